@@ -1,0 +1,54 @@
+import { Hono } from "hono";
+import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput } from "../../../core/inputs.ts";
+import type { WorkspaceService } from "../../../core/workspaces.ts";
+import { readJson } from "../errors.ts";
+import { ndjsonResponse, wantsStream } from "../ndjson.ts";
+
+export function workspaceRoutes(service: WorkspaceService): Hono {
+  const app = new Hono();
+
+  app.get("/", (c) => {
+    const filter = parseInput(ListWorkspacesInput, c.req.query(), "query");
+    return c.json({ workspaces: service.list(filter) });
+  });
+
+  app.post("/", async (c) => {
+    const input = parseInput(CreateWorkspaceInput, await readJson(c), "create request");
+    if (wantsStream(c.req.header("accept"))) {
+      return ndjsonResponse(async (send) => {
+        const workspace = await service.create(input, (p) => send({ type: "progress", ...p }));
+        return { status: 201, workspace };
+      }, c.req.raw.signal);
+    }
+    return c.json(await service.create(input), 201);
+  });
+
+  app.get("/:id", (c) => c.json(service.get(c.req.param("id"))));
+
+  app.get("/:id/status", async (c) => c.json(await service.status(c.req.param("id"))));
+
+  app.delete("/:id", async (c) => {
+    const force = ["true", "1", ""].includes(c.req.query("force") ?? "false");
+    await service.destroy(c.req.param("id"), { force });
+    return c.body(null, 204);
+  });
+
+  app.post("/:id/exec", async (c) => {
+    const id = c.req.param("id");
+    const input = parseInput(ExecInput, await readJson(c), "exec request");
+    if (wantsStream(c.req.header("accept"))) {
+      // Output streams as it comes: base64 chunks so any bytes survive, then the exit code.
+      return ndjsonResponse(async (send, signal) => {
+        const exit = await service.exec(id, input, {
+          onStdout: (b) => send({ type: "stdout", data: b.toString("base64") }),
+          onStderr: (b) => send({ type: "stderr", data: b.toString("base64") }),
+          signal,
+        });
+        return exit;
+      }, c.req.raw.signal);
+    }
+    return c.json(await service.execCollect(id, input));
+  });
+
+  return app;
+}

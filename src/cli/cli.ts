@@ -1,0 +1,119 @@
+import { cac } from "cac";
+import { exitCodeFor, EXIT_CODES, NexusError, toNexusError } from "../core/errors.ts";
+import { nexusPaths } from "../store/paths.ts";
+import { buildInfo } from "../version.ts";
+import { daemonCommand, versionCommand } from "./commands/daemon.ts";
+import { createCommand, destroyCommand, execCommand, listCommand, statusCommand } from "./commands/workspaces.ts";
+import { CliContext, type GlobalOptions } from "./context.ts";
+import { errorEnvelope, formatError, useColor, writeErr, writeOut } from "./output.ts";
+
+// `nexus workspace <verb>` (nexusd-overview.md) is the same command as the top-level verb.
+const WORKSPACE_VERBS: Record<string, string> = {
+  create: "create", list: "list", ls: "list", status: "status", exec: "exec", delete: "destroy", destroy: "destroy",
+};
+
+/** Parses argv and runs one command; resolves with the process exit code. */
+export async function runCli(argv: string[], env: Record<string, string | undefined>): Promise<number> {
+  if (argv[0] === "workspace") {
+    const verb = argv[1] && WORKSPACE_VERBS[argv[1]];
+    if (verb) argv = [verb, ...argv.slice(2)];
+  }
+  const cli = cac("nexus");
+  let pending: Promise<number> | undefined;
+  let ctx: CliContext | undefined;
+  const run = (fn: (c: CliContext) => Promise<number>) => (opts: GlobalOptions) => {
+    ctx = new CliContext(nexusPaths(env), opts, env);
+    pending = fn(ctx);
+  };
+
+  cli.option("--json", "Print one JSON document on stdout (logs stay on stderr)");
+  cli.option("-u, --url <url>", "API server URL of a remote daemon (default: the local daemon's unix socket)");
+  cli.option("-t, --token <token>", "Authentication token for --url");
+
+  cli
+    .command("create [name]", "Create a workspace: a git worktree on its own branch, a container, and SSH into it")
+    .option("-d, --display-name <name>", "Display name")
+    .option("-r, --repo <url>", "Repository URL to clone first")
+    .option("-b, --branch <branch>", "Branch of the worktree (default: nexus/<name>)")
+    .option("--from-branch <branch>", "Base of a new branch (default: the repository's current branch)")
+    .option("--backend <backend>", "Backend (docker)", { default: "docker" })
+    .option("--no-worktree", "Mount the repository itself instead of a new worktree")
+    .option("--resources <preset>", "small | medium | large | xlarge")
+    .option("-p, --port <port>", "Container port to publish on 127.0.0.1 (repeatable)")
+    .option("-e, --env <KEY=VALUE>", "Environment variable for the workspace (repeatable)")
+    .option("--image <image>", "Base image (default: defaults.image from the config)")
+    .example("nexus create feature-auth")
+    .example("nexus create review-42 --from-branch main -p 3000")
+    .action((name: string | undefined, opts) => run((c) => createCommand(c, name, opts))(opts));
+
+  cli
+    .command("list", "List workspaces")
+    .alias("ls")
+    .option("--status <status>", "Only workspaces with this status")
+    .option("--backend <backend>", "Only workspaces with this backend")
+    .example("nexus list --json")
+    .action((opts) => run((c) => listCommand(c, opts))(opts));
+
+  cli
+    .command("status [workspace]", "Show a workspace's status, ports and activity")
+    .example("nexus status feature-auth")
+    .action((ws: string | undefined, opts) => run((c) => statusCommand(c, ws))(opts));
+
+  cli
+    .command("exec [workspace]", "Run a command in the workspace (over SSH, in /workspace); exits with its exit code")
+    .usage("exec <workspace> [--cwd dir] [-e KEY=VALUE] -- <command> [args...]")
+    .option("--cwd <dir>", "Working directory inside the workspace (default: /workspace)")
+    .option("-e, --env <KEY=VALUE>", "Environment variable for the command (repeatable)")
+    .option("--timeout <seconds>", "Kill the command after this many seconds")
+    .example("nexus exec feature-auth -- git status")
+    .example("nexus exec feature-auth -- sh -c 'npm test && npm run lint'")
+    .action((ws: string | undefined, opts) => run((c) => execCommand(c, ws, (opts["--"] as string[]) ?? [], opts))(opts));
+
+  cli
+    .command("destroy [workspace]", "Remove a workspace (refuses while its worktree holds uncommitted or unpushed work)")
+    .alias("delete")
+    .option("-f, --force", "Destroy even with uncommitted or unpushed work in the worktree")
+    .example("nexus destroy feature-auth")
+    .action((ws: string | undefined, opts) => run((c) => destroyCommand(c, ws, opts))(opts));
+
+  cli
+    .command("daemon [action]", "Run the daemon in the foreground, or: start | stop | status")
+    .option("-p, --port <port>", "Also listen on TCP 127.0.0.1:<port> (not available yet)")
+    .option("-w, --workspace-dir <dir>", "Workspace directory path (NEXUS_HOME)")
+    .example("nexus daemon status")
+    .action((action: string | undefined, opts) => run((c) => daemonCommand(c, action ?? "foreground"))(opts));
+
+  cli
+    .command("version", "Print the version of the CLI and of the running daemon")
+    .action((opts) => run((c) => versionCommand(c))(opts));
+
+  cli.help();
+  cli.version(buildInfo().version);
+
+  const json = argv.includes("--json");
+  try {
+    cli.parse(["nexus", "nexus", ...argv], { run: true });
+    if (!pending) {
+      if (cli.options.help || cli.options.version) return EXIT_CODES.ok;
+      if (argv.length === 0) {
+        cli.outputHelp();
+        return EXIT_CODES.ok;
+      }
+      throw new NexusError("INVALID_ARGUMENT", `Unknown command '${argv[0]}'`, { suggestion: "Run 'nexus --help' to see the commands" });
+    }
+    return await pending;
+  } catch (err) {
+    const e = cacError(err) ?? toNexusError(err);
+    if (json) await writeOut(JSON.stringify(errorEnvelope(e)) + "\n");
+    else await writeErr(formatError(e, useColor(process.stderr) && !ctx?.json));
+    return exitCodeFor(e);
+  }
+}
+
+/** cac's own parse errors (unknown option, missing argument) are usage errors. */
+function cacError(err: unknown): NexusError | undefined {
+  if (err instanceof Error && err.name === "CACError") {
+    return new NexusError("INVALID_ARGUMENT", err.message, { suggestion: "Run 'nexus <command> --help' for its usage" });
+  }
+  return undefined;
+}

@@ -1,0 +1,175 @@
+import type { WorkspaceStatusView, WorkspaceView } from "../../core/types.ts";
+import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import type { CliContext } from "../context.ts";
+import { ago, dim, green, red, table, writeOut, yellow } from "../output.ts";
+
+export interface CreateFlags {
+  displayName?: string;
+  repo?: string;
+  branch?: string;
+  fromBranch?: string;
+  backend?: string;
+  worktree?: boolean;
+  resources?: string;
+  port?: Array<string | number> | string | number;
+  env?: string[] | string;
+  image?: string;
+}
+
+export async function createCommand(ctx: CliContext, name: string | undefined, flags: CreateFlags): Promise<number> {
+  if (!name) {
+    throw new NexusError("INVALID_ARGUMENT", "A workspace name is needed", {
+      suggestion: "Run 'nexus create <name>' (e.g. 'nexus create feature-auth'); see 'nexus create --help' for the flags",
+    });
+  }
+  const body: Record<string, unknown> = { name };
+  if (flags.displayName) body.displayName = flags.displayName;
+  if (flags.repo) body.repo = String(flags.repo);
+  else body.path = process.cwd();
+  if (flags.branch) body.branch = String(flags.branch);
+  if (flags.fromBranch) body.fromBranch = String(flags.fromBranch);
+  if (flags.backend) body.backend = flags.backend;
+  if (flags.worktree === false) body.noWorktree = true;
+  if (flags.resources) body.resources = flags.resources;
+  if (flags.image) body.image = flags.image;
+  const ports = toList(flags.port).map((p) => Number(p));
+  if (ports.length > 0) body.ports = ports;
+  const env = toList(flags.env);
+  if (env.length > 0) body.env = Object.fromEntries(env.map((kv) => splitEnv(String(kv))));
+
+  const client = await ctx.client();
+  const started = Date.now();
+  const result = await client.stream("POST", "/api/v1/workspaces", body, (e) => {
+    if (e.type === "progress") void ctx.log(`${dim(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ctx.color)} ${String(e.message)}`);
+  });
+  const ws = result.workspace as WorkspaceView;
+  if (ctx.json) {
+    await writeOut(JSON.stringify(ws, null, 2) + "\n");
+  } else {
+    const ssh = ws.ports.find((p) => p.name === "ssh");
+    await writeOut(
+      `Created workspace ${ws.name} (${ws.id}) in ${((Date.now() - started) / 1000).toFixed(1)}s\n` +
+        `  branch    ${ws.branch}\n  worktree  ${ws.worktreePath}\n  ssh       127.0.0.1:${ssh?.hostPort}\n` +
+        ws.ports.filter((p) => p.name !== "ssh").map((p) => `  port      ${p.containerPort} → 127.0.0.1:${p.hostPort}\n`).join("") +
+        `Run a command: nexus exec ${ws.name} -- git status\n`,
+    );
+  }
+  return EXIT_CODES.ok;
+}
+
+export async function listCommand(ctx: CliContext, flags: { status?: string; backend?: string }): Promise<number> {
+  const q = new URLSearchParams();
+  if (flags.status) q.set("status", flags.status);
+  if (flags.backend) q.set("backend", flags.backend);
+  const res = await (await ctx.client()).json<{ workspaces: WorkspaceView[] }>("GET", `/api/v1/workspaces${q.size ? `?${q}` : ""}`);
+  if (ctx.json) {
+    await writeOut(JSON.stringify(res, null, 2) + "\n");
+    return EXIT_CODES.ok;
+  }
+  if (res.workspaces.length === 0) {
+    await writeOut("No workspaces. Create one with 'nexus create <name>' inside a git repository.\n");
+    return EXIT_CODES.ok;
+  }
+  const rows = [["NAME", "STATUS", "BRANCH", "SSH", "PORTS", "CREATED"]];
+  for (const w of res.workspaces) {
+    rows.push([
+      w.name,
+      statusText(w.status, ctx.color),
+      w.branch || "-",
+      String(w.ports.find((p) => p.name === "ssh")?.hostPort ?? "-"),
+      w.ports.filter((p) => p.name !== "ssh").map((p) => `${p.hostPort}→${p.containerPort}`).join(",") || "-",
+      ago(w.createdAt),
+    ]);
+  }
+  await writeOut(table(rows, ctx.color));
+  return EXIT_CODES.ok;
+}
+
+export async function statusCommand(ctx: CliContext, ref: string | undefined): Promise<number> {
+  const ws = ctx.workspace(ref);
+  const s = await (await ctx.client()).json<WorkspaceStatusView>("GET", `/api/v1/workspaces/${encodeURIComponent(ws)}/status`);
+  if (ctx.json) {
+    await writeOut(JSON.stringify(s, null, 2) + "\n");
+    return EXIT_CODES.ok;
+  }
+  let text =
+    `${s.name} (${s.workspaceId})  ${statusText(s.status, ctx.color)}\n` +
+    `  backend      ${s.backend}${s.containerId ? `  container ${s.containerId.slice(0, 12)}` : ""}\n` +
+    `  branch       ${s.branch || "-"}\n  worktree     ${s.worktreePath}\n` +
+    `  ssh          127.0.0.1:${s.ports.ssh}\n` +
+    s.ports.services.map((p) => `  port         ${p.containerPort} → 127.0.0.1:${p.hostPort} (${p.status})\n`).join("") +
+    `  created      ${s.createdAt} (${ago(s.createdAt)})\n  last active  ${s.lastActiveAt} (${ago(s.lastActiveAt)})\n`;
+  if (s.error) text += `  ${red("error", ctx.color)}        ${s.error.message} (${s.error.code})\n`;
+  await writeOut(text);
+  return EXIT_CODES.ok;
+}
+
+export async function destroyCommand(ctx: CliContext, ref: string | undefined, flags: { force?: boolean }): Promise<number> {
+  const ws = ctx.workspace(ref);
+  await (await ctx.client()).json("DELETE", `/api/v1/workspaces/${encodeURIComponent(ws)}${flags.force ? "?force=true" : ""}`);
+  if (ctx.json) await writeOut(JSON.stringify({ destroyed: ws }) + "\n");
+  else await writeOut(`Destroyed workspace ${ws}\n`);
+  return EXIT_CODES.ok;
+}
+
+/** Runs a command in the workspace over SSH; its stdout/stderr stream through, and its exit code becomes ours. */
+export async function execCommand(ctx: CliContext, ref: string | undefined, argv: string[], flags: { cwd?: string; env?: string[] | string; timeout?: number }): Promise<number> {
+  if (argv.length === 0) {
+    throw new NexusError("INVALID_ARGUMENT", "No command given", { suggestion: "Put the command after '--': nexus exec <workspace> -- git status" });
+  }
+  const ws = ctx.workspace(ref);
+  const body: Record<string, unknown> = { command: argv[0], args: argv.slice(1) };
+  if (flags.cwd) body.cwd = flags.cwd;
+  const env = toList(flags.env);
+  if (env.length > 0) body.env = Object.fromEntries(env.map((kv) => splitEnv(String(kv))));
+  if (flags.timeout !== undefined) body.timeout = Number(flags.timeout);
+  const client = await ctx.client();
+  const abort = new AbortController();
+  const onSigint = () => abort.abort(new NexusError("INTERNAL_ERROR", "interrupted"));
+  process.once("SIGINT", onSigint);
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  try {
+    const result = await client.stream(
+      "POST",
+      `/api/v1/workspaces/${encodeURIComponent(ws)}/exec`,
+      body,
+      (e) => {
+        const data = Buffer.from(String(e.data ?? ""), "base64");
+        if (ctx.json) (e.type === "stdout" ? stdout : stderr).push(data);
+        else if (e.type === "stdout") process.stdout.write(data);
+        else if (e.type === "stderr") process.stderr.write(data);
+      },
+      abort.signal,
+    );
+    const exitCode = Number(result.exitCode);
+    if (ctx.json) {
+      await writeOut(JSON.stringify({ exitCode, ...(result.signal ? { signal: result.signal } : {}), stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") }) + "\n");
+    } else {
+      await writeOut("");
+    }
+    return exitCode;
+  } catch (err) {
+    if (abort.signal.aborted) return 130;
+    throw err;
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}
+
+function statusText(status: string, color: boolean): string {
+  if (status === "running") return green(status, color);
+  if (status === "error") return red(status, color);
+  if (status === "paused" || status === "pending") return yellow(status, color);
+  return status;
+}
+
+function toList<T>(v: T | T[] | undefined): T[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+function splitEnv(kv: string): [string, string] {
+  const i = kv.indexOf("=");
+  if (i <= 0) throw new NexusError("INVALID_ARGUMENT", `'${kv}' is not KEY=VALUE`, { suggestion: "Pass environment as --env KEY=VALUE" });
+  return [kv.slice(0, i), kv.slice(i + 1)];
+}

@@ -1,0 +1,51 @@
+import { existsSync, readFileSync } from "node:fs";
+import { errors } from "../core/errors.ts";
+import type { NexusPaths } from "../store/paths.ts";
+import { DaemonClient } from "./client.ts";
+import { ensureDaemon } from "./daemon-process.ts";
+import { useColor, writeErr } from "./output.ts";
+
+export interface GlobalOptions {
+  json?: boolean;
+  url?: string;
+  token?: string;
+}
+
+/** What every command gets: output mode, paths, and a client to a daemon that answers. */
+export class CliContext {
+  readonly paths: NexusPaths;
+  readonly json: boolean;
+  readonly color: boolean;
+  readonly #url: string | undefined;
+  readonly #token: string | undefined;
+  #client: Promise<DaemonClient> | undefined;
+
+  constructor(paths: NexusPaths, opts: GlobalOptions, env: Record<string, string | undefined>) {
+    this.paths = paths;
+    this.json = opts.json === true;
+    this.color = useColor(process.stdout) && !this.json;
+    this.#url = opts.url ?? env.NEXUS_URL;
+    this.#token = opts.token ?? env.NEXUS_TOKEN;
+  }
+
+  /** Progress and logs: stderr, so stdout stays clean for --json and pipes. */
+  log(line: string): Promise<void> {
+    return writeErr(line.endsWith("\n") ? line : line + "\n");
+  }
+
+  /** A remote daemon (-u/--url) is used as given; a local one is started when none answers. */
+  client(): Promise<DaemonClient> {
+    this.#client ??= this.#url
+      ? Promise.resolve(new DaemonClient({ url: this.#url, ...(this.#token ? { token: this.#token } : {}) }))
+      : ensureDaemon(this.paths, (l) => void this.log(l));
+    return this.#client;
+  }
+
+  /** The workspace argument, or the active workspace when it is left out. */
+  workspace(arg: string | undefined): string {
+    if (arg) return arg;
+    const active = existsSync(this.paths.activeWorkspace) ? readFileSync(this.paths.activeWorkspace, "utf8").trim() : "";
+    if (active) return active;
+    throw errors.invalidArgument("No workspace given, and no workspace is active", "Pass a workspace name (see 'nexus list'), or make one active with 'nexus use <name>'");
+  }
+}

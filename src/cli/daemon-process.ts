@@ -1,0 +1,83 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, closeSync } from "node:fs";
+import { NexusError } from "../core/errors.ts";
+import { currentRuntime } from "../runtime/index.ts";
+import type { NexusPaths } from "../store/paths.ts";
+import { buildInfo } from "../version.ts";
+import { DaemonClient } from "./client.ts";
+
+export interface DaemonVersion {
+  version: string;
+  commit: string;
+  pid: number;
+}
+
+export async function daemonVersion(client: DaemonClient): Promise<DaemonVersion | undefined> {
+  try {
+    return await client.json<DaemonVersion>("GET", "/api/v1/version", undefined, { timeoutMs: 3000 });
+  } catch (err) {
+    if (err instanceof NexusError && err.code === "DAEMON_UNREACHABLE") return undefined;
+    throw err;
+  }
+}
+
+/** Makes sure a daemon of this very version answers on the socket: starts one, or replaces one of another version. */
+export async function ensureDaemon(paths: NexusPaths, log: (line: string) => void): Promise<DaemonClient> {
+  const client = new DaemonClient({ socketPath: paths.daemonSocket });
+  const ours = buildInfo();
+  const running = await daemonVersion(client);
+  if (running && running.version === ours.version && running.commit === ours.commit) return client;
+  if (running) {
+    log(`Restarting the daemon: it runs ${running.version} (${running.commit}), this CLI is ${ours.version} (${ours.commit})`);
+    await stopDaemon(client, paths);
+  }
+  await startDaemon(paths, log);
+  return client;
+}
+
+export async function startDaemon(paths: NexusPaths, log: (line: string) => void): Promise<DaemonVersion> {
+  const runtime = await currentRuntime();
+  const self = runtime.selfCommand();
+  mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+  const logFd = openSync(paths.daemonLog, "a", 0o600);
+  const child = spawn(self.argv[0]!, [...self.argv.slice(1), "daemon"], {
+    detached: true,
+    stdio: ["ignore", logFd, logFd],
+    env: { ...process.env, NEXUS_HOME: paths.home },
+    ...(self.cwd ? { cwd: self.cwd } : {}),
+  });
+  closeSync(logFd);
+  let exited: number | null = null;
+  child.on("exit", (code) => (exited = code ?? 1));
+  child.unref();
+  log(`Started the Nexus daemon (pid ${child.pid}, log ${paths.daemonLog})`);
+  const client = new DaemonClient({ socketPath: paths.daemonSocket });
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const v = await daemonVersion(client);
+    if (v) return v;
+    if (exited !== null) break;
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  const tail = existsSync(paths.daemonLog) ? readFileSync(paths.daemonLog, "utf8").trim().split("\n").slice(-10) : [];
+  throw new NexusError("DAEMON_UNREACHABLE", exited !== null ? `The daemon exited (code ${exited}) right after starting` : "The daemon did not answer within 20 s of starting", {
+    suggestion: `See ${paths.daemonLog}; 'nexus daemon' runs it in the foreground`,
+    details: { log: tail },
+  });
+}
+
+/** Asks the daemon to stop and waits until its socket is gone. */
+export async function stopDaemon(client: DaemonClient, paths: NexusPaths): Promise<boolean> {
+  try {
+    await client.json("POST", "/api/v1/daemon/shutdown", undefined, { timeoutMs: 3000 });
+  } catch (err) {
+    if (err instanceof NexusError && err.code === "DAEMON_UNREACHABLE") return false;
+    throw err;
+  }
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (!existsSync(paths.lockFile) && !(await daemonVersion(client))) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new NexusError("INTERNAL_ERROR", "The daemon did not stop within 15 s", { suggestion: `Stop it by hand: kill $(cat ${paths.pidFile})` });
+}

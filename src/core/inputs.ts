@@ -1,0 +1,67 @@
+import * as v from "valibot";
+import { Resources } from "../config/schema.ts";
+import { NAME_PATTERN } from "./names.ts";
+import { errors } from "./errors.ts";
+
+// Request shapes, parsed at every edge (REST, gRPC, WS, CLI) with the same schemas, so the core
+// receives typed, valid values and every door gives the same error for the same bad input.
+
+const Name = v.pipe(
+  v.string("name must be a string"),
+  v.regex(NAME_PATTERN, "name must be 1-63 lowercase letters, digits and '-', starting with a letter or digit"),
+);
+const ContainerPort = v.pipe(v.number("ports must be numbers"), v.integer("ports must be whole numbers"), v.minValue(1, "ports must be 1-65535"), v.maxValue(65535, "ports must be 1-65535"));
+const EnvMap = v.pipe(
+  v.record(v.string(), v.string("env values must be strings")),
+  v.check((env) => Object.keys(env).every((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k)), "env names must match [A-Za-z_][A-Za-z0-9_]*"),
+);
+const BranchName = v.pipe(v.string(), v.minLength(1), v.regex(/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/, "not a valid git branch name"));
+
+export const CreateWorkspaceInput = v.strictObject({
+  name: Name,
+  displayName: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  backend: v.optional(v.picklist(["docker"], "backend must be 'docker' (the 'sprite' backend is not available)")),
+  resources: v.optional(Resources),
+  ports: v.optional(v.pipe(v.array(ContainerPort), v.check((p) => new Set(p).size === p.length && !p.includes(22), "ports must be distinct and not 22 (SSH)"))),
+  env: v.optional(EnvMap),
+  /** Clone this URL first (CLI -r/--repo). */
+  repo: v.optional(v.pipe(v.string(), v.minLength(1))),
+  /** Local repository the workspace is made from (the CLI sends its working directory). */
+  path: v.optional(v.pipe(v.string(), v.minLength(1))),
+  /** Branch of the worktree (default nexus/<name>). */
+  branch: v.optional(BranchName),
+  /** Base of a new branch (default the repository's current branch). */
+  fromBranch: v.optional(BranchName),
+  noWorktree: v.optional(v.boolean()),
+  image: v.optional(v.pipe(v.string(), v.minLength(1))),
+  forwardAgent: v.optional(v.boolean()),
+});
+export type CreateWorkspaceInput = v.InferOutput<typeof CreateWorkspaceInput>;
+
+export const ExecInput = v.strictObject({
+  command: v.pipe(v.string("command must be a string"), v.minLength(1, "command must not be empty")),
+  args: v.optional(v.array(v.string("args must be strings")), []),
+  cwd: v.optional(v.pipe(v.string(), v.minLength(1))),
+  env: v.optional(EnvMap),
+  timeout: v.optional(v.pipe(v.number(), v.minValue(0))),
+});
+export type ExecInput = v.InferOutput<typeof ExecInput>;
+
+export const ListWorkspacesInput = v.object({
+  status: v.optional(v.string()),
+  backend: v.optional(v.string()),
+  label_selector: v.optional(v.string()),
+});
+export type ListWorkspacesInput = v.InferOutput<typeof ListWorkspacesInput>;
+
+/** Parses `input` or throws INVALID_ARGUMENT naming the field and the problem. */
+export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown, what: string): v.InferOutput<S> {
+  const result = v.safeParse(schema, input);
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  const field = issue.path?.map((p) => String(p.key)).join(".");
+  const message = issue.type === "strict_object" && field ? `unknown field '${field}'` : issue.message;
+  throw errors.invalidArgument(`Invalid ${what}: ${field && issue.type !== "strict_object" ? `${field}: ` : ""}${message}`, "Check the request against 'nexus <command> --help' or the API spec", {
+    ...(field ? { field } : {}),
+  });
+}

@@ -1,0 +1,53 @@
+import type { NexusConfig } from "../config/schema.ts";
+import type { NexusPaths } from "../store/paths.ts";
+import { writeFileAtomic } from "../store/atomic.ts";
+import type { WorkspaceRecord } from "./types.ts";
+
+export const SSH_HOST = "127.0.0.1";
+
+export function hostAlias(name: string): string {
+  return `nexus-${name}`;
+}
+
+/** known_hosts lines for a workspace: its alias and its published address, all pinned to its own host key. */
+export function knownHostsLines(r: Pick<WorkspaceRecord, "name" | "ports">, hostPublicKey: string): string {
+  const key = hostPublicKey.split(/\s+/).slice(0, 2).join(" ");
+  return `${hostAlias(r.name)},[${SSH_HOST}]:${r.ports.ssh},[localhost]:${r.ports.ssh} ${key}\n`;
+}
+
+export function expandHome(path: string, home: string): string {
+  return path === "~" ? home : path.startsWith("~/") ? `${home}${path.slice(1)}` : path;
+}
+
+/** One `Host nexus-<name>` block of the generated ssh_config. */
+export function sshConfigBlock(r: Pick<WorkspaceRecord, "name" | "ports" | "forwardAgent">, config: NexusConfig, paths: NexusPaths, opts: { identityFile?: string } = {}): string {
+  const c = config.ssh.connection;
+  const lines = [
+    `Host ${hostAlias(r.name)}`,
+    `  HostName ${SSH_HOST}`,
+    `  Port ${r.ports.ssh}`,
+    `  User ${c.user}`,
+    `  ForwardAgent ${r.forwardAgent && c.forward_agent ? "yes" : "no"}`,
+    `  HostKeyAlias ${hostAlias(r.name)}`,
+    `  StrictHostKeyChecking ${c.strict_host_key_checking}`,
+    `  UserKnownHostsFile ${paths.knownHosts}`,
+    `  ServerAliveInterval ${c.server_alive_interval}`,
+    `  IdentityFile ${opts.identityFile ?? paths.clientKey}`,
+    ...config.ssh.client_options.map((o) => `  ${o.replace("=", " ")}`),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+/** Rewrites ~/.nexus/known_hosts and ~/.nexus/ssh_config from the records: the daemon keeps them current. */
+export function writeSshFiles(records: readonly WorkspaceRecord[], hostKeys: (r: WorkspaceRecord) => string | undefined, config: NexusConfig, paths: NexusPaths): void {
+  let known = "";
+  let cfg = "# Written by the nexus daemon; changes are overwritten. Include it from ~/.ssh/config.\n\n";
+  for (const r of records) {
+    const key = hostKeys(r);
+    if (!key || r.status === "destroying" || r.status === "destroyed") continue;
+    known += knownHostsLines(r, key);
+    cfg += sshConfigBlock(r, config, paths) + "\n";
+  }
+  writeFileAtomic(paths.knownHosts, known, 0o600);
+  writeFileAtomic(paths.sshConfig, cfg, 0o600);
+}

@@ -1,0 +1,140 @@
+// The domain's shapes: what a workspace is on disk and on the wire.
+
+export const WORKSPACE_STATUSES = ["pending", "running", "paused", "stopped", "error", "destroying", "destroyed"] as const;
+export type WorkspaceStatus = (typeof WORKSPACE_STATUSES)[number];
+
+export const BACKENDS = ["docker"] as const;
+export type Backend = (typeof BACKENDS)[number];
+
+export interface PortMapping {
+  name: string;
+  containerPort: number;
+  hostPort: number;
+}
+
+export interface ResourceLimits {
+  preset?: string;
+  cpu: number;
+  memoryBytes: number;
+}
+
+export interface RepositoryInfo {
+  /** The repository's main working tree on the host. */
+  path: string;
+  /** The repository's common git dir, mounted at the same absolute path in the container. */
+  gitCommonDir: string;
+  /** Where it was cloned from, when created with --repo. */
+  url?: string;
+  /** True when Nexus cloned it (so destroy of a failed create may remove it). */
+  cloned: boolean;
+}
+
+export interface WorktreeInfo {
+  path: string;
+  branch: string;
+  /** Whether this workspace made the branch (a failed create deletes only a branch it made). */
+  branchCreated: boolean;
+}
+
+export interface WorkspaceRecord {
+  id: string;
+  name: string;
+  displayName: string;
+  status: WorkspaceStatus;
+  backend: Backend;
+  repository: RepositoryInfo | null;
+  worktree: WorktreeInfo | null;
+  /** Host path bind-mounted at /workspace. */
+  mountPath: string;
+  branch: string;
+  image: string;
+  containerName: string;
+  containerId: string | null;
+  homeVolume: string;
+  ports: { ssh: number; services: PortMapping[] };
+  resources: ResourceLimits;
+  env: Record<string, string>;
+  forwardAgent: boolean;
+  hostKeyFingerprint: string;
+  error: { code: string; message: string } | null;
+  createdAt: string;
+  updatedAt: string;
+  lastActiveAt: string;
+}
+
+/** The spec's Workspace shape as REST returns it. */
+export interface WorkspaceView {
+  id: string;
+  name: string;
+  displayName: string;
+  status: WorkspaceStatus;
+  backend: Backend;
+  branch: string;
+  repository: { path: string; url?: string } | null;
+  worktreePath: string;
+  ports: PortMapping[];
+  resources: ResourceLimits;
+  createdAt: string;
+  updatedAt: string;
+  lastActiveAt: string;
+  error?: { code: string; message: string };
+}
+
+export function toView(r: WorkspaceRecord): WorkspaceView {
+  const view: WorkspaceView = {
+    id: r.id,
+    name: r.name,
+    displayName: r.displayName,
+    status: r.status,
+    backend: r.backend,
+    branch: r.branch,
+    repository: r.repository ? { path: r.repository.path, ...(r.repository.url ? { url: r.repository.url } : {}) } : null,
+    worktreePath: r.mountPath,
+    ports: [{ name: "ssh", containerPort: 22, hostPort: r.ports.ssh }, ...r.ports.services],
+    resources: r.resources,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    lastActiveAt: r.lastActiveAt,
+  };
+  if (r.error) view.error = r.error;
+  return view;
+}
+
+/** The spec's status object (GET /workspaces/{id}/status). */
+export interface WorkspaceStatusView {
+  workspaceId: string;
+  name: string;
+  status: WorkspaceStatus;
+  backend: Backend;
+  containerId: string | null;
+  ports: { ssh: number; services: Array<PortMapping & { status: string }> };
+  sync: { provider: string; status: string; lastSyncAt: string | null };
+  createdAt: string;
+  lastActiveAt: string;
+  branch: string;
+  worktreePath: string;
+  error?: { code: string; message: string };
+}
+
+export interface ExecRequest {
+  command: string;
+  args: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  timeoutSeconds?: number;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+}
+
+/** What create reports while it works, for progress display. */
+export interface ProgressEvent {
+  phase: string;
+  message: string;
+  elapsedMs?: number;
+}
+export type ProgressSink = (event: ProgressEvent) => void;

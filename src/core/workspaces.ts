@@ -1,0 +1,619 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ContainerCreateOptions } from "dockerode";
+import type { NexusConfig } from "../config/schema.ts";
+import { RESOURCE_PRESETS } from "../config/schema.ts";
+import { parseSize } from "../config/units.ts";
+import { DEFAULT_BASE_IMAGE, DEFAULT_WORKSPACE_IMAGE, type DockerEngine } from "../docker/engine.ts";
+import { LABELS } from "../docker/labels.ts";
+import * as git from "../git/git.ts";
+import { buildCommandLine } from "../ssh/quote.ts";
+import { fingerprint, generateEd25519, type KeyPair } from "../ssh/keys.ts";
+import type { SshPool, SshTarget, ExecExit } from "../ssh/pool.ts";
+import { writeFileAtomic } from "../store/atomic.ts";
+import type { NexusPaths } from "../store/paths.ts";
+import type { WorkspaceStore } from "../store/workspaces.ts";
+import { errors, NexusError } from "./errors.ts";
+import type { EventBus } from "./events.ts";
+import type { CreateWorkspaceInput, ExecInput, ListWorkspacesInput } from "./inputs.ts";
+import type { Logger } from "./log.ts";
+import type { PortAllocator } from "./ports.ts";
+import { expandHome, SSH_HOST, writeSshFiles } from "./ssh-files.ts";
+import {
+  toView,
+  type PortMapping,
+  type ProgressSink,
+  type ResourceLimits,
+  type WorkspaceRecord,
+  type WorkspaceStatus,
+  type WorkspaceStatusView,
+  type WorkspaceView,
+} from "./types.ts";
+
+export interface WorkspaceServiceDeps {
+  paths: NexusPaths;
+  config: NexusConfig;
+  store: WorkspaceStore;
+  docker: DockerEngine;
+  ssh: SshPool;
+  ports: PortAllocator;
+  events: EventBus;
+  log: Logger;
+  /** Distinguishes this NEXUS_HOME's resources on a shared engine. */
+  instance: string;
+  clientKey: KeyPair;
+  /** uid/gid the container user takes, so files in the worktree keep their owner on the host. */
+  hostUser: { uid: number; gid: number; home: string };
+}
+
+const WORKSPACE_DIR = "/workspace";
+const READY_TIMEOUT_MS = 60_000;
+const noProgress: ProgressSink = () => {};
+
+/** Workspace operations: the only place with behaviour. Every transport calls these. */
+export class WorkspaceService {
+  readonly #d: WorkspaceServiceDeps;
+  /** Names being created right now: makes "check name, then claim it" atomic. */
+  readonly #creating = new Set<string>();
+  /** lastActiveAt kept in memory on the exec hot path; written with the next record save. */
+  readonly #lastActive = new Map<string, string>();
+
+  constructor(deps: WorkspaceServiceDeps) {
+    this.#d = deps;
+  }
+
+  // ---- lookups ---------------------------------------------------------------------------------
+
+  /** A workspace by id or name. */
+  resolve(ref: string): WorkspaceRecord {
+    const r = this.#d.store.get(ref) ?? this.#d.store.findByName(ref);
+    if (!r) throw errors.workspaceNotFound(ref);
+    return r;
+  }
+
+  get(ref: string): WorkspaceView {
+    return toView(this.#withActivity(this.resolve(ref)));
+  }
+
+  list(filter: ListWorkspacesInput = {}): WorkspaceView[] {
+    let records = this.#d.store.list();
+    if (filter.status) records = records.filter((r) => r.status === filter.status);
+    if (filter.backend) records = records.filter((r) => r.backend === filter.backend);
+    if (filter.label_selector) {
+      throw new NexusError("UNIMPLEMENTED", "Workspace labels are not supported yet, so label_selector cannot filter", {
+        suggestion: "Filter with 'status' or 'backend'",
+      });
+    }
+    return records.map((r) => toView(this.#withActivity(r)));
+  }
+
+  async status(ref: string): Promise<WorkspaceStatusView> {
+    const r = this.#withActivity(this.resolve(ref));
+    const view: WorkspaceStatusView = {
+      workspaceId: r.id,
+      name: r.name,
+      status: r.status,
+      backend: r.backend,
+      containerId: r.containerId,
+      ports: { ssh: r.ports.ssh, services: r.ports.services.map((p) => ({ ...p, status: r.status === "running" ? "published" : "stopped" })) },
+      // A local engine bind-mounts the worktree: nothing to sync, and we say so.
+      sync: { provider: "bind", status: "live", lastSyncAt: null },
+      createdAt: r.createdAt,
+      lastActiveAt: r.lastActiveAt,
+      branch: r.branch,
+      worktreePath: r.mountPath,
+    };
+    if (r.error) view.error = r.error;
+    return view;
+  }
+
+  // ---- create ----------------------------------------------------------------------------------
+
+  async create(input: CreateWorkspaceInput, progress: ProgressSink = noProgress): Promise<WorkspaceView> {
+    const d = this.#d;
+    const started = Date.now();
+    const step = (phase: string, message: string) => progress({ phase, message, elapsedMs: Date.now() - started });
+
+    if (d.store.findByName(input.name) || this.#creating.has(input.name)) {
+      throw new NexusError("WORKSPACE_ALREADY_EXISTS", `Workspace '${input.name}' already exists`, {
+        suggestion: `Pick another name, or remove it with 'nexus destroy ${input.name}'`,
+        details: { workspaceName: input.name },
+      });
+    }
+    this.#creating.add(input.name);
+    const undo: Array<{ what: string; run: () => Promise<void> | void }> = [];
+    let record: WorkspaceRecord | undefined;
+    try {
+      const resources = resolveResources(input.resources ?? d.config.workspaces[input.name]?.resources ?? d.config.defaults.resources);
+      const id = `ws-${randomBytes(6).toString("hex")}`;
+      const now = new Date().toISOString();
+
+      // Repository and worktree plan (validated before anything is made).
+      step("repository", "Resolving the repository");
+      const source = await this.#planSource(input, id, undo);
+
+      const containerPorts = input.ports ?? d.config.workspaces[input.name]?.ports ?? [];
+      const hostPorts = await d.ports.allocate(1 + containerPorts.length);
+      undo.push({ what: "release ports", run: () => d.ports.release(hostPorts) });
+
+      const shortId = id.slice(3, 9);
+      record = {
+        id,
+        name: input.name,
+        displayName: input.displayName ?? input.name,
+        status: "pending",
+        backend: "docker",
+        repository: source.repository,
+        worktree: source.worktree,
+        mountPath: source.mountPath,
+        branch: source.branch,
+        image: "",
+        containerName: `nexus-${input.name}-${shortId}`,
+        containerId: null,
+        homeVolume: `nexus-${input.name}-${shortId}-home`,
+        ports: {
+          ssh: hostPorts[0]!,
+          services: containerPorts.map((p, i): PortMapping => ({ name: `port-${p}`, containerPort: p, hostPort: hostPorts[i + 1]! })),
+        },
+        resources,
+        env: { ...d.config.workspaces[input.name]?.env, ...input.env },
+        forwardAgent: input.forwardAgent ?? d.config.ssh.connection.forward_agent,
+        hostKeyFingerprint: "",
+        error: null,
+        createdAt: now,
+        updatedAt: now,
+        lastActiveAt: now,
+      };
+      // The record exists before anything else is made, so a daemon killed part way knows what to clean up.
+      d.store.save(record);
+      undo.push({ what: "remove record", run: () => d.store.remove(id) });
+
+      if (source.makeWorktree) {
+        step("worktree", `Creating worktree ${source.mountPath} on branch ${source.branch}`);
+        await this.#makeWorktree(record, source.makeWorktree, undo);
+      }
+
+      step("keys", "Generating SSH host key");
+      const hostKey = this.#makeHostKey(record);
+      record.hostKeyFingerprint = fingerprint(hostKey.publicKey);
+
+      const base = input.image ?? d.config.workspaces[input.name]?.image ?? d.config.defaults.image;
+      record.image = await d.docker.ensureWorkspaceImage(base === DEFAULT_WORKSPACE_IMAGE ? DEFAULT_BASE_IMAGE : base, (e) => step(e.phase, e.message));
+      d.store.save(record);
+
+      step("container", `Creating container ${record.containerName}`);
+      const labels = this.#labels(record);
+      await d.docker.createVolume(record.homeVolume, labels);
+      undo.push({ what: "remove volume", run: () => d.docker.removeVolume(record!.homeVolume) });
+      const ncpu = (await d.docker.ping()).ncpu;
+      record.containerId = await d.docker.createContainer(this.#containerSpec(record, labels, ncpu));
+      undo.push({ what: "remove container", run: () => d.docker.removeContainer(record!.containerId!) });
+      d.store.save(record);
+      await this.#installFiles(record, hostKey);
+
+      step("start", "Starting container");
+      await this.#startAndWait(record);
+
+      record.status = "running";
+      record.updatedAt = new Date().toISOString();
+      d.store.save(record);
+      this.#syncSshFiles();
+      this.#publishStatus(record);
+      step("ready", `Workspace ${record.name} is ready`);
+      d.log.info(`created ${record.name} (${record.id}) in ${Date.now() - started} ms`);
+      return toView(record);
+    } catch (err) {
+      await this.#rollback(undo, input.name);
+      throw err;
+    } finally {
+      this.#creating.delete(input.name);
+    }
+  }
+
+  async #planSource(input: CreateWorkspaceInput, id: string, undo: Array<{ what: string; run: () => Promise<void> | void }>) {
+    const d = this.#d;
+    let repoDir = input.path ?? d.config.workspaces[input.name]?.path;
+    let cloned = false;
+    let url: string | undefined;
+    if (input.repo) {
+      url = input.repo;
+      repoDir = join(d.paths.home, "repos", `${input.name}-${id.slice(3, 9)}`);
+      mkdirSync(join(d.paths.home, "repos"), { recursive: true, mode: 0o700 });
+      await git.clone(input.repo, repoDir);
+      cloned = true;
+      const dir = repoDir;
+      undo.push({ what: "remove clone", run: () => import("node:fs").then((fs) => fs.rmSync(dir, { recursive: true, force: true })) });
+    }
+    if (!repoDir) {
+      throw errors.invalidArgument("No repository given", "Run 'nexus create' inside a git repository, or pass --repo <url> (REST: 'path' or 'repo')");
+    }
+    if (!existsSync(repoDir)) {
+      throw errors.invalidArgument(`Repository path '${repoDir}' does not exist`, "Pass an existing directory", { path: repoDir });
+    }
+    if (input.noWorktree) {
+      const info = await git.repoInfo(repoDir).catch(() => undefined);
+      return {
+        repository: info ? { path: info.path, gitCommonDir: info.commonDir, cloned, ...(url ? { url } : {}) } : null,
+        worktree: null,
+        mountPath: info?.path ?? repoDir,
+        branch: info?.head ?? "",
+        makeWorktree: undefined,
+      };
+    }
+    const info = await git.repoInfo(repoDir);
+    const branch = input.branch ?? `nexus/${input.name}`;
+    const path = join(info.path, ".worktree", input.name);
+    if (existsSync(path)) {
+      throw errors.invalidArgument(`Worktree path ${path} already exists`, `Remove it ('git worktree remove ${path}') or pick another name`, { path });
+    }
+    const exists = await git.branchExists(info.path, branch);
+    let base: string | undefined;
+    if (!exists) {
+      base = input.fromBranch ?? info.head;
+      if (!base || !(await git.hasCommit(info.path, base))) {
+        throw errors.invalidArgument(
+          base ? `Base '${base}' is not a commit or branch of ${info.path}` : `The repository ${info.path} has no commits yet`,
+          base ? "Pass an existing branch with --from-branch" : "Make a first commit, then create the workspace",
+          { repository: info.path, ...(base ? { base } : {}) },
+        );
+      }
+    } else if (input.fromBranch) {
+      throw errors.invalidArgument(`Branch '${branch}' already exists, so --from-branch does not apply`, "Leave out --from-branch to use the existing branch, or pick a new --branch");
+    }
+    return {
+      repository: { path: info.path, gitCommonDir: info.commonDir, cloned, ...(url ? { url } : {}) },
+      worktree: { path, branch, branchCreated: !exists },
+      mountPath: path,
+      branch,
+      makeWorktree: { repo: info.path, commonDir: info.commonDir, base },
+    };
+  }
+
+  async #makeWorktree(record: WorkspaceRecord, plan: { repo: string; commonDir: string; base: string | undefined }, undo: Array<{ what: string; run: () => Promise<void> | void }>) {
+    const wt = record.worktree!;
+    git.excludeWorktreeDir(plan.commonDir);
+    await git.addWorktree(plan.repo, wt.path, wt.branch, plan.base !== undefined ? { createFrom: plan.base } : {});
+    undo.push({
+      what: "remove worktree",
+      run: async () => {
+        await git.removeWorktree(plan.repo, wt.path);
+        if (wt.branchCreated) await git.deleteBranch(plan.repo, wt.branch);
+      },
+    });
+  }
+
+  #makeHostKey(record: WorkspaceRecord): KeyPair {
+    const dir = join(this.#d.paths.workspaceDir(record.id), "ssh");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const pair = generateEd25519(`nexus-${record.name}`);
+    writeFileAtomic(join(dir, "ssh_host_ed25519_key"), pair.privateKey, 0o600);
+    writeFileAtomic(join(dir, "ssh_host_ed25519_key.pub"), pair.publicKey + "\n", 0o644);
+    return pair;
+  }
+
+  #hostKey(record: WorkspaceRecord): KeyPair {
+    const dir = join(this.#d.paths.workspaceDir(record.id), "ssh");
+    return {
+      privateKey: readFileSync(join(dir, "ssh_host_ed25519_key"), "utf8"),
+      publicKey: readFileSync(join(dir, "ssh_host_ed25519_key.pub"), "utf8").trim(),
+    };
+  }
+
+  #hostPublicKey(record: WorkspaceRecord): string | undefined {
+    const file = join(this.#d.paths.workspaceDir(record.id), "ssh", "ssh_host_ed25519_key.pub");
+    return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
+  }
+
+  #labels(record: WorkspaceRecord): Record<string, string> {
+    return {
+      [LABELS.managed]: "true",
+      [LABELS.instance]: this.#d.instance,
+      [LABELS.workspaceId]: record.id,
+      [LABELS.workspaceName]: record.name,
+    };
+  }
+
+  #containerSpec(record: WorkspaceRecord, labels: Record<string, string>, ncpu: number): ContainerCreateOptions {
+    const exposed: Record<string, object> = { "22/tcp": {} };
+    const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {
+      "22/tcp": [{ HostIp: SSH_HOST, HostPort: String(record.ports.ssh) }],
+    };
+    for (const p of record.ports.services) {
+      exposed[`${p.containerPort}/tcp`] = {};
+      bindings[`${p.containerPort}/tcp`] = [{ HostIp: SSH_HOST, HostPort: String(p.hostPort) }];
+    }
+    const mounts: NonNullable<ContainerCreateOptions["HostConfig"]>["Mounts"] = [
+      { Type: "bind", Source: record.mountPath, Target: WORKSPACE_DIR },
+      { Type: "volume", Source: record.homeVolume, Target: "/home/nexus" },
+    ];
+    // The worktree's .git file points at the repository's git dir by absolute path: mount it there.
+    if (record.repository && !record.repository.gitCommonDir.startsWith(record.mountPath + "/")) {
+      mounts.push({ Type: "bind", Source: record.repository.gitCommonDir, Target: record.repository.gitCommonDir });
+    }
+    const { uid, gid } = this.#d.hostUser;
+    return {
+      name: record.containerName,
+      Image: record.image,
+      Hostname: record.name,
+      Labels: labels,
+      Env: [`NEXUS_UID=${uid}`, `NEXUS_GID=${gid}`, `NEXUS_WORKSPACE=${record.name}`],
+      ExposedPorts: exposed,
+      HostConfig: {
+        PortBindings: bindings,
+        Mounts: mounts,
+        RestartPolicy: { Name: "unless-stopped" },
+        Init: true,
+        NanoCpus: Math.round(Math.min(record.resources.cpu, ncpu) * 1e9),
+        Memory: record.resources.memoryBytes,
+      },
+    };
+  }
+
+  /** Host key, authorized keys and the workspace env reach the container as files, never as env vars or labels. */
+  async #installFiles(record: WorkspaceRecord, hostKey: KeyPair): Promise<void> {
+    const d = this.#d;
+    const authorized = [d.clientKey.publicKey, ...this.#injectedKeys()].join("\n") + "\n";
+    const environment = Object.entries(record.env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n";
+    await d.docker.putFiles(record.containerId!, "/", [
+      { name: "etc/nexus", type: "dir", mode: 0o755 },
+      { name: "etc/nexus/ssh", type: "dir", mode: 0o755 },
+      { name: "etc/nexus/ssh/ssh_host_ed25519_key", content: hostKey.privateKey, mode: 0o600 },
+      { name: "etc/nexus/ssh/ssh_host_ed25519_key.pub", content: hostKey.publicKey + "\n", mode: 0o644 },
+      { name: "etc/nexus/ssh/authorized_keys", content: authorized, mode: 0o644 },
+      { name: "etc/environment", content: environment, mode: 0o644 },
+    ]);
+  }
+
+  /** Public keys from ssh.injection.sources that exist on this machine. */
+  #injectedKeys(): string[] {
+    const inj = this.#d.config.ssh.injection;
+    if (!inj.enabled) return [];
+    const keys: string[] = [];
+    for (const src of inj.sources) {
+      const file = expandHome(src, this.#d.hostUser.home);
+      try {
+        keys.push(...readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter((l) => /^(ssh-|ecdsa-|sk-)/.test(l)));
+      } catch {
+        // A source that does not exist is skipped: the defaults list keys a user may not have.
+      }
+    }
+    return keys;
+  }
+
+  async #startAndWait(record: WorkspaceRecord): Promise<void> {
+    const d = this.#d;
+    await d.docker.start(record.containerId!);
+    try {
+      await d.ssh.waitReady(record.id, this.#target(record), READY_TIMEOUT_MS);
+    } catch (err) {
+      const info = await d.docker.inspect(record.containerId!);
+      const logs = await d.docker.logsTail(record.containerId!, 20);
+      const exited = info && !info.State.Running;
+      throw new NexusError("WORKSPACE_START_FAILED", exited ? `The container exited (code ${info.State.ExitCode}) before SSH answered` : (err as Error).message, {
+        suggestion: "See the container log in the details; 'nexus doctor' checks the setup",
+        details: { containerLog: logs.trim().split("\n").slice(-20) },
+      });
+    }
+  }
+
+  async #rollback(undo: Array<{ what: string; run: () => Promise<void> | void }>, name: string): Promise<void> {
+    for (const u of undo.reverse()) {
+      try {
+        await u.run();
+      } catch (err) {
+        this.#d.log.warn(`rollback of ${name}: could not ${u.what}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  // ---- exec ------------------------------------------------------------------------------------
+
+  async exec(ref: string, input: ExecInput, streams: { onStdout?: (b: Buffer) => void; onStderr?: (b: Buffer) => void; signal?: AbortSignal } = {}): Promise<ExecExit> {
+    const r = this.resolve(ref);
+    this.#requireRunning(r, "run commands in it");
+    const line = buildCommandLine([input.command, ...input.args], { cwd: input.cwd ?? WORKSPACE_DIR, ...(input.env ? { env: input.env } : {}) });
+    this.#touch(r);
+    const timeout = input.timeout ? AbortSignal.timeout(input.timeout * 1000) : undefined;
+    const signal = timeout && streams.signal ? AbortSignal.any([timeout, streams.signal]) : (timeout ?? streams.signal);
+    try {
+      return await this.#d.ssh.exec(r.id, this.#target(r), line, { ...streams, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      if (timeout?.aborted) {
+        throw new NexusError("INVALID_STATE", `The command ran longer than its timeout of ${input.timeout} s and was killed`, {
+          suggestion: "Raise the timeout, or run it detached",
+          details: { timeoutSeconds: input.timeout },
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** Collects an exec's output: for callers that want one JSON answer rather than a stream. */
+  async execCollect(ref: string, input: ExecInput): Promise<{ exitCode: number; signal?: string; stdout: string; stderr: string }> {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const exit = await this.exec(ref, input, { onStdout: (b) => out.push(b), onStderr: (b) => err.push(b) });
+    return { ...exit, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+  }
+
+  #requireRunning(r: WorkspaceRecord, doing: string): void {
+    if (r.status === "running") return;
+    const hint: Partial<Record<WorkspaceStatus, string>> = {
+      stopped: `Start it with 'nexus start ${r.name}'`,
+      paused: `Resume it with 'nexus resume ${r.name}'`,
+      pending: "Wait until it is created",
+      error: `See 'nexus status ${r.name}'; 'nexus start ${r.name}' tries again`,
+    };
+    throw errors.invalidState(r.name, r.status, `running to ${doing}`, hint[r.status] ?? `See 'nexus status ${r.name}'`);
+  }
+
+  #target(r: WorkspaceRecord): SshTarget {
+    const hostPublicKey = this.#hostPublicKey(r);
+    if (!hostPublicKey) {
+      throw new NexusError("CONTAINER_ERROR", `Workspace '${r.name}' has no host key on record`, {
+        suggestion: `Destroy and re-create it ('nexus destroy ${r.name} --force')`,
+      });
+    }
+    return { host: SSH_HOST, port: r.ports.ssh, username: this.#d.config.ssh.connection.user, hostPublicKey };
+  }
+
+  #touch(r: WorkspaceRecord): void {
+    this.#lastActive.set(r.id, new Date().toISOString());
+  }
+
+  #withActivity(r: WorkspaceRecord): WorkspaceRecord {
+    const last = this.#lastActive.get(r.id);
+    return last && last > r.lastActiveAt ? { ...r, lastActiveAt: last } : r;
+  }
+
+  // ---- destroy ---------------------------------------------------------------------------------
+
+  async destroy(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const d = this.#d;
+    const r = this.resolve(ref);
+    if (r.status === "pending" || this.#creating.has(r.name)) {
+      throw errors.invalidState(r.name, "being created", "created first", "Wait for the create to finish, then destroy it");
+    }
+    if (!opts.force && r.worktree && existsSync(r.worktree.path)) {
+      const wip = await git.workInProgress(r.worktree.path, r.worktree.branch);
+      if (wip.uncommitted.length > 0 || wip.unpushedCommits > 0) {
+        const what = [
+          wip.uncommitted.length > 0 ? `${wip.uncommitted.length} uncommitted change(s)` : "",
+          wip.unpushedCommits > 0 ? `${wip.unpushedCommits} commit(s) on no other branch or remote` : "",
+        ].filter(Boolean).join(" and ");
+        throw new NexusError("INVALID_STATE", `Workspace '${r.name}' has ${what} in ${r.worktree.path}`, {
+          suggestion: `Commit and push (or merge) them first, or run 'nexus destroy ${r.name} --force' to discard them (the branch ${r.worktree.branch} is kept)`,
+          details: { workspaceName: r.name, uncommitted: wip.uncommitted.slice(0, 20), unpushedCommits: wip.unpushedCommits },
+        });
+      }
+    }
+    r.status = "destroying";
+    r.updatedAt = new Date().toISOString();
+    d.store.save(r);
+    this.#publishStatus(r);
+    await this.finishDestroy(r);
+  }
+
+  /** Removes everything of a workspace marked destroying; also used by reconcile after a crash. */
+  async finishDestroy(r: WorkspaceRecord): Promise<void> {
+    const d = this.#d;
+    d.ssh.drop(r.id);
+    if (r.containerId) await d.docker.removeContainer(r.containerId);
+    for (const c of await d.docker.listContainers({ [LABELS.instance]: d.instance, [LABELS.workspaceId]: r.id })) {
+      await d.docker.removeContainer(c.Id);
+    }
+    await d.docker.removeVolume(r.homeVolume);
+    if (r.worktree && r.repository && existsSync(r.repository.path)) {
+      await git.removeWorktree(r.repository.path, r.worktree.path);
+    }
+    d.ports.release([r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)]);
+    d.store.remove(r.id);
+    this.#lastActive.delete(r.id);
+    this.#clearActiveIf(r);
+    this.#syncSshFiles();
+    this.#publishStatus({ ...r, status: "destroyed" });
+    d.log.info(`destroyed ${r.name} (${r.id})`);
+  }
+
+  #clearActiveIf(r: WorkspaceRecord): void {
+    const file = this.#d.paths.activeWorkspace;
+    if (existsSync(file) && [r.id, r.name].includes(readFileSync(file, "utf8").trim())) {
+      writeFileAtomic(file, "");
+    }
+  }
+
+  // ---- shared ----------------------------------------------------------------------------------
+
+  #publishStatus(r: WorkspaceRecord): void {
+    this.#d.events.publish({ type: "workspace.status", payload: { workspaceId: r.id, name: r.name, status: r.status } });
+  }
+
+  #syncSshFiles(): void {
+    writeSshFiles(this.#d.store.list(), (r) => this.#hostPublicKey(r), this.#d.config, this.#d.paths);
+  }
+
+  /** Brings records in line with what the engine has: run once at daemon start. */
+  async reconcile(): Promise<void> {
+    const d = this.#d;
+    const records = d.store.load();
+    d.ports.claim(records.flatMap((r) => [r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)]));
+    const containers = await d.docker.listContainers({ [LABELS.instance]: d.instance });
+    const byWorkspace = new Map(containers.map((c) => [c.Labels[LABELS.workspaceId], c]));
+    for (const r of records) {
+      const c = byWorkspace.get(r.id);
+      try {
+        if (r.status === "destroying") {
+          await this.finishDestroy(r);
+          continue;
+        }
+        if (r.status === "pending") {
+          await this.#reconcilePending(r);
+          continue;
+        }
+        const next: WorkspaceStatus = !c ? "error" : c.State === "running" ? "running" : c.State === "paused" ? "paused" : "stopped";
+        if (next !== r.status) {
+          r.status = next;
+          r.error = c ? null : { code: "CONTAINER_ERROR", message: "The workspace's container is gone" };
+          r.updatedAt = new Date().toISOString();
+          d.store.save(r);
+          this.#publishStatus(r);
+        }
+      } catch (err) {
+        d.log.warn(`reconcile ${r.name}: ${(err as Error).message}`);
+      }
+    }
+    // Containers and volumes of ours that no record owns are leftovers of a create cut short.
+    const known = new Set(d.store.list().map((r) => r.id));
+    for (const c of containers) {
+      if (!known.has(c.Labels[LABELS.workspaceId] ?? "")) {
+        d.log.info(`reconcile: removing orphan container ${c.Names[0] ?? c.Id}`);
+        await d.docker.removeContainer(c.Id);
+      }
+    }
+    for (const v of await d.docker.listVolumes({ [LABELS.instance]: d.instance })) {
+      if (!known.has(v.Labels[LABELS.workspaceId] ?? "")) {
+        d.log.info(`reconcile: removing orphan volume ${v.Name}`);
+        await d.docker.removeVolume(v.Name);
+      }
+    }
+    this.#syncSshFiles();
+  }
+
+  /** A create the daemon did not finish: undo it, unless the user already put work in its worktree. */
+  async #reconcilePending(r: WorkspaceRecord): Promise<void> {
+    const d = this.#d;
+    if (r.worktree && existsSync(r.worktree.path)) {
+      const wip = await git.workInProgress(r.worktree.path, r.worktree.branch).catch(() => undefined);
+      if (!wip || wip.uncommitted.length > 0 || wip.unpushedCommits > 0) {
+        r.status = "error";
+        r.error = { code: "WORKSPACE_START_FAILED", message: "The daemon stopped while creating this workspace; its worktree holds changes, so it was kept" };
+        d.store.save(r);
+        return;
+      }
+    }
+    d.log.info(`reconcile: rolling back unfinished create of ${r.name}`);
+    await this.finishDestroy(r);
+    if (r.worktree?.branchCreated && r.repository) await git.deleteBranch(r.repository.path, r.worktree.branch);
+    if (r.repository?.cloned) (await import("node:fs")).rmSync(r.repository.path, { recursive: true, force: true });
+  }
+
+  /** Closes pooled connections (daemon shutdown); lastActiveAt is flushed to the records. */
+  shutdown(): void {
+    for (const [id, at] of this.#lastActive) {
+      const r = this.#d.store.get(id);
+      if (r && at > r.lastActiveAt) this.#d.store.save({ ...r, lastActiveAt: at });
+    }
+    this.#d.ssh.closeAll();
+  }
+}
+
+/** A resources value (preset or {cpu, memory}) as limits. */
+export function resolveResources(value: string | { cpu: number; memory: number }): ResourceLimits {
+  if (typeof value === "string") {
+    const preset = RESOURCE_PRESETS[value as keyof typeof RESOURCE_PRESETS];
+    if (!preset) throw errors.invalidArgument(`Unknown resources preset '${value}'`, "Use small, medium, large, xlarge or {cpu, memory}");
+    return { preset: value, cpu: preset.cpu, memoryBytes: preset.memoryBytes };
+  }
+  return { cpu: value.cpu, memoryBytes: typeof value.memory === "number" ? value.memory : parseSize(value.memory) ?? 0 };
+}

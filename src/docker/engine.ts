@@ -1,0 +1,217 @@
+import { createHash } from "node:crypto";
+import Docker from "dockerode";
+import type { ContainerCreateOptions, ContainerInspectInfo } from "dockerode";
+import { NexusError } from "../core/errors.ts";
+import type { ProgressSink } from "../core/types.ts";
+import { engineAddress } from "./connect.ts";
+import { IMAGE_CONTEXT_FILES } from "./image-context.ts";
+import { LABELS } from "./labels.ts";
+import { tar, type TarEntry } from "./tar.ts";
+
+export const DEFAULT_BASE_IMAGE = "debian:bookworm-slim";
+export const DEFAULT_WORKSPACE_IMAGE = "nexus-workspace:latest";
+
+/** Thin adapter over dockerode: the only module that talks to the engine. Every engine failure becomes a NexusError. */
+export class DockerEngine {
+  readonly docker: Docker;
+  readonly #address: string;
+  readonly #builds = new Map<string, Promise<string>>();
+
+  constructor(opts: { host?: string; env: Record<string, string | undefined> }) {
+    const addr = engineAddress(opts.host, opts.env);
+    this.#address = addr.description;
+    const { description: _d, ...options } = addr;
+    this.docker = new Docker(options as Docker.DockerOptions);
+  }
+
+  get address(): string {
+    return this.#address;
+  }
+
+  async ping(): Promise<{ version: string; ncpu: number; memTotal: number }> {
+    try {
+      const [version, info] = await Promise.all([this.docker.version(), this.docker.info()]);
+      return { version: version.Version, ncpu: info.NCPU, memTotal: info.MemTotal };
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+  }
+
+  unavailable(err: unknown): NexusError {
+    return new NexusError("BACKEND_UNAVAILABLE", `Docker engine at ${this.#address} is not answering: ${(err as Error).message}`, {
+      suggestion: "Start Docker (on Debian as root: scripts/docker-up.sh), or set docker.host / DOCKER_HOST; 'nexus doctor' checks it",
+      details: { dockerHost: this.#address },
+    });
+  }
+
+  /** Wraps an engine call so its failures carry the spec's codes. */
+  async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.#wrap(what, err);
+    }
+  }
+
+  #wrap(what: string, err: unknown): NexusError {
+    if (err instanceof NexusError) return err;
+    const e = err as { statusCode?: number; code?: string; message?: string; json?: { message?: string } };
+    if (e.code === "ENOENT" || e.code === "ECONNREFUSED" || e.code === "EACCES") return this.unavailable(err);
+    const message = e.json?.message ?? e.message ?? String(err);
+    if (/port is already allocated|address already in use/i.test(message)) {
+      return new NexusError("PORT_CONFLICT", `${what}: ${message}`, { suggestion: "Another process holds the port; try again to get another one" });
+    }
+    return new NexusError("CONTAINER_ERROR", `${what}: ${message}`, {
+      suggestion: "See 'nexus doctor' and the daemon log",
+      details: { statusCode: e.statusCode },
+    });
+  }
+
+  /**
+   * The workspace image for `base`, built from the Dockerfile held in the binary when missing or
+   * when the embedded context changed. Concurrent callers share one build.
+   */
+  ensureWorkspaceImage(base: string, progress: ProgressSink): Promise<string> {
+    const hash = contextHash(base);
+    const tag = base === DEFAULT_BASE_IMAGE ? DEFAULT_WORKSPACE_IMAGE : `nexus-workspace:${hash}`;
+    const running = this.#builds.get(hash);
+    if (running) return running;
+    const build = this.#ensureImage(base, tag, hash, progress).finally(() => this.#builds.delete(hash));
+    this.#builds.set(hash, build);
+    return build;
+  }
+
+  async #ensureImage(base: string, tag: string, hash: string, progress: ProgressSink): Promise<string> {
+    const existing = await this.docker.getImage(tag).inspect().catch((err: { statusCode?: number }) => {
+      if (err.statusCode === 404) return undefined;
+      throw this.#wrap("inspect image", err);
+    });
+    if (existing?.Config?.Labels?.[LABELS.imageContext] === hash) return tag;
+    progress({ phase: "image", message: existing ? `Rebuilding ${tag} (its Dockerfile changed)` : `Building ${tag} from ${base} (first use; takes a minute)` });
+    const context = tar(Object.entries(IMAGE_CONTEXT_FILES).map(([name, f]): TarEntry => ({ name, content: f.content, mode: f.mode })));
+    const stream = await this.call("build image", () =>
+      this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
+        t: tag,
+        buildargs: { BASE_IMAGE: base },
+        labels: { [LABELS.managed]: "true", [LABELS.imageContext]: hash },
+        rm: true,
+        forcerm: true,
+      }),
+    );
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: Array<{ error?: string }>) => {
+          const failed = err?.message ?? output.find((o) => o.error)?.error;
+          if (failed) {
+            reject(
+              new NexusError("CONTAINER_ERROR", `Building the workspace image on ${base} failed: ${failed.trim()}`, {
+                suggestion: `Make sure the base image is available ('docker pull ${base}'; with no registry: scripts/docker-up.sh makes it from Debian packages)`,
+                details: { baseImage: base },
+              }),
+            );
+          } else resolve();
+        },
+        (event: { stream?: string }) => {
+          const line = event.stream?.trim();
+          if (line && /^Step \d+\/\d+/.test(line)) progress({ phase: "image", message: line });
+        },
+      );
+    });
+    return tag;
+  }
+
+  async createContainer(options: ContainerCreateOptions): Promise<string> {
+    const c = await this.call("create container", () => this.docker.createContainer(options));
+    return c.id;
+  }
+
+  async putFiles(containerId: string, dir: string, entries: readonly TarEntry[]): Promise<void> {
+    await this.call("copy files into container", () => this.docker.getContainer(containerId).putArchive(tar(entries), { path: dir }));
+  }
+
+  async start(containerId: string): Promise<void> {
+    await this.call("start container", async () => {
+      try {
+        await this.docker.getContainer(containerId).start();
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 304) return; // already running
+        throw err;
+      }
+    });
+  }
+
+  async inspect(containerId: string): Promise<ContainerInspectInfo | undefined> {
+    try {
+      return await this.docker.getContainer(containerId).inspect();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw this.#wrap("inspect container", err);
+    }
+  }
+
+  async logsTail(containerId: string, lines: number): Promise<string> {
+    try {
+      const buf = (await this.docker.getContainer(containerId).logs({ stdout: true, stderr: true, tail: lines })) as unknown as Buffer;
+      return demuxToText(buf);
+    } catch {
+      return "";
+    }
+  }
+
+  /** Removes a container and its anonymous volumes; absent is fine. */
+  async removeContainer(containerId: string): Promise<void> {
+    await this.call("remove container", async () => {
+      try {
+        await this.docker.getContainer(containerId).remove({ force: true, v: true });
+      } catch (err) {
+        const code = (err as { statusCode?: number }).statusCode;
+        if (code !== 404 && code !== 409) throw err; // 409: removal already in progress
+      }
+    });
+  }
+
+  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    await this.call("create volume", () => this.docker.createVolume({ Name: name, Labels: labels }));
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await this.call("remove volume", async () => {
+      try {
+        await this.docker.getVolume(name).remove({ force: true });
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+      }
+    });
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<Docker.ContainerInfo[]> {
+    const filters = { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
+    return this.call("list containers", () => this.docker.listContainers({ all: true, filters }));
+  }
+
+  async listVolumes(labels: Record<string, string>): Promise<Array<{ Name: string; Labels: Record<string, string> }>> {
+    const filters = { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
+    const r = await this.call("list volumes", () => this.docker.listVolumes({ filters }));
+    return (r.Volumes ?? []) as Array<{ Name: string; Labels: Record<string, string> }>;
+  }
+}
+
+/** Identifies the embedded build context on a base: any change to the Dockerfile or its files changes it. */
+export function contextHash(base: string): string {
+  const h = createHash("sha256").update(base);
+  for (const [name, f] of Object.entries(IMAGE_CONTEXT_FILES)) h.update(`\0${name}\0${f.mode}\0${f.content}`);
+  return h.digest("hex").slice(0, 16);
+}
+
+/** Docker's multiplexed log framing (8-byte headers) to plain text. */
+export function demuxToText(buf: Buffer): string {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2 || buf[i] === 0)) {
+    const len = buf.readUInt32BE(i + 4);
+    out.push(buf.subarray(i + 8, i + 8 + len));
+    i += 8 + len;
+  }
+  return i === 0 ? buf.toString("utf8") : Buffer.concat(out).toString("utf8");
+}

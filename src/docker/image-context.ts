@@ -1,0 +1,70 @@
+// The workspace image's build context, held inside the binary so no file on disk is needed.
+// Changing any of these changes the context hash, and the daemon rebuilds the image.
+
+export const DOCKERFILE = `ARG BASE_IMAGE=debian:bookworm-slim
+FROM \${BASE_IMAGE}
+ENV DEBIAN_FRONTEND=noninteractive LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8
+RUN apt-get update \\
+ && apt-get install -y --no-install-recommends \\
+      openssh-server git sudo bash curl ca-certificates python3 procps less tmux locales \\
+ && sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen && locale-gen \\
+ && printf 'LANG=en_US.UTF-8\\nLC_ALL=en_US.UTF-8\\n' > /etc/default/locale \\
+ && rm -rf /var/lib/apt/lists/* /etc/ssh/ssh_host_*
+RUN useradd --create-home --shell /bin/bash --uid 1000 --user-group nexus \\
+ && printf 'nexus ALL=(ALL) NOPASSWD:ALL\\n' > /etc/sudoers.d/nexus && chmod 0440 /etc/sudoers.d/nexus \\
+ && mkdir -p /run/sshd /etc/nexus/ssh /workspace && chown nexus:nexus /workspace \\
+ && git config --system --add safe.directory '*' \\
+ && sed -i 's/^session\\s\\+required\\s\\+pam_loginuid.so/session optional pam_loginuid.so/' /etc/pam.d/sshd
+COPY sshd_config /etc/ssh/sshd_config
+COPY nexus-init /usr/local/sbin/nexus-init
+RUN chmod 0755 /usr/local/sbin/nexus-init && chmod 0644 /etc/ssh/sshd_config
+WORKDIR /workspace
+EXPOSE 22
+ENTRYPOINT ["/usr/local/sbin/nexus-init"]
+`;
+
+// Public keys only, no root, agent forwarding allowed, and many sessions per connection: the daemon
+// multiplexes every exec over one pooled connection, and OpenSSH's default of 10 would fail the 11th.
+export const SSHD_CONFIG = `Port 22
+HostKey /etc/nexus/ssh/ssh_host_ed25519_key
+AuthorizedKeysFile /etc/nexus/ssh/authorized_keys .ssh/authorized_keys
+PermitRootLogin no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitEmptyPasswords no
+UsePAM yes
+AllowAgentForwarding yes
+AllowTcpForwarding yes
+StreamLocalBindUnlink yes
+X11Forwarding no
+PrintMotd no
+MaxSessions 1000
+MaxStartups 200:30:400
+ClientAliveInterval 30
+AcceptEnv LANG LC_* NEXUS_*
+Subsystem sftp /usr/lib/openssh/sftp-server
+`;
+
+// Runs as root at every container start: gives the nexus user the host user's uid/gid (so files in
+// the bind-mounted worktree keep their owner), then runs sshd in the foreground. Installs nothing.
+export const NEXUS_INIT = `#!/bin/sh
+set -eu
+uid="\${NEXUS_UID:-1000}"
+gid="\${NEXUS_GID:-1000}"
+if [ "$(id -g nexus)" != "$gid" ]; then groupmod --non-unique --gid "$gid" nexus; fi
+if [ "$(id -u nexus)" != "$uid" ]; then usermod --non-unique --uid "$uid" --gid "$gid" nexus; fi
+chown nexus:nexus /home/nexus
+if [ ! -s /etc/nexus/ssh/ssh_host_ed25519_key ]; then
+  echo "nexus-init: no host key at /etc/nexus/ssh/ssh_host_ed25519_key (the daemon writes it before start)" >&2
+  exit 1
+fi
+chmod 0600 /etc/nexus/ssh/ssh_host_ed25519_key
+exec /usr/sbin/sshd -D -e
+`;
+
+export const IMAGE_CONTEXT_FILES: Readonly<Record<string, { content: string; mode: number }>> = {
+  Dockerfile: { content: DOCKERFILE, mode: 0o644 },
+  sshd_config: { content: SSHD_CONFIG, mode: 0o644 },
+  "nexus-init": { content: NEXUS_INIT, mode: 0o755 },
+};

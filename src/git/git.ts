@@ -1,0 +1,147 @@
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync, appendFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { NexusError } from "../core/errors.ts";
+
+export interface GitResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs git with argv (never through a shell). Resolves with the exit code; `git` missing is an error. */
+export function runGit(args: readonly string[], cwd: string, env?: Record<string, string>): Promise<GitResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      "git",
+      args as string[],
+      { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: "0", ...env }, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err && typeof (err as NodeJS.ErrnoException).code === "string") {
+          reject(
+            new NexusError("INTERNAL_ERROR", `Could not run git: ${err.message}`, {
+              suggestion: "Install git and make sure it is on the daemon's PATH",
+            }),
+          );
+          return;
+        }
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}
+
+async function git(args: readonly string[], cwd: string): Promise<string> {
+  const r = await runGit(args, cwd);
+  if (r.code !== 0) {
+    throw new NexusError("INVALID_ARGUMENT", `git ${args[0]} failed: ${r.stderr.trim() || r.stdout.trim()}`, {
+      suggestion: "Check the repository with 'git status'",
+      details: { args: [...args], cwd },
+    });
+  }
+  return r.stdout.trim();
+}
+
+export interface RepoInfo {
+  /** The main working tree. */
+  path: string;
+  /** Absolute common git dir (".git" of the main working tree). */
+  commonDir: string;
+  /** Current branch, or the commit when HEAD is detached; empty in a repository with no commits. */
+  head: string;
+}
+
+/** The repository containing `dir`, or a clear error when `dir` is not in one. */
+export async function repoInfo(dir: string): Promise<RepoInfo> {
+  const top = await runGit(["rev-parse", "--show-toplevel"], dir).catch((e) => {
+    throw e;
+  });
+  if (top.code !== 0) {
+    throw new NexusError("INVALID_ARGUMENT", `'${dir}' is not inside a git repository`, {
+      suggestion: "Run 'nexus create' inside a git repository, pass --repo <url>, or use --no-worktree",
+      details: { path: dir },
+    });
+  }
+  const commonDir = await git(["rev-parse", "--path-format=absolute", "--git-common-dir"], dir);
+  // Worktrees of worktrees are not a thing: always anchor on the main working tree.
+  const mainTree = commonDir.endsWith("/.git") ? commonDir.slice(0, -"/.git".length) : top.stdout.trim();
+  const branch = await runGit(["symbolic-ref", "--short", "-q", "HEAD"], dir);
+  let head = branch.code === 0 ? branch.stdout.trim() : "";
+  if (!head) {
+    const commit = await runGit(["rev-parse", "-q", "--verify", "HEAD"], dir);
+    head = commit.code === 0 ? commit.stdout.trim() : "";
+  }
+  return { path: mainTree, commonDir, head };
+}
+
+export async function hasCommit(repo: string, rev: string): Promise<boolean> {
+  return (await runGit(["rev-parse", "-q", "--verify", `${rev}^{commit}`], repo)).code === 0;
+}
+
+export async function branchExists(repo: string, branch: string): Promise<boolean> {
+  return (await runGit(["show-ref", "--verify", "-q", `refs/heads/${branch}`], repo)).code === 0;
+}
+
+/** Adds a worktree at `path`: on a new branch from `base`, or on an existing branch. */
+export async function addWorktree(repo: string, path: string, branch: string, opts: { createFrom?: string }): Promise<void> {
+  const args = opts.createFrom !== undefined
+    ? ["worktree", "add", "-b", branch, path, opts.createFrom]
+    : ["worktree", "add", path, branch];
+  await git(args, repo);
+}
+
+export async function removeWorktree(repo: string, path: string): Promise<void> {
+  const r = await runGit(["worktree", "remove", "--force", "--force", path], repo);
+  if (r.code !== 0 && existsSync(path)) {
+    throw new NexusError("INTERNAL_ERROR", `Could not remove worktree ${path}: ${r.stderr.trim()}`, {
+      suggestion: `Remove it by hand with 'git worktree remove --force ${path}'`,
+    });
+  }
+  await runGit(["worktree", "prune"], repo);
+}
+
+export async function deleteBranch(repo: string, branch: string): Promise<void> {
+  await runGit(["branch", "-D", branch], repo);
+}
+
+export async function clone(url: string, dest: string): Promise<void> {
+  const r = await runGit(["clone", "--", url, dest], process.cwd());
+  if (r.code !== 0) {
+    throw new NexusError("INVALID_ARGUMENT", `Could not clone ${url}: ${r.stderr.trim()}`, {
+      suggestion: "Check the URL and that you can reach it with 'git ls-remote <url>'",
+      details: { url },
+    });
+  }
+}
+
+export interface WorkInProgress {
+  /** `git status --porcelain` lines: uncommitted and untracked changes. */
+  uncommitted: string[];
+  /** Commits on HEAD that no other branch and no remote-tracking branch holds. */
+  unpushedCommits: number;
+}
+
+/** What would be lost if the worktree at `path` disappeared. `ownBranch` is left out of "other branches". */
+export async function workInProgress(path: string, ownBranch: string): Promise<WorkInProgress> {
+  const status = await git(["status", "--porcelain", "--untracked-files=all"], path);
+  const uncommitted = status ? status.split("\n") : [];
+  let unpushedCommits = 0;
+  if (await hasCommit(path, "HEAD")) {
+    const count = await runGit(
+      ["rev-list", "--count", "HEAD", "--not", `--exclude=refs/heads/${ownBranch}`, "--branches", "--remotes"],
+      path,
+    );
+    unpushedCommits = count.code === 0 ? Number(count.stdout.trim()) || 0 : 0;
+  }
+  return { uncommitted, unpushedCommits };
+}
+
+/** Keeps `.worktree/` out of `git status` of the main tree without touching the user's .gitignore. */
+export function excludeWorktreeDir(commonDir: string): void {
+  const file = join(commonDir, "info", "exclude");
+  const line = "/.worktree/";
+  const current = existsSync(file) ? readFileSync(file, "utf8") : "";
+  if (current.split("\n").includes(line)) return;
+  mkdirSync(join(commonDir, "info"), { recursive: true });
+  appendFileSync(file, `${current && !current.endsWith("\n") ? "\n" : ""}# nexus workspaces\n${line}\n`);
+}

@@ -1,0 +1,18 @@
+// argv → daemon (foreground) or CLI. Heavy modules (dockerode, ssh2) load only on the daemon path.
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "daemon" && (argv.length === 1 || (argv[1]!.startsWith("-") && !argv.includes("--help") && !argv.includes("-h")))) {
+    const { runDaemonCommand } = await import("./daemon/command.ts");
+    return runDaemonCommand(argv.slice(1), process.env);
+  }
+  const { runCli } = await import("./cli/cli.ts");
+  return runCli(argv, process.env);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`nexus: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
