@@ -134,7 +134,7 @@ export class WorkspaceService {
       const source = await this.#planSource(input, id, undo);
 
       const containerPorts = input.ports ?? d.config.workspaces[input.name]?.ports ?? [];
-      const hostPorts = await d.ports.allocate(1 + containerPorts.length);
+      let hostPorts = await d.ports.allocate(1 + containerPorts.length);
       undo.push({ what: "release ports", run: () => d.ports.release(hostPorts) });
 
       const shortId = id.slice(3, 9);
@@ -152,10 +152,7 @@ export class WorkspaceService {
         containerName: `nexus-${input.name}-${shortId}`,
         containerId: null,
         homeVolume: `nexus-${input.name}-${shortId}-home`,
-        ports: {
-          ssh: hostPorts[0]!,
-          services: containerPorts.map((p, i): PortMapping => ({ name: `port-${p}`, containerPort: p, hostPort: hostPorts[i + 1]! })),
-        },
+        ports: portMappings(hostPorts, containerPorts),
         resources,
         env: { ...d.config.workspaces[input.name]?.env, ...input.env },
         forwardAgent: input.forwardAgent ?? d.config.ssh.connection.forward_agent,
@@ -187,13 +184,26 @@ export class WorkspaceService {
       await d.docker.createVolume(record.homeVolume, labels);
       undo.push({ what: "remove volume", run: () => d.docker.removeVolume(record!.homeVolume) });
       const ncpu = (await d.docker.ping()).ncpu;
-      record.containerId = await d.docker.createContainer(this.#containerSpec(record, labels, ncpu));
-      undo.push({ what: "remove container", run: () => d.docker.removeContainer(record!.containerId!) });
-      d.store.save(record);
-      await this.#installFiles(record, hostKey);
-
-      step("start", "Starting container");
-      await this.#startAndWait(record);
+      undo.push({ what: "remove container", run: async () => void (record!.containerId && (await d.docker.removeContainer(record!.containerId))) });
+      for (let attempt = 1; ; attempt++) {
+        record.containerId = await d.docker.createContainer(this.#containerSpec(record, labels, ncpu));
+        d.store.save(record);
+        await this.#installFiles(record, hostKey);
+        step("start", "Starting container");
+        try {
+          await this.#startAndWait(record);
+          break;
+        } catch (err) {
+          if (!(err instanceof NexusError && err.code === "PORT_CONFLICT") || attempt >= 3) throw err;
+          // Another process took a port between allocation and start: new ports, new container (spec §3.6 recovery).
+          const taken = hostPorts;
+          hostPorts = await d.ports.allocate(taken.length);
+          d.ports.release(taken);
+          step("start", `A port was taken meanwhile; retrying with new ports (ssh ${hostPorts[0]})`);
+          await d.docker.removeContainer(record.containerId);
+          record.ports = portMappings(hostPorts, containerPorts);
+        }
+      }
 
       record.status = "running";
       record.updatedAt = new Date().toISOString();
@@ -606,6 +616,13 @@ export class WorkspaceService {
     }
     this.#d.ssh.closeAll();
   }
+}
+
+function portMappings(hostPorts: readonly number[], containerPorts: readonly number[]): WorkspaceRecord["ports"] {
+  return {
+    ssh: hostPorts[0]!,
+    services: containerPorts.map((p, i): PortMapping => ({ name: `port-${p}`, containerPort: p, hostPort: hostPorts[i + 1]! })),
+  };
 }
 
 /** A resources value (preset or {cpu, memory}) as limits. */

@@ -1,21 +1,14 @@
 import { appendFileSync, chmodSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
-import { homedir, userInfo } from "node:os";
 import { createApp } from "../api/http/app.ts";
 import { loadConfig } from "../config/load.ts";
-import { EventBus } from "../core/events.ts";
 import { lineLogger, type Logger } from "../core/log.ts";
-import { PortAllocator } from "../core/ports.ts";
 import { WorkspaceService } from "../core/workspaces.ts";
-import { DockerEngine } from "../docker/engine.ts";
-import { instanceId } from "../docker/labels.ts";
 import { currentRuntime, type Server } from "../runtime/index.ts";
-import { loadOrCreateKeyPair } from "../ssh/keys.ts";
-import { SshPool } from "../ssh/pool.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
 import { nexusPaths } from "../store/paths.ts";
-import { WorkspaceStore } from "../store/workspaces.ts";
 import { buildInfo } from "../version.ts";
 import { acquireLock } from "./lock.ts";
+import { buildServices } from "./services.ts";
 
 export interface DaemonHandle {
   stop(): Promise<void>;
@@ -52,26 +45,8 @@ export async function runDaemon(env: Record<string, string | undefined>): Promis
 
   try {
     const config = loadConfig(paths.config);
-    const user = userInfo();
-    const home = env.HOME || homedir();
-    const clientKey = loadOrCreateKeyPair(paths.clientKey, `nexus-daemon@${user.username}`);
-    const store = new WorkspaceStore(paths);
-    const docker = new DockerEngine({ ...(config.docker.host ? { host: config.docker.host } : {}), env });
-    workspaces = new WorkspaceService({
-      paths,
-      config,
-      store,
-      docker,
-      ssh: new SshPool({ privateKey: clientKey.privateKey }),
-      ports: new PortAllocator(config.ssh.port_range, () => store.list().flatMap((r) => [r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)])),
-      events: new EventBus(),
-      log,
-      instance: instanceId(paths.home),
-      clientKey,
-      // uid 0 cannot be the container user (sshd refuses root logins), so root on the host maps to 1000.
-      hostUser: { uid: user.uid > 0 ? user.uid : 1000, gid: user.gid > 0 ? user.gid : 1000, home },
-    });
-    store.load();
+    const services = buildServices({ paths, config, env, log });
+    workspaces = services.workspaces;
     try {
       await workspaces.reconcile();
     } catch (err) {

@@ -128,7 +128,8 @@ export async function workInProgress(path: string, ownBranch: string): Promise<W
   let unpushedCommits = 0;
   if (await hasCommit(path, "HEAD")) {
     const count = await runGit(
-      ["rev-list", "--count", "HEAD", "--not", `--exclude=refs/heads/${ownBranch}`, "--branches", "--remotes"],
+      // --exclude matches --branches by short name (no refs/heads/ prefix).
+      ["rev-list", "--count", "HEAD", "--not", `--exclude=${ownBranch}`, "--branches", "--remotes"],
       path,
     );
     unpushedCommits = count.code === 0 ? Number(count.stdout.trim()) || 0 : 0;

@@ -24,13 +24,20 @@ export interface ExecExit {
 
 type Client = InstanceType<typeof ssh2.Client>;
 
+/** A pooled connection and the channels open on it. A retired one takes no new channels and ends when its last channel closes. */
+interface Pooled {
+  client: Client;
+  channels: number;
+  retired: boolean;
+}
+
 /**
  * One SSH connection per workspace, shared by every exec: each command is a channel on it, so an
  * exec costs a channel open (about a round trip), not a handshake.
  */
 export class SshPool {
   readonly #privateKey: string;
-  readonly #connections = new Map<string, Promise<Client>>();
+  readonly #connections = new Map<string, Promise<Pooled>>();
 
   constructor(opts: { privateKey: string }) {
     this.#privateKey = opts.privateKey;
@@ -44,7 +51,7 @@ export class SshPool {
     while (Date.now() < deadline) {
       signal?.throwIfAborted();
       try {
-        await this.connection(key, target);
+        await this.#connection(key, target);
         return;
       } catch (err) {
         lastError = err;
@@ -59,20 +66,22 @@ export class SshPool {
   }
 
   /** The pooled connection for `key`, opened when there is none. */
-  connection(key: string, target: SshTarget): Promise<Client> {
+  #connection(key: string, target: SshTarget): Promise<Pooled> {
     const existing = this.#connections.get(key);
     if (existing) return existing;
-    const pending = this.#open(target).then(
+    const pending: Promise<Pooled> = this.#open(target).then(
       (client) => {
+        const pooled: Pooled = { client, channels: 0, retired: false };
         const forget = () => {
+          pooled.retired = true;
           if (this.#connections.get(key) === pending) this.#connections.delete(key);
         };
         client.on("close", forget);
         client.on("end", forget);
-        return client;
+        return pooled;
       },
       (err: unknown) => {
-        this.#connections.delete(key);
+        if (this.#connections.get(key) === pending) this.#connections.delete(key);
         throw err;
       },
     );
@@ -109,19 +118,29 @@ export class SshPool {
     });
   }
 
+  /** Takes a connection out of the pool: new execs get a fresh one; it ends once its last channel closes. */
+  #retire(key: string, pooled: Pooled, pending: Promise<Pooled>): void {
+    pooled.retired = true;
+    if (this.#connections.get(key) === pending) this.#connections.delete(key);
+    if (pooled.channels === 0) pooled.client.end();
+  }
+
   /** Runs one command line on a channel of the pooled connection; stdout and stderr stream out separately. */
   async exec(key: string, target: SshTarget, commandLine: string, streams: ExecStreams = {}): Promise<ExecExit> {
-    let client: Client;
+    const pending = this.#connection(key, target);
+    let pooled: Pooled;
     try {
-      client = await this.connection(key, target);
+      pooled = await pending;
     } catch (err) {
       throw connectionLost(`Could not connect to the workspace over SSH: ${(err as Error).message}`, err);
     }
+    pooled.channels++;
     const channel = await new Promise<ClientChannel>((resolve, reject) => {
-      client.exec(commandLine, (err, stream) => (err ? reject(err) : resolve(stream)));
+      pooled.client.exec(commandLine, (err, stream) => (err ? reject(err) : resolve(stream)));
     }).catch((err: unknown) => {
-      // A channel that cannot open on a live connection means the connection is unusable: drop it.
-      this.drop(key);
+      pooled.channels--;
+      // A channel that cannot open means the connection is unusable: the next exec gets a new one.
+      this.#retire(key, pooled, pending);
       throw connectionLost(`Could not open an SSH channel: ${(err as Error).message}`, err);
     });
     return new Promise<ExecExit>((resolve, reject) => {
@@ -137,10 +156,20 @@ export class SshPool {
         exit = code === null ? { exitCode: 128 + signalNumber(signalName), ...(signalName ? { signal: signalName } : {}) } : { exitCode: code };
       });
       channel.on("close", () => {
+        pooled.channels--;
         streams.signal?.removeEventListener("abort", onAbort);
-        if (exit) resolve(exit);
-        else if (streams.signal?.aborted) reject(streams.signal.reason);
-        else reject(connectionLost("The SSH connection closed before the command finished"));
+        if (streams.signal?.aborted) {
+          // Aborted (timeout, client gone): whatever status the killed command left, the caller asked it to stop.
+          if (pooled.retired && pooled.channels === 0) pooled.client.end();
+          reject(streams.signal.reason);
+        } else if (exit) {
+          if (pooled.retired && pooled.channels === 0) pooled.client.end();
+          resolve(exit);
+        } else {
+          // No exit status: the connection failed under the command. Never reuse it.
+          this.#retire(key, pooled, pending);
+          reject(connectionLost("The SSH connection closed before the command finished"));
+        }
       });
     });
   }
@@ -148,7 +177,10 @@ export class SshPool {
   drop(key: string): void {
     const pending = this.#connections.get(key);
     this.#connections.delete(key);
-    pending?.then((c) => c.end(), () => {});
+    pending?.then((p) => {
+      p.retired = true;
+      p.client.end();
+    }, () => {});
   }
 
   has(key: string): boolean {

@@ -1,0 +1,44 @@
+import { homedir, userInfo } from "node:os";
+import type { NexusConfig } from "../config/schema.ts";
+import { EventBus } from "../core/events.ts";
+import type { Logger } from "../core/log.ts";
+import { PortAllocator } from "../core/ports.ts";
+import { WorkspaceService } from "../core/workspaces.ts";
+import { DockerEngine } from "../docker/engine.ts";
+import { instanceId } from "../docker/labels.ts";
+import { loadOrCreateKeyPair } from "../ssh/keys.ts";
+import { SshPool } from "../ssh/pool.ts";
+import type { NexusPaths } from "../store/paths.ts";
+import { WorkspaceStore } from "../store/workspaces.ts";
+
+export interface Services {
+  workspaces: WorkspaceService;
+  docker: DockerEngine;
+  store: WorkspaceStore;
+  events: EventBus;
+}
+
+/** Wires the core to its adapters: the daemon and the integration tests build the same graph. */
+export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; env: Record<string, string | undefined>; log: Logger }): Services {
+  const { paths, config, env, log } = opts;
+  const user = userInfo();
+  const clientKey = loadOrCreateKeyPair(paths.clientKey, `nexus-daemon@${user.username}`);
+  const store = new WorkspaceStore(paths);
+  const docker = new DockerEngine({ ...(config.docker.host ? { host: config.docker.host } : {}), env });
+  const events = new EventBus();
+  const workspaces = new WorkspaceService({
+    paths,
+    config,
+    store,
+    docker,
+    ssh: new SshPool({ privateKey: clientKey.privateKey }),
+    ports: new PortAllocator(config.ssh.port_range, () => store.list().flatMap((r) => [r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)])),
+    events,
+    log,
+    instance: instanceId(paths.home),
+    clientKey,
+    // uid 0 cannot be the container user (sshd refuses root logins), so root on the host maps to 1000.
+    hostUser: { uid: user.uid > 0 ? user.uid : 1000, gid: user.gid > 0 ? user.gid : 1000, home: env.HOME || homedir() },
+  });
+  return { workspaces, docker, store, events };
+}

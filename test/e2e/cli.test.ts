@@ -1,0 +1,194 @@
+// The compiled binary, black box, as a user runs it: temporary NEXUS_HOME and git repository.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+
+const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
+const root = tempDir("e2e");
+const home = join(root.path, "nexus");
+const repo = makeRepo(join(root.path, "some-git-repo"));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function nexus(args: string[], opts: { cwd?: string; bin?: string[] } = {}): Run {
+  const [cmd, ...pre] = opts.bin ?? [BIN];
+  const r = spawnSync(cmd!, [...pre, ...args], {
+    cwd: opts.cwd ?? repo,
+    env: { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" },
+    encoding: "utf8",
+    timeout: 600_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+});
+
+afterAll(async () => {
+  nexus(["daemon", "stop"]);
+  removeLeftovers(home);
+  await root[Symbol.asyncDispose]();
+});
+
+describe("the user story", () => {
+  test("create starts the daemon, builds what is missing and shows progress", () => {
+    expect(existsSync(join(home, "daemon.sock"))).toBe(false);
+    const r = nexus(["create", "demo"]);
+    expect(r.stderr).toContain("Started the Nexus daemon");
+    expect(r.stderr).toContain("Creating worktree");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Created workspace demo");
+    expect(statSync(home).mode & 0o777).toBe(0o700);
+    expect(statSync(join(home, "daemon.sock")).mode & 0o777).toBe(0o600);
+  }, 600_000);
+
+  test("list shows a table, and --json the spec's shape", () => {
+    const table = nexus(["list"]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^NAME\s+STATUS/);
+    expect(table.stdout).toMatch(/demo\s+running\s+nexus\/demo/);
+    const json = JSON.parse(nexus(["list", "--json"]).stdout);
+    expect(json.workspaces).toHaveLength(1);
+    expect(json.workspaces[0]).toMatchObject({ name: "demo", status: "running", backend: "docker" });
+    expect(json.workspaces[0].id).toMatch(/^ws-/);
+    expect(json.workspaces[0].ports[0]).toMatchObject({ name: "ssh", containerPort: 22 });
+    expect(JSON.parse(nexus(["ls", "--json", "--status", "stopped"]).stdout)).toEqual({ workspaces: [] });
+    expect(nexus(["workspace", "list", "--json"]).stdout).toBe(nexus(["list", "--json"]).stdout);
+  });
+
+  test("status shows the workspace; --json gives the status object", () => {
+    const r = nexus(["status", "demo"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("running");
+    const s = JSON.parse(nexus(["status", "demo", "--json"]).stdout);
+    expect(s).toMatchObject({ name: "demo", status: "running", backend: "docker" });
+    expect(typeof s.ports.ssh).toBe("number");
+    expect(s.createdAt).toBeTruthy();
+    expect(s.lastActiveAt).toBeTruthy();
+  });
+
+  test("exec runs over SSH inside the container, in /workspace", () => {
+    const r = nexus(["exec", "demo", "--", "git", "status"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("On branch nexus/demo");
+    expect(nexus(["exec", "demo", "--", "pwd"]).stdout).toBe("/workspace\n");
+  });
+
+  test("exec exits with the command's own exit code and keeps stdout and stderr apart", () => {
+    const r = nexus(["exec", "demo", "--", "sh", "-c", "echo to-out; echo to-err >&2; exit 7"]);
+    expect(r.code).toBe(7);
+    expect(r.stdout).toBe("to-out\n");
+    expect(r.stderr).toBe("to-err\n");
+    const j = JSON.parse(nexus(["exec", "demo", "--json", "--", "sh", "-c", "echo hi; exit 3"]).stdout);
+    expect(j).toEqual({ exitCode: 3, stdout: "hi\n", stderr: "" });
+  });
+
+  test("exec streams output as it comes", async () => {
+    const child = spawn(BIN, ["exec", "demo", "--", "sh", "-c", "echo first; sleep 2; echo second"], { env: { ...process.env, NEXUS_HOME: home } });
+    const started = Date.now();
+    const firstAt = await new Promise<number>((resolve) => child.stdout.once("data", () => resolve(Date.now() - started)));
+    const code = await new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? -1)));
+    expect(firstAt).toBeLessThan(1500);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+    expect(code).toBe(0);
+  });
+
+  test("Ctrl-C on exec stops the remote command too", async () => {
+    const child = spawn(BIN, ["exec", "demo", "--", "sh", "-c", "echo started; sleep 47"], { env: { ...process.env, NEXUS_HOME: home } });
+    await new Promise((resolve) => child.stdout.once("data", resolve));
+    child.kill("SIGINT");
+    const code = await new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? -1)));
+    expect(code).toBe(130);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(nexus(["exec", "demo", "--", "pgrep", "-f", "sleep 47"]).code).toBe(1);
+  });
+});
+
+describe("errors: the spec's code, a suggestion, and a distinct exit code", () => {
+  test("unknown workspace exits 4 with WORKSPACE_NOT_FOUND", () => {
+    const r = nexus(["exec", "nope", "--", "true"]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain("Workspace 'nope' doesn't exist");
+    expect(r.stderr).toContain("nexus list");
+    const j = JSON.parse(nexus(["status", "nope", "--json"]).stdout);
+    expect(j.error).toMatchObject({ code: "WORKSPACE_NOT_FOUND", retryable: false, details: { workspaceName: "nope" } });
+  });
+
+  test("a bad name exits 2 with INVALID_ARGUMENT and makes nothing", () => {
+    const r = nexus(["create", "Bad_Name"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("INVALID_ARGUMENT");
+    expect(r.stderr).toContain("lowercase");
+    expect(existsSync(join(repo, ".worktree", "Bad_Name"))).toBe(false);
+  });
+
+  test("a name in use exits 5 with WORKSPACE_ALREADY_EXISTS", () => {
+    const r = nexus(["create", "demo"]);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toContain("WORKSPACE_ALREADY_EXISTS");
+  });
+
+  test("create outside a git repository says how to fix it", () => {
+    const r = nexus(["create", "outside"], { cwd: root.path });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("not inside a git repository");
+  });
+
+  test("create without a name, no TTY: a clear error pointing at the usage", () => {
+    const r = nexus(["create"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("nexus create <name>");
+  });
+
+  test("an unreachable daemon URL exits 3", () => {
+    const r = nexus(["list", "--url", "http://127.0.0.1:9"]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("DAEMON_UNREACHABLE");
+  });
+});
+
+describe("daemon management", () => {
+  test("the CLI restarts a daemon of another version", () => {
+    expect(nexus(["daemon", "stop"]).code).toBe(0);
+    expect(nexus(["daemon", "status"]).code).toBe(3);
+    // A daemon from the source tree reports version 0.0.0-dev; the compiled CLI must replace it.
+    const src = ["bun", join(import.meta.dir, "..", "..", "src", "main.ts")];
+    const started = nexus(["daemon", "start"], { bin: [process.execPath, ...src.slice(1)] });
+    expect(started.code).toBe(0);
+    expect(JSON.parse(nexus(["daemon", "status", "--json"]).stdout).version).toBe("0.0.0-dev");
+    const r = nexus(["list"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("Restarting the daemon");
+    expect(JSON.parse(nexus(["daemon", "status", "--json"]).stdout).version).not.toBe("0.0.0-dev");
+    // Records survive the restart (reconciled at start).
+    expect(r.stdout).toContain("demo");
+  }, 60_000);
+
+  test("version prints the CLI's and the daemon's versions", () => {
+    const r = nexus(["version", "--json"]);
+    expect(r.code).toBe(0);
+    const v = JSON.parse(r.stdout);
+    expect(v.version).not.toBe("0.0.0-dev");
+    expect(v.daemon.version).toBe(v.version);
+    expect(v.platform).toBe(`${process.platform}-${process.arch}`);
+  });
+});
+
+describe("destroy", () => {
+  test("destroy --force removes the workspace and leaves nothing labelled behind", () => {
+    const r = nexus(["destroy", "demo", "--force"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(nexus(["list", "--json"]).stdout)).toEqual({ workspaces: [] });
+    expect(leftovers(home)).toEqual({ containers: [], volumes: [] });
+    expect(existsSync(join(repo, ".worktree", "demo"))).toBe(false);
+  });
+});

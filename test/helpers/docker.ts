@@ -1,0 +1,30 @@
+// Helpers for tests against the real engine: whatever a test made (by its instance label) is removed, even on failure.
+import { execFileSync } from "node:child_process";
+import { instanceId, LABELS } from "../../src/docker/labels.ts";
+
+export function docker(...args: string[]): string {
+  return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+export function engineAnswers(): boolean {
+  try {
+    docker("info", "--format", "{{.ServerVersion}}");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Containers and volumes carrying the instance label of `nexusHome`. */
+export function leftovers(nexusHome: string): { containers: string[]; volumes: string[] } {
+  const label = `${LABELS.instance}=${instanceId(nexusHome)}`;
+  const containers = docker("ps", "-aq", "--filter", `label=${label}`).split("\n").filter(Boolean);
+  const volumes = docker("volume", "ls", "-q", "--filter", `label=${label}`).split("\n").filter(Boolean);
+  return { containers, volumes };
+}
+
+export function removeLeftovers(nexusHome: string): void {
+  const { containers, volumes } = leftovers(nexusHome);
+  if (containers.length) docker("rm", "-fv", ...containers);
+  if (volumes.length) docker("volume", "rm", "-f", ...volumes);
+}

@@ -1,0 +1,31 @@
+// Test fixtures: temporary folders and git repositories that remove themselves (`await using`).
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface TempDir extends AsyncDisposable {
+  path: string;
+}
+
+export function tempDir(prefix = "t"): TempDir {
+  const base = process.env.NEXUS_TEST_ROOT ?? "/tmp";
+  const path = mkdtempSync(join(base, `${prefix}-`));
+  return { path, [Symbol.asyncDispose]: async () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export function git(cwd: string, ...args: string[]): string {
+  return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+/** A git repository with one commit on `main`. */
+export function makeRepo(dir: string, files: Record<string, string> = { "README.md": "# fixture\n" }): string {
+  mkdirSync(dir, { recursive: true });
+  git(dir, "init", "-q", "-b", "main");
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(join(dir, name, ".."), { recursive: true });
+    writeFileSync(join(dir, name), content);
+  }
+  git(dir, "add", "-A");
+  git(dir, "commit", "-q", "-m", "initial");
+  return dir;
+}

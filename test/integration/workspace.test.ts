@@ -1,0 +1,264 @@
+// The core against the real Docker engine and a real sshd in a real container: no mocks.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { parseConfig } from "../../src/config/load.ts";
+import { NexusError } from "../../src/core/errors.ts";
+import { silentLogger } from "../../src/core/log.ts";
+import type { WorkspaceEvent } from "../../src/core/events.ts";
+import { buildServices, type Services } from "../../src/daemon/services.ts";
+import { instanceId, LABELS } from "../../src/docker/labels.ts";
+import { nexusPaths } from "../../src/store/paths.ts";
+import { docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
+
+const root = tempDir("integration");
+const home = join(root.path, "nexus");
+const repo = makeRepo(join(root.path, "repo"));
+let s: Services;
+const events: WorkspaceEvent[] = [];
+
+function services(configText = "", h = home): Services {
+  const paths = nexusPaths({ NEXUS_HOME: h });
+  mkdirSync(h, { recursive: true, mode: 0o700 });
+  return buildServices({ paths, config: parseConfig(configText, join(h, "config.yaml")), env: { HOME: process.env.HOME }, log: silentLogger });
+}
+
+async function expectError(p: Promise<unknown>, code: string): Promise<NexusError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(NexusError);
+    expect((err as NexusError).code).toBe(code as NexusError["code"]);
+    return err as NexusError;
+  }
+  throw new Error(`expected ${code}, but it succeeded`);
+}
+
+beforeAll(async () => {
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  s = services();
+  s.events.subscribe((e) => events.push(e));
+  await s.workspaces.reconcile();
+}, 600_000);
+
+afterAll(async () => {
+  s?.workspaces.shutdown();
+  removeLeftovers(home);
+  await root[Symbol.asyncDispose]();
+});
+
+describe("create → exec → destroy", () => {
+  let id = "";
+
+  test("create makes a worktree, a labelled container with SSH on 127.0.0.1 only, and is ready", async () => {
+    const phases: string[] = [];
+    const ws = await s.workspaces.create({ name: "alpha", path: repo, ports: [8000], env: { GREETING: "hello world" } }, (p) => phases.push(p.phase));
+    id = ws.id;
+    expect(ws.status).toBe("running");
+    expect(ws.branch).toBe("nexus/alpha");
+    expect(ws.worktreePath).toBe(join(repo, ".worktree", "alpha"));
+    expect(phases).toContain("ready");
+    expect(git(repo, "branch", "--list", "nexus/alpha")).toContain("nexus/alpha");
+    // .worktree stays out of the main tree's status without touching .gitignore.
+    expect(git(repo, "status", "--porcelain")).toBe("");
+
+    const record = s.store.get(id)!;
+    const inspect = JSON.parse(docker("inspect", record.containerId!))[0];
+    expect(inspect.Config.Labels[LABELS.workspaceId]).toBe(id);
+    expect(inspect.Config.Labels[LABELS.instance]).toBe(instanceId(home));
+    for (const bindings of Object.values(inspect.HostConfig.PortBindings) as Array<Array<{ HostIp: string }>>) {
+      for (const b of bindings) expect(b.HostIp).toBe("127.0.0.1");
+    }
+    expect(inspect.HostConfig.PortBindings["22/tcp"][0].HostPort).toBe(String(record.ports.ssh));
+    expect(inspect.HostConfig.PortBindings["8000/tcp"][0].HostPort).toBe(String(record.ports.services[0]!.hostPort));
+    // Keys never travel in the container's environment or labels.
+    const envAndLabels = JSON.stringify([inspect.Config.Env, inspect.Config.Labels]);
+    expect(envAndLabels).not.toContain("PRIVATE KEY");
+    expect(envAndLabels).not.toContain("ssh-ed25519");
+    expect(events.some((e) => e.type === "workspace.status" && e.payload.workspaceId === id && e.payload.status === "running")).toBe(true);
+  });
+
+  test("the pinned host key is the key sshd presents", async () => {
+    const record = s.store.get(id)!;
+    const scanned = execFileSync("ssh-keyscan", ["-t", "ed25519", "-p", String(record.ports.ssh), "127.0.0.1"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const presented = scanned.trim().split(/\s+/).slice(1, 3).join(" ");
+    const pinned = readFileSync(join(home, "workspaces", id, "ssh", "ssh_host_ed25519_key.pub"), "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+    expect(presented).toBe(pinned);
+    expect(readFileSync(join(home, "known_hosts"), "utf8")).toContain(pinned);
+    expect(readFileSync(join(home, "ssh_config"), "utf8")).toContain(`Port ${record.ports.ssh}`);
+  });
+
+  test("exec runs in /workspace with git working, separate streams and the real exit code", async () => {
+    const r = await s.workspaces.execCollect("alpha", { command: "git", args: ["status", "--short", "--branch"] });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("## nexus/alpha");
+    const split = await s.workspaces.execCollect(id, { command: "sh", args: ["-c", "echo out; echo err >&2; exit 7"] });
+    expect(split).toEqual({ exitCode: 7, stdout: "out\n", stderr: "err\n" });
+    const where = await s.workspaces.execCollect(id, { command: "pwd", args: [] });
+    expect(where.stdout.trim()).toBe("/workspace");
+    const inTmp = await s.workspaces.execCollect(id, { command: "pwd", args: [], cwd: "/tmp" });
+    expect(inTmp.stdout.trim()).toBe("/tmp");
+  });
+
+  test("argv reaches the command word for word, whatever it holds", async () => {
+    const argv = ["a b", "it's", '"q"', "$HOME", "`id`", "x;y", "*", "", "new\nline", "ünï", "--flag"];
+    const r = await s.workspaces.execCollect(id, { command: "printf", args: ["%s\\0", ...argv] });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.split("\0").slice(0, -1)).toEqual(argv);
+  });
+
+  test("the workspace env and per-exec env reach the command; the user is nexus with the mapped uid", async () => {
+    const r = await s.workspaces.execCollect(id, { command: "sh", args: ["-c", 'echo "$GREETING|$EXTRA|$(id -un)|$LANG"'], env: { EXTRA: "x y" } });
+    expect(r.stdout.trim()).toBe("hello world|x y|nexus|en_US.UTF-8");
+    const uid = (await s.workspaces.execCollect(id, { command: "id", args: ["-u"] })).stdout.trim();
+    const hostUid = process.getuid!();
+    expect(uid).toBe(String(hostUid === 0 ? 1000 : hostUid));
+  });
+
+  test("files written on the host show up in /workspace (bind mount) and image tools are there", async () => {
+    writeFileSync(join(repo, ".worktree", "alpha", "from-host.txt"), "hi from host\n");
+    const r = await s.workspaces.execCollect(id, { command: "cat", args: ["from-host.txt"] });
+    expect(r.stdout).toBe("hi from host\n");
+    const tools = await s.workspaces.execCollect(id, { command: "sh", args: ["-c", "command -v git tmux python3 curl sudo less ps && sudo -n true && echo sudo-ok"] });
+    expect(tools.exitCode).toBe(0);
+    expect(tools.stdout).toContain("sudo-ok");
+  });
+
+  test("40 concurrent execs share one connection (sshd MaxSessions is raised above 10)", async () => {
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => s.workspaces.execCollect(id, { command: "sh", args: ["-c", `sleep 0.3; echo ${i}`] })));
+    results.forEach((r, i) => expect(r).toEqual({ exitCode: 0, stdout: `${i}\n`, stderr: "" }));
+  });
+
+  test("a connection lost mid-command is CONNECTION_LOST, never a fake exit code", async () => {
+    const record = s.store.get(id)!;
+    const running = s.workspaces.execCollect(id, { command: "sleep", args: ["30"] });
+    await new Promise((r) => setTimeout(r, 500));
+    // Kill the per-connection sshd processes inside the container: the TCP connection drops.
+    docker("exec", record.containerId!, "sh", "-c", "pkill -KILL -f '[s]shd: nexus' || true");
+    await expectError(running, "CONNECTION_LOST");
+    // The pool drops the dead connection and the next exec reconnects.
+    const again = await s.workspaces.execCollect(id, { command: "echo", args: ["back"] });
+    expect(again.stdout).toBe("back\n");
+  });
+
+  test("an exec timeout kills the command and says so", async () => {
+    const started = Date.now();
+    const err = await expectError(s.workspaces.execCollect(id, { command: "sleep", args: ["23"], timeout: 1 }), "INVALID_STATE");
+    expect(err.message).toContain("timeout");
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const left = await s.workspaces.execCollect(id, { command: "pgrep", args: ["-f", "^sleep 23"] });
+    expect(left.exitCode).toBe(1); // nothing left running
+  });
+
+  test("a second create of the same name gets WORKSPACE_ALREADY_EXISTS and changes nothing", async () => {
+    await expectError(s.workspaces.create({ name: "alpha", path: repo }), "WORKSPACE_ALREADY_EXISTS");
+    expect(s.store.list().filter((r) => r.name === "alpha")).toHaveLength(1);
+  });
+
+  test("destroy refuses uncommitted work, then removes everything but the branch", async () => {
+    const wt = join(repo, ".worktree", "alpha");
+    const err = await expectError(s.workspaces.destroy("alpha"), "INVALID_STATE");
+    expect(err.suggestion).toContain("--force");
+    expect(s.store.get(id)?.status).toBe("running");
+    const record = s.store.get(id)!;
+    await s.workspaces.destroy("alpha", { force: true });
+    expect(s.store.get(id)).toBeUndefined();
+    expect(existsSync(wt)).toBe(false);
+    expect(git(repo, "branch", "--list", "nexus/alpha")).toContain("nexus/alpha");
+    expect(spawnSync("docker", ["inspect", record.containerId!]).status).not.toBe(0);
+    expect(spawnSync("docker", ["volume", "inspect", record.homeVolume]).status).not.toBe(0);
+    expect(readFileSync(join(home, "known_hosts"), "utf8")).toBe("");
+    expect(events.some((e) => e.payload.workspaceId === id && e.payload.status === "destroyed")).toBe(true);
+    await expectError(s.workspaces.execCollect(id, { command: "true", args: [] }), "WORKSPACE_NOT_FOUND");
+  });
+
+  test("destroy refuses commits that no other branch or remote holds", async () => {
+    const ws = await s.workspaces.create({ name: "beta", path: repo });
+    const wt = ws.worktreePath;
+    writeFileSync(join(wt, "work.txt"), "work\n");
+    git(wt, "add", "work.txt");
+    git(wt, "commit", "-q", "-m", "work in progress");
+    const err = await expectError(s.workspaces.destroy("beta"), "INVALID_STATE");
+    expect(err.details?.unpushedCommits).toBe(1);
+    // Once another branch holds the commit, nothing would be lost.
+    git(repo, "branch", "keep-beta", "nexus/beta");
+    await s.workspaces.destroy("beta");
+    expect(s.store.findByName("beta")).toBeUndefined();
+  });
+});
+
+describe("failures leave nothing behind", () => {
+  test("a base image that cannot be had fails with CONTAINER_ERROR and rolls back everything", async () => {
+    const before = git(repo, "branch", "--list");
+    await expectError(s.workspaces.create({ name: "broken", path: repo, image: "nexus-test-no-such-image:none" }), "CONTAINER_ERROR");
+    expect(s.store.findByName("broken")).toBeUndefined();
+    expect(existsSync(join(repo, ".worktree", "broken"))).toBe(false);
+    expect(git(repo, "branch", "--list")).toBe(before);
+    expect(git(repo, "worktree", "list")).not.toContain("broken");
+    expect(leftovers(home).containers).toEqual([]);
+  });
+
+  test("an existing branch is checked out, not recreated, and survives a failed create", async () => {
+    git(repo, "branch", "existing-work");
+    await expectError(s.workspaces.create({ name: "reuse", path: repo, branch: "existing-work", image: "nexus-test-no-such-image:none" }), "CONTAINER_ERROR");
+    expect(git(repo, "branch", "--list", "existing-work")).toContain("existing-work");
+  });
+
+  test("no free port in the range gives RESOURCE_EXHAUSTED with a suggestion, and nothing is made", async () => {
+    const h = join(root.path, "nexus-ports");
+    const busy: Server = createServer();
+    await new Promise<void>((r) => busy.listen(34990, "127.0.0.1", () => r()));
+    const tight = services("ssh:\n  port_range: {start: 34990, end: 34990}\n", h);
+    try {
+      const err = await expectError(tight.workspaces.create({ name: "noport", path: repo }), "RESOURCE_EXHAUSTED");
+      expect(err.suggestion).toContain("port_range");
+      expect(existsSync(join(repo, ".worktree", "noport"))).toBe(false);
+    } finally {
+      busy.close();
+      tight.workspaces.shutdown();
+      removeLeftovers(h);
+    }
+  });
+
+  test("unknown workspaces give WORKSPACE_NOT_FOUND on every operation", async () => {
+    await expectError(s.workspaces.status("nope"), "WORKSPACE_NOT_FOUND");
+    await expectError(s.workspaces.destroy("nope"), "WORKSPACE_NOT_FOUND");
+    await expectError(s.workspaces.exec("nope", { command: "true", args: [] }), "WORKSPACE_NOT_FOUND");
+    expect(() => s.workspaces.get("nope")).toThrow("doesn't exist");
+  });
+});
+
+describe("reconcile at daemon start", () => {
+  test("records follow the containers; orphans and unfinished creates are cleaned up", async () => {
+    const ws = await s.workspaces.create({ name: "gamma", path: repo });
+    const record = s.store.get(ws.id)!;
+    s.workspaces.shutdown();
+
+    // Behind the daemon's back: the container is stopped, an orphan container appears, and a
+    // record is left "pending" as if the daemon died in the middle of a create.
+    docker("stop", "-t", "1", record.containerId!);
+    const orphan = docker("create", "--label", `${LABELS.instance}=${instanceId(home)}`, "--label", `${LABELS.workspaceId}=ws-orphan`, "--entrypoint", "true", record.image);
+    const pendingRecord = { ...record, id: "ws-pending0001", name: "pending", status: "pending" as const, containerId: null, worktree: null, homeVolume: "nexus-pending-none", ports: { ssh: 34980, services: [] } };
+    mkdirSync(join(home, "workspaces", pendingRecord.id), { recursive: true });
+    writeFileSync(join(home, "workspaces", pendingRecord.id, "workspace.json"), JSON.stringify(pendingRecord));
+
+    s = services();
+    await s.workspaces.reconcile();
+    expect(s.store.get(ws.id)?.status).toBe("stopped");
+    expect(s.store.get(pendingRecord.id)).toBeUndefined();
+    expect(spawnSync("docker", ["inspect", orphan]).status).not.toBe(0);
+
+    // A container that vanished leaves the record in error, so the user sees it and can destroy it.
+    docker("rm", "-f", record.containerId!);
+    s.workspaces.shutdown();
+    s = services();
+    await s.workspaces.reconcile();
+    expect(s.store.get(ws.id)?.status).toBe("error");
+    await s.workspaces.destroy("gamma", { force: true });
+    expect(leftovers(home)).toEqual({ containers: [], volumes: [] });
+  });
+});

@@ -1,0 +1,16 @@
+// Runs before any test file imports project code: no test touches the real ~/.nexus, ~/.ssh or git identity.
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const root = mkdtempSync(join(tmpdir(), "nexus-test-"));
+process.env.NEXUS_TEST_ROOT = root;
+process.env.HOME = join(root, "home");
+process.env.NEXUS_HOME = join(root, "nexus");
+mkdirSync(process.env.HOME, { recursive: true });
+process.env.GIT_AUTHOR_NAME = process.env.GIT_COMMITTER_NAME = "Nexus Test";
+process.env.GIT_AUTHOR_EMAIL = process.env.GIT_COMMITTER_EMAIL = "test@nexus.invalid";
+process.env.GIT_CONFIG_NOSYSTEM = "1";
+delete process.env.SSH_AUTH_SOCK;
+delete process.env.NEXUS_URL;
+delete process.env.NEXUS_TOKEN;
