@@ -125,6 +125,8 @@ export class WorkspaceService {
     const undo: Array<{ what: string; run: () => Promise<void> | void }> = [];
     let record: WorkspaceRecord | undefined;
     try {
+      // The engine first: without it nothing else is worth making.
+      const engine = await d.docker.ping();
       const resources = resolveResources(input.resources ?? d.config.workspaces[input.name]?.resources ?? d.config.defaults.resources);
       const id = `ws-${randomBytes(6).toString("hex")}`;
       const now = new Date().toISOString();
@@ -183,7 +185,7 @@ export class WorkspaceService {
       const labels = this.#labels(record);
       await d.docker.createVolume(record.homeVolume, labels);
       undo.push({ what: "remove volume", run: () => d.docker.removeVolume(record!.homeVolume) });
-      const ncpu = (await d.docker.ping()).ncpu;
+      const ncpu = engine.ncpu;
       undo.push({ what: "remove container", run: async () => void (record!.containerId && (await d.docker.removeContainer(record!.containerId))) });
       for (let attempt = 1; ; attempt++) {
         record.containerId = await d.docker.createContainer(this.#containerSpec(record, labels, ncpu));

@@ -149,6 +149,22 @@ describe("errors: the spec's code, a suggestion, and a distinct exit code", () =
     expect(r.stderr).toContain("nexus create <name>");
   });
 
+  test("no Docker engine: BACKEND_UNAVAILABLE with a suggestion, and nothing is made", () => {
+    const otherHome = join(root.path, "nexus-no-engine");
+    const env = { ...process.env, NEXUS_HOME: otherHome, DOCKER_HOST: "unix:///nonexistent/docker.sock", NO_COLOR: "1" };
+    try {
+      const r = spawnSync(BIN, ["create", "no-engine", "--json"], { cwd: repo, env, encoding: "utf8" });
+      expect(r.status).toBe(1);
+      const body = JSON.parse(r.stdout);
+      expect(body.error.code).toBe("BACKEND_UNAVAILABLE");
+      expect(body.error.suggestion).toContain("docker");
+      expect(existsSync(join(repo, ".worktree", "no-engine"))).toBe(false);
+      expect(spawnSync("git", ["branch", "--list", "nexus/no-engine"], { cwd: repo, encoding: "utf8" }).stdout).toBe("");
+    } finally {
+      spawnSync(BIN, ["daemon", "stop"], { env });
+    }
+  });
+
   test("an unreachable daemon URL exits 3", () => {
     const r = nexus(["list", "--url", "http://127.0.0.1:9"]);
     expect(r.code).toBe(3);
