@@ -3,6 +3,7 @@ import { exitCodeFor, EXIT_CODES, NexusError, toNexusError } from "../core/error
 import { nexusPaths } from "../store/paths.ts";
 import { buildInfo } from "../version.ts";
 import { daemonCommand, versionCommand } from "./commands/daemon.ts";
+import { pauseCommand, restartCommand, resumeCommand, startCommand, stopCommand, updateCommand, urlCommand, useCommand } from "./commands/lifecycle.ts";
 import { createCommand, destroyCommand, execCommand, listCommand, statusCommand } from "./commands/workspaces.ts";
 import { CliContext, type GlobalOptions } from "./context.ts";
 import { errorEnvelope, formatError, useColor, writeErr, writeOut } from "./output.ts";
@@ -10,6 +11,7 @@ import { errorEnvelope, formatError, useColor, writeErr, writeOut } from "./outp
 // `nexus workspace <verb>` (nexusd-overview.md) is the same command as the top-level verb.
 const WORKSPACE_VERBS: Record<string, string> = {
   create: "create", list: "list", ls: "list", status: "status", exec: "exec", delete: "destroy", destroy: "destroy",
+  start: "start", stop: "stop", restart: "restart", pause: "pause", resume: "resume", use: "use", switch: "use", url: "url", update: "update",
 };
 
 /** Parses argv and runs one command; resolves with the process exit code. */
@@ -75,6 +77,52 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("-f, --force", "Destroy even with uncommitted or unpushed work in the worktree")
     .example("nexus destroy feature-auth")
     .action((ws: string | undefined, opts) => run((c) => destroyCommand(c, ws, opts))(opts));
+
+  cli
+    .command("start [workspace]", "Start a stopped workspace and wait until SSH answers")
+    .example("nexus start feature-auth")
+    .action((ws: string | undefined, opts) => run((c) => startCommand(c, ws))(opts));
+
+  cli
+    .command("stop [workspace]", "Stop a running workspace (files stay; processes end)")
+    .option("--timeout <seconds>", "Seconds to wait before killing", { default: 30 })
+    .example("nexus stop feature-auth --timeout 10")
+    .action((ws: string | undefined, opts) => run((c) => stopCommand(c, ws, opts))(opts));
+
+  cli
+    .command("restart [workspace]", "Stop, then start a workspace")
+    .option("--timeout <seconds>", "Seconds to wait before killing", { default: 30 })
+    .action((ws: string | undefined, opts) => run((c) => restartCommand(c, ws, opts))(opts));
+
+  cli
+    .command("pause [workspace]", "Freeze a workspace: processes and memory are kept, resume is near-instant")
+    .example("nexus pause feature-auth")
+    .action((ws: string | undefined, opts) => run((c) => pauseCommand(c, ws))(opts));
+
+  cli
+    .command("resume [workspace]", "Resume a paused workspace")
+    .example("nexus resume feature-auth")
+    .action((ws: string | undefined, opts) => run((c) => resumeCommand(c, ws))(opts));
+
+  cli
+    .command("use [workspace]", "Make a workspace the active one (resumes it if paused); commands default to it")
+    .alias("switch")
+    .option("--clear", "No active workspace")
+    .example("nexus use feature-auth")
+    .action((ws: string | undefined, opts) => run((c) => useCommand(c, ws, opts))(opts));
+
+  cli
+    .command("url [workspace]", "Print the URL of the workspace's first published port")
+    .action((ws: string | undefined, opts) => run((c) => urlCommand(c, ws))(opts));
+
+  cli
+    .command("update [workspace]", "Change resources (applied live) or the idle timeout")
+    .option("--resources <preset>", "small | medium | large | xlarge")
+    .option("--cpu <n>", "CPUs (with --memory)")
+    .option("--memory <size>", "Memory, e.g. 4GB (with --cpu)")
+    .option("--idle-timeout <duration>", "e.g. 45m, or seconds; 0 turns idle pausing off")
+    .example("nexus update feature-auth --resources large")
+    .action((ws: string | undefined, opts) => run((c) => updateCommand(c, ws, opts))(opts));
 
   cli
     .command("daemon [action]", "Run the daemon in the foreground, or: start | stop | status")

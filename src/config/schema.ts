@@ -48,6 +48,8 @@ export const ConfigSchema = v.strictObject({
     v.strictObject({
       backend: v.optional(v.picklist(["docker"]), "docker"),
       idle_timeout: v.optional(Duration, 1800),
+      /** What idleness does to a workspace (an extension of the spec's schema). */
+      idle_action: v.optional(v.picklist(["pause", "stop"]), "pause"),
       resources: v.optional(Resources, "medium"),
       image: v.optional(v.string(), "nexus-workspace:latest"),
     }),

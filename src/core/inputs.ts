@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { Resources } from "../config/schema.ts";
 import { NAME_PATTERN } from "./names.ts";
 import { errors } from "./errors.ts";
+import { parseDuration } from "../config/units.ts";
 
 // Request shapes, parsed at every edge (REST, gRPC, WS, CLI) with the same schemas, so the core
 // receives typed, valid values and every door gives the same error for the same bad input.
@@ -46,6 +47,33 @@ export const ExecInput = v.strictObject({
   timeout: v.optional(v.pipe(v.number(), v.minValue(0))),
 });
 export type ExecInput = v.InferOutput<typeof ExecInput>;
+
+export const UpdateWorkspaceInput = v.strictObject({
+  resources: v.optional(Resources),
+  /** Seconds (a number) or a duration such as "45m"; 0 turns idle pausing off. */
+  idleTimeout: v.optional(
+    v.pipe(
+      v.union([v.number(), v.string()]),
+      v.check((x) => parseDuration(x) !== undefined, "idleTimeout must be seconds or a duration such as 30m"),
+      v.transform((x) => parseDuration(x)!),
+    ),
+  ),
+  displayName: v.optional(v.pipe(v.string(), v.maxLength(200))),
+});
+export type UpdateWorkspaceInput = v.InferOutput<typeof UpdateWorkspaceInput>;
+
+export const StopInput = v.strictObject({
+  timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(3600)), 30),
+});
+
+export const ResumeInput = v.strictObject({
+  blocking: v.optional(v.boolean(), true),
+  timeout: v.optional(v.pipe(v.number(), v.minValue(0)), 120),
+});
+
+export const PauseInput = v.strictObject({
+  timeout: v.optional(v.pipe(v.number(), v.minValue(0)), 60),
+});
 
 export const ListWorkspacesInput = v.object({
   status: v.optional(v.string()),

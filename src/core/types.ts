@@ -55,6 +55,8 @@ export interface WorkspaceRecord {
   resources: ResourceLimits;
   env: Record<string, string>;
   forwardAgent: boolean;
+  /** Seconds without activity before the workspace is paused; null follows defaults.idle_timeout. */
+  idleTimeoutSeconds?: number | null;
   hostKeyFingerprint: string;
   error: { code: string; message: string } | null;
   createdAt: string;
@@ -113,7 +115,27 @@ export interface WorkspaceStatusView {
   lastActiveAt: string;
   branch: string;
   worktreePath: string;
+  resources: ResourceLimits;
+  idle: IdleView;
   error?: { code: string; message: string };
+}
+
+/** Why a workspace is (not) idle. */
+export interface IdleView {
+  /** 0 means never paused for idleness. */
+  timeoutSeconds: number;
+  action: "pause" | "stop";
+  lastActiveAt: string;
+  idleForSeconds: number;
+  /** What keeps it awake right now, e.g. "2 commands running", "1 SSH connection". */
+  keptAwakeBy: string[];
+}
+
+export interface ResumeResult {
+  workspaceId: string;
+  status: WorkspaceStatus;
+  durationMs: number;
+  services: Array<{ name: string; status: string; url: string }>;
 }
 
 export interface ExecRequest {

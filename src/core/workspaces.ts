@@ -16,7 +16,7 @@ import type { NexusPaths } from "../store/paths.ts";
 import type { WorkspaceStore } from "../store/workspaces.ts";
 import { errors, NexusError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
-import type { CreateWorkspaceInput, ExecInput, ListWorkspacesInput } from "./inputs.ts";
+import type { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, UpdateWorkspaceInput } from "./inputs.ts";
 import type { Logger } from "./log.ts";
 import type { PortAllocator } from "./ports.ts";
 import { expandHome, SSH_HOST, writeSshFiles } from "./ssh-files.ts";
@@ -24,7 +24,9 @@ import {
   toView,
   type PortMapping,
   type ProgressSink,
+  type IdleView,
   type ResourceLimits,
+  type ResumeResult,
   type WorkspaceRecord,
   type WorkspaceStatus,
   type WorkspaceStatusView,
@@ -58,6 +60,10 @@ export class WorkspaceService {
   readonly #creating = new Set<string>();
   /** lastActiveAt kept in memory on the exec hot path; written with the next record save. */
   readonly #lastActive = new Map<string, string>();
+  /** Commands running now, per workspace: a workspace with one is never idle. */
+  readonly #running = new Map<string, number>();
+  /** One lifecycle operation at a time per workspace (start, stop, pause, destroy, ...). */
+  readonly #locks = new Map<string, Promise<unknown>>();
 
   constructor(deps: WorkspaceServiceDeps) {
     this.#d = deps;
@@ -103,6 +109,8 @@ export class WorkspaceService {
       lastActiveAt: r.lastActiveAt,
       branch: r.branch,
       worktreePath: r.mountPath,
+      resources: r.resources,
+      idle: await this.#idleView(r),
     };
     if (r.error) view.error = r.error;
     return view;
@@ -428,6 +436,7 @@ export class WorkspaceService {
     this.#touch(r);
     const timeout = input.timeout ? AbortSignal.timeout(input.timeout * 1000) : undefined;
     const signal = timeout && streams.signal ? AbortSignal.any([timeout, streams.signal]) : (timeout ?? streams.signal);
+    this.#running.set(r.id, (this.#running.get(r.id) ?? 0) + 1);
     try {
       return await this.#d.ssh.exec(r.id, this.#target(r), line, { ...streams, ...(signal ? { signal } : {}) });
     } catch (err) {
@@ -438,6 +447,9 @@ export class WorkspaceService {
         });
       }
       throw err;
+    } finally {
+      this.#running.set(r.id, (this.#running.get(r.id) ?? 1) - 1);
+      this.#touch(r);
     }
   }
 
@@ -482,8 +494,13 @@ export class WorkspaceService {
   // ---- destroy ---------------------------------------------------------------------------------
 
   async destroy(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const r0 = this.resolve(ref);
+    return this.#exclusive(r0.id, () => this.#destroy(r0.id, opts));
+  }
+
+  async #destroy(id: string, opts: { force?: boolean }): Promise<void> {
     const d = this.#d;
-    const r = this.resolve(ref);
+    const r = this.resolve(id);
     if (r.status === "pending" || this.#creating.has(r.name)) {
       throw errors.invalidState(r.name, "being created", "created first", "Wait for the create to finish, then destroy it");
     }
@@ -533,6 +550,246 @@ export class WorkspaceService {
     if (existsSync(file) && [r.id, r.name].includes(readFileSync(file, "utf8").trim())) {
       writeFileAtomic(file, "");
     }
+  }
+
+
+  // ---- lifecycle -------------------------------------------------------------------------------
+
+  /** Runs `fn` with the workspace's lifecycle lock: operations on one workspace never interleave. */
+  async #exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#locks.get(id) ?? Promise.resolve();
+    const run = before.catch(() => {}).then(fn);
+    const tail = run.catch(() => {});
+    this.#locks.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#locks.get(id) === tail) this.#locks.delete(id);
+    }
+  }
+
+  #setStatus(r: WorkspaceRecord, status: WorkspaceStatus, error: WorkspaceRecord["error"] = null): void {
+    r.status = status;
+    r.error = error;
+    r.updatedAt = new Date().toISOString();
+    const last = this.#lastActive.get(r.id);
+    if (last && last > r.lastActiveAt) r.lastActiveAt = last;
+    this.#d.store.save(r);
+    this.#publishStatus(r);
+  }
+
+  /** Starts a stopped workspace (or one in error), re-creating its container if it is gone; authorized keys are refreshed. */
+  async start(ref: string): Promise<WorkspaceView> {
+    const id = this.resolve(ref).id;
+    return this.#exclusive(id, async () => {
+      const r = this.resolve(id);
+      if (r.status === "running") return toView(r);
+      if (r.status === "paused") throw errors.invalidState(r.name, r.status, "stopped to start", `Resume it with 'nexus resume ${r.name}'`);
+      if (r.status !== "stopped" && r.status !== "error") throw errors.invalidState(r.name, r.status, "stopped to start", `See 'nexus status ${r.name}'`);
+      const d = this.#d;
+      try {
+        const info = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
+        if (!info) {
+          // The container is gone (removed by hand, engine reset): make it again from the record.
+          const engine = await d.docker.ping();
+          r.containerId = await d.docker.createContainer(this.#containerSpec(r, this.#labels(r), engine.ncpu));
+          d.store.save(r);
+        } else if (info.State.Paused) {
+          await d.docker.unpause(r.containerId!);
+        }
+        await this.#installFiles(r, this.#hostKey(r));
+        await this.#startAndWait(r);
+        this.#touch(r);
+        this.#setStatus(r, "running");
+        return toView(r);
+      } catch (err) {
+        const e = err instanceof NexusError ? err : new NexusError("WORKSPACE_START_FAILED", (err as Error).message);
+        this.#setStatus(r, "error", { code: e.code, message: e.message });
+        throw e;
+      }
+    });
+  }
+
+  /** Stops the container (SIGTERM, then SIGKILL after `timeoutSeconds`); processes end, files stay. */
+  async stop(ref: string, opts: { timeoutSeconds?: number } = {}): Promise<WorkspaceView> {
+    const id = this.resolve(ref).id;
+    return this.#exclusive(id, async () => {
+      const r = this.resolve(id);
+      if (r.status === "stopped") return toView(r);
+      if (r.status !== "running" && r.status !== "paused" && r.status !== "error") {
+        throw errors.invalidState(r.name, r.status, "running or paused to stop", `See 'nexus status ${r.name}'`);
+      }
+      const d = this.#d;
+      d.ssh.drop(r.id);
+      if (r.containerId && (await d.docker.inspect(r.containerId))) {
+        if (r.status === "paused") await d.docker.unpause(r.containerId);
+        await d.docker.stop(r.containerId, opts.timeoutSeconds ?? 30);
+      }
+      this.#setStatus(r, "stopped");
+      return toView(r);
+    });
+  }
+
+  async restart(ref: string, opts: { timeoutSeconds?: number } = {}): Promise<WorkspaceView> {
+    await this.stop(ref, opts);
+    return this.start(ref);
+  }
+
+  /** Freezes every process of the workspace (cgroup freezer): memory and processes are kept, resume is near-instant. */
+  async pause(ref: string): Promise<WorkspaceView> {
+    const id = this.resolve(ref).id;
+    return this.#exclusive(id, async () => {
+      const r = this.resolve(id);
+      if (r.status === "paused") return toView(r);
+      this.#requireRunning(r, "pause it");
+      await this.#d.docker.pause(r.containerId!);
+      this.#setStatus(r, "paused");
+      return toView(r);
+    });
+  }
+
+  /** Thaws a paused workspace; reports how long it took. A running one resumes in 0 ms. */
+  async resume(ref: string): Promise<ResumeResult> {
+    const id = this.resolve(ref).id;
+    return this.#exclusive(id, async () => {
+      const r = this.resolve(id);
+      const started = performance.now();
+      if (r.status === "paused") {
+        await this.#d.docker.unpause(r.containerId!);
+        this.#touch(r);
+        this.#setStatus(r, "running");
+      } else if (r.status !== "running") {
+        throw errors.invalidState(r.name, r.status, "paused to resume", r.status === "stopped" ? `Start it with 'nexus start ${r.name}'` : `See 'nexus status ${r.name}'`);
+      }
+      return { workspaceId: r.id, status: r.status, durationMs: Math.round(performance.now() - started), services: [] };
+    });
+  }
+
+  /** Makes a workspace the active one (commands default to it) and resumes it when paused. */
+  async switch(ref: string): Promise<{ workspaceId: string; name: string; status: WorkspaceStatus; previous: string | null; durationMs: number }> {
+    const r = this.resolve(ref);
+    const previous = this.active();
+    const resumed = r.status === "paused" ? await this.resume(r.id) : undefined;
+    writeFileAtomic(this.#d.paths.activeWorkspace, r.id + "\n");
+    return { workspaceId: r.id, name: r.name, status: this.resolve(r.id).status, previous: previous && previous.id !== r.id ? previous.name : null, durationMs: resumed?.durationMs ?? 0 };
+  }
+
+  /** The active workspace, if one is set and still exists. */
+  active(): WorkspaceRecord | undefined {
+    const file = this.#d.paths.activeWorkspace;
+    const ref = existsSync(file) ? readFileSync(file, "utf8").trim() : "";
+    return ref ? (this.#d.store.get(ref) ?? this.#d.store.findByName(ref)) : undefined;
+  }
+
+  clearActive(): void {
+    writeFileAtomic(this.#d.paths.activeWorkspace, "");
+  }
+
+  /** The URL of the workspace's first published web port. */
+  url(ref: string): { workspaceId: string; url: string; containerPort: number; hostPort: number } {
+    const r = this.resolve(ref);
+    const port = r.ports.services[0];
+    if (!port) {
+      throw new NexusError("INVALID_STATE", `Workspace '${r.name}' publishes no port`, {
+        suggestion: `Create it with a port ('nexus create ${r.name} -p 3000')`,
+        details: { workspaceName: r.name },
+      });
+    }
+    return { workspaceId: r.id, url: `http://localhost:${port.hostPort}`, containerPort: port.containerPort, hostPort: port.hostPort };
+  }
+
+  /** PATCH: resources apply live (docker update); idleTimeout and displayName are recorded. */
+  async update(ref: string, input: UpdateWorkspaceInput): Promise<WorkspaceView> {
+    const id = this.resolve(ref).id;
+    return this.#exclusive(id, async () => {
+      const r = this.resolve(id);
+      const d = this.#d;
+      if (input.resources !== undefined) {
+        const limits = resolveResources(input.resources);
+        if (r.containerId && (await d.docker.inspect(r.containerId))) {
+          const engine = await d.docker.ping();
+          if (r.status === "running" || r.status === "paused") {
+            const used = await d.docker.memoryUsage(r.containerId);
+            if (limits.memoryBytes < used) {
+              throw new NexusError("INVALID_ARGUMENT", `Workspace '${r.name}' uses ${formatBytes(used)} of memory now; a limit of ${formatBytes(limits.memoryBytes)} is below that`, {
+                suggestion: "Pick a larger size, or stop what uses the memory first",
+                details: { usedBytes: used, requestedBytes: limits.memoryBytes },
+              });
+            }
+          }
+          await d.docker.updateResources(r.containerId, { nanoCpus: Math.round(Math.min(limits.cpu, engine.ncpu) * 1e9), memoryBytes: limits.memoryBytes });
+        }
+        r.resources = limits;
+      }
+      if (input.idleTimeout !== undefined) r.idleTimeoutSeconds = input.idleTimeout;
+      if (input.displayName !== undefined) r.displayName = input.displayName;
+      r.updatedAt = new Date().toISOString();
+      d.store.save(r);
+      return toView(this.#withActivity(r));
+    });
+  }
+
+  // ---- idle ------------------------------------------------------------------------------------
+
+  #idleTimeout(r: WorkspaceRecord): number {
+    return r.idleTimeoutSeconds ?? this.#d.config.defaults.idle_timeout;
+  }
+
+  /** SSH connections to the workspace other than the daemon's own pooled one. */
+  async #outsideSshConnections(r: WorkspaceRecord): Promise<number> {
+    const chunks: Buffer[] = [];
+    const res = await this.#d.ssh.exec(r.id, this.#target(r), "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null", {
+      onStdout: (b) => chunks.push(b),
+    }).catch(() => undefined);
+    if (!res) return 0;
+    // State 01 = ESTABLISHED, local port 0x0016 = 22. One of them is the daemon's own connection.
+    const established = Buffer.concat(chunks).toString("utf8").split("\n").filter((l) => /^\s*\d+: [0-9A-F]+:0016 [0-9A-F]+:[0-9A-F]+ 01 /.test(l)).length;
+    return Math.max(0, established - 1);
+  }
+
+  async #idleView(r: WorkspaceRecord): Promise<IdleView> {
+    const rec = this.#withActivity(r);
+    const keptAwakeBy: string[] = [];
+    const running = this.#running.get(r.id) ?? 0;
+    if (running > 0) keptAwakeBy.push(`${running} command${running === 1 ? "" : "s"} running`);
+    if (r.status === "running") {
+      const ssh = await this.#outsideSshConnections(r);
+      if (ssh > 0) keptAwakeBy.push(`${ssh} SSH connection${ssh === 1 ? "" : "s"}`);
+    }
+    return {
+      timeoutSeconds: this.#idleTimeout(r),
+      action: this.#d.config.defaults.idle_action,
+      lastActiveAt: rec.lastActiveAt,
+      idleForSeconds: Math.max(0, Math.round((Date.now() - Date.parse(rec.lastActiveAt)) / 1000)),
+      keptAwakeBy,
+    };
+  }
+
+  /**
+   * Pauses (or stops, per defaults.idle_action) running workspaces with no exec, no outside SSH
+   * connection and no activity for their idle timeout. The daemon calls it on a timer.
+   */
+  async checkIdle(now = Date.now()): Promise<string[]> {
+    const acted: string[] = [];
+    for (const r of this.#d.store.list()) {
+      if (r.status !== "running") continue;
+      const timeout = this.#idleTimeout(r);
+      if (timeout <= 0 || (this.#running.get(r.id) ?? 0) > 0) continue;
+      if (now - Date.parse(this.#withActivity(r).lastActiveAt) < timeout * 1000) continue;
+      try {
+        if ((await this.#outsideSshConnections(r)) > 0) {
+          this.#touch(r);
+          continue;
+        }
+        if (this.#d.config.defaults.idle_action === "stop") await this.stop(r.id);
+        else await this.pause(r.id);
+        this.#d.log.info(`idle for ${timeout} s: ${this.#d.config.defaults.idle_action === "stop" ? "stopped" : "paused"} ${r.name}`);
+        acted.push(r.name);
+      } catch (err) {
+        this.#d.log.warn(`idle check of ${r.name}: ${(err as Error).message}`);
+      }
+    }
+    return acted;
   }
 
   // ---- shared ----------------------------------------------------------------------------------
@@ -618,6 +875,10 @@ export class WorkspaceService {
     }
     this.#d.ssh.closeAll();
   }
+}
+
+function formatBytes(n: number): string {
+  return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GB` : `${Math.round(n / 1024 ** 2)} MB`;
 }
 
 function portMappings(hostPorts: readonly number[], containerPorts: readonly number[]): WorkspaceRecord["ports"] {

@@ -10,6 +10,8 @@ import { buildInfo } from "../version.ts";
 import { acquireLock } from "./lock.ts";
 import { buildServices } from "./services.ts";
 
+const IDLE_CHECK_MS = 30_000;
+
 export interface DaemonHandle {
   stop(): Promise<void>;
   done: Promise<void>;
@@ -30,10 +32,12 @@ export async function runDaemon(env: Record<string, string | undefined>): Promis
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   let stopping: Promise<void> | undefined;
+  let idleTimer: ReturnType<typeof setInterval> | undefined;
 
   const stop = () =>
     (stopping ??= (async () => {
       log.info("daemon stopping");
+      clearInterval(idleTimer);
       await Promise.race([server?.stop(), new Promise((r) => setTimeout(r, 5000))]).catch(() => {});
       workspaces?.shutdown();
       rmSync(paths.daemonSocket, { force: true });
@@ -70,6 +74,9 @@ export async function runDaemon(env: Record<string, string | undefined>): Promis
     }
     if (existsSync(paths.daemonSocket) && (statSync(paths.daemonSocket).mode & 0o777) !== 0o600) chmodSync(paths.daemonSocket, 0o600);
     writeFileAtomic(paths.pidFile, `${process.pid}\n`, 0o644);
+    const idle = setInterval(() => void workspaces?.checkIdle().catch((err: Error) => log.warn(`idle check: ${err.message}`)), IDLE_CHECK_MS);
+    idle.unref();
+    idleTimer = idle;
     log.info(`daemon ${build.version} (${runtime.name}) listening on ${paths.daemonSocket}, pid ${process.pid}`);
   } catch (err) {
     await stop();

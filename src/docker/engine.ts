@@ -141,6 +141,43 @@ export class DockerEngine {
     });
   }
 
+  /** Stops a container (SIGTERM, then SIGKILL after `timeoutSeconds`); a stopped one is fine. */
+  async stop(containerId: string, timeoutSeconds: number): Promise<void> {
+    await this.call("stop container", async () => {
+      try {
+        await this.docker.getContainer(containerId).stop({ t: timeoutSeconds });
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 304) throw err; // 304: already stopped
+      }
+    });
+  }
+
+  async pause(containerId: string): Promise<void> {
+    await this.call("pause container", () => this.docker.getContainer(containerId).pause());
+  }
+
+  async unpause(containerId: string): Promise<void> {
+    await this.call("unpause container", () => this.docker.getContainer(containerId).unpause());
+  }
+
+  /** Changes CPU and memory limits of a live container (docker update). */
+  async updateResources(containerId: string, limits: { nanoCpus: number; memoryBytes: number }): Promise<void> {
+    await this.call("update container resources", () =>
+      // Memory and its swap limit go together: Docker refuses a memory limit above the current swap limit.
+      this.docker.getContainer(containerId).update({ NanoCpus: limits.nanoCpus, Memory: limits.memoryBytes, MemorySwap: limits.memoryBytes * 2 }),
+    );
+  }
+
+  /** Memory the container uses now, in bytes (one stats sample, without page cache). */
+  async memoryUsage(containerId: string): Promise<number> {
+    const stats = (await this.call("read container stats", () => this.docker.getContainer(containerId).stats({ stream: false }))) as unknown as {
+      memory_stats?: { usage?: number; stats?: { cache?: number; inactive_file?: number; total_inactive_file?: number } };
+    };
+    const m = stats.memory_stats ?? {};
+    const cache = m.stats?.total_inactive_file ?? m.stats?.inactive_file ?? m.stats?.cache ?? 0;
+    return Math.max(0, (m.usage ?? 0) - cache);
+  }
+
   async inspect(containerId: string): Promise<ContainerInspectInfo | undefined> {
     try {
       return await this.docker.getContainer(containerId).inspect();

@@ -16,12 +16,6 @@ export interface AppDeps {
 
 // Spec routes whose features later work lands; until then they answer honestly that they are not there.
 const NOT_YET: Array<[method: "get" | "post" | "patch" | "delete", path: string, feature: string]> = [
-  ["patch", "/workspaces/:id", "updating workspaces"],
-  ["post", "/workspaces/:id/start", "start"],
-  ["post", "/workspaces/:id/stop", "stop"],
-  ["post", "/workspaces/:id/pause", "pause"],
-  ["post", "/workspaces/:id/resume", "resume"],
-  ["post", "/workspaces/:id/switch", "switch"],
   ["get", "/workspaces/:id/ssh", "SSH connection info"],
   ["post", "/workspaces/:id/ssh/config", "SSH config generation"],
   ["post", "/workspaces/:id/ssh/rotate-keys", "host key rotation"],
@@ -55,6 +49,15 @@ export function createApp(deps: AppDeps): Hono {
   const api = new Hono();
   api.route("/", systemRoutes(deps.build, deps.daemon));
   api.route("/workspaces", workspaceRoutes(deps.workspaces));
+  // The active workspace (`nexus use`): an extension of the spec, which sets it through /switch.
+  api.get("/active-workspace", (c) => {
+    const r = deps.workspaces.active();
+    return c.json({ workspaceId: r?.id ?? null, name: r?.name ?? null });
+  });
+  api.delete("/active-workspace", (c) => {
+    deps.workspaces.clearActive();
+    return c.body(null, 204);
+  });
   for (const [method, path, feature] of NOT_YET) {
     api[method](path, () => {
       throw new NexusError("UNIMPLEMENTED", `${feature[0]!.toUpperCase()}${feature.slice(1)} is not implemented in this version of Nexus yet`, {

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput } from "../../../core/inputs.ts";
+import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput, PauseInput, ResumeInput, StopInput, UpdateWorkspaceInput } from "../../../core/inputs.ts";
 import type { WorkspaceService } from "../../../core/workspaces.ts";
 import { readJson } from "../errors.ts";
 import { ndjsonResponse, wantsStream } from "../ndjson.ts";
@@ -32,6 +32,37 @@ export function workspaceRoutes(service: WorkspaceService): Hono {
     await service.destroy(c.req.param("id"), { force });
     return c.body(null, 204);
   });
+
+  app.patch("/:id", async (c) => {
+    const input = parseInput(UpdateWorkspaceInput, await readJson(c), "update request");
+    return c.json(await service.update(c.req.param("id"), input));
+  });
+
+  app.post("/:id/start", async (c) => c.json(await service.start(c.req.param("id")), 202));
+
+  app.post("/:id/stop", async (c) => {
+    const input = parseInput(StopInput, await readJson(c), "stop request");
+    return c.json(await service.stop(c.req.param("id"), { timeoutSeconds: input.timeout }));
+  });
+
+  app.post("/:id/restart", async (c) => {
+    const input = parseInput(StopInput, await readJson(c), "restart request");
+    return c.json(await service.restart(c.req.param("id"), { timeoutSeconds: input.timeout }), 202);
+  });
+
+  app.post("/:id/pause", async (c) => {
+    parseInput(PauseInput, await readJson(c), "pause request");
+    return c.json(await service.pause(c.req.param("id")), 202);
+  });
+
+  app.post("/:id/resume", async (c) => {
+    parseInput(ResumeInput, await readJson(c), "resume request");
+    return c.json(await service.resume(c.req.param("id")));
+  });
+
+  app.post("/:id/switch", async (c) => c.json(await service.switch(c.req.param("id"))));
+
+  app.get("/:id/url", (c) => c.json(service.url(c.req.param("id"))));
 
   app.post("/:id/exec", async (c) => {
     const id = c.req.param("id");

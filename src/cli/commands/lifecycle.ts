@@ -1,0 +1,66 @@
+import type { ResumeResult, WorkspaceView } from "../../core/types.ts";
+import { EXIT_CODES } from "../../core/errors.ts";
+import type { CliContext } from "../context.ts";
+import { writeOut } from "../output.ts";
+
+const path = (ws: string, action = "") => `/api/v1/workspaces/${encodeURIComponent(ws)}${action}`;
+
+async function print(ctx: CliContext, body: unknown, text: string): Promise<number> {
+  await writeOut(ctx.json ? JSON.stringify(body, null, 2) + "\n" : text + "\n");
+  return EXIT_CODES.ok;
+}
+
+export async function startCommand(ctx: CliContext, ref: string | undefined): Promise<number> {
+  const started = Date.now();
+  const ws = await (await ctx.client()).json<WorkspaceView>("POST", path(ctx.workspace(ref), "/start"));
+  return print(ctx, ws, `Started ${ws.name} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+}
+
+export async function stopCommand(ctx: CliContext, ref: string | undefined, flags: { timeout?: number }): Promise<number> {
+  const ws = await (await ctx.client()).json<WorkspaceView>("POST", path(ctx.workspace(ref), "/stop"), { timeout: Number(flags.timeout ?? 30) });
+  return print(ctx, ws, `Stopped ${ws.name}`);
+}
+
+export async function restartCommand(ctx: CliContext, ref: string | undefined, flags: { timeout?: number }): Promise<number> {
+  const ws = await (await ctx.client()).json<WorkspaceView>("POST", path(ctx.workspace(ref), "/restart"), { timeout: Number(flags.timeout ?? 30) });
+  return print(ctx, ws, `Restarted ${ws.name}`);
+}
+
+export async function pauseCommand(ctx: CliContext, ref: string | undefined): Promise<number> {
+  const ws = await (await ctx.client()).json<WorkspaceView>("POST", path(ctx.workspace(ref), "/pause"), {});
+  return print(ctx, ws, `Paused ${ws.name} (processes and memory kept; 'nexus resume ${ws.name}' continues)`);
+}
+
+export async function resumeCommand(ctx: CliContext, ref: string | undefined): Promise<number> {
+  const ws = ctx.workspace(ref);
+  const r = await (await ctx.client()).json<ResumeResult>("POST", path(ws, "/resume"), { blocking: true });
+  return print(ctx, r, `Resumed ${ws} in ${r.durationMs} ms`);
+}
+
+export async function useCommand(ctx: CliContext, ref: string | undefined, flags: { clear?: boolean }): Promise<number> {
+  const client = await ctx.client();
+  if (flags.clear) {
+    await client.json("DELETE", "/api/v1/active-workspace");
+    return print(ctx, { workspaceId: null }, "No workspace is active now");
+  }
+  if (!ref) {
+    const active = await client.json<{ workspaceId: string | null; name: string | null }>("GET", "/api/v1/active-workspace");
+    return print(ctx, active, active.name ? `Active workspace: ${active.name}` : "No workspace is active; set one with 'nexus use <name>'");
+  }
+  const r = await client.json<{ name: string; status: string; previous: string | null; durationMs: number }>("POST", path(ref, "/switch"));
+  return print(ctx, r, `Active workspace: ${r.name} (${r.status})${r.previous ? `, was ${r.previous}` : ""}`);
+}
+
+export async function urlCommand(ctx: CliContext, ref: string | undefined): Promise<number> {
+  const r = await (await ctx.client()).json<{ url: string }>("GET", path(ctx.workspace(ref), "/url"));
+  return print(ctx, r, r.url);
+}
+
+export async function updateCommand(ctx: CliContext, ref: string | undefined, flags: { resources?: string; cpu?: number; memory?: string; idleTimeout?: string }): Promise<number> {
+  const body: Record<string, unknown> = {};
+  if (flags.resources) body.resources = flags.resources;
+  if (flags.cpu !== undefined || flags.memory !== undefined) body.resources = { cpu: Number(flags.cpu ?? 1), memory: String(flags.memory ?? "2GB") };
+  if (flags.idleTimeout !== undefined) body.idleTimeout = /^\d+$/.test(String(flags.idleTimeout)) ? Number(flags.idleTimeout) : String(flags.idleTimeout);
+  const ws = await (await ctx.client()).json<WorkspaceView>("PATCH", path(ctx.workspace(ref)), body);
+  return print(ctx, ws, `Updated ${ws.name}: ${ws.resources.cpu} CPU, ${Math.round(ws.resources.memoryBytes / 1024 ** 2)} MB`);
+}
