@@ -14,3 +14,7 @@ process.env.GIT_CONFIG_NOSYSTEM = "1";
 delete process.env.SSH_AUTH_SOCK;
 delete process.env.NEXUS_URL;
 delete process.env.NEXUS_TOKEN;
+
+// bunfig's [test] timeout is not honoured by bun 1.4.5: set the default here (Docker-backed tests take seconds).
+import { setDefaultTimeout } from "bun:test";
+setDefaultTimeout(120_000);

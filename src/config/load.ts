@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import * as v from "valibot";
 import { LineCounter, parseDocument, isNode } from "yaml";
 import { NexusError } from "../core/errors.ts";
+import { specificIssue } from "../core/issues.ts";
 import { ConfigSchema, type NexusConfig } from "./schema.ts";
 
 /** Parses config text; errors name the file, the line and the key. */
@@ -10,13 +11,13 @@ export function parseConfig(text: string, file: string): NexusConfig {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
+    const line = e.linePos?.[0]?.line ?? lines.linePos(e.pos[0]).line;
     throw invalidConfig(`${file}${line ? `:${line}` : ""}: ${e.message.split("\n")[0]}`, file, line);
   }
   const raw = doc.toJS() ?? {};
   const result = v.safeParse(ConfigSchema, raw);
   if (result.success) return result.output;
-  const issue = result.issues[0];
+  const issue = specificIssue(result.issues[0]);
   const path = (issue.path ?? []).map((p) => p.key as string | number);
   const node = path.length > 0 ? doc.getIn(path, true) ?? doc.getIn(path.slice(0, -1), true) : undefined;
   const line = isNode(node) && node.range ? lines.linePos(node.range[0]).line : undefined;

@@ -1,15 +1,18 @@
 import * as v from "valibot";
 import { parseDuration, parseSize } from "./units.ts";
 
+// Transform first, check last: valibot drops a check's message when a transform follows it inside a union.
 const Duration = v.pipe(
   v.union([v.string(), v.number()]),
-  v.check((x) => parseDuration(x) !== undefined, "expected a duration such as 30m, 90s or 1h"),
-  v.transform((x) => parseDuration(x)!),
+  v.transform(parseDuration),
+  v.check((x) => x !== undefined, "expected a duration such as 30m, 90s or 1h"),
+  v.transform((x) => x!),
 );
 const Size = v.pipe(
   v.union([v.string(), v.number()]),
-  v.check((x) => parseSize(x) !== undefined, "expected a size such as 512MB or 4GB"),
-  v.transform((x) => parseSize(x)!),
+  v.transform(parseSize),
+  v.check((x) => x !== undefined, "expected a size such as 512MB or 4GB"),
+  v.transform((x) => x!),
 );
 const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 

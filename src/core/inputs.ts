@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { Resources } from "../config/schema.ts";
 import { NAME_PATTERN } from "./names.ts";
 import { errors } from "./errors.ts";
+import { specificIssue } from "./issues.ts";
 import { parseDuration } from "../config/units.ts";
 
 // Request shapes, parsed at every edge (REST, gRPC, WS, CLI) with the same schemas, so the core
@@ -54,8 +55,9 @@ export const UpdateWorkspaceInput = v.strictObject({
   idleTimeout: v.optional(
     v.pipe(
       v.union([v.number(), v.string()]),
-      v.check((x) => parseDuration(x) !== undefined, "idleTimeout must be seconds or a duration such as 30m"),
-      v.transform((x) => parseDuration(x)!),
+      v.transform(parseDuration),
+      v.check((x) => x !== undefined, "idleTimeout must be seconds or a duration such as 30m"),
+      v.transform((x) => x!),
     ),
   ),
   displayName: v.optional(v.pipe(v.string(), v.maxLength(200))),
@@ -86,10 +88,14 @@ export type ListWorkspacesInput = v.InferOutput<typeof ListWorkspacesInput>;
 export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown, what: string): v.InferOutput<S> {
   const result = v.safeParse(schema, input);
   if (result.success) return result.output;
-  const issue = result.issues[0];
+  const issue = specificIssue(result.issues[0]);
   const field = issue.path?.map((p) => String(p.key)).join(".");
-  const message = issue.type === "strict_object" && field ? `unknown field '${field}'` : issue.message;
-  throw errors.invalidArgument(`Invalid ${what}: ${field && issue.type !== "strict_object" ? `${field}: ` : ""}${message}`, "Check the request against 'nexus <command> --help' or the API spec", {
+  // Valibot reports a missing key and an extra key alike; tell them apart for the user.
+  const missing = issue.received === "undefined";
+  const unknown = issue.type === "strict_object" && issue.expected === "never";
+  const message = field && missing ? `missing field '${field}'` : field && unknown ? `unknown field '${field}'` : issue.message;
+  const prefix = field && !missing && !unknown ? `${field}: ` : "";
+  throw errors.invalidArgument(`Invalid ${what}: ${prefix}${message}`, "Check the request against 'nexus <command> --help' or the API spec", {
     ...(field ? { field } : {}),
   });
 }

@@ -30,9 +30,9 @@ export function sshConfigBlock(r: Pick<WorkspaceRecord, "name" | "ports" | "forw
     `  ForwardAgent ${r.forwardAgent && c.forward_agent ? "yes" : "no"}`,
     `  HostKeyAlias ${hostAlias(r.name)}`,
     `  StrictHostKeyChecking ${c.strict_host_key_checking}`,
-    `  UserKnownHostsFile ${paths.knownHosts}`,
+    `  UserKnownHostsFile "${paths.knownHosts}"`,
     `  ServerAliveInterval ${c.server_alive_interval}`,
-    `  IdentityFile ${opts.identityFile ?? paths.clientKey}`,
+    `  IdentityFile "${opts.identityFile ?? paths.clientKey}"`,
     ...config.ssh.client_options.map((o) => `  ${o.replace("=", " ")}`),
   ];
   return lines.join("\n") + "\n";

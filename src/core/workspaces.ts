@@ -18,6 +18,7 @@ import { errors, NexusError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import type { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, UpdateWorkspaceInput } from "./inputs.ts";
 import type { Logger } from "./log.ts";
+import { KeyedMutex } from "./mutex.ts";
 import type { PortAllocator } from "./ports.ts";
 import { expandHome, SSH_HOST, writeSshFiles } from "./ssh-files.ts";
 import {
@@ -63,7 +64,9 @@ export class WorkspaceService {
   /** Commands running now, per workspace: a workspace with one is never idle. */
   readonly #running = new Map<string, number>();
   /** One lifecycle operation at a time per workspace (start, stop, pause, destroy, ...). */
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #locks = new KeyedMutex();
+  /** git does not take concurrent worktree changes in one repository: one at a time per repository. */
+  readonly #repoLocks = new KeyedMutex();
 
   constructor(deps: WorkspaceServiceDeps) {
     this.#d = deps;
@@ -133,15 +136,16 @@ export class WorkspaceService {
     const undo: Array<{ what: string; run: () => Promise<void> | void }> = [];
     let record: WorkspaceRecord | undefined;
     try {
-      // The engine first: without it nothing else is worth making.
-      const engine = await d.docker.ping();
       const resources = resolveResources(input.resources ?? d.config.workspaces[input.name]?.resources ?? d.config.defaults.resources);
       const id = `ws-${randomBytes(6).toString("hex")}`;
       const now = new Date().toISOString();
 
       // Repository and worktree plan (validated before anything is made).
+      // Bad input is reported as such even without an engine; the engine is checked before anything is made.
       step("repository", "Resolving the repository");
+      const engine = input.repo ? await d.docker.ping() : undefined;
       const source = await this.#planSource(input, id, undo);
+      const { ncpu } = engine ?? (await d.docker.ping());
 
       const containerPorts = input.ports ?? d.config.workspaces[input.name]?.ports ?? [];
       let hostPorts = await d.ports.allocate(1 + containerPorts.length);
@@ -193,7 +197,6 @@ export class WorkspaceService {
       const labels = this.#labels(record);
       await d.docker.createVolume(record.homeVolume, labels);
       undo.push({ what: "remove volume", run: () => d.docker.removeVolume(record!.homeVolume) });
-      const ncpu = engine.ncpu;
       undo.push({ what: "remove container", run: async () => void (record!.containerId && (await d.docker.removeContainer(record!.containerId))) });
       for (let attempt = 1; ; attempt++) {
         record.containerId = await d.docker.createContainer(this.#containerSpec(record, labels, ncpu));
@@ -292,14 +295,17 @@ export class WorkspaceService {
 
   async #makeWorktree(record: WorkspaceRecord, plan: { repo: string; commonDir: string; base: string | undefined }, undo: Array<{ what: string; run: () => Promise<void> | void }>) {
     const wt = record.worktree!;
-    git.excludeWorktreeDir(plan.commonDir);
-    await git.addWorktree(plan.repo, wt.path, wt.branch, plan.base !== undefined ? { createFrom: plan.base } : {});
+    await this.#repoLocks.run(plan.repo, async () => {
+      git.excludeWorktreeDir(plan.commonDir);
+      await git.addWorktree(plan.repo, wt.path, wt.branch, plan.base !== undefined ? { createFrom: plan.base } : {});
+    });
     undo.push({
       what: "remove worktree",
-      run: async () => {
-        await git.removeWorktree(plan.repo, wt.path);
-        if (wt.branchCreated) await git.deleteBranch(plan.repo, wt.branch);
-      },
+      run: () =>
+        this.#repoLocks.run(plan.repo, async () => {
+          await git.removeWorktree(plan.repo, wt.path);
+          if (wt.branchCreated) await git.deleteBranch(plan.repo, wt.branch);
+        }),
     });
   }
 
@@ -534,7 +540,9 @@ export class WorkspaceService {
     }
     await d.docker.removeVolume(r.homeVolume);
     if (r.worktree && r.repository && existsSync(r.repository.path)) {
-      await git.removeWorktree(r.repository.path, r.worktree.path);
+      const { path: repo } = r.repository;
+      const wt = r.worktree.path;
+      await this.#repoLocks.run(repo, () => git.removeWorktree(repo, wt));
     }
     d.ports.release([r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)]);
     d.store.remove(r.id);
@@ -556,16 +564,8 @@ export class WorkspaceService {
   // ---- lifecycle -------------------------------------------------------------------------------
 
   /** Runs `fn` with the workspace's lifecycle lock: operations on one workspace never interleave. */
-  async #exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.#locks.get(id) ?? Promise.resolve();
-    const run = before.catch(() => {}).then(fn);
-    const tail = run.catch(() => {});
-    this.#locks.set(id, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.#locks.get(id) === tail) this.#locks.delete(id);
-    }
+  #exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return this.#locks.run(id, fn);
   }
 
   #setStatus(r: WorkspaceRecord, status: WorkspaceStatus, error: WorkspaceRecord["error"] = null): void {
@@ -738,7 +738,13 @@ export class WorkspaceService {
   /** SSH connections to the workspace other than the daemon's own pooled one. */
   async #outsideSshConnections(r: WorkspaceRecord): Promise<number> {
     const chunks: Buffer[] = [];
-    const res = await this.#d.ssh.exec(r.id, this.#target(r), "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null", {
+    let target: SshTarget;
+    try {
+      target = this.#target(r);
+    } catch {
+      return 0;
+    }
+    const res = await this.#d.ssh.exec(r.id, target, "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null", {
       onStdout: (b) => chunks.push(b),
     }).catch(() => undefined);
     if (!res) return 0;

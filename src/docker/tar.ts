@@ -30,10 +30,16 @@ function header(e: TarEntry, size: number): Buffer {
   if (e.type === "dir" && !name.endsWith("/")) name += "/";
   let prefix = "";
   if (Buffer.byteLength(name) > 100) {
-    const cut = name.lastIndexOf("/", name.length - 2);
-    prefix = name.slice(0, cut);
-    name = name.slice(cut + 1);
-    if (Buffer.byteLength(name) > 100 || Buffer.byteLength(prefix) > 155) throw new Error(`tar: path too long: ${e.name}`);
+    // ustar splits a long path at a '/' into prefix (<= 155 bytes) and name (<= 100 bytes): take the first split that fits.
+    const full = name;
+    let cut = full.indexOf("/");
+    while (cut >= 0 && (Buffer.byteLength(full.slice(0, cut)) > 155 || Buffer.byteLength(full.slice(cut + 1)) > 100)) {
+      if (Buffer.byteLength(full.slice(0, cut)) > 155) cut = -1;
+      else cut = full.indexOf("/", cut + 1);
+    }
+    if (cut < 0 || cut === full.length - 1) throw new Error(`tar: path too long: ${e.name}`);
+    prefix = full.slice(0, cut);
+    name = full.slice(cut + 1);
   }
   h.write(name, 0, 100, "utf8");
   octal(h, 100, 8, e.mode ?? (e.type === "dir" ? 0o755 : 0o644));

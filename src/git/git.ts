@@ -65,11 +65,12 @@ export async function repoInfo(dir: string): Promise<RepoInfo> {
   const commonDir = await git(["rev-parse", "--path-format=absolute", "--git-common-dir"], dir);
   // Worktrees of worktrees are not a thing: always anchor on the main working tree.
   const mainTree = commonDir.endsWith("/.git") ? commonDir.slice(0, -"/.git".length) : top.stdout.trim();
-  const branch = await runGit(["symbolic-ref", "--short", "-q", "HEAD"], dir);
-  let head = branch.code === 0 ? branch.stdout.trim() : "";
-  if (!head) {
-    const commit = await runGit(["rev-parse", "-q", "--verify", "HEAD"], dir);
-    head = commit.code === 0 ? commit.stdout.trim() : "";
+  // An unborn branch (no commits yet) has a name but no commit: head is "" then, as documented.
+  const commit = await runGit(["rev-parse", "-q", "--verify", "HEAD"], dir);
+  let head = "";
+  if (commit.code === 0) {
+    const branch = await runGit(["symbolic-ref", "--short", "-q", "HEAD"], dir);
+    head = branch.code === 0 ? branch.stdout.trim() : commit.stdout.trim();
   }
   return { path: mainTree, commonDir, head };
 }
@@ -123,8 +124,12 @@ export interface WorkInProgress {
 
 /** What would be lost if the worktree at `path` disappeared. `ownBranch` is left out of "other branches". */
 export async function workInProgress(path: string, ownBranch: string): Promise<WorkInProgress> {
-  const status = await git(["status", "--porcelain", "--untracked-files=all"], path);
-  const uncommitted = status ? status.split("\n") : [];
+  // Not trimmed at the front: porcelain's first column is significant (" M" is unstaged, "M " staged).
+  const status = await runGit(["status", "--porcelain", "--untracked-files=all"], path);
+  if (status.code !== 0) {
+    throw new NexusError("INTERNAL_ERROR", `git status failed in ${path}: ${status.stderr.trim()}`, { suggestion: `Check the worktree with 'git -C ${path} status'` });
+  }
+  const uncommitted = status.stdout.split("\n").filter((l) => l.trim() !== "");
   let unpushedCommits = 0;
   if (await hasCommit(path, "HEAD")) {
     const count = await runGit(

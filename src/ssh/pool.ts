@@ -135,14 +135,23 @@ export class SshPool {
       throw connectionLost(`Could not connect to the workspace over SSH: ${(err as Error).message}`, err);
     }
     pooled.channels++;
-    const channel = await new Promise<ClientChannel>((resolve, reject) => {
-      pooled.client.exec(commandLine, (err, stream) => (err ? reject(err) : resolve(stream)));
-    }).catch((err: unknown) => {
-      pooled.channels--;
-      // A channel that cannot open means the connection is unusable: the next exec gets a new one.
-      this.#retire(key, pooled, pending);
-      throw connectionLost(`Could not open an SSH channel: ${(err as Error).message}`, err);
+    return new Promise<ExecExit>((resolve, reject) => {
+      pooled.client.exec(commandLine, (err, channel) => {
+        if (err) {
+          pooled.channels--;
+          // A channel that cannot open means the connection is unusable: the next exec gets a new one.
+          this.#retire(key, pooled, pending);
+          reject(connectionLost(`Could not open an SSH channel: ${err.message}`, err));
+          return;
+        }
+        // Listeners go on synchronously, here: the exit status can arrive in the same packet batch
+        // as the channel's confirmation, and ssh2 emits it at once.
+        this.#follow(key, pooled, pending, channel, streams).then(resolve, reject);
+      });
     });
+  }
+
+  #follow(key: string, pooled: Pooled, pending: Promise<Pooled>, channel: ClientChannel, streams: ExecStreams): Promise<ExecExit> {
     return new Promise<ExecExit>((resolve, reject) => {
       let exit: ExecExit | undefined;
       const onAbort = () => {

@@ -1,0 +1,214 @@
+// Latency of `nexus exec <ws> -- true` (pooled SSH through the daemon) against `docker exec` on the
+// same container and a fresh `ssh` connection each time. Prints figures; never fails on a miss.
+//
+//   npm run build && npm run bench          (BENCH_RUNS=N for N timed runs of each, default 30)
+//
+// Needs dist/nexus and a Docker engine. Everything it makes (NEXUS_HOME, git repository, workspace,
+// daemon) is temporary and removed at the end, even on failure.
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, release, tmpdir } from "node:os";
+import { join } from "node:path";
+import { instanceId } from "../src/docker/labels.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const NEXUS = join(ROOT, "dist", "nexus");
+const WARMUPS = 3;
+const TARGET_RATIO = 0.3;
+
+class BenchError extends Error {}
+
+function parseRuns(): number {
+  const raw = process.env.BENCH_RUNS;
+  if (raw === undefined || raw === "") return 30;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new BenchError(`BENCH_RUNS must be a positive integer, got '${raw}'`);
+  return n;
+}
+
+let interrupted = false;
+
+/** Runs a command to completion; a non-zero exit (or a signal) is an error that names the command. */
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: opts.timeoutMs ?? 120_000,
+  });
+  if (r.error) throw new BenchError(`${cmd} ${args.join(" ")}: ${r.error.message}`);
+  if (interrupted) throw new BenchError("interrupted");
+  if (r.status !== 0) {
+    const why = r.signal ? `killed by ${r.signal}` : `exit code ${r.status}`;
+    const out = `${r.stderr ?? ""}${r.stdout ?? ""}`.trim();
+    throw new BenchError(`${cmd} ${args.join(" ")}: ${why}${out ? `\n${out}` : ""}`);
+  }
+  return r;
+}
+
+/** Wall time of one complete run, in ms. Yields to the event loop afterwards, so a SIGINT/SIGTERM gets noticed. */
+async function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const start = performance.now();
+  run(cmd, [...args], { env, timeoutMs: 60_000 });
+  const ms = performance.now() - start;
+  await new Promise((r) => setImmediate(r));
+  if (interrupted) throw new BenchError("interrupted");
+  return ms;
+}
+
+interface Stats {
+  median: number;
+  p90: number;
+  min: number;
+}
+
+function stats(samples: number[]): Stats {
+  const s = [...samples].sort((a, b) => a - b);
+  const median = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  const p90 = s[Math.min(s.length - 1, Math.ceil(0.9 * s.length) - 1)]!; // nearest rank
+  return { median, p90, min: s[0]! };
+}
+
+function machineInfo(): string[] {
+  const docker = spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], { encoding: "utf8" });
+  const nproc = spawnSync("nproc", [], { encoding: "utf8" });
+  return [
+    `nproc           ${nproc.status === 0 ? nproc.stdout.trim() : availableParallelism()}`,
+    `cpu             ${cpus()[0]?.model ?? "?"}`,
+    `kernel          ${process.platform} ${release()} ${process.arch}`,
+    `docker server   ${docker.status === 0 ? docker.stdout.trim() : `? (${(docker.stderr || docker.error?.message || "").trim()})`}`,
+    `bench runtime   bun ${Bun.version}`,
+  ];
+}
+
+async function main(): Promise<number> {
+  if (!existsSync(NEXUS)) {
+    process.stderr.write(`bench: ${NEXUS} does not exist; run 'npm run build' first\n`);
+    return 2;
+  }
+  const runs = parseRuns();
+  // Stop at the next run and clean up (a terminal's Ctrl-C also reaches the running child, whose failure stops it).
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => (interrupted = true));
+
+  const home = mkdtempSync(join(tmpdir(), "nexus-bench-home-"));
+  const repoDir = mkdtempSync(join(tmpdir(), "nexus-bench-repo-"));
+  const env: NodeJS.ProcessEnv = { ...process.env, NEXUS_HOME: home };
+  delete env.NEXUS_URL;
+  delete env.NEXUS_TOKEN;
+  const ws = `bench-${process.pid}`;
+  const instance = instanceId(home);
+  let created = false;
+  let failed = false;
+
+  try {
+    const version = run(NEXUS, ["version"], { env }).stdout.split("\n")[0];
+    const gitEnv = { ...env, GIT_AUTHOR_NAME: "Nexus Bench", GIT_AUTHOR_EMAIL: "bench@nexus.invalid", GIT_COMMITTER_NAME: "Nexus Bench", GIT_COMMITTER_EMAIL: "bench@nexus.invalid" };
+    run("git", ["init", "-q", "-b", "main"], { cwd: repoDir, env: gitEnv });
+    writeFileSync(join(repoDir, "README.md"), "# bench\n");
+    run("git", ["add", "README.md"], { cwd: repoDir, env: gitEnv });
+    run("git", ["commit", "-q", "-m", "initial"], { cwd: repoDir, env: gitEnv });
+
+    process.stderr.write(`bench: creating workspace ${ws} (NEXUS_HOME ${home})\n`);
+    const createStart = performance.now();
+    created = true; // from here on, destroy it (even a create cut short: its rollback may be incomplete)
+    run(NEXUS, ["create", ws], { cwd: repoDir, env, timeoutMs: 600_000 });
+    const createMs = performance.now() - createStart;
+
+    const ps = run("docker", ["ps", "-q", "--filter", `label=dev.nexus.workspace.name=${ws}`, "--filter", `label=dev.nexus.instance=${instance}`]);
+    const ids = ps.stdout.split("\n").filter(Boolean);
+    if (ids.length !== 1) throw new BenchError(`expected one running container for ${ws} (instance ${instance}), found ${ids.length}`);
+    const container = ids[0]!;
+    const sshConfig = join(home, "ssh_config");
+    if (!readFileSync(sshConfig, "utf8").includes(`Host nexus-${ws}`)) throw new BenchError(`${sshConfig} has no 'Host nexus-${ws}' entry`);
+
+    const kinds = [
+      { label: "nexus exec", cmd: NEXUS, args: ["exec", ws, "--", "true"] },
+      { label: "docker exec", cmd: "docker", args: ["exec", container, "true"] },
+      // A new connection every time: no multiplexing, even if some config asked for it.
+      { label: "ssh (fresh)", cmd: "ssh", args: ["-F", sshConfig, "-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none", `nexus-${ws}`, "true"] },
+    ] as const;
+
+    process.stderr.write(`bench: ${WARMUPS} warm-ups, then ${runs} timed runs of each (interleaved)\n`);
+    for (let i = 0; i < WARMUPS; i++) for (const k of kinds) await timed(k.cmd, k.args, env);
+    const samples = kinds.map(() => [] as number[]);
+    // Round-robin, so that drift on the machine (other load, caches) hits all three alike.
+    for (let i = 0; i < runs; i++) for (const [j, k] of kinds.entries()) samples[j]!.push(await timed(k.cmd, k.args, env));
+
+    const st = samples.map(stats);
+    const f = (ms: number) => ms.toFixed(1).padStart(8);
+    const lines = [
+      "",
+      `nexus exec benchmark — ${version}`,
+      ...machineInfo(),
+      `workspace       ${ws} (container ${container.slice(0, 12)}, created in ${(createMs / 1000).toFixed(2)} s)`,
+      `runs            ${runs} timed per command, after ${WARMUPS} warm-ups; command: true`,
+      "",
+      `${"command".padEnd(14)}${"median".padStart(8)}${"p90".padStart(8)}${"min".padStart(8)}   (ms)`,
+      ...kinds.map((k, j) => `${k.label.padEnd(14)}${f(st[j]!.median)}${f(st[j]!.p90)}${f(st[j]!.min)}`),
+      "",
+    ];
+    const ratio = st[0]!.median / st[1]!.median;
+    lines.push(`median(nexus exec) / median(docker exec) = ${ratio.toFixed(3)}   target <= ${TARGET_RATIO}   ${ratio <= TARGET_RATIO ? "PASS" : "MISS"}`);
+    lines.push(`median(nexus exec) / median(ssh fresh)   = ${(st[0]!.median / st[2]!.median).toFixed(3)}`);
+    process.stdout.write(lines.join("\n") + "\n");
+  } catch (err) {
+    failed = true;
+    process.stderr.write(`bench: ${err instanceof BenchError ? err.message : ((err as Error)?.stack ?? String(err))}\n`);
+  } finally {
+    failed = cleanup({ created, ws, env, home, repoDir, instance }) || failed;
+  }
+  return failed ? 1 : 0;
+}
+
+/** Destroys the workspace, stops the daemon and removes the temp dirs; returns true when something failed. */
+function cleanup(c: { created: boolean; ws: string; env: NodeJS.ProcessEnv; home: string; repoDir: string; instance: string }): boolean {
+  let failed = false;
+  const attempt = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      failed = true;
+      process.stderr.write(`bench: cleanup: ${what}: ${(err as Error).message}\n`);
+    }
+  };
+  interrupted = false;
+  if (c.created) {
+    attempt(`nexus destroy ${c.ws}`, () => {
+      const r = spawnSync(NEXUS, ["destroy", c.ws, "--force"], { env: c.env, encoding: "utf8", timeout: 120_000 });
+      // A create that failed was rolled back: nothing to destroy is not a cleanup failure.
+      if (r.status !== 0 && !/WORKSPACE_NOT_FOUND/.test(`${r.stderr}${r.stdout}`)) {
+        throw new Error(`${r.error?.message ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.status}`)} ${`${r.stderr ?? ""}`.trim()}`);
+      }
+    });
+  }
+  attempt("nexus daemon stop", () => run(NEXUS, ["daemon", "stop"], { env: c.env, timeoutMs: 30_000 }));
+  // Whatever is left with this home's instance label (nothing, when destroy worked) goes too.
+  attempt("docker rm of leftovers", () => {
+    const filter = `label=dev.nexus.instance=${c.instance}`;
+    const ctr = run("docker", ["ps", "-aq", "--filter", filter]).stdout.split("\n").filter(Boolean);
+    if (ctr.length) {
+      failed = true;
+      process.stderr.write(`bench: cleanup: removing ${ctr.length} leftover container(s)\n`);
+      run("docker", ["rm", "-f", ...ctr]);
+    }
+    const vols = run("docker", ["volume", "ls", "-q", "--filter", filter]).stdout.split("\n").filter(Boolean);
+    if (vols.length) {
+      failed = true;
+      process.stderr.write(`bench: cleanup: removing ${vols.length} leftover volume(s)\n`);
+      run("docker", ["volume", "rm", "-f", ...vols]);
+    }
+  });
+  attempt("remove temp dirs", () => {
+    rmSync(c.repoDir, { recursive: true, force: true });
+    rmSync(c.home, { recursive: true, force: true });
+  });
+  return failed;
+}
+
+process.exit(
+  await main().catch((err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof BenchError ? err.message : ((err as Error)?.stack ?? String(err))}\n`);
+    return 1;
+  }),
+);
