@@ -7,6 +7,13 @@ export interface ClientTarget {
   /** Base URL of a daemon reached over TCP (-u/--url). */
   url?: string;
   token?: string;
+  /** The daemon build (version+commit) this client expects; another build answers VERSION_MISMATCH. */
+  expectVersion?: string;
+  /**
+   * Called once when a request fails before the daemon did anything (unreachable, other version):
+   * returns true when it fixed that (started or replaced the daemon), and the request is sent again.
+   */
+  recover?: (err: NexusError) => Promise<boolean>;
 }
 
 export interface StreamEvent {
@@ -28,21 +35,36 @@ export class DaemonClient {
 
   /** A JSON request; an error body becomes the NexusError it describes. */
   async json<T>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
-    const signal = opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined;
-    const res = await this.#send(method, path, body, "application/json", signal);
-    const text = await res.text();
-    const parsed = text ? safeParse(text) : undefined;
-    if (res.status >= 400) throw errorFrom(res.status, parsed, text);
-    return parsed as T;
+    return this.#recovering(async () => {
+      const signal = opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined;
+      const res = await this.#send(method, path, body, "application/json", signal);
+      const text = await res.text();
+      const parsed = text ? safeParse(text) : undefined;
+      if (res.status >= 400) throw errorFrom(res.status, parsed, text);
+      return parsed as T;
+    });
+  }
+
+  async #recovering<T>(send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      const recoverable = err instanceof NexusError && (err.code === "DAEMON_UNREACHABLE" || err.code === "VERSION_MISMATCH");
+      if (!recoverable || !this.target.recover || !(await this.target.recover(err))) throw err;
+      return send();
+    }
   }
 
   /** A streamed request (NDJSON): each event goes to `onEvent`; resolves with the final result event. */
   async stream(method: string, path: string, body: unknown, onEvent: (e: StreamEvent) => void, signal?: AbortSignal): Promise<StreamEvent> {
-    const res = await this.#send(method, path, body, "application/x-ndjson", signal);
-    if (res.status >= 400 || !res.body) {
-      const text = await res.text();
-      throw errorFrom(res.status, safeParse(text), text);
-    }
+    const res = await this.#recovering(async () => {
+      const r = await this.#send(method, path, body, "application/x-ndjson", signal);
+      if (r.status >= 400 || !r.body) {
+        const text = await r.text();
+        throw errorFrom(r.status, safeParse(text), text);
+      }
+      return r;
+    });
     const decoder = new TextDecoder();
     let buffered = "";
     let final: StreamEvent | undefined;
@@ -72,6 +94,7 @@ export class DaemonClient {
     const headers: Record<string, string> = { accept };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
+    if (this.target.expectVersion) headers["x-nexus-expect-version"] = this.target.expectVersion;
     const init: RequestInit = { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), ...(signal ? { signal } : {}) };
     try {
       if (this.target.url) return await fetch(new URL(path, this.target.url), init);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { errors } from "../core/errors.ts";
 import type { NexusPaths } from "../store/paths.ts";
 import { DaemonClient } from "./client.ts";
-import { ensureDaemon } from "./daemon-process.ts";
+import { localClient } from "./daemon-process.ts";
 import { useColor, writeErr } from "./output.ts";
 
 export interface GlobalOptions {
@@ -37,7 +37,7 @@ export class CliContext {
   client(): Promise<DaemonClient> {
     this.#client ??= this.#url
       ? Promise.resolve(new DaemonClient({ url: this.#url, ...(this.#token ? { token: this.#token } : {}) }))
-      : ensureDaemon(this.paths, (l) => void this.log(l));
+      : Promise.resolve(localClient(this.paths, (l) => void this.log(l)));
     return this.#client;
   }
 

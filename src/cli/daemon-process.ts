@@ -21,6 +21,23 @@ export async function daemonVersion(client: DaemonClient): Promise<DaemonVersion
   }
 }
 
+/**
+ * A client for the local daemon that expects this very build: the first request goes straight out;
+ * only when no daemon answers, or one of another build does, is the daemon started or replaced and
+ * the request sent again.
+ */
+export function localClient(paths: NexusPaths, log: (line: string) => void): DaemonClient {
+  const ours = buildInfo();
+  return new DaemonClient({
+    socketPath: paths.daemonSocket,
+    expectVersion: `${ours.version}+${ours.commit}`,
+    recover: async () => {
+      await ensureDaemon(paths, log);
+      return true;
+    },
+  });
+}
+
 /** Makes sure a daemon of this very version answers on the socket: starts one, or replaces one of another version. */
 export async function ensureDaemon(paths: NexusPaths, log: (line: string) => void): Promise<DaemonClient> {
   const client = new DaemonClient({ socketPath: paths.daemonSocket });

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   INVALID_STATE: { status: 409, retryable: false },
   CONNECTION_LOST: { status: 502, retryable: true },
   DAEMON_UNREACHABLE: { status: 503, retryable: true },
+  VERSION_MISMATCH: { status: 409, retryable: true },
   NOT_FOUND: { status: 404, retryable: false },
   UNIMPLEMENTED: { status: 501, retryable: false },
   INTERNAL_ERROR: { status: 500, retryable: false },

@@ -14,7 +14,8 @@ RUN useradd --create-home --shell /bin/bash --uid 1000 --user-group nexus \\
  && printf 'nexus ALL=(ALL) NOPASSWD:ALL\\n' > /etc/sudoers.d/nexus && chmod 0440 /etc/sudoers.d/nexus \\
  && mkdir -p /run/sshd /etc/nexus/ssh /workspace && chown nexus:nexus /workspace \\
  && git config --system --add safe.directory '*' \\
- && sed -i 's/^session\\s\\+required\\s\\+pam_loginuid.so/session optional pam_loginuid.so/' /etc/pam.d/sshd
+ && sed -i -e 's/^session\\s\\+required\\s\\+pam_loginuid.so/session optional pam_loginuid.so/' \\
+      -e '/pam_motd.so/d' -e '/pam_mail.so/d' /etc/pam.d/sshd
 COPY sshd_config /etc/ssh/sshd_config
 COPY nexus-init /usr/local/sbin/nexus-init
 RUN chmod 0755 /usr/local/sbin/nexus-init && chmod 0644 /etc/ssh/sshd_config
@@ -39,6 +40,7 @@ AllowTcpForwarding yes
 StreamLocalBindUnlink yes
 X11Forwarding no
 PrintMotd no
+PrintLastLog no
 MaxSessions 1000
 MaxStartups 200:30:400
 ClientAliveInterval 30

@@ -7,6 +7,8 @@ import { errorResponse } from "./errors.ts";
 import { systemRoutes, type DaemonControl } from "./routes/system.ts";
 import { workspaceRoutes } from "./routes/workspaces.ts";
 
+export const EXPECT_VERSION_HEADER = "x-nexus-expect-version";
+
 export interface AppDeps {
   workspaces: WorkspaceService;
   build: BuildInfo;
@@ -47,6 +49,19 @@ export function createApp(deps: AppDeps): Hono {
     errorResponse(c, new NexusError("NOT_FOUND", `No route ${c.req.method} ${c.req.path}`, { suggestion: "See the API spec for the routes under /api/v1" })),
   );
   const api = new Hono();
+  // The local CLI says which daemon build it expects; another build answers before doing anything,
+  // so the CLI can replace it and retry (one round trip in the usual case instead of two).
+  const build = `${deps.build.version}+${deps.build.commit}`;
+  api.use("*", async (c, next) => {
+    const expected = c.req.header(EXPECT_VERSION_HEADER);
+    if (expected && expected !== build && !c.req.path.endsWith("/version") && !c.req.path.endsWith("/daemon/shutdown")) {
+      throw new NexusError("VERSION_MISMATCH", `The daemon runs ${build}, the CLI expects ${expected}`, {
+        suggestion: "The CLI restarts the daemon by itself; run 'nexus daemon stop' if this persists",
+        details: { daemon: build, expected },
+      });
+    }
+    await next();
+  });
   api.route("/", systemRoutes(deps.build, deps.daemon));
   api.route("/workspaces", workspaceRoutes(deps.workspaces));
   // The active workspace (`nexus use`): an extension of the spec, which sets it through /switch.
