@@ -3,6 +3,7 @@ import { exitCodeFor, EXIT_CODES, NexusError, toNexusError } from "../core/error
 import { nexusPaths } from "../store/paths.ts";
 import { buildInfo } from "../version.ts";
 import { daemonCommand, versionCommand } from "./commands/daemon.ts";
+import { sshCommand, sshConfigCommand } from "./commands/ssh.ts";
 import { pauseCommand, restartCommand, resumeCommand, startCommand, stopCommand, updateCommand, urlCommand, useCommand } from "./commands/lifecycle.ts";
 import { createCommand, destroyCommand, execCommand, listCommand, statusCommand } from "./commands/workspaces.ts";
 import { CliContext, type GlobalOptions } from "./context.ts";
@@ -11,7 +12,7 @@ import { errorEnvelope, formatError, useColor, writeErr, writeOut } from "./outp
 // `nexus workspace <verb>` (nexusd-overview.md) is the same command as the top-level verb.
 const WORKSPACE_VERBS: Record<string, string> = {
   create: "create", list: "list", ls: "list", status: "status", exec: "exec", delete: "destroy", destroy: "destroy",
-  start: "start", stop: "stop", restart: "restart", pause: "pause", resume: "resume", use: "use", switch: "use", url: "url", update: "update",
+  ssh: "ssh", start: "start", stop: "stop", restart: "restart", pause: "pause", resume: "resume", use: "use", switch: "use", url: "url", update: "update",
 };
 
 /** Parses argv and runs one command; resolves with the process exit code. */
@@ -44,6 +45,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("-p, --port <port>", "Container port to publish on 127.0.0.1 (repeatable)")
     .option("-e, --env <KEY=VALUE>", "Environment variable for the workspace (repeatable)")
     .option("--image <image>", "Base image (default: defaults.image from the config)")
+    .option("--no-forward-agent", "Do not forward your ssh-agent into this workspace")
     .example("nexus create feature-auth")
     .example("nexus create review-42 --from-branch main -p 3000")
     .action((name: string | undefined, opts) => run((c) => createCommand(c, name, opts))(opts));
@@ -77,6 +79,24 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("-f, --force", "Destroy even with uncommitted or unpushed work in the worktree")
     .example("nexus destroy feature-auth")
     .action((ws: string | undefined, opts) => run((c) => destroyCommand(c, ws, opts))(opts));
+
+  cli
+    .command("ssh [workspace]", "Open a login shell in /workspace over SSH (or run one command after --)")
+    .usage("ssh <workspace> [-- command args...]")
+    .example("nexus workspace ssh feature-auth")
+    .example("nexus workspace ssh feature-auth -- git log -1")
+    .action((ws: string | undefined, opts) => run((c) => sshCommand(c, ws, (opts["--"] as string[]) ?? []))(opts));
+
+  cli
+    .command("console [workspace]", "Interactive shell in the workspace (as 'nexus workspace ssh')")
+    .example("nexus console feature-auth")
+    .action((ws: string | undefined, opts) => run((c) => sshCommand(c, ws, (opts["--"] as string[]) ?? []))(opts));
+
+  cli
+    .command("ssh-config <action>", "install | uninstall: one Include line in ~/.ssh/config, so 'ssh nexus-<name>' works")
+    .option("-y, --yes", "Do not ask")
+    .example("nexus ssh-config install --yes")
+    .action((action: string, opts) => run((c) => sshConfigCommand(c, action, opts))(opts));
 
   cli
     .command("start [workspace]", "Start a stopped workspace and wait until SSH answers")
@@ -121,6 +141,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("--cpu <n>", "CPUs (with --memory)")
     .option("--memory <size>", "Memory, e.g. 4GB (with --cpu)")
     .option("--idle-timeout <duration>", "e.g. 45m, or seconds; 0 turns idle pausing off")
+    .option("--forward-agent <yes|no>", "Forward your ssh-agent into the workspace, or not")
     .example("nexus update feature-auth --resources large")
     .action((ws: string | undefined, opts) => run((c) => updateCommand(c, ws, opts))(opts));
 

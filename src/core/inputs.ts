@@ -37,6 +37,8 @@ export const CreateWorkspaceInput = v.strictObject({
   noWorktree: v.optional(v.boolean()),
   image: v.optional(v.pipe(v.string(), v.minLength(1))),
   forwardAgent: v.optional(v.boolean()),
+  /** The caller's SSH_AUTH_SOCK: its keys are authorized in the workspace (ssh.injection.include_agent_keys). */
+  agentSocket: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
 export type CreateWorkspaceInput = v.InferOutput<typeof CreateWorkspaceInput>;
 
@@ -46,6 +48,8 @@ export const ExecInput = v.strictObject({
   cwd: v.optional(v.pipe(v.string(), v.minLength(1))),
   env: v.optional(EnvMap),
   timeout: v.optional(v.pipe(v.number(), v.minValue(0))),
+  /** The caller's SSH_AUTH_SOCK, forwarded to the command when the workspace forwards agents. */
+  agentSocket: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
 export type ExecInput = v.InferOutput<typeof ExecInput>;
 
@@ -61,11 +65,20 @@ export const UpdateWorkspaceInput = v.strictObject({
     ),
   ),
   displayName: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  forwardAgent: v.optional(v.boolean()),
 });
 export type UpdateWorkspaceInput = v.InferOutput<typeof UpdateWorkspaceInput>;
 
 export const StopInput = v.strictObject({
   timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(3600)), 30),
+});
+
+export const StartInput = v.strictObject({
+  agentSocket: v.optional(v.pipe(v.string(), v.minLength(1))),
+});
+
+export const SshConfigInput = v.strictObject({
+  includeHostKey: v.optional(v.boolean(), false),
 });
 
 export const ResumeInput = v.strictObject({

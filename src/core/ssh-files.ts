@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { NexusConfig } from "../config/schema.ts";
 import type { NexusPaths } from "../store/paths.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
@@ -13,6 +14,22 @@ export function hostAlias(name: string): string {
 export function knownHostsLines(r: Pick<WorkspaceRecord, "name" | "ports">, hostPublicKey: string): string {
   const key = hostPublicKey.split(/\s+/).slice(0, 2).join(" ");
   return `${hostAlias(r.name)},[${SSH_HOST}]:${r.ports.ssh},[localhost]:${r.ports.ssh} ${key}\n`;
+}
+
+/** Whether ~/.ssh/config includes the daemon's ssh_config (`nexus ssh-config install`). */
+export function sshConfigIncluded(home: string, sshConfigPath: string): boolean {
+  try {
+    return includeLineIn(readFileSync(`${home}/.ssh/config`, "utf8"), sshConfigPath, home);
+  } catch {
+    return false;
+  }
+}
+
+export function includeLineIn(text: string, sshConfigPath: string, home: string): boolean {
+  return text.split("\n").some((l) => {
+    const m = /^\s*Include\s+"?([^"]+?)"?\s*$/i.exec(l);
+    return !!m && expandHome(m[1]!, home) === sshConfigPath;
+  });
 }
 
 export function expandHome(path: string, home: string): string {

@@ -58,6 +58,8 @@ export interface WorkspaceRecord {
   /** Seconds without activity before the workspace is paused; null follows defaults.idle_timeout. */
   idleTimeoutSeconds?: number | null;
   hostKeyFingerprint: string;
+  /** A new host key waits in ssh/next_* and takes over at the next start. */
+  hostKeyRotationPending?: boolean;
   error: { code: string; message: string } | null;
   createdAt: string;
   updatedAt: string;
@@ -129,6 +131,21 @@ export interface IdleView {
   idleForSeconds: number;
   /** What keeps it awake right now, e.g. "2 commands running", "1 SSH connection". */
   keptAwakeBy: string[];
+}
+
+/** The spec's SSHInfo. */
+export interface SshInfo {
+  workspaceId: string;
+  enabled: boolean;
+  host: string;
+  port: number;
+  user: string;
+  forwardAgent: boolean;
+  hostKeyFingerprint: string;
+  connectionCommand: string;
+  configured: boolean;
+  /** Extension: a rotated key waits for the next restart. */
+  rotationPending: boolean;
 }
 
 export interface ResumeResult {

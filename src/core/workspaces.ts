@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerCreateOptions } from "dockerode";
 import type { NexusConfig } from "../config/schema.ts";
@@ -20,7 +20,8 @@ import type { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, UpdateWorksp
 import type { Logger } from "./log.ts";
 import { KeyedMutex } from "./mutex.ts";
 import type { PortAllocator } from "./ports.ts";
-import { expandHome, SSH_HOST, writeSshFiles } from "./ssh-files.ts";
+import { expandHome, hostAlias, knownHostsLines, sshConfigBlock, sshConfigIncluded, SSH_HOST, writeSshFiles } from "./ssh-files.ts";
+import { agentPublicKeys } from "../ssh/agent.ts";
 import {
   toView,
   type PortMapping,
@@ -28,6 +29,7 @@ import {
   type IdleView,
   type ResourceLimits,
   type ResumeResult,
+  type SshInfo,
   type WorkspaceRecord,
   type WorkspaceStatus,
   type WorkspaceStatusView,
@@ -201,7 +203,7 @@ export class WorkspaceService {
       for (let attempt = 1; ; attempt++) {
         record.containerId = await d.docker.createContainer(this.#containerSpec(record, labels, ncpu));
         d.store.save(record);
-        await this.#installFiles(record, hostKey);
+        await this.#installFiles(record, hostKey, input.agentSocket);
         step("start", "Starting container");
         try {
           await this.#startAndWait(record);
@@ -377,9 +379,11 @@ export class WorkspaceService {
   }
 
   /** Host key, authorized keys and the workspace env reach the container as files, never as env vars or labels. */
-  async #installFiles(record: WorkspaceRecord, hostKey: KeyPair): Promise<void> {
+  async #installFiles(record: WorkspaceRecord, hostKey: KeyPair, agentSocket?: string): Promise<void> {
     const d = this.#d;
-    const authorized = [d.clientKey.publicKey, ...this.#injectedKeys()].join("\n") + "\n";
+    const inj = d.config.ssh.injection;
+    const agentKeys = inj.enabled && inj.include_agent_keys && agentSocket ? await agentPublicKeys(agentSocket) : [];
+    const authorized = [...new Set([d.clientKey.publicKey, ...this.#injectedKeys(), ...agentKeys])].join("\n") + "\n";
     const environment = Object.entries(record.env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n";
     await d.docker.putFiles(record.containerId!, "/", [
       { name: "etc/nexus", type: "dir", mode: 0o755 },
@@ -438,13 +442,16 @@ export class WorkspaceService {
   async exec(ref: string, input: ExecInput, streams: { onStdout?: (b: Buffer) => void; onStderr?: (b: Buffer) => void; signal?: AbortSignal } = {}): Promise<ExecExit> {
     const r = this.resolve(ref);
     this.#requireRunning(r, "run commands in it");
-    const line = buildCommandLine([input.command, ...input.args], { cwd: input.cwd ?? WORKSPACE_DIR, ...(input.env ? { env: input.env } : {}) });
+    let line = buildCommandLine([input.command, ...input.args], { cwd: input.cwd ?? WORKSPACE_DIR, ...(input.env ? { env: input.env } : {}) });
+    const agentSocket = this.#forwardsAgent(r) && input.agentSocket && existsSync(input.agentSocket) ? input.agentSocket : undefined;
+    // ~/.ssh/agent.sock follows the newest forwarded agent: editors and long-lived shells keep the path they saw first.
+    if (agentSocket) line = `{ [ -S "$SSH_AUTH_SOCK" ] && mkdir -p "$HOME/.ssh" && ln -sfn "$SSH_AUTH_SOCK" "$HOME/.ssh/agent.sock"; } 2>/dev/null; ${line}`;
     this.#touch(r);
     const timeout = input.timeout ? AbortSignal.timeout(input.timeout * 1000) : undefined;
     const signal = timeout && streams.signal ? AbortSignal.any([timeout, streams.signal]) : (timeout ?? streams.signal);
     this.#running.set(r.id, (this.#running.get(r.id) ?? 0) + 1);
     try {
-      return await this.#d.ssh.exec(r.id, this.#target(r), line, { ...streams, ...(signal ? { signal } : {}) });
+      return await this.#d.ssh.exec(r.id, this.#target(r), line, { ...streams, ...(signal ? { signal } : {}), ...(agentSocket ? { agentSocket } : {}) });
     } catch (err) {
       if (timeout?.aborted) {
         throw new NexusError("INVALID_STATE", `The command ran longer than its timeout of ${input.timeout} s and was killed`, {
@@ -579,7 +586,7 @@ export class WorkspaceService {
   }
 
   /** Starts a stopped workspace (or one in error), re-creating its container if it is gone; authorized keys are refreshed. */
-  async start(ref: string): Promise<WorkspaceView> {
+  async start(ref: string, opts: { agentSocket?: string } = {}): Promise<WorkspaceView> {
     const id = this.resolve(ref).id;
     return this.#exclusive(id, async () => {
       const r = this.resolve(id);
@@ -597,10 +604,12 @@ export class WorkspaceService {
         } else if (info.State.Paused) {
           await d.docker.unpause(r.containerId!);
         }
-        await this.#installFiles(r, this.#hostKey(r));
+        if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
+        await this.#installFiles(r, this.#hostKey(r), opts.agentSocket);
         await this.#startAndWait(r);
         this.#touch(r);
         this.#setStatus(r, "running");
+        this.#syncSshFiles();
         return toView(r);
       } catch (err) {
         const e = err instanceof NexusError ? err : new NexusError("WORKSPACE_START_FAILED", (err as Error).message);
@@ -630,9 +639,9 @@ export class WorkspaceService {
     });
   }
 
-  async restart(ref: string, opts: { timeoutSeconds?: number } = {}): Promise<WorkspaceView> {
+  async restart(ref: string, opts: { timeoutSeconds?: number; agentSocket?: string } = {}): Promise<WorkspaceView> {
     await this.stop(ref, opts);
-    return this.start(ref);
+    return this.start(ref, opts);
   }
 
   /** Freezes every process of the workspace (cgroup freezer): memory and processes are kept, resume is near-instant. */
@@ -723,10 +732,80 @@ export class WorkspaceService {
       }
       if (input.idleTimeout !== undefined) r.idleTimeoutSeconds = input.idleTimeout;
       if (input.displayName !== undefined) r.displayName = input.displayName;
+      if (input.forwardAgent !== undefined && input.forwardAgent !== r.forwardAgent) {
+        r.forwardAgent = input.forwardAgent;
+        // Connections that forward the agent must not outlive the switch.
+        d.ssh.drop(r.id);
+        this.#syncSshFiles();
+      }
       r.updatedAt = new Date().toISOString();
       d.store.save(r);
       return toView(this.#withActivity(r));
     });
+  }
+
+  // ---- SSH access ------------------------------------------------------------------------------
+
+  #forwardsAgent(r: WorkspaceRecord): boolean {
+    return r.forwardAgent && this.#d.config.ssh.connection.forward_agent;
+  }
+
+  /** The spec's SSHInfo: where and how to connect, with the pinned host key's fingerprint. */
+  sshInfo(ref: string): SshInfo {
+    const r = this.resolve(ref);
+    const user = this.#d.config.ssh.connection.user;
+    const forwardAgent = this.#forwardsAgent(r);
+    return {
+      workspaceId: r.id,
+      enabled: r.status === "running",
+      host: "localhost",
+      port: r.ports.ssh,
+      user,
+      forwardAgent,
+      hostKeyFingerprint: r.hostKeyFingerprint,
+      connectionCommand: `ssh ${forwardAgent ? "-A " : ""}${user}@localhost -p ${r.ports.ssh}`,
+      configured: sshConfigIncluded(this.#d.hostUser.home, this.#d.paths.sshConfig),
+      rotationPending: r.hostKeyRotationPending === true,
+    };
+  }
+
+  /** The `Host nexus-<name>` block for this workspace (with its pinned key when asked). */
+  sshConfig(ref: string, opts: { includeHostKey?: boolean } = {}): { configContent: string; hostEntryName: string } {
+    const r = this.resolve(ref);
+    let configContent = sshConfigBlock({ ...r, forwardAgent: this.#forwardsAgent(r) }, this.#d.config, this.#d.paths);
+    const key = this.#hostPublicKey(r);
+    if (opts.includeHostKey && key) configContent += `# pinned host key (in ${this.#d.paths.knownHosts}):\n# ${knownHostsLines(r, key).trim()}\n`;
+    return { configContent, hostEntryName: hostAlias(r.name) };
+  }
+
+  /** Makes a new host key; it takes over (and is pinned, the old one unpinned) at the next start. */
+  async rotateKeys(ref: string): Promise<{ workspaceId: string; status: string; message: string; nextFingerprint: string }> {
+    const id = this.resolve(ref).id;
+    return this.#exclusive(id, async () => {
+      const r = this.resolve(id);
+      const dir = join(this.#d.paths.workspaceDir(r.id), "ssh");
+      const pair = generateEd25519(`nexus-${r.name}`);
+      writeFileAtomic(join(dir, "next_ssh_host_ed25519_key"), pair.privateKey, 0o600);
+      writeFileAtomic(join(dir, "next_ssh_host_ed25519_key.pub"), pair.publicKey + "\n", 0o644);
+      r.hostKeyRotationPending = true;
+      r.updatedAt = new Date().toISOString();
+      this.#d.store.save(r);
+      return {
+        workspaceId: r.id,
+        status: "pending-restart",
+        message: `A new host key is ready; it takes effect when the workspace restarts ('nexus restart ${r.name}')`,
+        nextFingerprint: fingerprint(pair.publicKey),
+      };
+    });
+  }
+
+  #applyRotatedKey(r: WorkspaceRecord): void {
+    const dir = join(this.#d.paths.workspaceDir(r.id), "ssh");
+    for (const suffix of ["", ".pub"]) renameSync(join(dir, `next_ssh_host_ed25519_key${suffix}`), join(dir, `ssh_host_ed25519_key${suffix}`));
+    r.hostKeyFingerprint = fingerprint(this.#hostKey(r).publicKey);
+    r.hostKeyRotationPending = false;
+    this.#d.ssh.drop(r.id);
+    this.#d.store.save(r);
   }
 
   // ---- idle ------------------------------------------------------------------------------------

@@ -12,13 +12,15 @@ RUN apt-get update \\
  && rm -rf /var/lib/apt/lists/* /etc/ssh/ssh_host_*
 RUN useradd --create-home --shell /bin/bash --uid 1000 --user-group nexus \\
  && printf 'nexus ALL=(ALL) NOPASSWD:ALL\\n' > /etc/sudoers.d/nexus && chmod 0440 /etc/sudoers.d/nexus \\
- && mkdir -p /run/sshd /etc/nexus/ssh /workspace && chown nexus:nexus /workspace \\
+ && mkdir -p /run/sshd /etc/nexus/ssh /workspace /home/nexus/.ssh && chown nexus:nexus /workspace /home/nexus/.ssh \\
+ && chmod 0700 /home/nexus/.ssh \\
  && git config --system --add safe.directory '*' \\
  && sed -i -e 's/^session\\s\\+required\\s\\+pam_loginuid.so/session optional pam_loginuid.so/' \\
       -e '/pam_motd.so/d' -e '/pam_mail.so/d' /etc/pam.d/sshd
 COPY sshd_config /etc/ssh/sshd_config
 COPY nexus-init /usr/local/sbin/nexus-init
-RUN chmod 0755 /usr/local/sbin/nexus-init && chmod 0644 /etc/ssh/sshd_config
+COPY nexus-agent.sh /etc/profile.d/nexus-agent.sh
+RUN chmod 0755 /usr/local/sbin/nexus-init && chmod 0644 /etc/ssh/sshd_config /etc/profile.d/nexus-agent.sh
 WORKDIR /workspace
 EXPOSE 22
 ENTRYPOINT ["/usr/local/sbin/nexus-init"]
@@ -30,6 +32,7 @@ export const SSHD_CONFIG = `Port 22
 HostKey /etc/nexus/ssh/ssh_host_ed25519_key
 AuthorizedKeysFile /etc/nexus/ssh/authorized_keys .ssh/authorized_keys
 PermitRootLogin no
+AllowUsers nexus
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -65,8 +68,16 @@ chmod 0600 /etc/nexus/ssh/ssh_host_ed25519_key
 exec /usr/sbin/sshd -D -e
 `;
 
+// Login shells: ~/.ssh/agent.sock follows the newest forwarded agent, and SSH_AUTH_SOCK points at it,
+// so editors and long-lived shells keep working after the connection that brought the agent ends.
+export const AGENT_PROFILE = `if [ -n "\${SSH_AUTH_SOCK:-}" ] && [ -S "\$SSH_AUTH_SOCK" ] && [ "\$SSH_AUTH_SOCK" != "\$HOME/.ssh/agent.sock" ]; then
+  mkdir -p "\$HOME/.ssh" && ln -sfn "\$SSH_AUTH_SOCK" "\$HOME/.ssh/agent.sock" && export SSH_AUTH_SOCK="\$HOME/.ssh/agent.sock"
+fi
+`;
+
 export const IMAGE_CONTEXT_FILES: Readonly<Record<string, { content: string; mode: number }>> = {
   Dockerfile: { content: DOCKERFILE, mode: 0o644 },
   sshd_config: { content: SSHD_CONFIG, mode: 0o644 },
   "nexus-init": { content: NEXUS_INIT, mode: 0o755 },
+  "nexus-agent.sh": { content: AGENT_PROFILE, mode: 0o644 },
 };

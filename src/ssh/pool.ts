@@ -15,6 +15,8 @@ export interface ExecStreams {
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal;
+  /** The user's ssh-agent socket: the command sees it through agent forwarding. */
+  agentSocket?: string;
 }
 
 export interface ExecExit {
@@ -59,17 +61,18 @@ export class SshPool {
         delay = Math.min(delay * 2, 250);
       }
     }
-    throw new NexusError("WORKSPACE_START_FAILED", `SSH in the workspace did not answer within ${Math.round(timeoutMs / 1000)} s`, {
+    const last = lastError instanceof Error ? lastError.message : String(lastError);
+    throw new NexusError("WORKSPACE_START_FAILED", `SSH in the workspace did not answer within ${Math.round(timeoutMs / 1000)} s (last error: ${last})`, {
       suggestion: "Check the container's log with 'docker logs' and run 'nexus doctor'",
-      details: { lastError: lastError instanceof Error ? lastError.message : String(lastError) },
+      details: { lastError: last, port: target.port },
     });
   }
 
   /** The pooled connection for `key`, opened when there is none. */
-  #connection(key: string, target: SshTarget): Promise<Pooled> {
+  #connection(key: string, target: SshTarget, agentSocket?: string): Promise<Pooled> {
     const existing = this.#connections.get(key);
     if (existing) return existing;
-    const pending: Promise<Pooled> = this.#open(target).then(
+    const pending: Promise<Pooled> = this.#open(target, agentSocket).then(
       (client) => {
         const pooled: Pooled = { client, channels: 0, retired: false };
         const forget = () => {
@@ -89,7 +92,7 @@ export class SshPool {
     return pending;
   }
 
-  #open(target: SshTarget): Promise<Client> {
+  #open(target: SshTarget, agentSocket?: string): Promise<Client> {
     const expected = publicKeyBlob(target.hostPublicKey);
     return new Promise((resolve, reject) => {
       const client = new ssh2.Client();
@@ -114,6 +117,8 @@ export class SshPool {
         readyTimeout: 10_000,
         keepaliveInterval: 15_000,
         keepaliveCountMax: 4,
+        // With an agent, every channel of this connection requests agent forwarding.
+        ...(agentSocket ? { agent: agentSocket, agentForward: true } : {}),
       });
     });
   }
@@ -126,8 +131,10 @@ export class SshPool {
   }
 
   /** Runs one command line on a channel of the pooled connection; stdout and stderr stream out separately. */
-  async exec(key: string, target: SshTarget, commandLine: string, streams: ExecStreams = {}): Promise<ExecExit> {
-    const pending = this.#connection(key, target);
+  async exec(workspaceKey: string, target: SshTarget, commandLine: string, streams: ExecStreams = {}): Promise<ExecExit> {
+    // A connection forwarding one user's agent is pooled apart from the plain one (one agent socket per login, so few).
+    const key = streams.agentSocket ? `${workspaceKey}\u0000agent:${streams.agentSocket}` : workspaceKey;
+    const pending = this.#connection(key, target, streams.agentSocket);
     let pooled: Pooled;
     try {
       pooled = await pending;
@@ -183,13 +190,16 @@ export class SshPool {
     });
   }
 
-  drop(key: string): void {
-    const pending = this.#connections.get(key);
-    this.#connections.delete(key);
-    pending?.then((p) => {
-      p.retired = true;
-      p.client.end();
-    }, () => {});
+  /** Closes every connection of a workspace (plain and agent-forwarding ones). */
+  drop(workspaceKey: string): void {
+    for (const [key, pending] of [...this.#connections]) {
+      if (key !== workspaceKey && !key.startsWith(`${workspaceKey}\u0000`)) continue;
+      this.#connections.delete(key);
+      pending.then((p) => {
+        p.retired = true;
+        p.client.end();
+      }, () => {});
+    }
   }
 
   has(key: string): boolean {
@@ -197,7 +207,7 @@ export class SshPool {
   }
 
   closeAll(): void {
-    for (const key of [...this.#connections.keys()]) this.drop(key);
+    for (const key of [...this.#connections.keys()]) this.drop(key.split("\u0000")[0]!);
   }
 }
 

@@ -18,9 +18,6 @@ export interface AppDeps {
 
 // Spec routes whose features later work lands; until then they answer honestly that they are not there.
 const NOT_YET: Array<[method: "get" | "post" | "patch" | "delete", path: string, feature: string]> = [
-  ["get", "/workspaces/:id/ssh", "SSH connection info"],
-  ["post", "/workspaces/:id/ssh/config", "SSH config generation"],
-  ["post", "/workspaces/:id/ssh/rotate-keys", "host key rotation"],
   ["post", "/workspaces/:id/checkpoints", "checkpoints"],
   ["get", "/workspaces/:id/checkpoints", "checkpoints"],
   ["post", "/checkpoints/:id/restore", "checkpoint restore"],

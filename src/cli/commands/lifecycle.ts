@@ -3,6 +3,11 @@ import { EXIT_CODES } from "../../core/errors.ts";
 import type { CliContext } from "../context.ts";
 import { writeOut } from "../output.ts";
 
+/** The CLI's ssh-agent, handed to the daemon (same machine, same user) for key injection and forwarding. */
+export function agentBody(): { agentSocket?: string } {
+  return process.env.SSH_AUTH_SOCK ? { agentSocket: process.env.SSH_AUTH_SOCK } : {};
+}
+
 const path = (ws: string, action = "") => `/api/v1/workspaces/${encodeURIComponent(ws)}${action}`;
 
 async function print(ctx: CliContext, body: unknown, text: string): Promise<number> {
@@ -12,7 +17,7 @@ async function print(ctx: CliContext, body: unknown, text: string): Promise<numb
 
 export async function startCommand(ctx: CliContext, ref: string | undefined): Promise<number> {
   const started = Date.now();
-  const ws = await (await ctx.client()).json<WorkspaceView>("POST", path(ctx.workspace(ref), "/start"));
+  const ws = await (await ctx.client()).json<WorkspaceView>("POST", path(ctx.workspace(ref), "/start"), agentBody());
   return print(ctx, ws, `Started ${ws.name} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 
@@ -56,8 +61,9 @@ export async function urlCommand(ctx: CliContext, ref: string | undefined): Prom
   return print(ctx, r, r.url);
 }
 
-export async function updateCommand(ctx: CliContext, ref: string | undefined, flags: { resources?: string; cpu?: number; memory?: string; idleTimeout?: string }): Promise<number> {
+export async function updateCommand(ctx: CliContext, ref: string | undefined, flags: { resources?: string; cpu?: number; memory?: string; idleTimeout?: string; forwardAgent?: string }): Promise<number> {
   const body: Record<string, unknown> = {};
+  if (flags.forwardAgent !== undefined) body.forwardAgent = ["yes", "true", "on", "1"].includes(String(flags.forwardAgent).toLowerCase());
   if (flags.resources) body.resources = flags.resources;
   if (flags.cpu !== undefined || flags.memory !== undefined) body.resources = { cpu: Number(flags.cpu ?? 1), memory: String(flags.memory ?? "2GB") };
   if (flags.idleTimeout !== undefined) body.idleTimeout = /^\d+$/.test(String(flags.idleTimeout)) ? Number(flags.idleTimeout) : String(flags.idleTimeout);

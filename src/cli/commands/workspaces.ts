@@ -14,6 +14,7 @@ export interface CreateFlags {
   port?: Array<string | number> | string | number;
   env?: string[] | string;
   image?: string;
+  forwardAgent?: boolean;
 }
 
 export async function createCommand(ctx: CliContext, name: string | undefined, flags: CreateFlags): Promise<number> {
@@ -32,6 +33,8 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
   if (flags.worktree === false) body.noWorktree = true;
   if (flags.resources) body.resources = flags.resources;
   if (flags.image) body.image = flags.image;
+  if (flags.forwardAgent === false) body.forwardAgent = false;
+  if (process.env.SSH_AUTH_SOCK) body.agentSocket = process.env.SSH_AUTH_SOCK;
   const ports = toList(flags.port).map((p) => Number(p));
   if (ports.length > 0) body.ports = ports;
   const env = toList(flags.env);
@@ -123,6 +126,7 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
   const env = toList(flags.env);
   if (env.length > 0) body.env = Object.fromEntries(env.map((kv) => splitEnv(String(kv))));
   if (flags.timeout !== undefined) body.timeout = Number(flags.timeout);
+  if (process.env.SSH_AUTH_SOCK) body.agentSocket = process.env.SSH_AUTH_SOCK;
   const client = await ctx.client();
   const abort = new AbortController();
   const onSigint = () => abort.abort(new NexusError("INTERNAL_ERROR", "interrupted"));

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput, PauseInput, ResumeInput, StopInput, UpdateWorkspaceInput } from "../../../core/inputs.ts";
+import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput, PauseInput, ResumeInput, SshConfigInput, StartInput, StopInput, UpdateWorkspaceInput } from "../../../core/inputs.ts";
 import type { WorkspaceService } from "../../../core/workspaces.ts";
 import { readJson } from "../errors.ts";
 import { ndjsonResponse, wantsStream } from "../ndjson.ts";
@@ -38,7 +38,20 @@ export function workspaceRoutes(service: WorkspaceService): Hono {
     return c.json(await service.update(c.req.param("id"), input));
   });
 
-  app.post("/:id/start", async (c) => c.json(await service.start(c.req.param("id")), 202));
+  app.post("/:id/start", async (c) => {
+    const input = parseInput(StartInput, await readJson(c), "start request");
+    return c.json(await service.start(c.req.param("id"), input.agentSocket ? { agentSocket: input.agentSocket } : {}), 202);
+  });
+
+  app.get("/:id/ssh", (c) => c.json(service.sshInfo(c.req.param("id"))));
+
+  app.post("/:id/ssh/config", async (c) => {
+    const input = parseInput(SshConfigInput, await readJson(c), "ssh config request");
+    const { configContent } = service.sshConfig(c.req.param("id"), input);
+    return c.text(configContent);
+  });
+
+  app.post("/:id/ssh/rotate-keys", async (c) => c.json(await service.rotateKeys(c.req.param("id")), 202));
 
   app.post("/:id/stop", async (c) => {
     const input = parseInput(StopInput, await readJson(c), "stop request");
