@@ -72,8 +72,10 @@ export class DockerEngine {
    * when the embedded context changed. Concurrent callers share one build.
    */
   ensureWorkspaceImage(base: string, progress: ProgressSink): Promise<string> {
+    // Tagged by content: two Nexus builds sharing an engine each keep their own image instead of
+    // rebuilding one shared tag back and forth. `:latest` follows the newest build on the default base.
     const hash = contextHash(base);
-    const tag = base === DEFAULT_BASE_IMAGE ? DEFAULT_WORKSPACE_IMAGE : `nexus-workspace:${hash}`;
+    const tag = `nexus-workspace:${hash}`;
     const running = this.#builds.get(hash);
     if (running) return running;
     const build = this.#ensureImage(base, tag, hash, progress).finally(() => this.#builds.delete(hash));
@@ -87,13 +89,14 @@ export class DockerEngine {
       throw this.#wrap("inspect image", err);
     });
     if (existing?.Config?.Labels?.[LABELS.imageContext] === hash) return tag;
-    progress({ phase: "image", message: existing ? `Rebuilding ${tag} (its Dockerfile changed)` : `Building ${tag} from ${base} (first use; takes a minute)` });
+    progress({ phase: "image", message: `Building the workspace image ${tag} from ${base} (first use of this build; takes a minute)` });
     const context = tar(Object.entries(IMAGE_CONTEXT_FILES).map(([name, f]): TarEntry => ({ name, content: f.content, mode: f.mode })));
     const stream = await this.call("build image", () =>
       this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
         t: tag,
         buildargs: { BASE_IMAGE: base },
-        labels: { [LABELS.managed]: "true", [LABELS.imageContext]: hash },
+        // No dev.nexus.managed here: containers inherit image labels, and only Nexus's own containers may carry it.
+        labels: { [LABELS.imageContext]: hash },
         rm: true,
         forcerm: true,
       }),
@@ -118,6 +121,10 @@ export class DockerEngine {
         },
       );
     });
+    if (base === DEFAULT_BASE_IMAGE) {
+      const [repo, latest] = DEFAULT_WORKSPACE_IMAGE.split(":") as [string, string];
+      await this.call("tag image", () => this.docker.getImage(tag).tag({ repo, tag: latest }));
+    }
     return tag;
   }
 

@@ -58,7 +58,7 @@ export class SshPool {
       } catch (err) {
         lastError = err;
         await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 250);
+        delay = Math.min(delay * 2, 50); // sshd is usually up within a few hundred ms: poll often
       }
     }
     const last = lastError instanceof Error ? lastError.message : String(lastError);

@@ -1,7 +1,7 @@
 // The compiled binary, black box, as a user runs it: temporary NEXUS_HOME and git repository.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
@@ -110,6 +110,39 @@ describe("the user story", () => {
     expect(code).toBe(130);
     await new Promise((r) => setTimeout(r, 500));
     expect(nexus(["exec", "demo", "--", "pgrep", "-f", "sleep 47"]).code).toBe(1);
+  });
+});
+
+describe("ssh and console", () => {
+  test("workspace ssh -- cmd runs one command in /workspace with its exit code", () => {
+    const r = nexus(["workspace", "ssh", "demo", "--", "sh", "-c", "pwd; exit 3"]);
+    expect(r.stdout).toBe("/workspace\n");
+    expect(r.code).toBe(3);
+  });
+
+  test("console opens an interactive login shell in /workspace through a real terminal", async () => {
+    const out = join(root.path, "console-exit");
+    const session = `nexus-e2e-${process.pid}`;
+    const cmd = `NEXUS_HOME='${home}' '${BIN}' console demo; echo EXIT=$? > '${out}'`;
+    spawnSync("tmux", ["new-session", "-d", "-s", session, "-x", "120", "-y", "30", "sh", "-c", cmd]);
+    try {
+      const screen = async (want: string) => {
+        for (let i = 0; i < 100; i++) {
+          const text = spawnSync("tmux", ["capture-pane", "-p", "-t", session], { encoding: "utf8" }).stdout;
+          if (text.includes(want)) return text;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`the terminal never showed '${want}'`);
+      };
+      await screen("nexus@demo");
+      spawnSync("tmux", ["send-keys", "-t", session, "echo at-$(pwd) cols-$(tput cols)", "Enter"]);
+      expect(await screen("at-/workspace")).toContain("cols-120");
+      spawnSync("tmux", ["send-keys", "-t", session, "exit 5", "Enter"]);
+      for (let i = 0; i < 100 && !existsSync(out); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(readFileSync(out, "utf8").trim()).toBe("EXIT=5");
+    } finally {
+      spawnSync("tmux", ["kill-session", "-t", session]);
+    }
   });
 });
 
