@@ -191,6 +191,40 @@ describe("create → exec → destroy", () => {
   });
 });
 
+describe("sources: clone, existing branch, no worktree", () => {
+  test("--repo clones first, then makes the worktree in the clone", async () => {
+    const ws = await s.workspaces.create({ name: "cloned", repo: `file://${repo}` });
+    try {
+      expect(ws.repository?.url).toBe(`file://${repo}`);
+      expect(ws.repository?.path.startsWith(join(home, "repos"))).toBe(true);
+      const r = await s.workspaces.execCollect("cloned", { command: "git", args: ["log", "--oneline", "-1"] });
+      expect(r.stdout).toContain("initial");
+    } finally {
+      await s.workspaces.destroy("cloned", { force: true });
+    }
+  });
+
+  test("a clone that fails is INVALID_ARGUMENT and leaves no folder behind", async () => {
+    await expectError(s.workspaces.create({ name: "badclone", repo: `file://${root.path}/no-such-repo` }), "INVALID_ARGUMENT");
+    expect(existsSync(join(home, "repos")) ? spawnSync("ls", [join(home, "repos")], { encoding: "utf8" }).stdout : "").not.toContain("badclone");
+  });
+
+  test("--no-worktree mounts the repository itself", async () => {
+    const ws = await s.workspaces.create({ name: "direct", path: repo, noWorktree: true });
+    try {
+      expect(ws.worktreePath).toBe(repo);
+      expect(ws.branch).toBe("main");
+      const r = await s.workspaces.execCollect("direct", { command: "git", args: ["rev-parse", "--abbrev-ref", "HEAD"] });
+      expect(r.stdout.trim()).toBe("main");
+    } finally {
+      await s.workspaces.destroy("direct", { force: true });
+    }
+    // Destroy never removes the user's own repository.
+    expect(existsSync(join(repo, ".git"))).toBe(true);
+    expect(existsSync(join(repo, "README.md"))).toBe(true);
+  });
+});
+
 describe("failures leave nothing behind", () => {
   test("a base image that cannot be had fails with CONTAINER_ERROR and rolls back everything", async () => {
     const before = git(repo, "branch", "--list");
