@@ -1,9 +1,10 @@
 // Compiles src/main.ts into one self-contained executable. `bun scripts/build.ts` builds for this
-// machine into dist/nexus; `--all` builds every target in TARGETS and writes dist/SHA256SUMS.
+// machine into dist/nexus; `--all` (`npm run build:all`) builds every target in TARGETS as
+// dist/nexus-<os>-<arch> and writes dist/SHA256SUMS, the names install.sh downloads.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 
 interface Target {
   os: "linux" | "darwin";
@@ -16,6 +17,11 @@ export const TARGETS: readonly Target[] = [
   { os: "darwin", arch: "x64" },
   { os: "darwin", arch: "arm64" },
 ];
+
+/** The release asset name of a target, as install.sh downloads it. */
+export function targetName(t: Target): string {
+  return `nexus-${t.os}-${t.arch}`;
+}
 
 const root = join(import.meta.dir, "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
@@ -53,16 +59,30 @@ async function build(outfile: string, target?: Target): Promise<void> {
   console.error(`built ${outfile}`);
 }
 
-const dist = join(root, "dist");
+// `--outdir <dir>` puts the binaries elsewhere (the tests use a temporary folder).
+const outdirAt = process.argv.indexOf("--outdir");
+const dist = outdirAt > 0 && process.argv[outdirAt + 1] ? resolve(process.argv[outdirAt + 1]!) : join(root, "dist");
 mkdirSync(dist, { recursive: true });
 if (process.argv.includes("--all")) {
+  // Every target is tried; a cross target that cannot be built (e.g. Bun cannot fetch its runtime
+  // offline) is reported and left out of SHA256SUMS. Only the host's own target failing fails the build.
+  const host = `${process.platform}-${process.arch}`;
   const sums: string[] = [];
+  const failed: Array<{ name: string; reason: string }> = [];
   for (const t of TARGETS) {
-    const name = `nexus-${t.os}-${t.arch}`;
-    await build(join(dist, name), t);
-    sums.push(`${createHash("sha256").update(readFileSync(join(dist, name))).digest("hex")}  ${name}`);
+    const name = targetName(t);
+    try {
+      await build(join(dist, name), t);
+      sums.push(`${createHash("sha256").update(readFileSync(join(dist, name))).digest("hex")}  ${name}`);
+    } catch (err) {
+      rmSync(join(dist, name), { force: true });
+      failed.push({ name, reason: (err as Error).message });
+    }
   }
   writeFileSync(join(dist, "SHA256SUMS"), sums.join("\n") + "\n");
+  console.error(`wrote ${join(dist, "SHA256SUMS")} (${sums.length} of ${TARGETS.length} targets)`);
+  for (const f of failed) console.error(`FAILED ${f.name}: ${f.reason}`);
+  if (failed.some((f) => f.name === `nexus-${host}`)) process.exit(1);
 } else {
   await build(join(dist, "nexus"));
 }

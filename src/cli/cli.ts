@@ -1,11 +1,13 @@
+import { spawnSync } from "node:child_process";
 import { cac } from "cac";
 import { exitCodeFor, EXIT_CODES, NexusError, toNexusError } from "../core/errors.ts";
 import { nexusPaths } from "../store/paths.ts";
 import { buildInfo } from "../version.ts";
+import { tokenCommand } from "./commands/token.ts";
 import { daemonCommand, versionCommand } from "./commands/daemon.ts";
 import { sshCommand, sshConfigCommand } from "./commands/ssh.ts";
 import { pauseCommand, restartCommand, resumeCommand, startCommand, stopCommand, updateCommand, urlCommand, useCommand } from "./commands/lifecycle.ts";
-import { createCommand, destroyCommand, execCommand, listCommand, statusCommand } from "./commands/workspaces.ts";
+import { createCommand, type CreateFlags, destroyCommand, execCommand, listCommand, statusCommand } from "./commands/workspaces.ts";
 import { CliContext, type GlobalOptions } from "./context.ts";
 import { errorEnvelope, formatError, useColor, writeErr, writeOut } from "./output.ts";
 
@@ -48,7 +50,8 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("--no-forward-agent", "Do not forward your ssh-agent into this workspace")
     .example("nexus create feature-auth")
     .example("nexus create review-42 --from-branch main -p 3000")
-    .action((name: string | undefined, opts) => run((c) => createCommand(c, name, opts))(opts));
+    .example("nexus create              # on a terminal: asks for name, branch, resources, ports, image")
+    .action((name: string | undefined, opts) => run((c) => createOrAsk(c, name, opts))(opts));
 
   cli
     .command("list", "List workspaces")
@@ -85,12 +88,12 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .usage("ssh <workspace> [-- command args...]")
     .example("nexus workspace ssh feature-auth")
     .example("nexus workspace ssh feature-auth -- git log -1")
-    .action((ws: string | undefined, opts) => run((c) => sshCommand(c, ws, (opts["--"] as string[]) ?? []))(opts));
+    .action((ws: string | undefined, opts) => run((c) => interactiveSsh(c, ws, (opts["--"] as string[]) ?? []))(opts));
 
   cli
     .command("console [workspace]", "Interactive shell in the workspace (as 'nexus workspace ssh')")
     .example("nexus console feature-auth")
-    .action((ws: string | undefined, opts) => run((c) => sshCommand(c, ws, (opts["--"] as string[]) ?? []))(opts));
+    .action((ws: string | undefined, opts) => run((c) => interactiveSsh(c, ws, (opts["--"] as string[]) ?? []))(opts));
 
   cli
     .command("ssh-config <action>", "install | uninstall: one Include line in ~/.ssh/config, so 'ssh nexus-<name>' works")
@@ -112,6 +115,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   cli
     .command("restart [workspace]", "Stop, then start a workspace")
     .option("--timeout <seconds>", "Seconds to wait before killing", { default: 30 })
+    .example("nexus restart feature-auth")
     .action((ws: string | undefined, opts) => run((c) => restartCommand(c, ws, opts))(opts));
 
   cli
@@ -133,6 +137,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
 
   cli
     .command("url [workspace]", "Print the URL of the workspace's first published port")
+    .example("nexus url feature-auth")
     .action((ws: string | undefined, opts) => run((c) => urlCommand(c, ws))(opts));
 
   cli
@@ -146,17 +151,60 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action((ws: string | undefined, opts) => run((c) => updateCommand(c, ws, opts))(opts));
 
   cli
-    .command("daemon [action]", "Run the daemon in the foreground, or: start | stop | status")
+    .command("daemon [action]", "Run the daemon in the foreground, or: start | stop | status | install | uninstall (as a systemd/launchd service)")
     .option("-p, --port <port>", "Also listen on TCP 127.0.0.1:<port> (not available yet)")
     .option("-w, --workspace-dir <dir>", "Workspace directory path (NEXUS_HOME)")
+    .option("--print", "install: show the service file instead of installing it")
+    .option("--system", "install/uninstall: a system-wide systemd unit (/etc/systemd/system, User=you) instead of a user unit")
     .example("nexus daemon status")
-    .action((action: string | undefined, opts) => run((c) => daemonCommand(c, action ?? "foreground"))(opts));
+    .example("nexus daemon install          # start at login, restart on failure")
+    .example("nexus daemon install --print")
+    .action((action: string | undefined, opts) => run((c) => daemonCommand(c, action ?? "foreground", opts))(opts));
+
+  cli
+    .command("doctor", "Check Docker, the workspace image, git, ssh, ssh-agent, ports, the daemon, permissions and disk space")
+    .example("nexus doctor")
+    .example("nexus doctor --json")
+    .action((opts) => run(async (c) => (await import("./commands/doctor.ts")).doctorCommand(c))(opts));
+
+  cli
+    .command("config [action] [key] [value]", "Show the effective configuration, or: get <key> | set <key> <value> (validated, written to config.yaml)")
+    .example("nexus config")
+    .example("nexus config get defaults.idle_timeout")
+    .example("nexus config set defaults.idle_timeout 45m")
+    .action((action: string | undefined, key: string | undefined, value: string | undefined, opts) =>
+      run(async (c) => (await import("./commands/config.ts")).configCommand(c, action, key, value === undefined ? undefined : String(value)))(opts),
+    );
+
+  cli
+    .command("completion <shell>", "Print a completion script for bash, zsh or fish")
+    .example("source <(nexus completion bash)")
+    .example("nexus completion fish > ~/.config/fish/completions/nexus.fish")
+    .action((shell: string, opts) => run(async (c) => (await import("./commands/completion.ts")).completionCommand(c, shell, cli))(opts));
+
+  cli
+    .command("token <action>", "create: print a JWT signed with the daemon token, for -t/NEXUS_TOKEN on a TCP client")
+    .option("--ttl <duration>", "Lifetime, e.g. 1h or 30m", { default: "1h" })
+    .example("nexus token create --ttl 8h")
+    .action((action: string, opts) =>
+      run((c) => {
+        if (action !== "create") throw new NexusError("INVALID_ARGUMENT", `Unknown token action '${action}'`, { suggestion: "Use 'nexus token create [--ttl 1h]'" });
+        return tokenCommand(c, opts);
+      })(opts),
+    );
 
   cli
     .command("version", "Print the version of the CLI and of the running daemon")
+    .example("nexus version --json")
     .action((opts) => run((c) => versionCommand(c))(opts));
 
-  cli.help();
+  // A command's help shows what it does, and its examples indented like the other sections.
+  cli.help((sections) => {
+    const cmd = cli.matchedCommand;
+    const out = sections.map((s) => (s.title === "Examples" ? { ...s, body: s.body.split("\n").map((l) => `  ${l}`).join("\n") } : s));
+    if (cmd && cmd.name !== "" && cmd.description) out.splice(1, 0, { body: cmd.description });
+    return out;
+  });
   cli.version(buildInfo().version);
 
   const json = argv.includes("--json");
@@ -177,6 +225,29 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     else await writeErr(formatError(e, useColor(process.stderr) && !ctx?.json));
     return exitCodeFor(e);
   }
+}
+
+/** A terminal session has no JSON form; `exec --json` is the machine-readable way to run a command. */
+function interactiveSsh(ctx: CliContext, ws: string | undefined, argv: string[]): Promise<number> {
+  if (ctx.json) {
+    throw new NexusError("INVALID_ARGUMENT", "An SSH session is interactive and has no --json output", {
+      suggestion: `Use 'nexus exec ${ws ?? "<workspace>"} --json -- ${argv.length ? argv.join(" ") : "<command>"}' for {exitCode, stdout, stderr}`,
+    });
+  }
+  return sshCommand(ctx, ws, argv);
+}
+
+/** `nexus create` with no name on a terminal asks (the wizard); otherwise the flags say it all. */
+async function createOrAsk(ctx: CliContext, name: string | undefined, flags: CreateFlags): Promise<number> {
+  if (name || ctx.json || !process.stdin.isTTY || !process.stdout.isTTY) return createCommand(ctx, name, flags);
+  const { runCreateWizard, withSpinner } = await import("./wizard.ts");
+  const branch = spawnSync("git", ["rev-parse", "--abbrev-ref", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  const answers = await runCreateWizard(flags, branch.status === 0 ? branch.stdout.trim() : undefined);
+  if (!answers) return 130;
+  return withSpinner(`Creating ${answers.name}`, (progress) => {
+    ctx.log = async (line) => progress(line);
+    return createCommand(ctx, answers.name, answers.flags);
+  });
 }
 
 /** cac's own parse errors (unknown option, missing argument) are usage errors. */

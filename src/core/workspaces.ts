@@ -597,8 +597,12 @@ export class WorkspaceService {
       try {
         const info = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
         if (!info) {
-          // The container is gone (removed by hand, engine reset): make it again from the record.
+          // The container is gone (removed by hand, engine reset) or was never made (a create cut
+          // short whose worktree held edits): make what is missing from the record.
           const engine = await d.docker.ping();
+          if (!this.#hostPublicKey(r)) r.hostKeyFingerprint = fingerprint(this.#makeHostKey(r).publicKey);
+          if (!r.image) r.image = await d.docker.ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
+          if (!(await d.docker.volumeExists(r.homeVolume))) await d.docker.createVolume(r.homeVolume, this.#labels(r));
           r.containerId = await d.docker.createContainer(this.#containerSpec(r, this.#labels(r), engine.ncpu));
           d.store.save(r);
         } else if (info.State.Paused) {

@@ -5,18 +5,22 @@ import { runDaemon } from "./daemon.ts";
 /** `nexus daemon [-p port] [-w dir]`: the daemon in the foreground until SIGTERM/SIGINT. */
 export async function runDaemonCommand(args: string[], env: Record<string, string | undefined>): Promise<number> {
   const daemonEnv = { ...env };
+  let port: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "-w" || a === "--workspace-dir") daemonEnv.NEXUS_HOME = resolve(args[++i] ?? "");
     else if (a.startsWith("--workspace-dir=")) daemonEnv.NEXUS_HOME = resolve(a.slice("--workspace-dir=".length));
     else if (a === "-p" || a === "--port" || a.startsWith("--port=")) {
-      return fail(new NexusError("UNIMPLEMENTED", "The TCP listener (--port) is not available in this version yet", {
-        suggestion: "Use the unix socket (~/.nexus/daemon.sock), which the CLI uses by default",
-      }));
+      const text = a.startsWith("--port=") ? a.slice("--port=".length) : args[++i];
+      const n = Number(text);
+      if (!Number.isInteger(n) || n < 1 || n > 65534) {
+        return fail(new NexusError("INVALID_ARGUMENT", `--port must be 1-65534, got '${text ?? ""}'`, { suggestion: "e.g. nexus daemon --port 8080 (gRPC then listens on 8081)" }));
+      }
+      port = n;
     } else return fail(new NexusError("INVALID_ARGUMENT", `Unknown daemon option '${a}'`, { suggestion: "Run 'nexus daemon --help'" }));
   }
   try {
-    const daemon = await runDaemon(daemonEnv);
+    const daemon = await runDaemon(daemonEnv, port !== undefined ? { port } : {});
     await daemon.done;
     return 0;
   } catch (err) {

@@ -1,5 +1,9 @@
 import { appendFileSync, chmodSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { createApp } from "../api/http/app.ts";
+import { serveGrpc, SERVICE_NAME, type GrpcServer } from "../api/grpc/server.ts";
+import { bearer, createJwt, ensureDaemonToken, verifyToken } from "../auth/tokens.ts";
+import { WorkspaceFiles } from "../core/files.ts";
+import { WorkspaceMonitor } from "../core/monitor.ts";
 import { loadConfig } from "../config/load.ts";
 import { lineLogger, type Logger } from "../core/log.ts";
 import { WorkspaceService } from "../core/workspaces.ts";
@@ -21,13 +25,20 @@ export interface DaemonHandle {
  * Runs the daemon until SIGTERM/SIGINT or a shutdown request: takes the NEXUS_HOME lock, reconciles
  * records with the engine, and serves REST on the unix socket (0600).
  */
-export async function runDaemon(env: Record<string, string | undefined>): Promise<DaemonHandle> {
+export interface DaemonOptions {
+  /** Also listen on TCP: REST + WS on this port, gRPC on port+1, host from daemon.host (127.0.0.1). */
+  port?: number;
+}
+
+export async function runDaemon(env: Record<string, string | undefined>, opts: DaemonOptions = {}): Promise<DaemonHandle> {
   const paths = nexusPaths(env);
   mkdirSync(paths.home, { recursive: true, mode: 0o700 });
   chmodSync(paths.home, 0o700);
   const log = daemonLogger(paths.daemonLog);
   const releaseLock = acquireLock(paths.lockFile);
   let server: Server | undefined;
+  let tcpServer: Server | undefined;
+  const grpcServers: GrpcServer[] = [];
   let workspaces: WorkspaceService | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -38,7 +49,9 @@ export async function runDaemon(env: Record<string, string | undefined>): Promis
     (stopping ??= (async () => {
       log.info("daemon stopping");
       clearInterval(idleTimer);
-      await Promise.race([server?.stop(), new Promise((r) => setTimeout(r, 5000))]).catch(() => {});
+      const closing = [server?.stop(), tcpServer?.stop(), ...grpcServers.map((g) => g.stop())];
+      await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 5000))]).catch(() => {});
+      rmSync(paths.grpcSocket, { force: true });
       workspaces?.shutdown();
       rmSync(paths.daemonSocket, { force: true });
       rmSync(paths.pidFile, { force: true });
@@ -58,21 +71,44 @@ export async function runDaemon(env: Record<string, string | undefined>): Promis
     }
 
     const build = buildInfo();
-    const app = createApp({
+    const token = ensureDaemonToken(paths.token);
+    const verify = (t: string | undefined) => verifyToken(t, token);
+    const files = new WorkspaceFiles(workspaces);
+    const monitor = new WorkspaceMonitor({ workspaces, docker: services.docker, events: services.events });
+    const runtime = await currentRuntime();
+    const support = await runtime.webSocket();
+    const appDeps = {
       workspaces,
       build,
       daemon: { shutdown: () => void stop(), pid: process.pid, startedAt: new Date().toISOString() },
       log,
-    });
-    const runtime = await currentRuntime();
+      tokens: { create: (ttl: number) => createJwt(token, ttl) },
+      // A token always exists, so the WebSocket asks for the auth message on both doors (spec §3.3).
+      ws: { workspaces, files, monitor, events: services.events, log, verify, support },
+    };
+    const app = createApp(appDeps);
+    const grpcDeps = { workspaces, files, monitor, log };
     rmSync(paths.daemonSocket, { force: true }); // we hold the lock, so a socket left here is stale
-    const oldMask = process.umask(0o077); // the socket is born 0600, never briefly open to others
+    rmSync(paths.grpcSocket, { force: true });
+    const oldMask = process.umask(0o077); // the sockets are born 0600, never briefly open to others
     try {
-      server = await runtime.serveUnix(paths.daemonSocket, (req) => app.fetch(req));
+      server = await runtime.serveUnix(paths.daemonSocket, (req, env) => app.fetch(req, env));
+      grpcServers.push(await serveGrpc(`unix://${paths.grpcSocket}`, grpcDeps));
     } finally {
       process.umask(oldMask);
     }
-    if (existsSync(paths.daemonSocket) && (statSync(paths.daemonSocket).mode & 0o777) !== 0o600) chmodSync(paths.daemonSocket, 0o600);
+    for (const sock of [paths.daemonSocket, paths.grpcSocket]) {
+      if (existsSync(sock) && (statSync(sock).mode & 0o777) !== 0o600) chmodSync(sock, 0o600);
+    }
+    log.info(`gRPC (${SERVICE_NAME}) listening on ${paths.grpcSocket}`);
+    if (opts.port !== undefined) {
+      const host = config.daemon.host;
+      const tcpApp = createApp({ ...appDeps, requireToken: verify });
+      tcpServer = await runtime.serveTcp(host, opts.port, (req, env) => tcpApp.fetch(req, env));
+      const grpcAddress = `${host.includes(":") ? `[${host}]` : host}:${opts.port + 1}`;
+      grpcServers.push(await serveGrpc(grpcAddress, { ...grpcDeps, authorize: (md) => verify(bearer(String(md.get("authorization")[0] ?? ""))) }));
+      log.info(`listening on http://${host}:${opts.port} (REST, WS) and ${grpcAddress} (gRPC), token required`);
+    }
     writeFileAtomic(paths.pidFile, `${process.pid}\n`, 0o644);
     const idle = setInterval(() => void workspaces?.checkIdle().catch((err: Error) => log.warn(`idle check: ${err.message}`)), IDLE_CHECK_MS);
     idle.unref();

@@ -1,12 +1,34 @@
-import type { FetchHandler, Runtime, Server } from "./types.ts";
+import { upgradeWebSocket, websocket } from "hono/bun";
+import { WS_MAX_FRAME_BYTES, type FetchHandler, type Runtime, type Server } from "./types.ts";
+
+// Hono's WebSocket handlers, with limits: frames past WS_MAX_FRAME_BYTES close the connection, a
+// reader that lets 16 MiB pile up is dropped, and idle connections are pinged (and closed after 2 min).
+const bunWebSocket = {
+  ...websocket,
+  maxPayloadLength: WS_MAX_FRAME_BYTES,
+  backpressureLimit: 16 * 1024 * 1024,
+  closeOnBackpressureLimit: true,
+  idleTimeout: 120,
+  sendPings: true,
+};
+
+function bunServe(options: Record<string, unknown>, fetch: FetchHandler): Server {
+  // idleTimeout 0: an exec may print nothing for minutes and must not be cut off.
+  // (bun-types lists idleTimeout only for TCP options; the server honours it on unix sockets too.)
+  const server = Bun.serve({ ...options, fetch: (req: Request, srv: unknown) => fetch(req, srv), websocket: bunWebSocket, idleTimeout: 0 } as unknown as Parameters<typeof Bun.serve>[0]);
+  return { stop: () => server.stop(false) };
+}
 
 export const bunRuntime: Runtime = {
   name: "bun",
   async serveUnix(path: string, fetch: FetchHandler): Promise<Server> {
-    // idleTimeout 0: an exec may print nothing for minutes and must not be cut off.
-    // (bun-types lists idleTimeout only for TCP options; the server honours it on unix sockets too.)
-    const server = Bun.serve({ unix: path, fetch, idleTimeout: 0 } as unknown as Parameters<typeof Bun.serve>[0]);
-    return { stop: () => server.stop(false) };
+    return bunServe({ unix: path }, fetch);
+  },
+  async serveTcp(hostname: string, port: number, fetch: FetchHandler): Promise<Server> {
+    return bunServe({ hostname, port }, fetch);
+  },
+  async webSocket() {
+    return { upgradeWebSocket, bufferedAmount: (raw: unknown) => (raw as { getBufferedAmount?: () => number }).getBufferedAmount?.() ?? 0 };
   },
   fetchUnix(socketPath, url, init) {
     return fetch(url, { ...init, unix: socketPath } as RequestInit);

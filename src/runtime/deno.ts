@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import type { FetchHandler, Runtime, Server } from "./types.ts";
 
 declare const Deno: {
-  serve(opts: { path: string; transport: "unix"; onListen?: () => void }, handler: FetchHandler): { shutdown(): Promise<void>; finished: Promise<void> };
+  serve(opts: { path: string; transport: "unix"; onListen?: () => void } | { hostname: string; port: number; onListen?: () => void }, handler: FetchHandler): { shutdown(): Promise<void>; finished: Promise<void> };
   execPath(): string;
   createHttpClient(opts: { proxy: { transport: "unix"; path: string } }): { close(): void };
   mainModule: string;
@@ -16,6 +16,15 @@ export const denoRuntime: Runtime = {
     return new Promise((resolve) => {
       const server = Deno.serve({ path, transport: "unix", onListen: () => resolve({ stop: () => server.shutdown() }) }, fetch);
     });
+  },
+  serveTcp(hostname: string, port: number, fetch: FetchHandler): Promise<Server> {
+    return new Promise((resolve) => {
+      const server = Deno.serve({ hostname, port, onListen: () => resolve({ stop: () => server.shutdown() }) }, fetch);
+    });
+  },
+  async webSocket() {
+    const { upgradeWebSocket } = await import("hono/deno");
+    return { upgradeWebSocket, bufferedAmount: (raw: unknown) => (raw as { bufferedAmount?: number }).bufferedAmount ?? 0 };
   },
   async fetchUnix(socketPath, url, init) {
     // Deno resolves the URL's host name even when the connection goes to a unix socket: a name like

@@ -1,14 +1,29 @@
-export type FetchHandler = (req: Request) => Response | Promise<Response>;
+import type { UpgradeWebSocket } from "hono/ws";
+
+/** A request handler; `env` is what the runtime hands along (Bun: its server, needed to upgrade WebSockets). */
+export type FetchHandler = (req: Request, env?: unknown) => Response | Promise<Response>;
 
 export interface Server {
   /** Stops accepting; in-flight requests may finish (bounded by the caller). */
   stop(): Promise<void>;
 }
 
+/** The runtime's WebSocket upgrade for Hono, and how full a socket's send buffer is. */
+export interface WebSocketSupport {
+  upgradeWebSocket: UpgradeWebSocket;
+  /** Bytes queued to send on the raw socket (WSContext.raw): a slow reader makes this grow. */
+  bufferedAmount(raw: unknown): number;
+}
+
+/** Largest WebSocket frame the runtime accepts before it closes the connection (1009); the app's own limit is lower. */
+export const WS_MAX_FRAME_BYTES = 8 * 1024 * 1024;
+
 /** What differs between Bun and Deno; everything else uses web standards and node: modules. */
 export interface Runtime {
   name: "bun" | "deno";
   serveUnix(path: string, fetch: FetchHandler): Promise<Server>;
+  serveTcp(hostname: string, port: number, fetch: FetchHandler): Promise<Server>;
+  webSocket(): Promise<WebSocketSupport>;
   /** fetch() over a unix socket: the CLI's way to the local daemon. */
   fetchUnix(socketPath: string, url: string, init: RequestInit): Promise<Response>;
   /** argv (and cwd) that run this same program again, e.g. to start the daemon in the background. */

@@ -3,7 +3,10 @@ import { NexusError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import type { WorkspaceService } from "../../core/workspaces.ts";
 import type { BuildInfo } from "../../version.ts";
-import { errorResponse } from "./errors.ts";
+import { parseDuration } from "../../config/units.ts";
+import { bearer } from "../../auth/tokens.ts";
+import { wsRoute, type WsRouteDeps } from "../ws/route.ts";
+import { errorResponse, readJson } from "./errors.ts";
 import { systemRoutes, type DaemonControl } from "./routes/system.ts";
 import { workspaceRoutes } from "./routes/workspaces.ts";
 
@@ -14,6 +17,12 @@ export interface AppDeps {
   build: BuildInfo;
   daemon: DaemonControl;
   log: Logger;
+  /** TCP: every request carries `Authorization: Bearer <token>` (the daemon token or a JWT signed with it). */
+  requireToken?: (token: string | undefined) => Promise<void>;
+  /** Mints JWTs for POST /api/v1/tokens. */
+  tokens?: { create(ttlSeconds: number): Promise<{ token: string; expiresAt: string }> };
+  /** WebSocket /v1/ws. */
+  ws?: WsRouteDeps;
 }
 
 // Spec routes whose features later work lands; until then they answer honestly that they are not there.
@@ -45,6 +54,15 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) =>
     errorResponse(c, new NexusError("NOT_FOUND", `No route ${c.req.method} ${c.req.path}`, { suggestion: "See the API spec for the routes under /api/v1" })),
   );
+  // The WebSocket authenticates with its first message (a browser cannot set headers on it).
+  if (deps.ws) app.get("/v1/ws", wsRoute(deps.ws));
+  const requireToken = deps.requireToken;
+  if (requireToken) {
+    app.use("*", async (c, next) => {
+      if (c.req.path !== "/v1/ws") await requireToken(bearer(c.req.header("authorization")));
+      await next();
+    });
+  }
   const api = new Hono();
   // The local CLI says which daemon build it expects; another build answers before doing anything,
   // so the CLI can replace it and retry (one round trip in the usual case instead of two).
@@ -70,6 +88,18 @@ export function createApp(deps: AppDeps): Hono {
     deps.workspaces.clearActive();
     return c.body(null, 204);
   });
+  const tokens = deps.tokens;
+  if (tokens) {
+    // An extension of the spec: `nexus token create` asks here for a JWT that expires.
+    api.post("/tokens", async (c) => {
+      const body = (await readJson(c)) as { ttl?: unknown };
+      const ttl = body.ttl === undefined ? 3600 : typeof body.ttl === "number" || typeof body.ttl === "string" ? parseDuration(body.ttl) : undefined;
+      if (ttl === undefined || ttl <= 0) {
+        throw new NexusError("INVALID_ARGUMENT", "ttl must be seconds or a duration such as 1h", { suggestion: "e.g. {\"ttl\":\"1h\"}", details: { field: "ttl" } });
+      }
+      return c.json(await tokens.create(ttl), 201);
+    });
+  }
   for (const [method, path, feature] of NOT_YET) {
     api[method](path, () => {
       throw new NexusError("UNIMPLEMENTED", `${feature[0]!.toUpperCase()}${feature.slice(1)} is not implemented in this version of Nexus yet`, {

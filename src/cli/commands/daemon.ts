@@ -4,8 +4,17 @@ import { daemonVersion, ensureDaemon, stopDaemon } from "../daemon-process.ts";
 import { writeOut } from "../output.ts";
 import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import { buildInfo } from "../../version.ts";
+import { homedir, userInfo } from "node:os";
+import { installService, runCommand, serviceKind, uninstallService, type ServiceHost } from "../../service/install.ts";
+import { LAUNCHD_LABEL, SERVICE_NAME, renderService, servicePath, type ServiceDescription } from "../../service/service.ts";
 
-export async function daemonCommand(ctx: CliContext, action: string): Promise<number> {
+export interface DaemonFlags {
+  print?: boolean;
+  system?: boolean;
+}
+
+export async function daemonCommand(ctx: CliContext, action: string, flags: DaemonFlags = {}): Promise<number> {
+  if (action === "install" || action === "uninstall") return serviceCommand(ctx, action, flags);
   const client = new DaemonClient({ socketPath: ctx.paths.daemonSocket });
   switch (action) {
     case "status": {
@@ -29,7 +38,7 @@ export async function daemonCommand(ctx: CliContext, action: string): Promise<nu
     }
     default:
       throw new NexusError("INVALID_ARGUMENT", `Unknown daemon action '${action}'`, {
-        suggestion: "Use 'nexus daemon' (foreground), 'nexus daemon start', 'nexus daemon stop' or 'nexus daemon status'",
+        suggestion: "Use 'nexus daemon' (foreground), or 'nexus daemon start | stop | status | install | uninstall'",
       });
   }
 }
@@ -45,6 +54,70 @@ export async function versionCommand(ctx: CliContext): Promise<number> {
       `nexus ${ours.version}\n  commit    ${ours.commit}\n  built     ${ours.buildDate || "-"}\n  platform  ${ours.platform}\n` +
         `  daemon    ${daemon ? `${daemon.version} (${daemon.commit}), pid ${daemon.pid}` : "not running"}\n`,
     );
+  }
+  return EXIT_CODES.ok;
+}
+
+/** The daemon of this very program, as an OS service description. */
+async function describeDaemonService(ctx: CliContext, system: boolean): Promise<ServiceDescription> {
+  const { currentRuntime } = await import("../../runtime/index.ts");
+  const self = (await currentRuntime()).selfCommand();
+  // Under sudo, a system unit runs the daemon as the user who asked, not as root.
+  const user = system ? process.env.SUDO_USER || userInfo().username : undefined;
+  return {
+    name: SERVICE_NAME,
+    label: LAUNCHD_LABEL,
+    description: "Nexus daemon: isolated development workspaces",
+    execPath: self.argv[0]!,
+    args: [...self.argv.slice(1), "daemon"],
+    // launchd starts programs with a bare PATH; docker, git and ssh must be found as in the user's shell.
+    env: { PATH: process.env.PATH || "/usr/local/bin:/usr/bin:/bin", NEXUS_HOME: ctx.paths.home },
+    logPath: ctx.paths.daemonLog,
+    ...(self.cwd ? { workingDirectory: self.cwd } : {}),
+    ...(user ? { user } : {}),
+  };
+}
+
+/** `nexus daemon install | uninstall`: the daemon as a systemd user unit or a launchd agent. */
+async function serviceCommand(ctx: CliContext, action: "install" | "uninstall", flags: DaemonFlags): Promise<number> {
+  const kind = serviceKind(process.platform, flags.system === true);
+  const host: ServiceHost = {
+    platform: process.platform,
+    home: process.env.HOME || homedir(),
+    ...(process.env.XDG_CONFIG_HOME ? { xdgConfigHome: process.env.XDG_CONFIG_HOME } : {}),
+    uid: process.getuid?.() ?? 0,
+    run: runCommand,
+  };
+  if (action === "install") {
+    const svc = await describeDaemonService(ctx, flags.system === true);
+    if (flags.print) {
+      const path = servicePath(kind, host.home, host.xdgConfigHome);
+      const content = renderService(kind, svc);
+      await writeOut(ctx.json ? JSON.stringify({ kind, path, content }) + "\n" : `# ${path}\n${content}`);
+      return EXIT_CODES.ok;
+    }
+    // A daemon the CLI started holds the lock; it gives way so the service's daemon can take over.
+    const client = new DaemonClient({ socketPath: ctx.paths.daemonSocket });
+    if (await daemonVersion(client)) {
+      await ctx.log("Stopping the running daemon so the service takes over");
+      await stopDaemon(client, ctx.paths);
+    }
+    const r = installService(kind, svc, host);
+    if (ctx.json) await writeOut(JSON.stringify(r) + "\n");
+    else {
+      let text = `Wrote ${r.path}\n`;
+      text += r.activated ? `Enabled and started the Nexus daemon service (${kind}); it starts at ${kind === "systemd-system" ? "boot" : "login"} and restarts on failure\n` : "";
+      if (r.note) text += `Note: ${r.note}:\n${r.manualSteps.map((s) => `  ${s}\n`).join("")}`;
+      await writeOut(text);
+    }
+    return EXIT_CODES.ok;
+  }
+  const r = uninstallService(kind, host);
+  if (ctx.json) await writeOut(JSON.stringify(r) + "\n");
+  else {
+    let text = r.changed ? `Removed ${r.path}${r.activated ? " (service stopped and disabled)" : ""}\n` : `Nothing to remove: ${r.note}\n`;
+    if (r.changed && r.note) text += `Note: ${r.note}:\n${r.manualSteps.map((s) => `  ${s}\n`).join("")}`;
+    await writeOut(text);
   }
   return EXIT_CODES.ok;
 }

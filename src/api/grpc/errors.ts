@@ -1,0 +1,51 @@
+import * as grpc from "@grpc/grpc-js";
+import { ERROR_CODES, NexusError, toNexusError, type ErrorCode } from "../../core/errors.ts";
+
+const STATUS: Partial<Record<ErrorCode, grpc.status>> = {
+  WORKSPACE_NOT_FOUND: grpc.status.NOT_FOUND,
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  WORKSPACE_ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  INVALID_STATE: grpc.status.FAILED_PRECONDITION,
+  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+  AUTHENTICATION_FAILED: grpc.status.UNAUTHENTICATED,
+  BACKEND_UNAVAILABLE: grpc.status.UNAVAILABLE,
+  RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+  UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
+};
+
+export const ERROR_METADATA = {
+  code: "nexus-error-code",
+  suggestion: "nexus-error-suggestion",
+  retryable: "nexus-error-retryable",
+  details: "nexus-error-details",
+} as const;
+
+/** The one place a domain error becomes a gRPC status: taxonomy code, suggestion, retryable and details go in trailing metadata. */
+export function toGrpcError(err: unknown): Partial<grpc.StatusObject> & { code: grpc.status; details: string; metadata: grpc.Metadata } {
+  const e = toNexusError(err);
+  const metadata = new grpc.Metadata();
+  metadata.set(ERROR_METADATA.code, e.code);
+  if (e.suggestion) metadata.set(ERROR_METADATA.suggestion, ascii(e.suggestion));
+  metadata.set(ERROR_METADATA.retryable, String(e.retryable));
+  if (e.details) metadata.set(ERROR_METADATA.details, ascii(JSON.stringify(e.details)));
+  return { code: STATUS[e.code] ?? grpc.status.INTERNAL, details: e.message, metadata };
+}
+
+/** The domain error a client reads back from a gRPC error (for tests and future gRPC clients). */
+export function fromGrpcError(err: { code?: number; details?: string; metadata?: grpc.Metadata }): NexusError {
+  const md = err.metadata;
+  const code = String(md?.get(ERROR_METADATA.code)[0] ?? "INTERNAL_ERROR");
+  const suggestion = md?.get(ERROR_METADATA.suggestion)[0];
+  const details = md?.get(ERROR_METADATA.details)[0];
+  return new NexusError(code in ERROR_CODES ? (code as ErrorCode) : "INTERNAL_ERROR", err.details ?? "gRPC error", {
+    ...(suggestion !== undefined ? { suggestion: String(suggestion) } : {}),
+    ...(details !== undefined ? { details: JSON.parse(String(details)) as Record<string, unknown> } : {}),
+    retryable: String(md?.get(ERROR_METADATA.retryable)[0]) === "true",
+  });
+}
+
+// Metadata values must be printable ASCII; anything else is escaped as JSON does.
+function ascii(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}

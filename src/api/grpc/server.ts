@@ -1,0 +1,320 @@
+// nexus.workspace.v1.WorkspaceService over grpc-js. Thin: parse with the core's schemas, call the
+// core, map errors once (errors.ts). The descriptor is embedded (descriptor.ts), never read from disk.
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { NexusError } from "../../core/errors.ts";
+import type { WorkspaceFiles } from "../../core/files.ts";
+import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput, UpdateWorkspaceInput } from "../../core/inputs.ts";
+import type { Logger } from "../../core/log.ts";
+import type { WaitCondition, WorkspaceMonitor } from "../../core/monitor.ts";
+import type { WorkspaceService } from "../../core/workspaces.ts";
+import { WORKSPACE_DESCRIPTOR } from "./descriptor.ts";
+import { toGrpcError } from "./errors.ts";
+import { backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, toGrpcStatus, toGrpcWorkspace } from "./mappers.ts";
+
+export const SERVICE_NAME = "nexus.workspace.v1.WorkspaceService";
+/** Largest file WriteFile takes (it is held in memory before it is written). */
+const MAX_WRITE_BYTES = 64 * 1024 * 1024;
+/** Output messages (SSH chunks of at most 32 KiB) queued for a slow ExecStream reader before the command is stopped. */
+const MAX_QUEUED_MESSAGES = 1024;
+const FEATURES: Record<string, string> = {
+  ListServices: "services",
+  GetServiceLogs: "services",
+  RestartService: "services",
+  CreateCheckpoint: "checkpoints",
+  RestoreCheckpoint: "checkpoints",
+  ListSessions: "sessions",
+  AttachSession: "sessions",
+  KillSession: "sessions",
+  GetSyncStatus: "file sync",
+  PauseSync: "file sync",
+  ResumeSync: "file sync",
+  FlushSync: "file sync",
+  ListConflicts: "file sync",
+  ResolveConflict: "file sync",
+};
+
+export const LOADER_OPTIONS: protoLoader.Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
+
+export function workspaceServiceDefinition(): grpc.ServiceDefinition {
+  const pkg = protoLoader.fromJSON(WORKSPACE_DESCRIPTOR as unknown as Parameters<typeof protoLoader.fromJSON>[0], LOADER_OPTIONS);
+  return pkg[SERVICE_NAME] as grpc.ServiceDefinition;
+}
+
+export interface GrpcDeps {
+  workspaces: WorkspaceService;
+  files: WorkspaceFiles;
+  monitor: WorkspaceMonitor;
+  log: Logger;
+  /** Throws AUTHENTICATION_FAILED unless the call's metadata carries a valid token (TCP); absent on the unix socket. */
+  authorize?: (metadata: grpc.Metadata) => Promise<void> | void;
+}
+
+type Req = Record<string, any>;
+type Unary = (req: Req, call: grpc.ServerUnaryCall<Req, unknown>) => unknown;
+
+export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementation {
+  const ws = d.workspaces;
+  const auth = (md: grpc.Metadata) => d.authorize?.(md);
+  const fail = (method: string, err: unknown) => {
+    const e = toGrpcError(err);
+    if (e.code === grpc.status.INTERNAL) d.log.error(`grpc ${method}: ${(err as Error)?.stack ?? String(err)}`);
+    return e;
+  };
+  const unary = (method: string, fn: Unary): grpc.handleUnaryCall<Req, unknown> => (call, cb) => {
+    Promise.resolve()
+      .then(() => auth(call.metadata))
+      .then(() => fn(call.request, call))
+      .then((r) => cb(null, r), (err) => cb(fail(method, err)));
+  };
+  const serverStream = (method: string, fn: (req: Req, call: grpc.ServerWritableStream<Req, unknown>, signal: AbortSignal) => Promise<void>): grpc.handleServerStreamingCall<Req, unknown> => (call) => {
+    const abort = new AbortController();
+    call.on("cancelled", () => abort.abort());
+    Promise.resolve()
+      .then(() => auth(call.metadata))
+      .then(() => fn(call.request, call, abort.signal))
+      .then(
+        () => call.end(),
+        (err) => {
+          if (!abort.signal.aborted) call.emit("error", fail(method, err));
+        },
+      );
+  };
+  const id = (req: Req) => {
+    if (typeof req.workspaceId !== "string" || req.workspaceId === "") throw new NexusError("INVALID_ARGUMENT", "workspace_id is required", { suggestion: "Give the workspace's id or name", details: { field: "workspace_id" } });
+    return req.workspaceId as string;
+  };
+  const view = (ref: string) => toGrpcWorkspace(ws.get(ref), ws.resolve(ref));
+  const op = (type: string, workspaceId: string, status: string, started: number, message = "") => ({
+    id: `op-${type}-${Date.now().toString(36)}`,
+    workspaceId,
+    type,
+    done: true,
+    status: statusEnum(status as never),
+    message,
+    durationMs: Date.now() - started,
+  });
+
+  const impl: grpc.UntypedServiceImplementation = {
+    CreateWorkspace: unary("CreateWorkspace", async (req) => {
+      const input = parseInput(
+        CreateWorkspaceInput,
+        strip({
+          name: req.name,
+          displayName: req.displayName || undefined,
+          backend: backendFromEnum(req.backend),
+          path: req.repositoryPath || undefined,
+          repo: req.repositoryUrl || undefined,
+          branch: req.branch || undefined,
+          fromBranch: req.fromBranch || undefined,
+          noWorktree: req.noWorktree || undefined,
+          resources: req.resources || undefined,
+          ports: req.ports?.length ? req.ports : undefined,
+          env: req.env && Object.keys(req.env).length ? req.env : undefined,
+          image: req.image || undefined,
+          forwardAgent: req.forwardAgent ?? undefined,
+        }),
+        "create request",
+      );
+      const created = await ws.create(input);
+      return view(created.id);
+    }),
+    GetWorkspace: unary("GetWorkspace", (req) => view(id(req))),
+    ListWorkspaces: unary("ListWorkspaces", (req) => {
+      const filter = parseInput(ListWorkspacesInput, strip({ status: statusFromEnum(req.status), backend: backendFromEnum(req.backend), label_selector: req.labelSelector || undefined }), "list request");
+      return { workspaces: ws.list(filter).map((w) => toGrpcWorkspace(w, ws.resolve(w.id))) };
+    }),
+    UpdateWorkspace: unary("UpdateWorkspace", async (req) => {
+      const limits = req.resourceLimits && (req.resourceLimits.cpu || req.resourceLimits.memoryBytes) ? { cpu: req.resourceLimits.cpu, memory: req.resourceLimits.memoryBytes } : undefined;
+      const input = parseInput(
+        UpdateWorkspaceInput,
+        strip({ resources: req.resources || limits, idleTimeout: req.idleTimeoutSeconds ?? undefined, displayName: req.displayName ?? undefined, forwardAgent: req.forwardAgent ?? undefined }),
+        "update request",
+      );
+      const updated = await ws.update(id(req), input);
+      return view(updated.id);
+    }),
+    DeleteWorkspace: unary("DeleteWorkspace", async (req) => {
+      const r = ws.resolve(id(req));
+      await ws.destroy(r.id, { force: req.force === true });
+      return { workspaceId: r.id, deleted: true };
+    }),
+    StartWorkspace: unary("StartWorkspace", async (req) => {
+      const started = Date.now();
+      const w = await ws.start(id(req));
+      return { workspaceId: w.id, status: statusEnum(w.status), services: [], durationMs: Date.now() - started };
+    }),
+    StopWorkspace: unary("StopWorkspace", async (req) => {
+      const started = Date.now();
+      const timeout = req.timeoutSeconds > 0 ? req.timeoutSeconds : 30;
+      const w = await ws.stop(id(req), { timeoutSeconds: timeout });
+      return op("stop", w.id, w.status, started);
+    }),
+    RestartWorkspace: unary("RestartWorkspace", async (req) => {
+      const started = Date.now();
+      const w = await ws.restart(id(req), req.force ? { timeoutSeconds: 0 } : {});
+      return op("restart", w.id, w.status, started);
+    }),
+    PauseWorkspace: unary("PauseWorkspace", async (req) => {
+      const started = Date.now();
+      const w = await ws.pause(id(req));
+      return op("pause", w.id, w.status, started);
+    }),
+    ResumeWorkspace: unary("ResumeWorkspace", async (req) => {
+      const r = await ws.resume(id(req));
+      return { workspaceId: r.workspaceId, status: statusEnum(r.status), services: r.services.map((s) => ({ serviceName: s.name, status: s.status, port: 0, url: s.url })), durationMs: r.durationMs };
+    }),
+    SwitchWorkspace: unary("SwitchWorkspace", async (req) => {
+      const r = await ws.switch(id(req));
+      return { workspaceId: r.workspaceId, name: r.name, status: statusEnum(r.status), previousWorkspaceId: r.previous ?? "", durationMs: r.durationMs };
+    }),
+    GetWorkspaceStatus: unary("GetWorkspaceStatus", async (req) => toGrpcStatus(await ws.status(id(req)))),
+    WaitForWorkspace: unary("WaitForWorkspace", async (req, call) => {
+      const abort = new AbortController();
+      call.on("cancelled", () => abort.abort());
+      const timeoutMs = (req.timeoutSeconds > 0 ? req.timeoutSeconds : 60) * 1000;
+      const r = await d.monitor.wait(id(req), (req.condition || "running") as WaitCondition, timeoutMs, abort.signal);
+      return { workspaceId: r.workspaceId, status: statusEnum(r.status), conditionMet: r.met, durationMs: r.durationMs };
+    }),
+    ExecStream: serverStream("ExecStream", async (req, call, signal) => {
+      const input = parseInput(
+        ExecInput,
+        strip({ command: req.command, args: req.args ?? [], cwd: req.cwd || undefined, env: req.env && Object.keys(req.env).length ? req.env : undefined, timeout: req.timeoutSeconds > 0 ? req.timeoutSeconds : undefined }),
+        "exec request",
+      );
+      // A client that does not read must not grow the daemon's memory without bound: past the
+      // limit the command is stopped and the call fails.
+      const slow = new AbortController();
+      const send = (m: Record<string, Buffer>) => {
+        if (call.writableLength > MAX_QUEUED_MESSAGES) slow.abort(); // object mode: writableLength counts messages
+        else call.write(m);
+      };
+      const exit = await ws
+        .exec(id(req), input, { onStdout: (b) => send({ stdout: b }), onStderr: (b) => send({ stderr: b }), signal: AbortSignal.any([signal, slow.signal]) })
+        .catch((err) => {
+          if (slow.signal.aborted) throw new NexusError("RESOURCE_EXHAUSTED", `The client fell ${MAX_QUEUED_MESSAGES} messages behind the output; the command was stopped`, { suggestion: "Read the stream as it comes", retryable: false });
+          throw err;
+        });
+      call.write({ exitCode: exit.exitCode });
+    }),
+    StreamFile: serverStream("StreamFile", async (req, call, signal) => {
+      let offset = 0;
+      await d.files.readFile(
+        id(req),
+        req.path,
+        (b) => {
+          call.write({ data: b, offset, eof: false });
+          offset += b.length;
+        },
+        signal,
+      );
+      call.write({ data: Buffer.alloc(0), offset, eof: true });
+    }),
+    WriteFile: (call: grpc.ServerReadableStream<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      let header: Req | undefined;
+      const parts: Buffer[] = [];
+      let size = 0;
+      let failed = false;
+      const reject = (err: unknown) => {
+        if (failed) return;
+        failed = true;
+        cb(fail("WriteFile", err));
+      };
+      const authorized = Promise.resolve().then(() => auth(call.metadata));
+      authorized.catch(reject);
+      call.on("data", (m: Req) => {
+        if (failed) return;
+        if (m.content === "header") {
+          if (header) return reject(new NexusError("INVALID_ARGUMENT", "WriteFile takes one header", { suggestion: "Send the header first, then data messages" }));
+          header = m.header;
+        } else if (m.content === "data") {
+          if (!header) return reject(new NexusError("INVALID_ARGUMENT", "WriteFile needs its header first", { suggestion: "Send {header:{workspace_id,path,mode}} first" }));
+          size += m.data.length;
+          if (size > MAX_WRITE_BYTES) return reject(new NexusError("RESOURCE_EXHAUSTED", `Files over ${MAX_WRITE_BYTES} bytes cannot be written with WriteFile`, { suggestion: "Copy large files with scp or rsync over 'ssh nexus-<name>'", retryable: false }));
+          parts.push(m.data);
+        }
+      });
+      call.on("end", () => {
+        if (failed) return;
+        if (!header) return reject(new NexusError("INVALID_ARGUMENT", "WriteFile got no header", { suggestion: "Send {header:{workspace_id,path,mode}} first" }));
+        const h = header;
+        authorized
+          .then(() => d.files.writeFile(id(h), h.path, Buffer.concat(parts), h.mode > 0 ? h.mode : 0o644))
+          .then((r) => cb(null, { path: r.path, bytesWritten: r.bytesWritten }), reject);
+      });
+      call.on("error", () => (failed = true));
+    },
+    GetStats: unary("GetStats", async (req) => toGrpcStats(await d.monitor.stats(id(req)))),
+    StreamStats: serverStream("StreamStats", async (req, call, signal) => {
+      const every = Math.max(1, req.intervalSeconds > 0 ? req.intervalSeconds : 2) * 1000;
+      const ref = id(req);
+      while (!signal.aborted) {
+        call.write(toGrpcStats(await d.monitor.stats(ref)));
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, every);
+          signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+        });
+      }
+    }),
+    GetSSHInfo: unary("GetSSHInfo", (req) => {
+      const { rotationPending: _r, ...info } = ws.sshInfo(id(req));
+      return info;
+    }),
+    GenerateSSHConfig: unary("GenerateSSHConfig", (req) => ws.sshConfig(id(req), { includeHostKey: req.includeHostKey === true })),
+    RotateSSHKeys: unary("RotateSSHKeys", async (req) => {
+      const started = Date.now();
+      const r = await ws.rotateKeys(id(req));
+      return op("rotate-keys", r.workspaceId, ws.resolve(r.workspaceId).status, started, `${r.message} (next fingerprint ${r.nextFingerprint})`);
+    }),
+  };
+
+  const def = workspaceServiceDefinition();
+  for (const [method, m] of Object.entries(def)) {
+    if (impl[method]) continue;
+    const feature = FEATURES[method] ?? method;
+    const err = () =>
+      new NexusError("UNIMPLEMENTED", `${feature[0]!.toUpperCase()}${feature.slice(1)} is not implemented in this version of Nexus yet`, {
+        suggestion: "See the README for what works so far",
+        details: { feature, method },
+      });
+    // Authenticated first, so a caller without a token learns nothing about the service.
+    const answer = (md: grpc.Metadata) => Promise.resolve(auth(md)).then(() => Promise.reject(err()));
+    if (m.responseStream) impl[method] = (call: grpc.ServerWritableStream<Req, unknown>) => void answer(call.metadata).catch((e) => call.emit("error", toGrpcError(e)));
+    else if (m.requestStream) impl[method] = (call: grpc.ServerReadableStream<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => void answer(call.metadata).catch((e) => cb(toGrpcError(e)));
+    else impl[method] = (call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => void answer(call.metadata).catch((e) => cb(toGrpcError(e)));
+  }
+  return impl;
+}
+
+/** Drops undefined values so valibot's strict objects see only what the caller set. */
+function strip(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+export interface GrpcServer {
+  stop(): Promise<void>;
+}
+
+/** Serves the service on `address` (e.g. unix:///home/u/.nexus/grpc.sock or 127.0.0.1:8081). */
+export function serveGrpc(address: string, deps: GrpcDeps): Promise<GrpcServer> {
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+  server.addService(workspaceServiceDefinition(), workspaceHandlers(deps));
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => {
+      if (err) return reject(new NexusError("INTERNAL_ERROR", `gRPC cannot listen on ${address}: ${err.message}`, { suggestion: "Is another daemon or program using it?" }));
+      resolve({
+        stop: () =>
+          new Promise<void>((done) => {
+            const t = setTimeout(() => {
+              server.forceShutdown();
+              done();
+            }, 2000);
+            server.tryShutdown(() => {
+              clearTimeout(t);
+              done();
+            });
+          }),
+      });
+    });
+  });
+}

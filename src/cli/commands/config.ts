@@ -1,0 +1,87 @@
+// `nexus config [get <key> | set <key> <value>]`: the effective configuration (defaults ←
+// config.yaml), one value of it, or a validated change written back with comments kept.
+import { existsSync, readFileSync } from "node:fs";
+import { parse as parseYaml, parseDocument, stringify } from "yaml";
+import { parseConfig } from "../../config/load.ts";
+import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import { writeFileAtomic } from "../../store/atomic.ts";
+import type { CliContext } from "../context.ts";
+import { writeOut } from "../output.ts";
+
+const RESTART_NOTE = "A running daemon read the config when it started: 'nexus daemon stop' makes it pick this up (the next command starts it again).";
+
+function readText(file: string): string {
+  return existsSync(file) ? readFileSync(file, "utf8") : "";
+}
+
+/** A dotted key as a path; numeric parts index lists (ssh.injection.sources.0). */
+function keyPath(key: string): Array<string | number> {
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(key)) {
+    throw new NexusError("INVALID_ARGUMENT", `'${key}' is not a config key`, { suggestion: "Keys are dotted paths such as defaults.image or ssh.port_range.start; 'nexus config' shows them all" });
+  }
+  return key.split(".").map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+}
+
+function lookup(value: unknown, path: Array<string | number>): { found: boolean; value: unknown } {
+  let cur: unknown = value;
+  for (const p of path) {
+    if (cur === null || typeof cur !== "object" || !(p in (cur as Record<string, unknown>))) return { found: false, value: undefined };
+    cur = (cur as Record<string | number, unknown>)[p];
+  }
+  return { found: true, value: cur };
+}
+
+export async function configCommand(ctx: CliContext, action: string | undefined, key: string | undefined, value: string | undefined): Promise<number> {
+  const file = ctx.paths.config;
+  switch (action) {
+    case undefined:
+    case "show": {
+      const effective = parseConfig(readText(file), file);
+      if (ctx.json) await writeOut(JSON.stringify(effective, null, 2) + "\n");
+      else await writeOut(`# Effective configuration: defaults, then ${file}${existsSync(file) ? "" : " (not present)"}\n# Durations are in seconds and sizes in bytes.\n${stringify(effective)}`);
+      return EXIT_CODES.ok;
+    }
+    case "get": {
+      if (!key) throw new NexusError("INVALID_ARGUMENT", "Which key?", { suggestion: "nexus config get defaults.image" });
+      const found = lookup(parseConfig(readText(file), file), keyPath(key));
+      if (!found.found) {
+        throw new NexusError("NOT_FOUND", `No config key '${key}'`, { suggestion: "'nexus config' shows every key", details: { key } });
+      }
+      if (ctx.json) await writeOut(JSON.stringify({ key, value: found.value }) + "\n");
+      else await writeOut(typeof found.value === "object" && found.value !== null ? stringify(found.value) : `${String(found.value)}\n`);
+      return EXIT_CODES.ok;
+    }
+    case "set": {
+      if (!key || value === undefined) throw new NexusError("INVALID_ARGUMENT", "'nexus config set' needs a key and a value", { suggestion: "nexus config set defaults.idle_timeout 45m" });
+      const path = keyPath(key);
+      // The value is read as YAML, so 8080 is a number, true a boolean and [3000, 5173] a list.
+      let parsed: unknown;
+      try {
+        parsed = parseYaml(value);
+      } catch {
+        parsed = value;
+      }
+      const doc = parseDocument(readText(file));
+      if (doc.errors.length > 0) parseConfig(readText(file), file); // throws, naming the line
+      if (doc.contents === null) doc.contents = doc.createNode({}) as unknown as typeof doc.contents;
+      doc.setIn(path, parsed);
+      const text = doc.toString();
+      try {
+        parseConfig(text, file);
+      } catch (err) {
+        const e = err as NexusError;
+        const reason = e.message.replace(/^Invalid configuration: [^:]*(:\d+)?: /, "");
+        throw new NexusError("INVALID_ARGUMENT", `Refused: ${key} = ${value}: ${reason}`, {
+          suggestion: `Nothing was written to ${file}; 'nexus config' shows the keys and their current values`,
+          details: { key, value },
+        });
+      }
+      writeFileAtomic(file, text, 0o600);
+      if (ctx.json) await writeOut(JSON.stringify({ key, value: parsed, file, note: RESTART_NOTE }) + "\n");
+      else await writeOut(`Set ${key} = ${JSON.stringify(parsed)} in ${file}\n${RESTART_NOTE}\n`);
+      return EXIT_CODES.ok;
+    }
+    default:
+      throw new NexusError("INVALID_ARGUMENT", `Unknown config action '${action}'`, { suggestion: "Use 'nexus config', 'nexus config get <key>' or 'nexus config set <key> <value>'" });
+  }
+}

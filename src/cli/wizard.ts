@@ -1,0 +1,116 @@
+// `nexus create` with no name on a terminal: asks for what the flags would say, shows a summary,
+// and creates with a spinner. Ctrl-C at any question cancels with nothing made.
+import { NAME_PATTERN } from "../core/names.ts";
+import type { CreateFlags } from "./commands/workspaces.ts";
+
+export interface WizardAnswers {
+  name: string;
+  flags: CreateFlags;
+}
+
+const PRESETS = ["small", "medium", "large", "xlarge"] as const;
+
+/** Why a name is refused, or undefined when it is fine (the pattern of src/core/names.ts). */
+export function nameProblem(value: string | undefined): string | undefined {
+  const v = value ?? "";
+  if (v === "") return "A name is needed";
+  if (NAME_PATTERN.test(v)) return undefined;
+  if (/[A-Z]/.test(v)) return "Lowercase only";
+  if (!/^[a-z0-9]/.test(v)) return "Start with a letter or digit";
+  if (v.length > 63) return "At most 63 characters";
+  return "Only lowercase letters, digits and '-'";
+}
+
+function portsProblem(value: string | undefined): string | undefined {
+  for (const p of (value ?? "").split(/[\s,]+/).filter(Boolean)) {
+    const n = Number(p);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) return `'${p}' is not a port (1-65535)`;
+  }
+  return undefined;
+}
+
+/** Asks the questions; resolves undefined when the user cancels (Ctrl-C or no at the summary). */
+export async function runCreateWizard(given: CreateFlags, currentBranch: string | undefined): Promise<WizardAnswers | undefined> {
+  const p = await import("@clack/prompts");
+  const cancelled = () => {
+    p.cancel("Cancelled; nothing was created");
+    return undefined;
+  };
+  p.intro("Create a Nexus workspace");
+  const name = await p.text({ message: "Workspace name", placeholder: "feature-auth", validate: nameProblem });
+  if (p.isCancel(name)) return cancelled();
+
+  const source = await p.select({
+    message: "Repository",
+    options: [
+      { value: "here", label: "This repository", hint: process.cwd() },
+      { value: "url", label: "Clone a repository URL" },
+    ],
+    initialValue: given.repo ? "url" : "here",
+  });
+  if (p.isCancel(source)) return cancelled();
+  let repo: string | undefined;
+  if (source === "url") {
+    const r = await p.text({ message: "Repository URL", placeholder: "https://github.com/org/repo.git", initialValue: given.repo ?? "", validate: (v) => (v ? undefined : "A URL is needed") });
+    if (p.isCancel(r)) return cancelled();
+    repo = r;
+  }
+  const branch = await p.text({ message: "Branch of the worktree", defaultValue: `nexus/${name}`, placeholder: `nexus/${name}` });
+  if (p.isCancel(branch)) return cancelled();
+  const fromBranch = await p.text({
+    message: "Base branch (for a new branch)",
+    defaultValue: given.fromBranch ?? currentBranch ?? "",
+    placeholder: given.fromBranch ?? currentBranch ?? "the repository's current branch",
+  });
+  if (p.isCancel(fromBranch)) return cancelled();
+  const resources = await p.select({
+    message: "Resources",
+    options: PRESETS.map((r) => ({ value: r, label: r, hint: { small: "1 CPU, 2 GB", medium: "2 CPU, 4 GB", large: "4 CPU, 8 GB", xlarge: "8 CPU, 16 GB" }[r] })),
+    initialValue: (given.resources as (typeof PRESETS)[number] | undefined) ?? "medium",
+  });
+  if (p.isCancel(resources)) return cancelled();
+  const ports = await p.text({ message: "Container ports to publish (comma separated, optional)", placeholder: "3000, 5173", defaultValue: "", validate: portsProblem });
+  if (p.isCancel(ports)) return cancelled();
+  const image = await p.text({ message: "Base image (optional)", placeholder: "the config's defaults.image", defaultValue: given.image ?? "" });
+  if (p.isCancel(image)) return cancelled();
+
+  const portList = ports.split(/[\s,]+/).filter(Boolean).map(Number);
+  const flags: CreateFlags = {
+    ...given,
+    ...(repo ? { repo } : {}),
+    branch,
+    ...(fromBranch ? { fromBranch } : {}),
+    resources,
+    ...(portList.length ? { port: portList } : {}),
+    ...(image ? { image } : {}),
+  };
+  p.note(
+    [
+      `name        ${name}`,
+      `repository  ${repo ?? process.cwd()}`,
+      `branch      ${branch}${fromBranch ? ` (from ${fromBranch})` : ""}`,
+      `resources   ${resources}`,
+      `ports       ${portList.join(", ") || "-"}`,
+      `image       ${image || "default"}`,
+    ].join("\n"),
+    "Summary",
+  );
+  const ok = await p.confirm({ message: "Create it?" });
+  if (p.isCancel(ok) || !ok) return cancelled();
+  return { name, flags };
+}
+
+/** Runs `create` under a spinner that shows the daemon's progress lines. */
+export async function withSpinner<T>(title: string, work: (progress: (line: string) => void) => Promise<T>): Promise<T> {
+  const p = await import("@clack/prompts");
+  const s = p.spinner();
+  s.start(title);
+  try {
+    const result = await work((line) => s.message(line.replace(/\u001b\[[0-9;]*m/g, "").trim()));
+    s.stop("Created");
+    return result;
+  } catch (err) {
+    s.error("Create failed");
+    throw err;
+  }
+}

@@ -1,0 +1,85 @@
+// Resource stats and waiting for a status: read-only views on workspaces for the transports.
+import type { ContainerStats, DockerEngine } from "../docker/engine.ts";
+import { errors, NexusError } from "./errors.ts";
+import type { EventBus } from "./events.ts";
+import type { WorkspaceStatus } from "./types.ts";
+import type { WorkspaceService } from "./workspaces.ts";
+
+export type WaitCondition = "running" | "healthy" | "stopped";
+
+export interface WorkspaceStats extends ContainerStats {
+  workspaceId: string;
+  timestamp: string;
+}
+
+export class WorkspaceMonitor {
+  readonly #ws: WorkspaceService;
+  readonly #docker: DockerEngine;
+  readonly #events: EventBus;
+
+  constructor(deps: { workspaces: WorkspaceService; docker: DockerEngine; events: EventBus }) {
+    this.#ws = deps.workspaces;
+    this.#docker = deps.docker;
+    this.#events = deps.events;
+  }
+
+  /** One sample from the container's stats; the workspace must be running or paused. */
+  async stats(ref: string): Promise<WorkspaceStats> {
+    const r = this.#ws.resolve(ref);
+    if (!r.containerId || (r.status !== "running" && r.status !== "paused")) {
+      throw errors.invalidState(r.name, r.status, "running or paused to report stats", `Start it with 'nexus start ${r.name}'`);
+    }
+    const s = await this.#docker.stats(r.containerId);
+    return { workspaceId: r.id, ...s, timestamp: new Date().toISOString() };
+  }
+
+  /**
+   * Resolves when the workspace reaches the condition (healthy means running: no service checks
+   * exist yet), or with met=false at the timeout. Listens to the event bus, no polling.
+   */
+  wait(ref: string, condition: WaitCondition, timeoutMs: number, signal?: AbortSignal): Promise<{ workspaceId: string; status: WorkspaceStatus; met: boolean; durationMs: number }> {
+    if (!["running", "healthy", "stopped"].includes(condition)) {
+      throw errors.invalidArgument(`Unknown condition '${condition}'`, "Use running, healthy or stopped", { condition });
+    }
+    const want: WorkspaceStatus = condition === "stopped" ? "stopped" : "running";
+    const r = this.#ws.resolve(ref);
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (status: WorkspaceStatus, met: boolean) => {
+        clearTimeout(timer);
+        unsubscribe();
+        signal?.removeEventListener("abort", onAbort);
+        resolve({ workspaceId: r.id, status, met, durationMs: Date.now() - started });
+      };
+      const onAbort = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        reject(new NexusError("INVALID_STATE", "The wait was cancelled", { suggestion: "Wait again" }));
+      };
+      const unsubscribe = this.#events.subscribe((e) => {
+        if (e.type !== "workspace.status" || e.payload.workspaceId !== r.id) return;
+        const status = e.payload.status as WorkspaceStatus;
+        if (status === want) finish(status, true);
+        else if (status === "destroyed" || status === "destroying") finish(status, false);
+      });
+      signal?.addEventListener("abort", onAbort, { once: true });
+      let now: WorkspaceStatus;
+      try {
+        now = this.#ws.resolve(r.id).status;
+      } catch {
+        return finish("destroyed", false);
+      }
+      if (now === want) return finish(now, true);
+      timer = setTimeout(() => {
+        let status: WorkspaceStatus = "destroyed";
+        try {
+          status = this.#ws.resolve(r.id).status;
+        } catch {
+          // gone meanwhile
+        }
+        finish(status, status === want);
+      }, Math.max(0, timeoutMs));
+    });
+  }
+}

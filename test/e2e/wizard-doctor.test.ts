@@ -1,0 +1,82 @@
+// The compiled binary against the real engine: the create wizard on a terminal (tmux) makes a real
+// workspace under its spinner, and doctor finds the engine and the daemon of this build.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+
+const BIN = resolve(import.meta.dir, "..", "..", "dist", "nexus");
+const root = tempDir("e2e-wizard");
+const home = join(root.path, "nexus");
+const repo = makeRepo(join(root.path, "repo"));
+const session = `nexus-e2e-wizard-${process.pid}`;
+
+const nexus = (...args: string[]) =>
+  spawnSync(BIN, args, { cwd: repo, encoding: "utf8", env: { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" }, timeout: 300_000 });
+const tmux = (...args: string[]) => spawnSync("tmux", args, { encoding: "utf8" });
+const screen = () => tmux("capture-pane", "-p", "-J", "-t", session).stdout;
+
+async function waitFor(text: string | RegExp, ms = 10_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const s = screen();
+    if (typeof text === "string" ? s.includes(text) : text.test(s)) return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`'${text}' did not appear; screen:\n${screen()}`);
+}
+
+beforeAll(() => {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+});
+
+afterAll(async () => {
+  tmux("kill-session", "-t", session);
+  nexus("destroy", "wiz", "--force");
+  nexus("daemon", "stop");
+  removeLeftovers(home);
+  await root[Symbol.asyncDispose]();
+});
+
+describe("create wizard, for real", () => {
+  test("answers on a terminal make a running workspace", async () => {
+    const exitFile = join(root.path, "exit");
+    const cmd = `env NEXUS_HOME=${home} NO_COLOR=1 ${BIN} create; echo $? > ${exitFile}; sleep 60`;
+    expect(tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "60", "-c", repo, cmd).status).toBe(0);
+    await waitFor("Workspace name");
+    tmux("send-keys", "-t", session, "wiz", "Enter");
+    for (const q of ["This repository", "Branch of the worktree", "Base branch", "Resources", "Container ports", "Base image"]) {
+      await waitFor(q);
+      tmux("send-keys", "-t", session, "Enter");
+    }
+    await waitFor("Create it?");
+    tmux("send-keys", "-t", session, "Enter");
+    await waitFor(/Created workspace wiz|Create failed/, 300_000);
+    for (let i = 0; i < 200 && !existsSync(exitFile); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(screen()).toContain("Created workspace wiz");
+    expect(readFileSync(exitFile, "utf8").trim()).toBe("0");
+    const ws = JSON.parse(nexus("status", "wiz", "--json").stdout);
+    expect(ws).toMatchObject({ name: "wiz", status: "running", branch: "nexus/wiz" });
+    expect(leftovers(home).containers.length).toBe(1);
+  }, 300_000);
+});
+
+describe("doctor, for real", () => {
+  test("finds the engine, the image and this build's daemon; exits 0", () => {
+    const r = nexus("doctor", "--json");
+    const out = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ name: string; status: string; message: string }> };
+    const c = Object.fromEntries(out.checks.map((x) => [x.name, x]));
+    expect(c.docker!.status).toBe("ok");
+    expect(c.docker!.message).toMatch(/^engine \d+\./);
+    expect(c.image!.status).toBe("ok");
+    expect(c.daemon!.status).toBe("ok");
+    expect(c.daemon!.message).toContain("same version");
+    expect(c.home!.message).toContain("mode 0700");
+    expect(c.socket!.message).toContain("mode 0600");
+    expect(out.ok).toBe(true);
+    expect(r.status).toBe(0);
+  });
+});

@@ -1,0 +1,102 @@
+import { describe, expect, test } from "bun:test";
+import * as grpc from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ERROR_METADATA, fromGrpcError, toGrpcError } from "../../src/api/grpc/errors.ts";
+import { statusEnum, statusFromEnum, timestamp, toGrpcWorkspace } from "../../src/api/grpc/mappers.ts";
+import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
+import { ERROR_CODES, NexusError, type ErrorCode } from "../../src/core/errors.ts";
+import { DESCRIPTOR_FILE, renderDescriptor } from "../../scripts/gen-proto.ts";
+
+describe("gRPC error mapping", () => {
+  const expected: Record<string, grpc.status> = {
+    WORKSPACE_NOT_FOUND: grpc.status.NOT_FOUND,
+    WORKSPACE_ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+    INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+    INVALID_STATE: grpc.status.FAILED_PRECONDITION,
+    PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+    AUTHENTICATION_FAILED: grpc.status.UNAUTHENTICATED,
+    BACKEND_UNAVAILABLE: grpc.status.UNAVAILABLE,
+    RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+    UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
+    NOT_FOUND: grpc.status.NOT_FOUND,
+    CONTAINER_ERROR: grpc.status.INTERNAL,
+    INTERNAL_ERROR: grpc.status.INTERNAL,
+    SYNC_CONFLICT: grpc.status.INTERNAL,
+  };
+  for (const [code, status] of Object.entries(expected)) {
+    test(`${code} → ${grpc.status[status]}`, () => {
+      expect(toGrpcError(new NexusError(code as ErrorCode, "m")).code).toBe(status);
+    });
+  }
+
+  test("every taxonomy code maps to some status", () => {
+    for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) expect(typeof toGrpcError(new NexusError(code, "m")).code).toBe("number");
+  });
+
+  test("code, suggestion, retryable and details ride in metadata and come back", () => {
+    const e = new NexusError("WORKSPACE_NOT_FOUND", "Workspace 'x' doesn't exist", { suggestion: "Run 'nexus list' — to see", details: { workspaceName: "x" } });
+    const g = toGrpcError(e);
+    expect(g.details).toBe("Workspace 'x' doesn't exist");
+    expect(g.metadata.get(ERROR_METADATA.code)).toEqual(["WORKSPACE_NOT_FOUND"]);
+    expect(g.metadata.get(ERROR_METADATA.retryable)).toEqual(["false"]);
+    expect(String(g.metadata.get(ERROR_METADATA.suggestion)[0])).toBe("Run 'nexus list' \\u2014 to see");
+    expect(fromGrpcError(g).toJSON()).toEqual({ code: "WORKSPACE_NOT_FOUND", message: "Workspace 'x' doesn't exist", retryable: false, suggestion: "Run 'nexus list' \\u2014 to see", details: { workspaceName: "x" } });
+  });
+
+  test("a thrown non-NexusError becomes INTERNAL with INTERNAL_ERROR", () => {
+    const g = toGrpcError(new Error("boom"));
+    expect(g.code).toBe(grpc.status.INTERNAL);
+    expect(g.metadata.get(ERROR_METADATA.code)).toEqual(["INTERNAL_ERROR"]);
+  });
+});
+
+describe("the embedded descriptor", () => {
+  test("is fresh: regenerating from the .proto gives the committed file", () => {
+    expect(renderDescriptor()).toBe(readFileSync(DESCRIPTOR_FILE, "utf8"));
+  });
+
+  test("has every RPC of the spec's WorkspaceService with its streaming shape", () => {
+    const spec = readFileSync(join(import.meta.dir, "..", "..", "proto", "nexus", "workspace", "v1", "workspace.proto"), "utf8");
+    const rpcs = [...spec.matchAll(/rpc (\w+)\((stream )?\w+\) returns \((stream )?\w+\)/g)];
+    expect(rpcs.length).toBe(35);
+    const def = workspaceServiceDefinition();
+    for (const [, name, reqStream, resStream] of rpcs) {
+      expect(def[name!]).toBeDefined();
+      expect(def[name!]!.requestStream).toBe(!!reqStream);
+      expect(def[name!]!.responseStream).toBe(!!resStream);
+    }
+    expect(def.ExecStream!.path).toBe("/nexus.workspace.v1.WorkspaceService/ExecStream");
+  });
+
+  test("ExecOutput's oneof survives a round trip", () => {
+    const m = workspaceServiceDefinition().ExecStream!;
+    const out = m.responseDeserialize(m.responseSerialize({ stdout: Buffer.from("hi") })) as { content: string; stdout: Buffer };
+    expect(out.content).toBe("stdout");
+    expect(Buffer.from(out.stdout).toString()).toBe("hi");
+    const exit = m.responseDeserialize(m.responseSerialize({ exitCode: 7 })) as { content: string; exitCode: number };
+    expect(exit).toMatchObject({ content: "exitCode", exitCode: 7 });
+  });
+});
+
+describe("mappers", () => {
+  test("statuses map both ways", () => {
+    expect(statusEnum("running")).toBe("WORKSPACE_STATUS_RUNNING");
+    expect(statusFromEnum("WORKSPACE_STATUS_PAUSED")).toBe("paused");
+    expect(statusFromEnum("WORKSPACE_STATUS_UNSPECIFIED")).toBeUndefined();
+  });
+
+  test("timestamps", () => {
+    expect(timestamp("2026-01-02T03:04:05.678Z")).toEqual({ seconds: 1767323045, nanos: 678_000_000 });
+    expect(timestamp(null)).toBeNull();
+  });
+
+  test("a workspace view becomes the proto's Workspace", () => {
+    const w = toGrpcWorkspace({
+      id: "ws-1", name: "a", displayName: "A", status: "stopped", backend: "docker", branch: "nexus/a", repository: { path: "/r" }, worktreePath: "/r/.worktree/a",
+      ports: [{ name: "ssh", containerPort: 22, hostPort: 32800 }], resources: { preset: "small", cpu: 1, memoryBytes: 1024 },
+      createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z", lastActiveAt: "2026-01-01T00:00:00.000Z",
+    });
+    expect(w).toMatchObject({ status: "WORKSPACE_STATUS_STOPPED", backend: "BACKEND_TYPE_DOCKER", repository: { path: "/r", url: "" }, resources: { preset: "small", cpu: 1, memoryBytes: 1024 } });
+  });
+});
