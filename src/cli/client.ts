@@ -49,7 +49,9 @@ export class DaemonClient {
     try {
       return await send();
     } catch (err) {
-      const recoverable = err instanceof NexusError && (err.code === "DAEMON_UNREACHABLE" || err.code === "VERSION_MISMATCH");
+      // Only when the request surely never reached a daemon (no socket, refused) or was turned away
+      // before any work (other version): a connection dropped after sending might have done the work.
+      const recoverable = err instanceof NexusError && (err.code === "VERSION_MISMATCH" || (err.code === "DAEMON_UNREACHABLE" && neverSent(err)));
       if (!recoverable || !this.target.recover || !(await this.target.recover(err))) throw err;
       return send();
     }
@@ -105,6 +107,10 @@ export class DaemonClient {
       throw unreachable(this.where, err);
     }
   }
+}
+
+function neverSent(err: NexusError): boolean {
+  return /ENOENT|ECONNREFUSED|No such file|Connection refused/i.test(String(err.details?.cause ?? ""));
 }
 
 function unreachable(where: string, err: unknown): NexusError {

@@ -590,7 +590,12 @@ export class WorkspaceService {
     const id = this.resolve(ref).id;
     return this.#exclusive(id, async () => {
       const r = this.resolve(id);
-      if (r.status === "running") return toView(r);
+      if (r.status === "running") {
+        // The record may lag behind the engine (a container stopped behind our back): look.
+        const live = r.containerId ? await this.#d.docker.inspect(r.containerId) : undefined;
+        if (live?.State.Running && !live.State.Paused) return toView(r);
+        r.status = live?.State.Paused ? "paused" : "stopped";
+      }
       if (r.status === "paused") throw errors.invalidState(r.name, r.status, "stopped to start", `Resume it with 'nexus resume ${r.name}'`);
       if (r.status !== "stopped" && r.status !== "error") throw errors.invalidState(r.name, r.status, "stopped to start", `See 'nexus status ${r.name}'`);
       const d = this.#d;
@@ -954,6 +959,39 @@ export class WorkspaceService {
     await this.finishDestroy(r);
     if (r.worktree?.branchCreated && r.repository) await git.deleteBranch(r.repository.path, r.worktree.branch);
     if (r.repository?.cloned) (await import("node:fs")).rmSync(r.repository.path, { recursive: true, force: true });
+  }
+
+  /**
+   * Keeps records in step with the engine while the daemon runs: a container stopped, killed,
+   * paused or removed behind the daemon's back (or while it was restarting) shows in the record.
+   */
+  watchEngine(signal: AbortSignal): void {
+    const tracked = new Set(["start", "die", "stop", "kill", "pause", "unpause", "destroy", "oom", "restart"]);
+    void this.#d.docker.watchContainerEvents(
+      { [LABELS.instance]: this.#d.instance },
+      (e) => {
+        if (e.workspaceId && tracked.has(e.action)) void this.refresh(e.workspaceId).catch((err: Error) => this.#d.log.warn(`refresh ${e.workspaceId}: ${err.message}`));
+      },
+      signal,
+      // Back after an engine restart: what happened meanwhile is read from the engine again.
+      () => {
+        for (const r of this.#d.store.list()) void this.refresh(r.id).catch(() => {});
+      },
+    );
+  }
+
+  /** Sets a workspace's status from its container's real state (under the workspace's lock). */
+  async refresh(id: string): Promise<void> {
+    if (!this.#d.store.get(id)) return;
+    await this.#exclusive(id, async () => {
+      const r = this.#d.store.get(id);
+      if (!r || !["running", "paused", "stopped"].includes(r.status)) return; // mid-create/destroy, or error: left to those paths
+      const info = r.containerId ? await this.#d.docker.inspect(r.containerId) : undefined;
+      const next: WorkspaceStatus = !info ? "error" : info.State.Paused ? "paused" : info.State.Running ? "running" : "stopped";
+      if (next === r.status) return;
+      if (next !== "running") this.#d.ssh.drop(r.id);
+      this.#setStatus(r, next, info ? null : { code: "CONTAINER_ERROR", message: "The workspace's container is gone" });
+    });
   }
 
   /** Closes pooled connections (daemon shutdown); lastActiveAt is flushed to the records. */

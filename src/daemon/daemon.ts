@@ -42,12 +42,14 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
   let workspaces: WorkspaceService | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
+  const engineWatch = new AbortController();
   let stopping: Promise<void> | undefined;
   let idleTimer: ReturnType<typeof setInterval> | undefined;
 
   const stop = () =>
     (stopping ??= (async () => {
       log.info("daemon stopping");
+      engineWatch.abort();
       clearInterval(idleTimer);
       const closing = [server?.stop(), tcpServer?.stop(), ...grpcServers.map((g) => g.stop())];
       await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 5000))]).catch(() => {});
@@ -69,6 +71,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     } catch (err) {
       log.warn(`reconcile skipped: ${(err as Error).message}`);
     }
+    workspaces.watchEngine(engineWatch.signal);
 
     const build = buildInfo();
     const token = ensureDaemonToken(paths.token);

@@ -251,6 +251,44 @@ export class DockerEngine {
     await this.call("create volume", () => this.docker.createVolume({ Name: name, Labels: labels }));
   }
 
+  /**
+   * Follows the engine's container events for containers carrying `labels` until `signal` aborts;
+   * reconnects by itself when the engine goes away and comes back (dockerd restart).
+   */
+  async watchContainerEvents(labels: Record<string, string>, onEvent: (e: { action: string; workspaceId?: string }) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
+    const filters = { type: ["container" as const], label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
+    let first = true;
+    while (!signal.aborted) {
+      try {
+        const stream = (await this.docker.getEvents({ filters })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+        if (!first) onReconnect?.();
+        first = false;
+        const stop = () => stream.destroy();
+        signal.addEventListener("abort", stop, { once: true });
+        let buffered = "";
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          buffered += chunk.toString("utf8");
+          let nl: number;
+          while ((nl = buffered.indexOf("\n")) >= 0) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            if (!line) continue;
+            try {
+              const e = JSON.parse(line) as { Action?: string; Actor?: { Attributes?: Record<string, string> } };
+              onEvent({ action: e.Action ?? "", ...(e.Actor?.Attributes?.[LABELS.workspaceId] ? { workspaceId: e.Actor.Attributes[LABELS.workspaceId] } : {}) });
+            } catch {
+              // A line that is not an event is skipped.
+            }
+          }
+        }
+        signal.removeEventListener("abort", stop);
+      } catch {
+        // The engine is away; try again shortly.
+      }
+      if (!signal.aborted) await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
   async volumeExists(name: string): Promise<boolean> {
     try {
       await this.docker.getVolume(name).inspect();
