@@ -10,8 +10,8 @@ export interface ClientTarget {
   /** The daemon build (version+commit) this client expects; another build answers VERSION_MISMATCH. */
   expectVersion?: string;
   /**
-   * Called once when a request fails before the daemon did anything (unreachable, other version):
-   * returns true when it fixed that (started or replaced the daemon), and the request is sent again.
+   * Called once when a request failed in a way a new daemon can fix (see `mayResend`): returns true
+   * when it fixed that (started or replaced the daemon), and the request is sent again.
    */
   recover?: (err: NexusError) => Promise<boolean>;
 }
@@ -35,38 +35,50 @@ export class DaemonClient {
 
   /** A JSON request; an error body becomes the NexusError it describes. */
   async json<T>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
-    return this.#recovering(async () => {
+    return this.#recovering(method, path, async () => {
       const signal = opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined;
       const res = await this.#send(method, path, body, "application/json", signal);
-      const text = await res.text();
+      const text = await res.text().catch((err: unknown) => {
+        throw this.#unreachable(err, signal);
+      });
       const parsed = text ? safeParse(text) : undefined;
       if (res.status >= 400) throw errorFrom(res.status, parsed, text);
       return parsed as T;
     });
   }
 
-  async #recovering<T>(send: () => Promise<T>): Promise<T> {
+  async #recovering<T>(method: string, path: string, send: () => Promise<T>): Promise<T> {
     try {
       return await send();
     } catch (err) {
-      // Only when the request surely never reached a daemon (no socket, refused) or was turned away
-      // before any work (other version): a connection dropped after sending might have done the work.
-      const recoverable = err instanceof NexusError && (err.code === "VERSION_MISMATCH" || (err.code === "DAEMON_UNREACHABLE" && neverSent(err)));
-      if (!recoverable || !this.target.recover || !(await this.target.recover(err))) throw err;
-      return send();
+      if (!(err instanceof NexusError) || !mayResend(err, method, path) || !this.target.recover || !(await this.target.recover(err))) throw err;
+      try {
+        return await send();
+      } catch (again) {
+        // A DELETE cut part way and sent again finds nothing when the first one, or the new daemon's
+        // reconcile, already removed it: that is the outcome asked for.
+        if (reachOf(err) === "cut" && method.toUpperCase() === "DELETE" && again instanceof NexusError && again.httpStatus === 404) return undefined as T;
+        throw again;
+      }
     }
   }
 
-  /** A streamed request (NDJSON): each event goes to `onEvent`; resolves with the final result event. */
+  /**
+   * A streamed request (NDJSON): each event goes to `onEvent`; resolves with the final result event.
+   * An idempotent one whose stream is cut is sent again whole, so `onEvent` may see events twice.
+   */
   async stream(method: string, path: string, body: unknown, onEvent: (e: StreamEvent) => void, signal?: AbortSignal): Promise<StreamEvent> {
-    const res = await this.#recovering(async () => {
+    return this.#recovering(method, path, async () => {
       const r = await this.#send(method, path, body, "application/x-ndjson", signal);
       if (r.status >= 400 || !r.body) {
         const text = await r.text();
         throw errorFrom(r.status, safeParse(text), text);
       }
-      return r;
+      return this.#events(r, onEvent, signal);
     });
+  }
+
+  async #events(res: Response, onEvent: (e: StreamEvent) => void, signal?: AbortSignal): Promise<StreamEvent> {
     const decoder = new TextDecoder();
     let buffered = "";
     let final: StreamEvent | undefined;
@@ -86,9 +98,9 @@ export class DaemonClient {
       }
     } catch (err) {
       if (err instanceof NexusError || signal?.aborted) throw err;
-      throw lost(err);
+      throw lost(this.where, err);
     }
-    if (!final) throw lost();
+    if (!final) throw lost(this.where);
     return final;
   }
 
@@ -103,27 +115,81 @@ export class DaemonClient {
       const runtime = await currentRuntime();
       return await runtime.fetchUnix(this.target.socketPath!, `http://nexus${path}`, init);
     } catch (err) {
-      if (signal?.aborted && (signal.reason as Error)?.name !== "TimeoutError") throw signal.reason;
-      throw unreachable(this.where, err);
+      throw this.#unreachable(err, signal);
     }
+  }
+
+  #unreachable(err: unknown, signal: AbortSignal | undefined): unknown {
+    if (!signal?.aborted) return unreachable(this.where, causeOf(err));
+    // Our own timeout gave up on a daemon that is there but slow; any other abort is the caller's.
+    return (signal.reason as Error)?.name === "TimeoutError" ? unreachable(this.where, TIMED_OUT) : signal.reason;
   }
 }
 
-function neverSent(err: NexusError): boolean {
-  return /ENOENT|ECONNREFUSED|No such file|Connection refused/i.test(String(err.details?.cause ?? ""));
+const TIMED_OUT = "timed out";
+
+/**
+ * How far a request that got no (whole) answer went: "refused" never reached a daemon (no socket,
+ * nothing listening), "cut" was sent and the connection or the answer's stream broke off (the daemon
+ * went away part way, its work done, half done or not begun), "timeout" was given up by our deadline.
+ */
+export type Reach = "refused" | "cut" | "timeout";
+
+export function reachOf(err: NexusError): Reach | undefined {
+  if (err.code === "CONNECTION_LOST") return typeof err.details?.where === "string" ? "cut" : undefined;
+  if (err.code !== "DAEMON_UNREACHABLE") return undefined;
+  const cause = String(err.details?.cause ?? "");
+  if (cause === TIMED_OUT) return "timeout";
+  // Bun names the errno; Deno says "client error (Connect): No such file or directory (os error 2)".
+  return /ENOENT|ECONNREFUSED|No such file|Connection refused|\(Connect\)/i.test(cause) ? "refused" : "cut";
 }
 
-function unreachable(where: string, err: unknown): NexusError {
-  const cause = (err as { code?: string })?.code ?? (err as Error)?.message ?? String(err);
+/** POST actions that drive a workspace to a state: a second one finds the state reached and answers it. */
+const CONVERGING_ACTION = /^\/api\/v1\/workspaces\/[^/?#]+\/(?:start|stop|restart|pause|resume|switch)(?:[?#]|$)/;
+
+/**
+ * Whether sending the request twice leaves things as sending it once does: GET, HEAD, OPTIONS, PUT
+ * and DELETE by their HTTP meaning (RFC 9110 §9.2.2), and the converging workspace actions. Create,
+ * exec, token, key rotation and shutdown requests are not: a second one does the work again.
+ */
+export function isIdempotent(method: string, path: string): boolean {
+  const m = method.toUpperCase();
+  if (["GET", "HEAD", "OPTIONS", "PUT", "DELETE"].includes(m)) return true;
+  return m === "POST" && CONVERGING_ACTION.test(path);
+}
+
+/**
+ * Whether a failed request may be sent again (once) after `recover` started or replaced the daemon:
+ * any request that never reached a daemon or was turned away before any work (another version);
+ * an idempotent one whose connection was cut, since the new daemon's reconcile plus the request sent
+ * again end where the cut one would have. A timeout is not retried: that daemon is alive, only slow.
+ */
+export function mayResend(err: NexusError, method: string, path: string): boolean {
+  if (err.code === "VERSION_MISMATCH") return true;
+  const reach = reachOf(err);
+  return reach === "refused" || (reach === "cut" && isIdempotent(method, path));
+}
+
+/** The most telling name of a fetch failure: the errno (Bun), else the innermost message (Deno wraps it in "fetch failed"). */
+function causeOf(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined;
+  if (typeof e?.code === "string" && e.code) return e.code;
+  if (e?.cause !== undefined && e.cause !== err) return causeOf(e.cause);
+  return typeof e?.message === "string" && e.message ? e.message : String(err);
+}
+
+function unreachable(where: string, cause: string): NexusError {
   return new NexusError("DAEMON_UNREACHABLE", `The Nexus daemon at ${where} is not answering (${cause})`, {
     suggestion: "Start it with 'nexus daemon start' (commands start it by themselves), or check --url; 'nexus doctor' explains more",
     details: { where, cause },
   });
 }
 
-function lost(err?: unknown): NexusError {
+/** The stream from the daemon at `where` broke off; `details.where` tells it from a CONNECTION_LOST the daemon itself sends. */
+function lost(where: string, err?: unknown): NexusError {
   return new NexusError("CONNECTION_LOST", "The daemon closed the stream before the operation finished", {
     suggestion: "See ~/.nexus/daemon.log; the daemon may have stopped",
+    details: { where, cause: err === undefined ? "the stream ended without a result" : causeOf(err) },
     ...(err !== undefined ? { cause: err } : {}),
   });
 }

@@ -23,8 +23,8 @@ export async function daemonVersion(client: DaemonClient): Promise<DaemonVersion
 
 /**
  * A client for the local daemon that expects this very build: the first request goes straight out;
- * only when no daemon answers, or one of another build does, is the daemon started or replaced and
- * the request sent again.
+ * only when no daemon answers, one of another build does, or the daemon went away during an
+ * idempotent request (client.ts `mayResend`), is the daemon started or replaced and the request sent again.
  */
 export function localClient(paths: NexusPaths, log: (line: string) => void): DaemonClient {
   const ours = buildInfo();

@@ -1,8 +1,9 @@
 // The CLI's typed client against real HTTP servers in this process (the app, or a small server that
 // misbehaves on purpose). Nothing here reaches Docker or SSH.
 import { describe, expect, test } from "bun:test";
+import { createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { DaemonClient, type StreamEvent } from "../../src/cli/client.ts";
+import { DaemonClient, isIdempotent, mayResend, reachOf, type StreamEvent } from "../../src/cli/client.ts";
 import { NexusError } from "../../src/core/errors.ts";
 import { bunRuntime } from "../../src/runtime/bun.ts";
 import { tempDir } from "../helpers/fixtures.ts";
@@ -175,5 +176,287 @@ describe("DaemonClient.stream", () => {
   test("blank and garbage lines are skipped", async () => {
     await using s = serve(() => new Response('\n   \nnot json\n{"type":"result","n":1}\n'));
     expect(await new DaemonClient({ url: s.url }).stream("POST", "/x", {}, () => {})).toEqual({ type: "result", n: 1 });
+  });
+});
+
+// ---- sending a request again after the daemon went away -------------------------------------------
+
+/**
+ * What the raw server does with a request: cut the connection once it arrived, cut it half way
+ * through a JSON answer or after the first event of a stream, answer JSON, or stream these events.
+ */
+type Reply = "cut" | "half" | "midstream" | { status: number; body: unknown } | { events: object[] };
+
+/**
+ * An HTTP/1.1 server on a unix socket that can drop connections the way a SIGKILLed daemon does.
+ * `reply` gets each request (method and path) and its number; `seen` lists them all.
+ */
+function rawServer(socketPath: string, reply: (req: string, n: number) => Reply) {
+  const seen: string[] = [];
+  const server: Server = createServer((sock) => {
+    sock.once("data", (chunk: Buffer) => {
+      const [method = "", path = ""] = chunk.toString("latin1").split(" ");
+      const req = `${method} ${path}`;
+      seen.push(req);
+      const r = reply(req, seen.length);
+      if (r === "cut") return void sock.destroy();
+      if (r === "half") {
+        sock.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 50\r\n\r\n{"status":');
+        return void setTimeout(() => sock.destroy(), 10);
+      }
+      if (r === "midstream" || "events" in r) {
+        const events = r === "midstream" ? [{ type: "progress", message: "Starting container" }] : r.events;
+        sock.write("HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+        for (const e of events) {
+          const line = Buffer.from(JSON.stringify(e) + "\n");
+          sock.write(`${line.length.toString(16)}\r\n${line}\r\n`);
+        }
+        if (r === "midstream") return void setTimeout(() => sock.destroy(), 10);
+        return void sock.end("0\r\n\r\n");
+      }
+      const text = JSON.stringify(r.body);
+      sock.end(`HTTP/1.1 ${r.status} X\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+    });
+  });
+  const listening = new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return { seen, listening, [Symbol.asyncDispose]: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** A client whose `recover` only counts its calls (the daemon "restarted" is the same raw server). */
+function recoveringClient(socketPath: string, recovers = true) {
+  const calls: string[] = [];
+  const client = new DaemonClient({
+    socketPath,
+    recover: async (err) => {
+      calls.push(err.code);
+      return recovers;
+    },
+  });
+  return { client, calls };
+}
+
+const unreachableWith = (cause: string) => new NexusError("DAEMON_UNREACHABLE", "not answering", { details: { where: "x", cause } });
+const notFound = { status: 404, body: { error: { code: "WORKSPACE_NOT_FOUND", message: "Workspace 'w' doesn't exist", retryable: false } } };
+
+describe("isIdempotent", () => {
+  test.each([
+    ["GET", "/api/v1/workspaces"],
+    ["GET", "/api/v1/workspaces/w/status"],
+    ["HEAD", "/api/v1/version"],
+    ["OPTIONS", "/api/v1/workspaces"],
+    ["PUT", "/api/v1/anything"],
+    ["DELETE", "/api/v1/workspaces/w?force=true"],
+    ["DELETE", "/api/v1/active-workspace"],
+    ["POST", "/api/v1/workspaces/w/start"],
+    ["POST", "/api/v1/workspaces/w/stop"],
+    ["POST", "/api/v1/workspaces/w/restart"],
+    ["POST", "/api/v1/workspaces/w/pause"],
+    ["POST", "/api/v1/workspaces/w/resume"],
+    ["POST", "/api/v1/workspaces/w/switch"],
+    ["POST", "/api/v1/workspaces/ws_0123abcd/stop?x=1"],
+    ["post", "/api/v1/workspaces/w%2Fx/stop"],
+    ["get", "/api/v1/version"],
+  ])("%s %s may be sent twice", (method, path) => {
+    expect(isIdempotent(method, path)).toBe(true);
+  });
+
+  test.each([
+    ["POST", "/api/v1/workspaces"], // create
+    ["POST", "/api/v1/workspaces/w/exec"],
+    ["POST", "/api/v1/workspaces/w/ssh/rotate-keys"],
+    ["POST", "/api/v1/workspaces/w/ssh/config"],
+    ["POST", "/api/v1/tokens"],
+    ["POST", "/api/v1/daemon/shutdown"],
+    ["PATCH", "/api/v1/workspaces/w"],
+    ["POST", "/api/v1/workspaces/w/stop/more"],
+    ["POST", "/api/v1/workspaces/w/stopped"],
+    ["POST", "/api/v1/workspaces//stop"],
+    ["POST", "/api/v2/workspaces/w/stop"],
+  ])("%s %s may not", (method, path) => {
+    expect(isIdempotent(method, path)).toBe(false);
+  });
+});
+
+describe("mayResend", () => {
+  const refused = [unreachableWith("ENOENT"), unreachableWith("ECONNREFUSED"), unreachableWith("error sending request for url (http://127.0.0.1/x): client error (Connect): No such file or directory (os error 2)")];
+  const cut = [
+    unreachableWith("ECONNRESET"),
+    unreachableWith("EPIPE"),
+    unreachableWith("error sending request for url (http://127.0.0.1/x): client error (SendRequest): connection closed before message completed"),
+    new NexusError("CONNECTION_LOST", "stream broke off", { details: { where: "x", cause: "the stream ended without a result" } }),
+  ];
+
+  test("how far a request went is read from the failure", () => {
+    expect(refused.map(reachOf)).toEqual(["refused", "refused", "refused"]);
+    expect(cut.map(reachOf)).toEqual(["cut", "cut", "cut", "cut"]);
+    expect(reachOf(new NexusError("WORKSPACE_NOT_FOUND", "x"))).toBeUndefined();
+  });
+
+  test("a request that never reached a daemon, or that another version turned away, is sent again whatever it is", () => {
+    for (const err of [...refused, new NexusError("VERSION_MISMATCH", "other build")]) {
+      expect(mayResend(err, "POST", "/api/v1/workspaces")).toBe(true);
+      expect(mayResend(err, "POST", "/api/v1/workspaces/w/exec")).toBe(true);
+      expect(mayResend(err, "GET", "/api/v1/workspaces")).toBe(true);
+    }
+  });
+
+  test("a cut one only when it is idempotent: never a create or an exec", () => {
+    for (const err of cut) {
+      expect(mayResend(err, "POST", "/api/v1/workspaces/w/stop")).toBe(true);
+      expect(mayResend(err, "DELETE", "/api/v1/workspaces/w")).toBe(true);
+      expect(mayResend(err, "GET", "/api/v1/workspaces")).toBe(true);
+      expect(mayResend(err, "POST", "/api/v1/workspaces")).toBe(false);
+      expect(mayResend(err, "POST", "/api/v1/workspaces/w/exec")).toBe(false);
+      expect(mayResend(err, "POST", "/api/v1/daemon/shutdown")).toBe(false);
+    }
+  });
+
+  test("never one that timed out, nor one the daemon answered with an error", () => {
+    const timeout = unreachableWith("timed out");
+    expect(reachOf(timeout)).toBe("timeout");
+    expect(mayResend(timeout, "GET", "/api/v1/version")).toBe(false);
+    for (const code of ["CONNECTION_LOST", "INTERNAL_ERROR", "BACKEND_UNAVAILABLE", "WORKSPACE_NOT_FOUND"] as const) {
+      expect(mayResend(new NexusError(code, "x"), "GET", "/api/v1/workspaces")).toBe(false);
+    }
+  });
+});
+
+describe("DaemonClient after a connection cut", () => {
+  test("an idempotent request is sent again once the daemon is back, and its answer returned", async () => {
+    await using dir = tempDir("client");
+    const sock = join(dir.path, "d.sock");
+    await using server = rawServer(sock, (_req, n) => (n % 2 === 1 ? "cut" : { status: 200, body: { status: "stopped" } }));
+    await server.listening;
+    const { client, calls } = recoveringClient(sock);
+    expect(await client.json("POST", "/api/v1/workspaces/w/stop", { timeout: 5 })).toEqual({ status: "stopped" });
+    expect(await client.json("GET", "/api/v1/workspaces/w")).toEqual({ status: "stopped" });
+    expect(calls).toEqual(["DAEMON_UNREACHABLE", "DAEMON_UNREACHABLE"]);
+    expect(server.seen).toEqual(["POST /api/v1/workspaces/w/stop", "POST /api/v1/workspaces/w/stop", "GET /api/v1/workspaces/w", "GET /api/v1/workspaces/w"]);
+  });
+
+  test("a create or an exec that was cut is not sent again: the error says the daemon went away", async () => {
+    await using dir = tempDir("client");
+    const sock = join(dir.path, "d.sock");
+    await using server = rawServer(sock, () => "cut");
+    await server.listening;
+    const { client, calls } = recoveringClient(sock);
+    const create = await failure(client.stream("POST", "/api/v1/workspaces", { name: "w" }, () => {}));
+    const exec = await failure(client.stream("POST", "/api/v1/workspaces/w/exec", { command: ["true"] }, () => {}));
+    const createJson = await failure(client.json("POST", "/api/v1/workspaces", { name: "w" }));
+    for (const e of [create, exec, createJson]) expect({ code: e.code, reach: reachOf(e) }).toEqual({ code: "DAEMON_UNREACHABLE", reach: "cut" });
+    expect(calls).toEqual([]);
+    expect(server.seen).toEqual(["POST /api/v1/workspaces", "POST /api/v1/workspaces/w/exec", "POST /api/v1/workspaces"]);
+  });
+
+  test("a stream cut part way: an idempotent request is sent again whole, a create is not", async () => {
+    await using dir = tempDir("client");
+    const sock = join(dir.path, "d.sock");
+    let starts = 0;
+    await using server = rawServer(sock, (req) => {
+      if (req.startsWith("POST /api/v1/workspaces/w/start") && ++starts === 1) return "midstream";
+      if (req.startsWith("POST /api/v1/workspaces/w/start")) return { events: [{ type: "progress", message: "Starting container" }, { type: "result", status: "running" }] };
+      return "midstream";
+    });
+    await server.listening;
+    const { client, calls } = recoveringClient(sock);
+    const events: StreamEvent[] = [];
+    expect(await client.stream("POST", "/api/v1/workspaces/w/start", {}, (e) => events.push(e))).toEqual({ type: "result", status: "running" });
+    // The progress the cut stream showed comes again from the request sent again.
+    expect(events.map((e) => e.message)).toEqual(["Starting container", "Starting container"]);
+    expect(calls).toEqual(["CONNECTION_LOST"]);
+
+    const create = await failure(client.stream("POST", "/api/v1/workspaces", { name: "x" }, () => {}));
+    expect({ code: create.code, reach: reachOf(create) }).toEqual({ code: "CONNECTION_LOST", reach: "cut" });
+    expect(calls).toEqual(["CONNECTION_LOST"]);
+    expect(server.seen).toEqual(["POST /api/v1/workspaces/w/start", "POST /api/v1/workspaces/w/start", "POST /api/v1/workspaces"]);
+  });
+
+  test("a CONNECTION_LOST the daemon sends (its SSH connection broke) is its answer, not a cut", async () => {
+    await using dir = tempDir("client");
+    const sock = join(dir.path, "d.sock");
+    await using server = rawServer(sock, () => ({ events: [{ type: "error", error: { code: "CONNECTION_LOST", message: "SSH connection lost", retryable: true } }] }));
+    await server.listening;
+    const { client, calls } = recoveringClient(sock);
+    const e = await failure(client.stream("POST", "/api/v1/workspaces/w/start", {}, () => {}));
+    expect({ code: e.code, message: e.message, reach: reachOf(e) }).toEqual({ code: "CONNECTION_LOST", message: "SSH connection lost", reach: undefined });
+    expect(calls).toEqual([]);
+    expect(server.seen).toHaveLength(1);
+  });
+
+  test("a cut half way through the answer counts as a cut too", async () => {
+    await using dir = tempDir("client");
+    const sock = join(dir.path, "d.sock");
+    await using server = rawServer(sock, (req, n) => (n === 1 || req.startsWith("PATCH") ? "half" : { status: 200, body: { ok: true } }));
+    await server.listening;
+    const { client, calls } = recoveringClient(sock);
+    expect(await client.json("GET", "/api/v1/workspaces")).toEqual({ ok: true });
+    const patch = await failure(client.json("PATCH", "/api/v1/workspaces/w", { idleTimeout: "1h" }));
+    expect({ code: patch.code, reach: reachOf(patch) }).toEqual({ code: "DAEMON_UNREACHABLE", reach: "cut" });
+    expect(calls).toEqual(["DAEMON_UNREACHABLE"]);
+    expect(server.seen).toEqual(["GET /api/v1/workspaces", "GET /api/v1/workspaces", "PATCH /api/v1/workspaces/w"]);
+  });
+
+  test("it is sent again once only, and not at all when recover could not help", async () => {
+    await using dir = tempDir("client");
+    const sock = join(dir.path, "d.sock");
+    await using server = rawServer(sock, () => "cut");
+    await server.listening;
+    const again = recoveringClient(sock);
+    expect((await failure(again.client.json("POST", "/api/v1/workspaces/w/start", {}))).code).toBe("DAEMON_UNREACHABLE");
+    expect(again.calls).toHaveLength(1);
+    expect(server.seen).toHaveLength(2);
+    const helpless = recoveringClient(sock, false);
+    expect((await failure(helpless.client.json("POST", "/api/v1/workspaces/w/start", {}))).code).toBe("DAEMON_UNREACHABLE");
+    expect(helpless.calls).toHaveLength(1);
+    expect(server.seen).toHaveLength(3);
+  });
+
+  test("a DELETE sent again that finds nothing has done its work; one that was not cut still reports the 404", async () => {
+    await using dir = tempDir("client");
+    const sock = join(dir.path, "d.sock");
+    await using server = rawServer(sock, (req, n) => (n === 1 ? "cut" : notFound));
+    await server.listening;
+    const { client, calls } = recoveringClient(sock);
+    expect(await client.json("DELETE", "/api/v1/workspaces/w?force=true")).toBeUndefined();
+    expect(calls).toEqual(["DAEMON_UNREACHABLE"]);
+    expect((await failure(client.json("DELETE", "/api/v1/workspaces/w"))).code).toBe("WORKSPACE_NOT_FOUND");
+    // Only a DELETE: a stop sent again still reports that the workspace is gone.
+    expect((await failure(client.json("POST", "/api/v1/workspaces/w/stop", {}))).code).toBe("WORKSPACE_NOT_FOUND");
+    expect(calls).toEqual(["DAEMON_UNREACHABLE"]);
+  });
+
+  test("a request that found no daemon is sent again once recover made one, a create included", async () => {
+    await using dir = tempDir("client");
+    const sock = join(dir.path, "d.sock");
+    let server: ReturnType<typeof rawServer> | undefined;
+    const client = new DaemonClient({
+      socketPath: sock,
+      recover: async (err) => {
+        expect(reachOf(err)).toBe("refused");
+        server = rawServer(sock, () => ({ status: 201, body: { id: "ws_1" } }));
+        await server.listening;
+        return true;
+      },
+    });
+    try {
+      expect(await client.json("POST", "/api/v1/workspaces", { name: "w" })).toEqual({ id: "ws_1" });
+      expect(server?.seen).toEqual(["POST /api/v1/workspaces"]);
+    } finally {
+      await server?.[Symbol.asyncDispose]();
+    }
+  });
+
+  test("a timeout is not sent again: the daemon is there, only slow", async () => {
+    let requests = 0;
+    await using s = serve(async () => {
+      requests++;
+      await Bun.sleep(500);
+      return Response.json({});
+    });
+    const calls: string[] = [];
+    const client = new DaemonClient({ url: s.url, recover: async (err) => (calls.push(err.code), true) });
+    const e = await failure(client.json("GET", "/api/v1/workspaces", undefined, { timeoutMs: 50 }));
+    expect({ code: e.code, reach: reachOf(e), message: e.message }).toEqual({ code: "DAEMON_UNREACHABLE", reach: "timeout", message: `The Nexus daemon at ${s.url} is not answering (timed out)` });
+    expect({ calls, requests }).toEqual({ calls: [], requests: 1 });
   });
 });
