@@ -14,6 +14,10 @@ process.env.GIT_CONFIG_NOSYSTEM = "1";
 delete process.env.SSH_AUTH_SOCK;
 delete process.env.NEXUS_URL;
 delete process.env.NEXUS_TOKEN;
+// A NEXUS_* config variable of the developer's shell must not change what the tests see
+// (env.ts only reads the schema: importing it does nothing).
+const { configEnvKeys } = await import("../src/config/env.ts");
+for (const key of configEnvKeys()) delete process.env[key.variable];
 
 // bunfig's [test] timeout is not honoured by bun 1.4.5: set the default here (Docker-backed tests take seconds).
 import { setDefaultTimeout } from "bun:test";

@@ -6,8 +6,12 @@ import { runDaemon } from "./daemon.ts";
 export async function runDaemonCommand(args: string[], env: Record<string, string | undefined>): Promise<number> {
   const daemonEnv = { ...env };
   let port: number | undefined;
+  // The foreground daemon prints nothing on success; with --json its errors are the usual envelope.
+  const json = args.includes("--json");
+  const fail = (err: NexusError) => report(err, json);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
+    if (a === "--json") continue;
     if (a === "-w" || a === "--workspace-dir") daemonEnv.NEXUS_HOME = resolve(args[++i] ?? "");
     else if (a.startsWith("--workspace-dir=")) daemonEnv.NEXUS_HOME = resolve(a.slice("--workspace-dir=".length));
     else if (a === "-p" || a === "--port" || a.startsWith("--port=")) {
@@ -28,7 +32,8 @@ export async function runDaemonCommand(args: string[], env: Record<string, strin
   }
 }
 
-function fail(err: NexusError): number {
-  process.stderr.write(`nexus daemon: ${err.message}${err.suggestion ? `\n  → ${err.suggestion}` : ""}\n`);
+function report(err: NexusError, json: boolean): number {
+  if (json) process.stdout.write(JSON.stringify({ error: err.toJSON() }) + "\n");
+  else process.stderr.write(`nexus daemon: ${err.message}${err.suggestion ? `\n  → ${err.suggestion}` : ""}\n`);
   return exitCodeFor(err);
 }

@@ -73,6 +73,17 @@ describe("nexus doctor", () => {
     expect(c.config!.message).toContain("config.yaml:2: defaults.resources");
   });
 
+  test("checks the effective config: NEXUS_* variables are named, and an invalid one fails with its fix", async () => {
+    await using dir = tempDir("doctor");
+    const shown = byName((JSON.parse(doctor(dir.path, { NEXUS_SSH_PORT_RANGE_START: "33000", NEXUS_SSH_PORT_RANGE_END: "33010" }).stdout) as { checks: Check[] }).checks);
+    expect(shown.config).toMatchObject({ status: "ok" });
+    expect(shown.config!.message).toContain("overridden by NEXUS_SSH_PORT_RANGE_START, NEXUS_SSH_PORT_RANGE_END");
+    expect(shown.ports!.message).toContain("ssh.port_range 33000-33010");
+    const bad = byName((JSON.parse(doctor(dir.path, { NEXUS_DEFAULTS_IDLE_ACTION: "sleep" }).stdout) as { checks: Check[] }).checks);
+    expect(bad.config).toMatchObject({ status: "fail", fix: "Fix or unset NEXUS_DEFAULTS_IDLE_ACTION" });
+    expect(bad.config!.message).toContain("NEXUS_DEFAULTS_IDLE_ACTION=sleep: defaults.idle_action");
+  });
+
   test("a real ssh-agent with no keys answers, and says so", async () => {
     await using dir = tempDir("doctor");
     const sock = join(dir.path, "agent.sock");

@@ -1,8 +1,10 @@
 // `nexus config [get <key> | set <key> <value>]`: the effective configuration (defaults ←
-// config.yaml), one value of it, or a validated change written back with comments kept.
+// config.yaml ← NEXUS_* variables), one value of it, or a validated change written back with comments kept.
 import { existsSync, readFileSync } from "node:fs";
-import { parse as parseYaml, parseDocument, stringify } from "yaml";
-import { parseConfig } from "../../config/load.ts";
+import { basename } from "node:path";
+import { Document, isCollection, isMap, isScalar, parse as parseYaml, parseDocument, stringify } from "yaml";
+import { configEnvKeys } from "../../config/env.ts";
+import { loadEffectiveConfig, parseConfig, type EffectiveConfig } from "../../config/load.ts";
 import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import type { CliContext } from "../context.ts";
@@ -31,19 +33,47 @@ function lookup(value: unknown, path: Array<string | number>): { found: boolean;
   return { found: true, value: cur };
 }
 
-export async function configCommand(ctx: CliContext, action: string | undefined, key: string | undefined, value: string | undefined): Promise<number> {
+/** The effective configuration as YAML, each value that is not a default followed by what set it. */
+function annotatedYaml(effective: EffectiveConfig, file: string): string {
+  const doc = new Document(effective.config);
+  for (const [key, source] of Object.entries(effective.sources)) {
+    const path = key.split(".");
+    const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
+    if (!isMap(parent)) continue;
+    const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path[path.length - 1]);
+    if (!pair || !isScalar(pair.key)) continue;
+    const note = ` from ${source === file ? basename(file) : source}`;
+    // A scalar takes the note on its own line; a list or map takes it on its key's line.
+    if (isScalar(pair.value)) pair.value.comment = note;
+    else if (isCollection(pair.value)) pair.key.comment = note;
+  }
+  return doc.toString();
+}
+
+export async function configCommand(
+  ctx: CliContext,
+  action: string | undefined,
+  key: string | undefined,
+  value: string | undefined,
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
   const file = ctx.paths.config;
   switch (action) {
     case undefined:
     case "show": {
-      const effective = parseConfig(readText(file), file);
-      if (ctx.json) await writeOut(JSON.stringify(effective, null, 2) + "\n");
-      else await writeOut(`# Effective configuration: defaults, then ${file}${existsSync(file) ? "" : " (not present)"}\n# Durations are in seconds and sizes in bytes.\n${stringify(effective)}`);
+      const effective = loadEffectiveConfig(file, env);
+      if (ctx.json) await writeOut(JSON.stringify(effective.config, null, 2) + "\n");
+      else {
+        const header =
+          `# Effective configuration: defaults ← ${file}${existsSync(file) ? "" : " (not present)"} ← NEXUS_* environment variables.\n` +
+          "# Durations are in seconds and sizes in bytes; '# from' says what set a value that is not a default.\n";
+        await writeOut(header + annotatedYaml(effective, file));
+      }
       return EXIT_CODES.ok;
     }
     case "get": {
       if (!key) throw new NexusError("INVALID_ARGUMENT", "Which key?", { suggestion: "nexus config get defaults.image" });
-      const found = lookup(parseConfig(readText(file), file), keyPath(key));
+      const found = lookup(loadEffectiveConfig(file, env).config, keyPath(key));
       if (!found.found) {
         throw new NexusError("NOT_FOUND", `No config key '${key}'`, { suggestion: "'nexus config' shows every key", details: { key } });
       }
@@ -77,8 +107,11 @@ export async function configCommand(ctx: CliContext, action: string | undefined,
         });
       }
       writeFileAtomic(file, text, 0o600);
-      if (ctx.json) await writeOut(JSON.stringify({ key, value: parsed, file, note: RESTART_NOTE }) + "\n");
-      else await writeOut(`Set ${key} = ${JSON.stringify(parsed)} in ${file}\n${RESTART_NOTE}\n`);
+      // The file is written either way, but a variable of this environment still wins over it.
+      const shadow = configEnvKeys().filter((k) => (k.key === key || k.key.startsWith(`${key}.`)) && env[k.variable]);
+      const note = shadow.length > 0 ? `${RESTART_NOTE} ${shadow.map((k) => k.variable).join(", ")} in this environment overrides the file.` : RESTART_NOTE;
+      if (ctx.json) await writeOut(JSON.stringify({ key, value: parsed, file, note }) + "\n");
+      else await writeOut(`Set ${key} = ${JSON.stringify(parsed)} in ${file}\n${note}\n`);
       return EXIT_CODES.ok;
     }
     default:

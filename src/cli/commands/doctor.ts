@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, statSync, statfsSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname } from "node:path";
-import { loadConfig } from "../../config/load.ts";
+import { loadEffectiveConfig } from "../../config/load.ts";
 import type { NexusConfig } from "../../config/schema.ts";
 import { EXIT_CODES, toNexusError } from "../../core/errors.ts";
 import { buildInfo } from "../../version.ts";
@@ -37,10 +37,12 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-function checkConfig(file: string): { check: Check; config?: NexusConfig } {
+function checkConfig(file: string, env: Record<string, string | undefined>): { check: Check; config?: NexusConfig } {
   try {
-    const config = loadConfig(file);
-    return { check: ok("config", existsSync(file) ? `${file} is valid` : `no ${file}; defaults apply`), config };
+    const { config, sources } = loadEffectiveConfig(file, env);
+    const vars = [...new Set(Object.values(sources).filter((s) => s !== file))];
+    const text = (existsSync(file) ? `${file} is valid` : `no ${file}; defaults apply`) + (vars.length > 0 ? `; overridden by ${vars.join(", ")}` : "");
+    return { check: ok("config", text), config };
   } catch (err) {
     const e = toNexusError(err);
     return { check: fail("config", e.message, e.suggestion ?? `Fix ${file}`) };
@@ -163,7 +165,7 @@ function checkDisk(home: string): Check {
 }
 
 export async function runChecks(ctx: CliContext, env: Record<string, string | undefined>): Promise<Check[]> {
-  const { check: configCheck, config } = checkConfig(ctx.paths.config);
+  const { check: configCheck, config } = checkConfig(ctx.paths.config, env);
   const [docker, daemon, ports] = await Promise.all([checkDocker(config, env), checkDaemon(ctx), checkPorts(config)]);
   return [
     configCheck,
