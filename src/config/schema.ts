@@ -2,7 +2,7 @@ import * as v from "valibot";
 import { parseDuration, parseSize } from "./units.ts";
 
 // Transform first, check last: valibot drops a check's message when a transform follows it inside a union.
-const Duration = v.pipe(
+export const Duration = v.pipe(
   v.union([v.string(), v.number()]),
   v.transform(parseDuration),
   v.check((x) => x !== undefined, "expected a duration such as 30m, 90s or 1h"),
@@ -14,7 +14,82 @@ const Size = v.pipe(
   v.check((x) => x !== undefined, "expected a size such as 512MB or 4GB"),
   v.transform((x) => x!),
 );
-const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+export const Port = v.pipe(
+  v.number("expected a port number"),
+  v.integer("expected a port number"),
+  v.minValue(1, "expected a port from 1 to 65535"),
+  v.maxValue(65535, "expected a port from 1 to 65535"),
+);
+const PositiveDuration = v.pipe(Duration, v.check((x) => x > 0, "expected a duration above zero, such as 30s or 5m"));
+const NonEmptyString = v.pipe(v.string("expected a string"), v.check((s) => s.trim() !== "", "expected a non-empty string"));
+
+/** Environment variables: names as a shell takes them; YAML's numbers and booleans become their text. */
+export const Env = v.record(
+  v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name (letters, digits and _, not starting with a digit)")),
+  v.pipe(v.union([v.string("expected a string"), v.number(), v.boolean()]), v.transform(String)),
+);
+
+// The shapes below are shared by `.nexus/workspace.yaml` and the user config's `workspaces.<name>`.
+// They keep the file's key names and only normalise units, so parsing their output again gives the same value.
+
+export const HOOK_NAMES = ["pre-start", "post-start", "pre-stop", "post-stop", "health-check"] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
+
+// A union reports its first branch's message when no branch got further (core/issues.ts), so the
+// first branch's type message says what the whole union expects.
+const shellCommand = (expected: string) =>
+  v.pipe(v.string(expected), v.check((s) => s.trim() !== "", "expected a non-empty shell command"));
+const ShellCommand = shellCommand("expected a shell command");
+const HookStepEntry = v.union(
+  [
+    shellCommand("expected a shell command or {name, command, timeout, env}"),
+    v.strictObject({
+      name: v.optional(NonEmptyString),
+      command: ShellCommand,
+      timeout: v.optional(PositiveDuration),
+      env: v.optional(Env),
+    }),
+  ],
+  "expected a shell command or {name, command, timeout, env}",
+);
+export const Hook = v.union([shellCommand("expected a shell command or a list of them"), v.array(HookStepEntry)]);
+export const Hooks = v.strictObject({
+  "pre-start": v.optional(Hook),
+  "post-start": v.optional(Hook),
+  "pre-stop": v.optional(Hook),
+  "post-stop": v.optional(Hook),
+  "health-check": v.optional(Hook),
+});
+
+export const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const ServiceName = v.pipe(
+  v.string("expected a service name"),
+  v.regex(SERVICE_NAME, "expected a service name: lowercase letters, digits, - and _, starting with a letter or digit, at most 63"),
+);
+export const HealthCheck = v.pipe(
+  v.strictObject({
+    http: v.optional(v.pipe(v.string("expected a path such as /health"), v.startsWith("/", "expected a path starting with /"))),
+    tcp: v.optional(Port),
+    command: v.optional(ShellCommand),
+    port: v.optional(Port),
+    interval: v.optional(PositiveDuration),
+    timeout: v.optional(PositiveDuration),
+    retries: v.optional(v.pipe(v.number("expected a whole number"), v.integer("expected a whole number"), v.minValue(1, "expected at least 1"))),
+    start_period: v.optional(Duration),
+  }),
+  v.check((h) => [h.http, h.tcp, h.command].filter((x) => x !== undefined).length === 1, "expected exactly one of http, tcp or command"),
+  v.check((h) => h.port === undefined || h.http !== undefined, "port is for http probes (tcp names its own port)"),
+);
+export const Service = v.strictObject({
+  command: ShellCommand,
+  port: v.optional(Port),
+  env: v.optional(Env),
+  cwd: v.optional(NonEmptyString),
+  depends_on: v.optional(v.array(ServiceName, "expected a list of service names")),
+  health: v.optional(HealthCheck),
+  restart: v.optional(v.picklist(["always", "on-failure", "never"], "expected always, on-failure or never")),
+});
+export const Services = v.record(ServiceName, Service);
 
 export const RESOURCE_PRESETS = {
   small: { cpu: 1, memoryBytes: 2 * 1024 ** 3 },
@@ -29,14 +104,19 @@ export const Resources = v.union([
   v.strictObject({ cpu: v.pipe(v.number(), v.minValue(0.01)), memory: Size }),
 ]);
 
-const WorkspaceDefinition = v.looseObject({
+export const WorkspaceDefinition = v.looseObject({
   path: v.optional(v.string()),
   backend: v.optional(v.picklist(["docker"])),
   image: v.optional(v.string()),
+  /** Relative to the repository root, as in `.nexus/workspace.yaml`. */
+  dockerfile: v.optional(NonEmptyString),
   ports: v.optional(v.array(Port)),
-  env: v.optional(v.record(v.string(), v.string())),
+  env: v.optional(Env),
   resources: v.optional(Resources),
+  hooks: v.optional(Hooks),
+  services: v.optional(Services),
 });
+export type WorkspaceDefinition = v.InferOutput<typeof WorkspaceDefinition>;
 
 export const ConfigSchema = v.strictObject({
   daemon: v.optional(
