@@ -14,7 +14,7 @@ import { errorEnvelope, formatError, useColor, writeErr, writeOut } from "./outp
 // `nexus workspace <verb>` (nexusd-overview.md) is the same command as the top-level verb.
 const WORKSPACE_VERBS: Record<string, string> = {
   create: "create", list: "list", ls: "list", status: "status", exec: "exec", delete: "destroy", destroy: "destroy",
-  ssh: "ssh", start: "start", stop: "stop", restart: "restart", pause: "pause", resume: "resume", use: "use", switch: "use", url: "url", update: "update",
+  ssh: "ssh", start: "start", services: "services", hook: "hook", stop: "stop", restart: "restart", pause: "pause", resume: "resume", use: "use", switch: "use", url: "url", update: "update",
 };
 
 /** Parses argv and runs one command; resolves with the process exit code. */
@@ -102,9 +102,31 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action((action: string, opts) => run((c) => sshConfigCommand(c, action, opts))(opts));
 
   cli
-    .command("start [workspace]", "Start a stopped workspace and wait until SSH answers")
+    .command("start [workspace]", "Start a stopped workspace: SSH, pre-start hook, services (waits until healthy), post-start hook")
+    .option("--skip-hooks", "Do not run the project's hooks")
+    .option("--skip-services", "Do not start the project's services")
+    .option("--no-wait", "Return once services are started, without waiting until they are healthy")
+    .option("--wait-timeout <seconds>", "How long to wait for services to become healthy (default 120)")
     .example("nexus start feature-auth")
-    .action((ws: string | undefined, opts) => run((c) => startCommand(c, ws))(opts));
+    .example("nexus start feature-auth --skip-hooks --no-wait")
+    .action((ws: string | undefined, opts) => run((c) => startCommand(c, ws, opts))(opts));
+
+  cli
+    .command("services [...args]", "List a workspace's services; or: logs <workspace> <service> [--tail N] [-f] | restart <workspace> <service>")
+    .usage("services [workspace] | services logs [workspace] <service> [--tail 100] [-f] | services restart [workspace] <service>")
+    .option("--tail <lines>", "logs: how many of the last lines (default 100)")
+    .option("-f, --follow", "logs: keep printing new lines until Ctrl-C")
+    .example("nexus services feature-auth")
+    .example("nexus services logs feature-auth web --tail 50 -f")
+    .example("nexus services restart feature-auth web")
+    .action((args: string[], opts) => run(async (c) => (await import("./commands/services.ts")).servicesCommand(c, args, opts))(opts));
+
+  cli
+    .command("hook <workspaceOrHook> [hook]", "Run one of the project's hooks now (pre-start, post-start, pre-stop, post-stop, health-check); exits with its code")
+    .usage("hook [workspace] <hook> [--timeout seconds]")
+    .option("--timeout <seconds>", "Kill the hook after this many seconds (default: the hook's own, 300)")
+    .example("nexus hook feature-auth health-check")
+    .action((a: string, b: string | undefined, opts) => run(async (c) => (await import("./commands/services.ts")).hookCommand(c, a, b, opts))(opts));
 
   cli
     .command("stop [workspace]", "Stop a running workspace (files stay; processes end)")
@@ -141,6 +163,26 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action((ws: string | undefined, opts) => run((c) => urlCommand(c, ws))(opts));
 
   cli
+    .command("proxy [...args]", "Forward a local port to a port inside the workspace until Ctrl-C: <port> (same port locally when free) or <local>:<remote>")
+    .usage("proxy [workspace] <port> | <local>:<remote>")
+    .example("nexus proxy feature-auth 3000")
+    .example("nexus proxy feature-auth 8080:3000")
+    .example("nexus proxy feature-auth 3000 --json   # the forward as JSON on stdout")
+    .action((args: string[], opts) => run(async (c) => (await import("./commands/ports.ts")).proxyCommand(c, args))(opts));
+
+  cli
+    .command("ports [...args]", "List a workspace's published and forwarded ports (and what listens inside), or: add | rm | public")
+    .usage("ports [workspace] | ports add [workspace] <port> [--public] [--host-port N] | ports rm|public [workspace] <id|port>")
+    .option("--public", "add: listen on all interfaces, so other machines can connect")
+    .option("--host-port <port>", "add: this host port instead of a free one from ssh.port_range")
+    .example("nexus ports feature-auth")
+    .example("nexus ports add feature-auth 3000")
+    .example("nexus ports add feature-auth 3000 --public --host-port 8080")
+    .example("nexus ports public feature-auth 3000")
+    .example("nexus ports rm feature-auth pf-1a2b3c4d5e")
+    .action((args: string[], opts) => run(async (c) => (await import("./commands/ports.ts")).portsCommand(c, args, opts))(opts));
+
+  cli
     .command("update [workspace]", "Change resources (applied live) or the idle timeout")
     .option("--resources <preset>", "small | medium | large | xlarge")
     .option("--cpu <n>", "CPUs (with --memory)")
@@ -152,7 +194,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
 
   cli
     .command("daemon [action]", "Run the daemon in the foreground, or: start | stop | status | install | uninstall (as a systemd/launchd service)")
-    .option("-p, --port <port>", "Also listen on TCP 127.0.0.1:<port> (not available yet)")
+    .option("-p, --port <port>", "Also listen on TCP <daemon.host>:<port> (REST, WS; gRPC on port+1), token required")
     .option("-w, --workspace-dir <dir>", "Workspace directory path (NEXUS_HOME)")
     .option("--print", "install: show the service file instead of installing it")
     .option("--system", "install/uninstall: a system-wide systemd unit (/etc/systemd/system, User=you) instead of a user unit")

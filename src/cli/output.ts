@@ -24,7 +24,7 @@ export const yellow = paint("33");
 export function formatError(err: NexusError, color: boolean): string {
   let text = `${red("Error:", color)} ${err.message} ${dim(`(${err.code})`, color)}\n`;
   if (err.suggestion) text += `  ${bold("→", color)} ${err.suggestion}\n`;
-  const log = err.details?.containerLog ?? err.details?.log;
+  const log = err.details?.containerLog ?? err.details?.log ?? err.details?.logTail;
   if (Array.isArray(log) && log.length > 0) text += dim(log.map((l) => `  | ${String(l)}`).join("\n"), color) + "\n";
   return text;
 }

@@ -73,8 +73,25 @@ export const StopInput = v.strictObject({
   timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(3600)), 30),
 });
 
+const Seconds = v.pipe(v.number("timeout must be a number of seconds"), v.minValue(0, "timeout must not be negative"), v.maxValue(86_400, "timeout must be at most a day"));
+
 export const StartInput = v.strictObject({
   agentSocket: v.optional(v.pipe(v.string(), v.minLength(1))),
+  /** The spec's StartWorkspaceRequest options. */
+  skipHooks: v.optional(v.boolean()),
+  skipServices: v.optional(v.boolean()),
+  blocking: v.optional(v.boolean()),
+  timeout: v.optional(Seconds),
+});
+export type StartInput = v.InferOutput<typeof StartInput>;
+
+export const RunHookInput = v.strictObject({
+  timeout: v.optional(Seconds),
+});
+
+export const ServiceLogsQuery = v.object({
+  follow: v.optional(v.picklist(["true", "false", "1", "0", ""], "follow must be true or false")),
+  tail: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "tail must be a whole number"), v.transform(Number), v.maxValue(100_000, "tail must be at most 100000"))),
 });
 
 export const SshConfigInput = v.strictObject({
@@ -112,3 +129,18 @@ export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown,
     ...(field ? { field } : {}),
   });
 }
+
+// ---- port forwarding
+
+const TcpPort = (field: string) =>
+  v.pipe(v.number(`${field} must be a number`), v.integer(`${field} must be a whole number`), v.minValue(1, `${field} must be 1-65535`), v.maxValue(65535, `${field} must be 1-65535`));
+
+export const PortForwardInput = v.strictObject({
+  containerPort: TcpPort("containerPort"),
+  /** A fixed host port; left out, one comes from ssh.port_range. */
+  hostPort: v.optional(TcpPort("hostPort")),
+  visibility: v.optional(v.picklist(["private", "public"], "visibility must be 'private' or 'public'")),
+  /** Held by a streamed request (Accept: application/x-ndjson) and removed when it ends; never persisted. */
+  temporary: v.optional(v.boolean("temporary must be a boolean")),
+});
+export type PortForwardInput = v.InferOutput<typeof PortForwardInput>;

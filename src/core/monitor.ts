@@ -34,13 +34,27 @@ export class WorkspaceMonitor {
   }
 
   /**
-   * Resolves when the workspace reaches the condition (healthy means running: no service checks
-   * exist yet), or with met=false at the timeout. Listens to the event bus, no polling.
+   * Resolves when the workspace reaches the condition, or with met=false at the timeout. Running and
+   * stopped listen to the event bus; healthy (running, every service ready, the health-check hook
+   * passing) then polls the workspace's health.
    */
-  wait(ref: string, condition: WaitCondition, timeoutMs: number, signal?: AbortSignal): Promise<{ workspaceId: string; status: WorkspaceStatus; met: boolean; durationMs: number }> {
+  async wait(ref: string, condition: WaitCondition, timeoutMs: number, signal?: AbortSignal): Promise<{ workspaceId: string; status: WorkspaceStatus; met: boolean; durationMs: number }> {
     if (!["running", "healthy", "stopped"].includes(condition)) {
       throw errors.invalidArgument(`Unknown condition '${condition}'`, "Use running, healthy or stopped", { condition });
     }
+    const started = Date.now();
+    const running = await this.#waitStatus(ref, condition, timeoutMs, signal);
+    if (condition !== "healthy" || !running.met) return running;
+    for (;;) {
+      const h = await this.#ws.health(running.workspaceId).catch(() => undefined);
+      if (h?.healthy) return { ...running, status: h.status, durationMs: Date.now() - started };
+      if (h && h.status !== "running") return { ...running, status: h.status, met: false, durationMs: Date.now() - started };
+      if (Date.now() - started >= timeoutMs || signal?.aborted) return { ...running, status: h?.status ?? running.status, met: false, durationMs: Date.now() - started };
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  #waitStatus(ref: string, condition: WaitCondition, timeoutMs: number, signal?: AbortSignal): Promise<{ workspaceId: string; status: WorkspaceStatus; met: boolean; durationMs: number }> {
     const want: WorkspaceStatus = condition === "stopped" ? "stopped" : "running";
     const r = this.#ws.resolve(ref);
     const started = Date.now();

@@ -60,10 +60,17 @@ export interface WorkspaceRecord {
   hostKeyFingerprint: string;
   /** A new host key waits in ssh/next_* and takes over at the next start. */
   hostKeyRotationPending?: boolean;
-  error: { code: string; message: string } | null;
+  error: WorkspaceError | null;
   createdAt: string;
   updatedAt: string;
   lastActiveAt: string;
+}
+
+export interface WorkspaceError {
+  code: string;
+  message: string;
+  /** E.g. a failed hook's log tail. */
+  details?: Record<string, unknown>;
 }
 
 /** The spec's Workspace shape as REST returns it. */
@@ -81,7 +88,7 @@ export interface WorkspaceView {
   createdAt: string;
   updatedAt: string;
   lastActiveAt: string;
-  error?: { code: string; message: string };
+  error?: WorkspaceError;
 }
 
 export function toView(r: WorkspaceRecord): WorkspaceView {
@@ -119,7 +126,9 @@ export interface WorkspaceStatusView {
   worktreePath: string;
   resources: ResourceLimits;
   idle: IdleView;
-  error?: { code: string; message: string };
+  /** Extension: each service of the project and its health. */
+  services: ServiceHealthView[];
+  error?: WorkspaceError;
 }
 
 /** Why a workspace is (not) idle. */
@@ -148,11 +157,49 @@ export interface SshInfo {
   rotationPending: boolean;
 }
 
+/** The spec's ServiceHealth (start and resume answers). */
+export interface ServiceHealthView {
+  name: string;
+  status: string;
+  port: number | null;
+  url: string | null;
+  message?: string;
+}
+
+/** One service as `GET /services` lists it. */
+export interface ServiceView {
+  name: string;
+  status: string;
+  containerPort: number | null;
+  hostPort: number | null;
+  url: string | null;
+  healthCheck: string | null;
+  dependsOn: string[];
+  pid: number | null;
+  restarts: number;
+  lastExitCode: number | null;
+  startedAt: string | null;
+  message: string;
+  lastProbe: { ok: boolean; at: string; output: string } | null;
+}
+
 export interface ResumeResult {
   workspaceId: string;
   status: WorkspaceStatus;
   durationMs: number;
-  services: Array<{ name: string; status: string; url: string }>;
+  services: ServiceHealthView[];
+}
+
+/** What start answers: the workspace, its services' health, and how long it took. */
+export type StartResult = WorkspaceView & { services: ServiceHealthView[]; durationMs: number };
+
+/** Options of start (and of create's bring-up): the spec's skip_hooks, skip_services, blocking, timeout. */
+export interface BringUpOptions {
+  skipHooks?: boolean;
+  skipServices?: boolean;
+  /** Wait until every service is healthy (or the timeout passes); default true. */
+  blocking?: boolean;
+  timeoutSeconds?: number;
 }
 
 export interface ExecRequest {

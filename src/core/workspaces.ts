@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import type { Duplex } from "node:stream";
 import type { ContainerCreateOptions } from "dockerode";
 import type { NexusConfig } from "../config/schema.ts";
 import { RESOURCE_PRESETS } from "../config/schema.ts";
@@ -22,6 +23,10 @@ import { KeyedMutex } from "./mutex.ts";
 import type { PortAllocator } from "./ports.ts";
 import { expandHome, hostAlias, knownHostsLines, sshConfigBlock, sshConfigIncluded, SSH_HOST, writeSshFiles } from "./ssh-files.ts";
 import { agentPublicKeys } from "../ssh/agent.ts";
+import { HOOK_NAMES, loadProjectConfig, type HookName, type ProjectConfig, type ServiceDefinition } from "../config/project.ts";
+import { hookCommandLine, hookFailed, runHookSteps, type HookResult } from "./hooks.ts";
+import { describeProbe, isReady, serviceLogs, serviceStates, startService, startServices, stopService, stopServices, waitReady, type LogEntry, type SupervisorState, type WorkspaceShell } from "./services.ts";
+import { SUPERVISOR_PATH, SUPERVISOR_PY } from "./supervisor.ts";
 import {
   toView,
   type PortMapping,
@@ -29,6 +34,10 @@ import {
   type IdleView,
   type ResourceLimits,
   type ResumeResult,
+  type BringUpOptions,
+  type ServiceHealthView,
+  type ServiceView,
+  type StartResult,
   type SshInfo,
   type WorkspaceRecord,
   type WorkspaceStatus,
@@ -54,6 +63,13 @@ export interface WorkspaceServiceDeps {
 
 const WORKSPACE_DIR = "/workspace";
 const READY_TIMEOUT_MS = 60_000;
+/** How long start/create wait for services to become healthy, unless asked otherwise. */
+const DEFAULT_BRING_UP_SECONDS = 120;
+
+/** Service ports that were not published at create are forwarded by the daemon (forwards.ts). */
+export interface ServicePortForwarder {
+  ensure(ref: string, containerPort: number): Promise<{ hostPort: number; url: string }>;
+}
 const noProgress: ProgressSink = () => {};
 
 /** Workspace operations: the only place with behaviour. Every transport calls these. */
@@ -69,6 +85,7 @@ export class WorkspaceService {
   readonly #locks = new KeyedMutex();
   /** git does not take concurrent worktree changes in one repository: one at a time per repository. */
   readonly #repoLocks = new KeyedMutex();
+  #forwarder: ServicePortForwarder | undefined;
 
   constructor(deps: WorkspaceServiceDeps) {
     this.#d = deps;
@@ -101,13 +118,21 @@ export class WorkspaceService {
 
   async status(ref: string): Promise<WorkspaceStatusView> {
     const r = this.#withActivity(this.resolve(ref));
+    const project = this.#projectOrNone(r);
+    const states = r.status === "running" && project?.services.length ? await serviceStates(this.#shell(r)).catch(() => new Map<string, SupervisorState>()) : new Map<string, SupervisorState>();
+    const services = await Promise.all((project?.services ?? []).map((def) => this.#serviceHealth(r, def, states.get(def.name))));
+    const portStatus = (p: PortMapping) => {
+      const svc = project?.services.find((sv) => sv.port === p.containerPort);
+      if (svc) return states.get(svc.name)?.status ?? "stopped";
+      return r.status === "running" ? "published" : "stopped";
+    };
     const view: WorkspaceStatusView = {
       workspaceId: r.id,
       name: r.name,
       status: r.status,
       backend: r.backend,
       containerId: r.containerId,
-      ports: { ssh: r.ports.ssh, services: r.ports.services.map((p) => ({ ...p, status: r.status === "running" ? "published" : "stopped" })) },
+      ports: { ssh: r.ports.ssh, services: r.ports.services.map((p) => ({ ...p, status: portStatus(p) })) },
       // A local engine bind-mounts the worktree: nothing to sync, and we say so.
       sync: { provider: "bind", status: "live", lastSyncAt: null },
       createdAt: r.createdAt,
@@ -116,6 +141,7 @@ export class WorkspaceService {
       worktreePath: r.mountPath,
       resources: r.resources,
       idle: await this.#idleView(r),
+      services,
     };
     if (r.error) view.error = r.error;
     return view;
@@ -123,7 +149,7 @@ export class WorkspaceService {
 
   // ---- create ----------------------------------------------------------------------------------
 
-  async create(input: CreateWorkspaceInput, progress: ProgressSink = noProgress): Promise<WorkspaceView> {
+  async create(input: CreateWorkspaceInput, progress: ProgressSink = noProgress, opts: BringUpOptions = {}): Promise<StartResult> {
     const d = this.#d;
     const started = Date.now();
     const step = (phase: string, message: string) => progress({ phase, message, elapsedMs: Date.now() - started });
@@ -137,6 +163,7 @@ export class WorkspaceService {
     this.#creating.add(input.name);
     const undo: Array<{ what: string; run: () => Promise<void> | void }> = [];
     let record: WorkspaceRecord | undefined;
+    let project: ProjectConfig | undefined;
     try {
       const resources = resolveResources(input.resources ?? d.config.workspaces[input.name]?.resources ?? d.config.defaults.resources);
       const id = `ws-${randomBytes(6).toString("hex")}`;
@@ -149,9 +176,9 @@ export class WorkspaceService {
       const source = await this.#planSource(input, id, undo);
       const { ncpu } = engine ?? (await d.docker.ping());
 
-      const containerPorts = input.ports ?? d.config.workspaces[input.name]?.ports ?? [];
-      let hostPorts = await d.ports.allocate(1 + containerPorts.length);
-      undo.push({ what: "release ports", run: () => d.ports.release(hostPorts) });
+      const containerPorts = input.ports ?? [];
+      const hostPorts = await d.ports.allocate(1 + containerPorts.length);
+      undo.push({ what: "release ports", run: () => d.ports.release(record ? recordPorts(record) : hostPorts) });
 
       const shortId = id.slice(3, 9);
       record = {
@@ -187,23 +214,33 @@ export class WorkspaceService {
         await this.#makeWorktree(record, source.makeWorktree, undo);
       }
 
+      // The project's .nexus/workspace.yaml (in the new worktree) adds ports, resources, image, hooks, services.
+      project = this.#project(record);
+      if (project.files.length > 0) step("config", `Project configuration: ${project.files.join(", ")}`);
+      await this.#applyProject(record, project, input);
+      d.store.save(record);
+
       step("keys", "Generating SSH host key");
       const hostKey = this.#makeHostKey(record);
       record.hostKeyFingerprint = fingerprint(hostKey.publicKey);
 
-      const base = input.image ?? d.config.workspaces[input.name]?.image ?? d.config.defaults.image;
+      const labels = this.#labels(record);
+      let base = input.image ?? project.image ?? d.config.defaults.image;
+      if (!input.image && project.dockerfile) {
+        step("image", `Building the project's image from ${project.dockerfile}`);
+        base = await d.docker.buildProjectImage(project.dockerfile, (e) => step(e.phase, e.message));
+      }
       record.image = await d.docker.ensureWorkspaceImage(base === DEFAULT_WORKSPACE_IMAGE ? DEFAULT_BASE_IMAGE : base, (e) => step(e.phase, e.message));
       d.store.save(record);
 
       step("container", `Creating container ${record.containerName}`);
-      const labels = this.#labels(record);
       await d.docker.createVolume(record.homeVolume, labels);
       undo.push({ what: "remove volume", run: () => d.docker.removeVolume(record!.homeVolume) });
       undo.push({ what: "remove container", run: async () => void (record!.containerId && (await d.docker.removeContainer(record!.containerId))) });
       for (let attempt = 1; ; attempt++) {
         record.containerId = await d.docker.createContainer(this.#containerSpec(record, labels, ncpu));
         d.store.save(record);
-        await this.#installFiles(record, hostKey, input.agentSocket);
+        await this.#installFiles(record, hostKey, input.agentSocket, project.env);
         step("start", "Starting container");
         try {
           await this.#startAndWait(record);
@@ -211,12 +248,15 @@ export class WorkspaceService {
         } catch (err) {
           if (!(err instanceof NexusError && err.code === "PORT_CONFLICT") || attempt >= 3) throw err;
           // Another process took a port between allocation and start: new ports, new container (spec §3.6 recovery).
-          const taken = hostPorts;
-          hostPorts = await d.ports.allocate(taken.length);
+          const taken = recordPorts(record);
+          const fresh = await d.ports.allocate(taken.length);
           d.ports.release(taken);
-          step("start", `A port was taken meanwhile; retrying with new ports (ssh ${hostPorts[0]})`);
+          step("start", `A port was taken meanwhile; retrying with new ports (ssh ${fresh[0]})`);
           await d.docker.removeContainer(record.containerId);
-          record.ports = portMappings(hostPorts, containerPorts);
+          record.ports = {
+            ssh: fresh[0]!,
+            services: record.ports.services.map((p, i) => ({ ...p, hostPort: fresh[i + 1]! })),
+          };
         }
       }
 
@@ -225,15 +265,52 @@ export class WorkspaceService {
       d.store.save(record);
       this.#syncSshFiles();
       this.#publishStatus(record);
-      step("ready", `Workspace ${record.name} is ready`);
-      d.log.info(`created ${record.name} (${record.id}) in ${Date.now() - started} ms`);
-      return toView(record);
     } catch (err) {
       await this.#rollback(undo, input.name);
+      this.#creating.delete(input.name);
       throw err;
+    }
+    // The workspace exists from here: a failing hook leaves it in `error` (nothing is rolled back,
+    // no work is lost), and `nexus start` tries again.
+    const made = record;
+    try {
+      const services = await this.#exclusive(made.id, () => this.#bringUpOrFail(made, project!, opts, step));
+      step("ready", `Workspace ${made.name} is ready`);
+      d.log.info(`created ${made.name} (${made.id}) in ${Date.now() - started} ms`);
+      return { ...toView(made), services, durationMs: Date.now() - started };
     } finally {
       this.#creating.delete(input.name);
     }
+  }
+
+  /** The project's configuration: .nexus/workspace.yaml (and lifecycle.json) in the mounted tree, then workspaces.<name> of the user config. */
+  #project(r: WorkspaceRecord): ProjectConfig {
+    return loadProjectConfig(r.mountPath, { userWorkspace: this.#d.config.workspaces[r.name], userConfigFile: this.#d.paths.config, userWorkspaceName: r.name });
+  }
+
+  /** A project whose configuration does not parse still stops: its hooks are skipped, and the log says why. */
+  #projectOrNone(r: WorkspaceRecord): ProjectConfig | undefined {
+    try {
+      return this.#project(r);
+    } catch (err) {
+      this.#d.log.warn(`${r.name}: project configuration skipped: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** Ports (published at create, named after the service using them) and resources from the project. */
+  async #applyProject(record: WorkspaceRecord, project: ProjectConfig, input: CreateWorkspaceInput): Promise<void> {
+    const published = new Set(record.ports.services.map((p) => p.containerPort));
+    const extra = [...new Set([...project.ports, ...project.services.flatMap((s) => (s.port !== undefined ? [s.port] : []))])].filter((p) => p !== 22 && !published.has(p));
+    if (extra.length > 0) {
+      const more = await this.#d.ports.allocate(extra.length);
+      record.ports.services.push(...extra.map((containerPort, i): PortMapping => ({ name: `port-${containerPort}`, containerPort, hostPort: more[i]! })));
+    }
+    for (const p of record.ports.services) {
+      const svc = project.services.find((s) => s.port === p.containerPort);
+      if (svc) p.name = svc.name;
+    }
+    if (input.resources === undefined && project.resources !== undefined) record.resources = resolveResources(project.resources);
   }
 
   async #planSource(input: CreateWorkspaceInput, id: string, undo: Array<{ what: string; run: () => Promise<void> | void }>) {
@@ -379,12 +456,12 @@ export class WorkspaceService {
   }
 
   /** Host key, authorized keys and the workspace env reach the container as files, never as env vars or labels. */
-  async #installFiles(record: WorkspaceRecord, hostKey: KeyPair, agentSocket?: string): Promise<void> {
+  async #installFiles(record: WorkspaceRecord, hostKey: KeyPair, agentSocket?: string, projectEnv: Record<string, string> = {}): Promise<void> {
     const d = this.#d;
     const inj = d.config.ssh.injection;
     const agentKeys = inj.enabled && inj.include_agent_keys && agentSocket ? await agentPublicKeys(agentSocket) : [];
     const authorized = [...new Set([d.clientKey.publicKey, ...this.#injectedKeys(), ...agentKeys])].join("\n") + "\n";
-    const environment = Object.entries(record.env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n";
+    const environment = Object.entries({ ...projectEnv, ...record.env }).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n";
     await d.docker.putFiles(record.containerId!, "/", [
       { name: "etc/nexus", type: "dir", mode: 0o755 },
       { name: "etc/nexus/ssh", type: "dir", mode: 0o755 },
@@ -392,6 +469,9 @@ export class WorkspaceService {
       { name: "etc/nexus/ssh/ssh_host_ed25519_key.pub", content: hostKey.publicKey + "\n", mode: 0o644 },
       { name: "etc/nexus/ssh/authorized_keys", content: authorized, mode: 0o644 },
       { name: "etc/environment", content: environment, mode: 0o644 },
+      // The service supervisor comes with the binary, so a new Nexus needs no new image.
+      { name: "usr/local/lib/nexus", type: "dir", mode: 0o755 },
+      { name: SUPERVISOR_PATH.slice(1), content: SUPERVISOR_PY, mode: 0o755 },
     ]);
   }
 
@@ -504,6 +584,284 @@ export class WorkspaceService {
     return last && last > r.lastActiveAt ? { ...r, lastActiveAt: last } : r;
   }
 
+  // ---- hooks and services ----------------------------------------------------------------------
+
+  /** Runs a read-only shell line in a running workspace without counting it as activity (status probes). */
+  async inspect(ref: string, script: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    const r = this.resolve(ref);
+    this.#requireRunning(r, "look inside it");
+    return this.#shell(r).run(script);
+  }
+
+  /** Lets service ports that were not published at create be reached through a daemon forward. */
+  setPortForwarder(forwarder: ServicePortForwarder): void {
+    this.#forwarder = forwarder;
+  }
+
+  /** A shell in the workspace over the daemon's pooled connection; it does not count as activity. */
+  #shell(r: WorkspaceRecord): WorkspaceShell {
+    return {
+      run: async (script, opts = {}) => {
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        const exit = await this.#d.ssh.exec(r.id, this.#target(r), script, {
+          onStdout: opts.onStdout ?? ((b) => out.push(b)),
+          onStderr: (b) => err.push(b),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+        return { exitCode: exit.exitCode, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+      },
+    };
+  }
+
+  #hookLog(r: WorkspaceRecord, hook: HookName): string {
+    return join(this.#d.paths.workspaceDir(r.id), "logs", "hooks", `${hook}.log`);
+  }
+
+  /** Runs a hook's steps: in the workspace over SSH, or (post-stop) in a one-off container with the same image and mounts. */
+  async #runHook(r: WorkspaceRecord, project: ProjectConfig, hook: HookName, timeoutSeconds?: number): Promise<HookResult> {
+    const steps = (project.hooks[hook] ?? []).map((st) => (timeoutSeconds ? { ...st, timeoutSeconds } : st));
+    const env = { ...project.env, ...r.env };
+    const run =
+      hook === "post-stop"
+        ? async (step: (typeof steps)[number], signal: AbortSignal) => {
+            const res = await this.#d.docker.runOneOff(this.#oneOffSpec(r, hookCommandLine(hook, step, r.name), env), step.timeoutSeconds * 1000);
+            if (res.timedOut && !signal.aborted) return { exitCode: 124, output: res.output };
+            return { exitCode: res.exitCode, output: res.output };
+          }
+        : async (step: (typeof steps)[number], signal: AbortSignal) => {
+            const res = await this.#shell(r).run(hookCommandLine(hook, step, r.name), { signal });
+            return { exitCode: res.exitCode, output: res.stdout + res.stderr };
+          };
+    const result = await runHookSteps(hook, steps, run, this.#hookLog(r, hook));
+    this.#d.log.info(`${r.name}: ${hook} hook exited ${result.exitCode} in ${result.durationMs} ms`);
+    return result;
+  }
+
+  /** The one-off container of a post-stop hook: the workspace's image and mounts, as the workspace user. */
+  #oneOffSpec(r: WorkspaceRecord, commandLine: string, env: Record<string, string>): ContainerCreateOptions {
+    const main = this.#containerSpec(r, this.#labels(r), 1);
+    const { uid, gid } = this.#d.hostUser;
+    return {
+      name: `${r.containerName}-hook-${randomBytes(3).toString("hex")}`,
+      Image: r.image,
+      Labels: { ...this.#labels(r), [LABELS.role]: "hook" },
+      User: `${uid}:${gid}`,
+      Entrypoint: ["/bin/bash", "-c"],
+      Cmd: [commandLine],
+      WorkingDir: WORKSPACE_DIR,
+      Env: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), "HOME=/home/nexus", "USER=nexus"],
+      HostConfig: { Mounts: main.HostConfig!.Mounts!, NetworkMode: "bridge", Memory: r.resources.memoryBytes },
+    };
+  }
+
+  async #runHookOrFail(r: WorkspaceRecord, project: ProjectConfig, hook: HookName, step: (phase: string, message: string) => void): Promise<void> {
+    if (!project.hooks[hook]?.length) return;
+    step("hooks", `Running the ${hook} hook`);
+    const result = await this.#runHook(r, project, hook);
+    if (result.exitCode !== 0) throw hookFailed(r.name, result);
+  }
+
+  /**
+   * After SSH answers: pre-start hook, services in dependency order, wait until they are healthy
+   * (blocking, up to the timeout), post-start hook. Non-blocking returns once services are started
+   * and finishes the rest in the background.
+   */
+  async #bringUp(r: WorkspaceRecord, project: ProjectConfig, opts: BringUpOptions, step: (phase: string, message: string) => void): Promise<ServiceHealthView[]> {
+    const deadline = Date.now() + (opts.timeoutSeconds ?? DEFAULT_BRING_UP_SECONDS) * 1000;
+    if (!opts.skipHooks) await this.#runHookOrFail(r, project, "pre-start", step);
+    const services = opts.skipServices ? [] : project.services;
+    const sh = this.#shell(r);
+    let notStarted = new Map<string, string>();
+    if (services.length > 0) notStarted = await startServices(sh, services, { deadline, onProgress: (m) => step("services", m) });
+    const finish = async () => {
+      const names = services.filter((sv) => !notStarted.has(sv.name)).map((sv) => sv.name);
+      if (names.length > 0) step("services", `Waiting until ${names.join(", ")} ${names.length === 1 ? "is" : "are"} healthy`);
+      const states = names.length > 0 ? await waitReady(sh, names, deadline) : new Map<string, SupervisorState>();
+      if (!opts.skipHooks) await this.#runHookOrFail(r, project, "post-start", step);
+      return Promise.all(project.services.map((def) => this.#serviceHealth(r, def, states.get(def.name), notStarted.get(def.name) ?? (opts.skipServices ? "not started (skip services)" : undefined))));
+    };
+    if (opts.blocking === false) {
+      void finish().catch((err: unknown) => this.#bringUpFailed(r.id, err));
+      return Promise.all(project.services.map((def) => this.#serviceHealth(r, def, undefined, notStarted.get(def.name) ?? (opts.skipServices ? "not started (skip services)" : "starting"))));
+    }
+    return finish();
+  }
+
+  /** bring-up whose failure leaves the workspace in `error` with the cause (a hook's log tail in its details). */
+  async #bringUpOrFail(r: WorkspaceRecord, project: ProjectConfig, opts: BringUpOptions, step: (phase: string, message: string) => void): Promise<ServiceHealthView[]> {
+    try {
+      return await this.#bringUp(r, project, opts, step);
+    } catch (err) {
+      this.#bringUpFailed(r.id, err);
+      throw err;
+    }
+  }
+
+  #bringUpFailed(id: string, err: unknown): void {
+    const r = this.#d.store.get(id);
+    if (!r) return;
+    const e = err instanceof NexusError ? err : new NexusError("WORKSPACE_START_FAILED", (err as Error).message);
+    this.#d.log.warn(`${r.name}: start failed: ${e.message}`);
+    this.#setStatus(r, "error", { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) });
+  }
+
+  /** The spec's ServiceHealth of one service, with its URL (published port, or a daemon forward). */
+  async #serviceHealth(r: WorkspaceRecord, def: ServiceDefinition, state: SupervisorState | undefined, note?: string): Promise<ServiceHealthView> {
+    const where = await this.#serviceUrl(r, def);
+    return {
+      name: def.name,
+      status: state?.status ?? (note === "starting" ? "starting" : "stopped"),
+      port: where?.hostPort ?? null,
+      url: where?.url ?? null,
+      ...(note && note !== "starting" ? { message: note } : state?.message ? { message: state.message } : {}),
+    };
+  }
+
+  async #serviceUrl(r: WorkspaceRecord, def: ServiceDefinition): Promise<{ hostPort: number; url: string } | undefined> {
+    if (def.port === undefined) return undefined;
+    const published = r.ports.services.find((p) => p.containerPort === def.port);
+    if (published) return { hostPort: published.hostPort, url: `http://localhost:${published.hostPort}` };
+    if (!this.#forwarder || r.status !== "running") return undefined;
+    try {
+      return await this.#forwarder.ensure(r.id, def.port);
+    } catch (err) {
+      this.#d.log.warn(`${r.name}: could not forward port ${def.port} of service ${def.name}: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** Stops services (reverse order) after the pre-stop hook; failures are logged: a stop always stops. */
+  async #bringDown(r: WorkspaceRecord, project: ProjectConfig | undefined): Promise<void> {
+    if (!project || (!project.hooks["pre-stop"]?.length && project.services.length === 0)) return;
+    if (project.hooks["pre-stop"]?.length) {
+      const res = await this.#runHook(r, project, "pre-stop").catch((err: Error) => this.#d.log.warn(`${r.name}: pre-stop hook: ${err.message}`));
+      if (res && res.exitCode !== 0) this.#d.log.warn(`${r.name}: pre-stop hook exited ${res.exitCode} (see ${res.logFile}); stopping anyway`);
+    }
+    await stopServices(this.#shell(r), project.services).catch((err: Error) => this.#d.log.warn(`${r.name}: stopping services: ${err.message}`));
+  }
+
+  async #postStop(r: WorkspaceRecord, project: ProjectConfig | undefined): Promise<void> {
+    if (!project?.hooks["post-stop"]?.length) return;
+    const res = await this.#runHook(r, project, "post-stop").catch((err: Error) => this.#d.log.warn(`${r.name}: post-stop hook: ${err.message}`));
+    if (res && res.exitCode !== 0) this.#d.log.warn(`${r.name}: post-stop hook exited ${res.exitCode} (see ${res.logFile})`);
+  }
+
+  /** `POST /hooks/{hook}`: runs one hook now and answers its exit code and output tail. */
+  async runHook(ref: string, hook: string, opts: { timeoutSeconds?: number } = {}): Promise<HookResult & { workspaceId: string }> {
+    const r = this.resolve(ref);
+    if (!(HOOK_NAMES as readonly string[]).includes(hook)) {
+      throw errors.invalidArgument(`Unknown hook '${hook}'`, `Use one of ${HOOK_NAMES.join(", ")}`, { hook });
+    }
+    const name = hook as HookName;
+    const project = this.#project(r);
+    if (!project.hooks[name]?.length) {
+      throw new NexusError("NOT_FOUND", `Workspace '${r.name}' has no ${name} hook`, {
+        suggestion: `Define hooks.${name} in .nexus/workspace.yaml`,
+        details: { workspaceName: r.name, hook: name, files: project.files },
+      });
+    }
+    if (name !== "post-stop") this.#requireRunning(r, `run its ${name} hook`);
+    return { workspaceId: r.id, ...(await this.#runHook(r, project, name, opts.timeoutSeconds)) };
+  }
+
+  #serviceDefinition(r: WorkspaceRecord, project: ProjectConfig, name: string): ServiceDefinition {
+    const def = project.services.find((sv) => sv.name === name);
+    if (!def) {
+      throw new NexusError("NOT_FOUND", `Workspace '${r.name}' has no service '${name}'`, {
+        suggestion: `Run 'nexus services ${r.name}' to see its services`,
+        details: { workspaceName: r.name, service: name, services: project.services.map((sv) => sv.name) },
+      });
+    }
+    return def;
+  }
+
+  /** `GET /services`: every service of the project with its state, ports and URL. */
+  async listServices(ref: string): Promise<{ workspaceId: string; services: ServiceView[] }> {
+    const r = this.resolve(ref);
+    const project = this.#project(r);
+    const states = r.status === "running" && project.services.length > 0 ? await serviceStates(this.#shell(r)) : new Map<string, SupervisorState>();
+    const services = await Promise.all(
+      project.services.map(async (def): Promise<ServiceView> => {
+        const st = states.get(def.name);
+        const where = await this.#serviceUrl(r, def);
+        return {
+          name: def.name,
+          status: st?.status ?? "stopped",
+          containerPort: def.port ?? null,
+          hostPort: where?.hostPort ?? null,
+          url: where?.url ?? null,
+          healthCheck: describeProbe(def.health),
+          dependsOn: def.dependsOn,
+          pid: st?.pid ?? null,
+          restarts: st?.restarts ?? 0,
+          lastExitCode: st?.lastExitCode ?? null,
+          startedAt: st?.startedAt ?? null,
+          message: st?.message ?? (r.status === "running" ? "not started" : `the workspace is ${r.status}`),
+          lastProbe: st?.probe ?? null,
+        };
+      }),
+    );
+    return { workspaceId: r.id, services };
+  }
+
+  /** A service's log: the last `tail` lines, then new ones while `follow` (until the signal aborts). */
+  async serviceLogs(ref: string, service: string, opts: { tail: number; follow: boolean; signal?: AbortSignal }, onEntry: (e: LogEntry) => void): Promise<void> {
+    const r = this.resolve(ref);
+    this.#serviceDefinition(r, this.#project(r), service);
+    this.#requireRunning(r, "read its service logs");
+    await serviceLogs(this.#shell(r), service, opts, onEntry);
+  }
+
+  /** Stops and starts one service with its current definition; answers once it is ready (or after the timeout). */
+  async restartService(ref: string, service: string, opts: { timeoutSeconds?: number } = {}): Promise<ServiceHealthView & { workspaceId: string; durationMs: number }> {
+    const started = Date.now();
+    const r = this.resolve(ref);
+    const def = this.#serviceDefinition(r, this.#project(r), service);
+    this.#requireRunning(r, "restart a service");
+    const sh = this.#shell(r);
+    await stopService(sh, def.name);
+    await startService(sh, def);
+    const states = await waitReady(sh, [def.name], Date.now() + (opts.timeoutSeconds ?? 60) * 1000);
+    return { workspaceId: r.id, ...(await this.#serviceHealth(r, def, states.get(def.name))), durationMs: Date.now() - started };
+  }
+
+  /** Healthy: running, every service ready, and the health-check hook (if any) exits 0. */
+  async health(ref: string): Promise<{ workspaceId: string; healthy: boolean; status: WorkspaceStatus; services: ServiceHealthView[]; healthCheck: { exitCode: number; output: string } | null }> {
+    const r = this.resolve(ref);
+    if (r.status !== "running") return { workspaceId: r.id, healthy: false, status: r.status, services: [], healthCheck: null };
+    const project = this.#project(r);
+    const states = project.services.length > 0 ? await serviceStates(this.#shell(r)) : new Map<string, SupervisorState>();
+    const services = await Promise.all(project.services.map((def) => this.#serviceHealth(r, def, states.get(def.name))));
+    let healthCheck: { exitCode: number; output: string } | null = null;
+    if (project.hooks["health-check"]?.length) {
+      const res = await this.#runHook(r, project, "health-check");
+      healthCheck = { exitCode: res.exitCode, output: res.output };
+    }
+    const healthy = project.services.every((def) => isReady(states.get(def.name))) && (healthCheck === null || healthCheck.exitCode === 0);
+    return { workspaceId: r.id, healthy, status: r.status, services, healthCheck };
+  }
+
+  /** After the container came back without us (engine restart, daemon restart): its services are started again (no hooks). */
+  async #restoreServices(id: string): Promise<void> {
+    // Under the workspace's lock: a stop or restart that comes meanwhile waits, and is not undone.
+    await this.#exclusive(id, () => this.#restoreServicesNow(id)).catch((err: Error) => this.#d.log.warn(`restoring services: ${err.message}`));
+  }
+
+  async #restoreServicesNow(id: string): Promise<void> {
+    const r = this.#d.store.get(id);
+    if (!r || r.status !== "running") return;
+    const project = this.#projectOrNone(r);
+    if (!project?.services.length) return;
+    try {
+      await this.#d.ssh.waitReady(r.id, this.#target(r), READY_TIMEOUT_MS);
+      const notStarted = await startServices(this.#shell(r), project.services, { deadline: Date.now() + DEFAULT_BRING_UP_SECONDS * 1000 });
+      for (const [name, why] of notStarted) this.#d.log.warn(`${r.name}: service ${name} ${why}`);
+    } catch (err) {
+      this.#d.log.warn(`${r.name}: restoring services: ${(err as Error).message}`);
+    }
+  }
+
   // ---- destroy ---------------------------------------------------------------------------------
 
   async destroy(ref: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -586,19 +944,28 @@ export class WorkspaceService {
   }
 
   /** Starts a stopped workspace (or one in error), re-creating its container if it is gone; authorized keys are refreshed. */
-  async start(ref: string, opts: { agentSocket?: string } = {}): Promise<WorkspaceView> {
+  async start(ref: string, opts: { agentSocket?: string } & BringUpOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
     const id = this.resolve(ref).id;
+    const started = Date.now();
+    const step = (phase: string, message: string) => progress({ phase, message, elapsedMs: Date.now() - started });
     return this.#exclusive(id, async () => {
       const r = this.resolve(id);
       if (r.status === "running") {
         // The record may lag behind the engine (a container stopped behind our back): look.
         const live = r.containerId ? await this.#d.docker.inspect(r.containerId) : undefined;
-        if (live?.State.Running && !live.State.Paused) return toView(r);
+        if (live?.State.Running && !live.State.Paused) {
+          const project = this.#projectOrNone(r);
+          const states = project?.services.length ? await serviceStates(this.#shell(r)).catch(() => new Map<string, SupervisorState>()) : new Map<string, SupervisorState>();
+          const services = await Promise.all((project?.services ?? []).map((def) => this.#serviceHealth(r, def, states.get(def.name))));
+          return { ...toView(r), services, durationMs: Date.now() - started };
+        }
         r.status = live?.State.Paused ? "paused" : "stopped";
       }
       if (r.status === "paused") throw errors.invalidState(r.name, r.status, "stopped to start", `Resume it with 'nexus resume ${r.name}'`);
       if (r.status !== "stopped" && r.status !== "error") throw errors.invalidState(r.name, r.status, "stopped to start", `See 'nexus status ${r.name}'`);
       const d = this.#d;
+      // A project configuration that does not parse stops the start before anything changes.
+      const project = this.#project(r);
       try {
         const info = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
         if (!info) {
@@ -614,15 +981,17 @@ export class WorkspaceService {
           await d.docker.unpause(r.containerId!);
         }
         if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
-        await this.#installFiles(r, this.#hostKey(r), opts.agentSocket);
+        await this.#installFiles(r, this.#hostKey(r), opts.agentSocket, project.env);
+        step("start", "Starting container");
         await this.#startAndWait(r);
         this.#touch(r);
         this.#setStatus(r, "running");
         this.#syncSshFiles();
-        return toView(r);
+        const services = await this.#bringUp(r, project, opts, step);
+        return { ...toView(r), services, durationMs: Date.now() - started };
       } catch (err) {
         const e = err instanceof NexusError ? err : new NexusError("WORKSPACE_START_FAILED", (err as Error).message);
-        this.#setStatus(r, "error", { code: e.code, message: e.message });
+        this.#setStatus(r, "error", { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) });
         throw e;
       }
     });
@@ -638,17 +1007,23 @@ export class WorkspaceService {
         throw errors.invalidState(r.name, r.status, "running or paused to stop", `See 'nexus status ${r.name}'`);
       }
       const d = this.#d;
-      d.ssh.drop(r.id);
-      if (r.containerId && (await d.docker.inspect(r.containerId))) {
-        if (r.status === "paused") await d.docker.unpause(r.containerId);
+      const live = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
+      const project = live ? this.#projectOrNone(r) : undefined;
+      if (live && r.containerId) {
+        if (live.State.Paused) await d.docker.unpause(r.containerId);
+        // pre-stop hook, then services in reverse order, while SSH still answers.
+        if (live.State.Running) await this.#bringDown(r, project);
+        d.ssh.drop(r.id);
         await d.docker.stop(r.containerId, opts.timeoutSeconds ?? 30);
       }
+      d.ssh.drop(r.id);
       this.#setStatus(r, "stopped");
+      if (live) await this.#postStop(r, project);
       return toView(r);
     });
   }
 
-  async restart(ref: string, opts: { timeoutSeconds?: number; agentSocket?: string } = {}): Promise<WorkspaceView> {
+  async restart(ref: string, opts: { timeoutSeconds?: number; agentSocket?: string } & BringUpOptions = {}): Promise<StartResult> {
     await this.stop(ref, opts);
     return this.start(ref, opts);
   }
@@ -667,7 +1042,7 @@ export class WorkspaceService {
   }
 
   /** Thaws a paused workspace; reports how long it took. A running one resumes in 0 ms. */
-  async resume(ref: string): Promise<ResumeResult> {
+  async resume(ref: string, opts: { blocking?: boolean; timeoutSeconds?: number } = {}): Promise<ResumeResult> {
     const id = this.resolve(ref).id;
     return this.#exclusive(id, async () => {
       const r = this.resolve(id);
@@ -679,7 +1054,15 @@ export class WorkspaceService {
       } else if (r.status !== "running") {
         throw errors.invalidState(r.name, r.status, "paused to resume", r.status === "stopped" ? `Start it with 'nexus start ${r.name}'` : `See 'nexus status ${r.name}'`);
       }
-      return { workspaceId: r.id, status: r.status, durationMs: Math.round(performance.now() - started), services: [] };
+      const durationMs = Math.round(performance.now() - started);
+      // Services were frozen with everything else; with blocking (the default) the answer waits until they answer again.
+      const project = this.#projectOrNone(r);
+      if (!project?.services.length) return { workspaceId: r.id, status: r.status, durationMs, services: [] };
+      const sh = this.#shell(r);
+      const names = project.services.map((sv) => sv.name);
+      const states = await (opts.blocking === false ? serviceStates(sh) : waitReady(sh, names, Date.now() + (opts.timeoutSeconds ?? DEFAULT_BRING_UP_SECONDS) * 1000)).catch(() => new Map<string, SupervisorState>());
+      const services = await Promise.all(project.services.map((def) => this.#serviceHealth(r, def, states.get(def.name))));
+      return { workspaceId: r.id, status: r.status, durationMs, services };
     });
   }
 
@@ -850,6 +1233,7 @@ export class WorkspaceService {
       const ssh = await this.#outsideSshConnections(r);
       if (ssh > 0) keptAwakeBy.push(`${ssh} SSH connection${ssh === 1 ? "" : "s"}`);
     }
+    keptAwakeBy.push(...this.#awakeReasons(r.id));
     return {
       timeoutSeconds: this.#idleTimeout(r),
       action: this.#d.config.defaults.idle_action,
@@ -868,7 +1252,7 @@ export class WorkspaceService {
     for (const r of this.#d.store.list()) {
       if (r.status !== "running") continue;
       const timeout = this.#idleTimeout(r);
-      if (timeout <= 0 || (this.#running.get(r.id) ?? 0) > 0) continue;
+      if (timeout <= 0 || (this.#running.get(r.id) ?? 0) > 0 || this.#awakeReasons(r.id).length > 0) continue;
       if (now - Date.parse(this.#withActivity(r).lastActiveAt) < timeout * 1000) continue;
       try {
         if ((await this.#outsideSshConnections(r)) > 0) {
@@ -886,6 +1270,42 @@ export class WorkspaceService {
     return acted;
   }
 
+  // ---- tunnels ---------------------------------------------------------------------------------
+
+  /** Reasons other parts give for keeping a workspace awake (open forwarded connections, ...). */
+  readonly #awakeSources = new Set<(workspaceId: string) => string | undefined>();
+
+  /** A TCP connection to `containerPort` on the workspace's loopback, over its pooled SSH connection. */
+  async openTunnel(ref: string, containerPort: number): Promise<Duplex> {
+    const r = this.resolve(ref);
+    this.#requireRunning(r, "forward a port into it");
+    this.#touch(r);
+    try {
+      return await this.#d.ssh.forwardOut(r.id, this.#target(r), containerPort);
+    } catch (err) {
+      if (!(err instanceof NexusError && err.code === "INVALID_STATE")) throw err;
+      throw new NexusError("INVALID_STATE", `Nothing listens on port ${containerPort} inside workspace '${r.name}'`, {
+        suggestion: `Start the server first (e.g. 'nexus exec ${r.name} -- ...'); any address inside works for a forward, 127.0.0.1 included`,
+        details: { workspaceName: r.name, containerPort },
+      });
+    }
+  }
+
+  /** Counts as activity for idle detection (forwarded bytes, ...). */
+  touch(ref: string): void {
+    this.#touch(this.resolve(ref));
+  }
+
+  /** `source` says what keeps a workspace awake (or undefined); checkIdle leaves such a workspace alone. Returns the remover. */
+  addAwakeSource(source: (workspaceId: string) => string | undefined): () => void {
+    this.#awakeSources.add(source);
+    return () => void this.#awakeSources.delete(source);
+  }
+
+  #awakeReasons(workspaceId: string): string[] {
+    return [...this.#awakeSources].map((s) => s(workspaceId)).filter((x): x is string => !!x);
+  }
+
   // ---- shared ----------------------------------------------------------------------------------
 
   #publishStatus(r: WorkspaceRecord): void {
@@ -901,7 +1321,10 @@ export class WorkspaceService {
     const d = this.#d;
     const records = d.store.load();
     d.ports.claim(records.flatMap((r) => [r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)]));
-    const containers = await d.docker.listContainers({ [LABELS.instance]: d.instance });
+    const all = await d.docker.listContainers({ [LABELS.instance]: d.instance });
+    // One-off hook containers left by a daemon killed mid-hook are never a workspace's container.
+    for (const c of all.filter((c) => c.Labels[LABELS.role] === "hook")) await d.docker.removeContainer(c.Id);
+    const containers = all.filter((c) => c.Labels[LABELS.role] !== "hook");
     const byWorkspace = new Map(containers.map((c) => [c.Labels[LABELS.workspaceId], c]));
     for (const r of records) {
       const c = byWorkspace.get(r.id);
@@ -941,6 +1364,8 @@ export class WorkspaceService {
       }
     }
     this.#syncSshFiles();
+    // Services of running workspaces: started again where their supervisor is gone (a no-op where it runs).
+    for (const r of d.store.list()) if (r.status === "running") void this.#restoreServices(r.id);
   }
 
   /** A create the daemon did not finish: undo it, unless the user already put work in its worktree. */
@@ -990,7 +1415,10 @@ export class WorkspaceService {
       const next: WorkspaceStatus = !info ? "error" : info.State.Paused ? "paused" : info.State.Running ? "running" : "stopped";
       if (next === r.status) return;
       if (next !== "running") this.#d.ssh.drop(r.id);
+      const cameBack = next === "running" && r.status === "stopped";
       this.#setStatus(r, next, info ? null : { code: "CONTAINER_ERROR", message: "The workspace's container is gone" });
+      // The container started without us (engine restart, restart policy): its supervisors are gone, start the services again.
+      if (cameBack) void this.#restoreServices(r.id);
     });
   }
 
@@ -1006,6 +1434,11 @@ export class WorkspaceService {
 
 function formatBytes(n: number): string {
   return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GB` : `${Math.round(n / 1024 ** 2)} MB`;
+}
+
+/** Every host port a record holds. */
+function recordPorts(r: WorkspaceRecord): number[] {
+  return [r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)];
 }
 
 function portMappings(hostPorts: readonly number[], containerPorts: readonly number[]): WorkspaceRecord["ports"] {

@@ -3,8 +3,9 @@ import { createApp } from "../api/http/app.ts";
 import { serveGrpc, SERVICE_NAME, type GrpcServer } from "../api/grpc/server.ts";
 import { bearer, createJwt, ensureDaemonToken, verifyToken } from "../auth/tokens.ts";
 import { WorkspaceFiles } from "../core/files.ts";
+import type { PortForwards } from "../core/forwards.ts";
 import { WorkspaceMonitor } from "../core/monitor.ts";
-import { loadConfig } from "../config/load.ts";
+import { loadEffectiveConfig } from "../config/load.ts";
 import { lineLogger, type Logger } from "../core/log.ts";
 import { WorkspaceService } from "../core/workspaces.ts";
 import { currentRuntime, type Server } from "../runtime/index.ts";
@@ -40,6 +41,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
   let tcpServer: Server | undefined;
   const grpcServers: GrpcServer[] = [];
   let workspaces: WorkspaceService | undefined;
+  let forwards: PortForwards | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   const engineWatch = new AbortController();
@@ -51,6 +53,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       log.info("daemon stopping");
       engineWatch.abort();
       clearInterval(idleTimer);
+      forwards?.shutdown(); // first: `nexus proxy` streams end instead of holding the servers open
       const closing = [server?.stop(), tcpServer?.stop(), ...grpcServers.map((g) => g.stop())];
       await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 5000))]).catch(() => {});
       rmSync(paths.grpcSocket, { force: true });
@@ -63,7 +66,9 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     })());
 
   try {
-    const config = loadConfig(paths.config);
+    const { config, sources } = loadEffectiveConfig(paths.config, env, opts.port !== undefined ? [{ key: "daemon.port", value: opts.port, source: "--port", kind: "flag" }] : []);
+    // TCP is opt-in: --port, or daemon.port set in config.yaml or NEXUS_DAEMON_PORT (not its default).
+    const tcpPort = opts.port ?? (sources["daemon.port"] ? config.daemon.port : undefined);
     const services = buildServices({ paths, config, env, log });
     workspaces = services.workspaces;
     try {
@@ -72,6 +77,8 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       log.warn(`reconcile skipped: ${(err as Error).message}`);
     }
     workspaces.watchEngine(engineWatch.signal);
+    forwards = services.forwards;
+    await forwards.restore().catch((err: Error) => log.warn(`port forwards not restored: ${err.message}`));
 
     const build = buildInfo();
     const token = ensureDaemonToken(paths.token);
@@ -82,6 +89,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     const support = await runtime.webSocket();
     const appDeps = {
       workspaces,
+      forwards: services.forwards,
       build,
       daemon: { shutdown: () => void stop(), pid: process.pid, startedAt: new Date().toISOString() },
       log,
@@ -104,13 +112,13 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       if (existsSync(sock) && (statSync(sock).mode & 0o777) !== 0o600) chmodSync(sock, 0o600);
     }
     log.info(`gRPC (${SERVICE_NAME}) listening on ${paths.grpcSocket}`);
-    if (opts.port !== undefined) {
+    if (tcpPort !== undefined) {
       const host = config.daemon.host;
       const tcpApp = createApp({ ...appDeps, requireToken: verify });
-      tcpServer = await runtime.serveTcp(host, opts.port, (req, env) => tcpApp.fetch(req, env));
-      const grpcAddress = `${host.includes(":") ? `[${host}]` : host}:${opts.port + 1}`;
+      tcpServer = await runtime.serveTcp(host, tcpPort, (req, env) => tcpApp.fetch(req, env));
+      const grpcAddress = `${host.includes(":") ? `[${host}]` : host}:${tcpPort + 1}`;
       grpcServers.push(await serveGrpc(grpcAddress, { ...grpcDeps, authorize: (md) => verify(bearer(String(md.get("authorization")[0] ?? ""))) }));
-      log.info(`listening on http://${host}:${opts.port} (REST, WS) and ${grpcAddress} (gRPC), token required`);
+      log.info(`listening on http://${host}:${tcpPort} (REST, WS) and ${grpcAddress} (gRPC), token required`);
     }
     writeFileAtomic(paths.pidFile, `${process.pid}\n`, 0o644);
     const idle = setInterval(() => void workspaces?.checkIdle().catch((err: Error) => log.warn(`idle check: ${err.message}`)), IDLE_CHECK_MS);

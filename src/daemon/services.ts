@@ -1,6 +1,7 @@
 import { homedir, userInfo } from "node:os";
 import type { NexusConfig } from "../config/schema.ts";
 import { EventBus } from "../core/events.ts";
+import { PortForwards } from "../core/forwards.ts";
 import type { Logger } from "../core/log.ts";
 import { PortAllocator } from "../core/ports.ts";
 import { WorkspaceService } from "../core/workspaces.ts";
@@ -16,6 +17,7 @@ export interface Services {
   docker: DockerEngine;
   store: WorkspaceStore;
   events: EventBus;
+  forwards: PortForwards;
 }
 
 /** Wires the core to its adapters: the daemon and the integration tests build the same graph. */
@@ -26,13 +28,18 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
   const store = new WorkspaceStore(paths);
   const docker = new DockerEngine({ ...(config.docker.host ? { host: config.docker.host } : {}), env });
   const events = new EventBus();
+  // Forwards take their host ports from the same range: the allocator must see theirs as taken.
+  const ports = new PortAllocator(config.ssh.port_range, (): number[] => [
+    ...store.list().flatMap((r) => [r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)]),
+    ...forwards.hostPorts(),
+  ]);
   const workspaces = new WorkspaceService({
     paths,
     config,
     store,
     docker,
     ssh: new SshPool({ privateKey: clientKey.privateKey }),
-    ports: new PortAllocator(config.ssh.port_range, () => store.list().flatMap((r) => [r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)])),
+    ports,
     events,
     log,
     instance: instanceId(paths.home),
@@ -40,5 +47,8 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
     // uid 0 cannot be the container user (sshd refuses root logins), so root on the host maps to 1000.
     hostUser: { uid: user.uid > 0 ? user.uid : 1000, gid: user.gid > 0 ? user.gid : 1000, home: env.HOME || homedir() },
   });
-  return { workspaces, docker, store, events };
+  const forwards = new PortForwards({ workspaces, ports, events, paths, log });
+  // A service port not published at create is reached through a forward.
+  workspaces.setPortForwarder(forwards);
+  return { workspaces, docker, store, events, forwards };
 }

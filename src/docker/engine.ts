@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import Docker from "dockerode";
 import type { ContainerCreateOptions, ContainerInspectInfo } from "dockerode";
 import { NexusError } from "../core/errors.ts";
@@ -101,26 +103,12 @@ export class DockerEngine {
         forcerm: true,
       }),
     );
-    await new Promise<void>((resolve, reject) => {
-      this.docker.modem.followProgress(
-        stream,
-        (err: Error | null, output: Array<{ error?: string }>) => {
-          const failed = err?.message ?? output.find((o) => o.error)?.error;
-          if (failed) {
-            reject(
-              new NexusError("CONTAINER_ERROR", `Building the workspace image on ${base} failed: ${failed.trim()}`, {
-                suggestion: `Make sure the base image is available ('docker pull ${base}'; with no registry: scripts/docker-up.sh makes it from Debian packages)`,
-                details: { baseImage: base },
-              }),
-            );
-          } else resolve();
-        },
-        (event: { stream?: string }) => {
-          const line = event.stream?.trim();
-          if (line && /^Step \d+\/\d+/.test(line)) progress({ phase: "image", message: line });
-        },
-      );
-    });
+    await this.#followBuild(stream, progress, (failed) =>
+      new NexusError("CONTAINER_ERROR", `Building the workspace image on ${base} failed: ${failed.trim()}`, {
+        suggestion: `Make sure the base image is available ('docker pull ${base}'; with no registry: scripts/docker-up.sh makes it from Debian packages)`,
+        details: { baseImage: base },
+      }),
+    );
     if (base === DEFAULT_BASE_IMAGE) {
       const [repo, latest] = DEFAULT_WORKSPACE_IMAGE.split(":") as [string, string];
       await this.call("tag image", () => this.docker.getImage(tag).tag({ repo, tag: latest }));
@@ -128,9 +116,74 @@ export class DockerEngine {
     return tag;
   }
 
+  #followBuild(stream: NodeJS.ReadableStream, progress: ProgressSink, failure: (message: string) => NexusError): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: Array<{ error?: string }>) => {
+          const failed = err?.message ?? output.find((o) => o.error)?.error;
+          if (failed) reject(failure(failed));
+          else resolve();
+        },
+        (event: { stream?: string }) => {
+          const line = event.stream?.trim();
+          if (line && /^Step \d+\/\d+/.test(line)) progress({ phase: "image", message: line });
+        },
+      );
+    });
+  }
+
+  /**
+   * Builds a project's own Dockerfile (`dockerfile:` in .nexus/workspace.yaml) with its folder as the
+   * context; the workspace image is then built on top of it. Tagged by the context's content, so an
+   * unchanged Dockerfile is not built again.
+   */
+  async buildProjectImage(dockerfile: string, progress: ProgressSink): Promise<string> {
+    const dir = dirname(dockerfile);
+    const entries = contextEntries(dir);
+    const context = tar(entries);
+    const hash = createHash("sha256").update(context).digest("hex").slice(0, 16);
+    const tag = `nexus-project:${hash}`;
+    const existing = await this.docker.getImage(tag).inspect().catch(() => undefined);
+    if (existing) return tag;
+    progress({ phase: "image", message: `Building the project image ${tag} from ${dockerfile}` });
+    const stream = await this.call("build project image", () =>
+      this.docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: tag, dockerfile: relative(dir, dockerfile), labels: { [LABELS.imageContext]: hash }, rm: true, forcerm: true }),
+    );
+    await this.#followBuild(stream, progress, (failed) =>
+      new NexusError("CONTAINER_ERROR", `Building the project image from ${dockerfile} failed: ${failed.trim()}`, {
+        suggestion: `Fix ${dockerfile} (the workspace image is built on top of it; it must be Debian-based)`,
+        details: { dockerfile },
+      }),
+    );
+    return tag;
+  }
+
   async createContainer(options: ContainerCreateOptions): Promise<string> {
     const c = await this.call("create container", () => this.docker.createContainer(options));
     return c.id;
+  }
+
+  /**
+   * Runs a one-off container to its end (post-stop hooks): its combined output and exit code; killed
+   * after `timeoutMs` (exit code 124). The container is removed whatever happens.
+   */
+  async runOneOff(options: ContainerCreateOptions, timeoutMs: number): Promise<{ exitCode: number; output: string; timedOut: boolean }> {
+    const id = await this.createContainer(options);
+    const c = this.docker.getContainer(id);
+    try {
+      await this.call("start one-off container", () => c.start());
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        c.kill().catch(() => {});
+      }, timeoutMs);
+      const res = (await this.call("wait for one-off container", () => c.wait()).finally(() => clearTimeout(timer))) as { StatusCode: number };
+      const buf = (await this.call("read one-off container logs", () => c.logs({ stdout: true, stderr: true }))) as unknown as Buffer;
+      return { exitCode: timedOut ? 124 : res.StatusCode, output: demuxToText(buf), timedOut };
+    } finally {
+      await this.removeContainer(id).catch(() => {});
+    }
   }
 
   async putFiles(containerId: string, dir: string, entries: readonly TarEntry[]): Promise<void> {
@@ -329,6 +382,36 @@ export function contextHash(base: string): string {
 }
 
 /** Docker's multiplexed log framing (8-byte headers) to plain text. */
+const MAX_CONTEXT_BYTES = 64 * 1024 * 1024;
+
+/** The files under `dir` as tar entries (a build context), refusing one larger than 64 MiB. */
+function contextEntries(dir: string): TarEntry[] {
+  const entries: TarEntry[] = [];
+  let total = 0;
+  const walk = (sub: string) => {
+    for (const d of readdirSync(join(dir, sub), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const rel = sub ? `${sub}/${d.name}` : d.name;
+      const full = join(dir, rel);
+      if (d.isDirectory()) {
+        entries.push({ name: rel, type: "dir", mode: 0o755 });
+        walk(rel);
+      } else if (d.isFile()) {
+        const content = readFileSync(full);
+        total += content.length;
+        if (total > MAX_CONTEXT_BYTES) {
+          throw new NexusError("INVALID_ARGUMENT", `The build context ${dir} is larger than 64 MiB`, {
+            suggestion: "Keep the project's Dockerfile in a folder of its own (e.g. .nexus/) with only what the build needs",
+            details: { context: dir },
+          });
+        }
+        entries.push({ name: rel, content, mode: statSync(full).mode & 0o777 });
+      }
+    }
+  };
+  walk("");
+  return entries;
+}
+
 export function demuxToText(buf: Buffer): string {
   const out: Buffer[] = [];
   let i = 0;

@@ -7,6 +7,8 @@ export const LABELS = {
   workspaceId: "dev.nexus.workspace.id",
   workspaceName: "dev.nexus.workspace.name",
   imageContext: "dev.nexus.image.context",
+  /** "hook" on the one-off containers that run post-stop hooks (they are not the workspace's container). */
+  role: "dev.nexus.role",
 } as const;
 
 /** One engine may serve several Nexus homes (a user's and a test's): each home's resources carry its own instance id. */

@@ -1,5 +1,6 @@
 import ssh2 from "ssh2";
 import type { ClientChannel } from "ssh2";
+import type { Duplex } from "node:stream";
 import { NexusError } from "../core/errors.ts";
 import { publicKeyBlob } from "./keys.ts";
 
@@ -187,6 +188,49 @@ export class SshPool {
           reject(connectionLost("The SSH connection closed before the command finished"));
         }
       });
+    });
+  }
+
+  /**
+   * A TCP connection to 127.0.0.1:<port> inside the workspace (as `ssh -L` does), on a channel of the
+   * pooled connection: no listener in the container, and loopback-bound servers are reachable.
+   */
+  async forwardOut(key: string, target: SshTarget, port: number): Promise<Duplex> {
+    const pending = this.#connection(key, target);
+    let pooled: Pooled;
+    try {
+      pooled = await pending;
+    } catch (err) {
+      throw connectionLost(`Could not connect to the workspace over SSH: ${(err as Error).message}`, err);
+    }
+    pooled.channels++;
+    return new Promise<Duplex>((resolve, reject) => {
+      const failed = (err: Error & { reason?: unknown }) => {
+        pooled.channels--;
+        // The server answered "connect failed" (reason 2): the connection is fine, nothing listens there.
+        if (err.reason === 2 || /connection refused|connect failed/i.test(err.message)) {
+          if (pooled.retired && pooled.channels === 0) pooled.client.end();
+          reject(new NexusError("INVALID_STATE", `Nothing listens on port ${port} inside the workspace`, {
+            suggestion: `Start the server inside the workspace first (any address works for a forward, 127.0.0.1 included)`,
+            details: { containerPort: port, cause: err.message },
+          }));
+          return;
+        }
+        this.#retire(key, pooled, pending);
+        reject(connectionLost(`Could not open a forwarding channel: ${err.message}`, err));
+      };
+      try {
+        pooled.client.forwardOut("127.0.0.1", 0, "127.0.0.1", port, (err, channel) => {
+          if (err) return failed(err);
+          channel.once("close", () => {
+            pooled.channels--;
+            if (pooled.retired && pooled.channels === 0) pooled.client.end();
+          });
+          resolve(channel);
+        });
+      } catch (err) {
+        failed(err as Error); // "Not connected": the connection went away under us
+      }
     });
   }
 

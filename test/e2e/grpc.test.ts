@@ -244,8 +244,12 @@ describe("gRPC on the unix socket", () => {
     const e = await failure(call("ListSessions", { workspaceId: "g1" }));
     expect(e.code).toBe(grpc.status.UNIMPLEMENTED);
     expect(fromGrpcError(e)).toMatchObject({ code: "UNIMPLEMENTED", details: { feature: "sessions", method: "ListSessions" } });
+    // Services are there now: a workspace without any lists none, and an unknown one is NOT_FOUND.
+    expect(await call("ListServices", { workspaceId: "g1" })).toEqual({ services: [] });
     const logs = await collect(client.GetServiceLogs({ workspaceId: "g1", serviceName: "web" }));
-    expect(logs.error?.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(logs.error?.code).toBe(grpc.status.NOT_FOUND);
+    expect((await failure(call("RunHook", { workspaceId: "g1", hook: "pre-start" }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await failure(call("RunHook", { workspaceId: "g1", hook: "pre-build" }))).code).toBe(grpc.status.INVALID_ARGUMENT);
     expect((await failure(call("GetSyncStatus", { workspaceId: "g1" }))).code).toBe(grpc.status.UNIMPLEMENTED);
   });
 

@@ -174,7 +174,7 @@ describe("system routes", () => {
   test("spec routes not implemented yet answer 501 UNIMPLEMENTED naming the feature", async () => {
     await using env = makeEnv();
     for (const [method, path, feature] of [
-      ["GET", "/api/v1/workspaces/x/services", "services"],
+      ["GET", "/api/v1/workspaces/x/checkpoints", "checkpoints"],
       ["GET", "/api/v1/sessions", "sessions"],
       ["POST", "/api/v1/checkpoints/c1/restore", "checkpoint restore"],
       ["GET", "/api/v1/workspaces/x/sync/conflicts", "file sync"],

@@ -75,6 +75,10 @@ export const WORKSPACE_DESCRIPTOR = {
            "requestType": "RestartServiceRequest",
            "responseType": "Operation"
           },
+          "RunHook": {
+           "requestType": "RunHookRequest",
+           "responseType": "RunHookResponse"
+          },
           "StreamFile": {
            "requestType": "StreamFileRequest",
            "responseType": "FileChunk",
@@ -708,6 +712,23 @@ export const WORKSPACE_DESCRIPTOR = {
           "url": {
            "type": "string",
            "id": 6
+          },
+          "dependsOn": {
+           "rule": "repeated",
+           "type": "string",
+           "id": 7
+          },
+          "restarts": {
+           "type": "int32",
+           "id": 8
+          },
+          "message": {
+           "type": "string",
+           "id": 9
+          },
+          "pid": {
+           "type": "int32",
+           "id": 10
           }
          }
         },
@@ -764,6 +785,54 @@ export const WORKSPACE_DESCRIPTOR = {
           "serviceName": {
            "type": "string",
            "id": 2
+          }
+         }
+        },
+        "RunHookRequest": {
+         "fields": {
+          "workspaceId": {
+           "type": "string",
+           "id": 1
+          },
+          "hook": {
+           "type": "string",
+           "id": 2
+          },
+          "timeoutSeconds": {
+           "type": "int32",
+           "id": 3
+          }
+         }
+        },
+        "RunHookResponse": {
+         "fields": {
+          "workspaceId": {
+           "type": "string",
+           "id": 1
+          },
+          "hook": {
+           "type": "string",
+           "id": 2
+          },
+          "exitCode": {
+           "type": "int32",
+           "id": 3
+          },
+          "durationMs": {
+           "type": "int32",
+           "id": 4
+          },
+          "output": {
+           "type": "string",
+           "id": 5
+          },
+          "logFile": {
+           "type": "string",
+           "id": 6
+          },
+          "timedOut": {
+           "type": "bool",
+           "id": 7
           }
          }
         },

@@ -8,6 +8,8 @@ import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput, Updat
 import type { Logger } from "../../core/log.ts";
 import type { WaitCondition, WorkspaceMonitor } from "../../core/monitor.ts";
 import type { WorkspaceService } from "../../core/workspaces.ts";
+import { parseDuration } from "../../config/units.ts";
+import type { ServiceHealthView } from "../../core/types.ts";
 import { WORKSPACE_DESCRIPTOR } from "./descriptor.ts";
 import { toGrpcError } from "./errors.ts";
 import { backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, toGrpcStatus, toGrpcWorkspace } from "./mappers.ts";
@@ -18,9 +20,6 @@ const MAX_WRITE_BYTES = 64 * 1024 * 1024;
 /** Output messages (SSH chunks of at most 32 KiB) queued for a slow ExecStream reader before the command is stopped. */
 const MAX_QUEUED_MESSAGES = 1024;
 const FEATURES: Record<string, string> = {
-  ListServices: "services",
-  GetServiceLogs: "services",
-  RestartService: "services",
   CreateCheckpoint: "checkpoints",
   RestoreCheckpoint: "checkpoints",
   ListSessions: "sessions",
@@ -140,9 +139,13 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       return { workspaceId: r.id, deleted: true };
     }),
     StartWorkspace: unary("StartWorkspace", async (req) => {
-      const started = Date.now();
-      const w = await ws.start(id(req));
-      return { workspaceId: w.id, status: statusEnum(w.status), services: [], durationMs: Date.now() - started };
+      const w = await ws.start(id(req), {
+        skipHooks: req.skipHooks === true,
+        skipServices: req.skipServices === true,
+        blocking: req.blocking === true,
+        ...(req.timeoutSeconds > 0 ? { timeoutSeconds: req.timeoutSeconds } : {}),
+      });
+      return { workspaceId: w.id, status: statusEnum(w.status), services: w.services.map(toGrpcServiceHealth), durationMs: w.durationMs };
     }),
     StopWorkspace: unary("StopWorkspace", async (req) => {
       const started = Date.now();
@@ -161,8 +164,41 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       return op("pause", w.id, w.status, started);
     }),
     ResumeWorkspace: unary("ResumeWorkspace", async (req) => {
-      const r = await ws.resume(id(req));
-      return { workspaceId: r.workspaceId, status: statusEnum(r.status), services: r.services.map((s) => ({ serviceName: s.name, status: s.status, port: 0, url: s.url })), durationMs: r.durationMs };
+      const r = await ws.resume(id(req), { blocking: req.blocking === true, ...(req.timeoutSeconds > 0 ? { timeoutSeconds: req.timeoutSeconds } : {}) });
+      return { workspaceId: r.workspaceId, status: statusEnum(r.status), services: r.services.map(toGrpcServiceHealth), durationMs: r.durationMs };
+    }),
+    ListServices: unary("ListServices", async (req) => {
+      const { services } = await ws.listServices(id(req));
+      return {
+        services: services.map((s) => ({
+          name: s.name,
+          containerPort: s.containerPort ?? 0,
+          hostPort: s.hostPort ?? 0,
+          status: s.status,
+          healthCheckPath: s.healthCheck ?? "",
+          url: s.url ?? "",
+          dependsOn: s.dependsOn,
+          restarts: s.restarts,
+          message: s.message,
+          pid: s.pid ?? 0,
+        })),
+      };
+    }),
+    GetServiceLogs: serverStream("GetServiceLogs", async (req, call, signal) => {
+      const name = requireField(req.serviceName, "service_name");
+      const since = req.since ? sinceTimestamp(req.since) : undefined;
+      await ws.serviceLogs(id(req), name, { tail: req.tail > 0 ? req.tail : 100, follow: req.follow === true, signal }, (e) => {
+        if (!since || e.timestamp >= since) call.write(e);
+      });
+    }),
+    RestartService: unary("RestartService", async (req) => {
+      const started = Date.now();
+      const r = await ws.restartService(id(req), requireField(req.serviceName, "service_name"));
+      return op("restart-service", r.workspaceId, ws.resolve(r.workspaceId).status, started, `${r.name} is ${r.status}${r.message ? ` (${r.message})` : ""}`);
+    }),
+    RunHook: unary("RunHook", async (req) => {
+      const r = await ws.runHook(id(req), requireField(req.hook, "hook"), req.timeoutSeconds > 0 ? { timeoutSeconds: req.timeoutSeconds } : {});
+      return { workspaceId: r.workspaceId, hook: r.hook, exitCode: r.exitCode, durationMs: r.durationMs, output: r.output, logFile: r.logFile, timedOut: r.timedOut };
     }),
     SwitchWorkspace: unary("SwitchWorkspace", async (req) => {
       const r = await ws.switch(id(req));
@@ -284,6 +320,23 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     else impl[method] = (call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => void answer(call.metadata).catch((e) => cb(toGrpcError(e)));
   }
   return impl;
+}
+
+function toGrpcServiceHealth(s: ServiceHealthView) {
+  return { serviceName: s.name, status: s.status, port: s.port ?? 0, url: s.url ?? "" };
+}
+
+function requireField(value: unknown, field: string): string {
+  if (typeof value !== "string" || value === "") throw new NexusError("INVALID_ARGUMENT", `${field} is required`, { suggestion: `Set ${field}`, details: { field } });
+  return value;
+}
+
+/** `since`: an ISO timestamp, or a duration back from now such as 10m. */
+function sinceTimestamp(since: string): string {
+  const seconds = /^\d{4}-/.test(since) ? undefined : parseDuration(since);
+  if (seconds !== undefined) return new Date(Date.now() - seconds * 1000).toISOString();
+  if (Number.isNaN(Date.parse(since))) throw new NexusError("INVALID_ARGUMENT", `since '${since}' is neither a timestamp nor a duration`, { suggestion: "e.g. 2026-12-01T10:00:00Z or 10m", details: { field: "since" } });
+  return new Date(since).toISOString();
 }
 
 /** Drops undefined values so valibot's strict objects see only what the caller set. */

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { NexusError } from "../../core/errors.ts";
+import type { PortForwards } from "../../core/forwards.ts";
 import type { Logger } from "../../core/log.ts";
 import type { WorkspaceService } from "../../core/workspaces.ts";
 import type { BuildInfo } from "../../version.ts";
@@ -8,12 +9,16 @@ import { bearer } from "../../auth/tokens.ts";
 import { wsRoute, type WsRouteDeps } from "../ws/route.ts";
 import { errorResponse, readJson } from "./errors.ts";
 import { systemRoutes, type DaemonControl } from "./routes/system.ts";
+import { portRoutes } from "./routes/ports.ts";
+import { serviceRoutes } from "./routes/services.ts";
 import { workspaceRoutes } from "./routes/workspaces.ts";
 
 export const EXPECT_VERSION_HEADER = "x-nexus-expect-version";
 
 export interface AppDeps {
   workspaces: WorkspaceService;
+  /** Port forwarding (/workspaces/{id}/ports); left out, those routes do not exist. */
+  forwards?: PortForwards;
   build: BuildInfo;
   daemon: DaemonControl;
   log: Logger;
@@ -33,12 +38,6 @@ const NOT_YET: Array<[method: "get" | "post" | "patch" | "delete", path: string,
   ["get", "/sessions", "sessions"],
   ["post", "/sessions/:id/attach", "sessions"],
   ["delete", "/sessions/:id", "sessions"],
-  ["post", "/workspaces/:id/hooks/:hook", "lifecycle hooks"],
-  ["get", "/workspaces/:id/services", "services"],
-  ["get", "/workspaces/:id/services/:service/logs", "service logs"],
-  ["post", "/workspaces/:id/services/:service/restart", "services"],
-  ["post", "/workspaces/:id/ports", "port forwarding"],
-  ["post", "/workspaces/:id/ports/:port/public", "port forwarding"],
   ["get", "/workspaces/:id/sync", "file sync"],
   ["post", "/workspaces/:id/sync/pause", "file sync"],
   ["post", "/workspaces/:id/sync/resume", "file sync"],
@@ -79,6 +78,8 @@ export function createApp(deps: AppDeps): Hono {
   });
   api.route("/", systemRoutes(deps.build, deps.daemon));
   api.route("/workspaces", workspaceRoutes(deps.workspaces));
+  api.route("/workspaces", serviceRoutes(deps.workspaces));
+  if (deps.forwards) api.route("/workspaces", portRoutes(deps.forwards));
   // The active workspace (`nexus use`): an extension of the spec, which sets it through /switch.
   api.get("/active-workspace", (c) => {
     const r = deps.workspaces.active();

@@ -1,4 +1,6 @@
-import type { ResumeResult, WorkspaceView } from "../../core/types.ts";
+import type { ResumeResult, StartResult, WorkspaceView } from "../../core/types.ts";
+import { dim } from "../output.ts";
+import { serviceLines } from "./services.ts";
 import { EXIT_CODES } from "../../core/errors.ts";
 import type { CliContext } from "../context.ts";
 import { writeOut } from "../output.ts";
@@ -15,10 +17,31 @@ async function print(ctx: CliContext, body: unknown, text: string): Promise<numb
   return EXIT_CODES.ok;
 }
 
-export async function startCommand(ctx: CliContext, ref: string | undefined): Promise<number> {
+export interface StartFlags {
+  skipHooks?: boolean;
+  skipServices?: boolean;
+  wait?: boolean;
+  waitTimeout?: number | string;
+}
+
+/** The start body: the spec's skip_hooks, skip_services, blocking and timeout. */
+export function startBody(flags: StartFlags): Record<string, unknown> {
+  return {
+    ...agentBody(),
+    ...(flags.skipHooks ? { skipHooks: true } : {}),
+    ...(flags.skipServices ? { skipServices: true } : {}),
+    ...(flags.wait === false ? { blocking: false } : {}),
+    ...(flags.waitTimeout !== undefined ? { timeout: Number(flags.waitTimeout) } : {}),
+  };
+}
+
+export async function startCommand(ctx: CliContext, ref: string | undefined, flags: StartFlags = {}): Promise<number> {
   const started = Date.now();
-  const ws = await (await ctx.client()).json<WorkspaceView>("POST", path(ctx.workspace(ref), "/start"), agentBody());
-  return print(ctx, ws, `Started ${ws.name} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  const res = await (await ctx.client()).stream("POST", path(ctx.workspace(ref), "/start"), startBody(flags), (e) => {
+    if (e.type === "progress") void ctx.log(`${dim(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ctx.color)} ${String(e.message)}`);
+  });
+  const ws = res.workspace as StartResult;
+  return print(ctx, ws, `Started ${ws.name} in ${((Date.now() - started) / 1000).toFixed(1)}s\n${serviceLines(ws.services ?? [], ctx.color)}`.trimEnd());
 }
 
 export async function stopCommand(ctx: CliContext, ref: string | undefined, flags: { timeout?: number }): Promise<number> {
@@ -39,7 +62,7 @@ export async function pauseCommand(ctx: CliContext, ref: string | undefined): Pr
 export async function resumeCommand(ctx: CliContext, ref: string | undefined): Promise<number> {
   const ws = ctx.workspace(ref);
   const r = await (await ctx.client()).json<ResumeResult>("POST", path(ws, "/resume"), { blocking: true });
-  return print(ctx, r, `Resumed ${ws} in ${r.durationMs} ms`);
+  return print(ctx, r, `Resumed ${ws} in ${r.durationMs} ms\n${serviceLines(r.services, ctx.color)}`.trimEnd());
 }
 
 export async function useCommand(ctx: CliContext, ref: string | undefined, flags: { clear?: boolean }): Promise<number> {

@@ -1,4 +1,5 @@
-import type { WorkspaceStatusView, WorkspaceView } from "../../core/types.ts";
+import type { StartResult, WorkspaceStatusView, WorkspaceView } from "../../core/types.ts";
+import { serviceLines } from "./services.ts";
 import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import type { CliContext } from "../context.ts";
 import { ago, dim, green, red, table, writeOut, yellow } from "../output.ts";
@@ -54,6 +55,7 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
       `Created workspace ${ws.name} (${ws.id}) in ${((Date.now() - started) / 1000).toFixed(1)}s\n` +
         `  branch    ${ws.branch}\n  worktree  ${ws.worktreePath}\n  ssh       127.0.0.1:${ssh?.hostPort}\n` +
         ws.ports.filter((p) => p.name !== "ssh").map((p) => `  port      ${p.containerPort} → 127.0.0.1:${p.hostPort}\n`).join("") +
+        serviceLines((ws as StartResult).services ?? [], ctx.color) +
         `Run a command: nexus exec ${ws.name} -- git status\n`,
     );
   }

@@ -1,8 +1,20 @@
 import { Hono } from "hono";
 import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput, PauseInput, ResumeInput, SshConfigInput, StartInput, StopInput, UpdateWorkspaceInput } from "../../../core/inputs.ts";
+import type { BringUpOptions } from "../../../core/types.ts";
 import type { WorkspaceService } from "../../../core/workspaces.ts";
 import { readJson } from "../errors.ts";
 import { ndjsonResponse, wantsStream } from "../ndjson.ts";
+
+/** The spec's start options (skip_hooks, skip_services, blocking, timeout) as the core takes them. */
+export function startOptions(input: StartInput): BringUpOptions & { agentSocket?: string } {
+  return {
+    ...(input.agentSocket ? { agentSocket: input.agentSocket } : {}),
+    ...(input.skipHooks !== undefined ? { skipHooks: input.skipHooks } : {}),
+    ...(input.skipServices !== undefined ? { skipServices: input.skipServices } : {}),
+    ...(input.blocking !== undefined ? { blocking: input.blocking } : {}),
+    ...(input.timeout !== undefined ? { timeoutSeconds: input.timeout } : {}),
+  };
+}
 
 export function workspaceRoutes(service: WorkspaceService): Hono {
   const app = new Hono();
@@ -40,7 +52,11 @@ export function workspaceRoutes(service: WorkspaceService): Hono {
 
   app.post("/:id/start", async (c) => {
     const input = parseInput(StartInput, await readJson(c), "start request");
-    return c.json(await service.start(c.req.param("id"), input.agentSocket ? { agentSocket: input.agentSocket } : {}), 202);
+    const opts = startOptions(input);
+    if (wantsStream(c.req.header("accept"))) {
+      return ndjsonResponse(async (send) => ({ status: 202, workspace: await service.start(c.req.param("id"), opts, (p) => send({ type: "progress", ...p })) }), c.req.raw.signal);
+    }
+    return c.json(await service.start(c.req.param("id"), opts), 202);
   });
 
   app.get("/:id/ssh", (c) => c.json(service.sshInfo(c.req.param("id"))));
@@ -60,7 +76,7 @@ export function workspaceRoutes(service: WorkspaceService): Hono {
 
   app.post("/:id/restart", async (c) => {
     const input = parseInput(StopInput, await readJson(c), "restart request");
-    return c.json(await service.restart(c.req.param("id"), { timeoutSeconds: input.timeout }), 202);
+    return c.json(await service.restart(c.req.param("id"), { timeoutSeconds: input.timeout, blocking: true }), 202);
   });
 
   app.post("/:id/pause", async (c) => {
@@ -69,8 +85,8 @@ export function workspaceRoutes(service: WorkspaceService): Hono {
   });
 
   app.post("/:id/resume", async (c) => {
-    parseInput(ResumeInput, await readJson(c), "resume request");
-    return c.json(await service.resume(c.req.param("id")));
+    const input = parseInput(ResumeInput, await readJson(c), "resume request");
+    return c.json(await service.resume(c.req.param("id"), { blocking: input.blocking, timeoutSeconds: input.timeout }));
   });
 
   app.post("/:id/switch", async (c) => c.json(await service.switch(c.req.param("id"))));

@@ -1,0 +1,83 @@
+// Lifecycle hooks: each step is a shell command run inside a container as the `nexus` user (never on
+// the host, so a cloned repository cannot run code here), with a timeout; output is kept as a log.
+import { appendFileSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { HookName, HookStep } from "../config/project.ts";
+import { shellQuote } from "../ssh/quote.ts";
+import { NexusError } from "./errors.ts";
+
+export interface HookResult {
+  hook: HookName;
+  exitCode: number;
+  durationMs: number;
+  /** The last lines of the output (stdout and stderr, as they came). */
+  output: string;
+  logFile: string;
+  timedOut: boolean;
+  steps: Array<{ name: string; exitCode: number; durationMs: number }>;
+}
+
+/** Runs one step; resolves with its exit code (124 when it ran past its timeout) and output. */
+export type StepRunner = (step: HookStep, signal: AbortSignal) => Promise<{ exitCode: number; output: string }>;
+
+const TAIL_LINES = 40;
+const MAX_KEPT = 256 * 1024;
+
+/** The command line a hook step runs in the workspace: in /workspace, with its env, under bash -l. */
+export function hookCommandLine(hook: HookName, step: HookStep, workspaceName: string): string {
+  const env = { ...step.env, NEXUS_HOOK: hook, NEXUS_WORKSPACE: workspaceName };
+  const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`)).join(" ");
+  return `cd /workspace && exec env ${assignments} bash -lc ${shellQuote(step.command)} 2>&1`;
+}
+
+/** Runs a hook's steps in order, stopping at the first that fails; every step's output goes to the log. */
+export async function runHookSteps(hook: HookName, steps: readonly HookStep[], run: StepRunner, logFile: string): Promise<HookResult> {
+  mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 });
+  const started = Date.now();
+  const result: HookResult = { hook, exitCode: 0, durationMs: 0, output: "", logFile, timedOut: false, steps: [] };
+  let kept = "";
+  for (const step of steps) {
+    const stepStarted = Date.now();
+    appendFileSync(logFile, `==> ${new Date().toISOString()} ${hook} ${step.name}: ${step.command}\n`, { mode: 0o600 });
+    const timeout = AbortSignal.timeout(step.timeoutSeconds * 1000);
+    let exitCode: number;
+    let output: string;
+    try {
+      ({ exitCode, output } = await run(step, timeout));
+    } catch (err) {
+      if (!timeout.aborted) throw err;
+      exitCode = 124;
+      output = "";
+    }
+    if (timeout.aborted) {
+      result.timedOut = true;
+      exitCode = 124;
+      output += `\n[nexus] ${hook} step '${step.name}' ran past its timeout of ${step.timeoutSeconds} s and was killed\n`;
+    }
+    appendFileSync(logFile, output + (output.endsWith("\n") || output === "" ? "" : "\n") + `<== exit ${exitCode} after ${Date.now() - stepStarted} ms\n`);
+    kept = (kept + output).slice(-MAX_KEPT);
+    result.steps.push({ name: step.name, exitCode, durationMs: Date.now() - stepStarted });
+    if (exitCode !== 0) {
+      result.exitCode = exitCode;
+      break;
+    }
+  }
+  result.durationMs = Date.now() - started;
+  result.output = tailLines(kept, TAIL_LINES);
+  return result;
+}
+
+export function tailLines(text: string, n: number): string {
+  const lines = text.replace(/\n$/, "").split("\n");
+  return lines.slice(-n).join("\n");
+}
+
+/** A failed pre-start/post-start: the workspace goes to `error` with this, and `nexus start` tries again. */
+export function hookFailed(workspaceName: string, r: HookResult): NexusError {
+  const why = r.timedOut ? "ran past its timeout" : `exited with code ${r.exitCode}`;
+  return new NexusError("WORKSPACE_START_FAILED", `The ${r.hook} hook of workspace '${workspaceName}' ${why}`, {
+    suggestion: `Fix the hook in .nexus/workspace.yaml, then run 'nexus start ${workspaceName}' to try again (full log: ${r.logFile})`,
+    details: { hook: r.hook, exitCode: r.exitCode, logTail: r.output.split("\n"), logFile: r.logFile, steps: r.steps },
+    retryable: true,
+  });
+}

@@ -1,0 +1,148 @@
+// `nexus proxy` and `nexus ports` as a user runs them: the compiled binary, a temporary NEXUS_HOME.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { canBind } from "../../src/core/ports.ts";
+import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { BIN } from "../helpers/daemon.ts";
+import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+
+const root = tempDir("e2e-proxy");
+const home = join(root.path, "nexus");
+const repo = makeRepo(join(root.path, "repo"), { "README.md": "# fixture\n", "hello.txt": "hello through the proxy\n" });
+const env = { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" };
+
+function nexus(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(BIN, args, { cwd: repo, env, encoding: "utf8", timeout: 600_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const fetchText = async (port: number) => (await fetch(`http://127.0.0.1:${port}/hello.txt`, { signal: AbortSignal.timeout(10_000) })).text();
+
+interface Proxy {
+  forward: { id: string; hostPort: number; containerPort: number; temporary?: boolean };
+  /** stderr once it holds `text` (the two pipes arrive in any order). */
+  stderrWith(text: string): Promise<string>;
+  interrupt(): Promise<number>;
+}
+
+const running = new Set<() => Promise<number>>();
+
+/** Starts `nexus proxy ... --json` and waits for the forward on its stdout. */
+async function startProxy(args: string[]): Promise<Proxy> {
+  const child = spawn(BIN, ["proxy", ...args, "--json"], { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (b) => (stderr += b));
+  const exited = new Promise<number>((resolve) => child.once("exit", (code) => resolve(code ?? -1)));
+  const line = await new Promise<string>((resolve, reject) => {
+    child.stdout.on("data", (b) => {
+      stdout += b;
+      if (stdout.includes("\n")) resolve(stdout.slice(0, stdout.indexOf("\n")));
+    });
+    void exited.then((code) => reject(new Error(`proxy exited (${code}): ${stderr}`)));
+    setTimeout(() => reject(new Error(`no forward within 30 s: ${stderr}`)), 30_000);
+  });
+  const interrupt = async () => {
+    running.delete(interrupt);
+    if (child.exitCode === null) child.kill("SIGINT");
+    return exited;
+  };
+  running.add(interrupt);
+  return {
+    forward: JSON.parse(line),
+    stderrWith: async (text) => {
+      for (let i = 0; i < 100 && !stderr.includes(text); i++) await new Promise((r) => setTimeout(r, 50));
+      return stderr;
+    },
+    interrupt,
+  };
+}
+
+async function forwardIds(): Promise<string[]> {
+  const r = nexus(["ports", "px", "--json"]);
+  expect(r.code).toBe(0);
+  return (JSON.parse(r.stdout).ports as Array<{ id: string; kind: string }>).filter((p) => p.kind === "forward").map((p) => p.id);
+}
+
+beforeAll(() => {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  expect(nexus(["create", "px", "-p", "8000"]).code).toBe(0);
+  const started = nexus(["exec", "px", "--", "sh", "-c", "setsid -f sh -c 'cd /workspace && exec python3 -m http.server 8000 --bind 127.0.0.1' >/dev/null 2>&1; for i in $(seq 50); do grep -q ':1F40 .* 0A ' /proc/net/tcp && exit 0; sleep 0.1; done; exit 1"]);
+  expect(started.code).toBe(0);
+}, 600_000);
+
+afterAll(async () => {
+  await Promise.all([...running].map((stop) => stop()));
+  nexus(["daemon", "stop"]);
+  removeLeftovers(home);
+  await root[Symbol.asyncDispose]();
+});
+
+describe("nexus proxy", () => {
+  test("<port> forwards until Ctrl-C, then the forward and its port are gone", async () => {
+    const p = await startProxy(["px", "8000"]);
+    expect(p.forward).toMatchObject({ containerPort: 8000, temporary: true });
+    const line = `Forwarding http://localhost:${p.forward.hostPort} -> px:8000 (Ctrl-C to stop)`;
+    expect(await p.stderrWith(line)).toContain(line);
+    expect(await fetchText(p.forward.hostPort)).toBe("hello through the proxy\n");
+    expect(await forwardIds()).toEqual([p.forward.id]);
+
+    expect(await p.interrupt()).toBe(0);
+    let ids = await forwardIds();
+    for (let i = 0; i < 50 && ids.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      ids = await forwardIds();
+    }
+    expect(ids).toEqual([]);
+    expect(await canBind(p.forward.hostPort)).toBe(true);
+  }, 60_000);
+
+  test("<local>:<remote> listens on the local port asked for", async () => {
+    let local = 18000;
+    while (!(await canBind(local))) local++;
+    const p = await startProxy(["px", `${local}:8000`]);
+    expect(p.forward.hostPort).toBe(local);
+    expect(await fetchText(local)).toBe("hello through the proxy\n");
+    expect(await p.interrupt()).toBe(0);
+  }, 60_000);
+
+  test("a bad port is a usage error; an unknown workspace is not found", () => {
+    const bad = nexus(["proxy", "px", "http", "--json"]);
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stdout).error.code).toBe("INVALID_ARGUMENT");
+    const ghost = nexus(["proxy", "ghost", "8000"]);
+    expect(ghost.code).toBe(4);
+    expect(ghost.stderr).toContain("WORKSPACE_NOT_FOUND");
+  });
+});
+
+describe("nexus ports", () => {
+  test("add, list (with the loopback hint for published ports), public, rm", async () => {
+    const added = nexus(["ports", "add", "px", "8000", "--json"]);
+    expect(added.code).toBe(0);
+    const f = JSON.parse(added.stdout) as { id: string; hostPort: number; created: boolean };
+    expect(f.created).toBe(true);
+    expect(await fetchText(f.hostPort)).toBe("hello through the proxy\n");
+
+    const table = nexus(["ports", "px"]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^ID\s+PORT\s+HOST/);
+    expect(table.stdout).toContain(`127.0.0.1:${f.hostPort}`);
+    expect(table.stdout).toMatch(/published-8000 .*loopback.*bind it to 0\.0\.0\.0/);
+
+    const pub = nexus(["ports", "public", "px", "8000"]);
+    expect(pub.code).toBe(0);
+    expect(pub.stdout).toContain("PUBLIC");
+    expect(pub.stdout).toContain("other machines");
+    expect(nexus(["ports", "px"]).stdout).toContain(`0.0.0.0:${f.hostPort}`);
+
+    const rm = nexus(["ports", "rm", "px", f.id]);
+    expect(rm.code).toBe(0);
+    expect(rm.stdout).toContain(`Removed forward ${f.id}`);
+    expect(await forwardIds()).toEqual([]);
+    expect(nexus(["ports", "rm", "px", f.id]).code).toBe(4);
+  });
+});

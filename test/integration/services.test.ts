@@ -1,0 +1,226 @@
+// Hooks and services of a project (.nexus/workspace.yaml) against the real engine and a real sshd:
+// hook order, health checks, restart after a crash, logs, on-demand hooks, failures, bad YAML.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfig } from "../../src/config/load.ts";
+import { NexusError } from "../../src/core/errors.ts";
+import { silentLogger } from "../../src/core/log.ts";
+import type { LogEntry } from "../../src/core/services.ts";
+import { buildServices, type Services } from "../../src/daemon/services.ts";
+import { nexusPaths } from "../../src/store/paths.ts";
+import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
+
+const root = tempDir("services");
+const home = join(root.path, "nexus");
+
+const PROJECT = `# a web server with a health path, and a worker that depends on it
+env:
+  GREETING: hello
+hooks:
+  pre-start: echo pre-start >> ~/markers
+  post-start:
+    - echo "post-start $GREETING" >> ~/markers
+  pre-stop: echo pre-stop >> ~/markers
+  post-stop: echo "post-stop $(id -u)" >> ~/markers
+  health-check: curl -fsS localhost:8000/health.txt
+services:
+  worker:
+    command: echo worker >> ~/markers; exec sleep infinity
+    depends_on: [web]
+    health: { command: "test -s ~/markers", interval: 1s }
+  web:
+    command: echo web >> ~/markers; exec python3 -m http.server 8000
+    port: 8000
+    health: { http: /health.txt, interval: 1s, retries: 2 }
+`;
+
+const repo = makeRepo(join(root.path, "repo"), { ".nexus/workspace.yaml": PROJECT, "health.txt": "ok\n" });
+let s: Services;
+
+function services(): Services {
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  return buildServices({ paths: nexusPaths({ NEXUS_HOME: home }), config: parseConfig("", join(home, "config.yaml")), env: { HOME: process.env.HOME }, log: silentLogger });
+}
+
+async function expectError(p: Promise<unknown>, code: string): Promise<NexusError> {
+  try {
+    await p;
+  } catch (err) {
+    expect((err as NexusError).code).toBe(code as NexusError["code"]);
+    return err as NexusError;
+  }
+  throw new Error(`expected ${code}, but it succeeded`);
+}
+
+const run = async (name: string, script: string) => (await s.workspaces.execCollect(name, { command: "sh", args: ["-c", script] })).stdout;
+const markers = async (name: string) => (await run(name, "cat ~/markers 2>/dev/null")).trim().split("\n").filter(Boolean);
+const service = async (name: string, svc: string) => (await s.workspaces.listServices(name)).services.find((x) => x.name === svc)!;
+
+async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T;
+  do {
+    last = await fn();
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  } while (Date.now() < deadline);
+  throw new Error(`${what}: still ${JSON.stringify(last)}`);
+}
+
+beforeAll(async () => {
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  s = services();
+  await s.workspaces.reconcile();
+}, 600_000);
+
+afterAll(async () => {
+  s?.workspaces.shutdown();
+  removeLeftovers(home);
+  await root[Symbol.asyncDispose]();
+});
+
+describe("a project with hooks and two services", () => {
+  test("create runs pre-start, starts web then worker (its dependant), waits until healthy, then post-start", async () => {
+    const phases: string[] = [];
+    const made = await s.workspaces.create({ name: "svc", path: repo }, (p) => phases.push(p.message));
+    expect(made.status).toBe("running");
+    expect(made.services.map((x) => [x.name, x.status])).toEqual([
+      ["web", "healthy"],
+      ["worker", "healthy"],
+    ]);
+    const web = made.services.find((x) => x.name === "web")!;
+    expect(web.url).toMatch(/^http:\/\/localhost:\d+$/);
+    // The service's port was published at create, under the service's name, and answers on the host.
+    expect(made.ports.find((p) => p.containerPort === 8000)?.name).toBe("web");
+    expect(await (await fetch(`${web.url!.replace("localhost", "127.0.0.1")}/health.txt`)).text()).toBe("ok\n");
+    expect(await markers("svc")).toEqual(["pre-start", "web", "worker", "post-start hello"]);
+    expect(phases.some((m) => m.includes("pre-start"))).toBe(true);
+  });
+
+  test("services lists each with status, port, URL, health check and dependencies; status shows them too", async () => {
+    const { services: list } = await s.workspaces.listServices("svc");
+    expect(list.map((x) => x.name)).toEqual(["web", "worker"]);
+    const web = list[0]!;
+    expect(web).toMatchObject({ status: "healthy", containerPort: 8000, healthCheck: "/health.txt", dependsOn: [], restarts: 0 });
+    expect(web.pid).toBeGreaterThan(0);
+    expect(list[1]).toMatchObject({ status: "healthy", dependsOn: ["web"], healthCheck: "command: test -s ~/markers", containerPort: null, url: null });
+    const st = await s.workspaces.status("svc");
+    expect(st.ports.services.find((p) => p.containerPort === 8000)?.status).toBe("healthy");
+    expect(st.services.map((x) => x.status)).toEqual(["healthy", "healthy"]);
+  });
+
+  test("a killed service process is restarted and becomes healthy again", async () => {
+    const before = await service("svc", "web");
+    await run("svc", `kill -9 ${before.pid}`);
+    const after = await until("web restarted and healthy", () => service("svc", "web"), (x) => x.status === "healthy" && x.pid !== before.pid);
+    expect(after.restarts).toBeGreaterThanOrEqual(1);
+    expect(after.lastExitCode).toBe(137);
+  });
+
+  test("logs: the last lines with timestamps and levels, and follow streams new ones", async () => {
+    const tail: LogEntry[] = [];
+    await s.workspaces.serviceLogs("svc", "web", { tail: 500, follow: false }, (e) => tail.push(e));
+    expect(tail.some((e) => e.level === "warn" && e.message.startsWith("starting: "))).toBe(true);
+    expect(tail.some((e) => e.message.includes("exited with code 137; restarting"))).toBe(true);
+    expect(tail.every((e) => /^\d{4}-\d\d-\d\dT/.test(e.timestamp))).toBe(true);
+    const two: LogEntry[] = [];
+    await s.workspaces.serviceLogs("svc", "web", { tail: 2, follow: false }, (e) => two.push(e));
+    expect(two.length).toBe(2);
+
+    const followed: LogEntry[] = [];
+    const abort = new AbortController();
+    const following = s.workspaces.serviceLogs("svc", "web", { tail: 0, follow: true, signal: abort.signal }, (e) => followed.push(e));
+    await new Promise((r) => setTimeout(r, 500));
+    await run("svc", "curl -fsS localhost:8000/health.txt?followed=1 >/dev/null");
+    await until("the request shows in the followed log", async () => followed.length, () => followed.some((e) => e.message.includes("followed=1")), 10_000);
+    abort.abort();
+    await following;
+  });
+
+  test("restart of one service, and unknown services, say what happened", async () => {
+    const r = await s.workspaces.restartService("svc", "worker");
+    expect(r.status).toBe("healthy");
+    await expectError(s.workspaces.restartService("svc", "nope"), "NOT_FOUND");
+    await expectError(s.workspaces.serviceLogs("svc", "nope", { tail: 1, follow: false }, () => {}), "NOT_FOUND");
+  });
+
+  test("hooks run on demand with exit code and output; unknown or undefined hooks are clear errors", async () => {
+    const r = await s.workspaces.runHook("svc", "health-check");
+    expect(r.exitCode).toBe(0);
+    expect(r.output).toBe("ok");
+    expect(existsSync(r.logFile)).toBe(true);
+    await expectError(s.workspaces.runHook("svc", "post-build"), "INVALID_ARGUMENT");
+    expect((await s.workspaces.health("svc")).healthy).toBe(true);
+  });
+
+  test("a new daemon (same NEXUS_HOME) finds the services still running", async () => {
+    s.workspaces.shutdown();
+    s = services();
+    await s.workspaces.reconcile();
+    expect((await s.workspaces.listServices("svc")).services.map((x) => x.status)).toEqual(["healthy", "healthy"]);
+  });
+
+  test("stop runs pre-stop, stops services, then post-stop in a one-off container as the workspace user; start brings services back", async () => {
+    await run("svc", "rm -f ~/markers");
+    await s.workspaces.stop("svc", { timeoutSeconds: 5 });
+    expect((await s.workspaces.listServices("svc")).services.map((x) => x.status)).toEqual(["stopped", "stopped"]);
+    expect(leftovers(home).containers.length).toBe(1); // the one-off hook container is gone
+    const started = await s.workspaces.start("svc");
+    expect(started.services.map((x) => x.status)).toEqual(["healthy", "healthy"]);
+    const uid = String(process.getuid?.() === 0 ? 1000 : process.getuid?.());
+    expect(await markers("svc")).toEqual(["pre-stop", `post-stop ${uid}`, "pre-start", "web", "worker", "post-start hello"]);
+    // skipHooks and skipServices do what they say.
+    await s.workspaces.stop("svc", { timeoutSeconds: 5 });
+    await run("svc", "true").catch(() => {});
+    const bare = await s.workspaces.start("svc", { skipHooks: true, skipServices: true });
+    expect(bare.services.map((x) => x.status)).toEqual(["stopped", "stopped"]);
+  });
+
+  test("resume reports the services' health", async () => {
+    await s.workspaces.restartService("svc", "web");
+    await s.workspaces.pause("svc");
+    const r = await s.workspaces.resume("svc");
+    expect(r.services.find((x) => x.name === "web")?.status).toBe("healthy");
+  });
+});
+
+describe("failures", () => {
+  test("a failing pre-start hook leaves the workspace in error with the hook's log tail; after a fix, start tries again", async () => {
+    const bad = makeRepo(join(root.path, "bad-hook"), { ".nexus/workspace.yaml": "hooks:\n  pre-start: echo preparing; echo boom >&2; exit 3\n" });
+    const err = await expectError(s.workspaces.create({ name: "hookfail", path: bad }), "WORKSPACE_START_FAILED");
+    expect(err.message).toContain("pre-start");
+    expect(err.details?.exitCode).toBe(3);
+    expect(err.details?.logTail).toEqual(["preparing", "boom"]);
+    expect(err.suggestion).toContain("nexus start hookfail");
+    const st = await s.workspaces.status("hookfail");
+    expect(st.status).toBe("error");
+    expect(st.error?.details?.logTail).toEqual(["preparing", "boom"]);
+    // Fix the hook in the worktree (where the workspace reads it), then start again.
+    const wt = s.store.findByName("hookfail")!.worktree!.path;
+    writeFileSync(join(wt, ".nexus/workspace.yaml"), "hooks:\n  pre-start: echo fixed\n");
+    expect((await s.workspaces.start("hookfail")).status).toBe("running");
+    await s.workspaces.destroy("hookfail", { force: true });
+  });
+
+  test("a hook past its timeout is killed and reported", async () => {
+    const slow = makeRepo(join(root.path, "slow-hook"), { ".nexus/workspace.yaml": "hooks:\n  post-start:\n    - command: sleep 30\n      timeout: 1s\n" });
+    const err = await expectError(s.workspaces.create({ name: "hookslow", path: slow }), "WORKSPACE_START_FAILED");
+    expect(err.message).toContain("timeout");
+    expect(err.details?.exitCode).toBe(124);
+    await s.workspaces.destroy("hookslow", { force: true });
+  });
+
+  test("bad YAML fails the create with the file, line and key, and nothing is left behind", async () => {
+    const bad = makeRepo(join(root.path, "bad-yaml"), { ".nexus/workspace.yaml": "services:\n  web:\n    command: x\n    prot: 3000\n" });
+    const before = leftovers(home).containers.length;
+    const err = await expectError(s.workspaces.create({ name: "badyaml", path: bad }), "INVALID_ARGUMENT");
+    expect(err.details).toMatchObject({ line: 4, key: "services.web.prot" });
+    expect(err.message).toContain(".nexus/workspace.yaml:4");
+    expect(s.store.findByName("badyaml")).toBeUndefined();
+    expect(leftovers(home).containers.length).toBe(before);
+    expect(existsSync(join(bad, ".worktree", "badyaml"))).toBe(false);
+    expect(git(bad, "branch", "--list", "nexus/badyaml")).toBe("");
+  });
+});

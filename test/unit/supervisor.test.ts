@@ -1,0 +1,135 @@
+// The in-container service supervisor, run here with the host's python3 (the same script the
+// workspaces get): restart with backoff, health states, stop of the whole process group, logs.
+import { afterAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { parseLogLine, type SupervisorState } from "../../src/core/services.ts";
+import { SUPERVISOR_PY } from "../../src/core/supervisor.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+
+const dir = tempDir("supervisor");
+const script = join(dir.path, "nexus-supervise");
+writeFileSync(script, SUPERVISOR_PY, { mode: 0o755 });
+const servicesDir = join(dir.path, "services");
+const cwd = join(dir.path, "work");
+mkdirSync(cwd);
+
+function sup(...args: string[]): string {
+  const r = spawnSync("python3", [script, ...args], { encoding: "utf8", env: { ...process.env, NEXUS_SERVICES_DIR: servicesDir }, timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`nexus-supervise ${args.join(" ")}: ${r.status} ${r.stderr}`);
+  return r.stdout;
+}
+const states = () => new Map((JSON.parse(sup("status")) as SupervisorState[]).map((s) => [s.name, s]));
+const state = (name: string) => states().get(name)!;
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function until<T>(fn: () => T, ok: (v: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+afterAll(async () => {
+  for (const name of existsSync(servicesDir) ? ["web", "once", "flaky", "tree"] : []) spawnSync("python3", [script, "stop", name, "1"], { env: { ...process.env, NEXUS_SERVICES_DIR: servicesDir } });
+  await dir[Symbol.asyncDispose]();
+});
+
+describe("nexus-supervise", () => {
+  test("an HTTP service becomes healthy, is restarted after kill -9, and start is a no-op while it runs", async () => {
+    const port = await freePort();
+    writeFileSync(join(cwd, "ok.txt"), "ok");
+    const spec = JSON.stringify({ command: `exec python3 -m http.server ${port} --bind 127.0.0.1`, cwd, port, health: { kind: "http", http: "/ok.txt", intervalSeconds: 0.2, timeoutSeconds: 1, retries: 2, startPeriodSeconds: 10 }, restart: "on-failure" });
+    sup("start", "web", spec);
+    const healthy = await until(() => state("web"), (s) => s.status === "healthy", "web healthy");
+    expect(healthy.pid).toBeGreaterThan(0);
+    expect(healthy.probe).toMatchObject({ ok: true, output: "HTTP 200" });
+    expect((JSON.parse(sup("start", "web", spec)) as SupervisorState).pid).toBe(healthy.pid); // same spec: nothing restarted
+
+    process.kill(healthy.pid!, "SIGKILL");
+    const back = await until(() => state("web"), (s) => s.status === "healthy" && s.pid !== healthy.pid, "web back");
+    expect(back).toMatchObject({ restarts: 1, lastExitCode: 137 });
+    const log = sup("logs", "web", "100").trim().split("\n").map((l) => parseLogLine("web", l));
+    expect(log.some((e) => e.level === "warn" && e.message === "exited with code 137; restarting in 1 s")).toBe(true);
+    expect(log.some((e) => e.level === "info" && e.message.includes(`Serving HTTP on 127.0.0.1 port ${port}`))).toBe(true);
+    expect(log.every((e) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(e.timestamp))).toBe(true);
+    expect(sup("logs", "web", "2").trim().split("\n")).toHaveLength(2);
+
+    sup("stop", "web", "2");
+    expect(state("web").status).toBe("stopped");
+    expect(alive(back.pid!)).toBe(false);
+  }, 60_000);
+
+  test("a failing probe turns healthy into unhealthy after `retries` failures; a passing one back", async () => {
+    const flag = join(cwd, "healthy");
+    writeFileSync(flag, "");
+    sup("start", "flaky", JSON.stringify({ command: "exec sleep 600", cwd, health: { kind: "command", command: `test -e ${flag}`, intervalSeconds: 0.2, timeoutSeconds: 1, retries: 2, startPeriodSeconds: 0 }, restart: "on-failure" }));
+    await until(() => state("flaky"), (s) => s.status === "healthy", "flaky healthy");
+    spawnSync("rm", ["-f", flag]);
+    const sick = await until(() => state("flaky"), (s) => s.status === "unhealthy", "flaky unhealthy");
+    expect(sick.probe?.ok).toBe(false);
+    writeFileSync(flag, "");
+    await until(() => state("flaky"), (s) => s.status === "healthy", "flaky healthy again");
+    sup("stop", "flaky", "1");
+  }, 30_000);
+
+  test("restart policies: on-failure leaves a clean exit stopped; no health check means running", async () => {
+    sup("start", "once", JSON.stringify({ command: "sleep 0.5; exit 0", cwd, restart: "on-failure" }));
+    expect(["running", "starting"]).toContain(state("once").status);
+    const done = await until(() => state("once"), (s) => s.status === "stopped", "once stopped");
+    expect(done).toMatchObject({ lastExitCode: 0, restarts: 0, message: "exited with code 0" });
+  }, 30_000);
+
+  test("stop ends the whole process group, and a killed supervisor shows as stopped", async () => {
+    sup("start", "tree", JSON.stringify({ command: "sleep 600 & sleep 600 & wait", cwd, restart: "always" }));
+    const s = await until(() => state("tree"), (x) => x.status === "running" && x.pid !== null, "tree running");
+    await new Promise((r) => setTimeout(r, 300));
+    const children = spawnSync("pgrep", ["-g", String(s.pid)], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean).map(Number);
+    expect(children.length).toBeGreaterThanOrEqual(3);
+    sup("stop", "tree", "2");
+    await until(() => children.filter(alive), (left) => left.length === 0, "the group is gone", 5000);
+
+    sup("start", "tree", JSON.stringify({ command: "exec sleep 600", cwd, restart: "always" }));
+    const again = await until(() => state("tree"), (x) => x.status === "running" && x.pid !== null, "tree running again");
+    const supervisorPid = Number(spawnSync("cat", [join(servicesDir, "tree", "supervisor.pid")], { encoding: "utf8" }).stdout.split(" ")[0]);
+    process.kill(supervisorPid, "SIGKILL");
+    await until(() => state("tree"), (x) => x.status === "stopped", "shown as stopped");
+    // The next start ends the orphaned service first, so it never runs twice.
+    expect(alive(again.pid!)).toBe(true);
+    sup("start", "tree", JSON.stringify({ command: "exec sleep 600", cwd, restart: "always" }));
+    await until(() => alive(again.pid!), (a) => !a, "the orphan is gone", 5000);
+    expect(state("tree").status).toBe("running");
+    sup("stop", "tree", "1");
+  }, 30_000);
+});
+
+describe("parseLogLine", () => {
+  test("stdout is info, stderr error, the supervisor's own lines warn; other lines are kept whole", () => {
+    expect(parseLogLine("web", "2026-12-01T10:00:00.000Z O hello world")).toEqual({ serviceName: "web", timestamp: "2026-12-01T10:00:00.000Z", level: "info", message: "hello world" });
+    expect(parseLogLine("web", "2026-12-01T10:00:00.000Z E oops").level).toBe("error");
+    expect(parseLogLine("web", "2026-12-01T10:00:00.000Z S starting: x").level).toBe("warn");
+    expect(parseLogLine("web", "no stamp here")).toEqual({ serviceName: "web", timestamp: "", level: "info", message: "no stamp here" });
+  });
+});
