@@ -181,6 +181,8 @@ export interface ServiceView {
   startedAt: string | null;
   message: string;
   lastProbe: { ok: boolean; at: string; output: string } | null;
+  /** Why the URL may show nothing (e.g. the server listens on 127.0.0.1 only inside). */
+  hint?: string;
 }
 
 export interface ResumeResult {

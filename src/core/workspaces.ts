@@ -27,6 +27,7 @@ import { HOOK_NAMES, loadProjectConfig, type HookName, type ProjectConfig, type 
 import { hookCommandLine, hookFailed, runHookSteps, type HookResult } from "./hooks.ts";
 import { describeProbe, isReady, serviceLogs, serviceStates, startService, startServices, stopService, stopServices, waitReady, type LogEntry, type SupervisorState, type WorkspaceShell } from "./services.ts";
 import { SUPERVISOR_PATH, SUPERVISOR_PY } from "./supervisor.ts";
+import { listeningOn, parseProcNetTcp } from "./listeners.ts";
 import {
   toView,
   type PortMapping,
@@ -781,11 +782,19 @@ export class WorkspaceService {
     const r = this.resolve(ref);
     const project = this.#project(r);
     const states = r.status === "running" && project.services.length > 0 ? await serviceStates(this.#shell(r)) : new Map<string, SupervisorState>();
+    // A server bound to 127.0.0.1 inside passes its (inside) health check, yet its published port shows nothing: say so.
+    const publishedUp = project.services.some((def) => r.ports.services.some((p) => p.containerPort === def.port) && isReady(states.get(def.name)));
+    const listeners = publishedUp ? await this.#shell(r).run("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null").then((o) => parseProcNetTcp(o.stdout), () => undefined) : undefined;
     const services = await Promise.all(
       project.services.map(async (def): Promise<ServiceView> => {
         const st = states.get(def.name);
         const where = await this.#serviceUrl(r, def);
+        const published = def.port !== undefined && r.ports.services.some((p) => p.containerPort === def.port);
+        const loopbackOnly = published && listeners !== undefined && listeningOn(listeners, def.port!).loopbackOnly;
         return {
+          ...(loopbackOnly
+            ? { hint: `${def.name} listens on 127.0.0.1 only inside the workspace, so its published port ${where?.hostPort} shows nothing: bind it to 0.0.0.0 (e.g. --host 0.0.0.0), or forward the port ('nexus proxy ${r.name} ${def.port}')` }
+            : {}),
           name: def.name,
           status: st?.status ?? "stopped",
           containerPort: def.port ?? null,

@@ -104,6 +104,7 @@ describe("a project with hooks and two services", () => {
     expect(list.map((x) => x.name)).toEqual(["web", "worker"]);
     const web = list[0]!;
     expect(web).toMatchObject({ status: "healthy", containerPort: 8000, healthCheck: "/health.txt", dependsOn: [], restarts: 0 });
+    expect(web.hint).toBeUndefined(); // it listens on 0.0.0.0, so the published port works
     expect(web.pid).toBeGreaterThan(0);
     expect(list[1]).toMatchObject({ status: "healthy", dependsOn: ["web"], healthCheck: "command: test -s ~/markers", containerPort: null, url: null });
     const st = await s.workspaces.status("svc");
@@ -184,6 +185,46 @@ describe("a project with hooks and two services", () => {
     const r = await s.workspaces.resume("svc");
     expect(r.services.find((x) => x.name === "web")?.status).toBe("healthy");
   });
+});
+
+describe("ports and images of services", () => {
+  test("a service port added after create is reached through a daemon forward, which reaches a server bound to 127.0.0.1", async () => {
+    const wt = s.store.findByName("svc")!.worktree!.path;
+    writeFileSync(
+      join(wt, ".nexus/workspace.yaml"),
+      PROJECT + "  api:\n    command: exec python3 -m http.server 8001 --bind 127.0.0.1\n    port: 8001\n    health: { tcp: 8001, interval: 1s }\n",
+    );
+    const api = await s.workspaces.restartService("svc", "api");
+    expect(api.status).toBe("healthy");
+    expect(s.store.findByName("svc")!.ports.services.some((p) => p.containerPort === 8001)).toBe(false); // not published
+    expect(api.url).toMatch(/^http:\/\/localhost:\d+$/);
+    expect((await fetch(`${api.url!.replace("localhost", "127.0.0.1")}/health.txt`)).status).toBe(200);
+    expect((await s.forwards.list("svc")).some((f) => f.kind === "forward" && f.containerPort === 8001)).toBe(true);
+  });
+
+  test("a published service that listens on 127.0.0.1 only gets a hint saying why its URL shows nothing", async () => {
+    const loop = makeRepo(join(root.path, "loop"), {
+      ".nexus/workspace.yaml": "services:\n  web:\n    command: exec python3 -m http.server 8000 --bind 127.0.0.1\n    port: 8000\n    health: { http: /, interval: 1s }\n",
+    });
+    const made = await s.workspaces.create({ name: "loop", path: loop });
+    expect(made.services[0]?.status).toBe("healthy"); // healthy inside...
+    const web = (await s.workspaces.listServices("loop")).services[0]!;
+    expect(web.hint).toContain("127.0.0.1 only"); // ...but the published port cannot reach it
+    expect(web.hint).toContain("nexus proxy loop 8000");
+    await s.workspaces.destroy("loop", { force: true });
+  });
+
+  test("dockerfile: the project's own image is built and the workspace image is made on top of it", async () => {
+    const proj = makeRepo(join(root.path, "own-image"), {
+      ".nexus/Dockerfile": "FROM debian:bookworm-slim\nRUN echo built-by-the-project > /project-marker\n",
+      ".nexus/workspace.yaml": "dockerfile: .nexus/Dockerfile\n",
+    });
+    const phases: string[] = [];
+    await s.workspaces.create({ name: "ownimg", path: proj }, (p) => phases.push(p.message));
+    expect(phases.some((m) => m.includes(".nexus/Dockerfile"))).toBe(true);
+    expect((await run("ownimg", "cat /project-marker && test -x /usr/sbin/sshd && command -v tmux >/dev/null && command -v python3")).trim()).toBe("built-by-the-project\n/usr/bin/python3");
+    await s.workspaces.destroy("ownimg", { force: true });
+  }, 600_000);
 });
 
 describe("failures", () => {

@@ -40,6 +40,7 @@ export async function servicesCommand(ctx: CliContext, args: string[], flags: { 
     rows.push([s.name, paintStatus(s.status, ctx.color), s.containerPort ? String(s.containerPort) : "-", s.url ?? "-", s.healthCheck ?? "-", String(s.restarts), s.message || (s.lastProbe && !s.lastProbe.ok ? s.lastProbe.output : "")]);
   }
   await writeOut(table(rows, ctx.color));
+  for (const s of r.services) if (s.hint) await ctx.log(`${yellow("hint:", ctx.color)} ${s.hint}`);
   return EXIT_CODES.ok;
 }
 
