@@ -131,11 +131,9 @@ export class SshPool {
     if (pooled.channels === 0) pooled.client.end();
   }
 
-  /** Runs one command line on a channel of the pooled connection; stdout and stderr stream out separately. */
-  async exec(workspaceKey: string, target: SshTarget, commandLine: string, streams: ExecStreams = {}): Promise<ExecExit> {
-    // A connection forwarding one user's agent is pooled apart from the plain one (one agent socket per login, so few).
-    const key = streams.agentSocket ? `${workspaceKey}\u0000agent:${streams.agentSocket}` : workspaceKey;
-    const pending = this.#connection(key, target, streams.agentSocket);
+  /** The pooled connection for `key` with one more channel counted on it (the caller opens that channel). */
+  async #claimChannel(key: string, target: SshTarget, agentSocket?: string): Promise<{ pending: Promise<Pooled>; pooled: Pooled }> {
+    const pending = this.#connection(key, target, agentSocket);
     let pooled: Pooled;
     try {
       pooled = await pending;
@@ -143,6 +141,14 @@ export class SshPool {
       throw connectionLost(`Could not connect to the workspace over SSH: ${(err as Error).message}`, err);
     }
     pooled.channels++;
+    return { pending, pooled };
+  }
+
+  /** Runs one command line on a channel of the pooled connection; stdout and stderr stream out separately. */
+  async exec(workspaceKey: string, target: SshTarget, commandLine: string, streams: ExecStreams = {}): Promise<ExecExit> {
+    // A connection forwarding one user's agent is pooled apart from the plain one (one agent socket per login, so few).
+    const key = streams.agentSocket ? `${workspaceKey}\u0000agent:${streams.agentSocket}` : workspaceKey;
+    const { pending, pooled } = await this.#claimChannel(key, target, streams.agentSocket);
     return new Promise<ExecExit>((resolve, reject) => {
       pooled.client.exec(commandLine, (err, channel) => {
         if (err) {
@@ -196,14 +202,7 @@ export class SshPool {
    * pooled connection: no listener in the container, and loopback-bound servers are reachable.
    */
   async forwardOut(key: string, target: SshTarget, port: number): Promise<Duplex> {
-    const pending = this.#connection(key, target);
-    let pooled: Pooled;
-    try {
-      pooled = await pending;
-    } catch (err) {
-      throw connectionLost(`Could not connect to the workspace over SSH: ${(err as Error).message}`, err);
-    }
-    pooled.channels++;
+    const { pending, pooled } = await this.#claimChannel(key, target);
     return new Promise<Duplex>((resolve, reject) => {
       const failed = (err: Error & { reason?: unknown }) => {
         pooled.channels--;

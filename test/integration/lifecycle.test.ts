@@ -1,14 +1,11 @@
 // Lifecycle operations against the real engine: stop/start, pause/resume, switch, resources, idle, concurrency.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { parseConfig } from "../../src/config/load.ts";
 import { NexusError } from "../../src/core/errors.ts";
-import { silentLogger } from "../../src/core/log.ts";
-import { buildServices, type Services } from "../../src/daemon/services.ts";
-import { nexusPaths } from "../../src/store/paths.ts";
+import type { Services } from "../../src/daemon/services.ts";
 import { docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 
 const root = tempDir("lifecycle");
@@ -16,20 +13,8 @@ const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"));
 let s: Services;
 
-function services(): Services {
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  return buildServices({ paths: nexusPaths({ NEXUS_HOME: home }), config: parseConfig("", join(home, "config.yaml")), env: { HOME: process.env.HOME }, log: silentLogger });
-}
+const services = (): Services => serviceGraph(home);
 
-async function expectError(p: Promise<unknown>, code: string): Promise<NexusError> {
-  try {
-    await p;
-  } catch (err) {
-    expect((err as NexusError).code).toBe(code as NexusError["code"]);
-    return err as NexusError;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
 
 const state = (name: string) => JSON.parse(docker("inspect", s.store.findByName(name)!.containerId!))[0].State;
 const run = (name: string, script: string) => s.workspaces.execCollect(name, { command: "sh", args: ["-c", script] });

@@ -1,19 +1,18 @@
 // Port forwarding against the real engine: forwards added at run time reach a server bound to
 // 127.0.0.1 inside, survive a daemon restart and workspace stop/start, and go with the workspace.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { parseConfig } from "../../src/config/load.ts";
-import type { NexusError } from "../../src/core/errors.ts";
 import type { WorkspaceEvent } from "../../src/core/events.ts";
 import { PortForwards } from "../../src/core/forwards.ts";
 import { parseProcNetTcp } from "../../src/core/listeners.ts";
 import { silentLogger } from "../../src/core/log.ts";
 import { canBind, PortAllocator } from "../../src/core/ports.ts";
-import { buildServices, type Services } from "../../src/daemon/services.ts";
+import type { Services } from "../../src/daemon/services.ts";
 import { nexusPaths } from "../../src/store/paths.ts";
 import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 
 const root = tempDir("ports");
@@ -24,21 +23,11 @@ let s: Services;
 let events: WorkspaceEvent[] = [];
 
 function services(): Services {
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  const built = buildServices({ paths, config: parseConfig("", join(home, "config.yaml")), env: { HOME: process.env.HOME }, log: silentLogger });
+  const built = serviceGraph(home);
   built.events.subscribe((e) => events.push(e));
   return built;
 }
 
-async function expectError(p: Promise<unknown>, code: string): Promise<NexusError> {
-  try {
-    await p;
-  } catch (err) {
-    expect((err as NexusError).code).toBe(code as NexusError["code"]);
-    return err as NexusError;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
 
 const run = (script: string) => s.workspaces.execCollect("fwd", { command: "sh", args: ["-c", script] });
 /** A server inside that outlives the exec which started it. */

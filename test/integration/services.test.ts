@@ -1,15 +1,12 @@
 // Hooks and services of a project (.nexus/workspace.yaml) against the real engine and a real sshd:
 // hook order, health checks, restart after a crash, logs, on-demand hooks, failures, bad YAML.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseConfig } from "../../src/config/load.ts";
-import { NexusError } from "../../src/core/errors.ts";
-import { silentLogger } from "../../src/core/log.ts";
 import type { LogEntry } from "../../src/core/services.ts";
-import { buildServices, type Services } from "../../src/daemon/services.ts";
-import { nexusPaths } from "../../src/store/paths.ts";
+import type { Services } from "../../src/daemon/services.ts";
 import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 
 const root = tempDir("services");
@@ -39,20 +36,8 @@ services:
 const repo = makeRepo(join(root.path, "repo"), { ".nexus/workspace.yaml": PROJECT, "health.txt": "ok\n" });
 let s: Services;
 
-function services(): Services {
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  return buildServices({ paths: nexusPaths({ NEXUS_HOME: home }), config: parseConfig("", join(home, "config.yaml")), env: { HOME: process.env.HOME }, log: silentLogger });
-}
+const services = (): Services => serviceGraph(home);
 
-async function expectError(p: Promise<unknown>, code: string): Promise<NexusError> {
-  try {
-    await p;
-  } catch (err) {
-    expect((err as NexusError).code).toBe(code as NexusError["code"]);
-    return err as NexusError;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
 
 const run = async (name: string, script: string) => (await s.workspaces.execCollect(name, { command: "sh", args: ["-c", script] })).stdout;
 const markers = async (name: string) => (await run(name, "cat ~/markers 2>/dev/null")).trim().split("\n").filter(Boolean);
