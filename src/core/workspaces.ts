@@ -1215,22 +1215,23 @@ export class WorkspaceService {
     return r.idleTimeoutSeconds ?? this.#d.config.defaults.idle_timeout;
   }
 
-  /** SSH connections to the workspace other than the daemon's own pooled one. */
-  async #outsideSshConnections(r: WorkspaceRecord): Promise<number> {
-    const chunks: Buffer[] = [];
+  /**
+   * Connections that mean someone uses the workspace: SSH connections other than the daemon's own
+   * pooled one, and connections to its published ports from outside the container (a browser on
+   * the dev server's URL; health probes and forwards come from inside, over loopback).
+   */
+  async #outsideConnections(r: WorkspaceRecord): Promise<{ ssh: number; published: number }> {
+    const none = { ssh: 0, published: 0 };
     let target: SshTarget;
     try {
       target = this.#target(r);
     } catch {
-      return 0;
+      return none;
     }
-    const res = await this.#d.ssh.exec(r.id, target, "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null", {
-      onStdout: (b) => chunks.push(b),
-    }).catch(() => undefined);
-    if (!res) return 0;
-    // State 01 = ESTABLISHED, local port 0x0016 = 22. One of them is the daemon's own connection.
-    const established = Buffer.concat(chunks).toString("utf8").split("\n").filter((l) => /^\s*\d+: [0-9A-F]+:0016 [0-9A-F]+:[0-9A-F]+ 01 /.test(l)).length;
-    return Math.max(0, established - 1);
+    const chunks: Buffer[] = [];
+    const res = await this.#d.ssh.exec(r.id, target, "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null", { onStdout: (b) => chunks.push(b) }).catch(() => undefined);
+    if (!res) return none;
+    return countConnections(Buffer.concat(chunks).toString("utf8"), r.ports.services.map((p) => p.containerPort));
   }
 
   async #idleView(r: WorkspaceRecord): Promise<IdleView> {
@@ -1239,8 +1240,9 @@ export class WorkspaceService {
     const running = this.#running.get(r.id) ?? 0;
     if (running > 0) keptAwakeBy.push(`${running} command${running === 1 ? "" : "s"} running`);
     if (r.status === "running") {
-      const ssh = await this.#outsideSshConnections(r);
+      const { ssh, published } = await this.#outsideConnections(r);
       if (ssh > 0) keptAwakeBy.push(`${ssh} SSH connection${ssh === 1 ? "" : "s"}`);
+      if (published > 0) keptAwakeBy.push(`${published} connection${published === 1 ? "" : "s"} to published ports`);
     }
     keptAwakeBy.push(...this.#awakeReasons(r.id));
     return {
@@ -1264,7 +1266,8 @@ export class WorkspaceService {
       if (timeout <= 0 || (this.#running.get(r.id) ?? 0) > 0 || this.#awakeReasons(r.id).length > 0) continue;
       if (now - Date.parse(this.#withActivity(r).lastActiveAt) < timeout * 1000) continue;
       try {
-        if ((await this.#outsideSshConnections(r)) > 0) {
+        const outside = await this.#outsideConnections(r);
+        if (outside.ssh > 0 || outside.published > 0) {
           this.#touch(r);
           continue;
         }
@@ -1443,6 +1446,29 @@ export class WorkspaceService {
 
 function formatBytes(n: number): string {
   return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GB` : `${Math.round(n / 1024 ** 2)} MB`;
+}
+
+/**
+ * Counts ESTABLISHED connections in /proc/net/tcp{,6} text: on port 22 (less the daemon's own), and on
+ * `published` ports from a non-loopback peer.
+ */
+export function countConnections(procNetTcp: string, published: readonly number[]): { ssh: number; published: number } {
+  let ssh = 0;
+  let outside = 0;
+  for (const line of procNetTcp.split("\n")) {
+    const m = /^\s*\d+:\s+[0-9A-Fa-f]+:([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]+):[0-9A-Fa-f]{4}\s+01\s/.exec(line);
+    if (!m) continue;
+    const port = parseInt(m[1]!, 16);
+    const peer = m[2]!.toUpperCase();
+    // Addresses are 32-bit words in host byte order: 127.x.y.z ends in 7F; ::1 and ::ffff:127.x.y.z likewise.
+    const loopbackPeer =
+      (peer.length === 8 && peer.endsWith("7F")) ||
+      peer === "00000000000000000000000001000000" ||
+      (peer.length === 32 && peer.startsWith("0000000000000000FFFF0000") && peer.endsWith("7F"));
+    if (port === 22) ssh++;
+    else if (published.includes(port) && !loopbackPeer) outside++;
+  }
+  return { ssh: Math.max(0, ssh - 1), published: outside };
 }
 
 /** Every host port a record holds. */

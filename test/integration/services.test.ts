@@ -2,6 +2,7 @@
 // hook order, health checks, restart after a crash, logs, on-demand hooks, failures, bad YAML.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import type { LogEntry } from "../../src/core/services.ts";
 import type { Services } from "../../src/daemon/services.ts";
@@ -95,6 +96,18 @@ describe("a project with hooks and two services", () => {
     const st = await s.workspaces.status("svc");
     expect(st.ports.services.find((p) => p.containerPort === 8000)?.status).toBe("healthy");
     expect(st.services.map((x) => x.status)).toEqual(["healthy", "healthy"]);
+  });
+
+  test("an open connection to a published port keeps the workspace awake, and status says so", async () => {
+    const web = await service("svc", "web");
+    const sock = connect(web.hostPort!, "127.0.0.1");
+    await new Promise((r) => sock.once("connect", r));
+    try {
+      const st = await until("the connection is seen", () => s.workspaces.status("svc"), (x) => x.idle.keptAwakeBy.length > 0, 10_000);
+      expect(st.idle.keptAwakeBy).toContain("1 connection to published ports");
+    } finally {
+      sock.destroy();
+    }
   });
 
   test("a killed service process is restarted and becomes healthy again", async () => {
