@@ -196,6 +196,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .command("daemon [action]", "Run the daemon in the foreground, or: start | stop | status | install | uninstall (as a systemd/launchd service)")
     .option("-p, --port <port>", "Also listen on TCP <daemon.host>:<port> (REST, WS; gRPC on port+1), token required")
     .option("-w, --workspace-dir <dir>", "Workspace directory path (NEXUS_HOME)")
+    .option("--daemon-token <token>", "The token clients must present (at least 32 characters; default: ~/.nexus/token, made at first start)")
     .option("--print", "install: show the service file instead of installing it")
     .option("--system", "install/uninstall: a system-wide systemd unit (/etc/systemd/system, User=you) instead of a user unit")
     .example("nexus daemon status")

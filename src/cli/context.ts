@@ -41,6 +41,11 @@ export class CliContext {
     return this.#client;
   }
 
+  /** The daemon the commands talk to (-u/--url, else the local socket), asked without starting one. */
+  probeClient(): DaemonClient {
+    return this.#url ? new DaemonClient({ url: this.#url, ...(this.#token ? { token: this.#token } : {}) }) : new DaemonClient({ socketPath: this.paths.daemonSocket });
+  }
+
   /** The workspace argument, or the active workspace when it is left out. */
   workspace(arg: string | undefined): string {
     if (arg) return arg;

@@ -161,7 +161,8 @@ export const ConfigSchema = v.strictObject({
       ),
       connection: v.optional(
         v.strictObject({
-          user: v.optional(v.string(), "nexus"),
+          // The workspace image has one login user, `nexus` (sshd allows only it): another name could never log in.
+          user: v.optional(v.picklist(["nexus"], "must be nexus (the workspace's login user)"), "nexus"),
           forward_agent: v.optional(v.boolean(), true),
           server_alive_interval: v.optional(v.number(), 30),
           strict_host_key_checking: v.optional(v.picklist(["yes", "no", "accept-new", "ask", "off"]), "accept-new"),

@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   VERSION_MISMATCH: { status: 409, retryable: true },
   NOT_FOUND: { status: 404, retryable: false },
   UNIMPLEMENTED: { status: 501, retryable: false },
+  /** Stopped because the client asked (WebSocket `cancel`); 499 as nginx answers a client that went away. */
+  CANCELLED: { status: 499, retryable: false },
   INTERNAL_ERROR: { status: 500, retryable: false },
 } as const;
 

@@ -3,6 +3,7 @@ import { Resources } from "../config/schema.ts";
 import { NAME_PATTERN } from "./names.ts";
 import { errors } from "./errors.ts";
 import { specificIssue } from "./issues.ts";
+import { WORKSPACE_STATUSES } from "./types.ts";
 import { parseDuration } from "../config/units.ts";
 
 // Request shapes, parsed at every edge (REST, gRPC, WS, CLI) with the same schemas, so the core
@@ -73,6 +74,12 @@ export const StopInput = v.strictObject({
   timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(3600)), 30),
 });
 
+/** A restart is a start too: the caller's agent keys are authorized again (ssh.injection.include_agent_keys). */
+export const RestartInput = v.strictObject({
+  ...StopInput.entries,
+  agentSocket: v.optional(v.pipe(v.string(), v.minLength(1))),
+});
+
 const Seconds = v.pipe(v.number("timeout must be a number of seconds"), v.minValue(0, "timeout must not be negative"), v.maxValue(86_400, "timeout must be at most a day"));
 
 export const StartInput = v.strictObject({
@@ -108,7 +115,8 @@ export const PauseInput = v.strictObject({
 });
 
 export const ListWorkspacesInput = v.object({
-  status: v.optional(v.string()),
+  // A misspelt status is an error, not an empty list.
+  status: v.optional(v.picklist(WORKSPACE_STATUSES, `status must be one of ${WORKSPACE_STATUSES.join(", ")}`)),
   backend: v.optional(v.string()),
   label_selector: v.optional(v.string()),
 });

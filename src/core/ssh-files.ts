@@ -36,21 +36,27 @@ export function expandHome(path: string, home: string): string {
   return path === "~" ? home : path.startsWith("~/") ? `${home}${path.slice(1)}` : path;
 }
 
+/** ssh.connection.user_known_hosts_file's default: the daemon's own known_hosts (in NEXUS_HOME). */
+const DEFAULT_USER_KNOWN_HOSTS_FILE = "~/.nexus/known_hosts";
+
 /** One `Host nexus-<name>` block of the generated ssh_config. */
 export function sshConfigBlock(r: Pick<WorkspaceRecord, "name" | "ports" | "forwardAgent">, config: NexusConfig, paths: NexusPaths, opts: { identityFile?: string } = {}): string {
   const c = config.ssh.connection;
+  // The daemon's pins come first (ssh writes keys it accepts to the first file); a user_known_hosts_file of one's own is read too.
+  const knownHosts = [paths.knownHosts, ...(c.user_known_hosts_file === DEFAULT_USER_KNOWN_HOSTS_FILE || c.user_known_hosts_file === paths.knownHosts ? [] : [c.user_known_hosts_file])];
   const lines = [
     `Host ${hostAlias(r.name)}`,
+    // ssh takes the first value it reads for an option: the user's client_options go first, so they win.
+    ...config.ssh.client_options.map((o) => `  ${o.replace("=", " ")}`),
     `  HostName ${SSH_HOST}`,
     `  Port ${r.ports.ssh}`,
     `  User ${c.user}`,
     `  ForwardAgent ${r.forwardAgent && c.forward_agent ? "yes" : "no"}`,
     `  HostKeyAlias ${hostAlias(r.name)}`,
     `  StrictHostKeyChecking ${c.strict_host_key_checking}`,
-    `  UserKnownHostsFile "${paths.knownHosts}"`,
+    `  UserKnownHostsFile ${knownHosts.map((f) => `"${f}"`).join(" ")}`,
     `  ServerAliveInterval ${c.server_alive_interval}`,
     `  IdentityFile "${opts.identityFile ?? paths.clientKey}"`,
-    ...config.ssh.client_options.map((o) => `  ${o.replace("=", " ")}`),
   ];
   return lines.join("\n") + "\n";
 }

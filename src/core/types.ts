@@ -58,6 +58,8 @@ export interface WorkspaceRecord {
   /** Seconds without activity before the workspace is paused; null follows defaults.idle_timeout. */
   idleTimeoutSeconds?: number | null;
   hostKeyFingerprint: string;
+  /** Destroy removes the clone Nexus made (-r): set when its branch holds nothing that is nowhere else. */
+  removeCloneOnDestroy?: boolean;
   /** A new host key waits in ssh/next_* and takes over at the next start. */
   hostKeyRotationPending?: boolean;
   error: WorkspaceError | null;
@@ -85,6 +87,9 @@ export interface WorkspaceView {
   worktreePath: string;
   ports: PortMapping[];
   resources: ResourceLimits;
+  /** Seconds without activity before it is paused; null follows defaults.idle_timeout, 0 never. */
+  idleTimeoutSeconds: number | null;
+  forwardAgent: boolean;
   createdAt: string;
   updatedAt: string;
   lastActiveAt: string;
@@ -103,6 +108,8 @@ export function toView(r: WorkspaceRecord): WorkspaceView {
     worktreePath: r.mountPath,
     ports: [{ name: "ssh", containerPort: 22, hostPort: r.ports.ssh }, ...r.ports.services],
     resources: r.resources,
+    idleTimeoutSeconds: r.idleTimeoutSeconds ?? null,
+    forwardAgent: r.forwardAgent,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
     lastActiveAt: r.lastActiveAt,

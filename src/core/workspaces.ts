@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { ContainerCreateOptions } from "dockerode";
@@ -326,7 +326,7 @@ export class WorkspaceService {
       await git.clone(input.repo, repoDir);
       cloned = true;
       const dir = repoDir;
-      undo.push({ what: "remove clone", run: () => import("node:fs").then((fs) => fs.rmSync(dir, { recursive: true, force: true })) });
+      undo.push({ what: "remove clone", run: () => rmSync(dir, { recursive: true, force: true }) });
     }
     if (!repoDir) {
       throw errors.invalidArgument("No repository given", "Run 'nexus create' inside a git repository, or pass --repo <url> (REST: 'path' or 'repo')");
@@ -353,12 +353,14 @@ export class WorkspaceService {
     const exists = await git.branchExists(info.path, branch);
     let base: string | undefined;
     if (!exists) {
-      base = input.fromBranch ?? info.head;
-      if (!base || !(await git.hasCommit(info.path, base))) {
+      // A branch only the remote has (a fresh clone holds just its default branch) is taken from there, as `git checkout` does.
+      const wanted = input.fromBranch ?? (await git.remoteBranch(info.path, branch)) ?? info.head;
+      base = wanted && ((await git.hasCommit(info.path, wanted)) ? wanted : await git.remoteBranch(info.path, wanted));
+      if (!base) {
         throw errors.invalidArgument(
-          base ? `Base '${base}' is not a commit or branch of ${info.path}` : `The repository ${info.path} has no commits yet`,
-          base ? "Pass an existing branch with --from-branch" : "Make a first commit, then create the workspace",
-          { repository: info.path, ...(base ? { base } : {}) },
+          wanted ? `Base '${wanted}' is not a commit or branch of ${info.path}` : `The repository ${info.path} has no commits yet`,
+          wanted ? "Pass an existing branch with --from-branch" : "Make a first commit, then create the workspace",
+          { repository: info.path, ...(wanted ? { base: wanted } : {}) },
         );
       }
     } else if (input.fromBranch) {
@@ -897,6 +899,13 @@ export class WorkspaceService {
         });
       }
     }
+    // A clone Nexus made for this workspace (-r) goes too, unless its branch holds commits that are
+    // nowhere else: then the clone is what keeps the branch, and it stays.
+    if (r.repository?.cloned && r.worktree) {
+      const unpushed = existsSync(r.worktree.path) ? (await git.workInProgress(r.worktree.path, r.worktree.branch).catch(() => undefined))?.unpushedCommits : 0;
+      r.removeCloneOnDestroy = unpushed === 0;
+      if (!r.removeCloneOnDestroy) d.log.info(`${r.name}: keeping the clone ${r.repository.path}: branch ${r.worktree.branch} has commits that are nowhere else`);
+    }
     r.status = "destroying";
     r.updatedAt = new Date().toISOString();
     d.store.save(r);
@@ -917,6 +926,9 @@ export class WorkspaceService {
       const { path: repo } = r.repository;
       const wt = r.worktree.path;
       await this.#repoLocks.run(repo, () => git.removeWorktree(repo, wt));
+    }
+    if (r.removeCloneOnDestroy && r.repository?.cloned && r.repository.path.startsWith(join(d.paths.home, "repos") + "/")) {
+      rmSync(r.repository.path, { recursive: true, force: true });
     }
     d.ports.release([r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)]);
     d.store.remove(r.id);
@@ -1231,7 +1243,8 @@ export class WorkspaceService {
     const chunks: Buffer[] = [];
     const res = await this.#d.ssh.exec(r.id, target, "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null", { onStdout: (b) => chunks.push(b) }).catch(() => undefined);
     if (!res) return none;
-    return countConnections(Buffer.concat(chunks).toString("utf8"), r.ports.services.map((p) => p.containerPort));
+    // The daemon's own connections (the plain one that just ran this, one per agent `exec` forwarded) are not outside ones.
+    return countConnections(Buffer.concat(chunks).toString("utf8"), r.ports.services.map((p) => p.containerPort), Math.max(1, this.#d.ssh.openConnections(r.id)));
   }
 
   async #idleView(r: WorkspaceRecord): Promise<IdleView> {
@@ -1395,7 +1408,7 @@ export class WorkspaceService {
     d.log.info(`reconcile: rolling back unfinished create of ${r.name}`);
     await this.finishDestroy(r);
     if (r.worktree?.branchCreated && r.repository) await git.deleteBranch(r.repository.path, r.worktree.branch);
-    if (r.repository?.cloned) (await import("node:fs")).rmSync(r.repository.path, { recursive: true, force: true });
+    if (r.repository?.cloned) rmSync(r.repository.path, { recursive: true, force: true });
   }
 
   /**
@@ -1452,7 +1465,7 @@ function formatBytes(n: number): string {
  * Counts ESTABLISHED connections in /proc/net/tcp{,6} text: on port 22 (less the daemon's own), and on
  * `published` ports from a non-loopback peer.
  */
-export function countConnections(procNetTcp: string, published: readonly number[]): { ssh: number; published: number } {
+export function countConnections(procNetTcp: string, published: readonly number[], ownSsh = 1): { ssh: number; published: number } {
   let ssh = 0;
   let outside = 0;
   for (const line of procNetTcp.split("\n")) {
@@ -1468,7 +1481,7 @@ export function countConnections(procNetTcp: string, published: readonly number[
     if (port === 22) ssh++;
     else if (published.includes(port) && !loopbackPeer) outside++;
   }
-  return { ssh: Math.max(0, ssh - 1), published: outside };
+  return { ssh: Math.max(0, ssh - ownSsh), published: outside };
 }
 
 /** Every host port a record holds. */

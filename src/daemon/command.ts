@@ -2,10 +2,11 @@ import { resolve } from "node:path";
 import { exitCodeFor, NexusError, toNexusError } from "../core/errors.ts";
 import { runDaemon } from "./daemon.ts";
 
-/** `nexus daemon [-p port] [-w dir]`: the daemon in the foreground until SIGTERM/SIGINT. */
+/** `nexus daemon [-p port] [-w dir] [--daemon-token t]`: the daemon in the foreground until SIGTERM/SIGINT. */
 export async function runDaemonCommand(args: string[], env: Record<string, string | undefined>): Promise<number> {
   const daemonEnv = { ...env };
   let port: number | undefined;
+  let token: string | undefined;
   // The foreground daemon prints nothing on success; with --json its errors are the usual envelope.
   const json = args.includes("--json");
   const fail = (err: NexusError) => report(err, json);
@@ -21,10 +22,16 @@ export async function runDaemonCommand(args: string[], env: Record<string, strin
         return fail(new NexusError("INVALID_ARGUMENT", `--port must be 1-65534, got '${text ?? ""}'`, { suggestion: "e.g. nexus daemon --port 8080 (gRPC then listens on 8081)" }));
       }
       port = n;
+    } else if (a === "--daemon-token" || a.startsWith("--daemon-token=")) {
+      token = a.startsWith("--daemon-token=") ? a.slice("--daemon-token=".length) : args[++i];
+      // It signs the JWTs too (HS256): as long as the one the daemon makes itself.
+      if (!token || token.length < 32) {
+        return fail(new NexusError("INVALID_ARGUMENT", "--daemon-token must be at least 32 characters", { suggestion: "e.g. nexus daemon --port 8080 --daemon-token \"$(openssl rand -base64 32)\"" }));
+      }
     } else return fail(new NexusError("INVALID_ARGUMENT", `Unknown daemon option '${a}'`, { suggestion: "Run 'nexus daemon --help'" }));
   }
   try {
-    const daemon = await runDaemon(daemonEnv, port !== undefined ? { port } : {});
+    const daemon = await runDaemon(daemonEnv, { ...(port !== undefined ? { port } : {}), ...(token !== undefined ? { token } : {}) });
     await daemon.done;
     return 0;
   } catch (err) {

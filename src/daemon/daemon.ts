@@ -29,6 +29,8 @@ export interface DaemonHandle {
 export interface DaemonOptions {
   /** Also listen on TCP: REST + WS on this port, gRPC on port+1, host from daemon.host (127.0.0.1). */
   port?: number;
+  /** The token TCP and WebSocket clients present (and JWTs are signed with), instead of ~/.nexus/token (spec §3.4 --daemon-token). */
+  token?: string;
 }
 
 export async function runDaemon(env: Record<string, string | undefined>, opts: DaemonOptions = {}): Promise<DaemonHandle> {
@@ -81,7 +83,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     await forwards.restore().catch((err: Error) => log.warn(`port forwards not restored: ${err.message}`));
 
     const build = buildInfo();
-    const token = ensureDaemonToken(paths.token);
+    const token = opts.token ?? ensureDaemonToken(paths.token);
     const verify = (t: string | undefined) => verifyToken(t, token);
     const files = new WorkspaceFiles(workspaces);
     const monitor = new WorkspaceMonitor({ workspaces, docker: services.docker, events: services.events });

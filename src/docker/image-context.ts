@@ -6,7 +6,7 @@ FROM \${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8
 RUN apt-get update \\
  && apt-get install -y --no-install-recommends \\
-      openssh-server git sudo bash curl ca-certificates python3 procps less tmux locales \\
+      openssh-server git sudo bash curl ca-certificates python3 procps less tmux locales rsync \\
  && sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen && locale-gen \\
  && printf 'LANG=en_US.UTF-8\\nLC_ALL=en_US.UTF-8\\n' > /etc/default/locale \\
  && rm -rf /var/lib/apt/lists/* /etc/ssh/ssh_host_*

@@ -79,6 +79,11 @@ export async function hasCommit(repo: string, rev: string): Promise<boolean> {
   return (await runGit(["rev-parse", "-q", "--verify", `${rev}^{commit}`], repo)).code === 0;
 }
 
+/** `origin/<name>` when the remote `origin` has that branch (a fresh clone holds only its default branch locally). */
+export async function remoteBranch(repo: string, name: string): Promise<string | undefined> {
+  return (await hasCommit(repo, `refs/remotes/origin/${name}`)) ? `origin/${name}` : undefined;
+}
+
 export async function branchExists(repo: string, branch: string): Promise<boolean> {
   return (await runGit(["show-ref", "--verify", "-q", `refs/heads/${branch}`], repo)).code === 0;
 }

@@ -13,9 +13,10 @@ const bunWebSocket = {
 };
 
 function bunServe(options: Record<string, unknown>, fetch: FetchHandler): Server {
+  // maxRequestBodySize: the app refuses big bodies itself (RESOURCE_EXHAUSTED in the spec's format, not an empty 413).
   // idleTimeout 0: an exec may print nothing for minutes and must not be cut off.
   // (bun-types lists idleTimeout only for TCP options; the server honours it on unix sockets too.)
-  const server = Bun.serve({ ...options, fetch: (req: Request, srv: unknown) => fetch(req, srv), websocket: bunWebSocket, idleTimeout: 0 } as unknown as Parameters<typeof Bun.serve>[0]);
+  const server = Bun.serve({ ...options, fetch: (req: Request, srv: unknown) => fetch(req, srv), websocket: bunWebSocket, idleTimeout: 0, maxRequestBodySize: Number.MAX_SAFE_INTEGER } as unknown as Parameters<typeof Bun.serve>[0]);
   return { stop: () => server.stop(false) };
 }
 

@@ -41,6 +41,8 @@ interface Pooled {
 export class SshPool {
   readonly #privateKey: string;
   readonly #connections = new Map<string, Promise<Pooled>>();
+  /** Every connection that is open now (pooled or retired with channels left), with its pool key. */
+  readonly #live = new Map<Pooled, string>();
 
   constructor(opts: { privateKey: string }) {
     this.#privateKey = opts.privateKey;
@@ -76,8 +78,10 @@ export class SshPool {
     const pending: Promise<Pooled> = this.#open(target, agentSocket).then(
       (client) => {
         const pooled: Pooled = { client, channels: 0, retired: false };
+        this.#live.set(pooled, key);
         const forget = () => {
           pooled.retired = true;
+          this.#live.delete(pooled);
           if (this.#connections.get(key) === pending) this.#connections.delete(key);
         };
         client.on("close", forget);
@@ -243,6 +247,13 @@ export class SshPool {
         p.client.end();
       }, () => {});
     }
+  }
+
+  /** How many SSH connections the daemon itself has open to a workspace (the plain one and agent-forwarding ones). */
+  openConnections(workspaceKey: string): number {
+    let n = 0;
+    for (const key of this.#live.values()) if (key === workspaceKey || key.startsWith(`${workspaceKey}\u0000`)) n++;
+    return n;
   }
 
   has(key: string): boolean {

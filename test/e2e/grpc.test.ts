@@ -260,9 +260,14 @@ describe("gRPC on the unix socket", () => {
         raw.makeUnaryRequest("/nexus.workspace.v1.WorkspaceService/GetWorkspace", (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0xff, 0xff, 0xff, 0x0f, 0x01]), (err, res) => (err ? reject(err) : resolve(res))),
       ),
     );
-    expect([grpc.status.INTERNAL, grpc.status.INVALID_ARGUMENT]).toContain(garbage.code);
+    expect(garbage.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(garbage.metadata.get("nexus-error-code")[0]).toBe("INVALID_ARGUMENT");
     const huge = await failure(call("GetWorkspace", { workspaceId: "x".repeat(5 * 1024 * 1024) }));
     expect(huge.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    // Under the message limit, but echoed in the error: the answer must still be a proper status.
+    const echoed = await failure(call("GetWorkspace", { workspaceId: "x".repeat(3 * 1024 * 1024) }));
+    expect(echoed.code).toBe(grpc.status.NOT_FOUND);
+    expect(fromGrpcError(echoed).code).toBe("WORKSPACE_NOT_FOUND");
     const unknown = await failure(
       new Promise((resolve, reject) => raw.makeUnaryRequest("/nexus.workspace.v1.WorkspaceService/NoSuchMethod", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (err, res) => (err ? reject(err) : resolve(res)))),
     );

@@ -278,7 +278,7 @@ describe("WebSocket requests", () => {
       c.send({ id: "long", type: "exec", payload: { command: "sleep", args: ["300"] } });
       await new Promise((r) => setTimeout(r, 500));
       expect((await c.request("cancel", { requestId: "long" })).result.cancelled).toBe(true);
-      expect((await c.next((m) => m.id === "long" && "success" in m)).success).toBe(false);
+      expect((await c.next((m) => m.id === "long" && "success" in m)).error).toMatchObject({ code: "CANCELLED", details: { requestId: "long" } });
     } finally {
       c.close();
     }
@@ -324,6 +324,7 @@ describe("WebSocket requests", () => {
       c.send({ id: "big", type: "fs.writeFile", payload: { path: "big.txt", content: "x".repeat(2 * 1024 * 1024) } });
       const big = await c.next((m) => m.success === false);
       expect(big.error.code).toBe("RESOURCE_EXHAUSTED");
+      expect(big.id).toBe("big");
       expect(c.closed).toBeUndefined();
       // Too many requests at once
       for (let i = 0; i < 20; i++) c.send({ id: `s${i}`, type: "exec", payload: { command: "sleep", args: ["1"] } });

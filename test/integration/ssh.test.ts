@@ -72,6 +72,22 @@ describe("host keys", () => {
     expect(block.configContent).toContain("# nexus-keys,");
   });
 
+  test("scp and rsync work with the generated config (rsync is in the image)", () => {
+    const src = join(root.path, "copied.txt");
+    writeFileSync(src, "copied\n");
+    const opts = ["-F", join(home, "ssh_config"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"];
+    const scp = spawnSync("scp", [...opts, src, "nexus-keys:/tmp/by-scp.txt"], { encoding: "utf8", env: { ...process.env, SSH_AUTH_SOCK: undefined } });
+    expect(scp.stderr).toBe("");
+    expect(ssh([...sshArgs(), "nexus-keys", "cat /tmp/by-scp.txt; command -v rsync"]).stdout).toBe("copied\n/usr/bin/rsync\n");
+    // The host side of rsync is the user's: where it is installed, a real transfer goes through.
+    if (spawnSync("rsync", ["--version"]).status === 0) {
+      const rsync = spawnSync("rsync", ["-e", `ssh ${opts.map((o) => `'${o}'`).join(" ")}`, src, "nexus-keys:/tmp/by-rsync.txt"], { encoding: "utf8", env: { ...process.env, SSH_AUTH_SOCK: undefined } });
+      expect(rsync.stderr).toBe("");
+      expect(rsync.status).toBe(0);
+      expect(ssh([...sshArgs(), "nexus-keys", "cat /tmp/by-rsync.txt"]).stdout).toBe("copied\n");
+    }
+  });
+
   test("rotation changes the fingerprint at restart; the old key is no longer accepted", async () => {
     const before = s.workspaces.sshInfo("keys").hostKeyFingerprint;
     const oldKnownHosts = readFileSync(join(home, "known_hosts"), "utf8");
@@ -140,6 +156,19 @@ describe("agent forwarding", () => {
     expect(r.stdout).toContain("[]");
     expect(r.exitCode).not.toBe(0);
     await s.workspaces.update("keys", { forwardAgent: true });
+  });
+
+  test("the daemon's own agent-forwarding connection (exec with the CLI's agent) does not keep the workspace awake", async () => {
+    await s.workspaces.update("keys", { idleTimeout: 1 });
+    try {
+      expect((await s.workspaces.execCollect("keys", { command: "ssh-add", args: ["-l"], agentSocket: agentSock })).exitCode).toBe(0);
+      expect((await s.workspaces.status("keys")).idle.keptAwakeBy).toEqual([]);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await s.workspaces.checkIdle()).toEqual(["keys"]);
+      await s.workspaces.resume("keys");
+    } finally {
+      await s.workspaces.update("keys", { idleTimeout: 0 });
+    }
   });
 
   test("ssh info of an unknown workspace is WORKSPACE_NOT_FOUND", () => {

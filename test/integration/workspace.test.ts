@@ -202,6 +202,40 @@ describe("sources: clone, existing branch, no worktree", () => {
     } finally {
       await s.workspaces.destroy("cloned", { force: true });
     }
+    // The clone was Nexus's own and its branch held nothing new: destroy leaves no folder behind.
+    expect(existsSync(ws.repository!.path)).toBe(false);
+  });
+
+  test("destroy --force keeps a clone whose branch has commits that are nowhere else (the branch is kept)", async () => {
+    const ws = await s.workspaces.create({ name: "clonework", repo: `file://${repo}` });
+    git(ws.worktreePath, "commit", "-q", "--allow-empty", "-m", "local-only");
+    await s.workspaces.destroy("clonework", { force: true });
+    expect(existsSync(ws.repository!.path)).toBe(true);
+    expect(git(ws.repository!.path, "log", "--format=%s", "-1", "nexus/clonework")).toBe("local-only");
+  });
+
+  test("--repo with --from-branch or -b naming a branch only the remote has: it is taken from there", async () => {
+    const origin = makeRepo(join(root.path, "origin-branches"));
+    git(origin, "checkout", "-q", "-b", "dev");
+    writeFileSync(join(origin, "dev.txt"), "dev\n");
+    git(origin, "add", "dev.txt");
+    git(origin, "commit", "-q", "-m", "on dev");
+    git(origin, "checkout", "-q", "-b", "feature/x");
+    writeFileSync(join(origin, "x.txt"), "x\n");
+    git(origin, "add", "x.txt");
+    git(origin, "commit", "-q", "-m", "on feature/x");
+    git(origin, "checkout", "-q", "main");
+    const fromDev = await s.workspaces.create({ name: "clone-from-dev", repo: `file://${origin}`, branch: "task", fromBranch: "dev" });
+    const onFeature = await s.workspaces.create({ name: "clone-feature", repo: `file://${origin}`, branch: "feature/x" });
+    try {
+      expect(git(fromDev.worktreePath, "log", "-1", "--format=%s")).toBe("on dev");
+      expect(git(fromDev.worktreePath, "branch", "--show-current")).toBe("task");
+      expect(git(onFeature.worktreePath, "log", "-1", "--format=%s")).toBe("on feature/x");
+      expect(git(onFeature.worktreePath, "rev-parse", "--abbrev-ref", "@{upstream}")).toBe("origin/feature/x");
+    } finally {
+      await s.workspaces.destroy("clone-from-dev", { force: true });
+      await s.workspaces.destroy("clone-feature", { force: true });
+    }
   });
 
   test("a clone that fails is INVALID_ARGUMENT and leaves no folder behind", async () => {

@@ -1,6 +1,7 @@
 // The CLI as a process (bun src/main.ts). No command here may start a daemon: the ones that need one
 // either fail before asking for it, use --url to a closed port, or find an in-process API already
-// answering on NEXUS_HOME/daemon.sock (with an engine address that does not exist).
+// answering on NEXUS_HOME/daemon.sock (with an engine address that does not exist). The last block
+// alone runs a daemon (in the foreground, stopped at its end).
 import { describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import { nexusPaths } from "../../src/store/paths.ts";
 import { WorkspaceStore } from "../../src/store/workspaces.ts";
 import { buildInfo } from "../../src/version.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { idleText } from "../../src/cli/commands/workspaces.ts";
 import { makeRecord } from "../helpers/records.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -251,6 +253,9 @@ describe("without a daemon", () => {
     const p = await nexus(["daemon", "--port", "http"], dir.path);
     expect(p.code).toBe(2);
     expect(p.stderr).toContain("--port");
+    const t = await nexus(["daemon", "--daemon-token", "short"], dir.path);
+    expect(t.code).toBe(2);
+    expect(t.stderr).toContain("--daemon-token must be at least 32 characters");
     expectNoDaemon(dir.path);
   });
 
@@ -289,6 +294,7 @@ describe("against an API answering on daemon.sock", () => {
     return {
       paths,
       store,
+      app,
       async [Symbol.asyncDispose]() {
         await server.stop();
         service.shutdown();
@@ -352,6 +358,27 @@ describe("against an API answering on daemon.sock", () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toContain(`known (${rec.id})  stopped`);
     expect(human.stdout).toContain(`ssh          127.0.0.1:${rec.ports.ssh}`);
+    // What idleness does to it (and, when running, what keeps it awake) shows in the text too.
+    expect(human.stdout).toContain("  idle         pauses after 30m without activity\n");
+  });
+
+  test("update --cpu alone keeps the memory limit, and --memory alone the CPUs", async () => {
+    await using dir = tempDir("cli");
+    await using api = await serveApi(dir.path);
+    api.store.save(makeRecord({ name: "sized", status: "stopped", resources: { preset: "large", cpu: 4, memoryBytes: 8 * 1024 ** 3 } }));
+    const cpu = await nexus(["update", "sized", "--cpu", "1", "--json"], dir.path);
+    expect(cpu.code).toBe(0);
+    expect(JSON.parse(cpu.stdout).resources).toEqual({ cpu: 1, memoryBytes: 8 * 1024 ** 3 });
+    const mem = await nexus(["update", "sized", "--memory", "2GB", "--json"], dir.path);
+    expect(JSON.parse(mem.stdout).resources).toEqual({ cpu: 1, memoryBytes: 2 * 1024 ** 3 });
+  });
+
+  test("the idle line says what keeps a workspace awake, or how long it has been idle", () => {
+    const idle = { timeoutSeconds: 1800, action: "pause" as const, lastActiveAt: new Date().toISOString(), idleForSeconds: 90, keptAwakeBy: [] as string[] };
+    expect(idleText("running", idle)).toBe("nothing keeps it awake; idle for 2m, pauses after 30m without activity");
+    expect(idleText("running", { ...idle, keptAwakeBy: ["1 SSH connection", "2 commands running"] })).toBe("kept awake by 1 SSH connection, 2 commands running");
+    expect(idleText("running", { ...idle, timeoutSeconds: 0 })).toBe("never paused for idleness (idle timeout 0)");
+    expect(idleText("running", { ...idle, action: "stop", timeoutSeconds: 45 })).toBe("nothing keeps it awake; idle for 2m, stops after 45s without activity");
   });
 
   test("exec and destroy of an unknown workspace exit 4", async () => {
@@ -379,5 +406,52 @@ describe("against an API answering on daemon.sock", () => {
     const r = await nexus(["create", "ws1", "-p", "web", "--json"], dir.path);
     expect(r.code).toBe(2);
     expect(JSON.parse(r.stdout).error.code).toBe("INVALID_ARGUMENT");
+  });
+
+  test("version with --url or NEXUS_URL reports the daemon at that URL, not the local socket", async () => {
+    await using dir = tempDir("cli");
+    await using other = tempDir("cli");
+    await using api = await serveApi(dir.path);
+    const tcp = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => api.app.fetch(req) });
+    try {
+      const url = `http://127.0.0.1:${tcp.port}`;
+      const r = await nexus(["--url", url, "version", "--json"], other.path);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout).daemon).toMatchObject({ version: buildInfo().version, pid: process.pid });
+      const e = await nexus(["version"], other.path, { env: { NEXUS_URL: url } });
+      expect(e.stdout).toContain(`pid ${process.pid}`);
+      expectNoDaemon(other.path);
+    } finally {
+      tcp.stop(true);
+    }
+  });
+});
+
+// The one test here that runs a daemon: from source, in the foreground, with no engine, stopped at the end.
+describe("a foreground daemon", () => {
+  test("daemon --daemon-token: TCP clients must present that token, not ~/.nexus/token", async () => {
+    await using dir = tempDir("cli");
+    const home = join(dir.path, "nexus");
+    const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+    const port = probe.port;
+    probe.stop(true);
+    const given = "given-daemon-token-0123456789abcdefghijkl";
+    const child = spawn(BUN, [join(ROOT, "src/main.ts"), "daemon", "--port", String(port), "--daemon-token", given], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(dir.path, "home"), NEXUS_HOME: home, DOCKER_HOST: NO_ENGINE },
+      stdio: "ignore",
+    });
+    try {
+      for (let i = 0; i < 200 && !existsSync(join(home, "daemon.pid")); i++) await new Promise((r) => setTimeout(r, 50));
+      const get = (token: string) => fetch(`http://127.0.0.1:${port}/api/v1/version`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await get(given)).status).toBe(200);
+      expect((await get("x".repeat(43))).status).toBe(401);
+      expect(existsSync(join(home, "token"))).toBe(false); // the given token is not written anywhere
+      const jwt = (await (await fetch(`http://127.0.0.1:${port}/api/v1/tokens`, { method: "POST", headers: { authorization: `Bearer ${given}` }, body: "{}" })).json()) as { token: string };
+      expect((await get(jwt.token)).status).toBe(200);
+    } finally {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    }
   });
 });

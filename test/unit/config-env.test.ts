@@ -81,13 +81,13 @@ describe("reading a variable's text", () => {
       NEXUS_SSH_CONNECTION_FORWARD_AGENT: "0",
       NEXUS_TELEMETRY_ENABLED: "on",
       NEXUS_SSH_CONNECTION_SERVER_ALIVE_INTERVAL: "15",
-      NEXUS_SSH_CONNECTION_USER: "1000", // a string key keeps digits as text
+      NEXUS_SSH_CONNECTION_USER_KNOWN_HOSTS_FILE: "1000", // a string key keeps digits as text
     });
     expect(c.daemon).toEqual({ port: 9000, host: "0.0.0.0" });
     expect(c.docker.host).toBe("tcp://10.0.0.5:2375");
     expect(c.defaults).toMatchObject({ idle_timeout: 2700, idle_action: "stop", image: "node:20" });
     expect(c.ssh.injection).toMatchObject({ enabled: false, include_agent_keys: false });
-    expect(c.ssh.connection).toMatchObject({ forward_agent: false, server_alive_interval: 15, user: "1000" });
+    expect(c.ssh.connection).toMatchObject({ forward_agent: false, server_alive_interval: 15, user_known_hosts_file: "1000" });
     expect(c.telemetry.enabled).toBe(true);
   });
 

@@ -120,11 +120,11 @@ describe("parseConfig", () => {
 
   test("ssh settings", () => {
     const c = parseConfig(
-      ["ssh:", "  port_range:", "    start: 40000", "    end: 40010", "  connection:", "    user: dev", "    forward_agent: false", "  client_options: ['Compression=yes']", ""].join("\n"),
+      ["ssh:", "  port_range:", "    start: 40000", "    end: 40010", "  connection:", "    user: nexus", "    forward_agent: false", "  client_options: ['Compression=yes']", ""].join("\n"),
       FILE,
     );
     expect(c.ssh.port_range).toEqual({ start: 40000, end: 40010 });
-    expect(c.ssh.connection.user).toBe("dev");
+    expect(c.ssh.connection.user).toBe("nexus");
     expect(c.ssh.connection.forward_agent).toBe(false);
     expect(c.ssh.connection.server_alive_interval).toBe(30);
     expect(c.ssh.client_options).toEqual(["Compression=yes"]);
@@ -179,6 +179,12 @@ describe("parseConfig", () => {
     const e = configError("defaults:\n  idle_timout: 30m\n");
     expect(e.details?.key).toBe("defaults.idle_timout");
     expect(e.details?.line).toBe(2);
+  });
+
+  test("ssh.connection.user must be the workspace's login user, nexus (any other could never log in)", () => {
+    const e = configError("ssh:\n  connection:\n    user: dev\n");
+    expect(e.details).toEqual({ file: FILE, line: 3, key: "ssh.connection.user" });
+    expect(e.message).toContain("must be nexus");
   });
 
   test("a wrong type names the key", () => {

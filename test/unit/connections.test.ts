@@ -22,6 +22,16 @@ describe("countConnections", () => {
     expect(countConnections(text, [8000])).toEqual({ ssh: 1, published: 1 });
   });
 
+  test("the daemon's agent-forwarding connections (one per exec'd agent) are its own too, not outside SSH", () => {
+    const text = [
+      HEADER,
+      line("020011AC:0016", "010011AC:C350", "01"), // the daemon's plain pooled connection
+      line("020011AC:0016", "010011AC:C352", "01"), // its connection forwarding the CLI's agent for exec
+    ].join("\n");
+    expect(countConnections(text, [], 2)).toEqual({ ssh: 0, published: 0 });
+    expect(countConnections(text, [], 1)).toEqual({ ssh: 1, published: 0 });
+  });
+
   test("IPv6: ::1 and ::ffff:127.0.0.1 peers are loopback", () => {
     const v6 = [
       line("00000000000000000000000000000000:1F40", "00000000000000000000000001000000:D000", "01"),

@@ -1,10 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ERROR_METADATA, fromGrpcError, toGrpcError } from "../../src/api/grpc/errors.ts";
 import { statusEnum, statusFromEnum, timestamp, toGrpcWorkspace } from "../../src/api/grpc/mappers.ts";
-import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
+import { serveGrpc, workspaceServiceDefinition, type GrpcDeps } from "../../src/api/grpc/server.ts";
+import { silentLogger } from "../../src/core/log.ts";
 import { ERROR_CODES, NexusError, type ErrorCode } from "../../src/core/errors.ts";
 import { DESCRIPTOR_FILE, renderDescriptor } from "../../scripts/gen-proto.ts";
 
@@ -42,6 +44,18 @@ describe("gRPC error mapping", () => {
     expect(g.metadata.get(ERROR_METADATA.retryable)).toEqual(["false"]);
     expect(String(g.metadata.get(ERROR_METADATA.suggestion)[0])).toBe("Run 'nexus list' \\u2014 to see");
     expect(fromGrpcError(g).toJSON()).toEqual({ code: "WORKSPACE_NOT_FOUND", message: "Workspace 'x' doesn't exist", retryable: false, suggestion: "Run 'nexus list' \\u2014 to see", details: { workspaceName: "x" } });
+  });
+
+  test("an error echoing a huge request stays small enough for the trailers, and its details still parse", () => {
+    const ref = "x".repeat(3 * 1024 * 1024);
+    const g = toGrpcError(new NexusError("WORKSPACE_NOT_FOUND", `Workspace '${ref}' doesn't exist`, { suggestion: "Run 'nexus list'", details: { workspaceName: ref } }));
+    expect(g.code).toBe(grpc.status.NOT_FOUND);
+    expect(g.details.length).toBeLessThan(1200);
+    expect(String(g.metadata.get(ERROR_METADATA.details)[0]).length).toBeLessThanOrEqual(4096);
+    const back = fromGrpcError(g);
+    expect(back.code).toBe("WORKSPACE_NOT_FOUND");
+    expect(String(back.details!.workspaceName)).toStartWith("xxxx");
+    expect(toGrpcError(new NexusError("CANCELLED", "stopped")).code).toBe(grpc.status.CANCELLED);
   });
 
   test("a thrown non-NexusError becomes INTERNAL with INTERNAL_ERROR", () => {
@@ -94,9 +108,63 @@ describe("mappers", () => {
   test("a workspace view becomes the proto's Workspace", () => {
     const w = toGrpcWorkspace({
       id: "ws-1", name: "a", displayName: "A", status: "stopped", backend: "docker", branch: "nexus/a", repository: { path: "/r" }, worktreePath: "/r/.worktree/a",
-      ports: [{ name: "ssh", containerPort: 22, hostPort: 32800 }], resources: { preset: "small", cpu: 1, memoryBytes: 1024 },
+      ports: [{ name: "ssh", containerPort: 22, hostPort: 32800 }], resources: { preset: "small", cpu: 1, memoryBytes: 1024 }, idleTimeoutSeconds: null, forwardAgent: true,
       createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z", lastActiveAt: "2026-01-01T00:00:00.000Z",
     });
     expect(w).toMatchObject({ status: "WORKSPACE_STATUS_STOPPED", backend: "BACKEND_TYPE_DOCKER", repository: { path: "/r", url: "" }, resources: { preset: "small", cpu: 1, memoryBytes: 1024 } });
+  });
+});
+
+describe("the server, in process (fake core)", () => {
+  async function serve(statsDelayMs: number) {
+    const dir = mkdtempSync(join(tmpdir(), "grpc-unit-"));
+    const stats = async (ref: string) => {
+      await new Promise((r) => setTimeout(r, statsDelayMs));
+      return { workspaceId: ref, timestamp: new Date().toISOString(), cpuPercent: 1, memoryUsedBytes: 1, memoryLimitBytes: 2, networkRxBytes: 0, networkTxBytes: 0, blockReadBytes: 0, blockWriteBytes: 0, pids: 1 };
+    };
+    const deps = { workspaces: {}, files: {}, monitor: { stats }, log: silentLogger } as unknown as GrpcDeps;
+    const server = await serveGrpc(`unix://${join(dir, "grpc.sock")}`, deps);
+    const Client = grpc.makeGenericClientConstructor(workspaceServiceDefinition(), "WorkspaceService");
+    const client = new Client(`unix://${join(dir, "grpc.sock")}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
+    return {
+      client,
+      async [Symbol.asyncDispose]() {
+        client.close();
+        await server.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  test("bytes that are no protobuf message answer INVALID_ARGUMENT with the taxonomy's metadata", async () => {
+    await using s = await serve(0);
+    const garbage = Buffer.from([0xff, 0xff, 0xff, 0x0f, 0x01]);
+    const unary = await new Promise<grpc.ServiceError>((resolve) =>
+      s.client.makeUnaryRequest("/nexus.workspace.v1.WorkspaceService/GetWorkspace", (b: Buffer) => b, (b: Buffer) => b, garbage, (err) => resolve(err!)),
+    );
+    expect(unary.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(unary.metadata.get(ERROR_METADATA.code)).toEqual(["INVALID_ARGUMENT"]);
+    const streamed = await new Promise<grpc.ServiceError>((resolve) => {
+      const call = s.client.makeClientStreamRequest("/nexus.workspace.v1.WorkspaceService/WriteFile", (b: Buffer) => b, (b: Buffer) => b, (err) => resolve(err!));
+      call.write(garbage);
+      call.end();
+    });
+    expect(streamed.code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+
+  test("StreamStats keeps its interval when a sample takes time", async () => {
+    await using s = await serve(400);
+    const at: number[] = [];
+    const stream = s.client.StreamStats({ workspaceId: "w", intervalSeconds: 1 });
+    await new Promise<void>((resolve) => {
+      stream.on("data", () => {
+        at.push(Date.now());
+        if (at.length === 3) resolve();
+      });
+      stream.on("error", () => {});
+    });
+    stream.cancel();
+    // 1 s apart, not 1 s plus the 0.4 s each sample takes.
+    for (const gap of [at[1]! - at[0]!, at[2]! - at[1]!]) expect(gap).toBeLessThan(1300);
   });
 });

@@ -428,6 +428,13 @@ describe("POST /api/v1/workspaces validation", () => {
     expect(e.message).toBe("The request body is not valid JSON");
   });
 
+  test("a body over 1 MiB is RESOURCE_EXHAUSTED in the spec's format", async () => {
+    await using env = makeEnv();
+    const e = await errorOf(await env.request("POST", "/api/v1/workspaces", JSON.stringify({ name: "x".repeat(2 * 1024 * 1024) })), 503, "RESOURCE_EXHAUSTED");
+    expect(e).toMatchObject({ retryable: false, details: { limit: 1024 * 1024 } });
+    expectNothingLeft(env);
+  });
+
   test("an empty body is 400 asking for a name", async () => {
     await using env = makeEnv();
     const e = await errorOf(await env.request("POST", "/api/v1/workspaces"), 400, "INVALID_ARGUMENT");

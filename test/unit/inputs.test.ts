@@ -133,4 +133,8 @@ describe("ListWorkspacesInput", () => {
       label_selector: "a=b",
     });
   });
+
+  test("an unknown status is INVALID_ARGUMENT naming the statuses, not an empty list", () => {
+    expect(() => parseInput(ListWorkspacesInput, { status: "runing" }, "query")).toThrow("status must be one of pending, running, paused, stopped");
+  });
 });

@@ -155,6 +155,10 @@ describe("install and uninstall", () => {
     expect(p.content).toContain(`ExecStart=${process.execPath} ${join(ROOT, "src/main.ts")} daemon`);
     expect(p.content).toContain(`Environment=NEXUS_HOME=${join(dir.path, "nx")}`);
     expect(existsSync(unitPath)).toBe(false); // --print writes nothing
+    // A system unit names a real user even where $USER is unset (Bun's userInfo() then says "unknown").
+    const system = cli("daemon", "install", "--print", "--system", "--json");
+    const user = /\nUser=(\S+)\n/.exec(JSON.parse(system.stdout).content)?.[1];
+    expect([String(process.getuid!()), spawnSync("id", ["-un"], { encoding: "utf8" }).stdout.trim()]).toContain(user!);
     if (runCommand("systemctl", ["--user", "show-environment"]).ok) return;
     const inst = cli("daemon", "install");
     expect(inst.status).toBe(0);

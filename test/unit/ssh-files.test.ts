@@ -97,6 +97,30 @@ describe("sshConfigBlock", () => {
     expect(block).toContain("  LogLevel ERROR\n");
   });
 
+  test("ssh.connection.* and client_options shape what ssh reads (client_options win: ssh takes an option's first value)", async () => {
+    await using dir = tempDir("sshcfg");
+    const p = nexusPaths({ NEXUS_HOME: dir.path });
+    const file = join(dir.path, "ssh_config");
+    const yaml = [
+      "ssh:",
+      "  connection: { server_alive_interval: 15, strict_host_key_checking: 'yes', user_known_hosts_file: /etc/nexus-team/known_hosts }",
+      "  client_options: ['IdentitiesOnly=yes', 'ServerAliveCountMax=7', 'ConnectTimeout=9']",
+      "",
+    ].join("\n");
+    writeFileSync(file, sshConfigBlock(makeRecord({ name: "w6" }), parseConfig(yaml, "x.yaml"), p));
+    const g = sshG(file, "nexus-w6");
+    expect(g.serveraliveinterval).toBe("15");
+    expect(g.stricthostkeychecking).toBe("true");
+    // The daemon's pins stay first (rotation rewrites them); the user's own file is read too.
+    expect(g.userknownhostsfile).toBe(`${p.knownHosts} /etc/nexus-team/known_hosts`);
+    expect(g.identitiesonly).toBe("yes");
+    expect(g.serveralivecountmax).toBe("7");
+    expect(g.connecttimeout).toBe("9");
+    const overridden = parseConfig("ssh:\n  client_options: ['ServerAliveInterval=5']\n", "x.yaml");
+    writeFileSync(file, sshConfigBlock(makeRecord({ name: "w6" }), overridden, p));
+    expect(sshG(file, "nexus-w6").serveraliveinterval).toBe("5");
+  });
+
   test("ssh -G reads the generated block as intended", async () => {
     await using dir = tempDir("sshcfg");
     const p = nexusPaths({ NEXUS_HOME: dir.path });

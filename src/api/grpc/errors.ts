@@ -12,6 +12,7 @@ const STATUS: Partial<Record<ErrorCode, grpc.status>> = {
   BACKEND_UNAVAILABLE: grpc.status.UNAVAILABLE,
   RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
   UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
+  CANCELLED: grpc.status.CANCELLED,
 };
 
 export const ERROR_METADATA = {
@@ -26,10 +27,26 @@ export function toGrpcError(err: unknown): Partial<grpc.StatusObject> & { code: 
   const e = toNexusError(err);
   const metadata = new grpc.Metadata();
   metadata.set(ERROR_METADATA.code, e.code);
-  if (e.suggestion) metadata.set(ERROR_METADATA.suggestion, ascii(e.suggestion));
+  if (e.suggestion) metadata.set(ERROR_METADATA.suggestion, ascii(clip(e.suggestion)));
   metadata.set(ERROR_METADATA.retryable, String(e.retryable));
-  if (e.details) metadata.set(ERROR_METADATA.details, ascii(JSON.stringify(e.details)));
-  return { code: STATUS[e.code] ?? grpc.status.INTERNAL, details: e.message, metadata };
+  if (e.details) metadata.set(ERROR_METADATA.details, ascii(detailsJson(e.details)));
+  return { code: STATUS[e.code] ?? grpc.status.INTERNAL, details: clip(e.message), metadata };
+}
+
+// Message and metadata travel in HTTP/2 trailers: an error that echoes a huge request (a 3 MB
+// workspace id) would overflow them and reset the stream, leaving the client with no status at all.
+const MAX_TEXT = 1024;
+const MAX_DETAILS = 4096;
+
+function clip(s: string, max = MAX_TEXT): string {
+  return s.length <= max ? s : `${s.slice(0, max)}… (${s.length - max} more characters)`;
+}
+
+function detailsJson(details: Record<string, unknown>): string {
+  const whole = JSON.stringify(details);
+  if (whole.length <= MAX_DETAILS) return whole;
+  const clipped = JSON.stringify(Object.fromEntries(Object.entries(details).map(([k, v]) => [k, typeof v === "string" ? clip(v, 200) : v])));
+  return clipped.length <= MAX_DETAILS ? clipped : JSON.stringify({ truncated: true });
 }
 
 /** The domain error a client reads back from a gRPC error (for tests and future gRPC clients). */

@@ -63,7 +63,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
   const unary = (method: string, fn: Unary): grpc.handleUnaryCall<Req, unknown> => (call, cb) => {
     Promise.resolve()
       .then(() => auth(call.metadata))
-      .then(() => fn(call.request, call))
+      .then(() => fn(decoded(call.request), call))
       .then((r) => cb(null, r), (err) => cb(fail(method, err)));
   };
   const serverStream = (method: string, fn: (req: Req, call: grpc.ServerWritableStream<Req, unknown>, signal: AbortSignal) => Promise<void>): grpc.handleServerStreamingCall<Req, unknown> => (call) => {
@@ -71,7 +71,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     call.on("cancelled", () => abort.abort());
     Promise.resolve()
       .then(() => auth(call.metadata))
-      .then(() => fn(call.request, call, abort.signal))
+      .then(() => fn(decoded(call.request), call, abort.signal))
       .then(
         () => call.end(),
         (err) => {
@@ -251,6 +251,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       const parts: Buffer[] = [];
       let size = 0;
       let failed = false;
+      let undecodable: Req | undefined;
       const reject = (err: unknown) => {
         if (failed) return;
         failed = true;
@@ -260,6 +261,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       authorized.catch(reject);
       call.on("data", (m: Req) => {
         if (failed) return;
+        if (m[UNDECODABLE]) return void (undecodable ??= m);
         if (m.content === "header") {
           if (header) return reject(new NexusError("INVALID_ARGUMENT", "WriteFile takes one header", { suggestion: "Send the header first, then data messages" }));
           header = m.header;
@@ -272,6 +274,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       });
       call.on("end", () => {
         if (failed) return;
+        if (undecodable) return void authorized.then(() => decoded(undecodable!)).catch(reject);
         if (!header) return reject(new NexusError("INVALID_ARGUMENT", "WriteFile got no header", { suggestion: "Send {header:{workspace_id,path,mode}} first" }));
         const h = header;
         authorized
@@ -285,9 +288,11 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       const every = Math.max(1, req.intervalSeconds > 0 ? req.intervalSeconds : 2) * 1000;
       const ref = id(req);
       while (!signal.aborted) {
+        const started = Date.now();
         call.write(toGrpcStats(await d.monitor.stats(ref)));
+        // A sample takes Docker about a second: the interval runs from its start, not its end.
         await new Promise<void>((r) => {
-          const t = setTimeout(r, every);
+          const t = setTimeout(r, Math.max(0, every - (Date.now() - started)));
           signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
         });
       }
@@ -339,6 +344,35 @@ function sinceTimestamp(since: string): string {
   return new Date(since).toISOString();
 }
 
+/** Marks a request whose bytes did not decode; grpc-js alone would answer INTERNAL with no taxonomy code. */
+const UNDECODABLE = "\u0000undecodable"; // no protobuf field can have this name
+
+/** The definition with decoding failures handed to the handlers, which answer them INVALID_ARGUMENT (after auth). */
+function decodingInHandlers(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(def).map(([name, m]) => [
+      name,
+      {
+        ...m,
+        requestDeserialize: (buf: Buffer) => {
+          try {
+            return m.requestDeserialize(buf);
+          } catch (err) {
+            return { [UNDECODABLE]: (err as Error).message };
+          }
+        },
+      },
+    ]),
+  );
+}
+
+function decoded(req: Req): Req {
+  if (req?.[UNDECODABLE]) {
+    throw new NexusError("INVALID_ARGUMENT", `The request is not a valid protobuf message: ${req[UNDECODABLE]}`, { suggestion: "Encode it with the service's .proto (proto/nexus/workspace/v1/workspace.proto)" });
+  }
+  return req;
+}
+
 /** Drops undefined values so valibot's strict objects see only what the caller set. */
 function strip(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
@@ -351,7 +385,7 @@ export interface GrpcServer {
 /** Serves the service on `address` (e.g. unix:///home/u/.nexus/grpc.sock or 127.0.0.1:8081). */
 export function serveGrpc(address: string, deps: GrpcDeps): Promise<GrpcServer> {
   const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
-  server.addService(workspaceServiceDefinition(), workspaceHandlers(deps));
+  server.addService(decodingInHandlers(workspaceServiceDefinition()), workspaceHandlers(deps));
   return new Promise((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => {
       if (err) return reject(new NexusError("INTERNAL_ERROR", `gRPC cannot listen on ${address}: ${err.message}`, { suggestion: "Is another daemon or program using it?" }));

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { NexusError } from "../../core/errors.ts";
 import type { PortForwards } from "../../core/forwards.ts";
 import type { Logger } from "../../core/log.ts";
@@ -14,6 +15,8 @@ import { serviceRoutes } from "./routes/services.ts";
 import { workspaceRoutes } from "./routes/workspaces.ts";
 
 export const EXPECT_VERSION_HEADER = "x-nexus-expect-version";
+/** Request bodies are small JSON documents (as WebSocket messages, spec §3.3 limits). */
+export const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface AppDeps {
   workspaces: WorkspaceService;
@@ -63,6 +66,19 @@ export function createApp(deps: AppDeps): Hono {
     });
   }
   const api = new Hono();
+  api.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new NexusError("RESOURCE_EXHAUSTED", `The request body is over the limit of ${MAX_BODY_BYTES} bytes`, {
+          suggestion: "Send less; copy files over SSH (scp/rsync) or gRPC WriteFile",
+          retryable: false,
+          details: { limit: MAX_BODY_BYTES },
+        });
+      },
+    }),
+  );
   // The local CLI says which daemon build it expects; another build answers before doing anything,
   // so the CLI can replace it and retry (one round trip in the usual case instead of two).
   const build = `${deps.build.version}+${deps.build.commit}`;

@@ -100,7 +100,7 @@ export class WsConnection {
     if (this.#closed) return;
     const size = typeof data === "string" ? Buffer.byteLength(data) : data instanceof Blob ? data.size : (data as ArrayBuffer).byteLength;
     if (size > WS_LIMITS.maxMessageBytes) {
-      return this.#reply(null, toNexusError(new NexusError("RESOURCE_EXHAUSTED", `Message of ${size} bytes is over the limit of ${WS_LIMITS.maxMessageBytes}`, { suggestion: "Send large files in parts, or over SSH (scp/rsync)", retryable: false, details: { size, limit: WS_LIMITS.maxMessageBytes } })));
+      return this.#reply(leadingId(data), toNexusError(new NexusError("RESOURCE_EXHAUSTED", `Message of ${size} bytes is over the limit of ${WS_LIMITS.maxMessageBytes}`, { suggestion: "Send large files in parts, or over SSH (scp/rsync)", retryable: false, details: { size, limit: WS_LIMITS.maxMessageBytes } })));
     }
     const text = typeof data === "string" ? data : data instanceof Blob ? await data.text() : Buffer.from(data as ArrayBuffer).toString("utf8");
     let msg: unknown;
@@ -130,7 +130,9 @@ export class WsConnection {
       const result = await this.#dispatch(req.id, req.type, req.payload ?? {}, abort.signal);
       this.#reply(req.id, undefined, result);
     } catch (err) {
-      this.#reply(req.id, toNexusError(err));
+      // Stopped by `cancel` or by the connection closing: what the client asked for, not an internal error.
+      const cancelled = abort.signal.aborted && !(err instanceof NexusError);
+      this.#reply(req.id, cancelled ? new NexusError("CANCELLED", `Request '${req.id}' was cancelled`, { details: { requestId: req.id } }) : toNexusError(err));
     } finally {
       this.#inFlight.delete(req.id);
     }
@@ -294,4 +296,12 @@ export class WsConnection {
       // The peer went away; close() follows from the runtime.
     }
   }
+}
+
+/** The id of a message too big to parse, when it comes first (`{"id":"…",`), so its answer can name it. */
+export function leadingId(data: string | ArrayBuffer | Blob | ArrayBufferLike | ArrayBufferView): string | null {
+  if (data instanceof Blob) return null;
+  const bytes = (b: Uint8Array) => Buffer.from(b.subarray(0, 256)).toString("utf8");
+  const head = typeof data === "string" ? data.slice(0, 256) : ArrayBuffer.isView(data) ? bytes(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)) : bytes(new Uint8Array(data as ArrayBuffer));
+  return /^\s*\{\s*"id"\s*:\s*"([^"\\]{1,200})"/.exec(head)?.[1] ?? null;
 }

@@ -46,7 +46,7 @@ export async function daemonCommand(ctx: CliContext, action: string, flags: Daem
 export async function versionCommand(ctx: CliContext): Promise<number> {
   const ours = buildInfo();
   // Asks a running daemon, but never starts one just to print a version.
-  const daemon = await daemonVersion(new DaemonClient({ socketPath: ctx.paths.daemonSocket })).catch(() => undefined);
+  const daemon = await daemonVersion(ctx.probeClient()).catch(() => undefined);
   if (ctx.json) {
     await writeOut(JSON.stringify({ ...ours, daemon: daemon ?? null }) + "\n");
   } else {
@@ -58,12 +58,18 @@ export async function versionCommand(ctx: CliContext): Promise<number> {
   return EXIT_CODES.ok;
 }
 
+/** The user's name; its uid when Bun cannot tell (its userInfo() says "unknown" without $USER), which systemd's User= takes too. */
+function loginName(): string {
+  const { username, uid } = userInfo();
+  return username && username !== "unknown" ? username : String(uid);
+}
+
 /** The daemon of this very program, as an OS service description. */
 async function describeDaemonService(ctx: CliContext, system: boolean): Promise<ServiceDescription> {
   const { currentRuntime } = await import("../../runtime/index.ts");
   const self = (await currentRuntime()).selfCommand();
   // Under sudo, a system unit runs the daemon as the user who asked, not as root.
-  const user = system ? process.env.SUDO_USER || userInfo().username : undefined;
+  const user = system ? process.env.SUDO_USER || loginName() : undefined;
   return {
     name: SERVICE_NAME,
     label: LAUNCHD_LABEL,

@@ -50,7 +50,7 @@ export async function stopCommand(ctx: CliContext, ref: string | undefined, flag
 }
 
 export async function restartCommand(ctx: CliContext, ref: string | undefined, flags: { timeout?: number }): Promise<number> {
-  const ws = await (await ctx.client()).json<WorkspaceView>("POST", path(ctx.workspace(ref), "/restart"), { timeout: Number(flags.timeout ?? 30) });
+  const ws = await (await ctx.client()).json<WorkspaceView>("POST", path(ctx.workspace(ref), "/restart"), { timeout: Number(flags.timeout ?? 30), ...agentBody() });
   return print(ctx, ws, `Restarted ${ws.name}`);
 }
 
@@ -88,8 +88,18 @@ export async function updateCommand(ctx: CliContext, ref: string | undefined, fl
   const body: Record<string, unknown> = {};
   if (flags.forwardAgent !== undefined) body.forwardAgent = ["yes", "true", "on", "1"].includes(String(flags.forwardAgent).toLowerCase());
   if (flags.resources) body.resources = flags.resources;
-  if (flags.cpu !== undefined || flags.memory !== undefined) body.resources = { cpu: Number(flags.cpu ?? 1), memory: String(flags.memory ?? "2GB") };
   if (flags.idleTimeout !== undefined) body.idleTimeout = /^\d+$/.test(String(flags.idleTimeout)) ? Number(flags.idleTimeout) : String(flags.idleTimeout);
-  const ws = await (await ctx.client()).json<WorkspaceView>("PATCH", path(ctx.workspace(ref)), body);
-  return print(ctx, ws, `Updated ${ws.name}: ${ws.resources.cpu} CPU, ${Math.round(ws.resources.memoryBytes / 1024 ** 2)} MB`);
+  const client = await ctx.client();
+  if (flags.cpu !== undefined || flags.memory !== undefined) {
+    // Only --cpu or only --memory: the other limit stays what the workspace has now.
+    const now = flags.cpu === undefined || flags.memory === undefined ? (await client.json<WorkspaceView>("GET", path(ctx.workspace(ref)))).resources : undefined;
+    body.resources = { cpu: flags.cpu !== undefined ? Number(flags.cpu) : now!.cpu, memory: flags.memory !== undefined ? String(flags.memory) : now!.memoryBytes };
+  }
+  const ws = await client.json<WorkspaceView>("PATCH", path(ctx.workspace(ref)), body);
+  // Say what changed, in the terms it was asked in.
+  const said: string[] = [];
+  if (body.resources !== undefined) said.push(`${ws.resources.cpu} CPU, ${Math.round(ws.resources.memoryBytes / 1024 ** 2)} MB`);
+  if (body.idleTimeout !== undefined) said.push(ws.idleTimeoutSeconds === 0 ? "never paused for idleness" : `idle timeout ${ws.idleTimeoutSeconds} s`);
+  if (body.forwardAgent !== undefined) said.push(`agent forwarding ${ws.forwardAgent ? "on" : "off"}`);
+  return print(ctx, ws, `Updated ${ws.name}${said.length ? `: ${said.join("; ")}` : " (nothing asked to change)"}`);
 }

@@ -17,7 +17,12 @@ import { writeOut } from "../output.ts";
 export async function sshCommand(ctx: CliContext, ref: string | undefined, argv: string[]): Promise<number> {
   const ws = ctx.workspace(ref);
   const client = await ctx.client();
-  const view = await client.json<WorkspaceView>("GET", `/api/v1/workspaces/${encodeURIComponent(ws)}`);
+  let view = await client.json<WorkspaceView>("GET", `/api/v1/workspaces/${encodeURIComponent(ws)}`);
+  // A workspace paused for idleness resumes in milliseconds: opening a shell in it is reason enough.
+  if (view.status === "paused") {
+    await client.json("POST", `/api/v1/workspaces/${encodeURIComponent(ws)}/resume`, { blocking: false });
+    view = await client.json<WorkspaceView>("GET", `/api/v1/workspaces/${encodeURIComponent(ws)}`);
+  }
   const info = await client.json<SshInfo>("GET", `/api/v1/workspaces/${encodeURIComponent(ws)}/ssh`);
   if (!info.enabled) {
     throw new NexusError("INVALID_STATE", `Workspace '${view.name}' is ${view.status}; SSH needs it running`, {

@@ -103,7 +103,8 @@ export async function statusCommand(ctx: CliContext, ref: string | undefined): P
     `  branch       ${s.branch || "-"}\n  worktree     ${s.worktreePath}\n` +
     `  ssh          127.0.0.1:${s.ports.ssh}\n` +
     s.ports.services.map((p) => `  port         ${p.containerPort} → 127.0.0.1:${p.hostPort} (${p.status})\n`).join("") +
-    `  created      ${s.createdAt} (${ago(s.createdAt)})\n  last active  ${s.lastActiveAt} (${ago(s.lastActiveAt)})\n`;
+    `  created      ${s.createdAt} (${ago(s.createdAt)})\n  last active  ${s.lastActiveAt} (${ago(s.lastActiveAt)})\n` +
+    (s.idle ? `  idle         ${idleText(s.status, s.idle)}\n` : "");
   if (s.error) text += `  ${red("error", ctx.color)}        ${s.error.message} (${s.error.code})\n`;
   await writeOut(text);
   return EXIT_CODES.ok;
@@ -161,6 +162,18 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
   } finally {
     process.off("SIGINT", onSigint);
   }
+}
+
+/** What keeps a workspace awake now, or when idleness pauses (or stops) it. */
+export function idleText(status: string, idle: WorkspaceStatusView["idle"]): string {
+  if (idle.keptAwakeBy.length > 0) return `kept awake by ${idle.keptAwakeBy.join(", ")}`;
+  if (idle.timeoutSeconds <= 0) return "never paused for idleness (idle timeout 0)";
+  const after = `${idle.action === "stop" ? "stops" : "pauses"} after ${seconds(idle.timeoutSeconds)} without activity`;
+  return status === "running" ? `nothing keeps it awake; idle for ${seconds(idle.idleForSeconds)}, ${after}` : after;
+}
+
+function seconds(n: number): string {
+  return n < 60 ? `${n}s` : n < 3600 ? `${Math.round(n / 60)}m` : `${Math.round((n / 3600) * 10) / 10}h`;
 }
 
 function statusText(status: string, color: boolean): string {

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput, PauseInput, ResumeInput, SshConfigInput, StartInput, StopInput, UpdateWorkspaceInput } from "../../../core/inputs.ts";
+import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput, PauseInput, RestartInput, ResumeInput, SshConfigInput, StartInput, StopInput, UpdateWorkspaceInput } from "../../../core/inputs.ts";
 import type { BringUpOptions } from "../../../core/types.ts";
 import type { WorkspaceService } from "../../../core/workspaces.ts";
 import { readJson } from "../errors.ts";
@@ -75,8 +75,8 @@ export function workspaceRoutes(service: WorkspaceService): Hono {
   });
 
   app.post("/:id/restart", async (c) => {
-    const input = parseInput(StopInput, await readJson(c), "restart request");
-    return c.json(await service.restart(c.req.param("id"), { timeoutSeconds: input.timeout, blocking: true }), 202);
+    const input = parseInput(RestartInput, await readJson(c), "restart request");
+    return c.json(await service.restart(c.req.param("id"), { timeoutSeconds: input.timeout, blocking: true, ...(input.agentSocket ? { agentSocket: input.agentSocket } : {}) }), 202);
   });
 
   app.post("/:id/pause", async (c) => {
