@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { cac } from "cac";
 import { exitCodeFor, EXIT_CODES, NexusError, toNexusError } from "../core/errors.ts";
 import { nexusPaths } from "../store/paths.ts";
@@ -284,6 +283,7 @@ function interactiveSsh(ctx: CliContext, ws: string | undefined, argv: string[])
 async function createOrAsk(ctx: CliContext, name: string | undefined, flags: CreateFlags): Promise<number> {
   if (name || ctx.json || !process.stdin.isTTY || !process.stdout.isTTY) return createCommand(ctx, name, flags);
   const { runCreateWizard, withSpinner } = await import("./wizard.ts");
+  const { spawnSync } = await import("node:child_process");
   const branch = spawnSync("git", ["rev-parse", "--abbrev-ref", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
   const answers = await runCreateWizard(flags, branch.status === 0 ? branch.stdout.trim() : undefined);
   if (!answers) return 130;

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, closeSync } from "node:fs";
 import { NexusError } from "../core/errors.ts";
 import { currentRuntime } from "../runtime/index.ts";
@@ -57,6 +56,8 @@ export async function startDaemon(paths: NexusPaths, log: (line: string) => void
   const self = runtime.selfCommand();
   mkdirSync(paths.home, { recursive: true, mode: 0o700 });
   const logFd = openSync(paths.daemonLog, "a", 0o600);
+  // node:child_process loads here, not on every command's start path.
+  const { spawn } = await import("node:child_process");
   const child = spawn(self.argv[0]!, [...self.argv.slice(1), "daemon"], {
     detached: true,
     stdio: ["ignore", logFd, logFd],

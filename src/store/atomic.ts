@@ -1,11 +1,11 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
-import { randomBytes } from "node:crypto";
 
 /** Writes a file so that readers see the old or the new content, never a torn one (temp, fsync, rename). */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString("hex")}.tmp`);
+  // Web crypto, not node:crypto: this module is on the CLI's start path, where node:crypto costs ~2 ms to load.
+  const tmp = join(dirname(path), `.${basename(path)}.${Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString("hex")}.tmp`);
   const fd = openSync(tmp, "w", mode);
   try {
     writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);

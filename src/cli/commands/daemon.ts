@@ -5,7 +5,7 @@ import { writeOut } from "../output.ts";
 import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import { buildInfo } from "../../version.ts";
 import { homedir, userInfo } from "node:os";
-import { installService, runCommand, serviceKind, uninstallService, type ServiceHost } from "../../service/install.ts";
+import type { ServiceHost } from "../../service/install.ts";
 import { LAUNCHD_LABEL, SERVICE_NAME, renderService, servicePath, type ServiceDescription } from "../../service/service.ts";
 
 export interface DaemonFlags {
@@ -86,6 +86,7 @@ async function describeDaemonService(ctx: CliContext, system: boolean): Promise<
 
 /** `nexus daemon install | uninstall`: the daemon as a systemd user unit or a launchd agent. */
 async function serviceCommand(ctx: CliContext, action: "install" | "uninstall", flags: DaemonFlags): Promise<number> {
+  const { installService, runCommand, serviceKind, uninstallService } = await import("../../service/install.ts");
   const kind = serviceKind(process.platform, flags.system === true);
   const host: ServiceHost = {
     platform: process.platform,

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +33,7 @@ export async function sshCommand(ctx: CliContext, ref: string | undefined, argv:
   const remote = interactive ? `cd /workspace && exec "$SHELL" -l` : buildCommandLine(argv, { cwd: "/workspace" });
   const args = ["-F", ctx.paths.sshConfig, interactive || process.stdin.isTTY ? "-t" : "-T", hostAlias(view.name), remote];
   if (interactive && !process.stdin.isTTY) args[2] = "-T";
+  const { spawn } = await import("node:child_process");
   const child = spawn("ssh", args, { stdio: "inherit" });
   return new Promise((resolve, reject) => {
     child.on("error", (err) =>

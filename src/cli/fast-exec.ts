@@ -1,0 +1,31 @@
+// `nexus exec <workspace> -- <command...>` without the full command table: exec is the hot path
+// (agents run it in loops), and parsing every command's definition costs a few ms per call.
+import { exitCodeFor, toNexusError } from "../core/errors.ts";
+import { nexusPaths } from "../store/paths.ts";
+import { execCommand } from "./commands/workspaces.ts";
+import { CliContext } from "./context.ts";
+import { formatError, useColor, writeErr } from "./output.ts";
+
+/**
+ * The plain form only: `exec [workspace] -- cmd...` with no flags before `--`. Anything else (flags,
+ * --help, a missing `--`) is left to the full CLI, so both parse the same words the same way.
+ */
+export function isPlainExec(argv: readonly string[]): boolean {
+  const sep = argv.indexOf("--");
+  if (argv[0] !== "exec" && !(argv[0] === "workspace" && argv[1] === "exec")) return false;
+  const before = argv.slice(argv[0] === "exec" ? 1 : 2, sep);
+  return sep > 0 && sep < argv.length - 1 && before.length <= 1 && before.every((a) => !a.startsWith("-"));
+}
+
+export async function runPlainExec(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
+  const sep = argv.indexOf("--");
+  const ws = argv.slice(argv[0] === "exec" ? 1 : 2, sep)[0];
+  const ctx = new CliContext(nexusPaths(env), {}, env);
+  try {
+    return await execCommand(ctx, ws, argv.slice(sep + 1), {});
+  } catch (err) {
+    const e = toNexusError(err);
+    await writeErr(formatError(e, useColor(process.stderr)));
+    return exitCodeFor(e);
+  }
+}
