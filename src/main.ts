@@ -5,6 +5,7 @@ async function main(argv: string[]): Promise<number> {
     const { runDaemonCommand } = await import("./daemon/command.ts");
     return runDaemonCommand(argv.slice(1), process.env);
   }
+  if (argv[0] === "ssh-proxy") return (await import("./cli/ssh-proxy.ts")).runSshProxy(argv.slice(1), process.env);
   const fast = await import("./cli/fast-exec.ts");
   if (fast.isPlainExec(argv)) return fast.runPlainExec(argv, process.env);
   const { runCli } = await import("./cli/cli.ts");

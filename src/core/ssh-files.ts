@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { NexusConfig } from "../config/schema.ts";
 import type { NexusPaths } from "../store/paths.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
+import { shellQuote } from "../ssh/quote.ts";
 import type { WorkspaceRecord } from "./types.ts";
 
 export const SSH_HOST = "127.0.0.1";
@@ -40,7 +41,19 @@ export function expandHome(path: string, home: string): string {
 const DEFAULT_USER_KNOWN_HOSTS_FILE = "~/.nexus/known_hosts";
 
 /** One `Host nexus-<name>` block of the generated ssh_config. */
-export function sshConfigBlock(r: Pick<WorkspaceRecord, "name" | "ports" | "forwardAgent">, config: NexusConfig, paths: NexusPaths, opts: { identityFile?: string } = {}): string {
+export interface SshConfigOptions {
+  identityFile?: string;
+  /** The nexus binary: ssh connects through `nexus ssh-proxy`, which resumes a paused workspace first. */
+  nexusBinary?: string;
+}
+
+/** ProxyCommand text: run by the user's shell, after ssh's own %-expansion (so % is doubled). */
+export function proxyCommand(nexusBinary: string, paths: NexusPaths, r: Pick<WorkspaceRecord, "name" | "ports">): string {
+  const words = ["env", `NEXUS_HOME=${paths.home}`, nexusBinary, "ssh-proxy", r.name, String(r.ports.ssh)];
+  return words.map(shellQuote).join(" ").replace(/%/g, "%%");
+}
+
+export function sshConfigBlock(r: Pick<WorkspaceRecord, "name" | "ports" | "forwardAgent">, config: NexusConfig, paths: NexusPaths, opts: SshConfigOptions = {}): string {
   const c = config.ssh.connection;
   // The daemon's pins come first (ssh writes keys it accepts to the first file); a user_known_hosts_file of one's own is read too.
   const knownHosts = [paths.knownHosts, ...(c.user_known_hosts_file === DEFAULT_USER_KNOWN_HOSTS_FILE || c.user_known_hosts_file === paths.knownHosts ? [] : [c.user_known_hosts_file])];
@@ -57,19 +70,20 @@ export function sshConfigBlock(r: Pick<WorkspaceRecord, "name" | "ports" | "forw
     `  UserKnownHostsFile ${knownHosts.map((f) => `"${f}"`).join(" ")}`,
     `  ServerAliveInterval ${c.server_alive_interval}`,
     `  IdentityFile "${opts.identityFile ?? paths.clientKey}"`,
+    ...(opts.nexusBinary ? [`  ProxyCommand ${proxyCommand(opts.nexusBinary, paths, r)}`] : []),
   ];
   return lines.join("\n") + "\n";
 }
 
 /** Rewrites ~/.nexus/known_hosts and ~/.nexus/ssh_config from the records: the daemon keeps them current. */
-export function writeSshFiles(records: readonly WorkspaceRecord[], hostKeys: (r: WorkspaceRecord) => string | undefined, config: NexusConfig, paths: NexusPaths): void {
+export function writeSshFiles(records: readonly WorkspaceRecord[], hostKeys: (r: WorkspaceRecord) => string | undefined, config: NexusConfig, paths: NexusPaths, opts: SshConfigOptions = {}): void {
   let known = "";
   let cfg = "# Written by the nexus daemon; changes are overwritten. Include it from ~/.ssh/config.\n\n";
   for (const r of records) {
     const key = hostKeys(r);
     if (!key || r.status === "destroying" || r.status === "destroyed") continue;
     known += knownHostsLines(r, key);
-    cfg += sshConfigBlock(r, config, paths) + "\n";
+    cfg += sshConfigBlock(r, config, paths, opts) + "\n";
   }
   writeFileAtomic(paths.knownHosts, known, 0o600);
   writeFileAtomic(paths.sshConfig, cfg, 0o600);

@@ -58,6 +58,8 @@ export interface WorkspaceServiceDeps {
   /** Distinguishes this NEXUS_HOME's resources on a shared engine. */
   instance: string;
   clientKey: KeyPair;
+  /** The compiled nexus binary, when the daemon is one: ssh_config then connects through `nexus ssh-proxy`. */
+  nexusBinary?: string;
   /** uid/gid the container user takes, so files in the worktree keep their owner on the host. */
   hostUser: { uid: number; gid: number; home: string };
 }
@@ -1185,7 +1187,7 @@ export class WorkspaceService {
   /** The `Host nexus-<name>` block for this workspace (with its pinned key when asked). */
   sshConfig(ref: string, opts: { includeHostKey?: boolean } = {}): { configContent: string; hostEntryName: string } {
     const r = this.resolve(ref);
-    let configContent = sshConfigBlock({ ...r, forwardAgent: this.#forwardsAgent(r) }, this.#d.config, this.#d.paths);
+    let configContent = sshConfigBlock({ ...r, forwardAgent: this.#forwardsAgent(r) }, this.#d.config, this.#d.paths, this.#d.nexusBinary ? { nexusBinary: this.#d.nexusBinary } : {});
     const key = this.#hostPublicKey(r);
     if (opts.includeHostKey && key) configContent += `# pinned host key (in ${this.#d.paths.knownHosts}):\n# ${knownHostsLines(r, key).trim()}\n`;
     return { configContent, hostEntryName: hostAlias(r.name) };
@@ -1338,7 +1340,7 @@ export class WorkspaceService {
   }
 
   #syncSshFiles(): void {
-    writeSshFiles(this.#d.store.list(), (r) => this.#hostPublicKey(r), this.#d.config, this.#d.paths);
+    writeSshFiles(this.#d.store.list(), (r) => this.#hostPublicKey(r), this.#d.config, this.#d.paths, this.#d.nexusBinary ? { nexusBinary: this.#d.nexusBinary } : {});
   }
 
   /** Brings records in line with what the engine has: run once at daemon start. */

@@ -71,7 +71,9 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     const { config, sources } = loadEffectiveConfig(paths.config, env, opts.port !== undefined ? [{ key: "daemon.port", value: opts.port, source: "--port", kind: "flag" }] : []);
     // TCP is opt-in: --port, or daemon.port set in config.yaml or NEXUS_DAEMON_PORT (not its default).
     const tcpPort = opts.port ?? (sources["daemon.port"] ? config.daemon.port : undefined);
-    const services = buildServices({ paths, config, env, log });
+    const runtime = await currentRuntime();
+    const nexusBinary = runtime.compiledBinary();
+    const services = buildServices({ paths, config, env, log, ...(nexusBinary ? { nexusBinary } : {}) });
     workspaces = services.workspaces;
     try {
       await workspaces.reconcile();
@@ -87,7 +89,6 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     const verify = (t: string | undefined) => verifyToken(t, token);
     const files = new WorkspaceFiles(workspaces);
     const monitor = new WorkspaceMonitor({ workspaces, docker: services.docker, events: services.events });
-    const runtime = await currentRuntime();
     const support = await runtime.webSocket();
     const appDeps = {
       workspaces,

@@ -21,7 +21,7 @@ export interface Services {
 }
 
 /** Wires the core to its adapters: the daemon and the integration tests build the same graph. */
-export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; env: Record<string, string | undefined>; log: Logger }): Services {
+export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; env: Record<string, string | undefined>; log: Logger; nexusBinary?: string }): Services {
   const { paths, config, env, log } = opts;
   const user = userInfo();
   const clientKey = loadOrCreateKeyPair(paths.clientKey, `nexus-daemon@${user.username}`);
@@ -44,6 +44,7 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
     log,
     instance: instanceId(paths.home),
     clientKey,
+    ...(opts.nexusBinary ? { nexusBinary: opts.nexusBinary } : {}),
     // uid 0 cannot be the container user (sshd refuses root logins), so root on the host maps to 1000.
     hostUser: { uid: user.uid > 0 ? user.uid : 1000, gid: user.gid > 0 ? user.gid : 1000, home: env.HOME || homedir() },
   });

@@ -20,6 +20,11 @@ function bunServe(options: Record<string, unknown>, fetch: FetchHandler): Server
   return { stop: () => server.stop(false) };
 }
 
+/** Running as the `bun build --compile` binary: the entry lives in Bun's embedded file system. */
+function isCompiled(): boolean {
+  return Bun.main.startsWith("/$bunfs/") || /^[A-Z]:[\\/]~BUN[\\/]/.test(Bun.main);
+}
+
 export const bunRuntime: Runtime = {
   name: "bun",
   async serveUnix(path: string, fetch: FetchHandler): Promise<Server> {
@@ -35,7 +40,9 @@ export const bunRuntime: Runtime = {
     return fetch(url, { ...init, unix: socketPath } as RequestInit);
   },
   selfCommand() {
-    const compiled = Bun.main.startsWith("/$bunfs/") || /^[A-Z]:[\\/]~BUN[\\/]/.test(Bun.main);
-    return { argv: compiled ? [process.execPath] : [process.execPath, Bun.main] };
+    return { argv: isCompiled() ? [process.execPath] : [process.execPath, Bun.main] };
+  },
+  compiledBinary() {
+    return isCompiled() ? process.execPath : undefined;
   },
 };

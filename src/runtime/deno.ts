@@ -77,6 +77,9 @@ export const denoRuntime: Runtime = {
     });
     return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
   },
+  compiledBinary() {
+    return undefined; // `deno compile` is not how Nexus ships
+  },
   selfCommand() {
     const main = fileURLToPath(Deno.mainModule);
     // npm packages resolve from the project's package.json, so run from the folder that holds it.

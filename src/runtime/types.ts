@@ -28,4 +28,6 @@ export interface Runtime {
   fetchUnix(socketPath: string, url: string, init: RequestInit): Promise<Response>;
   /** argv (and cwd) that run this same program again, e.g. to start the daemon in the background. */
   selfCommand(): { argv: string[]; cwd?: string };
+  /** The path of this program when it runs as the compiled `nexus` binary (ssh_config's ProxyCommand runs it). */
+  compiledBinary(): string | undefined;
 }

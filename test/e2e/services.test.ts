@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
 import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
@@ -94,6 +94,22 @@ describe("the CLI", () => {
     expect(restarted.code).toBe(0);
     expect(restarted.stdout).toContain("Restarted web: healthy");
   }, 120_000);
+});
+
+describe("plain ssh", () => {
+  test("ssh_config connects through 'nexus ssh-proxy', which resumes a paused workspace first", async () => {
+    expect(readFileSync(join(home, "ssh_config"), "utf8")).toContain(`ProxyCommand env NEXUS_HOME=${home} ${BIN} ssh-proxy app1 `);
+    expect(nexus("pause", "app1").code).toBe(0);
+    const r = spawnSync("ssh", ["-F", join(home, "ssh_config"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "nexus-app1", "echo in-$(hostname)"], { encoding: "utf8", timeout: 60_000 });
+    expect({ code: r.status, out: r.stdout.trim() }).toEqual({ code: 0, out: "in-app1" });
+    expect(JSON.parse(nexus("status", "app1", "--json").stdout).status).toBe("running");
+  }, 90_000);
+
+  test("ssh-proxy answers bad arguments with its usage", () => {
+    const bad = spawnSync(BIN, ["ssh-proxy", "app1"], { encoding: "utf8", env: { ...process.env, NEXUS_HOME: home } });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("usage: nexus ssh-proxy");
+  });
 });
 
 describe("gRPC", () => {

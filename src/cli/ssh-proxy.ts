@@ -1,0 +1,49 @@
+// `nexus ssh-proxy <workspace> <port>`: the ProxyCommand of ~/.nexus/ssh_config. It resumes a
+// workspace that idleness paused (plain `ssh`, scp, rsync and editors would otherwise hang on a
+// frozen sshd), then joins stdin/stdout to the workspace's SSH port on 127.0.0.1.
+import { connect } from "node:net";
+import type { WorkspaceView } from "../core/types.ts";
+import { nexusPaths } from "../store/paths.ts";
+import { CliContext } from "./context.ts";
+
+const HOST = "127.0.0.1";
+
+export async function runSshProxy(args: readonly string[], env: Record<string, string | undefined>): Promise<number> {
+  const [name, portText] = args;
+  const port = Number(portText);
+  if (!name || !Number.isInteger(port) || port < 1 || port > 65535) {
+    process.stderr.write("usage: nexus ssh-proxy <workspace> <ssh port> (the ProxyCommand of ~/.nexus/ssh_config)\n");
+    return 2;
+  }
+  const ctx = new CliContext(nexusPaths(env), {}, env);
+  try {
+    const client = await ctx.client();
+    const path = `/api/v1/workspaces/${encodeURIComponent(name)}`;
+    const ws = await client.json<WorkspaceView>("GET", path, undefined, { timeoutMs: 10_000 });
+    if (ws.status === "paused") await client.json("POST", `${path}/resume`, { blocking: false }, { timeoutMs: 30_000 });
+    else if (ws.status !== "running") {
+      process.stderr.write(`nexus: workspace '${name}' is ${ws.status}; start it with 'nexus start ${name}'\n`);
+      return 255;
+    }
+  } catch (err) {
+    // No daemon to ask (or it failed): connect anyway; a running workspace answers without it.
+    process.stderr.write(`nexus: could not check workspace '${name}' (${(err as Error).message}); connecting anyway\n`);
+  }
+  return pipe(port);
+}
+
+function pipe(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const sock = connect({ host: HOST, port });
+    sock.once("connect", () => {
+      process.stdin.pipe(sock);
+      sock.pipe(process.stdout);
+    });
+    sock.once("error", (err) => {
+      process.stderr.write(`nexus: cannot reach the workspace's SSH port ${HOST}:${port}: ${err.message}\n`);
+      resolve(255);
+    });
+    sock.once("close", () => resolve(0));
+    process.stdin.once("end", () => sock.end());
+  });
+}
