@@ -287,10 +287,13 @@ async function createOrAsk(ctx: CliContext, name: string | undefined, flags: Cre
   const branch = spawnSync("git", ["rev-parse", "--abbrev-ref", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
   const answers = await runCreateWizard(flags, branch.status === 0 ? branch.stdout.trim() : undefined);
   if (!answers) return 130;
-  return withSpinner(`Creating ${answers.name}`, (progress) => {
+  let summary = "";
+  const code = await withSpinner(`Creating ${answers.name}`, (progress) => {
     ctx.log = async (line) => progress(line);
-    return createCommand(ctx, answers.name, answers.flags);
+    return createCommand(ctx, answers.name, answers.flags, async (text) => void (summary = text));
   });
+  await writeOut(summary); // after the spinner's last line, not over it
+  return code;
 }
 
 /** cac's own parse errors (unknown option, missing argument) are usage errors. */

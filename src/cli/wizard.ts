@@ -37,8 +37,8 @@ export async function runCreateWizard(given: CreateFlags, currentBranch: string 
     return undefined;
   };
   p.intro("Create a Nexus workspace");
-  const name = await p.text({ message: "Workspace name", placeholder: "feature-auth", validate: nameProblem });
-  if (p.isCancel(name)) return cancelled();
+  const name = await askName();
+  if (name === undefined) return cancelled();
 
   const source = await p.select({
     message: "Repository",
@@ -49,6 +49,15 @@ export async function runCreateWizard(given: CreateFlags, currentBranch: string 
     initialValue: given.repo ? "url" : "here",
   });
   if (p.isCancel(source)) return cancelled();
+  const backend = await p.select({
+    message: "Backend",
+    options: [
+      { value: "docker", label: "docker", hint: "a container on this machine's Docker engine" },
+      { value: "sprite", label: "sprite", hint: "not available in this version", disabled: true },
+    ],
+    initialValue: "docker",
+  });
+  if (p.isCancel(backend)) return cancelled();
   let repo: string | undefined;
   if (source === "url") {
     const r = await p.text({ message: "Repository URL", placeholder: "https://github.com/org/repo.git", initialValue: given.repo ?? "", validate: (v) => (v ? undefined : "A URL is needed") });
@@ -77,6 +86,7 @@ export async function runCreateWizard(given: CreateFlags, currentBranch: string 
   const portList = ports.split(/[\s,]+/).filter(Boolean).map(Number);
   const flags: CreateFlags = {
     ...given,
+    backend,
     ...(repo ? { repo } : {}),
     branch,
     ...(fromBranch ? { fromBranch } : {}),
@@ -88,6 +98,7 @@ export async function runCreateWizard(given: CreateFlags, currentBranch: string 
     [
       `name        ${name}`,
       `repository  ${repo ?? process.cwd()}`,
+      `backend     ${backend}`,
       `branch      ${branch}${fromBranch ? ` (from ${fromBranch})` : ""}`,
       `resources   ${resources}`,
       `ports       ${portList.join(", ") || "-"}`,
@@ -98,6 +109,29 @@ export async function runCreateWizard(given: CreateFlags, currentBranch: string 
   const ok = await p.confirm({ message: "Create it?" });
   if (p.isCancel(ok) || !ok) return cancelled();
   return { name, flags };
+}
+
+/**
+ * The name, checked as it is typed: the line under the input says what is wrong with it (or that
+ * it is fine) at every key, and Enter accepts only a valid name.
+ */
+async function askName(): Promise<string | undefined> {
+  const [{ TextPrompt, isCancel }, p] = await Promise.all([import("@clack/core"), import("@clack/prompts")]);
+  const prompt = new TextPrompt({
+    validate: nameProblem,
+    render() {
+      const typed = this.userInput;
+      const title = "Workspace name";
+      if (this.state === "submit") return `${p.S_STEP_SUBMIT}  ${title}\n${p.S_BAR}  ${this.value ?? ""}`;
+      if (this.state === "cancel") return `${p.S_STEP_CANCEL}  ${title}\n${p.S_BAR}  ${typed}`;
+      const problem = typed ? nameProblem(typed) : undefined;
+      const hint = !typed ? "lowercase letters, digits and '-', e.g. feature-auth" : problem ? `✗ ${problem}` : "✓ a valid name";
+      const mark = this.state === "error" || problem ? p.S_STEP_ERROR : p.S_STEP_ACTIVE;
+      return `${mark}  ${title}\n${p.S_BAR}  ${this.userInputWithCursor}\n${p.S_BAR_END}  ${hint}`;
+    },
+  });
+  const answer = await prompt.prompt();
+  return isCancel(answer) || answer === undefined ? undefined : String(answer);
 }
 
 /** Runs `create` under a spinner that shows the daemon's progress lines. */

@@ -48,7 +48,7 @@ describe("create wizard, for real", () => {
     expect(tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "60", "-c", repo, cmd).status).toBe(0);
     await waitFor("Workspace name");
     tmux("send-keys", "-t", session, "wiz", "Enter");
-    for (const q of ["This repository", "Branch of the worktree", "Base branch", "Resources", "Container ports", "Base image"]) {
+    for (const q of ["This repository", "Backend", "Branch of the worktree", "Base branch", "Resources", "Container ports", "Base image"]) {
       await waitFor(q);
       tmux("send-keys", "-t", session, "Enter");
     }
@@ -56,7 +56,10 @@ describe("create wizard, for real", () => {
     tmux("send-keys", "-t", session, "Enter");
     await waitFor(/Created workspace wiz|Create failed/, 300_000);
     for (let i = 0; i < 200 && !existsSync(exitFile); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(screen()).toContain("Created workspace wiz");
+    const done = screen();
+    expect(done).toContain("Created workspace wiz");
+    // The summary comes after the spinner's last line, not over it.
+    expect(done.indexOf("Created workspace wiz")).toBeGreaterThan(done.lastIndexOf("Created\n"));
     expect(readFileSync(exitFile, "utf8").trim()).toBe("0");
     const ws = JSON.parse(nexus("status", "wiz", "--json").stdout);
     expect(ws).toMatchObject({ name: "wiz", status: "running", branch: "nexus/wiz" });

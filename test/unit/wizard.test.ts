@@ -37,7 +37,7 @@ describe("create wizard", () => {
     expect(nameProblem("a".repeat(64))).toBe("At most 63 characters");
   });
 
-  test("asks on a terminal, refuses a bad name, and Ctrl-C cancels with nothing made", async () => {
+  test("asks on a terminal, checks the name as it is typed, refuses a bad one, and Ctrl-C cancels with nothing made", async () => {
     await using dir = tempDir("wizard");
     const repo = makeRepo(join(dir.path, "repo"));
     const home = join(dir.path, "nx");
@@ -45,10 +45,17 @@ describe("create wizard", () => {
     const cmd = `env HOME=${dir.path} NEXUS_HOME=${home} DOCKER_HOST=unix:///nonexistent/x.sock NO_COLOR=1 ${BUN} ${join(ROOT, "src/main.ts")} create; echo $? > ${exitFile}; sleep 30`;
     expect(tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-c", repo, cmd).status).toBe(0);
     await waitFor("Workspace name");
-    tmux("send-keys", "-t", session, "Bad", "Enter");
-    await waitFor("Lowercase only");
-    tmux("send-keys", "-t", session, "C-u", "my-ws", "Enter");
+    tmux("send-keys", "-t", session, "Bad");
+    await waitFor("✗ Lowercase only"); // before Enter: checked as typed
+    tmux("send-keys", "-t", session, "Enter");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(screen()).not.toContain("This repository"); // Enter takes only a valid name
+    tmux("send-keys", "-t", session, "C-u", "my-ws");
+    await waitFor("✓ a valid name");
+    tmux("send-keys", "-t", session, "Enter");
     await waitFor("This repository");
+    tmux("send-keys", "-t", session, "Enter");
+    await waitFor("Backend");
     tmux("send-keys", "-t", session, "Enter");
     await waitFor("Branch of the worktree");
     tmux("send-keys", "-t", session, "C-c");
@@ -70,6 +77,9 @@ describe("create wizard", () => {
     tmux("send-keys", "-t", session, "review-7", "Enter");
     await waitFor("This repository");
     tmux("send-keys", "-t", session, "Enter");
+    const backend = await waitFor("Backend");
+    expect(backend).toContain("not available in this version"); // sprite is listed, and cannot be picked
+    tmux("send-keys", "-t", session, "Down", "Enter"); // skips the disabled sprite: stays docker
     await waitFor("Branch of the worktree");
     tmux("send-keys", "-t", session, "Enter");
     await waitFor("Base branch");
@@ -84,6 +94,7 @@ describe("create wizard", () => {
     tmux("send-keys", "-t", session, "Enter");
     const s = await waitFor("Create it?");
     expect(s).toMatch(/name\s+review-7/);
+    expect(s).toMatch(/backend\s+docker/);
     expect(s).toMatch(/branch\s+nexus\/review-7 \(from main\)/);
     expect(s).toMatch(/resources\s+large/);
     expect(s).toMatch(/ports\s+3000\b/);

@@ -18,7 +18,8 @@ export interface CreateFlags {
   forwardAgent?: boolean;
 }
 
-export async function createCommand(ctx: CliContext, name: string | undefined, flags: CreateFlags): Promise<number> {
+/** `print` receives what create shows at the end (the wizard prints it once its spinner has stopped). */
+export async function createCommand(ctx: CliContext, name: string | undefined, flags: CreateFlags, print: (text: string) => Promise<void> = writeOut): Promise<number> {
   if (!name) {
     throw new NexusError("INVALID_ARGUMENT", "A workspace name is needed", {
       suggestion: "Run 'nexus create <name>' (e.g. 'nexus create feature-auth'); see 'nexus create --help' for the flags",
@@ -48,10 +49,10 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
   });
   const ws = result.workspace as WorkspaceView;
   if (ctx.json) {
-    await writeOut(JSON.stringify(ws, null, 2) + "\n");
+    await print(JSON.stringify(ws, null, 2) + "\n");
   } else {
     const ssh = ws.ports.find((p) => p.name === "ssh");
-    await writeOut(
+    await print(
       `Created workspace ${ws.name} (${ws.id}) in ${((Date.now() - started) / 1000).toFixed(1)}s\n` +
         `  branch    ${ws.branch}\n  worktree  ${ws.worktreePath}\n  ssh       127.0.0.1:${ssh?.hostPort}\n` +
         ws.ports.filter((p) => p.name !== "ssh").map((p) => `  port      ${p.containerPort} → 127.0.0.1:${p.hostPort}\n`).join("") +
