@@ -34,6 +34,29 @@ export class WorkspaceMonitor {
   }
 
   /**
+   * Samples every `intervalMs` (at least Docker's own pace of about one a second) from Docker's
+   * stats stream, until the signal aborts or the container stops.
+   */
+  async streamStats(ref: string, intervalMs: number, onSample: (s: WorkspaceStats) => void, signal: AbortSignal): Promise<void> {
+    const r = this.#ws.resolve(ref);
+    if (!r.containerId || (r.status !== "running" && r.status !== "paused")) {
+      throw errors.invalidState(r.name, r.status, "running or paused to report stats", `Start it with 'nexus start ${r.name}'`);
+    }
+    let last = 0;
+    await this.#docker.streamStats(
+      r.containerId,
+      (s) => {
+        const now = Date.now();
+        // Docker's samples come about a second apart: one within 100 ms of the interval counts as on time.
+        if (last !== 0 && now - last < intervalMs - 100) return;
+        last = now;
+        onSample({ workspaceId: r.id, ...s, timestamp: new Date(now).toISOString() });
+      },
+      signal,
+    );
+  }
+
+  /**
    * Resolves when the workspace reaches the condition, or with met=false at the timeout. Running and
    * stopped listen to the event bus; healthy (running, every service ready, the health-check hook
    * passing) then polls the workspace's health.

@@ -241,33 +241,35 @@ export class DockerEngine {
   /** One sample of the container's resource use (CPU from the engine's pre-sample, as `docker stats`). */
   async stats(containerId: string): Promise<ContainerStats> {
     const s = (await this.call("read container stats", () => this.docker.getContainer(containerId).stats({ stream: false }))) as unknown as RawStats;
-    const cpuDelta = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
-    const sysDelta = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
-    const cpus = s.cpu_stats?.online_cpus ?? s.cpu_stats?.cpu_usage?.percpu_usage?.length ?? 1;
-    const m = s.memory_stats ?? {};
-    const cache = m.stats?.total_inactive_file ?? m.stats?.inactive_file ?? m.stats?.cache ?? 0;
-    let rx = 0;
-    let tx = 0;
-    for (const n of Object.values(s.networks ?? {})) {
-      rx += n.rx_bytes ?? 0;
-      tx += n.tx_bytes ?? 0;
-    }
-    let read = 0;
-    let write = 0;
-    for (const e of s.blkio_stats?.io_service_bytes_recursive ?? []) {
-      if (e.op?.toLowerCase() === "read") read += e.value ?? 0;
-      if (e.op?.toLowerCase() === "write") write += e.value ?? 0;
-    }
-    return {
-      cpuPercent: cpuDelta > 0 && sysDelta > 0 ? (cpuDelta / sysDelta) * cpus * 100 : 0,
-      memoryUsedBytes: Math.max(0, (m.usage ?? 0) - cache),
-      memoryLimitBytes: m.limit ?? 0,
-      networkRxBytes: rx,
-      networkTxBytes: tx,
-      blockReadBytes: read,
-      blockWriteBytes: write,
-      pids: s.pids_stats?.current ?? 0,
-    };
+    return toContainerStats(s);
+  }
+
+  /**
+   * Docker's own stats stream (a sample about every second) until `signal` aborts or the container
+   * stops; faster than asking for one sample at a time, which takes Docker 1-2 s each.
+   */
+  async streamStats(containerId: string, onSample: (s: ContainerStats) => void, signal: AbortSignal): Promise<void> {
+    const stream = (await this.call("read container stats", () => this.docker.getContainer(containerId).stats({ stream: true }))) as unknown as NodeJS.ReadableStream & { destroy(): void };
+    await new Promise<void>((resolve, reject) => {
+      let buffered = "";
+      const stop = () => {
+        stream.destroy();
+        resolve();
+      };
+      if (signal.aborted) return stop();
+      signal.addEventListener("abort", stop, { once: true });
+      stream.on("data", (chunk: Buffer) => {
+        buffered += chunk.toString("utf8");
+        let nl: number;
+        while ((nl = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          if (line) onSample(toContainerStats(JSON.parse(line) as RawStats));
+        }
+      });
+      stream.on("end", () => (signal.removeEventListener("abort", stop), resolve()));
+      stream.on("error", (err: Error) => (signal.aborted ? resolve() : reject(this.#wrap("read container stats", err))));
+    });
   }
 
   async inspect(containerId: string): Promise<ContainerInspectInfo | undefined> {
@@ -441,4 +443,35 @@ interface RawStats {
   networks?: Record<string, { rx_bytes?: number; tx_bytes?: number }>;
   blkio_stats?: { io_service_bytes_recursive?: Array<{ op?: string; value?: number }> | null };
   pids_stats?: { current?: number };
+}
+
+/** One Docker stats sample as the API reports it. */
+function toContainerStats(s: RawStats): ContainerStats {
+  const cpuDelta = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
+  const sysDelta = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
+  const cpus = s.cpu_stats?.online_cpus ?? s.cpu_stats?.cpu_usage?.percpu_usage?.length ?? 1;
+  const m = s.memory_stats ?? {};
+  const cache = m.stats?.total_inactive_file ?? m.stats?.inactive_file ?? m.stats?.cache ?? 0;
+  let rx = 0;
+  let tx = 0;
+  for (const n of Object.values(s.networks ?? {})) {
+    rx += n.rx_bytes ?? 0;
+    tx += n.tx_bytes ?? 0;
+  }
+  let read = 0;
+  let write = 0;
+  for (const e of s.blkio_stats?.io_service_bytes_recursive ?? []) {
+    if (e.op?.toLowerCase() === "read") read += e.value ?? 0;
+    if (e.op?.toLowerCase() === "write") write += e.value ?? 0;
+  }
+  return {
+    cpuPercent: cpuDelta > 0 && sysDelta > 0 ? (cpuDelta / sysDelta) * cpus * 100 : 0,
+    memoryUsedBytes: Math.max(0, (m.usage ?? 0) - cache),
+    memoryLimitBytes: m.limit ?? 0,
+    networkRxBytes: rx,
+    networkTxBytes: tx,
+    blockReadBytes: read,
+    blockWriteBytes: write,
+    pids: s.pids_stats?.current ?? 0,
+  };
 }

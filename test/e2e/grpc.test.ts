@@ -195,10 +195,12 @@ describe("gRPC on the unix socket", () => {
     expect(s.pids).toBeGreaterThan(0);
     const stream = client.StreamStats({ workspaceId: "g1", intervalSeconds: 1 });
     const got: any[] = [];
+    const at: number[] = [];
     await new Promise<void>((resolve) => {
       stream.on("data", (m: any) => {
         got.push(m);
-        if (got.length === 2) {
+        at.push(Date.now());
+        if (got.length === 3) {
           stream.cancel();
           resolve();
         }
@@ -206,6 +208,8 @@ describe("gRPC on the unix socket", () => {
       stream.on("error", () => {});
     });
     expect(got[1].memoryUsedBytes).toBeGreaterThan(0);
+    // Docker's own stream: one sample a second, not one per 1-2 s round trip.
+    for (const gap of [at[1]! - at[0]!, at[2]! - at[1]!]) expect(gap).toBeLessThan(1600);
   }, 60_000);
 
   test("SSH: GetSSHInfo, GenerateSSHConfig, RotateSSHKeys", async () => {

@@ -286,16 +286,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     GetStats: unary("GetStats", async (req) => toGrpcStats(await d.monitor.stats(id(req)))),
     StreamStats: serverStream("StreamStats", async (req, call, signal) => {
       const every = Math.max(1, req.intervalSeconds > 0 ? req.intervalSeconds : 2) * 1000;
-      const ref = id(req);
-      while (!signal.aborted) {
-        const started = Date.now();
-        call.write(toGrpcStats(await d.monitor.stats(ref)));
-        // A sample takes Docker about a second: the interval runs from its start, not its end.
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, Math.max(0, every - (Date.now() - started)));
-          signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
-        });
-      }
+      await d.monitor.streamStats(id(req), every, (s) => call.write(toGrpcStats(s)), signal);
     }),
     GetSSHInfo: unary("GetSSHInfo", (req) => {
       const { rotationPending: _r, ...info } = ws.sshInfo(id(req));
