@@ -8,6 +8,7 @@ import { RESOURCE_PRESETS } from "../config/schema.ts";
 import { parseSize } from "../config/units.ts";
 import { DEFAULT_BASE_IMAGE, DEFAULT_WORKSPACE_IMAGE, type DockerEngine } from "../docker/engine.ts";
 import { LABELS } from "../docker/labels.ts";
+import type { TarEntry } from "../docker/tar.ts";
 import * as git from "../git/git.ts";
 import { buildCommandLine } from "../ssh/quote.ts";
 import { fingerprint, generateEd25519, type KeyPair } from "../ssh/keys.ts";
@@ -122,7 +123,7 @@ export class WorkspaceService {
   async status(ref: string): Promise<WorkspaceStatusView> {
     const r = this.#withActivity(this.resolve(ref));
     const project = this.#projectOrNone(r);
-    const states = r.status === "running" && project?.services.length ? await serviceStates(this.#shell(r)).catch(() => new Map<string, SupervisorState>()) : new Map<string, SupervisorState>();
+    const states = r.status === "running" && project?.services.length ? await this.#serviceShell(r).then(serviceStates).catch(() => new Map<string, SupervisorState>()) : new Map<string, SupervisorState>();
     const services = await Promise.all((project?.services ?? []).map((def) => this.#serviceHealth(r, def, states.get(def.name))));
     const portStatus = (p: PortMapping) => {
       const svc = project?.services.find((sv) => sv.port === p.containerPort);
@@ -475,9 +476,9 @@ export class WorkspaceService {
       { name: "etc/nexus/ssh/authorized_keys", content: authorized, mode: 0o644 },
       { name: "etc/environment", content: environment, mode: 0o644 },
       // The service supervisor comes with the binary, so a new Nexus needs no new image.
-      { name: "usr/local/lib/nexus", type: "dir", mode: 0o755 },
-      { name: SUPERVISOR_PATH.slice(1), content: SUPERVISOR_PY, mode: 0o755 },
+      ...supervisorFiles(),
     ]);
+    this.#supervisorIn.add(`${record.id}:${record.containerId}`);
   }
 
   /** Public keys from ssh.injection.sources that exist on this machine. */
@@ -619,6 +620,22 @@ export class WorkspaceService {
     };
   }
 
+  /** Containers (by workspace and container id) known to hold this build's supervisor. */
+  readonly #supervisorIn = new Set<string>();
+
+  /**
+   * A shell for service work, once the container holds this build's supervisor: start and create
+   * copy it in; a container that was started by an older daemon gets it here, on first use.
+   */
+  async #serviceShell(r: WorkspaceRecord): Promise<WorkspaceShell> {
+    const key = `${r.id}:${r.containerId}`;
+    if (!this.#supervisorIn.has(key) && r.containerId) {
+      await this.#d.docker.putFiles(r.containerId, "/", supervisorFiles());
+      this.#supervisorIn.add(key);
+    }
+    return this.#shell(r);
+  }
+
   #hookLog(r: WorkspaceRecord, hook: HookName): string {
     return join(this.#d.paths.workspaceDir(r.id), "logs", "hooks", `${hook}.log`);
   }
@@ -676,7 +693,7 @@ export class WorkspaceService {
     const deadline = Date.now() + (opts.timeoutSeconds ?? DEFAULT_BRING_UP_SECONDS) * 1000;
     if (!opts.skipHooks) await this.#runHookOrFail(r, project, "pre-start", step);
     const services = opts.skipServices ? [] : project.services;
-    const sh = this.#shell(r);
+    const sh = (await this.#serviceShell(r));
     let notStarted = new Map<string, string>();
     if (services.length > 0) notStarted = await startServices(sh, services, { deadline, onProgress: (m) => step("services", m) });
     const finish = async () => {
@@ -743,7 +760,7 @@ export class WorkspaceService {
       const res = await this.#runHook(r, project, "pre-stop").catch((err: Error) => this.#d.log.warn(`${r.name}: pre-stop hook: ${err.message}`));
       if (res && res.exitCode !== 0) this.#d.log.warn(`${r.name}: pre-stop hook exited ${res.exitCode} (see ${res.logFile}); stopping anyway`);
     }
-    await stopServices(this.#shell(r), project.services).catch((err: Error) => this.#d.log.warn(`${r.name}: stopping services: ${err.message}`));
+    await stopServices((await this.#serviceShell(r)), project.services).catch((err: Error) => this.#d.log.warn(`${r.name}: stopping services: ${err.message}`));
   }
 
   async #postStop(r: WorkspaceRecord, project: ProjectConfig | undefined): Promise<void> {
@@ -785,7 +802,7 @@ export class WorkspaceService {
   async listServices(ref: string): Promise<{ workspaceId: string; services: ServiceView[] }> {
     const r = this.resolve(ref);
     const project = this.#project(r);
-    const states = r.status === "running" && project.services.length > 0 ? await serviceStates(this.#shell(r)) : new Map<string, SupervisorState>();
+    const states = r.status === "running" && project.services.length > 0 ? await serviceStates((await this.#serviceShell(r))) : new Map<string, SupervisorState>();
     // A server bound to 127.0.0.1 inside passes its (inside) health check, yet its published port shows nothing: say so.
     const publishedUp = project.services.some((def) => r.ports.services.some((p) => p.containerPort === def.port) && isReady(states.get(def.name)));
     const listeners = publishedUp ? await this.#shell(r).run("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null").then((o) => parseProcNetTcp(o.stdout), () => undefined) : undefined;
@@ -823,7 +840,7 @@ export class WorkspaceService {
     const r = this.resolve(ref);
     this.#serviceDefinition(r, this.#project(r), service);
     this.#requireRunning(r, "read its service logs");
-    await serviceLogs(this.#shell(r), service, opts, onEntry);
+    await serviceLogs((await this.#serviceShell(r)), service, opts, onEntry);
   }
 
   /** Stops and starts one service with its current definition; answers once it is ready (or after the timeout). */
@@ -832,7 +849,7 @@ export class WorkspaceService {
     const r = this.resolve(ref);
     const def = this.#serviceDefinition(r, this.#project(r), service);
     this.#requireRunning(r, "restart a service");
-    const sh = this.#shell(r);
+    const sh = (await this.#serviceShell(r));
     await stopService(sh, def.name);
     await startService(sh, def);
     const states = await waitReady(sh, [def.name], Date.now() + (opts.timeoutSeconds ?? 60) * 1000);
@@ -844,7 +861,7 @@ export class WorkspaceService {
     const r = this.resolve(ref);
     if (r.status !== "running") return { workspaceId: r.id, healthy: false, status: r.status, services: [], healthCheck: null };
     const project = this.#project(r);
-    const states = project.services.length > 0 ? await serviceStates(this.#shell(r)) : new Map<string, SupervisorState>();
+    const states = project.services.length > 0 ? await serviceStates((await this.#serviceShell(r))) : new Map<string, SupervisorState>();
     const services = await Promise.all(project.services.map((def) => this.#serviceHealth(r, def, states.get(def.name))));
     let healthCheck: { exitCode: number; output: string } | null = null;
     if (project.hooks["health-check"]?.length) {
@@ -868,7 +885,7 @@ export class WorkspaceService {
     if (!project?.services.length) return;
     try {
       await this.#d.ssh.waitReady(r.id, this.#target(r), READY_TIMEOUT_MS);
-      const notStarted = await startServices(this.#shell(r), project.services, { deadline: Date.now() + DEFAULT_BRING_UP_SECONDS * 1000 });
+      const notStarted = await startServices((await this.#serviceShell(r)), project.services, { deadline: Date.now() + DEFAULT_BRING_UP_SECONDS * 1000 });
       for (const [name, why] of notStarted) this.#d.log.warn(`${r.name}: service ${name} ${why}`);
     } catch (err) {
       this.#d.log.warn(`${r.name}: restoring services: ${(err as Error).message}`);
@@ -978,7 +995,7 @@ export class WorkspaceService {
         const live = r.containerId ? await this.#d.docker.inspect(r.containerId) : undefined;
         if (live?.State.Running && !live.State.Paused) {
           const project = this.#projectOrNone(r);
-          const states = project?.services.length ? await serviceStates(this.#shell(r)).catch(() => new Map<string, SupervisorState>()) : new Map<string, SupervisorState>();
+          const states = project?.services.length ? await this.#serviceShell(r).then(serviceStates).catch(() => new Map<string, SupervisorState>()) : new Map<string, SupervisorState>();
           const services = await Promise.all((project?.services ?? []).map((def) => this.#serviceHealth(r, def, states.get(def.name))));
           return { ...toView(r), services, durationMs: Date.now() - started };
         }
@@ -1081,7 +1098,7 @@ export class WorkspaceService {
       // Services were frozen with everything else; with blocking (the default) the answer waits until they answer again.
       const project = this.#projectOrNone(r);
       if (!project?.services.length) return { workspaceId: r.id, status: r.status, durationMs, services: [] };
-      const sh = this.#shell(r);
+      const sh = (await this.#serviceShell(r));
       const names = project.services.map((sv) => sv.name);
       const states = await (opts.blocking === false ? serviceStates(sh) : waitReady(sh, names, Date.now() + (opts.timeoutSeconds ?? DEFAULT_BRING_UP_SECONDS) * 1000)).catch(() => new Map<string, SupervisorState>());
       const services = await Promise.all(project.services.map((def) => this.#serviceHealth(r, def, states.get(def.name))));
@@ -1484,6 +1501,14 @@ export function countConnections(procNetTcp: string, published: readonly number[
     else if (published.includes(port) && !loopbackPeer) outside++;
   }
   return { ssh: Math.max(0, ssh - ownSsh), published: outside };
+}
+
+/** The in-container service supervisor, as files for the container's root. */
+function supervisorFiles(): TarEntry[] {
+  return [
+    { name: "usr/local/lib/nexus", type: "dir", mode: 0o755 },
+    { name: SUPERVISOR_PATH.slice(1), content: SUPERVISOR_PY, mode: 0o755 },
+  ];
 }
 
 /** Every host port a record holds. */

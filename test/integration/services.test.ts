@@ -6,7 +6,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import type { LogEntry } from "../../src/core/services.ts";
 import type { Services } from "../../src/daemon/services.ts";
-import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 
@@ -154,7 +154,9 @@ describe("a project with hooks and two services", () => {
     expect((await s.workspaces.health("svc")).healthy).toBe(true);
   });
 
-  test("a new daemon (same NEXUS_HOME) finds the services still running", async () => {
+  test("a new daemon (same NEXUS_HOME) finds the services still running, and brings its supervisor to an older container", async () => {
+    // As if the container had been started by an older Nexus without (this) supervisor.
+    docker("exec", s.store.findByName("svc")!.containerId!, "rm", "/usr/local/lib/nexus/nexus-supervise");
     s.workspaces.shutdown();
     s = services();
     await s.workspaces.reconcile();
