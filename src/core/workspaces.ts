@@ -89,6 +89,8 @@ export class WorkspaceService {
   readonly #locks = new KeyedMutex();
   /** git does not take concurrent worktree changes in one repository: one at a time per repository. */
   readonly #repoLocks = new KeyedMutex();
+  /** Status changes per workspace so far: background work tells whether the workspace moved on meanwhile. */
+  readonly #statusChanges = new Map<string, number>();
   #forwarder: ServicePortForwarder | undefined;
 
   constructor(deps: WorkspaceServiceDeps) {
@@ -704,7 +706,13 @@ export class WorkspaceService {
       return Promise.all(project.services.map((def) => this.#serviceHealth(r, def, states.get(def.name), notStarted.get(def.name) ?? (opts.skipServices ? "not started (skip services)" : undefined))));
     };
     if (opts.blocking === false) {
-      void finish().catch((err: unknown) => this.#bringUpFailed(r.id, err));
+      // Finished outside the workspace's lock: a pause, stop or restart meanwhile is what cut it short,
+      // and must not be turned into an error afterwards (a paused workspace would show `error`).
+      const changes = this.#statusChanges.get(r.id) ?? 0;
+      void finish().catch((err: unknown) => {
+        if (this.#d.store.get(r.id)?.status === "running" && (this.#statusChanges.get(r.id) ?? 0) === changes) this.#bringUpFailed(r.id, err);
+        else this.#d.log.warn(`${r.name}: the rest of its start was cut short by a status change: ${(err as Error).message}`);
+      });
       return Promise.all(project.services.map((def) => this.#serviceHealth(r, def, undefined, notStarted.get(def.name) ?? (opts.skipServices ? "not started (skip services)" : "starting"))));
     }
     return finish();
@@ -918,12 +926,13 @@ export class WorkspaceService {
         });
       }
     }
-    // A clone Nexus made for this workspace (-r) goes too, unless its branch holds commits that are
-    // nowhere else: then the clone is what keeps the branch, and it stays.
+    // A clone Nexus made for this workspace (-r) goes too, unless it holds commits that are nowhere
+    // else (on any of its branches, not only the workspace's): then the clone is what keeps them, and it stays.
     if (r.repository?.cloned && r.worktree) {
-      const unpushed = existsSync(r.worktree.path) ? (await git.workInProgress(r.worktree.path, r.worktree.branch).catch(() => undefined))?.unpushedCommits : 0;
+      const where = existsSync(r.worktree.path) ? r.worktree.path : r.repository.path;
+      const unpushed = existsSync(where) ? await git.localOnlyCommits(where).catch(() => undefined) : 0;
       r.removeCloneOnDestroy = unpushed === 0;
-      if (!r.removeCloneOnDestroy) d.log.info(`${r.name}: keeping the clone ${r.repository.path}: branch ${r.worktree.branch} has commits that are nowhere else`);
+      if (!r.removeCloneOnDestroy) d.log.info(`${r.name}: keeping the clone ${r.repository.path}: it has commits that are nowhere else`);
     }
     r.status = "destroying";
     r.updatedAt = new Date().toISOString();
@@ -974,6 +983,7 @@ export class WorkspaceService {
   }
 
   #setStatus(r: WorkspaceRecord, status: WorkspaceStatus, error: WorkspaceRecord["error"] = null): void {
+    this.#statusChanges.set(r.id, (this.#statusChanges.get(r.id) ?? 0) + 1);
     r.status = status;
     r.error = error;
     r.updatedAt = new Date().toISOString();
@@ -1038,11 +1048,12 @@ export class WorkspaceService {
   }
 
   /** Stops the container (SIGTERM, then SIGKILL after `timeoutSeconds`); processes end, files stay. */
-  async stop(ref: string, opts: { timeoutSeconds?: number } = {}): Promise<WorkspaceView> {
+  async stop(ref: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
     const id = this.resolve(ref).id;
     return this.#exclusive(id, async () => {
       const r = this.resolve(id);
       if (r.status === "stopped") return toView(r);
+      if (opts.onlyIf && !(await opts.onlyIf())) return toView(r);
       if (r.status !== "running" && r.status !== "paused" && r.status !== "error") {
         throw errors.invalidState(r.name, r.status, "running or paused to stop", `See 'nexus status ${r.name}'`);
       }
@@ -1069,11 +1080,12 @@ export class WorkspaceService {
   }
 
   /** Freezes every process of the workspace (cgroup freezer): memory and processes are kept, resume is near-instant. */
-  async pause(ref: string): Promise<WorkspaceView> {
+  async pause(ref: string, opts: { onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
     const id = this.resolve(ref).id;
     return this.#exclusive(id, async () => {
       const r = this.resolve(id);
       if (r.status === "paused") return toView(r);
+      if (opts.onlyIf && !(await opts.onlyIf())) return toView(r);
       this.#requireRunning(r, "pause it");
       await this.#d.docker.pause(r.containerId!);
       this.#setStatus(r, "paused");
@@ -1303,8 +1315,12 @@ export class WorkspaceService {
           this.#touch(r);
           continue;
         }
-        if (this.#d.config.defaults.idle_action === "stop") await this.stop(r.id);
-        else await this.pause(r.id);
+        // Decided before the workspace's lock was taken: another operation may have held it meanwhile
+        // (services coming back at daemon start, ...) while an exec or a connection began. Looked at again under it.
+        const onlyIf = () => this.#stillIdle(r.id, now);
+        const stopping = this.#d.config.defaults.idle_action === "stop";
+        const after = stopping ? await this.stop(r.id, { onlyIf }) : await this.pause(r.id, { onlyIf });
+        if (after.status !== (stopping ? "stopped" : "paused")) continue;
         this.#d.log.info(`idle for ${timeout} s: ${this.#d.config.defaults.idle_action === "stop" ? "stopped" : "paused"} ${r.name}`);
         acted.push(r.name);
       } catch (err) {
@@ -1312,6 +1328,16 @@ export class WorkspaceService {
       }
     }
     return acted;
+  }
+
+  /** Idle still, under the workspace's lock: running, no exec, nothing keeping it awake, no activity, no outside connection. */
+  async #stillIdle(id: string, now: number): Promise<boolean> {
+    const r = this.#d.store.get(id);
+    if (!r || r.status !== "running") return false;
+    if ((this.#running.get(id) ?? 0) > 0 || this.#awakeReasons(id).length > 0) return false;
+    if (now - Date.parse(this.#withActivity(r).lastActiveAt) < this.#idleTimeout(r) * 1000) return false;
+    const outside = await this.#outsideConnections(r);
+    return outside.ssh === 0 && outside.published === 0;
   }
 
   // ---- tunnels ---------------------------------------------------------------------------------

@@ -147,6 +147,20 @@ export async function workInProgress(path: string, ownBranch: string): Promise<W
   return { uncommitted, unpushedCommits };
 }
 
+/**
+ * Commits of the repository at `path` that no remote-tracking branch holds, on HEAD, any local
+ * branch or a stash: what deleting the whole repository would lose. Throws when git cannot tell.
+ */
+export async function localOnlyCommits(path: string): Promise<number> {
+  const tips: string[] = [];
+  for (const ref of ["HEAD", "refs/stash"]) if (await hasCommit(path, ref)) tips.push(ref);
+  const count = await runGit(["rev-list", "--count", ...tips, "--branches", "--not", "--remotes"], path);
+  if (count.code !== 0) {
+    throw new NexusError("INTERNAL_ERROR", `git rev-list failed in ${path}: ${count.stderr.trim()}`, { suggestion: `Check the repository with 'git -C ${path} log --branches --not --remotes'` });
+  }
+  return Number(count.stdout.trim()) || 0;
+}
+
 /** Keeps `.worktree/` out of `git status` of the main tree without touching the user's .gitignore. */
 export function excludeWorktreeDir(commonDir: string): void {
   const file = join(commonDir, "info", "exclude");

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { LogEntry } from "../../src/core/services.ts";
 import type { Services } from "../../src/daemon/services.ts";
 import { docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { silentLogger } from "../../src/core/log.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 
@@ -244,6 +245,50 @@ describe("failures", () => {
     expect((await s.workspaces.start("hookfail")).status).toBe("running");
     await s.workspaces.destroy("hookfail", { force: true });
   });
+
+  test("a pause while a --no-wait start finishes in the background leaves the workspace paused, not in error", async () => {
+    // The post-start hook runs outside the lock; frozen by the pause, its SSH connection dies of
+    // keepalive (about a minute later), and that failure must not speak for the paused workspace.
+    const bgHome = join(root.path, "bg-home");
+    const cutShort: string[] = [];
+    const own = serviceGraph(bgHome, "", { ...silentLogger, warn: (m) => void (m.includes("cut short") && cutShort.push(m)) });
+    const bg = makeRepo(join(root.path, "bg-hook"), { ".nexus/workspace.yaml": "hooks:\n  post-start: sleep 600\n" });
+    try {
+      await own.workspaces.create({ name: "bghook", path: bg }, () => {}, { blocking: false });
+      await new Promise((r) => setTimeout(r, 1000)); // the post-start hook runs now
+      await own.workspaces.pause("bghook");
+      const status = () => own.store.findByName("bghook")!.status;
+      await until("the background part of the start ends", async () => ({ status: status(), cutShort: cutShort.length }), (x) => x.status !== "paused" || x.cutShort > 0, 120_000);
+      expect(status()).toBe("paused");
+    } finally {
+      await own.workspaces.destroy("bghook", { force: true }).catch(() => {});
+      own.workspaces.shutdown();
+      removeLeftovers(bgHome);
+    }
+  }, 150_000);
+
+  test("idleness looks again once it has the workspace's lock: an exec begun while another operation held it is not frozen", async () => {
+    const busy = makeRepo(join(root.path, "idle-busy"), {
+      ".nexus/workspace.yaml": 'services:\n  never:\n    command: exec sleep infinity\n    health: { command: "false", interval: 1s, retries: 1, start_period: 0s }\n',
+    });
+    await s.workspaces.create({ name: "idlebusy", path: busy }, () => {}, { timeoutSeconds: 1 });
+    try {
+      await s.workspaces.update("idlebusy", { idleTimeout: 1 });
+      await new Promise((r) => setTimeout(r, 1500));
+      // A resume waits for the services (never healthy here) with the lock held, as the restore of services at daemon start does.
+      const holding = s.workspaces.resume("idlebusy", { timeoutSeconds: 4 });
+      const idle = s.workspaces.checkIdle(); // finds it idle, then waits for the lock
+      await new Promise((r) => setTimeout(r, 1000));
+      const exec = s.workspaces.execCollect("idlebusy", { command: "sh", args: ["-c", "sleep 5; echo done"] });
+      exec.catch(() => {}); // frozen, it would fail only when the finally block removes the container
+      await holding;
+      expect(await idle).toEqual([]);
+      expect((await exec).stdout).toBe("done\n");
+      expect(s.store.findByName("idlebusy")!.status).toBe("running");
+    } finally {
+      await s.workspaces.destroy("idlebusy", { force: true });
+    }
+  }, 60_000);
 
   test("a hook past its timeout is killed and reported", async () => {
     const slow = makeRepo(join(root.path, "slow-hook"), { ".nexus/workspace.yaml": "hooks:\n  post-start:\n    - command: sleep 30\n      timeout: 1s\n" });

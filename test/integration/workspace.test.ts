@@ -214,6 +214,25 @@ describe("sources: clone, existing branch, no worktree", () => {
     expect(git(ws.repository!.path, "log", "--format=%s", "-1", "nexus/clonework")).toBe("local-only");
   });
 
+  test("destroy keeps a clone whose local-only commits are on another branch the user made in it", async () => {
+    const ws = await s.workspaces.create({ name: "clonebranch", repo: `file://${repo}` });
+    // Work on a branch of one's own: the workspace branch holds nothing new, but the clone does.
+    git(ws.worktreePath, "checkout", "-q", "-b", "mine");
+    git(ws.worktreePath, "commit", "-q", "--allow-empty", "-m", "on-mine");
+    await s.workspaces.destroy("clonebranch");
+    expect(existsSync(ws.repository!.path)).toBe(true);
+    expect(git(ws.repository!.path, "log", "--format=%s", "-1", "mine")).toBe("on-mine");
+  });
+
+  test("destroy --force keeps a clone that holds a stash", async () => {
+    const ws = await s.workspaces.create({ name: "clonestash", repo: `file://${repo}` });
+    writeFileSync(join(ws.worktreePath, "wip.txt"), "work in progress\n");
+    git(ws.worktreePath, "stash", "push", "-q", "--include-untracked");
+    await s.workspaces.destroy("clonestash", { force: true });
+    expect(existsSync(ws.repository!.path)).toBe(true);
+    expect(git(ws.repository!.path, "stash", "list")).toContain("stash@{0}");
+  });
+
   test("--repo with --from-branch or -b naming a branch only the remote has: it is taken from there", async () => {
     const origin = makeRepo(join(root.path, "origin-branches"));
     git(origin, "checkout", "-q", "-b", "dev");
