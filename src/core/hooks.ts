@@ -1,6 +1,6 @@
 // Lifecycle hooks: each step is a shell command run inside a container as the `nexus` user (never on
 // the host, so a cloned repository cannot run code here), with a timeout; output is kept as a log.
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFileSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { HookName, HookStep } from "../config/project.ts";
 import { shellQuote } from "../ssh/quote.ts";
@@ -21,6 +21,8 @@ export interface HookResult {
 export type StepRunner = (step: HookStep, signal: AbortSignal) => Promise<{ exitCode: number; output: string }>;
 
 const TAIL_LINES = 40;
+/** A hook's log is rotated (one old copy, `<hook>.log.1`) past this size: health checks run often. */
+export const MAX_HOOK_LOG_BYTES = 1024 * 1024;
 const MAX_KEPT = 256 * 1024;
 
 /** The command line a hook step runs in the workspace: in /workspace, with its env, under bash -l. */
@@ -33,6 +35,7 @@ export function hookCommandLine(hook: HookName, step: HookStep, workspaceName: s
 /** Runs a hook's steps in order, stopping at the first that fails; every step's output goes to the log. */
 export async function runHookSteps(hook: HookName, steps: readonly HookStep[], run: StepRunner, logFile: string): Promise<HookResult> {
   mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 });
+  rotateIfLarge(logFile);
   const started = Date.now();
   const result: HookResult = { hook, exitCode: 0, durationMs: 0, output: "", logFile, timedOut: false, steps: [] };
   let kept = "";
@@ -65,6 +68,14 @@ export async function runHookSteps(hook: HookName, steps: readonly HookStep[], r
   result.durationMs = Date.now() - started;
   result.output = tailLines(kept, TAIL_LINES);
   return result;
+}
+
+function rotateIfLarge(file: string): void {
+  try {
+    if (statSync(file).size > MAX_HOOK_LOG_BYTES) renameSync(file, `${file}.1`);
+  } catch {
+    // No log yet.
+  }
 }
 
 export function tailLines(text: string, n: number): string {
