@@ -46,6 +46,13 @@ export class CliContext {
     return this.#url ? new DaemonClient({ url: this.#url, ...(this.#token ? { token: this.#token } : {}) }) : new DaemonClient({ socketPath: this.paths.daemonSocket });
   }
 
+  /** `[workspace] <thing>` arguments: with one word, it is the thing, on the active workspace. */
+  workspaceAnd(args: readonly string[], what: string, usage: string): [string, string] {
+    if (args.length >= 2) return [args[0]!, args[1]!];
+    if (args.length === 1) return [this.workspace(undefined), args[0]!];
+    throw errors.invalidArgument(`A ${what} is needed`, `Run '${usage}'`);
+  }
+
   /** The workspace argument, or the active workspace when it is left out. */
   workspace(arg: string | undefined): string {
     if (arg) return arg;

@@ -73,6 +73,8 @@ const DEFAULT_BRING_UP_SECONDS = 120;
 /** Service ports that were not published at create are forwarded by the daemon (forwards.ts). */
 export interface ServicePortForwarder {
   ensure(ref: string, containerPort: number): Promise<{ hostPort: number; url: string }>;
+  /** The workspace's forwards now (status lists them beside the published ports). */
+  forwardsOf(workspaceId: string): Array<{ id: string; containerPort: number; hostPort: number }>;
 }
 const noProgress: ProgressSink = () => {};
 
@@ -138,7 +140,14 @@ export class WorkspaceService {
       status: r.status,
       backend: r.backend,
       containerId: r.containerId,
-      ports: { ssh: r.ports.ssh, services: r.ports.services.map((p) => ({ ...p, status: portStatus(p) })) },
+      ports: {
+        ssh: r.ports.ssh,
+        services: [
+          ...r.ports.services.map((p) => ({ ...p, status: portStatus(p) })),
+          // Forwards added at run time (their host port is the daemon's listener).
+          ...(this.#forwarder?.forwardsOf(r.id) ?? []).map((f) => ({ name: project?.services.find((sv) => sv.port === f.containerPort)?.name ?? f.id, containerPort: f.containerPort, hostPort: f.hostPort, status: "forwarded" })),
+        ],
+      },
       // A local engine bind-mounts the worktree: nothing to sync, and we say so.
       sync: { provider: "bind", status: "live", lastSyncAt: null },
       createdAt: r.createdAt,

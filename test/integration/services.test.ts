@@ -201,6 +201,7 @@ describe("ports and images of services", () => {
     expect(api.url).toMatch(/^http:\/\/localhost:\d+$/);
     expect((await fetch(`${api.url!.replace("localhost", "127.0.0.1")}/health.txt`)).status).toBe(200);
     expect((await s.forwards.list("svc")).some((f) => f.kind === "forward" && f.containerPort === 8001)).toBe(true);
+    expect((await s.workspaces.status("svc")).ports.services).toContainEqual({ name: "api", containerPort: 8001, hostPort: api.port!, status: "forwarded" });
   });
 
   test("a published service that listens on 127.0.0.1 only gets a hint saying why its URL shows nothing", async () => {

@@ -15,12 +15,6 @@ function portNumber(text: string, what: string): number {
 
 const isPortSpec = (s: string) => /^\d+(:\d+)?$/.test(s);
 
-/** `[workspace] <x>`: one argument is <x> on the active workspace. */
-function workspaceAnd(ctx: CliContext, args: string[], what: string, usage: string): [string, string] {
-  if (args.length >= 2) return [args[0]!, args[1]!];
-  if (args.length === 1) return [ctx.workspace(undefined), args[0]!];
-  throw new NexusError("INVALID_ARGUMENT", `A ${what} is needed`, { suggestion: `Run '${usage}'` });
-}
 
 /**
  * `nexus proxy [workspace] <port>` or `<local>:<remote>`: a temporary forward held until Ctrl-C. The
@@ -28,7 +22,7 @@ function workspaceAnd(ctx: CliContext, args: string[], what: string, usage: stri
  */
 export async function proxyCommand(ctx: CliContext, args: string[]): Promise<number> {
   const words = args.map(String);
-  const [ws, spec] = words.length === 1 && isPortSpec(words[0]!) ? [ctx.workspace(undefined), words[0]!] : workspaceAnd(ctx, words, "port", "nexus proxy <workspace> <port>");
+  const [ws, spec] = words.length === 1 && isPortSpec(words[0]!) ? [ctx.workspace(undefined), words[0]!] : ctx.workspaceAnd(words, "port", "nexus proxy <workspace> <port>");
   const [local, remote] = spec.includes(":") ? spec.split(":") : [undefined, spec];
   const containerPort = portNumber(remote!, "The workspace port");
   const fixed = local !== undefined ? portNumber(local, "The local port") : undefined;
@@ -75,18 +69,18 @@ export async function portsCommand(ctx: CliContext, args: string[], flags: { pub
   const [first, ...rest] = args.map(String);
   const client = await ctx.client();
   if (first === "add") {
-    const [ws, port] = workspaceAnd(ctx, rest, "container port", "nexus ports add <workspace> <port> [--public] [--host-port N]");
+    const [ws, port] = ctx.workspaceAnd(rest, "container port", "nexus ports add <workspace> <port> [--public] [--host-port N]");
     const body: Record<string, unknown> = { containerPort: portNumber(port, "The container port") };
     if (flags.hostPort !== undefined) body.hostPort = portNumber(String(flags.hostPort), "--host-port");
     if (flags.public) body.visibility = "public";
     return printForward(ctx, await client.json<ForwardResult>("POST", path(ws), body));
   }
   if (first === "public") {
-    const [ws, ref] = workspaceAnd(ctx, rest, "forward id or container port", "nexus ports public <workspace> <id|port>");
+    const [ws, ref] = ctx.workspaceAnd(rest, "forward id or container port", "nexus ports public <workspace> <id|port>");
     return printForward(ctx, await client.json<ForwardResult>("POST", path(ws, `/${encodeURIComponent(ref)}/public`)));
   }
   if (first === "rm" || first === "remove") {
-    const [ws, ref] = workspaceAnd(ctx, rest, "forward id or container port", "nexus ports rm <workspace> <id|port>");
+    const [ws, ref] = ctx.workspaceAnd(rest, "forward id or container port", "nexus ports rm <workspace> <id|port>");
     await client.json("DELETE", path(ws, `/${encodeURIComponent(ref)}`));
     await writeOut(ctx.json ? JSON.stringify({ removed: ref, workspace: ws }) + "\n" : `Removed forward ${ref} of ${ws}\n`);
     return EXIT_CODES.ok;

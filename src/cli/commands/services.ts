@@ -44,14 +44,9 @@ export async function servicesCommand(ctx: CliContext, args: string[], flags: { 
   return EXIT_CODES.ok;
 }
 
-function workspaceAndService(ctx: CliContext, args: string[], usage: string): [string, string] {
-  if (args.length >= 2) return [args[0]!, args[1]!];
-  if (args.length === 1) return [ctx.workspace(undefined), args[0]!];
-  throw new NexusError("INVALID_ARGUMENT", "A service name is needed", { suggestion: `Run '${usage}'` });
-}
 
 async function logsCommand(ctx: CliContext, args: string[], flags: { tail?: number | string; follow?: boolean }): Promise<number> {
-  const [ws, svc] = workspaceAndService(ctx, args, "nexus services logs <workspace> <service> [--tail 100] [-f]");
+  const [ws, svc] = ctx.workspaceAnd(args, "service name", "nexus services logs <workspace> <service> [--tail 100] [-f]");
   const tail = flags.tail === undefined ? 100 : Number(flags.tail);
   if (!Number.isInteger(tail) || tail < 0) throw new NexusError("INVALID_ARGUMENT", `--tail must be a whole number, not '${flags.tail}'`, { suggestion: "e.g. --tail 100" });
   const client = await ctx.client();
@@ -74,7 +69,7 @@ async function logsCommand(ctx: CliContext, args: string[], flags: { tail?: numb
 }
 
 async function restartCommand(ctx: CliContext, args: string[]): Promise<number> {
-  const [ws, svc] = workspaceAndService(ctx, args, "nexus services restart <workspace> <service>");
+  const [ws, svc] = ctx.workspaceAnd(args, "service name", "nexus services restart <workspace> <service>");
   const r = await (await ctx.client()).json<ServiceHealthView & { durationMs: number }>("POST", path(ws, `/services/${encodeURIComponent(svc)}/restart`), {});
   await writeOut(ctx.json ? JSON.stringify(r, null, 2) + "\n" : `Restarted ${r.name}: ${paintStatus(r.status, ctx.color)}${r.url ? ` ${r.url}` : ""} (${(r.durationMs / 1000).toFixed(1)}s)\n`);
   return r.status === "healthy" || r.status === "running" ? EXIT_CODES.ok : EXIT_CODES.error;
