@@ -98,6 +98,8 @@ export const RunHookInput = v.strictObject({
 
 export const ServiceLogsQuery = v.object({
   follow: v.optional(v.picklist(["true", "false", "1", "0", ""], "follow must be true or false")),
+  /** A timestamp, or a duration back from now such as 10m. */
+  since: v.optional(v.pipe(v.string(), v.minLength(1))),
   tail: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "tail must be a whole number"), v.transform(Number), v.maxValue(100_000, "tail must be at most 100000"))),
 });
 

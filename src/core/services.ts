@@ -3,6 +3,7 @@
 // reverse, reads their state, and streams their logs, all through one shell in the workspace.
 import type { HealthProbe, ServiceDefinition } from "../config/project.ts";
 import { shellQuote } from "../ssh/quote.ts";
+import { parseDuration } from "../config/units.ts";
 import { NexusError } from "./errors.ts";
 import { SUPERVISOR_PATH } from "./supervisor.ts";
 
@@ -143,6 +144,14 @@ export function parseLogLine(serviceName: string, line: string): LogEntry {
   if (!m) return { serviceName, timestamp: "", level: "info", message: line };
   const level = m[2] === "E" ? "error" : m[2] === "S" ? "warn" : "info";
   return { serviceName, timestamp: m[1]!, level, message: m[3]! };
+}
+
+/** `since`: an ISO timestamp, or a duration back from now such as 10m. */
+export function sinceTimestamp(since: string): string {
+  const seconds = /^\d{4}-/.test(since) ? undefined : parseDuration(since);
+  if (seconds !== undefined) return new Date(Date.now() - seconds * 1000).toISOString();
+  if (Number.isNaN(Date.parse(since))) throw new NexusError("INVALID_ARGUMENT", `since '${since}' is neither a timestamp nor a duration`, { suggestion: "e.g. 2026-12-01T10:00:00Z or 10m", details: { field: "since" } });
+  return new Date(since).toISOString();
 }
 
 /** The last `tail` lines of a service's log, then (with follow) new lines until the signal aborts. */

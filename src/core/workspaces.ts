@@ -26,7 +26,7 @@ import { expandHome, hostAlias, knownHostsLines, sshConfigBlock, sshConfigInclud
 import { agentPublicKeys } from "../ssh/agent.ts";
 import { HOOK_NAMES, loadProjectConfig, type HookName, type ProjectConfig, type ServiceDefinition } from "../config/project.ts";
 import { hookCommandLine, hookFailed, runHookSteps, type HookResult } from "./hooks.ts";
-import { describeProbe, isReady, serviceLogs, serviceStates, startService, startServices, stopService, stopServices, waitReady, type LogEntry, type SupervisorState, type WorkspaceShell } from "./services.ts";
+import { describeProbe, isReady, serviceLogs, serviceStates, sinceTimestamp, startService, startServices, stopService, stopServices, waitReady, type LogEntry, type SupervisorState, type WorkspaceShell } from "./services.ts";
 import { SUPERVISOR_PATH, SUPERVISOR_PY } from "./supervisor.ts";
 import { listeningOn, parseProcNetTcp } from "./listeners.ts";
 import {
@@ -853,11 +853,13 @@ export class WorkspaceService {
   }
 
   /** A service's log: the last `tail` lines, then new ones while `follow` (until the signal aborts). */
-  async serviceLogs(ref: string, service: string, opts: { tail: number; follow: boolean; signal?: AbortSignal }, onEntry: (e: LogEntry) => void): Promise<void> {
+  async serviceLogs(ref: string, service: string, opts: { tail: number; follow: boolean; since?: string; signal?: AbortSignal }, onEntry: (e: LogEntry) => void): Promise<void> {
     const r = this.resolve(ref);
     this.#serviceDefinition(r, this.#project(r), service);
+    // `since`: a timestamp, or a duration back from now (10m); entries older than it are left out.
+    const since = opts.since !== undefined ? sinceTimestamp(opts.since) : undefined;
     this.#requireRunning(r, "read its service logs");
-    await serviceLogs((await this.#serviceShell(r)), service, opts, onEntry);
+    await serviceLogs(await this.#serviceShell(r), service, opts, since ? (e) => void (e.timestamp >= since && onEntry(e)) : onEntry);
   }
 
   /** Stops and starts one service with its current definition; answers once it is ready (or after the timeout). */

@@ -128,6 +128,14 @@ describe("a project with hooks and two services", () => {
     const two: LogEntry[] = [];
     await s.workspaces.serviceLogs("svc", "web", { tail: 2, follow: false }, (e) => two.push(e));
     expect(two.length).toBe(2);
+    // since: a duration back from now, or a timestamp.
+    const recent: LogEntry[] = [];
+    await s.workspaces.serviceLogs("svc", "web", { tail: 500, follow: false, since: "1h" }, (e) => recent.push(e));
+    expect(recent.length).toBe(tail.length);
+    const future: LogEntry[] = [];
+    await s.workspaces.serviceLogs("svc", "web", { tail: 500, follow: false, since: new Date(Date.now() + 60_000).toISOString() }, (e) => future.push(e));
+    expect(future).toEqual([]);
+    await expectError(s.workspaces.serviceLogs("svc", "web", { tail: 5, follow: false, since: "yesterday-ish" }, () => {}), "INVALID_ARGUMENT");
 
     const followed: LogEntry[] = [];
     const abort = new AbortController();

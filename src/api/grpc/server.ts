@@ -8,7 +8,6 @@ import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput, Updat
 import type { Logger } from "../../core/log.ts";
 import type { WaitCondition, WorkspaceMonitor } from "../../core/monitor.ts";
 import type { WorkspaceService } from "../../core/workspaces.ts";
-import { parseDuration } from "../../config/units.ts";
 import type { ServiceHealthView } from "../../core/types.ts";
 import { WORKSPACE_DESCRIPTOR } from "./descriptor.ts";
 import { toGrpcError } from "./errors.ts";
@@ -186,10 +185,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     }),
     GetServiceLogs: serverStream("GetServiceLogs", async (req, call, signal) => {
       const name = requireField(req.serviceName, "service_name");
-      const since = req.since ? sinceTimestamp(req.since) : undefined;
-      await ws.serviceLogs(id(req), name, { tail: req.tail > 0 ? req.tail : 100, follow: req.follow === true, signal }, (e) => {
-        if (!since || e.timestamp >= since) call.write(e);
-      });
+      await ws.serviceLogs(id(req), name, { tail: req.tail > 0 ? req.tail : 100, follow: req.follow === true, signal, ...(req.since ? { since: req.since } : {}) }, (e) => call.write(e));
     }),
     RestartService: unary("RestartService", async (req) => {
       const started = Date.now();
@@ -327,13 +323,6 @@ function requireField(value: unknown, field: string): string {
   return value;
 }
 
-/** `since`: an ISO timestamp, or a duration back from now such as 10m. */
-function sinceTimestamp(since: string): string {
-  const seconds = /^\d{4}-/.test(since) ? undefined : parseDuration(since);
-  if (seconds !== undefined) return new Date(Date.now() - seconds * 1000).toISOString();
-  if (Number.isNaN(Date.parse(since))) throw new NexusError("INVALID_ARGUMENT", `since '${since}' is neither a timestamp nor a duration`, { suggestion: "e.g. 2026-12-01T10:00:00Z or 10m", details: { field: "since" } });
-  return new Date(since).toISOString();
-}
 
 /** Marks a request whose bytes did not decode; grpc-js alone would answer INTERNAL with no taxonomy code. */
 const UNDECODABLE = "\u0000undecodable"; // no protobuf field can have this name
