@@ -20,6 +20,7 @@ import { WorkspaceStore } from "../../src/store/workspaces.ts";
 import { buildInfo } from "../../src/version.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { makeRecord } from "../helpers/records.ts";
+import { appRequester } from "../helpers/http.ts";
 
 const CLIENT_KEY = generateEd25519("nexus-test-client");
 
@@ -53,12 +54,7 @@ function makeEnv(configText = "") {
     daemon: { shutdown: () => shutdowns.push(Date.now()), pid: 4242, startedAt: "2026-01-01T00:00:00.000Z" },
     log: silentLogger,
   });
-  const request = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    app.request(path, {
-      method,
-      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
-      ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
-    });
+  const request = appRequester(app);
   return {
     dir: dir.path,
     paths,

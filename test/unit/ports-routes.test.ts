@@ -20,6 +20,7 @@ import { WorkspaceStore } from "../../src/store/workspaces.ts";
 import { buildInfo } from "../../src/version.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { makeRecord } from "../helpers/records.ts";
+import { appRequester } from "../helpers/http.ts";
 
 const CLIENT_KEY = generateEd25519("nexus-test-client");
 
@@ -47,12 +48,7 @@ function makeEnv() {
   forwards = new PortForwards({ workspaces, ports, events, paths, log: silentLogger });
   const fw = forwards;
   const app = createApp({ workspaces, forwards: fw, build: buildInfo(), daemon: { shutdown: () => {}, pid: 1, startedAt: "2026-01-01T00:00:00.000Z" }, log: silentLogger });
-  const request = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    app.request(path, {
-      method,
-      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
-      ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
-    });
+  const request = appRequester(app);
   return {
     paths,
     store,
