@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { existsSync, readFileSync, appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { NexusError } from "../core/errors.ts";
+import { hardenedEnv, hardeningArgs } from "./hardened.ts";
 
 export interface GitResult {
   code: number;
@@ -9,13 +10,16 @@ export interface GitResult {
   stderr: string;
 }
 
-/** Runs git with argv (never through a shell). Resolves with the exit code; `git` missing is an error. */
+/**
+ * Runs git with argv (never through a shell), hardened (hardened.ts): no hooks, no fsmonitor, no
+ * ssh command from the repository. Resolves with the exit code; `git` missing is an error.
+ */
 export function runGit(args: readonly string[], cwd: string, env?: Record<string, string>): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     execFile(
       "git",
-      args as string[],
-      { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: "0", ...env }, maxBuffer: 64 * 1024 * 1024 },
+      [...hardeningArgs(), ...args],
+      { cwd, env: hardenedEnv(process.env, env), maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err && typeof (err as NodeJS.ErrnoException).code === "string") {
           reject(
