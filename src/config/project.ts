@@ -1,10 +1,11 @@
 // A project's workspace configuration: `.nexus/lifecycle.json`, `.nexus/workspace.yaml` and the user
 // config's `workspaces.<name>` entry, merged in that order. Errors name the file, the line and the key.
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { isAbsolute, join, posix, resolve } from "node:path";
 import * as v from "valibot";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
 import { NexusError } from "../core/errors.ts";
+import { isUntrustedRegularFile, readUntrustedFileSync } from "../core/untrusted-files.ts";
 import { specificIssue } from "../core/issues.ts";
 import { shellQuote } from "../ssh/quote.ts";
 import { Duration, Env, HOOK_NAMES, Hooks, Port, Resources, Services, WorkspaceDefinition, type HookName } from "./schema.ts";
@@ -195,10 +196,13 @@ export function loadProjectConfig(
 ): ProjectConfig {
   const root = resolve(dir);
   const layers: ProjectLayer[] = [];
+  // The worktree is the workspace's: its files are read with no symlinks out, regular files only, size-capped.
   const lifecycle = join(root, ".nexus", "lifecycle.json");
-  if (existsSync(lifecycle)) layers.push(parseLifecycleJson(readFileSync(lifecycle, "utf8"), lifecycle));
+  const lifecycleText = readUntrustedFileSync(root, lifecycle);
+  if (lifecycleText !== undefined) layers.push(parseLifecycleJson(lifecycleText, lifecycle));
   const yamlFile = projectYamlFile(root);
-  if (yamlFile) layers.push(parseProjectYaml(readFileSync(yamlFile, "utf8"), yamlFile));
+  const yamlText = yamlFile ? readUntrustedFileSync(root, yamlFile) : undefined;
+  if (yamlFile && yamlText !== undefined) layers.push(parseProjectYaml(yamlText, yamlFile));
   if (opts.userWorkspace !== undefined) {
     const userFile = opts.userConfigFile !== undefined ? resolve(opts.userConfigFile) : undefined;
     layers.push(userWorkspaceLayer(opts.userWorkspace, userFile, opts.userWorkspaceName));
@@ -237,7 +241,7 @@ export function mergeLayers(root: string, layers: readonly ProjectLayer[]): Proj
 }
 
 function projectYamlFile(root: string): string | undefined {
-  const candidates = ["workspace.yaml", "workspace.yml"].map((f) => join(root, ".nexus", f)).filter((f) => existsSync(f));
+  const candidates = ["workspace.yaml", "workspace.yml"].map((f) => join(root, ".nexus", f)).filter(lexists);
   if (candidates.length > 1) {
     throw new NexusError("INVALID_ARGUMENT", `Invalid project configuration: both ${candidates.join(" and ")} exist`, {
       suggestion: `Keep one of them: merge ${candidates[1]} into ${candidates[0]}`,
@@ -329,9 +333,20 @@ function checkStepNames(layer: ProjectLayer, hook: HookName): void {
   }
 }
 
+/** Exists, as itself (a symlink or FIFO counts: reading it is refused with the reason). */
+function lexists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function checkDockerfile(root: string, dockerfile: string, layer: ProjectLayer): string {
   const path = resolve(root, dockerfile);
-  if (!existsSync(path) || !statSync(path).isFile()) {
+  // Inside the repository, a regular file, reached without a symlink out: the build reads its folder.
+  if (!isUntrustedRegularFile(root, path)) {
     throw layerError(layer, ["dockerfile"], `no such file: ${path} (paths are relative to the repository root)`);
   }
   return path;

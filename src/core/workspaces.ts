@@ -21,6 +21,7 @@ import type { EventBus } from "./events.ts";
 import type { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, UpdateWorkspaceInput } from "./inputs.ts";
 import type { Logger } from "./log.ts";
 import { KeyedMutex } from "./mutex.ts";
+import { collectOutput, TailBuffer } from "./output-cap.ts";
 import type { PortAllocator } from "./ports.ts";
 import { expandHome, hostAlias, knownHostsLines, sshConfigBlock, sshConfigIncluded, SSH_HOST, writeSshFiles } from "./ssh-files.ts";
 import { agentPublicKeys } from "../ssh/agent.ts";
@@ -565,10 +566,8 @@ export class WorkspaceService {
 
   /** Collects an exec's output: for callers that want one JSON answer rather than a stream. */
   async execCollect(ref: string, input: ExecInput): Promise<{ exitCode: number; signal?: string; stdout: string; stderr: string }> {
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const exit = await this.exec(ref, input, { onStdout: (b) => out.push(b), onStderr: (b) => err.push(b) });
-    return { ...exit, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+    // Bounded (output-cap.ts): past the cap the command is stopped and the caller told to stream.
+    return collectOutput((streams) => this.exec(ref, input, streams));
   }
 
   #requireRunning(r: WorkspaceRecord, doing: string): void {
@@ -619,14 +618,15 @@ export class WorkspaceService {
   #shell(r: WorkspaceRecord): WorkspaceShell {
     return {
       run: async (script, opts = {}) => {
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
+        // A hook may print without end: only the tail of each stream stays in memory.
+        const out = new TailBuffer();
+        const err = new TailBuffer();
         const exit = await this.#d.ssh.exec(r.id, this.#target(r), script, {
-          onStdout: opts.onStdout ?? ((b) => out.push(b)),
-          onStderr: (b) => err.push(b),
+          onStdout: opts.onStdout ?? out.push,
+          onStderr: err.push,
           ...(opts.signal ? { signal: opts.signal } : {}),
         });
-        return { exitCode: exit.exitCode, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+        return { exitCode: exit.exitCode, stdout: out.toString(), stderr: err.toString() };
       },
     };
   }

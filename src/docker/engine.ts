@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { lstatSync, readdirSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import Docker from "dockerode";
 import type { ContainerCreateOptions, ContainerInspectInfo } from "dockerode";
 import { NexusError } from "../core/errors.ts";
+import { readUntrustedBufferSync } from "../core/untrusted-files.ts";
 import type { ProgressSink } from "../core/types.ts";
 import { engineAddress } from "./connect.ts";
 import { IMAGE_CONTEXT_FILES } from "./image-context.ts";
@@ -398,7 +399,8 @@ function contextEntries(dir: string): TarEntry[] {
         entries.push({ name: rel, type: "dir", mode: 0o755 });
         walk(rel);
       } else if (d.isFile()) {
-        const content = readFileSync(full);
+        // The project's files are the workspace's: no symlink out, regular files only (raced swaps included).
+        const content = readUntrustedBufferSync(dir, rel, { maxBytes: MAX_CONTEXT_BYTES }) ?? Buffer.alloc(0);
         total += content.length;
         if (total > MAX_CONTEXT_BYTES) {
           throw new NexusError("INVALID_ARGUMENT", `The build context ${dir} is larger than 64 MiB`, {
@@ -406,7 +408,7 @@ function contextEntries(dir: string): TarEntry[] {
             details: { context: dir },
           });
         }
-        entries.push({ name: rel, content, mode: statSync(full).mode & 0o777 });
+        entries.push({ name: rel, content, mode: lstatSync(full).mode & 0o777 });
       }
     }
   };

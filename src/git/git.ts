@@ -1,8 +1,9 @@
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync, appendFileSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { NexusError } from "../core/errors.ts";
 import { hardenedEnv, hardeningArgs } from "./hardened.ts";
+import { appendUntrustedFileSync, readUntrustedFileSync } from "../core/untrusted-files.ts";
 
 export interface GitResult {
   code: number;
@@ -167,10 +168,11 @@ export async function localOnlyCommits(path: string): Promise<number> {
 
 /** Keeps `.worktree/` out of `git status` of the main tree without touching the user's .gitignore. */
 export function excludeWorktreeDir(commonDir: string): void {
+  // The git dir may have been reached by a workspace: no symlink out, no FIFO (untrusted-files.ts).
   const file = join(commonDir, "info", "exclude");
   const line = "/.worktree/";
-  const current = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const current = readUntrustedFileSync(commonDir, file) ?? "";
   if (current.split("\n").includes(line)) return;
   mkdirSync(join(commonDir, "info"), { recursive: true });
-  appendFileSync(file, `${current && !current.endsWith("\n") ? "\n" : ""}# nexus workspaces\n${line}\n`);
+  appendUntrustedFileSync(commonDir, file, `${current && !current.endsWith("\n") ? "\n" : ""}# nexus workspaces\n${line}\n`);
 }

@@ -1,4 +1,7 @@
-import { toNexusError } from "../../core/errors.ts";
+import { NexusError, toNexusError } from "../../core/errors.ts";
+
+/** Bytes of a streamed answer queued for a client that does not read, before the work is stopped. */
+export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 
 /**
  * A streamed answer: one JSON object per line. `run` writes events with `send`; its result ends the
@@ -12,11 +15,21 @@ export function ndjsonResponse(run: (send: (event: object) => void, signal: Abor
   const body = new ReadableStream<Uint8Array>({
     async start(controller) {
       let open = true;
+      let tooSlow = false;
       const send = (event: object) => {
-        if (open) controller.enqueue(encoder.encode(JSON.stringify(event) + "\n"));
+        if (!open) return;
+        controller.enqueue(encoder.encode(JSON.stringify(event) + "\n"));
+        // A client that does not read must not grow the daemon's memory: past the limit the work stops.
+        if (!tooSlow && (controller.desiredSize ?? 0) < -MAX_QUEUED_BYTES) {
+          tooSlow = true;
+          abort.abort(new Error("client too slow"));
+        }
       };
       try {
-        const result = await run(send, abort.signal);
+        const result = await run(send, abort.signal).catch((err: unknown) => {
+          if (tooSlow) throw new NexusError("RESOURCE_EXHAUSTED", `The client fell ${MAX_QUEUED_BYTES} bytes behind the stream; the work was stopped`, { suggestion: "Read the stream as it comes", retryable: false });
+          throw err;
+        });
         send({ type: "result", ...result });
       } catch (err) {
         send({ type: "error", error: toNexusError(err).toJSON() });
@@ -33,7 +46,7 @@ export function ndjsonResponse(run: (send: (event: object) => void, signal: Abor
     cancel() {
       abort.abort(new Error("client went away"));
     },
-  });
+  }, { highWaterMark: 64 * 1024, size: (chunk) => chunk?.byteLength ?? 0 });
   return new Response(body, { status: 200, headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } });
 }
 
