@@ -3,8 +3,9 @@
 // workspace whole (record + container + worktree) or gone (no record, no labelled container or volume,
 // no worktree, no branch it made, its port free again), with nothing orphaned and no worktree edit
 // lost. The kill points come from what a user can see (the CLI's progress lines, the record on disk,
-// the engine's events), so the product carries no failpoints. The last test restarts dockerd itself:
-// running workspaces come back and the same daemon reaches them again.
+// the engine's events), so the product carries no failpoints. The last test restarts a dockerd: a
+// private one it starts itself (test/helpers/private-dockerd.ts), never the machine's engine; running
+// workspaces come back and the same daemon reaches them again.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dlopen, FFIType } from "bun:ffi";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -12,8 +13,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import type { WorkspaceRecord, WorkspaceView } from "../../src/core/types.ts";
 import { canBind } from "../../src/core/ports.ts";
+import { contextHash, DEFAULT_BASE_IMAGE, DockerEngine } from "../../src/docker/engine.ts";
 import { instanceId, LABELS } from "../../src/docker/labels.ts";
 import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { PrivateDockerd, privateDockerdUnavailable } from "../helpers/private-dockerd.ts";
 import { git, makeRepo, tempDir, type TempDir } from "../helpers/fixtures.ts";
 
 const ROOT_DIR = join(import.meta.dir, "..", "..");
@@ -90,11 +93,14 @@ class Lab implements AsyncDisposable {
   readonly home: string;
   readonly repo: string;
   readonly instance: string;
+  /** The engine this lab's daemon uses: the machine's, or a private one (DOCKER_HOST). */
+  readonly engine: PrivateDockerd | undefined;
   readonly #root: TempDir;
   readonly #children = new Set<ChildProcess>();
   readonly #daemons = new Set<number>();
 
-  constructor(tag: string) {
+  constructor(tag: string, engine?: PrivateDockerd) {
+    this.engine = engine;
     this.#root = tempDir(`crash-${tag}`);
     this.home = join(this.#root.path, "nexus");
     mkdirSync(this.home, { recursive: true, mode: 0o700 });
@@ -104,7 +110,13 @@ class Lab implements AsyncDisposable {
   }
 
   get env(): Record<string, string | undefined> {
-    return { ...process.env, NEXUS_HOME: this.home, NO_COLOR: "1" };
+    const env = { ...process.env, NEXUS_HOME: this.home, NO_COLOR: "1" };
+    return this.engine ? this.engine.env(env) : env;
+  }
+
+  /** The docker CLI against this lab's engine. */
+  docker(...args: string[]): string {
+    return this.engine ? this.engine.docker(...args) : docker(...args);
   }
 
   /** Runs the CLI to its end (bounded). */
@@ -222,14 +234,14 @@ class Lab implements AsyncDisposable {
   /** Containers and volumes of the engine carrying this home's instance label. */
   labelled(): Labelled {
     const label = `label=${LABELS.instance}=${this.instance}`;
-    const containers = docker("ps", "-a", "--filter", label, "--format", `{{.ID}}\t{{.Label "${LABELS.workspaceId}"}}\t{{.Label "${LABELS.workspaceName}"}}\t{{.State}}`)
+    const containers = this.docker("ps", "-a", "--filter", label, "--format", `{{.ID}}\t{{.Label "${LABELS.workspaceId}"}}\t{{.Label "${LABELS.workspaceName}"}}\t{{.State}}`)
       .split("\n")
       .filter(Boolean)
       .map((l) => {
         const [id = "", workspaceId = "", name = "", state = ""] = l.split("\t");
         return { id, workspaceId, name, state };
       });
-    const volumes = docker("volume", "ls", "--filter", label, "--format", `{{.Name}}\t{{.Label "${LABELS.workspaceId}"}}`)
+    const volumes = this.docker("volume", "ls", "--filter", label, "--format", `{{.Name}}\t{{.Label "${LABELS.workspaceId}"}}`)
       .split("\n")
       .filter(Boolean)
       .map((l) => {
@@ -267,7 +279,7 @@ class Lab implements AsyncDisposable {
       }
     }
     try {
-      removeLeftovers(this.home);
+      if (!this.engine) removeLeftovers(this.home); // a private engine is thrown away whole
     } catch (err) {
       console.error(`crash.test: could not remove the containers and volumes of ${this.home}: ${(err as Error).message}`);
     }
@@ -563,8 +575,8 @@ function sigtermSent(lab: Lab, container: string): { seen: Promise<boolean>; clo
   return { seen, close: () => void events.kill("SIGKILL") };
 }
 
-function containerRunning(container: string): boolean {
-  return docker("inspect", "--format", "{{.State.Running}}", container) === "true";
+function containerRunning(lab: Lab, container: string): boolean {
+  return lab.docker("inspect", "--format", "{{.State.Running}}", container) === "true";
 }
 
 /** A stop test waits out the engine's 5 s stop timeout (once or twice) besides a create and a start: far beyond bun's 5 s default. */
@@ -588,7 +600,7 @@ describe("SIGKILL of the daemon during stop", () => {
       expect(lab.daemonPid()).not.toBe(pid);
       expect(await expectWholeOrGone(lab, made)).toBe("whole");
       expect(lab.list().find((w) => w.id === made.id)?.status).toBe("stopped");
-      expect(containerRunning(container)).toBe(false);
+      expect(containerRunning(lab, container)).toBe(false);
 
       expect(lab.nexus(["start", "halt"]).code).toBe(0);
       expectExecOk(lab, "halt");
@@ -615,8 +627,8 @@ describe("SIGKILL of the daemon during stop", () => {
       expect(await expectWholeOrGone(lab, made)).toBe("whole");
       // The engine finishes the stop it was asked for before the crash...
       const deadline = Date.now() + 20_000;
-      while (containerRunning(container) && Date.now() < deadline) await Bun.sleep(100);
-      expect(containerRunning(container)).toBe(false);
+      while (containerRunning(lab, container) && Date.now() < deadline) await Bun.sleep(100);
+      expect(containerRunning(lab, container)).toBe(false);
       // ... and the daemon's record follows the container (the CLI must not show "running" for a stopped container).
       let status: string | undefined;
       const settle = Date.now() + 10_000;
@@ -638,22 +650,14 @@ describe("SIGKILL of the daemon during stop", () => {
 
 // ---- dockerd restart -----------------------------------------------------------------------------
 
-function dockerdPids(): number[] {
-  const r = spawnSync("pidof", ["dockerd"], { encoding: "utf8" });
-  return (r.stdout ?? "").trim().split(/\s+/).filter(Boolean).map(Number);
-}
-
-/** scripts/docker-up.sh; the dockerd it starts must not become this process's child (see reaping above). */
-function dockerUp(): Run {
-  libc?.symbols.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
-  const r = spawnSync("bash", [join(ROOT_DIR, "scripts", "docker-up.sh")], { cwd: ROOT_DIR, encoding: "utf8", timeout: 120_000, killSignal: "SIGKILL" });
-  libc?.symbols.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-
-/** `docker info` answers within 10 s (a stopping engine must not hang the test). */
-function engineUp(): boolean {
-  return spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], { stdio: "ignore", timeout: 10_000, killSignal: "SIGKILL" }).status === 0;
+/**
+ * The workspace image of this build, made on the machine's engine when missing (as `nexus create`
+ * would): the private engine's containers reach no registry or mirror, so it gets the image copied in.
+ */
+async function workspaceImage(): Promise<string> {
+  const tag = `nexus-workspace:${contextHash(DEFAULT_BASE_IMAGE)}`;
+  if (spawnSync("docker", ["image", "inspect", tag], { stdio: "ignore" }).status === 0) return tag;
+  return await new DockerEngine({ env: process.env }).ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
 }
 
 async function until(what: string, ok: () => boolean, timeoutMs: number, everyMs = 250): Promise<void> {
@@ -664,11 +668,15 @@ async function until(what: string, ok: () => boolean, timeoutMs: number, everyMs
   }
 }
 
+const noPrivateEngine = privateDockerdUnavailable();
+if (noPrivateEngine) console.warn(`crash.test: skipping "restarting dockerd": ${noPrivateEngine}`);
+
 describe("restarting dockerd", () => {
-  test(
-    "running workspaces come back, and the same daemon reaches them again by itself",
+  test.skipIf(noPrivateEngine !== undefined)(
+    "running workspaces come back, and the same daemon reaches them again by itself (a private dockerd)",
     async () => {
-      await using lab = new Lab("dockerd");
+      await using engine = await PrivateDockerd.start({ images: [DEFAULT_BASE_IMAGE, await workspaceImage()] });
+      await using lab = new Lab("dockerd", engine);
       const made = createWhole(lab, "survivor");
       const container = containerOf(lab, made.id);
       expectExecOk(lab, "survivor");
@@ -676,52 +684,42 @@ describe("restarting dockerd", () => {
       const sleeper = createWhole(lab, "sleeper");
       expect(lab.nexus(["stop", "sleeper", "--timeout", "5"]).code).toBe(0);
       const pid = lab.daemonPid()!;
-      try {
-        const engines = dockerdPids();
-        expect(engines.length).toBeGreaterThan(0);
-        for (const p of engines) process.kill(p, "SIGTERM");
-        await until("docker info fails", () => !engineUp(), 60_000);
-        // Gone for good (a zombie still counts for docker-up.sh's pgrep): its parent or PID 1 reaps it.
-        for (const p of engines) expect(await waitGone(p, 60_000)).toBe(true);
-        const up = dockerUp();
-        expect({ code: up.code, stderr: up.code === 0 ? "" : up.stderr }).toEqual({ code: 0, stderr: "" });
-        // Restart policy unless-stopped: the engine starts the container again.
-        await until("the workspace's container runs again", () => {
-          try {
-            return containerRunning(container);
-          } catch {
-            return false;
-          }
-        }, 60_000);
 
-        // sshd takes a moment after the container starts: a few tries, bounded, then it must answer.
-        let last: Run | undefined;
-        const deadline = Date.now() + 20_000;
-        do {
-          last = lab.nexus(["exec", "survivor", "--", "echo", "ok"]);
-          if (last.code === 0) break;
-          await Bun.sleep(500);
-        } while (Date.now() < deadline);
-        expect({ code: last.code, stdout: last.stdout, stderr: last.stderr }).toEqual({ code: 0, stdout: "ok\n", stderr: "" });
-        // The same daemon: it was not restarted, it reconnected.
-        expect(lab.daemonPid()).toBe(pid);
-        expect(["R", "S", "D"]).toContain(procState(pid) ?? "gone");
-        expect(lab.nexus(["exec", "survivor", "--", "echo", "ok"]).stdout).toBe("ok\n");
-        expect(lab.list().find((w) => w.id === made.id)?.status).toBe("running");
-        expect(containerRunning(containerOf(lab, sleeper.id))).toBe(false);
-        expect(lab.list().find((w) => w.id === sleeper.id)?.status).toBe("stopped");
-        expectNothingOrphaned(lab, lab.list());
-        // The same daemon drives the engine again too: start, and a new create.
-        expect(lab.nexus(["start", "sleeper"]).code).toBe(0);
-        expectExecOk(lab, "sleeper");
-        expectCreateWorks(lab, made, "whole");
-      } finally {
-        if (!engineUp()) {
-          const up = dockerUp();
-          if (up.code !== 0) console.error(`crash.test: scripts/docker-up.sh failed:\n${up.stderr}`);
+      await engine.stopEngine();
+      expect(engine.answers()).toBe(false);
+      await engine.startEngine();
+      // Restart policy unless-stopped: the engine starts the container again.
+      await until("the workspace's container runs again", () => {
+        try {
+          return containerRunning(lab, container);
+        } catch {
+          return false;
         }
-      }
+      }, 60_000);
+
+      // sshd takes a moment after the container starts: a few tries, bounded, then it must answer.
+      let last: Run | undefined;
+      const deadline = Date.now() + 20_000;
+      do {
+        last = lab.nexus(["exec", "survivor", "--", "echo", "ok"]);
+        if (last.code === 0) break;
+        await Bun.sleep(500);
+      } while (Date.now() < deadline);
+      expect({ code: last.code, stdout: last.stdout, stderr: last.stderr }).toEqual({ code: 0, stdout: "ok\n", stderr: "" });
+      // The same daemon: it was not restarted, it reconnected.
+      expect(lab.daemonPid()).toBe(pid);
+      expect(["R", "S", "D"]).toContain(procState(pid) ?? "gone");
+      expect(lab.nexus(["exec", "survivor", "--", "echo", "ok"]).stdout).toBe("ok\n");
+      expect(lab.list().find((w) => w.id === made.id)?.status).toBe("running");
+      expect(containerRunning(lab, containerOf(lab, sleeper.id))).toBe(false);
+      expect(lab.list().find((w) => w.id === sleeper.id)?.status).toBe("stopped");
+      expectNothingOrphaned(lab, lab.list());
+      // The same daemon drives the engine again too: start, and a new create.
+      expect(lab.nexus(["start", "sleeper"]).code).toBe(0);
+      expectExecOk(lab, "sleeper");
+      expectCreateWorks(lab, made, "whole");
     },
-    180_000,
+    // The workspace image may have to be built first (minutes on a loaded machine).
+    600_000,
   );
 });
