@@ -264,7 +264,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   } catch (err) {
     const e = cacError(err) ?? toNexusError(err);
     if (json) await writeOut(JSON.stringify(errorEnvelope(e)) + "\n");
-    else await writeErr(formatError(e, useColor(process.stderr) && !ctx?.json));
+    else await writeErr(formatError(e, useColor(2) && !ctx?.json));
     return exitCodeFor(e);
   }
 }

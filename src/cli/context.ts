@@ -23,7 +23,7 @@ export class CliContext {
   constructor(paths: NexusPaths, opts: GlobalOptions, env: Record<string, string | undefined>) {
     this.paths = paths;
     this.json = opts.json === true;
-    this.color = useColor(process.stdout) && !this.json;
+    this.color = useColor(1) && !this.json;
     this.#url = opts.url ?? env.NEXUS_URL;
     this.#token = opts.token ?? env.NEXUS_TOKEN;
   }

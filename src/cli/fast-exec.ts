@@ -25,7 +25,7 @@ export async function runPlainExec(argv: readonly string[], env: Record<string, 
     return await execCommand(ctx, ws, argv.slice(sep + 1), {});
   } catch (err) {
     const e = toNexusError(err);
-    await writeErr(formatError(e, useColor(process.stderr)));
+    await writeErr(formatError(e, useColor(2)));
     return exitCodeFor(e);
   }
 }

@@ -1,4 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ago, errorEnvelope, formatError, table, useColor } from "../../src/cli/output.ts";
 import { NexusError } from "../../src/core/errors.ts";
 
@@ -66,9 +70,36 @@ describe("ago", () => {
   });
 });
 
-describe("useColor", () => {
-  test("never for a stream that is not a terminal", () => {
-    expect(useColor({ isTTY: false })).toBe(false);
-    expect(useColor({})).toBe(false);
+describe("useColor and isTerminal", () => {
+  test("a pipe, a file and /dev/null are not terminals", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nexus-output-"));
+    try {
+      const probe = (stdout: "pipe" | number) =>
+        spawnSync(process.execPath, ["-e", `import("${join(import.meta.dir, "../../src/cli/output.ts")}").then((m) => process.stderr.write(String(m.isTerminal(1))))`], { stdio: ["ignore", stdout, "pipe"], encoding: "utf8" }).stderr;
+      expect(probe("pipe")).toBe("false");
+      expect(probe(openSync(join(dir, "out"), "w"))).toBe("false");
+      expect(probe(openSync("/dev/null", "w"))).toBe("false");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a pseudo-terminal is one (run under script(1))", () => {
+    const script = spawnSync("script", ["-qec", `${process.execPath} -e 'import("${join(import.meta.dir, "../../src/cli/output.ts")}").then((m) => console.log("tty=" + m.isTerminal(1)))'`, "/dev/null"], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+    if (script.error) throw new Error(`script(1) is needed for this test: ${script.error.message}`);
+    expect(script.stdout).toContain("tty=true");
+  });
+
+  test("NO_COLOR and TERM=dumb turn colour off whatever the descriptor", () => {
+    const saved = { NO_COLOR: process.env.NO_COLOR, TERM: process.env.TERM };
+    try {
+      process.env.NO_COLOR = "1";
+      expect(useColor(1)).toBe(false);
+      delete process.env.NO_COLOR;
+      process.env.TERM = "dumb";
+      expect(useColor(2)).toBe(false);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+    }
   });
 });

@@ -58,7 +58,7 @@ async function logsCommand(ctx: CliContext, args: string[], flags: { tail?: numb
     await client.stream("GET", path(ws, `/services/${encodeURIComponent(svc)}/logs${query}`), undefined, (e) => {
       if (e.type !== "log") return;
       const line = ctx.json ? JSON.stringify(e) : `${dim(String(e.timestamp), ctx.color)} ${e.level === "error" ? red(String(e.message), ctx.color) : e.level === "warn" ? yellow(String(e.message), ctx.color) : String(e.message)}`;
-      process.stdout.write(line + "\n");
+      void writeOut(line + "\n");
     }, abort.signal);
   } catch (err) {
     if (!abort.signal.aborted) throw err;

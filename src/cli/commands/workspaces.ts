@@ -2,7 +2,7 @@ import type { StartResult, WorkspaceStatusView, WorkspaceView } from "../../core
 import { serviceLines } from "./services.ts";
 import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import type { CliContext } from "../context.ts";
-import { ago, dim, green, red, table, writeOut, yellow } from "../output.ts";
+import { ago, dim, green, red, table, writeErr, writeOut, yellow } from "../output.ts";
 
 export interface CreateFlags {
   displayName?: string;
@@ -145,8 +145,8 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
       (e) => {
         const data = Buffer.from(String(e.data ?? ""), "base64");
         if (ctx.json) (e.type === "stdout" ? stdout : stderr).push(data);
-        else if (e.type === "stdout") process.stdout.write(data);
-        else if (e.type === "stderr") process.stderr.write(data);
+        else if (e.type === "stdout") void writeOut(data);
+        else if (e.type === "stderr") void writeErr(data);
       },
       abort.signal,
     );
