@@ -4,11 +4,13 @@ import type { NexusPaths } from "../store/paths.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
 import { shellQuote } from "../ssh/quote.ts";
 import type { WorkspaceRecord } from "./types.ts";
+import { sshAlias } from "./workspace/names.ts";
 
 export const SSH_HOST = "127.0.0.1";
 
+/** The workspace's `Host` alias (names.ts derives every workspace name). */
 export function hostAlias(name: string): string {
-  return `nexus-${name}`;
+  return sshAlias(name);
 }
 
 /** known_hosts lines for a workspace: its alias and its published address, all pinned to its own host key. */

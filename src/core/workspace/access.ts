@@ -1,0 +1,106 @@
+// How a user reaches a workspace from the host: SSH info and config, host-key rotation, the active
+// workspace, and its URL.
+import { existsSync, readFileSync } from "node:fs";
+import { fingerprint } from "../../ssh/keys.ts";
+import { writeFileAtomic } from "../../store/atomic.ts";
+import { NexusError } from "../errors.ts";
+import { knownHostsLines, sshConfigBlock, sshConfigIncluded } from "../ssh-files.ts";
+import type { SshInfo, WorkspaceRecord, WorkspaceStatus } from "../types.ts";
+import type { WorkspaceContext } from "./context.ts";
+import { hostPublicKey, makeNextHostKey } from "./host-keys.ts";
+import type { WorkspaceLifecycle } from "./lifecycle.ts";
+import { workspaceNames } from "./names.ts";
+
+export class WorkspaceAccess {
+  readonly #c: WorkspaceContext;
+  readonly #lifecycle: WorkspaceLifecycle;
+
+  constructor(c: WorkspaceContext, lifecycle: WorkspaceLifecycle) {
+    this.#c = c;
+    this.#lifecycle = lifecycle;
+  }
+
+  /** The spec's SSHInfo: where and how to connect, with the pinned host key's fingerprint. */
+  sshInfo(ref: string): SshInfo {
+    const c = this.#c;
+    const r = c.resolve(ref);
+    const user = c.d.config.ssh.connection.user;
+    const forwardAgent = c.forwardsAgent(r);
+    return {
+      workspaceId: r.id,
+      enabled: r.status === "running",
+      host: "localhost",
+      port: r.ports.ssh,
+      user,
+      forwardAgent,
+      hostKeyFingerprint: r.hostKeyFingerprint,
+      connectionCommand: `ssh ${forwardAgent ? "-A " : ""}${user}@localhost -p ${r.ports.ssh}`,
+      configured: sshConfigIncluded(c.d.hostUser.home, c.d.paths.sshConfig),
+      rotationPending: r.hostKeyRotationPending === true,
+    };
+  }
+
+  /** The `Host nexus-<name>` block for this workspace (with its pinned key when asked). */
+  sshConfig(ref: string, opts: { includeHostKey?: boolean } = {}): { configContent: string; hostEntryName: string } {
+    const c = this.#c;
+    const r = c.resolve(ref);
+    let configContent = sshConfigBlock({ ...r, forwardAgent: c.forwardsAgent(r) }, c.d.config, c.d.paths, c.d.nexusBinary ? { nexusBinary: c.d.nexusBinary } : {});
+    const key = hostPublicKey(c.d.paths, r);
+    if (opts.includeHostKey && key) configContent += `# pinned host key (in ${c.d.paths.knownHosts}):\n# ${knownHostsLines(r, key).trim()}\n`;
+    return { configContent, hostEntryName: workspaceNames(r.name, r.id).sshAlias };
+  }
+
+  /** Makes a new host key; it takes over (and is pinned, the old one unpinned) at the next start. */
+  async rotateKeys(ref: string): Promise<{ workspaceId: string; status: string; message: string; nextFingerprint: string }> {
+    const c = this.#c;
+    const id = c.resolve(ref).id;
+    return c.exclusive(id, async () => {
+      const r = c.resolve(id);
+      const pair = makeNextHostKey(c.d.paths, r);
+      r.hostKeyRotationPending = true;
+      r.updatedAt = new Date().toISOString();
+      c.d.store.save(r);
+      return {
+        workspaceId: r.id,
+        status: "pending-restart",
+        message: `A new host key is ready; it takes effect when the workspace restarts ('nexus restart ${r.name}')`,
+        nextFingerprint: fingerprint(pair.publicKey),
+      };
+    });
+  }
+
+  /** Makes a workspace the active one (commands default to it) and resumes it when paused. */
+  async switch(ref: string): Promise<{ workspaceId: string; name: string; status: WorkspaceStatus; previous: string | null; durationMs: number }> {
+    const c = this.#c;
+    const r = c.resolve(ref);
+    const previous = this.active();
+    const resumed = r.status === "paused" ? await this.#lifecycle.resume(r.id) : undefined;
+    writeFileAtomic(c.d.paths.activeWorkspace, r.id + "\n");
+    return { workspaceId: r.id, name: r.name, status: c.resolve(r.id).status, previous: previous && previous.id !== r.id ? previous.name : null, durationMs: resumed?.durationMs ?? 0 };
+  }
+
+  /** The active workspace, if one is set and still exists. */
+  active(): WorkspaceRecord | undefined {
+    const d = this.#c.d;
+    const file = d.paths.activeWorkspace;
+    const ref = existsSync(file) ? readFileSync(file, "utf8").trim() : "";
+    return ref ? (d.store.get(ref) ?? d.store.findByName(ref)) : undefined;
+  }
+
+  clearActive(): void {
+    writeFileAtomic(this.#c.d.paths.activeWorkspace, "");
+  }
+
+  /** The URL of the workspace's first published web port. */
+  url(ref: string): { workspaceId: string; url: string; containerPort: number; hostPort: number } {
+    const r = this.#c.resolve(ref);
+    const port = r.ports.services[0];
+    if (!port) {
+      throw new NexusError("INVALID_STATE", `Workspace '${r.name}' publishes no port`, {
+        suggestion: `Create it with a port ('nexus create ${r.name} -p 3000')`,
+        details: { workspaceName: r.name },
+      });
+    }
+    return { workspaceId: r.id, url: `http://localhost:${port.hostPort}`, containerPort: port.containerPort, hostPort: port.hostPort };
+  }
+}

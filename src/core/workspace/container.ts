@@ -1,0 +1,73 @@
+// The workspace's container on the engine: made from the pure spec, given its files, started, and
+// waited on until SSH answers.
+import { readFileSync } from "node:fs";
+import type { KeyPair } from "../../ssh/keys.ts";
+import { agentPublicKeys } from "../../ssh/agent.ts";
+import { NexusError } from "../errors.ts";
+import { expandHome } from "../ssh-files.ts";
+import type { WorkspaceRecord } from "../types.ts";
+import type { WorkspaceChannel } from "./channel.ts";
+import { READY_TIMEOUT_MS, type WorkspaceContext } from "./context.ts";
+import { containerSpec, workspaceFiles, workspaceLabels } from "./spec.ts";
+
+export class WorkspaceContainer {
+  readonly #c: WorkspaceContext;
+  readonly #channel: WorkspaceChannel;
+
+  constructor(c: WorkspaceContext, channel: WorkspaceChannel) {
+    this.#c = c;
+    this.#channel = channel;
+  }
+
+  labels(r: WorkspaceRecord): Record<string, string> {
+    return workspaceLabels(r, this.#c.d.instance);
+  }
+
+  /** Creates the container from the record; answers its id. */
+  create(r: WorkspaceRecord, ncpu: number): Promise<string> {
+    return this.#c.d.docker.createContainer(containerSpec(r, this.labels(r), ncpu, this.#c.d.hostUser));
+  }
+
+  /** Host key, authorized keys and the workspace env reach the container as files, never as env vars or labels. */
+  async installFiles(record: WorkspaceRecord, hostKey: KeyPair, agentSocket?: string, projectEnv: Record<string, string> = {}): Promise<void> {
+    const d = this.#c.d;
+    const inj = d.config.ssh.injection;
+    const agentKeys = inj.enabled && inj.include_agent_keys && agentSocket ? await agentPublicKeys(agentSocket) : [];
+    await d.docker.putFiles(record.containerId!, "/", workspaceFiles(hostKey, [d.clientKey.publicKey, ...this.#injectedKeys(), ...agentKeys], { ...projectEnv, ...record.env }));
+    this.#c.supervisorIn.add(`${record.id}:${record.containerId}`);
+  }
+
+  /** Public keys from ssh.injection.sources that exist on this machine. */
+  #injectedKeys(): string[] {
+    const d = this.#c.d;
+    const inj = d.config.ssh.injection;
+    if (!inj.enabled) return [];
+    const keys: string[] = [];
+    for (const src of inj.sources) {
+      const file = expandHome(src, d.hostUser.home);
+      try {
+        keys.push(...readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter((l) => /^(ssh-|ecdsa-|sk-)/.test(l)));
+      } catch {
+        // A source that does not exist is skipped: the defaults list keys a user may not have.
+      }
+    }
+    return keys;
+  }
+
+  /** Starts the container and waits until SSH answers; a container that exits first is reported with its log tail. */
+  async startAndWait(record: WorkspaceRecord): Promise<void> {
+    const d = this.#c.d;
+    await d.docker.start(record.containerId!);
+    try {
+      await d.ssh.waitReady(record.id, this.#channel.target(record), READY_TIMEOUT_MS);
+    } catch (err) {
+      const info = await d.docker.inspect(record.containerId!);
+      const logs = await d.docker.logsTail(record.containerId!, 20);
+      const exited = info && !info.State.Running;
+      throw new NexusError("WORKSPACE_START_FAILED", exited ? `The container exited (code ${info.State.ExitCode}) before SSH answered` : (err as Error).message, {
+        suggestion: "See the container log in the details; 'nexus doctor' checks the setup",
+        details: { containerLog: logs.trim().split("\n").slice(-20) },
+      });
+    }
+  }
+}

@@ -1,0 +1,202 @@
+// Create: plan, then make each part (record, worktree, key, image, volume, container) with its undo,
+// roll all of it back on failure, and bring the new workspace up.
+import { randomBytes } from "node:crypto";
+import { DEFAULT_BASE_IMAGE, DEFAULT_WORKSPACE_IMAGE } from "../../docker/engine.ts";
+import * as git from "../../git/git.ts";
+import { fingerprint } from "../../ssh/keys.ts";
+import type { ProjectConfig } from "../../config/project.ts";
+import { NexusError } from "../errors.ts";
+import type { CreateWorkspaceInput } from "../inputs.ts";
+import { toView, type BringUpOptions, type PortMapping, type ProgressSink, type StartResult, type WorkspaceRecord } from "../types.ts";
+import type { WorkspaceContainer } from "./container.ts";
+import { noProgress, type WorkspaceContext } from "./context.ts";
+import { makeHostKey } from "./host-keys.ts";
+import { workspaceNames } from "./names.ts";
+import { extraProjectPorts, nameServicePorts, planSource, portMappings, recordPorts, resolveResources, type UndoStep } from "./plan.ts";
+import type { WorkspaceServices } from "./services.ts";
+import { target } from "./state.ts";
+
+export class WorkspaceCreator {
+  readonly #c: WorkspaceContext;
+  readonly #container: WorkspaceContainer;
+  readonly #services: WorkspaceServices;
+
+  constructor(c: WorkspaceContext, container: WorkspaceContainer, services: WorkspaceServices) {
+    this.#c = c;
+    this.#container = container;
+    this.#services = services;
+  }
+
+  async create(input: CreateWorkspaceInput, progress: ProgressSink = noProgress, opts: BringUpOptions = {}): Promise<StartResult> {
+    const c = this.#c;
+    const d = c.d;
+    const started = Date.now();
+    const step = (phase: string, message: string) => progress({ phase, message, elapsedMs: Date.now() - started });
+
+    if (d.store.findByName(input.name) || c.creating.has(input.name)) {
+      throw new NexusError("WORKSPACE_ALREADY_EXISTS", `Workspace '${input.name}' already exists`, {
+        suggestion: `Pick another name, or remove it with 'nexus destroy ${input.name}'`,
+        details: { workspaceName: input.name },
+      });
+    }
+    c.creating.add(input.name);
+    const undo: UndoStep[] = [];
+    let record: WorkspaceRecord | undefined;
+    let project: ProjectConfig | undefined;
+    try {
+      const resources = resolveResources(input.resources ?? d.config.workspaces[input.name]?.resources ?? d.config.defaults.resources);
+      const id = `ws-${randomBytes(6).toString("hex")}`;
+      const names = workspaceNames(input.name, id);
+      const now = new Date().toISOString();
+
+      // Repository and worktree plan (validated before anything is made).
+      // Bad input is reported as such even without an engine; the engine is checked before anything is made.
+      step("repository", "Resolving the repository");
+      const engine = input.repo ? await d.docker.ping() : undefined;
+      const source = await planSource(input, id, d.config, d.paths.home, undo);
+      const { ncpu } = engine ?? (await d.docker.ping());
+
+      const containerPorts = input.ports ?? [];
+      const hostPorts = await d.ports.allocate(1 + containerPorts.length);
+      undo.push({ what: "release ports", run: () => d.ports.release(record ? recordPorts(record) : hostPorts) });
+
+      record = {
+        id,
+        name: input.name,
+        displayName: input.displayName ?? input.name,
+        status: "pending",
+        backend: "docker",
+        repository: source.repository,
+        worktree: source.worktree,
+        mountPath: source.mountPath,
+        branch: source.branch,
+        image: "",
+        containerName: names.container,
+        containerId: null,
+        homeVolume: names.homeVolume,
+        ports: portMappings(hostPorts, containerPorts),
+        resources,
+        env: { ...d.config.workspaces[input.name]?.env, ...input.env },
+        forwardAgent: input.forwardAgent ?? d.config.ssh.connection.forward_agent,
+        hostKeyFingerprint: "",
+        error: null,
+        createdAt: now,
+        updatedAt: now,
+        lastActiveAt: now,
+      };
+      // The record exists before anything else is made, so a daemon killed part way knows what to clean up.
+      d.store.save(record);
+      undo.push({ what: "remove record", run: () => d.store.remove(id) });
+
+      if (source.makeWorktree) {
+        step("worktree", `Creating worktree ${source.mountPath} on branch ${source.branch}`);
+        await this.#makeWorktree(record, source.makeWorktree, undo);
+      }
+
+      // The project's .nexus/workspace.yaml (in the new worktree) adds ports, resources, image, hooks, services.
+      project = c.project(record);
+      if (project.files.length > 0) step("config", `Project configuration: ${project.files.join(", ")}`);
+      await this.#applyProject(record, project, input);
+      d.store.save(record);
+
+      step("keys", "Generating SSH host key");
+      const hostKey = makeHostKey(d.paths, record);
+      record.hostKeyFingerprint = fingerprint(hostKey.publicKey);
+
+      const labels = this.#container.labels(record);
+      let base = input.image ?? project.image ?? d.config.defaults.image;
+      if (!input.image && project.dockerfile) {
+        step("image", `Building the project's image from ${project.dockerfile}`);
+        base = await d.docker.buildProjectImage(project.dockerfile, (e) => step(e.phase, e.message));
+      }
+      record.image = await d.docker.ensureWorkspaceImage(base === DEFAULT_WORKSPACE_IMAGE ? DEFAULT_BASE_IMAGE : base, (e) => step(e.phase, e.message));
+      d.store.save(record);
+
+      step("container", `Creating container ${record.containerName}`);
+      await d.docker.createVolume(record.homeVolume, labels);
+      undo.push({ what: "remove volume", run: () => d.docker.removeVolume(record!.homeVolume) });
+      undo.push({ what: "remove container", run: async () => void (record!.containerId && (await d.docker.removeContainer(record!.containerId))) });
+      for (let attempt = 1; ; attempt++) {
+        record.containerId = await this.#container.create(record, ncpu);
+        d.store.save(record);
+        await this.#container.installFiles(record, hostKey, input.agentSocket, project.env);
+        step("start", "Starting container");
+        try {
+          await this.#container.startAndWait(record);
+          break;
+        } catch (err) {
+          if (!(err instanceof NexusError && err.code === "PORT_CONFLICT") || attempt >= 3) throw err;
+          // Another process took a port between allocation and start: new ports, new container (spec §3.6 recovery).
+          const taken = recordPorts(record);
+          const fresh = await d.ports.allocate(taken.length);
+          d.ports.release(taken);
+          step("start", `A port was taken meanwhile; retrying with new ports (ssh ${fresh[0]})`);
+          await d.docker.removeContainer(record.containerId);
+          record.ports = {
+            ssh: fresh[0]!,
+            services: record.ports.services.map((p, i) => ({ ...p, hostPort: fresh[i + 1]! })),
+          };
+        }
+      }
+
+      record.status = target("start");
+      record.updatedAt = new Date().toISOString();
+      d.store.save(record);
+      c.syncSshFiles();
+      c.publishStatus(record);
+    } catch (err) {
+      await this.#rollback(undo, input.name);
+      c.creating.delete(input.name);
+      throw err;
+    }
+    // The workspace exists from here: a failing hook leaves it in `error` (nothing is rolled back,
+    // no work is lost), and `nexus start` tries again.
+    const made = record;
+    try {
+      const services = await c.exclusive(made.id, () => this.#services.bringUpOrFail(made, project!, opts, step));
+      step("ready", `Workspace ${made.name} is ready`);
+      d.log.info(`created ${made.name} (${made.id}) in ${Date.now() - started} ms`);
+      return { ...toView(made), services, durationMs: Date.now() - started };
+    } finally {
+      c.creating.delete(input.name);
+    }
+  }
+
+  /** Ports (published at create, named after the service using them) and resources from the project. */
+  async #applyProject(record: WorkspaceRecord, project: ProjectConfig, input: CreateWorkspaceInput): Promise<void> {
+    const extra = extraProjectPorts(project, record.ports.services);
+    if (extra.length > 0) {
+      const more = await this.#c.d.ports.allocate(extra.length);
+      record.ports.services.push(...extra.map((containerPort, i): PortMapping => ({ name: `port-${containerPort}`, containerPort, hostPort: more[i]! })));
+    }
+    nameServicePorts(record.ports.services, project);
+    if (input.resources === undefined && project.resources !== undefined) record.resources = resolveResources(project.resources);
+  }
+
+  async #makeWorktree(record: WorkspaceRecord, plan: { repo: string; commonDir: string; base: string | undefined }, undo: UndoStep[]) {
+    const repoLocks = this.#c.repoLocks;
+    const wt = record.worktree!;
+    await repoLocks.run(plan.repo, async () => {
+      git.excludeWorktreeDir(plan.commonDir);
+      await git.addWorktree(plan.repo, wt.path, wt.branch, plan.base !== undefined ? { createFrom: plan.base } : {});
+    });
+    undo.push({
+      what: "remove worktree",
+      run: () =>
+        repoLocks.run(plan.repo, async () => {
+          await git.removeWorktree(plan.repo, wt.path);
+          if (wt.branchCreated) await git.deleteBranch(plan.repo, wt.branch);
+        }),
+    });
+  }
+
+  async #rollback(undo: UndoStep[], name: string): Promise<void> {
+    for (const u of undo.reverse()) {
+      try {
+        await u.run();
+      } catch (err) {
+        this.#c.d.log.warn(`rollback of ${name}: could not ${u.what}: ${(err as Error).message}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,274 @@
+// Lifecycle operations of an existing workspace: start, stop, restart, pause, resume, update,
+// destroy. Each runs under the workspace's lock and asks the transition table (state.ts) first.
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { DEFAULT_BASE_IMAGE } from "../../docker/engine.ts";
+import { LABELS } from "../../docker/labels.ts";
+import * as git from "../../git/git.ts";
+import { fingerprint } from "../../ssh/keys.ts";
+import { writeFileAtomic } from "../../store/atomic.ts";
+import { NexusError } from "../errors.ts";
+import type { UpdateWorkspaceInput } from "../inputs.ts";
+import { toView, type BringUpOptions, type ProgressSink, type ResumeResult, type StartResult, type WorkspaceRecord, type WorkspaceView } from "../types.ts";
+import type { WorkspaceContainer } from "./container.ts";
+import { noProgress, type WorkspaceContext } from "./context.ts";
+import { hostPublicKey, makeHostKey, promoteNextHostKey, readHostKey } from "./host-keys.ts";
+import { recordPorts, resolveResources } from "./plan.ts";
+import type { WorkspaceServices } from "./services.ts";
+import { nanoCpus } from "./spec.ts";
+import { check, refusal, requireRunning, target, transition } from "./state.ts";
+
+export class WorkspaceLifecycle {
+  readonly #c: WorkspaceContext;
+  readonly #container: WorkspaceContainer;
+  readonly #services: WorkspaceServices;
+
+  constructor(c: WorkspaceContext, container: WorkspaceContainer, services: WorkspaceServices) {
+    this.#c = c;
+    this.#container = container;
+    this.#services = services;
+  }
+
+  /** Starts a stopped workspace (or one in error), re-creating its container if it is gone; authorized keys are refreshed. */
+  async start(ref: string, opts: { agentSocket?: string } & BringUpOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
+    const c = this.#c;
+    const id = c.resolve(ref).id;
+    const started = Date.now();
+    const step = (phase: string, message: string) => progress({ phase, message, elapsedMs: Date.now() - started });
+    return c.exclusive(id, async () => {
+      const r = c.resolve(id);
+      if (transition("start", r.status) === "already") {
+        // The record may lag behind the engine (a container stopped behind our back): look.
+        const live = r.containerId ? await c.d.docker.inspect(r.containerId) : undefined;
+        if (live?.State.Running && !live.State.Paused) {
+          const services = await this.#services.currentHealth(r, c.projectOrNone(r));
+          return { ...toView(r), services, durationMs: Date.now() - started };
+        }
+        r.status = live?.State.Paused ? "paused" : "stopped";
+      }
+      check("start", r);
+      const d = c.d;
+      // A project configuration that does not parse stops the start before anything changes.
+      const project = c.project(r);
+      try {
+        const info = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
+        if (!info) {
+          // The container is gone (removed by hand, engine reset) or was never made (a create cut
+          // short whose worktree held edits): make what is missing from the record.
+          const engine = await d.docker.ping();
+          if (!hostPublicKey(d.paths, r)) r.hostKeyFingerprint = fingerprint(makeHostKey(d.paths, r).publicKey);
+          if (!r.image) r.image = await d.docker.ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
+          if (!(await d.docker.volumeExists(r.homeVolume))) await d.docker.createVolume(r.homeVolume, this.#container.labels(r));
+          r.containerId = await this.#container.create(r, engine.ncpu);
+          d.store.save(r);
+        } else if (info.State.Paused) {
+          await d.docker.unpause(r.containerId!);
+        }
+        if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
+        await this.#container.installFiles(r, readHostKey(d.paths, r), opts.agentSocket, project.env);
+        step("start", "Starting container");
+        await this.#container.startAndWait(r);
+        c.activity.touch(r.id);
+        c.setStatus(r, target("start"));
+        c.syncSshFiles();
+        const services = await this.#services.bringUp(r, project, opts, step);
+        return { ...toView(r), services, durationMs: Date.now() - started };
+      } catch (err) {
+        const e = err instanceof NexusError ? err : new NexusError("WORKSPACE_START_FAILED", (err as Error).message);
+        c.setStatus(r, "error", { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) });
+        throw e;
+      }
+    });
+  }
+
+  /** Stops the container (SIGTERM, then SIGKILL after `timeoutSeconds`); processes end, files stay. */
+  async stop(ref: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
+    const c = this.#c;
+    const id = c.resolve(ref).id;
+    return c.exclusive(id, async () => {
+      const r = c.resolve(id);
+      const t = transition("stop", r.status);
+      if (t === "already") return toView(r);
+      if (opts.onlyIf && !(await opts.onlyIf())) return toView(r);
+      if (t === "refused") throw refusal("stop", r);
+      const d = c.d;
+      const live = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
+      const project = live ? c.projectOrNone(r) : undefined;
+      if (live && r.containerId) {
+        if (live.State.Paused) await d.docker.unpause(r.containerId);
+        // pre-stop hook, then services in reverse order, while SSH still answers.
+        if (live.State.Running) await this.#services.bringDown(r, project);
+        d.ssh.drop(r.id);
+        await d.docker.stop(r.containerId, opts.timeoutSeconds ?? 30);
+      }
+      d.ssh.drop(r.id);
+      c.setStatus(r, target("stop"));
+      if (live) await this.#services.postStop(r, project);
+      return toView(r);
+    });
+  }
+
+  async restart(ref: string, opts: { timeoutSeconds?: number; agentSocket?: string } & BringUpOptions = {}): Promise<StartResult> {
+    await this.stop(ref, opts);
+    return this.start(ref, opts);
+  }
+
+  /** Freezes every process of the workspace (cgroup freezer): memory and processes are kept, resume is near-instant. */
+  async pause(ref: string, opts: { onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
+    const c = this.#c;
+    const id = c.resolve(ref).id;
+    return c.exclusive(id, async () => {
+      const r = c.resolve(id);
+      if (transition("pause", r.status) === "already") return toView(r);
+      if (opts.onlyIf && !(await opts.onlyIf())) return toView(r);
+      requireRunning(r, "pause it");
+      await c.d.docker.pause(r.containerId!);
+      c.setStatus(r, target("pause"));
+      return toView(r);
+    });
+  }
+
+  /** Thaws a paused workspace; reports how long it took. A running one resumes in 0 ms. */
+  async resume(ref: string, opts: { blocking?: boolean; timeoutSeconds?: number } = {}): Promise<ResumeResult> {
+    const c = this.#c;
+    const id = c.resolve(ref).id;
+    return c.exclusive(id, async () => {
+      const r = c.resolve(id);
+      const started = performance.now();
+      if (check("resume", r) === "go") {
+        await c.d.docker.unpause(r.containerId!);
+        c.activity.touch(r.id);
+        c.setStatus(r, target("resume"));
+      }
+      const durationMs = Math.round(performance.now() - started);
+      // Services were frozen with everything else; with blocking (the default) the answer waits until they answer again.
+      const project = c.projectOrNone(r);
+      if (!project?.services.length) return { workspaceId: r.id, status: r.status, durationMs, services: [] };
+      const services = await this.#services.afterResume(r, project, opts);
+      return { workspaceId: r.id, status: r.status, durationMs, services };
+    });
+  }
+
+  /** PATCH: resources apply live (docker update); idleTimeout and displayName are recorded. */
+  async update(ref: string, input: UpdateWorkspaceInput): Promise<WorkspaceView> {
+    const c = this.#c;
+    const id = c.resolve(ref).id;
+    return c.exclusive(id, async () => {
+      const r = c.resolve(id);
+      const d = c.d;
+      if (input.resources !== undefined) {
+        const limits = resolveResources(input.resources);
+        if (r.containerId && (await d.docker.inspect(r.containerId))) {
+          const engine = await d.docker.ping();
+          if (r.status === "running" || r.status === "paused") {
+            const used = await d.docker.memoryUsage(r.containerId);
+            if (limits.memoryBytes < used) {
+              throw new NexusError("INVALID_ARGUMENT", `Workspace '${r.name}' uses ${formatBytes(used)} of memory now; a limit of ${formatBytes(limits.memoryBytes)} is below that`, {
+                suggestion: "Pick a larger size, or stop what uses the memory first",
+                details: { usedBytes: used, requestedBytes: limits.memoryBytes },
+              });
+            }
+          }
+          await d.docker.updateResources(r.containerId, { nanoCpus: nanoCpus(limits.cpu, engine.ncpu), memoryBytes: limits.memoryBytes });
+        }
+        r.resources = limits;
+      }
+      if (input.idleTimeout !== undefined) r.idleTimeoutSeconds = input.idleTimeout;
+      if (input.displayName !== undefined) r.displayName = input.displayName;
+      if (input.forwardAgent !== undefined && input.forwardAgent !== r.forwardAgent) {
+        r.forwardAgent = input.forwardAgent;
+        // Connections that forward the agent must not outlive the switch.
+        d.ssh.drop(r.id);
+        c.syncSshFiles();
+      }
+      r.updatedAt = new Date().toISOString();
+      d.store.save(r);
+      return toView(c.activity.withActivity(r));
+    });
+  }
+
+  /** The host key made by rotateKeys takes over: pinned from now on, the old one unpinned. */
+  #applyRotatedKey(r: WorkspaceRecord): void {
+    const d = this.#c.d;
+    r.hostKeyFingerprint = fingerprint(promoteNextHostKey(d.paths, r).publicKey);
+    r.hostKeyRotationPending = false;
+    d.ssh.drop(r.id);
+    d.store.save(r);
+  }
+
+  async destroy(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const r0 = this.#c.resolve(ref);
+    return this.#c.exclusive(r0.id, () => this.#destroy(r0.id, opts));
+  }
+
+  async #destroy(id: string, opts: { force?: boolean }): Promise<void> {
+    const c = this.#c;
+    const d = c.d;
+    const r = c.resolve(id);
+    if (transition("destroy", r.status) === "refused" || c.creating.has(r.name)) throw refusal("destroy", r);
+    if (!opts.force && r.worktree && existsSync(r.worktree.path)) {
+      const wip = await git.workInProgress(r.worktree.path, r.worktree.branch);
+      if (wip.uncommitted.length > 0 || wip.unpushedCommits > 0) {
+        const what = [
+          wip.uncommitted.length > 0 ? `${wip.uncommitted.length} uncommitted change(s)` : "",
+          wip.unpushedCommits > 0 ? `${wip.unpushedCommits} commit(s) on no other branch or remote` : "",
+        ].filter(Boolean).join(" and ");
+        throw new NexusError("INVALID_STATE", `Workspace '${r.name}' has ${what} in ${r.worktree.path}`, {
+          suggestion: `Commit and push (or merge) them first, or run 'nexus destroy ${r.name} --force' to discard them (the branch ${r.worktree.branch} is kept)`,
+          details: { workspaceName: r.name, uncommitted: wip.uncommitted.slice(0, 20), unpushedCommits: wip.unpushedCommits },
+        });
+      }
+    }
+    // A clone Nexus made for this workspace (-r) goes too, unless it holds commits that are nowhere
+    // else (on any of its branches, not only the workspace's): then the clone is what keeps them, and it stays.
+    if (r.repository?.cloned && r.worktree) {
+      const where = existsSync(r.worktree.path) ? r.worktree.path : r.repository.path;
+      const unpushed = existsSync(where) ? await git.localOnlyCommits(where).catch(() => undefined) : 0;
+      r.removeCloneOnDestroy = unpushed === 0;
+      if (!r.removeCloneOnDestroy) d.log.info(`${r.name}: keeping the clone ${r.repository.path}: it has commits that are nowhere else`);
+    }
+    r.status = target("destroy");
+    r.updatedAt = new Date().toISOString();
+    d.store.save(r);
+    c.publishStatus(r);
+    await this.finishDestroy(r);
+  }
+
+  /** Removes everything of a workspace marked destroying; also used by reconcile after a crash. */
+  async finishDestroy(r: WorkspaceRecord): Promise<void> {
+    const c = this.#c;
+    const d = c.d;
+    d.ssh.drop(r.id);
+    if (r.containerId) await d.docker.removeContainer(r.containerId);
+    for (const ct of await d.docker.listContainers({ [LABELS.instance]: d.instance, [LABELS.workspaceId]: r.id })) {
+      await d.docker.removeContainer(ct.Id);
+    }
+    await d.docker.removeVolume(r.homeVolume);
+    if (r.worktree && r.repository && existsSync(r.repository.path)) {
+      const { path: repo } = r.repository;
+      const wt = r.worktree.path;
+      await c.repoLocks.run(repo, () => git.removeWorktree(repo, wt));
+    }
+    if (r.removeCloneOnDestroy && r.repository?.cloned && r.repository.path.startsWith(join(d.paths.home, "repos") + "/")) {
+      rmSync(r.repository.path, { recursive: true, force: true });
+    }
+    d.ports.release(recordPorts(r));
+    d.store.remove(r.id);
+    c.activity.forget(r.id);
+    this.#clearActiveIf(r);
+    c.syncSshFiles();
+    c.publishStatus({ ...r, status: "destroyed" });
+    d.log.info(`destroyed ${r.name} (${r.id})`);
+  }
+
+  #clearActiveIf(r: WorkspaceRecord): void {
+    const file = this.#c.d.paths.activeWorkspace;
+    if (existsSync(file) && [r.id, r.name].includes(readFileSync(file, "utf8").trim())) {
+      writeFileAtomic(file, "");
+    }
+  }
+}
+
+function formatBytes(n: number): string {
+  return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GB` : `${Math.round(n / 1024 ** 2)} MB`;
+}

@@ -1,0 +1,138 @@
+// Keeping records in line with the engine: once at daemon start (reconcile), then as container events
+// arrive (watchEngine, refresh).
+import { existsSync, rmSync } from "node:fs";
+import { LABELS } from "../../docker/labels.ts";
+import * as git from "../../git/git.ts";
+import type { WorkspaceRecord, WorkspaceStatus } from "../types.ts";
+import type { WorkspaceContext } from "./context.ts";
+import type { WorkspaceLifecycle } from "./lifecycle.ts";
+import { recordPorts } from "./plan.ts";
+import type { WorkspaceServices } from "./services.ts";
+
+/** A workspace's status from its container's state as the engine reports it (no container: error). */
+export function statusFromEngine(state: { running: boolean; paused: boolean } | undefined): WorkspaceStatus {
+  return !state ? "error" : state.paused ? "paused" : state.running ? "running" : "stopped";
+}
+
+const GONE = { code: "CONTAINER_ERROR", message: "The workspace's container is gone" } as const;
+
+export class WorkspaceReconciler {
+  readonly #c: WorkspaceContext;
+  readonly #lifecycle: WorkspaceLifecycle;
+  readonly #services: WorkspaceServices;
+
+  constructor(c: WorkspaceContext, lifecycle: WorkspaceLifecycle, services: WorkspaceServices) {
+    this.#c = c;
+    this.#lifecycle = lifecycle;
+    this.#services = services;
+  }
+
+  /** Brings records in line with what the engine has: run once at daemon start. */
+  async reconcile(): Promise<void> {
+    const c = this.#c;
+    const d = c.d;
+    const records = d.store.load();
+    d.ports.claim(records.flatMap(recordPorts));
+    const all = await d.docker.listContainers({ [LABELS.instance]: d.instance });
+    // One-off hook containers left by a daemon killed mid-hook are never a workspace's container.
+    for (const ct of all.filter((ct) => ct.Labels[LABELS.role] === "hook")) await d.docker.removeContainer(ct.Id);
+    const containers = all.filter((ct) => ct.Labels[LABELS.role] !== "hook");
+    const byWorkspace = new Map(containers.map((ct) => [ct.Labels[LABELS.workspaceId], ct]));
+    for (const r of records) {
+      const ct = byWorkspace.get(r.id);
+      try {
+        if (r.status === "destroying") {
+          await this.#lifecycle.finishDestroy(r);
+          continue;
+        }
+        if (r.status === "pending") {
+          await this.#reconcilePending(r);
+          continue;
+        }
+        const next = statusFromEngine(ct && { running: ct.State === "running", paused: ct.State === "paused" });
+        if (next !== r.status) {
+          r.status = next;
+          r.error = ct ? null : { ...GONE };
+          r.updatedAt = new Date().toISOString();
+          d.store.save(r);
+          c.publishStatus(r);
+        }
+      } catch (err) {
+        d.log.warn(`reconcile ${r.name}: ${(err as Error).message}`);
+      }
+    }
+    // Containers and volumes of ours that no record owns are leftovers of a create cut short.
+    const known = new Set(d.store.list().map((r) => r.id));
+    for (const ct of containers) {
+      if (!known.has(ct.Labels[LABELS.workspaceId] ?? "")) {
+        d.log.info(`reconcile: removing orphan container ${ct.Names[0] ?? ct.Id}`);
+        await d.docker.removeContainer(ct.Id);
+      }
+    }
+    for (const v of await d.docker.listVolumes({ [LABELS.instance]: d.instance })) {
+      if (!known.has(v.Labels[LABELS.workspaceId] ?? "")) {
+        d.log.info(`reconcile: removing orphan volume ${v.Name}`);
+        await d.docker.removeVolume(v.Name);
+      }
+    }
+    c.syncSshFiles();
+    // Services of running workspaces: started again where their supervisor is gone (a no-op where it runs).
+    for (const r of d.store.list()) if (r.status === "running") void this.#services.restore(r.id);
+  }
+
+  /** A create the daemon did not finish: undo it, unless the user already put work in its worktree. */
+  async #reconcilePending(r: WorkspaceRecord): Promise<void> {
+    const d = this.#c.d;
+    if (r.worktree && existsSync(r.worktree.path)) {
+      const wip = await git.workInProgress(r.worktree.path, r.worktree.branch).catch(() => undefined);
+      if (!wip || wip.uncommitted.length > 0 || wip.unpushedCommits > 0) {
+        r.status = "error";
+        r.error = { code: "WORKSPACE_START_FAILED", message: "The daemon stopped while creating this workspace; its worktree holds changes, so it was kept" };
+        d.store.save(r);
+        return;
+      }
+    }
+    d.log.info(`reconcile: rolling back unfinished create of ${r.name}`);
+    await this.#lifecycle.finishDestroy(r);
+    if (r.worktree?.branchCreated && r.repository) await git.deleteBranch(r.repository.path, r.worktree.branch);
+    if (r.repository?.cloned) rmSync(r.repository.path, { recursive: true, force: true });
+  }
+
+  /**
+   * Keeps records in step with the engine while the daemon runs: a container stopped, killed,
+   * paused or removed behind the daemon's back (or while it was restarting) shows in the record.
+   */
+  watchEngine(signal: AbortSignal): void {
+    const d = this.#c.d;
+    const tracked = new Set(["start", "die", "stop", "kill", "pause", "unpause", "destroy", "oom", "restart"]);
+    void d.docker.watchContainerEvents(
+      { [LABELS.instance]: d.instance },
+      (e) => {
+        if (e.workspaceId && tracked.has(e.action)) void this.refresh(e.workspaceId).catch((err: Error) => d.log.warn(`refresh ${e.workspaceId}: ${err.message}`));
+      },
+      signal,
+      // Back after an engine restart: what happened meanwhile is read from the engine again.
+      () => {
+        for (const r of d.store.list()) void this.refresh(r.id).catch(() => {});
+      },
+    );
+  }
+
+  /** Sets a workspace's status from its container's real state (under the workspace's lock). */
+  async refresh(id: string): Promise<void> {
+    const c = this.#c;
+    if (!c.d.store.get(id)) return;
+    await c.exclusive(id, async () => {
+      const r = c.d.store.get(id);
+      if (!r || !["running", "paused", "stopped"].includes(r.status)) return; // mid-create/destroy, or error: left to those paths
+      const info = r.containerId ? await c.d.docker.inspect(r.containerId) : undefined;
+      const next = statusFromEngine(info && { running: info.State.Running, paused: info.State.Paused });
+      if (next === r.status) return;
+      if (next !== "running") c.d.ssh.drop(r.id);
+      const cameBack = next === "running" && r.status === "stopped";
+      c.setStatus(r, next, info ? null : { ...GONE });
+      // The container started without us (engine restart, restart policy): its supervisors are gone, start the services again.
+      if (cameBack) void this.#services.restore(r.id);
+    });
+  }
+}

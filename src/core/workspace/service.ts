@@ -1,0 +1,188 @@
+// The façade every transport calls (REST, gRPC, WebSocket, the CLI in-process): one object with the
+// workspace operations, each handed to the part that holds its idea. It holds no behaviour itself.
+import type { Duplex } from "node:stream";
+import type { ExecExit } from "../../ssh/pool.ts";
+import type { HookResult } from "../hooks.ts";
+import type { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, UpdateWorkspaceInput } from "../inputs.ts";
+import type { LogEntry } from "../services.ts";
+import type { BringUpOptions, ProgressSink, ResumeResult, ServiceHealthView, ServiceView, SshInfo, StartResult, WorkspaceRecord, WorkspaceStatus, WorkspaceStatusView, WorkspaceView } from "../types.ts";
+import { WorkspaceAccess } from "./access.ts";
+import { WorkspaceChannel, type ExecStreams } from "./channel.ts";
+import { WorkspaceContainer } from "./container.ts";
+import { noProgress, WorkspaceContext, type ServicePortForwarder, type WorkspaceServiceDeps } from "./context.ts";
+import { WorkspaceCreator } from "./create.ts";
+import { IdleWatch } from "./idle.ts";
+import { WorkspaceLifecycle } from "./lifecycle.ts";
+import { WorkspaceReconciler } from "./reconcile.ts";
+import { WorkspaceServices } from "./services.ts";
+import { WorkspaceViews } from "./views.ts";
+
+export type { ServicePortForwarder, WorkspaceServiceDeps } from "./context.ts";
+
+/** Workspace operations: the only place with behaviour. Every transport calls these. */
+export class WorkspaceService {
+  readonly #c: WorkspaceContext;
+  readonly #channel: WorkspaceChannel;
+  readonly #services: WorkspaceServices;
+  readonly #lifecycle: WorkspaceLifecycle;
+  readonly #creator: WorkspaceCreator;
+  readonly #access: WorkspaceAccess;
+  readonly #idle: IdleWatch;
+  readonly #views: WorkspaceViews;
+  readonly #reconciler: WorkspaceReconciler;
+
+  constructor(deps: WorkspaceServiceDeps) {
+    const c = (this.#c = new WorkspaceContext(deps));
+    this.#channel = new WorkspaceChannel(c);
+    this.#services = new WorkspaceServices(c, this.#channel);
+    const container = new WorkspaceContainer(c, this.#channel);
+    this.#lifecycle = new WorkspaceLifecycle(c, container, this.#services);
+    this.#creator = new WorkspaceCreator(c, container, this.#services);
+    this.#access = new WorkspaceAccess(c, this.#lifecycle);
+    this.#idle = new IdleWatch(c, this.#channel);
+    this.#views = new WorkspaceViews(c, this.#channel, this.#services, this.#idle);
+    this.#reconciler = new WorkspaceReconciler(c, this.#lifecycle, this.#services);
+  }
+
+  // ---- lookups and views (views.ts) -------------------------------------------------------------
+
+  /** A workspace by id or name. */
+  resolve(ref: string): WorkspaceRecord {
+    return this.#c.resolve(ref);
+  }
+  get(ref: string): WorkspaceView {
+    return this.#views.get(ref);
+  }
+  list(filter: ListWorkspacesInput = {}): WorkspaceView[] {
+    return this.#views.list(filter);
+  }
+  status(ref: string): Promise<WorkspaceStatusView> {
+    return this.#views.status(ref);
+  }
+
+  // ---- create (create.ts) and lifecycle (lifecycle.ts) ------------------------------------------
+
+  create(input: CreateWorkspaceInput, progress: ProgressSink = noProgress, opts: BringUpOptions = {}): Promise<StartResult> {
+    return this.#creator.create(input, progress, opts);
+  }
+  start(ref: string, opts: { agentSocket?: string } & BringUpOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
+    return this.#lifecycle.start(ref, opts, progress);
+  }
+  stop(ref: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
+    return this.#lifecycle.stop(ref, opts);
+  }
+  restart(ref: string, opts: { timeoutSeconds?: number; agentSocket?: string } & BringUpOptions = {}): Promise<StartResult> {
+    return this.#lifecycle.restart(ref, opts);
+  }
+  pause(ref: string, opts: { onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
+    return this.#lifecycle.pause(ref, opts);
+  }
+  resume(ref: string, opts: { blocking?: boolean; timeoutSeconds?: number } = {}): Promise<ResumeResult> {
+    return this.#lifecycle.resume(ref, opts);
+  }
+  update(ref: string, input: UpdateWorkspaceInput): Promise<WorkspaceView> {
+    return this.#lifecycle.update(ref, input);
+  }
+  destroy(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    return this.#lifecycle.destroy(ref, opts);
+  }
+  /** Removes everything of a workspace marked destroying; also used by reconcile after a crash. */
+  finishDestroy(r: WorkspaceRecord): Promise<void> {
+    return this.#lifecycle.finishDestroy(r);
+  }
+
+  // ---- the channel into a running workspace (channel.ts) ---------------------------------------
+
+  exec(ref: string, input: ExecInput, streams: ExecStreams = {}): Promise<ExecExit> {
+    return this.#channel.exec(ref, input, streams);
+  }
+  execCollect(ref: string, input: ExecInput): Promise<{ exitCode: number; signal?: string; stdout: string; stderr: string }> {
+    return this.#channel.execCollect(ref, input);
+  }
+  /** Runs a read-only shell line in a running workspace without counting it as activity (status probes). */
+  inspect(ref: string, script: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    return this.#channel.inspect(ref, script);
+  }
+  openTunnel(ref: string, containerPort: number): Promise<Duplex> {
+    return this.#channel.openTunnel(ref, containerPort);
+  }
+
+  // ---- hooks and services (services.ts) ---------------------------------------------------------
+
+  /** Lets service ports that were not published at create be reached through a daemon forward. */
+  setPortForwarder(forwarder: ServicePortForwarder): void {
+    this.#c.forwarder = forwarder;
+  }
+  runHook(ref: string, hook: string, opts: { timeoutSeconds?: number } = {}): Promise<HookResult & { workspaceId: string }> {
+    return this.#services.runHook(ref, hook, opts);
+  }
+  listServices(ref: string): Promise<{ workspaceId: string; services: ServiceView[] }> {
+    return this.#services.listServices(ref);
+  }
+  serviceLogs(ref: string, service: string, opts: { tail: number; follow: boolean; since?: string; signal?: AbortSignal }, onEntry: (e: LogEntry) => void): Promise<void> {
+    return this.#services.serviceLogs(ref, service, opts, onEntry);
+  }
+  restartService(ref: string, service: string, opts: { timeoutSeconds?: number } = {}): Promise<ServiceHealthView & { workspaceId: string; durationMs: number }> {
+    return this.#services.restartService(ref, service, opts);
+  }
+  health(ref: string): Promise<{ workspaceId: string; healthy: boolean; status: WorkspaceStatus; services: ServiceHealthView[]; healthCheck: { exitCode: number; output: string } | null }> {
+    return this.#services.health(ref);
+  }
+
+  // ---- access from the host (access.ts) ---------------------------------------------------------
+
+  switch(ref: string): Promise<{ workspaceId: string; name: string; status: WorkspaceStatus; previous: string | null; durationMs: number }> {
+    return this.#access.switch(ref);
+  }
+  active(): WorkspaceRecord | undefined {
+    return this.#access.active();
+  }
+  clearActive(): void {
+    this.#access.clearActive();
+  }
+  url(ref: string): { workspaceId: string; url: string; containerPort: number; hostPort: number } {
+    return this.#access.url(ref);
+  }
+  sshInfo(ref: string): SshInfo {
+    return this.#access.sshInfo(ref);
+  }
+  sshConfig(ref: string, opts: { includeHostKey?: boolean } = {}): { configContent: string; hostEntryName: string } {
+    return this.#access.sshConfig(ref, opts);
+  }
+  rotateKeys(ref: string): Promise<{ workspaceId: string; status: string; message: string; nextFingerprint: string }> {
+    return this.#access.rotateKeys(ref);
+  }
+
+  // ---- activity and idle (activity.ts, idle.ts) -------------------------------------------------
+
+  /** Pauses (or stops) idle workspaces; the daemon calls it on a timer. */
+  checkIdle(now = Date.now()): Promise<string[]> {
+    return this.#idle.check(this, now);
+  }
+  /** Counts as activity for idle detection (forwarded bytes, ...). */
+  touch(ref: string): void {
+    this.#c.activity.touch(this.#c.resolve(ref).id);
+  }
+  /** `source` says what keeps a workspace awake (or undefined); checkIdle leaves such a workspace alone. Returns the remover. */
+  addAwakeSource(source: (workspaceId: string) => string | undefined): () => void {
+    return this.#c.activity.addAwakeSource(source);
+  }
+
+  // ---- the engine's view (reconcile.ts) ---------------------------------------------------------
+
+  reconcile(): Promise<void> {
+    return this.#reconciler.reconcile();
+  }
+  watchEngine(signal: AbortSignal): void {
+    this.#reconciler.watchEngine(signal);
+  }
+  refresh(id: string): Promise<void> {
+    return this.#reconciler.refresh(id);
+  }
+
+  /** Closes pooled connections (daemon shutdown); lastActiveAt is flushed to the records. */
+  shutdown(): void {
+    this.#c.activity.flush(this.#c.d.store);
+    this.#c.d.ssh.closeAll();
+  }
+}

@@ -1,0 +1,115 @@
+// The container a workspace runs in, as data: pure functions of the record, no engine involved.
+import type { ContainerCreateOptions } from "dockerode";
+import { LABELS } from "../../docker/labels.ts";
+import type { TarEntry } from "../../docker/tar.ts";
+import type { KeyPair } from "../../ssh/keys.ts";
+import { SSH_HOST } from "../ssh-files.ts";
+import { SUPERVISOR_PATH, SUPERVISOR_PY } from "../supervisor.ts";
+import type { WorkspaceRecord } from "../types.ts";
+
+/** Where the worktree (or folder) is mounted inside the container. */
+export const WORKSPACE_DIR = "/workspace";
+
+export interface HostUser {
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+/** The labels that mark a workspace's container and volume as ours (reconcile finds them by these). */
+export function workspaceLabels(record: Pick<WorkspaceRecord, "id" | "name">, instance: string): Record<string, string> {
+  return {
+    [LABELS.managed]: "true",
+    [LABELS.instance]: instance,
+    [LABELS.workspaceId]: record.id,
+    [LABELS.workspaceName]: record.name,
+  };
+}
+
+/** The workspace's container: ports published on the SSH host, worktree and home mounted, limits capped at the engine's CPUs. */
+export function containerSpec(record: WorkspaceRecord, labels: Record<string, string>, ncpu: number, hostUser: Pick<HostUser, "uid" | "gid">): ContainerCreateOptions {
+  const exposed: Record<string, object> = { "22/tcp": {} };
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {
+    "22/tcp": [{ HostIp: SSH_HOST, HostPort: String(record.ports.ssh) }],
+  };
+  for (const p of record.ports.services) {
+    exposed[`${p.containerPort}/tcp`] = {};
+    bindings[`${p.containerPort}/tcp`] = [{ HostIp: SSH_HOST, HostPort: String(p.hostPort) }];
+  }
+  const { uid, gid } = hostUser;
+  return {
+    name: record.containerName,
+    Image: record.image,
+    Hostname: record.name,
+    Labels: labels,
+    Env: [`NEXUS_UID=${uid}`, `NEXUS_GID=${gid}`, `NEXUS_WORKSPACE=${record.name}`],
+    ExposedPorts: exposed,
+    HostConfig: {
+      PortBindings: bindings,
+      Mounts: workspaceMounts(record),
+      RestartPolicy: { Name: "unless-stopped" },
+      Init: true,
+      NanoCpus: nanoCpus(record.resources.cpu, ncpu),
+      Memory: record.resources.memoryBytes,
+    },
+  };
+}
+
+/** The worktree at /workspace, the home volume, and the repository's git dir where the worktree's .git file points. */
+export function workspaceMounts(record: WorkspaceRecord): NonNullable<NonNullable<ContainerCreateOptions["HostConfig"]>["Mounts"]> {
+  const mounts: NonNullable<NonNullable<ContainerCreateOptions["HostConfig"]>["Mounts"]> = [
+    { Type: "bind", Source: record.mountPath, Target: WORKSPACE_DIR },
+    { Type: "volume", Source: record.homeVolume, Target: "/home/nexus" },
+  ];
+  // The worktree's .git file points at the repository's git dir by absolute path: mount it there.
+  if (record.repository && !record.repository.gitCommonDir.startsWith(record.mountPath + "/")) {
+    mounts.push({ Type: "bind", Source: record.repository.gitCommonDir, Target: record.repository.gitCommonDir });
+  }
+  return mounts;
+}
+
+/** A CPU limit as the engine takes it, never above the engine's own CPUs. */
+export function nanoCpus(cpu: number, ncpu: number): number {
+  return Math.round(Math.min(cpu, ncpu) * 1e9);
+}
+
+/** The one-off container of a post-stop hook: the workspace's image and mounts, as the workspace user. */
+export function oneOffSpec(r: WorkspaceRecord, instance: string, hostUser: Pick<HostUser, "uid" | "gid">, commandLine: string, env: Record<string, string>, suffix: string): ContainerCreateOptions {
+  const labels = workspaceLabels(r, instance);
+  const { uid, gid } = hostUser;
+  return {
+    name: `${r.containerName}-hook-${suffix}`,
+    Image: r.image,
+    Labels: { ...labels, [LABELS.role]: "hook" },
+    User: `${uid}:${gid}`,
+    Entrypoint: ["/bin/bash", "-c"],
+    Cmd: [commandLine],
+    WorkingDir: WORKSPACE_DIR,
+    Env: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), "HOME=/home/nexus", "USER=nexus"],
+    HostConfig: { Mounts: workspaceMounts(r), NetworkMode: "bridge", Memory: r.resources.memoryBytes },
+  };
+}
+
+/** The in-container service supervisor, as files for the container's root. */
+export function supervisorFiles(): TarEntry[] {
+  return [
+    { name: "usr/local/lib/nexus", type: "dir", mode: 0o755 },
+    { name: SUPERVISOR_PATH.slice(1), content: SUPERVISOR_PY, mode: 0o755 },
+  ];
+}
+
+/** Host key, authorized keys and the workspace env as files for the container's root (never env vars or labels). */
+export function workspaceFiles(hostKey: KeyPair, authorizedKeys: readonly string[], env: Record<string, string>): TarEntry[] {
+  const authorized = [...new Set(authorizedKeys)].join("\n") + "\n";
+  const environment = Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n";
+  return [
+    { name: "etc/nexus", type: "dir", mode: 0o755 },
+    { name: "etc/nexus/ssh", type: "dir", mode: 0o755 },
+    { name: "etc/nexus/ssh/ssh_host_ed25519_key", content: hostKey.privateKey, mode: 0o600 },
+    { name: "etc/nexus/ssh/ssh_host_ed25519_key.pub", content: hostKey.publicKey + "\n", mode: 0o644 },
+    { name: "etc/nexus/ssh/authorized_keys", content: authorized, mode: 0o644 },
+    { name: "etc/environment", content: environment, mode: 0o644 },
+    // The service supervisor comes with the binary, so a new Nexus needs no new image.
+    ...supervisorFiles(),
+  ];
+}
