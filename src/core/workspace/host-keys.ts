@@ -13,14 +13,19 @@ function keyDir(paths: NexusPaths, r: Owner): string {
   return join(paths.workspaceDir(r.id), "ssh");
 }
 
-/** Makes and stores a new host key pair. */
-export function makeHostKey(paths: NexusPaths, r: Owner): KeyPair {
+/** Makes and stores a new host key pair (`next_` for one that waits for its rotation). */
+function writeNewKey(paths: NexusPaths, r: Owner, prefix: "" | "next_"): KeyPair {
   const dir = keyDir(paths, r);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pair = generateEd25519(workspaceNames(r.name, r.id).keyComment);
-  writeFileAtomic(join(dir, "ssh_host_ed25519_key"), pair.privateKey, 0o600);
-  writeFileAtomic(join(dir, "ssh_host_ed25519_key.pub"), pair.publicKey + "\n", 0o644);
+  writeFileAtomic(join(dir, `${prefix}ssh_host_ed25519_key`), pair.privateKey, 0o600);
+  writeFileAtomic(join(dir, `${prefix}ssh_host_ed25519_key.pub`), pair.publicKey + "\n", 0o644);
   return pair;
+}
+
+/** Makes and stores the workspace's host key pair. */
+export function makeHostKey(paths: NexusPaths, r: Owner): KeyPair {
+  return writeNewKey(paths, r, "");
 }
 
 export function readHostKey(paths: NexusPaths, r: Owner): KeyPair {
@@ -39,11 +44,7 @@ export function hostPublicKey(paths: NexusPaths, r: Owner): string | undefined {
 
 /** Makes the next host key beside the current one (ssh/next_*); `promoteNextHostKey` makes it current. */
 export function makeNextHostKey(paths: NexusPaths, r: Owner): KeyPair {
-  const dir = keyDir(paths, r);
-  const pair = generateEd25519(workspaceNames(r.name, r.id).keyComment);
-  writeFileAtomic(join(dir, "next_ssh_host_ed25519_key"), pair.privateKey, 0o600);
-  writeFileAtomic(join(dir, "next_ssh_host_ed25519_key.pub"), pair.publicKey + "\n", 0o644);
-  return pair;
+  return writeNewKey(paths, r, "next_");
 }
 
 export function promoteNextHostKey(paths: NexusPaths, r: Owner): KeyPair {
