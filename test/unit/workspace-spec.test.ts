@@ -92,17 +92,16 @@ describe("container spec", () => {
     });
   });
 
-  test("the worktree at /workspace, the home volume, and the git dir at its own path", () => {
+  test("the worktree at /workspace, the home volume, and never the repository's git dir", () => {
     expect(spec.HostConfig!.Mounts).toEqual([
       { Type: "bind", Source: "/src/repo/.worktree/spec", Target: WORKSPACE_DIR },
       { Type: "volume", Source: "nexus-spec-aaaaaa-home", Target: "/home/nexus" },
-      { Type: "bind", Source: "/src/repo/.git", Target: "/src/repo/.git" },
     ]);
   });
 
-  test("a folder holding its own .git needs no extra mount", () => {
-    const folder = makeRecord({ mountPath: "/src/repo", repository: { path: "/src/repo", gitCommonDir: "/src/repo/.git", cloned: false } });
-    expect(containerSpec(folder, {}, 2, { uid: 0, gid: 0 }).HostConfig!.Mounts).toHaveLength(2);
+  test("the workspace's own git mounts (git-sync.ts) come after them", () => {
+    const own = { Type: "bind" as const, Source: "/home/u/.nexus/workspaces/x/git", Target: "/src/repo/.git" };
+    expect(containerSpec(r, {}, 2, { uid: 0, gid: 0 }, [own]).HostConfig!.Mounts).toEqual([...spec.HostConfig!.Mounts!, own]);
   });
 
   test("CPU is capped at the engine's CPUs; memory, user ids, name and restart policy as recorded", () => {

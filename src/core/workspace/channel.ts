@@ -53,7 +53,10 @@ export class WorkspaceChannel {
     const signal = timeout && streams.signal ? AbortSignal.any([timeout, streams.signal]) : (timeout ?? streams.signal);
     c.activity.commandStarted(r.id);
     try {
-      return await c.d.ssh.exec(r.id, this.target(r), line, { ...streams, ...(signal ? { signal } : {}), ...(agentSocket ? { agentSocket } : {}) });
+      const exit = await c.d.ssh.exec(r.id, this.target(r), line, { ...streams, ...(signal ? { signal } : {}), ...(agentSocket ? { agentSocket } : {}) });
+      // Commits the command made reach the host's branch before its answer (git-sync.ts; free when no ref moved).
+      await c.git.afterExec(r);
+      return exit;
     } catch (err) {
       if (timeout?.aborted) {
         throw new NexusError("INVALID_STATE", `The command ran longer than its timeout of ${input.timeout} s and was killed`, {

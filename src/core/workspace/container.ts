@@ -25,7 +25,7 @@ export class WorkspaceContainer {
 
   /** Creates the container from the record; answers its id. */
   create(r: WorkspaceRecord, ncpu: number): Promise<string> {
-    return this.#c.d.docker.createContainer(containerSpec(r, this.labels(r), ncpu, this.#c.d.hostUser));
+    return this.#c.d.docker.createContainer(containerSpec(r, this.labels(r), ncpu, this.#c.d.hostUser, this.#c.git.mounts(r)));
   }
 
   /** Host key, authorized keys and the workspace env reach the container as files, never as env vars or labels. */

@@ -15,6 +15,7 @@ import type { PortAllocator } from "../ports.ts";
 import { writeSshFiles } from "../ssh-files.ts";
 import type { ProgressSink, WorkspaceRecord, WorkspaceStatus } from "../types.ts";
 import { ActivityTracker } from "./activity.ts";
+import type { GitSync } from "./git-sync.ts";
 import { hostPublicKey } from "./host-keys.ts";
 import { WorkspaceLocks } from "./lock.ts";
 import type { HostUser } from "./spec.ts";
@@ -64,6 +65,8 @@ export class WorkspaceContext {
   /** Containers (by workspace and container id) known to hold this build's supervisor. */
   readonly supervisorIn = new Set<string>();
   forwarder: ServicePortForwarder | undefined;
+  /** The workspaces' own git dirs and the commits moving to and from the host; set by the façade (it needs the channel). */
+  git!: GitSync;
 
   constructor(deps: WorkspaceServiceDeps) {
     this.d = deps;

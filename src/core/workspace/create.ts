@@ -92,6 +92,8 @@ export class WorkspaceCreator {
         step("worktree", `Creating worktree ${source.mountPath} on branch ${source.branch}`);
         await this.#makeWorktree(record, source.makeWorktree, undo);
       }
+      // The workspace's own git dir (git-sync.ts): removed with the record on rollback.
+      await c.git.prepare(record);
 
       // The project's .nexus/workspace.yaml (in the new worktree) adds ports, resources, image, hooks, services.
       project = c.project(record);

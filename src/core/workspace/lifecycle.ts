@@ -59,6 +59,7 @@ export class WorkspaceLifecycle {
           if (!hostPublicKey(d.paths, r)) r.hostKeyFingerprint = fingerprint(makeHostKey(d.paths, r).publicKey);
           if (!r.image) r.image = await d.docker.ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
           if (!(await d.docker.volumeExists(r.homeVolume))) await d.docker.createVolume(r.homeVolume, this.#container.labels(r));
+          await c.git.prepare(r);
           r.containerId = await this.#container.create(r, engine.ncpu);
           d.store.save(r);
         } else if (info.State.Paused) {
@@ -98,6 +99,7 @@ export class WorkspaceLifecycle {
         if (live.State.Paused) await d.docker.unpause(r.containerId);
         // pre-stop hook, then services in reverse order, while SSH still answers.
         if (live.State.Running) await this.#services.bringDown(r, project);
+        if (live.State.Running) await c.git.sync(r).catch((err: Error) => d.log.warn(`${r.name}: git sync before stop: ${err.message}`));
         d.ssh.drop(r.id);
         await d.docker.stop(r.containerId, opts.timeoutSeconds ?? 30);
       }
@@ -206,6 +208,8 @@ export class WorkspaceLifecycle {
     const d = c.d;
     const r = c.resolve(id);
     if (transition("destroy", r.status) === "refused" || c.creating.has(r.name)) throw refusal("destroy", r);
+    // Commits made inside reach the host first, so the check below sees them (git-sync.ts).
+    const keptInside = await c.git.beforeDestroy(r, { force: !!opts.force, running: r.status === "running" });
     if (!opts.force && r.worktree && existsSync(r.worktree.path)) {
       const wip = await git.workInProgress(r.worktree.path, r.worktree.branch);
       if (wip.uncommitted.length > 0 || wip.unpushedCommits > 0) {
@@ -224,7 +228,7 @@ export class WorkspaceLifecycle {
     if (r.repository?.cloned && r.worktree) {
       const where = existsSync(r.worktree.path) ? r.worktree.path : r.repository.path;
       const unpushed = existsSync(where) ? await git.localOnlyCommits(where).catch(() => undefined) : 0;
-      r.removeCloneOnDestroy = unpushed === 0;
+      r.removeCloneOnDestroy = unpushed === 0 && keptInside === 0;
       if (!r.removeCloneOnDestroy) d.log.info(`${r.name}: keeping the clone ${r.repository.path}: it has commits that are nowhere else`);
     }
     r.status = target("destroy");
@@ -244,6 +248,7 @@ export class WorkspaceLifecycle {
       await d.docker.removeContainer(ct.Id);
     }
     await d.docker.removeVolume(r.homeVolume);
+    await c.git.remove(r, r.image).catch((err: Error) => d.log.warn(`${r.name}: removing its git dir: ${err.message}`));
     if (r.worktree && r.repository && existsSync(r.repository.path)) {
       const { path: repo } = r.repository;
       const wt = r.worktree.path;

@@ -105,6 +105,8 @@ export class WorkspaceReconciler {
   watchEngine(signal: AbortSignal): void {
     const d = this.#c.d;
     const tracked = new Set(["start", "die", "stop", "kill", "pause", "unpause", "destroy", "oom", "restart"]);
+    // Commits made in interactive sessions, or on the host, move without an exec to notice them.
+    this.#c.git.watch(signal, () => d.store.list().filter((r) => r.status === "running" && !this.#c.creating.has(r.name)));
     void d.docker.watchContainerEvents(
       { [LABELS.instance]: d.instance },
       (e) => {

@@ -11,6 +11,7 @@ import { WorkspaceChannel, type ExecStreams } from "./channel.ts";
 import { WorkspaceContainer } from "./container.ts";
 import { noProgress, WorkspaceContext, type ServicePortForwarder, type WorkspaceServiceDeps } from "./context.ts";
 import { WorkspaceCreator } from "./create.ts";
+import { GitSync } from "./git-sync.ts";
 import { IdleWatch } from "./idle.ts";
 import { WorkspaceLifecycle } from "./lifecycle.ts";
 import { WorkspaceReconciler } from "./reconcile.ts";
@@ -34,6 +35,14 @@ export class WorkspaceService {
   constructor(deps: WorkspaceServiceDeps) {
     const c = (this.#c = new WorkspaceContext(deps));
     this.#channel = new WorkspaceChannel(c);
+    const channel = this.#channel;
+    c.git = new GitSync({
+      paths: deps.paths,
+      log: deps.log,
+      owner: deps.hostUser,
+      exec: (r, line, streams) => deps.ssh.exec(r.id, channel.target(r), line, streams),
+      runOneOff: (options, timeoutMs) => deps.docker.runOneOff(options, timeoutMs),
+    });
     this.#services = new WorkspaceServices(c, this.#channel);
     const container = new WorkspaceContainer(c, this.#channel);
     this.#lifecycle = new WorkspaceLifecycle(c, container, this.#services);

@@ -27,7 +27,7 @@ export function workspaceLabels(record: Pick<WorkspaceRecord, "id" | "name">, in
 }
 
 /** The workspace's container: ports published on the SSH host, worktree and home mounted, limits capped at the engine's CPUs. */
-export function containerSpec(record: WorkspaceRecord, labels: Record<string, string>, ncpu: number, hostUser: Pick<HostUser, "uid" | "gid">): ContainerCreateOptions {
+export function containerSpec(record: WorkspaceRecord, labels: Record<string, string>, ncpu: number, hostUser: Pick<HostUser, "uid" | "gid">, gitMounts: readonly Mount[] = []): ContainerCreateOptions {
   const exposed: Record<string, object> = { "22/tcp": {} };
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {
     "22/tcp": [{ HostIp: SSH_HOST, HostPort: String(record.ports.ssh) }],
@@ -46,7 +46,7 @@ export function containerSpec(record: WorkspaceRecord, labels: Record<string, st
     ExposedPorts: exposed,
     HostConfig: {
       PortBindings: bindings,
-      Mounts: workspaceMounts(record),
+      Mounts: workspaceMounts(record, gitMounts),
       RestartPolicy: { Name: "unless-stopped" },
       Init: true,
       NanoCpus: nanoCpus(record.resources.cpu, ncpu),
@@ -55,17 +55,18 @@ export function containerSpec(record: WorkspaceRecord, labels: Record<string, st
   };
 }
 
-/** The worktree at /workspace, the home volume, and the repository's git dir where the worktree's .git file points. */
-export function workspaceMounts(record: WorkspaceRecord): NonNullable<NonNullable<ContainerCreateOptions["HostConfig"]>["Mounts"]> {
-  const mounts: NonNullable<NonNullable<ContainerCreateOptions["HostConfig"]>["Mounts"]> = [
+type Mount = NonNullable<NonNullable<ContainerCreateOptions["HostConfig"]>["Mounts"]>[number];
+
+/**
+ * The worktree at /workspace, the home volume, and the workspace's own git dir (`gitMounts`, from
+ * git-sync.ts) — never the host repository's git dir writable.
+ */
+export function workspaceMounts(record: WorkspaceRecord, gitMounts: readonly Mount[] = []): Mount[] {
+  return [
     { Type: "bind", Source: record.mountPath, Target: WORKSPACE_DIR },
     { Type: "volume", Source: record.homeVolume, Target: "/home/nexus" },
+    ...gitMounts,
   ];
-  // The worktree's .git file points at the repository's git dir by absolute path: mount it there.
-  if (record.repository && !record.repository.gitCommonDir.startsWith(record.mountPath + "/")) {
-    mounts.push({ Type: "bind", Source: record.repository.gitCommonDir, Target: record.repository.gitCommonDir });
-  }
-  return mounts;
 }
 
 /** A CPU limit as the engine takes it, never above the engine's own CPUs. */
@@ -74,7 +75,7 @@ export function nanoCpus(cpu: number, ncpu: number): number {
 }
 
 /** The one-off container of a post-stop hook: the workspace's image and mounts, as the workspace user. */
-export function oneOffSpec(r: WorkspaceRecord, instance: string, hostUser: Pick<HostUser, "uid" | "gid">, commandLine: string, env: Record<string, string>, suffix: string): ContainerCreateOptions {
+export function oneOffSpec(r: WorkspaceRecord, instance: string, hostUser: Pick<HostUser, "uid" | "gid">, commandLine: string, env: Record<string, string>, suffix: string, gitMounts: readonly Mount[] = []): ContainerCreateOptions {
   const labels = workspaceLabels(r, instance);
   const { uid, gid } = hostUser;
   return {
@@ -86,7 +87,7 @@ export function oneOffSpec(r: WorkspaceRecord, instance: string, hostUser: Pick<
     Cmd: [commandLine],
     WorkingDir: WORKSPACE_DIR,
     Env: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), "HOME=/home/nexus", "USER=nexus"],
-    HostConfig: { Mounts: workspaceMounts(r), NetworkMode: "bridge", Memory: r.resources.memoryBytes },
+    HostConfig: { Mounts: workspaceMounts(r, gitMounts), NetworkMode: "bridge", Memory: r.resources.memoryBytes },
   };
 }
 

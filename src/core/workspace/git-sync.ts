@@ -1,0 +1,452 @@
+// Moves commits between a workspace's own git dir and the host repository (own-gitdir.ts says why
+// the workspace has its own). The workspace side is untrusted: the daemon talks to it only through
+// git commands run inside over SSH, and takes its commits as a bundle that the host's hardened git
+// fetches (objects checked). No host git process ever runs with the workspace's git dir or config.
+//
+// The workspace's branch (`nexus/<name>`) moves both ways:
+//   - workspace → host: the host branch takes the workspace's tip when the host did not move since
+//     the last sync (or the workspace's tip descends from it). A rewrite of its own branch (rebase,
+//     amend) is the workspace's right; the host's reflog keeps the old tip.
+//   - host → workspace: likewise the other way (a commit made on the host in the worktree).
+//   - both moved apart: neither moves; the workspace's tip is kept on the host under
+//     refs/nexus/workspaces/<id>/heads/<branch> and the log says so.
+// The side that did not commit gets its index brought along (`reset <new> -- .`), unless that
+// index holds staged changes: then it is left alone and the log says so.
+// Every other local branch, the stash and a detached HEAD of the workspace are kept on the host under
+// refs/nexus/workspaces/<id>/ (never under refs/heads: the workspace cannot touch the host's branches).
+//
+// When: after an exec whose refs moved (an lstat check, free otherwise), every few seconds while the
+// daemon watches (interactive sessions, commits made on the host), before stop, and before destroy.
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { ContainerCreateOptions } from "dockerode";
+import { runGit } from "../../git/git.ts";
+import { makeOwnGitDir, ownGitMounts, refsFingerprint, worktreeAdminName, type Mount, type OwnGitLayout } from "../../git/own-gitdir.ts";
+import type { ExecExit } from "../../ssh/pool.ts";
+import { shellQuote } from "../../ssh/quote.ts";
+import { writeFileAtomic } from "../../store/atomic.ts";
+import type { NexusPaths } from "../../store/paths.ts";
+import { NexusError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { KeyedMutex } from "../mutex.ts";
+import type { WorkspaceRecord } from "../types.ts";
+
+/** A bundle bigger than this is refused (a workspace must not fill the host's disk through the daemon). */
+const MAX_BUNDLE_BYTES = 2 * 1024 * 1024 * 1024;
+const POLL_MS = 3000;
+/** A workspace must not hold a sync (and so a destroy) forever. */
+const COMMAND_TIMEOUT_MS = 60_000;
+const BUNDLE_TIMEOUT_MS = 10 * 60_000;
+const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+export interface GitSyncDeps {
+  paths: NexusPaths;
+  log: Logger;
+  owner: { uid: number; gid: number };
+  /** Runs a command line in the workspace over its pooled SSH connection. */
+  exec(r: WorkspaceRecord, line: string, streams: { onStdout?: (b: Buffer) => void; onStderr?: (b: Buffer) => void; signal?: AbortSignal }): Promise<ExecExit>;
+  /** Runs a throwaway container (root, the workspace's image) to remove what the workspace left root-owned. */
+  runOneOff(options: ContainerCreateOptions, timeoutMs: number): Promise<{ exitCode: number; output: string }>;
+}
+
+/** What the daemon keeps about a workspace's own git dir (in its record folder, out of the workspace's reach). */
+interface SyncState {
+  kind: "worktree" | "repo";
+  branch: string;
+  adminName?: string;
+  /** The branch tip both sides had at the last sync. */
+  base?: string;
+  /** refsFingerprint (both sides) at the last sync. */
+  fingerprint?: string;
+  /** refsFingerprint of the workspace's side only at the last sync: what destroy of a stopped workspace compares. */
+  ownFingerprint?: string;
+  lastSyncAt?: string;
+}
+
+export interface SyncResult {
+  /** Which way the workspace's branch moved, if it did. */
+  moved: "none" | "to-host" | "to-workspace" | "diverged";
+  branch: string;
+  tip?: string;
+  /** Refs kept under refs/nexus/workspaces/<id>/ this time. */
+  kept: string[];
+  /** Set when an index was left alone (staged changes there). */
+  note?: string;
+}
+
+interface InsideRefs {
+  refs: Map<string, string>;
+  head?: string;
+}
+
+export class GitSync {
+  readonly #d: GitSyncDeps;
+  readonly #locks = new KeyedMutex();
+
+  constructor(deps: GitSyncDeps) {
+    this.#d = deps;
+  }
+
+  #stateFile(id: string): string {
+    return join(this.#d.paths.workspaceDir(id), "git-sync.json");
+  }
+
+  #state(id: string): SyncState | undefined {
+    try {
+      return JSON.parse(readFileSync(this.#stateFile(id), "utf8")) as SyncState;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #saveState(id: string, s: SyncState): void {
+    writeFileAtomic(this.#stateFile(id), JSON.stringify(s, null, 2) + "\n");
+  }
+
+  ownDir(id: string): string {
+    return join(this.#d.paths.workspaceDir(id), "git");
+  }
+
+  /** The layout of a workspace with its own git dir; undefined for a workspace without a repository. */
+  layout(r: WorkspaceRecord): OwnGitLayout | undefined {
+    const s = this.#state(r.id);
+    const dir = this.ownDir(r.id);
+    if (!s || !r.repository || !existsSync(dir)) return undefined;
+    if (s.kind === "worktree" && r.worktree && s.adminName) {
+      return { kind: "worktree", dir, commonDir: r.repository.gitCommonDir, adminName: s.adminName, worktree: r.worktree.path, branch: s.branch };
+    }
+    if (s.kind === "repo") return { kind: "repo", dir, commonDir: r.repository.gitCommonDir, repo: r.repository.path, branch: s.branch };
+    return undefined;
+  }
+
+  /**
+   * Makes the workspace's own git dir, once (create; start of a workspace made before it existed).
+   * Nothing to do without a repository, or for --no-worktree on a repository whose `.git` is not a folder.
+   */
+  async prepare(r: WorkspaceRecord): Promise<void> {
+    if (!r.repository || this.layout(r)) return;
+    const dir = this.ownDir(r.id);
+    // Half made by a create that was cut short: made again from scratch (no container has had it).
+    if (existsSync(dir) && !this.#state(r.id)) rmSync(dir, { recursive: true, force: true });
+    const commonDir = r.repository.gitCommonDir;
+    let layout: OwnGitLayout;
+    if (r.worktree) {
+      const adminName = worktreeAdminName(r.worktree.path, commonDir);
+      if (!adminName) {
+        throw new NexusError("INTERNAL_ERROR", `The worktree ${r.worktree.path} has no .git file naming ${commonDir}/worktrees/…`, {
+          suggestion: `Check it with 'git -C ${r.worktree.path} rev-parse --git-dir'`,
+        });
+      }
+      layout = { kind: "worktree", dir, commonDir, adminName, worktree: r.worktree.path, branch: r.worktree.branch };
+    } else if (commonDir === join(r.repository.path, ".git") && r.mountPath === r.repository.path) {
+      layout = { kind: "repo", dir, commonDir, repo: r.repository.path, branch: r.branch };
+    } else {
+      this.#d.log.warn(`${r.name}: the repository's git dir is not <repo>/.git; git inside the workspace has no git dir`);
+      return;
+    }
+    await makeOwnGitDir(layout, this.#d.owner);
+    const base = await hostTip(layout);
+    this.#saveState(r.id, {
+      kind: layout.kind,
+      branch: layout.branch,
+      ...(layout.kind === "worktree" ? { adminName: layout.adminName } : {}),
+      ...(base ? { base } : {}),
+      fingerprint: refsFingerprint(layout),
+      ownFingerprint: refsFingerprint(layout, "own"),
+    });
+  }
+
+  /** The container's git mounts (none for a workspace without a repository: then nothing of a git dir is mounted). */
+  mounts(r: WorkspaceRecord): Mount[] {
+    const l = this.layout(r);
+    return l ? ownGitMounts(l) : [];
+  }
+
+  /** After an exec: syncs when refs moved on either side; never fails the exec. */
+  async afterExec(r: WorkspaceRecord): Promise<void> {
+    const l = this.layout(r);
+    if (!l || refsFingerprint(l) === this.#state(r.id)?.fingerprint) return;
+    await this.sync(r).catch((err: Error) => this.#d.log.warn(`${r.name}: git sync: ${err.message}`));
+  }
+
+  /** Polls running workspaces for ref changes (interactive sessions, commits on the host) until `signal` aborts. */
+  watch(signal: AbortSignal, running: () => WorkspaceRecord[]): void {
+    const timer = setInterval(() => {
+      for (const r of running()) void this.afterExec(r);
+    }, POLL_MS);
+    timer.unref?.();
+    signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+  }
+
+  /** Brings the two sides together now (the workspace must be running: the workspace side is reached over SSH). */
+  sync(r: WorkspaceRecord): Promise<SyncResult | undefined> {
+    return this.#locks.run(r.id, () => this.#sync(r));
+  }
+
+  async #sync(r: WorkspaceRecord): Promise<SyncResult | undefined> {
+    const l = this.layout(r);
+    const state = this.#state(r.id);
+    if (!l || !state) return undefined;
+    const repo = l.kind === "worktree" ? l.commonDir : l.repo;
+    const ns = `refs/nexus/workspaces/${r.id}`;
+    const inside = await this.#insideRefs(r);
+    const host = await refMap(repo, ["refs/heads"]);
+    const kept = await refMap(repo, [ns]);
+
+    // 1. Every workspace ref the host does not hold as is: kept under the namespace (bundle for the missing objects).
+    const wanted = new Map<string, { from: string; sha: string }>();
+    for (const [ref, sha] of inside.refs) {
+      const to = ref === "refs/stash" ? `${ns}/stash` : `${ns}/heads/${ref.slice("refs/heads/".length)}`;
+      if (ref.startsWith("refs/heads/") && host.get(ref) === sha) continue;
+      if (kept.get(to) !== sha) wanted.set(to, { from: ref, sha });
+    }
+    if (inside.head && ![...inside.refs.values()].includes(inside.head) && kept.get(`${ns}/HEAD`) !== inside.head) {
+      wanted.set(`${ns}/HEAD`, { from: "HEAD", sha: inside.head });
+    }
+    const missing = new Map<string, { from: string; sha: string }>();
+    for (const [to, w] of wanted) {
+      if (await hasCommit(repo, w.sha)) await git(repo, ["update-ref", "-m", `nexus: from workspace ${r.name}`, to, w.sha]);
+      else missing.set(to, w);
+    }
+    if (missing.size > 0) {
+      const exclude = [...new Set([...host.values(), ...kept.values(), ...(state.base ? [state.base] : [])])].slice(0, 500);
+      await this.#fetchBundle(r, repo, [...missing].map(([to, w]) => ({ to, from: w.from })), exclude);
+    }
+
+    // 2. The workspace's branch.
+    const ref = `refs/heads/${l.branch}`;
+    const wsTip = inside.refs.get(ref);
+    const hTip = host.get(ref);
+    const result: SyncResult = { moved: "none", branch: l.branch, kept: [...wanted.keys()] };
+    let base = state.base;
+    if (wsTip && wsTip !== hTip) {
+      const hostMoved = hTip !== undefined && hTip !== state.base;
+      const wsMoved = wsTip !== state.base;
+      if (!hostMoved || (hTip !== undefined && (await isAncestor(repo, hTip, wsTip)))) {
+        await git(repo, ["update-ref", "-m", `nexus: commits from workspace ${r.name}`, ref, wsTip, hTip ?? "0".repeat(wsTip.length)]);
+        const note = hTip ? await refreshHostIndex(l, hTip, wsTip) : undefined;
+        Object.assign(result, { moved: "to-host", tip: wsTip, ...(note ? { note } : {}) });
+        base = wsTip;
+      } else if (hTip !== undefined && (!wsMoved || (await isAncestor(repo, wsTip, hTip)))) {
+        const note = await this.#moveInside(r, l.branch, wsTip, hTip);
+        Object.assign(result, { moved: "to-workspace", tip: hTip, ...(note ? { note } : {}) });
+        base = hTip;
+      } else {
+        // Both moved apart: nothing is moved; the workspace's tip is safe under the namespace.
+        await git(repo, ["update-ref", "-m", `nexus: diverged in workspace ${r.name}`, `${ns}/heads/${l.branch}`, wsTip]);
+        result.moved = "diverged";
+        this.#d.log.warn(`${r.name}: ${l.branch} moved on the host and in the workspace; neither was moved. The workspace's tip ${wsTip.slice(0, 12)} is kept at ${ns}/heads/${l.branch}: merge or rebase it, then sync again`);
+      }
+    } else if (wsTip) {
+      base = wsTip;
+    }
+    if (result.note) this.#d.log.warn(`${r.name}: ${result.note}`);
+    if (result.moved === "to-host" || result.moved === "to-workspace") this.#d.log.info(`${r.name}: ${l.branch} ${result.moved} at ${result.tip!.slice(0, 12)}`);
+    // Taken after the sync's own ref moves, so they do not trigger another one.
+    this.#saveState(r.id, { ...state, ...(base ? { base } : {}), fingerprint: refsFingerprint(l), ownFingerprint: refsFingerprint(l, "own"), lastSyncAt: new Date().toISOString() });
+    return result;
+  }
+
+  /** Refs of the workspace's git dir, read by git inside; every line is checked (the answer is untrusted). */
+  async #insideRefs(r: WorkspaceRecord): Promise<InsideRefs> {
+    const out = await this.#run(r, "cd /workspace && git for-each-ref --format='%(objectname) %(refname)' refs/heads refs/stash && printf 'HEAD %s\\n' \"$(git rev-parse -q --verify HEAD)\"");
+    const refs = new Map<string, string>();
+    let head: string | undefined;
+    for (const line of out.split("\n")) {
+      const m = /^([0-9a-f]{40}(?:[0-9a-f]{24})?) (refs\/heads\/[^\s~^:?*[\\\x00-\x1f\x7f]+|refs\/stash)$/.exec(line);
+      if (m && !/\.\.|@\{|\.lock$|\/\.|\/\/|\/$/.test(m[2]!)) refs.set(m[2]!, m[1]!);
+      const h = /^HEAD ([0-9a-f]{40}(?:[0-9a-f]{24})?)$/.exec(line);
+      if (h) head = h[1];
+    }
+    return { refs, ...(head ? { head } : {}) };
+  }
+
+  async #run(r: WorkspaceRecord, line: string): Promise<string> {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const exit = await this.#d.exec(r, line, { onStdout: (b) => out.push(b), onStderr: (b) => err.push(b), signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS) });
+    if (exit.exitCode !== 0) {
+      throw new NexusError("INTERNAL_ERROR", `git in workspace ${r.name} failed (exit ${exit.exitCode}): ${Buffer.concat(err).toString("utf8").trim().slice(0, 500)}`, {
+        suggestion: `Look with 'nexus exec ${r.name} -- git status'`,
+      });
+    }
+    return Buffer.concat(out).toString("utf8");
+  }
+
+  /** A bundle made inside, streamed over SSH to a file of the daemon's, fetched by the host's hardened git. */
+  async #fetchBundle(r: WorkspaceRecord, repo: string, refs: Array<{ from: string; to: string }>, exclude: string[]): Promise<void> {
+    const file = join(this.#d.paths.workspaceDir(r.id), "incoming.bundle");
+    const fd = openSync(file, "w", 0o600);
+    let size = 0;
+    let tooBig = false;
+    const err: Buffer[] = [];
+    try {
+      const line = ["cd /workspace && git bundle create -q -", ...new Set(refs.map((x) => x.from)), "--not", ...exclude].map((w, i) => (i === 0 ? w : shellQuote(w))).join(" ");
+      const exit = await this.#d.exec(r, line, {
+        onStdout: (b) => {
+          size += b.length;
+          if (size > MAX_BUNDLE_BYTES) tooBig = true;
+          else writeSync(fd, b);
+        },
+        onStderr: (b) => err.push(b),
+        signal: AbortSignal.timeout(BUNDLE_TIMEOUT_MS),
+      });
+      if (tooBig) throw new NexusError("RESOURCE_EXHAUSTED", `The commits of workspace ${r.name} make a bundle over ${MAX_BUNDLE_BYTES} bytes; not taken`, { suggestion: "Push them from inside the workspace instead" });
+      if (exit.exitCode !== 0) throw new NexusError("INTERNAL_ERROR", `git bundle in workspace ${r.name} failed: ${Buffer.concat(err).toString("utf8").trim().slice(0, 500)}`, { suggestion: `Look with 'nexus exec ${r.name} -- git status'` });
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      const specs = refs.map((x) => `+${x.from}:${x.to}`);
+      await git(repo, ["-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--", file, ...specs]);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+
+  /** Host → workspace: moves the branch inside (compare-and-swap) and brings its index along when it was clean. */
+  async #moveInside(r: WorkspaceRecord, branch: string, from: string, to: string): Promise<string | undefined> {
+    const ref = shellQuote(`refs/heads/${branch}`);
+    const out = await this.#run(
+      r,
+      `cd /workspace && git update-ref -m 'nexus: commits from the host' ${ref} ${to} ${from} && ` +
+        `if [ "$(git symbolic-ref -q HEAD)" = ${ref} ]; then if git diff-index --cached --quiet ${from} --; then git reset -q ${to} -- . && { git update-index -q --refresh >/dev/null; true; }; else echo staged; fi; fi`,
+    );
+    return out.includes("staged") ? `the workspace's index has staged changes, so it was not brought to ${to.slice(0, 12)} (run 'git reset' inside to see the new commits as they are)` : undefined;
+  }
+
+  /**
+   * Before destroy: the workspace's commits reach the host (running), or destroy refuses without
+   * --force when they may not have (stopped with refs moved since the last sync), or when commits
+   * made inside sit only under the namespace (on no branch and no remote). Answers how many such
+   * commits there are (a clone holding them is kept).
+   */
+  async beforeDestroy(r: WorkspaceRecord, opts: { force: boolean; running: boolean }): Promise<number> {
+    const l = this.layout(r);
+    if (!l) return 0;
+    if (opts.running) {
+      try {
+        await this.sync(r);
+      } catch (err) {
+        if (!opts.force) {
+          throw new NexusError("INVALID_STATE", `Could not bring the commits of workspace '${r.name}' to the host: ${(err as Error).message}`, {
+            suggestion: `Fix the cause and destroy again, or run 'nexus destroy ${r.name} --force' to discard them`,
+            details: { workspaceName: r.name },
+          });
+        }
+        this.#d.log.warn(`${r.name}: destroy --force: its commits could not be brought to the host: ${(err as Error).message}`);
+      }
+    } else if (!opts.force && refsFingerprint(l, "own") !== this.#state(r.id)?.ownFingerprint) {
+      throw new NexusError("INVALID_STATE", `Workspace '${r.name}' is not running and its git refs changed since they were last brought to the host`, {
+        suggestion: `Start it ('nexus start ${r.name}') so its commits reach the host, then destroy it; or 'nexus destroy ${r.name} --force' to discard them`,
+        details: { workspaceName: r.name },
+      });
+    }
+    const repo = l.kind === "worktree" ? l.commonDir : l.repo;
+    const only = await namespaceOnlyCommits(repo, r.id).catch(() => 0);
+    if (only > 0 && !opts.force) {
+      throw new NexusError("INVALID_STATE", `Workspace '${r.name}' has ${only} commit(s) made inside on other branches, a stash or a detached HEAD, on no branch or remote of the host`, {
+        suggestion: `They are kept at refs/nexus/workspaces/${r.id}/ ('git log --glob=refs/nexus/workspaces/${r.id}/*'): branch them, or run 'nexus destroy ${r.name} --force' (they stay there)`,
+        details: { workspaceName: r.name, commits: only, refs: `refs/nexus/workspaces/${r.id}/` },
+      });
+    }
+    return only;
+  }
+
+  /**
+   * After the container is gone: removes the own git dir, and the namespace refs unless they hold
+   * commits nowhere else (then they stay, and the log says where).
+   */
+  async remove(r: WorkspaceRecord, image: string): Promise<void> {
+    const l = this.layout(r);
+    const dir = this.ownDir(r.id);
+    if (l) {
+      const repo = l.kind === "worktree" ? l.commonDir : l.repo;
+      if (existsSync(repo)) {
+        const only = await namespaceOnlyCommits(repo, r.id).catch(() => 1);
+        if (only === 0) {
+          for (const ref of (await refMap(repo, [`refs/nexus/workspaces/${r.id}`])).keys()) await runGit(["update-ref", "-d", ref], repo);
+        } else {
+          this.#d.log.info(`${r.name}: ${only} commit(s) made inside are kept at refs/nexus/workspaces/${r.id}/ in ${repo}`);
+        }
+      }
+    }
+    if (!existsSync(dir)) return;
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Files made with sudo inside are root's: a throwaway root container removes them.
+      await this.#d.runOneOff(
+        {
+          Image: image,
+          User: "0:0",
+          Entrypoint: ["/bin/sh", "-c"],
+          Cmd: ["rm -rf /own/* /own/.[!.]* 2>/dev/null; true"],
+          HostConfig: { Mounts: [{ Type: "bind", Source: dir, Target: "/own" }], NetworkMode: "none" },
+        },
+        60_000,
+      ).catch((err: Error) => this.#d.log.warn(`${r.name}: could not empty ${dir}: ${err.message}`));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+async function git(cwd: string, args: string[]): Promise<string> {
+  const r = await runGit(args, cwd);
+  if (r.code !== 0) {
+    throw new NexusError("INTERNAL_ERROR", `git ${args.find((a) => !a.startsWith("-") && !a.includes("=")) ?? ""} failed in ${cwd}: ${(r.stderr || r.stdout).trim().slice(0, 500)}`, {
+      suggestion: `Check the repository with 'git -C ${cwd} status'`,
+    });
+  }
+  return r.stdout;
+}
+
+async function refMap(repo: string, patterns: string[]): Promise<Map<string, string>> {
+  const out = await git(repo, ["for-each-ref", "--format=%(objectname) %(refname)", ...patterns]);
+  const map = new Map<string, string>();
+  for (const line of out.split("\n")) {
+    const i = line.indexOf(" ");
+    if (i > 0 && SHA.test(line.slice(0, i))) map.set(line.slice(i + 1), line.slice(0, i));
+  }
+  return map;
+}
+
+async function hasCommit(repo: string, sha: string): Promise<boolean> {
+  return (await runGit(["cat-file", "-e", `${sha}^{commit}`], repo)).code === 0;
+}
+
+async function isAncestor(repo: string, a: string, b: string): Promise<boolean> {
+  return (await runGit(["merge-base", "--is-ancestor", a, b], repo)).code === 0;
+}
+
+async function hostTip(l: OwnGitLayout): Promise<string | undefined> {
+  const r = await runGit(["rev-parse", "-q", "--verify", `refs/heads/${l.branch}^{commit}`], l.kind === "worktree" ? l.commonDir : l.repo);
+  return r.code === 0 && SHA.test(r.stdout.trim()) ? r.stdout.trim() : undefined;
+}
+
+/** Commits under refs/nexus/workspaces/<id>/ that no branch and no remote-tracking branch holds. */
+export async function namespaceOnlyCommits(repo: string, id: string): Promise<number> {
+  const r = await runGit(["rev-list", "--count", `--glob=refs/nexus/workspaces/${id}/*`, "--not", "--branches", "--remotes"], repo);
+  if (r.code !== 0) throw new NexusError("INTERNAL_ERROR", `git rev-list failed in ${repo}: ${r.stderr.trim()}`);
+  return Number(r.stdout.trim()) || 0;
+}
+
+/**
+ * Host side, after its branch took the workspace's commits: the worktree (or repository) on the host
+ * has the new files already (they are shared); its index is brought from `from` to `to` when it
+ * held nothing staged, so `git status` there is clean again.
+ */
+async function refreshHostIndex(l: OwnGitLayout, from: string, to: string): Promise<string | undefined> {
+  const cwd = l.kind === "worktree" ? l.worktree : l.repo;
+  if (!existsSync(cwd)) return undefined;
+  const head = await runGit(["symbolic-ref", "-q", "HEAD"], cwd);
+  if (head.stdout.trim() !== `refs/heads/${l.branch}`) return undefined;
+  const staged = await runGit(["diff-index", "--cached", "--quiet", from, "--"], cwd);
+  if (staged.code !== 0) return `the host's index in ${cwd} has staged changes, so it was not brought to ${to.slice(0, 12)} ('git reset' there shows the new commit as it is)`;
+  // Entries whose content is unchanged keep their stat data; no up-to-date check against the files
+  // (which hold the new content already, unlike `read-tree -m`). HEAD is not touched.
+  const read = await runGit(["reset", "-q", to, "--", "."], cwd);
+  if (read.code !== 0) return `could not update the host's index in ${cwd}: ${read.stderr.trim()}`;
+  await runGit(["update-index", "-q", "--refresh"], cwd);
+  return undefined;
+}

@@ -1,0 +1,178 @@
+// A workspace's own git dir. The container never sees the host repository's git dir writable: it
+// gets a git dir of its own (its refs, index, HEAD, config, objects), mounted where the worktree's
+// `.git` file points, so the same `.git` file names the host's git dir on the host and this one
+// inside. The host's object store is mounted read-only and named as an alternate, so nothing is
+// copied and history is all there; what the workspace commits lands in its own object store. The
+// daemon moves commits of the workspace's branch between the two (src/core/git-sync.ts).
+//
+// The daemon writes this directory once, before any container has it; afterwards the workspace owns
+// it and the daemon never reads or writes a file in it (it is untrusted), except for lstat (a trigger).
+import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, isAbsolute, join } from "node:path";
+import { runGit } from "./git.ts";
+
+/** Where the host's object store is mounted, read-only, inside the container. */
+export const HOST_OBJECTS = "/nexus/host-git/objects";
+const WORKSPACE_DIR = "/workspace";
+
+export type OwnGitLayout =
+  /** A worktree at <repo>/.worktree/<name>: the own git dir is mounted at the host's common dir path. */
+  | { kind: "worktree"; dir: string; commonDir: string; adminName: string; worktree: string; branch: string }
+  /** --no-worktree on a repository: the own git dir is mounted over /workspace/.git. */
+  | { kind: "repo"; dir: string; commonDir: string; repo: string; branch: string };
+
+export interface Mount {
+  Type: "bind";
+  Source: string;
+  Target: string;
+  ReadOnly?: boolean;
+}
+
+/** A file of the host's git dir, only when it is a regular file (never through a symlink). */
+function regularFile(path: string): Buffer | undefined {
+  try {
+    return lstatSync(path).isFile() ? readFileSync(path) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isDir(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The name of the worktree's admin dir (`<common>/worktrees/<name>`), from its `.git` file. */
+export function worktreeAdminName(worktree: string, commonDir: string): string | undefined {
+  const text = regularFile(join(worktree, ".git"))?.toString("utf8") ?? "";
+  const m = /^gitdir: (.+)$/m.exec(text);
+  if (!m) return undefined;
+  const gitdir = m[1]!.trim();
+  const prefix = join(commonDir, "worktrees") + "/";
+  return gitdir.startsWith(prefix) && !gitdir.slice(prefix.length).includes("/") ? gitdir.slice(prefix.length) : undefined;
+}
+
+/** Absolute alternates of the host's object store: mounted read-only at the same path so they resolve inside. */
+export function hostAlternates(commonDir: string): string[] {
+  const text = regularFile(join(commonDir, "objects", "info", "alternates"))?.toString("utf8") ?? "";
+  return text.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#") && isAbsolute(l) && isDir(l));
+}
+
+/** HEAD text that git accepts: a symbolic ref or an object id. */
+function validHead(text: string | undefined, fallback: string): string {
+  const t = (text ?? "").trim();
+  return /^ref: refs\/[^\s\0]+$/.test(t) || /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(t) ? t + "\n" : fallback;
+}
+
+function write(path: string, content: string | Buffer, mode = 0o644): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, content, { mode });
+}
+
+/**
+ * Makes the own git dir at `layout.dir` from the host repository: its config, HEAD, index, info/exclude,
+ * hooks and shallow file copied (host → workspace is the safe direction), every branch, tag and
+ * remote-tracking ref as a packed snapshot, and the host's objects as an alternate. Then hands it
+ * to the container user. The directory must not exist yet.
+ */
+export async function makeOwnGitDir(layout: OwnGitLayout, owner: { uid: number; gid: number }): Promise<void> {
+  const { dir, commonDir } = layout;
+  mkdirSync(dir, { recursive: false, mode: 0o755 });
+  for (const sub of ["objects/info", "objects/pack", "refs/heads", "refs/tags", "info", "hooks", "logs"]) mkdirSync(join(dir, sub), { recursive: true });
+  const config = regularFile(join(commonDir, "config"));
+  write(join(dir, "config"), config ?? "[core]\n\trepositoryformatversion = 0\n\tbare = false\n");
+  write(join(dir, "HEAD"), validHead(regularFile(join(commonDir, "HEAD"))?.toString("utf8"), `ref: refs/heads/${layout.branch}\n`));
+  write(join(dir, "objects", "info", "alternates"), [HOST_OBJECTS, ...hostAlternates(commonDir)].join("\n") + "\n");
+  for (const f of ["info/exclude", "shallow", "description"]) {
+    const content = regularFile(join(commonDir, f));
+    if (content) write(join(dir, f), content);
+  }
+  // The user's hooks keep working inside (they run in the container, never on the host).
+  if (isDir(join(commonDir, "hooks"))) {
+    for (const h of readdirSync(join(commonDir, "hooks"))) {
+      const content = h.endsWith(".sample") ? undefined : regularFile(join(commonDir, "hooks", h));
+      if (content) write(join(dir, "hooks", h), content, 0o755);
+    }
+  }
+  // Refs as the host has them now, read by git (packed-refs, loose refs, and any ref backend alike).
+  const refs = await runGit(["for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags", "refs/remotes"], commonDir);
+  const lines = refs.stdout.split("\n").filter((l) => /^[0-9a-f]{40,64} refs\/\S+$/.test(l));
+  // No "peeled" trait: git then peels annotated tags itself.
+  write(join(dir, "packed-refs"), lines.join("\n") + (lines.length ? "\n" : ""));
+  if (layout.kind === "worktree") {
+    const admin = join(commonDir, "worktrees", layout.adminName);
+    const own = join(dir, "worktrees", layout.adminName);
+    mkdirSync(own, { recursive: true });
+    write(join(own, "HEAD"), validHead(regularFile(join(admin, "HEAD"))?.toString("utf8"), `ref: refs/heads/${layout.branch}\n`));
+    write(join(own, "commondir"), "../..\n");
+    // Inside, the worktree is at /workspace: `git worktree prune` in the container then keeps it.
+    write(join(own, "gitdir"), `${WORKSPACE_DIR}/.git\n`);
+    const index = regularFile(join(admin, "index"));
+    if (index) write(join(own, "index"), index);
+    const wtConfig = regularFile(join(admin, "config.worktree"));
+    if (wtConfig) write(join(own, "config.worktree"), wtConfig);
+  } else {
+    const index = regularFile(join(commonDir, "index"));
+    if (index) write(join(dir, "index"), index);
+  }
+  chownTree(dir, owner.uid, owner.gid);
+}
+
+function chownTree(path: string, uid: number, gid: number): void {
+  lchownSync(path, uid, gid);
+  const st = lstatSync(path);
+  if (!st.isDirectory()) return;
+  chmodSync(path, 0o755);
+  for (const e of readdirSync(path)) chownTree(join(path, e), uid, gid);
+}
+
+/**
+ * The container's mounts for the own git dir: the own dir where the workspace's git looks, the
+ * worktree's `.git` file read-only (so the workspace cannot point the host's git elsewhere), and the
+ * host's object store read-only.
+ */
+export function ownGitMounts(layout: OwnGitLayout): Mount[] {
+  const ro = (Source: string, Target: string): Mount => ({ Type: "bind", Source, Target, ReadOnly: true });
+  const mounts: Mount[] = [ro(join(layout.commonDir, "objects"), HOST_OBJECTS), ...hostAlternates(layout.commonDir).map((p) => ro(p, p))];
+  if (layout.kind === "worktree") {
+    mounts.unshift({ Type: "bind", Source: layout.dir, Target: layout.commonDir }, ro(join(layout.worktree, ".git"), `${WORKSPACE_DIR}/.git`));
+  } else {
+    mounts.unshift({ Type: "bind", Source: layout.dir, Target: `${WORKSPACE_DIR}/.git` });
+    // Other workspaces' worktrees live in the repository: their `.git` files and files stay out of reach.
+    const worktrees = join(layout.repo, ".worktree");
+    if (isDir(worktrees)) mounts.push(ro(worktrees, `${WORKSPACE_DIR}/.worktree`));
+  }
+  return mounts;
+}
+
+/**
+ * A cheap fingerprint of where refs change (lstat only, nothing is read): when it moves, a sync may
+ * have work to do. `side` "own" looks at the workspace's git dir only, "both" at the host's branch too.
+ * A workspace can fake or hide changes here; that only changes when a sync runs, never what it does.
+ */
+export function refsFingerprint(layout: OwnGitLayout, side: "own" | "both" = "both"): string {
+  const own = layout.dir;
+  const branchDir = dirname(`refs/heads/${layout.branch}`);
+  const paths = [
+    join(own, "packed-refs"),
+    join(own, "refs"),
+    join(own, "refs", "heads"),
+    join(own, branchDir),
+    join(own, "refs", "heads", layout.branch),
+    layout.kind === "worktree" ? join(own, "worktrees", layout.adminName) : join(own, "HEAD"),
+  ];
+  if (side === "both") paths.push(join(layout.commonDir, "packed-refs"), join(layout.commonDir, "refs", "heads", layout.branch));
+  return paths
+    .map((p) => {
+      try {
+        const st = lstatSync(p, { bigint: true });
+        return `${st.ino}:${st.mtimeNs}:${st.size}`;
+      } catch {
+        return "-";
+      }
+    })
+    .join("|");
+}

@@ -1,0 +1,72 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { HOST_OBJECTS, makeOwnGitDir, ownGitMounts, refsFingerprint, worktreeAdminName, type OwnGitLayout } from "../../src/git/own-gitdir.ts";
+import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
+
+const me = { uid: process.getuid!(), gid: process.getgid!() };
+
+describe("the workspace's own git dir", () => {
+  test("a worktree's own dir: its HEAD and index, refs as a snapshot, the host's objects as an alternate", async () => {
+    await using dir = tempDir("own");
+    const repo = makeRepo(join(dir.path, "repo"));
+    git(repo, "tag", "-a", "v1", "-m", "v1");
+    const wt = join(repo, ".worktree", "w");
+    git(repo, "worktree", "add", "-q", "-b", "nexus/w", wt);
+    const adminName = worktreeAdminName(wt, join(repo, ".git"))!;
+    expect(adminName).toBe("w");
+    const own = join(dir.path, "own");
+    const layout: OwnGitLayout = { kind: "worktree", dir: own, commonDir: join(repo, ".git"), adminName, worktree: wt, branch: "nexus/w" };
+    await makeOwnGitDir(layout, me);
+    expect(readFileSync(join(own, "worktrees", "w", "HEAD"), "utf8")).toBe("ref: refs/heads/nexus/w\n");
+    expect(readFileSync(join(own, "worktrees", "w", "commondir"), "utf8")).toBe("../..\n");
+    expect(readFileSync(join(own, "worktrees", "w", "gitdir"), "utf8")).toBe("/workspace/.git\n");
+    expect(readFileSync(join(own, "objects", "info", "alternates"), "utf8")).toBe(`${HOST_OBJECTS}\n`);
+    const packed = readFileSync(join(own, "packed-refs"), "utf8");
+    expect(packed).toContain(`${git(repo, "rev-parse", "main")} refs/heads/main`);
+    expect(packed).toContain(`${git(repo, "rev-parse", "nexus/w")} refs/heads/nexus/w`);
+    expect(packed).toContain("refs/tags/v1");
+    expect(existsSync(join(own, "worktrees", "w", "index"))).toBe(true);
+    // Git reads it as a repository (objects through an alternate that exists on the host for this check).
+    const env = { ...process.env, GIT_DIR: own, GIT_ALTERNATE_OBJECT_DIRECTORIES: join(repo, ".git", "objects") };
+    const { execFileSync } = await import("node:child_process");
+    expect(execFileSync("git", ["rev-parse", "refs/heads/nexus/w"], { env, encoding: "utf8" }).trim()).toBe(git(repo, "rev-parse", "nexus/w"));
+  });
+
+  test("mounts: the own dir where .git points, the .git file and the host's objects read-only; never the host's git dir writable", async () => {
+    const layout: OwnGitLayout = { kind: "worktree", dir: "/h/.nexus/workspaces/x/git", commonDir: "/r/.git", adminName: "w", worktree: "/r/.worktree/w", branch: "nexus/w" };
+    const mounts = ownGitMounts(layout);
+    expect(mounts).toEqual([
+      { Type: "bind", Source: "/h/.nexus/workspaces/x/git", Target: "/r/.git" },
+      { Type: "bind", Source: "/r/.worktree/w/.git", Target: "/workspace/.git", ReadOnly: true },
+      { Type: "bind", Source: "/r/.git/objects", Target: HOST_OBJECTS, ReadOnly: true },
+    ]);
+    const repoLayout: OwnGitLayout = { kind: "repo", dir: "/h/own", commonDir: "/r/.git", repo: "/r", branch: "main" };
+    for (const m of ownGitMounts(repoLayout)) if (m.Source.startsWith("/r/")) expect(m.ReadOnly).toBe(true);
+    expect(ownGitMounts(repoLayout)[0]).toEqual({ Type: "bind", Source: "/h/own", Target: "/workspace/.git" });
+  });
+
+  test("a symlinked file in the host's git dir is not followed into the copy", async () => {
+    await using dir = tempDir("own");
+    const repo = makeRepo(join(dir.path, "repo"));
+    const secret = join(dir.path, "secret");
+    writeFileSync(secret, "top secret\n");
+    rmSync(join(repo, ".git", "info", "exclude"), { force: true });
+    symlinkSync(secret, join(repo, ".git", "info", "exclude"));
+    const own = join(dir.path, "own");
+    await makeOwnGitDir({ kind: "repo", dir: own, commonDir: join(repo, ".git"), repo, branch: "main" }, me);
+    expect(existsSync(join(own, "info", "exclude"))).toBe(false);
+    expect(readFileSync(join(own, "HEAD"), "utf8")).toBe("ref: refs/heads/main\n");
+  });
+
+  test("the fingerprint moves when a ref of the own dir moves", async () => {
+    await using dir = tempDir("own");
+    const repo = makeRepo(join(dir.path, "repo"));
+    const own = join(dir.path, "own");
+    const layout: OwnGitLayout = { kind: "repo", dir: own, commonDir: join(repo, ".git"), repo, branch: "main" };
+    await makeOwnGitDir(layout, me);
+    const before = refsFingerprint(layout, "own");
+    writeFileSync(join(own, "refs", "heads", "main"), git(repo, "rev-parse", "main") + "\n");
+    expect(refsFingerprint(layout, "own")).not.toBe(before);
+  });
+});
