@@ -51,6 +51,8 @@ export const ExecInput = v.strictObject({
   timeout: v.optional(v.pipe(v.number(), v.minValue(0))),
   /** The caller's SSH_AUTH_SOCK, forwarded to the command when the workspace forwards agents. */
   agentSocket: v.optional(v.pipe(v.string(), v.minLength(1))),
+  /** Run it in a new session (tmux) and answer at once with the session's id (sessions.ts). */
+  detach: v.optional(v.boolean("detach must be a boolean")),
 });
 export type ExecInput = v.InferOutput<typeof ExecInput>;
 

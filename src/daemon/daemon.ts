@@ -4,6 +4,7 @@ import { serveGrpc, SERVICE_NAME, type GrpcServer } from "../api/grpc/server.ts"
 import { bearer, createJwt, ensureDaemonToken, verifyToken } from "../auth/tokens.ts";
 import { WorkspaceFiles } from "../core/files.ts";
 import type { PortForwards } from "../core/forwards.ts";
+import type { SessionService } from "../core/sessions/service.ts";
 import { WorkspaceMonitor } from "../core/monitor.ts";
 import { loadEffectiveConfig } from "../config/load.ts";
 import { lineLogger, type Logger } from "../core/log.ts";
@@ -44,6 +45,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
   const grpcServers: GrpcServer[] = [];
   let workspaces: WorkspaceService | undefined;
   let forwards: PortForwards | undefined;
+  let sessions: SessionService | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   const engineWatch = new AbortController();
@@ -55,6 +57,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       log.info("daemon stopping");
       engineWatch.abort();
       clearInterval(idleTimer);
+      sessions?.shutdown();
       forwards?.shutdown(); // first: `nexus proxy` streams end instead of holding the servers open
       const closing = [server?.stop(), tcpServer?.stop(), ...grpcServers.map((g) => g.stop())];
       await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 5000))]).catch(() => {});
@@ -82,6 +85,8 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     }
     workspaces.watchEngine(engineWatch.signal);
     forwards = services.forwards;
+    sessions = services.sessions;
+    sessions.start();
     await forwards.restore().catch((err: Error) => log.warn(`port forwards not restored: ${err.message}`));
 
     const build = buildInfo();
@@ -93,15 +98,16 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     const appDeps = {
       workspaces,
       forwards: services.forwards,
+      sessions: services.sessions,
       build,
       daemon: { shutdown: () => void stop(), pid: process.pid, startedAt: new Date().toISOString() },
       log,
       tokens: { create: (ttl: number) => createJwt(token, ttl) },
       // A token always exists, so the WebSocket asks for the auth message on both doors (spec §3.3).
-      ws: { workspaces, files, monitor, events: services.events, log, verify, support },
+      ws: { workspaces, sessions: services.sessions, files, monitor, events: services.events, log, verify, support },
     };
     const app = createApp(appDeps);
-    const grpcDeps = { workspaces, files, monitor, log };
+    const grpcDeps = { workspaces, sessions: services.sessions, files, monitor, log };
     rmSync(paths.daemonSocket, { force: true }); // we hold the lock, so a socket left here is stale
     rmSync(paths.grpcSocket, { force: true });
     const oldMask = process.umask(0o077); // the sockets are born 0600, never briefly open to others

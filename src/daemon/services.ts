@@ -4,6 +4,7 @@ import { EventBus } from "../core/events.ts";
 import { PortForwards } from "../core/forwards.ts";
 import type { Logger } from "../core/log.ts";
 import { PortAllocator } from "../core/ports.ts";
+import { SessionService } from "../core/sessions/service.ts";
 import { WorkspaceService } from "../core/workspaces.ts";
 import { DockerEngine } from "../docker/engine.ts";
 import { instanceId } from "../docker/labels.ts";
@@ -18,6 +19,7 @@ export interface Services {
   store: WorkspaceStore;
   events: EventBus;
   forwards: PortForwards;
+  sessions: SessionService;
 }
 
 /** Wires the core to its adapters: the daemon and the integration tests build the same graph. */
@@ -51,5 +53,6 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
   const forwards = new PortForwards({ workspaces, ports, events, paths, log });
   // A service port not published at create is reached through a forward.
   workspaces.setPortForwarder(forwards);
-  return { workspaces, docker, store, events, forwards };
+  const sessions = new SessionService({ workspaces, paths, config, events, log });
+  return { workspaces, docker, store, events, forwards, sessions };
 }

@@ -25,6 +25,23 @@ export interface ExecExit {
   signal?: string;
 }
 
+export interface PtySize {
+  cols: number;
+  rows: number;
+  /** TERM on the remote side (default xterm-256color). */
+  term?: string;
+}
+
+/** A command running on a pseudo-terminal channel. */
+export interface PtyChannel {
+  onData(fn: (chunk: Buffer) => void): void;
+  write(data: string | Buffer): void;
+  resize(size: PtySize): void;
+  close(): void;
+  /** Settles when the channel closes: the command's exit, or CONNECTION_LOST. */
+  done: Promise<ExecExit>;
+}
+
 type Client = InstanceType<typeof ssh2.Client>;
 
 /** A pooled connection and the channels open on it. A retired one takes no new channels and ends when its last channel closes. */
@@ -198,6 +215,50 @@ export class SshPool {
           reject(connectionLost("The SSH connection closed before the command finished"));
         }
       });
+    });
+  }
+
+  /**
+   * Runs `commandLine` on a channel with a pseudo-terminal (as `ssh -t`): the interactive form, for
+   * a terminal client (tmux attach). Input, window size and close go through the returned handle.
+   */
+  async openPty(key: string, target: SshTarget, commandLine: string, pty: PtySize): Promise<PtyChannel> {
+    const { pending, pooled } = await this.#claimChannel(key, target);
+    return new Promise<PtyChannel>((resolve, reject) => {
+      const opened = (err: Error | undefined, channel: ClientChannel) => {
+        if (err) {
+          pooled.channels--;
+          this.#retire(key, pooled, pending);
+          reject(connectionLost(`Could not open an SSH channel: ${err.message}`, err));
+          return;
+        }
+        // The status may arrive with the confirmation: listeners go on before anything awaits.
+        let exit: ExecExit | undefined;
+        channel.on("exit", (code: number | null, signalName?: string) => {
+          exit = code === null ? { exitCode: 128 + signalNumber(signalName), ...(signalName ? { signal: signalName } : {}) } : { exitCode: code };
+        });
+        const done = new Promise<ExecExit>((res, rej) => {
+          channel.on("close", () => {
+            pooled.channels--;
+            if (pooled.retired && pooled.channels === 0) pooled.client.end();
+            if (exit) res(exit);
+            else rej(connectionLost("The SSH connection closed before the terminal ended"));
+          });
+        });
+        done.catch(() => {}); // the caller may never wait on it (it closed the terminal itself)
+        resolve({
+          onData: (fn) => void channel.on("data", fn),
+          write: (data) => void channel.write(data),
+          resize: (size) => void channel.setWindow(size.rows, size.cols, 0, 0),
+          close: () => void channel.close(),
+          done,
+        });
+      };
+      try {
+        pooled.client.exec(commandLine, { pty: { rows: pty.rows, cols: pty.cols, term: pty.term ?? "xterm-256color" } }, opened);
+      } catch (err) {
+        opened(err as Error, undefined as unknown as ClientChannel);
+      }
     });
   }
 

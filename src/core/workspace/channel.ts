@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import type { Duplex } from "node:stream";
 import { buildCommandLine } from "../../ssh/quote.ts";
-import type { ExecExit, SshTarget } from "../../ssh/pool.ts";
+import type { ExecExit, PtyChannel, PtySize, SshTarget } from "../../ssh/pool.ts";
 import { NexusError } from "../errors.ts";
 import type { ExecInput } from "../inputs.ts";
 import { collectOutput, TailBuffer } from "../output-cap.ts";
@@ -112,6 +112,13 @@ export class WorkspaceChannel {
     const r = this.#c.resolve(ref);
     requireRunning(r, "look inside it");
     return this.shell(r).run(script);
+  }
+
+  /** A command on a pseudo-terminal over the pooled connection (sessions' interactive attach); not activity by itself. */
+  async openTerminal(ref: string, commandLine: string, size: PtySize): Promise<PtyChannel> {
+    const r = this.#c.resolve(ref);
+    requireRunning(r, "attach to it");
+    return this.#c.d.ssh.openPty(r.id, this.target(r), commandLine, size);
   }
 
   /** A TCP connection to `containerPort` on the workspace's loopback, over its pooled SSH connection. */

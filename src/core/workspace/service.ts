@@ -1,7 +1,7 @@
 // The façade every transport calls (REST, gRPC, WebSocket, the CLI in-process): one object with the
 // workspace operations, each handed to the part that holds its idea. It holds no behaviour itself.
 import type { Duplex } from "node:stream";
-import type { ExecExit } from "../../ssh/pool.ts";
+import type { ExecExit, PtyChannel, PtySize } from "../../ssh/pool.ts";
 import type { HookResult } from "../hooks.ts";
 import type { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, UpdateWorkspaceInput } from "../inputs.ts";
 import type { LogEntry } from "../services.ts";
@@ -114,6 +114,10 @@ export class WorkspaceService {
   }
   openTunnel(ref: string, containerPort: number): Promise<Duplex> {
     return this.#channel.openTunnel(ref, containerPort);
+  }
+  /** A command on a pseudo-terminal (sessions' interactive attach); not activity by itself. */
+  openTerminal(ref: string, commandLine: string, size: PtySize): Promise<PtyChannel> {
+    return this.#channel.openTerminal(ref, commandLine, size);
   }
 
   // ---- hooks and services (services.ts) ---------------------------------------------------------
