@@ -245,9 +245,11 @@ describe("gRPC on the unix socket", () => {
   }, 300_000);
 
   test("later features answer UNIMPLEMENTED with the taxonomy's details", async () => {
-    const e = await failure(call("ListSessions", { workspaceId: "g1" }));
+    const e = await failure(call("CreateCheckpoint", { workspaceId: "g1" }));
     expect(e.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(fromGrpcError(e)).toMatchObject({ code: "UNIMPLEMENTED", details: { feature: "sessions", method: "ListSessions" } });
+    expect(fromGrpcError(e)).toMatchObject({ code: "UNIMPLEMENTED", details: { feature: "checkpoints", method: "CreateCheckpoint" } });
+    // Sessions are there now: a workspace without any lists none.
+    expect(await call("ListSessions", { workspaceId: "g1" })).toEqual({ sessions: [] });
     // Services are there now: a workspace without any lists none, and an unknown one is NOT_FOUND.
     expect(await call("ListServices", { workspaceId: "g1" })).toEqual({ services: [] });
     const logs = await collect(client.GetServiceLogs({ workspaceId: "g1", serviceName: "web" }));

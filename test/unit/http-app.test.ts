@@ -171,7 +171,6 @@ describe("system routes", () => {
     await using env = makeEnv();
     for (const [method, path, feature] of [
       ["GET", "/api/v1/workspaces/x/checkpoints", "checkpoints"],
-      ["GET", "/api/v1/sessions", "sessions"],
       ["POST", "/api/v1/checkpoints/c1/restore", "checkpoint restore"],
       ["GET", "/api/v1/workspaces/x/sync/conflicts", "file sync"],
     ] as const) {

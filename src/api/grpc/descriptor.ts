@@ -609,6 +609,30 @@ export const WORKSPACE_DESCRIPTOR = {
           "createdAt": {
            "type": "google.protobuf.Timestamp",
            "id": 4
+          },
+          "workspaceName": {
+           "type": "string",
+           "id": 5
+          },
+          "kind": {
+           "type": "string",
+           "id": 6
+          },
+          "command": {
+           "type": "string",
+           "id": 7
+          },
+          "exitCode": {
+           "type": "int32",
+           "id": 8
+          },
+          "attachedClients": {
+           "type": "int32",
+           "id": 9
+          },
+          "lastOutputAt": {
+           "type": "string",
+           "id": 10
           }
          }
         },
@@ -634,6 +658,10 @@ export const WORKSPACE_DESCRIPTOR = {
           "sessionId": {
            "type": "string",
            "id": 1
+          },
+          "tail": {
+           "type": "int32",
+           "id": 2
           }
          }
         },
@@ -1175,6 +1203,10 @@ export const WORKSPACE_DESCRIPTOR = {
           "timeoutSeconds": {
            "type": "int32",
            "id": 6
+          },
+          "detach": {
+           "type": "bool",
+           "id": 7
           }
          }
         },
@@ -1184,7 +1216,8 @@ export const WORKSPACE_DESCRIPTOR = {
            "oneof": [
             "stdout",
             "stderr",
-            "exitCode"
+            "exitCode",
+            "sessionId"
            ]
           }
          },
@@ -1200,6 +1233,10 @@ export const WORKSPACE_DESCRIPTOR = {
           "exitCode": {
            "type": "int32",
            "id": 3
+          },
+          "sessionId": {
+           "type": "string",
+           "id": 4
           }
          }
         },

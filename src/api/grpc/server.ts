@@ -8,10 +8,12 @@ import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput, Updat
 import type { Logger } from "../../core/log.ts";
 import type { WaitCondition, WorkspaceMonitor } from "../../core/monitor.ts";
 import type { WorkspaceService } from "../../core/workspaces.ts";
+import type { SessionService } from "../../core/sessions/service.ts";
+import type { SessionView } from "../../core/sessions/types.ts";
 import type { ServiceHealthView } from "../../core/types.ts";
 import { WORKSPACE_DESCRIPTOR } from "./descriptor.ts";
 import { toGrpcError } from "./errors.ts";
-import { backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, toGrpcStatus, toGrpcWorkspace } from "./mappers.ts";
+import { timestamp, backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, toGrpcStatus, toGrpcWorkspace } from "./mappers.ts";
 
 export const SERVICE_NAME = "nexus.workspace.v1.WorkspaceService";
 /** Largest file WriteFile takes (it is held in memory before it is written). */
@@ -21,9 +23,6 @@ const MAX_QUEUED_MESSAGES = 1024;
 const FEATURES: Record<string, string> = {
   CreateCheckpoint: "checkpoints",
   RestoreCheckpoint: "checkpoints",
-  ListSessions: "sessions",
-  AttachSession: "sessions",
-  KillSession: "sessions",
   GetSyncStatus: "file sync",
   PauseSync: "file sync",
   ResumeSync: "file sync",
@@ -41,6 +40,8 @@ export function workspaceServiceDefinition(): grpc.ServiceDefinition {
 
 export interface GrpcDeps {
   workspaces: WorkspaceService;
+  /** Sessions (ListSessions, AttachSession, KillSession, ExecStream with detach); left out, those answer UNIMPLEMENTED. */
+  sessions?: SessionService;
   files: WorkspaceFiles;
   monitor: WorkspaceMonitor;
   log: Logger;
@@ -214,6 +215,11 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
         strip({ command: req.command, args: req.args ?? [], cwd: req.cwd || undefined, env: req.env && Object.keys(req.env).length ? req.env : undefined, timeout: req.timeoutSeconds > 0 ? req.timeoutSeconds : undefined }),
         "exec request",
       );
+      if (req.detach === true) {
+        const view = await sessionsOf(d).create({ workspace: id(req), kind: "command", argv: [input.command, ...input.args], ...(input.cwd ? { cwd: input.cwd } : {}), ...(input.env ? { env: input.env } : {}) });
+        call.write({ sessionId: view.id });
+        return;
+      }
       // A client that does not read must not grow the daemon's memory without bound: past the
       // limit the command is stopped and the call fails.
       const slow = new AbortController();
@@ -228,6 +234,17 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
           throw err;
         });
       call.write({ exitCode: exit.exitCode });
+    }),
+    ListSessions: unary("ListSessions", async (req) => ({ sessions: (await sessionsOf(d).list(req.workspaceId || undefined)).map(toGrpcSession) })),
+    AttachSession: serverStream("AttachSession", async (req, call, signal) => {
+      const sid = requireField(req.sessionId, "session_id");
+      const end = await sessionsOf(d).follow(sid, { tail: req.tail > 0 ? req.tail : 1000, signal }, (lines) => call.write({ stdout: lines.join("\n") + "\n" }));
+      if (end.reason === "exited" && end.exitCode !== null) call.write({ exitCode: end.exitCode });
+    }),
+    KillSession: unary("KillSession", async (req) => {
+      const started = Date.now();
+      const r = await sessionsOf(d).kill(requireField(req.sessionId, "session_id"));
+      return op("kill-session", r.workspaceId, ws.resolve(r.workspaceId).status, started, `session ${r.sessionId} killed`);
     }),
     StreamFile: serverStream("StreamFile", async (req, call, signal) => {
       let offset = 0;
@@ -312,6 +329,26 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     else impl[method] = (call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => void answer(call.metadata).catch((e) => cb(toGrpcError(e)));
   }
   return impl;
+}
+
+function sessionsOf(d: GrpcDeps): SessionService {
+  if (!d.sessions) throw new NexusError("UNIMPLEMENTED", "Sessions are not served here", { suggestion: "Use the daemon's gRPC socket", details: { feature: "sessions" } });
+  return d.sessions;
+}
+
+function toGrpcSession(s: SessionView) {
+  return {
+    id: s.id,
+    workspaceId: s.workspace_id,
+    status: s.status,
+    createdAt: timestamp(s.created_at),
+    workspaceName: s.workspace_name,
+    kind: s.kind,
+    command: s.command,
+    exitCode: s.exit_code ?? 0,
+    attachedClients: s.attached_clients,
+    lastOutputAt: s.last_output_at ?? "",
+  };
 }
 
 function toGrpcServiceHealth(s: ServiceHealthView) {

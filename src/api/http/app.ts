@@ -12,6 +12,8 @@ import { errorResponse, readJson } from "./errors.ts";
 import { systemRoutes, type DaemonControl } from "./routes/system.ts";
 import { portRoutes } from "./routes/ports.ts";
 import { serviceRoutes } from "./routes/services.ts";
+import { sessionRoutes } from "./routes/sessions.ts";
+import type { SessionService } from "../../core/sessions/service.ts";
 import { workspaceRoutes } from "./routes/workspaces.ts";
 
 export const EXPECT_VERSION_HEADER = "x-nexus-expect-version";
@@ -22,6 +24,8 @@ export interface AppDeps {
   workspaces: WorkspaceService;
   /** Port forwarding (/workspaces/{id}/ports); left out, those routes do not exist. */
   forwards?: PortForwards;
+  /** Sessions (/sessions, exec with detach); left out, those routes do not exist. */
+  sessions?: SessionService;
   build: BuildInfo;
   daemon: DaemonControl;
   log: Logger;
@@ -38,9 +42,6 @@ const NOT_YET: Array<[method: "get" | "post" | "patch" | "delete", path: string,
   ["post", "/workspaces/:id/checkpoints", "checkpoints"],
   ["get", "/workspaces/:id/checkpoints", "checkpoints"],
   ["post", "/checkpoints/:id/restore", "checkpoint restore"],
-  ["get", "/sessions", "sessions"],
-  ["post", "/sessions/:id/attach", "sessions"],
-  ["delete", "/sessions/:id", "sessions"],
   ["get", "/workspaces/:id/sync", "file sync"],
   ["post", "/workspaces/:id/sync/pause", "file sync"],
   ["post", "/workspaces/:id/sync/resume", "file sync"],
@@ -93,7 +94,8 @@ export function createApp(deps: AppDeps): Hono {
     await next();
   });
   api.route("/", systemRoutes(deps.build, deps.daemon));
-  api.route("/workspaces", workspaceRoutes(deps.workspaces));
+  api.route("/workspaces", workspaceRoutes(deps.workspaces, deps.sessions));
+  if (deps.sessions) api.route("/sessions", sessionRoutes(deps.sessions));
   api.route("/workspaces", serviceRoutes(deps.workspaces));
   if (deps.forwards) api.route("/workspaces", portRoutes(deps.forwards));
   // The active workspace (`nexus use`): an extension of the spec, which sets it through /switch.

@@ -10,6 +10,9 @@ import { ExecInput, parseInput } from "../../core/inputs.ts";
 import type { Logger } from "../../core/log.ts";
 import type { WorkspaceMonitor } from "../../core/monitor.ts";
 import type { WorkspaceService } from "../../core/workspaces.ts";
+import type { SessionService } from "../../core/sessions/service.ts";
+import type { TerminalAttach } from "../../core/sessions/types.ts";
+import { WsAttachPayload, WsDetachPayload, WsInputPayload, WsResizePayload } from "../../core/sessions/inputs.ts";
 
 export const WS_LIMITS = {
   /** Largest request accepted; a bigger one gets an error and the connection stays. */
@@ -35,6 +38,8 @@ export interface WsSocket {
 
 export interface WsConnectionDeps {
   workspaces: WorkspaceService;
+  /** Sessions: session.attach, session.input, session.resize, session.detach; exec with detach. */
+  sessions?: SessionService;
   files: WorkspaceFiles;
   monitor: WorkspaceMonitor;
   events: EventBus;
@@ -71,6 +76,8 @@ export class WsConnection {
   #statsTimer: ReturnType<typeof setInterval> | undefined;
   #authTimer: ReturnType<typeof setTimeout> | undefined;
   #dropped = 0;
+  /** Terminal clients of sessions this connection attached, by the attach request's id. */
+  readonly #attaches = new Map<string, TerminalAttach>();
   /** The auth check under way: later messages wait for it rather than being taken for auth messages. */
   #authing: Promise<void> | undefined;
 
@@ -94,6 +101,8 @@ export class WsConnection {
     this.#unsubscribe?.();
     for (const a of this.#inFlight.values()) a.abort();
     this.#inFlight.clear();
+    for (const t of this.#attaches.values()) t.detach();
+    this.#attaches.clear();
   }
 
   async message(data: string | ArrayBuffer | Blob | ArrayBufferLike): Promise<void> {
@@ -113,6 +122,16 @@ export class WsConnection {
     if (this.#authing) await this.#authing;
     if (this.#closed) return;
     if (!this.#authed) return (this.#authing = this.#auth(msg));
+    // Keystrokes and window sizes of an attached terminal may come without an id: then no answer is sent (errors still are).
+    const m = msg as { id?: unknown; type?: unknown; payload?: unknown };
+    if ((m?.type === "session.input" || m?.type === "session.resize") && m.id === undefined) {
+      try {
+        this.#terminalMessage(m.type, m.payload);
+      } catch (err) {
+        this.#reply(null, toNexusError(err));
+      }
+      return;
+    }
     let req: v.InferOutput<typeof Request>;
     try {
       req = parseInput(Request, msg, "message");
@@ -210,6 +229,10 @@ export class WsConnection {
         const { workspaceId, ...rest } = (payload ?? {}) as Record<string, unknown>;
         const input = parseInput(ExecInput, rest, "exec payload");
         delete input.agentSocket; // a path on the daemon's host: not for remote callers
+        if (input.detach) {
+          const view = await this.#sessions().create({ workspace: this.#workspace(typeof workspaceId === "string" ? workspaceId : undefined), kind: "command", argv: [input.command, ...input.args], ...(input.cwd ? { cwd: input.cwd } : {}), ...(input.env ? { env: input.env } : {}) });
+          return { sessionId: view.id, session: view };
+        }
         const out = new StringDecoder("utf8");
         const err = new StringDecoder("utf8");
         const exit = await this.#d.workspaces.exec(this.#workspace(typeof workspaceId === "string" ? workspaceId : undefined), input, {
@@ -221,6 +244,17 @@ export class WsConnection {
         this.#stream(id, "exec.stderr", err.end());
         this.#send({ id, type: "exec.exit", payload: { exitCode: exit.exitCode, ...(exit.signal ? { signal: exit.signal } : {}) } });
         return exit;
+      }
+      case "session.attach":
+        return this.#attach(id, payload, signal);
+      case "session.input":
+      case "session.resize":
+        return this.#terminalMessage(type, payload);
+      case "session.detach": {
+        const p = parseInput(WsDetachPayload, payload, "session.detach payload");
+        const mine = [...this.#attaches.values()].filter((t) => t.sessionId === p.sessionId);
+        for (const t of mine) t.detach();
+        return { sessionId: p.sessionId, detached: mine.length };
       }
       case "cancel": {
         const p = parseInput(Cancel, payload, "cancel payload");
@@ -241,10 +275,72 @@ export class WsConnection {
       }
       default:
         throw new NexusError("INVALID_ARGUMENT", `Unknown message type '${type}'`, {
-          suggestion: "Use fs.readFile, fs.writeFile, fs.readdir, exec, cancel, subscribe or unsubscribe",
+          suggestion: "Use fs.readFile, fs.writeFile, fs.readdir, exec, session.attach, session.input, session.resize, session.detach, cancel, subscribe or unsubscribe",
           details: { type },
         });
     }
+  }
+
+  #sessions(): SessionService {
+    if (!this.#d.sessions) throw new NexusError("UNIMPLEMENTED", "Sessions are not served on this connection", { suggestion: "Connect to the daemon's /v1/ws" });
+    return this.#d.sessions;
+  }
+
+  /**
+   * session.attach: a terminal client of the session until it detaches (session.detach, cancel, the
+   * connection closing), the command finishes or the session is killed. Output streams as
+   * session.output; session.exit says how it ended, then the request is answered with the same.
+   */
+  async #attach(id: string, payload: unknown, signal: AbortSignal): Promise<unknown> {
+    const p = parseInput(WsAttachPayload, payload, "session.attach payload");
+    const t = await this.#sessions().attach(
+      p.sessionId,
+      { cols: p.cols, rows: p.rows, readOnly: p.readOnly, ...(p.scrollback !== undefined ? { scrollback: p.scrollback } : {}), ...(p.term ? { term: p.term } : {}) },
+      (data) => this.#output(id, p.sessionId, data),
+    );
+    this.#attaches.set(id, t);
+    const onAbort = () => t.detach();
+    signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) t.detach();
+    try {
+      const end = await t.done;
+      this.#send({ id, type: "session.exit", payload: end });
+      return end;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.#attaches.delete(id);
+    }
+  }
+
+  #terminalMessage(type: "session.input" | "session.resize", payload: unknown): unknown {
+    if (type === "session.input") {
+      const p = parseInput(WsInputPayload, payload, "session.input payload");
+      const t = this.#attachOf(p.sessionId);
+      t.write(p.encoding === "base64" ? Buffer.from(p.data, "base64") : p.data);
+      return { sessionId: p.sessionId };
+    }
+    const p = parseInput(WsResizePayload, payload, "session.resize payload");
+    this.#attachOf(p.sessionId).resize({ cols: p.cols, rows: p.rows });
+    return { sessionId: p.sessionId, cols: p.cols, rows: p.rows };
+  }
+
+  #attachOf(sessionId: string): TerminalAttach {
+    for (const t of this.#attaches.values()) if (t.sessionId === sessionId) return t;
+    throw new NexusError("INVALID_STATE", `This connection is not attached to session '${sessionId}'`, {
+      suggestion: "Send session.attach first",
+      details: { sessionId },
+    });
+  }
+
+  #output(id: string, sessionId: string, data: string): void {
+    if (data === "") return;
+    if (this.#sock.bufferedAmount() > WS_LIMITS.closeAbove) {
+      this.#d.log.warn(`ws: closing a connection ${WS_LIMITS.closeAbove} bytes behind`);
+      this.#sock.close(1013, "client too slow");
+      this.close();
+      return;
+    }
+    this.#send({ id, type: "session.output", payload: { sessionId, data } });
   }
 
   #event(e: WorkspaceEvent): void {

@@ -2,7 +2,9 @@ import { Hono } from "hono";
 import { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, parseInput, PauseInput, RestartInput, ResumeInput, SshConfigInput, StartInput, StopInput, UpdateWorkspaceInput } from "../../../core/inputs.ts";
 import type { BringUpOptions } from "../../../core/types.ts";
 import type { WorkspaceService } from "../../../core/workspaces.ts";
+import type { SessionService } from "../../../core/sessions/service.ts";
 import { readJson } from "../errors.ts";
+import { detachedExec } from "./sessions.ts";
 import { ndjsonResponse, wantsStream } from "../ndjson.ts";
 
 /** The spec's start options (skip_hooks, skip_services, blocking, timeout) as the core takes them. */
@@ -16,7 +18,7 @@ export function startOptions(input: StartInput): BringUpOptions & { agentSocket?
   };
 }
 
-export function workspaceRoutes(service: WorkspaceService): Hono {
+export function workspaceRoutes(service: WorkspaceService, sessions?: SessionService): Hono {
   const app = new Hono();
 
   app.get("/", (c) => {
@@ -96,6 +98,7 @@ export function workspaceRoutes(service: WorkspaceService): Hono {
   app.post("/:id/exec", async (c) => {
     const id = c.req.param("id");
     const input = parseInput(ExecInput, await readJson(c), "exec request");
+    if (input.detach) return c.json(await detachedExec(sessions, id, input), 201);
     if (wantsStream(c.req.header("accept"))) {
       // Output streams as it comes: base64 chunks so any bytes survive, then the exit code.
       return ndjsonResponse(async (send, signal) => {
