@@ -71,7 +71,9 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("--cwd <dir>", "Working directory inside the workspace (default: /workspace)")
     .option("-e, --env <KEY=VALUE>", "Environment variable for the command (repeatable)")
     .option("--timeout <seconds>", "Kill the command after this many seconds")
+    .option("-d, --detach", "Run it in a new session and print the session's id at once (see 'nexus sessions')")
     .example("nexus exec feature-auth -- git status")
+    .example("nexus exec --detach feature-auth -- npm test")
     .example("nexus exec feature-auth -- sh -c 'npm test && npm run lint'")
     .action((ws: string | undefined, opts) => run((c) => execCommand(c, ws, (opts["--"] as string[]) ?? [], opts))(opts));
 
@@ -90,9 +92,25 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action((ws: string | undefined, opts) => run((c) => interactiveSsh(c, ws, (opts["--"] as string[]) ?? []))(opts));
 
   cli
-    .command("console [workspace]", "Interactive shell in the workspace (as 'nexus workspace ssh')")
+    .command("console [workspace]", "Interactive shell in a new session: survives the terminal and the daemon; Ctrl-\\ detaches, 'nexus sessions attach' comes back")
+    .option("--detach-key <key>", "Key that detaches, e.g. ctrl-] (default ctrl-\\, or $NEXUS_DETACH_KEY)")
     .example("nexus console feature-auth")
-    .action((ws: string | undefined, opts) => run((c) => interactiveSsh(c, ws, (opts["--"] as string[]) ?? []))(opts));
+    .example("nexus console feature-auth --detach-key ctrl-]")
+    .action((ws: string | undefined, opts) => run(async (c) => (await import("./commands/sessions.ts")).consoleCommand(c, ws, opts))(opts));
+
+  cli
+    .command("sessions [...args]", "Sessions (tmux in the workspace): list [workspace] | attach <id> | logs <id> [--tail N] [-f] | send <id> <text> [--enter] | kill <id>")
+    .usage("sessions list [workspace] | attach <id> | logs <id> [--tail 100] [-f] | send <id> <text> [--enter] | kill <id>")
+    .option("--tail <lines>", "logs: how many of the last lines (default 100)")
+    .option("-f, --follow", "logs: keep printing new lines until the command ends (exits with its code) or Ctrl-C")
+    .option("--enter", "send: press Enter after the text")
+    .option("--detach-key <key>", "attach: key that detaches (default ctrl-\\, or $NEXUS_DETACH_KEY)")
+    .example("nexus sessions list")
+    .example("nexus sessions attach ses-1a2b3c4d")
+    .example("nexus sessions logs ses-1a2b3c4d --tail 50 -f")
+    .example("nexus sessions send ses-1a2b3c4d 'print(1+1)' --enter")
+    .example("nexus sessions kill ses-1a2b3c4d")
+    .action((args: string[], opts) => run(async (c) => (await import("./commands/sessions.ts")).sessionsCommand(c, args, opts))(opts));
 
   cli
     .command("ssh-config <action>", "install | uninstall: one Include line in ~/.ssh/config, so 'ssh nexus-<name>' works")

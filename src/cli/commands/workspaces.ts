@@ -120,7 +120,7 @@ export async function destroyCommand(ctx: CliContext, ref: string | undefined, f
 }
 
 /** Runs a command in the workspace over SSH; its stdout/stderr stream through, and its exit code becomes ours. */
-export async function execCommand(ctx: CliContext, ref: string | undefined, argv: string[], flags: { cwd?: string; env?: string[] | string; timeout?: number }): Promise<number> {
+export async function execCommand(ctx: CliContext, ref: string | undefined, argv: string[], flags: { cwd?: string; env?: string[] | string; timeout?: number; detach?: boolean }): Promise<number> {
   if (argv.length === 0) {
     throw new NexusError("INVALID_ARGUMENT", "No command given", { suggestion: "Put the command after '--': nexus exec <workspace> -- git status" });
   }
@@ -129,6 +129,10 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
   if (flags.cwd) body.cwd = flags.cwd;
   const env = toList(flags.env);
   if (env.length > 0) body.env = Object.fromEntries(env.map((kv) => splitEnv(String(kv))));
+  if (flags.detach) {
+    if (flags.timeout !== undefined) throw new NexusError("INVALID_ARGUMENT", "--timeout and --detach do not go together", { suggestion: "A detached command runs until it ends or 'nexus sessions kill <id>'" });
+    return (await import("./sessions.ts")).detachedExecCommand(ctx, ws, body);
+  }
   if (flags.timeout !== undefined) body.timeout = Number(flags.timeout);
   if (process.env.SSH_AUTH_SOCK) body.agentSocket = process.env.SSH_AUTH_SOCK;
   const client = await ctx.client();
