@@ -27,7 +27,7 @@ const sh = (line: string) => {
   const r = spawnSync("sh", ["-c", line.replaceAll("tmux -L nexus ", `tmux -L ${SOCKET} `)], { encoding: "utf8" });
   return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 };
-const until = async (what: string, ok: () => boolean, ms = 10_000) => {
+const until = async (what: string, ok: () => boolean, ms = 30_000) => {
   const deadline = Date.now() + ms;
   while (!ok()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -71,12 +71,14 @@ describe("parsers", () => {
   });
 
   test("parseCapture and followStep read the state line", () => {
-    const live = parseCapture("0:xys:12:3:24\nx\ny\n");
+    const live = parseCapture("x\ny\n0:xys:12:3:24\n");
     expect(live.state).toMatchObject({ dead: false, exitCode: null, historySize: 12, cursorY: 3, height: 24 });
     expect(live.lines).toEqual(["x", "y"]);
-    const step = followStep("0:xys:12:3:24:10\nl10\nl11\nl12\nl13\nl14\n");
+    const step = followStep("l10\nl11\nl12\nl13\nl14\n0:xys:12:3:24:10\n");
     expect(step).toMatchObject({ finished: false, next: 15, lines: ["l10", "l11", "l12", "l13", "l14"] });
-    const dead = followStep("1:x7ys:0:23:24:0\nlast\n\nPane is dead (status 7, now)\n");
+    const dead = followStep("last\n\nPane is dead (status 7, now)\n1:x7ys:0:23:24:0\n");
+    expect(parseCapture("[… 12 bytes of earlier output left out]\na\n1:x0ys:0:0:5").lines).toEqual(["a"]);
+    expect(parseCapture("0:xys:0:0:5\n").lines).toEqual([]);
     expect(dead).toMatchObject({ finished: true, exitCode: 7, lines: ["last"] });
   });
 

@@ -165,16 +165,15 @@ export function isMissing(stderr: string): boolean {
 /** The pane's state, one line: dead, exit status, history lines, cursor row, height (":"-separated; the status is empty while it runs). */
 const STATE = `#{pane_dead}:${CODE}:#{history_size}:#{cursor_y}:#{pane_height}`;
 
-/** The pane's state line, then its text: `-S -N` is N lines of history above the visible screen. */
+/** The pane's text, then its state line (last: a capped answer loses its front, never the state): `-S -N` is N lines of history above the visible screen. */
 export function captureLine(id: string, historyLines: number): string {
-  return `${TMUX} display-message -p -t ${id}: ${shellQuote(STATE)} && ${TMUX} capture-pane -p -J -t ${id}: -S -${Math.max(0, Math.floor(historyLines))}`;
+  return `st=$(${TMUX} display-message -p -t ${id}: ${shellQuote(STATE)}) && ${TMUX} capture-pane -p -J -t ${id}: -S -${Math.max(0, Math.floor(historyLines))} && echo "$st"`;
 }
 
 /**
- * For following a session's output line by line: the state line (with the start line appended), then
- * the complete lines from absolute line `from` on (0 = the oldest history line kept; `tail`: that many
+ * For following a session's output line by line: the complete lines from absolute line `from` on (0 = the oldest history line kept; `tail`: that many
  * lines before the cursor's row) — up to the cursor's row (exclusive) while the program runs, to the
- * bottom of the screen once it has finished.
+ * bottom of the screen once it has finished; then the state line (with the start line appended).
  */
 export function followLine(id: string, start: { from: number } | { tail: number }): string {
   // A finished pane: N rows of history and the whole screen (its last output may sit above blank rows); the caller keeps the last N.
@@ -186,8 +185,8 @@ export function followLine(id: string, start: { from: number } | { tail: number 
     `f=$((${from})); [ "$f" -lt 0 ] && f=0`,
     // -S/-E count from the top of the visible screen, negative into the history ($3 lines of it).
     `if [ "$1" = 1 ]; then e=$(($5 - 1)); else e=$(($4 - 1)); fi`,
-    'echo "$st:$f"',
     `if [ "$f" -le $(($3 + e)) ]; then ${TMUX} capture-pane -p -J -t ${id}: -S $((f - $3)) -E $e; fi`,
+    'echo "$st:$f"',
   ].join("; ");
 }
 
@@ -201,13 +200,15 @@ export interface PaneState {
   height: number;
 }
 
-/** Splits a capture's output into the state line and the pane's lines. */
+/** Splits a capture's output into the pane's lines and the state line (the last one). */
 export function parseCapture(stdout: string): { state: PaneState; lines: string[] } {
-  const nl = stdout.indexOf("\n");
-  const state = parseState(nl < 0 ? stdout : stdout.slice(0, nl));
-  const body = nl < 0 ? "" : stdout.slice(nl + 1);
-  const lines = body.endsWith("\n") ? body.slice(0, -1).split("\n") : body.split("\n");
-  return { state, lines: body === "" ? [] : lines };
+  const text = stdout.endsWith("\n") ? stdout.slice(0, -1) : stdout;
+  const nl = text.lastIndexOf("\n");
+  const state = parseState(nl < 0 ? text : text.slice(nl + 1));
+  const lines = nl < 0 ? [] : text.slice(0, nl).split("\n");
+  // A capped answer starts with a note of what was left out: not a line of the pane.
+  if (lines[0]?.startsWith("[… ") && lines[0].endsWith("left out]")) lines.shift();
+  return { state, lines };
 }
 
 export function parseState(line: string): PaneState {
