@@ -60,6 +60,8 @@ export interface ProjectConfig {
   ports: number[];
   env: Record<string, string>;
   resources?: ResourcesSetting;
+  /** sudo inside the workspace: off unless a layer says true. */
+  sudo?: boolean;
   hooks: Partial<Record<HookName, HookStep[]>>;
   /** Dependencies first; services that do not depend on each other keep their file order. */
   services: ServiceDefinition[];
@@ -78,6 +80,7 @@ export interface ProjectLayer {
   ports?: number[];
   env?: Record<string, string>;
   resources?: ResourcesSetting;
+  sudo?: boolean;
   hooks: Partial<Record<HookName, HookStep[]>>;
   services: ServiceDefinition[];
 }
@@ -94,6 +97,7 @@ const ProjectFile = v.strictObject({
   resources: v.optional(Resources),
   hooks: v.optional(Hooks),
   services: v.optional(Services),
+  sudo: v.optional(v.boolean("expected true or false")),
 });
 
 // The format of the project this design comes from: `command` is a program, `args` its arguments.
@@ -229,6 +233,7 @@ export function mergeLayers(root: string, layers: readonly ProjectLayer[]): Proj
     if (layer.ports !== undefined) config.ports = [...new Set(layer.ports)];
     if (layer.env !== undefined) Object.assign(config.env, layer.env);
     if (layer.resources !== undefined) config.resources = layer.resources;
+    if (layer.sudo !== undefined) config.sudo = layer.sudo;
     Object.assign(config.hooks, layer.hooks);
     for (const service of layer.services) services.set(service.name, { service, layer });
   }
@@ -260,6 +265,7 @@ function fillLayer(layer: ProjectLayer, parsed: v.InferOutput<typeof ProjectFile
   if (parsed.ports !== undefined) layer.ports = parsed.ports;
   if (parsed.env !== undefined) layer.env = parsed.env;
   if (parsed.resources !== undefined) layer.resources = parsed.resources;
+  if (parsed.sudo !== undefined) layer.sudo = parsed.sudo;
   for (const hook of HOOK_NAMES) {
     const value = parsed.hooks?.[hook];
     if (value === undefined) continue;

@@ -115,6 +115,8 @@ export const WorkspaceDefinition = v.looseObject({
   resources: v.optional(Resources),
   hooks: v.optional(Hooks),
   services: v.optional(Services),
+  /** sudo inside the workspace (off by default: no-new-privileges). */
+  sudo: v.optional(v.boolean("expected true or false")),
 });
 export type WorkspaceDefinition = v.InferOutput<typeof WorkspaceDefinition>;
 

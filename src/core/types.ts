@@ -53,6 +53,8 @@ export interface WorkspaceRecord {
   homeVolume: string;
   ports: { ssh: number; services: PortMapping[] };
   resources: ResourceLimits;
+  /** The project asked for sudo inside (`sudo: true`): no-new-privileges is lifted. */
+  sudo?: boolean;
   env: Record<string, string>;
   forwardAgent: boolean;
   /** Seconds without activity before the workspace is paused; null follows defaults.idle_timeout. */

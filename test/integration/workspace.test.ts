@@ -122,9 +122,10 @@ describe("create → exec → destroy", () => {
     writeFileSync(join(repo, ".worktree", "alpha", "from-host.txt"), "hi from host\n");
     const r = await s.workspaces.execCollect(id, { command: "cat", args: ["from-host.txt"] });
     expect(r.stdout).toBe("hi from host\n");
-    const tools = await s.workspaces.execCollect(id, { command: "sh", args: ["-c", "command -v git tmux python3 curl sudo less ps && sudo -n true && echo sudo-ok"] });
+    const tools = await s.workspaces.execCollect(id, { command: "sh", args: ["-c", "command -v git tmux python3 curl sudo less ps && echo tools-ok"] });
     expect(tools.exitCode).toBe(0);
-    expect(tools.stdout).toContain("sudo-ok");
+    // sudo is there, yet works only with the project's `sudo: true` (test/security/setuid.test.ts).
+    expect(tools.stdout).toContain("tools-ok");
   });
 
   test("40 concurrent execs share one connection (sshd MaxSessions is raised above 10)", async () => {

@@ -173,6 +173,8 @@ export class WorkspaceCreator {
     }
     nameServicePorts(record.ports.services, project);
     if (input.resources === undefined && project.resources !== undefined) record.resources = resolveResources(project.resources);
+    // sudo inside is the project's opt-in (it lifts no-new-privileges; docker/hardening.ts).
+    if (project.sudo) record.sudo = true;
   }
 
   async #makeWorktree(record: WorkspaceRecord, plan: { repo: string; commonDir: string; base: string | undefined }, undo: UndoStep[]) {

@@ -1,5 +1,6 @@
 // The container a workspace runs in, as data: pure functions of the record, no engine involved.
 import type { ContainerCreateOptions } from "dockerode";
+import { hardening, pidsLimit } from "../../docker/hardening.ts";
 import { LABELS } from "../../docker/labels.ts";
 import type { TarEntry } from "../../docker/tar.ts";
 import type { KeyPair } from "../../ssh/keys.ts";
@@ -51,6 +52,8 @@ export function containerSpec(record: WorkspaceRecord, labels: Record<string, st
       Init: true,
       NanoCpus: nanoCpus(record.resources.cpu, ncpu),
       Memory: record.resources.memoryBytes,
+      // No setuid files, device nodes or new privileges; a pids limit (docker/hardening.ts).
+      ...hardening({ sudo: record.sudo === true, pidsLimit: pidsLimit(record.resources) }),
     },
   };
 }
@@ -87,7 +90,7 @@ export function oneOffSpec(r: WorkspaceRecord, instance: string, hostUser: Pick<
     Cmd: [commandLine],
     WorkingDir: WORKSPACE_DIR,
     Env: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), "HOME=/home/nexus", "USER=nexus"],
-    HostConfig: { Mounts: workspaceMounts(r, gitMounts), NetworkMode: "bridge", Memory: r.resources.memoryBytes },
+    HostConfig: { Mounts: workspaceMounts(r, gitMounts), NetworkMode: "bridge", Memory: r.resources.memoryBytes, ...hardening({ sudo: r.sudo === true, pidsLimit: pidsLimit(r.resources) }) },
   };
 }
 
