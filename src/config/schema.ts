@@ -125,6 +125,8 @@ export const ConfigSchema = v.strictObject({
     v.strictObject({
       port: v.optional(Port, 8080),
       host: v.optional(v.string(), "127.0.0.1"),
+      /** Forwards may take host ports below 1024 (an extension of the spec; off: the API is no way to bind them). */
+      allow_privileged_ports: v.optional(v.boolean(), false),
     }),
     {},
   ),

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { writeFileAtomic } from "../store/atomic.ts";
 import type { NexusPaths } from "../store/paths.ts";
+import { checkHostPort } from "./caller.ts";
 import { errors, NexusError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import type { PortForwardInput } from "./inputs.ts";
@@ -76,6 +77,8 @@ export interface PortForwardsDeps {
   events: EventBus;
   paths: NexusPaths;
   log: Logger;
+  /** daemon.allow_privileged_ports: host ports below 1024 for forwards (caller.ts). */
+  allowPrivilegedPorts?: boolean;
 }
 
 interface Live {
@@ -277,6 +280,7 @@ export class PortForwards {
   }
 
   async #add(workspaceId: string, input: PortForwardInput): Promise<ForwardResult> {
+    if (input.hostPort !== undefined) checkHostPort(input.hostPort, this.#d.allowPrivilegedPorts === true);
     const r = this.#d.workspaces.resolve(workspaceId);
     if (r.status === "pending" || r.status === "destroying") {
       throw errors.invalidState(r.name, r.status, "created (and not being destroyed) to forward a port", `See 'nexus status ${r.name}'`);

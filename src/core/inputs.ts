@@ -20,6 +20,16 @@ const EnvMap = v.pipe(
 );
 const BranchName = v.pipe(v.string(), v.minLength(1), v.regex(/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/, "not a valid git branch name"));
 
+// A NUL cannot reach a command line, a path or a git argument intact: refused at the edge (400).
+const noNul = (what: string) => v.check((x: string) => !x.includes("\0"), `${what} must not contain NUL bytes`);
+/** Linux's MAX_ARG_STRLEN: one argument past it cannot be run, so it is refused up front. */
+export const MAX_ARGUMENT_BYTES = 128 * 1024 - 1;
+const Argument = (what: string) =>
+  v.pipe(v.string(`${what} must be a string`), noNul(what), v.check((x: string) => Buffer.byteLength(x) <= MAX_ARGUMENT_BYTES, `${what} must be at most ${MAX_ARGUMENT_BYTES} bytes (Linux's limit for one argument)`));
+/** An image reference: registry/name:tag@digest characters only (no spaces, newlines or control bytes). */
+const ImageRef = v.pipe(v.string("image must be a string"), v.minLength(1), v.maxLength(512, "image must be at most 512 characters"), v.regex(/^[A-Za-z0-9][A-Za-z0-9._\/:@+-]*$/, "image must be an image reference such as debian:bookworm-slim"));
+const HostPath = (what: string) => v.pipe(v.string(`${what} must be a string`), v.minLength(1), v.maxLength(4096, `${what} must be at most 4096 characters`), noNul(what));
+
 export const CreateWorkspaceInput = v.strictObject({
   name: Name,
   displayName: v.optional(v.pipe(v.string(), v.maxLength(200))),
@@ -28,29 +38,29 @@ export const CreateWorkspaceInput = v.strictObject({
   ports: v.optional(v.pipe(v.array(ContainerPort), v.check((p) => new Set(p).size === p.length && !p.includes(22), "ports must be distinct and not 22 (SSH)"))),
   env: v.optional(EnvMap),
   /** Clone this URL first (CLI -r/--repo). */
-  repo: v.optional(v.pipe(v.string(), v.minLength(1))),
+  repo: v.optional(HostPath("repo")),
   /** Local repository the workspace is made from (the CLI sends its working directory). */
-  path: v.optional(v.pipe(v.string(), v.minLength(1))),
+  path: v.optional(HostPath("path")),
   /** Branch of the worktree (default nexus/<name>). */
   branch: v.optional(BranchName),
   /** Base of a new branch (default the repository's current branch). */
   fromBranch: v.optional(BranchName),
   noWorktree: v.optional(v.boolean()),
-  image: v.optional(v.pipe(v.string(), v.minLength(1))),
+  image: v.optional(ImageRef),
   forwardAgent: v.optional(v.boolean()),
   /** The caller's SSH_AUTH_SOCK: its keys are authorized in the workspace (ssh.injection.include_agent_keys). */
-  agentSocket: v.optional(v.pipe(v.string(), v.minLength(1))),
+  agentSocket: v.optional(HostPath("agentSocket")),
 });
 export type CreateWorkspaceInput = v.InferOutput<typeof CreateWorkspaceInput>;
 
 export const ExecInput = v.strictObject({
-  command: v.pipe(v.string("command must be a string"), v.minLength(1, "command must not be empty")),
-  args: v.optional(v.array(v.string("args must be strings")), []),
-  cwd: v.optional(v.pipe(v.string(), v.minLength(1))),
-  env: v.optional(EnvMap),
-  timeout: v.optional(v.pipe(v.number(), v.minValue(0))),
+  command: v.pipe(Argument("command"), v.minLength(1, "command must not be empty")),
+  args: v.optional(v.array(Argument("args")), []),
+  cwd: v.optional(v.pipe(Argument("cwd"), v.minLength(1))),
+  env: v.optional(v.pipe(EnvMap, v.check((env) => Object.values(env).every((x) => !x.includes("\0") && Buffer.byteLength(x) <= MAX_ARGUMENT_BYTES), "env values must hold no NUL bytes and be at most 128 KiB"))),
+  timeout: v.optional(v.pipe(v.number("timeout must be a number of seconds"), v.minValue(0, "timeout must not be negative"), v.maxValue(86_400, "timeout must be at most a day"))),
   /** The caller's SSH_AUTH_SOCK, forwarded to the command when the workspace forwards agents. */
-  agentSocket: v.optional(v.pipe(v.string(), v.minLength(1))),
+  agentSocket: v.optional(HostPath("agentSocket")),
   /** Run it in a new session (tmux) and answer at once with the session's id (sessions.ts). */
   detach: v.optional(v.boolean("detach must be a boolean")),
 });

@@ -50,7 +50,7 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
     // uid 0 cannot be the container user (sshd refuses root logins), so root on the host maps to 1000.
     hostUser: { uid: user.uid > 0 ? user.uid : 1000, gid: user.gid > 0 ? user.gid : 1000, home: env.HOME || homedir() },
   });
-  const forwards = new PortForwards({ workspaces, ports, events, paths, log });
+  const forwards = new PortForwards({ workspaces, ports, events, paths, log, allowPrivilegedPorts: config.daemon.allow_privileged_ports === true });
   // A service port not published at create is reached through a forward.
   workspaces.setPortForwarder(forwards);
   const sessions = new SessionService({ workspaces, paths, config, events, log });

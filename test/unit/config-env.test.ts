@@ -83,7 +83,7 @@ describe("reading a variable's text", () => {
       NEXUS_SSH_CONNECTION_SERVER_ALIVE_INTERVAL: "15",
       NEXUS_SSH_CONNECTION_USER_KNOWN_HOSTS_FILE: "1000", // a string key keeps digits as text
     });
-    expect(c.daemon).toEqual({ port: 9000, host: "0.0.0.0" });
+    expect(c.daemon).toEqual({ port: 9000, host: "0.0.0.0", allow_privileged_ports: false });
     expect(c.docker.host).toBe("tcp://10.0.0.5:2375");
     expect(c.defaults).toMatchObject({ idle_timeout: 2700, idle_action: "stop", image: "node:20" });
     expect(c.ssh.injection).toMatchObject({ enabled: false, include_agent_keys: false });
@@ -116,7 +116,7 @@ describe("precedence: defaults ← file ← environment ← flags", () => {
     const env = { NEXUS_DAEMON_PORT: "8200", NEXUS_DEFAULTS_IDLE_TIMEOUT: "20m" };
     expect(loadConfig(file, env).daemon.port).toBe(8200);
     const effective = loadEffectiveConfig(file, env, [PORT_FLAG(8300)]);
-    expect(effective.config.daemon).toEqual({ port: 8300, host: "127.0.0.1" });
+    expect(effective.config.daemon).toEqual({ port: 8300, host: "127.0.0.1", allow_privileged_ports: false });
     expect(effective.config.defaults).toMatchObject({ idle_timeout: 1200, image: "from-file", resources: "medium" });
     expect(effective.config.workspaces.web).toMatchObject({ path: "/src/web" });
     expect(effective.sources).toEqual({

@@ -71,7 +71,7 @@ describe("parseSize", () => {
 describe("parseConfig", () => {
   test("an empty file gives the documented defaults", () => {
     const c = parseConfig("", FILE);
-    expect(c.daemon).toEqual({ port: 8080, host: "127.0.0.1" });
+    expect(c.daemon).toEqual({ port: 8080, host: "127.0.0.1", allow_privileged_ports: false });
     expect(c.defaults).toMatchObject({ backend: "docker", idle_timeout: 1800, resources: "medium", image: "nexus-workspace:latest" });
     expect(c.ssh.port_range).toEqual({ start: 32800, end: 34999 });
     expect(c.ssh.connection.user).toBe("nexus");

@@ -1,3 +1,4 @@
+import { errors } from "../../core/errors.ts";
 // Domain shapes ⇄ the proto's messages (plain objects as @grpc/proto-loader gives and takes them).
 import { WORKSPACE_STATUSES, type WorkspaceRecord, type WorkspaceStatus, type WorkspaceStatusView, type WorkspaceView } from "../../core/types.ts";
 import type { WorkspaceStats } from "../../core/monitor.ts";
@@ -20,12 +21,15 @@ export function statusEnum(s: WorkspaceStatus): string {
 
 /** The domain status for a proto enum name; undefined for UNSPECIFIED (no filter). */
 export function statusFromEnum(e: string | undefined): WorkspaceStatus | undefined {
+  // An enum number the proto does not name arrives as a number: bad input, said as such (never a JS error).
+  if (e !== undefined && typeof e !== "string") throw errors.invalidArgument(`status: unknown WorkspaceStatus value ${String(e)}`, "Use one of the WorkspaceStatus values of the proto");
   if (!e || e === "WORKSPACE_STATUS_UNSPECIFIED") return undefined;
   const s = e.replace(/^WORKSPACE_STATUS_/, "").toLowerCase();
   return (WORKSPACE_STATUSES as readonly string[]).includes(s) ? (s as WorkspaceStatus) : (s as WorkspaceStatus);
 }
 
 export function backendFromEnum(e: string | undefined): string | undefined {
+  if (e !== undefined && typeof e !== "string") throw errors.invalidArgument(`backend: unknown BackendType value ${String(e)}`, "Use one of the BackendType values of the proto");
   if (!e || e === "BACKEND_TYPE_UNSPECIFIED") return undefined;
   return e.replace(/^BACKEND_TYPE_/, "").toLowerCase();
 }

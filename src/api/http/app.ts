@@ -113,8 +113,9 @@ export function createApp(deps: AppDeps): Hono {
     api.post("/tokens", async (c) => {
       const body = (await readJson(c)) as { ttl?: unknown };
       const ttl = body.ttl === undefined ? 3600 : typeof body.ttl === "number" || typeof body.ttl === "string" ? parseDuration(body.ttl) : undefined;
-      if (ttl === undefined || ttl <= 0) {
-        throw new NexusError("INVALID_ARGUMENT", "ttl must be seconds or a duration such as 1h", { suggestion: "e.g. {\"ttl\":\"1h\"}", details: { field: "ttl" } });
+      // A year at most: a larger ttl is no expiry (and 1e308 s is no date at all).
+      if (ttl === undefined || !(ttl > 0) || ttl > 366 * 86_400) {
+        throw new NexusError("INVALID_ARGUMENT", "ttl must be seconds or a duration such as 1h, at most a year", { suggestion: "e.g. {\"ttl\":\"1h\"}", details: { field: "ttl" } });
       }
       return c.json(await tokens.create(ttl), 201);
     });

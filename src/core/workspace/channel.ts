@@ -7,6 +7,7 @@ import type { ExecExit, PtyChannel, PtySize, SshTarget } from "../../ssh/pool.ts
 import { NexusError } from "../errors.ts";
 import type { ExecInput } from "../inputs.ts";
 import { collectOutput, TailBuffer } from "../output-cap.ts";
+import { callersAgentSocket } from "../caller.ts";
 import type { WorkspaceShell } from "../services.ts";
 import { SSH_HOST } from "../ssh-files.ts";
 import type { WorkspaceRecord } from "../types.ts";
@@ -45,7 +46,8 @@ export class WorkspaceChannel {
     const r = c.resolve(ref);
     requireRunning(r, "run commands in it");
     let line = buildCommandLine([input.command, ...input.args], { cwd: input.cwd ?? WORKSPACE_DIR, ...(input.env ? { env: input.env } : {}) });
-    const agentSocket = c.forwardsAgent(r) && input.agentSocket && existsSync(input.agentSocket) ? input.agentSocket : undefined;
+    // The caller's own agent only, never the engine's or a system socket (caller.ts).
+    const agentSocket = c.forwardsAgent(r) && input.agentSocket ? callersAgentSocket(input.agentSocket, c.d.docker.address) : undefined;
     // ~/.ssh/agent.sock follows the newest forwarded agent: editors and long-lived shells keep the path they saw first.
     if (agentSocket) line = `{ [ -S "$SSH_AUTH_SOCK" ] && mkdir -p "$HOME/.ssh" && ln -sfn "$SSH_AUTH_SOCK" "$HOME/.ssh/agent.sock"; } 2>/dev/null; ${line}`;
     c.activity.touch(r.id);

@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import type { KeyPair } from "../../ssh/keys.ts";
 import { agentPublicKeys } from "../../ssh/agent.ts";
+import { callersAgentSocket } from "../caller.ts";
 import { NexusError } from "../errors.ts";
 import { expandHome } from "../ssh-files.ts";
 import type { WorkspaceRecord } from "../types.ts";
@@ -32,7 +33,9 @@ export class WorkspaceContainer {
   async installFiles(record: WorkspaceRecord, hostKey: KeyPair, agentSocket?: string, projectEnv: Record<string, string> = {}): Promise<void> {
     const d = this.#c.d;
     const inj = d.config.ssh.injection;
-    const agentKeys = inj.enabled && inj.include_agent_keys && agentSocket ? await agentPublicKeys(agentSocket) : [];
+    // The caller's own agent only, never the engine's or a system socket (caller.ts).
+    const agent = agentSocket ? callersAgentSocket(agentSocket, d.docker.address) : undefined;
+    const agentKeys = inj.enabled && inj.include_agent_keys && agent ? await agentPublicKeys(agent) : [];
     await d.docker.putFiles(record.containerId!, "/", workspaceFiles(hostKey, [d.clientKey.publicKey, ...this.#injectedKeys(), ...agentKeys], { ...projectEnv, ...record.env }));
     this.#c.supervisorIn.add(`${record.id}:${record.containerId}`);
   }

@@ -5,6 +5,7 @@ import { DEFAULT_BASE_IMAGE, DEFAULT_WORKSPACE_IMAGE } from "../../docker/engine
 import * as git from "../../git/git.ts";
 import { fingerprint } from "../../ssh/keys.ts";
 import type { ProjectConfig } from "../../config/project.ts";
+import { callersAgentSocket } from "../caller.ts";
 import { NexusError } from "../errors.ts";
 import type { CreateWorkspaceInput } from "../inputs.ts";
 import { toView, type BringUpOptions, type PortMapping, type ProgressSink, type StartResult, type WorkspaceRecord } from "../types.ts";
@@ -39,6 +40,7 @@ export class WorkspaceCreator {
         details: { workspaceName: input.name },
       });
     }
+    if (input.agentSocket) callersAgentSocket(input.agentSocket, c.d.docker.address);
     c.creating.add(input.name);
     const undo: UndoStep[] = [];
     let record: WorkspaceRecord | undefined;

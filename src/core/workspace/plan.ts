@@ -7,6 +7,7 @@ import { RESOURCE_PRESETS } from "../../config/schema.ts";
 import type { ProjectConfig } from "../../config/project.ts";
 import { parseSize } from "../../config/units.ts";
 import * as git from "../../git/git.ts";
+import { checkWorkspacePath, daemonCaller } from "../caller.ts";
 import { errors } from "../errors.ts";
 import type { CreateWorkspaceInput } from "../inputs.ts";
 import type { PortMapping, RepositoryInfo, ResourceLimits, WorkspaceRecord, WorktreeInfo } from "../types.ts";
@@ -57,9 +58,8 @@ export async function planSource(input: CreateWorkspaceInput, id: string, config
   if (!repoDir) {
     throw errors.invalidArgument("No repository given", "Run 'nexus create' inside a git repository, or pass --repo <url> (REST: 'path' or 'repo')");
   }
-  if (!existsSync(repoDir)) {
-    throw errors.invalidArgument(`Repository path '${repoDir}' does not exist`, "Pass an existing directory", { path: repoDir });
-  }
+  // The caller's own repository or folder, never a system folder (caller.ts): the API is no root shell.
+  checkWorkspacePath(repoDir, daemonCaller(), { nexusHome });
   if (input.noWorktree) {
     const info = await git.repoInfo(repoDir).catch(() => undefined);
     return {
