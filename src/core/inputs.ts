@@ -24,8 +24,8 @@ const BranchName = v.pipe(v.string(), v.minLength(1), v.regex(/^(?!-)(?!.*\.\.)[
 const noNul = (what: string) => v.check((x: string) => !x.includes("\0"), `${what} must not contain NUL bytes`);
 /** Linux's MAX_ARG_STRLEN: one argument past it cannot be run, so it is refused up front. */
 export const MAX_ARGUMENT_BYTES = 128 * 1024 - 1;
-const Argument = (what: string) =>
-  v.pipe(v.string(`${what} must be a string`), noNul(what), v.check((x: string) => Buffer.byteLength(x) <= MAX_ARGUMENT_BYTES, `${what} must be at most ${MAX_ARGUMENT_BYTES} bytes (Linux's limit for one argument)`));
+const Argument = (what: string, notString = `${what} must be a string`) =>
+  v.pipe(v.string(notString), noNul(what), v.check((x: string) => Buffer.byteLength(x) <= MAX_ARGUMENT_BYTES, `${what} must be at most ${MAX_ARGUMENT_BYTES} bytes (Linux's limit for one argument)`));
 /** An image reference: registry/name:tag@digest characters only (no spaces, newlines or control bytes). */
 const ImageRef = v.pipe(v.string("image must be a string"), v.minLength(1), v.maxLength(512, "image must be at most 512 characters"), v.regex(/^[A-Za-z0-9][A-Za-z0-9._\/:@+-]*$/, "image must be an image reference such as debian:bookworm-slim"));
 const HostPath = (what: string) => v.pipe(v.string(`${what} must be a string`), v.minLength(1), v.maxLength(4096, `${what} must be at most 4096 characters`), noNul(what));
@@ -55,7 +55,7 @@ export type CreateWorkspaceInput = v.InferOutput<typeof CreateWorkspaceInput>;
 
 export const ExecInput = v.strictObject({
   command: v.pipe(Argument("command"), v.minLength(1, "command must not be empty")),
-  args: v.optional(v.array(Argument("args")), []),
+  args: v.optional(v.array(Argument("args", "args must be strings")), []),
   cwd: v.optional(v.pipe(Argument("cwd"), v.minLength(1))),
   env: v.optional(v.pipe(EnvMap, v.check((env) => Object.values(env).every((x) => !x.includes("\0") && Buffer.byteLength(x) <= MAX_ARGUMENT_BYTES), "env values must hold no NUL bytes and be at most 128 KiB"))),
   timeout: v.optional(v.pipe(v.number("timeout must be a number of seconds"), v.minValue(0, "timeout must not be negative"), v.maxValue(86_400, "timeout must be at most a day"))),
