@@ -23,7 +23,6 @@ export const HISTORY_LIMIT = 50_000;
 /**
  * Server options, set before every new session (the first one starts the server):
  * - remain-on-exit: a finished command's pane stays, with its output and exit status, until killed;
- * - pane-died detaches the clients of a finished session, so an attach ends and reports the code;
  * - status off, prefix None: the session looks like a plain terminal and every key reaches the
  *   program (detaching is the Nexus client's key, Ctrl-\ by default, not tmux's);
  * - smcup@/rmcup@: tmux draws on the main screen, so what scrolls off lands in the user's own
@@ -37,7 +36,6 @@ const SERVER_OPTIONS = [
   "set -g escape-time 0",
   "set -g aggressive-resize on",
   "set -g terminal-overrides ',*:smcup@:rmcup@'",
-  `set-hook -g pane-died 'run-shell -b "tmux -S \\"#{socket_path}\\" detach-client -s \\"#{session_name}\\""'`,
 ];
 
 export type SessionKind = "console" | "command";
@@ -57,10 +55,13 @@ export interface NewSession {
 
 /**
  * tmux runs the command with `$SHELL -c`; the wrapper records its exit code in the session
- * (@nexus-exit) before the pane dies, so the code is known however the pane's terminal closed.
+ * (@nexus-exit) before the pane dies, so the code is known however the pane's terminal closed, and
+ * a session counts as finished from that moment.
  */
 function wrapped(id: string, commandLine: string): string {
-  return `(${commandLine}); c=$?; tmux -S "\${TMUX%%,*}" set-option -t ${id} @nexus-exit "$c" 2>/dev/null; exit "$c"`;
+  // Then it detaches the session's clients, so an attach ends and reports the code. (tmux's own
+  // pane-died hook is not enough: tmux 3.3 sometimes never reaps the command, and never fires it.)
+  return `(${commandLine}); c=$?; t="\${TMUX%%,*}"; tmux -S "$t" set-option -t ${id} @nexus-exit "$c" 2>/dev/null; tmux -S "$t" detach-client -s ${id} 2>/dev/null; exit "$c"`;
 }
 
 /** One shell line: starts the server if needed, sets its options, creates the session with its labels. */
@@ -123,7 +124,7 @@ export function parseList(stdout: string): TmuxSession[] {
   for (const line of stdout.split("\n")) {
     const f = line.split(SEP);
     if (f.length < FIELDS.length || !SESSION_ID.test(f[0]!)) continue; // not one of ours
-    const dead = f[3] === "1";
+    const dead = f[3] === "1" || recorded(f[4]!);
     const code = dead ? deadCode(f[4]!) : null;
     const activity = Number.parseInt(f[5]!, 10);
     out.push({
@@ -140,6 +141,11 @@ export function parseList(stdout: string): TmuxSession[] {
     });
   }
   return out;
+}
+
+/** The wrapper recorded an exit code: the command has finished, whether or not tmux has noticed yet. */
+function recorded(field: string): boolean {
+  return /^x\d/.test(field.trim());
 }
 
 /** The code field: the wrapper's record, else tmux's status, else 128 + tmux's signal; null when none is known. */
@@ -179,15 +185,23 @@ export function followLine(id: string, start: { from: number } | { tail: number 
   // A finished pane: N rows of history and the whole screen (its last output may sit above blank rows); the caller keeps the last N.
   const n = "tail" in start ? Math.max(0, Math.floor(start.tail)) : 0;
   const from = "from" in start ? String(Math.max(0, Math.floor(start.from))) : `$1 == 1 ? $3 - ${n} : $3 + $4 - ${n}`;
+  const state = `${TMUX} display-message -p -t ${id}: ${shellQuote(STATE)}`;
   return [
-    `st=$(${TMUX} display-message -p -t ${id}: ${shellQuote(STATE)}) || exit 1`,
+    // Output arriving between reading the state and capturing would shift the rows under the numbers:
+    // the state is read again after the capture, and the pair taken again (a few times) until it held still.
+    "n=0",
+    "while :; do",
+    `st=$(${state}) || exit 1`,
     "IFS=:; set -- $st",
     `f=$((${from})); [ "$f" -lt 0 ] && f=0`,
     // -S/-E count from the top of the visible screen, negative into the history ($3 lines of it).
     `if [ "$1" = 1 ]; then e=$(($5 - 1)); else e=$(($4 - 1)); fi`,
-    `if [ "$f" -le $(($3 + e)) ]; then ${TMUX} capture-pane -p -J -t ${id}: -S $((f - $3)) -E $e; fi`,
+    `out=$(if [ "$f" -le $(($3 + e)) ]; then ${TMUX} capture-pane -p -J -t ${id}: -S $((f - $3)) -E $e; fi; echo .)`,
+    `n=$((n + 1)); [ "$(${state})" = "$st" ] || [ $n -ge 5 ] && break`,
+    "done",
+    'printf %s "${out%.}"',
     'echo "$st:$f"',
-  ].join("; ");
+  ].join("\n");
 }
 
 export interface PaneState {
@@ -213,7 +227,7 @@ export function parseCapture(stdout: string): { state: PaneState; lines: string[
 
 export function parseState(line: string): PaneState {
   const f = line.trim().split(":");
-  const dead = f[0] === "1";
+  const dead = f[0] === "1" || recorded(f[1] ?? "");
   const code = dead ? deadCode(f[1] ?? "") : null;
   return {
     dead,
