@@ -1,0 +1,254 @@
+// Sessions end to end: the compiled binary, a daemon this test starts (and SIGKILLs: only its own
+// process), a real workspace with a real sshd, and a real PTY for the interactive path (the CLI runs
+// in a tmux pane on the host, on a tmux server of this test's own). A detached command outlives the
+// CLI and a killed daemon; what it printed while no daemon ran shows in logs and attach.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import * as grpc from "@grpc/grpc-js";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fromGrpcError } from "../../src/api/grpc/errors.ts";
+import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
+import { BIN } from "../helpers/daemon.ts";
+import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+
+const root = tempDir("ses");
+const home = join(root.path, "nexus");
+const repo = makeRepo(join(root.path, "repo"));
+const env = { ...process.env, NEXUS_HOME: home };
+const TMUX_SOCKET = `nexus-e2e-${process.pid}`;
+const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
+let daemon: ChildProcess | undefined;
+
+function nexus(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(BIN, args, { cwd: repo, env, encoding: "utf8", timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function json<T>(...args: string[]): T {
+  const r = nexus(...args, "--json");
+  if (r.code !== 0) throw new Error(`nexus ${args.join(" ")}: ${r.code} ${r.stdout} ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+interface Session {
+  id: string;
+  status: string;
+  exit_code: number | null;
+  attached_clients: number;
+  kind: string;
+}
+const sessionsOf = () => json<{ sessions: Session[] }>("sessions", "list").sessions;
+
+async function until<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T;
+  for (;;) {
+    last = await fn();
+    if (ok(last)) return last;
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last).slice(0, 1500)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The daemon in the foreground, as this test's own child process. */
+async function startDaemon(): Promise<ChildProcess> {
+  const child = spawn(BIN, ["daemon"], { env, stdio: ["ignore", "ignore", "ignore"] });
+  await until("the daemon's socket", () => existsSync(join(home, "daemon.pid")) && readFileSync(join(home, "daemon.pid"), "utf8").trim() === String(child.pid), (ok) => ok, 60_000);
+  return child;
+}
+
+async function killDaemon(sig: NodeJS.Signals): Promise<void> {
+  const d = daemon!;
+  daemon = undefined;
+  if (d.exitCode !== null || d.signalCode !== null) return;
+  const gone = new Promise<void>((r) => d.once("exit", () => r()));
+  d.kill(sig);
+  await gone;
+}
+
+// ---- the host terminal: tmux on a socket of this test's own ------------------------------------
+const host = (...args: string[]) => spawnSync("tmux", ["-L", TMUX_SOCKET, ...args], { encoding: "utf8" });
+const screen = (pane: string) => host("capture-pane", "-p", "-J", "-t", pane).stdout;
+const quoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+/** Runs the CLI in a new host pane (a real PTY); the pane keeps the CLI's exit code on screen. */
+function inPane(pane: string, ...args: string[]): void {
+  const cmd = `env NEXUS_HOME=${quoted(home)} ${quoted(BIN)} ${args.map(quoted).join(" ")}; echo "CLI-EXIT=$?"; sleep 600`;
+  if (host("has-session", "-t", pane).status === 0) host("respawn-pane", "-k", "-t", pane, cmd);
+  else host("new-session", "-d", "-s", pane, "-x", "100", "-y", "30", cmd);
+}
+const waitScreen = (pane: string, what: RegExp, timeoutMs = 60_000) => until(`${what} on the ${pane} screen`, () => screen(pane), (s) => what.test(s), timeoutMs);
+
+beforeAll(async () => {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  daemon = await startDaemon();
+  const created = nexus("create", "s1");
+  if (created.code !== 0) throw new Error(`create: ${created.stderr}`);
+}, 600_000);
+
+afterAll(async () => {
+  try {
+    if (hasTmux) host("kill-server");
+    if (daemon) nexus("destroy", "s1", "--force");
+    await killDaemon("SIGTERM").catch(() => {});
+  } finally {
+    removeLeftovers(home);
+    await root[Symbol.asyncDispose]();
+  }
+}, 180_000);
+
+describe("a detached command outlives the CLI and a killed daemon", () => {
+  let id = "";
+
+  test("exec --detach prints the id at once, and the command runs on after the CLI exited", async () => {
+    // One line every 0.1 s, each with the time it was printed (ns), then exit 7.
+    const r = nexus("exec", "--detach", "s1", "--", "sh", "-c", 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo "n $i $(date +%s%N)"; [ -e /tmp/stop ] && exit 7; sleep 0.1; done');
+    expect(r.code).toBe(0);
+    id = r.stdout.trim();
+    expect(id).toMatch(/^ses-[0-9a-f]{8}$/);
+    await until("lines printed after the CLI exited", () => json<{ lines: string[] }>("sessions", "logs", id, "--tail", "5").lines, (l) => l.some((x) => /^n ([5-9]|\d\d+) /.test(x)));
+    expect(sessionsOf().find((s) => s.id === id)).toMatchObject({ status: "active", exit_code: null, kind: "command" });
+  });
+
+  test("SIGKILL the daemon: a new one lists the session, logs and attach show what was printed meanwhile, then live output", async () => {
+    await killDaemon("SIGKILL");
+    const killedAt = BigInt(Date.now()) * 1_000_000n;
+    await new Promise((r) => setTimeout(r, 3000)); // no daemon at all for three seconds
+    const restartedAt = BigInt(Date.now()) * 1_000_000n;
+    daemon = await startDaemon();
+    expect(sessionsOf().find((s) => s.id === id)).toMatchObject({ status: "active" });
+    const stamp = (line: string) => BigInt(line.split(" ")[2] ?? "0");
+    const meanwhile = (lines: string[]) => lines.filter((l) => /^n \d+ \d+$/.test(l) && stamp(l) > killedAt && stamp(l) < restartedAt);
+    const logs = json<{ lines: string[] }>("sessions", "logs", id, "--tail", "500").lines;
+    expect(meanwhile(logs).length).toBeGreaterThanOrEqual(3);
+
+    // REST attach (text form): the scrollback with those lines first, then lines printed after the attach began.
+    const attachedAt = BigInt(Date.now()) * 1_000_000n;
+    const abort = new AbortController();
+    const res = await fetch(`http://nexus/api/v1/sessions/${id}/attach`, { method: "POST", body: "{}", unix: join(home, "daemon.sock"), signal: abort.signal } as RequestInit);
+    expect(res.status).toBe(200);
+    const seen: string[] = [];
+    const decoder = new TextDecoder();
+    let buffered = "";
+    const reader = res.body!.getReader();
+    while (!seen.some((l) => /^n \d+ \d+$/.test(l) && stamp(l) > attachedAt + 300_000_000n)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += decoder.decode(value, { stream: true });
+      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+        const event = JSON.parse(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+        if (event.type === "output") seen.push(...String(event.data).split("\n").filter(Boolean));
+      }
+    }
+    abort.abort();
+    expect(meanwhile(seen).length).toBeGreaterThanOrEqual(3);
+    const numbers = seen.map((l) => Number(l.split(" ")[1]));
+    expect(numbers).toEqual([...numbers].sort((a, b) => a - b)); // in order, each once
+    expect(new Set(numbers).size).toBe(numbers.length);
+  }, 240_000);
+
+  test("the exit code is kept: logs -f ends with it, list says exited (code 7)", async () => {
+    const follow = spawn(BIN, ["sessions", "logs", id, "-f", "--tail", "1"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const code = new Promise<number | null>((r) => follow.once("exit", (c) => r(c)));
+    expect(nexus("exec", "s1", "--", "touch", "/tmp/stop").code).toBe(0);
+    expect(await code).toBe(7);
+    expect(sessionsOf().find((s) => s.id === id)).toMatchObject({ status: "exited", exit_code: 7 });
+    const text = nexus("sessions", "list").stdout;
+    expect(text).toContain("exited (code 7)");
+  });
+
+  test("kill removes it; then its id is NOT_FOUND", () => {
+    expect(nexus("sessions", "kill", id)).toMatchObject({ code: 0 });
+    expect(sessionsOf().find((s) => s.id === id)).toBeUndefined();
+    const again = nexus("sessions", "logs", id);
+    expect(again.code).toBe(4);
+    expect(again.stderr).toContain(`Session '${id}' doesn't exist`);
+  });
+});
+
+describe("unknown ids: the same NOT_FOUND on every surface", () => {
+  test("CLI, REST and gRPC against the daemon (the WebSocket: test/unit/sessions-surfaces.test.ts)", async () => {
+    for (const args of [["attach"], ["logs"], ["logs", "-f"], ["send", "x"], ["kill"]]) {
+      const [verb, ...rest] = args;
+      const r = nexus("sessions", verb!, "ses-00000000", ...rest);
+      expect({ args, code: r.code }).toEqual({ args, code: 4 });
+      expect(r.stderr).toContain("Session 'ses-00000000' doesn't exist (NOT_FOUND)");
+    }
+    const j = nexus("sessions", "kill", "ses-00000000", "--json");
+    expect(JSON.parse(j.stdout)).toEqual({ error: { code: "NOT_FOUND", message: "Session 'ses-00000000' doesn't exist", suggestion: "Run 'nexus sessions list' to see the sessions", retryable: false, details: { sessionId: "ses-00000000" } } });
+    for (const [method, path] of [["GET", "/api/v1/sessions/ses-00000000"], ["POST", "/api/v1/sessions/ses-00000000/attach"], ["DELETE", "/api/v1/sessions/ses-00000000"]] as const) {
+      const res = await fetch(`http://nexus${path}`, { method, unix: join(home, "daemon.sock") } as RequestInit);
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("NOT_FOUND");
+    }
+    const Client = grpc.makeGenericClientConstructor(workspaceServiceDefinition(), "WorkspaceService");
+    const client = new Client(`unix://${join(home, "grpc.sock")}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
+    try {
+      const kill = await new Promise<grpc.ServiceError>((resolve) => client.KillSession({ sessionId: "ses-00000000" }, (err: grpc.ServiceError) => resolve(err)));
+      expect(kill.code).toBe(grpc.status.NOT_FOUND);
+      expect(fromGrpcError(kill).code).toBe("NOT_FOUND");
+      const attach = await new Promise<grpc.ServiceError>((resolve) => {
+        const call = client.AttachSession({ sessionId: "ses-00000000" });
+        call.on("data", () => {});
+        call.on("error", resolve);
+      });
+      expect(attach.code).toBe(grpc.status.NOT_FOUND);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe.skipIf(!hasTmux)("the interactive path through a real PTY", () => {
+  test("console: type, read the screen, detach with Ctrl-\\, a second client, attach again, exit with a code", async () => {
+    inPane("a", "console", "s1");
+    await waitScreen("a", /nexus@s1:\/workspace\$ $/m);
+    host("send-keys", "-t", "a", "echo hello-$((6*7))", "Enter");
+    await waitScreen("a", /^hello-42$/m);
+    const id = await until("the console session", () => sessionsOf().find((s) => s.kind === "console"), (s) => s !== undefined);
+    expect(id!.attached_clients).toBe(1);
+
+    // A second client sees the same screen and what the first one types.
+    inPane("b", "sessions", "attach", id!.id);
+    await waitScreen("b", /^hello-42$/m);
+    await until("two clients", () => sessionsOf().find((s) => s.id === id!.id)?.attached_clients, (n) => n === 2);
+    host("send-keys", "-t", "b", "echo from-b-$((2+3))", "Enter");
+    await waitScreen("a", /^from-b-5$/m);
+
+    // The detach key leaves the session running; the CLI exits 0.
+    host("send-keys", "-t", "a", "C-\\");
+    await waitScreen("a", /\[detached from ses-[0-9a-f]{8}.*\]\s+CLI-EXIT=0/s);
+    await until("one client", () => sessionsOf().find((s) => s.id === id!.id)?.attached_clients, (n) => n === 1);
+    host("send-keys", "-t", "b", "C-\\");
+    await waitScreen("b", /CLI-EXIT=0/);
+    expect(sessionsOf().find((s) => s.id === id!.id)).toMatchObject({ status: "active", attached_clients: 0 });
+
+    // Back again: the screen (and what was typed before) is there; `exit 3` ends it with that code.
+    inPane("a", "sessions", "attach", id!.id);
+    await waitScreen("a", /^from-b-5$/m);
+    host("send-keys", "-t", "a", "exit 3", "Enter");
+    await waitScreen("a", /exited with code 3\]\s+CLI-EXIT=3/s);
+    // A console whose shell ended is removed.
+    expect(sessionsOf().find((s) => s.id === id!.id)).toBeUndefined();
+  }, 300_000);
+
+  test("a paused workspace resumes on attach", async () => {
+    const r = nexus("exec", "--detach", "s1", "--", "sh", "-c", "echo paused-then-back; exec sleep 600");
+    const id = r.stdout.trim();
+    await until("its line", () => json<{ lines: string[] }>("sessions", "logs", id).lines, (l) => l.includes("paused-then-back"));
+    expect(nexus("pause", "s1").code).toBe(0);
+    expect(json<{ status: string }>("status", "s1").status).toBe("paused");
+    // Listed from what the daemon saw last, without thawing it.
+    expect(sessionsOf().find((s) => s.id === id)).toMatchObject({ status: "active" });
+    expect(json<{ status: string }>("status", "s1").status).toBe("paused");
+    inPane("c", "sessions", "attach", id);
+    await waitScreen("c", /^paused-then-back$/m);
+    expect(json<{ status: string }>("status", "s1").status).toBe("running");
+    host("send-keys", "-t", "c", "C-\\");
+    await waitScreen("c", /CLI-EXIT=0/);
+    expect(nexus("sessions", "kill", id).code).toBe(0);
+  }, 300_000);
+});
