@@ -16,12 +16,25 @@ const WORKSPACE_VERBS: Record<string, string> = {
   ssh: "ssh", start: "start", services: "services", hook: "hook", stop: "stop", restart: "restart", pause: "pause", resume: "resume", use: "use", switch: "use", url: "url", update: "update",
 };
 
+/**
+ * `exec -t` means a terminal as in docker exec, while the global `-t` is the token: after the word
+ * `exec` (and before `--`), -t, -i and -it are exec's own flags, spelled out for the parser.
+ */
+export function execShortFlags(argv: readonly string[]): string[] {
+  const sep = argv.indexOf("--");
+  return argv.flatMap((a, i) => {
+    if (i === 0 || (sep >= 0 && i >= sep) || !/^-[it]{1,2}$/.test(a)) return [a];
+    return [...a.slice(1)].map((f) => (f === "t" ? "--tty" : "--interactive"));
+  });
+}
+
 /** Parses argv and runs one command; resolves with the process exit code. */
 export async function runCli(argv: string[], env: Record<string, string | undefined>): Promise<number> {
   if (argv[0] === "workspace") {
     const verb = argv[1] && WORKSPACE_VERBS[argv[1]];
     if (verb) argv = [verb, ...argv.slice(2)];
   }
+  if (argv[0] === "exec") argv = execShortFlags(argv);
   const cli = cac("nexus");
   let pending: Promise<number> | undefined;
   let ctx: CliContext | undefined;
@@ -67,13 +80,17 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
 
   cli
     .command("exec [workspace]", "Run a command in the workspace (over SSH, in /workspace); exits with its exit code")
-    .usage("exec <workspace> [--cwd dir] [-e KEY=VALUE] -- <command> [args...]")
+    .usage("exec [-i] [-t] <workspace> [--cwd dir] [-e KEY=VALUE] -- <command> [args...]")
     .option("--cwd <dir>", "Working directory inside the workspace (default: /workspace)")
     .option("-e, --env <KEY=VALUE>", "Environment variable for the command (repeatable)")
     .option("--timeout <seconds>", "Kill the command after this many seconds")
     .option("-d, --detach", "Run it in a new session and print the session's id at once (see 'nexus sessions')")
+    .option("-i, --interactive", "Forward stdin from a terminal too (stdin that is a pipe or file is always forwarded)")
+    .option("--tty", "(-t) Give the command a pseudo-terminal (with -i: an interactive shell, nexus exec -it ws -- bash); after 'exec', -t is this, not --token")
     .example("nexus exec feature-auth -- git status")
     .example("nexus exec --detach feature-auth -- npm test")
+    .example("echo hello | nexus exec feature-auth -- wc -l")
+    .example("nexus exec -it feature-auth -- bash")
     .example("nexus exec feature-auth -- sh -c 'npm test && npm run lint'")
     .action((ws: string | undefined, opts) => run((c) => execCommand(c, ws, (opts["--"] as string[]) ?? [], opts))(opts));
 

@@ -106,10 +106,13 @@ export class DaemonClient {
 
   async #send(method: string, path: string, body: unknown, accept: string, signal?: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { accept };
-    if (body !== undefined) headers["content-type"] = "application/json";
+    // A ReadableStream body is a streamed NDJSON request (exec with stdin), sent while the answer comes.
+    const streamed = body instanceof ReadableStream;
+    if (body !== undefined) headers["content-type"] = streamed ? "application/x-ndjson" : "application/json";
     if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
     if (this.target.expectVersion) headers["x-nexus-expect-version"] = this.target.expectVersion;
-    const init: RequestInit = { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), ...(signal ? { signal } : {}) };
+    const payload = body === undefined ? {} : streamed ? { body, duplex: "half" } : { body: JSON.stringify(body) };
+    const init = { method, headers, ...payload, ...(signal ? { signal } : {}) } as RequestInit;
     try {
       if (this.target.url) return await fetch(new URL(path, this.target.url), init);
       const runtime = await currentRuntime();

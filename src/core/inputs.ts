@@ -63,6 +63,17 @@ export const ExecInput = v.strictObject({
   agentSocket: v.optional(HostPath("agentSocket")),
   /** Run it in a new session (tmux) and answer at once with the session's id (sessions.ts). */
   detach: v.optional(v.boolean("detach must be a boolean")),
+  /** The command's whole standard input (an extension); without it stdin is closed at once. */
+  stdin: v.optional(v.string("stdin must be a string")),
+  stdinEncoding: v.optional(v.picklist(["utf8", "base64"], "stdinEncoding must be utf8 or base64")),
+  /** A pseudo-terminal of this size (an extension; streamed exec, for interactive programs). */
+  tty: v.optional(
+    v.strictObject({
+      cols: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10000)),
+      rows: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10000)),
+      term: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._+-]{1,64}$/, "term must be a terminal name such as xterm-256color"))),
+    }),
+  ),
 });
 export type ExecInput = v.InferOutput<typeof ExecInput>;
 

@@ -1,5 +1,6 @@
 import { homedir, userInfo } from "node:os";
 import type { NexusConfig } from "../config/schema.ts";
+import { containerUser } from "../core/container-user.ts";
 import { EventBus } from "../core/events.ts";
 import { PortForwards } from "../core/forwards.ts";
 import type { Logger } from "../core/log.ts";
@@ -47,8 +48,8 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
     instance: instanceId(paths.home),
     clientKey,
     ...(opts.nexusBinary ? { nexusBinary: opts.nexusBinary } : {}),
-    // uid 0 cannot be the container user (sshd refuses root logins), so root on the host maps to 1000.
-    hostUser: { uid: user.uid > 0 ? user.uid : 1000, gid: user.gid > 0 ? user.gid : 1000, home: env.HOME || homedir() },
+    // The container user takes the host user's ids, root's included (src/core/container-user.ts).
+    hostUser: { ...containerUser(user), home: env.HOME || homedir() },
   });
   const forwards = new PortForwards({ workspaces, ports, events, paths, log, allowPrivilegedPorts: config.daemon.allow_privileged_ports === true });
   // A service port not published at create is reached through a forward.

@@ -6,7 +6,7 @@ FROM \${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8
 RUN apt-get update \\
  && apt-get install -y --no-install-recommends \\
-      openssh-server git sudo bash curl ca-certificates python3 procps less tmux locales rsync \\
+      openssh-server git sudo bash curl ca-certificates python3 procps less tmux locales rsync vim-tiny \\
  && sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen && locale-gen \\
  && printf 'LANG=en_US.UTF-8\\nLC_ALL=en_US.UTF-8\\n' > /etc/default/locale \\
  && rm -rf /var/lib/apt/lists/* /etc/ssh/ssh_host_*
@@ -21,12 +21,14 @@ COPY sshd_config /etc/ssh/sshd_config
 COPY nexus-init /usr/local/sbin/nexus-init
 COPY nexus-agent.sh /etc/profile.d/nexus-agent.sh
 RUN chmod 0755 /usr/local/sbin/nexus-init && chmod 0644 /etc/ssh/sshd_config /etc/profile.d/nexus-agent.sh
+# A small editor, so 'git commit' without -m opens one.
+ENV EDITOR=vi VISUAL=vi
 WORKDIR /workspace
 EXPOSE 22
 ENTRYPOINT ["/usr/local/sbin/nexus-init"]
 `;
 
-// Public keys only, no root, agent forwarding allowed, and many sessions per connection: the daemon
+// Public keys only, no root (nexus-init lets a uid-0 nexus in, key only), agent forwarding allowed, and many sessions per connection: the daemon
 // multiplexes every exec over one pooled connection, and OpenSSH's default of 10 would fail the 11th.
 export const SSHD_CONFIG = `Port 22
 HostKey /etc/nexus/ssh/ssh_host_ed25519_key
@@ -53,6 +55,7 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 
 // Runs as root at every container start: gives the nexus user the host user's uid/gid (so files in
 // the bind-mounted worktree keep their owner), then runs sshd in the foreground. Installs nothing.
+// A root host makes nexus uid 0 (src/core/container-user.ts): sshd then lets it log in with a key only.
 export const NEXUS_INIT = `#!/bin/sh
 set -eu
 uid="\${NEXUS_UID:-1000}"
@@ -65,7 +68,9 @@ if [ ! -s /etc/nexus/ssh/ssh_host_ed25519_key ]; then
   exit 1
 fi
 chmod 0600 /etc/nexus/ssh/ssh_host_ed25519_key
-exec /usr/sbin/sshd -D -e
+root_login=no
+if [ "$uid" = 0 ]; then root_login=prohibit-password; fi
+exec /usr/sbin/sshd -D -e -o PermitRootLogin="$root_login"
 `;
 
 // Login shells: ~/.ssh/agent.sock follows the newest forwarded agent, and SSH_AUTH_SOCK points at it,

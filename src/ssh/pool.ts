@@ -1,5 +1,6 @@
 import ssh2 from "ssh2";
 import type { ClientChannel } from "ssh2";
+import { randomUUID } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { NexusError } from "../core/errors.ts";
 import { publicKeyBlob } from "./keys.ts";
@@ -18,7 +19,23 @@ export interface ExecStreams {
   signal?: AbortSignal;
   /** The user's ssh-agent socket: the command sees it through agent forwarding. */
   agentSocket?: string;
+  /**
+   * The command's standard input: these bytes (or chunks as they come, and terminal sizes when it
+   * has a pseudo-terminal), then end of file. Without it, stdin is closed at once, so a command that
+   * reads it (`cat`) ends instead of waiting for input nobody will send.
+   */
+  stdin?: Uint8Array | AsyncIterable<StdinChunk>;
+  /** A pseudo-terminal for the command (interactive programs); its output then all comes as stdout. */
+  tty?: TerminalSize & { term?: string };
 }
+
+export interface TerminalSize {
+  cols: number;
+  rows: number;
+}
+
+/** Bytes for stdin, or a new size of the command's pseudo-terminal. */
+export type StdinChunk = Uint8Array | { resize: TerminalSize };
 
 export interface ExecExit {
   exitCode: number;
@@ -170,8 +187,13 @@ export class SshPool {
     // A connection forwarding one user's agent is pooled apart from the plain one (one agent socket per login, so few).
     const key = streams.agentSocket ? `${workspaceKey}\u0000agent:${streams.agentSocket}` : workspaceKey;
     const { pending, pooled } = await this.#claimChannel(key, target, streams.agentSocket);
+    // Every command carries a tag in its environment, so an abort can kill it (and what it started) by
+    // the tag too: sshd refuses signal requests on a uid-0 login (no privilege separation after auth).
+    const tag = randomUUID();
+    commandLine = `export NEXUS_EXEC_ID=${tag}; ${commandLine}`;
+    const options = streams.tty ? { pty: { cols: streams.tty.cols, rows: streams.tty.rows, term: streams.tty.term ?? "xterm-256color" } } : {};
     return new Promise<ExecExit>((resolve, reject) => {
-      pooled.client.exec(commandLine, (err, channel) => {
+      pooled.client.exec(commandLine, options, (err, channel) => {
         if (err) {
           pooled.channels--;
           // A channel that cannot open means the connection is unusable: the next exec gets a new one.
@@ -181,25 +203,31 @@ export class SshPool {
         }
         // Listeners go on synchronously, here: the exit status can arrive in the same packet batch
         // as the channel's confirmation, and ssh2 emits it at once.
-        this.#follow(key, pooled, pending, channel, streams).then(resolve, reject);
+        this.#follow(key, pooled, pending, channel, streams, () => void this.exec(workspaceKey, target, killTagged(tag)).catch(() => {})).then(resolve, reject);
       });
     });
   }
 
-  #follow(key: string, pooled: Pooled, pending: Promise<Pooled>, channel: ClientChannel, streams: ExecStreams): Promise<ExecExit> {
+  #follow(key: string, pooled: Pooled, pending: Promise<Pooled>, channel: ClientChannel, streams: ExecStreams, killByTag: () => void): Promise<ExecExit> {
     return new Promise<ExecExit>((resolve, reject) => {
       let exit: ExecExit | undefined;
       const onAbort = () => {
-        channel.signal("KILL");
+        killChannel(channel);
+        if (!exit) killByTag();
         channel.close();
       };
-      streams.signal?.addEventListener("abort", onAbort, { once: true });
+      // Aborted while the channel was opening: stop the command now.
+      if (streams.signal?.aborted) queueMicrotask(onAbort);
+      else streams.signal?.addEventListener("abort", onAbort, { once: true });
       channel.on("data", (chunk: Buffer) => streams.onStdout?.(chunk));
       channel.stderr.on("data", (chunk: Buffer) => streams.onStderr?.(chunk));
       channel.on("exit", (code: number | null, signalName?: string) => {
         exit = code === null ? { exitCode: 128 + signalNumber(signalName), ...(signalName ? { signal: signalName } : {}) } : { exitCode: code };
       });
+      let closed = false;
+      void feedStdin(channel, streams.stdin, () => closed);
       channel.on("close", () => {
+        closed = true;
         pooled.channels--;
         streams.signal?.removeEventListener("abort", onAbort);
         if (streams.signal?.aborted) {
@@ -324,6 +352,59 @@ export class SshPool {
   closeAll(): void {
     for (const key of [...this.#connections.keys()]) this.drop(key.split("\u0000")[0]!);
   }
+}
+
+/** A shell line that kills every process whose environment holds NEXUS_EXEC_ID=<tag>. */
+function killTagged(tag: string): string {
+  return `for p in /proc/[0-9]*; do if grep -qsxz 'NEXUS_EXEC_ID=${tag}' "$p/environ"; then kill -KILL "\${p#/proc/}" 2>/dev/null; fi; done; true`;
+}
+
+/**
+ * Sends SIGKILL to the command's process group. ssh2's `signal()` sends nothing once our side has
+ * sent end of file (stdin is closed), yet the channel is open and sshd still takes the request.
+ */
+function killChannel(channel: ClientChannel): void {
+  const ch = channel as unknown as { outgoing: { id: number; state: string }; _client: { _protocol: { signal(id: number, name: string): void } } };
+  if (ch.outgoing?.state !== "open") return;
+  try {
+    ch._client._protocol.signal(ch.outgoing.id, "KILL");
+  } catch {
+    // the connection is gone, and the command with it
+  }
+}
+
+/** Writes stdin to the channel (waiting when its window is full), then end of file. */
+async function feedStdin(channel: ClientChannel, stdin: ExecStreams["stdin"], closed: () => boolean): Promise<void> {
+  try {
+    if (stdin instanceof Uint8Array) {
+      if (stdin.length > 0 && !channel.write(stdin)) await drained(channel, closed);
+    } else if (stdin) {
+      for await (const chunk of stdin) {
+        if (closed()) return;
+        if (chunk instanceof Uint8Array) {
+          if (chunk.length > 0 && !channel.write(chunk)) await drained(channel, closed);
+        } else {
+          channel.setWindow(chunk.resize.rows, chunk.resize.cols, 0, 0);
+        }
+      }
+    }
+  } catch {
+    // The caller's input failed (its client went away): the command sees end of file.
+  }
+  if (!closed()) channel.end();
+}
+
+function drained(channel: ClientChannel, closed: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    if (closed()) return resolve();
+    const done = () => {
+      channel.off("drain", done);
+      channel.off("close", done);
+      resolve();
+    };
+    channel.on("drain", done);
+    channel.on("close", done);
+  });
 }
 
 function connectionLost(message: string, cause?: unknown): NexusError {

@@ -134,7 +134,8 @@ describe("ssh and console", () => {
         }
         throw new Error(`the terminal never showed '${want}'`);
       };
-      await screen("nexus@demo");
+      // The prompt names the user by uid: on a root host, nexus is uid 0, whose name is root.
+      await screen(`${process.getuid?.() === 0 ? "root" : "nexus"}@demo`);
       spawnSync("tmux", ["send-keys", "-t", session, "echo at-$(pwd) cols-$(tput cols)", "Enter"]);
       expect(await screen("at-/workspace")).toContain("cols-120");
       spawnSync("tmux", ["send-keys", "-t", session, "exit 5", "Enter"]);

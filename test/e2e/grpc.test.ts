@@ -138,6 +138,11 @@ describe("gRPC on the unix socket", () => {
     expect(r.messages[0]!.at - started).toBeLessThan(r.messages.at(-1)!.at - started - 800);
     const env = await collect(client.ExecStream({ workspaceId: "g1", command: "printenv", args: ["FOO"], env: { FOO: "x y" } }));
     expect(Buffer.concat(env.messages.filter((x) => x.m.content === "stdout").map((x) => x.m.stdout)).toString()).toBe("x y\n");
+    // stdin: closed at once without the field (cat ends), or the field's bytes then end of file.
+    const closed = await collect(client.ExecStream({ workspaceId: "g1", command: "cat" }));
+    expect(closed.messages.at(-1)!.m.exitCode).toBe(0);
+    const fed = await collect(client.ExecStream({ workspaceId: "g1", command: "wc", args: ["-c"], stdin: Buffer.from("hello\n") }));
+    expect(Buffer.concat(fed.messages.filter((x) => x.m.content === "stdout").map((x) => x.m.stdout)).toString().trim()).toBe("6");
   }, 60_000);
 
   test("cancelling ExecStream kills the command", async () => {

@@ -251,6 +251,9 @@ describe("WebSocket requests", () => {
       expect((await c.request("fs.readdir", { path: "/" })).error.code).toBe("PERMISSION_DENIED");
       const host = await c.request("exec", { command: "cat", args: ["/etc/hostname"] });
       expect(host.success).toBe(true); // exec itself is not confined: it is a shell in the workspace
+      // stdin is closed at once (cat ends), or holds the payload's 'stdin'.
+      expect((await c.request("exec", { command: "cat" })).result.exitCode).toBe(0);
+      expect((await c.request("exec", { command: "sh", args: ["-c", "wc -c; exit 2"], stdin: "hello" })).result.exitCode).toBe(2);
     } finally {
       c.close();
     }

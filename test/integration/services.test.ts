@@ -179,7 +179,7 @@ describe("a project with hooks and two services", () => {
     expect(leftovers(home).containers.length).toBe(1); // the one-off hook container is gone
     const started = await s.workspaces.start("svc");
     expect(started.services.map((x) => x.status)).toEqual(["healthy", "healthy"]);
-    const uid = String(process.getuid?.() === 0 ? 1000 : process.getuid?.());
+    const uid = String(process.getuid?.());
     expect(await markers("svc")).toEqual(["pre-stop", `post-stop ${uid}`, "pre-start", "web", "worker", "post-start hello"]);
     // skipHooks and skipServices do what they say.
     await s.workspaces.stop("svc", { timeoutSeconds: 5 });

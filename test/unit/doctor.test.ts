@@ -36,7 +36,7 @@ describe("nexus doctor", () => {
     const out = JSON.parse(r.stdout) as { ok: boolean; checks: Check[] };
     expect(out.ok).toBe(false);
     const c = byName(out.checks);
-    expect(Object.keys(c)).toEqual(["config", "docker", "image", "git", "ssh", "ssh-agent", "ports", "daemon", "home", "disk"]);
+    expect(Object.keys(c)).toEqual(["config", "docker", "image", "git", "ssh", "ssh-agent", "ports", "daemon", "home", "disk", "workspace-user"]);
     expect(c.docker!.status).toBe("fail");
     expect(c.docker!.message).toContain("/nonexistent/nexus-doctor-test-docker.sock");
     expect(c.docker!.fix).toContain("docker");

@@ -1207,6 +1207,10 @@ export const WORKSPACE_DESCRIPTOR = {
           "detach": {
            "type": "bool",
            "id": 7
+          },
+          "stdin": {
+           "type": "bytes",
+           "id": 8
           }
          }
         },

@@ -228,7 +228,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
         else call.write(m);
       };
       const exit = await ws
-        .exec(id(req), input, { onStdout: (b) => send({ stdout: b }), onStderr: (b) => send({ stderr: b }), signal: AbortSignal.any([signal, slow.signal]) })
+        .exec(id(req), input, { onStdout: (b) => send({ stdout: b }), onStderr: (b) => send({ stderr: b }), signal: AbortSignal.any([signal, slow.signal]), ...(req.stdin?.length ? { stdin: Buffer.from(req.stdin) } : {}) })
         .catch((err) => {
           if (slow.signal.aborted) throw new NexusError("RESOURCE_EXHAUSTED", `The client fell ${MAX_QUEUED_MESSAGES} messages behind the output; the command was stopped`, { suggestion: "Read the stream as it comes", retryable: false });
           throw err;

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { isStreamedExec } from "./exec-input.ts";
 import { NexusError } from "../../core/errors.ts";
 import type { PortForwards } from "../../core/forwards.ts";
 import type { Logger } from "../../core/log.ts";
@@ -67,19 +68,18 @@ export function createApp(deps: AppDeps): Hono {
     });
   }
   const api = new Hono();
-  api.use(
-    "*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new NexusError("RESOURCE_EXHAUSTED", `The request body is over the limit of ${MAX_BODY_BYTES} bytes`, {
-          suggestion: "Send less; copy files over SSH (scp/rsync) or gRPC WriteFile",
-          retryable: false,
-          details: { limit: MAX_BODY_BYTES },
-        });
-      },
-    }),
-  );
+  const limit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new NexusError("RESOURCE_EXHAUSTED", `The request body is over the limit of ${MAX_BODY_BYTES} bytes`, {
+        suggestion: "Send less; copy files over SSH (scp/rsync) or gRPC WriteFile",
+        retryable: false,
+        details: { limit: MAX_BODY_BYTES },
+      });
+    },
+  });
+  // A streamed exec's body is the command's stdin: as long as the input, read line by line (exec-input.ts).
+  api.use("*", (c, next) => (c.req.method === "POST" && /^\/api\/v1\/workspaces\/[^/]+\/exec$/.test(c.req.path) && isStreamedExec(c.req.header("content-type")) ? next() : limit(c, next)));
   // The local CLI says which daemon build it expects; another build answers before doing anything,
   // so the CLI can replace it and retry (one round trip in the usual case instead of two).
   const build = `${deps.build.version}+${deps.build.commit}`;

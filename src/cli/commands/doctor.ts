@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import { dirname } from "node:path";
 import { loadEffectiveConfig } from "../../config/load.ts";
 import type { NexusConfig } from "../../config/schema.ts";
+import { containerUser, describeContainerUser } from "../../core/container-user.ts";
 import { EXIT_CODES, toNexusError } from "../../core/errors.ts";
 import { buildInfo } from "../../version.ts";
 import { DaemonClient } from "../client.ts";
@@ -164,6 +165,12 @@ function checkDisk(home: string): Check {
   return ok("disk", text);
 }
 
+/** Which uid the workspace user takes here (the daemon runs as this user when the CLI starts it). */
+function checkWorkspaceUser(): Check {
+  const user = containerUser({ uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 });
+  return ok("workspace-user", describeContainerUser(user));
+}
+
 export async function runChecks(ctx: CliContext, env: Record<string, string | undefined>): Promise<Check[]> {
   const { check: configCheck, config } = checkConfig(ctx.paths.config, env);
   const [docker, daemon, ports] = await Promise.all([checkDocker(config, env), checkDaemon(ctx), checkPorts(config)]);
@@ -177,6 +184,7 @@ export async function runChecks(ctx: CliContext, env: Record<string, string | un
     daemon,
     ...checkModes(ctx),
     checkDisk(ctx.paths.home),
+    checkWorkspaceUser(),
   ];
 }
 

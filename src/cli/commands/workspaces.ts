@@ -2,6 +2,8 @@ import type { StartResult, WorkspaceStatusView, WorkspaceView } from "../../core
 import { serviceLines } from "./services.ts";
 import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import type { CliContext } from "../context.ts";
+import { stdinBody, stdinMode } from "../exec-stdin.ts";
+import { isatty } from "node:tty";
 import { ago, dim, green, red, table, writeErr, writeOut, yellow } from "../output.ts";
 
 export interface CreateFlags {
@@ -120,7 +122,7 @@ export async function destroyCommand(ctx: CliContext, ref: string | undefined, f
 }
 
 /** Runs a command in the workspace over SSH; its stdout/stderr stream through, and its exit code becomes ours. */
-export async function execCommand(ctx: CliContext, ref: string | undefined, argv: string[], flags: { cwd?: string; env?: string[] | string; timeout?: number; detach?: boolean }): Promise<number> {
+export async function execCommand(ctx: CliContext, ref: string | undefined, argv: string[], flags: { cwd?: string; env?: string[] | string; timeout?: number; detach?: boolean; interactive?: boolean; tty?: boolean }): Promise<number> {
   if (argv.length === 0) {
     throw new NexusError("INVALID_ARGUMENT", "No command given", { suggestion: "Put the command after '--': nexus exec <workspace> -- git status" });
   }
@@ -135,6 +137,10 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
   }
   if (flags.timeout !== undefined) body.timeout = Number(flags.timeout);
   if (process.env.SSH_AUTH_SOCK) body.agentSocket = process.env.SSH_AUTH_SOCK;
+  // -t: a pseudo-terminal of our terminal's size (docker exec -t); stdin per exec-stdin.ts.
+  const tty = flags.tty === true;
+  if (tty) body.tty = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24, term: process.env.TERM || "xterm-256color" };
+  const input = stdinMode(flags.interactive === true) === "forward" ? stdinBody(body, { raw: tty, resize: tty && isatty(1) }) : undefined;
   const client = await ctx.client();
   const abort = new AbortController();
   const onSigint = () => abort.abort(new NexusError("INTERNAL_ERROR", "interrupted"));
@@ -145,7 +151,7 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
     const result = await client.stream(
       "POST",
       `/api/v1/workspaces/${encodeURIComponent(ws)}/exec`,
-      body,
+      input ? input.body : body,
       (e) => {
         const data = Buffer.from(String(e.data ?? ""), "base64");
         if (ctx.json) (e.type === "stdout" ? stdout : stderr).push(data);
@@ -165,6 +171,7 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
     if (abort.signal.aborted) return 130;
     throw err;
   } finally {
+    input?.stop();
     process.off("SIGINT", onSigint);
   }
 }

@@ -3,7 +3,8 @@
 import { existsSync } from "node:fs";
 import type { Duplex } from "node:stream";
 import { buildCommandLine } from "../../ssh/quote.ts";
-import type { ExecExit, PtyChannel, PtySize, SshTarget } from "../../ssh/pool.ts";
+import type { ExecExit, ExecStreams as PoolStreams, PtyChannel, PtySize, SshTarget } from "../../ssh/pool.ts";
+import { execStdin } from "../exec-stdin.ts";
 import { NexusError } from "../errors.ts";
 import type { ExecInput } from "../inputs.ts";
 import { collectOutput, TailBuffer } from "../output-cap.ts";
@@ -16,11 +17,8 @@ import { hostPublicKey } from "./host-keys.ts";
 import { supervisorFiles, WORKSPACE_DIR } from "./spec.ts";
 import { requireRunning } from "./state.ts";
 
-export interface ExecStreams {
-  onStdout?: (b: Buffer) => void;
-  onStderr?: (b: Buffer) => void;
-  signal?: AbortSignal;
-}
+/** Output callbacks, cancellation, and stdin (closed at once when absent; see exec-stdin.ts). */
+export type ExecStreams = Pick<PoolStreams, "onStdout" | "onStderr" | "signal" | "stdin">;
 
 export class WorkspaceChannel {
   readonly #c: WorkspaceContext;
@@ -55,7 +53,7 @@ export class WorkspaceChannel {
     const signal = timeout && streams.signal ? AbortSignal.any([timeout, streams.signal]) : (timeout ?? streams.signal);
     c.activity.commandStarted(r.id);
     try {
-      const exit = await c.d.ssh.exec(r.id, this.target(r), line, { ...streams, ...(signal ? { signal } : {}), ...(agentSocket ? { agentSocket } : {}) });
+      const exit = await c.d.ssh.exec(r.id, this.target(r), line, { ...streams, ...execStdin(input, streams.stdin), ...(signal ? { signal } : {}), ...(agentSocket ? { agentSocket } : {}) });
       // Commits the command made reach the host's branch before its answer (git-sync.ts; free when no ref moved).
       await c.git.afterExec(r);
       return exit;
@@ -74,9 +72,9 @@ export class WorkspaceChannel {
   }
 
   /** Collects an exec's output: for callers that want one JSON answer rather than a stream. */
-  async execCollect(ref: string, input: ExecInput): Promise<{ exitCode: number; signal?: string; stdout: string; stderr: string }> {
+  async execCollect(ref: string, input: ExecInput, stdin?: ExecStreams["stdin"]): Promise<{ exitCode: number; signal?: string; stdout: string; stderr: string }> {
     // Bounded (output-cap.ts): past the cap the command is stopped and the caller told to stream.
-    return collectOutput((streams) => this.exec(ref, input, streams));
+    return collectOutput((streams) => this.exec(ref, input, { ...streams, ...(stdin ? { stdin } : {}) }));
   }
 
   /** A shell in the workspace over the daemon's pooled connection; it does not count as activity. */

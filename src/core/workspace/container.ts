@@ -1,5 +1,6 @@
 // The workspace's container on the engine: made from the pure spec, given its files, started, and
 // waited on until SSH answers.
+import { EDITOR_ENV, gitIdentityFiles } from "../git-identity.ts";
 import { readFileSync } from "node:fs";
 import type { KeyPair } from "../../ssh/keys.ts";
 import { agentPublicKeys } from "../../ssh/agent.ts";
@@ -36,7 +37,10 @@ export class WorkspaceContainer {
     // The caller's own agent only, never the engine's or a system socket (caller.ts).
     const agent = agentSocket ? callersAgentSocket(agentSocket, d.docker.address) : undefined;
     const agentKeys = inj.enabled && inj.include_agent_keys && agent ? await agentPublicKeys(agent) : [];
-    await d.docker.putFiles(record.containerId!, "/", workspaceFiles(hostKey, [d.clientKey.publicKey, ...this.#injectedKeys(), ...agentKeys], { ...projectEnv, ...record.env }));
+    await d.docker.putFiles(record.containerId!, "/", [
+      ...workspaceFiles(hostKey, [d.clientKey.publicKey, ...this.#injectedKeys(), ...agentKeys], { ...EDITOR_ENV, ...projectEnv, ...record.env }),
+      ...(await gitIdentityFiles(record.repository?.path ?? record.mountPath)),
+    ]);
     this.#c.supervisorIn.add(`${record.id}:${record.containerId}`);
   }
 

@@ -105,8 +105,8 @@ export class WorkspaceService {
   exec(ref: string, input: ExecInput, streams: ExecStreams = {}): Promise<ExecExit> {
     return this.#channel.exec(ref, input, streams);
   }
-  execCollect(ref: string, input: ExecInput): Promise<{ exitCode: number; signal?: string; stdout: string; stderr: string }> {
-    return this.#channel.execCollect(ref, input);
+  execCollect(ref: string, input: ExecInput, stdin?: ExecStreams["stdin"]): Promise<{ exitCode: number; signal?: string; stdout: string; stderr: string }> {
+    return this.#channel.execCollect(ref, input, stdin);
   }
   /** Runs a read-only shell line in a running workspace without counting it as activity (status probes). */
   inspect(ref: string, script: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {

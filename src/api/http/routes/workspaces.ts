@@ -5,6 +5,7 @@ import type { WorkspaceService } from "../../../core/workspaces.ts";
 import type { SessionService } from "../../../core/sessions/service.ts";
 import { readJson } from "../errors.ts";
 import { detachedExec } from "./sessions.ts";
+import { isStreamedExec, readStreamedExec } from "../exec-input.ts";
 import { ndjsonResponse, wantsStream } from "../ndjson.ts";
 
 /** The spec's start options (skip_hooks, skip_services, blocking, timeout) as the core takes them. */
@@ -97,18 +98,34 @@ export function workspaceRoutes(service: WorkspaceService, sessions?: SessionSer
 
   app.post("/:id/exec", async (c) => {
     const id = c.req.param("id");
-    const input = parseInput(ExecInput, await readJson(c), "exec request");
-    if (input.detach) return c.json(await detachedExec(sessions, id, input), 201);
+    // A streamed body carries stdin (and terminal sizes) while the answer streams out.
+    const streamed = isStreamedExec(c.req.header("content-type")) ? await readStreamedExec(c.req.raw.body) : undefined;
+    const input = parseInput(ExecInput, streamed ? streamed.request : await readJson(c), "exec request");
+    if (input.detach) {
+      streamed?.stop();
+      return c.json(await detachedExec(sessions, id, input), 201);
+    }
     if (wantsStream(c.req.header("accept"))) {
       // Output streams as it comes: base64 chunks so any bytes survive, then the exit code.
       return ndjsonResponse(async (send, signal) => {
-        const exit = await service.exec(id, input, {
-          onStdout: (b) => send({ type: "stdout", data: b.toString("base64") }),
-          onStderr: (b) => send({ type: "stderr", data: b.toString("base64") }),
-          signal,
-        });
-        return exit;
+        try {
+          return await service.exec(id, input, {
+            onStdout: (b) => send({ type: "stdout", data: b.toString("base64") }),
+            onStderr: (b) => send({ type: "stderr", data: b.toString("base64") }),
+            signal,
+            ...(streamed ? { stdin: streamed.stdin } : {}),
+          });
+        } finally {
+          streamed?.stop();
+        }
       }, c.req.raw.signal);
+    }
+    if (streamed) {
+      try {
+        return c.json(await service.execCollect(id, input, streamed.stdin));
+      } finally {
+        streamed.stop();
+      }
     }
     return c.json(await service.execCollect(id, input));
   });

@@ -1,0 +1,194 @@
+// The everyday path through the compiled binary, as a user lives it (issue 10): a root host gets a
+// workspace it can write to, exec forwards stdin (and -it gives a terminal), git knows who you are.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+
+const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
+const root = tempDir("everyday");
+const home = join(root.path, "nexus");
+const repo = makeRepo(join(root.path, "repo"));
+const worktree = join(repo, ".worktree", "ev");
+// The host user's home, with a gitconfig whose identity (and only that) reaches the workspace.
+const userHome = join(root.path, "home");
+mkdirSync(userHome);
+writeFileSync(join(userHome, ".gitconfig"), '[user]\n\tname = Host \\"Q\\" Person\n\temail = host@example.com\n[init]\n\tdefaultBranch = trunk\n[alias]\n\tsecret = log\n');
+const env = { ...process.env, HOME: userHome, NEXUS_HOME: home, NO_COLOR: "1" };
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function nexus(args: string[], opts: { input?: string; stdin?: "ignore" | "pipe" } = {}): Run {
+  const r = spawnSync(BIN, args, {
+    cwd: repo,
+    env,
+    encoding: "utf8",
+    timeout: 600_000,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    ...(opts.stdin === "ignore" ? { stdio: ["ignore", "pipe", "pipe"] } : {}),
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs `nexus` in the background; resolves with its result, or rejects after `ms` (a hang is the bug). */
+function nexusWithin(args: string[], ms: number, feed?: (stdin: NodeJS.WritableStream) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, { cwd: repo, env, stdio: [feed ? "pipe" : "ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (b) => (stdout += b));
+    child.stderr!.on("data", (b) => (stderr += b));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`nexus ${args.join(" ")} did not finish within ${ms} ms (stdout: ${stdout})`));
+    }, ms);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    if (feed) feed(child.stdin!);
+  });
+}
+
+beforeAll(() => {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  const r = nexus(["create", "ev"]);
+  if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
+}, 900_000);
+
+afterAll(async () => {
+  nexus(["destroy", "ev", "--force"]);
+  nexus(["daemon", "stop"]);
+  removeLeftovers(home);
+  await root[Symbol.asyncDispose]();
+});
+
+describe("files made inside belong to the host user (root hosts too)", () => {
+  const uid = process.getuid!();
+  const gid = process.getgid!();
+
+  test("the workspace user can append to worktree files, and what it makes is the host user's", () => {
+    writeFileSync(join(worktree, "notes.txt"), "from the host\n");
+    const r = nexus(["exec", "ev", "--", "sh", "-c", "echo x >> notes.txt && echo y > made-inside.txt && mkdir -p dir && touch dir/f && id -u"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(String(uid));
+    for (const f of ["notes.txt", "made-inside.txt", "dir", "dir/f"]) {
+      const st = statSync(join(worktree, f));
+      expect({ f, uid: st.uid, gid: st.gid }).toEqual({ f, uid, gid });
+    }
+  });
+
+  test("git commit works inside, and its objects are the host user's", () => {
+    const r = nexus(["exec", "ev", "--", "sh", "-c", "git add notes.txt made-inside.txt && git -c user.name=T -c user.email=t@example.com commit -qm inside && git log -1 --format=%s"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe("inside");
+    const head = spawnSync("git", ["-C", worktree, "log", "-1", "--format=%s"], { encoding: "utf8" }).stdout.trim();
+    expect(head).toBe("inside");
+    // The index and refs git just wrote inside can be written by the host user's git afterwards.
+    const objects = spawnSync("find", [join(repo, ".git"), "-newer", join(worktree, "notes.txt"), "!", "-uid", String(uid)], { encoding: "utf8" }).stdout.trim();
+    expect(objects).toBe("");
+    expect(spawnSync("git", ["-C", worktree, "commit", "--allow-empty", "-qm", "host"], { encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "h", GIT_AUTHOR_EMAIL: "h@x", GIT_COMMITTER_NAME: "h", GIT_COMMITTER_EMAIL: "h@x" } }).status).toBe(0);
+  });
+
+  test("ssh with the system client logs in as nexus (key only)", () => {
+    const r = nexus(["workspace", "ssh", "ev", "--", "sh", "-c", "echo $USER:$(id -u)"]);
+    expect(r.stdout.trim()).toBe(`nexus:${uid}`);
+  });
+
+  test("doctor says which uid the workspace user takes", () => {
+    const r = nexus(["doctor", "--json"]);
+    const check = (JSON.parse(r.stdout) as { checks: Array<{ name: string; status: string; message: string }> }).checks.find((c) => c.name === "workspace-user");
+    expect(check?.status).toBe("ok");
+    expect(check?.message).toContain(uid === 0 ? "uid 0" : `uid ${uid}`);
+  });
+});
+
+describe("exec and standard input", () => {
+  test("piped stdin reaches the command, which sees its end", () => {
+    expect(nexus(["exec", "ev", "--", "wc", "-l"], { input: "x\n" }).stdout.trim()).toBe("1");
+    const lines = Array.from({ length: 2000 }, (_, i) => `line ${i}`).join("\n") + "\n";
+    const r = nexus(["exec", "ev", "--", "sh", "-c", "sha256sum | cut -d' ' -f1"], { input: lines });
+    const want = createHash("sha256").update(lines).digest("hex");
+    expect(r.stdout.trim()).toBe(want);
+  });
+
+  test("a command reading stdin never hangs: /dev/null, and no stdin at all", async () => {
+    expect((await nexusWithin(["exec", "ev", "--", "cat"], 30_000)).code).toBe(0);
+    const devnull = await new Promise<number>((resolve, reject) => {
+      const child = spawn("sh", ["-c", `'${BIN}' exec ev -- cat </dev/null`], { cwd: repo, env, stdio: "ignore" });
+      const t = setTimeout(() => (child.kill("SIGKILL"), reject(new Error("exec with </dev/null hung"))), 30_000);
+      child.on("exit", (c) => (clearTimeout(t), resolve(c ?? -1)));
+    });
+    expect(devnull).toBe(0);
+  });
+
+  test("stdin streams: the command answers a line while the input is still open", async () => {
+    const child = spawn(BIN, ["exec", "ev", "--", "sh", "-c", "while read l; do echo got-$l; done"], { cwd: repo, env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    const seen = (want: string) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`never printed ${want}: ${stdout}`)), 30_000);
+        const check = () => {
+          if (stdout.includes(want)) (clearTimeout(t), child.stdout.off("data", check), resolve());
+        };
+        child.stdout.on("data", (b) => ((stdout += b), check()));
+        check();
+      });
+    child.stdin.write("one\n");
+    await seen("got-one");
+    child.stdin.write("two\n");
+    child.stdin.end();
+    const code = await new Promise<number>((r) => child.on("exit", (c) => r(c ?? -1)));
+    expect(code).toBe(0);
+    expect(stdout).toBe("got-one\ngot-two\n");
+  }, 90_000);
+
+  test("-it gives the command a terminal of our size and forwards keys; exit code comes back", () => {
+    const script = `stty cols 91 rows 27; '${BIN}' exec -it ev -- bash --norc -i`;
+    const feed = "sleep 2; printf 'echo size-$(stty size) tty-$(tty | cut -c1-8)\\n'; sleep 2; printf 'exit 4\\n'; sleep 1";
+    const r = spawnSync("sh", ["-c", `(${feed}) | script -qec "${script}" /dev/null`], { cwd: repo, env, encoding: "utf8", timeout: 60_000 });
+    expect(r.stdout).toContain("size-27 91 tty-/dev/pts");
+    expect(r.status).toBe(4);
+  }, 90_000);
+
+  test("REST exec with cat returns at once; 'stdin' gives it input", async () => {
+    const call = (body: object) =>
+      new Promise<string>((resolve, reject) => {
+        const c = spawn("curl", ["-s", "--max-time", "30", "--unix-socket", join(home, "daemon.sock"), "-X", "POST", "-H", "content-type: application/json", "-d", JSON.stringify(body), "http://nexus/api/v1/workspaces/ev/exec"]);
+        let out = "";
+        c.stdout.on("data", (b) => (out += b));
+        c.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`curl exited ${code}`))));
+      });
+    expect(JSON.parse(await call({ command: "cat" }))).toEqual({ exitCode: 0, stdout: "", stderr: "" });
+    expect(JSON.parse(await call({ command: "wc", args: ["-c"], stdin: "hello" }))).toMatchObject({ exitCode: 0, stdout: "5\n" });
+    expect(JSON.parse(await call({ command: "cat", stdin: Buffer.from([0, 1, 2, 255]).toString("base64"), stdinEncoding: "base64" }))).toMatchObject({ exitCode: 0 });
+  });
+});
+
+describe("git identity and an editor", () => {
+  test("the host's user.name, user.email and init.defaultBranch are carried in, the rest of its gitconfig is not", () => {
+    const r = nexus(["exec", "ev", "--", "sh", "-c", "git config user.name; git config user.email; git config alias.secret || echo no-alias; git init -q /tmp/fresh && git -C /tmp/fresh symbolic-ref HEAD"]);
+    expect(r.stdout).toBe('Host "Q" Person\nhost@example.com\nno-alias\nrefs/heads/trunk\n');
+  });
+
+  test("git commit works without any -c, with the host's identity", () => {
+    const r = nexus(["exec", "ev", "--", "sh", "-c", "git commit -q --allow-empty -m plain && git log -1 --format='%an <%ae>'"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe('Host "Q" Person <host@example.com>');
+  });
+
+  test("an editor is there and EDITOR names it", () => {
+    const r = nexus(["exec", "ev", "--", "sh", "-c", 'echo "$EDITOR" && command -v "$EDITOR"']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^vi\n\/usr\/bin\/vi\n$/);
+  });
+});
