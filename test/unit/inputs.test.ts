@@ -121,7 +121,7 @@ describe("ExecInput", () => {
     expect(parseError(ExecInput, { command: "" }).message).toContain("command must not be empty");
     expect(parseError(ExecInput, { command: "ls", args: [1] }).message).toContain("args must be strings");
     expect(parseError(ExecInput, { command: "ls", timeout: -1 }).details?.field).toBe("timeout");
-    expect(parseError(ExecInput, { command: "ls", tty: true }).message).toContain("unknown field 'tty'");
+    expect(parseError(ExecInput, { command: "ls", shell: true }).message).toContain("unknown field 'shell'");
   });
 });
 
