@@ -48,6 +48,21 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   cli.option("-t, --token <token>", "Authentication token for --url");
 
   cli
+    .command("workspace [verb]", "The workspace commands under one name: 'nexus workspace <verb>' is 'nexus <verb>'")
+    .usage(`workspace <${[...new Set(Object.keys(WORKSPACE_VERBS))].join("|")}> [args...]`)
+    .example("nexus workspace create feature-auth")
+    .example("nexus workspace ssh feature-auth -- git log -1")
+    .example("nexus workspace create --help     # a verb's own help")
+    .action((verb: string | undefined, opts) =>
+      run(async (c) => {
+        if (verb) throw new NexusError("INVALID_ARGUMENT", `Unknown workspace command '${verb}'`, { suggestion: "Run 'nexus workspace --help' to see the verbs" });
+        if (c.json) await writeOut(JSON.stringify({ verbs: Object.keys(WORKSPACE_VERBS) }) + "\n");
+        else cli.outputHelp();
+        return EXIT_CODES.ok;
+      })(opts),
+    );
+
+  cli
     .command("create [name]", "Create a workspace: a git worktree on its own branch, a container, and SSH into it")
     .option("-d, --display-name <name>", "Display name")
     .option("-r, --repo <url>", "Repository URL to clone first")
@@ -278,7 +293,12 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   // A command's help shows what it does, and its examples indented like the other sections.
   cli.help((sections) => {
     const cmd = cli.matchedCommand;
-    const out = sections.map((s) => (s.title === "Examples" ? { ...s, body: s.body.split("\n").map((l) => `  ${l}`).join("\n") } : s));
+    const out = sections.map((s) => {
+      if (s.title === "Examples") return { ...s, body: s.body.split("\n").map((l) => `  ${l}`).join("\n") };
+      // cac gives every --no-x flag `default: true` (x is on unless the flag is given): not worth saying.
+      if (s.title === "Options") return { ...s, body: s.body.replace(/^(\s*--no-\S+.*?) \(default: true\)$/gm, "$1") };
+      return s;
+    });
     if (cmd && cmd.name !== "" && cmd.description) out.splice(1, 0, { body: cmd.description });
     return out;
   });

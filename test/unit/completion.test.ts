@@ -72,3 +72,46 @@ describe("nexus completion", () => {
     expect(r.stderr).toContain("No completion for shell 'tcsh'");
   });
 });
+
+describe("workspace names", () => {
+  test("bash completes the workspaces of NEXUS_HOME for commands that take one, 'nexus workspace <verb>' too", async () => {
+    const { mkdirSync, writeFileSync, chmodSync, mkdtempSync, rmSync } = await import("node:fs");
+    const dir = mkdtempSync(join(process.env.NEXUS_TEST_ROOT ?? "/tmp", "compl-"));
+    try {
+      const home = join(dir, "nx");
+      // Records as the daemon writes them (only the name is read).
+      for (const [id, name] of [["ws-a1", "alpha"], ["ws-b2", "beta"]] as const) {
+        mkdirSync(join(home, "workspaces", id), { recursive: true });
+        writeFileSync(join(home, "workspaces", id, "workspace.json"), JSON.stringify({ id, name }));
+      }
+      mkdirSync(join(dir, "bin"));
+      writeFileSync(join(dir, "bin", "nexus"), `#!/bin/sh\nexec '${BUN}' '${join(ROOT, "src/main.ts")}' "$@"\n`);
+      chmodSync(join(dir, "bin", "nexus"), 0o755);
+      const env = `export NEXUS_HOME='${home}' PATH='${join(dir, "bin")}':"$PATH"`;
+      const withEnv = `${env}\n${nexus("completion", "bash").stdout}`;
+      expect(nexus("completion", "workspaces").code).toBe(0);
+      expect(complete(withEnv, ["exec", ""]).filter((w) => !w.startsWith("-"))).toEqual(["alpha", "beta"]);
+      expect(complete(withEnv, ["status", "al"])).toEqual(["alpha"]);
+      expect(complete(withEnv, ["workspace", "stop", "b"])).toEqual(["beta"]);
+      expect(complete(withEnv, ["workspace", "sta"])).toEqual(["status", "start"]);
+      expect(complete(withEnv, ["create", "al"])).toEqual([]); // create takes a new name
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("help", () => {
+  test("--no-x flags do not say '(default: true)'; 'nexus workspace --help' is the workspace group's help", () => {
+    const create = nexus("create", "--help").stdout;
+    expect(create).toContain("--no-worktree");
+    expect(create).not.toContain("(default: true)");
+    expect(nexus("start", "--help").stdout).not.toContain("(default: true)");
+    const ws = nexus("workspace", "--help");
+    expect(ws.code).toBe(0);
+    expect(ws.stdout).toContain("$ nexus workspace <create|list|");
+    expect(ws.stdout).toContain("nexus workspace create feature-auth");
+    expect(nexus("--help").stdout).toMatch(/^ {2}workspace \[verb\] +The workspace commands/m);
+    expect(nexus("workspace", "exec", "--help").stdout).toContain("$ nexus exec <workspace>");
+  });
+});
