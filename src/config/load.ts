@@ -1,4 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { requireTrusted } from "./ownership.ts";
 import * as v from "valibot";
 import { LineCounter, parseDocument, isNode } from "yaml";
 import { NexusError } from "../core/errors.ts";
@@ -47,6 +49,8 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
 }
 
 export function loadEffectiveConfig(file: string, env: Record<string, string | undefined>, flags: ConfigOverride[] = []): EffectiveConfig {
+  // Another user's (or a world-writable) home or config is never adopted (ownership.ts).
+  requireTrusted([dirname(file), file]);
   const text = existsSync(file) ? readFileSync(file, "utf8") : "";
   const { raw, config } = parseConfigText(text, file);
   const keys = configEnvKeys();

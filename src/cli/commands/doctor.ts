@@ -5,6 +5,7 @@ import { existsSync, statSync, statfsSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname } from "node:path";
 import { loadEffectiveConfig } from "../../config/load.ts";
+import { untrustedBecause } from "../../config/ownership.ts";
 import type { NexusConfig } from "../../config/schema.ts";
 import { containerUser, describeContainerUser } from "../../core/container-user.ts";
 import { EXIT_CODES, toNexusError } from "../../core/errors.ts";
@@ -140,8 +141,11 @@ function checkModes(ctx: CliContext): Check[] {
   const checks: Check[] = [];
   if (!existsSync(home)) checks.push(ok("home", `${home} does not exist yet (made with mode 0700 on first use)`));
   else {
+    // Another user's (or a world-writable) home or config.yaml is refused by every command (ownership.ts).
+    const why = untrustedBecause(home) ?? untrustedBecause(ctx.paths.config);
     const mode = statSync(home).mode & 0o777;
-    checks.push(mode === 0o700 ? ok("home", `${home} mode 0700`) : fail("home", `${home} has mode 0${mode.toString(8)}; others could read keys and state`, `chmod 700 ${home}`));
+    if (why) checks.push(fail("home", `${why}: Nexus refuses to use it`, `Use a NEXUS_HOME of your own, or make it yours: chown -R $(id -u) ${home} && chmod 700 ${home} && chmod go-w ${ctx.paths.config}`));
+    else checks.push(mode === 0o700 ? ok("home", `${home} mode 0700`) : fail("home", `${home} has mode 0${mode.toString(8)}; others could read keys and state`, `chmod 700 ${home}`));
   }
   if (existsSync(ctx.paths.daemonSocket)) {
     const mode = statSync(ctx.paths.daemonSocket).mode & 0o777;
