@@ -4,7 +4,7 @@
 // daemon; history was deleted; main was moved). Git inside must still work, and its commits reach
 // the host's nexus/<name> branch.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.ts";
@@ -25,15 +25,19 @@ let s: Services;
 const wt = join(repo, ".worktree", "iso");
 const T = 300_000;
 
-/** Runs a shell line inside the workspace; `sudo` first where the attack wants root, as an attacker would. */
-async function inside(line: string, opts: { root?: boolean; ws?: string } = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const cmd = opts.root ? `sudo -n sh -c ${JSON.stringify(line)} 2>/dev/null || sh -c ${JSON.stringify(line)}` : line;
-  return s.workspaces.execCollect(opts.ws ?? "iso", { command: "sh", args: ["-c", cmd] });
+/** Runs a shell line inside the workspace through the daemon's exec, as its user. */
+async function inside(line: string, opts: { ws?: string } = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return s.workspaces.execCollect(opts.ws ?? "iso", { command: "sh", args: ["-c", line] });
 }
 
-/** The attacks run in their own workspace: what they plant poisons its git (inside), not the others'. */
-function attack(line: string): ReturnType<typeof inside> {
-  return inside(line, { root: true, ws: "evil" });
+/**
+ * The attacks run in their own workspace (what they plant poisons its git, not the others'), as the
+ * container's root (`docker exec -u 0`): the strongest attacker inside, whatever sudo allows.
+ */
+async function attack(line: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const id = s.workspaces.resolve("evil").containerId!;
+  const r = spawnSync("docker", ["exec", "-u", "0", "-w", "/workspace", id, "sh", "-c", line], { encoding: "utf8" });
+  return { exitCode: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 async function ok(line: string): Promise<string> {
