@@ -70,7 +70,8 @@ async function killDaemon(sig: NodeJS.Signals): Promise<void> {
 
 // ---- the host terminal: tmux on a socket of this test's own ------------------------------------
 const host = (...args: string[]) => spawnSync("tmux", ["-L", TMUX_SOCKET, ...args], { encoding: "utf8" });
-const screen = (pane: string) => host("capture-pane", "-p", "-J", "-t", pane).stdout;
+/** The pane's screen; with `history`, the rows scrolled off above it too. */
+const screen = (pane: string, history = false) => host("capture-pane", "-p", "-J", "-t", pane, ...(history ? ["-S", "-200"] : [])).stdout;
 const quoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 /** Runs the CLI in a new host pane (a real PTY); the pane keeps the CLI's exit code on screen. */
 function inPane(pane: string, ...args: string[]): void {
@@ -78,7 +79,7 @@ function inPane(pane: string, ...args: string[]): void {
   if (host("has-session", "-t", pane).status === 0) host("respawn-pane", "-k", "-t", pane, cmd);
   else host("new-session", "-d", "-s", pane, "-x", "100", "-y", "30", cmd);
 }
-const waitScreen = (pane: string, what: RegExp, timeoutMs = 60_000) => until(`${what} on the ${pane} screen`, () => screen(pane), (s) => what.test(s), timeoutMs);
+const waitScreen = (pane: string, what: RegExp, timeoutMs = 60_000, history = false) => until(`${what} on the ${pane} screen`, () => screen(pane, history), (s) => what.test(s), timeoutMs);
 
 beforeAll(async () => {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
@@ -233,6 +234,15 @@ describe.skipIf(!hasTmux)("the interactive path through a real PTY", () => {
     await waitScreen("a", /exited with code 3\]\s+CLI-EXIT=3/s);
     // A console whose shell ended is removed.
     expect(sessionsOf().find((s) => s.id === id!.id)).toBeUndefined();
+  }, 300_000);
+
+  test("attaching to a command that has finished shows its last screen and exits with its code", async () => {
+    const id = nexus("exec", "--detach", "s1", "--", "sh", "-c", "echo finished-here; exit 9").stdout.trim();
+    await until("it to finish", () => sessionsOf().find((s) => s.id === id), (s) => s?.status === "exited");
+    inPane("d", "sessions", "attach", id);
+    await waitScreen("d", /finished-here[\s\S]*exited with code 9\]\s+CLI-EXIT=9/, 60_000, true);
+    expect(sessionsOf().find((s) => s.id === id)).toMatchObject({ status: "exited", exit_code: 9, attached_clients: 0 });
+    expect(nexus("sessions", "kill", id).code).toBe(0);
   }, 300_000);
 
   test("a paused workspace resumes on attach", async () => {

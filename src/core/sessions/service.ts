@@ -130,7 +130,7 @@ export class SessionService {
   }
 
   /** The session's workspace and its current view; NOT_FOUND for an id no workspace holds. */
-  async #locate(id: string, opts: { resume?: boolean } = {}): Promise<{ r: WorkspaceRecord; view: SessionView }> {
+  async #locate(id: string, opts: { resume?: boolean; trustIndex?: boolean } = {}): Promise<{ r: WorkspaceRecord; view: SessionView }> {
     if (!SESSION_ID.test(id)) throw sessionNotFound(id);
     let r = this.#records().find((w) => this.#index(w.id)[id]);
     if (r && r.status === "paused" && opts.resume) {
@@ -138,6 +138,8 @@ export class SessionService {
       await this.#d.workspaces.resume(r.id, { blocking: false });
       r = this.#d.workspaces.resolve(r.id);
     }
+    // The attach path saves a round trip: tmux itself says so if the session went away meanwhile.
+    if (r && opts.trustIndex && r.status === "running") return { r, view: this.#index(r.id)[id]! };
     if (r) {
       const view = (await this.#listOf(r)).find((v) => v.id === id);
       if (view) return { r, view };
@@ -273,14 +275,18 @@ export class SessionService {
    * size go through the returned handle. A finished console session is removed when its attach ends.
    */
   async attach(id: string, opts: TerminalSize & { readOnly?: boolean; scrollback?: number; term?: string }, onOutput: (data: string) => void): Promise<TerminalAttach> {
-    const { r } = await this.#locate(id, { resume: true });
+    const { r } = await this.#locate(id, { resume: true, trustIndex: true });
     const scrollback = opts.scrollback ?? ATTACH_SCROLLBACK;
     const size = { cols: clampSize(opts.cols, 20, 1000), rows: clampSize(opts.rows, 5, 500) };
     // History and the terminal channel in parallel: the screen waits until the history is out.
-    const [history, pty] = await Promise.all([
-      scrollback > 0 ? this.#d.workspaces.inspect(r.id, historyLine(id, scrollback)).then((x) => (x.exitCode === 0 ? x.stdout : "")) : Promise.resolve(""),
+    const [before, pty] = await Promise.all([
+      this.#d.workspaces.inspect(r.id, historyLine(id, scrollback)),
       this.#d.workspaces.openTerminal(r.id, attachLine(id, opts.readOnly === true), { ...size, ...(opts.term ? { term: opts.term } : {}) }),
     ]);
+    const { state, lines: historyRows } = before.exitCode === 0 ? parseCapture(before.stdout) : { state: undefined, lines: [] };
+    const history = historyRows.length > 0 ? historyRows.join("\n") + "\n" : "";
+    // A command that has finished draws its last screen and the attach ends, with its code.
+    if (state?.dead) setTimeout(() => pty.close(), 300);
     const decoder = new StringDecoder("utf8");
     const held: Buffer[] = [];
     let flowing = false;

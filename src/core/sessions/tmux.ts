@@ -258,9 +258,10 @@ export function contentLines(lines: readonly string[], dead: boolean): string[] 
   return out;
 }
 
-/** The last `lines` rows of history above the visible screen, with colours (`-e`): what an attaching terminal shows first. */
+/** The last `lines` rows of history above the visible screen, with colours (`-e`): what an attaching terminal shows first; then the state line. */
 export function historyLine(id: string, lines: number): string {
-  return `${TMUX} capture-pane -p -J -e -t ${id}: -S -${Math.max(1, Math.floor(lines))} -E -1`;
+  const capture = lines > 0 ? `${TMUX} capture-pane -p -J -e -t ${id}: -S -${Math.floor(lines)} -E -1 && ` : "";
+  return `st=$(${TMUX} display-message -p -t ${id}: ${shellQuote(STATE)}) && ${capture}echo "$st"`;
 }
 
 /** Types `text` into the session as keys (literally: no key names), then Enter when asked. */
