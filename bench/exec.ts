@@ -1,5 +1,7 @@
 // Latency of `nexus exec <ws> -- true` (pooled SSH through the daemon) against `docker exec` on the
-// same container and a fresh `ssh` connection each time. Prints figures; never fails on a miss.
+// same container and a fresh `ssh` connection each time, and the CLI's start (`--help`, `version`,
+// `list`) beside the floor: a compiled hello-world made with the same Bun and flags in the same run.
+// Prints figures; never fails on a miss.
 //
 //   npm run build && npm run bench          (BENCH_RUNS=N for N timed runs of each, default 30)
 //
@@ -70,6 +72,16 @@ function stats(samples: number[]): Stats {
   return { median, p90, min: s[0]! };
 }
 
+/** A compiled `console.log("hi")`, built with this Bun and the flags scripts/build.ts uses. */
+async function buildHelloWorld(dir: string): Promise<string> {
+  const src = join(dir, "hello.ts");
+  const out = join(dir, "hello");
+  writeFileSync(src, 'console.log("hi");\n');
+  const r = await Bun.build({ entrypoints: [src], compile: { outfile: out, autoloadDotenv: false, autoloadBunfig: false }, minify: true, bytecode: true, format: "esm", sourcemap: "none" });
+  if (!r.success) throw new BenchError(`building the hello-world floor failed: ${r.logs.map(String).join("; ")}`);
+  return out;
+}
+
 function machineInfo(): string[] {
   const docker = spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], { encoding: "utf8" });
   const nproc = spawnSync("nproc", [], { encoding: "utf8" });
@@ -122,11 +134,17 @@ async function main(): Promise<number> {
     const sshConfig = join(home, "ssh_config");
     if (!readFileSync(sshConfig, "utf8").includes(`Host nexus-${ws}`)) throw new BenchError(`${sshConfig} has no 'Host nexus-${ws}' entry`);
 
+    const hello = await buildHelloWorld(home);
     const kinds = [
       { label: "nexus exec", cmd: NEXUS, args: ["exec", ws, "--", "true"] },
       { label: "docker exec", cmd: "docker", args: ["exec", container, "true"] },
       // A new connection every time: no multiplexing, even if some config asked for it.
       { label: "ssh (fresh)", cmd: "ssh", args: ["-F", sshConfig, "-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none", `nexus-${ws}`, "true"] },
+      // The floor: the runtime's own start, compiled with the same Bun and flags as nexus.
+      { label: "hello-world", cmd: hello, args: [] },
+      { label: "nexus --help", cmd: NEXUS, args: ["--help"] },
+      { label: "nexus version", cmd: NEXUS, args: ["version"] },
+      { label: "nexus list", cmd: NEXUS, args: ["list"] },
     ] as const;
 
     process.stderr.write(`bench: ${WARMUPS} warm-ups, then ${runs} timed runs of each (interleaved)\n`);
@@ -151,6 +169,12 @@ async function main(): Promise<number> {
     const ratio = st[0]!.median / st[1]!.median;
     lines.push(`median(nexus exec) / median(docker exec) = ${ratio.toFixed(3)}   target <= ${TARGET_RATIO}   ${ratio <= TARGET_RATIO ? "PASS" : "MISS"}`);
     lines.push(`median(nexus exec) / median(ssh fresh)   = ${(st[0]!.median / st[2]!.median).toFixed(3)}`);
+    // Above the floor: what each command costs beyond the runtime's own start (list and exec: + a round trip).
+    const floor = st[3]!.median;
+    for (const [j, budget] of [[0, 10], [4, 5], [5, 5], [6, 5]] as const) {
+      const over = st[j]!.median - floor;
+      lines.push(`${kinds[j]!.label.padEnd(14)} - hello-world = ${over.toFixed(1).padStart(6)} ms   target <= ${budget} ms${j === 6 ? " + one round trip" : ""}   ${over <= budget ? "PASS" : "MISS"}`);
+    }
     process.stdout.write(lines.join("\n") + "\n");
   } catch (err) {
     failed = true;

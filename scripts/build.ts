@@ -33,6 +33,20 @@ const commit = (() => {
   }
 })();
 
+/**
+ * The top-level help exactly as the full CLI prints it for this version, so the binary can print it
+ * without building the command table (src/cli/quick.ts).
+ */
+function topLevelHelp(): string {
+  return execFileSync(process.execPath, ["--define", `NEXUS_VERSION=${JSON.stringify(pkg.version)}`, join(root, "src/main.ts"), "--help"], {
+    cwd: root,
+    env: { ...process.env, NEXUS_FULL_CLI: "1" },
+    encoding: "utf8",
+  });
+}
+
+const help = topLevelHelp();
+
 async function build(outfile: string, target?: Target): Promise<void> {
   const result = await Bun.build({
     entrypoints: [join(root, "src/main.ts")],
@@ -45,11 +59,16 @@ async function build(outfile: string, target?: Target): Promise<void> {
     },
     minify: true,
     bytecode: true,
+    // ESM with splitting: each lazily imported part (daemon, full CLI, wizard) is its own chunk,
+    // loaded when first imported, so a short command no longer loads and evaluates all of them.
+    format: "esm",
+    splitting: true,
     sourcemap: "none",
     define: {
       NEXUS_VERSION: JSON.stringify(pkg.version),
       NEXUS_COMMIT: JSON.stringify(commit),
       NEXUS_BUILD_DATE: JSON.stringify(new Date().toISOString()),
+      NEXUS_HELP: JSON.stringify(help),
     },
   });
   if (!result.success) {

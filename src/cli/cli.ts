@@ -3,7 +3,8 @@ import { exitCodeFor, EXIT_CODES, NexusError, toNexusError } from "../core/error
 import { nexusPaths } from "../store/paths.ts";
 import { buildInfo } from "../version.ts";
 import { tokenCommand } from "./commands/token.ts";
-import { daemonCommand, versionCommand } from "./commands/daemon.ts";
+import { daemonCommand } from "./commands/daemon.ts";
+import { versionCommand } from "./commands/version.ts";
 import { sshCommand, sshConfigCommand } from "./commands/ssh.ts";
 import { pauseCommand, restartCommand, resumeCommand, startCommand, stopCommand, updateCommand, urlCommand, useCommand } from "./commands/lifecycle.ts";
 import { createCommand, type CreateFlags, destroyCommand, execCommand, listCommand, statusCommand } from "./commands/workspaces.ts";

@@ -17,11 +17,11 @@ interface Run {
   stderr: string;
 }
 
-function nexus(args: string[], opts: { cwd?: string; bin?: string[] } = {}): Run {
+function nexus(args: string[], opts: { cwd?: string; bin?: string[]; env?: Record<string, string> } = {}): Run {
   const [cmd, ...pre] = opts.bin ?? [BIN];
   const r = spawnSync(cmd!, [...pre, ...args], {
     cwd: opts.cwd ?? repo,
-    env: { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" },
+    env: { ...process.env, NEXUS_HOME: home, NO_COLOR: "1", ...opts.env },
     encoding: "utf8",
     timeout: 600_000,
   });
@@ -50,6 +50,19 @@ describe("the user story", () => {
     expect(statSync(home).mode & 0o777).toBe(0o700);
     expect(statSync(join(home, "daemon.sock")).mode & 0o777).toBe(0o600);
   }, 600_000);
+
+  test("the quick forms (--help, version, list) print what the full command table prints", () => {
+    const full = { env: { NEXUS_FULL_CLI: "1" } };
+    for (const args of [["--help"], ["-h"], [], ["list"], ["ls", "--json"], ["version", "--json"]]) {
+      const quick = nexus(args);
+      const slow = nexus(args, full);
+      expect({ args, code: quick.code }).toEqual({ args, code: slow.code });
+      // (list's CREATED column may tick between the two runs)
+      const steady = (out: string) => out.replace(/\b\d+[smhd] ago\b/g, "<ago>");
+      expect({ args, stdout: steady(quick.stdout) }).toEqual({ args, stdout: steady(slow.stdout) });
+    }
+    expect(nexus(["--help"]).stdout).toContain("Usage:");
+  }, 120_000);
 
   test("list shows a table, and --json the spec's shape", () => {
     const table = nexus(["list"]);

@@ -43,21 +43,6 @@ export async function daemonCommand(ctx: CliContext, action: string, flags: Daem
   }
 }
 
-export async function versionCommand(ctx: CliContext): Promise<number> {
-  const ours = buildInfo();
-  // Asks a running daemon, but never starts one just to print a version.
-  const daemon = await daemonVersion(ctx.probeClient()).catch(() => undefined);
-  if (ctx.json) {
-    await writeOut(JSON.stringify({ ...ours, daemon: daemon ?? null }) + "\n");
-  } else {
-    await writeOut(
-      `nexus ${ours.version}\n  commit    ${ours.commit}\n  built     ${ours.buildDate || "-"}\n  platform  ${ours.platform}\n` +
-        `  daemon    ${daemon ? `${daemon.version} (${daemon.commit}), pid ${daemon.pid}` : "not running"}\n`,
-    );
-  }
-  return EXIT_CODES.ok;
-}
-
 /** The user's name; its uid when Bun cannot tell (its userInfo() says "unknown" without $USER), which systemd's User= takes too. */
 function loginName(): string {
   const { username, uid } = userInfo();

@@ -1,0 +1,20 @@
+import type { CliContext } from "../context.ts";
+import { daemonVersion } from "../daemon-process.ts";
+import { writeOut } from "../output.ts";
+import { EXIT_CODES } from "../../core/errors.ts";
+import { buildInfo } from "../../version.ts";
+
+export async function versionCommand(ctx: CliContext): Promise<number> {
+  const ours = buildInfo();
+  // Asks a running daemon, but never starts one just to print a version.
+  const daemon = await daemonVersion(ctx.probeClient()).catch(() => undefined);
+  if (ctx.json) {
+    await writeOut(JSON.stringify({ ...ours, daemon: daemon ?? null }) + "\n");
+  } else {
+    await writeOut(
+      `nexus ${ours.version}\n  commit    ${ours.commit}\n  built     ${ours.buildDate || "-"}\n  platform  ${ours.platform}\n` +
+        `  daemon    ${daemon ? `${daemon.version} (${daemon.commit}), pid ${daemon.pid}` : "not running"}\n`,
+    );
+  }
+  return EXIT_CODES.ok;
+}

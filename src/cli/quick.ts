@@ -1,0 +1,44 @@
+// The commands people and agents run most often, answered without building the full command table
+// (cac and every command module): `version`, `list`/`ls`, and the top-level help. Only their plain
+// forms are taken here (no option but --json); anything else goes to the full CLI, which parses the
+// same words the same way. NEXUS_FULL_CLI=1 sends everything to the full CLI (the tests compare both).
+import { exitCodeFor, toNexusError } from "../core/errors.ts";
+import { nexusPaths } from "../store/paths.ts";
+import { CliContext } from "./context.ts";
+import { errorEnvelope, formatError, useColor, writeErr, writeOut } from "./output.ts";
+
+// The top-level help as the full CLI prints it, captured when the binary is built (scripts/build.ts).
+declare const NEXUS_HELP: string | undefined;
+
+type Env = Record<string, string | undefined>;
+
+/** The quick form of argv, or undefined when the full CLI must parse it. */
+export function quickCommand(argv: readonly string[], env: Env): (() => Promise<number>) | undefined {
+  if (env.NEXUS_FULL_CLI === "1") return undefined;
+  if (argv.length === 0 || (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h"))) {
+    if (typeof NEXUS_HELP !== "string") return undefined;
+    return async () => {
+      await writeOut(NEXUS_HELP as string);
+      return 0;
+    };
+  }
+  const rest = argv.slice(1);
+  if (rest.some((a) => a !== "--json")) return undefined;
+  const json = rest.length > 0;
+  if (argv[0] === "version") return () => guarded(env, json, async (ctx) => (await import("./commands/version.ts")).versionCommand(ctx));
+  if (argv[0] === "list" || argv[0] === "ls") return () => guarded(env, json, async (ctx) => (await import("./commands/workspaces.ts")).listCommand(ctx, {}));
+  return undefined;
+}
+
+/** Runs a command as the full CLI would: errors as a line for a person, or the JSON envelope. */
+async function guarded(env: Env, json: boolean, run: (ctx: CliContext) => Promise<number>): Promise<number> {
+  const ctx = new CliContext(nexusPaths(env), { json }, env);
+  try {
+    return await run(ctx);
+  } catch (err) {
+    const e = toNexusError(err);
+    if (json) await writeOut(JSON.stringify(errorEnvelope(e)) + "\n");
+    else await writeErr(formatError(e, useColor(2)));
+    return exitCodeFor(e);
+  }
+}
