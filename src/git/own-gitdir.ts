@@ -150,21 +150,24 @@ export function ownGitMounts(layout: OwnGitLayout): Mount[] {
 
 /**
  * A cheap fingerprint of where refs change (lstat only, nothing is read): when it moves, a sync may
- * have work to do. `side` "own" looks at the workspace's git dir only, "both" at the host's branch too.
- * A workspace can fake or hide changes here; that only changes when a sync runs, never what it does.
+ * have work to do. "own" looks at the workspace's git dir, "host" at the host's branch, "both" at
+ * both. A workspace can fake or hide changes here; that only changes when a sync runs, never what it does.
  */
-export function refsFingerprint(layout: OwnGitLayout, side: "own" | "both" = "both"): string {
+export function refsFingerprint(layout: OwnGitLayout, side: "own" | "host" | "both" = "both"): string {
+  if (side === "both") return `${refsFingerprint(layout, "own")}#${refsFingerprint(layout, "host")}`;
   const own = layout.dir;
   const branchDir = dirname(`refs/heads/${layout.branch}`);
-  const paths = [
-    join(own, "packed-refs"),
-    join(own, "refs"),
-    join(own, "refs", "heads"),
-    join(own, branchDir),
-    join(own, "refs", "heads", layout.branch),
-    layout.kind === "worktree" ? join(own, "worktrees", layout.adminName) : join(own, "HEAD"),
-  ];
-  if (side === "both") paths.push(join(layout.commonDir, "packed-refs"), join(layout.commonDir, "refs", "heads", layout.branch));
+  const paths =
+    side === "own"
+      ? [
+          join(own, "packed-refs"),
+          join(own, "refs"),
+          join(own, "refs", "heads"),
+          join(own, branchDir),
+          join(own, "refs", "heads", layout.branch),
+          layout.kind === "worktree" ? join(own, "worktrees", layout.adminName) : join(own, "HEAD"),
+        ]
+      : [join(layout.commonDir, "packed-refs"), join(layout.commonDir, "refs", "heads", layout.branch)];
   return paths
     .map((p) => {
       try {

@@ -3,7 +3,7 @@
 // cannot be brought over is not destroyed without --force; --no-worktree gets an own git dir too.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NexusError } from "../../src/core/errors.ts";
 import { git, makeRepo } from "../helpers/fixtures.ts";
@@ -64,6 +64,34 @@ describe("when commits reach the host", () => {
     expect(h.s.workspaces.resolve("cut").status).not.toBe("destroying");
     await h.s.workspaces.destroy("cut", { force: true });
     expect(() => h.s.workspaces.resolve("cut")).toThrow();
+  }, T);
+});
+
+describe("both sides", () => {
+  test("both committed: neither branch moves, the workspace's tip is kept on the host; staged changes on the host are left alone", async () => {
+    const ws = await h.s.workspaces.create({ name: "both", path: repo });
+    const wt = ws.worktreePath!;
+    if (isRoot) execFileSync("chmod", ["-R", "a+rwX", wt]);
+    const inside = direct("both", `${G} commit -q --allow-empty -m 'inside' && git rev-parse HEAD`);
+    expect(inside.exitCode).toBe(0);
+    git(wt, "-c", "user.name=h", "-c", "user.email=h@e", "commit", "-q", "--allow-empty", "-m", "host");
+    const hostTip = git(repo, "rev-parse", "nexus/both");
+    await h.sh("both", "true");
+    const id = h.s.workspaces.resolve("both").id;
+    expect(git(repo, "rev-parse", "nexus/both")).toBe(hostTip);
+    expect(git(repo, "rev-parse", `refs/nexus/workspaces/${id}/heads/nexus/both`)).toBe(inside.stdout);
+    expect(direct("both", "git rev-parse HEAD").stdout).toBe(inside.stdout);
+
+    // The workspace takes the host's commit (rebase inside): then the host's branch follows, but its
+    // index holds a staged file, so the index stays as it was.
+    expect(direct("both", `${G} rebase -q ${hostTip} && git rev-parse HEAD`).exitCode).toBe(0);
+    const rebased = direct("both", "git rev-parse HEAD").stdout;
+    writeFileSync(join(wt, "staged.txt"), "staged\n");
+    git(wt, "add", "staged.txt");
+    await h.sh("both", "true");
+    expect(git(repo, "rev-parse", "nexus/both")).toBe(rebased);
+    expect(git(wt, "diff", "--cached", "--name-only", hostTip)).toBe("staged.txt");
+    await h.s.workspaces.destroy("both", { force: true });
   }, T);
 });
 

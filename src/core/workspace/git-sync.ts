@@ -189,6 +189,9 @@ export class GitSync {
     if (!l || !state) return undefined;
     const repo = l.kind === "worktree" ? l.commonDir : l.repo;
     const ns = `refs/nexus/workspaces/${r.id}`;
+    // Taken before the workspace's refs are read: a commit made inside while this sync runs then
+    // still differs from what is saved, and the next check syncs it.
+    const ownBefore = refsFingerprint(l, "own");
     const inside = await this.#insideRefs(r);
     const host = await refMap(repo, ["refs/heads"]);
     const kept = await refMap(repo, [ns]);
@@ -242,8 +245,10 @@ export class GitSync {
     }
     if (result.note) this.#d.log.warn(`${r.name}: ${result.note}`);
     if (result.moved === "to-host" || result.moved === "to-workspace") this.#d.log.info(`${r.name}: ${l.branch} ${result.moved} at ${result.tip!.slice(0, 12)}`);
-    // Taken after the sync's own ref moves, so they do not trigger another one.
-    this.#saveState(r.id, { ...state, ...(base ? { base } : {}), fingerprint: refsFingerprint(l), ownFingerprint: refsFingerprint(l, "own"), lastSyncAt: new Date().toISOString() });
+    // The host side is taken after this sync's own ref moves, so they do not trigger another one;
+    // the workspace side too when this sync moved its branch.
+    const own = result.moved === "to-workspace" ? refsFingerprint(l, "own") : ownBefore;
+    this.#saveState(r.id, { ...state, ...(base ? { base } : {}), fingerprint: `${own}#${refsFingerprint(l, "host")}`, ownFingerprint: own, lastSyncAt: new Date().toISOString() });
     return result;
   }
 
