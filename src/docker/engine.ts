@@ -7,6 +7,7 @@ import { NexusError } from "../core/errors.ts";
 import { readUntrustedBufferSync } from "../core/untrusted-files.ts";
 import type { ProgressSink } from "../core/types.ts";
 import { engineAddress } from "./connect.ts";
+import { BuildProgress } from "./build-progress.ts";
 import { IMAGE_CONTEXT_FILES } from "./image-context.ts";
 import { LABELS } from "./labels.ts";
 import { tar, type TarEntry } from "./tar.ts";
@@ -92,7 +93,7 @@ export class DockerEngine {
       throw this.#wrap("inspect image", err);
     });
     if (existing?.Config?.Labels?.[LABELS.imageContext] === hash) return tag;
-    progress({ phase: "image", message: `Building the workspace image ${tag} from ${base} (first use of this build; takes a minute)` });
+    progress({ phase: "image", message: `Building the workspace image ${tag} from ${base} (first use of this build; a minute or two)` });
     const context = tar(Object.entries(IMAGE_CONTEXT_FILES).map(([name, f]): TarEntry => ({ name, content: f.content, mode: f.mode })));
     const stream = await this.call("build image", () =>
       this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
@@ -118,6 +119,7 @@ export class DockerEngine {
   }
 
   #followBuild(stream: NodeJS.ReadableStream, progress: ProgressSink, failure: (message: string) => NexusError): Promise<void> {
+    const lines = new BuildProgress(progress);
     return new Promise<void>((resolve, reject) => {
       this.docker.modem.followProgress(
         stream,
@@ -127,8 +129,7 @@ export class DockerEngine {
           else resolve();
         },
         (event: { stream?: string }) => {
-          const line = event.stream?.trim();
-          if (line && /^Step \d+\/\d+/.test(line)) progress({ phase: "image", message: line });
+          if (event.stream) lines.feed(event.stream);
         },
       );
     });

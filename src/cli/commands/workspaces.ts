@@ -4,7 +4,8 @@ import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import type { CliContext } from "../context.ts";
 import { stdinBody, stdinMode } from "../exec-stdin.ts";
 import { isatty } from "node:tty";
-import { ago, dim, green, red, table, writeErr, writeOut, yellow } from "../output.ts";
+import { ago, green, red, table, writeErr, writeOut, yellow } from "../output.ts";
+import { progressPrinter } from "../progress.ts";
 
 export interface CreateFlags {
   displayName?: string;
@@ -46,9 +47,8 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
 
   const client = await ctx.client();
   const started = Date.now();
-  const result = await client.stream("POST", "/api/v1/workspaces", body, (e) => {
-    if (e.type === "progress") void ctx.log(`${dim(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ctx.color)} ${String(e.message)}`);
-  });
+  const shown = progressPrinter(ctx, started);
+  const result = await client.stream("POST", "/api/v1/workspaces", body, (e) => shown.event(e)).finally(() => shown.end());
   const ws = result.workspace as WorkspaceView;
   if (ctx.json) {
     await print(JSON.stringify(ws, null, 2) + "\n");
