@@ -24,7 +24,9 @@ node_modules/.bin/tsc --noEmit || { echo "typecheck failed" >&2; exit 1; }
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-"$BUN" test "$@" 2>&1 | tee "$log"
+# Tests against real containers take seconds, and many times that on a loaded 2-core machine: bun's
+# 5 s default would fail them there. A test that really hangs still fails, after this long.
+"$BUN" test --timeout "${NEXUS_TEST_TIMEOUT_MS:-120000}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 pass="$(grep -E '^ *[0-9]+ pass$' "$log" | tail -n 1 | tr -dc '0-9')"
 fail="$(grep -E '^ *[0-9]+ fail$' "$log" | tail -n 1 | tr -dc '0-9')"
