@@ -59,6 +59,8 @@ async function makeEnv() {
   return {
     paths,
     store,
+    workspaces,
+    sessions,
     request: appRequester(app),
     client,
     ws,
@@ -168,5 +170,26 @@ describe("bad input and workspaces", () => {
     expect(Number(grpcList.sessions[0].createdAt.seconds)).toBe(Date.UTC(2026, 0, 1) / 1000);
     const unknownWs = await unary(env.client, "ListSessions", { workspaceId: "nope" }).catch((e) => e);
     expect(unknownWs.code).toBe(grpc.status.NOT_FOUND);
+  });
+});
+
+describe("idle", () => {
+  test("status names the session that keeps a workspace awake: recent output while detached; a quiet one does not", async () => {
+    await using env = await makeEnv();
+    const r = makeRecord({ name: "busy", status: "stopped" });
+    env.store.save(r);
+    mkdirSync(env.paths.workspaceDir(r.id), { recursive: true });
+    const view = (id: string, lastOutput: string) => ({ id, workspace_id: r.id, workspace_name: r.name, status: "active", created_at: "2026-01-01T00:00:00.000Z", kind: "command", command: "npm test", exit_code: null, attached_clients: 0, last_output_at: lastOutput });
+    writeFileSync(
+      join(env.paths.workspaceDir(r.id), "sessions.json"),
+      JSON.stringify({ sessions: { "ses-0000aaaa": view("ses-0000aaaa", new Date().toISOString()), "ses-0000bbbb": view("ses-0000bbbb", "2020-01-01T00:00:00.000Z") } }),
+    );
+    env.sessions.start();
+    try {
+      const status = await env.workspaces.status("busy");
+      expect(status.idle.keptAwakeBy).toEqual(["session ses-0000aaaa printed output within the idle period"]);
+    } finally {
+      env.sessions.shutdown();
+    }
   });
 });
