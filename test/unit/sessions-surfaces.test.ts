@@ -193,3 +193,12 @@ describe("idle", () => {
     }
   });
 });
+
+test("a session cannot start in a stopped workspace: INVALID_STATE saying how to start it", async () => {
+  await using env = await makeEnv();
+  env.store.save(makeRecord({ name: "cold", status: "stopped" }));
+  const res = await env.request("POST", "/api/v1/sessions", { workspace: "cold", command: "true" });
+  expect(res.status).toBe(409);
+  const body = (await res.json()) as { error: { code: string; message: string; suggestion: string } };
+  expect(body.error).toMatchObject({ code: "INVALID_STATE", message: "Workspace 'cold' is stopped; it must be running to start a session in it", suggestion: "Start it with 'nexus start cold'" });
+});

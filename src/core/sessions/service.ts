@@ -10,7 +10,7 @@ import type { NexusConfig } from "../../config/schema.ts";
 import { buildCommandLine } from "../../ssh/quote.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import type { NexusPaths } from "../../store/paths.ts";
-import { NexusError } from "../errors.ts";
+import { errors, NexusError } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { WorkspaceRecord } from "../types.ts";
@@ -161,6 +161,9 @@ export class SessionService {
     if (r.status === "paused") {
       await this.#d.workspaces.resume(r.id, { blocking: false });
       r = this.#d.workspaces.resolve(r.id);
+    }
+    if (r.status !== "running") {
+      throw errors.invalidState(r.name, r.status, "running to start a session in it", r.status === "stopped" || r.status === "error" ? `Start it with 'nexus start ${r.name}'` : `See 'nexus status ${r.name}'`);
     }
     const id = newSessionId();
     const argv = input.argv;
