@@ -125,7 +125,7 @@ describe.skipIf(!hasTmux)("command lines against a real tmux", () => {
     expect(sh(killLine(id)).code).toBe(0);
     const gone = sh(killLine(id));
     expect(gone.code).not.toBe(0);
-    expect(isMissing(gone.stderr)).toBe(true);
+    expect({ stderr: gone.stderr, missing: isMissing(gone.stderr) }).toEqual({ stderr: gone.stderr, missing: true });
   });
 
   test("following: lines appear once each, past the screen's height, then the code", async () => {

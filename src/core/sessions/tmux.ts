@@ -165,7 +165,7 @@ function epoch(s: string): string | undefined {
 
 /** Exit status 1 and this on stderr: tmux has no such session (or no server at all). */
 export function isMissing(stderr: string): boolean {
-  return /can't find session|no server running|session not found|error connecting|server exited unexpectedly/i.test(stderr);
+  return /can't find session|no server running|session not found|error connecting|server exited unexpectedly|lost server/i.test(stderr);
 }
 
 /** The pane's state, one line: dead, exit status, history lines, cursor row, height (":"-separated; the status is empty while it runs). */
