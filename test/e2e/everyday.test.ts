@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
@@ -190,5 +190,51 @@ describe("git identity and an editor", () => {
     const r = nexus(["exec", "ev", "--", "sh", "-c", 'echo "$EDITOR" && command -v "$EDITOR"']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^vi\n\/usr\/bin\/vi\n$/);
+  });
+});
+
+describe("a paused workspace resumes for what needs it running", () => {
+  test("exec on a paused workspace resumes it, says so on stderr, and runs", () => {
+    expect(nexus(["pause", "ev"]).code).toBe(0);
+    expect(JSON.parse(nexus(["status", "ev", "--json"]).stdout).status).toBe("paused");
+    const r = nexus(["exec", "ev", "--", "echo", "hi"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("hi\n");
+    expect(r.stderr).toMatch(/^nexus: resumed the paused workspace ev \(\d+ ms\)\n$/);
+    expect(JSON.parse(nexus(["status", "ev", "--json"]).stdout).status).toBe("running");
+    // Running already: nothing to say.
+    expect(nexus(["exec", "ev", "--", "true"]).stderr).toBe("");
+  });
+
+  test("--json carries 'resumed'; REST exec, hooks and stdin-fed exec resume too", async () => {
+    nexus(["pause", "ev"]);
+    const j = JSON.parse(nexus(["exec", "ev", "--json", "--", "echo", "x"]).stdout);
+    expect(j).toMatchObject({ exitCode: 0, stdout: "x\n" });
+    expect(typeof j.resumed.durationMs).toBe("number");
+    nexus(["pause", "ev"]);
+    expect(nexus(["exec", "ev", "--", "wc", "-l"], { input: "a\nb\n" }).stdout.trim()).toBe("2");
+    nexus(["pause", "ev"]);
+    const rest = spawnSync("curl", ["-s", "--max-time", "30", "--unix-socket", join(home, "daemon.sock"), "-X", "POST", "-d", '{"command":"true"}', "http://nexus/api/v1/workspaces/ev/exec"], { encoding: "utf8" });
+    expect(JSON.parse(rest.stdout)).toMatchObject({ exitCode: 0, resumed: { durationMs: expect.any(Number) } });
+  });
+});
+
+describe("restart", () => {
+  test("an invalid .nexus/workspace.yaml is refused before anything stops", () => {
+    const marker = nexus(["exec", "ev", "--", "sh", "-c", "nohup sleep 4242 >/dev/null 2>&1 & echo started"]);
+    expect(marker.stdout).toBe("started\n");
+    mkdirSync(join(worktree, ".nexus"), { recursive: true });
+    writeFileSync(join(worktree, ".nexus", "workspace.yaml"), "services:\n  web:\n    prot: 3000\n");
+    try {
+      const r = nexus(["restart", "ev"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("workspace.yaml");
+      expect(r.stderr).toContain("prot");
+      expect(JSON.parse(nexus(["status", "ev", "--json"]).stdout).status).toBe("running");
+      // Nothing was stopped: the process started before is still there.
+      expect(nexus(["exec", "ev", "--", "pgrep", "-f", "sleep 4242"]).code).toBe(0);
+    } finally {
+      rmSync(join(worktree, ".nexus"), { recursive: true, force: true });
+    }
   });
 });

@@ -233,17 +233,20 @@ export class WsConnection {
           const view = await this.#sessions().create({ workspace: this.#workspace(typeof workspaceId === "string" ? workspaceId : undefined), kind: "command", argv: [input.command, ...input.args], ...(input.cwd ? { cwd: input.cwd } : {}), ...(input.env ? { env: input.env } : {}) });
           return { sessionId: view.id, session: view };
         }
+        let resumed: { durationMs: number } | undefined;
         const out = new StringDecoder("utf8");
         const err = new StringDecoder("utf8");
         const exit = await this.#d.workspaces.exec(this.#workspace(typeof workspaceId === "string" ? workspaceId : undefined), input, {
           onStdout: (b) => this.#stream(id, "exec.stdout", out.write(b)),
           onStderr: (b) => this.#stream(id, "exec.stderr", err.write(b)),
+          // A paused workspace is resumed first; the answer says so.
+          onResumed: (r) => (resumed = r),
           signal,
         });
         this.#stream(id, "exec.stdout", out.end());
         this.#stream(id, "exec.stderr", err.end());
         this.#send({ id, type: "exec.exit", payload: { exitCode: exit.exitCode, ...(exit.signal ? { signal: exit.signal } : {}) } });
-        return exit;
+        return { ...exit, ...(resumed ? { resumed } : {}) };
       }
       case "session.attach":
         return this.#attach(id, payload, signal);

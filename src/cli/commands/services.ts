@@ -56,6 +56,7 @@ async function logsCommand(ctx: CliContext, args: string[], flags: { tail?: numb
   process.once("SIGINT", onSigint);
   try {
     await client.stream("GET", path(ws, `/services/${encodeURIComponent(svc)}/logs${query}`), undefined, (e) => {
+      if (e.type === "resumed") void ctx.log(resumedLine(ws, e));
       if (e.type !== "log") return;
       const line = ctx.json ? JSON.stringify(e) : `${dim(String(e.timestamp), ctx.color)} ${e.level === "error" ? red(String(e.message), ctx.color) : e.level === "warn" ? yellow(String(e.message), ctx.color) : String(e.message)}`;
       void writeOut(line + "\n");
@@ -70,7 +71,8 @@ async function logsCommand(ctx: CliContext, args: string[], flags: { tail?: numb
 
 async function restartCommand(ctx: CliContext, args: string[]): Promise<number> {
   const [ws, svc] = ctx.workspaceAnd(args, "service name", "nexus services restart <workspace> <service>");
-  const r = await (await ctx.client()).json<ServiceHealthView & { durationMs: number }>("POST", path(ws, `/services/${encodeURIComponent(svc)}/restart`), {});
+  const r = await (await ctx.client()).json<ServiceHealthView & { durationMs: number; resumed?: { durationMs: number } }>("POST", path(ws, `/services/${encodeURIComponent(svc)}/restart`), {});
+  if (r.resumed && !ctx.json) await ctx.log(resumedLine(ws, r.resumed));
   await writeOut(ctx.json ? JSON.stringify(r, null, 2) + "\n" : `Restarted ${r.name}: ${paintStatus(r.status, ctx.color)}${r.url ? ` ${r.url}` : ""} (${(r.durationMs / 1000).toFixed(1)}s)\n`);
   return r.status === "healthy" || r.status === "running" ? EXIT_CODES.ok : EXIT_CODES.error;
 }
@@ -79,11 +81,17 @@ async function restartCommand(ctx: CliContext, args: string[]): Promise<number> 
 export async function hookCommand(ctx: CliContext, a: string, b: string | undefined, flags: { timeout?: number | string }): Promise<number> {
   const [ws, hook] = b === undefined ? [ctx.workspace(undefined), a] : [a, b];
   const body = flags.timeout !== undefined ? { timeout: Number(flags.timeout) } : {};
-  const r = await (await ctx.client()).json<{ hook: string; exitCode: number; durationMs: number; output: string; logFile: string; timedOut: boolean }>("POST", path(ws, `/hooks/${encodeURIComponent(hook)}`), body);
+  const r = await (await ctx.client()).json<{ hook: string; exitCode: number; durationMs: number; output: string; logFile: string; timedOut: boolean; resumed?: { durationMs: number } }>("POST", path(ws, `/hooks/${encodeURIComponent(hook)}`), body);
+  if (r.resumed && !ctx.json) await ctx.log(resumedLine(ws, r.resumed));
   if (ctx.json) await writeOut(JSON.stringify(r, null, 2) + "\n");
   else {
     if (r.output) await writeOut(r.output + "\n");
     await ctx.log(`${r.hook}: exit ${r.exitCode}${r.timedOut ? " (timed out)" : ""} in ${(r.durationMs / 1000).toFixed(1)}s; log: ${r.logFile}`);
   }
   return r.exitCode === 0 ? EXIT_CODES.ok : r.exitCode;
+}
+
+/** The stderr line when an operation resumed a paused workspace first (exec prints the same). */
+export function resumedLine(ws: string, r: object): string {
+  return `nexus: resumed the paused workspace ${ws} (${Number((r as { durationMs?: unknown }).durationMs)} ms)`;
 }

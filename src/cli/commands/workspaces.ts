@@ -1,5 +1,5 @@
 import type { StartResult, WorkspaceStatusView, WorkspaceView } from "../../core/types.ts";
-import { serviceLines } from "./services.ts";
+import { resumedLine, serviceLines } from "./services.ts";
 import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import type { CliContext } from "../context.ts";
 import { stdinBody, stdinMode } from "../exec-stdin.ts";
@@ -147,12 +147,18 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
   process.once("SIGINT", onSigint);
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
+  let resumed: { durationMs: number } | undefined;
   try {
     const result = await client.stream(
       "POST",
       `/api/v1/workspaces/${encodeURIComponent(ws)}/exec`,
       input ? input.body : body,
       (e) => {
+        if (e.type === "resumed") {
+          resumed = { durationMs: Number(e.durationMs) };
+          void writeErr(resumedLine(ws, resumed) + "\n");
+          return;
+        }
         const data = Buffer.from(String(e.data ?? ""), "base64");
         if (ctx.json) (e.type === "stdout" ? stdout : stderr).push(data);
         else if (e.type === "stdout") void writeOut(data);
@@ -162,7 +168,7 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
     );
     const exitCode = Number(result.exitCode);
     if (ctx.json) {
-      await writeOut(JSON.stringify({ exitCode, ...(result.signal ? { signal: result.signal } : {}), stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") }) + "\n");
+      await writeOut(JSON.stringify({ exitCode, ...(result.signal ? { signal: result.signal } : {}), stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8"), ...(resumed ? { resumed } : {}) }) + "\n");
     } else {
       await writeOut("");
     }

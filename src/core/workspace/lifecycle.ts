@@ -111,6 +111,9 @@ export class WorkspaceLifecycle {
   }
 
   async restart(ref: string, opts: { timeoutSeconds?: number; agentSocket?: string } & BringUpOptions = {}): Promise<StartResult> {
+    // The project's configuration must parse before anything stops: start would refuse it afterwards,
+    // leaving the workspace stopped for a typo.
+    this.#c.project(this.#c.resolve(ref));
     await this.stop(ref, opts);
     return this.start(ref, opts);
   }

@@ -17,6 +17,7 @@ import { WorkspaceLifecycle } from "./lifecycle.ts";
 import { WorkspaceReconciler } from "./reconcile.ts";
 import { WorkspaceServices } from "./services.ts";
 import { WorkspaceViews } from "./views.ts";
+import { AutoResume, type Resumed } from "./wake.ts";
 
 export type { ServicePortForwarder, WorkspaceServiceDeps } from "./context.ts";
 
@@ -31,6 +32,7 @@ export class WorkspaceService {
   readonly #idle: IdleWatch;
   readonly #views: WorkspaceViews;
   readonly #reconciler: WorkspaceReconciler;
+  readonly #wake: AutoResume;
 
   constructor(deps: WorkspaceServiceDeps) {
     const c = (this.#c = new WorkspaceContext(deps));
@@ -51,6 +53,7 @@ export class WorkspaceService {
     this.#idle = new IdleWatch(c, this.#channel);
     this.#views = new WorkspaceViews(c, this.#channel, this.#services, this.#idle);
     this.#reconciler = new WorkspaceReconciler(c, this.#lifecycle, this.#services);
+    this.#wake = new AutoResume(c, this.#lifecycle);
   }
 
   // ---- lookups and views (views.ts) -------------------------------------------------------------
@@ -102,11 +105,15 @@ export class WorkspaceService {
 
   // ---- the channel into a running workspace (channel.ts) ---------------------------------------
 
-  exec(ref: string, input: ExecInput, streams: ExecStreams = {}): Promise<ExecExit> {
+  // A paused workspace is resumed first (wake.ts); `onResumed` / `resumed` tell the caller.
+  async exec(ref: string, input: ExecInput, streams: ExecStreams & { onResumed?: (r: Resumed) => void } = {}): Promise<ExecExit> {
+    const resumed = await this.#wake.ifPaused(ref);
+    if (resumed) streams.onResumed?.(resumed);
     return this.#channel.exec(ref, input, streams);
   }
-  execCollect(ref: string, input: ExecInput, stdin?: ExecStreams["stdin"]): Promise<{ exitCode: number; signal?: string; stdout: string; stderr: string }> {
-    return this.#channel.execCollect(ref, input, stdin);
+  async execCollect(ref: string, input: ExecInput, stdin?: ExecStreams["stdin"]): Promise<{ exitCode: number; signal?: string; stdout: string; stderr: string; resumed?: Resumed }> {
+    const resumed = await this.#wake.ifPaused(ref);
+    return { ...(await this.#channel.execCollect(ref, input, stdin)), ...(resumed ? { resumed } : {}) };
   }
   /** Runs a read-only shell line in a running workspace without counting it as activity (status probes). */
   inspect(ref: string, script: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
@@ -116,7 +123,8 @@ export class WorkspaceService {
     return this.#channel.openTunnel(ref, containerPort);
   }
   /** A command on a pseudo-terminal (sessions' interactive attach); not activity by itself. */
-  openTerminal(ref: string, commandLine: string, size: PtySize): Promise<PtyChannel> {
+  async openTerminal(ref: string, commandLine: string, size: PtySize): Promise<PtyChannel> {
+    await this.#wake.ifPaused(ref);
     return this.#channel.openTerminal(ref, commandLine, size);
   }
 
@@ -126,17 +134,22 @@ export class WorkspaceService {
   setPortForwarder(forwarder: ServicePortForwarder): void {
     this.#c.forwarder = forwarder;
   }
-  runHook(ref: string, hook: string, opts: { timeoutSeconds?: number } = {}): Promise<HookResult & { workspaceId: string }> {
-    return this.#services.runHook(ref, hook, opts);
+  async runHook(ref: string, hook: string, opts: { timeoutSeconds?: number } = {}): Promise<HookResult & { workspaceId: string; resumed?: Resumed }> {
+    // post-stop runs in a one-off container: nothing to resume for it.
+    const resumed = hook === "post-stop" ? undefined : await this.#wake.ifPaused(ref);
+    return { ...(await this.#services.runHook(ref, hook, opts)), ...(resumed ? { resumed } : {}) };
   }
   listServices(ref: string): Promise<{ workspaceId: string; services: ServiceView[] }> {
     return this.#services.listServices(ref);
   }
-  serviceLogs(ref: string, service: string, opts: { tail: number; follow: boolean; since?: string; signal?: AbortSignal }, onEntry: (e: LogEntry) => void): Promise<void> {
+  async serviceLogs(ref: string, service: string, opts: { tail: number; follow: boolean; since?: string; signal?: AbortSignal; onResumed?: (r: Resumed) => void }, onEntry: (e: LogEntry) => void): Promise<void> {
+    const resumed = await this.#wake.ifPaused(ref);
+    if (resumed) opts.onResumed?.(resumed);
     return this.#services.serviceLogs(ref, service, opts, onEntry);
   }
-  restartService(ref: string, service: string, opts: { timeoutSeconds?: number } = {}): Promise<ServiceHealthView & { workspaceId: string; durationMs: number }> {
-    return this.#services.restartService(ref, service, opts);
+  async restartService(ref: string, service: string, opts: { timeoutSeconds?: number } = {}): Promise<ServiceHealthView & { workspaceId: string; durationMs: number; resumed?: Resumed }> {
+    const resumed = await this.#wake.ifPaused(ref);
+    return { ...(await this.#services.restartService(ref, service, opts)), ...(resumed ? { resumed } : {}) };
   }
   health(ref: string): Promise<{ workspaceId: string; healthy: boolean; status: WorkspaceStatus; services: ServiceHealthView[]; healthCheck: { exitCode: number; output: string } | null }> {
     return this.#services.health(ref);

@@ -24,13 +24,14 @@ export function serviceRoutes(service: WorkspaceService): Hono {
     const name = c.req.param("service");
     if (follow || wantsStream(c.req.header("accept"))) {
       return ndjsonResponse(async (send, signal) => {
-        await service.serviceLogs(id, name, { tail, follow, signal, ...(q.since ? { since: q.since } : {}) }, (e) => send({ type: "log", ...e }));
+        await service.serviceLogs(id, name, { tail, follow, signal, onResumed: (r) => send({ type: "resumed", ...r }), ...(q.since ? { since: q.since } : {}) }, (e) => send({ type: "log", ...e }));
         return { serviceName: name };
       }, c.req.raw.signal);
     }
     const entries: unknown[] = [];
-    await service.serviceLogs(id, name, { tail, follow: false, ...(q.since ? { since: q.since } : {}) }, (e) => entries.push(e));
-    return c.json({ workspaceId: service.resolve(id).id, service: name, entries });
+    let resumed: object | undefined;
+    await service.serviceLogs(id, name, { tail, follow: false, onResumed: (r) => (resumed = r), ...(q.since ? { since: q.since } : {}) }, (e) => entries.push(e));
+    return c.json({ workspaceId: service.resolve(id).id, service: name, entries, ...(resumed ? { resumed } : {}) });
   });
 
   app.post("/:id/services/:service/restart", async (c) => c.json(await service.restartService(c.req.param("id"), c.req.param("service"))));

@@ -112,6 +112,8 @@ export function workspaceRoutes(service: WorkspaceService, sessions?: SessionSer
           return await service.exec(id, input, {
             onStdout: (b) => send({ type: "stdout", data: b.toString("base64") }),
             onStderr: (b) => send({ type: "stderr", data: b.toString("base64") }),
+            // A paused workspace was resumed first (as ssh does): say so before any output.
+            onResumed: (r) => send({ type: "resumed", ...r }),
             signal,
             ...(streamed ? { stdin: streamed.stdin } : {}),
           });
