@@ -5,6 +5,7 @@ import { buildInfo } from "../version.ts";
 import { tokenCommand } from "./commands/token.ts";
 import { daemonCommand } from "./commands/daemon.ts";
 import { versionCommand } from "./commands/version.ts";
+import { trashCommand } from "./commands/trash.ts";
 import { sshCommand, sshConfigCommand } from "./commands/ssh.ts";
 import { pauseCommand, restartCommand, resumeCommand, startCommand, stopCommand, updateCommand, urlCommand, useCommand } from "./commands/lifecycle.ts";
 import { createCommand, type CreateFlags, destroyCommand, execCommand, listCommand, statusCommand } from "./commands/workspaces.ts";
@@ -285,6 +286,13 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         return tokenCommand(c, opts);
       })(opts),
     );
+
+  cli
+    .command("trash [action] [id]", "list | restore <id> [--to path] | empty [id]: worktrees destroy moved aside (git-ignored or uncommitted files)")
+    .option("--to <path>", "restore: put the files here instead of where the worktree was")
+    .example("nexus trash list")
+    .example("nexus trash restore tr-1a2b3c4d")
+    .action((action: string | undefined, id: string | undefined, opts) => run((c) => trashCommand(c, action, id, opts))(opts));
 
   cli
     .command("version", "Print the version of the CLI and of the running daemon")

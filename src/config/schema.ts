@@ -139,6 +139,8 @@ export const ConfigSchema = v.strictObject({
       idle_action: v.optional(v.picklist(["pause", "stop"]), "pause"),
       resources: v.optional(Resources, "medium"),
       image: v.optional(v.string(), "nexus-workspace:latest"),
+      /** How long a destroyed worktree's leftovers stay in ~/.nexus/trash (an extension of the spec). */
+      trash_retention: v.optional(Duration, 7 * 86_400),
     }),
     {},
   ),

@@ -62,6 +62,8 @@ export interface WorkspaceRecord {
   hostKeyFingerprint: string;
   /** Destroy removes the clone Nexus made (-r): set when its branch holds nothing that is nowhere else. */
   removeCloneOnDestroy?: boolean;
+  /** Destroy moves the worktree into ~/.nexus/trash first (it holds git-ignored or uncommitted files; trash.ts). */
+  trashOnDestroy?: { ignored: string[]; uncommitted: number };
   /** A new host key waits in ssh/next_* and takes over at the next start. */
   hostKeyRotationPending?: boolean;
   error: WorkspaceError | null;

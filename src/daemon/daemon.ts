@@ -1,3 +1,4 @@
+import { Trash } from "../core/trash.ts";
 import { appendFileSync, chmodSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { createApp } from "../api/http/app.ts";
 import { serveGrpc, SERVICE_NAME, type GrpcServer } from "../api/grpc/server.ts";
@@ -103,6 +104,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       daemon: { shutdown: () => void stop(), pid: process.pid, startedAt: new Date().toISOString() },
       log,
       tokens: { create: (ttl: number) => createJwt(token, ttl) },
+      trash: new Trash(paths.home),
       // A token always exists, so the WebSocket asks for the auth message on both doors (spec §3.3).
       ws: { workspaces, sessions: services.sessions, files, monitor, events: services.events, log, verify, support },
     };

@@ -16,6 +16,8 @@ import { serviceRoutes } from "./routes/services.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import type { SessionService } from "../../core/sessions/service.ts";
 import { workspaceRoutes } from "./routes/workspaces.ts";
+import { trashRoutes } from "./routes/trash.ts";
+import type { Trash } from "../../core/trash.ts";
 
 export const EXPECT_VERSION_HEADER = "x-nexus-expect-version";
 /** Request bodies are small JSON documents (as WebSocket messages, spec §3.3 limits). */
@@ -34,6 +36,8 @@ export interface AppDeps {
   requireToken?: (token: string | undefined) => Promise<void>;
   /** Mints JWTs for POST /api/v1/tokens. */
   tokens?: { create(ttlSeconds: number): Promise<{ token: string; expiresAt: string }> };
+  /** ~/.nexus/trash (destroy's leftovers); left out, those routes do not exist. */
+  trash?: Trash;
   /** WebSocket /v1/ws. */
   ws?: WsRouteDeps;
 }
@@ -98,6 +102,7 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.sessions) api.route("/sessions", sessionRoutes(deps.sessions));
   api.route("/workspaces", serviceRoutes(deps.workspaces));
   if (deps.forwards) api.route("/workspaces", portRoutes(deps.forwards));
+  if (deps.trash) api.route("/trash", trashRoutes(deps.trash));
   // The active workspace (`nexus use`): an extension of the spec, which sets it through /switch.
   api.get("/active-workspace", (c) => {
     const r = deps.workspaces.active();

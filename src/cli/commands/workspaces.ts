@@ -1,6 +1,7 @@
 import type { StartResult, WorkspaceStatusView, WorkspaceView } from "../../core/types.ts";
 import { resumedLine, serviceLines } from "./services.ts";
 import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import type { TrashEntry } from "../../core/trash.ts";
 import type { CliContext } from "../context.ts";
 import { stdinBody, stdinMode } from "../exec-stdin.ts";
 import { isatty } from "node:tty";
@@ -115,9 +116,17 @@ export async function statusCommand(ctx: CliContext, ref: string | undefined): P
 
 export async function destroyCommand(ctx: CliContext, ref: string | undefined, flags: { force?: boolean }): Promise<number> {
   const ws = ctx.workspace(ref);
-  await (await ctx.client()).json("DELETE", `/api/v1/workspaces/${encodeURIComponent(ws)}${flags.force ? "?force=true" : ""}`);
-  if (ctx.json) await writeOut(JSON.stringify({ destroyed: ws }) + "\n");
-  else await writeOut(`Destroyed workspace ${ws}\n`);
+  const client = await ctx.client();
+  const since = new Date(Date.now() - 1000).toISOString();
+  await client.json("DELETE", `/api/v1/workspaces/${encodeURIComponent(ws)}${flags.force ? "?force=true" : ""}`);
+  // Files git does not keep were moved to the trash, not deleted: say what and where (core/trash.ts).
+  const trash = await client.json<{ entries: TrashEntry[] }>("GET", "/api/v1/trash").catch(() => ({ entries: [] as TrashEntry[] }));
+  const kept = trash.entries.filter((e) => e.trashedAt >= since && (e.workspace === ws || e.originalPath.endsWith(`/${ws}`)));
+  if (ctx.json) await writeOut(JSON.stringify({ destroyed: ws, ...(kept.length ? { trashed: kept } : {}) }) + "\n");
+  else {
+    await writeOut(`Destroyed workspace ${ws}\n`);
+    for (const e of kept) await writeOut(`Moved ${e.ignoredCount} git-ignored and ${e.uncommittedCount} uncommitted path(s) to the trash: ${e.path} ('nexus trash restore ${e.id}')\n`);
+  }
   return EXIT_CODES.ok;
 }
 

@@ -8,6 +8,7 @@ import * as git from "../../git/git.ts";
 import { fingerprint } from "../../ssh/keys.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import { NexusError } from "../errors.ts";
+import { planLeftovers, Trash } from "../trash.ts";
 import type { UpdateWorkspaceInput } from "../inputs.ts";
 import { toView, type BringUpOptions, type ProgressSink, type ResumeResult, type StartResult, type WorkspaceRecord, type WorkspaceView } from "../types.ts";
 import type { WorkspaceContainer } from "./container.ts";
@@ -213,18 +214,25 @@ export class WorkspaceLifecycle {
     if (transition("destroy", r.status) === "refused" || c.creating.has(r.name)) throw refusal("destroy", r);
     // Commits made inside reach the host first, so the check below sees them (git-sync.ts).
     const keptInside = await c.git.beforeDestroy(r, { force: !!opts.force, running: r.status === "running" });
-    if (!opts.force && r.worktree && existsSync(r.worktree.path)) {
-      const wip = await git.workInProgress(r.worktree.path, r.worktree.branch);
-      if (wip.uncommitted.length > 0 || wip.unpushedCommits > 0) {
+    let uncommitted = 0;
+    if (r.worktree && existsSync(r.worktree.path)) {
+      // With --force a worktree git cannot read is no reason to stop.
+      const wip = opts.force ? await git.workInProgress(r.worktree.path, r.worktree.branch).catch(() => undefined) : await git.workInProgress(r.worktree.path, r.worktree.branch);
+      uncommitted = wip?.uncommitted.length ?? 0;
+      if (!opts.force && wip && (wip.uncommitted.length > 0 || wip.unpushedCommits > 0)) {
         const what = [
           wip.uncommitted.length > 0 ? `${wip.uncommitted.length} uncommitted change(s)` : "",
           wip.unpushedCommits > 0 ? `${wip.unpushedCommits} commit(s) on no other branch or remote` : "",
         ].filter(Boolean).join(" and ");
         throw new NexusError("INVALID_STATE", `Workspace '${r.name}' has ${what} in ${r.worktree.path}`, {
-          suggestion: `Commit and push (or merge) them first, or run 'nexus destroy ${r.name} --force' to discard them (the branch ${r.worktree.branch} is kept)`,
+          suggestion: `Commit and push (or merge) them first, or run 'nexus destroy ${r.name} --force' to move them to the trash (the branch ${r.worktree.branch} is kept)`,
           details: { workspaceName: r.name, uncommitted: wip.uncommitted.slice(0, 20), unpushedCommits: wip.unpushedCommits },
         });
       }
+      // Git-ignored files (and, with --force, uncommitted ones) go to the trash, never silently away (trash.ts).
+      const trash = new Trash(d.paths.home);
+      trash.purge(d.config.defaults.trash_retention);
+      r.trashOnDestroy = await planLeftovers(trash, r.worktree.path, { force: !!opts.force, uncommitted, workspace: r.name, log: d.log });
     }
     // A clone Nexus made for this workspace (-r) goes too, unless it holds commits that are nowhere
     // else (on any of its branches, not only the workspace's): then the clone is what keeps them, and it stays.
@@ -252,6 +260,10 @@ export class WorkspaceLifecycle {
     }
     await d.docker.removeVolume(r.homeVolume);
     await c.git.remove(r, r.image).catch((err: Error) => d.log.warn(`${r.name}: removing its git dir: ${err.message}`));
+    if (r.trashOnDestroy && r.worktree && existsSync(r.worktree.path)) {
+      const e = new Trash(d.paths.home).put(r.worktree.path, { workspace: r.name, branch: r.worktree.branch, ignored: r.trashOnDestroy.ignored, uncommittedCount: r.trashOnDestroy.uncommitted });
+      d.log.info(`${r.name}: moved its worktree (${e.ignoredCount} git-ignored, ${e.uncommittedCount} uncommitted path(s)) to the trash as ${e.id}: 'nexus trash restore ${e.id}'`);
+    }
     if (r.worktree && r.repository && existsSync(r.repository.path)) {
       const { path: repo } = r.repository;
       const wt = r.worktree.path;
