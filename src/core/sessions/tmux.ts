@@ -283,7 +283,9 @@ export function hasLine(id: string): string {
 
 /** The terminal client: `-r` reads only (nothing typed reaches the program). */
 export function attachLine(id: string, readOnly: boolean): string {
-  return `exec ${TMUX} attach-session ${readOnly ? "-r " : ""}-t =${id}`;
+  // A terminal the image has no description of (kitty, alacritty, ...) would make tmux refuse to attach.
+  const knownTerm = 'if command -v infocmp >/dev/null 2>&1 && ! infocmp "$TERM" >/dev/null 2>&1; then export TERM=xterm-256color; fi';
+  return `${knownTerm}; exec ${TMUX} attach-session ${readOnly ? "-r " : ""}-t =${id}`;
 }
 
 /** State of one pane, for after an attach ends: detached (alive) or finished (dead, with its code). */
