@@ -125,7 +125,9 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     log.info(`gRPC (${SERVICE_NAME}) listening on ${paths.grpcSocket}`);
     if (tcpPort !== undefined) {
       const host = config.daemon.host;
-      const tcpApp = createApp({ ...appDeps, requireToken: verify });
+      const hostPart = host.includes(":") ? `[${host}]` : host;
+      const allowedOrigins = [...new Set([hostPart, "localhost", "127.0.0.1", "[::1]"])].map((h) => `http://${h}:${tcpPort}`.toLowerCase());
+      const tcpApp = createApp({ ...appDeps, requireToken: verify, allowedOrigins });
       tcpServer = await runtime.serveTcp(host, tcpPort, (req, env) => tcpApp.fetch(req, env));
       const grpcAddress = `${host.includes(":") ? `[${host}]` : host}:${tcpPort + 1}`;
       grpcServers.push(await serveGrpc(grpcAddress, { ...grpcDeps, authorize: (md) => verify(bearer(String(md.get("authorization")[0] ?? ""))) }));

@@ -15,12 +15,48 @@ const bunWebSocket = (websocket: object) => ({
   sendPings: true,
 });
 
+/** Seconds a connection may stay silent while a request's headers or body are still being sent. */
+export const REQUEST_IDLE_SECONDS = 10;
+/** Bodies are small JSON documents (the app refuses past 1 MiB); more than this is not read ahead. */
+const READ_AHEAD_BYTES = 1024 * 1024 + 1;
+
+/** The request with its body read (up to READ_AHEAD_BYTES; the app's limit refuses the rest). */
+async function withWholeBody(req: Request): Promise<Request> {
+  if (!req.body || req.method === "GET" || req.method === "HEAD") return req;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+    if (size >= READ_AHEAD_BYTES) {
+      void reader.cancel().catch(() => {});
+      break;
+    }
+  }
+  return new Request(req.url, { method: req.method, headers: req.headers, body: Buffer.concat(chunks), signal: req.signal });
+}
+
 async function bunServe(options: Record<string, unknown>, fetch: FetchHandler): Promise<Server> {
   const { websocket } = await honoBun();
   // maxRequestBodySize: the app refuses big bodies itself (RESOURCE_EXHAUSTED in the spec's format, not an empty 413).
   // idleTimeout 0: an exec may print nothing for minutes and must not be cut off.
   // (bun-types lists idleTimeout only for TCP options; the server honours it on unix sockets too.)
-  const server = Bun.serve({ ...options, fetch: (req: Request, srv: unknown) => fetch(req, srv), websocket: bunWebSocket(websocket), idleTimeout: 0, maxRequestBodySize: Number.MAX_SAFE_INTEGER } as unknown as Parameters<typeof Bun.serve>[0]);
+  // Half-sent requests: a connection that sends nothing for REQUEST_IDLE_SECONDS while its headers or
+  // body are still coming is closed; once the body is in, the answer may take as long as it takes.
+  const server = Bun.serve({
+    ...options,
+    fetch: async (req: Request, srv: { timeout(r: Request, seconds: number): void }) => {
+      const full = await withWholeBody(req);
+      srv.timeout(req, 0);
+      return fetch(full, srv);
+    },
+    websocket: bunWebSocket(websocket),
+    idleTimeout: REQUEST_IDLE_SECONDS,
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+  } as unknown as Parameters<typeof Bun.serve>[0]);
   return { stop: () => server.stop(false) };
 }
 

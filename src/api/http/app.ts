@@ -36,6 +36,8 @@ export interface AppDeps {
   requireToken?: (token: string | undefined) => Promise<void>;
   /** Mints JWTs for POST /api/v1/tokens. */
   tokens?: { create(ttlSeconds: number): Promise<{ token: string; expiresAt: string }> };
+  /** TCP: the Origins a browser may open the WebSocket from (the daemon's own addresses); others are refused. */
+  allowedOrigins?: string[];
   /** ~/.nexus/trash (destroy's leftovers); left out, those routes do not exist. */
   trash?: Trash;
   /** WebSocket /v1/ws. */
@@ -63,6 +65,21 @@ export function createApp(deps: AppDeps): Hono {
     errorResponse(c, new NexusError("NOT_FOUND", `No route ${c.req.method} ${c.req.path}`, { suggestion: "See the API spec for the routes under /api/v1" })),
   );
   // The WebSocket authenticates with its first message (a browser cannot set headers on it).
+  // On TCP a web page in the user's browser could open the WebSocket (browsers send no CORS check
+  // for it): a browser's Origin that is not the daemon's own listener is refused.
+  const origins = deps.allowedOrigins;
+  if (deps.ws && origins) {
+    app.use("/v1/ws", async (c, next) => {
+      const origin = c.req.header("origin");
+      if (origin !== undefined && !origins.includes(origin.toLowerCase())) {
+        throw new NexusError("PERMISSION_DENIED", `WebSocket connections from ${origin.slice(0, 200)} are refused`, {
+          suggestion: "Connect from a client that sends no Origin (the CLI, a script), or from the daemon's own address",
+          details: { origin: origin.slice(0, 200) },
+        });
+      }
+      await next();
+    });
+  }
   if (deps.ws) app.get("/v1/ws", wsRoute(deps.ws));
   const requireToken = deps.requireToken;
   if (requireToken) {
