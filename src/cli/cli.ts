@@ -77,6 +77,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("-e, --env <KEY=VALUE>", "Environment variable for the workspace (repeatable)")
     .option("--image <image>", "Base image (default: defaults.image from the config)")
     .option("--no-forward-agent", "Do not forward your ssh-agent into this workspace")
+    .option("--from-checkpoint <checkpoint>", "Start from a checkpoint (id or name): its commit, container filesystem, home and worktree files")
     .example("nexus create feature-auth")
     .example("nexus create review-42 --from-branch main -p 3000")
     .example("nexus create              # on a terminal: asks for name, branch, resources, ports, image")
@@ -115,6 +116,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .command("destroy [workspace]", "Remove a workspace (refuses while its worktree holds uncommitted or unpushed work)")
     .alias("delete")
     .option("-f, --force", "Destroy even with uncommitted or unpushed work in the worktree")
+    .option("--keep-checkpoints", "Keep the workspace's checkpoints (new workspaces can start from them)")
     .example("nexus destroy feature-auth")
     .action((ws: string | undefined, opts) => run((c) => destroyCommand(c, ws, opts))(opts));
 
@@ -178,6 +180,22 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("--timeout <seconds>", "Kill the hook after this many seconds (default: the hook's own, 300)")
     .example("nexus hook feature-auth health-check")
     .action((a: string, b: string | undefined, opts) => run(async (c) => (await import("./commands/services.ts")).hookCommand(c, a, b, opts))(opts));
+
+  cli
+    .command("checkpoint [...args]", "Checkpoints of the whole workspace (container filesystem, home, worktree): create | list | delete")
+    .usage("checkpoint create [workspace] [-n name] [--description text] | checkpoint list [workspace] | checkpoint delete [workspace] <checkpoint>")
+    .option("-n, --name <name>", "create: the checkpoint's name (unique in the workspace)")
+    .option("--description <text>", "create: what it is for")
+    .example("nexus checkpoint create feature-auth -n before-refactor")
+    .example("nexus checkpoint list feature-auth --json")
+    .example("nexus checkpoint delete feature-auth before-refactor")
+    .action((args: string[], opts) => run(async (c) => (await import("./commands/checkpoints.ts")).checkpointCommand(c, args, opts))(opts));
+
+  cli
+    .command("restore [...args]", "Bring a workspace back to a checkpoint (an automatic checkpoint of the current state is taken first)")
+    .usage("restore [workspace] <checkpoint>")
+    .example("nexus restore feature-auth before-refactor")
+    .action((args: string[], opts) => run(async (c) => (await import("./commands/checkpoints.ts")).restoreCommand(c, args))(opts));
 
   cli
     .command("stop [workspace]", "Stop a running workspace (files stay; processes end)")

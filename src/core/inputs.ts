@@ -50,6 +50,8 @@ export const CreateWorkspaceInput = v.strictObject({
   forwardAgent: v.optional(v.boolean()),
   /** The caller's SSH_AUTH_SOCK: its keys are authorized in the workspace (ssh.injection.include_agent_keys). */
   agentSocket: v.optional(HostPath("agentSocket")),
+  /** Extension: seed the new workspace from a checkpoint (id or name). */
+  fromCheckpoint: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
 export type CreateWorkspaceInput = v.InferOutput<typeof CreateWorkspaceInput>;
 

@@ -64,6 +64,8 @@ export interface WorkspaceRecord {
   removeCloneOnDestroy?: boolean;
   /** Destroy moves the worktree into ~/.nexus/trash first (it holds git-ignored or uncommitted files; trash.ts). */
   trashOnDestroy?: { ignored: string[]; uncommitted: number };
+  /** Destroy keeps the workspace's checkpoints (--keep-checkpoints). */
+  keepCheckpoints?: boolean;
   /** A new host key waits in ssh/next_* and takes over at the next start. */
   hostKeyRotationPending?: boolean;
   error: WorkspaceError | null;

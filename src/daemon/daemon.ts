@@ -80,6 +80,12 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     const services = buildServices({ paths, config, env, log, ...(nexusBinary ? { nexusBinary } : {}) });
     workspaces = services.workspaces;
     try {
+      // Restores the daemon was killed in are settled first: they decide which container is the workspace's.
+      await services.checkpoints.reconcile();
+    } catch (err) {
+      log.warn(`checkpoint reconcile skipped: ${(err as Error).message}`);
+    }
+    try {
       await workspaces.reconcile();
     } catch (err) {
       log.warn(`reconcile skipped: ${(err as Error).message}`);
@@ -98,6 +104,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     const support = await runtime.webSocket();
     const appDeps = {
       workspaces,
+      checkpoints: services.checkpoints,
       forwards: services.forwards,
       sessions: services.sessions,
       build,
@@ -109,7 +116,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       ws: { workspaces, sessions: services.sessions, files, monitor, events: services.events, log, verify, support },
     };
     const app = createApp(appDeps);
-    const grpcDeps = { workspaces, sessions: services.sessions, files, monitor, log };
+    const grpcDeps = { workspaces, sessions: services.sessions, files, monitor, log, checkpoints: services.checkpoints };
     rmSync(paths.daemonSocket, { force: true }); // we hold the lock, so a socket left here is stale
     rmSync(paths.grpcSocket, { force: true });
     const oldMask = process.umask(0o077); // the sockets are born 0600, never briefly open to others

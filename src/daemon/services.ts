@@ -7,6 +7,8 @@ import type { Logger } from "../core/log.ts";
 import { PortAllocator } from "../core/ports.ts";
 import { SessionService } from "../core/sessions/service.ts";
 import { WorkspaceService } from "../core/workspaces.ts";
+import { CheckpointService } from "../core/checkpoints/service.ts";
+import { CheckpointStore } from "../store/checkpoints.ts";
 import { DockerEngine } from "../docker/engine.ts";
 import { instanceId } from "../docker/labels.ts";
 import { loadOrCreateKeyPair } from "../ssh/keys.ts";
@@ -21,6 +23,7 @@ export interface Services {
   events: EventBus;
   forwards: PortForwards;
   sessions: SessionService;
+  checkpoints: CheckpointService;
 }
 
 /** Wires the core to its adapters: the daemon and the integration tests build the same graph. */
@@ -55,5 +58,7 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
   // A service port not published at create is reached through a forward.
   workspaces.setPortForwarder(forwards);
   const sessions = new SessionService({ workspaces, paths, config, events, log });
-  return { workspaces, docker, store, events, forwards, sessions };
+  const checkpoints = new CheckpointService({ store: new CheckpointStore(paths.checkpoints), docker, workspaces, workspaceStore: store, log, instance: instanceId(paths.home), dir: paths.checkpoints });
+  workspaces.setCheckpoints(checkpoints);
+  return { workspaces, docker, store, events, forwards, sessions, checkpoints };
 }

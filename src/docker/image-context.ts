@@ -78,6 +78,11 @@ gid="\${NEXUS_GID:-1000}"
 if [ "$(id -g nexus)" != "$gid" ]; then groupmod --non-unique --gid "$gid" nexus; fi
 if [ "$(id -u nexus)" != "$uid" ]; then usermod --non-unique --uid "$uid" --gid "$gid" nexus; fi
 chown nexus:nexus /home/nexus
+# A checkpoint restore leaves the paths the checkpoint had deleted (NUL-separated): applied once.
+if [ -f /etc/nexus/restore-deletions ]; then
+  xargs -0 -r rm -rf -- < /etc/nexus/restore-deletions || true
+  rm -f /etc/nexus/restore-deletions
+fi
 if [ ! -s /etc/nexus/ssh/ssh_host_ed25519_key ]; then
   echo "nexus-init: no host key at /etc/nexus/ssh/ssh_host_ed25519_key (the daemon writes it before start)" >&2
   exit 1

@@ -34,7 +34,8 @@ describe("nexus completion", () => {
   test("bash completes commands, their flags and their actions", () => {
     expect(complete(bash, ["cre"])).toEqual(["create"]);
     expect(complete(bash, ["do"])).toEqual(["doctor"]);
-    expect(complete(bash, ["create", "--from"])).toEqual(["--from-branch"]);
+    expect(complete(bash, ["create", "--from-b"])).toEqual(["--from-branch"]);
+    expect(complete(bash, ["create", "--from"])).toEqual(["--from-branch", "--from-checkpoint"]);
     expect(complete(bash, ["daemon", "ins"])).toEqual(["install"]);
     expect(complete(bash, ["ls", "--st"])).toEqual(["--status"]);
     expect(complete(bash, ["status", "--js"])).toEqual(["--json"]);

@@ -102,6 +102,14 @@ export const WORKSPACE_DESCRIPTOR = {
            "requestType": "RestoreCheckpointRequest",
            "responseType": "Operation"
           },
+          "ListCheckpoints": {
+           "requestType": "ListCheckpointsRequest",
+           "responseType": "ListCheckpointsResponse"
+          },
+          "DeleteCheckpoint": {
+           "requestType": "DeleteCheckpointRequest",
+           "responseType": "Operation"
+          },
           "ListSessions": {
            "requestType": "ListSessionsRequest",
            "responseType": "ListSessionsResponse"
@@ -561,6 +569,75 @@ export const WORKSPACE_DESCRIPTOR = {
           "createdAt": {
            "type": "google.protobuf.Timestamp",
            "id": 4
+          },
+          "workspaceId": {
+           "type": "string",
+           "id": 5
+          },
+          "workspaceName": {
+           "type": "string",
+           "id": 6
+          },
+          "auto": {
+           "type": "bool",
+           "id": 7
+          },
+          "sizeBytes": {
+           "type": "int64",
+           "id": 8
+          },
+          "durationMs": {
+           "type": "int32",
+           "id": 9
+          },
+          "image": {
+           "type": "string",
+           "id": 10
+          },
+          "homeBytes": {
+           "type": "int64",
+           "id": 11
+          },
+          "worktreeRef": {
+           "type": "string",
+           "id": 12
+          },
+          "worktreeHead": {
+           "type": "string",
+           "id": 13
+          },
+          "worktreeBranch": {
+           "type": "string",
+           "id": 14
+          }
+         }
+        },
+        "ListCheckpointsRequest": {
+         "fields": {
+          "workspaceId": {
+           "type": "string",
+           "id": 1
+          }
+         }
+        },
+        "ListCheckpointsResponse": {
+         "fields": {
+          "checkpoints": {
+           "rule": "repeated",
+           "type": "Checkpoint",
+           "id": 1
+          }
+         }
+        },
+        "DeleteCheckpointRequest": {
+         "fields": {
+          "checkpointId": {
+           "type": "string",
+           "id": 1
+          },
+          "workspaceId": {
+           "type": "string",
+           "id": 2
           }
          }
         },
@@ -929,6 +1006,10 @@ export const WORKSPACE_DESCRIPTOR = {
            "options": {
             "proto3_optional": true
            }
+          },
+          "fromCheckpoint": {
+           "type": "string",
+           "id": 14
           }
          }
         },
@@ -1028,6 +1109,10 @@ export const WORKSPACE_DESCRIPTOR = {
           "force": {
            "type": "bool",
            "id": 2
+          },
+          "keepCheckpoints": {
+           "type": "bool",
+           "id": 3
           }
          }
         },

@@ -12,6 +12,8 @@ import type { SessionService } from "../../core/sessions/service.ts";
 import type { SessionView } from "../../core/sessions/types.ts";
 import type { ServiceHealthView } from "../../core/types.ts";
 import { WORKSPACE_DESCRIPTOR } from "./descriptor.ts";
+import { checkpointHandlers } from "./checkpoints.ts";
+import type { CheckpointService } from "../../core/checkpoints/service.ts";
 import { toGrpcError } from "./errors.ts";
 import { timestamp, backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, toGrpcStatus, toGrpcWorkspace } from "./mappers.ts";
 
@@ -23,6 +25,8 @@ const MAX_QUEUED_MESSAGES = 1024;
 const FEATURES: Record<string, string> = {
   CreateCheckpoint: "checkpoints",
   RestoreCheckpoint: "checkpoints",
+  ListCheckpoints: "checkpoints",
+  DeleteCheckpoint: "checkpoints",
   GetSyncStatus: "file sync",
   PauseSync: "file sync",
   ResumeSync: "file sync",
@@ -45,6 +49,8 @@ export interface GrpcDeps {
   files: WorkspaceFiles;
   monitor: WorkspaceMonitor;
   log: Logger;
+  /** Left out, the checkpoint RPCs answer UNIMPLEMENTED. */
+  checkpoints?: CheckpointService;
   /** Throws AUTHENTICATION_FAILED unless the call's metadata carries a valid token (TCP); absent on the unix socket. */
   authorize?: (metadata: grpc.Metadata) => Promise<void> | void;
 }
@@ -112,6 +118,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
           env: req.env && Object.keys(req.env).length ? req.env : undefined,
           image: req.image || undefined,
           forwardAgent: req.forwardAgent ?? undefined,
+          fromCheckpoint: req.fromCheckpoint || undefined,
         }),
         "create request",
       );
@@ -135,7 +142,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     }),
     DeleteWorkspace: unary("DeleteWorkspace", async (req) => {
       const r = ws.resolve(id(req));
-      await ws.destroy(r.id, { force: req.force === true });
+      await ws.destroy(r.id, { force: req.force === true, keepCheckpoints: req.keepCheckpoints === true });
       return { workspaceId: r.id, deleted: true };
     }),
     StartWorkspace: unary("StartWorkspace", async (req) => {
@@ -312,6 +319,8 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       return op("rotate-keys", r.workspaceId, ws.resolve(r.workspaceId).status, started, `${r.message} (next fingerprint ${r.nextFingerprint})`);
     }),
   };
+
+  if (d.checkpoints) for (const [method, fn] of Object.entries(checkpointHandlers(d.checkpoints))) impl[method] = unary(method, fn);
 
   const def = workspaceServiceDefinition();
   for (const [method, m] of Object.entries(def)) {

@@ -18,6 +18,8 @@ import type { SessionService } from "../../core/sessions/service.ts";
 import { workspaceRoutes } from "./routes/workspaces.ts";
 import { trashRoutes } from "./routes/trash.ts";
 import type { Trash } from "../../core/trash.ts";
+import { checkpointRoutes, workspaceCheckpointRoutes } from "./routes/checkpoints.ts";
+import type { CheckpointService } from "../../core/checkpoints/service.ts";
 
 export const EXPECT_VERSION_HEADER = "x-nexus-expect-version";
 /** Request bodies are small JSON documents (as WebSocket messages, spec §3.3 limits). */
@@ -29,6 +31,8 @@ export interface AppDeps {
   forwards?: PortForwards;
   /** Sessions (/sessions, exec with detach); left out, those routes do not exist. */
   sessions?: SessionService;
+  /** Checkpoints (/workspaces/{id}/checkpoints, /checkpoints/{id}); left out, those routes answer UNIMPLEMENTED. */
+  checkpoints?: CheckpointService;
   build: BuildInfo;
   daemon: DaemonControl;
   log: Logger;
@@ -46,6 +50,7 @@ export interface AppDeps {
 
 // Spec routes whose features later work lands; until then they answer honestly that they are not there.
 const NOT_YET: Array<[method: "get" | "post" | "patch" | "delete", path: string, feature: string]> = [
+  // Answered by the checkpoint routes when the app has them (registered first, they match first).
   ["post", "/workspaces/:id/checkpoints", "checkpoints"],
   ["get", "/workspaces/:id/checkpoints", "checkpoints"],
   ["post", "/checkpoints/:id/restore", "checkpoint restore"],
@@ -120,6 +125,10 @@ export function createApp(deps: AppDeps): Hono {
   api.route("/workspaces", serviceRoutes(deps.workspaces));
   if (deps.forwards) api.route("/workspaces", portRoutes(deps.forwards));
   if (deps.trash) api.route("/trash", trashRoutes(deps.trash));
+  if (deps.checkpoints) {
+    api.route("/workspaces", workspaceCheckpointRoutes(deps.checkpoints));
+    api.route("/checkpoints", checkpointRoutes(deps.checkpoints));
+  }
   // The active workspace (`nexus use`): an extension of the spec, which sets it through /switch.
   api.get("/active-workspace", (c) => {
     const r = deps.workspaces.active();

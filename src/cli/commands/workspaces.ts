@@ -20,6 +20,7 @@ export interface CreateFlags {
   env?: string[] | string;
   image?: string;
   forwardAgent?: boolean;
+  fromCheckpoint?: string;
 }
 
 /** `print` receives what create shows at the end (the wizard prints it once its spinner has stopped). */
@@ -40,6 +41,7 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
   if (flags.resources) body.resources = flags.resources;
   if (flags.image) body.image = flags.image;
   if (flags.forwardAgent === false) body.forwardAgent = false;
+  if (flags.fromCheckpoint) body.fromCheckpoint = String(flags.fromCheckpoint);
   if (process.env.SSH_AUTH_SOCK) body.agentSocket = process.env.SSH_AUTH_SOCK;
   const ports = toList(flags.port).map((p) => Number(p));
   if (ports.length > 0) body.ports = ports;
@@ -114,11 +116,14 @@ export async function statusCommand(ctx: CliContext, ref: string | undefined): P
   return EXIT_CODES.ok;
 }
 
-export async function destroyCommand(ctx: CliContext, ref: string | undefined, flags: { force?: boolean }): Promise<number> {
+export async function destroyCommand(ctx: CliContext, ref: string | undefined, flags: { force?: boolean; keepCheckpoints?: boolean }): Promise<number> {
   const ws = ctx.workspace(ref);
   const client = await ctx.client();
   const since = new Date(Date.now() - 1000).toISOString();
-  await client.json("DELETE", `/api/v1/workspaces/${encodeURIComponent(ws)}${flags.force ? "?force=true" : ""}`);
+  const q = new URLSearchParams();
+  if (flags.force) q.set("force", "true");
+  if (flags.keepCheckpoints) q.set("keepCheckpoints", "true");
+  await client.json("DELETE", `/api/v1/workspaces/${encodeURIComponent(ws)}${q.size ? `?${q}` : ""}`);
   // Files git does not keep were moved to the trash, not deleted: say what and where (core/trash.ts).
   const trash = await client.json<{ entries: TrashEntry[] }>("GET", "/api/v1/trash").catch(() => ({ entries: [] as TrashEntry[] }));
   const kept = trash.entries.filter((e) => e.trashedAt >= since && (e.workspace === ws || e.originalPath.endsWith(`/${ws}`)));

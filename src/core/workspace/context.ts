@@ -19,6 +19,7 @@ import type { GitSync } from "./git-sync.ts";
 import { hostPublicKey } from "./host-keys.ts";
 import { WorkspaceLocks } from "./lock.ts";
 import type { HostUser } from "./spec.ts";
+import type { CheckpointHooks } from "./checkpoint-hooks.ts";
 
 export interface WorkspaceServiceDeps {
   paths: NexusPaths;
@@ -65,6 +66,8 @@ export class WorkspaceContext {
   /** Containers (by workspace and container id) known to hold this build's supervisor. */
   readonly supervisorIn = new Set<string>();
   forwarder: ServicePortForwarder | undefined;
+  /** Checkpoints (src/core/checkpoints/): create --from-checkpoint and destroy call into them. */
+  checkpoints: CheckpointHooks | undefined;
   /** The workspaces' own git dirs and the commits moving to and from the host; set by the façade (it needs the channel). */
   git!: GitSync;
 

@@ -6,7 +6,7 @@ import * as git from "../../git/git.ts";
 import { fingerprint } from "../../ssh/keys.ts";
 import type { ProjectConfig } from "../../config/project.ts";
 import { callersAgentSocket } from "../caller.ts";
-import { NexusError } from "../errors.ts";
+import { errors, NexusError } from "../errors.ts";
 import type { CreateWorkspaceInput } from "../inputs.ts";
 import { toView, type BringUpOptions, type PortMapping, type ProgressSink, type StartResult, type WorkspaceRecord } from "../types.ts";
 import type { WorkspaceContainer } from "./container.ts";
@@ -16,6 +16,7 @@ import { workspaceNames } from "./names.ts";
 import { extraProjectPorts, nameServicePorts, planSource, portMappings, recordPorts, resolveResources, type UndoStep } from "./plan.ts";
 import type { WorkspaceServices } from "./services.ts";
 import { target } from "./state.ts";
+import type { CheckpointSeed } from "./checkpoint-hooks.ts";
 
 export class WorkspaceCreator {
   readonly #c: WorkspaceContext;
@@ -29,6 +30,9 @@ export class WorkspaceCreator {
   }
 
   async create(input: CreateWorkspaceInput, progress: ProgressSink = noProgress, opts: BringUpOptions = {}): Promise<StartResult> {
+    // --from-checkpoint: the checkpoint's repository and commit are the source (checkpoint-hooks.ts).
+    const seed = input.fromCheckpoint ? await this.#seed(input) : undefined;
+    if (seed) input = { ...input, ...(seed.repository ? { path: seed.repository } : {}), ...(seed.head && !input.branch ? { fromBranch: seed.head } : {}) };
     const c = this.#c;
     const d = c.d;
     const started = Date.now();
@@ -94,6 +98,10 @@ export class WorkspaceCreator {
         step("worktree", `Creating worktree ${source.mountPath} on branch ${source.branch}`);
         await this.#makeWorktree(record, source.makeWorktree, undo);
       }
+      if (seed) {
+        step("checkpoint", `Bringing the checkpoint's files into ${record.mountPath}`);
+        await seed.fillWorktree(record.mountPath);
+      }
       // The workspace's own git dir (git-sync.ts): removed with the record on rollback.
       await c.git.prepare(record);
 
@@ -109,11 +117,12 @@ export class WorkspaceCreator {
 
       const labels = this.#container.labels(record);
       let base = input.image ?? project.image ?? d.config.defaults.image;
-      if (!input.image && project.dockerfile) {
+      if (seed) record.image = seed.image;
+      else if (!input.image && project.dockerfile) {
         step("image", `Building the project's image from ${project.dockerfile}`);
         base = await d.docker.buildProjectImage(project.dockerfile, (e) => step(e.phase, e.message));
       }
-      record.image = await d.docker.ensureWorkspaceImage(base === DEFAULT_WORKSPACE_IMAGE ? DEFAULT_BASE_IMAGE : base, (e) => step(e.phase, e.message));
+      if (!seed) record.image = await d.docker.ensureWorkspaceImage(base === DEFAULT_WORKSPACE_IMAGE ? DEFAULT_BASE_IMAGE : base, (e) => step(e.phase, e.message));
       d.store.save(record);
 
       step("container", `Creating container ${record.containerName}`);
@@ -123,6 +132,10 @@ export class WorkspaceCreator {
       for (let attempt = 1; ; attempt++) {
         record.containerId = await this.#container.create(record, ncpu);
         d.store.save(record);
+        if (seed) {
+          step("checkpoint", "Bringing the checkpoint's container filesystem and home in");
+          await seed.fillContainer(record.containerId);
+        }
         await this.#container.installFiles(record, hostKey, input.agentSocket, project.env);
         step("start", "Starting container");
         try {
@@ -164,6 +177,15 @@ export class WorkspaceCreator {
     } finally {
       c.creating.delete(input.name);
     }
+  }
+
+  async #seed(input: CreateWorkspaceInput): Promise<CheckpointSeed> {
+    const hooks = this.#c.checkpoints;
+    if (!hooks) throw new NexusError("UNIMPLEMENTED", "Checkpoints are not available in this daemon", { suggestion: "Create the workspace without --from-checkpoint" });
+    if (input.repo || input.image || input.noWorktree || input.fromBranch) {
+      throw errors.invalidArgument("--from-checkpoint takes the repository, base commit and image from the checkpoint", "Leave out --repo, --image, --no-worktree and --from-branch");
+    }
+    return hooks.seed(input.fromCheckpoint!);
   }
 
   /** Ports (published at create, named after the service using them) and resources from the project. */

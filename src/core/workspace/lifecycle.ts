@@ -34,9 +34,15 @@ export class WorkspaceLifecycle {
   async start(ref: string, opts: { agentSocket?: string } & BringUpOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
     const c = this.#c;
     const id = c.resolve(ref).id;
+    return c.exclusive(id, () => this.startLocked(id, opts, progress));
+  }
+
+  /** start's body; the caller holds the workspace's lock (a checkpoint restore does). */
+  async startLocked(id: string, opts: { agentSocket?: string } & BringUpOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
+    const c = this.#c;
     const started = Date.now();
     const step = (phase: string, message: string) => progress({ phase, message, elapsedMs: Date.now() - started });
-    return c.exclusive(id, async () => {
+    {
       const r = c.resolve(id);
       if (transition("start", r.status) === "already") {
         // The record may lag behind the engine (a container stopped behind our back): look.
@@ -80,14 +86,20 @@ export class WorkspaceLifecycle {
         c.setStatus(r, "error", { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) });
         throw e;
       }
-    });
+    }
   }
 
   /** Stops the container (SIGTERM, then SIGKILL after `timeoutSeconds`); processes end, files stay. */
   async stop(ref: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
     const c = this.#c;
     const id = c.resolve(ref).id;
-    return c.exclusive(id, async () => {
+    return c.exclusive(id, () => this.stopLocked(id, opts));
+  }
+
+  /** stop's body; the caller holds the workspace's lock (a checkpoint restore does). */
+  async stopLocked(id: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
+    const c = this.#c;
+    {
       const r = c.resolve(id);
       const t = transition("stop", r.status);
       if (t === "already") return toView(r);
@@ -108,7 +120,7 @@ export class WorkspaceLifecycle {
       c.setStatus(r, target("stop"));
       if (live) await this.#services.postStop(r, project);
       return toView(r);
-    });
+    }
   }
 
   async restart(ref: string, opts: { timeoutSeconds?: number; agentSocket?: string } & BringUpOptions = {}): Promise<StartResult> {
@@ -202,12 +214,12 @@ export class WorkspaceLifecycle {
     d.store.save(r);
   }
 
-  async destroy(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  async destroy(ref: string, opts: { force?: boolean; keepCheckpoints?: boolean } = {}): Promise<void> {
     const r0 = this.#c.resolve(ref);
     return this.#c.exclusive(r0.id, () => this.#destroy(r0.id, opts));
   }
 
-  async #destroy(id: string, opts: { force?: boolean }): Promise<void> {
+  async #destroy(id: string, opts: { force?: boolean; keepCheckpoints?: boolean }): Promise<void> {
     const c = this.#c;
     const d = c.d;
     const r = c.resolve(id);
@@ -243,6 +255,7 @@ export class WorkspaceLifecycle {
       if (!r.removeCloneOnDestroy) d.log.info(`${r.name}: keeping the clone ${r.repository.path}: it has commits that are nowhere else`);
     }
     r.status = target("destroy");
+    if (opts.keepCheckpoints) r.keepCheckpoints = true;
     r.updatedAt = new Date().toISOString();
     d.store.save(r);
     c.publishStatus(r);
@@ -272,6 +285,7 @@ export class WorkspaceLifecycle {
     if (r.removeCloneOnDestroy && r.repository?.cloned && r.repository.path.startsWith(join(d.paths.home, "repos") + "/")) {
       rmSync(r.repository.path, { recursive: true, force: true });
     }
+    await c.checkpoints?.workspaceDestroyed(r, r.keepCheckpoints === true);
     d.ports.release(recordPorts(r));
     d.store.remove(r.id);
     c.activity.forget(r.id);

@@ -1,6 +1,7 @@
 // The façade every transport calls (REST, gRPC, WebSocket, the CLI in-process): one object with the
 // workspace operations, each handed to the part that holds its idea. It holds no behaviour itself.
 import type { Duplex } from "node:stream";
+import type { ContainerCreateOptions } from "dockerode";
 import type { ExecExit, PtyChannel, PtySize } from "../../ssh/pool.ts";
 import type { HookResult } from "../hooks.ts";
 import type { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, UpdateWorkspaceInput } from "../inputs.ts";
@@ -18,8 +19,11 @@ import { WorkspaceReconciler } from "./reconcile.ts";
 import { WorkspaceServices } from "./services.ts";
 import { WorkspaceViews } from "./views.ts";
 import { AutoResume, type Resumed } from "./wake.ts";
+import type { CheckpointHooks } from "./checkpoint-hooks.ts";
+import { containerSpec } from "./spec.ts";
 
 export type { ServicePortForwarder, WorkspaceServiceDeps } from "./context.ts";
+export type { CheckpointHooks, CheckpointSeed } from "./checkpoint-hooks.ts";
 
 /** Workspace operations: the only place with behaviour. Every transport calls these. */
 export class WorkspaceService {
@@ -33,6 +37,7 @@ export class WorkspaceService {
   readonly #views: WorkspaceViews;
   readonly #reconciler: WorkspaceReconciler;
   readonly #wake: AutoResume;
+  readonly #container: WorkspaceContainer;
 
   constructor(deps: WorkspaceServiceDeps) {
     const c = (this.#c = new WorkspaceContext(deps));
@@ -46,7 +51,7 @@ export class WorkspaceService {
       runOneOff: (options, timeoutMs) => deps.docker.runOneOff(options, timeoutMs),
     });
     this.#services = new WorkspaceServices(c, this.#channel);
-    const container = new WorkspaceContainer(c, this.#channel);
+    const container = (this.#container = new WorkspaceContainer(c, this.#channel));
     this.#lifecycle = new WorkspaceLifecycle(c, container, this.#services);
     this.#creator = new WorkspaceCreator(c, container, this.#services);
     this.#access = new WorkspaceAccess(c, this.#lifecycle);
@@ -95,12 +100,42 @@ export class WorkspaceService {
   update(ref: string, input: UpdateWorkspaceInput): Promise<WorkspaceView> {
     return this.#lifecycle.update(ref, input);
   }
-  destroy(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  destroy(ref: string, opts: { force?: boolean; keepCheckpoints?: boolean } = {}): Promise<void> {
     return this.#lifecycle.destroy(ref, opts);
   }
   /** Removes everything of a workspace marked destroying; also used by reconcile after a crash. */
   finishDestroy(r: WorkspaceRecord): Promise<void> {
     return this.#lifecycle.finishDestroy(r);
+  }
+
+  // ---- for checkpoints (src/core/checkpoints/): they work under the workspace's lock --------------
+
+  setCheckpoints(hooks: CheckpointHooks): void {
+    this.#c.checkpoints = hooks;
+  }
+  /** `fn` under the workspace's lifecycle lock; inside it, stopLocked/startLocked stand for stop/start. */
+  exclusive<T>(ref: string, fn: (r: WorkspaceRecord) => Promise<T>): Promise<T> {
+    const id = this.#c.resolve(ref).id;
+    return this.#c.exclusive(id, () => fn(this.#c.resolve(id)));
+  }
+  stopLocked(id: string, opts: { timeoutSeconds?: number } = {}): Promise<WorkspaceView> {
+    return this.#lifecycle.stopLocked(id, opts);
+  }
+  startLocked(id: string, opts: { agentSocket?: string } & BringUpOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
+    return this.#lifecycle.startLocked(id, opts, progress);
+  }
+  /** The container a record describes (restore makes a new one beside the old, then swaps them). */
+  containerSpecFor(r: WorkspaceRecord, ncpu: number): ContainerCreateOptions {
+    const d = this.#c.d;
+    return containerSpec(r, this.#container.labels(r), ncpu, d.hostUser, this.#c.git.mounts(r));
+  }
+  /** Commits made inside reach the host branch (and its index), so a worktree snapshot sees them. */
+  async syncGit(r: WorkspaceRecord): Promise<void> {
+    await this.#c.git.sync(r);
+  }
+  /** Saves a record a checkpoint restore changed (new container and home volume). */
+  saveRecord(r: WorkspaceRecord): void {
+    this.#c.d.store.save(r);
   }
 
   // ---- the channel into a running workspace (channel.ts) ---------------------------------------

@@ -44,7 +44,9 @@ export function workspaceRoutes(service: WorkspaceService, sessions?: SessionSer
 
   app.delete("/:id", async (c) => {
     const force = ["true", "1", ""].includes(c.req.query("force") ?? "false");
-    await service.destroy(c.req.param("id"), { force });
+    // Extension: keepCheckpoints leaves the workspace's checkpoints for `create --from-checkpoint`.
+    const keepCheckpoints = ["true", "1", ""].includes(c.req.query("keepCheckpoints") ?? "false");
+    await service.destroy(c.req.param("id"), { force, keepCheckpoints });
     return c.body(null, 204);
   });
 

@@ -1,0 +1,348 @@
+// Checkpoints of a whole workspace: container filesystem (a commit, always one layer on the
+// workspace's original image), home volume (a tar) and worktree (git objects under a ref), taken at
+// one instant while the container is frozen. Restore lives in restore.ts.
+import { randomBytes } from "node:crypto";
+import { existsSync, rmSync } from "node:fs";
+import {
+  applyChanges,
+  CHECKPOINT_LABELS,
+  commitContainer,
+  containerChanges,
+  imageInfo,
+  listCheckpointImages,
+  loadArchive,
+  reduceChanges,
+  removeImage,
+  saveArchive,
+} from "../../docker/checkpoints.ts";
+import type { DockerEngine } from "../../docker/engine.ts";
+import { NEXUS_INIT } from "../../docker/image-context.ts";
+import { LABELS } from "../../docker/labels.ts";
+import { deleteSnapshotRef, restoreWorktree, snapshotWorktree } from "../../git/snapshot.ts";
+import type { CheckpointStore } from "../../store/checkpoints.ts";
+import type { WorkspaceStore } from "../../store/workspaces.ts";
+import { errors, NexusError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { ProgressSink, WorkspaceRecord } from "../types.ts";
+import type { WorkspaceService } from "../workspaces.ts";
+import type { CheckpointSeed } from "../workspace/checkpoint-hooks.ts";
+import type { CreateCheckpointInput } from "./inputs.ts";
+import { toCheckpointView, type CheckpointRecord, type CheckpointView, type RestoreResult } from "./types.ts";
+import { finishInterruptedRestore, restoreLocked, type RestoreContext } from "./restore.ts";
+
+export interface CheckpointServiceDeps {
+  store: CheckpointStore;
+  docker: DockerEngine;
+  workspaces: WorkspaceService;
+  /** Loaded at reconcile: interrupted restores are settled before the workspaces' own reconcile. */
+  workspaceStore: WorkspaceStore;
+  log: Logger;
+  instance: string;
+  /** Where interrupted restores leave their journal (~/.nexus/checkpoints). */
+  dir: string;
+}
+
+/** Paths of the container that a checkpoint leaves out: the daemon writes them at every start, or Docker does. */
+const NOT_HELD = ["/etc/nexus", "/etc/environment", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/usr/local/lib/nexus", "/proc", "/sys", "/dev"];
+const HOME = "/home/nexus";
+const noProgress: ProgressSink = () => {};
+
+export class CheckpointService {
+  readonly #d: CheckpointServiceDeps;
+
+  constructor(deps: CheckpointServiceDeps) {
+    this.#d = deps;
+  }
+
+  // ---- lookups ---------------------------------------------------------------------------------
+
+  /** A checkpoint by id or name; with a workspace, the name is looked up among its checkpoints and an id must be one of them. */
+  resolve(ref: string, workspaceRef?: string): CheckpointRecord {
+    const ready = this.#d.store.list().filter((c) => c.state === "ready");
+    const ws = workspaceRef !== undefined ? this.#workspaceKey(workspaceRef) : undefined;
+    const mine = (c: CheckpointRecord) => !ws || c.workspaceId === ws.id;
+    const byId = ready.find((c) => c.id === ref);
+    if (byId) {
+      if (!mine(byId)) throw otherWorkspace(byId, ws!.name);
+      return byId;
+    }
+    const named = ready.filter((c) => c.name === ref);
+    const here = named.filter(mine);
+    if (here.length === 1) return here[0]!;
+    if (here.length > 1) {
+      throw errors.invalidArgument(`Checkpoint name '${ref}' is used in ${here.length} workspaces: ${here.map((c) => c.workspaceName).join(", ")}`, "Give its id (see 'nexus checkpoint list <workspace>'), or the workspace too", {
+        checkpoint: ref,
+        ids: here.map((c) => c.id),
+      });
+    }
+    if (named.length > 0) throw otherWorkspace(named[0]!, ws!.name);
+    throw new NexusError("NOT_FOUND", `Checkpoint '${ref}' doesn't exist${ws ? ` in workspace '${ws.name}'` : ""}`, {
+      suggestion: `Run 'nexus checkpoint list ${ws?.name ?? "<workspace>"}' to see the checkpoints`,
+      details: { checkpoint: ref, ...(ws ? { workspaceName: ws.name } : {}) },
+    });
+  }
+
+  /** A workspace's id and name; one destroyed with --keep-checkpoints is still found through its checkpoints. */
+  #workspaceKey(ref: string): { id: string; name: string } {
+    try {
+      const r = this.#d.workspaces.resolve(ref);
+      return { id: r.id, name: r.name };
+    } catch (err) {
+      const kept = this.#d.store.list().find((c) => c.workspaceId === ref || c.workspaceName === ref);
+      if (kept && !this.#d.workspaces.list().some((w) => w.id === kept.workspaceId)) return { id: kept.workspaceId, name: kept.workspaceName };
+      throw err;
+    }
+  }
+
+  get(ref: string, workspaceRef?: string): CheckpointView {
+    return toCheckpointView(this.resolve(ref, workspaceRef));
+  }
+
+  list(workspaceRef: string): CheckpointView[] {
+    const ws = this.#workspaceKey(workspaceRef);
+    return this.#d.store.list().filter((c) => c.workspaceId === ws.id && c.state === "ready").map(toCheckpointView);
+  }
+
+  // ---- create ----------------------------------------------------------------------------------
+
+  async create(workspaceRef: string, input: CreateCheckpointInput): Promise<CheckpointView> {
+    return this.#d.workspaces.exclusive(workspaceRef, async (r) => toCheckpointView(await this.createLocked(r, input, false)));
+  }
+
+  /** Takes a checkpoint; the caller holds the workspace's lock. */
+  async createLocked(r: WorkspaceRecord, input: CreateCheckpointInput, auto: boolean): Promise<CheckpointRecord> {
+    const d = this.#d;
+    const started = performance.now();
+    if (r.status === "pending" || r.status === "destroying") {
+      throw errors.invalidState(r.name, r.status, "created (running, paused or stopped) to take a checkpoint", `See 'nexus status ${r.name}'`);
+    }
+    const info = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
+    if (!info || !r.containerId) {
+      throw new NexusError("CONTAINER_ERROR", `Workspace '${r.name}' has no container to take a checkpoint of`, {
+        suggestion: `Start it ('nexus start ${r.name}') so its container is made again, then take the checkpoint`,
+        details: { workspaceName: r.name },
+      });
+    }
+    const name = this.#uniqueName(r, input.name, auto);
+    const id = `ckpt-${randomBytes(6).toString("hex")}`;
+    const record: CheckpointRecord = {
+      id,
+      name,
+      description: input.description ?? "",
+      workspaceId: r.id,
+      workspaceName: r.name,
+      createdAt: new Date().toISOString(),
+      auto,
+      state: "creating",
+      durationMs: 0,
+      container: null,
+      home: null,
+      worktree: null,
+    };
+    // On disk before anything is made: a daemon that dies part way leaves a record reconcile cleans up.
+    d.store.save(record);
+    const cid = r.containerId;
+    const freeze = info.State.Running && !info.State.Paused;
+    // Commits made inside reach the host branch first, so the worktree part records the HEAD they are on.
+    if (freeze && r.repository) await d.workspaces.syncGit(r).catch((e: Error) => d.log.warn(`${r.name}: git sync before checkpoint: ${e.message}`));
+    try {
+      if (freeze) await this.#freeze(cid);
+      try {
+        const exclude = [...NOT_HELD, HOME, ...info.Mounts.map((m) => m.Destination)];
+        const changes = reduceChanges(await containerChanges(d.docker, cid), exclude);
+        const imageId = await commitContainer(
+          d.docker,
+          cid,
+          id,
+          { [CHECKPOINT_LABELS.id]: id, [CHECKPOINT_LABELS.instance]: d.instance, [CHECKPOINT_LABELS.workspaceId]: r.id },
+          [LABELS.managed, LABELS.instance, LABELS.workspaceId, LABELS.workspaceName],
+        );
+        record.container = { image: `nexus-checkpoint:${id}`, imageId, baseImage: info.Image, layerBytes: 0, changes };
+        const file = d.store.homeFile(id);
+        record.home = { file, bytes: await saveArchive(d.docker, cid, HOME, file) };
+        if (r.repository && existsSync(r.mountPath)) {
+          const ref = `refs/nexus/checkpoints/${id}`;
+          const snap = await snapshotWorktree(r.mountPath, ref, `nexus checkpoint ${name} of ${r.name}`);
+          record.worktree = { repository: r.repository.path, path: r.mountPath, ref, ...snap };
+        }
+      } finally {
+        if (freeze) await d.docker.unpause(cid);
+      }
+      const [layer, base] = await Promise.all([imageInfo(d.docker, record.container.image), imageInfo(d.docker, info.Image)]);
+      record.container.layerBytes = Math.max(0, (layer?.size ?? 0) - (base?.size ?? 0));
+      record.durationMs = Math.round(performance.now() - started);
+      record.state = "ready";
+      d.store.save(record);
+      d.log.info(`checkpoint ${name} (${id}) of ${r.name} in ${record.durationMs} ms`);
+      return record;
+    } catch (err) {
+      await this.#discard(record).catch((e: Error) => d.log.warn(`cleaning up checkpoint ${id}: ${e.message}`));
+      throw err;
+    }
+  }
+
+  /** The cgroup freezer gives up when a process does not stop in time (heavy I/O): tried again a few times. */
+  async #freeze(containerId: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#d.docker.pause(containerId);
+      } catch (err) {
+        if (attempt >= 5 || !/freeze/i.test((err as Error).message)) throw err;
+        if ((await this.#d.docker.inspect(containerId))?.State.Paused) return;
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
+    }
+  }
+
+  #uniqueName(r: WorkspaceRecord, wanted: string | undefined, auto: boolean): string {
+    const taken = new Set(this.#d.store.list().filter((c) => c.workspaceId === r.id).map((c) => c.name));
+    if (wanted !== undefined) {
+      if (taken.has(wanted)) {
+        throw errors.invalidArgument(`Workspace '${r.name}' already has a checkpoint named '${wanted}'`, `Pick another name, or delete the old one ('nexus checkpoint delete ${r.name} ${wanted}')`, {
+          workspaceName: r.name,
+          checkpoint: wanted,
+        });
+      }
+      return wanted;
+    }
+    const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+    const base = `${auto ? "auto-before-restore" : "checkpoint"}-${stamp}`;
+    let name = base;
+    for (let i = 2; taken.has(name); i++) name = `${base}-${i}`;
+    return name;
+  }
+
+  // ---- delete ----------------------------------------------------------------------------------
+
+  async delete(ref: string, workspaceRef?: string): Promise<{ id: string; name: string; workspaceId: string }> {
+    const cp = this.resolve(ref, workspaceRef);
+    const run = async () => {
+      const now = this.#d.store.get(cp.id);
+      if (now) await this.#discard(now);
+    };
+    // Under the workspace's lock, so a restore from it is never cut short; a destroyed workspace has none.
+    if (this.#d.workspaces.list().some((w) => w.id === cp.workspaceId)) await this.#d.workspaces.exclusive(cp.workspaceId, run);
+    else await run();
+    this.#d.log.info(`deleted checkpoint ${cp.name} (${cp.id}) of ${cp.workspaceName}`);
+    return { id: cp.id, name: cp.name, workspaceId: cp.workspaceId };
+  }
+
+  /** Frees the image, the ref and the tar, then the record. */
+  async #discard(c: CheckpointRecord): Promise<void> {
+    await removeImage(this.#d.docker, `nexus-checkpoint:${c.id}`);
+    if (c.worktree) await deleteSnapshotRef(c.worktree.repository, c.worktree.ref);
+    this.#d.store.remove(c.id);
+  }
+
+  /** Destroy of a workspace: its checkpoints go too, unless kept (then `create --from-checkpoint` still works). */
+  async workspaceDestroyed(r: WorkspaceRecord, keep: boolean): Promise<void> {
+    if (keep) return;
+    for (const c of this.#d.store.list().filter((c) => c.workspaceId === r.id)) {
+      await this.#discard(c).catch((e: Error) => this.#d.log.warn(`removing checkpoint ${c.id} of ${r.name}: ${e.message}`));
+    }
+  }
+
+  // ---- restore and seeding ---------------------------------------------------------------------
+
+  async restore(ref: string, workspaceRef?: string, progress: ProgressSink = noProgress): Promise<RestoreResult> {
+    const cp = this.resolve(ref, workspaceRef);
+    if (!this.#d.workspaces.list().some((w) => w.id === cp.workspaceId)) {
+      throw new NexusError("INVALID_STATE", `Workspace '${cp.workspaceName}' of checkpoint '${cp.name}' no longer exists`, {
+        suggestion: `Start a new workspace from it: 'nexus create <name> --from-checkpoint ${cp.id}'`,
+        details: { checkpoint: cp.id, workspaceName: cp.workspaceName },
+      });
+    }
+    return this.#d.workspaces.exclusive(cp.workspaceId, (r) => {
+      const now = this.#d.store.get(cp.id);
+      if (!now || now.state !== "ready") this.resolve(cp.id); // deleted meanwhile: throws NOT_FOUND
+      return restoreLocked(this.#restoreContext(), r, now!, progress);
+    });
+  }
+
+  #restoreContext(): RestoreContext {
+    return {
+      docker: this.#d.docker,
+      workspaces: this.#d.workspaces,
+      log: this.#d.log,
+      dir: this.#d.dir,
+      checkpoint: (r, input) => this.createLocked(r, input, true),
+      fillContainer: (c, containerId) => this.#fillContainer(c, containerId),
+      view: toCheckpointView,
+    };
+  }
+
+  /** The checkpoint's container filesystem changes and home into a created (not started) container. */
+  async #fillContainer(c: CheckpointRecord, containerId: string): Promise<void> {
+    const d = this.#d;
+    if (c.container) {
+      if (!(await imageInfo(d.docker, c.container.image))) {
+        throw new NexusError("CONTAINER_ERROR", `The image of checkpoint '${c.name}' (${c.container.image}) is gone`, {
+          suggestion: `Delete the checkpoint ('nexus checkpoint delete ${c.workspaceName} ${c.name}'); its files cannot come back`,
+          details: { checkpoint: c.id },
+        });
+      }
+      const temp = { [LABELS.managed]: "true", [LABELS.instance]: d.instance, [LABELS.role]: "checkpoint-read" };
+      await applyChanges(d.docker, c.container.image, containerId, c.container.changes, temp, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
+    }
+    if (c.home) {
+      if (!existsSync(c.home.file)) {
+        throw new NexusError("CONTAINER_ERROR", `The home tar of checkpoint '${c.name}' is gone (${c.home.file})`, {
+          suggestion: `Delete the checkpoint ('nexus checkpoint delete ${c.workspaceName} ${c.name}')`,
+          details: { checkpoint: c.id },
+        });
+      }
+      await loadArchive(d.docker, containerId, "/home", c.home.file);
+    }
+  }
+
+  /** `create --from-checkpoint`: the new workspace takes the checkpoint's repository, commit and original image, then its parts. */
+  async seed(ref: string): Promise<CheckpointSeed> {
+    const c = this.resolve(ref);
+    if (!c.container) throw new NexusError("CONTAINER_ERROR", `Checkpoint '${c.name}' holds no container filesystem`, { suggestion: "Pick another checkpoint" });
+    if (c.worktree && !existsSync(c.worktree.repository)) {
+      throw new NexusError("INVALID_STATE", `The repository of checkpoint '${c.name}' (${c.worktree.repository}) is gone`, { suggestion: "Pick another checkpoint", details: { checkpoint: c.id } });
+    }
+    return {
+      ...(c.worktree ? { repository: c.worktree.repository } : {}),
+      ...(c.worktree?.head ? { head: c.worktree.head } : {}),
+      image: c.container.baseImage,
+      fillContainer: (containerId) => this.#fillContainer(c, containerId),
+      fillWorktree: async (path) => {
+        if (c.worktree) await restoreWorktree(path, c.worktree);
+      },
+    };
+  }
+
+  // ---- reconcile -------------------------------------------------------------------------------
+
+  /** At daemon start, before the workspaces': interrupted restores are finished or undone, half-made checkpoints removed. */
+  async reconcile(): Promise<void> {
+    const d = this.#d;
+    d.store.load();
+    d.workspaceStore.load();
+    await finishInterruptedRestore(this.#restoreContext(), (id) => d.store.get(id));
+    for (const c of d.store.list()) {
+      if (c.state === "ready") continue;
+      d.log.info(`reconcile: removing unfinished checkpoint ${c.name} (${c.id})`);
+      // The daemon died while the container was frozen for it: thaw a workspace that was running.
+      const r = d.workspaceStore.get(c.workspaceId);
+      if (r?.status === "running" && r.containerId && (await d.docker.inspect(r.containerId))?.State.Paused) await d.docker.unpause(r.containerId).catch(() => {});
+      await this.#discard(c).catch((e: Error) => d.log.warn(`reconcile checkpoint ${c.id}: ${e.message}`));
+    }
+    for (const img of await listCheckpointImages(d.docker, d.instance)) {
+      if (!d.store.get(img.checkpointId)) {
+        d.log.info(`reconcile: removing checkpoint image of no checkpoint (${img.checkpointId || img.id})`);
+        await removeImage(d.docker, img.id).catch(() => {});
+      }
+    }
+    for (const f of d.store.strays()) rmSync(f, { force: true });
+  }
+}
+
+function otherWorkspace(c: CheckpointRecord, asked: string): NexusError {
+  return errors.invalidArgument(
+    `Checkpoint '${c.name}' (${c.id}) belongs to workspace '${c.workspaceName}', not '${asked}'`,
+    `Restore it there ('nexus restore ${c.workspaceName} ${c.name}'), or start a new workspace from it ('nexus create <name> --from-checkpoint ${c.id}')`,
+    { checkpoint: c.id, workspaceName: c.workspaceName },
+  );
+}

@@ -1,0 +1,150 @@
+// The engine's side of checkpoints: what changed in a container's filesystem, a commit of it, a
+// volume's files as a tar on disk, and bringing those back into a fresh container.
+import { createReadStream, createWriteStream, renameSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { DockerEngine } from "./engine.ts";
+import { tar, type TarEntry } from "./tar.ts";
+
+export const CHECKPOINT_LABELS = {
+  id: "dev.nexus.checkpoint.id",
+  instance: "dev.nexus.checkpoint.instance",
+  workspaceId: "dev.nexus.checkpoint.workspace.id",
+} as const;
+
+/** Where a restored container finds the paths to delete at its next start (nexus-init applies and removes it). */
+export const DELETIONS_FILE = "/etc/nexus/restore-deletions";
+
+/** `docker diff` entries: Kind 0 changed, 1 added, 2 deleted. */
+export interface FsChange {
+  Path: string;
+  Kind: number;
+}
+
+/** A container's filesystem changes reduced to the top paths to copy and to delete. */
+export interface RootfsChanges {
+  copy: string[];
+  remove: string[];
+}
+
+/**
+ * Reduces `docker diff` to what re-creates the changes on a fresh container of the same image: an
+ * added directory is copied whole (its children are left out), a changed directory only through its
+ * changed children, a deleted tree by its top. Paths under `exclude` (mounts, files the daemon
+ * writes at every start) are left out, and so are the directories that lead to them.
+ */
+export function reduceChanges(changes: readonly FsChange[], exclude: readonly string[]): RootfsChanges {
+  const under = (p: string, top: string) => p === top || p.startsWith(top === "/" ? "/" : `${top}/`);
+  const sorted = [...changes].filter((c) => !exclude.some((x) => under(c.Path, x))).sort((a, b) => a.Path.localeCompare(b.Path));
+  const paths = sorted.map((c) => c.Path);
+  const copy: string[] = [];
+  const remove: string[] = [];
+  const covered = (p: string, tops: readonly string[]) => tops.some((t) => under(p, t));
+  for (let i = 0; i < sorted.length; i++) {
+    const { Path: p, Kind: kind } = sorted[i]!;
+    if (covered(p, copy) || covered(p, remove)) continue;
+    // A directory on the way to a mount is made by Docker for the mount; its other children are listed on their own.
+    if (kind !== 2 && exclude.some((x) => x.startsWith(`${p}/`))) continue;
+    if (kind === 2) remove.push(p);
+    else if (kind === 1) copy.push(p);
+    // A changed directory with changed children is handled through them; otherwise it is copied (a mode change, ...).
+    else if (!paths.some((q, j) => j !== i && q.startsWith(`${p}/`))) copy.push(p);
+  }
+  return { copy, remove };
+}
+
+export async function containerChanges(engine: DockerEngine, containerId: string): Promise<FsChange[]> {
+  const changes = await engine.call("list container changes", () => engine.docker.getContainer(containerId).changes());
+  return (changes ?? []) as FsChange[];
+}
+
+/**
+ * Commits the container (already frozen or stopped by the caller) as nexus-checkpoint:<id>. The
+ * container's labels would be inherited by the image and by containers made from it: the workspace
+ * ones are blanked, the checkpoint's set.
+ */
+export async function commitContainer(engine: DockerEngine, containerId: string, id: string, labels: Record<string, string>, blank: readonly string[]): Promise<string> {
+  const set = [...blank.map((k) => `${k}=""`), ...Object.entries(labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`)];
+  const res = (await engine.call("commit container", () =>
+    engine.docker.getContainer(containerId).commit({ repo: "nexus-checkpoint", tag: id, pause: false, comment: `nexus checkpoint ${id}`, changes: [`LABEL ${set.join(" ")}`] }),
+  )) as { Id?: string; id?: string };
+  return (res.Id ?? res.id ?? "").toString();
+}
+
+export async function imageInfo(engine: DockerEngine, image: string): Promise<{ id: string; size: number; layers: number; parent: string } | undefined> {
+  try {
+    const i = await engine.docker.getImage(image).inspect();
+    return { id: i.Id, size: i.Size, layers: i.RootFS?.Layers?.length ?? 0, parent: i.Parent ?? "" };
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw err;
+  }
+}
+
+export async function removeImage(engine: DockerEngine, image: string): Promise<void> {
+  await engine.call("remove checkpoint image", async () => {
+    try {
+      await engine.docker.getImage(image).remove({ force: true });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+  });
+}
+
+export async function listCheckpointImages(engine: DockerEngine, instance: string): Promise<Array<{ id: string; checkpointId: string }>> {
+  const images = await engine.call("list images", () => engine.docker.listImages({ filters: { label: [`${CHECKPOINT_LABELS.instance}=${instance}`] } }));
+  return images.map((i) => ({ id: i.Id, checkpointId: i.Labels?.[CHECKPOINT_LABELS.id] ?? "" }));
+}
+
+/** The files under `path` in the container (a stopped or frozen one) as a tar at `file`; its size. */
+export async function saveArchive(engine: DockerEngine, containerId: string, path: string, file: string): Promise<number> {
+  const stream = (await engine.call("read files from container", () => engine.docker.getContainer(containerId).getArchive({ path }))) as NodeJS.ReadableStream;
+  const tmp = `${file}.partial`;
+  let bytes = 0;
+  stream.on("data", (b: Buffer) => void (bytes += b.length));
+  try {
+    await pipeline(stream, createWriteStream(tmp, { mode: 0o600 }));
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw engine.unavailable(err);
+  }
+  return bytes;
+}
+
+/** Unpacks a tar from `file` into `dir` of the container, numeric owners kept. */
+export async function loadArchive(engine: DockerEngine, containerId: string, dir: string, file: string): Promise<void> {
+  await engine.call("copy files into container", () => engine.docker.getContainer(containerId).putArchive(createReadStream(file), { path: dir, copyUIDGID: "1" } as never));
+}
+
+/**
+ * Brings a checkpoint's filesystem changes into `target` (a container of the same base image, not
+ * started): each path is copied out of a container made from the checkpoint image (never started),
+ * and the paths to delete are left in DELETIONS_FILE with the init that applies them.
+ */
+export async function applyChanges(engine: DockerEngine, image: string, target: string, changes: RootfsChanges, tempLabels: Record<string, string>, init: { path: string; content: string }): Promise<void> {
+  const d = engine.docker;
+  if (changes.copy.length > 0) {
+    const from = await engine.call("create container", () => d.createContainer({ Image: image, Entrypoint: ["/bin/true"], Cmd: [], Labels: tempLabels, NetworkDisabled: true }));
+    try {
+      for (const path of changes.copy) {
+        const out = (await engine.call(`read ${path} from checkpoint`, () => from.getArchive({ path }))) as NodeJS.ReadableStream;
+        await engine.call(`write ${path} into container`, () => d.getContainer(target).putArchive(out as never, { path: dirname(path), copyUIDGID: "1" } as never));
+      }
+    } finally {
+      await from.remove({ force: true }).catch(() => {});
+    }
+  }
+  if (changes.remove.length > 0) {
+    const entries: TarEntry[] = [
+      { name: DELETIONS_FILE.slice(1), content: changes.remove.join("\0") + "\0", mode: 0o600 },
+      // This binary's init applies the list, whatever build made the image.
+      { name: init.path.slice(1), content: init.content, mode: 0o755 },
+    ];
+    await engine.call("copy files into container", () => d.getContainer(target).putArchive(tar(entries), { path: "/" }));
+  }
+}
+
+export async function renameContainer(engine: DockerEngine, containerId: string, name: string): Promise<void> {
+  await engine.call("rename container", () => engine.docker.getContainer(containerId).rename({ name }));
+}

@@ -1,0 +1,132 @@
+// A worktree's state (tracked changes and untracked files, not ignored ones) as git objects under a
+// ref of its own, written through a temporary index so HEAD, the user's index and the working files
+// stay untouched; and the way back. Host git runs hardened (hardened.ts).
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, existsSync, rmSync, statSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { NexusError } from "../core/errors.ts";
+import { hardenedEnv, hardeningArgs } from "./hardened.ts";
+const AUTHOR = { GIT_AUTHOR_NAME: "nexus", GIT_AUTHOR_EMAIL: "nexus@localhost", GIT_COMMITTER_NAME: "nexus", GIT_COMMITTER_EMAIL: "nexus@localhost" };
+
+export interface WorktreeSnapshot {
+  /** The commit under `ref`: its tree is the working files (untracked included, ignored left out). */
+  commit: string;
+  tree: string;
+  /** What the user had staged (null when the index held unmerged entries). */
+  indexTree: string | null;
+  /** HEAD's commit when taken (null on an unborn branch) and its branch (null when detached). */
+  head: string | null;
+  branch: string | null;
+}
+
+/** Who file operations run as: a daemon running as root acts as the worktree's owner. */
+function ownerOf(dir: string): { uid: number; gid: number } | undefined {
+  if (typeof process.getuid !== "function" || process.getuid() !== 0) return undefined;
+  const st = statSync(dir);
+  return st.uid === 0 ? undefined : { uid: st.uid, gid: st.gid };
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: readonly string[], cwd: string, env: Record<string, string> = {}, as?: { uid: number; gid: number }): Promise<Run> {
+  // Another user's git must not read root's config (it may not even be allowed to).
+  const base = hardenedEnv(process.env, { ...env, ...(as ? { GIT_CONFIG_GLOBAL: "/dev/null", HOME: cwd } : {}) });
+  return new Promise((resolve, reject) => {
+    execFile("git", [...hardeningArgs(), ...args], { cwd, env: base, maxBuffer: 64 * 1024 * 1024, ...(as ?? {}) }, (err, stdout, stderr) => {
+      if (err && typeof (err as NodeJS.ErrnoException).code === "string") {
+        reject(new NexusError("INTERNAL_ERROR", `Could not run git: ${err.message}`, { suggestion: "Install git and make sure it is on the daemon's PATH" }));
+        return;
+      }
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+async function must(args: readonly string[], cwd: string, env?: Record<string, string>, as?: { uid: number; gid: number }): Promise<string> {
+  const r = await run(args, cwd, env, as);
+  if (r.code !== 0) {
+    throw new NexusError("INTERNAL_ERROR", `git ${args[0]} failed in ${cwd}: ${r.stderr.trim() || r.stdout.trim()}`, {
+      suggestion: `Check the worktree with 'git -C ${cwd} status'`,
+      details: { args: [...args], cwd },
+    });
+  }
+  return r.stdout.trim();
+}
+
+async function optional(args: readonly string[], cwd: string): Promise<string | null> {
+  const r = await run(args, cwd);
+  return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : null;
+}
+
+/** A temporary index beside the real one, seeded from it (its stat data makes `add -A` fast). */
+async function withTempIndex<T>(dir: string, fn: (env: Record<string, string>, as: { uid: number; gid: number } | undefined) => Promise<T>): Promise<T> {
+  const gitDir = await must(["rev-parse", "--absolute-git-dir"], dir);
+  const rel = await must(["rev-parse", "--git-path", "index"], dir);
+  const real = isAbsolute(rel) ? rel : join(dir, rel);
+  const tmp = join(gitDir, `nexus-checkpoint-${randomBytes(4).toString("hex")}.index`);
+  const as = ownerOf(dir);
+  try {
+    if (existsSync(real)) copyFileSync(real, tmp);
+    return await fn({ GIT_INDEX_FILE: tmp }, as);
+  } finally {
+    rmSync(tmp, { force: true });
+    rmSync(`${tmp}.lock`, { force: true });
+  }
+}
+
+/** Records the worktree at `dir` under `ref` (e.g. refs/nexus/checkpoints/<id>). */
+export async function snapshotWorktree(dir: string, ref: string, message: string): Promise<WorktreeSnapshot> {
+  return withTempIndex(dir, async (env, as) => {
+    // The staged state first (the copy is the user's index as it is), then everything not ignored.
+    const staged = await run(["write-tree"], dir, env, as);
+    const indexTree = staged.code === 0 ? staged.stdout.trim() : null;
+    await must(["add", "-A", "--", "."], dir, env, as);
+    const tree = await must(["write-tree"], dir, env, as);
+    const head = await optional(["rev-parse", "-q", "--verify", "HEAD^{commit}"], dir);
+    const branch = await optional(["symbolic-ref", "-q", "--short", "HEAD"], dir);
+    // The staged tree hangs off a commit of its own, a second parent: objects under the ref are never collected.
+    const parents: string[] = head ? ["-p", head] : [];
+    if (indexTree) {
+      const indexCommit = await must(["commit-tree", indexTree, ...parents, "-m", `${message} (staged)`], dir, { ...env, ...AUTHOR }, as);
+      parents.push("-p", indexCommit);
+    }
+    const commit = await must(["commit-tree", tree, ...parents, "-m", message], dir, { ...env, ...AUTHOR }, as);
+    await must(["update-ref", ref, commit], dir, {}, as);
+    return { commit, tree, indexTree, head, branch };
+  });
+}
+
+/**
+ * Makes the working files of `dir` those of `snapshot` (ignored files stay as they are), and the
+ * user's staged state too when HEAD is still where it was. HEAD never moves: when the branch has
+ * moved since, the files land on the current HEAD and `headMoved` says so.
+ */
+export async function restoreWorktree(dir: string, snapshot: Pick<WorktreeSnapshot, "tree" | "indexTree" | "head">): Promise<{ headMoved: boolean }> {
+  const head = await optional(["rev-parse", "-q", "--verify", "HEAD^{commit}"], dir);
+  const headMoved = head !== snapshot.head;
+  await withTempIndex(dir, async (env, as) => {
+    // The temporary index lists every file there is now (not ignored): --reset -u then removes those
+    // the snapshot lacks and writes the ones it has, as `reset --hard` does, without touching HEAD.
+    await must(["add", "-A", "--", "."], dir, env, as);
+    await must(["read-tree", "--reset", "-u", snapshot.tree], dir, env, as);
+  });
+  if (!headMoved && snapshot.indexTree) {
+    await must(["read-tree", snapshot.indexTree], dir, {}, ownerOf(dir));
+    await run(["update-index", "-q", "--refresh"], dir, {}, ownerOf(dir));
+  }
+  return { headMoved };
+}
+
+export async function deleteSnapshotRef(repo: string, ref: string): Promise<void> {
+  if (!existsSync(repo)) return;
+  await run(["update-ref", "-d", ref], repo);
+}
+
+export async function refExists(repo: string, ref: string): Promise<boolean> {
+  return existsSync(repo) && (await run(["rev-parse", "-q", "--verify", ref], repo)).code === 0;
+}

@@ -1,0 +1,118 @@
+// Checkpoints through the compiled binary: the CLI commands, and a daemon killed (SIGKILL) in the
+// middle of a restore loses nothing. Only the daemon this test starts is ever killed.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
+import { instanceId } from "../../src/docker/labels.ts";
+import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+
+const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
+const root = tempDir("e2e-checkpoints");
+const home = join(root.path, "nexus");
+const repo = makeRepo(join(root.path, "repo"));
+const env = { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" };
+let daemon: ChildProcess | undefined;
+
+function nexus(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(BIN, args, { cwd: repo, env, encoding: "utf8", timeout: 600_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+function ok(...args: string[]): string {
+  const r = nexus(...args);
+  if (r.code !== 0) throw new Error(`nexus ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+const sh = (script: string) => ok("exec", "crash", "--", "sh", "-c", script);
+const state = () => sh("cat /opt/v ~/h /workspace/w.txt 2>&1; true");
+
+/** The daemon in the foreground, as a process of this test (so it can be killed, and only it). */
+async function startDaemon(): Promise<void> {
+  const child = spawn(BIN, ["daemon"], { env, stdio: "ignore" });
+  daemon = child;
+  const deadline = Date.now() + 60_000;
+  // The pid file names this process once it serves (after its reconcile); a killed one's may be left.
+  const pidFile = join(home, "daemon.pid");
+  while (!existsSync(pidFile) || readFileSync(pidFile, "utf8").trim() !== String(child.pid)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error("the daemon did not start");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function killDaemon(): Promise<void> {
+  const child = daemon!;
+  const gone = new Promise((r) => child.once("exit", r));
+  child.kill("SIGKILL");
+  await gone;
+}
+
+beforeAll(async () => {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  await startDaemon();
+  ok("create", "crash");
+}, 900_000);
+
+afterAll(async () => {
+  nexus("destroy", "crash", "--force");
+  if (daemon && daemon.exitCode === null) {
+    const gone = new Promise((r) => daemon!.once("exit", r));
+    daemon.kill("SIGTERM");
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 15_000))]);
+  }
+  removeLeftovers(home);
+  const images = docker("images", "-q", "--filter", `label=${CHECKPOINT_LABELS.instance}=${instanceId(home)}`).split("\n").filter(Boolean);
+  if (images.length) docker("rmi", "-f", ...images);
+  await root[Symbol.asyncDispose]();
+});
+
+describe("nexus checkpoint and restore", () => {
+  test("create, list (--json), restore and errors through the CLI", () => {
+    sh("sudo sh -c 'echo v1 > /opt/v' && echo h1 > ~/h && cd /workspace && (echo w1 > w.txt || sudo sh -c 'echo w1 > w.txt')");
+    const created = ok("checkpoint", "create", "crash", "-n", "one", "--description", "first");
+    expect(created).toMatch(/Created checkpoint one \(ckpt-[0-9a-f]{12}\) of crash/);
+    expect(created).toContain("untracked files included");
+    const list = JSON.parse(ok("checkpoint", "list", "crash", "--json")).checkpoints;
+    expect(list.map((c: { name: string }) => c.name)).toEqual(["one"]);
+    expect(list[0].holds.worktree.branch).toBe("nexus/crash");
+
+    const bad = nexus("checkpoint", "create", "crash", "-n", "Not OK");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("checkpoint name must be");
+    const unknown = nexus("restore", "crash", "nope");
+    expect(unknown.code).toBe(4);
+    expect(unknown.stderr).toContain("Checkpoint 'nope' doesn't exist");
+  }, 600_000);
+
+  test("a daemon killed in the middle of a restore loses nothing: the workspace is as before or restored, and the automatic checkpoint holds what it had", async () => {
+    sh("sudo sh -c 'echo v2 > /opt/v' && echo h2 > ~/h && cd /workspace && (echo w2 > w.txt || sudo sh -c 'echo w2 > w.txt')");
+    expect(state()).toBe("v2\nh2\nw2\n");
+    const journal = () => readdirSync(join(home, "checkpoints")).find((f) => f.startsWith("restore-"));
+    const restore = spawn(BIN, ["restore", "crash", "one"], { cwd: repo, env, stdio: "ignore" });
+    const restoreDone = new Promise((r) => restore.once("exit", r));
+    // Killed once the restore has begun making the new container (its journal exists).
+    const deadline = Date.now() + 300_000;
+    while (!journal() && restore.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const phase = journal() ? (JSON.parse(readFileSync(join(home, "checkpoints", journal()!), "utf8")) as { phase: string }).phase : "finished";
+    await killDaemon();
+    await restoreDone;
+
+    await startDaemon();
+    expect(journal()).toBeUndefined();
+    const status = JSON.parse(ok("status", "crash", "--json")).status as string;
+    if (status !== "running") ok("start", "crash");
+    const now = state();
+    // As before the restore (undone), or as the checkpoint (the swap was done): never a mix, never lost.
+    expect(["v2\nh2\nw2\n", "v1\nh1\nw1\n"]).toContain(now);
+
+    const auto = (JSON.parse(ok("checkpoint", "list", "crash", "--json")).checkpoints as Array<{ name: string; auto: boolean }>).filter((c) => c.auto);
+    expect(auto).toHaveLength(1);
+    ok("restore", "crash", auto[0]!.name);
+    expect(state()).toBe("v2\nh2\nw2\n");
+    ok("restore", "crash", "one");
+    expect(state()).toBe("v1\nh1\nw1\n");
+    console.log(`killed in phase '${phase}'; after the daemon came back the workspace was ${now === "v1\nh1\nw1\n" ? "restored" : "as before"}`);
+  }, 900_000);
+});

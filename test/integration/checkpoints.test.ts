@@ -1,0 +1,189 @@
+// Checkpoints against the real engine and a real sshd: container filesystem, home and worktree come
+// back after restore; the automatic checkpoint holds what restore replaced; a new workspace can start
+// from a checkpoint; the commit base stays the original image across generations.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Services } from "../../src/daemon/services.ts";
+import { CreateCheckpointInput } from "../../src/core/checkpoints/inputs.ts";
+import { parseInput } from "../../src/core/inputs.ts";
+import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
+import { instanceId } from "../../src/docker/labels.ts";
+import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { expectError, serviceGraph } from "../helpers/graph.ts";
+
+const root = tempDir("checkpoints");
+const home = join(root.path, "nexus");
+const repo = makeRepo(join(root.path, "repo"), { "README.md": "# fixture\n", "src/app.txt": "v1\n" });
+let s: Services;
+
+const run = async (ws: string, script: string) => {
+  const r = await s.workspaces.execCollect(ws, { command: "sh", args: ["-c", script] });
+  if (r.exitCode !== 0) throw new Error(`'${script}' exited ${r.exitCode}: ${r.stderr}`);
+  return r.stdout;
+};
+/** In the worktree: as the workspace user, or with sudo where the host user is root (the worktree is root's then). */
+const inWorktree = (ws: string, script: string) => run(ws, `cd /workspace && if [ -w . ]; then sh -c ${JSON.stringify(script)}; else sudo sh -c ${JSON.stringify(script)}; fi`);
+const read = (ws: string, path: string) => run(ws, `cat ${path} 2>/dev/null || echo '<absent>'`);
+const worktree = (ws: string) => s.store.findByName(ws)!.mountPath;
+const indexHash = (ws: string) => createHash("sha256").update(readFileSync(git(worktree(ws), "rev-parse", "--path-format=absolute", "--git-path", "index"))).digest("hex");
+const checkpointImages = () => docker("images", "-q", "--filter", `label=${CHECKPOINT_LABELS.instance}=${instanceId(home)}`).split("\n").filter(Boolean);
+const layers = (image: string) => (JSON.parse(docker("image", "inspect", image))[0].RootFS.Layers as string[]).length;
+
+beforeAll(async () => {
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  s = serviceGraph(home);
+  await s.checkpoints.reconcile();
+  await s.workspaces.reconcile();
+  await s.workspaces.create({ name: "cp", path: repo, env: { API_TOKEN: "s3cret-value" } });
+}, 900_000);
+
+afterAll(async () => {
+  s?.workspaces.shutdown();
+  removeLeftovers(home);
+  const images = checkpointImages();
+  if (images.length) docker("rmi", "-f", ...images);
+  await root[Symbol.asyncDispose]();
+});
+
+let first = "";
+
+describe("create", () => {
+  test("holds the container filesystem, home and worktree (untracked included); HEAD and the user's index untouched", async () => {
+    await run("cp", "sudo sh -c 'echo opt-1 > /opt/marker && rm -rf /usr/share/doc/tmux' && echo home-1 > ~/note.txt");
+    await inWorktree("cp", "echo untracked-1 > new.txt && echo changed-1 >> src/app.txt && echo staged > staged.txt");
+    // Staged on the host (the workspace's own git dir keeps its own index: see git-sync.ts).
+    git(worktree("cp"), "add", "staged.txt");
+    const head = git(worktree("cp"), "rev-parse", "HEAD");
+    const index = indexHash("cp");
+    const cp = await s.checkpoints.create("cp", { name: "before", description: "first state" });
+    first = cp.id;
+    expect(cp.name).toBe("before");
+    expect(cp.auto).toBe(false);
+    expect(cp.holds.home!.bytes).toBeGreaterThan(0);
+    expect(cp.holds.worktree!.branch).toBe("nexus/cp");
+    expect(cp.holds.worktree!.head).toBe(head);
+    const record = s.checkpoints.resolve(cp.id);
+    expect(record.container!.changes.copy).toContain("/opt/marker");
+    expect(record.container!.changes.remove).toContain("/usr/share/doc/tmux");
+    // Mounts and files the daemon writes are not part of it.
+    expect(record.container!.changes.copy.some((p) => p.startsWith("/home/nexus") || p.startsWith("/workspace") || p.startsWith("/etc/nexus"))).toBe(false);
+    expect(git(worktree("cp"), "rev-parse", "HEAD")).toBe(head);
+    expect(indexHash("cp")).toBe(index);
+    expect(git(repo, "show", `${cp.holds.worktree!.ref}:new.txt`)).toBe("untracked-1");
+    expect(git(repo, "show", `${cp.holds.worktree!.ref}:src/app.txt`)).toBe("v1\nchanged-1");
+    // Frozen for the instant it was taken, running again after.
+    expect(JSON.parse(docker("inspect", s.store.findByName("cp")!.containerId!))[0].State.Status).toBe("running");
+  }, 300_000);
+
+  test("the committed image is one layer on the original image and carries no secret in its environment", () => {
+    const r = s.checkpoints.resolve(first);
+    expect(layers(r.container!.image)).toBe(layers(r.container!.baseImage) + 1);
+    const config = JSON.parse(docker("image", "inspect", r.container!.image))[0].Config;
+    expect(JSON.stringify(config.Env)).not.toContain("s3cret-value");
+    expect(config.Labels[CHECKPOINT_LABELS.id]).toBe(first);
+    // The workspace's labels are blanked: a container made from it is never taken for the workspace's.
+    expect(config.Labels["dev.nexus.workspace.id"] ?? "").toBe("");
+  });
+
+  test("bad names, taken names, unknown ids and another workspace's checkpoint are clear errors", async () => {
+    const bad = await expectError(Promise.resolve().then(() => parseInput(CreateCheckpointInput, { name: "Bad Name" }, "checkpoint request")), "INVALID_ARGUMENT");
+    expect(bad.message).toContain("checkpoint name must be");
+    await expectError(Promise.resolve().then(() => parseInput(CreateCheckpointInput, { name: "ckpt-0123456789ab" }, "checkpoint request")), "INVALID_ARGUMENT");
+    const taken = await expectError(s.checkpoints.create("cp", { name: "before" }), "INVALID_ARGUMENT");
+    expect(taken.message).toContain("already has a checkpoint named 'before'");
+    const unknown = await expectError(s.checkpoints.restore("nope", "cp"), "NOT_FOUND");
+    expect(unknown.suggestion).toContain("nexus checkpoint list cp");
+    await expectError(s.checkpoints.create("no-such-ws", {}), "WORKSPACE_NOT_FOUND");
+  });
+});
+
+describe("restore", () => {
+  test("brings back the file in /opt, the file in ~ and the worktree; the automatic checkpoint holds what it replaced", async () => {
+    await run("cp", "sudo sh -c 'echo opt-2 > /opt/marker && touch /opt/later' && echo home-2 > ~/note.txt && touch ~/extra");
+    await inWorktree("cp", "rm new.txt && echo untracked-2 > new2.txt && echo changed-2 >> src/app.txt");
+    git(worktree("cp"), "reset", "-q", "staged.txt");
+    const { containerId: oldContainer, homeVolume: oldVolume } = s.store.findByName("cp")!;
+    const result = await s.checkpoints.restore("before", "cp");
+    expect(result.status).toBe("running");
+    expect(result.headMoved).toBe(false);
+    expect(result.safetyCheckpoint.name).toStartWith("auto-before-restore-");
+    expect(result.safetyCheckpoint.auto).toBe(true);
+
+    expect(await read("cp", "/opt/marker")).toBe("opt-1\n");
+    expect(await read("cp", "/opt/later")).toBe("<absent>\n");
+    expect(await run("cp", "test -e /usr/share/doc/tmux && echo present || echo gone")).toBe("gone\n");
+    expect(await read("cp", "~/note.txt")).toBe("home-1\n");
+    expect(await read("cp", "~/extra")).toBe("<absent>\n");
+    expect(await read("cp", "/workspace/new.txt")).toBe("untracked-1\n");
+    expect(await read("cp", "/workspace/new2.txt")).toBe("<absent>\n");
+    expect(await read("cp", "/workspace/src/app.txt")).toBe("v1\nchanged-1\n");
+    expect(git(worktree("cp"), "diff", "--cached", "--name-only")).toBe("staged.txt");
+
+    // Same name, new container and home volume; the old ones are gone.
+    const after = s.store.findByName("cp")!;
+    expect(after.containerId).not.toBe(oldContainer);
+    expect(JSON.parse(docker("inspect", after.containerId!))[0].Name).toBe(`/${after.containerName}`);
+    expect(after.homeVolume).not.toBe(oldVolume);
+    expect(docker("volume", "ls", "-q", "--filter", `name=^${oldVolume}$`)).toBe("");
+
+    // The automatic checkpoint brings the replaced state back.
+    await s.checkpoints.restore(result.safetyCheckpoint.id, "cp");
+    expect(await read("cp", "/opt/marker")).toBe("opt-2\n");
+    expect(await read("cp", "~/note.txt")).toBe("home-2\n");
+    expect(await read("cp", "/workspace/new2.txt")).toBe("untracked-2\n");
+    expect(await read("cp", "/workspace/new.txt")).toBe("<absent>\n");
+    expect(await read("cp", "/workspace/src/app.txt")).toBe("v1\nchanged-1\nchanged-2\n");
+  }, 600_000);
+
+  test("the commit base stays the original image across generations of checkpoint and restore", async () => {
+    const base = s.checkpoints.resolve(first).container!.baseImage;
+    for (let gen = 1; gen <= 4; gen++) {
+      await run("cp", `sudo sh -c 'echo gen-${gen} > /opt/generation'`);
+      const cp = await s.checkpoints.create("cp", { name: `gen-${gen}` });
+      const r = s.checkpoints.resolve(cp.id);
+      expect(r.container!.baseImage).toBe(base);
+      expect(layers(r.container!.image)).toBe(layers(base) + 1);
+      await s.checkpoints.restore(cp.id, "cp");
+      expect(JSON.parse(docker("inspect", s.store.findByName("cp")!.containerId!))[0].Image).toBe(base);
+      expect(await read("cp", "/opt/generation")).toBe(`gen-${gen}\n`);
+    }
+  }, 900_000);
+});
+
+describe("from a checkpoint, delete, destroy", () => {
+  test("a workspace created from a checkpoint has its files, on its own branch and ports", async () => {
+    const ws = await s.workspaces.create({ name: "cp-copy", fromCheckpoint: first });
+    expect(ws.branch).toBe("nexus/cp-copy");
+    expect(ws.ports[0]!.hostPort).not.toBe(s.store.findByName("cp")!.ports.ssh);
+    expect(await read("cp-copy", "/opt/marker")).toBe("opt-1\n");
+    expect(await read("cp-copy", "~/note.txt")).toBe("home-1\n");
+    expect(await read("cp-copy", "/workspace/new.txt")).toBe("untracked-1\n");
+    expect(await read("cp-copy", "/workspace/src/app.txt")).toBe("v1\nchanged-1\n");
+    // Its checkpoints are its own: one of 'cp' is refused with the way forward.
+    const other = await expectError(s.checkpoints.restore(first, "cp-copy"), "INVALID_ARGUMENT");
+    expect(other.message).toContain("belongs to workspace 'cp'");
+  }, 600_000);
+
+  test("delete frees the image and the ref; destroy removes checkpoints unless kept", async () => {
+    const cp = await s.checkpoints.create("cp-copy", { name: "doomed" });
+    const ref = cp.holds.worktree!.ref;
+    await s.checkpoints.delete("doomed", "cp-copy");
+    expect(docker("images", "-q", cp.holds.container!.image)).toBe("");
+    expect(() => git(repo, "rev-parse", "--verify", "-q", ref)).toThrow();
+    await expectError(s.checkpoints.restore("doomed", "cp-copy"), "NOT_FOUND");
+
+    const kept = await s.checkpoints.create("cp-copy", { name: "kept" });
+    await s.workspaces.destroy("cp-copy", { force: true, keepCheckpoints: true });
+    expect(s.checkpoints.list("cp-copy").map((c) => c.name)).toEqual(["kept"]);
+    expect(existsSync(join(home, "checkpoints", `${kept.id}.home.tar`))).toBe(true);
+    await expectError(s.checkpoints.restore("kept"), "INVALID_STATE");
+
+    const images = s.checkpoints.list("cp").map((c) => c.holds.container!.image);
+    await s.workspaces.destroy("cp", { force: true });
+    for (const image of images) expect(docker("images", "-q", image)).toBe("");
+    await expectError(Promise.resolve().then(() => s.checkpoints.list("cp")), "WORKSPACE_NOT_FOUND");
+  }, 600_000);
+});
