@@ -22,7 +22,8 @@ const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
 let daemon: ChildProcess | undefined;
 
 function nexus(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(BIN, args, { cwd: repo, env, encoding: "utf8", timeout: 120_000 });
+  // create may build the workspace image first (minutes on a loaded machine).
+  const r = spawnSync(BIN, args, { cwd: repo, env, encoding: "utf8", timeout: args[0] === "create" ? 900_000 : 120_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -87,7 +88,7 @@ beforeAll(async () => {
   daemon = await startDaemon();
   const created = nexus("create", "s1");
   if (created.code !== 0) throw new Error(`create: ${created.stderr}`);
-}, 600_000);
+}, 900_000);
 
 afterAll(async () => {
   try {
