@@ -1,5 +1,5 @@
-// A project's workspace configuration: `.nexus/lifecycle.json`, `.nexus/workspace.yaml` and the user
-// config's `workspaces.<name>` entry, merged in that order. Errors name the file, the line and the key.
+// A project's workspace configuration: `devcontainer.json` (config/devcontainer/), `.nexus/lifecycle.json`,
+// `.nexus/workspace.yaml` and the user config's `workspaces.<name>` entry, merged in that order. Errors name the file, the line and the key.
 import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { isAbsolute, join, posix, resolve } from "node:path";
 import * as v from "valibot";
@@ -9,6 +9,9 @@ import { isUntrustedRegularFile, readUntrustedFileSync } from "../core/untrusted
 import { specificIssue } from "../core/issues.ts";
 import { shellQuote } from "../ssh/quote.ts";
 import { Duration, Env, HOOK_NAMES, Hooks, Port, Resources, Services, WorkspaceDefinition, type HookName } from "./schema.ts";
+import { chooseDevcontainer } from "./devcontainer/find.ts";
+import { parseDevcontainer, type BuildOptions, type DevcontainerSettings } from "./devcontainer/layer.ts";
+import { invalidProject } from "./project-error.ts";
 
 export { HOOK_NAMES, type HookName };
 
@@ -18,6 +21,10 @@ export interface HookStep {
   command: string;
   env: Record<string, string>;
   timeoutSeconds: number;
+  /** Where it runs (default /workspace); devcontainer.json's commands run in its workspaceFolder. */
+  cwd?: string;
+  /** Steps of one hook with the same batch run in parallel (devcontainer.json's named commands). */
+  batch?: number;
 }
 
 export interface HealthProbe {
@@ -65,6 +72,16 @@ export interface ProjectConfig {
   hooks: Partial<Record<HookName, HookStep[]>>;
   /** Dependencies first; services that do not depend on each other keep their file order. */
   services: ServiceDefinition[];
+  /** Build context, args and target of `dockerfile` (devcontainer.json's build). */
+  build?: BuildOptions;
+  /** Names of ports by container port (devcontainer.json's portsAttributes labels). */
+  portNames?: Record<number, string>;
+  /** What a devcontainer.json adds (container options, features, initializeCommand, ...), when one was read. */
+  devcontainer?: DevcontainerSettings;
+  /** The file that set each key ("image", "ports", "env.NAME", "hooks.post-start", "services.web", ...). */
+  sources: Record<string, string>;
+  /** Keys a later file set again: `by` won over `file`. */
+  overridden: Array<{ key: string; file: string; by: string }>;
 }
 
 type PathKey = string | number;
@@ -83,6 +100,9 @@ export interface ProjectLayer {
   sudo?: boolean;
   hooks: Partial<Record<HookName, HookStep[]>>;
   services: ServiceDefinition[];
+  build?: BuildOptions;
+  portNames?: Record<number, string>;
+  devcontainer?: DevcontainerSettings;
 }
 
 export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
@@ -118,6 +138,10 @@ const LifecycleFile = v.strictObject({
       "pre-stop": LifecycleSteps,
       "post-stop": LifecycleSteps,
       "health-check": LifecycleSteps,
+      "on-create": LifecycleSteps,
+      "update-content": LifecycleSteps,
+      "post-create": LifecycleSteps,
+      "post-attach": LifecycleSteps,
     }),
   ),
 });
@@ -193,14 +217,37 @@ function findUserEntry(entry: unknown, file: string | undefined, name: string | 
   return { name: match, lineOf: (path: readonly PathKey[]) => (match === undefined ? undefined : inFile(["workspaces", match, ...path])) };
 }
 
+export interface ProjectLoadOptions {
+  userWorkspace?: unknown;
+  userConfigFile?: string;
+  userWorkspaceName?: string;
+  /** Which devcontainer.json (relative to the root) when there are several; false reads none. */
+  devcontainer?: string | false;
+  /** `${localEnv:...}` (default: this process's environment). */
+  localEnv?: Record<string, string | undefined>;
+  /** The container's environment once known, for `${containerEnv:...}`. */
+  containerEnv?: Record<string, string>;
+}
+
 /** Loads and merges the configuration of the project in `dir` (the repository root). */
-export function loadProjectConfig(
-  dir: string,
-  opts: { userWorkspace?: unknown; userConfigFile?: string; userWorkspaceName?: string } = {},
-): ProjectConfig {
+export function loadProjectConfig(dir: string, opts: ProjectLoadOptions = {}): ProjectConfig {
   const root = resolve(dir);
   const layers: ProjectLayer[] = [];
   // The worktree is the workspace's: its files are read with no symlinks out, regular files only, size-capped.
+  // devcontainer.json first: Nexus's own files, read after it, win where both set a key.
+  const devcontainer = opts.devcontainer === false ? undefined : chooseDevcontainer(root, opts.devcontainer);
+  const devcontainerText = devcontainer ? readUntrustedFileSync(root, devcontainer) : undefined;
+  if (devcontainer && devcontainerText !== undefined) {
+    layers.push(
+      parseDevcontainer({
+        file: devcontainer,
+        text: devcontainerText,
+        root,
+        localEnv: opts.localEnv ?? process.env,
+        ...(opts.containerEnv ? { containerEnv: opts.containerEnv } : {}),
+      }),
+    );
+  }
   const lifecycle = join(root, ".nexus", "lifecycle.json");
   const lifecycleText = readUntrustedFileSync(root, lifecycle);
   if (lifecycleText !== undefined) layers.push(parseLifecycleJson(lifecycleText, lifecycle));
@@ -219,25 +266,51 @@ export function loadProjectConfig(
  * (a replaced service keeps its place). `files` lists the layers' files that are absolute paths.
  */
 export function mergeLayers(root: string, layers: readonly ProjectLayer[]): ProjectConfig {
-  const config: ProjectConfig = { files: [], ports: [], env: {}, hooks: {}, services: [] };
+  const config: ProjectConfig = { files: [], ports: [], env: {}, hooks: {}, services: [], sources: {}, overridden: [] };
   let dockerfileFrom: ProjectLayer | undefined;
   const services = new Map<string, { service: ServiceDefinition; layer: ProjectLayer }>();
   for (const layer of layers) {
     if (isAbsolute(layer.file) && !config.files.includes(layer.file)) config.files.push(layer.file);
+    const set = (key: string) => {
+      const before = config.sources[key];
+      if (before !== undefined && before !== layer.file) config.overridden.push({ key, file: before, by: layer.file });
+      config.sources[key] = layer.file;
+    };
     // image and dockerfile say the same thing, so a layer that sets either replaces both.
     if (layer.image !== undefined || layer.dockerfile !== undefined) {
       config.image = layer.image;
       config.dockerfile = layer.dockerfile;
+      config.build = layer.build;
       dockerfileFrom = layer.dockerfile !== undefined ? layer : undefined;
+      set("image");
     }
-    if (layer.ports !== undefined) config.ports = [...new Set(layer.ports)];
-    if (layer.env !== undefined) Object.assign(config.env, layer.env);
-    if (layer.resources !== undefined) config.resources = layer.resources;
-    if (layer.sudo !== undefined) config.sudo = layer.sudo;
+    if (layer.ports !== undefined) {
+      config.ports = [...new Set(layer.ports)];
+      set("ports");
+    }
+    if (layer.env !== undefined) {
+      Object.assign(config.env, layer.env);
+      for (const k of Object.keys(layer.env)) set(`env.${k}`);
+    }
+    if (layer.resources !== undefined) {
+      config.resources = layer.resources;
+      set("resources");
+    }
+    if (layer.sudo !== undefined) {
+      config.sudo = layer.sudo;
+      set("sudo");
+    }
     Object.assign(config.hooks, layer.hooks);
-    for (const service of layer.services) services.set(service.name, { service, layer });
+    for (const hook of Object.keys(layer.hooks)) set(`hooks.${hook}`);
+    for (const service of layer.services) {
+      services.set(service.name, { service, layer });
+      set(`services.${service.name}`);
+    }
+    if (layer.portNames !== undefined) config.portNames = { ...config.portNames, ...layer.portNames };
+    if (layer.devcontainer !== undefined) config.devcontainer = layer.devcontainer;
   }
   if (config.image === undefined) delete config.image;
+  if (config.build === undefined) delete config.build;
   if (config.dockerfile === undefined) delete config.dockerfile;
   else config.dockerfile = checkDockerfile(root, config.dockerfile, dockerfileFrom!);
   for (const hook of HOOK_NAMES) if (config.hooks[hook]?.length === 0) delete config.hooks[hook];
@@ -420,14 +493,6 @@ function layerError(layer: ProjectLayer, path: readonly PathKey[], message: stri
   const { line } = layer.locate(path);
   const { key } = layer.locate(path.slice(0, keyDepth));
   return invalidProject(layer.file, message, line, key === "" ? "(top level)" : key);
-}
-
-function invalidProject(file: string, message: string, line?: number, key?: string): NexusError {
-  const where = `${file}${line ? `:${line}` : ""}`;
-  return new NexusError("INVALID_ARGUMENT", `Invalid project configuration: ${where}: ${key ? `${key}: ` : ""}${message}`, {
-    suggestion: `Fix ${file}${line ? ` at line ${line}` : ""}`,
-    details: { file, ...(line ? { line } : {}), ...(key ? { key } : {}) },
-  });
 }
 
 /** The line where each key path is written: the key's own line for mapping entries, the item's for lists. */

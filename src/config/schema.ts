@@ -32,7 +32,9 @@ export const Env = v.record(
 // The shapes below are shared by `.nexus/workspace.yaml` and the user config's `workspaces.<name>`.
 // They keep the file's key names and only normalise units, so parsing their output again gives the same value.
 
-export const HOOK_NAMES = ["pre-start", "post-start", "pre-stop", "post-stop", "health-check"] as const;
+// The last four are devcontainer.json's lifecycle commands (onCreateCommand, updateContentCommand,
+// postCreateCommand, postAttachCommand); workspace.yaml may set them too (an extension of the spec's five).
+export const HOOK_NAMES = ["pre-start", "post-start", "pre-stop", "post-stop", "health-check", "on-create", "update-content", "post-create", "post-attach"] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
 
 // A union reports its first branch's message when no branch got further (core/issues.ts), so the
@@ -59,6 +61,10 @@ export const Hooks = v.strictObject({
   "pre-stop": v.optional(Hook),
   "post-stop": v.optional(Hook),
   "health-check": v.optional(Hook),
+  "on-create": v.optional(Hook),
+  "update-content": v.optional(Hook),
+  "post-create": v.optional(Hook),
+  "post-attach": v.optional(Hook),
 });
 
 export const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;

@@ -33,14 +33,14 @@ const yaml = (...lines: string[]) => `${lines.join("\n")}\n`;
 describe("loadProjectConfig: sources", () => {
   test("no .nexus folder gives an empty configuration", async () => {
     await using t = tempDir("proj");
-    const empty: ProjectConfig = { files: [], ports: [], env: {}, hooks: {}, services: [] };
+    const empty: ProjectConfig = { files: [], ports: [], env: {}, hooks: {}, services: [], sources: {}, overridden: [] };
     expect(loadProjectConfig(t.path)).toEqual(empty);
     mkdirSync(join(t.path, ".nexus"));
     expect(loadProjectConfig(t.path)).toEqual(empty);
   });
 
-  test("HOOK_NAMES lists the five hooks in lifecycle order", () => {
-    expect(HOOK_NAMES).toEqual(["pre-start", "post-start", "pre-stop", "post-stop", "health-check"]);
+  test("HOOK_NAMES lists the spec's five hooks in lifecycle order, then devcontainer.json's four", () => {
+    expect(HOOK_NAMES).toEqual(["pre-start", "post-start", "pre-stop", "post-stop", "health-check", "on-create", "update-content", "post-create", "post-attach"]);
   });
 
   test(".nexus/workspace.yaml: every key", async () => {
