@@ -78,6 +78,8 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("--image <image>", "Base image (default: defaults.image from the config)")
     .option("--no-forward-agent", "Do not forward your ssh-agent into this workspace")
     .option("--from-checkpoint <checkpoint>", "Start from a checkpoint (id or name): its commit, container filesystem, home and worktree files")
+    .option("--devcontainer <path>", "Which devcontainer.json, when the repository has several (e.g. .devcontainer/python)")
+    .option("--trust", "Let a cloned repository's devcontainer.json run its initializeCommand on this machine")
     .example("nexus create feature-auth")
     .example("nexus create review-42 --from-branch main -p 3000")
     .example("nexus create              # on a terminal: asks for name, branch, resources, ports, image")

@@ -1,5 +1,7 @@
 // `nexus create` with no name on a terminal: asks for what the flags would say, shows a summary,
 // and creates with a spinner. Ctrl-C at any question cancels with nothing made.
+import { spawnSync } from "node:child_process";
+import { findDevcontainers } from "../config/devcontainer/find.ts";
 import { NAME_PATTERN } from "../core/names.ts";
 import type { CreateFlags } from "./commands/workspaces.ts";
 
@@ -82,6 +84,21 @@ export async function runCreateWizard(given: CreateFlags, currentBranch: string 
   if (p.isCancel(ports)) return cancelled();
   const image = await p.text({ message: "Base image (optional)", placeholder: "the config's defaults.image", defaultValue: given.image ?? "" });
   if (p.isCancel(image)) return cancelled();
+  // A repository with several devcontainer.json files: which one (create refuses to guess).
+  let devcontainer = given.devcontainer;
+  const found = source === "here" && !devcontainer ? findDevcontainers(repositoryRoot()) : [];
+  if (found.length > 1) {
+    const pick = await p.select({ message: "devcontainer.json", options: found.map((f) => ({ value: f, label: f })) });
+    if (p.isCancel(pick)) return cancelled();
+    devcontainer = pick;
+  }
+  // A cloned repository's initializeCommand would run on this machine: ask now, the spinner cannot.
+  let trust = given.trust;
+  if (repo && trust === undefined) {
+    const t = await p.confirm({ message: "If its devcontainer.json has an initializeCommand, run it on this machine?", initialValue: false });
+    if (p.isCancel(t)) return cancelled();
+    trust = t;
+  }
 
   const portList = ports.split(/[\s,]+/).filter(Boolean).map(Number);
   const flags: CreateFlags = {
@@ -93,6 +110,8 @@ export async function runCreateWizard(given: CreateFlags, currentBranch: string 
     resources,
     ...(portList.length ? { port: portList } : {}),
     ...(image ? { image } : {}),
+    ...(devcontainer ? { devcontainer } : {}),
+    ...(trust !== undefined ? { trust } : {}),
   };
   p.note(
     [
@@ -103,12 +122,18 @@ export async function runCreateWizard(given: CreateFlags, currentBranch: string 
       `resources   ${resources}`,
       `ports       ${portList.join(", ") || "-"}`,
       `image       ${image || "default"}`,
+      ...(devcontainer ? [`devcontainer ${devcontainer}`] : []),
     ].join("\n"),
     "Summary",
   );
   const ok = await p.confirm({ message: "Create it?" });
   if (p.isCancel(ok) || !ok) return cancelled();
   return { name, flags };
+}
+
+function repositoryRoot(): string {
+  const r = spawnSync("git", ["rev-parse", "--show-toplevel"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  return r.status === 0 ? r.stdout.trim() : process.cwd();
 }
 
 /**

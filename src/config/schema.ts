@@ -147,6 +147,8 @@ export const ConfigSchema = v.strictObject({
       image: v.optional(v.string(), "nexus-workspace:latest"),
       /** How long a destroyed worktree's leftovers stay in ~/.nexus/trash (an extension of the spec). */
       trash_retention: v.optional(Duration, 7 * 86_400),
+      /** devcontainer.json's initializeCommand of a cloned repository runs on this machine without asking (an extension). */
+      trust_host_commands: v.optional(v.boolean(), false),
     }),
     {},
   ),

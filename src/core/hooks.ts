@@ -6,8 +6,11 @@ import type { HookName, HookStep } from "../config/project.ts";
 import { shellQuote } from "../ssh/quote.ts";
 import { NexusError } from "./errors.ts";
 
+/** A hook, or devcontainer.json's initializeCommand (run on the host, with the same logs and timeouts). */
+export type HookLabel = HookName | "initialize";
+
 export interface HookResult {
-  hook: HookName;
+  hook: HookLabel;
   exitCode: number;
   durationMs: number;
   /** The last lines of the output (stdout and stderr, as they came). */
@@ -25,49 +28,64 @@ const TAIL_LINES = 40;
 export const MAX_HOOK_LOG_BYTES = 1024 * 1024;
 const MAX_KEPT = 256 * 1024;
 
-/** The command line a hook step runs in the workspace: in /workspace, with its env, under bash -l. */
+/** The command line a hook step runs in the workspace: in its cwd (default /workspace), with its env, under bash -l. */
 export function hookCommandLine(hook: HookName, step: HookStep, workspaceName: string): string {
   const env = { ...step.env, NEXUS_HOOK: hook, NEXUS_WORKSPACE: workspaceName };
   const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`)).join(" ");
-  return `cd /workspace && exec env ${assignments} bash -lc ${shellQuote(step.command)} 2>&1`;
+  return `cd ${shellQuote(step.cwd ?? "/workspace")} && exec env ${assignments} bash -lc ${shellQuote(step.command)} 2>&1`;
 }
 
-/** Runs a hook's steps in order, stopping at the first that fails; every step's output goes to the log. */
-export async function runHookSteps(hook: HookName, steps: readonly HookStep[], run: StepRunner, logFile: string): Promise<HookResult> {
+/**
+ * Runs a hook's steps in order, stopping at the first that fails; consecutive steps of one batch
+ * run in parallel (all of them finish). Every step's output goes to the log.
+ */
+export async function runHookSteps(hook: HookLabel, steps: readonly HookStep[], run: StepRunner, logFile: string): Promise<HookResult> {
   mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 });
   rotateIfLarge(logFile);
   const started = Date.now();
   const result: HookResult = { hook, exitCode: 0, durationMs: 0, output: "", logFile, timedOut: false, steps: [] };
   let kept = "";
-  for (const step of steps) {
-    const stepStarted = Date.now();
-    appendFileSync(logFile, `==> ${new Date().toISOString()} ${hook} ${step.name}: ${step.command}\n`, { mode: 0o600 });
-    const timeout = AbortSignal.timeout(step.timeoutSeconds * 1000);
-    let exitCode: number;
-    let output: string;
-    try {
-      ({ exitCode, output } = await run(step, timeout));
-    } catch (err) {
-      if (!timeout.aborted) throw err;
-      exitCode = 124;
-      output = "";
+  for (let i = 0; i < steps.length; ) {
+    const batch = steps[i]!.batch;
+    let end = i + 1;
+    while (batch !== undefined && end < steps.length && steps[end]!.batch === batch) end++;
+    const group = steps.slice(i, end);
+    i = end;
+    const done = await Promise.all(group.map((step) => runStep(hook, step, run, logFile)));
+    for (const { step, exitCode, output, timedOut, durationMs } of done) {
+      kept = (kept + output).slice(-MAX_KEPT);
+      if (timedOut) result.timedOut = true;
+      result.steps.push({ name: step.name, exitCode, durationMs });
+      if (exitCode !== 0 && result.exitCode === 0) result.exitCode = exitCode;
     }
-    if (timeout.aborted) {
-      result.timedOut = true;
-      exitCode = 124;
-      output += `\n[nexus] ${hook} step '${step.name}' ran past its timeout of ${step.timeoutSeconds} s and was killed\n`;
-    }
-    appendFileSync(logFile, output + (output.endsWith("\n") || output === "" ? "" : "\n") + `<== exit ${exitCode} after ${Date.now() - stepStarted} ms\n`);
-    kept = (kept + output).slice(-MAX_KEPT);
-    result.steps.push({ name: step.name, exitCode, durationMs: Date.now() - stepStarted });
-    if (exitCode !== 0) {
-      result.exitCode = exitCode;
-      break;
-    }
+    if (result.exitCode !== 0) break;
   }
   result.durationMs = Date.now() - started;
   result.output = tailLines(kept, TAIL_LINES);
   return result;
+}
+
+async function runStep(hook: HookLabel, step: HookStep, run: StepRunner, logFile: string) {
+  const stepStarted = Date.now();
+  appendFileSync(logFile, `==> ${new Date().toISOString()} ${hook} ${step.name}: ${step.command}\n`, { mode: 0o600 });
+  const timeout = AbortSignal.timeout(step.timeoutSeconds * 1000);
+  let exitCode: number;
+  let output: string;
+  try {
+    ({ exitCode, output } = await run(step, timeout));
+  } catch (err) {
+    if (!timeout.aborted) throw err;
+    exitCode = 124;
+    output = "";
+  }
+  if (timeout.aborted) {
+    exitCode = 124;
+    output += `\n[nexus] ${hook} step '${step.name}' ran past its timeout of ${step.timeoutSeconds} s and was killed\n`;
+  }
+  // Parallel steps log whole, one after another as they finish, so their lines do not interleave.
+  const header = step.batch !== undefined ? `==> ${hook} ${step.name} (parallel) output:\n` : "";
+  appendFileSync(logFile, header + output + (output.endsWith("\n") || output === "" ? "" : "\n") + `<== exit ${exitCode} after ${Date.now() - stepStarted} ms\n`);
+  return { step, exitCode, output, timedOut: timeout.aborted, durationMs: Date.now() - stepStarted };
 }
 
 function rotateIfLarge(file: string): void {
@@ -84,10 +102,10 @@ export function tailLines(text: string, n: number): string {
 }
 
 /** A failed pre-start/post-start: the workspace goes to `error` with this, and `nexus start` tries again. */
-export function hookFailed(workspaceName: string, r: HookResult): NexusError {
+export function hookFailed(workspaceName: string, r: HookResult, file = ".nexus/workspace.yaml"): NexusError {
   const why = r.timedOut ? "ran past its timeout" : `exited with code ${r.exitCode}`;
   return new NexusError("WORKSPACE_START_FAILED", `The ${r.hook} hook of workspace '${workspaceName}' ${why}`, {
-    suggestion: `Fix the hook in .nexus/workspace.yaml, then run 'nexus start ${workspaceName}' to try again (full log: ${r.logFile})`,
+    suggestion: `Fix the hook in ${file}, then run 'nexus start ${workspaceName}' to try again (full log: ${r.logFile})`,
     details: { hook: r.hook, exitCode: r.exitCode, logTail: r.output.split("\n"), logFile: r.logFile, steps: r.steps },
     retryable: true,
   });

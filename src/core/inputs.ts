@@ -52,6 +52,10 @@ export const CreateWorkspaceInput = v.strictObject({
   agentSocket: v.optional(HostPath("agentSocket")),
   /** Extension: seed the new workspace from a checkpoint (id or name). */
   fromCheckpoint: v.optional(v.pipe(v.string(), v.minLength(1))),
+  /** Which devcontainer.json, relative to the repository, when it has several (an extension). */
+  devcontainer: v.optional(v.pipe(v.string("devcontainer must be a path"), v.minLength(1, "devcontainer must not be empty"))),
+  /** Lets a cloned repository's initializeCommand run on this machine (an extension). */
+  trust: v.optional(v.boolean("trust must be true or false")),
 });
 export type CreateWorkspaceInput = v.InferOutput<typeof CreateWorkspaceInput>;
 

@@ -141,6 +141,8 @@ export interface WorkspaceStatusView {
   idle: IdleView;
   /** Extension: each service of the project and its health. */
   services: ServiceHealthView[];
+  /** Extension: the project's configuration files and which of them set each key (devcontainer.json, .nexus/workspace.yaml, ...). */
+  configuration?: { files: string[]; sources: Record<string, string>; overridden: Array<{ key: string; file: string; by: string }> };
   error?: WorkspaceError;
 }
 

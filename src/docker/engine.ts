@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import Docker from "dockerode";
 import type { ContainerCreateOptions, ContainerInspectInfo } from "dockerode";
 import { NexusError } from "../core/errors.ts";
@@ -10,6 +10,7 @@ import { engineAddress } from "./connect.ts";
 import { BuildProgress } from "./build-progress.ts";
 import { IMAGE_CONTEXT_FILES } from "./image-context.ts";
 import { LABELS } from "./labels.ts";
+import { shellQuote } from "../ssh/quote.ts";
 import { tar, type TarEntry } from "./tar.ts";
 
 export const DEFAULT_BASE_IMAGE = "debian:bookworm-slim";
@@ -140,17 +141,32 @@ export class DockerEngine {
    * context; the workspace image is then built on top of it. Tagged by the context's content, so an
    * unchanged Dockerfile is not built again.
    */
-  async buildProjectImage(dockerfile: string, progress: ProgressSink): Promise<string> {
-    const dir = dirname(dockerfile);
+  async buildProjectImage(dockerfile: string, progress: ProgressSink, opts: { context?: string; args?: Record<string, string>; target?: string } = {}): Promise<string> {
+    const dir = opts.context ?? dirname(dockerfile);
     const entries = contextEntries(dir);
+    // A Dockerfile outside its context (devcontainer.json allows that) travels in the context under a name of its own.
+    let name = relative(dir, dockerfile);
+    if (name.startsWith("..")) {
+      name = ".nexus-project.Dockerfile";
+      entries.push({ name, content: readUntrustedBufferSync(dirname(dockerfile), basename(dockerfile)) ?? Buffer.alloc(0), mode: 0o644 });
+    }
+    const buildargs = opts.args ?? {};
     const context = tar(entries);
-    const hash = createHash("sha256").update(context).digest("hex").slice(0, 16);
+    const hash = createHash("sha256").update(context).update(JSON.stringify([name, buildargs, opts.target ?? null])).digest("hex").slice(0, 16);
     const tag = `nexus-project:${hash}`;
     const existing = await this.docker.getImage(tag).inspect().catch(() => undefined);
     if (existing) return tag;
     progress({ phase: "image", message: `Building the project image ${tag} from ${dockerfile}` });
     const stream = await this.call("build project image", () =>
-      this.docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: tag, dockerfile: relative(dir, dockerfile), labels: { [LABELS.imageContext]: hash }, rm: true, forcerm: true }),
+      this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
+        t: tag,
+        dockerfile: name,
+        labels: { [LABELS.imageContext]: hash },
+        rm: true,
+        forcerm: true,
+        ...(Object.keys(buildargs).length > 0 ? { buildargs } : {}),
+        ...(opts.target ? { target: opts.target } : {}),
+      }),
     );
     await this.#followBuild(stream, progress, (failed) =>
       new NexusError("CONTAINER_ERROR", `Building the project image from ${dockerfile} failed: ${failed.trim()}`, {
@@ -159,6 +175,53 @@ export class DockerEngine {
       }),
     );
     return tag;
+  }
+
+  /**
+   * An image of `base` plus local Dev Container Features: each feature folder is copied in and its
+   * install.sh run as root with the options as environment variables (the spec's install model).
+   */
+  async buildFeaturesImage(base: string, features: ReadonlyArray<{ id: string; dir: string; options: Record<string, string>; containerEnv: Record<string, string> }>, progress: ProgressSink): Promise<string> {
+    const entries: TarEntry[] = [];
+    const lines = [`FROM ${base}`, "USER root"];
+    features.forEach((f, i) => {
+      const folder = `features/${i}-${f.id.replace(/[^A-Za-z0-9_.-]/g, "_")}`;
+      entries.push({ name: "features", type: "dir", mode: 0o755 }, ...contextEntries(f.dir).map((e) => ({ ...e, name: `${folder}/${e.name}` })));
+      // The user the features set up: Nexus's own user does not exist yet (the workspace image adds it on top).
+      const env = { ...f.options, _REMOTE_USER: "root", _REMOTE_USER_HOME: "/root", _CONTAINER_USER: "root", _CONTAINER_USER_HOME: "/root" };
+      // One Dockerfile line each: values are shell-quoted for RUN; ENV takes JSON strings, with `$` escaped from its own expansion.
+      const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v.replace(/\n/g, " ")}`)).join(" ");
+      lines.push(`COPY ${folder} /tmp/nexus-features/${i}`, `RUN cd /tmp/nexus-features/${i} && chmod +x install.sh && env ${assignments} ./install.sh && rm -rf /tmp/nexus-features/${i}`);
+      const containerEnv = Object.entries(f.containerEnv);
+      if (containerEnv.length > 0) lines.push(`ENV ${containerEnv.map(([k, v]) => `${k}=${JSON.stringify(v.replace(/\n/g, " ")).replace(/\$/g, "\\$")}`).join(" ")}`);
+    });
+    entries.push({ name: "Dockerfile", content: lines.join("\n") + "\n", mode: 0o644 });
+    const context = tar(entries);
+    const hash = createHash("sha256").update(context).digest("hex").slice(0, 16);
+    const tag = `nexus-features:${hash}`;
+    if (await this.docker.getImage(tag).inspect().catch(() => undefined)) return tag;
+    progress({ phase: "image", message: `Installing the features ${features.map((f) => f.id).join(", ")} on ${base}` });
+    const stream = await this.call("build features image", () =>
+      this.docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: tag, labels: { [LABELS.imageContext]: hash }, rm: true, forcerm: true }),
+    );
+    await this.#followBuild(stream, progress, (failed) =>
+      new NexusError("CONTAINER_ERROR", `Installing the features ${features.map((f) => f.id).join(", ")} failed: ${failed.trim()}`, {
+        suggestion: "Fix the feature's install.sh (it runs as root, with its options as environment variables)",
+        details: { baseImage: base, features: features.map((f) => f.dir) },
+      }),
+    );
+    return tag;
+  }
+
+  /** The environment an image gives its containers (its ENV lines), for `${containerEnv:...}`. */
+  async imageEnv(image: string): Promise<Record<string, string>> {
+    const info = await this.call("inspect image", () => this.docker.getImage(image).inspect());
+    const env: Record<string, string> = {};
+    for (const kv of info.Config?.Env ?? []) {
+      const eq = kv.indexOf("=");
+      if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+    return env;
   }
 
   async createContainer(options: ContainerCreateOptions): Promise<string> {

@@ -1010,6 +1010,14 @@ export const WORKSPACE_DESCRIPTOR = {
           "fromCheckpoint": {
            "type": "string",
            "id": 14
+          },
+          "devcontainer": {
+           "type": "string",
+           "id": 100
+          },
+          "trust": {
+           "type": "bool",
+           "id": 101
           }
          }
         },

@@ -119,6 +119,8 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
           image: req.image || undefined,
           forwardAgent: req.forwardAgent ?? undefined,
           fromCheckpoint: req.fromCheckpoint || undefined,
+          devcontainer: req.devcontainer || undefined,
+          trust: req.trust || undefined,
         }),
         "create request",
       );

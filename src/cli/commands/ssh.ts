@@ -30,6 +30,7 @@ export async function sshCommand(ctx: CliContext, ref: string | undefined, argv:
     });
   }
   const interactive = argv.length === 0;
+  if (interactive) await postAttach(ctx, client, view.name);
   const remote = interactive ? `cd /workspace && exec "$SHELL" -l` : buildCommandLine(argv, { cwd: "/workspace" });
   const args = ["-F", ctx.paths.sshConfig, interactive || process.stdin.isTTY ? "-t" : "-T", hostAlias(view.name), remote];
   if (interactive && !process.stdin.isTTY) args[2] = "-T";
@@ -41,6 +42,20 @@ export async function sshCommand(ctx: CliContext, ref: string | undefined, argv:
     );
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + 1 : EXIT_CODES.error)));
   });
+}
+
+/**
+ * devcontainer.json's postAttachCommand (hook post-attach) runs at every interactive attach, through
+ * the daemon like any hook (log, timeout); a failure is reported and the shell opens anyway.
+ */
+async function postAttach(ctx: CliContext, client: Awaited<ReturnType<CliContext["client"]>>, name: string): Promise<void> {
+  try {
+    const r = await client.json<{ exitCode: number; timedOut: boolean; logFile: string; output: string }>("POST", `/api/v1/workspaces/${encodeURIComponent(name)}/hooks/post-attach`, {});
+    if (r.exitCode !== 0) await ctx.log(`post-attach ${r.timedOut ? "ran past its timeout" : `exited with code ${r.exitCode}`} (log: ${r.logFile}):\n${r.output}`);
+  } catch (err) {
+    // No post-attach hook: nothing to run.
+    if (!(err instanceof NexusError && err.code === "NOT_FOUND")) await ctx.log(`post-attach: ${(err as Error).message}`);
+  }
 }
 
 const INCLUDE_COMMENT = "# Added by nexus (nexus ssh-config uninstall removes it)";

@@ -7,6 +7,7 @@ import { stdinBody, stdinMode } from "../exec-stdin.ts";
 import { isatty } from "node:tty";
 import { ago, green, red, table, writeErr, writeOut, yellow } from "../output.ts";
 import { progressPrinter } from "../progress.ts";
+import { configSources } from "../../config/sources.ts";
 
 export interface CreateFlags {
   displayName?: string;
@@ -21,6 +22,8 @@ export interface CreateFlags {
   image?: string;
   forwardAgent?: boolean;
   fromCheckpoint?: string;
+  devcontainer?: string;
+  trust?: boolean;
 }
 
 /** `print` receives what create shows at the end (the wizard prints it once its spinner has stopped). */
@@ -42,6 +45,8 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
   if (flags.image) body.image = flags.image;
   if (flags.forwardAgent === false) body.forwardAgent = false;
   if (flags.fromCheckpoint) body.fromCheckpoint = String(flags.fromCheckpoint);
+  if (flags.devcontainer) body.devcontainer = String(flags.devcontainer);
+  if (flags.trust) body.trust = true;
   if (process.env.SSH_AUTH_SOCK) body.agentSocket = process.env.SSH_AUTH_SOCK;
   const ports = toList(flags.port).map((p) => Number(p));
   if (ports.length > 0) body.ports = ports;
@@ -50,8 +55,22 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
 
   const client = await ctx.client();
   const started = Date.now();
-  const shown = progressPrinter(ctx, started);
-  const result = await client.stream("POST", "/api/v1/workspaces", body, (e) => shown.event(e)).finally(() => shown.end());
+  const send = () => {
+    const shown = progressPrinter(ctx, started);
+    return client.stream("POST", "/api/v1/workspaces", body, (e) => shown.event(e)).finally(() => shown.end());
+  };
+  let result: Awaited<ReturnType<typeof send>>;
+  try {
+    result = await send();
+  } catch (err) {
+    // A cloned repository's initializeCommand would run on this machine: on a terminal, ask (the command is in the message).
+    if (!(err instanceof NexusError && err.details?.trustRequired) || flags.trust !== undefined || ctx.json || !process.stdin.isTTY) throw err;
+    const { confirm, isCancel } = await import("@clack/prompts");
+    const ok = await confirm({ message: `${err.message}\nRun it on this machine?`, initialValue: false });
+    if (isCancel(ok) || !ok) throw err;
+    body.trust = true;
+    result = await send();
+  }
   const ws = result.workspace as WorkspaceView;
   if (ctx.json) {
     await print(JSON.stringify(ws, null, 2) + "\n");
@@ -110,7 +129,8 @@ export async function statusCommand(ctx: CliContext, ref: string | undefined): P
     `  ssh          127.0.0.1:${s.ports.ssh}\n` +
     s.ports.services.map((p) => `  port         ${p.containerPort} → 127.0.0.1:${p.hostPort} (${p.status})\n`).join("") +
     `  created      ${s.createdAt} (${ago(s.createdAt)})\n  last active  ${s.lastActiveAt} (${ago(s.lastActiveAt)})\n` +
-    (s.idle ? `  idle         ${idleText(s.status, s.idle)}\n` : "");
+    (s.idle ? `  idle         ${idleText(s.status, s.idle)}\n` : "") +
+    (s.configuration ? configSources(s.configuration, s.worktreePath).map((l, i) => `  ${i === 0 ? "config      " : "            "} ${l}\n`).join("") : "");
   if (s.error) text += `  ${red("error", ctx.color)}        ${s.error.message} (${s.error.code})\n`;
   await writeOut(text);
   return EXIT_CODES.ok;

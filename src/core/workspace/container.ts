@@ -11,6 +11,8 @@ import type { WorkspaceRecord } from "../types.ts";
 import type { WorkspaceChannel } from "./channel.ts";
 import { READY_TIMEOUT_MS, type WorkspaceContext } from "./context.ts";
 import { containerSpec, workspaceFiles, workspaceLabels } from "./spec.ts";
+import type { ProjectConfig } from "../../config/project.ts";
+import { applyContainerOptions } from "../devcontainer.ts";
 
 export class WorkspaceContainer {
   readonly #c: WorkspaceContext;
@@ -25,9 +27,11 @@ export class WorkspaceContainer {
     return workspaceLabels(r, this.#c.d.instance);
   }
 
-  /** Creates the container from the record; answers its id. */
-  create(r: WorkspaceRecord, ncpu: number): Promise<string> {
-    return this.#c.d.docker.createContainer(containerSpec(r, this.labels(r), ncpu, this.#c.d.hostUser, this.#c.git.mounts(r)));
+  /** Creates the container from the record (and devcontainer.json's container options); answers its id. */
+  create(r: WorkspaceRecord, ncpu: number, project?: ProjectConfig): Promise<string> {
+    const spec = containerSpec(r, this.labels(r), ncpu, this.#c.d.hostUser, this.#c.git.mounts(r));
+    applyContainerOptions(spec, project, r.mountPath);
+    return this.#c.d.docker.createContainer(spec);
   }
 
   /** Host key, authorized keys and the workspace env reach the container as files, never as env vars or labels. */

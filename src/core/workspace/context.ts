@@ -2,6 +2,7 @@
 // about its workspaces in memory. Built once by the façade (service.ts) and passed to each part.
 import type { NexusConfig } from "../../config/schema.ts";
 import { loadProjectConfig, type ProjectConfig } from "../../config/project.ts";
+import { readContainerEnv, readProjectChoice } from "../devcontainer.ts";
 import type { DockerEngine } from "../../docker/engine.ts";
 import type { KeyPair } from "../../ssh/keys.ts";
 import type { SshPool } from "../../ssh/pool.ts";
@@ -106,9 +107,21 @@ export class WorkspaceContext {
     writeSshFiles(this.d.store.list(), (r) => hostPublicKey(this.d.paths, r), this.d.config, this.d.paths, this.d.nexusBinary ? { nexusBinary: this.d.nexusBinary } : {});
   }
 
-  /** The project's configuration: .nexus/workspace.yaml (and lifecycle.json) in the mounted tree, then workspaces.<name> of the user config. */
+  /**
+   * The project's configuration: devcontainer.json (the one chosen at create), .nexus/workspace.yaml (and
+   * lifecycle.json) in the mounted tree, then workspaces.<name> of the user config.
+   */
   project(r: WorkspaceRecord): ProjectConfig {
-    return loadProjectConfig(r.mountPath, { userWorkspace: this.d.config.workspaces[r.name], userConfigFile: this.d.paths.config, userWorkspaceName: r.name });
+    const dir = this.d.paths.workspaceDir(r.id);
+    const chosen = readProjectChoice(dir).devcontainer;
+    const containerEnv = readContainerEnv(dir);
+    return loadProjectConfig(r.mountPath, {
+      userWorkspace: this.d.config.workspaces[r.name],
+      userConfigFile: this.d.paths.config,
+      userWorkspaceName: r.name,
+      ...(chosen ? { devcontainer: chosen } : {}),
+      ...(containerEnv ? { containerEnv } : {}),
+    });
   }
 
   /** A project whose configuration does not parse still stops: its hooks are skipped, and the log says why. */

@@ -1,6 +1,8 @@
 // Create: plan, then make each part (record, worktree, key, image, volume, container) with its undo,
 // roll all of it back on failure, and bring the new workspace up.
 import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { projectVolumes, writeContainerEnv, writeProjectChoice } from "../devcontainer.ts";
 import { DEFAULT_BASE_IMAGE, DEFAULT_WORKSPACE_IMAGE } from "../../docker/engine.ts";
 import * as git from "../../git/git.ts";
 import { fingerprint } from "../../ssh/keys.ts";
@@ -60,7 +62,8 @@ export class WorkspaceCreator {
       step("repository", "Resolving the repository");
       const engine = input.repo ? await d.docker.ping() : undefined;
       const source = await planSource(input, id, d.config, d.paths.home, undo);
-      const { ncpu } = engine ?? (await d.docker.ping());
+      const engineInfo = engine ?? (await d.docker.ping());
+      const { ncpu } = engineInfo;
 
       const containerPorts = input.ports ?? [];
       const hostPorts = await d.ports.allocate(1 + containerPorts.length);
@@ -106,8 +109,13 @@ export class WorkspaceCreator {
       await c.git.prepare(record);
 
       // The project's .nexus/workspace.yaml (in the new worktree) adds ports, resources, image, hooks, services.
+      mkdirSync(d.paths.workspaceDir(id), { recursive: true, mode: 0o700 });
+      // A repository of the user's own may run initializeCommand; a cloned one needs --trust or the config's consent.
+      const trusted = input.trust === true || d.config.defaults.trust_host_commands || !source.repository?.cloned;
+      writeProjectChoice(d.paths.workspaceDir(id), { ...(input.devcontainer ? { devcontainer: input.devcontainer } : {}), trusted });
       project = c.project(record);
       if (project.files.length > 0) step("config", `Project configuration: ${project.files.join(", ")}`);
+      await this.#services.beforeContainer(record, project, engineInfo, step);
       await this.#applyProject(record, project, input);
       d.store.save(record);
 
@@ -120,17 +128,26 @@ export class WorkspaceCreator {
       if (seed) record.image = seed.image;
       else if (!input.image && project.dockerfile) {
         step("image", `Building the project's image from ${project.dockerfile}`);
-        base = await d.docker.buildProjectImage(project.dockerfile, (e) => step(e.phase, e.message));
+        base = await d.docker.buildProjectImage(project.dockerfile, (e) => step(e.phase, e.message), project.build);
       }
-      if (!seed) record.image = await d.docker.ensureWorkspaceImage(base === DEFAULT_WORKSPACE_IMAGE ? DEFAULT_BASE_IMAGE : base, (e) => step(e.phase, e.message));
+      if (base === DEFAULT_WORKSPACE_IMAGE) base = DEFAULT_BASE_IMAGE;
+      // A checkpoint brings its own image; otherwise local features go on the base, then Nexus's layer.
+      if (!seed && !input.image && project.devcontainer?.features.length) base = await d.docker.buildFeaturesImage(base, project.devcontainer.features, (e) => step(e.phase, e.message));
+      if (!seed) record.image = await d.docker.ensureWorkspaceImage(base, (e) => step(e.phase, e.message));
       d.store.save(record);
+      if (project.devcontainer) {
+        // ${containerEnv:...} can be substituted now that the image (and so the container's environment) is known.
+        writeContainerEnv(d.paths.workspaceDir(id), { ...(await d.docker.imageEnv(record.image)), ...project.devcontainer.container.env });
+        project = c.project(record);
+        for (const volume of projectVolumes(project)) if (!(await d.docker.volumeExists(volume))) await d.docker.createVolume(volume, labels);
+      }
 
       step("container", `Creating container ${record.containerName}`);
       await d.docker.createVolume(record.homeVolume, labels);
       undo.push({ what: "remove volume", run: () => d.docker.removeVolume(record!.homeVolume) });
       undo.push({ what: "remove container", run: async () => void (record!.containerId && (await d.docker.removeContainer(record!.containerId))) });
       for (let attempt = 1; ; attempt++) {
-        record.containerId = await this.#container.create(record, ncpu);
+        record.containerId = await this.#container.create(record, ncpu, project);
         d.store.save(record);
         if (seed) {
           step("checkpoint", "Bringing the checkpoint's container filesystem and home in");

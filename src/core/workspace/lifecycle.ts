@@ -58,6 +58,8 @@ export class WorkspaceLifecycle {
       // A project configuration that does not parse stops the start before anything changes.
       const project = c.project(r);
       try {
+        // devcontainer.json's initializeCommand runs at every start, as the spec says.
+        if (project.devcontainer?.initialize.length) await this.#services.beforeContainer(r, project, await d.docker.ping(), step);
         const info = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
         if (!info) {
           // The container is gone (removed by hand, engine reset) or was never made (a create cut
@@ -67,7 +69,7 @@ export class WorkspaceLifecycle {
           if (!r.image) r.image = await d.docker.ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
           if (!(await d.docker.volumeExists(r.homeVolume))) await d.docker.createVolume(r.homeVolume, this.#container.labels(r));
           await c.git.prepare(r);
-          r.containerId = await this.#container.create(r, engine.ncpu);
+          r.containerId = await this.#container.create(r, engine.ncpu, project);
           d.store.save(r);
         } else if (info.State.Paused) {
           await d.docker.unpause(r.containerId!);

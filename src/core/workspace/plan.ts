@@ -110,10 +110,12 @@ export function extraProjectPorts(project: Pick<ProjectConfig, "ports" | "servic
 }
 
 /** Published ports take the name of the service that uses them. */
-export function nameServicePorts(ports: PortMapping[], project: Pick<ProjectConfig, "services">): void {
+export function nameServicePorts(ports: PortMapping[], project: Pick<ProjectConfig, "services" | "portNames">): void {
   for (const p of ports) {
     const svc = project.services.find((s) => s.port === p.containerPort);
     if (svc) p.name = svc.name;
+    // devcontainer.json's portsAttributes label names a port no service claims.
+    else if (project.portNames?.[p.containerPort] && p.name === `port-${p.containerPort}`) p.name = project.portNames[p.containerPort]!;
   }
 }
 

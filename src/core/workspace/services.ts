@@ -12,6 +12,8 @@ import type { WorkspaceChannel } from "./channel.ts";
 import { DEFAULT_BRING_UP_SECONDS, READY_TIMEOUT_MS, type WorkspaceContext } from "./context.ts";
 import { oneOffSpec } from "./spec.ts";
 import { requireRunning } from "./state.ts";
+import { configSources } from "../../config/sources.ts";
+import * as devcontainer from "../devcontainer.ts";
 
 /** Reports a step of a longer operation (create, start) to its caller. */
 export type StepReporter = (phase: string, message: string) => void;
@@ -25,7 +27,7 @@ export class WorkspaceServices {
     this.#channel = channel;
   }
 
-  #hookLog(r: WorkspaceRecord, hook: HookName): string {
+  #hookLog(r: WorkspaceRecord, hook: HookName | "initialize"): string {
     return join(this.#c.d.paths.workspaceDir(r.id), "logs", "hooks", `${hook}.log`);
   }
 
@@ -55,7 +57,37 @@ export class WorkspaceServices {
     if (!project.hooks[hook]?.length) return;
     step("hooks", `Running the ${hook} hook`);
     const result = await this.#runHook(r, project, hook);
-    if (result.exitCode !== 0) throw hookFailed(r.name, result);
+    if (result.exitCode !== 0) throw hookFailed(r.name, result, project.sources[`hooks.${hook}`]);
+  }
+
+  /** onCreate, updateContent and postCreate: once per workspace, the first time it comes up (again after a failure). */
+  async #runCreateOnce(r: WorkspaceRecord, project: ProjectConfig, step: StepReporter): Promise<void> {
+    const dir = this.#c.d.paths.workspaceDir(r.id);
+    if (devcontainer.createHooksDone(dir)) return;
+    for (const hook of devcontainer.CREATE_ONCE_HOOKS) await this.#runHookOrFail(r, project, hook, step);
+    devcontainer.markCreateHooksDone(dir);
+  }
+
+  /**
+   * Before the container is made or started: which file set what, devcontainer.json's caveats and
+   * hostRequirements, then its initializeCommand on this machine (with the consent given at create).
+   */
+  async beforeContainer(r: WorkspaceRecord, project: ProjectConfig, engine: { ncpu: number; memTotal: number }, step: StepReporter): Promise<void> {
+    const d = this.#c.d;
+    const dc = project.devcontainer;
+    if (!dc) return;
+    for (const line of configSources(project, r.mountPath)) step("config", line);
+    for (const note of dc.notes) step("config", `Note: ${note}`);
+    for (const warning of devcontainer.hostRequirementWarnings(dc.hostRequirements, engine, r.mountPath)) {
+      step("config", `Warning: ${warning}`);
+      d.log.warn(`${r.name}: ${warning}`);
+    }
+    if (dc.initialize.length === 0) return;
+    devcontainer.requireTrust(dc.initialize, dc.file, devcontainer.readProjectChoice(d.paths.workspaceDir(r.id)).trusted);
+    step("hooks", `Running initializeCommand on this machine (${dc.file})`);
+    const result = await devcontainer.runInitializeCommand(dc.initialize, this.#hookLog(r, "initialize"));
+    d.log.info(`${r.name}: initializeCommand exited ${result.exitCode} in ${result.durationMs} ms`);
+    if (result.exitCode !== 0) throw devcontainer.initializeFailed(r.name, dc.file, result);
   }
 
   /**
@@ -66,6 +98,7 @@ export class WorkspaceServices {
   async bringUp(r: WorkspaceRecord, project: ProjectConfig, opts: BringUpOptions, step: StepReporter): Promise<ServiceHealthView[]> {
     const c = this.#c;
     const deadline = Date.now() + (opts.timeoutSeconds ?? DEFAULT_BRING_UP_SECONDS) * 1000;
+    if (!opts.skipHooks) await this.#runCreateOnce(r, project, step);
     if (!opts.skipHooks) await this.#runHookOrFail(r, project, "pre-start", step);
     const services = opts.skipServices ? [] : project.services;
     const sh = await this.#channel.serviceShell(r);

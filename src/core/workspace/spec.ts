@@ -1,4 +1,5 @@
 // The container a workspace runs in, as data: pure functions of the record, no engine involved.
+import { environmentFile } from "../environment-file.ts";
 import type { ContainerCreateOptions } from "dockerode";
 import { hardening, pidsLimit } from "../../docker/hardening.ts";
 import { LABELS } from "../../docker/labels.ts";
@@ -105,7 +106,7 @@ export function supervisorFiles(): TarEntry[] {
 /** Host key, authorized keys and the workspace env as files for the container's root (never env vars or labels). */
 export function workspaceFiles(hostKey: KeyPair, authorizedKeys: readonly string[], env: Record<string, string>): TarEntry[] {
   const authorized = [...new Set(authorizedKeys)].join("\n") + "\n";
-  const environment = Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n";
+  const environment = environmentFile(env);
   return [
     { name: "etc/nexus", type: "dir", mode: 0o755 },
     { name: "etc/nexus/ssh", type: "dir", mode: 0o755 },

@@ -73,6 +73,7 @@ export class WorkspaceViews {
       idle: await this.#idle.view(r),
       services,
     };
+    if (project && project.files.length > 0) view.configuration = { files: project.files, sources: project.sources, overridden: project.overridden };
     if (r.error) view.error = r.error;
     return view;
   }
