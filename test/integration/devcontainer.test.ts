@@ -154,7 +154,8 @@ describe("a Dockerfile-based devcontainer.json, offline", () => {
 
   test("create says which file set what, the caveats, and the unmet host requirements", () => {
     const text = progress.join("\n");
-    expect(text).toContain(".devcontainer/devcontainer.json: image, ports, env.CONTAINER_ONLY");
+    expect(text).toMatch(/\.devcontainer\/devcontainer\.json: image, ports, .*env\.CONTAINER_ONLY, .*env\.REMOTE_ONLY, .*hooks\.post-create/);
+    expect(text).toContain(".nexus/workspace.yaml: env.PRECEDENCE");
     expect(text).toContain("env.PRECEDENCE: .nexus/workspace.yaml wins over .devcontainer/devcontainer.json");
     expect(text).toContain("Note: remoteUser 'vscode'");
     expect(text).toMatch(/Warning: hostRequirements\.memory: the project asks for 65536\.0 GiB/);

@@ -272,3 +272,15 @@ describe("errors name the file, the line and the key", () => {
     expect(e.message).toContain("features../feat.nope: the feature 'feat' has no option 'nope' (it has: yes)");
   });
 });
+
+describe("the workspace's environment file", () => {
+  test("values arrive as written through pam_env's KEY=\"value\" reading; a line break is refused", async () => {
+    const { environmentFile } = await import("../../src/core/environment-file.ts");
+    expect(environmentFile({ A: `it's "quoted" $HOME {"json": [1]}`, B: "", C: "a\\b" })).toBe(`A="it's "quoted" $HOME {"json": [1]}"\nB=""\nC="a\\b"\n`);
+    expect(rejected(() => environmentFile({ X: "two\nlines" })).message).toContain("X holds a line break");
+  });
+  test("devcontainer.json values with a line break are refused at their key", async () => {
+    const e = await errorOf(`{\n  "image": "x",\n  "remoteEnv": {\n    "MULTI": "a\\nb"\n  }\n}`);
+    expect(e.message).toMatch(/:4: remoteEnv\.MULTI: a value cannot span lines/);
+  });
+});

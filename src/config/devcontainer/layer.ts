@@ -135,6 +135,7 @@ export function parseDevcontainer(input: DevcontainerInput): DevcontainerLayer {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw fail([...path, k], "expected an environment variable name (letters, digits and _, not starting with a digit)");
       if (val === null && allowNull) continue; // remoteEnv: null unsets a variable; it is simply not set.
       if (typeof val !== "string") throw fail([...path, k], "expected a string");
+      if (/[\r\n]/.test(val)) throw fail([...path, k], "a value cannot span lines: the workspace's environment is read line by line");
       out[k] = val;
     }
     return out;
