@@ -251,7 +251,7 @@ describe("errors name the file, the line and the key", () => {
     expect((await errorOf(`{ "image": "x", "privileged": true }`)).message).toContain("privileged: not supported");
     expect((await errorOf(`{ "image": "x", "workspaceMount": "source=/tmp,target=/src,type=bind" }`)).message).toContain("workspaceMount: not supported");
     expect((await errorOf(`{ "build": { "dockerfile": "Dockerfile", "options": ["--network=host"] } }`, { ".devcontainer/Dockerfile": "FROM x\n" })).message).toContain("build.options: not supported");
-    expect((await errorOf(`{ "build": { "dockerfile": "Nope" } }`)).message).toMatch(/build\.dockerfile: no such file: .*\.devcontainer\/Nope \(paths are relative to .*\.devcontainer\)/);
+    expect((await errorOf(`{ "build": { "dockerfile": "Nope" } }`)).message).toMatch(/build\.dockerfile: no such file: .*\.devcontainer\/Nope \(paths are relative to .*\.devcontainer, inside the repository\)/);
     expect((await errorOf(`{ "image": "x", "shutdownAction": "stopCompose" }`)).message).toContain("Docker Compose");
     expect((await errorOf(`{ "image": "x", "overrideCommand": false }`)).message).toContain("overrideCommand: not supported");
     expect((await errorOf(`{ "name": "no image" }`)).message).toContain("expected image or build.dockerfile");

@@ -2,7 +2,8 @@
 // the network to fetch, which Nexus does not do while creating a workspace; local features (a
 // `./name` folder beside devcontainer.json, per the spec) are installed offline: their install.sh
 // runs as root in an image layer, with the options as environment variables.
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { readUntrustedFileSync } from "../../core/untrusted-files.ts";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { parseJsonc } from "./jsonc.ts";
 
@@ -57,7 +58,8 @@ export function resolveFeatures(features: unknown, configFile: string): { featur
     if (!existsSync(metaFile)) return { problem: { path: ["features", ref], message: `the feature ${dir} has no devcontainer-feature.json` } };
     let meta: Record<string, unknown>;
     try {
-      meta = parseJsonc(readFileSync(metaFile, "utf8")).value as Record<string, unknown>;
+      // The feature folder is inside the repository: read as the workspace's files are (no symlink out, size-capped).
+      meta = parseJsonc(readUntrustedFileSync(configDir, metaFile) ?? "").value as Record<string, unknown>;
     } catch (err) {
       return { problem: { path: ["features", ref], message: `${metaFile}: ${(err as Error).message}` } };
     }

@@ -2,7 +2,8 @@
 // read after it, so it wins per key). Keys follow the Dev Container spec (containers.dev,
 // "devcontainer.json reference"); a key Nexus cannot honour is refused with the reason, never skipped.
 import { existsSync, statSync } from "node:fs";
-import { dirname, posix, resolve } from "node:path";
+import { dirname, posix, relative, resolve } from "node:path";
+import { isUntrustedRegularFile } from "../../core/untrusted-files.ts";
 import type { NexusError } from "../../core/errors.ts";
 import type { HookName, HookStep, ProjectLayer } from "../project.ts";
 import { invalidProject } from "../project-error.ts";
@@ -270,7 +271,7 @@ export function parseDevcontainer(input: DevcontainerInput): DevcontainerLayer {
   // The container's variables reach exec, console, hooks and services too (as they would in `docker exec`); remoteEnv only those.
   if (remoteEnv !== undefined || Object.keys(dc.container.env).length > 0) layer.env = { ...dc.container.env, ...remoteEnv };
 
-  build(c, layer, configDir, fail);
+  build(c, layer, configDir, input.root, fail);
   if (layer.image === undefined && layer.dockerfile === undefined) {
     throw fail([], "expected image or build.dockerfile (a devcontainer.json without either uses Docker Compose, which is not supported)");
   }
@@ -281,7 +282,7 @@ export function parseDevcontainer(input: DevcontainerInput): DevcontainerLayer {
   return layer;
 }
 
-function build(c: Record<string, unknown>, layer: DevcontainerLayer, configDir: string, fail: (path: JsonPath, message: string) => NexusError): void {
+function build(c: Record<string, unknown>, layer: DevcontainerLayer, configDir: string, root: string, fail: (path: JsonPath, message: string) => NexusError): void {
   const legacy = c.dockerFile !== undefined || c.context !== undefined;
   if (c.build === undefined && !legacy) return;
   if (c.build !== undefined && legacy) throw fail(["dockerFile"], "set build.dockerfile and build.context, not the older top-level dockerFile and context as well");
@@ -308,10 +309,11 @@ function build(c: Record<string, unknown>, layer: DevcontainerLayer, configDir: 
   if (layer.image !== undefined) throw fail(at("dockerfile"), "set either image or build.dockerfile, not both");
   // The spec takes both paths from the folder holding devcontainer.json.
   const path = resolve(configDir, dockerfile);
-  if (!existsSync(path) || !statSync(path).isFile()) throw fail(at("dockerfile"), `no such file: ${path} (paths are relative to ${configDir})`);
+  // Inside the repository, a regular file, reached without a symlink out (the worktree is the workspace's to change).
+  if (!isUntrustedRegularFile(root, path)) throw fail(at("dockerfile"), `no such file: ${path} (paths are relative to ${configDir}, inside the repository)`);
   const context = resolve(configDir, b.context === undefined ? "." : String(b.context));
-  if (b.context !== undefined && (typeof b.context !== "string" || !existsSync(context) || !statSync(context).isDirectory())) {
-    throw fail(at("context"), `no such folder: ${context} (paths are relative to ${configDir})`);
+  if (b.context !== undefined && (typeof b.context !== "string" || !existsSync(context) || !statSync(context).isDirectory() || relative(root, context).startsWith(".."))) {
+    throw fail(at("context"), `no such folder: ${context} (paths are relative to ${configDir}, inside the repository)`);
   }
   const args: Record<string, string> = {};
   if (b.args !== undefined) {
