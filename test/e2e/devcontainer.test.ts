@@ -1,0 +1,67 @@
+// `nexus create` in a repository that describes itself with devcontainer.json, as a user runs it:
+// the compiled binary, a local Dockerfile built offline (its base image is on the engine, no registry).
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+
+const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
+const root = tempDir("e2e-dc");
+const home = join(root.path, "nexus");
+const repo = makeRepo(join(root.path, "service"), {
+  "README.md": "# service\n",
+  // Two configurations, as repositories with a Python and a Node setup have.
+  ".devcontainer/python/devcontainer.json": `{
+    // The Dockerfile is beside this file; the build context is the folder of devcontainer.json.
+    "name": "Python",
+    "build": { "dockerfile": "Dockerfile", "args": { "MARK": "offline-build" } },
+    "forwardPorts": [8000],
+    "portsAttributes": { "8000": { "label": "API" } },
+    "remoteEnv": { "APP_ENV": "dev" },
+    "postCreateCommand": "echo \\"created in $PWD as $(id -un)\\" > ~/post-create",
+  }`,
+  ".devcontainer/python/Dockerfile": "FROM debian:bookworm-slim\nARG MARK\nRUN echo \"$MARK\" > /etc/offline-marker\n",
+  ".devcontainer/node/devcontainer.json": `{ "image": "debian:bookworm-slim" }`,
+});
+
+function nexus(args: string[]) {
+  const r = spawnSync(BIN, args, { cwd: repo, env: { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" }, encoding: "utf8", timeout: 900_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+});
+
+afterAll(async () => {
+  nexus(["daemon", "stop"]);
+  removeLeftovers(home);
+  await root[Symbol.asyncDispose]();
+});
+
+test("several devcontainer.json: create lists them and makes nothing; --devcontainer picks one, built offline", () => {
+  const refused = nexus(["create", "svc"]);
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr).toContain(".devcontainer/node/devcontainer.json, .devcontainer/python/devcontainer.json");
+  expect(refused.stderr).toContain("--devcontainer");
+  expect(nexus(["list", "--json"]).stdout).toContain('"workspaces": []');
+
+  const made = nexus(["create", "svc", "--devcontainer", ".devcontainer/python"]);
+  expect(made.stderr).toContain(".devcontainer/python/devcontainer.json: image, ports, env.APP_ENV, hooks.post-create");
+  expect(made.stderr).toContain("Building the project image");
+  expect(made.code).toBe(0);
+  expect(made.stdout).toMatch(/port\s+8000 → 127\.0\.0\.1:\d+/);
+
+  const inside = nexus(["exec", "svc", "--", "sh", "-c", 'cat /etc/offline-marker ~/post-create; echo "$APP_ENV"']);
+  expect(inside.code).toBe(0);
+  expect(inside.stdout).toBe("offline-build\ncreated in /workspace as nexus\ndev\n");
+
+  const status = nexus(["status", "svc"]);
+  expect(status.stdout).toMatch(/config\s+\.devcontainer\/python\/devcontainer\.json: image, ports/);
+  const json = JSON.parse(nexus(["status", "svc", "--json"]).stdout);
+  expect(json.configuration.files).toEqual([join(repo, ".worktree", "svc", ".devcontainer/python/devcontainer.json")]);
+  expect(json.ports.services).toEqual(expect.arrayContaining([expect.objectContaining({ name: "api", containerPort: 8000 })]));
+}, 1_200_000);
