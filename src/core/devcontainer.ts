@@ -71,9 +71,10 @@ export function applyContainerOptions(spec: ContainerCreateOptions, project: Pro
   for (const m of o.mounts) {
     mounts.push({ Type: m.type, Target: m.target, ReadOnly: m.readOnly, Source: m.source ?? "" });
   }
-  if (o.capAdd.length > 0) host.CapAdd = o.capAdd;
-  if (o.capDrop.length > 0) host.CapDrop = o.capDrop;
-  if (o.securityOpt.length > 0) host.SecurityOpt = o.securityOpt;
+  // Added to the workspace's hardening (its seccomp profile and dropped capabilities), never replacing it.
+  if (o.capAdd.length > 0) host.CapAdd = [...new Set([...(host.CapAdd ?? []), ...o.capAdd])].filter((c) => !(host.CapDrop ?? []).includes(c));
+  if (o.capDrop.length > 0) host.CapDrop = [...new Set([...(host.CapDrop ?? []), ...o.capDrop])];
+  if (o.securityOpt.length > 0) host.SecurityOpt = [...new Set([...(host.SecurityOpt ?? []), ...o.securityOpt])];
   if (o.extraHosts.length > 0) host.ExtraHosts = o.extraHosts;
   if (o.shmSize !== undefined) host.ShmSize = o.shmSize;
   if (o.ulimits.length > 0) host.Ulimits = o.ulimits;

@@ -182,7 +182,7 @@ describe("an image-based Go configuration", () => {
     expect(c.image).toBe("debian:bookworm-slim");
     expect(dc.workspaceFolder).toBe(`/workspaces/${name}`);
     expect(dc.container.capAdd).toEqual(["SYS_PTRACE", "NET_ADMIN"]);
-    expect(dc.container.securityOpt).toEqual(["seccomp=unconfined"]);
+    expect(dc.container.securityOpt).toEqual(["no-new-privileges:true"]);
     expect(dc.container.env).toEqual({ GOFLAGS: "-mod=mod", HELLO_HOME: "/usr/local/hello" });
     expect(dc.container.labels).toEqual({ team: "platform" });
     expect(dc.container.extraHosts).toEqual(["registry.local:10.0.0.5"]);
@@ -239,8 +239,11 @@ describe("errors name the file, the line and the key", () => {
     expect(e.message).toMatch(/:5: runArgs\.1: runArgs '--privileged' is not supported: it gives the container access to the host/);
     e = await errorOf(`{ "image": "x", "runArgs": ["-p", "8080:80"] }`);
     expect(e.message).toContain("use forwardPorts or appPort");
-    e = await errorOf(`{ "image": "x", "runArgs": ["--security-opt", "label=disable"] }`);
-    expect(e.message).toContain("'--security-opt label=disable' is not supported");
+    // The classic Go template's seccomp=unconfined would lift the workspace's own profile.
+    e = await errorOf(`{ "image": "x", "runArgs": ["--cap-add=SYS_PTRACE", "--security-opt", "seccomp=unconfined"] }`);
+    expect(e.message).toContain("runArgs.1: runArgs '--security-opt seccomp=unconfined' is not supported: the workspace runs Nexus's own seccomp profile");
+    e = await errorOf(`{ "image": "x", "capAdd": ["SYS_PTRACE", "SYS_ADMIN"] }`);
+    expect(e.message).toContain("capAdd.1: '--cap-add SYS_ADMIN' is not supported");
     e = await errorOf(`{ "image": "x", "runArgs": ["--cap-add"] }`);
     expect(e.message).toContain("'--cap-add' needs a value");
   });
@@ -282,5 +285,22 @@ describe("the workspace's environment file", () => {
   test("devcontainer.json values with a line break are refused at their key", async () => {
     const e = await errorOf(`{\n  "image": "x",\n  "remoteEnv": {\n    "MULTI": "a\\nb"\n  }\n}`);
     expect(e.message).toMatch(/:4: remoteEnv\.MULTI: a value cannot span lines/);
+  });
+});
+
+describe("container options on top of Nexus's own", () => {
+  test("the workspace's hardening stays: security options and dropped capabilities are added to, never replaced", async () => {
+    const { applyContainerOptions } = await import("../../src/core/devcontainer.ts");
+    await using t = tempDir("dc");
+    const root = fixture(t.path, "go-tools");
+    const project = loadProjectConfig(root, { localEnv: {} });
+    const spec = { Env: ["NEXUS_UID=1000"], Labels: { "dev.nexus.managed": "true" } as Record<string, string>, HostConfig: { SecurityOpt: ["seccomp={...}"], CapDrop: ["MKNOD", "SETFCAP"], Mounts: [] } };
+    applyContainerOptions(spec, project, root);
+    expect(spec.HostConfig.SecurityOpt).toEqual(["seccomp={...}", "no-new-privileges:true"]);
+    expect(spec.HostConfig.CapDrop).toEqual(["MKNOD", "SETFCAP"]);
+    expect((spec.HostConfig as { CapAdd?: string[] }).CapAdd).toEqual(["SYS_PTRACE", "NET_ADMIN"]);
+    expect(spec.Env).toEqual(["HELLO_HOME=/usr/local/hello", "GOFLAGS=-mod=mod", "NEXUS_UID=1000"]);
+    expect(spec.Labels).toEqual({ team: "platform", "dev.nexus.managed": "true" });
+    expect(spec.HostConfig.Mounts.map((m: { Target: string }) => m.Target)).toEqual([`/workspaces/${basename(root)}`, "/home/nexus/.cache/go-build", "/tmp/scratch"]);
   });
 });

@@ -32,8 +32,11 @@ export function emptyContainerOptions(): ContainerOptions {
 
 /** Paths Nexus mounts or writes itself: a project mount there would hide them. */
 const RESERVED_TARGETS = ["/workspace", "/home/nexus", "/etc/nexus", "/etc/environment"];
-// Loosening these only affects the container's own sandbox, as --cap-add does; the rest (label=..., other profiles) is refused.
-const SAFE_SECURITY_OPTS = /^(seccomp[=:]unconfined|apparmor[=:]unconfined|no-new-privileges(:true)?)$/;
+// Only tightening: the workspace runs Nexus's own seccomp profile (docker/hardening.ts keeps setuid files
+// and device nodes out of the bind-mounted worktree), which `seccomp=unconfined` would replace.
+const SAFE_SECURITY_OPTS = /^no-new-privileges(:true)?$/;
+/** Capabilities that reach past the container (or undo the workspace's hardening): refused in --cap-add. */
+const HOST_CAPABILITIES = new Set(["ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_RAWIO", "SYS_BOOT", "DAC_READ_SEARCH", "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "SETFCAP", "SYSLOG", "BPF", "PERFMON", "SYS_TIME"]);
 
 /** A mount as devcontainer.json writes it: Docker's `--mount` string, or {type, source, target}. */
 export function parseMount(value: unknown): MountSpec | string {
@@ -112,10 +115,13 @@ export function applyRunArgs(args: unknown, into: ContainerOptions, localEnv: Re
         if (val !== undefined) into.env[k] = val;
         continue;
       }
-      case "--cap-add":
+      case "--cap-add": {
         if ((v = value()) === undefined) break;
-        into.capAdd.push(v.toUpperCase());
+        const cap = v.toUpperCase().replace(/^CAP_/, "");
+        if (HOST_CAPABILITIES.has(cap)) return { index: at, message: `'--cap-add ${v}' is not supported: it reaches past the container or undoes the workspace's hardening (capabilities such as SYS_PTRACE or NET_RAW are fine)` };
+        into.capAdd.push(cap);
         continue;
+      }
       case "--cap-drop":
         if ((v = value()) === undefined) break;
         into.capDrop.push(v.toUpperCase());
@@ -130,8 +136,10 @@ export function applyRunArgs(args: unknown, into: ContainerOptions, localEnv: Re
       }
       case "--security-opt":
         if ((v = value()) === undefined) break;
-        if (!SAFE_SECURITY_OPTS.test(v)) return { index: at, message: `runArgs '--security-opt ${v}' is not supported (seccomp=unconfined, apparmor=unconfined and no-new-privileges are)` };
-        into.securityOpt.push(v.replace(/^(seccomp|apparmor):/, "$1="));
+        if (!SAFE_SECURITY_OPTS.test(v)) {
+          return { index: at, message: `runArgs '--security-opt ${v}' is not supported: the workspace runs Nexus's own seccomp profile, which keeps setuid files and device nodes out of your worktree (no-new-privileges is accepted)` };
+        }
+        into.securityOpt.push("no-new-privileges:true");
         continue;
       case "--add-host":
         if ((v = value()) === undefined) break;
@@ -162,7 +170,7 @@ export function applyRunArgs(args: unknown, into: ContainerOptions, localEnv: Re
         continue;
       }
       default:
-        return { index: at, message: `runArgs '${flag}' is not supported: Nexus maps --env, --cap-add, --cap-drop, --label, --security-opt (unconfined profiles), --add-host, --shm-size, --ulimit, --volume, --mount and --init` };
+        return { index: at, message: `runArgs '${flag}' is not supported: Nexus maps --env, --cap-add, --cap-drop, --label, --security-opt no-new-privileges, --add-host, --shm-size, --ulimit, --volume, --mount and --init` };
     }
     return { index: at, message: `runArgs '${flag}' needs a value` };
   }

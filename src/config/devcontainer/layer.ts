@@ -210,7 +210,7 @@ export function parseDevcontainer(input: DevcontainerInput): DevcontainerLayer {
       case "remoteUser":
       case "containerUser":
         if (typeof value !== "string" || value === "") throw fail([key], "expected a user name");
-        if (value !== "nexus") dc.notes.push(`${key} '${value}': commands run as the workspace user 'nexus', who has your uid and passwordless sudo`);
+        if (value !== "nexus") dc.notes.push(`${key} '${value}': commands run as the workspace user 'nexus', who has your uid (sudo needs 'sudo: true' in .nexus/workspace.yaml)`);
         break;
       case "hostRequirements":
         dc.hostRequirements = hostRequirements(value, fail);
