@@ -114,7 +114,13 @@ export async function saveArchive(engine: DockerEngine, containerId: string, pat
 
 /** Unpacks a tar from `file` into `dir` of the container, numeric owners kept. */
 export async function loadArchive(engine: DockerEngine, containerId: string, dir: string, file: string): Promise<void> {
-  await engine.call("copy files into container", () => engine.docker.getContainer(containerId).putArchive(createReadStream(file), { path: dir, copyUIDGID: "1" } as never));
+  const input = createReadStream(file);
+  input.on("error", () => {}); // reported by putArchive's rejection
+  try {
+    await engine.call("copy files into container", () => engine.docker.getContainer(containerId).putArchive(input, { path: dir, copyUIDGID: "1" } as never));
+  } finally {
+    input.destroy();
+  }
 }
 
 /**
@@ -129,6 +135,8 @@ export async function applyChanges(engine: DockerEngine, image: string, target: 
     try {
       for (const path of changes.copy) {
         const out = (await engine.call(`read ${path} from checkpoint`, () => from.getArchive({ path }))) as NodeJS.ReadableStream;
+        // A failure on either side surfaces as putArchive's rejection; an unheard stream error would end the daemon.
+        out.on("error", () => {});
         await engine.call(`write ${path} into container`, () => d.getContainer(target).putArchive(out as never, { path: dirname(path), copyUIDGID: "1" } as never));
       }
     } finally {

@@ -145,6 +145,7 @@ async function holdPorts(ports: readonly number[]): Promise<() => Promise<void>>
           const server = createServer((socket) => socket.destroy());
           server.once("error", () => resolve());
           server.listen({ port, host: "127.0.0.1", exclusive: true }, () => {
+            server.on("error", () => {}); // a placeholder: nothing it does may end the daemon
             held.push(server);
             resolve();
           });
