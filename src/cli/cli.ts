@@ -369,7 +369,15 @@ async function createOrAsk(ctx: CliContext, name: string | undefined, flags: Cre
   const { runCreateWizard, withSpinner } = await import("./wizard.ts");
   const { spawnSync } = await import("node:child_process");
   const branch = spawnSync("git", ["rev-parse", "--abbrev-ref", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  const answers = await runCreateWizard(flags, branch.status === 0 ? branch.stdout.trim() : undefined);
+  // The names already taken, so the name question refuses them as they are typed: read from the
+  // records of NEXUS_HOME (no daemon is started for it), or asked of the daemon given with -u.
+  const taken = ctx.remote
+    ? await ctx
+        .probeClient()
+        .json<{ workspaces: Array<{ name: string }> }>("GET", "/api/v1/workspaces")
+        .then((r) => new Set(r.workspaces.map((w) => w.name)), () => new Set<string>())
+    : new Set((await import("./commands/completion.ts")).workspaceNames(ctx.paths.workspaces));
+  const answers = await runCreateWizard(flags, branch.status === 0 ? branch.stdout.trim() : undefined, taken);
   if (!answers) return 130;
   let summary = "";
   const code = await withSpinner(`Creating ${answers.name}`, (progress) => {

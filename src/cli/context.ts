@@ -41,6 +41,11 @@ export class CliContext {
     return this.#client;
   }
 
+  /** A daemon given with -u/--url (or NEXUS_URL), not the local one. */
+  get remote(): boolean {
+    return this.#url !== undefined;
+  }
+
   /** The daemon the commands talk to (-u/--url, else the local socket), asked without starting one. */
   probeClient(): DaemonClient {
     return this.#url ? new DaemonClient({ url: this.#url, ...(this.#token ? { token: this.#token } : {}) }) : new DaemonClient({ socketPath: this.paths.daemonSocket });

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, openSync, readFileSync, closeSync } from "node:fs";
+import { dirname } from "node:path";
 import { NexusError } from "../core/errors.ts";
 import { currentRuntime } from "../runtime/index.ts";
 import type { NexusPaths } from "../store/paths.ts";
@@ -51,11 +52,32 @@ export async function ensureDaemon(paths: NexusPaths, log: (line: string) => voi
   return client;
 }
 
+/**
+ * Makes NEXUS_HOME and opens the daemon's log in it. When that fails (a parent that is not
+ * writable, or a file), no daemon and no log exist yet: say which folder and what to do.
+ */
+function openHome(paths: NexusPaths): number {
+  try {
+    mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+    return openSync(paths.daemonLog, "a", 0o600);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const where = e.path ?? paths.home;
+    throw new NexusError("PERMISSION_DENIED", `Cannot make the Nexus home ${paths.home}: ${e.code ?? "error"} at ${where}`, {
+      suggestion:
+        e.code === "ENOTDIR"
+          ? `A file stands where a folder of ${paths.home} should be: set NEXUS_HOME to a folder you can write (default: ~/.nexus), or move that file`
+          : `Make ${dirname(paths.home)} writable for you (or create ${paths.home} there with mode 0700 and your ownership), or set NEXUS_HOME to a folder you can write (default: ~/.nexus)`,
+      details: { nexusHome: paths.home, path: where, errno: e.code },
+      cause: err,
+    });
+  }
+}
+
 export async function startDaemon(paths: NexusPaths, log: (line: string) => void): Promise<DaemonVersion> {
   const runtime = await currentRuntime();
   const self = runtime.selfCommand();
-  mkdirSync(paths.home, { recursive: true, mode: 0o700 });
-  const logFd = openSync(paths.daemonLog, "a", 0o600);
+  const logFd = openHome(paths);
   // node:child_process loads here, not on every command's start path.
   const { spawn } = await import("node:child_process");
   const child = spawn(self.argv[0]!, [...self.argv.slice(1), "daemon"], {

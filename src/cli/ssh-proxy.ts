@@ -1,6 +1,7 @@
 // `nexus ssh-proxy <workspace> <port>`: the ProxyCommand of ~/.nexus/ssh_config. It resumes a
 // workspace that idleness paused (plain `ssh`, scp, rsync and editors would otherwise hang on a
 // frozen sshd), then joins stdin/stdout to the workspace's SSH port on 127.0.0.1.
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import type { WorkspaceView } from "../core/types.ts";
 import { nexusPaths } from "../store/paths.ts";
@@ -23,6 +24,7 @@ export async function runSshProxy(args: readonly string[], env: Record<string, s
     if (ws.status === "paused") await client.json("POST", `${path}/resume`, { blocking: false }, { timeoutMs: 30_000 });
     else if (ws.status !== "running") {
       process.stderr.write(`nexus: workspace '${name}' is ${ws.status}; start it with 'nexus start ${name}'\n`);
+      quietParentSsh();
       return 255;
     }
   } catch (err) {
@@ -30,6 +32,28 @@ export async function runSshProxy(args: readonly string[], env: Record<string, s
     process.stderr.write(`nexus: could not check workspace '${name}' (${(err as Error).message}); connecting anyway\n`);
   }
   return pipe(port);
+}
+
+/**
+ * A ProxyCommand that ends without a byte makes ssh add "kex_exchange_identification: Connection
+ * closed by remote host" and "Connection closed by UNKNOWN port 65535" after our hint. ssh dies
+ * quietly on SIGINT (and the shell prints nothing for it), exiting non-zero: the hint stays alone.
+ * Only when the parent really is ssh.
+ */
+function quietParentSsh(): void {
+  let parent = "";
+  try {
+    parent = readFileSync(`/proc/${process.ppid}/comm`, "utf8").trim();
+  } catch {
+    return; // no /proc (macOS): ssh's own lines follow the hint
+  }
+  if (parent === "ssh") {
+    try {
+      process.kill(process.ppid, "SIGINT");
+    } catch {
+      // gone already
+    }
+  }
 }
 
 function pipe(port: number): Promise<number> {

@@ -32,14 +32,14 @@ function portsProblem(value: string | undefined): string | undefined {
 }
 
 /** Asks the questions; resolves undefined when the user cancels (Ctrl-C or no at the summary). */
-export async function runCreateWizard(given: CreateFlags, currentBranch: string | undefined): Promise<WizardAnswers | undefined> {
+export async function runCreateWizard(given: CreateFlags, currentBranch: string | undefined, taken: ReadonlySet<string> = new Set()): Promise<WizardAnswers | undefined> {
   const p = await import("@clack/prompts");
   const cancelled = () => {
     p.cancel("Cancelled; nothing was created");
     return undefined;
   };
   p.intro("Create a Nexus workspace");
-  const name = await askName();
+  const name = await askName(taken);
   if (name === undefined) return cancelled();
 
   const source = await p.select({
@@ -140,18 +140,20 @@ function repositoryRoot(): string {
  * The name, checked as it is typed: the line under the input says what is wrong with it (or that
  * it is fine) at every key, and Enter accepts only a valid name.
  */
-async function askName(): Promise<string | undefined> {
+async function askName(taken: ReadonlySet<string>): Promise<string | undefined> {
   const [{ TextPrompt, isCancel }, p] = await Promise.all([import("@clack/core"), import("@clack/prompts")]);
+  // A name already taken is refused here, not after seven more questions.
+  const problem = (v: string | undefined) => nameProblem(v) ?? (taken.has(v!) ? `A workspace named '${v}' already exists` : undefined);
   const prompt = new TextPrompt({
-    validate: nameProblem,
+    validate: problem,
     render() {
       const typed = this.userInput;
       const title = "Workspace name";
       if (this.state === "submit") return `${p.S_STEP_SUBMIT}  ${title}\n${p.S_BAR}  ${this.value ?? ""}`;
       if (this.state === "cancel") return `${p.S_STEP_CANCEL}  ${title}\n${p.S_BAR}  ${typed}`;
-      const problem = typed ? nameProblem(typed) : undefined;
-      const hint = !typed ? "lowercase letters, digits and '-', e.g. feature-auth" : problem ? `✗ ${problem}` : "✓ a valid name";
-      const mark = this.state === "error" || problem ? p.S_STEP_ERROR : p.S_STEP_ACTIVE;
+      const wrong = typed ? problem(typed) : undefined;
+      const hint = !typed ? "lowercase letters, digits and '-', e.g. feature-auth" : wrong ? `✗ ${wrong}` : "✓ a valid name";
+      const mark = this.state === "error" || wrong ? p.S_STEP_ERROR : p.S_STEP_ACTIVE;
       return `${mark}  ${title}\n${p.S_BAR}  ${this.userInputWithCursor}\n${p.S_BAR_END}  ${hint}`;
     },
   });

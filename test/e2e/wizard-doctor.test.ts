@@ -65,6 +65,32 @@ describe("create wizard, for real", () => {
     expect(ws).toMatchObject({ name: "wiz", status: "running", branch: "nexus/wiz" });
     expect(leftovers(home).containers.length).toBe(1);
   }, 300_000);
+
+  test("a name already taken is refused at the name question, and Enter does not go on", async () => {
+    const again = `${session}-taken`;
+    const cmd = `env NEXUS_HOME=${home} NO_COLOR=1 ${BIN} create; sleep 60`;
+    expect(tmux("new-session", "-d", "-s", again, "-x", "140", "-y", "40", "-c", repo, cmd).status).toBe(0);
+    const shown = (): string => tmux("capture-pane", "-p", "-J", "-t", again).stdout;
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!shown().includes("Workspace name") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      tmux("send-keys", "-t", again, "wiz");
+      const until = Date.now() + 10_000;
+      while (!shown().includes("already exists") && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(shown()).toContain("✗ A workspace named 'wiz' already exists");
+      tmux("send-keys", "-t", again, "Enter");
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(shown()).not.toContain("Repository"); // still at the name question
+      tmux("send-keys", "-t", again, "BSpace", "2");
+      const ok = Date.now() + 10_000;
+      while (!shown().includes("✓ a valid name") && Date.now() < ok) await new Promise((r) => setTimeout(r, 50));
+      expect(shown()).toContain("✓ a valid name");
+      tmux("send-keys", "-t", again, "C-c");
+    } finally {
+      tmux("kill-session", "-t", again);
+    }
+    expect(leftovers(home).containers.length).toBe(1); // nothing more was made
+  }, 120_000);
 });
 
 describe("doctor, for real", () => {

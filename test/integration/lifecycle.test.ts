@@ -95,10 +95,11 @@ describe("switch, use and url", () => {
     expect(s.workspaces.active()).toBeUndefined();
   });
 
-  test("url names the first published port on localhost", () => {
-    const u = s.workspaces.url("life");
+  test("url names the first published port on localhost, and says that nothing listens there yet", async () => {
+    const u = await s.workspaces.url("life");
     expect(u.containerPort).toBe(8080);
     expect(u.url).toBe(`http://localhost:${u.hostPort}`);
+    expect(u.listening).toBe(false);
   });
 });
 

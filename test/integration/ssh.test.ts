@@ -57,9 +57,15 @@ describe("host keys", () => {
   test("GET /ssh's fingerprint is the one ssh-keyscan sees, known before anyone connected", () => {
     const info = s.workspaces.sshInfo("keys");
     expect(info).toMatchObject({ enabled: true, host: "localhost", user: "nexus", forwardAgent: true });
-    expect(info.connectionCommand).toBe(`ssh -A nexus@localhost -p ${info.port}`);
+    expect(info.connectionCommand).toBe(`ssh -F ${join(home, "ssh_config")} nexus-keys`);
     const scanned = execFileSync("sh", ["-c", `ssh-keyscan -t ed25519 -p ${info.port} 127.0.0.1 2>/dev/null | ssh-keygen -lf -`], { encoding: "utf8" });
     expect(scanned.split(/\s+/)[1]).toBe(info.hostKeyFingerprint);
+  });
+
+  test("GET /ssh's connectionCommand works as printed (no host-key prompt, no known_hosts of the user's)", () => {
+    const { connectionCommand } = s.workspaces.sshInfo("keys");
+    const r = spawnSync("sh", ["-c", `${connectionCommand} echo ok`], { encoding: "utf8", input: "", env: { ...process.env, SSH_AUTH_SOCK: undefined }, timeout: 30_000 });
+    expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: "ok\n", stderr: "" });
   });
 
   test("plain ssh with the generated config works with StrictHostKeyChecking yes", () => {

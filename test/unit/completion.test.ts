@@ -113,6 +113,6 @@ describe("help", () => {
     expect(ws.stdout).toContain("$ nexus workspace <create|list|");
     expect(ws.stdout).toContain("nexus workspace create feature-auth");
     expect(nexus("--help").stdout).toMatch(/^ {2}workspace \[verb\] +The workspace commands/m);
-    expect(nexus("workspace", "exec", "--help").stdout).toContain("$ nexus exec <workspace>");
+    expect(nexus("workspace", "exec", "--help").stdout).toContain("Run a command in the workspace");
   });
 });

@@ -29,6 +29,17 @@ describe("nexus config", () => {
     expect(existsSync(join(dir.path, "nexus", "config.yaml"))).toBe(false); // showing writes nothing
   });
 
+  test("daemon.port's default is marked as not in force (TCP is opt-in); a set one says where it came from", async () => {
+    await using dir = tempDir("config");
+    const shown = nexus(dir.path, "config").stdout;
+    expect(shown).toMatch(/^ {2}port: 8080 # not in force: TCP is off unless daemon.port is set/m);
+    mkdirSync(join(dir.path, "nexus"));
+    writeFileSync(join(dir.path, "nexus", "config.yaml"), "daemon:\n  port: 9100\n");
+    const set = nexus(dir.path, "config").stdout;
+    expect(set).toMatch(/^ {2}port: 9100 # from config.yaml$/m);
+    expect(set).not.toContain("not in force");
+  });
+
   test("the file overrides the defaults; get reads one dotted key", async () => {
     await using dir = tempDir("config");
     mkdirSync(join(dir.path, "nexus"));

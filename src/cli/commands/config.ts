@@ -47,6 +47,11 @@ function annotatedYaml(effective: EffectiveConfig, file: string): string {
     if (isScalar(pair.value)) pair.value.comment = note;
     else if (isCollection(pair.value)) pair.key.comment = note;
   }
+  // daemon.port's default is not in force: TCP is opt-in (src/daemon/daemon.ts), nothing listens on it.
+  if (!effective.sources["daemon.port"]) {
+    const port = doc.getIn(["daemon", "port"], true);
+    if (isScalar(port)) port.comment = " not in force: TCP is off unless daemon.port is set (config.yaml, NEXUS_DAEMON_PORT) or 'nexus daemon --port N' runs";
+  }
   return doc.toString();
 }
 

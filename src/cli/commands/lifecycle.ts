@@ -80,7 +80,8 @@ export async function useCommand(ctx: CliContext, ref: string | undefined, flags
 }
 
 export async function urlCommand(ctx: CliContext, ref: string | undefined): Promise<number> {
-  const r = await (await ctx.client()).json<{ url: string }>("GET", path(ctx.workspace(ref), "/url"));
+  const r = await (await ctx.client()).json<{ url: string; containerPort: number; listening?: boolean }>("GET", path(ctx.workspace(ref), "/url"));
+  if (r.listening === false && !ctx.json) await ctx.log(`nothing listens on port ${r.containerPort} inside the workspace yet (on 0.0.0.0; see 'nexus ports')`);
   return print(ctx, r, r.url);
 }
 

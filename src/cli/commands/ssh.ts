@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import { hostAlias, includeLineIn } from "../../core/ssh-files.ts";
 import type { SshInfo, WorkspaceView } from "../../core/types.ts";
-import { buildCommandLine } from "../../ssh/quote.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import type { CliContext } from "../context.ts";
 import { writeOut } from "../output.ts";
@@ -31,7 +30,9 @@ export async function sshCommand(ctx: CliContext, ref: string | undefined, argv:
   }
   const interactive = argv.length === 0;
   if (interactive) await postAttach(ctx, client, view.name);
-  const remote = interactive ? `cd /workspace && exec "$SHELL" -l` : buildCommandLine(argv, { cwd: "/workspace" });
+  // As ssh does: the words after -- are joined with spaces into one line for the remote shell, so
+  // `nexus workspace ssh ws -- "make; make test"` runs both (use `nexus exec` for exact argv).
+  const remote = interactive ? `cd /workspace && exec "$SHELL" -l` : `cd /workspace && ${argv.join(" ")}`;
   const args = ["-F", ctx.paths.sshConfig, interactive || process.stdin.isTTY ? "-t" : "-T", hostAlias(view.name), remote];
   if (interactive && !process.stdin.isTTY) args[2] = "-T";
   const { spawn } = await import("node:child_process");

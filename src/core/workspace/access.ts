@@ -2,8 +2,8 @@
 // workspace, and its URL.
 import { existsSync, readFileSync } from "node:fs";
 import { fingerprint } from "../../ssh/keys.ts";
+import { shellQuote } from "../../ssh/quote.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
-import { NexusError } from "../errors.ts";
 import { knownHostsLines, sshConfigBlock, sshConfigIncluded } from "../ssh-files.ts";
 import type { SshInfo, WorkspaceRecord, WorkspaceStatus } from "../types.ts";
 import type { WorkspaceContext } from "./context.ts";
@@ -34,7 +34,12 @@ export class WorkspaceAccess {
       user,
       forwardAgent,
       hostKeyFingerprint: r.hostKeyFingerprint,
-      connectionCommand: `ssh ${forwardAgent ? "-A " : ""}${user}@localhost -p ${r.ports.ssh}`,
+      // Works as printed: the generated config pins the host key, names the key, forwards the agent
+      // as the workspace says and resumes a paused workspace (a bare 'ssh -A nexus@localhost -p N'
+      // fails host-key verification). Plain 'ssh nexus-<name>' once ~/.ssh/config includes it.
+      connectionCommand: sshConfigIncluded(c.d.hostUser.home, c.d.paths.sshConfig)
+        ? `ssh ${workspaceNames(r.name, r.id).sshAlias}`
+        : `ssh -F ${shellQuote(c.d.paths.sshConfig)} ${workspaceNames(r.name, r.id).sshAlias}`,
       configured: sshConfigIncluded(c.d.hostUser.home, c.d.paths.sshConfig),
       rotationPending: r.hostKeyRotationPending === true,
     };
@@ -89,18 +94,5 @@ export class WorkspaceAccess {
 
   clearActive(): void {
     writeFileAtomic(this.#c.d.paths.activeWorkspace, "");
-  }
-
-  /** The URL of the workspace's first published web port. */
-  url(ref: string): { workspaceId: string; url: string; containerPort: number; hostPort: number } {
-    const r = this.#c.resolve(ref);
-    const port = r.ports.services[0];
-    if (!port) {
-      throw new NexusError("INVALID_STATE", `Workspace '${r.name}' publishes no port`, {
-        suggestion: `Create it with a port ('nexus create ${r.name} -p 3000')`,
-        details: { workspaceName: r.name },
-      });
-    }
-    return { workspaceId: r.id, url: `http://localhost:${port.hostPort}`, containerPort: port.containerPort, hostPort: port.hostPort };
   }
 }

@@ -17,6 +17,7 @@ import { IdleWatch } from "./idle.ts";
 import { WorkspaceLifecycle } from "./lifecycle.ts";
 import { WorkspaceReconciler } from "./reconcile.ts";
 import { WorkspaceServices } from "./services.ts";
+import { workspaceUrl, type WorkspaceUrl } from "./url.ts";
 import { WorkspaceViews } from "./views.ts";
 import { AutoResume, type Resumed } from "./wake.ts";
 import type { CheckpointHooks } from "./checkpoint-hooks.ts";
@@ -201,8 +202,10 @@ export class WorkspaceService {
   clearActive(): void {
     this.#access.clearActive();
   }
-  url(ref: string): { workspaceId: string; url: string; containerPort: number; hostPort: number } {
-    return this.#access.url(ref);
+  async url(ref: string): Promise<WorkspaceUrl> {
+    const r = this.#c.resolve(ref);
+    const { services } = r.status === "running" ? await this.#services.listServices(r.id).catch(() => ({ services: [] as ServiceView[] })) : { services: [] };
+    return workspaceUrl(r, services, this.#channel);
   }
   sshInfo(ref: string): SshInfo {
     return this.#access.sshInfo(ref);

@@ -96,7 +96,7 @@ export function workspaceRoutes(service: WorkspaceService, sessions?: SessionSer
 
   app.post("/:id/switch", async (c) => c.json(await service.switch(c.req.param("id"))));
 
-  app.get("/:id/url", (c) => c.json(service.url(c.req.param("id"))));
+  app.get("/:id/url", async (c) => c.json(await service.url(c.req.param("id"))));
 
   app.post("/:id/exec", async (c) => {
     const id = c.req.param("id");
