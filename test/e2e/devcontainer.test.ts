@@ -57,7 +57,10 @@ test("several devcontainer.json: create lists them and makes nothing; --devconta
 
   const inside = nexus(["exec", "svc", "--", "sh", "-c", 'cat /etc/offline-marker ~/post-create; echo "$APP_ENV"']);
   expect(inside.code).toBe(0);
-  expect(inside.stdout).toBe("offline-build\ncreated in /workspace as nexus\ndev\n");
+  // The workspace user is nexus, or root on a root host (it takes the host user's uid).
+  const user = nexus(["exec", "svc", "--", "id", "-un"]).stdout.trim();
+  expect(["nexus", "root"]).toContain(user);
+  expect(inside.stdout).toBe(`offline-build\ncreated in /workspace as ${user}\ndev\n`);
 
   const status = nexus(["status", "svc"]);
   expect(status.stdout).toMatch(/config\s+\.devcontainer\/python\/devcontainer\.json: image, ports/);
