@@ -41,12 +41,12 @@ describe("the API is as powerful as its caller, never more", () => {
     }
     expect(h.s.store.findByName("evil-etc")).toBeUndefined();
     expect(leftovers(h.home).containers.length).toBe(1);
-  });
+  }, 120_000);
 
   test("nor the daemon's own state (its token and keys)", async () => {
     const e = await errorOf(await h.req("POST", "/api/v1/workspaces", { name: "evil-home", noWorktree: true, path: h.home }));
     expect(e).toMatchObject({ status: 403, code: "PERMISSION_DENIED" });
-  });
+  }, 120_000);
 
   test("a folder another user owns is refused to a caller who is not root", () => {
     const dir = join(h.root.path, "theirs");
@@ -54,7 +54,7 @@ describe("the API is as powerful as its caller, never more", () => {
     // The rule, for a caller whose uid does not own the folder (the daemon's own user is the caller).
     expect(() => checkWorkspacePath(dir, { uid: 4242 })).toThrow(NexusError);
     expect(checkWorkspacePath(dir, { uid: process.getuid!() })).toBe(dir);
-  });
+  }, 120_000);
 
   test("agentSocket must be the caller's agent, never the Docker engine's socket", async () => {
     const sock = existsSync("/var/run/docker.sock") ? "/var/run/docker.sock" : "/run/docker.sock";
@@ -65,14 +65,14 @@ describe("the API is as powerful as its caller, never more", () => {
     expect(x).toMatchObject({ status: 403, code: "PERMISSION_DENIED" });
     const f = await errorOf(await h.req("POST", "/api/v1/workspaces/sec-api/exec", { command: "true", agentSocket: join(repo, "README.md") }));
     expect(f).toMatchObject({ status: 403, code: "PERMISSION_DENIED" });
-  });
+  }, 120_000);
 
   test("forwards do not bind privileged host ports without daemon.allow_privileged_ports", async () => {
     for (const hostPort of [1, 80, 443]) {
       const e = await errorOf(await h.req("POST", "/api/v1/workspaces/sec-api/ports", { containerPort: 8080, hostPort }));
       expect(e).toMatchObject({ status: 403, code: "PERMISSION_DENIED" });
     }
-  });
+  }, 120_000);
 });
 
 describe("bad input is a 400, never a 5xx", () => {
@@ -87,12 +87,12 @@ describe("bad input is a 400, never a 5xx", () => {
       const e = await errorOf(await h.req("POST", "/api/v1/workspaces/sec-api/exec", body));
       expect(e).toMatchObject({ status: 400, code: "INVALID_ARGUMENT" });
     }
-  });
+  }, 120_000);
 
   test("create: an image holding a newline", async () => {
     const e = await errorOf(await h.req("POST", "/api/v1/workspaces", { name: "bad-image", path: repo, image: "debian\nFROM x" }));
     expect(e).toMatchObject({ status: 400, code: "INVALID_ARGUMENT" });
-  });
+  }, 120_000);
 
   test("tokens: ttl 1e308", async () => {
     const app = createApp({
@@ -108,7 +108,7 @@ describe("bad input is a 400, never a 5xx", () => {
       expect(e).toMatchObject({ status: 400, code: "INVALID_ARGUMENT" });
     }
     expect((await req("POST", "/api/v1/tokens", { ttl: "1h" })).status).toBe(201);
-  });
+  }, 120_000);
 
   test("gRPC: an unknown status enum number is INVALID_ARGUMENT, with no JS error text", () => {
     let err: unknown;
@@ -120,5 +120,5 @@ describe("bad input is a 400, never a 5xx", () => {
     expect(err).toBeInstanceOf(NexusError);
     expect((err as NexusError).code).toBe("INVALID_ARGUMENT");
     expect((err as NexusError).message).not.toContain("is not a function");
-  });
+  }, 120_000);
 });

@@ -37,7 +37,7 @@ describe("the worktree holds nothing with more rights than the host user", () =>
     expect(existsSync(join(worktree, "rootshell"))).toBe(true);
     expect(setIdBits(join(worktree, "rootshell"))).toBe(0);
     if (existsSync(join(worktree, "rootshell2"))) expect(setIdBits(join(worktree, "rootshell2"))).toBe(0);
-  });
+  }, 120_000);
 
   test("nor by creating the file with the bits (open/creat mode), nor through python's chmod", () => {
     const r = h.rootSh(
@@ -58,7 +58,7 @@ PY`,
     expect(r.stdout).toContain("open refused");
     expect(r.stdout).toContain("chmod refused");
     for (const f of ["created", "chmodded"]) if (existsSync(join(worktree, f))) expect(setIdBits(join(worktree, f))).toBe(0);
-  });
+  }, 120_000);
 
   test("no device nodes and no file capabilities", () => {
     const r = h.rootSh(
@@ -75,7 +75,7 @@ except OSError as e:
     );
     expect(r.stdout).toContain("setcap refused");
     for (const f of ["mem", "disk"]) expect(existsSync(join(worktree, f))).toBe(false);
-  });
+  }, 120_000);
 
   test("the workspace user gains nothing from setuid programs (sudo included) unless the project says sudo: true", async () => {
     const r = await h.sh("sec-setuid", "grep NoNewPrivs /proc/self/status; id -u; sudo -n true 2>&1; echo sudo=$?");
@@ -89,7 +89,7 @@ except OSError as e:
     const t = await h.sh("sec-setuid-sudo", "sudo cp /bin/bash /workspace/x; sudo chmod 4755 /workspace/x; echo done");
     expect(t.stdout).toContain("done");
     expect(setIdBits(join(sudoWorktree, "x"))).toBe(0);
-  });
+  }, 120_000);
 
   test("a pids limit holds a fork bomb inside the workspace (preset medium: 2048)", async () => {
     const id = h.s.workspaces.resolve("sec-setuid").containerId!;
@@ -97,5 +97,5 @@ except OSError as e:
     expect(limit).toBeGreaterThan(0);
     const r = await h.sh("sec-setuid", "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max");
     expect(Number(r.stdout.trim())).toBe(limit);
-  });
+  }, 120_000);
 });

@@ -36,7 +36,7 @@ describe("files a workspace leaves for the daemon", () => {
     const err = await rejection(h.s.workspaces.listServices("sec-files"), "PERMISSION_DENIED");
     expect(err.message).toContain("symlink");
     expect(JSON.stringify(err.toJSON())).not.toContain("do-not-echo");
-  });
+  }, 120_000);
 
   test("a symlinked .nexus folder leading out of the worktree is refused", async () => {
     const r = h.rootSh("sec-files", `rm -rf /workspace/.nexus && ln -sfn ${h.root.path} /workspace/.nexus`);
@@ -47,7 +47,7 @@ describe("files a workspace leaves for the daemon", () => {
     expect(err.message).toContain("leads out");
     expect(JSON.stringify(err.toJSON())).not.toContain("do-not-echo");
     h.rootSh("sec-files", "rm -f /workspace/.nexus && mkdir -p /workspace/.nexus");
-  });
+  }, 120_000);
 
   test("a FIFO at .nexus/workspace.yaml does not freeze the daemon: the read is refused at once", async () => {
     const r = h.rootSh("sec-files", "rm -f /workspace/.nexus/workspace.yaml && mkfifo /workspace/.nexus/workspace.yaml");
@@ -59,7 +59,7 @@ describe("files a workspace leaves for the daemon", () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(Date.now() - started).toBeLessThan(60_000);
     h.rootSh("sec-files", "rm -f /workspace/.nexus/workspace.yaml");
-  });
+  }, 120_000);
 
   test("a FIFO or symlink at .nexus/lifecycle.json is refused too", async () => {
     h.rootSh("sec-files", `mkfifo /workspace/.nexus/lifecycle.json`);
@@ -68,7 +68,7 @@ describe("files a workspace leaves for the daemon", () => {
     const err = await rejection(h.s.workspaces.listServices("sec-files"), "PERMISSION_DENIED");
     expect(JSON.stringify(err.toJSON())).not.toContain("do-not-echo");
     h.rootSh("sec-files", "rm -f /workspace/.nexus/lifecycle.json");
-  });
+  }, 120_000);
 
   test("an oversized workspace.yaml is refused, not read into memory", async () => {
     const r = h.rootSh("sec-files", "truncate -s 3000000 /workspace/.nexus/workspace.yaml");
@@ -76,7 +76,7 @@ describe("files a workspace leaves for the daemon", () => {
     const err = await rejection(h.s.workspaces.listServices("sec-files"), "INVALID_ARGUMENT");
     expect(err.message).toContain("larger than");
     h.rootSh("sec-files", "rm -f /workspace/.nexus/workspace.yaml");
-  });
+  }, 120_000);
 
   test("a symlinked .git/info/exclude is never appended to: the host file it names stays as it was", async () => {
     const victim = join(h.root.path, "victim.txt");
@@ -88,5 +88,5 @@ describe("files a workspace leaves for the daemon", () => {
     expect(err.message).toContain("symlink");
     expect(readFileSync(victim, "utf8")).toBe("untouched\n");
     rmSync(exclude);
-  });
+  }, 120_000);
 });
