@@ -113,9 +113,16 @@ export class WorkspaceReconciler {
         if (e.workspaceId && tracked.has(e.action)) void this.refresh(e.workspaceId).catch((err: Error) => d.log.warn(`refresh ${e.workspaceId}: ${err.message}`));
       },
       signal,
-      // Back after an engine restart: what happened meanwhile is read from the engine again.
+      // Back after an engine restart: what happened meanwhile is read from the engine again. A shutting
+      // engine closes its event stream before it stops the containers, so a container it started again
+      // (unless-stopped) may look as if it never stopped: services of every running workspace are
+      // brought back where their supervisor is gone (a no-op where it still runs).
       () => {
-        for (const r of d.store.list()) void this.refresh(r.id).catch(() => {});
+        for (const r of d.store.list()) {
+          void this.refresh(r.id)
+            .then(() => (d.store.get(r.id)?.status === "running" ? this.#services.restore(r.id) : undefined))
+            .catch((err: Error) => d.log.warn(`after the engine came back, ${r.name}: ${err.message}`));
+        }
       },
     );
   }
