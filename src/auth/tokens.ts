@@ -3,7 +3,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { sign, verify } from "hono/jwt";
-import { NexusError } from "../core/errors.ts";
+import { NexusError } from "../kernel/errors.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
 
 /** The daemon token, made at first start. */

@@ -3,8 +3,8 @@ import { dirname } from "node:path";
 import { requireTrusted } from "./ownership.ts";
 import * as v from "valibot";
 import { LineCounter, parseDocument, isNode } from "yaml";
-import { NexusError } from "../core/errors.ts";
-import { specificIssue } from "../core/issues.ts";
+import { NexusError } from "../kernel/errors.ts";
+import { specificIssue } from "../kernel/issues.ts";
 import { configEnvHint, configEnvKeys, configEnvOverrides, type ConfigEnvKey, type ConfigOverride } from "./env.ts";
 import { ConfigSchema, type NexusConfig } from "./schema.ts";
 

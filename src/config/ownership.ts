@@ -2,7 +2,7 @@
 // user-configured workspaces, the engine address): one that another user owns or may write is
 // another user's way into this one's account, so it is refused, never adopted.
 import { statSync } from "node:fs";
-import { NexusError } from "../core/errors.ts";
+import { NexusError } from "../kernel/errors.ts";
 
 /** Why `path` cannot be trusted by the current user, or undefined when it can (or does not exist). */
 export function untrustedBecause(path: string, uid = process.getuid?.() ?? 0): string | undefined {

@@ -1,4 +1,4 @@
-import { NexusError } from "../core/errors.ts";
+import { NexusError } from "../kernel/errors.ts";
 
 /** A project configuration error naming the file, the line and the key, as every source reports them. */
 export function invalidProject(file: string, message: string, line?: number, key?: string): NexusError {

@@ -37,7 +37,7 @@ export const Env = v.record(
 export const HOOK_NAMES = ["pre-start", "post-start", "pre-stop", "post-stop", "health-check", "on-create", "update-content", "post-create", "post-attach"] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
 
-// A union reports its first branch's message when no branch got further (core/issues.ts), so the
+// A union reports its first branch's message when no branch got further (kernel/issues.ts), so the
 // first branch's type message says what the whole union expects.
 const shellCommand = (expected: string) =>
   v.pipe(v.string(expected), v.check((s) => s.trim() !== "", "expected a non-empty shell command"));

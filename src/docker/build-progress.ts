@@ -2,7 +2,7 @@
 // step the apt work a first build spends its minutes on (package lists, downloads, unpacking and
 // setting up package k of n, triggers, locales), so `nexus create` shows movement instead of one
 // frozen `Step 4/13 : RUN apt-get …` line.
-import type { ProgressEvent } from "../core/types.ts";
+import type { ProgressEvent } from "../kernel/progress.ts";
 
 /** Phase of the lines inside a step: a terminal shows them in place, a log keeps some of them. */
 export const BUILD_DETAIL_PHASE = "image-detail";

@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { NexusError } from "../core/errors.ts";
+import { NexusError } from "../kernel/errors.ts";
 import { hardenedEnv, hardeningArgs } from "./hardened.ts";
-import { appendUntrustedFileSync, readUntrustedFileSync } from "../core/untrusted-files.ts";
+import { appendUntrustedFileSync, readUntrustedFileSync } from "../fs/untrusted-files.ts";
 
 export interface GitResult {
   code: number;

@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, rmSync, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { NexusError } from "../core/errors.ts";
+import { NexusError } from "../kernel/errors.ts";
 import { hardenedEnv, hardeningArgs } from "./hardened.ts";
 const AUTHOR = { GIT_AUTHOR_NAME: "nexus", GIT_AUTHOR_EMAIL: "nexus@localhost", GIT_COMMITTER_NAME: "nexus", GIT_COMMITTER_EMAIL: "nexus@localhost" };
 

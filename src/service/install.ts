@@ -3,7 +3,7 @@
 // still written and the commands to run are returned, never faked.
 import { spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
-import { NexusError } from "../core/errors.ts";
+import { NexusError } from "../kernel/errors.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
 import { LAUNCHD_LABEL, SERVICE_NAME, renderService, servicePath, type ServiceDescription, type ServiceKind } from "./service.ts";
 

@@ -2,7 +2,7 @@ import ssh2 from "ssh2";
 import type { ClientChannel } from "ssh2";
 import { randomUUID } from "node:crypto";
 import type { Duplex } from "node:stream";
-import { NexusError } from "../core/errors.ts";
+import { NexusError } from "../kernel/errors.ts";
 import { publicKeyBlob } from "./keys.ts";
 
 export interface SshTarget {

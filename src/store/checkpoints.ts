@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { CheckpointRecord } from "../core/checkpoints/types.ts";
+import type { CheckpointRecord } from "./checkpoint-types.ts";
 import { writeFileAtomic } from "./atomic.ts";
 
 /** Checkpoint records, ~/.nexus/checkpoints/<id>.json, with their home tars beside them. The daemon is the only writer. */

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { WorkspaceRecord } from "../core/types.ts";
+import type { WorkspaceRecord } from "../kernel/types.ts";
 import type { NexusPaths } from "./paths.ts";
 import { writeFileAtomic } from "./atomic.ts";
 

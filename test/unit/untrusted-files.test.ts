@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NexusError } from "../../src/core/errors.ts";
-import { appendUntrustedFileSync, isUntrustedRegularFile, readUntrustedFile, readUntrustedFileSync } from "../../src/core/untrusted-files.ts";
+import { appendUntrustedFileSync, isUntrustedRegularFile, readUntrustedFile, readUntrustedFileSync } from "../../src/fs/untrusted-files.ts";
 import { TailBuffer, collectOutput } from "../../src/core/output-cap.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 

@@ -3,7 +3,7 @@
 // `./name` folder beside devcontainer.json, per the spec) are installed offline: their install.sh
 // runs as root in an image layer, with the options as environment variables.
 import { existsSync, statSync } from "node:fs";
-import { readUntrustedFileSync } from "../../core/untrusted-files.ts";
+import { readUntrustedFileSync } from "../../fs/untrusted-files.ts";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { parseJsonc } from "./jsonc.ts";
 

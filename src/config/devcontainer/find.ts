@@ -2,7 +2,7 @@
 // at the root, and `.devcontainer/<folder>/devcontainer.json` (one configuration per folder).
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
-import { NexusError } from "../../core/errors.ts";
+import { NexusError } from "../../kernel/errors.ts";
 
 /** Every devcontainer.json of the repository at `root`, as paths relative to it, in the spec's order. */
 export function findDevcontainers(root: string): string[] {

@@ -3,8 +3,8 @@
 // "devcontainer.json reference"); a key Nexus cannot honour is refused with the reason, never skipped.
 import { existsSync, statSync } from "node:fs";
 import { dirname, posix, relative, resolve } from "node:path";
-import { isUntrustedRegularFile } from "../../core/untrusted-files.ts";
-import type { NexusError } from "../../core/errors.ts";
+import { isUntrustedRegularFile } from "../../fs/untrusted-files.ts";
+import type { NexusError } from "../../kernel/errors.ts";
 import type { HookName, HookStep, ProjectLayer } from "../project.ts";
 import { invalidProject } from "../project-error.ts";
 import { parseSize } from "../units.ts";

@@ -5,7 +5,7 @@ import { fingerprint } from "../../ssh/keys.ts";
 import { shellQuote } from "../../ssh/quote.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import { knownHostsLines, sshConfigBlock, sshConfigIncluded } from "../ssh-files.ts";
-import type { SshInfo, WorkspaceRecord, WorkspaceStatus } from "../types.ts";
+import type { SshInfo, WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
 import { hostPublicKey, makeNextHostKey } from "./host-keys.ts";
 import type { WorkspaceLifecycle } from "./lifecycle.ts";

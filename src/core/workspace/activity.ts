@@ -1,5 +1,5 @@
 import type { WorkspaceStore } from "../../store/workspaces.ts";
-import type { WorkspaceRecord } from "../types.ts";
+import type { WorkspaceRecord } from "../../kernel/types.ts";
 
 /**
  * What counts as use of a workspace, kept in memory: the last activity (on the exec hot path, written

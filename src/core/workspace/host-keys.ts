@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { generateEd25519, type KeyPair } from "../../ssh/keys.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import type { NexusPaths } from "../../store/paths.ts";
-import type { WorkspaceRecord } from "../types.ts";
+import type { WorkspaceRecord } from "../../kernel/types.ts";
 import { workspaceNames } from "./names.ts";
 
 type Owner = Pick<WorkspaceRecord, "id" | "name">;

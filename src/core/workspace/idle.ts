@@ -1,6 +1,6 @@
 // Idle detection: what keeps a workspace awake, and pausing (or stopping) the ones nobody uses.
 import type { SshTarget } from "../../ssh/pool.ts";
-import type { IdleView, WorkspaceRecord, WorkspaceView } from "../types.ts";
+import type { IdleView, WorkspaceRecord, WorkspaceView } from "../../kernel/types.ts";
 import type { WorkspaceChannel } from "./channel.ts";
 import type { WorkspaceContext } from "./context.ts";
 

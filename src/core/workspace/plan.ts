@@ -8,9 +8,9 @@ import type { ProjectConfig } from "../../config/project.ts";
 import { parseSize } from "../../config/units.ts";
 import * as git from "../../git/git.ts";
 import { checkWorkspacePath, daemonCaller } from "../caller.ts";
-import { errors } from "../errors.ts";
+import { errors } from "../../kernel/errors.ts";
 import type { CreateWorkspaceInput } from "../inputs.ts";
-import type { PortMapping, RepositoryInfo, ResourceLimits, WorkspaceRecord, WorktreeInfo } from "../types.ts";
+import type { PortMapping, RepositoryInfo, ResourceLimits, WorkspaceRecord, WorktreeInfo } from "../../kernel/types.ts";
 import { workspaceNames } from "./names.ts";
 
 /** Something made during a create, and how to take it back when a later step fails. */

@@ -3,7 +3,7 @@
 import { existsSync, rmSync } from "node:fs";
 import { LABELS } from "../../docker/labels.ts";
 import * as git from "../../git/git.ts";
-import type { WorkspaceRecord, WorkspaceStatus } from "../types.ts";
+import type { WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
 import type { WorkspaceLifecycle } from "./lifecycle.ts";
 import { recordPorts } from "./plan.ts";

@@ -3,11 +3,11 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { HOOK_NAMES, type HookName, type ProjectConfig, type ServiceDefinition } from "../../config/project.ts";
-import { errors, NexusError } from "../errors.ts";
+import { errors, NexusError } from "../../kernel/errors.ts";
 import { hookCommandLine, hookFailed, runHookSteps, type HookResult } from "../hooks.ts";
 import { listeningOn, parseProcNetTcp } from "../listeners.ts";
 import { describeProbe, isReady, serviceLogs, serviceStates, sinceTimestamp, startService, startServices, stopService, stopServices, waitReady, type LogEntry, type SupervisorState } from "../services.ts";
-import type { BringUpOptions, ServiceHealthView, ServiceView, WorkspaceRecord, WorkspaceStatus } from "../types.ts";
+import type { BringUpOptions, ServiceHealthView, ServiceView, WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { WorkspaceChannel } from "./channel.ts";
 import { DEFAULT_BRING_UP_SECONDS, READY_TIMEOUT_MS, type WorkspaceContext } from "./context.ts";
 import { oneOffSpec } from "./spec.ts";

@@ -7,7 +7,7 @@ import type { TarEntry } from "../../docker/tar.ts";
 import type { KeyPair } from "../../ssh/keys.ts";
 import { SSH_HOST } from "../ssh-files.ts";
 import { SUPERVISOR_PATH, SUPERVISOR_PY } from "../supervisor.ts";
-import type { WorkspaceRecord } from "../types.ts";
+import type { WorkspaceRecord } from "../../kernel/types.ts";
 
 /** Where the worktree (or folder) is mounted inside the container. */
 export const WORKSPACE_DIR = "/workspace";

@@ -1,5 +1,5 @@
-import { errors, type NexusError } from "../errors.ts";
-import type { WorkspaceRecord, WorkspaceStatus } from "../types.ts";
+import { errors, type NexusError } from "../../kernel/errors.ts";
+import type { WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 
 /**
  * The workspace lifecycle as one table: for each operation, the statuses it proceeds from, the ones

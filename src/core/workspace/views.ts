@@ -1,7 +1,7 @@
 // Read-only answers about workspaces: one, a filtered list, and the status object.
-import { NexusError } from "../errors.ts";
+import { NexusError } from "../../kernel/errors.ts";
 import type { ListWorkspacesInput } from "../inputs.ts";
-import { toView, type PortMapping, type WorkspaceStatusView, type WorkspaceView } from "../types.ts";
+import { toView, type PortMapping, type WorkspaceStatusView, type WorkspaceView } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
 import type { IdleWatch } from "./idle.ts";
 import type { WorkspaceServices } from "./services.ts";

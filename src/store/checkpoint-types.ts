@@ -1,0 +1,89 @@
+// What a checkpoint is on disk (~/.nexus/checkpoints/<id>.json) and on the wire.
+import type { RootfsChanges } from "../docker/checkpoints.ts";
+
+export interface CheckpointRecord {
+  id: string;
+  name: string;
+  description: string;
+  workspaceId: string;
+  workspaceName: string;
+  createdAt: string;
+  /** Taken by Nexus itself (before a restore), not asked for. */
+  auto: boolean;
+  /** "creating" until every part is written: reconcile removes one left so by a daemon that died. */
+  state: "creating" | "ready";
+  durationMs: number;
+  container: {
+    /** The committed image (nexus-checkpoint:<id>), always one layer on top of `baseImage`. */
+    image: string;
+    imageId: string;
+    /** The workspace's original image (id), which the container always runs on. */
+    baseImage: string;
+    layerBytes: number;
+    changes: RootfsChanges;
+  } | null;
+  home: { file: string; bytes: number } | null;
+  worktree: {
+    repository: string;
+    path: string;
+    ref: string;
+    commit: string;
+    tree: string;
+    indexTree: string | null;
+    head: string | null;
+    branch: string | null;
+  } | null;
+}
+
+/** A checkpoint as REST, gRPC and the CLI show it. */
+export interface CheckpointView {
+  id: string;
+  name: string;
+  description: string;
+  workspaceId: string;
+  workspaceName: string;
+  createdAt: string;
+  auto: boolean;
+  durationMs: number;
+  sizeBytes: number;
+  holds: {
+    container: { image: string; baseImage: string; changedPaths: number; deletedPaths: number; bytes: number } | null;
+    home: { bytes: number } | null;
+    worktree: { ref: string; head: string | null; branch: string | null; untracked: true; ignored: false } | null;
+  };
+}
+
+export function toCheckpointView(r: CheckpointRecord): CheckpointView {
+  const container = r.container
+    ? { image: r.container.image, baseImage: r.container.baseImage, changedPaths: r.container.changes.copy.length, deletedPaths: r.container.changes.remove.length, bytes: r.container.layerBytes }
+    : null;
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    workspaceId: r.workspaceId,
+    workspaceName: r.workspaceName,
+    createdAt: r.createdAt,
+    auto: r.auto,
+    durationMs: r.durationMs,
+    sizeBytes: (r.container?.layerBytes ?? 0) + (r.home?.bytes ?? 0),
+    holds: {
+      container,
+      home: r.home ? { bytes: r.home.bytes } : null,
+      worktree: r.worktree ? { ref: r.worktree.ref, head: r.worktree.head, branch: r.worktree.branch, untracked: true, ignored: false } : null,
+    },
+  };
+}
+
+/** What restore answers. */
+export interface RestoreResult {
+  checkpoint: CheckpointView;
+  /** The automatic checkpoint of the state the restore replaced. */
+  safetyCheckpoint: CheckpointView;
+  workspaceId: string;
+  status: string;
+  /** The branch had moved since the checkpoint: its files were put on the current HEAD. */
+  headMoved: boolean;
+  durationMs: number;
+  message: string;
+}
