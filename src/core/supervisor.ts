@@ -16,7 +16,7 @@ export const SUPERVISOR_PY = String.raw`#!/usr/bin/env python3
   nexus-supervise logs NAME TAIL [follow]
   nexus-supervise run NAME               (internal) the supervisor loop
 """
-import json, os, signal, socket, subprocess, sys, threading, time, urllib.request
+import fcntl, json, os, signal, socket, subprocess, sys, threading, time, urllib.request
 
 ROOT = os.environ.get("NEXUS_SERVICES_DIR", "${SERVICES_DIR}")
 MAX_LOG = 8 * 1024 * 1024
@@ -245,16 +245,27 @@ class Supervisor:
         self.save(status="stopped", pid=None, message="stopped")
 
 
+def service_lock(name):
+    """One start or stop of a service at a time: two at once would each see no supervisor and start two."""
+    os.makedirs(sdir(name), exist_ok=True)
+    f = open(os.path.join(sdir(name), "lock"), "w")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f
+
+
 def cmd_start(name, spec_json):
-    spec = json.loads(spec_json)
+    with service_lock(name):
+        return start_locked(name, json.loads(spec_json))
+
+
+def start_locked(name, spec):
     d = sdir(name)
-    os.makedirs(d, exist_ok=True)
     spec_file = os.path.join(d, "spec.json")
     if supervisor_alive(name):
         if read_json(spec_file) == spec:
             print(json.dumps(read_json(os.path.join(d, "state.json"), {"name": name})))
             return 0
-        cmd_stop(name, spec.get("stopTimeoutSeconds", 10), quiet=True)
+        stop_locked(name, spec.get("stopTimeoutSeconds", 10), quiet=True)
     else:
         reap_orphan(name)
     write_json(spec_file, spec)
@@ -264,11 +275,12 @@ def cmd_start(name, spec_json):
         os.unlink(os.path.join(d, "supervisor.pid"))
     except OSError:
         pass
-    subprocess.Popen([sys.executable, os.path.abspath(__file__), "run", name], start_new_session=True,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not supervisor_alive(name):
-        time.sleep(0.02)
+    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "run", name], start_new_session=True,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
+    # The supervisor counts as alive from now on, not from when its (slow, on a loaded machine) start
+    # writes its pid: a status or start meanwhile must not take it for gone and start a second one.
+    with open(os.path.join(d, "supervisor.pid"), "w") as f:
+        f.write("%d %s\n" % (child.pid, proc_start(child.pid)))
     print(json.dumps(read_json(os.path.join(d, "state.json"), {"name": name})))
     return 0
 
@@ -290,6 +302,11 @@ def reap_orphan(name):
 
 
 def cmd_stop(name, timeout=10, quiet=False):
+    with service_lock(name):
+        return stop_locked(name, timeout, quiet)
+
+
+def stop_locked(name, timeout=10, quiet=False):
     pid = supervisor_alive(name)
     if pid:
         os.kill(pid, signal.SIGTERM)

@@ -1,7 +1,7 @@
 // The in-container service supervisor, run here with the host's python3 (the same script the
 // workspaces get): restart with backoff, health states, stop of the whole process group, logs.
 import { afterAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -53,7 +53,7 @@ function freePort(): Promise<number> {
 }
 
 afterAll(async () => {
-  for (const name of existsSync(servicesDir) ? ["web", "once", "flaky", "tree"] : []) spawnSync("python3", [script, "stop", name, "1"], { env: { ...process.env, NEXUS_SERVICES_DIR: servicesDir } });
+  for (const name of existsSync(servicesDir) ? ["web", "once", "flaky", "tree", "twice", "early"] : []) spawnSync("python3", [script, "stop", name, "1"], { env: { ...process.env, NEXUS_SERVICES_DIR: servicesDir } });
   await dir[Symbol.asyncDispose]();
 });
 
@@ -96,8 +96,12 @@ describe("nexus-supervise", () => {
   }, 30_000);
 
   test("restart policies: on-failure leaves a clean exit stopped; no health check means running", async () => {
-    sup("start", "once", JSON.stringify({ command: "sleep 0.5; exit 0", cwd, restart: "on-failure" }));
+    // The service exits cleanly once told to (a file appears), not after a sleep a loaded machine may outlast.
+    const go = join(cwd, "once-go");
+    sup("start", "once", JSON.stringify({ command: `until [ -e ${go} ]; do sleep 0.05; done; exit 0`, cwd, restart: "on-failure" }));
     expect(["running", "starting"]).toContain(state("once").status);
+    await until(() => state("once"), (s) => s.status === "running", "once running");
+    writeFileSync(go, "");
     const done = await until(() => state("once"), (s) => s.status === "stopped", "once stopped");
     expect(done).toMatchObject({ lastExitCode: 0, restarts: 0, message: "exited with code 0" });
   }, 30_000);
@@ -122,6 +126,32 @@ describe("nexus-supervise", () => {
     await until(() => alive(again.pid!), (a) => !a, "the orphan is gone", 5000);
     expect(state("tree").status).toBe("running");
     sup("stop", "tree", "1");
+  }, 30_000);
+});
+
+describe("nexus-supervise under concurrency", () => {
+  test("two starts of one service at once run it once: the second finds the first's supervisor", async () => {
+    const spec = JSON.stringify({ command: "exec sleep 600", cwd, restart: "always" });
+    const env = { ...process.env, NEXUS_SERVICES_DIR: servicesDir };
+    const run = () =>
+      new Promise<number>((resolve) => {
+        const child = spawn("python3", [script, "start", "twice", spec], { env, stdio: "ignore" });
+        child.on("exit", (code) => resolve(code ?? -1));
+      });
+    expect(await Promise.all([run(), run(), run()])).toEqual([0, 0, 0]);
+    await until(() => state("twice"), (x) => x.status === "running" && x.pid !== null, "twice running");
+    const starts = sup("logs", "twice", "100").split("\n").filter((l) => l.includes(" S starting: "));
+    expect(starts).toHaveLength(1);
+    sup("stop", "twice", "1");
+    expect(state("twice").status).toBe("stopped");
+  }, 30_000);
+
+  test("a supervisor counts as alive from its start: status right after start never says its supervisor is gone", () => {
+    sup("start", "early", JSON.stringify({ command: "exec sleep 600", cwd, restart: "always" }));
+    const st = state("early");
+    expect(st.status).not.toBe("stopped");
+    expect(st.message).not.toContain("supervisor is gone");
+    sup("stop", "early", "1");
   }, 30_000);
 });
 

@@ -272,14 +272,19 @@ export class WorkspaceServices {
   /** Stops and starts one service with its current definition; answers once it is ready (or after the timeout). */
   async restartService(ref: string, service: string, opts: { timeoutSeconds?: number } = {}): Promise<ServiceHealthView & { workspaceId: string; durationMs: number }> {
     const started = Date.now();
-    const r = this.#c.resolve(ref);
-    const def = this.#serviceDefinition(r, this.#c.project(r), service);
-    requireRunning(r, "restart a service");
-    const sh = await this.#channel.serviceShell(r);
-    await stopService(sh, def.name);
-    await startService(sh, def);
-    const states = await waitReady(sh, [def.name], Date.now() + (opts.timeoutSeconds ?? 60) * 1000);
-    return { workspaceId: r.id, ...(await this.serviceHealth(r, def, states.get(def.name))), durationMs: Date.now() - started };
+    const id = this.#c.resolve(ref).id;
+    // Under the workspace's lock: a start still bringing services up (or a stop) finishes first, so
+    // the two never start the same service at once.
+    return this.#c.exclusive(id, async () => {
+      const r = this.#c.resolve(id);
+      const def = this.#serviceDefinition(r, this.#c.project(r), service);
+      requireRunning(r, "restart a service");
+      const sh = await this.#channel.serviceShell(r);
+      await stopService(sh, def.name);
+      await startService(sh, def);
+      const states = await waitReady(sh, [def.name], Date.now() + (opts.timeoutSeconds ?? 60) * 1000);
+      return { workspaceId: r.id, ...(await this.serviceHealth(r, def, states.get(def.name))), durationMs: Date.now() - started };
+    });
   }
 
   /** Healthy: running, every service ready, and the health-check hook (if any) exits 0. */
