@@ -47,9 +47,11 @@ def write_json(path, value):
 
 
 def proc_start(pid):
+    """The process's start time, or None when it is gone; a zombie (exited, not yet reaped) is gone too."""
     try:
         with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+            fields = f.read().rsplit(")", 1)[1].split()
+        return None if fields[0] == "Z" else fields[19]
     except (OSError, IndexError):
         return None
 
