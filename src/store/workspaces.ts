@@ -3,11 +3,13 @@ import { join } from "node:path";
 import type { WorkspaceRecord } from "../kernel/types.ts";
 import type { NexusPaths } from "./paths.ts";
 import { writeFileAtomic } from "./atomic.ts";
+import { formatRecord, parseRecord } from "./record-schema.ts";
 
 /** Workspace records on disk: one folder per workspace holding workspace.json. The daemon is its only writer. */
 export class WorkspaceStore {
   readonly #paths: NexusPaths;
   readonly #cache = new Map<string, WorkspaceRecord>();
+  #unreadable: string[] = [];
 
   constructor(paths: NexusPaths) {
     this.#paths = paths;
@@ -15,18 +17,25 @@ export class WorkspaceStore {
 
   load(): WorkspaceRecord[] {
     this.#cache.clear();
+    this.#unreadable = [];
     if (!existsSync(this.#paths.workspaces)) return [];
     for (const id of readdirSync(this.#paths.workspaces)) {
       const file = join(this.#paths.workspaceDir(id), "workspace.json");
       if (!existsSync(file)) continue;
       try {
-        const record = JSON.parse(readFileSync(file, "utf8")) as WorkspaceRecord;
+        const record = parseRecord(readFileSync(file, "utf8"), file);
         this.#cache.set(record.id, record);
-      } catch {
-        // A record that does not parse is left on disk for the user; reconcile reports it.
+      } catch (err) {
+        // Left on disk for the user (never overwritten or removed); reconcile logs why.
+        this.#unreadable.push((err as Error).message);
       }
     }
     return this.list();
+  }
+
+  /** Why each record file the last load left out could not be read. */
+  unreadable(): readonly string[] {
+    return this.#unreadable;
   }
 
   list(): WorkspaceRecord[] {
@@ -44,7 +53,7 @@ export class WorkspaceStore {
 
   save(record: WorkspaceRecord): void {
     mkdirSync(this.#paths.workspaceDir(record.id), { recursive: true, mode: 0o700 });
-    writeFileAtomic(join(this.#paths.workspaceDir(record.id), "workspace.json"), JSON.stringify(record, null, 2) + "\n");
+    writeFileAtomic(join(this.#paths.workspaceDir(record.id), "workspace.json"), formatRecord(record));
     this.#cache.set(record.id, record);
   }
 

@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from "node:path";
 import { writeFileAtomic } from "../../src/store/atomic.ts";
 import { nexusPaths } from "../../src/store/paths.ts";
+import { RECORD_VERSION } from "../../src/store/record-schema.ts";
 import { WorkspaceStore } from "../../src/store/workspaces.ts";
+import type { WorkspaceRecord } from "../../src/kernel/types.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { makeRecord } from "../helpers/records.ts";
 
@@ -154,6 +156,49 @@ describe("WorkspaceStore", () => {
     mkdirSync(paths.workspaceDir("ws-empty"), { recursive: true });
     expect(new WorkspaceStore(paths).load()).toEqual([good]);
     expect(existsSync(join(paths.workspaceDir("ws-broken"), "workspace.json"))).toBe(true);
+  });
+
+  test("records carry their format version; one without it (an older daemon's) is read as version 1", async () => {
+    await using dir = tempDir("store");
+    const paths = nexusPaths({ NEXUS_HOME: dir.path });
+    const r = makeRecord();
+    new WorkspaceStore(paths).save(r);
+    const file = join(paths.workspaceDir(r.id), "workspace.json");
+    expect(JSON.parse(readFileSync(file, "utf8")).version).toBe(RECORD_VERSION);
+    writeFileSync(file, JSON.stringify(r));
+    expect(new WorkspaceStore(paths).load()).toEqual([r]);
+  });
+
+  test("a newer daemon's record, a damaged field or broken JSON is left out with a clear reason, and left on disk", async () => {
+    await using dir = tempDir("store");
+    const paths = nexusPaths({ NEXUS_HOME: dir.path });
+    const good = makeRecord();
+    const store = new WorkspaceStore(paths);
+    store.save(good);
+    const put = (id: string, text: string) => {
+      mkdirSync(paths.workspaceDir(id), { recursive: true });
+      writeFileSync(join(paths.workspaceDir(id), "workspace.json"), text);
+    };
+    put("ws-newer", JSON.stringify({ ...makeRecord({ id: "ws-newer" }), version: RECORD_VERSION + 1 }));
+    put("ws-badport", JSON.stringify({ ...makeRecord({ id: "ws-badport" }), ports: { ssh: "22", services: [] } }));
+    put("ws-broken", "{ not json");
+    const fresh = new WorkspaceStore(paths);
+    expect(fresh.load()).toEqual([good]);
+    const why = [...fresh.unreadable()].sort();
+    expect(why).toHaveLength(3);
+    expect(why.find((w) => w.includes("ws-newer"))).toContain(`version ${RECORD_VERSION + 1} record, written by a newer Nexus`);
+    expect(why.find((w) => w.includes("ws-badport"))).toContain("ports.ssh");
+    expect(why.find((w) => w.includes("ws-broken"))).toContain("is not JSON");
+    for (const id of ["ws-newer", "ws-badport", "ws-broken"]) expect(existsSync(join(paths.workspaceDir(id), "workspace.json"))).toBe(true);
+  });
+
+  test("fields the schema does not name (a feature's own) survive a load and a save", async () => {
+    await using dir = tempDir("store");
+    const paths = nexusPaths({ NEXUS_HOME: dir.path });
+    const r = { ...makeRecord(), featureState: { a: 1 } } as WorkspaceRecord;
+    new WorkspaceStore(paths).save(r);
+    const loaded = new WorkspaceStore(paths).load()[0] as WorkspaceRecord & { featureState?: unknown };
+    expect(loaded.featureState).toEqual({ a: 1 });
   });
 
   test("load of a home without a workspaces folder is empty", async () => {

@@ -32,6 +32,7 @@ export class WorkspaceReconciler {
     const c = this.#c;
     const d = c.d;
     const records = d.store.load();
+    for (const why of d.store.unreadable()) d.log.error(`reconcile: ${why}`);
     d.ports.claim(records.flatMap(recordPorts));
     const all = await d.docker.listContainers({ [LABELS.instance]: d.instance });
     // One-off hook containers left by a daemon killed mid-hook are never a workspace's container.
