@@ -114,20 +114,32 @@ export const EXIT_CODES = {
   connectionLost: 255, // as ssh(1) does when the connection, not the command, failed
 } as const;
 
+// Every code has its exit code here: the compiler refuses a code left out.
+const EXIT_CODE_OF: Record<ErrorCode, number> = {
+  WORKSPACE_NOT_FOUND: EXIT_CODES.notFound,
+  NOT_FOUND: EXIT_CODES.notFound,
+  WORKSPACE_ALREADY_EXISTS: EXIT_CODES.alreadyExists,
+  DAEMON_UNREACHABLE: EXIT_CODES.daemonUnreachable,
+  INVALID_ARGUMENT: EXIT_CODES.usage,
+  CONNECTION_LOST: EXIT_CODES.connectionLost,
+  WORKSPACE_START_FAILED: EXIT_CODES.error,
+  RESOURCE_EXHAUSTED: EXIT_CODES.error,
+  PORT_CONFLICT: EXIT_CODES.error,
+  PERMISSION_DENIED: EXIT_CODES.error,
+  AUTHENTICATION_FAILED: EXIT_CODES.error,
+  BACKEND_UNAVAILABLE: EXIT_CODES.error,
+  CONTAINER_ERROR: EXIT_CODES.error,
+  SYNC_SESSION_FAILED: EXIT_CODES.error,
+  SYNC_CONFLICT: EXIT_CODES.error,
+  SYNC_PAUSED: EXIT_CODES.error,
+  SYNC_PROVIDER_NOT_FOUND: EXIT_CODES.error,
+  INVALID_STATE: EXIT_CODES.error,
+  VERSION_MISMATCH: EXIT_CODES.error,
+  UNIMPLEMENTED: EXIT_CODES.error,
+  CANCELLED: EXIT_CODES.error,
+  INTERNAL_ERROR: EXIT_CODES.error,
+};
+
 export function exitCodeFor(err: NexusError): number {
-  switch (err.code) {
-    case "WORKSPACE_NOT_FOUND":
-    case "NOT_FOUND":
-      return EXIT_CODES.notFound;
-    case "WORKSPACE_ALREADY_EXISTS":
-      return EXIT_CODES.alreadyExists;
-    case "DAEMON_UNREACHABLE":
-      return EXIT_CODES.daemonUnreachable;
-    case "INVALID_ARGUMENT":
-      return EXIT_CODES.usage;
-    case "CONNECTION_LOST":
-      return EXIT_CODES.connectionLost;
-    default:
-      return EXIT_CODES.error;
-  }
+  return EXIT_CODE_OF[err.code] ?? EXIT_CODES.error;
 }

@@ -1,7 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { ERROR_CODES, NexusError, toNexusError, type ErrorCode } from "../../core/errors.ts";
 
-const STATUS: Partial<Record<ErrorCode, grpc.status>> = {
+// Every code has its status here (the compiler refuses a code left out); the taxonomy code itself
+// travels in the metadata, so a client tells apart codes that share a status.
+const STATUS: Record<ErrorCode, grpc.status> = {
   WORKSPACE_NOT_FOUND: grpc.status.NOT_FOUND,
   NOT_FOUND: grpc.status.NOT_FOUND,
   WORKSPACE_ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
@@ -13,6 +15,17 @@ const STATUS: Partial<Record<ErrorCode, grpc.status>> = {
   RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
   UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
   CANCELLED: grpc.status.CANCELLED,
+  WORKSPACE_START_FAILED: grpc.status.INTERNAL,
+  PORT_CONFLICT: grpc.status.INTERNAL,
+  CONTAINER_ERROR: grpc.status.INTERNAL,
+  SYNC_SESSION_FAILED: grpc.status.INTERNAL,
+  SYNC_CONFLICT: grpc.status.INTERNAL,
+  SYNC_PAUSED: grpc.status.INTERNAL,
+  SYNC_PROVIDER_NOT_FOUND: grpc.status.INTERNAL,
+  CONNECTION_LOST: grpc.status.INTERNAL,
+  DAEMON_UNREACHABLE: grpc.status.INTERNAL,
+  VERSION_MISMATCH: grpc.status.INTERNAL,
+  INTERNAL_ERROR: grpc.status.INTERNAL,
 };
 
 export const ERROR_METADATA = {
@@ -30,7 +43,7 @@ export function toGrpcError(err: unknown): Partial<grpc.StatusObject> & { code: 
   if (e.suggestion) metadata.set(ERROR_METADATA.suggestion, ascii(clip(e.suggestion)));
   metadata.set(ERROR_METADATA.retryable, String(e.retryable));
   if (e.details) metadata.set(ERROR_METADATA.details, ascii(detailsJson(e.details)));
-  return { code: STATUS[e.code] ?? grpc.status.INTERNAL, details: clip(e.message), metadata };
+  return { code: STATUS[e.code], details: clip(e.message), metadata };
 }
 
 // Message and metadata travel in HTTP/2 trailers: an error that echoes a huge request (a 3 MB
