@@ -15,22 +15,28 @@ const bunWebSocket = (websocket: object) => ({
   sendPings: true,
 });
 
-/** Seconds a connection may stay silent while a request's headers or body are still being sent. */
+/** Seconds a request's body may stay silent before the request is refused. */
 export const REQUEST_IDLE_SECONDS = 10;
 /** Bodies are small JSON documents (the app refuses past 1 MiB); more than this is not read ahead. */
 const READ_AHEAD_BYTES = 1024 * 1024 + 1;
 
-/** The request with its body read (up to READ_AHEAD_BYTES; the app's limit refuses the rest). */
-async function withWholeBody(req: Request): Promise<Request> {
+/** The request with its body read (up to READ_AHEAD_BYTES; the app's limit refuses the rest), or undefined when it stalled. */
+async function withWholeBody(req: Request): Promise<Request | undefined> {
   if (!req.body || req.method === "GET" || req.method === "HEAD") return req;
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = req.body.getReader();
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<"stalled">((resolve) => (timer = setTimeout(() => resolve("stalled"), REQUEST_IDLE_SECONDS * 1000)));
+    const next = await Promise.race([reader.read(), stalled]).finally(() => clearTimeout(timer));
+    if (next === "stalled") {
+      void reader.cancel().catch(() => {});
+      return undefined;
+    }
+    if (next.done) break;
+    chunks.push(next.value);
+    size += next.value.byteLength;
     if (size >= READ_AHEAD_BYTES) {
       void reader.cancel().catch(() => {});
       break;
@@ -39,22 +45,25 @@ async function withWholeBody(req: Request): Promise<Request> {
   return new Request(req.url, { method: req.method, headers: req.headers, body: Buffer.concat(chunks), signal: req.signal });
 }
 
+const STALLED_BODY = JSON.stringify({
+  error: { code: "INVALID_ARGUMENT", message: `The request's body stopped arriving for ${REQUEST_IDLE_SECONDS} s`, suggestion: "Send the whole body at once", retryable: false },
+});
+
 async function bunServe(options: Record<string, unknown>, fetch: FetchHandler): Promise<Server> {
   const { websocket } = await honoBun();
   // maxRequestBodySize: the app refuses big bodies itself (RESOURCE_EXHAUSTED in the spec's format, not an empty 413).
-  // idleTimeout 0: an exec may print nothing for minutes and must not be cut off.
-  // (bun-types lists idleTimeout only for TCP options; the server honours it on unix sockets too.)
-  // Half-sent requests: a connection that sends nothing for REQUEST_IDLE_SECONDS while its headers or
-  // body are still coming is closed; once the body is in, the answer may take as long as it takes.
+  // idleTimeout 0: an exec may print nothing for minutes and must not be cut off. (Bun's per-request
+  // server.timeout(req, 0) did not lift a server-wide idleTimeout for a streamed answer: such
+  // answers were cut after the idle time, so half-sent bodies are timed here instead.)
   const server = Bun.serve({
     ...options,
-    fetch: async (req: Request, srv: { timeout(r: Request, seconds: number): void }) => {
+    fetch: async (req: Request, srv: unknown) => {
       const full = await withWholeBody(req);
-      srv.timeout(req, 0);
+      if (!full) return new Response(STALLED_BODY, { status: 400, headers: { "content-type": "application/json", connection: "close" } });
       return fetch(full, srv);
     },
     websocket: bunWebSocket(websocket),
-    idleTimeout: REQUEST_IDLE_SECONDS,
+    idleTimeout: 0,
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
   } as unknown as Parameters<typeof Bun.serve>[0]);
   return { stop: () => server.stop(false) };

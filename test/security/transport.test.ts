@@ -51,12 +51,10 @@ test("the WebSocket on TCP refuses a browser Origin that is not the daemon's own
   expect(cli.reply).toStartWith("HTTP/1.1 101");
 }, 60_000);
 
-test("half-sent headers and a half-sent body are cut off, not held for ever", async () => {
-  const [headers, body] = await Promise.all([
-    exchange(daemon.port, "POST /api/v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", 45_000),
-    exchange(daemon.port, `POST /api/v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${daemon.token()}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tt`, 45_000),
-  ]);
-  expect(headers.closed).toBe(true);
+test("a half-sent body is refused and its connection closed, not held for ever", async () => {
+  const body = await exchange(daemon.port, `POST /api/v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${daemon.token()}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tt`, 45_000);
+  expect(body.reply).toStartWith("HTTP/1.1 400");
+  expect(body.reply).toContain("stopped arriving");
   expect(body.closed).toBe(true);
   expect(daemon.alive()).toBe(true);
 }, 120_000);
