@@ -75,13 +75,19 @@ describe("pause and resume", () => {
     const pid = (await run("life", "cat /tmp/sleep.pid")).stdout.trim();
     expect((await s.workspaces.pause("life")).status).toBe("paused");
     expect(state("life").Paused).toBe(true);
-    await expectError(run("life", "true"), "INVALID_STATE");
     await expectError(s.workspaces.start("life"), "INVALID_STATE");
     const r = await s.workspaces.resume("life");
     expect(r).toMatchObject({ status: "running", services: [] });
     expect(typeof r.durationMs).toBe("number");
     expect(r.durationMs).toBeLessThan(5000);
     expect((await run("life", `kill -0 ${pid} && echo alive`)).stdout).toBe("alive\n");
+  });
+
+  test("exec on a paused workspace resumes it first", async () => {
+    expect((await s.workspaces.pause("life")).status).toBe("paused");
+    expect((await run("life", "echo ran")).stdout).toBe("ran\n");
+    expect(state("life").Paused).toBe(false);
+    expect(s.store.findByName("life")!.status).toBe("running");
   });
 });
 
