@@ -23,6 +23,8 @@ const READ_AHEAD_BYTES = 1024 * 1024 + 1;
 /** The request with its body read (up to READ_AHEAD_BYTES; the app's limit refuses the rest), or undefined when it stalled. */
 async function withWholeBody(req: Request): Promise<Request | undefined> {
   if (!req.body || req.method === "GET" || req.method === "HEAD") return req;
+  // A body of unknown length is a stream the client keeps open on purpose (exec's stdin): the app reads it as it comes.
+  if (req.headers.get("content-length") === null) return req;
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = req.body.getReader();

@@ -27,7 +27,7 @@ describe("the daemon's effective configuration", () => {
     // 127.0.0.2 is loopback on Linux but not where a daemon listens unless the config says so.
     const env = { ...process.env, NEXUS_HOME: home, HOME: join(dir.path, "home"), DOCKER_HOST: NO_ENGINE, NEXUS_DAEMON_HOST: "127.0.0.2", NEXUS_DAEMON_PORT: String(other) };
     const shown = spawnSync(BIN, ["config", "--json"], { env, encoding: "utf8" });
-    expect(JSON.parse(shown.stdout).daemon).toEqual({ host: "127.0.0.2", port: other });
+    expect(JSON.parse(shown.stdout).daemon).toEqual({ host: "127.0.0.2", port: other, allow_privileged_ports: false });
 
     const child = spawn(BIN, ["daemon", "--port", String(port)], { env, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";

@@ -100,7 +100,8 @@ describe("files made inside belong to the host user (root hosts too)", () => {
   });
 
   test("ssh with the system client logs in as nexus (key only)", () => {
-    const r = nexus(["workspace", "ssh", "ev", "--", "sh", "-c", "echo $USER:$(id -u)"]);
+    // Like ssh, the words after -- are one shell line run by the login shell.
+    const r = nexus(["workspace", "ssh", "ev", "--", "echo $USER:$(id -u)"]);
     expect(r.stdout.trim()).toBe(`nexus:${uid}`);
   });
 

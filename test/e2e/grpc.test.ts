@@ -250,9 +250,9 @@ describe("gRPC on the unix socket", () => {
   }, 300_000);
 
   test("later features answer UNIMPLEMENTED with the taxonomy's details", async () => {
-    const e = await failure(call("CreateCheckpoint", { workspaceId: "g1" }));
+    const e = await failure(call("GetSyncStatus", { workspaceId: "g1" }));
     expect(e.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(fromGrpcError(e)).toMatchObject({ code: "UNIMPLEMENTED", details: { feature: "checkpoints", method: "CreateCheckpoint" } });
+    expect(fromGrpcError(e)).toMatchObject({ code: "UNIMPLEMENTED", details: { feature: "file sync", method: "GetSyncStatus" } });
     // Sessions are there now: a workspace without any lists none.
     expect(await call("ListSessions", { workspaceId: "g1" })).toEqual({ sessions: [] });
     // Services are there now: a workspace without any lists none, and an unknown one is NOT_FOUND.
