@@ -1,7 +1,7 @@
 // The compiled binary, black box, as a user runs it: temporary NEXUS_HOME and git repository.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
@@ -185,7 +185,10 @@ describe("errors: the spec's code, a suggestion, and a distinct exit code", () =
   });
 
   test("create outside a git repository says how to fix it", () => {
-    const r = nexus(["create", "outside"], { cwd: root.path });
+    // A folder of its own: root.path holds NEXUS_HOME, which no workspace may mount (security).
+    const outside = join(root.path, "not-a-repo");
+    mkdirSync(outside, { recursive: true });
+    const r = nexus(["create", "outside"], { cwd: outside });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("not inside a git repository");
   });
