@@ -2,74 +2,23 @@
 // pipes each connection through the workspace's pooled SSH connection to 127.0.0.1:<port> inside,
 // so no container is re-created. Persisted per workspace, restored at daemon start.
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { join } from "node:path";
 import type { Duplex } from "node:stream";
-import { writeFileAtomic } from "../store/atomic.ts";
 import type { NexusPaths } from "../store/paths.ts";
 import { checkHostPort } from "./caller.ts";
 import { errors, NexusError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import type { PortForwardInput } from "./inputs.ts";
 import { listeningOn, parseProcNetTcp, type PortListening, type TcpListener } from "./listeners.ts";
+import { loadForwards, saveForwards, type SavedForward } from "./forward-store.ts";
+import { listeningView, type ForwardResult, type HeldForward, type PortEntry, type PortForward, type Visibility } from "./port-entries.ts";
 import type { Logger } from "./log.ts";
 import { KeyedMutex } from "./mutex.ts";
 import type { PortAllocator } from "./ports.ts";
 import type { WorkspaceRecord } from "./types.ts";
 import type { WorkspaceService } from "./workspaces.ts";
 
-export type Visibility = "private" | "public";
-
-export interface PortForward {
-  id: string;
-  workspaceId: string;
-  containerPort: number;
-  hostPort: number;
-  visibility: Visibility;
-  /** 127.0.0.1 (private) or 0.0.0.0 (public: reachable from other machines). */
-  bindAddress: string;
-  url: string;
-  createdAt: string;
-  /** Held by a `nexus proxy`: removed when it ends, never persisted. */
-  temporary?: boolean;
-}
-
-/** The answer of add and makePublic: the forward and what a person should know about it. */
-export interface ForwardResult extends PortForward {
-  /** False when an existing forward was returned (the same container port asked again). */
-  created: boolean;
-  message: string;
-  /** The host port first tried, when another process took it meanwhile and a new one was used. */
-  retriedFrom?: number;
-}
-
-/** One row of `GET /ports`: a port published at create, or a forward; with what listens inside. */
-export interface PortEntry {
-  kind: "published" | "forward";
-  id: string;
-  name?: string;
-  containerPort: number;
-  hostPort: number;
-  visibility: Visibility;
-  bindAddress: string;
-  url: string;
-  createdAt?: string;
-  temporary?: boolean;
-  /** Connections open through the forward now. */
-  connections?: number;
-  /** null: not known (the workspace is not running). */
-  listening: boolean | null;
-  loopbackOnly?: boolean;
-  addresses?: string[];
-  hint?: string;
-}
-
-/** A temporary forward and the wait that ends it. */
-export interface HeldForward {
-  forward: ForwardResult;
-  until(signal: AbortSignal): Promise<{ reason: string }>;
-}
+export type { ForwardResult, HeldForward, PortEntry, PortForward, Visibility } from "./port-entries.ts";
 
 export interface PortForwardsDeps {
   workspaces: WorkspaceService;
@@ -92,10 +41,6 @@ interface Live {
   /** Resolves with why, once the forward is closed. */
   gone: Promise<string>;
   markGone: (why: string) => void;
-}
-
-interface SavedForward extends PortForward {
-  allocated?: boolean;
 }
 
 const ACTIVITY_EVERY_MS = 5_000;
@@ -579,29 +524,15 @@ export class PortForwards {
     this.#d.events.publish({ type: "port.forward", payload: { workspaceId: forward.workspaceId, action, forward: { ...forward }, ...(message ? { message } : {}) } });
   }
 
-  #file(workspaceId: string): string {
-    return join(this.#d.paths.workspaceDir(workspaceId), "forwards.json");
-  }
-
   #persist(workspaceId: string): void {
-    // A workspace destroyed meanwhile keeps no file: its folder is gone.
-    if (!existsSync(this.#d.paths.workspaceDir(workspaceId))) return;
     const forwards: SavedForward[] = this.#of(workspaceId)
       .filter((l) => !l.forward.temporary)
       .map((l) => ({ ...l.forward, ...(l.allocated ? { allocated: true } : {}) }));
-    writeFileAtomic(this.#file(workspaceId), JSON.stringify({ version: 1, forwards }, null, 2) + "\n");
+    saveForwards(this.#d.paths.workspaceDir(workspaceId), forwards);
   }
 
   #read(workspaceId: string): SavedForward[] {
-    const file = this.#file(workspaceId);
-    if (!existsSync(file)) return [];
-    try {
-      const data = JSON.parse(readFileSync(file, "utf8")) as { forwards?: SavedForward[] };
-      return (data.forwards ?? []).filter((f) => typeof f.id === "string" && Number.isInteger(f.hostPort) && Number.isInteger(f.containerPort) && (f.visibility === "private" || f.visibility === "public"));
-    } catch (err) {
-      this.#d.log.warn(`${file} does not parse (${(err as Error).message}); its forwards are not restored`);
-      return [];
-    }
+    return loadForwards(this.#d.paths.workspaceDir(workspaceId), (file, why) => this.#d.log.warn(`${file} does not parse (${why}); its forwards are not restored`));
   }
 
   async #listeners(r: WorkspaceRecord): Promise<TcpListener[] | undefined> {
@@ -614,30 +545,4 @@ export class PortForwards {
       return undefined;
     }
   }
-}
-
-/** What listens on a port inside, and the hint when that explains an empty page. */
-function listeningView(r: WorkspaceRecord, inside: TcpListener[] | undefined, containerPort: number, kind: PortEntry["kind"], hostPort: number): Pick<PortEntry, "listening" | "loopbackOnly" | "addresses" | "hint"> {
-  if (!inside) {
-    const hint =
-      r.status === "paused"
-        ? `The workspace is paused${kind === "forward" ? "; a connection resumes it" : ""}`
-        : r.status === "running"
-          ? "Could not read what listens inside the workspace"
-          : `The workspace is ${r.status === "error" ? "in error" : r.status}; start it with 'nexus start ${r.name}'`;
-    return { listening: null, hint };
-  }
-  const l = listeningOn(inside, containerPort);
-  if (!l.listening) return { listening: false, hint: `Nothing listens on port ${containerPort} inside the workspace yet` };
-  const base = { listening: true, loopbackOnly: l.loopbackOnly, addresses: l.addresses };
-  if (kind === "published" && l.loopbackOnly) {
-    return {
-      ...base,
-      hint:
-        `The server inside listens on ${l.addresses.join(", ")} only, which the published port ${hostPort} does not reach: ` +
-        `bind it to 0.0.0.0 (e.g. 'python3 -m http.server --bind 0.0.0.0', 'vite --host 0.0.0.0'), ` +
-        `or forward the port ('nexus ports add ${r.name} ${containerPort}'), which reaches loopback too`,
-    };
-  }
-  return base;
 }
