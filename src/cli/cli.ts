@@ -80,6 +80,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("--from-checkpoint <checkpoint>", "Start from a checkpoint (id or name): its commit, container filesystem, home and worktree files")
     .option("--devcontainer <path>", "Which devcontainer.json, when the repository has several (e.g. .devcontainer/python)")
     .option("--trust", "Let a cloned repository's devcontainer.json run its initializeCommand on this machine")
+    .option("--label <key=value>", "Label the workspace, Kubernetes-style (repeatable); 'nexus list -l' selects by labels")
     .example("nexus create feature-auth")
     .example("nexus create review-42 --from-branch main -p 3000")
     .example("nexus create              # on a terminal: asks for name, branch, resources, ports, image")
@@ -90,7 +91,9 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .alias("ls")
     .option("--status <status>", "Only workspaces with this status")
     .option("--backend <backend>", "Only workspaces with this backend")
+    .option("-l, --label-selector <selector>", "Only workspaces whose labels match, e.g. 'team=web,tier in (api,db),!experimental'")
     .example("nexus list --json")
+    .example("nexus list -l team=web")
     .action((opts) => run((c) => listCommand(c, opts))(opts));
 
   cli

@@ -5,6 +5,8 @@ import { errors } from "./errors.ts";
 import { specificIssue } from "./issues.ts";
 import { WORKSPACE_STATUSES } from "./types.ts";
 import { parseDuration } from "../config/units.ts";
+import { labelsProblem } from "./labels/syntax.ts";
+import { parseSelector } from "./labels/selector.ts";
 
 // Request shapes, parsed at every edge (REST, gRPC, WS, CLI) with the same schemas, so the core
 // receives typed, valid values and every door gives the same error for the same bad input.
@@ -17,6 +19,14 @@ const ContainerPort = v.pipe(v.number("ports must be numbers"), v.integer("ports
 const EnvMap = v.pipe(
   v.record(v.string(), v.string("env values must be strings")),
   v.check((env) => Object.keys(env).every((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k)), "env names must match [A-Za-z_][A-Za-z0-9_]*"),
+);
+/** Kubernetes-style labels (labels/syntax.ts says what a key and a value may be). */
+const Labels = v.pipe(
+  v.record(v.string(), v.string("label values must be strings")),
+  v.rawCheck(({ dataset, addIssue }) => {
+    const problem = dataset.typed ? labelsProblem(dataset.value) : undefined;
+    if (problem) addIssue({ message: problem });
+  }),
 );
 const BranchName = v.pipe(v.string(), v.minLength(1), v.regex(/^(?!-)(?!.*\.\.)[^\s~^:?*[\\]+$/, "not a valid git branch name"));
 
@@ -56,6 +66,8 @@ export const CreateWorkspaceInput = v.strictObject({
   devcontainer: v.optional(v.pipe(v.string("devcontainer must be a path"), v.minLength(1, "devcontainer must not be empty"))),
   /** Lets a cloned repository's initializeCommand run on this machine (an extension). */
   trust: v.optional(v.boolean("trust must be true or false")),
+  /** Labels to find the workspace by (list's label_selector). */
+  labels: v.optional(Labels),
 });
 export type CreateWorkspaceInput = v.InferOutput<typeof CreateWorkspaceInput>;
 
@@ -149,7 +161,8 @@ export const ListWorkspacesInput = v.object({
   // A misspelt status is an error, not an empty list.
   status: v.optional(v.picklist(WORKSPACE_STATUSES, `status must be one of ${WORKSPACE_STATUSES.join(", ")}`)),
   backend: v.optional(v.string()),
-  label_selector: v.optional(v.string()),
+  /** Parsed here, so REST and gRPC refuse a bad selector with the same message (labels/selector.ts). */
+  label_selector: v.optional(v.pipe(v.string("label_selector must be a string"), v.transform(parseSelector))),
 });
 export type ListWorkspacesInput = v.InferOutput<typeof ListWorkspacesInput>;
 

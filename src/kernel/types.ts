@@ -56,6 +56,8 @@ export interface WorkspaceRecord {
   /** The project asked for sudo inside (`sudo: true`): no-new-privileges is lifted. */
   sudo?: boolean;
   env: Record<string, string>;
+  /** Labels given at create (`--label k=v`); absent on records written before labels existed. */
+  labels?: Record<string, string>;
   forwardAgent: boolean;
   /** Seconds without activity before the workspace is paused; null follows defaults.idle_timeout. */
   idleTimeoutSeconds?: number | null;
@@ -96,6 +98,8 @@ export interface WorkspaceView {
   /** Seconds without activity before it is paused; null follows defaults.idle_timeout, 0 never. */
   idleTimeoutSeconds: number | null;
   forwardAgent: boolean;
+  /** Extension: the workspace's labels (list's label_selector filters on them). */
+  labels: Record<string, string>;
   createdAt: string;
   updatedAt: string;
   lastActiveAt: string;
@@ -116,6 +120,7 @@ export function toView(r: WorkspaceRecord): WorkspaceView {
     resources: r.resources,
     idleTimeoutSeconds: r.idleTimeoutSeconds ?? null,
     forwardAgent: r.forwardAgent,
+    labels: r.labels ?? {},
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
     lastActiveAt: r.lastActiveAt,
@@ -138,6 +143,8 @@ export interface WorkspaceStatusView {
   branch: string;
   worktreePath: string;
   resources: ResourceLimits;
+  /** Extension: the workspace's labels. */
+  labels: Record<string, string>;
   idle: IdleView;
   /** Extension: each service of the project and its health. */
   services: ServiceHealthView[];

@@ -28,6 +28,7 @@ const RecordSchema = v.looseObject({
   ports: v.object({ ssh: v.number(), services: v.array(PortMapping) }),
   resources: v.looseObject({ preset: v.optional(v.string()), cpu: v.number(), memoryBytes: v.number() }),
   env: v.record(v.string(), v.string()),
+  labels: v.optional(v.record(v.string(), v.string())),
   forwardAgent: v.boolean(),
   idleTimeoutSeconds: v.optional(v.nullable(v.number())),
   hostKeyFingerprint: v.string(),

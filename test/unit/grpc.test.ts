@@ -108,10 +108,10 @@ describe("mappers", () => {
   test("a workspace view becomes the proto's Workspace", () => {
     const w = toGrpcWorkspace({
       id: "ws-1", name: "a", displayName: "A", status: "stopped", backend: "docker", branch: "nexus/a", repository: { path: "/r" }, worktreePath: "/r/.worktree/a",
-      ports: [{ name: "ssh", containerPort: 22, hostPort: 32800 }], resources: { preset: "small", cpu: 1, memoryBytes: 1024 }, idleTimeoutSeconds: null, forwardAgent: true,
+      ports: [{ name: "ssh", containerPort: 22, hostPort: 32800 }], resources: { preset: "small", cpu: 1, memoryBytes: 1024 }, idleTimeoutSeconds: null, forwardAgent: true, labels: { team: "web" },
       createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z", lastActiveAt: "2026-01-01T00:00:00.000Z",
     });
-    expect(w).toMatchObject({ status: "WORKSPACE_STATUS_STOPPED", backend: "BACKEND_TYPE_DOCKER", repository: { path: "/r", url: "" }, resources: { preset: "small", cpu: 1, memoryBytes: 1024 } });
+    expect(w).toMatchObject({ status: "WORKSPACE_STATUS_STOPPED", backend: "BACKEND_TYPE_DOCKER", repository: { path: "/r", url: "" }, resources: { preset: "small", cpu: 1, memoryBytes: 1024 }, labels: { team: "web" } });
   });
 });
 

@@ -201,7 +201,7 @@ describe("GET /api/v1/workspaces", () => {
     ]);
   });
 
-  test("filters by status and backend; label_selector is 501", async () => {
+  test("filters by status and backend", async () => {
     await using env = makeEnv();
     saveRecord(env, { name: "up", status: "running" });
     saveRecord(env, { name: "down", status: "stopped" });
@@ -211,7 +211,35 @@ describe("GET /api/v1/workspaces", () => {
     expect(await names("?status=stopped")).toEqual(["down"]);
     expect(await names("?status=paused")).toEqual([]);
     expect((await names("?backend=docker")).sort()).toEqual(["down", "up"]);
-    await errorOf(await env.request("GET", "/api/v1/workspaces?label_selector=team%3Dx"), 501, "UNIMPLEMENTED");
+  });
+
+  test("label_selector filters by labels; the view carries them; a bad selector is 400", async () => {
+    await using env = makeEnv();
+    saveRecord(env, { name: "web", labels: { team: "web", env: "dev" } });
+    saveRecord(env, { name: "db", labels: { team: "db", gpu: "" } });
+    saveRecord(env, { name: "plain" });
+    const names = async (selector: string) =>
+      ((await (await env.request("GET", `/api/v1/workspaces?label_selector=${encodeURIComponent(selector)}`)).json()) as { workspaces: Array<{ name: string }> }).workspaces.map((w) => w.name).sort();
+    expect(await names("team=web")).toEqual(["web"]);
+    expect(await names("team!=web")).toEqual(["db", "plain"]);
+    expect(await names("gpu")).toEqual(["db"]);
+    expect(await names("!gpu")).toEqual(["plain", "web"]);
+    expect(await names("team in (web,db),env notin (prod)")).toEqual(["db", "web"]);
+    const one = (await (await env.request("GET", "/api/v1/workspaces/web")).json()) as { labels: Record<string, string> };
+    expect(one.labels).toEqual({ team: "web", env: "dev" });
+    const plain = (await (await env.request("GET", "/api/v1/workspaces/plain")).json()) as { labels: Record<string, string> };
+    expect(plain.labels).toEqual({});
+    const bad = await errorOf(await env.request("GET", `/api/v1/workspaces?label_selector=${encodeURIComponent("team in web")}`), 400, "INVALID_ARGUMENT");
+    expect(bad.message).toBe("Invalid label_selector 'team in web': expected '(' after in/notin at position 9, found 'web'");
+  });
+
+  test("create refuses bad labels with 400 before making anything", async () => {
+    await using env = makeEnv();
+    const bad = await errorOf(await env.request("POST", "/api/v1/workspaces", { name: "l1", labels: { "bad key": "x" } }), 400, "INVALID_ARGUMENT");
+    expect(bad.message).toContain("labels: label key 'bad key'");
+    const badValue = await errorOf(await env.request("POST", "/api/v1/workspaces", { name: "l1", labels: { team: 3 } }), 400, "INVALID_ARGUMENT");
+    expect(badValue.message).toContain("label values must be strings");
+    expect(env.store.list()).toEqual([]);
   });
 });
 

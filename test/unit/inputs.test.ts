@@ -130,7 +130,7 @@ describe("ListWorkspacesInput", () => {
     expect(parseInput(ListWorkspacesInput, { status: "running", backend: "docker", label_selector: "a=b" }, "q")).toEqual({
       status: "running",
       backend: "docker",
-      label_selector: "a=b",
+      label_selector: [{ key: "a", op: "eq", value: "b" }],
     });
   });
 

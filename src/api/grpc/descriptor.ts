@@ -360,6 +360,11 @@ export const WORKSPACE_DESCRIPTOR = {
           "lastActiveAt": {
            "type": "google.protobuf.Timestamp",
            "id": 22
+          },
+          "labels": {
+           "keyType": "string",
+           "type": "string",
+           "id": 110
           }
          }
         },
@@ -1018,6 +1023,11 @@ export const WORKSPACE_DESCRIPTOR = {
           "trust": {
            "type": "bool",
            "id": 101
+          },
+          "labels": {
+           "keyType": "string",
+           "type": "string",
+           "id": 110
           }
          }
         },

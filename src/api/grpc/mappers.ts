@@ -51,6 +51,7 @@ export function toGrpcWorkspace(view: WorkspaceView, record?: WorkspaceRecord): 
     createdAt: timestamp(view.createdAt),
     updatedAt: timestamp(view.updatedAt),
     lastActiveAt: timestamp(view.lastActiveAt),
+    labels: view.labels ?? {},
   };
 }
 

@@ -121,6 +121,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
           fromCheckpoint: req.fromCheckpoint || undefined,
           devcontainer: req.devcontainer || undefined,
           trust: req.trust || undefined,
+          labels: req.labels && Object.keys(req.labels).length ? req.labels : undefined,
         }),
         "create request",
       );

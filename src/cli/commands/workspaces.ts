@@ -8,6 +8,7 @@ import { isatty } from "node:tty";
 import { ago, green, red, table, writeErr, writeOut, yellow } from "../output.ts";
 import { progressPrinter } from "../progress.ts";
 import { configSources } from "../../config/sources.ts";
+import { parseLabelArgs } from "../../core/labels/syntax.ts";
 
 export interface CreateFlags {
   displayName?: string;
@@ -24,6 +25,7 @@ export interface CreateFlags {
   fromCheckpoint?: string;
   devcontainer?: string;
   trust?: boolean;
+  label?: string[] | string;
 }
 
 /** `print` receives what create shows at the end (the wizard prints it once its spinner has stopped). */
@@ -52,6 +54,8 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
   if (ports.length > 0) body.ports = ports;
   const env = toList(flags.env);
   if (env.length > 0) body.env = Object.fromEntries(env.map((kv) => splitEnv(String(kv))));
+  const labels = toList(flags.label).map(String);
+  if (labels.length > 0) body.labels = parseLabelArgs(labels);
 
   const client = await ctx.client();
   const started = Date.now();
@@ -87,10 +91,11 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
   return EXIT_CODES.ok;
 }
 
-export async function listCommand(ctx: CliContext, flags: { status?: string; backend?: string }): Promise<number> {
+export async function listCommand(ctx: CliContext, flags: { status?: string; backend?: string; labelSelector?: string }): Promise<number> {
   const q = new URLSearchParams();
   if (flags.status) q.set("status", flags.status);
   if (flags.backend) q.set("backend", flags.backend);
+  if (flags.labelSelector !== undefined) q.set("label_selector", String(flags.labelSelector));
   const res = await (await ctx.client()).json<{ workspaces: WorkspaceView[] }>("GET", `/api/v1/workspaces${q.size ? `?${q}` : ""}`);
   if (ctx.json) {
     await writeOut(JSON.stringify(res, null, 2) + "\n");
@@ -100,7 +105,9 @@ export async function listCommand(ctx: CliContext, flags: { status?: string; bac
     await writeOut("No workspaces. Create one with 'nexus create <name>' inside a git repository.\n");
     return EXIT_CODES.ok;
   }
-  const rows = [["NAME", "STATUS", "BRANCH", "SSH", "PORTS", "CREATED"]];
+  // The LABELS column only when some workspace has labels, so a list without any stays as narrow as before.
+  const labelled = res.workspaces.some((w) => Object.keys(w.labels ?? {}).length > 0);
+  const rows = [["NAME", "STATUS", "BRANCH", "SSH", "PORTS", "CREATED", ...(labelled ? ["LABELS"] : [])]];
   for (const w of res.workspaces) {
     rows.push([
       w.name,
@@ -109,6 +116,7 @@ export async function listCommand(ctx: CliContext, flags: { status?: string; bac
       String(w.ports.find((p) => p.name === "ssh")?.hostPort ?? "-"),
       w.ports.filter((p) => p.name !== "ssh").map((p) => `${p.hostPort}→${p.containerPort}`).join(",") || "-",
       ago(w.createdAt),
+      ...(labelled ? [labelsText(w.labels) || "-"] : []),
     ]);
   }
   await writeOut(table(rows, ctx.color));
@@ -127,6 +135,7 @@ export async function statusCommand(ctx: CliContext, ref: string | undefined): P
     `  backend      ${s.backend}${s.containerId ? `  container ${s.containerId.slice(0, 12)}` : ""}\n` +
     `  branch       ${s.branch || "-"}\n  worktree     ${s.worktreePath}\n` +
     `  ssh          127.0.0.1:${s.ports.ssh}\n` +
+    (s.labels && Object.keys(s.labels).length ? `  labels       ${labelsText(s.labels)}\n` : "") +
     s.ports.services.map((p) => `  port         ${p.containerPort} → 127.0.0.1:${p.hostPort} (${p.status})\n`).join("") +
     `  created      ${s.createdAt} (${ago(s.createdAt)})\n  last active  ${s.lastActiveAt} (${ago(s.lastActiveAt)})\n` +
     (s.idle ? `  idle         ${idleText(s.status, s.idle)}\n` : "") +
@@ -233,6 +242,13 @@ function statusText(status: string, color: boolean): string {
   if (status === "error") return red(status, color);
   if (status === "paused" || status === "pending") return yellow(status, color);
   return status;
+}
+
+/** Labels as `k=v,k2=v2`, the way --label and a selector write them. */
+export function labelsText(labels: Record<string, string> | undefined): string {
+  return Object.entries(labels ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
 }
 
 function toList<T>(v: T | T[] | undefined): T[] {

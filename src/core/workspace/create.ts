@@ -87,6 +87,7 @@ export class WorkspaceCreator {
         ports: portMappings(hostPorts, containerPorts),
         resources,
         env: { ...d.config.workspaces[input.name]?.env, ...input.env },
+        ...(input.labels && Object.keys(input.labels).length ? { labels: input.labels } : {}),
         forwardAgent: input.forwardAgent ?? d.config.ssh.connection.forward_agent,
         hostKeyFingerprint: "",
         error: null,

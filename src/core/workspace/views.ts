@@ -1,5 +1,5 @@
 // Read-only answers about workspaces: one, a filtered list, and the status object.
-import { NexusError } from "../../kernel/errors.ts";
+import { matchesSelector } from "../labels/selector.ts";
 import type { ListWorkspacesInput } from "../inputs.ts";
 import { toView, type PortMapping, type WorkspaceStatusView, type WorkspaceView } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
@@ -30,11 +30,8 @@ export class WorkspaceViews {
     let records = c.d.store.list();
     if (filter.status) records = records.filter((r) => r.status === filter.status);
     if (filter.backend) records = records.filter((r) => r.backend === filter.backend);
-    if (filter.label_selector) {
-      throw new NexusError("UNIMPLEMENTED", "Workspace labels are not supported yet, so label_selector cannot filter", {
-        suggestion: "Filter with 'status' or 'backend'",
-      });
-    }
+    const selector = filter.label_selector;
+    if (selector) records = records.filter((r) => matchesSelector(selector, r.labels ?? {}));
     return records.map((r) => toView(c.activity.withActivity(r)));
   }
 
@@ -70,6 +67,7 @@ export class WorkspaceViews {
       branch: r.branch,
       worktreePath: r.mountPath,
       resources: r.resources,
+      labels: r.labels ?? {},
       idle: await this.#idle.view(r),
       services,
     };
