@@ -318,6 +318,13 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action((action: string | undefined, id: string | undefined, opts) => run((c) => trashCommand(c, action, id, opts))(opts));
 
   cli
+    .command("boulder [action]", "status: the agent plugin's keep-working state (.nexus/boulder/state.json), read only")
+    .option("--dir <path>", "The project folder (default: the nearest folder up from here with .nexus/boulder, else the git top)")
+    .example("nexus boulder status")
+    .example("nexus boulder status --json")
+    .action((action: string | undefined, opts) => run(async (c) => (await import("./commands/boulder.ts")).boulderCommand(c, action, opts))(opts));
+
+  cli
     .command("version", "Print the version of the CLI and of the running daemon")
     .example("nexus version --json")
     .action((opts) => run((c) => versionCommand(c))(opts));
