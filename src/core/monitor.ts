@@ -1,5 +1,5 @@
 // Resource stats and waiting for a status: read-only views on workspaces for the transports.
-import type { ContainerStats, DockerEngine } from "../docker/engine.ts";
+import type { ContainerEngine, ContainerStats } from "../docker/container-engine.ts";
 import { errors, NexusError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import type { WorkspaceStatus } from "./types.ts";
@@ -14,10 +14,10 @@ export interface WorkspaceStats extends ContainerStats {
 
 export class WorkspaceMonitor {
   readonly #ws: WorkspaceService;
-  readonly #docker: DockerEngine;
+  readonly #docker: ContainerEngine;
   readonly #events: EventBus;
 
-  constructor(deps: { workspaces: WorkspaceService; docker: DockerEngine; events: EventBus }) {
+  constructor(deps: { workspaces: WorkspaceService; docker: ContainerEngine; events: EventBus }) {
     this.#ws = deps.workspaces;
     this.#docker = deps.docker;
     this.#events = deps.events;

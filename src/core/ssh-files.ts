@@ -6,17 +6,18 @@ import { shellQuote } from "../ssh/quote.ts";
 import type { WorkspaceRecord } from "./types.ts";
 import { sshAlias } from "./workspace/names.ts";
 
-export const SSH_HOST = "127.0.0.1";
-
 /** The workspace's `Host` alias (names.ts derives every workspace name). */
 export function hostAlias(name: string): string {
   return sshAlias(name);
 }
 
-/** known_hosts lines for a workspace: its alias and its published address, all pinned to its own host key. */
-export function knownHostsLines(r: Pick<WorkspaceRecord, "name" | "ports">, hostPublicKey: string): string {
+/**
+ * known_hosts lines for a workspace: its alias and its published address (`host`, from the engine),
+ * all pinned to its own host key.
+ */
+export function knownHostsLines(r: Pick<WorkspaceRecord, "name" | "ports">, hostPublicKey: string, host: string): string {
   const key = hostPublicKey.split(/\s+/).slice(0, 2).join(" ");
-  return `${hostAlias(r.name)},[${SSH_HOST}]:${r.ports.ssh},[localhost]:${r.ports.ssh} ${key}\n`;
+  return `${hostAlias(r.name)},[${host}]:${r.ports.ssh},[localhost]:${r.ports.ssh} ${key}\n`;
 }
 
 /** Whether ~/.ssh/config includes the daemon's ssh_config (`nexus ssh-config install`). */
@@ -44,6 +45,8 @@ const DEFAULT_USER_KNOWN_HOSTS_FILE = "~/.nexus/known_hosts";
 
 /** One `Host nexus-<name>` block of the generated ssh_config. */
 export interface SshConfigOptions {
+  /** Where the engine publishes the workspace's SSH port (ContainerEngine.publishedHost). */
+  host: string;
   identityFile?: string;
   /** The nexus binary: ssh connects through `nexus ssh-proxy`, which resumes a paused workspace first. */
   nexusBinary?: string;
@@ -55,7 +58,7 @@ export function proxyCommand(nexusBinary: string, paths: NexusPaths, r: Pick<Wor
   return words.map(shellQuote).join(" ").replace(/%/g, "%%");
 }
 
-export function sshConfigBlock(r: Pick<WorkspaceRecord, "name" | "ports" | "forwardAgent">, config: NexusConfig, paths: NexusPaths, opts: SshConfigOptions = {}): string {
+export function sshConfigBlock(r: Pick<WorkspaceRecord, "name" | "ports" | "forwardAgent">, config: NexusConfig, paths: NexusPaths, opts: SshConfigOptions): string {
   const c = config.ssh.connection;
   // The daemon's pins come first (ssh writes keys it accepts to the first file); a user_known_hosts_file of one's own is read too.
   const knownHosts = [paths.knownHosts, ...(c.user_known_hosts_file === DEFAULT_USER_KNOWN_HOSTS_FILE || c.user_known_hosts_file === paths.knownHosts ? [] : [c.user_known_hosts_file])];
@@ -63,7 +66,7 @@ export function sshConfigBlock(r: Pick<WorkspaceRecord, "name" | "ports" | "forw
     `Host ${hostAlias(r.name)}`,
     // ssh takes the first value it reads for an option: the user's client_options go first, so they win.
     ...config.ssh.client_options.map((o) => `  ${o.replace("=", " ")}`),
-    `  HostName ${SSH_HOST}`,
+    `  HostName ${opts.host}`,
     `  Port ${r.ports.ssh}`,
     `  User ${c.user}`,
     `  ForwardAgent ${r.forwardAgent && c.forward_agent ? "yes" : "no"}`,
@@ -78,13 +81,13 @@ export function sshConfigBlock(r: Pick<WorkspaceRecord, "name" | "ports" | "forw
 }
 
 /** Rewrites ~/.nexus/known_hosts and ~/.nexus/ssh_config from the records: the daemon keeps them current. */
-export function writeSshFiles(records: readonly WorkspaceRecord[], hostKeys: (r: WorkspaceRecord) => string | undefined, config: NexusConfig, paths: NexusPaths, opts: SshConfigOptions = {}): void {
+export function writeSshFiles(records: readonly WorkspaceRecord[], hostKeys: (r: WorkspaceRecord) => string | undefined, config: NexusConfig, paths: NexusPaths, opts: SshConfigOptions): void {
   let known = "";
   let cfg = "# Written by the nexus daemon; changes are overwritten. Include it from ~/.ssh/config.\n\n";
   for (const r of records) {
     const key = hostKeys(r);
     if (!key || r.status === "destroying" || r.status === "destroyed") continue;
-    known += knownHostsLines(r, key);
+    known += knownHostsLines(r, key, opts.host);
     cfg += sshConfigBlock(r, config, paths, opts) + "\n";
   }
   writeFileAtomic(paths.knownHosts, known, 0o600);

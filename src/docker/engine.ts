@@ -2,11 +2,12 @@ import { createHash } from "node:crypto";
 import { lstatSync, readdirSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import Docker from "dockerode";
-import type { ContainerCreateOptions, ContainerInspectInfo } from "dockerode";
 import { NexusError } from "../kernel/errors.ts";
 import { readUntrustedBufferSync } from "../fs/untrusted-files.ts";
 import type { ProgressSink } from "../kernel/progress.ts";
 import { engineAddress } from "./connect.ts";
+import type { ContainerEngine, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, VolumeSummary } from "./container-engine.ts";
+import { toCreateOptions } from "./create-options.ts";
 import { BuildProgress } from "./build-progress.ts";
 import { IMAGE_CONTEXT_FILES } from "./image-context.ts";
 import { LABELS } from "./labels.ts";
@@ -17,7 +18,9 @@ export const DEFAULT_BASE_IMAGE = "debian:bookworm-slim";
 export const DEFAULT_WORKSPACE_IMAGE = "nexus-workspace:latest";
 
 /** Thin adapter over dockerode: the only module that talks to the engine. Every engine failure becomes a NexusError. */
-export class DockerEngine {
+export class DockerEngine implements ContainerEngine {
+  /** A local engine publishes ports on this machine's loopback only: reached there, and from nowhere else. */
+  readonly publishedHost = "127.0.0.1";
   readonly docker: Docker;
   readonly #address: string;
   readonly #builds = new Map<string, Promise<string>>();
@@ -224,8 +227,8 @@ export class DockerEngine {
     return env;
   }
 
-  async createContainer(options: ContainerCreateOptions): Promise<string> {
-    const c = await this.call("create container", () => this.docker.createContainer(options));
+  async createContainer(spec: ContainerSpec): Promise<string> {
+    const c = await this.call("create container", () => this.docker.createContainer(toCreateOptions(spec, this.publishedHost)));
     return c.id;
   }
 
@@ -233,8 +236,8 @@ export class DockerEngine {
    * Runs a one-off container to its end (post-stop hooks): its combined output and exit code; killed
    * after `timeoutMs` (exit code 124). The container is removed whatever happens.
    */
-  async runOneOff(options: ContainerCreateOptions, timeoutMs: number): Promise<{ exitCode: number; output: string; timedOut: boolean }> {
-    const id = await this.createContainer(options);
+  async runOneOff(spec: ContainerSpec, timeoutMs: number): Promise<{ exitCode: number; output: string; timedOut: boolean }> {
+    const id = await this.createContainer(spec);
     const c = this.docker.getContainer(id);
     try {
       await this.call("start one-off container", () => c.start());
@@ -337,9 +340,10 @@ export class DockerEngine {
     });
   }
 
-  async inspect(containerId: string): Promise<ContainerInspectInfo | undefined> {
+  async inspect(containerId: string): Promise<ContainerState | undefined> {
     try {
-      return await this.docker.getContainer(containerId).inspect();
+      const { State } = await this.docker.getContainer(containerId).inspect();
+      return { running: State.Running, paused: State.Paused, exitCode: State.ExitCode };
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
       throw this.#wrap("inspect container", err);
@@ -429,15 +433,16 @@ export class DockerEngine {
     });
   }
 
-  async listContainers(labels: Record<string, string>): Promise<Docker.ContainerInfo[]> {
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     const filters = { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
-    return this.call("list containers", () => this.docker.listContainers({ all: true, filters }));
+    const list = await this.call("list containers", () => this.docker.listContainers({ all: true, filters }));
+    return list.map((c) => ({ id: c.Id, name: c.Names[0] ?? c.Id, state: c.State, labels: c.Labels }));
   }
 
-  async listVolumes(labels: Record<string, string>): Promise<Array<{ Name: string; Labels: Record<string, string> }>> {
+  async listVolumes(labels: Record<string, string>): Promise<VolumeSummary[]> {
     const filters = { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
     const r = await this.call("list volumes", () => this.docker.listVolumes({ filters }));
-    return (r.Volumes ?? []) as Array<{ Name: string; Labels: Record<string, string> }>;
+    return ((r.Volumes ?? []) as Array<{ Name: string; Labels: Record<string, string> | null }>).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
   }
 }
 
@@ -491,16 +496,7 @@ export function demuxToText(buf: Buffer): string {
   return i === 0 ? buf.toString("utf8") : Buffer.concat(out).toString("utf8");
 }
 
-export interface ContainerStats {
-  cpuPercent: number;
-  memoryUsedBytes: number;
-  memoryLimitBytes: number;
-  networkRxBytes: number;
-  networkTxBytes: number;
-  blockReadBytes: number;
-  blockWriteBytes: number;
-  pids: number;
-}
+export type { ContainerStats } from "./container-engine.ts";
 
 interface RawStats {
   cpu_stats?: { cpu_usage?: { total_usage?: number; percpu_usage?: number[] }; system_cpu_usage?: number; online_cpus?: number };

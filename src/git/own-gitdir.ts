@@ -10,6 +10,7 @@
 import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { runGit } from "./git.ts";
+import type { MountSpec } from "../docker/container-engine.ts";
 
 /** Where the host's object store is mounted, read-only, inside the container. */
 export const HOST_OBJECTS = "/nexus/host-git/objects";
@@ -21,12 +22,8 @@ export type OwnGitLayout =
   /** --no-worktree on a repository: the own git dir is mounted over /workspace/.git. */
   | { kind: "repo"; dir: string; commonDir: string; repo: string; branch: string };
 
-export interface Mount {
-  Type: "bind";
-  Source: string;
-  Target: string;
-  ReadOnly?: boolean;
-}
+/** Mounts as the engine interface takes them. */
+export type Mount = MountSpec;
 
 /** A file of the host's git dir, only when it is a regular file (never through a symlink). */
 function regularFile(path: string): Buffer | undefined {
@@ -135,12 +132,12 @@ function chownTree(path: string, uid: number, gid: number): void {
  * host's object store read-only.
  */
 export function ownGitMounts(layout: OwnGitLayout): Mount[] {
-  const ro = (Source: string, Target: string): Mount => ({ Type: "bind", Source, Target, ReadOnly: true });
+  const ro = (source: string, target: string): Mount => ({ type: "bind", source, target, readOnly: true });
   const mounts: Mount[] = [ro(join(layout.commonDir, "objects"), HOST_OBJECTS), ...hostAlternates(layout.commonDir).map((p) => ro(p, p))];
   if (layout.kind === "worktree") {
-    mounts.unshift({ Type: "bind", Source: layout.dir, Target: layout.commonDir }, ro(join(layout.worktree, ".git"), `${WORKSPACE_DIR}/.git`));
+    mounts.unshift({ type: "bind", source: layout.dir, target: layout.commonDir }, ro(join(layout.worktree, ".git"), `${WORKSPACE_DIR}/.git`));
   } else {
-    mounts.unshift({ Type: "bind", Source: layout.dir, Target: `${WORKSPACE_DIR}/.git` });
+    mounts.unshift({ type: "bind", source: layout.dir, target: `${WORKSPACE_DIR}/.git` });
     // Other workspaces' worktrees live in the repository: their `.git` files and files stay out of reach.
     const worktrees = join(layout.repo, ".worktree");
     if (isDir(worktrees)) mounts.push(ro(worktrees, `${WORKSPACE_DIR}/.worktree`));

@@ -69,6 +69,11 @@ describe("layer order", () => {
     expect(found).toEqual([]);
   });
 
+  test("the core reaches the engine through ContainerEngine only: no dockerode, no DockerEngine", () => {
+    const found = sources(join(SRC, "core")).filter((f) => /from\s+["']dockerode["']|\bDockerEngine\b/.test(readFileSync(f, "utf8")));
+    expect(found.map((f) => relative(SRC, f))).toEqual([]);
+  });
+
   test("the check itself catches each kind of wrong import", () => {
     const at = (p: string) => join(SRC, p);
     expect(violation(at("docker/engine.ts"), at("core/errors.ts"))).toContain("a layer above");

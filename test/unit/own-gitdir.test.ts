@@ -37,13 +37,13 @@ describe("the workspace's own git dir", () => {
     const layout: OwnGitLayout = { kind: "worktree", dir: "/h/.nexus/workspaces/x/git", commonDir: "/r/.git", adminName: "w", worktree: "/r/.worktree/w", branch: "nexus/w" };
     const mounts = ownGitMounts(layout);
     expect(mounts).toEqual([
-      { Type: "bind", Source: "/h/.nexus/workspaces/x/git", Target: "/r/.git" },
-      { Type: "bind", Source: "/r/.worktree/w/.git", Target: "/workspace/.git", ReadOnly: true },
-      { Type: "bind", Source: "/r/.git/objects", Target: HOST_OBJECTS, ReadOnly: true },
+      { type: "bind", source: "/h/.nexus/workspaces/x/git", target: "/r/.git" },
+      { type: "bind", source: "/r/.worktree/w/.git", target: "/workspace/.git", readOnly: true },
+      { type: "bind", source: "/r/.git/objects", target: HOST_OBJECTS, readOnly: true },
     ]);
     const repoLayout: OwnGitLayout = { kind: "repo", dir: "/h/own", commonDir: "/r/.git", repo: "/r", branch: "main" };
-    for (const m of ownGitMounts(repoLayout)) if (m.Source.startsWith("/r/")) expect(m.ReadOnly).toBe(true);
-    expect(ownGitMounts(repoLayout)[0]).toEqual({ Type: "bind", Source: "/h/own", Target: "/workspace/.git" });
+    for (const m of ownGitMounts(repoLayout)) if (m.source.startsWith("/r/")) expect(m.readOnly).toBe(true);
+    expect(ownGitMounts(repoLayout)[0]).toEqual({ type: "bind", source: "/h/own", target: "/workspace/.git" });
   });
 
   test("a symlinked file in the host's git dir is not followed into the copy", async () => {

@@ -3,7 +3,11 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.ts";
-import { expandHome, hostAlias, knownHostsLines, SSH_HOST, sshConfigBlock, writeSshFiles } from "../../src/core/ssh-files.ts";
+import { expandHome, hostAlias, knownHostsLines, sshConfigBlock, writeSshFiles } from "../../src/core/ssh-files.ts";
+
+/** Where a local engine publishes ports. */
+const SSH_HOST = "127.0.0.1";
+const at = { host: SSH_HOST };
 import type { WorkspaceRecord } from "../../src/core/types.ts";
 import { generateEd25519 } from "../../src/ssh/keys.ts";
 import { nexusPaths } from "../../src/store/paths.ts";
@@ -39,7 +43,7 @@ describe("small helpers", () => {
 describe("knownHostsLines", () => {
   test("pins the alias and both published addresses to the key, without its comment", () => {
     const key = generateEd25519("comment-not-wanted");
-    const line = knownHostsLines({ name: "w1", ports: { ssh: 32811, services: [] } }, key.publicKey);
+    const line = knownHostsLines({ name: "w1", ports: { ssh: 32811, services: [] } }, key.publicKey, SSH_HOST);
     const [type, blob] = key.publicKey.split(" ");
     expect(line).toBe(`nexus-w1,[127.0.0.1]:32811,[localhost]:32811 ${type} ${blob}\n`);
   });
@@ -48,7 +52,7 @@ describe("knownHostsLines", () => {
     await using dir = tempDir("kh");
     const key = generateEd25519("x");
     const file = join(dir.path, "known_hosts");
-    writeFileSync(file, knownHostsLines({ name: "w2", ports: { ssh: 32812, services: [] } }, key.publicKey));
+    writeFileSync(file, knownHostsLines({ name: "w2", ports: { ssh: 32812, services: [] } }, key.publicKey, SSH_HOST));
     for (const host of ["nexus-w2", "[127.0.0.1]:32812", "[localhost]:32812"]) {
       const r = spawnSync("ssh-keygen", ["-F", host, "-f", file], { encoding: "utf8" });
       expect(r.status).toBe(0);
@@ -63,7 +67,7 @@ describe("sshConfigBlock", () => {
 
   test("has what ssh needs to reach the workspace", () => {
     const r = makeRecord({ name: "w3", ports: { ssh: 32821, services: [] }, forwardAgent: true });
-    const block = sshConfigBlock(r, parseConfig("", "x.yaml"), nexusPaths({ NEXUS_HOME: "/srv/nx" }));
+    const block = sshConfigBlock(r, parseConfig("", "x.yaml"), nexusPaths({ NEXUS_HOME: "/srv/nx" }), at);
     expect(block.split("\n")).toEqual([
       "Host nexus-w3",
       `  HostName ${SSH_HOST}`,
@@ -84,14 +88,14 @@ describe("sshConfigBlock", () => {
     const cfgOn = parseConfig("", "x.yaml");
     const rOn = makeRecord({ forwardAgent: true });
     const rOff = makeRecord({ forwardAgent: false });
-    expect(sshConfigBlock(rOn, cfgOff, paths)).toContain("ForwardAgent no");
-    expect(sshConfigBlock(rOff, cfgOn, paths)).toContain("ForwardAgent no");
-    expect(sshConfigBlock(rOn, cfgOn, paths)).toContain("ForwardAgent yes");
+    expect(sshConfigBlock(rOn, cfgOff, paths, at)).toContain("ForwardAgent no");
+    expect(sshConfigBlock(rOff, cfgOn, paths, at)).toContain("ForwardAgent no");
+    expect(sshConfigBlock(rOn, cfgOn, paths, at)).toContain("ForwardAgent yes");
   });
 
   test("client_options and an identity file override are added", () => {
     const cfg = parseConfig("ssh:\n  client_options: ['Compression=yes', 'LogLevel=ERROR']\n", "x.yaml");
-    const block = sshConfigBlock(makeRecord(), cfg, paths, { identityFile: "/keys/mine" });
+    const block = sshConfigBlock(makeRecord(), cfg, paths, { ...at, identityFile: "/keys/mine" });
     expect(block).toContain('  IdentityFile "/keys/mine"\n');
     expect(block).toContain("  Compression yes\n");
     expect(block).toContain("  LogLevel ERROR\n");
@@ -107,7 +111,7 @@ describe("sshConfigBlock", () => {
       "  client_options: ['IdentitiesOnly=yes', 'ServerAliveCountMax=7', 'ConnectTimeout=9']",
       "",
     ].join("\n");
-    writeFileSync(file, sshConfigBlock(makeRecord({ name: "w6" }), parseConfig(yaml, "x.yaml"), p));
+    writeFileSync(file, sshConfigBlock(makeRecord({ name: "w6" }), parseConfig(yaml, "x.yaml"), p, at));
     const g = sshG(file, "nexus-w6");
     expect(g.serveraliveinterval).toBe("15");
     expect(g.stricthostkeychecking).toBe("true");
@@ -117,7 +121,7 @@ describe("sshConfigBlock", () => {
     expect(g.serveralivecountmax).toBe("7");
     expect(g.connecttimeout).toBe("9");
     const overridden = parseConfig("ssh:\n  client_options: ['ServerAliveInterval=5']\n", "x.yaml");
-    writeFileSync(file, sshConfigBlock(makeRecord({ name: "w6" }), overridden, p));
+    writeFileSync(file, sshConfigBlock(makeRecord({ name: "w6" }), overridden, p, at));
     expect(sshG(file, "nexus-w6").serveraliveinterval).toBe("5");
   });
 
@@ -126,7 +130,7 @@ describe("sshConfigBlock", () => {
     const p = nexusPaths({ NEXUS_HOME: dir.path });
     const r = makeRecord({ name: "w4", ports: { ssh: 32824, services: [] }, forwardAgent: true });
     const file = join(dir.path, "ssh_config");
-    writeFileSync(file, sshConfigBlock(r, parseConfig("", "x.yaml"), p));
+    writeFileSync(file, sshConfigBlock(r, parseConfig("", "x.yaml"), p, at));
     const g = sshG(file, "nexus-w4");
     expect(g.hostname).toBe("127.0.0.1");
     expect(g.port).toBe("32824");
@@ -145,7 +149,7 @@ describe("sshConfigBlock", () => {
     const home = join(dir.path, "with space");
     const p = nexusPaths({ NEXUS_HOME: home });
     const file = join(dir.path, "ssh_config");
-    writeFileSync(file, sshConfigBlock(makeRecord({ name: "w5" }), parseConfig("", "x.yaml"), p));
+    writeFileSync(file, sshConfigBlock(makeRecord({ name: "w5" }), parseConfig("", "x.yaml"), p, at));
     const g = sshG(file, "nexus-w5");
     expect(g.identityfile).toBe(p.clientKey);
     expect(g.userknownhostsfile).toBe(p.knownHosts);
@@ -165,10 +169,10 @@ describe("writeSshFiles", () => {
       [a.id, keyA.publicKey],
       [going.id, keyB.publicKey],
     ]);
-    writeSshFiles([a, noKey, going], (r: WorkspaceRecord) => keys.get(r.id), parseConfig("", "x.yaml"), p);
+    writeSshFiles([a, noKey, going], (r: WorkspaceRecord) => keys.get(r.id), parseConfig("", "x.yaml"), p, at);
     const known = readFileSync(p.knownHosts, "utf8");
     const cfg = readFileSync(p.sshConfig, "utf8");
-    expect(known).toBe(knownHostsLines(a, keyA.publicKey));
+    expect(known).toBe(knownHostsLines(a, keyA.publicKey, SSH_HOST));
     expect(cfg).toContain("Host nexus-alive\n");
     expect(cfg).not.toContain("nexus-nokey");
     expect(cfg).not.toContain("nexus-going");
@@ -182,9 +186,9 @@ describe("writeSshFiles", () => {
     const p = nexusPaths({ NEXUS_HOME: dir.path });
     const r = makeRecord({ name: "old" });
     const key = generateEd25519("k").publicKey;
-    writeSshFiles([r], () => key, parseConfig("", "x.yaml"), p);
+    writeSshFiles([r], () => key, parseConfig("", "x.yaml"), p, at);
     expect(readFileSync(p.knownHosts, "utf8")).not.toBe("");
-    writeSshFiles([], () => key, parseConfig("", "x.yaml"), p);
+    writeSshFiles([], () => key, parseConfig("", "x.yaml"), p, at);
     expect(readFileSync(p.knownHosts, "utf8")).toBe("");
     expect(readFileSync(p.sshConfig, "utf8")).not.toContain("Host ");
   });

@@ -1,5 +1,6 @@
 // Pure parts of the workspace service: names, the create plan's port and resource rules, the container spec.
 import { describe, expect, test } from "bun:test";
+import { toCreateOptions } from "../../src/docker/create-options.ts";
 import { LABELS } from "../../src/docker/labels.ts";
 import { shortId, sshAlias, workspaceNames } from "../../src/core/workspace/names.ts";
 import { extraProjectPorts, nameServicePorts, portMappings, recordPorts, sourceKind } from "../../src/core/workspace/plan.ts";
@@ -84,44 +85,67 @@ describe("container spec", () => {
     expect(labels).toEqual({ [LABELS.managed]: "true", [LABELS.instance]: "inst1", [LABELS.workspaceId]: r.id, [LABELS.workspaceName]: "spec" });
   });
 
-  test("ports are published on 127.0.0.1 only, SSH included", () => {
-    expect(Object.keys(spec.ExposedPorts!)).toEqual(["22/tcp", "3000/tcp"]);
-    expect(spec.HostConfig!.PortBindings).toEqual({
-      "22/tcp": [{ HostIp: "127.0.0.1", HostPort: "40000" }],
-      "3000/tcp": [{ HostIp: "127.0.0.1", HostPort: "40001" }],
-    });
+  test("SSH and the recorded ports are published (the engine picks the address)", () => {
+    expect(spec.publish).toEqual([
+      { containerPort: 22, hostPort: 40000 },
+      { containerPort: 3000, hostPort: 40001 },
+    ]);
   });
 
   test("the worktree at /workspace, the home volume, and never the repository's git dir", () => {
-    expect(spec.HostConfig!.Mounts).toEqual([
-      { Type: "bind", Source: "/src/repo/.worktree/spec", Target: WORKSPACE_DIR },
-      { Type: "volume", Source: "nexus-spec-aaaaaa-home", Target: "/home/nexus" },
+    expect(spec.mounts).toEqual([
+      { type: "bind", source: "/src/repo/.worktree/spec", target: WORKSPACE_DIR },
+      { type: "volume", source: "nexus-spec-aaaaaa-home", target: "/home/nexus" },
     ]);
   });
 
   test("the workspace's own git mounts (git-sync.ts) come after them", () => {
-    const own = { Type: "bind" as const, Source: "/home/u/.nexus/workspaces/x/git", Target: "/src/repo/.git" };
-    expect(containerSpec(r, {}, 2, { uid: 0, gid: 0 }, [own]).HostConfig!.Mounts).toEqual([...spec.HostConfig!.Mounts!, own]);
+    const own = { type: "bind" as const, source: "/home/u/.nexus/workspaces/x/git", target: "/src/repo/.git", readOnly: true };
+    expect(containerSpec(r, {}, 2, { uid: 0, gid: 0 }, [own]).mounts).toEqual([...spec.mounts, own]);
+    expect(toCreateOptions(containerSpec(r, {}, 2, { uid: 0, gid: 0 }, [own]), "127.0.0.1").HostConfig!.Mounts!.at(-1)).toEqual({ Type: "bind", Source: own.source, Target: own.target, ReadOnly: true });
   });
 
   test("CPU is capped at the engine's CPUs; memory, user ids, name and restart policy as recorded", () => {
-    expect(spec.HostConfig!.NanoCpus).toBe(2e9);
+    expect(spec.nanoCpus).toBe(2e9);
     expect(nanoCpus(0.5, 8)).toBe(5e8);
-    expect(spec.HostConfig!.Memory).toBe(2 * 1024 ** 3);
-    expect(spec.Env).toEqual(["NEXUS_UID=1000", "NEXUS_GID=1001", "NEXUS_WORKSPACE=spec"]);
+    expect(spec.memoryBytes).toBe(2 * 1024 ** 3);
+    expect(spec.env).toEqual(["NEXUS_UID=1000", "NEXUS_GID=1001", "NEXUS_WORKSPACE=spec"]);
     expect(spec.name).toBe("nexus-spec-aaaaaa");
-    expect(spec.HostConfig!.RestartPolicy).toEqual({ Name: "unless-stopped" });
+    expect(spec.restartUnlessStopped).toBe(true);
+    expect(spec.init).toBe(true);
   });
 
-  test("a post-stop hook's one-off container: same image and mounts, the user's ids, marked as a hook", () => {
+  test("a post-stop hook's one-off container: same image and mounts, the user's ids, marked as a hook, nothing published", () => {
     const one = oneOffSpec(r, "inst1", { uid: 1000, gid: 1001 }, "echo hi", { A: "1" }, "abc123");
     expect(one.name).toBe("nexus-spec-aaaaaa-hook-abc123");
-    expect(one.User).toBe("1000:1001");
-    expect(one.Labels![LABELS.role]).toBe("hook");
-    expect(one.Cmd).toEqual(["echo hi"]);
-    expect(one.Env).toEqual(["A=1", "HOME=/home/nexus", "USER=nexus"]);
-    expect(one.HostConfig!.Mounts).toEqual(spec.HostConfig!.Mounts!);
-    expect(one.HostConfig!.PortBindings).toBeUndefined();
+    expect(one.user).toBe("1000:1001");
+    expect(one.labels[LABELS.role]).toBe("hook");
+    expect(one.cmd).toEqual(["echo hi"]);
+    expect(one.env).toEqual(["A=1", "HOME=/home/nexus", "USER=nexus"]);
+    expect(one.mounts).toEqual(spec.mounts);
+    expect(one.publish).toEqual([]);
+    expect(one.restartUnlessStopped).toBeUndefined();
+  });
+
+  test("in Docker's words: ports bind on the engine's address only, mounts and limits carried over", () => {
+    const o = toCreateOptions(spec, "127.0.0.1");
+    expect(Object.keys(o.ExposedPorts!)).toEqual(["22/tcp", "3000/tcp"]);
+    expect(o.HostConfig!.PortBindings).toEqual({
+      "22/tcp": [{ HostIp: "127.0.0.1", HostPort: "40000" }],
+      "3000/tcp": [{ HostIp: "127.0.0.1", HostPort: "40001" }],
+    });
+    expect(o.HostConfig!.Mounts![0]).toEqual({ Type: "bind", Source: "/src/repo/.worktree/spec", Target: WORKSPACE_DIR });
+    expect(o.HostConfig).toMatchObject({ RestartPolicy: { Name: "unless-stopped" }, Init: true, NanoCpus: 2e9, Memory: 2 * 1024 ** 3 });
+    expect(o).toMatchObject({ name: "nexus-spec-aaaaaa", Image: r.image, Hostname: "spec", Labels: labels });
+    // Hardened as docker/hardening.ts says, the one-off container too.
+    expect(o.HostConfig).toMatchObject({ CapDrop: ["MKNOD", "SETFCAP"], PidsLimit: spec.hardening!.pidsLimit });
+    expect(o.HostConfig!.SecurityOpt).toContain("no-new-privileges:true");
+    expect(toCreateOptions({ ...spec, hardening: { sudo: true, pidsLimit: 10 } }, "127.0.0.1").HostConfig!.SecurityOpt).not.toContain("no-new-privileges:true");
+    const one = toCreateOptions(oneOffSpec(r, "inst1", { uid: 1, gid: 1 }, "x", {}, "s"), "127.0.0.1");
+    expect(one.HostConfig!.PidsLimit).toBe(spec.hardening!.pidsLimit);
+    expect(one.ExposedPorts).toBeUndefined();
+    expect(one.HostConfig).toMatchObject({ NetworkMode: "bridge" });
+    expect(one).toMatchObject({ User: "1:1", Entrypoint: ["/bin/bash", "-c"], WorkingDir: WORKSPACE_DIR });
   });
 
   test("files for the container: keys de-duplicated, env quoted, supervisor included", () => {

@@ -49,9 +49,9 @@ export class WorkspaceAccess {
   sshConfig(ref: string, opts: { includeHostKey?: boolean } = {}): { configContent: string; hostEntryName: string } {
     const c = this.#c;
     const r = c.resolve(ref);
-    let configContent = sshConfigBlock({ ...r, forwardAgent: c.forwardsAgent(r) }, c.d.config, c.d.paths, c.d.nexusBinary ? { nexusBinary: c.d.nexusBinary } : {});
+    let configContent = sshConfigBlock({ ...r, forwardAgent: c.forwardsAgent(r) }, c.d.config, c.d.paths, c.sshFileOptions());
     const key = hostPublicKey(c.d.paths, r);
-    if (opts.includeHostKey && key) configContent += `# pinned host key (in ${c.d.paths.knownHosts}):\n# ${knownHostsLines(r, key).trim()}\n`;
+    if (opts.includeHostKey && key) configContent += `# pinned host key (in ${c.d.paths.knownHosts}):\n# ${knownHostsLines(r, key, c.d.docker.publishedHost).trim()}\n`;
     return { configContent, hostEntryName: workspaceNames(r.name, r.id).sshAlias };
   }
 

@@ -10,7 +10,6 @@ import type { ExecInput } from "../inputs.ts";
 import { collectOutput, TailBuffer } from "../output-cap.ts";
 import { callersAgentSocket } from "../caller.ts";
 import type { WorkspaceShell } from "../services.ts";
-import { SSH_HOST } from "../ssh-files.ts";
 import type { WorkspaceRecord } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
 import { hostPublicKey } from "./host-keys.ts";
@@ -35,7 +34,7 @@ export class WorkspaceChannel {
         suggestion: `Destroy and re-create it ('nexus destroy ${r.name} --force')`,
       });
     }
-    return { host: SSH_HOST, port: r.ports.ssh, username: this.#c.d.config.ssh.connection.user, hostPublicKey: key };
+    return { host: this.#c.d.docker.publishedHost, port: r.ports.ssh, username: this.#c.d.config.ssh.connection.user, hostPublicKey: key };
   }
 
   /** A user's command in /workspace (or `cwd`): counts as activity, and the workspace is not idle while it runs. */

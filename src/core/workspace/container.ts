@@ -74,8 +74,8 @@ export class WorkspaceContainer {
     } catch (err) {
       const info = await d.docker.inspect(record.containerId!);
       const logs = await d.docker.logsTail(record.containerId!, 20);
-      const exited = info && !info.State.Running;
-      throw new NexusError("WORKSPACE_START_FAILED", exited ? `The container exited (code ${info.State.ExitCode}) before SSH answered` : (err as Error).message, {
+      const exited = info && !info.running;
+      throw new NexusError("WORKSPACE_START_FAILED", exited ? `The container exited (code ${info.exitCode}) before SSH answered` : (err as Error).message, {
         suggestion: "See the container log in the details; 'nexus doctor' checks the setup",
         details: { containerLog: logs.trim().split("\n").slice(-20) },
       });

@@ -3,7 +3,7 @@
 import type { NexusConfig } from "../../config/schema.ts";
 import { loadProjectConfig, type ProjectConfig } from "../../config/project.ts";
 import { readContainerEnv, readProjectChoice } from "../devcontainer.ts";
-import type { DockerEngine } from "../../docker/engine.ts";
+import type { ContainerEngine } from "../../docker/container-engine.ts";
 import type { KeyPair } from "../../ssh/keys.ts";
 import type { SshPool } from "../../ssh/pool.ts";
 import type { NexusPaths } from "../../store/paths.ts";
@@ -13,7 +13,7 @@ import type { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { KeyedMutex } from "../mutex.ts";
 import type { PortAllocator } from "../ports.ts";
-import { writeSshFiles } from "../ssh-files.ts";
+import { writeSshFiles, type SshConfigOptions } from "../ssh-files.ts";
 import type { WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { ProgressSink } from "../../kernel/progress.ts";
 import { ActivityTracker } from "./activity.ts";
@@ -27,7 +27,7 @@ export interface WorkspaceServiceDeps {
   paths: NexusPaths;
   config: NexusConfig;
   store: WorkspaceStore;
-  docker: DockerEngine;
+  docker: ContainerEngine;
   ssh: SshPool;
   ports: PortAllocator;
   events: EventBus;
@@ -105,7 +105,12 @@ export class WorkspaceContext {
   }
 
   syncSshFiles(): void {
-    writeSshFiles(this.d.store.list(), (r) => hostPublicKey(this.d.paths, r), this.d.config, this.d.paths, this.d.nexusBinary ? { nexusBinary: this.d.nexusBinary } : {});
+    writeSshFiles(this.d.store.list(), (r) => hostPublicKey(this.d.paths, r), this.d.config, this.d.paths, this.sshFileOptions());
+  }
+
+  /** How ~/.nexus/ssh_config reaches workspaces: at the engine's published host, through `nexus ssh-proxy` when the daemon is the binary. */
+  sshFileOptions(): SshConfigOptions {
+    return { host: this.d.docker.publishedHost, ...(this.d.nexusBinary ? { nexusBinary: this.d.nexusBinary } : {}) };
   }
 
   /**

@@ -19,7 +19,7 @@
 // daemon watches (interactive sessions, commits made on the host), before stop, and before destroy.
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { ContainerCreateOptions } from "dockerode";
+import type { ContainerSpec } from "../../docker/container-engine.ts";
 import { runGit } from "../../git/git.ts";
 import { makeOwnGitDir, ownGitMounts, refsFingerprint, worktreeAdminName, type Mount, type OwnGitLayout } from "../../git/own-gitdir.ts";
 import type { ExecExit } from "../../ssh/pool.ts";
@@ -46,7 +46,7 @@ export interface GitSyncDeps {
   /** Runs a command line in the workspace over its pooled SSH connection. */
   exec(r: WorkspaceRecord, line: string, streams: { onStdout?: (b: Buffer) => void; onStderr?: (b: Buffer) => void; signal?: AbortSignal }): Promise<ExecExit>;
   /** Runs a throwaway container (root, the workspace's image) to remove what the workspace left root-owned. */
-  runOneOff(options: ContainerCreateOptions, timeoutMs: number): Promise<{ exitCode: number; output: string }>;
+  runOneOff(spec: ContainerSpec, timeoutMs: number): Promise<{ exitCode: number; output: string }>;
 }
 
 /** What the daemon keeps about a workspace's own git dir (in its record folder, out of the workspace's reach). */
@@ -383,11 +383,16 @@ export class GitSync {
       // Files made with sudo inside are root's: a throwaway root container removes them.
       await this.#d.runOneOff(
         {
-          Image: image,
-          User: "0:0",
-          Entrypoint: ["/bin/sh", "-c"],
-          Cmd: ["rm -rf /own/* /own/.[!.]* 2>/dev/null; true"],
-          HostConfig: { Mounts: [{ Type: "bind", Source: dir, Target: "/own" }], NetworkMode: "none" },
+          image,
+          labels: {},
+          user: "0:0",
+          entrypoint: ["/bin/sh", "-c"],
+          cmd: ["rm -rf /own/* /own/.[!.]* 2>/dev/null; true"],
+          env: [],
+          publish: [],
+          mounts: [{ type: "bind", source: dir, target: "/own" }],
+          network: "none",
+          memoryBytes: 0,
         },
         60_000,
       ).catch((err: Error) => this.#d.log.warn(`${r.name}: could not empty ${dir}: ${err.message}`));

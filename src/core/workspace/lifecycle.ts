@@ -48,11 +48,11 @@ export class WorkspaceLifecycle {
       if (transition("start", r.status) === "already") {
         // The record may lag behind the engine (a container stopped behind our back): look.
         const live = r.containerId ? await c.d.docker.inspect(r.containerId) : undefined;
-        if (live?.State.Running && !live.State.Paused) {
+        if (live?.running && !live.paused) {
           const services = await this.#services.currentHealth(r, c.projectOrNone(r));
           return { ...toView(r), services, durationMs: Date.now() - started };
         }
-        r.status = live?.State.Paused ? "paused" : "stopped";
+        r.status = live?.paused ? "paused" : "stopped";
       }
       check("start", r);
       const d = c.d;
@@ -72,7 +72,7 @@ export class WorkspaceLifecycle {
           await c.git.prepare(r);
           r.containerId = await this.#container.create(r, engine.ncpu, project);
           d.store.save(r);
-        } else if (info.State.Paused) {
+        } else if (info.paused) {
           await d.docker.unpause(r.containerId!);
         }
         if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
@@ -112,10 +112,10 @@ export class WorkspaceLifecycle {
       const live = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
       const project = live ? c.projectOrNone(r) : undefined;
       if (live && r.containerId) {
-        if (live.State.Paused) await d.docker.unpause(r.containerId);
+        if (live.paused) await d.docker.unpause(r.containerId);
         // pre-stop hook, then services in reverse order, while SSH still answers.
-        if (live.State.Running) await this.#services.bringDown(r, project);
-        if (live.State.Running) await c.git.sync(r).catch((err: Error) => d.log.warn(`${r.name}: git sync before stop: ${err.message}`));
+        if (live.running) await this.#services.bringDown(r, project);
+        if (live.running) await c.git.sync(r).catch((err: Error) => d.log.warn(`${r.name}: git sync before stop: ${err.message}`));
         d.ssh.drop(r.id);
         await d.docker.stop(r.containerId, opts.timeoutSeconds ?? 30);
       }
@@ -272,7 +272,7 @@ export class WorkspaceLifecycle {
     d.ssh.drop(r.id);
     if (r.containerId) await d.docker.removeContainer(r.containerId);
     for (const ct of await d.docker.listContainers({ [LABELS.instance]: d.instance, [LABELS.workspaceId]: r.id })) {
-      await d.docker.removeContainer(ct.Id);
+      await d.docker.removeContainer(ct.id);
     }
     await d.docker.removeVolume(r.homeVolume);
     await c.git.remove(r, r.image).catch((err: Error) => d.log.warn(`${r.name}: removing its git dir: ${err.message}`));

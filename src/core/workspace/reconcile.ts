@@ -36,9 +36,9 @@ export class WorkspaceReconciler {
     d.ports.claim(records.flatMap(recordPorts));
     const all = await d.docker.listContainers({ [LABELS.instance]: d.instance });
     // One-off hook containers left by a daemon killed mid-hook are never a workspace's container.
-    for (const ct of all.filter((ct) => ct.Labels[LABELS.role] === "hook")) await d.docker.removeContainer(ct.Id);
-    const containers = all.filter((ct) => ct.Labels[LABELS.role] !== "hook");
-    const byWorkspace = new Map(containers.map((ct) => [ct.Labels[LABELS.workspaceId], ct]));
+    for (const ct of all.filter((ct) => ct.labels[LABELS.role] === "hook")) await d.docker.removeContainer(ct.id);
+    const containers = all.filter((ct) => ct.labels[LABELS.role] !== "hook");
+    const byWorkspace = new Map(containers.map((ct) => [ct.labels[LABELS.workspaceId], ct]));
     for (const r of records) {
       const ct = byWorkspace.get(r.id);
       try {
@@ -50,7 +50,7 @@ export class WorkspaceReconciler {
           await this.#reconcilePending(r);
           continue;
         }
-        const next = statusFromEngine(ct && { running: ct.State === "running", paused: ct.State === "paused" });
+        const next = statusFromEngine(ct && { running: ct.state === "running", paused: ct.state === "paused" });
         if (next !== r.status) {
           r.status = next;
           r.error = ct ? null : { ...GONE };
@@ -65,15 +65,15 @@ export class WorkspaceReconciler {
     // Containers and volumes of ours that no record owns are leftovers of a create cut short.
     const known = new Set(d.store.list().map((r) => r.id));
     for (const ct of containers) {
-      if (!known.has(ct.Labels[LABELS.workspaceId] ?? "")) {
-        d.log.info(`reconcile: removing orphan container ${ct.Names[0] ?? ct.Id}`);
-        await d.docker.removeContainer(ct.Id);
+      if (!known.has(ct.labels[LABELS.workspaceId] ?? "")) {
+        d.log.info(`reconcile: removing orphan container ${ct.name}`);
+        await d.docker.removeContainer(ct.id);
       }
     }
     for (const v of await d.docker.listVolumes({ [LABELS.instance]: d.instance })) {
-      if (!known.has(v.Labels[LABELS.workspaceId] ?? "")) {
-        d.log.info(`reconcile: removing orphan volume ${v.Name}`);
-        await d.docker.removeVolume(v.Name);
+      if (!known.has(v.labels[LABELS.workspaceId] ?? "")) {
+        d.log.info(`reconcile: removing orphan volume ${v.name}`);
+        await d.docker.removeVolume(v.name);
       }
     }
     c.syncSshFiles();
@@ -136,7 +136,7 @@ export class WorkspaceReconciler {
       const r = c.d.store.get(id);
       if (!r || !["running", "paused", "stopped"].includes(r.status)) return; // mid-create/destroy, or error: left to those paths
       const info = r.containerId ? await c.d.docker.inspect(r.containerId) : undefined;
-      const next = statusFromEngine(info && { running: info.State.Running, paused: info.State.Paused });
+      const next = statusFromEngine(info);
       if (next === r.status) return;
       if (next !== "running") c.d.ssh.drop(r.id);
       const cameBack = next === "running" && r.status === "stopped";

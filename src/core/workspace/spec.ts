@@ -1,11 +1,11 @@
-// The container a workspace runs in, as data: pure functions of the record, no engine involved.
-import { environmentFile } from "../environment-file.ts";
-import type { ContainerCreateOptions } from "dockerode";
-import { hardening, pidsLimit } from "../../docker/hardening.ts";
+// The container a workspace runs in, as data: pure functions of the record, in the engine interface's
+// words (docker/container-engine.ts), so no engine is involved and any engine can run it.
+import type { ContainerSpec, MountSpec } from "../../docker/container-engine.ts";
+import { pidsLimit } from "../../docker/hardening.ts";
 import { LABELS } from "../../docker/labels.ts";
 import type { TarEntry } from "../../docker/tar.ts";
 import type { KeyPair } from "../../ssh/keys.ts";
-import { SSH_HOST } from "../ssh-files.ts";
+import { environmentFile } from "../environment-file.ts";
 import { SUPERVISOR_PATH, SUPERVISOR_PY } from "../supervisor.ts";
 import type { WorkspaceRecord } from "../../kernel/types.ts";
 
@@ -28,47 +28,34 @@ export function workspaceLabels(record: Pick<WorkspaceRecord, "id" | "name">, in
   };
 }
 
-/** The workspace's container: ports published on the SSH host, worktree and home mounted, limits capped at the engine's CPUs. */
-export function containerSpec(record: WorkspaceRecord, labels: Record<string, string>, ncpu: number, hostUser: Pick<HostUser, "uid" | "gid">, gitMounts: readonly Mount[] = []): ContainerCreateOptions {
-  const exposed: Record<string, object> = { "22/tcp": {} };
-  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {
-    "22/tcp": [{ HostIp: SSH_HOST, HostPort: String(record.ports.ssh) }],
-  };
-  for (const p of record.ports.services) {
-    exposed[`${p.containerPort}/tcp`] = {};
-    bindings[`${p.containerPort}/tcp`] = [{ HostIp: SSH_HOST, HostPort: String(p.hostPort) }];
-  }
+/** The workspace's container: SSH and the recorded ports published, worktree and home mounted, limits capped at the engine's CPUs. */
+export function containerSpec(record: WorkspaceRecord, labels: Record<string, string>, ncpu: number, hostUser: Pick<HostUser, "uid" | "gid">, gitMounts: readonly MountSpec[] = []): ContainerSpec {
   const { uid, gid } = hostUser;
   return {
     name: record.containerName,
-    Image: record.image,
-    Hostname: record.name,
-    Labels: labels,
-    Env: [`NEXUS_UID=${uid}`, `NEXUS_GID=${gid}`, `NEXUS_WORKSPACE=${record.name}`],
-    ExposedPorts: exposed,
-    HostConfig: {
-      PortBindings: bindings,
-      Mounts: workspaceMounts(record, gitMounts),
-      RestartPolicy: { Name: "unless-stopped" },
-      Init: true,
-      NanoCpus: nanoCpus(record.resources.cpu, ncpu),
-      Memory: record.resources.memoryBytes,
-      // No setuid files, device nodes or new privileges; a pids limit (docker/hardening.ts).
-      ...hardening({ sudo: record.sudo === true, pidsLimit: pidsLimit(record.resources) }),
-    },
+    image: record.image,
+    hostname: record.name,
+    labels,
+    env: [`NEXUS_UID=${uid}`, `NEXUS_GID=${gid}`, `NEXUS_WORKSPACE=${record.name}`],
+    publish: [{ containerPort: 22, hostPort: record.ports.ssh }, ...record.ports.services.map((p) => ({ containerPort: p.containerPort, hostPort: p.hostPort }))],
+    mounts: workspaceMounts(record, gitMounts),
+    restartUnlessStopped: true,
+    init: true,
+    nanoCpus: nanoCpus(record.resources.cpu, ncpu),
+    memoryBytes: record.resources.memoryBytes,
+    // No setuid files, device nodes or new privileges; a pids limit (the engine applies it: docker/hardening.ts).
+    hardening: { sudo: record.sudo === true, pidsLimit: pidsLimit(record.resources) },
   };
 }
-
-type Mount = NonNullable<NonNullable<ContainerCreateOptions["HostConfig"]>["Mounts"]>[number];
 
 /**
  * The worktree at /workspace, the home volume, and the workspace's own git dir (`gitMounts`, from
  * git-sync.ts) — never the host repository's git dir writable.
  */
-export function workspaceMounts(record: WorkspaceRecord, gitMounts: readonly Mount[] = []): Mount[] {
+export function workspaceMounts(record: WorkspaceRecord, gitMounts: readonly MountSpec[] = []): MountSpec[] {
   return [
-    { Type: "bind", Source: record.mountPath, Target: WORKSPACE_DIR },
-    { Type: "volume", Source: record.homeVolume, Target: "/home/nexus" },
+    { type: "bind", source: record.mountPath, target: WORKSPACE_DIR },
+    { type: "volume", source: record.homeVolume, target: "/home/nexus" },
     ...gitMounts,
   ];
 }
@@ -79,19 +66,23 @@ export function nanoCpus(cpu: number, ncpu: number): number {
 }
 
 /** The one-off container of a post-stop hook: the workspace's image and mounts, as the workspace user. */
-export function oneOffSpec(r: WorkspaceRecord, instance: string, hostUser: Pick<HostUser, "uid" | "gid">, commandLine: string, env: Record<string, string>, suffix: string, gitMounts: readonly Mount[] = []): ContainerCreateOptions {
+export function oneOffSpec(r: WorkspaceRecord, instance: string, hostUser: Pick<HostUser, "uid" | "gid">, commandLine: string, env: Record<string, string>, suffix: string, gitMounts: readonly MountSpec[] = []): ContainerSpec {
   const labels = workspaceLabels(r, instance);
   const { uid, gid } = hostUser;
   return {
     name: `${r.containerName}-hook-${suffix}`,
-    Image: r.image,
-    Labels: { ...labels, [LABELS.role]: "hook" },
-    User: `${uid}:${gid}`,
-    Entrypoint: ["/bin/bash", "-c"],
-    Cmd: [commandLine],
-    WorkingDir: WORKSPACE_DIR,
-    Env: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), "HOME=/home/nexus", "USER=nexus"],
-    HostConfig: { Mounts: workspaceMounts(r, gitMounts), NetworkMode: "bridge", Memory: r.resources.memoryBytes, ...hardening({ sudo: r.sudo === true, pidsLimit: pidsLimit(r.resources) }) },
+    image: r.image,
+    labels: { ...labels, [LABELS.role]: "hook" },
+    user: `${uid}:${gid}`,
+    entrypoint: ["/bin/bash", "-c"],
+    cmd: [commandLine],
+    workingDir: WORKSPACE_DIR,
+    env: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), "HOME=/home/nexus", "USER=nexus"],
+    publish: [],
+    mounts: workspaceMounts(r, gitMounts),
+    network: "bridge",
+    memoryBytes: r.resources.memoryBytes,
+    hardening: { sudo: r.sudo === true, pidsLimit: pidsLimit(r.resources) },
   };
 }
 

@@ -1,0 +1,120 @@
+// What the core asks of a container engine, in its own words: no dockerode type crosses this line.
+// DockerEngine (engine.ts) is the local implementation; a remote engine is another.
+import type { ProgressSink } from "../kernel/progress.ts";
+import type { TarEntry } from "./tar.ts";
+
+/** A bind mount of a host path, or a named volume. */
+export interface MountSpec {
+  type: "bind" | "volume";
+  source: string;
+  target: string;
+  readOnly?: boolean;
+}
+
+/** A container port published on a host port; the engine decides on which of its addresses. */
+export interface PublishSpec {
+  containerPort: number;
+  hostPort: number;
+}
+
+export interface ContainerSpec {
+  /** The engine names it when absent. */
+  name?: string;
+  image: string;
+  hostname?: string;
+  labels: Record<string, string>;
+  /** KEY=value lines. */
+  env: string[];
+  /** uid:gid; the image's user when absent. */
+  user?: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  workingDir?: string;
+  publish: PublishSpec[];
+  mounts: MountSpec[];
+  /** Started again by the engine after a crash or an engine restart, until stopped by hand. */
+  restartUnlessStopped?: boolean;
+  /** A tiny init as PID 1 that reaps zombies and forwards signals. */
+  init?: boolean;
+  nanoCpus?: number;
+  memoryBytes: number;
+  /** A network by name; the engine's default when absent. */
+  network?: string;
+  /**
+   * Locked down: no setuid/setgid files, device nodes or file capabilities, no new privileges unless
+   * `sudo`, at most `pidsLimit` processes (how is the engine's business: docker/hardening.ts).
+   */
+  hardening?: { sudo: boolean; pidsLimit: number };
+}
+
+/** A container's state as the core needs it. */
+export interface ContainerState {
+  running: boolean;
+  paused: boolean;
+  exitCode: number;
+}
+
+export interface ContainerSummary {
+  id: string;
+  /** The first of its names (for messages). */
+  name: string;
+  /** "running", "paused", "exited", "created", ... */
+  state: string;
+  labels: Record<string, string>;
+}
+
+export interface VolumeSummary {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface ContainerStats {
+  cpuPercent: number;
+  memoryUsedBytes: number;
+  memoryLimitBytes: number;
+  networkRxBytes: number;
+  networkTxBytes: number;
+  blockReadBytes: number;
+  blockWriteBytes: number;
+  pids: number;
+}
+
+export interface ContainerEngine {
+  /** Where the engine is, for messages (unix:///var/run/docker.sock, ssh://host, ...). */
+  readonly address: string;
+  /** The host at which the daemon reaches this engine's published ports. */
+  readonly publishedHost: string;
+  ping(): Promise<{ version: string; ncpu: number; memTotal: number }>;
+  /** The workspace image for `base` (built from the embedded context when missing); answers its tag. */
+  ensureWorkspaceImage(base: string, progress: ProgressSink): Promise<string>;
+  /** The image of a project's Dockerfile (context, build args and target as devcontainer.json gives them); answers its tag. */
+  buildProjectImage(dockerfile: string, progress: ProgressSink, opts?: { context?: string; args?: Record<string, string>; target?: string }): Promise<string>;
+  /** `base` plus local Dev Container Features (each one's install.sh run as root); answers its tag. */
+  buildFeaturesImage(base: string, features: ReadonlyArray<{ id: string; dir: string; options: Record<string, string>; containerEnv: Record<string, string> }>, progress: ProgressSink): Promise<string>;
+  /** The environment an image gives its containers (its ENV lines). */
+  imageEnv(image: string): Promise<Record<string, string>>;
+  /** Creates a container; answers its id. */
+  createContainer(spec: ContainerSpec): Promise<string>;
+  /** Runs a container to its end and removes it: combined output and exit code (124 after `timeoutMs`). */
+  runOneOff(spec: ContainerSpec, timeoutMs: number): Promise<{ exitCode: number; output: string; timedOut: boolean }>;
+  putFiles(containerId: string, dir: string, entries: readonly TarEntry[]): Promise<void>;
+  start(containerId: string): Promise<void>;
+  stop(containerId: string, timeoutSeconds: number): Promise<void>;
+  pause(containerId: string): Promise<void>;
+  unpause(containerId: string): Promise<void>;
+  updateResources(containerId: string, limits: { nanoCpus: number; memoryBytes: number }): Promise<void>;
+  memoryUsage(containerId: string): Promise<number>;
+  stats(containerId: string): Promise<ContainerStats>;
+  streamStats(containerId: string, onSample: (s: ContainerStats) => void, signal: AbortSignal): Promise<void>;
+  /** The container's state, or undefined when it does not exist. */
+  inspect(containerId: string): Promise<ContainerState | undefined>;
+  logsTail(containerId: string, lines: number): Promise<string>;
+  removeContainer(containerId: string): Promise<void>;
+  createVolume(name: string, labels: Record<string, string>): Promise<void>;
+  volumeExists(name: string): Promise<boolean>;
+  removeVolume(name: string): Promise<void>;
+  listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
+  listVolumes(labels: Record<string, string>): Promise<VolumeSummary[]>;
+  /** Container events for containers carrying `labels` until `signal` aborts; reconnects by itself. */
+  watchContainerEvents(labels: Record<string, string>, onEvent: (e: { action: string; workspaceId?: string }) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void>;
+}

@@ -1,0 +1,36 @@
+// A ContainerSpec in the Docker Engine API's words.
+import type { ContainerCreateOptions } from "dockerode";
+import type { ContainerSpec } from "./container-engine.ts";
+import { hardening } from "./hardening.ts";
+
+/** Published ports bind on `bindIp` only (loopback for a local engine: nothing else on the network reaches them). */
+export function toCreateOptions(spec: ContainerSpec, bindIp: string): ContainerCreateOptions {
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of spec.publish) {
+    exposed[`${p.containerPort}/tcp`] = {};
+    bindings[`${p.containerPort}/tcp`] = [{ HostIp: bindIp, HostPort: String(p.hostPort) }];
+  }
+  return {
+    ...(spec.name !== undefined ? { name: spec.name } : {}),
+    Image: spec.image,
+    ...(spec.hostname !== undefined ? { Hostname: spec.hostname } : {}),
+    Labels: spec.labels,
+    Env: spec.env,
+    ...(spec.user !== undefined ? { User: spec.user } : {}),
+    ...(spec.entrypoint !== undefined ? { Entrypoint: spec.entrypoint } : {}),
+    ...(spec.cmd !== undefined ? { Cmd: spec.cmd } : {}),
+    ...(spec.workingDir !== undefined ? { WorkingDir: spec.workingDir } : {}),
+    ...(spec.publish.length > 0 ? { ExposedPorts: exposed } : {}),
+    HostConfig: {
+      ...(spec.publish.length > 0 ? { PortBindings: bindings } : {}),
+      Mounts: spec.mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ...(m.readOnly ? { ReadOnly: true } : {}) })),
+      ...(spec.restartUnlessStopped ? { RestartPolicy: { Name: "unless-stopped" } } : {}),
+      ...(spec.init ? { Init: true } : {}),
+      ...(spec.nanoCpus !== undefined ? { NanoCpus: spec.nanoCpus } : {}),
+      Memory: spec.memoryBytes,
+      ...(spec.network !== undefined ? { NetworkMode: spec.network } : {}),
+      ...(spec.hardening ? hardening(spec.hardening) : {}),
+    },
+  };
+}
