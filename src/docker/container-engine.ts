@@ -49,6 +49,12 @@ export interface ContainerSpec {
 
 /** A container's state as the core needs it. */
 export interface ContainerState {
+  /** Its name, without Docker's leading slash. */
+  name: string;
+  /** The id of the image it runs. */
+  image: string;
+  /** Where its mounts are inside. */
+  mountTargets: string[];
   running: boolean;
   paused: boolean;
   exitCode: number;

@@ -342,8 +342,8 @@ export class DockerEngine implements ContainerEngine {
 
   async inspect(containerId: string): Promise<ContainerState | undefined> {
     try {
-      const { State } = await this.docker.getContainer(containerId).inspect();
-      return { running: State.Running, paused: State.Paused, exitCode: State.ExitCode };
+      const { Name, Image, Mounts, State } = await this.docker.getContainer(containerId).inspect();
+      return { name: Name.replace(/^\//, ""), image: Image, mountTargets: (Mounts ?? []).map((m) => m.Destination), running: State.Running, paused: State.Paused, exitCode: State.ExitCode };
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
       throw this.#wrap("inspect container", err);

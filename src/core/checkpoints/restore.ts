@@ -81,7 +81,7 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
     const { ncpu } = await ctx.docker.ping();
     const spec = ctx.workspaces.containerSpecFor({ ...r, homeVolume: j.newVolume }, ncpu);
     spec.name = `${r.containerName}-restore-${suffix}`;
-    await ctx.docker.createVolume(j.newVolume, spec.Labels ?? {});
+    await ctx.docker.createVolume(j.newVolume, spec.labels);
     j.newContainerId = await ctx.docker.createContainer(spec);
     writeJournal(ctx.dir, j);
     await ctx.fillContainer(cp, j.newContainerId);
@@ -193,7 +193,7 @@ async function finishSwitch(ctx: RestoreContext, j: RestoreJournal): Promise<voi
   if (j.oldContainerId && j.oldContainerId !== j.newContainerId) await ctx.docker.removeContainer(j.oldContainerId);
   if (j.newContainerId) {
     const info = await ctx.docker.inspect(j.newContainerId);
-    if (info && info.Name !== `/${j.containerName}`) await renameContainer(ctx.docker, j.newContainerId, j.containerName);
+    if (info && info.name !== j.containerName) await renameContainer(ctx.docker, j.newContainerId, j.containerName);
   }
   if (j.oldVolume !== j.newVolume) await ctx.docker.removeVolume(j.oldVolume);
   rmSync(journalFile(ctx.dir, j.workspaceId), { force: true });

@@ -142,13 +142,13 @@ export class CheckpointService {
     // On disk before anything is made: a daemon that dies part way leaves a record reconcile cleans up.
     d.store.save(record);
     const cid = r.containerId;
-    const freeze = info.State.Running && !info.State.Paused;
+    const freeze = info.running && !info.paused;
     // Commits made inside reach the host branch first, so the worktree part records the HEAD they are on.
     if (freeze && r.repository) await d.workspaces.syncGit(r).catch((e: Error) => d.log.warn(`${r.name}: git sync before checkpoint: ${e.message}`));
     try {
       if (freeze) await this.#freeze(cid);
       try {
-        const exclude = [...NOT_HELD, HOME, ...info.Mounts.map((m) => m.Destination)];
+        const exclude = [...NOT_HELD, HOME, ...info.mountTargets];
         const changes = reduceChanges(await containerChanges(d.docker, cid), exclude);
         const imageId = await commitContainer(
           d.docker,
@@ -157,7 +157,7 @@ export class CheckpointService {
           { [CHECKPOINT_LABELS.id]: id, [CHECKPOINT_LABELS.instance]: d.instance, [CHECKPOINT_LABELS.workspaceId]: r.id },
           [LABELS.managed, LABELS.instance, LABELS.workspaceId, LABELS.workspaceName],
         );
-        record.container = { image: `nexus-checkpoint:${id}`, imageId, baseImage: info.Image, layerBytes: 0, changes };
+        record.container = { image: `nexus-checkpoint:${id}`, imageId, baseImage: info.image, layerBytes: 0, changes };
         const file = d.store.homeFile(id);
         record.home = { file, bytes: await saveArchive(d.docker, cid, HOME, file) };
         if (r.repository && existsSync(r.mountPath)) {
@@ -168,7 +168,7 @@ export class CheckpointService {
       } finally {
         if (freeze) await d.docker.unpause(cid);
       }
-      const [layer, base] = await Promise.all([imageInfo(d.docker, record.container.image), imageInfo(d.docker, info.Image)]);
+      const [layer, base] = await Promise.all([imageInfo(d.docker, record.container.image), imageInfo(d.docker, info.image)]);
       record.container.layerBytes = Math.max(0, (layer?.size ?? 0) - (base?.size ?? 0));
       record.durationMs = Math.round(performance.now() - started);
       record.state = "ready";
@@ -188,7 +188,7 @@ export class CheckpointService {
         return await this.#d.docker.pause(containerId);
       } catch (err) {
         if (attempt >= 5 || !/freeze/i.test((err as Error).message)) throw err;
-        if ((await this.#d.docker.inspect(containerId))?.State.Paused) return;
+        if ((await this.#d.docker.inspect(containerId))?.paused) return;
         await new Promise((r) => setTimeout(r, 250 * attempt));
       }
     }
@@ -326,7 +326,7 @@ export class CheckpointService {
       d.log.info(`reconcile: removing unfinished checkpoint ${c.name} (${c.id})`);
       // The daemon died while the container was frozen for it: thaw a workspace that was running.
       const r = d.workspaceStore.get(c.workspaceId);
-      if (r?.status === "running" && r.containerId && (await d.docker.inspect(r.containerId))?.State.Paused) await d.docker.unpause(r.containerId).catch(() => {});
+      if (r?.status === "running" && r.containerId && (await d.docker.inspect(r.containerId))?.paused) await d.docker.unpause(r.containerId).catch(() => {});
       await this.#discard(c).catch((e: Error) => d.log.warn(`reconcile checkpoint ${c.id}: ${e.message}`));
     }
     for (const img of await listCheckpointImages(d.docker, d.instance)) {

@@ -1,7 +1,7 @@
 // The façade every transport calls (REST, gRPC, WebSocket, the CLI in-process): one object with the
 // workspace operations, each handed to the part that holds its idea. It holds no behaviour itself.
 import type { Duplex } from "node:stream";
-import type { ContainerCreateOptions } from "dockerode";
+import type { ContainerSpec } from "../../docker/container-engine.ts";
 import type { ExecExit, PtyChannel, PtySize } from "../../ssh/pool.ts";
 import type { HookResult } from "../hooks.ts";
 import type { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, UpdateWorkspaceInput } from "../inputs.ts";
@@ -127,7 +127,7 @@ export class WorkspaceService {
     return this.#lifecycle.startLocked(id, opts, progress);
   }
   /** The container a record describes (restore makes a new one beside the old, then swaps them). */
-  containerSpecFor(r: WorkspaceRecord, ncpu: number): ContainerCreateOptions {
+  containerSpecFor(r: WorkspaceRecord, ncpu: number): ContainerSpec {
     const d = this.#c.d;
     return containerSpec(r, this.#container.labels(r), ncpu, d.hostUser, this.#c.git.mounts(r));
   }
