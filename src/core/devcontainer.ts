@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ContainerCreateOptions } from "dockerode";
+import type { ContainerSpec } from "../docker/container-engine.ts";
 import type { HookStep, ProjectConfig } from "../config/project.ts";
 import type { HostRequirements } from "../config/devcontainer/layer.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
@@ -58,26 +58,24 @@ export function markCreateHooksDone(workspaceDir: string): void {
   writeFileSync(createdMarker(workspaceDir), new Date().toISOString() + "\n", { mode: 0o600 });
 }
 
-/** devcontainer.json's container options on top of Nexus's own spec (whose ports, mounts and labels stay). */
-export function applyContainerOptions(spec: ContainerCreateOptions, project: ProjectConfig | undefined, worktree: string): void {
+/** devcontainer.json's container options on top of Nexus's own spec (whose ports, mounts, labels and hardening stay). */
+export function applyContainerOptions(spec: ContainerSpec, project: ProjectConfig | undefined, worktree: string): void {
   const dc = project?.devcontainer;
   if (!dc) return;
   const o = dc.container;
-  const host = (spec.HostConfig ??= {});
-  spec.Env = [...Object.entries(o.env).map(([k, v]) => `${k}=${v}`), ...(spec.Env ?? [])];
-  spec.Labels = { ...o.labels, ...spec.Labels };
-  const mounts = (host.Mounts ??= []);
-  if (dc.workspaceFolder !== "/workspace") mounts.push({ Type: "bind", Source: worktree, Target: dc.workspaceFolder });
-  for (const m of o.mounts) {
-    mounts.push({ Type: m.type, Target: m.target, ReadOnly: m.readOnly, Source: m.source ?? "" });
-  }
-  // Added to the workspace's hardening (its seccomp profile and dropped capabilities), never replacing it.
-  if (o.capAdd.length > 0) host.CapAdd = [...new Set([...(host.CapAdd ?? []), ...o.capAdd])].filter((c) => !(host.CapDrop ?? []).includes(c));
-  if (o.capDrop.length > 0) host.CapDrop = [...new Set([...(host.CapDrop ?? []), ...o.capDrop])];
-  if (o.securityOpt.length > 0) host.SecurityOpt = [...new Set([...(host.SecurityOpt ?? []), ...o.securityOpt])];
-  if (o.extraHosts.length > 0) host.ExtraHosts = o.extraHosts;
-  if (o.shmSize !== undefined) host.ShmSize = o.shmSize;
-  if (o.ulimits.length > 0) host.Ulimits = o.ulimits;
+  spec.env = [...Object.entries(o.env).map(([k, v]) => `${k}=${v}`), ...spec.env];
+  spec.labels = { ...o.labels, ...spec.labels };
+  if (dc.workspaceFolder !== "/workspace") spec.mounts.push({ type: "bind", source: worktree, target: dc.workspaceFolder });
+  for (const m of o.mounts) spec.mounts.push({ type: m.type, target: m.target, readOnly: m.readOnly, source: m.source ?? "" });
+  // Added to the workspace's hardening (its seccomp profile and dropped capabilities) by the engine, never replacing it.
+  spec.projectOptions = {
+    capAdd: o.capAdd,
+    capDrop: o.capDrop,
+    securityOpt: o.securityOpt,
+    extraHosts: o.extraHosts,
+    ...(o.shmSize !== undefined ? { shmSize: o.shmSize } : {}),
+    ulimits: o.ulimits.map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
+  };
 }
 
 /** Named volumes of devcontainer.json's mounts: made with the workspace's labels (they outlive it, as the spec's do). */

@@ -3,9 +3,9 @@
 import type { ProgressSink } from "../kernel/progress.ts";
 import type { TarEntry } from "./tar.ts";
 
-/** A bind mount of a host path, or a named volume. */
+/** A bind mount of a host path, a named volume, or a tmpfs (no source). */
 export interface MountSpec {
-  type: "bind" | "volume";
+  type: "bind" | "volume" | "tmpfs";
   source: string;
   target: string;
   readOnly?: boolean;
@@ -45,6 +45,20 @@ export interface ContainerSpec {
    * `sudo`, at most `pidsLimit` processes (how is the engine's business: docker/hardening.ts).
    */
   hardening?: { sudo: boolean; pidsLimit: number };
+  /**
+   * What a project's devcontainer.json adds (config/devcontainer/container.ts checked it): capabilities
+   * and security options join the hardening's, never replace them.
+   */
+  projectOptions?: ProjectContainerOptions;
+}
+
+export interface ProjectContainerOptions {
+  capAdd: string[];
+  capDrop: string[];
+  securityOpt: string[];
+  extraHosts: string[];
+  shmSize?: number;
+  ulimits: Array<{ name: string; soft: number; hard: number }>;
 }
 
 /** A container's state as the core needs it. */

@@ -30,7 +30,26 @@ export function toCreateOptions(spec: ContainerSpec, bindIp: string): ContainerC
       ...(spec.nanoCpus !== undefined ? { NanoCpus: spec.nanoCpus } : {}),
       Memory: spec.memoryBytes,
       ...(spec.network !== undefined ? { NetworkMode: spec.network } : {}),
-      ...(spec.hardening ? hardening(spec.hardening) : {}),
+      ...hostSecurity(spec),
     },
+  };
+}
+
+/** The hardening's settings with the project's additions on top: a dropped capability stays dropped. */
+function hostSecurity(spec: ContainerSpec): { SecurityOpt?: string[]; CapDrop?: string[]; CapAdd?: string[]; PidsLimit?: number; ExtraHosts?: string[]; ShmSize?: number; Ulimits?: Array<{ Name: string; Soft: number; Hard: number }> } {
+  const base: { SecurityOpt?: string[]; CapDrop?: string[]; PidsLimit?: number } = spec.hardening ? hardening(spec.hardening) : {};
+  const o = spec.projectOptions;
+  if (!o) return base;
+  const capDrop = [...new Set([...(base.CapDrop ?? []), ...o.capDrop])];
+  const capAdd = [...new Set(o.capAdd)].filter((c) => !capDrop.includes(c));
+  const securityOpt = [...new Set([...(base.SecurityOpt ?? []), ...o.securityOpt])];
+  return {
+    ...base,
+    ...(securityOpt.length > 0 ? { SecurityOpt: securityOpt } : {}),
+    ...(capDrop.length > 0 ? { CapDrop: capDrop } : {}),
+    ...(capAdd.length > 0 ? { CapAdd: capAdd } : {}),
+    ...(o.extraHosts.length > 0 ? { ExtraHosts: o.extraHosts } : {}),
+    ...(o.shmSize !== undefined ? { ShmSize: o.shmSize } : {}),
+    ...(o.ulimits.length > 0 ? { Ulimits: o.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })) } : {}),
   };
 }

@@ -291,16 +291,19 @@ describe("the workspace's environment file", () => {
 describe("container options on top of Nexus's own", () => {
   test("the workspace's hardening stays: security options and dropped capabilities are added to, never replaced", async () => {
     const { applyContainerOptions } = await import("../../src/core/devcontainer.ts");
+    const { toCreateOptions } = await import("../../src/docker/create-options.ts");
     await using t = tempDir("dc");
     const root = fixture(t.path, "go-tools");
     const project = loadProjectConfig(root, { localEnv: {} });
-    const spec = { Env: ["NEXUS_UID=1000"], Labels: { "dev.nexus.managed": "true" } as Record<string, string>, HostConfig: { SecurityOpt: ["seccomp={...}"], CapDrop: ["MKNOD", "SETFCAP"], Mounts: [] } };
+    const spec: import("../../src/docker/container-engine.ts").ContainerSpec = { image: "x", env: ["NEXUS_UID=1000"], labels: { "dev.nexus.managed": "true" }, publish: [], mounts: [], memoryBytes: 1 << 30, hardening: { sudo: true, pidsLimit: 10 } };
     applyContainerOptions(spec, project, root);
-    expect(spec.HostConfig.SecurityOpt).toEqual(["seccomp={...}", "no-new-privileges:true"]);
-    expect(spec.HostConfig.CapDrop).toEqual(["MKNOD", "SETFCAP"]);
-    expect((spec.HostConfig as { CapAdd?: string[] }).CapAdd).toEqual(["SYS_PTRACE", "NET_ADMIN"]);
-    expect(spec.Env).toEqual(["HELLO_HOME=/usr/local/hello", "GOFLAGS=-mod=mod", "NEXUS_UID=1000"]);
-    expect(spec.Labels).toEqual({ team: "platform", "dev.nexus.managed": "true" });
-    expect(spec.HostConfig.Mounts.map((m: { Target: string }) => m.Target)).toEqual([`/workspaces/${basename(root)}`, "/home/nexus/.cache/go-build", "/tmp/scratch"]);
+    const host = toCreateOptions(spec, "127.0.0.1").HostConfig!;
+    expect(host.SecurityOpt![0]).toStartWith("seccomp=");
+    expect(host.SecurityOpt!.slice(1)).toEqual(["no-new-privileges:true"]);
+    expect(host.CapDrop).toEqual(["MKNOD", "SETFCAP"]);
+    expect(host.CapAdd).toEqual(["SYS_PTRACE", "NET_ADMIN"]);
+    expect(spec.env).toEqual(["HELLO_HOME=/usr/local/hello", "GOFLAGS=-mod=mod", "NEXUS_UID=1000"]);
+    expect(spec.labels).toEqual({ team: "platform", "dev.nexus.managed": "true" });
+    expect(host.Mounts!.map((m) => m.Target)).toEqual([`/workspaces/${basename(root)}`, "/home/nexus/.cache/go-build", "/tmp/scratch"]);
   });
 });
