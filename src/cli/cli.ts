@@ -318,6 +318,21 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action((action: string | undefined, id: string | undefined, opts) => run((c) => trashCommand(c, action, id, opts))(opts));
 
   cli
+    .command("code [workspace]", "Open VS Code on the workspace over Remote-SSH (code --remote ssh-remote+nexus-<name> /workspace, or the vscode:// URI)")
+    .option("--print", "Print the command line (or URI) instead of opening it")
+    .example("nexus code feature-auth")
+    .example("nexus code feature-auth --print")
+    .action((ws: string | undefined, opts) => run(async (c) => (await import("./commands/ide.ts")).ideCommand(c, ws, "vscode", opts))(opts));
+
+  cli
+    .command("open [workspace]", "Open the workspace in ide.default (vscode, vscode-insiders, cursor, windsurf, zed, jetbrains)")
+    .option("--ide <name>", "This IDE instead of ide.default")
+    .option("--print", "Print the command line (or URI) instead of opening it")
+    .example("nexus open feature-auth")
+    .example("nexus open feature-auth --ide jetbrains --print")
+    .action((ws: string | undefined, opts) => run(async (c) => (await import("./commands/ide.ts")).ideCommand(c, ws, opts.ide === undefined ? undefined : String(opts.ide), opts))(opts));
+
+  cli
     .command("boulder [action]", "status: the agent plugin's keep-working state (.nexus/boulder/state.json), read only")
     .option("--dir <path>", "The project folder (default: the nearest folder up from here with .nexus/boulder, else the git top)")
     .example("nexus boulder status")

@@ -20,6 +20,11 @@ export const Port = v.pipe(
   v.minValue(1, "expected a port from 1 to 65535"),
   v.maxValue(65535, "expected a port from 1 to 65535"),
 );
+/** The IDEs `nexus open` knows how to start on a workspace (core/ide/launch.ts). */
+export const IDE_NAMES = ["vscode", "vscode-insiders", "cursor", "windsurf", "zed", "jetbrains"] as const;
+export type IdeName = (typeof IDE_NAMES)[number];
+/** A marketplace extension id: publisher.name. */
+const EXTENSION_ID = /^[A-Za-z0-9][A-Za-z0-9-]*\.[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const PositiveDuration = v.pipe(Duration, v.check((x) => x > 0, "expected a duration above zero, such as 30s or 5m"));
 const NonEmptyString = v.pipe(v.string("expected a string"), v.check((s) => s.trim() !== "", "expected a non-empty string"));
 
@@ -188,7 +193,14 @@ export const ConfigSchema = v.strictObject({
     }),
     {},
   ),
-  ide: v.optional(v.looseObject({}), {}),
+  /** `nexus open` / `nexus code` and the recommendations written into each workspace (core/ide/). */
+  ide: v.optional(
+    v.strictObject({
+      default: v.optional(v.picklist(IDE_NAMES, `expected one of ${IDE_NAMES.join(", ")}`), "vscode"),
+      extensions: v.optional(v.array(v.pipe(v.string("expected an extension id"), v.regex(EXTENSION_ID, "expected an extension id such as dbaeumer.vscode-eslint (publisher.name)"))), []),
+    }),
+    {},
+  ),
 });
 
 export type NexusConfig = v.InferOutput<typeof ConfigSchema>;

@@ -13,6 +13,8 @@ import { READY_TIMEOUT_MS, type WorkspaceContext } from "./context.ts";
 import { containerSpec, workspaceFiles, workspaceLabels } from "./spec.ts";
 import type { ProjectConfig } from "../../config/project.ts";
 import { applyContainerOptions } from "../devcontainer.ts";
+import { extensionsFiles } from "../ide/extensions.ts";
+import { containerUser } from "../container-user.ts";
 
 export class WorkspaceContainer {
   readonly #c: WorkspaceContext;
@@ -44,6 +46,7 @@ export class WorkspaceContainer {
     await d.docker.putFiles(record.containerId!, "/", [
       ...workspaceFiles(hostKey, [d.clientKey.publicKey, ...this.#injectedKeys(), ...agentKeys], { ...EDITOR_ENV, ...projectEnv, ...record.env }),
       ...(await gitIdentityFiles(record.repository?.path ?? record.mountPath)),
+      ...extensionsFiles(d.config.ide.extensions, containerUser(d.hostUser)),
     ]);
     this.#c.supervisorIn.add(`${record.id}:${record.containerId}`);
   }

@@ -1,0 +1,135 @@
+// IDE integration through the compiled binary: ide.extensions land in the container user's home (not
+// the repository) at create and at start; `nexus code` / `nexus open` run the exact command line or
+// URI. The IDEs are stand-in scripts on PATH that record their arguments (no IDE runs here).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+
+const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
+const root = tempDir("ide");
+const home = join(root.path, "nexus");
+const repo = makeRepo(join(root.path, "repo"));
+const userHome = join(root.path, "home");
+const record = join(root.path, "launched.txt");
+const allShims = join(root.path, "bin-all");
+const openerOnly = join(root.path, "bin-opener");
+const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin";
+const env = { ...process.env, HOME: userHome, NEXUS_HOME: home, NO_COLOR: "1" };
+
+function shim(dir: string, name: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, name), `#!/bin/sh\necho "$(basename "$0") $*" >> '${record}'\n`);
+  chmodSync(join(dir, name), 0o755);
+}
+
+function nexus(args: string[], path = process.env.PATH ?? SYSTEM_PATH): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(BIN, args, { cwd: repo, env: { ...env, PATH: path }, encoding: "utf8", timeout: 600_000, stdio: ["ignore", "pipe", "pipe"] });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The next line a stand-in IDE recorded (it runs detached, so wait for it). */
+async function launched(): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (existsSync(record)) {
+      const text = readFileSync(record, "utf8");
+      if (text.endsWith("\n")) {
+        rmSync(record);
+        return text.trim();
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("the stand-in IDE did not run");
+}
+
+beforeAll(() => {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  mkdirSync(userHome, { recursive: true });
+  mkdirSync(home, { recursive: true });
+  writeFileSync(join(home, "config.yaml"), "ide:\n  default: cursor\n  extensions:\n    - dbaeumer.vscode-eslint\n    - bradlc.vscode-tailwindcss\n");
+  for (const name of ["code", "cursor", "xdg-open"]) shim(allShims, name);
+  shim(openerOnly, "xdg-open");
+  const r = nexus(["create", "ide1"]);
+  if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
+}, 900_000);
+
+afterAll(async () => {
+  nexus(["destroy", "ide1", "--force"]);
+  nexus(["daemon", "stop"]);
+  removeLeftovers(home);
+  await root[Symbol.asyncDispose]();
+});
+
+describe("ide.extensions", () => {
+  const show = ["exec", "ide1", "--", "sh", "-c", 'cat ~/.vscode/extensions.json && echo "owner $(stat -c %u:%g ~/.vscode/extensions.json) user $(id -u):$(id -g)"'];
+
+  test("are the recommendations in ~/.vscode/extensions.json, the container user's, not in the repository", () => {
+    const r = nexus(show);
+    expect(r.code).toBe(0);
+    const [json, owner] = r.stdout.split(/\n(?=owner )/);
+    expect(JSON.parse(json!)).toEqual({ recommendations: ["dbaeumer.vscode-eslint", "bradlc.vscode-tailwindcss"] });
+    const m = /^owner (\S+) user (\S+)$/.exec(owner!.trim());
+    expect(m?.[1]).toBe(m?.[2]!);
+    expect(existsSync(join(repo, ".worktree", "ide1", ".vscode"))).toBe(false);
+    expect(existsSync(join(repo, ".vscode"))).toBe(false);
+  });
+
+  test("are written again at start", () => {
+    expect(nexus(["exec", "ide1", "--", "rm", "/home/nexus/.vscode/extensions.json"]).code).toBe(0);
+    expect(nexus(["stop", "ide1"]).code).toBe(0);
+    const started = nexus(["start", "ide1"]);
+    if (started.code !== 0) throw new Error(`start failed: ${started.stderr}`);
+    expect(JSON.parse(nexus(["exec", "ide1", "--", "cat", "/home/nexus/.vscode/extensions.json"]).stdout).recommendations).toHaveLength(2);
+  }, 600_000);
+});
+
+describe("nexus code / nexus open", () => {
+  test("without the Include line in ~/.ssh/config (and no terminal to ask on) it says how to add it", () => {
+    const r = nexus(["code", "ide1"], `${allShims}:${SYSTEM_PATH}`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("does not include");
+    expect(r.stderr).toContain("nexus ssh-config install --yes");
+    expect(existsSync(record)).toBe(false);
+  });
+
+  test("code runs 'code --remote ssh-remote+nexus-<ws> /workspace'; without code, the vscode:// URI through xdg-open", async () => {
+    expect(nexus(["ssh-config", "install", "--yes"]).code).toBe(0);
+    const r = nexus(["code", "ide1"], `${allShims}:${SYSTEM_PATH}`);
+    expect(r.code).toBe(0);
+    expect(await launched()).toBe("code --remote ssh-remote+nexus-ide1 /workspace");
+    expect(r.stdout).toBe("Opening ide1 in vscode: code --remote ssh-remote+nexus-ide1 /workspace\n");
+    expect(nexus(["code", "ide1"], `${openerOnly}:${SYSTEM_PATH}`).code).toBe(0);
+    expect(await launched()).toBe("xdg-open vscode://vscode-remote/ssh-remote+nexus-ide1/workspace");
+  });
+
+  test("open uses ide.default (cursor here); --ide and --print; --json", async () => {
+    expect(nexus(["open", "ide1"], `${allShims}:${SYSTEM_PATH}`).code).toBe(0);
+    expect(await launched()).toBe("cursor --remote ssh-remote+nexus-ide1 /workspace");
+    const port = JSON.parse(nexus(["status", "ide1", "--json"]).stdout).ports.ssh as number;
+    const printed = JSON.parse(nexus(["open", "ide1", "--ide", "jetbrains", "--print", "--json"], SYSTEM_PATH).stdout);
+    expect(printed).toEqual({
+      workspace: "ide1",
+      ide: "jetbrains",
+      argv: ["xdg-open", `jetbrains-gateway://connect#type=ssh&deploy=false&host=127.0.0.1&port=${port}&user=nexus&projectPath=%2Fworkspace`],
+      uri: `jetbrains-gateway://connect#type=ssh&deploy=false&host=127.0.0.1&port=${port}&user=nexus&projectPath=%2Fworkspace`,
+      opened: false,
+    });
+    expect(nexus(["code", "ide1", "--print"], SYSTEM_PATH).stdout).toBe("xdg-open vscode://vscode-remote/ssh-remote+nexus-ide1/workspace\n");
+    expect(existsSync(record)).toBe(false);
+  });
+
+  test("errors: an unknown workspace (exit 4), an unknown IDE (exit 2), nothing to open with (exit 2)", () => {
+    expect(nexus(["code", "nope"]).code).toBe(4);
+    const ide = nexus(["open", "ide1", "--ide", "emacs"]);
+    expect(ide.code).toBe(2);
+    expect(ide.stderr).toContain("Unknown IDE 'emacs'");
+    const none = nexus(["code", "ide1"], SYSTEM_PATH);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("neither is 'xdg-open'");
+  });
+});
