@@ -285,8 +285,9 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action((opts) => run(async (c) => (await import("./commands/doctor.ts")).doctorCommand(c))(opts));
 
   cli
-    .command("config [action] [key] [value]", "Show the effective configuration, or: get <key> | set <key> <value> (validated, written to config.yaml)")
+    .command("config [action] [key] [value]", "Show the effective configuration, or: get <key> | set <key> <value> (validated, written to config.yaml) | validate (unknown keys are errors)")
     .example("nexus config")
+    .example("nexus config validate")
     .example("nexus config get defaults.idle_timeout")
     .example("nexus config set defaults.idle_timeout 45m")
     .action((action: string | undefined, key: string | undefined, value: string | undefined, opts) =>

@@ -6,22 +6,31 @@ import { LineCounter, parseDocument, isNode } from "yaml";
 import { NexusError } from "../kernel/errors.ts";
 import { specificIssue } from "../kernel/issues.ts";
 import { configEnvHint, configEnvKeys, configEnvOverrides, type ConfigEnvKey, type ConfigOverride } from "./env.ts";
+import { notHonouredKeys, type NotHonouredKey } from "./keys.ts";
 import { ConfigSchema, type NexusConfig } from "./schema.ts";
+import { formatUnknownKey, takeUnknownKeys, type UnknownKey } from "./unknown-keys.ts";
 
 /** The configuration in effect, and for every key not left at its default, what set it. */
 export interface EffectiveConfig {
   config: NexusConfig;
   /** Dotted key → the file's path, a NEXUS_* variable or a flag. Keys at their default are absent. */
   sources: Record<string, string>;
+  /** Keys the file names that the schema does not know: left out, with a warning (config validate: an error). */
+  unknownKeys: UnknownKey[];
+  /** Keys set that this build parses but does not honour (config/keys.ts). */
+  notHonoured: NotHonouredKey[];
 }
 
-/** Parses config text; errors name the file, the line and the key. */
+/** Parses config text; errors name the file, the line and the key. An unknown key is an error here (config set, validate). */
 export function parseConfig(text: string, file: string): NexusConfig {
-  return parseConfigText(text, file).config;
+  const { config, unknown } = parseConfigText(text, file);
+  const first = unknown[0];
+  if (first) throw invalidConfig(`${formatUnknownKey(first).replace(/ \(ignored\)$/, "")}`, file, first.line, first.key);
+  return config;
 }
 
-/** The file as written (before defaults and transforms) and as validated. */
-function parseConfigText(text: string, file: string): { raw: unknown; config: NexusConfig } {
+/** The file as written (before defaults and transforms, without unknown keys), as validated, and the keys it names that the schema does not know. */
+function parseConfigText(text: string, file: string): { raw: unknown; config: NexusConfig; unknown: UnknownKey[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -29,15 +38,17 @@ function parseConfigText(text: string, file: string): { raw: unknown; config: Ne
     const line = e.linePos?.[0]?.line ?? lines.linePos(e.pos[0]).line;
     throw invalidConfig(`${file}${line ? `:${line}` : ""}: ${e.message.split("\n")[0]}`, file, line);
   }
-  const raw: unknown = doc.toJS() ?? {};
+  const { unknown, known: raw } = takeUnknownKeys(ConfigSchema, doc.toJS() ?? {}, doc, lines, file);
   const result = v.safeParse(ConfigSchema, raw);
-  if (result.success) return { raw, config: result.output };
+  if (result.success) return { raw, config: result.output, unknown };
   const issue = specificIssue(result.issues[0]);
   const path = issuePath(issue);
   const node = path.length > 0 ? doc.getIn(path, true) ?? doc.getIn(path.slice(0, -1), true) : undefined;
   const line = isNode(node) && node.range ? lines.linePos(node.range[0]).line : undefined;
   const key = path.join(".") || "(top level)";
-  throw invalidConfig(`${file}${line ? `:${line}` : ""}: ${key}: ${issue.message}`, file, line, key);
+  // valibot words a missing required key as an invalid one.
+  const message = /^Invalid key: Expected ".*" but received undefined$/.test(issue.message) ? "missing (this key is required here)" : issue.message;
+  throw invalidConfig(`${file}${line ? `:${line}` : ""}: ${key}: ${message}`, file, line, key);
 }
 
 /**
@@ -52,12 +63,12 @@ export function loadEffectiveConfig(file: string, env: Record<string, string | u
   // Another user's (or a world-writable) home or config is never adopted (ownership.ts).
   requireTrusted([dirname(file), file]);
   const text = existsSync(file) ? readFileSync(file, "utf8") : "";
-  const { raw, config } = parseConfigText(text, file);
+  const { raw, config, unknown: unknownKeys } = parseConfigText(text, file);
   const keys = configEnvKeys();
   const overrides = [...configEnvOverrides(env, keys), ...flags];
   const sources: Record<string, string> = {};
   markFileSources(raw, [], keys, file, sources);
-  if (overrides.length === 0) return { config, sources };
+  if (overrides.length === 0) return { config, sources, unknownKeys, notHonoured: notHonouredKeys(raw) };
 
   const byKey = new Map(keys.map((k) => [k.key, k]));
   const merged = structuredClone(isObject(raw) ? raw : {});
@@ -82,7 +93,7 @@ export function loadEffectiveConfig(file: string, env: Record<string, string | u
     const related = overrides.filter((o) => key === "" || o.key === key || o.key.startsWith(`${key}.`) || key.startsWith(`${o.key}.`));
     throw invalidOverride(related.length > 0 ? related : overrides, key || "(top level)", issue.message, file);
   }
-  return { config: result.output, sources };
+  return { config: result.output, sources, unknownKeys, notHonoured: notHonouredKeys(merged) };
 }
 
 /** Marks what the file sets: each known leaf, or the whole subtree where the schema has no fixed keys (workspaces). */
@@ -140,4 +151,12 @@ function invalidOverride(culprits: ConfigOverride[], key: string, reason: string
       ...(flags.length > 0 ? { flag: flags.join(", ") } : {}),
     },
   });
+}
+
+/** One line per unknown key and per key set but not honoured: the daemon logs them once at start. */
+export function configNotices(e: Pick<EffectiveConfig, "unknownKeys" | "notHonoured">): string[] {
+  return [
+    ...e.unknownKeys.map((u) => `config: ${formatUnknownKey(u)}`),
+    ...e.notHonoured.map((k) => `config: ${k.key} is set but not honoured: ${k.why}`),
+  ];
 }

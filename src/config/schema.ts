@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { parseDuration, parseSize } from "./units.ts";
+import { Secrets, Sync, Telemetry } from "./sections.ts";
 
 // Transform first, check last: valibot drops a check's message when a transform follows it inside a union.
 export const Duration = v.pipe(
@@ -158,9 +159,9 @@ export const ConfigSchema = v.strictObject({
     {},
   ),
   workspaces: v.optional(v.record(v.string(), WorkspaceDefinition), {}),
-  secrets: v.optional(v.looseObject({}), {}),
-  sync: v.optional(v.looseObject({}), {}),
-  telemetry: v.optional(v.looseObject({ enabled: v.optional(v.boolean()) }), {}),
+  secrets: v.optional(Secrets, {}),
+  sync: v.optional(Sync, {}),
+  telemetry: v.optional(Telemetry, {}),
   ssh: v.optional(
     v.strictObject({
       injection: v.optional(

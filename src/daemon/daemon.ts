@@ -7,7 +7,7 @@ import { WorkspaceFiles } from "../core/files.ts";
 import type { PortForwards } from "../core/forwards.ts";
 import type { SessionService } from "../core/sessions/service.ts";
 import { WorkspaceMonitor } from "../core/monitor.ts";
-import { loadEffectiveConfig } from "../config/load.ts";
+import { configNotices, loadEffectiveConfig } from "../config/load.ts";
 import { lineLogger, type Logger } from "../core/log.ts";
 import { WorkspaceService } from "../core/workspaces.ts";
 import { currentRuntime, type Server } from "../runtime/index.ts";
@@ -72,7 +72,10 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     })());
 
   try {
-    const { config, sources } = loadEffectiveConfig(paths.config, env, opts.port !== undefined ? [{ key: "daemon.port", value: opts.port, source: "--port", kind: "flag" }] : []);
+    const effective = loadEffectiveConfig(paths.config, env, opts.port !== undefined ? [{ key: "daemon.port", value: opts.port, source: "--port", kind: "flag" }] : []);
+    const { config, sources } = effective;
+    // Config that does nothing is said once, here (and by 'nexus doctor'), never dropped in silence.
+    for (const line of configNotices(effective)) log.warn(line);
     // TCP is opt-in: --port, or daemon.port set in config.yaml or NEXUS_DAEMON_PORT (not its default).
     const tcpPort = opts.port ?? (sources["daemon.port"] ? config.daemon.port : undefined);
     const runtime = await currentRuntime();

@@ -58,9 +58,11 @@ describe("the variable names", () => {
 
   test("cover every scalar and list key of the schema; user-named keys (workspaces.<name>) have none", () => {
     const mapped = keys.map((k) => k.key).sort();
-    // The defaults hold every key that has one; docker.host and telemetry.enabled have no default.
+    // The defaults hold every key that has one; docker.host, sync, telemetry and ide have none.
     const withDefaults = leafPaths(parseConfig("", NO_FILE)).filter((p) => !["workspaces", "secrets", "sync", "ide", "docker", "telemetry"].includes(p));
-    expect(mapped).toEqual([...withDefaults, "docker.host", "telemetry.enabled"].sort());
+    const noDefault = ["docker.host", "telemetry.enabled", "telemetry.endpoint"];
+    const sync = ["provider", "mode", "exclude", "conflict.strategy", "watch.mode", "watch.pollingInterval", "performance.maxEntryCount", "performance.maxStagingSize", "deployment"].map((k) => `sync.${k}`);
+    expect(mapped).toEqual([...withDefaults, ...noDefault, ...sync].sort());
     expect(mapped.some((k) => k.startsWith("workspaces."))).toBe(false);
   });
 });
@@ -103,7 +105,7 @@ describe("reading a variable's text", () => {
     const env: Record<string, string> = { NEXUS_DEFAULTS_IMAGE: "", NEXUS_NO_SUCH_KEY: "1", NEXUS_DEFAULTS: "x", NEXUS_SSH_PORT_RANGE: "1-2", NEXUS_WORKSPACES_WEB_PATH: "/x" };
     for (const name of NON_CONFIG_VARIABLES) env[name] = "/somewhere";
     expect(configEnvOverrides(env)).toEqual([]);
-    expect(loadEffectiveConfig(NO_FILE, env)).toEqual({ config: parseConfig("", NO_FILE), sources: {} });
+    expect(loadEffectiveConfig(NO_FILE, env)).toEqual({ config: parseConfig("", NO_FILE), sources: {}, unknownKeys: [], notHonoured: [] });
   });
 });
 

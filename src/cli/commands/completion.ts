@@ -23,7 +23,7 @@ interface FlagSpec {
 const ACTIONS: Record<string, string[]> = {
   daemon: ["start", "stop", "status", "install", "uninstall"],
   "ssh-config": ["install", "uninstall"],
-  config: ["get", "set"],
+  config: ["get", "set", "validate"],
   completion: ["bash", "zsh", "fish", "workspaces"],
 };
 

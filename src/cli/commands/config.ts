@@ -1,5 +1,6 @@
-// `nexus config [get <key> | set <key> <value>]`: the effective configuration (defaults ←
-// config.yaml ← NEXUS_* variables), one value of it, or a validated change written back with comments kept.
+// `nexus config [get <key> | set <key> <value> | validate]`: the effective configuration (defaults ←
+// config.yaml ← NEXUS_* variables), one value of it, a validated change written back with comments
+// kept, or a check of the file where unknown keys are errors.
 import { existsSync, readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { Document, isCollection, isMap, isScalar, parse as parseYaml, parseDocument, stringify } from "yaml";
@@ -8,7 +9,8 @@ import { loadEffectiveConfig, parseConfig, type EffectiveConfig } from "../../co
 import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import type { CliContext } from "../context.ts";
-import { writeOut } from "../output.ts";
+import { formatUnknownKey } from "../../config/unknown-keys.ts";
+import { writeErr, writeOut } from "../output.ts";
 
 const RESTART_NOTE = "A running daemon read the config when it started: 'nexus daemon stop' makes it pick this up (the next command starts it again).";
 
@@ -55,6 +57,34 @@ function annotatedYaml(effective: EffectiveConfig, file: string): string {
   return doc.toString();
 }
 
+/** Unknown keys and keys this build does not honour, on stderr: the effective configuration on stdout stays clean. */
+async function warnAbout(effective: EffectiveConfig): Promise<void> {
+  const lines = [
+    ...effective.unknownKeys.map((u) => `warning: ${formatUnknownKey(u)}`),
+    ...effective.notHonoured.map((k) => `note: ${k.key} is set but not honoured: ${k.why}`),
+  ];
+  if (lines.length > 0) await writeErr(lines.join("\n") + "\n");
+}
+
+/** `nexus config validate`: what load only warns about (unknown keys) is an error here; keys not honoured are listed. */
+async function validate(ctx: CliContext, file: string, env: Record<string, string | undefined>): Promise<number> {
+  const effective = loadEffectiveConfig(file, env);
+  const { unknownKeys, notHonoured } = effective;
+  if (unknownKeys.length > 0) {
+    throw new NexusError("INVALID_ARGUMENT", `Invalid configuration: ${unknownKeys.map((u) => formatUnknownKey(u).replace(/ \(ignored\)$/, "")).join("; ")}`, {
+      suggestion: `Remove or correct ${unknownKeys.length === 1 ? "this key" : "these keys"} in ${file}; the README's configuration reference lists every key`,
+      details: { file, unknownKeys: unknownKeys.map((u) => ({ key: u.key, ...(u.line ? { line: u.line } : {}) })), ...(unknownKeys[0]!.line ? { line: unknownKeys[0]!.line } : {}), key: unknownKeys[0]!.key },
+    });
+  }
+  if (ctx.json) await writeOut(JSON.stringify({ valid: true, file, notHonoured }) + "\n");
+  else {
+    let text = `${file}${existsSync(file) ? "" : " (not present: defaults apply)"} is valid\n`;
+    for (const k of notHonoured) text += `note: ${k.key} is set but not honoured: ${k.why}\n`;
+    await writeOut(text);
+  }
+  return EXIT_CODES.ok;
+}
+
 export async function configCommand(
   ctx: CliContext,
   action: string | undefined,
@@ -67,6 +97,7 @@ export async function configCommand(
     case undefined:
     case "show": {
       const effective = loadEffectiveConfig(file, env);
+      await warnAbout(effective);
       if (ctx.json) await writeOut(JSON.stringify(effective.config, null, 2) + "\n");
       else {
         const header =
@@ -78,7 +109,9 @@ export async function configCommand(
     }
     case "get": {
       if (!key) throw new NexusError("INVALID_ARGUMENT", "Which key?", { suggestion: "nexus config get defaults.image" });
-      const found = lookup(loadEffectiveConfig(file, env).config, keyPath(key));
+      const effective = loadEffectiveConfig(file, env);
+      await warnAbout(effective);
+      const found = lookup(effective.config, keyPath(key));
       if (!found.found) {
         throw new NexusError("NOT_FOUND", `No config key '${key}'`, { suggestion: "'nexus config' shows every key", details: { key } });
       }
@@ -119,7 +152,9 @@ export async function configCommand(
       else await writeOut(`Set ${key} = ${JSON.stringify(parsed)} in ${file}\n${note}\n`);
       return EXIT_CODES.ok;
     }
+    case "validate":
+      return validate(ctx, file, env);
     default:
-      throw new NexusError("INVALID_ARGUMENT", `Unknown config action '${action}'`, { suggestion: "Use 'nexus config', 'nexus config get <key>' or 'nexus config set <key> <value>'" });
+      throw new NexusError("INVALID_ARGUMENT", `Unknown config action '${action}'`, { suggestion: "Use 'nexus config', 'nexus config get <key>', 'nexus config set <key> <value>' or 'nexus config validate'" });
   }
 }

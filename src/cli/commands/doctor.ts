@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import { dirname } from "node:path";
 import { loadEffectiveConfig } from "../../config/load.ts";
 import { untrustedBecause } from "../../config/ownership.ts";
+import { formatUnknownKey } from "../../config/unknown-keys.ts";
 import type { NexusConfig } from "../../config/schema.ts";
 import { containerUser, describeContainerUser } from "../../core/container-user.ts";
 import { EXIT_CODES, toNexusError } from "../../core/errors.ts";
@@ -39,15 +40,23 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-function checkConfig(file: string, env: Record<string, string | undefined>): { check: Check; config?: NexusConfig } {
+function checkConfig(file: string, env: Record<string, string | undefined>): { checks: Check[]; config?: NexusConfig } {
   try {
-    const { config, sources } = loadEffectiveConfig(file, env);
+    const { config, sources, unknownKeys, notHonoured } = loadEffectiveConfig(file, env);
     const vars = [...new Set(Object.values(sources).filter((s) => s !== file))];
     const text = (existsSync(file) ? `${file} is valid` : `no ${file}; defaults apply`) + (vars.length > 0 ? `; overridden by ${vars.join(", ")}` : "");
-    return { check: ok("config", text), config };
+    const checks = [ok("config", text)];
+    // Config that does nothing is said, never silently dropped (config/keys.ts, config/unknown-keys.ts).
+    if (unknownKeys.length > 0) {
+      checks.push(warn("config keys", `unknown (ignored): ${unknownKeys.map(formatUnknownKey).join("; ")}`, `Remove or correct them; 'nexus config validate' lists them`));
+    }
+    if (notHonoured.length > 0) {
+      checks.push(warn("config support", `set but not honoured by this build: ${notHonoured.map((k) => `${k.key} (${k.why})`).join("; ")}`, "Leave them out until they are supported; the README's configuration reference says what each key does"));
+    }
+    return { checks, config };
   } catch (err) {
     const e = toNexusError(err);
-    return { check: fail("config", e.message, e.suggestion ?? `Fix ${file}`) };
+    return { checks: [fail("config", e.message, e.suggestion ?? `Fix ${file}`)] };
   }
 }
 
@@ -176,10 +185,10 @@ function checkWorkspaceUser(): Check {
 }
 
 export async function runChecks(ctx: CliContext, env: Record<string, string | undefined>): Promise<Check[]> {
-  const { check: configCheck, config } = checkConfig(ctx.paths.config, env);
+  const { checks: configChecks, config } = checkConfig(ctx.paths.config, env);
   const [docker, daemon, ports] = await Promise.all([checkDocker(config, env), checkDaemon(ctx), checkPorts(config)]);
   return [
-    configCheck,
+    ...configChecks,
     ...docker,
     checkTool("git", ["git", "--version"], "Install git (Debian: apt-get install git; macOS: xcode-select --install)"),
     checkTool("ssh", ["ssh", "-V"], "Install the OpenSSH client (Debian: apt-get install openssh-client)"),
