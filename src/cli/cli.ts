@@ -341,6 +341,17 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action((action: string | undefined, opts) => run(async (c) => (await import("./commands/boulder.ts")).boulderCommand(c, action, opts))(opts));
 
   cli
+    .command("trace [action] [id]", "Operation history: list | show <id> | stats | export | prune (what the daemon ran, how long it took, how it ended)")
+    .option("--workspace <name>", "list, stats: only this workspace's operations")
+    .option("--limit <n>", "list: at most this many, newest first (default 50)")
+    .option("--format <format>", "export: jsonl (one JSON object a line)", { default: "jsonl" })
+    .option("--older-than <duration>", "prune: remove operations started before this long ago", { default: "7d" })
+    .example("nexus trace list --workspace demo --limit 20")
+    .example("nexus trace stats")
+    .example("nexus trace prune --older-than 30d")
+    .action((action: string | undefined, id: string | undefined, opts) => run(async (c) => (await import("./commands/trace.ts")).traceCommand(c, action, id, opts))(opts));
+
+  cli
     .command("version", "Print the version of the CLI and of the running daemon")
     .example("nexus version --json")
     .action((opts) => run((c) => versionCommand(c))(opts));

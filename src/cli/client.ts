@@ -1,5 +1,6 @@
 import { NexusError, type ErrorBody } from "../core/errors.ts";
 import { currentRuntime } from "../runtime/index.ts";
+import { CLIENT_HEADER } from "../kernel/trace.ts";
 
 export interface ClientTarget {
   /** Unix socket of a local daemon. */
@@ -105,7 +106,8 @@ export class DaemonClient {
   }
 
   async #send(method: string, path: string, body: unknown, accept: string, signal?: AbortSignal): Promise<Response> {
-    const headers: Record<string, string> = { accept };
+    // The operation history tells the CLI's calls from other REST clients' by this header.
+    const headers: Record<string, string> = { accept, [CLIENT_HEADER]: "cli" };
     // A ReadableStream body is a streamed NDJSON request (exec with stdin), sent while the answer comes.
     const streamed = body instanceof ReadableStream;
     if (body !== undefined) headers["content-type"] = streamed ? "application/x-ndjson" : "application/json";

@@ -16,6 +16,10 @@ import { nexusPaths } from "../store/paths.ts";
 import { buildInfo } from "../version.ts";
 import { acquireLock } from "./lock.ts";
 import { buildServices } from "./services.ts";
+import { OperationTrace } from "../core/trace/recorder.ts";
+import { tracedFacades } from "../core/trace/facades.ts";
+import { telemetryFromConfig, type TelemetryExporter } from "../core/trace/telemetry.ts";
+import { TraceLog } from "../store/trace-log.ts";
 
 const IDLE_CHECK_MS = 30_000;
 
@@ -52,6 +56,8 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
   const engineWatch = new AbortController();
   let stopping: Promise<void> | undefined;
   let idleTimer: ReturnType<typeof setInterval> | undefined;
+  let trace: OperationTrace | undefined;
+  let telemetry: TelemetryExporter | undefined;
 
   const stop = () =>
     (stopping ??= (async () => {
@@ -64,6 +70,8 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 5000))]).catch(() => {});
       rmSync(paths.grpcSocket, { force: true });
       workspaces?.shutdown();
+      await trace?.flush();
+      await telemetry?.close().catch(() => {});
       rmSync(paths.daemonSocket, { force: true });
       rmSync(paths.pidFile, { force: true });
       releaseLock();
@@ -100,26 +108,31 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     await forwards.restore().catch((err: Error) => log.warn(`port forwards not restored: ${err.message}`));
 
     const build = buildInfo();
+    // The operation history: the transports get the façades wrapped to record each operation (core/trace/).
+    telemetry = telemetryFromConfig(config.telemetry, { source: { version: build.version, runtime: runtime.name, platform: build.platform }, logger: log });
+    trace = new OperationTrace({ log: new TraceLog(paths.trace), logger: log, ...(telemetry ? { sink: telemetry } : {}), enabled: env.NEXUS_TRACE !== "off" });
+    const traced = tracedFacades(services, trace);
     const token = opts.token ?? ensureDaemonToken(paths.token);
     const verify = (t: string | undefined) => verifyToken(t, token);
     const files = new WorkspaceFiles(workspaces);
     const monitor = new WorkspaceMonitor({ workspaces, docker: services.docker, events: services.events });
     const support = await runtime.webSocket();
     const appDeps = {
-      workspaces,
-      checkpoints: services.checkpoints,
-      forwards: services.forwards,
-      sessions: services.sessions,
+      workspaces: traced.workspaces,
+      checkpoints: traced.checkpoints,
+      forwards: traced.forwards,
+      sessions: traced.sessions,
+      trace,
       build,
       daemon: { shutdown: () => void stop(), pid: process.pid, startedAt: new Date().toISOString() },
       log,
       tokens: { create: (ttl: number) => createJwt(token, ttl) },
       trash: new Trash(paths.home),
       // A token always exists, so the WebSocket asks for the auth message on both doors (spec §3.3).
-      ws: { workspaces, sessions: services.sessions, files, monitor, events: services.events, log, verify, support },
+      ws: { workspaces: traced.workspaces, sessions: traced.sessions, files, monitor, events: services.events, log, verify, support },
     };
     const app = createApp(appDeps);
-    const grpcDeps = { workspaces, sessions: services.sessions, files, monitor, log, checkpoints: services.checkpoints };
+    const grpcDeps = { workspaces: traced.workspaces, sessions: traced.sessions, files, monitor, log, checkpoints: traced.checkpoints };
     rmSync(paths.daemonSocket, { force: true }); // we hold the lock, so a socket left here is stale
     rmSync(paths.grpcSocket, { force: true });
     const oldMask = process.umask(0o077); // the sockets are born 0600, never briefly open to others

@@ -17,6 +17,8 @@ export interface NexusPaths {
   activeWorkspace: string;
   workspaces: string;
   checkpoints: string;
+  /** The operation history (`nexus trace`). */
+  trace: string;
   workspaceDir(id: string): string;
 }
 
@@ -38,6 +40,7 @@ export function nexusPaths(env: Record<string, string | undefined>): NexusPaths 
     activeWorkspace: join(home, "session", "active-workspace"),
     workspaces,
     checkpoints: join(home, "checkpoints"),
+    trace: join(home, "trace"),
     workspaceDir: (id: string) => join(workspaces, id),
   };
 }

@@ -15,6 +15,7 @@ import { WORKSPACE_DESCRIPTOR } from "./descriptor.ts";
 import { checkpointHandlers } from "./checkpoints.ts";
 import type { CheckpointService } from "../../core/checkpoints/service.ts";
 import { toGrpcError } from "./errors.ts";
+import { withSurface } from "../../core/trace/surface.ts";
 import { timestamp, backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, toGrpcStatus, toGrpcWorkspace } from "./mappers.ts";
 
 export const SERVICE_NAME = "nexus.workspace.v1.WorkspaceService";
@@ -66,24 +67,27 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     if (e.code === grpc.status.INTERNAL) d.log.error(`grpc ${method}: ${(err as Error)?.stack ?? String(err)}`);
     return e;
   };
-  const unary = (method: string, fn: Unary): grpc.handleUnaryCall<Req, unknown> => (call, cb) => {
+  // Handlers run as the "grpc" surface of the operation history (core/trace/).
+  const unary = (method: string, fn: Unary): grpc.handleUnaryCall<Req, unknown> => (call, cb) => withSurface("grpc", () => {
     Promise.resolve()
       .then(() => auth(call.metadata))
       .then(() => fn(decoded(call.request), call))
       .then((r) => cb(null, r), (err) => cb(fail(method, err)));
-  };
+  });
   const serverStream = (method: string, fn: (req: Req, call: grpc.ServerWritableStream<Req, unknown>, signal: AbortSignal) => Promise<void>): grpc.handleServerStreamingCall<Req, unknown> => (call) => {
     const abort = new AbortController();
     call.on("cancelled", () => abort.abort());
-    Promise.resolve()
-      .then(() => auth(call.metadata))
-      .then(() => fn(decoded(call.request), call, abort.signal))
-      .then(
-        () => call.end(),
-        (err) => {
-          if (!abort.signal.aborted) call.emit("error", fail(method, err));
-        },
-      );
+    withSurface("grpc", () =>
+      Promise.resolve()
+        .then(() => auth(call.metadata))
+        .then(() => fn(decoded(call.request), call, abort.signal))
+        .then(
+          () => call.end(),
+          (err) => {
+            if (!abort.signal.aborted) call.emit("error", fail(method, err));
+          },
+        ),
+    );
   };
   const id = (req: Req) => {
     if (typeof req.workspaceId !== "string" || req.workspaceId === "") throw new NexusError("INVALID_ARGUMENT", "workspace_id is required", { suggestion: "Give the workspace's id or name", details: { field: "workspace_id" } });

@@ -20,6 +20,9 @@ import { trashRoutes } from "./routes/trash.ts";
 import type { Trash } from "../../core/trash.ts";
 import { checkpointRoutes, workspaceCheckpointRoutes } from "./routes/checkpoints.ts";
 import type { CheckpointService } from "../../core/checkpoints/service.ts";
+import type { OperationTrace } from "../../core/trace/recorder.ts";
+import { CLIENT_HEADER, withSurface } from "../../core/trace/surface.ts";
+import { traceRoutes } from "./routes/trace.ts";
 
 export const EXPECT_VERSION_HEADER = "x-nexus-expect-version";
 /** Request bodies are small JSON documents (as WebSocket messages, spec §3.3 limits). */
@@ -46,6 +49,8 @@ export interface AppDeps {
   trash?: Trash;
   /** WebSocket /v1/ws. */
   ws?: WsRouteDeps;
+  /** The operation history (/trace, an extension of the spec); left out, those routes do not exist. */
+  trace?: OperationTrace;
 }
 
 // Spec routes whose features later work lands; until then they answer honestly that they are not there.
@@ -119,12 +124,15 @@ export function createApp(deps: AppDeps): Hono {
     }
     await next();
   });
+  // The operation history records which door each operation came in through (core/trace/).
+  api.use("*", (c, next) => withSurface(c.req.header(CLIENT_HEADER) === "cli" ? "cli" : "rest", next));
   api.route("/", systemRoutes(deps.build, deps.daemon));
   api.route("/workspaces", workspaceRoutes(deps.workspaces, deps.sessions));
   if (deps.sessions) api.route("/sessions", sessionRoutes(deps.sessions));
   api.route("/workspaces", serviceRoutes(deps.workspaces));
   if (deps.forwards) api.route("/workspaces", portRoutes(deps.forwards));
   if (deps.trash) api.route("/trash", trashRoutes(deps.trash));
+  if (deps.trace) api.route("/trace", traceRoutes(deps.trace));
   if (deps.checkpoints) {
     api.route("/workspaces", workspaceCheckpointRoutes(deps.checkpoints));
     api.route("/checkpoints", checkpointRoutes(deps.checkpoints));

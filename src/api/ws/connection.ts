@@ -2,6 +2,7 @@
 // answered by {id,success,result|error}, exec output streamed, workspace events pushed. Thin: the
 // behaviour is the core's (files.ts, workspaces.ts, monitor.ts); errors map through toNexusError.
 import { StringDecoder } from "node:string_decoder";
+import { withSurface } from "../../core/trace/surface.ts";
 import * as v from "valibot";
 import { NexusError, toNexusError } from "../../core/errors.ts";
 import type { EventBus, WorkspaceEvent } from "../../core/events.ts";
@@ -146,7 +147,7 @@ export class WsConnection {
     const abort = new AbortController();
     this.#inFlight.set(req.id, abort);
     try {
-      const result = await this.#dispatch(req.id, req.type, req.payload ?? {}, abort.signal);
+      const result = await withSurface("ws", () => this.#dispatch(req.id, req.type, req.payload ?? {}, abort.signal));
       this.#reply(req.id, undefined, result);
     } catch (err) {
       // Stopped by `cancel` or by the connection closing: what the client asked for, not an internal error.

@@ -1,0 +1,146 @@
+// The operation history (`nexus trace`): records arrive from the façade wrapper (facades.ts), wait in
+// memory for the next turn of the event loop and are then appended in one write, so recording costs
+// an operation a push onto an array, never a disk write in its path. Reads flush first.
+import type { TraceRecord, TraceStats, TraceSurface } from "../../kernel/trace.ts";
+import { toNexusError } from "../../kernel/errors.ts";
+import type { TraceLog } from "../../store/trace-log.ts";
+import type { Logger } from "../log.ts";
+import { traceStats } from "./stats.ts";
+
+/** Where records also go when telemetry is on (telemetry.ts). */
+export interface TraceSink {
+  push(r: TraceRecord): void;
+}
+
+export interface OperationTraceDeps {
+  log: TraceLog;
+  logger?: Logger;
+  /** Telemetry, when enabled and given an endpoint. */
+  sink?: TraceSink;
+  /** False: nothing is recorded (NEXUS_TRACE=off; the benchmark's baseline). */
+  enabled?: boolean;
+}
+
+export interface TraceQuery {
+  /** A workspace's id or name. */
+  workspace?: string;
+  limit?: number;
+}
+
+/** The start of one operation; `end` records it. */
+export interface TraceSpan {
+  end(outcome: { error?: unknown; workspaceId?: string; workspace?: string; exitCode?: number }): void;
+}
+
+let counter = 0;
+/** op-<start time base36>-<random>: unique and sorted by start. */
+function newId(startMs: number): string {
+  counter = (counter + 1) % 1296;
+  const rand = Buffer.from(crypto.getRandomValues(new Uint8Array(3))).toString("hex");
+  return `op-${startMs.toString(36)}${counter.toString(36).padStart(2, "0")}-${rand}`;
+}
+
+export class OperationTrace {
+  readonly #d: OperationTraceDeps;
+  #pending: TraceRecord[] = [];
+  #flushing: Promise<void> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(deps: OperationTraceDeps) {
+    this.#d = deps;
+  }
+
+  get enabled(): boolean {
+    return this.#d.enabled !== false;
+  }
+
+  /** Marks the start of an operation; the record is made when its span ends. */
+  begin(operation: string, surface: TraceSurface, who: { workspaceId?: string; workspace?: string } = {}): TraceSpan {
+    if (!this.enabled) return { end: () => {} };
+    const startMs = Date.now();
+    const t0 = performance.now();
+    return {
+      end: (outcome) => {
+        const r: TraceRecord = {
+          id: newId(startMs),
+          operation,
+          startedAt: new Date(startMs).toISOString(),
+          durationMs: Math.round((performance.now() - t0) * 10) / 10,
+          result: outcome.error === undefined ? "ok" : "error",
+          surface,
+        };
+        if (outcome.error !== undefined) {
+          const e = toNexusError(outcome.error);
+          r.errorCode = e.code;
+          r.errorMessage = e.message.slice(0, 300);
+        }
+        const workspaceId = outcome.workspaceId ?? who.workspaceId;
+        const workspace = outcome.workspace ?? who.workspace;
+        if (workspaceId) r.workspaceId = workspaceId;
+        if (workspace) r.workspace = workspace;
+        if (outcome.exitCode !== undefined) r.exitCode = outcome.exitCode;
+        this.#add(r);
+      },
+    };
+  }
+
+  #add(r: TraceRecord): void {
+    this.#pending.push(r);
+    try {
+      this.#d.sink?.push(r);
+    } catch {
+      // Telemetry never fails an operation.
+    }
+    // One write per turn of the event loop, whatever the number of records.
+    if (!this.#timer) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        void this.flush();
+      }, 0);
+    }
+  }
+
+  /** Writes what waits; resolves when it is on disk (or failed: logged, dropped). */
+  flush(): Promise<void> {
+    const batch = this.#pending.splice(0);
+    const previous = this.#flushing ?? Promise.resolve();
+    const run = previous.then(() =>
+      this.#d.log.append(batch).catch((err: Error) => this.#d.logger?.warn(`operation history: ${batch.length} record(s) not written: ${err.message}`)),
+    );
+    this.#flushing = run;
+    return run;
+  }
+
+  /** Newest first, optionally of one workspace (id or name); `limit` default 50. */
+  async list(q: TraceQuery = {}): Promise<TraceRecord[]> {
+    const all = await this.#all();
+    const mine = q.workspace ? all.filter((r) => r.workspaceId === q.workspace || r.workspace === q.workspace) : all;
+    return mine.reverse().slice(0, q.limit ?? 50);
+  }
+
+  async get(id: string): Promise<TraceRecord | undefined> {
+    return (await this.#all()).find((r) => r.id === id);
+  }
+
+  async stats(q: { workspace?: string } = {}): Promise<TraceStats> {
+    const all = await this.#all();
+    return traceStats(q.workspace ? all.filter((r) => r.workspaceId === q.workspace || r.workspace === q.workspace) : all);
+  }
+
+  /** Every record, oldest first. */
+  async export(): Promise<TraceRecord[]> {
+    return this.#all();
+  }
+
+  /** Removes records that started more than `olderThanSeconds` ago. */
+  async prune(olderThanSeconds: number): Promise<{ removed: number; before: string }> {
+    await this.flush();
+    const before = new Date(Date.now() - olderThanSeconds * 1000);
+    return { removed: await this.#d.log.prune(before), before: before.toISOString() };
+  }
+
+  async #all(): Promise<TraceRecord[]> {
+    await this.flush();
+    return this.#d.log.read();
+  }
+}
