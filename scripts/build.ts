@@ -1,6 +1,7 @@
 // Compiles src/main.ts into one self-contained executable. `bun scripts/build.ts` builds for this
 // machine into dist/nexus; `--all` (`npm run build:all`) builds every target in TARGETS as
-// dist/nexus-<os>-<arch> and writes dist/SHA256SUMS, the names install.sh downloads.
+// dist/nexus-<os>-<arch> and writes dist/SHA256SUMS, the names install.sh downloads, and dist/VERSION
+// (what `nexus upgrade --check` reports).
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -25,6 +26,10 @@ export function targetName(t: Target): string {
 
 const root = join(import.meta.dir, "..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+// `--version X.Y.Z` labels the build with another version than package.json's (the upgrade test
+// makes a "newer" release of the same code this way).
+const versionAt = process.argv.indexOf("--version");
+if (versionAt > 0 && process.argv[versionAt + 1]) pkg.version = process.argv[versionAt + 1]!;
 const commit = (() => {
   try {
     return execFileSync("git", ["rev-parse", "--short=12", "HEAD"], { cwd: root, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
@@ -99,6 +104,8 @@ if (process.argv.includes("--all")) {
     }
   }
   writeFileSync(join(dist, "SHA256SUMS"), sums.join("\n") + "\n");
+  // The release's version, for `nexus upgrade --check` (install.sh does not need it).
+  writeFileSync(join(dist, "VERSION"), `${pkg.version}\n`);
   console.error(`wrote ${join(dist, "SHA256SUMS")} (${sums.length} of ${TARGETS.length} targets)`);
   for (const f of failed) console.error(`FAILED ${f.name}: ${f.reason}`);
   if (failed.some((f) => f.name === `nexus-${host}`)) process.exit(1);

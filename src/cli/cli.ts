@@ -352,6 +352,14 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action((action: string | undefined, id: string | undefined, opts) => run(async (c) => (await import("./commands/trace.ts")).traceCommand(c, action, id, opts))(opts));
 
   cli
+    .command("upgrade", "Replace this nexus with the latest release (or --version V), verified against SHA256SUMS, and restart the running daemon on it")
+    .option("--check", "Only say whether a newer release is there")
+    .option("--version <version>", "Install this release instead of the latest (also older ones)")
+    .example("nexus upgrade --check")
+    .example("nexus upgrade --version 0.2.0")
+    .action((opts) => run(async (c) => (await import("./commands/upgrade.ts")).upgradeCommand(c, opts, env))(opts));
+
+  cli
     .command("version", "Print the version of the CLI and of the running daemon")
     .example("nexus version --json")
     .action((opts) => run((c) => versionCommand(c))(opts));
@@ -368,7 +376,8 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     if (cmd && cmd.name !== "" && cmd.description) out.splice(1, 0, { body: cmd.description });
     return out;
   });
-  cli.version(buildInfo().version);
+  // cac's global -v/--version is a flag without a value: it would swallow `upgrade --version V`.
+  if (argv[0] !== "upgrade") cli.version(buildInfo().version);
 
   const json = argv.includes("--json");
   try {

@@ -1,0 +1,141 @@
+// `nexus upgrade` as a user runs it: a copy of the compiled binary replaces itself with a release
+// served from a local HTTP folder (the layout install.sh downloads: nexus-<os>-<arch>, SHA256SUMS,
+// VERSION). The "newer" release is the same source built with another version label.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { tempDir } from "../helpers/fixtures.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+const DIST = join(ROOT, "dist", "nexus");
+const ASSET = `nexus-linux-${process.arch === "arm64" ? "arm64" : "x64"}`;
+const NEW_VERSION = "9.9.9";
+const root = tempDir("upgrade");
+const binDir = join(root.path, "bin");
+const bin = join(binDir, "nexus");
+const home = join(root.path, "nexus-home");
+const www = join(root.path, "www");
+let server: { stop(): unknown; port: number } | undefined;
+let oldVersion = "";
+
+function sha256(file: string): string {
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+/** A static file server in its own process (the tests block in spawnSync). */
+async function serve(dir: string): Promise<{ stop(): unknown; port: number }> {
+  const child = spawn("python3", ["-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", dir, "0"], { stdio: ["ignore", "pipe", "pipe"] });
+  const port = await new Promise<number>((res, rej) => {
+    let out = "";
+    const timer = setTimeout(() => rej(new Error(`http.server did not start: ${out}`)), 10_000);
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /port (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        res(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => rej(new Error(`http.server exited (${code}): ${out}`)));
+  });
+  child.stderr.resume();
+  return { stop: () => child.kill("SIGTERM"), port };
+}
+
+/** A release folder: the asset, its SHA256SUMS line (or a wrong one) and VERSION. */
+function release(dir: string, binary: string, version: string, opts: { wrongSum?: boolean } = {}): void {
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(binary, join(dir, ASSET));
+  const sum = opts.wrongSum ? createHash("sha256").update("not the binary").digest("hex") : sha256(binary);
+  writeFileSync(join(dir, "SHA256SUMS"), `${"0".repeat(64)}  nexus-darwin-arm64\n${sum}  ${ASSET}\n`);
+  writeFileSync(join(dir, "VERSION"), `${version}\n`);
+}
+
+function nexus(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(bin, args, {
+    env: { ...process.env, NEXUS_HOME: home, NO_COLOR: "1", NEXUS_RELEASES_URL: `http://127.0.0.1:${server!.port}/releases`, ...env },
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(async () => {
+  if (!existsSync(DIST)) throw new Error(`${DIST} is missing: run 'npm run build'`);
+  mkdirSync(binDir, { recursive: true });
+  copyFileSync(DIST, bin);
+  oldVersion = JSON.parse(spawnSync(DIST, ["version", "--json"], { encoding: "utf8", env: { ...process.env, NEXUS_HOME: home } }).stdout).version;
+  // The same source, labelled 9.9.9 by the build's define.
+  const built = spawnSync(join(ROOT, "node_modules", ".bin", "bun"), ["scripts/build.ts", "--version", NEW_VERSION, "--outdir", join(root.path, "new")], { cwd: ROOT, encoding: "utf8", timeout: 600_000 });
+  if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
+  const newBin = join(root.path, "new", "nexus");
+  release(join(www, "releases", "latest", "download"), newBin, NEW_VERSION);
+  release(join(www, "releases", "download", `v${NEW_VERSION}`), newBin, NEW_VERSION);
+  release(join(www, "releases", "download", `v${oldVersion}`), DIST, oldVersion);
+  release(join(www, "bad"), newBin, NEW_VERSION, { wrongSum: true });
+  server = await serve(www);
+}, 900_000);
+
+afterAll(async () => {
+  if (existsSync(bin)) nexus(["daemon", "stop"]);
+  server?.stop();
+  await root[Symbol.asyncDispose]();
+});
+
+describe("nexus upgrade", () => {
+  test("--check reports the installed and the available version and changes nothing", () => {
+    const before = sha256(bin);
+    const r = nexus(["upgrade", "--check"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`nexus ${oldVersion} is installed; ${NEW_VERSION} is available`);
+    const json = JSON.parse(nexus(["upgrade", "--check", "--json"]).stdout);
+    expect(json).toMatchObject({ current: oldVersion, available: NEW_VERSION, upToDate: false, binary: bin });
+    expect(sha256(bin)).toBe(before);
+  });
+
+  test("a checksum mismatch is refused and nothing is replaced (nor left behind)", () => {
+    const before = sha256(bin);
+    const r = nexus(["upgrade"], { NEXUS_DOWNLOAD_URL: `http://127.0.0.1:${server!.port}/bad` });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`Checksum mismatch for ${ASSET}`);
+    expect(r.stderr).toContain("nothing was replaced");
+    expect(sha256(bin)).toBe(before);
+    expect(readdirSync(binDir)).toEqual(["nexus"]);
+  });
+
+  test("replaces the binary and restarts the daemon the CLI started on the new version", () => {
+    expect(nexus(["daemon", "start"]).code).toBe(0);
+    const before = JSON.parse(nexus(["daemon", "status", "--json"]).stdout);
+    expect(before.version).toBe(oldVersion);
+    const r = nexus(["upgrade"]);
+    expect(r.stderr + r.stdout).not.toContain("Error");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Upgraded nexus ${oldVersion} → ${NEW_VERSION} (${bin})`);
+    expect(r.stdout).toContain(`Restarted the daemon (cli): ${oldVersion} → ${NEW_VERSION}`);
+    expect(sha256(bin)).toBe(sha256(join(root.path, "new", "nexus")));
+    expect(readdirSync(binDir)).toEqual(["nexus"]);
+    const v = JSON.parse(nexus(["version", "--json"]).stdout);
+    expect(v.version).toBe(NEW_VERSION);
+    expect(v.daemon.version).toBe(NEW_VERSION);
+    expect(v.daemon.pid).not.toBe(before.pid);
+    // Again: nothing to do.
+    const again = nexus(["upgrade"]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain("is up to date");
+    expect(JSON.parse(nexus(["upgrade", "--check", "--json"]).stdout).upToDate).toBe(true);
+  }, 300_000);
+
+  test("--version installs that release (here back to the old one); an unknown one is NOT_FOUND", () => {
+    const missing = nexus(["upgrade", "--version", "7.7.7"]);
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).toContain("/releases/download/v7.7.7");
+    expect(nexus(["upgrade", "--version", "not-a-version"]).code).toBe(2);
+    const r = nexus(["upgrade", "--version", oldVersion]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Upgraded nexus ${NEW_VERSION} → ${oldVersion}`);
+    expect(sha256(bin)).toBe(sha256(DIST));
+    expect(JSON.parse(nexus(["version", "--json"]).stdout).daemon.version).toBe(oldVersion);
+  }, 300_000);
+});
