@@ -44,6 +44,12 @@ function summary(ms: number[]): { median: number; min: number } {
 }
 
 const rows: string[][] = [];
+/** Median milliseconds per phase (phasesMs of the records and restore answers) of each operation. */
+const splits: Array<{ what: string; phases: Array<Record<string, number>> }> = [];
+function phaseLine(phases: Array<Record<string, number>>): string {
+  const names = [...new Set(phases.flatMap((p) => Object.keys(p)))];
+  return names.map((n) => `${n} ${Math.round(summary(phases.map((p) => p[n] ?? 0)).median)}`).join(", ");
+}
 function report(what: string, nexus: number[], floor: number[], floorName: string, targetS?: number): void {
   const n = summary(nexus);
   const f = summary(floor);
@@ -72,18 +78,25 @@ async function main(): Promise<void> {
     // Small change: one file in /opt and one in the worktree's view.
     const small: number[] = [];
     const commitSmall: number[] = [];
+    const smallPhases: Array<Record<string, number>> = [];
     for (let i = 0; i < RUNS; i++) {
       await sh(`sudo sh -c 'echo ${i} > /opt/bench-small'`);
       small.push(await time(() => s.checkpoints.create("bench", { name: `small-${i}` })));
+      smallPhases.push(s.checkpoints.resolve(`small-${i}`, "bench").phasesMs ?? {});
       const tag = `nexus-bench-floor:small-${i}`;
       commitSmall.push(await time(() => docker("commit", "--pause=true", cid(), tag)));
       floors.push(tag);
     }
     report("create, small change", small, commitSmall, "docker commit", 0.5);
+    splits.push({ what: "create, small change", phases: smallPhases });
 
     // Restore of the small case to SSH-ready, beside a plain container started and first reached over SSH.
     const restore: number[] = [];
-    for (let i = 0; i < RUNS; i++) restore.push(await time(() => s.checkpoints.restore(`small-${i}`, "bench")));
+    const restorePhases: Array<Record<string, number>> = [];
+    for (let i = 0; i < RUNS; i++) {
+      restore.push(await time(async () => restorePhases.push((await s.checkpoints.restore(`small-${i}`, "bench")).phasesMs ?? {})));
+    }
+    splits.push({ what: "restore → SSH ready, small", phases: restorePhases });
     const run: number[] = [];
     const key = generateEd25519("bench");
     const hostKey = generateEd25519("bench-host");
@@ -113,9 +126,11 @@ async function main(): Promise<void> {
     // 100 MB in home, beside a commit of 100 MB more in the container's own filesystem.
     const big: number[] = [];
     const commitBig: number[] = [];
+    const bigPhases: Array<Record<string, number>> = [];
     for (let i = 0; i < Math.max(1, Math.min(RUNS, 3)); i++) {
       await sh(`head -c 100M /dev/urandom > ~/big-${i} && sudo sh -c 'head -c 100M /dev/urandom > /opt/big-${i}'`);
       big.push(await time(() => s.checkpoints.create("bench", { name: `big-${i}` })));
+      bigPhases.push(s.checkpoints.resolve(`big-${i}`, "bench").phasesMs ?? {});
       await sh(`sudo sh -c 'head -c 100M /dev/urandom > /opt/big-floor-${i}'`);
       const tag = `nexus-bench-floor:big-${i}`;
       commitBig.push(await time(() => docker("commit", "--pause=true", cid(), tag)));
@@ -123,6 +138,7 @@ async function main(): Promise<void> {
       await sh(`rm -f ~/big-${i} && sudo rm -f /opt/big-${i} /opt/big-floor-${i}`);
     }
     report("create, 100 MB in home", big, commitBig, "docker commit, +100 MB", undefined);
+    splits.push({ what: "create, 100 MB in home", phases: bigPhases });
 
     const layers = (img: string) => (JSON.parse(docker("image", "inspect", img))[0].RootFS.Layers as string[]).length;
     const last = s.checkpoints.list("bench").at(-1)!;
@@ -131,6 +147,9 @@ async function main(): Promise<void> {
     console.log(`checkpoints bench: ${RUNS} runs each, load ${execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).split(" ").slice(0, 3).join(" ")}`);
     console.log(line(["operation", "nexus median", "min", "floor", "floor median", "ratio", "target"]));
     for (const r of rows) console.log(line(r));
+    console.log("phase split, median ms (parts in one frozen window or beside a stop run side by side: commit, home, worktree, git-index | stop, re-create):");
+    for (const sp of splits) console.log(`  ${sp.what}: ${phaseLine(sp.phases)}`);
+    console.log(`ratio = nexus median / floor median, both measured in this run on this machine (${execFileSync("nproc", { encoding: "utf8" }).trim()} cores)`);
     console.log(`layers: original image ${layers(last.holds.container!.baseImage)}, newest checkpoint ${layers(last.holds.container!.image)} (after ${RUNS} restores)`);
   } finally {
     await s.workspaces.destroy("bench", { force: true }).catch(() => {});

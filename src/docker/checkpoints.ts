@@ -98,7 +98,20 @@ export async function listCheckpointImages(engine: DockerEngine, instance: strin
 
 /** The files under `path` in the container (a stopped or frozen one) as a tar at `file`; its size. */
 export async function saveArchive(engine: DockerEngine, containerId: string, path: string, file: string): Promise<number> {
-  const stream = (await engine.call("read files from container", () => engine.docker.getContainer(containerId).getArchive({ path }))) as NodeJS.ReadableStream;
+  const bytes = await saveArchiveIfExists(engine, containerId, path, file);
+  if (bytes !== undefined) return bytes;
+  return engine.call("read files from container", () => Promise.reject(new Error(`${path} does not exist in the container`)));
+}
+
+/** As saveArchive; undefined (and no file) when `path` does not exist in the container. */
+export async function saveArchiveIfExists(engine: DockerEngine, containerId: string, path: string, file: string): Promise<number | undefined> {
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = (await engine.docker.getContainer(containerId).getArchive({ path })) as NodeJS.ReadableStream;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    return await engine.call("read files from container", () => Promise.reject(err));
+  }
   const tmp = `${file}.partial`;
   let bytes = 0;
   stream.on("data", (b: Buffer) => void (bytes += b.length));
@@ -123,25 +136,44 @@ export async function loadArchive(engine: DockerEngine, containerId: string, dir
   }
 }
 
+/** How many changed paths are copied at once. */
+const COPY_STREAMS = 4;
+
+/** A container made from a checkpoint image (never started) to read its files from; remove() when done. */
+export interface CheckpointReader {
+  id: string;
+  remove(): Promise<void>;
+}
+
+/** The reader of `image`: made beside the target container (restore makes both at once). */
+export async function openCheckpointReader(engine: DockerEngine, image: string, labels: Record<string, string>): Promise<CheckpointReader> {
+  const d = engine.docker;
+  const from = await engine.call("create container", () => d.createContainer({ Image: image, Entrypoint: ["/bin/true"], Cmd: [], Labels: labels, NetworkDisabled: true }));
+  return { id: from.id, remove: () => from.remove({ force: true }).catch(() => {}) };
+}
+
 /**
  * Brings a checkpoint's filesystem changes into `target` (a container of the same base image, not
- * started): each path is copied out of a container made from the checkpoint image (never started),
- * and the paths to delete are left in DELETIONS_FILE with the init that applies them.
+ * started): each path is copied out of the reader (a container of the checkpoint image), and the
+ * paths to delete are left in DELETIONS_FILE with the init that applies them.
  */
-export async function applyChanges(engine: DockerEngine, image: string, target: string, changes: RootfsChanges, tempLabels: Record<string, string>, init: { path: string; content: string }): Promise<void> {
+export async function applyChanges(engine: DockerEngine, reader: CheckpointReader | undefined, target: string, changes: RootfsChanges, init: { path: string; content: string }): Promise<void> {
   const d = engine.docker;
   if (changes.copy.length > 0) {
-    const from = await engine.call("create container", () => d.createContainer({ Image: image, Entrypoint: ["/bin/true"], Cmd: [], Labels: tempLabels, NetworkDisabled: true }));
-    try {
-      for (const path of changes.copy) {
-        const out = (await engine.call(`read ${path} from checkpoint`, () => from.getArchive({ path }))) as NodeJS.ReadableStream;
+    if (!reader) throw new Error("applyChanges: paths to copy need a reader of the checkpoint image");
+    const from = d.getContainer(reader.id);
+    // A few paths side by side (the tops never overlap): each is a stream from one container into the other.
+    const queue = [...changes.copy];
+    const worker = async () => {
+      for (let path = queue.shift(); path !== undefined; path = queue.shift()) {
+        const p = path;
+        const out = (await engine.call(`read ${p} from checkpoint`, () => from.getArchive({ path: p }))) as NodeJS.ReadableStream;
         // A failure on either side surfaces as putArchive's rejection; an unheard stream error would end the daemon.
         out.on("error", () => {});
-        await engine.call(`write ${path} into container`, () => d.getContainer(target).putArchive(out as never, { path: dirname(path), copyUIDGID: "1" } as never));
+        await engine.call(`write ${p} into container`, () => d.getContainer(target).putArchive(out as never, { path: dirname(p), copyUIDGID: "1" } as never));
       }
-    } finally {
-      await from.remove({ force: true }).catch(() => {});
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(COPY_STREAMS, queue.length) }, worker));
   }
   if (changes.remove.length > 0) {
     const entries: TarEntry[] = [

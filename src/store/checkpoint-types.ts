@@ -33,6 +33,14 @@ export interface CheckpointRecord {
     head: string | null;
     branch: string | null;
   } | null;
+  /**
+   * The workspace's own git dir (src/git/own-gitdir.ts): its index as a tar the engine read from the
+   * container (null when it had none), and HEAD inside (a commit) as the last git sync read it (null
+   * when unknown: a stopped workspace, or no repository). Absent in records of older daemons.
+   */
+  ownGit?: { indexFile: string | null; bytes: number; head: string | null };
+  /** Milliseconds per phase of the create (phases.ts); absent in records of older daemons. */
+  phasesMs?: Record<string, number>;
 }
 
 /** A checkpoint as REST, gRPC and the CLI show it. */
@@ -86,4 +94,6 @@ export interface RestoreResult {
   headMoved: boolean;
   durationMs: number;
   message: string;
+  /** Milliseconds per phase (an extension: auto-checkpoint, stop, re-create, files, switch, start, ...). */
+  phasesMs?: Record<string, number>;
 }

@@ -39,6 +39,11 @@ export class CheckpointStore {
     return join(this.dir, `${id}.home.tar`);
   }
 
+  /** The workspace's own git index (a tar of that one file, as the engine read it). */
+  gitIndexFile(id: string): string {
+    return join(this.dir, `${id}.git-index.tar`);
+  }
+
   save(r: CheckpointRecord): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     writeFileAtomic(join(this.dir, `${r.id}.json`), JSON.stringify(r, null, 2) + "\n");
@@ -48,6 +53,8 @@ export class CheckpointStore {
   remove(id: string): void {
     rmSync(this.homeFile(id), { force: true });
     rmSync(`${this.homeFile(id)}.partial`, { force: true });
+    rmSync(this.gitIndexFile(id), { force: true });
+    rmSync(`${this.gitIndexFile(id)}.partial`, { force: true });
     rmSync(join(this.dir, `${id}.json`), { force: true });
     this.#cache.delete(id);
   }
@@ -56,7 +63,7 @@ export class CheckpointStore {
   strays(): string[] {
     if (!existsSync(this.dir)) return [];
     return readdirSync(this.dir).filter((f) => {
-      const m = /^(ckpt-[0-9a-f]+)\.home\.tar(\.partial)?$/.exec(f);
+      const m = /^(ckpt-[0-9a-f]+)\.(?:home|git-index)\.tar(\.partial)?$/.exec(f);
       return m && !this.#cache.has(m[1]!);
     }).map((f) => join(this.dir, f));
   }

@@ -2,6 +2,7 @@
 // back after restore; the automatic checkpoint holds what restore replaced; a new workspace can start
 // from a checkpoint; the commit base stays the original image across generations.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -29,6 +30,17 @@ const inWorktree = (ws: string, script: string) => run(ws, `cd /workspace && if 
 const read = (ws: string, path: string) => run(ws, `cat ${path} 2>/dev/null || echo '<absent>'`);
 const worktree = (ws: string) => s.store.findByName(ws)!.mountPath;
 const indexHash = (ws: string) => createHash("sha256").update(readFileSync(git(worktree(ws), "rev-parse", "--path-format=absolute", "--git-path", "index"))).digest("hex");
+/** The workspace's own git dir, seen from inside: HEAD's commit, and the index's sha256 (empty when there is none). */
+const insideHead = (ws: string) => run(ws, "cd /workspace && git rev-parse HEAD").then((o) => o.trim());
+const insideIndex = (ws: string) => run(ws, `cd /workspace && f=$(git rev-parse --git-path index) && if [ -e "$f" ]; then sha256sum < "$f" | cut -d' ' -f1; fi`).then((o) => o.trim());
+const insideStaged = (ws: string) => run(ws, "cd /workspace && git diff --cached --name-only").then((o) => o.trim());
+/** Whether another process can bind the port on 127.0.0.1 now: spawnSync, so this process (the daemon's graph) is held still meanwhile. */
+function otherProcessCanBind(port: number): boolean {
+  const script = `require("node:net").createServer().once("error", () => process.exit(3)).listen({ port: ${port}, host: "127.0.0.1", exclusive: true }, () => process.exit(0))`;
+  const r = spawnSync(process.execPath, ["-e", script], { timeout: 30_000 });
+  if (r.status !== 0 && r.status !== 3) throw new Error(`the bind probe failed: ${r.stderr}`);
+  return r.status === 0;
+}
 const checkpointImages = () => docker("images", "-q", "--filter", `label=${CHECKPOINT_LABELS.instance}=${instanceId(home)}`).split("\n").filter(Boolean);
 const layers = (image: string) => (JSON.parse(docker("image", "inspect", image))[0].RootFS.Layers as string[]).length;
 
@@ -54,10 +66,13 @@ describe("create", () => {
   test("holds the container filesystem, home and worktree (untracked included); HEAD and the user's index untouched", async () => {
     await run("cp", "sudo sh -c 'echo opt-1 > /opt/marker && rm -rf /usr/share/doc/tmux' && echo home-1 > ~/note.txt");
     await inWorktree("cp", "echo untracked-1 > new.txt && echo changed-1 >> src/app.txt && echo staged > staged.txt");
-    // Staged on the host (the workspace's own git dir keeps its own index: see git-sync.ts).
+    // Staged on the host, and inside in the workspace's own git dir (its own index: see git-sync.ts).
     git(worktree("cp"), "add", "staged.txt");
+    await inWorktree("cp", "echo inside > inside-staged.txt && git add inside-staged.txt");
     const head = git(worktree("cp"), "rev-parse", "HEAD");
     const index = indexHash("cp");
+    const [ownHead, ownIndex] = [await insideHead("cp"), await insideIndex("cp")];
+    expect(await insideStaged("cp")).toBe("inside-staged.txt");
     const cp = await s.checkpoints.create("cp", { name: "before", description: "first state" });
     first = cp.id;
     expect(cp.name).toBe("before");
@@ -72,6 +87,13 @@ describe("create", () => {
     expect(record.container!.changes.copy.some((p) => p.startsWith("/home/nexus") || p.startsWith("/workspace") || p.startsWith("/etc/nexus"))).toBe(false);
     expect(git(worktree("cp"), "rev-parse", "HEAD")).toBe(head);
     expect(indexHash("cp")).toBe(index);
+    // The workspace's own git dir: HEAD and index untouched, the index held, HEAD recorded.
+    expect(await insideHead("cp")).toBe(ownHead);
+    expect(await insideIndex("cp")).toBe(ownIndex);
+    expect(record.ownGit!.head).toBe(ownHead);
+    expect(existsSync(record.ownGit!.indexFile!)).toBe(true);
+    // Where the time went, phase by phase.
+    expect(Object.keys(record.phasesMs!)).toEqual(expect.arrayContaining(["freeze", "diff", "commit", "home", "worktree", "git-index", "unfreeze"]));
     expect(git(repo, "show", `${cp.holds.worktree!.ref}:new.txt`)).toBe("untracked-1");
     expect(git(repo, "show", `${cp.holds.worktree!.ref}:src/app.txt`)).toBe("v1\nchanged-1");
     // Frozen for the instant it was taken, running again after.
@@ -105,9 +127,19 @@ describe("restore", () => {
     await run("cp", "sudo sh -c 'echo opt-2 > /opt/marker && touch /opt/later' && echo home-2 > ~/note.txt && touch ~/extra");
     await inWorktree("cp", "rm new.txt && echo untracked-2 > new2.txt && echo changed-2 >> src/app.txt");
     git(worktree("cp"), "reset", "-q", "staged.txt");
-    const { containerId: oldContainer, homeVolume: oldVolume } = s.store.findByName("cp")!;
-    const result = await s.checkpoints.restore("before", "cp");
+    await inWorktree("cp", "git reset -q");
+    expect(await insideStaged("cp")).toBe("");
+    const { containerId: oldContainer, homeVolume: oldVolume, ports } = s.store.findByName("cp")!;
+    const published = [ports.ssh, ...ports.services.map((p) => p.hostPort)];
+    // While no container has them (the old one stopped, the new one not started), nobody else can take the ports.
+    const heldWhileDown: boolean[] = [];
+    const result = await s.checkpoints.restore("before", "cp", (p) => {
+      if (p.phase === "worktree") heldWhileDown.push(...published.map((port) => !otherProcessCanBind(port)));
+    });
+    expect(heldWhileDown.length).toBe(published.length);
+    expect(heldWhileDown.every(Boolean)).toBe(true);
     expect(result.status).toBe("running");
+    expect(result.phasesMs!.start).toBeGreaterThan(0);
     expect(result.headMoved).toBe(false);
     expect(result.safetyCheckpoint.name).toStartWith("auto-before-restore-");
     expect(result.safetyCheckpoint.auto).toBe(true);
@@ -121,6 +153,13 @@ describe("restore", () => {
     expect(await read("cp", "/workspace/new2.txt")).toBe("<absent>\n");
     expect(await read("cp", "/workspace/src/app.txt")).toBe("v1\nchanged-1\n");
     expect(git(worktree("cp"), "diff", "--cached", "--name-only")).toBe("staged.txt");
+    // The workspace's own index is the checkpoint's again (HEAD inside had not moved).
+    expect(await insideStaged("cp")).toBe("inside-staged.txt");
+    expect(await read("cp", "/workspace/inside-staged.txt")).toBe("inside\n");
+    // The same host ports, published by the new container.
+    const mine = s.store.findByName("cp")!;
+    expect([mine.ports.ssh, ...mine.ports.services.map((p) => p.hostPort)]).toEqual(published);
+    expect(docker("port", mine.containerId!, "22/tcp")).toContain(`127.0.0.1:${ports.ssh}`);
 
     // Same name, new container and home volume; the old ones are gone.
     const after = s.store.findByName("cp")!;
@@ -136,6 +175,27 @@ describe("restore", () => {
     expect(await read("cp", "/workspace/new2.txt")).toBe("untracked-2\n");
     expect(await read("cp", "/workspace/new.txt")).toBe("<absent>\n");
     expect(await read("cp", "/workspace/src/app.txt")).toBe("v1\nchanged-1\nchanged-2\n");
+  }, 600_000);
+
+  test("HEAD moved since the checkpoint: the branch stays where it is, the files are the checkpoint's on the current HEAD, the indexes are left, and the answer says so", async () => {
+    await inWorktree("cp", "echo staged-then > then.txt && git add then.txt");
+    const then = await s.checkpoints.create("cp", { name: "then" });
+    // A commit inside moves HEAD (the daemon's sync brings it to the host branch).
+    await inWorktree("cp", "git add -A && git -c user.name=t -c user.email=t@t commit -q -m 'inside commit' && echo after > after.txt && echo staged-now > now.txt && git add now.txt");
+    const moved = await insideHead("cp");
+    const ownIndex = await insideIndex("cp");
+    const result = await s.checkpoints.restore(then.id, "cp");
+    expect(result.headMoved).toBe(true);
+    expect(result.message).toContain("moved since the checkpoint");
+    expect(result.message).toContain("git index was left as it is");
+    // The branch is where the user had it, inside and on the host.
+    expect(await insideHead("cp")).toBe(moved);
+    expect(git(worktree("cp"), "rev-parse", "HEAD")).toBe(moved);
+    // The files are the checkpoint's; the workspace's index is the one it had (now.txt staged).
+    expect(await read("cp", "/workspace/then.txt")).toBe("staged-then\n");
+    expect(await read("cp", "/workspace/after.txt")).toBe("<absent>\n");
+    expect(await insideIndex("cp")).toBe(ownIndex);
+    expect(await insideStaged("cp")).toContain("now.txt");
   }, 600_000);
 
   test("the commit base stays the original image across generations of checkpoint and restore", async () => {

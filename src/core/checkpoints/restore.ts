@@ -5,8 +5,9 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { join } from "node:path";
-import { renameContainer } from "../../docker/checkpoints.ts";
+import { dirname, join } from "node:path";
+import { loadArchive, renameContainer } from "../../docker/checkpoints.ts";
+import type { ContainerSpec } from "../../docker/container-engine.ts";
 import type { DockerEngine } from "../../docker/engine.ts";
 import { restoreWorktree } from "../../git/snapshot.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
@@ -15,6 +16,7 @@ import type { Logger } from "../log.ts";
 import type { ProgressSink, WorkspaceRecord } from "../types.ts";
 import type { WorkspaceService } from "../workspaces.ts";
 import type { CreateCheckpointInput } from "./inputs.ts";
+import { allSettled, Phases } from "./phases.ts";
 import type { CheckpointRecord, CheckpointView, RestoreResult } from "./types.ts";
 
 export interface RestoreContext {
@@ -24,7 +26,8 @@ export interface RestoreContext {
   dir: string;
   /** An automatic checkpoint (the caller holds the workspace's lock). */
   checkpoint(r: WorkspaceRecord, input: CreateCheckpointInput): Promise<CheckpointRecord>;
-  fillContainer(c: CheckpointRecord, containerId: string): Promise<void>;
+  /** Makes the new container (`target`) and fills it with the checkpoint's container changes and home; answers its id. */
+  fillContainer(c: CheckpointRecord, target: () => Promise<string>, phases: Phases): Promise<string>;
   view(c: CheckpointRecord): CheckpointView;
 }
 
@@ -48,12 +51,14 @@ const writeJournal = (dir: string, j: RestoreJournal) => writeFileAtomic(journal
 /** Restores `cp` onto `r`; the caller holds the workspace's lock. */
 export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp: CheckpointRecord, progress: ProgressSink): Promise<RestoreResult> {
   const started = performance.now();
+  const phases = new Phases();
   const step = (phase: string, message: string) => progress({ phase, message, elapsedMs: Math.round(performance.now() - started) });
   if (r.status === "pending" || r.status === "destroying") {
     throw errors.invalidState(r.name, r.status, "created (running, paused or stopped) to restore a checkpoint", `See 'nexus status ${r.name}'`);
   }
   step("checkpoint", `Taking an automatic checkpoint of ${r.name} first`);
   const safety = await ctx.checkpoint(r, { description: `The state of ${r.name} before checkpoint '${cp.name}' was restored` });
+  phases.mark("auto-checkpoint");
   step("checkpoint", `The current state is kept in checkpoint ${safety.name} (${safety.id})`);
   const wasUp = r.status === "running" || r.status === "paused";
   const suffix = randomBytes(3).toString("hex");
@@ -71,26 +76,45 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   };
   writeJournal(ctx.dir, j);
   let headMoved = false;
+  let gitIndex: GitIndexOutcome = "none";
   let release = async () => {};
   try {
-    step("stop", `Stopping ${r.name}`);
-    await ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10 });
-    // Holding the ports with placeholder listeners here (holdPorts) ended the compiled daemon in the
-    // e2e test; until that is understood the window stays open and start tries again (startKeepingPorts).
-    step("container", `Making the container from checkpoint ${cp.name}`);
     const { ncpu } = await ctx.docker.ping();
     const spec = ctx.workspaces.containerSpecFor({ ...r, homeVolume: j.newVolume }, ncpu);
     spec.name = `${r.containerName}-restore-${suffix}`;
-    await ctx.docker.createVolume(j.newVolume, spec.labels);
-    j.newContainerId = await ctx.docker.createContainer(spec);
+    // The new container and volume are made and filled beside the old container while it stops:
+    // created, not started, it binds no port and touches nothing the old one uses.
+    step("stop", `Stopping ${r.name}; making its new container from checkpoint ${cp.name} meanwhile`);
+    await allSettled([
+      phases.part("stop", () => ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10 })),
+      phases.part("re-create", () =>
+        ctx.fillContainer(
+          cp,
+          async () => {
+            await ctx.docker.createVolume(j.newVolume, spec.labels);
+            j.newContainerId = await ctx.docker.createContainer(spec);
+            writeJournal(ctx.dir, j);
+            return j.newContainerId;
+          },
+          phases,
+        ),
+      ),
+    ] as const);
+    phases.mark("stop+re-create");
+    // Down now: the workspace's host ports are held until the new container takes them.
+    release = await holdPorts(publishedPorts(spec, ctx.docker.publishedHost));
+    phases.mark("hold-ports");
+    step("worktree", j.worktreePath ? `Putting the worktree's files back in ${j.worktreePath}` : "Putting the workspace's files back");
+    j.phase = "worktree";
     writeJournal(ctx.dir, j);
-    await ctx.fillContainer(cp, j.newContainerId);
-    if (j.worktreePath) {
-      step("worktree", `Putting the worktree's files back in ${j.worktreePath}`);
-      j.phase = "worktree";
-      writeJournal(ctx.dir, j);
-      headMoved = (await restoreWorktree(j.worktreePath, cp.worktree!)).headMoved;
-    }
+    // The worktree (host git) and the workspace's own index (through the engine) side by side.
+    const [worktree, index] = await allSettled([
+      phases.part("worktree", async () => (j.worktreePath ? restoreWorktree(j.worktreePath, cp.worktree!) : { headMoved: false })),
+      phases.part("git-index", () => restoreGitIndex(ctx, cp, safety, j.newContainerId!)),
+    ] as const);
+    headMoved = worktree.headMoved;
+    gitIndex = index;
+    phases.mark("files");
   } catch (err) {
     const e = toNexusError(err);
     ctx.log.warn(`restore of ${cp.name} onto ${r.name} failed, undoing it: ${e.message}`);
@@ -107,20 +131,31 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   r.containerId = j.newContainerId;
   r.homeVolume = j.newVolume;
   ctx.workspaces.saveRecord(r);
-  await finishSwitch(ctx, j).finally(release);
+  // The old volume goes once the workspace is up (nothing waits on it); the journal still names it.
+  const switched = finishSwitch(ctx, j, { keepOldVolume: true });
+  await switched.catch(async (err) => {
+    await release();
+    throw err;
+  });
+  phases.mark("switch");
   step("start", `Starting ${r.name}`);
   let status: string;
   try {
-    status = (await startKeepingPorts(ctx, r.id, progress)).status;
+    status = (await startKeepingPorts(ctx, r.id, progress, release)).status;
   } catch (err) {
     const e = toNexusError(err);
     throw new NexusError(e.code, `Checkpoint '${cp.name}' was restored, but ${r.name} did not start: ${e.message}`, {
       suggestion: `'nexus start ${r.name}' tries again; the state before the restore is in checkpoint '${safety.name}'`,
       details: { ...e.details, checkpoint: cp.id, safetyCheckpoint: safety.id },
     });
+  } finally {
+    await release();
+    await finishSwitch(ctx, j).catch((e: Error) => ctx.log.warn(`${r.name}: removing the old home volume after restore: ${e.message}`));
   }
+  phases.mark("start");
   const moved = headMoved ? `; the branch had moved since the checkpoint, so its files were put on the current HEAD (${r.branch})` : "";
-  ctx.log.info(`restored ${cp.name} onto ${r.name}${moved}`);
+  const index = GIT_INDEX_NOTES[gitIndex];
+  ctx.log.info(`restored ${cp.name} onto ${r.name}${moved}${index ? `; ${index}` : ""} (${phases})`);
   return {
     checkpoint: ctx.view(cp),
     safetyCheckpoint: ctx.view(safety),
@@ -128,48 +163,85 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
     status,
     headMoved,
     durationMs: Math.round(performance.now() - started),
-    message: `Restored checkpoint ${cp.name}; the state before is in checkpoint ${safety.name}${moved}`,
+    message: `Restored checkpoint ${cp.name}; the state before is in checkpoint ${safety.name}${moved}${index ? `; ${index}` : ""}`,
+    phasesMs: phases.ms,
   };
 }
 
+/** What happened to the workspace's own git index (src/git/own-gitdir.ts). */
+type GitIndexOutcome = "none" | "restored" | "head-moved" | "head-unknown";
+const GIT_INDEX_NOTES: Record<GitIndexOutcome, string> = {
+  none: "",
+  restored: "",
+  "head-moved": "HEAD inside the workspace had moved since the checkpoint, so its git index was left as it is (the files are the checkpoint's)",
+  "head-unknown": "the workspace's git index was left as it is (HEAD inside was not known when the checkpoint or the restore was taken: the workspace was stopped)",
+};
+
 /**
- * Keeps the workspace's host ports bound while its container is down, so another program (or
- * another Nexus on the machine, whose allocator probes by binding) does not take them meanwhile.
- * Ports that cannot be bound are left as they are. Answers the release.
+ * The checkpoint's copy of the workspace's own git index goes back (through the engine, into the
+ * new container's view of the own git dir) when HEAD inside is where it was at the checkpoint, as
+ * the host's index does; otherwise the index stays the user's and the answer says why.
  */
-async function holdPorts(ports: readonly number[]): Promise<() => Promise<void>> {
+async function restoreGitIndex(ctx: RestoreContext, cp: CheckpointRecord, safety: CheckpointRecord, containerId: string): Promise<GitIndexOutcome> {
+  const inside = ctx.workspaces.gitIndexInside(ctx.workspaces.resolve(cp.workspaceId));
+  if (!cp.ownGit?.indexFile || !inside) return "none";
+  if (!cp.ownGit.head || !safety.ownGit?.head) return "head-unknown";
+  if (cp.ownGit.head !== safety.ownGit.head) return "head-moved";
+  await loadArchive(ctx.docker, containerId, dirname(inside), cp.ownGit.indexFile);
+  return "restored";
+}
+
+/** The host ports a container spec publishes, on the address the engine publishes them at. */
+function publishedPorts(spec: ContainerSpec, host: string): Array<{ host: string; port: number }> {
+  return spec.publish.map((p) => ({ host, port: p.hostPort }));
+}
+
+/**
+ * Keeps the workspace's host ports bound while no container has them, so another program (or
+ * another Nexus on the machine, whose allocator probes by binding) does not take them meanwhile;
+ * released right before the new container starts. A port that cannot be bound is left as it is.
+ * Answers the release (idempotent).
+ */
+export async function holdPorts(ports: ReadonlyArray<{ host: string; port: number }>): Promise<() => Promise<void>> {
   const held: Server[] = [];
   await Promise.all(
     ports.map(
-      (port) =>
+      ({ host, port }) =>
         new Promise<void>((resolve) => {
-          const server = createServer((socket) => socket.destroy());
-          server.once("error", () => resolve());
-          server.listen({ port, host: "127.0.0.1", exclusive: true }, () => {
-            server.on("error", () => {}); // a placeholder: nothing it does may end the daemon
+          // A placeholder: nothing it does may end the daemon, so every socket and the server have an error listener.
+          const server = createServer((socket) => {
+            socket.on("error", () => {});
+            socket.destroy();
+          });
+          server.on("error", () => resolve());
+          server.listen({ port, host, exclusive: true }, () => {
             held.push(server);
             resolve();
           });
         }),
     ),
   );
-  let released = false;
-  return async () => {
-    if (released) return;
-    released = true;
-    await Promise.all(held.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-  };
+  let released: Promise<void> | undefined;
+  return () =>
+    (released ??= Promise.all(
+      held.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+          }),
+      ),
+    ).then(() => {}));
 }
 
 /**
- * Starts with the workspace's own ports. They were free while it was stopped, and on a shared
- * machine another program may have taken one meanwhile: tried a few times before giving up (the
+ * Starts with the workspace's own ports, released by `release` right before the container starts.
+ * Another program may still take one in that instant: tried a few times before giving up (the
  * workspace keeps its ports; a later 'nexus start' tries again).
  */
-async function startKeepingPorts(ctx: RestoreContext, id: string, progress: ProgressSink) {
+async function startKeepingPorts(ctx: RestoreContext, id: string, progress: ProgressSink, release: () => Promise<void>) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await ctx.workspaces.startLocked(id, {}, progress);
+      return await ctx.workspaces.startLocked(id, { beforeContainerStart: release }, progress);
     } catch (err) {
       if (!(err instanceof NexusError && err.code === "PORT_CONFLICT") || attempt >= 5) throw err;
       progress({ phase: "start", message: `A port of the workspace is taken by another program; trying again (${attempt}/4)` });
@@ -180,21 +252,28 @@ async function startKeepingPorts(ctx: RestoreContext, id: string, progress: Prog
 
 /** Before the swap: the new container and volume go, the worktree gets the files it had. */
 async function undo(ctx: RestoreContext, j: RestoreJournal, safety: CheckpointRecord | undefined): Promise<void> {
-  if (j.newContainerId) await ctx.docker.removeContainer(j.newContainerId).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
-  await ctx.docker.removeVolume(j.newVolume).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
   if (j.phase === "worktree" && j.worktreePath && safety?.worktree) {
     await restoreWorktree(j.worktreePath, safety.worktree);
   }
+  // The own git dir is the same bind mount in the old container (stopped, kept): its index goes back through it.
+  const inside = ctx.workspaces.list().some((w) => w.id === j.workspaceId) ? ctx.workspaces.gitIndexInside(ctx.workspaces.resolve(j.workspaceId)) : undefined;
+  if (j.phase === "worktree" && inside && j.oldContainerId && safety?.ownGit?.indexFile && existsSync(safety.ownGit.indexFile)) {
+    await loadArchive(ctx.docker, j.oldContainerId, dirname(inside), safety.ownGit.indexFile).catch((e: Error) => ctx.log.warn(`undo restore: the workspace's git index: ${e.message}`));
+  }
+  if (j.newContainerId) await ctx.docker.removeContainer(j.newContainerId).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
+  await ctx.docker.removeVolume(j.newVolume).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
   rmSync(journalFile(ctx.dir, j.workspaceId), { force: true });
 }
 
 /** After the record points at the new container and volume: the old ones go, the new container takes the workspace's name. */
-async function finishSwitch(ctx: RestoreContext, j: RestoreJournal): Promise<void> {
+async function finishSwitch(ctx: RestoreContext, j: RestoreJournal, opts: { keepOldVolume?: boolean } = {}): Promise<void> {
   if (j.oldContainerId && j.oldContainerId !== j.newContainerId) await ctx.docker.removeContainer(j.oldContainerId);
   if (j.newContainerId) {
     const info = await ctx.docker.inspect(j.newContainerId);
     if (info && info.name !== j.containerName) await renameContainer(ctx.docker, j.newContainerId, j.containerName);
   }
+  // Each step above and below is idempotent: a daemon killed in between does it again at its start.
+  if (opts.keepOldVolume) return;
   if (j.oldVolume !== j.newVolume) await ctx.docker.removeVolume(j.oldVolume);
   rmSync(journalFile(ctx.dir, j.workspaceId), { force: true });
 }

@@ -11,9 +11,11 @@ import {
   imageInfo,
   listCheckpointImages,
   loadArchive,
+  openCheckpointReader,
   reduceChanges,
   removeImage,
   saveArchive,
+  saveArchiveIfExists,
 } from "../../docker/checkpoints.ts";
 import type { DockerEngine } from "../../docker/engine.ts";
 import { NEXUS_INIT } from "../../docker/image-context.ts";
@@ -28,6 +30,7 @@ import type { WorkspaceService } from "../workspaces.ts";
 import type { CheckpointSeed } from "../workspace/checkpoint-hooks.ts";
 import type { CreateCheckpointInput } from "./inputs.ts";
 import { toCheckpointView, type CheckpointRecord, type CheckpointView, type RestoreResult } from "./types.ts";
+import { allSettled, Phases } from "./phases.ts";
 import { finishInterruptedRestore, restoreLocked, type RestoreContext } from "./restore.ts";
 
 export interface CheckpointServiceDeps {
@@ -143,37 +146,69 @@ export class CheckpointService {
     d.store.save(record);
     const cid = r.containerId;
     const freeze = info.running && !info.paused;
-    // Commits made inside reach the host branch first, so the worktree part records the HEAD they are on.
-    if (freeze && r.repository) await d.workspaces.syncGit(r).catch((e: Error) => d.log.warn(`${r.name}: git sync before checkpoint: ${e.message}`));
+    const phases = new Phases();
     try {
+      // Commits made inside reach the host branch first, so the worktree part records the HEAD they
+      // are on (a sync only when refs moved since the last one); HEAD inside comes with it.
+      let insideHead: string | null = null;
+      if (freeze && r.repository) {
+        insideHead = (await d.workspaces.syncGit(r).catch((e: Error) => d.log.warn(`${r.name}: git sync before checkpoint: ${e.message}`)))?.insideHead ?? null;
+      }
+      phases.mark("git-sync");
+      const indexInside = d.workspaces.gitIndexInside(r);
       if (freeze) await this.#freeze(cid);
+      phases.mark("freeze");
       try {
+        // The parts side by side while frozen: they are of one instant, and the freeze lasts as long as the slowest.
         const exclude = [...NOT_HELD, HOME, ...info.mountTargets];
-        const changes = reduceChanges(await containerChanges(d.docker, cid), exclude);
-        const imageId = await commitContainer(
-          d.docker,
-          cid,
-          id,
-          { [CHECKPOINT_LABELS.id]: id, [CHECKPOINT_LABELS.instance]: d.instance, [CHECKPOINT_LABELS.workspaceId]: r.id },
-          [LABELS.managed, LABELS.instance, LABELS.workspaceId, LABELS.workspaceName],
-        );
-        record.container = { image: `nexus-checkpoint:${id}`, imageId, baseImage: info.image, layerBytes: 0, changes };
-        const file = d.store.homeFile(id);
-        record.home = { file, bytes: await saveArchive(d.docker, cid, HOME, file) };
-        if (r.repository && existsSync(r.mountPath)) {
-          const ref = `refs/nexus/checkpoints/${id}`;
-          const snap = await snapshotWorktree(r.mountPath, ref, `nexus checkpoint ${name} of ${r.name}`);
-          record.worktree = { repository: r.repository.path, path: r.mountPath, ref, ...snap };
-        }
+        const [container, home, worktree, ownGit] = await allSettled([
+          (async () => {
+            // What changed and the commit of it, side by side: the container is frozen, so both see the same files.
+            const [changes, imageId] = await allSettled([
+              phases.part("diff", async () => reduceChanges(await containerChanges(d.docker, cid), exclude)),
+              phases.part("commit", () =>
+                commitContainer(
+                  d.docker,
+                  cid,
+                  id,
+                  { [CHECKPOINT_LABELS.id]: id, [CHECKPOINT_LABELS.instance]: d.instance, [CHECKPOINT_LABELS.workspaceId]: r.id },
+                  [LABELS.managed, LABELS.instance, LABELS.workspaceId, LABELS.workspaceName],
+                ),
+              ),
+            ] as const);
+            return { image: `nexus-checkpoint:${id}`, imageId, baseImage: info.image, layerBytes: 0, changes };
+          })(),
+          phases.part("home", async () => {
+            const file = d.store.homeFile(id);
+            return { file, bytes: await saveArchive(d.docker, cid, HOME, file) };
+          }),
+          phases.part("worktree", async () => {
+            if (!r.repository || !existsSync(r.mountPath)) return null;
+            const ref = `refs/nexus/checkpoints/${id}`;
+            const snap = await snapshotWorktree(r.mountPath, ref, `nexus checkpoint ${name} of ${r.name}`);
+            return { repository: r.repository.path, path: r.mountPath, ref, ...snap };
+          }),
+          phases.part("git-index", async () => {
+            if (!indexInside) return null;
+            const file = d.store.gitIndexFile(id);
+            const bytes = await saveArchiveIfExists(d.docker, cid, indexInside, file);
+            return { indexFile: bytes === undefined ? null : file, bytes: bytes ?? 0, head: insideHead };
+          }),
+        ] as const);
+        Object.assign(record, { container, home, worktree, ...(ownGit ? { ownGit } : {}) });
+        phases.mark("parts");
       } finally {
         if (freeze) await d.docker.unpause(cid);
+        phases.mark("unfreeze");
       }
-      const [layer, base] = await Promise.all([imageInfo(d.docker, record.container.image), imageInfo(d.docker, info.image)]);
-      record.container.layerBytes = Math.max(0, (layer?.size ?? 0) - (base?.size ?? 0));
+      const [layer, base] = await Promise.all([imageInfo(d.docker, record.container!.image), imageInfo(d.docker, info.image)]);
+      record.container!.layerBytes = Math.max(0, (layer?.size ?? 0) - (base?.size ?? 0));
+      phases.mark("sizes");
       record.durationMs = Math.round(performance.now() - started);
+      record.phasesMs = phases.ms;
       record.state = "ready";
       d.store.save(record);
-      d.log.info(`checkpoint ${name} (${id}) of ${r.name} in ${record.durationMs} ms`);
+      d.log.info(`checkpoint ${name} (${id}) of ${r.name} in ${record.durationMs} ms (${phases})`);
       return record;
     } catch (err) {
       await this.#discard(record).catch((e: Error) => d.log.warn(`cleaning up checkpoint ${id}: ${e.message}`));
@@ -266,32 +301,51 @@ export class CheckpointService {
       log: this.#d.log,
       dir: this.#d.dir,
       checkpoint: (r, input) => this.createLocked(r, input, true),
-      fillContainer: (c, containerId) => this.#fillContainer(c, containerId),
+      fillContainer: (c, target, phases) => this.#fillContainer(c, target, phases),
       view: toCheckpointView,
     };
   }
 
-  /** The checkpoint's container filesystem changes and home into a created (not started) container. */
-  async #fillContainer(c: CheckpointRecord, containerId: string): Promise<void> {
+  /**
+   * Makes the target container (`target`: created, not started) and brings the checkpoint's
+   * container filesystem changes and home into it; answers its id. The reader of the checkpoint
+   * image is made beside the target, and the changed paths and the home tar go in side by side.
+   */
+  async #fillContainer(c: CheckpointRecord, target: () => Promise<string>, phases: Phases = new Phases()): Promise<string> {
     const d = this.#d;
-    if (c.container) {
-      if (!(await imageInfo(d.docker, c.container.image))) {
-        throw new NexusError("CONTAINER_ERROR", `The image of checkpoint '${c.name}' (${c.container.image}) is gone`, {
-          suggestion: `Delete the checkpoint ('nexus checkpoint delete ${c.workspaceName} ${c.name}'); its files cannot come back`,
-          details: { checkpoint: c.id },
-        });
-      }
-      const temp = { [LABELS.managed]: "true", [LABELS.instance]: d.instance, [LABELS.role]: "checkpoint-read" };
-      await applyChanges(d.docker, c.container.image, containerId, c.container.changes, temp, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
+    if (c.container && !(await imageInfo(d.docker, c.container.image))) {
+      throw new NexusError("CONTAINER_ERROR", `The image of checkpoint '${c.name}' (${c.container.image}) is gone`, {
+        suggestion: `Delete the checkpoint ('nexus checkpoint delete ${c.workspaceName} ${c.name}'); its files cannot come back`,
+        details: { checkpoint: c.id },
+      });
     }
-    if (c.home) {
-      if (!existsSync(c.home.file)) {
-        throw new NexusError("CONTAINER_ERROR", `The home tar of checkpoint '${c.name}' is gone (${c.home.file})`, {
-          suggestion: `Delete the checkpoint ('nexus checkpoint delete ${c.workspaceName} ${c.name}')`,
-          details: { checkpoint: c.id },
-        });
-      }
-      await loadArchive(d.docker, containerId, "/home", c.home.file);
+    if (c.home && !existsSync(c.home.file)) {
+      throw new NexusError("CONTAINER_ERROR", `The home tar of checkpoint '${c.name}' is gone (${c.home.file})`, {
+        suggestion: `Delete the checkpoint ('nexus checkpoint delete ${c.workspaceName} ${c.name}')`,
+        details: { checkpoint: c.id },
+      });
+    }
+    const temp = { [LABELS.managed]: "true", [LABELS.instance]: d.instance, [LABELS.role]: "checkpoint-read" };
+    const image = c.container && c.container.changes.copy.length > 0 ? c.container.image : undefined;
+    const [reader, made] = await Promise.allSettled([
+      phases.part("reader", async () => (image ? openCheckpointReader(d.docker, image, temp) : undefined)),
+      phases.part("container", target),
+    ]);
+    try {
+      if (made.status === "rejected") throw made.reason;
+      if (reader.status === "rejected") throw reader.reason;
+      const containerId = made.value;
+      await allSettled([
+        phases.part("rootfs", async () => {
+          if (c.container) await applyChanges(d.docker, reader.value, containerId, c.container.changes, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
+        }),
+        phases.part("home", async () => {
+          if (c.home) await loadArchive(d.docker, containerId, "/home", c.home.file);
+        }),
+      ] as const);
+      return containerId;
+    } finally {
+      if (reader.status === "fulfilled") await reader.value?.remove();
     }
   }
 
@@ -306,7 +360,7 @@ export class CheckpointService {
       ...(c.worktree ? { repository: c.worktree.repository } : {}),
       ...(c.worktree?.head ? { head: c.worktree.head } : {}),
       image: c.container.baseImage,
-      fillContainer: (containerId) => this.#fillContainer(c, containerId),
+      fillContainer: async (containerId) => void (await this.#fillContainer(c, async () => containerId)),
       fillWorktree: async (path) => {
         if (c.worktree) await restoreWorktree(path, c.worktree);
       },

@@ -61,6 +61,8 @@ interface SyncState {
   /** refsFingerprint of the workspace's side only at the last sync: what destroy of a stopped workspace compares. */
   ownFingerprint?: string;
   lastSyncAt?: string;
+  /** HEAD inside (a commit) as the last sync read it: a checkpoint records it (src/core/checkpoints/). */
+  insideHead?: string;
 }
 
 export interface SyncResult {
@@ -169,6 +171,30 @@ export class GitSync {
     await this.sync(r).catch((err: Error) => this.#d.log.warn(`${r.name}: git sync: ${err.message}`));
   }
 
+  /**
+   * Before a checkpoint: a sync when refs moved on either side since the last one (an lstat check
+   * otherwise, as after an exec), then HEAD inside as that sync read it.
+   */
+  async syncIfMoved(r: WorkspaceRecord): Promise<{ insideHead?: string }> {
+    const l = this.layout(r);
+    if (!l) return {};
+    const s = this.#state(r.id);
+    if (!s?.insideHead || refsFingerprint(l) !== s.fingerprint) await this.sync(r);
+    const head = this.#state(r.id)?.insideHead;
+    return head ? { insideHead: head } : {};
+  }
+
+  /**
+   * Where the workspace's own index is inside its container. A checkpoint copies that file out and
+   * back through the engine's archive API, which resolves the path in the container's view: the
+   * daemon itself never opens a file of the own git dir (untrusted).
+   */
+  indexPathInside(r: WorkspaceRecord): string | undefined {
+    const l = this.layout(r);
+    if (!l) return undefined;
+    return l.kind === "worktree" ? join(l.commonDir, "worktrees", l.adminName, "index") : "/workspace/.git/index";
+  }
+
   /** Polls running workspaces for ref changes (interactive sessions, commits on the host) until `signal` aborts. */
   watch(signal: AbortSignal, running: () => WorkspaceRecord[]): void {
     const timer = setInterval(() => {
@@ -248,7 +274,16 @@ export class GitSync {
     // The host side is taken after this sync's own ref moves, so they do not trigger another one;
     // the workspace side too when this sync moved its branch.
     const own = result.moved === "to-workspace" ? refsFingerprint(l, "own") : ownBefore;
-    this.#saveState(r.id, { ...state, ...(base ? { base } : {}), fingerprint: `${own}#${refsFingerprint(l, "host")}`, ownFingerprint: own, lastSyncAt: new Date().toISOString() });
+    // A branch moved inside carries HEAD with it when HEAD was on its old tip.
+    const insideHead = result.moved === "to-workspace" && inside.head === wsTip ? result.tip : inside.head;
+    this.#saveState(r.id, {
+      ...state,
+      ...(base ? { base } : {}),
+      fingerprint: `${own}#${refsFingerprint(l, "host")}`,
+      ownFingerprint: own,
+      lastSyncAt: new Date().toISOString(),
+      insideHead,
+    });
     return result;
   }
 

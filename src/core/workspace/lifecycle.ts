@@ -20,6 +20,9 @@ import type { WorkspaceServices } from "./services.ts";
 import { nanoCpus } from "./spec.ts";
 import { check, refusal, requireRunning, target, transition } from "./state.ts";
 
+/** start's options inside the lock; a restore releases the ports it held right before the container starts. */
+export type StartLockedOptions = { agentSocket?: string; beforeContainerStart?: () => Promise<void> } & BringUpOptions;
+
 export class WorkspaceLifecycle {
   readonly #c: WorkspaceContext;
   readonly #container: WorkspaceContainer;
@@ -39,7 +42,7 @@ export class WorkspaceLifecycle {
   }
 
   /** start's body; the caller holds the workspace's lock (a checkpoint restore does). */
-  async startLocked(id: string, opts: { agentSocket?: string } & BringUpOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
+  async startLocked(id: string, opts: StartLockedOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
     const c = this.#c;
     const started = Date.now();
     const step = (phase: string, message: string) => progress({ phase, message, elapsedMs: Date.now() - started });
@@ -78,6 +81,7 @@ export class WorkspaceLifecycle {
         if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
         await this.#container.installFiles(r, readHostKey(d.paths, r), opts.agentSocket, project.env);
         step("start", "Starting container");
+        await opts.beforeContainerStart?.();
         await this.#container.startAndWait(r);
         c.activity.touch(r.id);
         c.setStatus(r, target("start"));

@@ -15,7 +15,7 @@ import { noProgress, WorkspaceContext, type ServicePortForwarder, type Workspace
 import { WorkspaceCreator } from "./create.ts";
 import { GitSync } from "./git-sync.ts";
 import { IdleWatch } from "./idle.ts";
-import { WorkspaceLifecycle } from "./lifecycle.ts";
+import { WorkspaceLifecycle, type StartLockedOptions } from "./lifecycle.ts";
 import { WorkspaceReconciler } from "./reconcile.ts";
 import { WorkspaceServices } from "./services.ts";
 import { workspaceUrl, type WorkspaceUrl } from "./url.ts";
@@ -23,6 +23,7 @@ import { WorkspaceViews } from "./views.ts";
 import { AutoResume, type Resumed } from "./wake.ts";
 import type { CheckpointHooks } from "./checkpoint-hooks.ts";
 import { containerSpec } from "./spec.ts";
+import { applyContainerOptions } from "../devcontainer.ts";
 
 export type { ServicePortForwarder, WorkspaceServiceDeps } from "./context.ts";
 export type { CheckpointHooks, CheckpointSeed } from "./checkpoint-hooks.ts";
@@ -123,17 +124,24 @@ export class WorkspaceService {
   stopLocked(id: string, opts: { timeoutSeconds?: number } = {}): Promise<WorkspaceView> {
     return this.#lifecycle.stopLocked(id, opts);
   }
-  startLocked(id: string, opts: { agentSocket?: string } & BringUpOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
+  startLocked(id: string, opts: StartLockedOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
     return this.#lifecycle.startLocked(id, opts, progress);
   }
   /** The container a record describes (restore makes a new one beside the old, then swaps them). */
   containerSpecFor(r: WorkspaceRecord, ncpu: number): ContainerSpec {
     const d = this.#c.d;
-    return containerSpec(r, this.#container.labels(r), ncpu, d.hostUser, this.#c.git.mounts(r));
+    const spec = containerSpec(r, this.#container.labels(r), ncpu, d.hostUser, this.#c.git.mounts(r));
+    // As start makes it: devcontainer.json's container options too.
+    applyContainerOptions(spec, this.#c.projectOrNone(r), r.mountPath);
+    return spec;
   }
-  /** Commits made inside reach the host branch (and its index), so a worktree snapshot sees them. */
-  async syncGit(r: WorkspaceRecord): Promise<void> {
-    await this.#c.git.sync(r);
+  /** Commits made inside reach the host branch (and its index), so a worktree snapshot sees them; a sync only when refs moved. Answers HEAD inside. */
+  syncGit(r: WorkspaceRecord): Promise<{ insideHead?: string }> {
+    return this.#c.git.syncIfMoved(r);
+  }
+  /** Where the workspace's own git index is inside its container (none without a repository). */
+  gitIndexInside(r: WorkspaceRecord): string | undefined {
+    return this.#c.git.indexPathInside(r);
   }
   /** Saves a record a checkpoint restore changed (new container and home volume). */
   saveRecord(r: WorkspaceRecord): void {
