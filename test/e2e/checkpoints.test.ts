@@ -115,4 +115,41 @@ describe("nexus checkpoint and restore", () => {
     expect(state()).toBe("v1\nh1\nw1\n");
     console.log(`killed in phase '${phase}'; after the daemon came back the workspace was ${now === "v1\nh1\nw1\n" ? "restored" : "as before"}`);
   }, 900_000);
+  test("a daemon killed later in a restore (files going back, or the swap) loses nothing either", async () => {
+    sh("sudo sh -c 'echo v3 > /opt/v' && echo h3 > ~/h && cd /workspace && (echo w3 > w.txt || sudo sh -c 'echo w3 > w.txt')");
+    expect(state()).toBe("v3\nh3\nw3\n");
+    const journalFile = () => readdirSync(join(home, "checkpoints")).find((f) => f.startsWith("restore-"));
+    const journalPhase = () => {
+      const f = journalFile();
+      try {
+        return f ? (JSON.parse(readFileSync(join(home, "checkpoints", f), "utf8")) as { phase: string }).phase : undefined;
+      } catch {
+        return undefined; // being replaced this instant
+      }
+    };
+    const restore = spawn(BIN, ["restore", "crash", "one"], { cwd: repo, env, stdio: "ignore" });
+    const restoreDone = new Promise((r) => restore.once("exit", r));
+    // Killed once the new container is made and filled (the files are going back, or the swap is under way).
+    const deadline = Date.now() + 300_000;
+    let phase: string | undefined;
+    while (restore.exitCode === null && Date.now() < deadline) {
+      phase = journalPhase();
+      if (phase === "worktree" || phase === "switch") break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await killDaemon();
+    await restoreDone;
+
+    await startDaemon();
+    expect(journalFile()).toBeUndefined();
+    if ((JSON.parse(ok("status", "crash", "--json")).status as string) !== "running") ok("start", "crash");
+    const now = state();
+    expect(["v3\nh3\nw3\n", "v1\nh1\nw1\n"]).toContain(now);
+    // The newest automatic checkpoint holds what the restore replaced.
+    const autos = (JSON.parse(ok("checkpoint", "list", "crash", "--json")).checkpoints as Array<{ name: string; auto: boolean; createdAt: string }>).filter((c) => c.auto);
+    const newest = autos.sort((a, b) => a.createdAt.localeCompare(b.createdAt)).at(-1)!;
+    ok("restore", "crash", newest.name);
+    expect(state()).toBe("v3\nh3\nw3\n");
+    console.log(`killed in phase '${phase ?? "finished"}'; after the daemon came back the workspace was ${now === "v1\nh1\nw1\n" ? "restored" : "as before"}`);
+  }, 900_000);
 });

@@ -86,7 +86,11 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
     // created, not started, it binds no port and touches nothing the old one uses.
     step("stop", `Stopping ${r.name}; making its new container from checkpoint ${cp.name} meanwhile`);
     await allSettled([
-      phases.part("stop", () => ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10 })),
+      phases.part("stop", async () => {
+        await ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10 });
+        // Down now: the workspace's host ports are held at once, until the new container takes them.
+        release = await holdPorts(publishedPorts(spec, ctx.docker.publishedHost));
+      }),
       phases.part("re-create", () =>
         ctx.fillContainer(
           cp,
@@ -101,9 +105,6 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
       ),
     ] as const);
     phases.mark("stop+re-create");
-    // Down now: the workspace's host ports are held until the new container takes them.
-    release = await holdPorts(publishedPorts(spec, ctx.docker.publishedHost));
-    phases.mark("hold-ports");
     step("worktree", j.worktreePath ? `Putting the worktree's files back in ${j.worktreePath}` : "Putting the workspace's files back");
     j.phase = "worktree";
     writeJournal(ctx.dir, j);
