@@ -3,7 +3,11 @@ import type { ClientChannel } from "ssh2";
 import { randomUUID } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { NexusError } from "../kernel/errors.ts";
+import { ConnectionGroup, type Client, type Pooled } from "./connection-group.ts";
 import { publicKeyBlob } from "./keys.ts";
+
+/** Tries of a command that sshd refused to start (its process could not be made), before RESOURCE_EXHAUSTED. */
+const EXEC_ATTEMPTS = 4;
 
 export interface SshTarget {
   host: string;
@@ -59,23 +63,15 @@ export interface PtyChannel {
   done: Promise<ExecExit>;
 }
 
-type Client = InstanceType<typeof ssh2.Client>;
-
-/** A pooled connection and the channels open on it. A retired one takes no new channels and ends when its last channel closes. */
-interface Pooled {
-  client: Client;
-  channels: number;
-  retired: boolean;
-}
-
 /**
- * One SSH connection per workspace, shared by every exec: each command is a channel on it, so an
- * exec costs a channel open (about a round trip), not a handshake.
+ * The daemon's SSH connections to workspaces, shared by every exec: each command is a channel on a
+ * pooled connection, so an exec costs a channel open (about a round trip), not a handshake. Under a
+ * burst, more connections are opened and the rest wait their turn (connection-group.ts).
  */
 export class SshPool {
   readonly #privateKey: string;
-  readonly #connections = new Map<string, Promise<Pooled>>();
-  /** Every connection that is open now (pooled or retired with channels left), with its pool key. */
+  readonly #groups = new Map<string, ConnectionGroup>();
+  /** Every connection that is open now (in use or retired with channels left), with its pool key. */
   readonly #live = new Map<Pooled, string>();
 
   constructor(opts: { privateKey: string }) {
@@ -90,7 +86,7 @@ export class SshPool {
     while (Date.now() < deadline) {
       signal?.throwIfAborted();
       try {
-        await this.#connection(key, target);
+        await this.#group(key, target).ready();
         return;
       } catch (err) {
         lastError = err;
@@ -105,30 +101,20 @@ export class SshPool {
     });
   }
 
-  /** The pooled connection for `key`, opened when there is none. */
-  #connection(key: string, target: SshTarget, agentSocket?: string): Promise<Pooled> {
-    const existing = this.#connections.get(key);
-    if (existing) return existing;
-    const pending: Promise<Pooled> = this.#open(target, agentSocket).then(
-      (client) => {
-        const pooled: Pooled = { client, channels: 0, retired: false };
-        this.#live.set(pooled, key);
-        const forget = () => {
-          pooled.retired = true;
-          this.#live.delete(pooled);
-          if (this.#connections.get(key) === pending) this.#connections.delete(key);
-        };
-        client.on("close", forget);
-        client.on("end", forget);
-        return pooled;
-      },
-      (err: unknown) => {
-        if (this.#connections.get(key) === pending) this.#connections.delete(key);
-        throw err;
-      },
-    );
-    this.#connections.set(key, pending);
-    return pending;
+  /** The connections for `key`, made when there are none; new connections go to the newest target. */
+  #group(key: string, target: SshTarget, agentSocket?: string): ConnectionGroup {
+    const connect = () => this.#open(target, agentSocket);
+    let group = this.#groups.get(key);
+    if (!group) {
+      group = new ConnectionGroup(connect, {
+        opened: (p) => void this.#live.set(p, key),
+        closed: (p) => void this.#live.delete(p),
+      });
+      this.#groups.set(key, group);
+    } else {
+      group.connect = connect;
+    }
+    return group;
   }
 
   #open(target: SshTarget, agentSocket?: string): Promise<Client> {
@@ -162,53 +148,63 @@ export class SshPool {
     });
   }
 
-  /** Takes a connection out of the pool: new execs get a fresh one; it ends once its last channel closes. */
-  #retire(key: string, pooled: Pooled, pending: Promise<Pooled>): void {
-    pooled.retired = true;
-    if (this.#connections.get(key) === pending) this.#connections.delete(key);
-    if (pooled.channels === 0) pooled.client.end();
-  }
-
-  /** The pooled connection for `key` with one more channel counted on it (the caller opens that channel). */
-  async #claimChannel(key: string, target: SshTarget, agentSocket?: string): Promise<{ pending: Promise<Pooled>; pooled: Pooled }> {
-    const pending = this.#connection(key, target, agentSocket);
-    let pooled: Pooled;
+  /** A connection of `key` with one more channel counted on it (the caller opens that channel); waits while all are full. */
+  async #claimChannel(key: string, target: SshTarget, agentSocket?: string, signal?: AbortSignal): Promise<{ group: ConnectionGroup; pooled: Pooled }> {
+    const group = this.#group(key, target, agentSocket);
     try {
-      pooled = await pending;
+      return { group, pooled: await group.claim(signal) };
     } catch (err) {
+      if (err instanceof NexusError || (signal?.aborted && err === signal.reason)) throw err;
       throw connectionLost(`Could not connect to the workspace over SSH: ${(err as Error).message}`, err);
     }
-    pooled.channels++;
-    return { pending, pooled };
   }
 
-  /** Runs one command line on a channel of the pooled connection; stdout and stderr stream out separately. */
+  /** Runs one command line on a channel of a pooled connection; stdout and stderr stream out separately. */
   async exec(workspaceKey: string, target: SshTarget, commandLine: string, streams: ExecStreams = {}): Promise<ExecExit> {
     // A connection forwarding one user's agent is pooled apart from the plain one (one agent socket per login, so few).
     const key = streams.agentSocket ? `${workspaceKey}\u0000agent:${streams.agentSocket}` : workspaceKey;
-    const { pending, pooled } = await this.#claimChannel(key, target, streams.agentSocket);
     // Every command carries a tag in its environment, so an abort can kill it (and what it started) by
     // the tag too: sshd refuses signal requests on a uid-0 login (no privilege separation after auth).
     const tag = randomUUID();
-    commandLine = `export NEXUS_EXEC_ID=${tag}; ${commandLine}`;
+    const line = `export NEXUS_EXEC_ID=${tag}; ${commandLine}`;
     const options = streams.tty ? { pty: { cols: streams.tty.cols, rows: streams.tty.rows, term: streams.tty.term ?? "xterm-256color" } } : {};
-    return new Promise<ExecExit>((resolve, reject) => {
-      pooled.client.exec(commandLine, options, (err, channel) => {
-        if (err) {
-          pooled.channels--;
-          // A channel that cannot open means the connection is unusable: the next exec gets a new one.
-          this.#retire(key, pooled, pending);
-          reject(connectionLost(`Could not open an SSH channel: ${err.message}`, err));
-          return;
+    for (let attempt = 1; ; attempt++) {
+      const { group, pooled } = await this.#claimChannel(key, target, streams.agentSocket, streams.signal);
+      const started = await new Promise<{ done: Promise<ExecExit> } | { refused: Error }>((resolve, reject) => {
+        const opened = (err: Error & { reason?: unknown }) => {
+          // sshd refused this command (it could not start a process: the workspace's limits) while the
+          // connection still works. ssh2 leaves such a channel half open: the connection is retired and
+          // ends once its other commands are done; the command did not run, so it may be tried again.
+          const refused = err.message === "Unable to exec" || err.reason === 1 || err.reason === 4;
+          group.release(pooled);
+          group.retire(pooled);
+          if (refused) resolve({ refused: err });
+          // A channel that cannot open otherwise means the connection is unusable: the next exec gets a new one.
+          else reject(connectionLost(`Could not open an SSH channel: ${err.message}`, err));
+        };
+        try {
+          // Listeners go on synchronously, in #follow: the exit status can arrive in the same packet
+          // batch as the channel's confirmation, and ssh2 emits it at once.
+          pooled.client.exec(line, options, (err, channel) => {
+            if (err) return opened(err);
+            resolve({ done: this.#follow(group, pooled, channel, streams, () => void this.exec(workspaceKey, target, killTagged(tag)).catch(() => {})) });
+          });
+        } catch (err) {
+          opened(err as Error); // "Not connected": gone under us
         }
-        // Listeners go on synchronously, here: the exit status can arrive in the same packet batch
-        // as the channel's confirmation, and ssh2 emits it at once.
-        this.#follow(key, pooled, pending, channel, streams, () => void this.exec(workspaceKey, target, killTagged(tag)).catch(() => {})).then(resolve, reject);
       });
-    });
+      if ("done" in started) return started.done;
+      if (attempt >= EXEC_ATTEMPTS) {
+        throw new NexusError("RESOURCE_EXHAUSTED", `The workspace refused to start the command ${attempt} times (${started.refused.message}): it may be at its process limit`, {
+          suggestion: "Try again when some of its commands have finished, or give it a larger resources preset",
+          retryable: true,
+        });
+      }
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
   }
 
-  #follow(key: string, pooled: Pooled, pending: Promise<Pooled>, channel: ClientChannel, streams: ExecStreams, killByTag: () => void): Promise<ExecExit> {
+  #follow(group: ConnectionGroup, pooled: Pooled, channel: ClientChannel, streams: ExecStreams, killByTag: () => void): Promise<ExecExit> {
     return new Promise<ExecExit>((resolve, reject) => {
       let exit: ExecExit | undefined;
       const onAbort = () => {
@@ -228,18 +224,16 @@ export class SshPool {
       void feedStdin(channel, streams.stdin, () => closed);
       channel.on("close", () => {
         closed = true;
-        pooled.channels--;
+        group.release(pooled);
         streams.signal?.removeEventListener("abort", onAbort);
         if (streams.signal?.aborted) {
           // Aborted (timeout, client gone): whatever status the killed command left, the caller asked it to stop.
-          if (pooled.retired && pooled.channels === 0) pooled.client.end();
           reject(streams.signal.reason);
         } else if (exit) {
-          if (pooled.retired && pooled.channels === 0) pooled.client.end();
           resolve(exit);
         } else {
           // No exit status: the connection failed under the command. Never reuse it.
-          this.#retire(key, pooled, pending);
+          group.retire(pooled);
           reject(connectionLost("The SSH connection closed before the command finished"));
         }
       });
@@ -251,12 +245,12 @@ export class SshPool {
    * a terminal client (tmux attach). Input, window size and close go through the returned handle.
    */
   async openPty(key: string, target: SshTarget, commandLine: string, pty: PtySize): Promise<PtyChannel> {
-    const { pending, pooled } = await this.#claimChannel(key, target);
+    const { group, pooled } = await this.#claimChannel(key, target);
     return new Promise<PtyChannel>((resolve, reject) => {
       const opened = (err: Error | undefined, channel: ClientChannel) => {
         if (err) {
-          pooled.channels--;
-          this.#retire(key, pooled, pending);
+          group.release(pooled);
+          group.retire(pooled);
           reject(connectionLost(`Could not open an SSH channel: ${err.message}`, err));
           return;
         }
@@ -267,8 +261,7 @@ export class SshPool {
         });
         const done = new Promise<ExecExit>((res, rej) => {
           channel.on("close", () => {
-            pooled.channels--;
-            if (pooled.retired && pooled.channels === 0) pooled.client.end();
+            group.release(pooled);
             if (exit) res(exit);
             else rej(connectionLost("The SSH connection closed before the terminal ended"));
           });
@@ -295,29 +288,25 @@ export class SshPool {
    * pooled connection: no listener in the container, and loopback-bound servers are reachable.
    */
   async forwardOut(key: string, target: SshTarget, port: number): Promise<Duplex> {
-    const { pending, pooled } = await this.#claimChannel(key, target);
+    const { group, pooled } = await this.#claimChannel(key, target);
     return new Promise<Duplex>((resolve, reject) => {
       const failed = (err: Error & { reason?: unknown }) => {
-        pooled.channels--;
+        group.release(pooled);
         // The server answered "connect failed" (reason 2): the connection is fine, nothing listens there.
         if (err.reason === 2 || /connection refused|connect failed/i.test(err.message)) {
-          if (pooled.retired && pooled.channels === 0) pooled.client.end();
           reject(new NexusError("INVALID_STATE", `Nothing listens on port ${port} inside the workspace`, {
             suggestion: `Start the server inside the workspace first (any address works for a forward, 127.0.0.1 included)`,
             details: { containerPort: port, cause: err.message },
           }));
           return;
         }
-        this.#retire(key, pooled, pending);
+        group.retire(pooled);
         reject(connectionLost(`Could not open a forwarding channel: ${err.message}`, err));
       };
       try {
         pooled.client.forwardOut("127.0.0.1", 0, "127.0.0.1", port, (err, channel) => {
           if (err) return failed(err);
-          channel.once("close", () => {
-            pooled.channels--;
-            if (pooled.retired && pooled.channels === 0) pooled.client.end();
-          });
+          channel.once("close", () => group.release(pooled));
           resolve(channel);
         });
       } catch (err) {
@@ -326,19 +315,16 @@ export class SshPool {
     });
   }
 
-  /** Closes every connection of a workspace (plain and agent-forwarding ones). */
+  /** Closes every connection of a workspace (plain and agent-forwarding ones); commands waiting for a channel fail. */
   drop(workspaceKey: string): void {
-    for (const [key, pending] of [...this.#connections]) {
+    for (const [key, group] of [...this.#groups]) {
       if (key !== workspaceKey && !key.startsWith(`${workspaceKey}\u0000`)) continue;
-      this.#connections.delete(key);
-      pending.then((p) => {
-        p.retired = true;
-        p.client.end();
-      }, () => {});
+      this.#groups.delete(key);
+      group.drop(() => connectionLost("The workspace's SSH connections were closed (it stopped) before the command could start"));
     }
   }
 
-  /** How many SSH connections the daemon itself has open to a workspace (the plain one and agent-forwarding ones). */
+  /** How many SSH connections the daemon itself has open to a workspace (plain and agent-forwarding ones, spares included). */
   openConnections(workspaceKey: string): number {
     let n = 0;
     for (const key of this.#live.values()) if (key === workspaceKey || key.startsWith(`${workspaceKey}\u0000`)) n++;
@@ -346,11 +332,11 @@ export class SshPool {
   }
 
   has(key: string): boolean {
-    return this.#connections.has(key);
+    return (this.#groups.get(key)?.size ?? 0) > 0;
   }
 
   closeAll(): void {
-    for (const key of [...this.#connections.keys()]) this.drop(key.split("\u0000")[0]!);
+    for (const key of [...this.#groups.keys()]) this.drop(key.split("\u0000")[0]!);
   }
 }
 
