@@ -1,3 +1,4 @@
+import { MAX_PATH_SEGMENTS, refusedPathBody, refusedSegment } from "./raw-path.ts";
 import { WS_MAX_FRAME_BYTES, type FetchHandler, type Runtime, type Server } from "./types.ts";
 
 // hono/bun is loaded by the server paths only: the CLI imports this adapter for fetchUnix, and
@@ -51,20 +52,53 @@ const STALLED_BODY = JSON.stringify({
   error: { code: "INVALID_ARGUMENT", message: `The request's body stopped arriving for ${REQUEST_IDLE_SECONDS} s`, suggestion: "Send the whole body at once", retryable: false },
 });
 
+const NON_CANONICAL_PATH = refusedPathBody(`an empty segment, a trailing '/' or more than ${MAX_PATH_SEGMENTS} segments`);
+
+const refuse = (body: string) => new Response(body, { status: 400, headers: { "content-type": "application/json", connection: "close" } });
+
+type BunServer = unknown;
+
+/**
+ * The daemon's server. Half-sent requests: Bun cuts a connection whose request line or headers stall
+ * for about 10 s before its first request is dispatched, but not before a second one on a kept-alive
+ * connection (there only the server-wide idle timeout applies, which must stay off: Bun does not lift
+ * it on the unix socket for a streamed answer, and a silent exec would be cut). So every answer
+ * carries `connection: close`: a connection serves one request, and its headers are always timed.
+ * (A new connection costs well under a millisecond on either listener; WebSocket upgrades are kept.)
+ */
 async function bunServe(options: Record<string, unknown>, fetch: FetchHandler): Promise<Server> {
   const { websocket } = await honoBun();
+  const dispatch = async (req: Request, srv: BunServer): Promise<Response> => {
+    const full = await withWholeBody(req);
+    if (!full) return new Response(STALLED_BODY, { status: 400, headers: { "content-type": "application/json", connection: "close" } });
+    const res = await fetch(full, srv);
+    if (!res || req.headers.get("upgrade") !== null) return res;
+    try {
+      res.headers.set("connection", "close");
+      return res;
+    } catch {
+      return new Response(res.body, { status: res.status, statusText: res.statusText, headers: [...res.headers, ["connection", "close"]] });
+    }
+  };
+  // Bun's route table matches the raw path (raw-path.ts): one route per depth hands over its segments.
+  const routes: Record<string, (req: Request & { params: Record<string, string> }, srv: BunServer) => Promise<Response> | Response> = {};
+  let pattern = "";
+  for (let i = 0; i < MAX_PATH_SEGMENTS; i++) {
+    pattern += `/:s${i}`;
+    routes[pattern] = (req, srv) => {
+      const reason = refusedSegment(Object.values(req.params));
+      return reason ? refuse(refusedPathBody(reason)) : dispatch(req, srv);
+    };
+  }
   // maxRequestBodySize: the app refuses big bodies itself (RESOURCE_EXHAUSTED in the spec's format, not an empty 413).
-  // idleTimeout 0: an exec may print nothing for minutes and must not be cut off. (Bun's per-request
-  // server.timeout(req, 0) did not lift a server-wide idleTimeout for a streamed answer: such
-  // answers were cut after the idle time, so half-sent bodies are timed here instead.)
   const server = Bun.serve({
     ...options,
-    fetch: async (req: Request, srv: unknown) => {
-      const full = await withWholeBody(req);
-      if (!full) return new Response(STALLED_BODY, { status: 400, headers: { "content-type": "application/json", connection: "close" } });
-      return fetch(full, srv);
-    },
+    routes,
+    // No route matched: the root, or a raw path with an empty segment, a trailing '/' or too many
+    // segments, where a '..' may hide (`/ws/checkpoints/%2e%2e/` is `/ws/` to the app).
+    fetch: (req: Request, srv: BunServer) => (new URL(req.url).pathname === "/" ? dispatch(req, srv) : refuse(NON_CANONICAL_PATH)),
     websocket: bunWebSocket(websocket),
+    // idleTimeout 0: an exec may print nothing for minutes and must not be cut off.
     idleTimeout: 0,
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
   } as unknown as Parameters<typeof Bun.serve>[0]);

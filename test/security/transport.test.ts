@@ -58,3 +58,52 @@ test("a half-sent body is refused and its connection closed, not held for ever",
   expect(body.closed).toBe(true);
   expect(daemon.alive()).toBe(true);
 }, 120_000);
+
+test("encoded path traversal is refused with INVALID_ARGUMENT on both listeners, before any route runs", async () => {
+  const sock = join(daemon.home, "daemon.sock");
+  const attacks = [
+    "POST /api/v1/workspaces/ws/services/%2e%2e/restart",
+    "DELETE /api/v1/workspaces/ws/checkpoints/%2E%2E",
+    "DELETE /api/v1/workspaces/ws/checkpoints/%2e%2e/",
+    "POST /api/v1/workspaces/ws%2f..%2f..%2fdaemon/shutdown",
+    "POST /api/v1/workspaces/ws/services/%252e%252e/restart",
+    "POST /api/v1/workspaces/x/..\\..\\daemon\\shutdown",
+  ];
+  for (const where of [daemon.port, sock] as const) {
+    for (const line of attacks) {
+      const text = `${line} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${daemon.token()}\r\nContent-Length: 0\r\n\r\n`;
+      const { reply } = await (typeof where === "number" ? exchange(where, text, 10_000) : exchangeUnix(where, text, 10_000));
+      expect(`${line} -> ${reply.split("\r\n")[0]}`).toBe(`${line} -> HTTP/1.1 400 Bad Request`);
+      expect(JSON.parse(reply.slice(reply.indexOf("\r\n\r\n") + 4)).error.code).toBe("INVALID_ARGUMENT");
+    }
+  }
+  expect(daemon.alive()).toBe(true);
+}, 120_000);
+
+test("stalled headers, on a first or a kept-alive second request, are cut on both listeners while others are served", async () => {
+  const sock = join(daemon.home, "daemon.sock");
+  const health = `GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${daemon.token()}\r\n\r\n`;
+  const stalled = Array.from({ length: 40 }, (_, i) => {
+    const text = i % 2 ? "GET /api/v1/hea" : `${health}GET /api/v1/hea`;
+    return i % 4 < 2 ? exchange(daemon.port, text, 45_000) : exchangeUnix(sock, text, 45_000);
+  });
+  const ok = await exchange(daemon.port, health, 10_000);
+  expect(ok.reply).toStartWith("HTTP/1.1 200");
+  const okUnix = await exchangeUnix(sock, health, 10_000);
+  expect(okUnix.reply).toStartWith("HTTP/1.1 200");
+  const results = await Promise.all(stalled);
+  expect(results.filter((r) => !r.closed).length).toBe(0);
+  expect(daemon.alive()).toBe(true);
+}, 120_000);
+
+function exchangeUnix(path: string, text: string, waitMs: number): Promise<{ reply: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const sock = connect(path);
+    let reply = "";
+    const timer = setTimeout(() => (sock.destroy(), resolve({ reply, closed: false })), waitMs);
+    sock.on("data", (b) => (reply += b.toString("latin1")));
+    sock.on("close", () => (clearTimeout(timer), resolve({ reply, closed: true })));
+    sock.on("error", () => {});
+    sock.write(text);
+  });
+}

@@ -57,3 +57,125 @@ test("a body that stops arriving is refused with the error envelope and the conn
     rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
+
+/** Sends raw bytes on a fresh connection (unix path or TCP port); answers what came back, and whether the server closed it within `waitMs`. */
+function rawExchange(where: string | number, text: string, waitMs: number): Promise<{ reply: string; closed: boolean; ms: number }> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const c = typeof where === "number" ? connect(where, "127.0.0.1") : connect(where);
+    let reply = "";
+    const timer = setTimeout(() => (c.destroy(), resolve({ reply, closed: false, ms: Date.now() - t0 })), waitMs);
+    c.on("data", (b) => (reply += b.toString("latin1")));
+    c.on("close", () => (clearTimeout(timer), resolve({ reply, closed: true, ms: Date.now() - t0 })));
+    c.on("error", () => {});
+    c.write(text);
+  });
+}
+
+async function bothServers(app: (req: Request) => Response | Promise<Response>) {
+  const dir = mkdtempSync(join(tmpdir(), "nexus-serve-"));
+  const sock = join(dir, "s.sock");
+  const unix = await bunRuntime.serveUnix(sock, app);
+  let port = 0;
+  let tcp: { stop(): Promise<void> | void } | undefined;
+  for (let i = 0; i < 20 && !tcp; i++) {
+    port = 20000 + Math.floor(Math.random() * 30000);
+    tcp = await bunRuntime.serveTcp("127.0.0.1", port, app).catch(() => undefined);
+  }
+  return {
+    sock,
+    port,
+    async [Symbol.asyncDispose]() {
+      await unix.stop();
+      await tcp?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: nexus\r\nConnection: close\r\n\r\n`;
+
+test("encoded path traversal never reaches the app: dot segments, encoded slashes, double encoding, on both listeners", async () => {
+  const reached: string[] = [];
+  await using s = await bothServers((req) => (reached.push(new URL(req.url).pathname), new Response("app")));
+  const refused = [
+    "/api/v1/workspaces/ws/services/%2e%2e/restart",
+    "/api/v1/workspaces/ws/services/%2E%2e/restart",
+    "/api/v1/workspaces/ws/services/.%2e/restart",
+    "/api/v1/workspaces/ws/services/../restart",
+    "/api/v1/workspaces/ws/checkpoints/%2e%2e",
+    "/api/v1/workspaces/ws/checkpoints/%2e%2e/",
+    "/api/v1/workspaces/ws/services/%2e/logs",
+    "/api/v1/workspaces/ws%2f..%2fother/exec",
+    "/api/v1/workspaces/ws/services/a%5c..%5cb/logs",
+    "/api/v1/workspaces/ws/services/%252e%252e/restart",
+    "/api/v1/workspaces/%252fetc/exec",
+    "/api/v1/workspaces/a%00b",
+    "/api/v1//workspaces/x/..",
+    "/api/v1/workspaces\\..\\tokens",
+    "http://nexus/api/v1/workspaces/ws/services/%2e%2e/restart",
+    "/a" + "/b".repeat(20),
+  ];
+  for (const where of [s.sock, s.port]) {
+    for (const path of refused) {
+      const { reply } = await rawExchange(where, get(path), 10_000);
+      expect(`${path} -> ${reply.split("\r\n")[0]}`).toBe(`${path} -> HTTP/1.1 400 Bad Request`);
+      expect(JSON.parse(reply.slice(reply.indexOf("\r\n\r\n") + 4)).error.code).toBe("INVALID_ARGUMENT");
+    }
+    expect(reached).toEqual([]);
+    for (const path of ["/api/v1/workspaces/ws/services/web/logs?tail=%2e%2e", "/", "/api/v1/health"]) {
+      const { reply } = await rawExchange(where, get(path), 10_000);
+      expect(reply).toStartWith("HTTP/1.1 200");
+    }
+    expect(reached).toEqual(["/api/v1/workspaces/ws/services/web/logs", "/", "/api/v1/health"]);
+    reached.length = 0;
+  }
+}, 120_000);
+
+test("connections stalled in their request line or headers (first or second request) are cut, and do not hold up other clients", async () => {
+  let answered = 0;
+  await using s = await bothServers(() => (answered++, new Response("app")));
+  const partial = [
+    "GET /api/v1/hea",
+    "GET /api/v1/health HTTP/1.1\r\nHost: nex",
+    "POST /api/v1/tokens HTTP/1.1\r\nHost: nexus\r\nContent-Length: 5\r\n",
+    // A whole first request, then half of a second one on the same connection.
+    "GET /api/v1/health HTTP/1.1\r\nHost: nexus\r\n\r\nGET /api/v1/hea",
+  ];
+  const stalled = Array.from({ length: 80 }, (_, i) => rawExchange(i % 2 ? s.port : s.sock, partial[i % partial.length]!, (REQUEST_IDLE_SECONDS + 25) * 1000));
+  // Meanwhile, normal requests on both listeners are answered at once.
+  for (const where of [s.port, s.sock]) {
+    const ok = await rawExchange(where, get("/api/v1/health"), 10_000);
+    expect(ok.reply).toStartWith("HTTP/1.1 200");
+    expect(ok.ms).toBeLessThan(REQUEST_IDLE_SECONDS * 1000);
+  }
+  const results = await Promise.all(stalled);
+  expect(results.filter((r) => !r.closed)).toEqual([]);
+  expect(answered).toBe(2 + 20); // the two normal requests and the 20 whole first ones
+}, 120_000);
+
+test("a connection serves one request, so a second one cannot stall there untimed", async () => {
+  await using s = await bothServers(() => new Response("app"));
+  for (const where of [s.port, s.sock]) {
+    const { reply, closed, ms } = await rawExchange(where, "GET /api/v1/health HTTP/1.1\r\nHost: nexus\r\n\r\nGET /api/v1/hea", (REQUEST_IDLE_SECONDS + 25) * 1000);
+    expect(reply).toStartWith("HTTP/1.1 200");
+    expect(reply.toLowerCase()).toContain("connection: close");
+    expect(closed).toBe(true);
+    expect(ms).toBeLessThan(REQUEST_IDLE_SECONDS * 1000);
+  }
+}, 120_000);
+
+test("TCP too: a streamed answer silent for longer than the header timeout is not cut off", async () => {
+  const gapMs = (REQUEST_IDLE_SECONDS + 4) * 1000;
+  const enc = new TextEncoder();
+  await using s = await bothServers(() => new Response(new ReadableStream({
+    async start(c) {
+      c.enqueue(enc.encode("first\n"));
+      await new Promise((r) => setTimeout(r, gapMs));
+      c.enqueue(enc.encode("last\n"));
+      c.close();
+    },
+  })));
+  const res = await fetch(`http://127.0.0.1:${s.port}/x`, { method: "POST", body: "{}" });
+  expect(await res.text()).toBe("first\nlast\n");
+}, 120_000);
