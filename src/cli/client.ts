@@ -108,7 +108,9 @@ export class DaemonClient {
   async #send(method: string, path: string, body: unknown, accept: string, signal?: AbortSignal): Promise<Response> {
     // The operation history tells the CLI's calls from other REST clients' by this header.
     const headers: Record<string, string> = { accept, [CLIENT_HEADER]: "cli" };
-    // A ReadableStream body is a streamed NDJSON request (exec with stdin), sent while the answer comes.
+    // A ReadableStream body is a streamed NDJSON request (exec with stdin), sent while the answer comes;
+    // a resendable one gives a fresh stream to each attempt (exec-stdin.ts).
+    if (isResendable(body)) body = body.fresh();
     const streamed = body instanceof ReadableStream;
     if (body !== undefined) headers["content-type"] = streamed ? "application/x-ndjson" : "application/json";
     if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
@@ -132,6 +134,10 @@ export class DaemonClient {
 }
 
 const TIMED_OUT = "timed out";
+
+function isResendable(body: unknown): body is { fresh(): ReadableStream<Uint8Array> } {
+  return typeof body === "object" && body !== null && typeof (body as { fresh?: unknown }).fresh === "function";
+}
 
 /**
  * How far a request that got no (whole) answer went: "refused" never reached a daemon (no socket,

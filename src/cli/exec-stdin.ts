@@ -4,16 +4,17 @@
 // at all (the command's stdin is closed at once). Forwarded input travels in the streamed exec
 // request's body (src/api/http/exec-input.ts), with terminal sizes when -t gave the command a PTY.
 import { fstatSync } from "node:fs";
-import { isatty } from "node:tty";
+import { NexusError } from "../core/errors.ts";
 
 export type StdinMode = "closed" | "forward";
 
+// A terminal and any other device (/dev/null) answer alike, so one fstat decides without node:tty,
+// whose import alone costs more than the rest of `nexus exec`'s start (it loads net and streams).
 export function stdinMode(interactive: boolean): StdinMode {
-  if (isatty(0)) return interactive ? "forward" : "closed";
   try {
     const st = fstatSync(0);
     if (st.isFIFO() || st.isSocket() || st.isFile()) return "forward";
-    // /dev/null and other devices: nothing to read unless asked for.
+    // A terminal, /dev/null and other devices: nothing to read unless asked for (-i).
     return interactive ? "forward" : "closed";
   } catch {
     return "closed"; // no fd 0 at all
@@ -21,13 +22,18 @@ export function stdinMode(interactive: boolean): StdinMode {
 }
 
 export interface StdinBody {
-  body: ReadableStream<Uint8Array>;
+  body: ReadableStream<Uint8Array> | ResendableBody;
   /** Stops reading stdin and restores the terminal (raw mode, resize handler). */
   stop(): void;
 }
 
-/** The streamed exec body: the request line, then stdin chunks (and resizes) as they come, then EOF. */
-export function stdinBody(request: object, opts: { raw: boolean; resize: boolean }): StdinBody {
+/**
+ * The streamed exec body: the request line, then stdin chunks (and resizes) as they come, then EOF.
+ * `source` is the runtime's own stdin reader: used when there is no terminal to drive (no raw mode,
+ * no resizes), it is pulled only as fast as the request is sent. Without it, node's process.stdin.
+ */
+export function stdinBody(request: object, opts: { raw: boolean; resize: boolean }, source?: ReadableStream<Uint8Array>): StdinBody {
+  if (source && !opts.raw && !opts.resize) return pulledBody(request, source);
   const encoder = new TextEncoder();
   const stdin = process.stdin;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -78,4 +84,75 @@ export function stdinBody(request: object, opts: { raw: boolean; resize: boolean
     },
   });
   return { body, stop: finish };
+}
+
+/**
+ * A streamed request body that can be sent again: the client asks `fresh()` for each attempt. A
+ * daemon of another version (or none) turns the first attempt away before reading it, and the
+ * daemon started in its place must get the same bytes.
+ */
+export interface ResendableBody {
+  fresh(): ReadableStream<Uint8Array>;
+}
+
+/** Bytes of stdin kept for a resend; an answer that turns the request away comes long before this. */
+const RESEND_KEEP_BYTES = 1024 * 1024;
+
+/**
+ * stdinBody over a byte stream: each pull reads one chunk of stdin and sends it as one line. The
+ * lines sent so far are kept (up to RESEND_KEEP_BYTES) so that a later attempt replays them first,
+ * then goes on reading stdin where the first attempt stopped.
+ */
+function pulledBody(request: object, source: ReadableStream<Uint8Array>): StdinBody {
+  const encoder = new TextEncoder();
+  const reader = source.getReader();
+  const sent: Uint8Array[] = [encoder.encode(JSON.stringify(request) + "\n")];
+  let kept = sent[0]!.byteLength;
+  let recording = true;
+  let eof: Uint8Array | undefined;
+  let open = true;
+  let attempts = 0;
+  const stop = () => {
+    if (!open) return;
+    open = false;
+    void reader.cancel().catch(() => {});
+  };
+  // One more line from stdin: kept in `sent` while recording (the caller takes it from there), else returned.
+  const readMore = async (): Promise<Uint8Array | undefined> => {
+    let next: { done: boolean; value?: Uint8Array };
+    try {
+      next = await reader.read();
+    } catch {
+      next = { done: true };
+    }
+    const end = next.done || !next.value;
+    if (eof) return undefined; // a concurrent read already ended it
+    const bytes = encoder.encode((end ? JSON.stringify({ eof: true }) : JSON.stringify({ stdin: Buffer.from(next.value!).toString("base64") })) + "\n");
+    if (end) eof = bytes;
+    if (!recording) return bytes;
+    sent.push(bytes);
+    kept += bytes.byteLength;
+    if (kept > RESEND_KEEP_BYTES) recording = false;
+    return undefined;
+  };
+  const fresh = (): ReadableStream<Uint8Array> => {
+    const attempt = ++attempts;
+    if (attempt > 1 && !recording) {
+      throw new NexusError("CONNECTION_LOST", "The daemon was replaced while standard input was being sent, and too much of it was sent to send again", {
+        suggestion: "Run the command again: the daemon that answers now is the right one",
+      });
+    }
+    let idx = 0;
+    return new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (!open || attempt !== attempts) return c.close();
+        let line = idx < sent.length ? sent[idx++] : undefined;
+        if (!line && !eof) line = (await readMore()) ?? (idx < sent.length ? sent[idx++] : undefined);
+        if (!line) return c.close();
+        c.enqueue(line);
+        if (line === eof) c.close();
+      },
+    });
+  };
+  return { body: { fresh }, stop };
 }

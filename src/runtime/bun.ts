@@ -131,4 +131,7 @@ export const bunRuntime: Runtime = {
   compiledBinary() {
     return isCompiled() ? process.execPath : undefined;
   },
+  stdinStream() {
+    return Bun.stdin.stream() as ReadableStream<Uint8Array>;
+  },
 };

@@ -8,6 +8,7 @@ declare const Deno: {
   execPath(): string;
   createHttpClient(opts: { proxy: { transport: "unix"; path: string } }): { close(): void };
   mainModule: string;
+  stdin: { readable: ReadableStream<Uint8Array> };
 };
 
 export const denoRuntime: Runtime = {
@@ -79,6 +80,9 @@ export const denoRuntime: Runtime = {
   },
   compiledBinary() {
     return undefined; // `deno compile` is not how Nexus ships
+  },
+  stdinStream() {
+    return Deno.stdin.readable;
   },
   selfCommand() {
     const main = fileURLToPath(Deno.mainModule);

@@ -30,4 +30,9 @@ export interface Runtime {
   selfCommand(): { argv: string[]; cwd?: string };
   /** The path of this program when it runs as the compiled `nexus` binary (ssh_config's ProxyCommand runs it). */
   compiledBinary(): string | undefined;
+  /**
+   * Standard input (a pipe or a file) as a stream of bytes, read as the consumer pulls. The runtime's
+   * own reader: node's process.stdin costs more to set up than the rest of a `nexus exec`.
+   */
+  stdinStream(): ReadableStream<Uint8Array>;
 }

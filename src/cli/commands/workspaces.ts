@@ -4,11 +4,11 @@ import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import type { TrashEntry } from "../../core/trash.ts";
 import type { CliContext } from "../context.ts";
 import { stdinBody, stdinMode } from "../exec-stdin.ts";
-import { isatty } from "node:tty";
-import { ago, green, red, table, writeErr, writeOut, yellow } from "../output.ts";
+import { ago, green, isTerminal, red, table, writeErr, writeOut, yellow } from "../output.ts";
 import { progressPrinter } from "../progress.ts";
 import { configSources } from "../../config/sources.ts";
 import { parseLabelArgs } from "../../core/labels/syntax.ts";
+import { currentRuntime } from "../../runtime/index.ts";
 
 export interface CreateFlags {
   displayName?: string;
@@ -183,7 +183,8 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
   // -t: a pseudo-terminal of our terminal's size (docker exec -t); stdin per exec-stdin.ts.
   const tty = flags.tty === true;
   if (tty) body.tty = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24, term: process.env.TERM || "xterm-256color" };
-  const input = stdinMode(flags.interactive === true) === "forward" ? stdinBody(body, { raw: tty, resize: tty && isatty(1) }) : undefined;
+  const forward = stdinMode(flags.interactive === true) === "forward";
+  const input = forward ? stdinBody(body, { raw: tty, resize: tty && isTerminal(1) }, tty ? undefined : (await currentRuntime()).stdinStream()) : undefined;
   const client = await ctx.client();
   const abort = new AbortController();
   const onSigint = () => abort.abort(new NexusError("INTERNAL_ERROR", "interrupted"));
