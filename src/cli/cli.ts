@@ -81,6 +81,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("--devcontainer <path>", "Which devcontainer.json, when the repository has several (e.g. .devcontainer/python)")
     .option("--trust", "Let a cloned repository's devcontainer.json run its initializeCommand on this machine")
     .option("--label <key=value>", "Label the workspace, Kubernetes-style (repeatable); 'nexus list -l' selects by labels")
+    .option("--engine <name>", "Run it on this engine (engines: in the config; default: defaults.engine, else local)")
     .example("nexus create feature-auth")
     .example("nexus create review-42 --from-branch main -p 3000")
     .example("nexus create              # on a terminal: asks for name, branch, resources, ports, image")
@@ -332,6 +333,12 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .example("nexus open feature-auth")
     .example("nexus open feature-auth --ide jetbrains --print")
     .action((ws: string | undefined, opts) => run(async (c) => (await import("./commands/ide.ts")).ideCommand(c, ws, opts.ide === undefined ? undefined : String(opts.ide), opts))(opts));
+
+  cli
+    .command("engines", "The configured Docker engines: where they are, whether they answer, version, workspaces on each")
+    .example("nexus engines")
+    .example("nexus engines --json")
+    .action((opts) => run(async (c) => (await import("./commands/engines.ts")).enginesCommand(c))(opts));
 
   cli
     .command("boulder [action]", "status: the agent plugin's keep-working state (.nexus/boulder/state.json), read only")

@@ -9,6 +9,7 @@ import { configEnvHint, configEnvKeys, configEnvOverrides, type ConfigEnvKey, ty
 import { notHonouredKeys, type NotHonouredKey } from "./keys.ts";
 import { ConfigSchema, type NexusConfig } from "./schema.ts";
 import { formatUnknownKey, takeUnknownKeys, type UnknownKey } from "./unknown-keys.ts";
+import { defaultEngineProblem } from "./engines.ts";
 
 /** The configuration in effect, and for every key not left at its default, what set it. */
 export interface EffectiveConfig {
@@ -40,7 +41,14 @@ function parseConfigText(text: string, file: string): { raw: unknown; config: Ne
   }
   const { unknown, known: raw } = takeUnknownKeys(ConfigSchema, doc.toJS() ?? {}, doc, lines, file);
   const result = v.safeParse(ConfigSchema, raw);
-  if (result.success) return { raw, config: result.output, unknown };
+  if (result.success) {
+    // defaults.engine names an engine of the same file: checked once both are read.
+    const problem = defaultEngineProblem(result.output);
+    if (!problem) return { raw, config: result.output, unknown };
+    const node = doc.getIn(["defaults", "engine"], true);
+    const line = isNode(node) && node.range ? lines.linePos(node.range[0]).line : undefined;
+    throw invalidConfig(`${file}${line ? `:${line}` : ""}: defaults.engine: ${problem}`, file, line, "defaults.engine");
+  }
   const issue = specificIssue(result.issues[0]);
   const path = issuePath(issue);
   const node = path.length > 0 ? doc.getIn(path, true) ?? doc.getIn(path.slice(0, -1), true) : undefined;
@@ -92,6 +100,11 @@ export function loadEffectiveConfig(file: string, env: Record<string, string | u
     const key = issuePath(issue).join(".");
     const related = overrides.filter((o) => key === "" || o.key === key || o.key.startsWith(`${key}.`) || key.startsWith(`${o.key}.`));
     throw invalidOverride(related.length > 0 ? related : overrides, key || "(top level)", issue.message, file);
+  }
+  const problem = defaultEngineProblem(result.output);
+  if (problem) {
+    const related = overrides.filter((o) => o.key === "defaults.engine");
+    throw invalidOverride(related.length > 0 ? related : overrides, "defaults.engine", problem, file);
   }
   return { config: result.output, sources, unknownKeys, notHonoured: notHonouredKeys(merged) };
 }

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { parseDuration, parseSize } from "./units.ts";
 import { Secrets, Sync, Telemetry } from "./sections.ts";
+import { Engines } from "./engines.ts";
 
 // Transform first, check last: valibot drops a check's message when a transform follows it inside a union.
 export const Duration = v.pipe(
@@ -143,9 +144,13 @@ export const ConfigSchema = v.strictObject({
     {},
   ),
   docker: v.optional(v.strictObject({ host: v.optional(v.string()) }), {}),
+  /** Other Docker engines by name (an extension: config/engines.ts). */
+  engines: v.optional(Engines, {}),
   defaults: v.optional(
     v.strictObject({
       backend: v.optional(v.picklist(["docker"]), "docker"),
+      /** The engine new workspaces run on: `local` or a name under engines (an extension). */
+      engine: v.optional(v.pipe(v.string(), v.minLength(1)), "local"),
       idle_timeout: v.optional(Duration, 1800),
       /** What idleness does to a workspace (an extension of the spec's schema). */
       idle_action: v.optional(v.picklist(["pause", "stop"]), "pause"),

@@ -68,6 +68,8 @@ export const CreateWorkspaceInput = v.strictObject({
   trust: v.optional(v.boolean("trust must be true or false")),
   /** Labels to find the workspace by (list's label_selector). */
   labels: v.optional(Labels),
+  /** The engine it runs on, by name under engines: in the config (an extension; default defaults.engine). */
+  engine: v.optional(v.pipe(v.string("engine must be a string"), v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "engine must be an engine name (lowercase letters, digits, '-' and '_')"))),
 });
 export type CreateWorkspaceInput = v.InferOutput<typeof CreateWorkspaceInput>;
 

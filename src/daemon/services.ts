@@ -10,6 +10,7 @@ import { WorkspaceService } from "../core/workspaces.ts";
 import { CheckpointService } from "../core/checkpoints/service.ts";
 import { CheckpointStore } from "../store/checkpoints.ts";
 import { DockerEngine } from "../docker/engine.ts";
+import { EngineRegistry } from "../docker/engines.ts";
 import { instanceId } from "../docker/labels.ts";
 import { loadOrCreateKeyPair } from "../ssh/keys.ts";
 import { SshPool } from "../ssh/pool.ts";
@@ -33,6 +34,8 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
   const clientKey = loadOrCreateKeyPair(paths.clientKey, `nexus-daemon@${user.username}`);
   const store = new WorkspaceStore(paths);
   const docker = new DockerEngine({ ...(config.docker.host ? { host: config.docker.host } : {}), env });
+  // Other engines by name (config engines:), remote ones reached over one pooled SSH connection each.
+  const engines = new EngineRegistry({ engines: config.engines, local: docker, home: paths.home, userHome: env.HOME || homedir(), env });
   const events = new EventBus();
   // Forwards take their host ports from the same range: the allocator must see theirs as taken.
   const ports = new PortAllocator(config.ssh.port_range, (): number[] => [
@@ -44,6 +47,7 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
     config,
     store,
     docker,
+    engines,
     ssh: new SshPool({ privateKey: clientKey.privateKey }),
     ports,
     events,

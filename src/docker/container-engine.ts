@@ -138,3 +138,25 @@ export interface ContainerEngine {
   /** Container events for containers carrying `labels` until `signal` aborts; reconnects by itself. */
   watchContainerEvents(labels: Record<string, string>, onEvent: (e: { action: string; workspaceId?: string }) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void>;
 }
+
+/** What `nexus engines` says about a configured engine before asking it anything. */
+export interface EngineInfo {
+  name: string;
+  host: string;
+  /** On another machine (ssh://, tcp://): no path of this host is mounted into it; the worktree is synced. */
+  remote: boolean;
+  /** Workspaces can run on it (a tcp:// engine's ports cannot be reached without opening them: not yet). */
+  workspaces: boolean;
+}
+
+/** The engines by name: `local` (docker.host) and the config's `engines:`. */
+export interface EngineDirectory {
+  names(): string[];
+  has(name: string): boolean;
+  info(name: string): EngineInfo;
+  isRemote(name: string | undefined): boolean;
+  /** The engine by name (undefined: local); INVALID_ARGUMENT for a name the config does not hold. */
+  get(name: string | undefined): ContainerEngine;
+  /** Closes connections to remote engines (daemon exit). */
+  close?(): void;
+}

@@ -25,11 +25,18 @@ export class DockerEngine implements ContainerEngine {
   readonly #address: string;
   readonly #builds = new Map<string, Promise<string>>();
 
-  constructor(opts: { host?: string; env: Record<string, string | undefined> }) {
+  readonly #unavailable: ((err: unknown) => NexusError) | undefined;
+
+  /**
+   * `description` names the engine in messages when `host` is only the way to it (a remote engine's
+   * forwarded socket); `unavailable` then says why it does not answer. `tls`: PEM contents for tcp://.
+   */
+  constructor(opts: { host?: string; env: Record<string, string | undefined>; description?: string; unavailable?: (err: unknown) => NexusError; tls?: { ca: Buffer; cert: Buffer; key: Buffer } }) {
     const addr = engineAddress(opts.host, opts.env);
-    this.#address = addr.description;
+    this.#address = opts.description ?? addr.description;
+    this.#unavailable = opts.unavailable;
     const { description: _d, ...options } = addr;
-    this.docker = new Docker(options as Docker.DockerOptions);
+    this.docker = new Docker({ ...options, ...(opts.tls ? { protocol: "https", ...opts.tls } : {}) } as Docker.DockerOptions);
   }
 
   get address(): string {
@@ -46,6 +53,7 @@ export class DockerEngine implements ContainerEngine {
   }
 
   unavailable(err: unknown): NexusError {
+    if (this.#unavailable) return this.#unavailable(err);
     return new NexusError("BACKEND_UNAVAILABLE", `Docker engine at ${this.#address} is not answering: ${(err as Error).message}`, {
       suggestion: "Start Docker (on Debian as root: scripts/docker-up.sh), or set docker.host / DOCKER_HOST; 'nexus doctor' checks it",
       details: { dockerHost: this.#address },
@@ -65,6 +73,8 @@ export class DockerEngine implements ContainerEngine {
     if (err instanceof NexusError) return err;
     const e = err as { statusCode?: number; code?: string; message?: string; json?: { message?: string } };
     if (e.code === "ENOENT" || e.code === "ECONNREFUSED" || e.code === "EACCES") return this.unavailable(err);
+    // A forwarded socket whose far side went away mid-request.
+    if (this.#unavailable && (e.code === "ECONNRESET" || e.code === "EPIPE" || /socket hang up/i.test(e.message ?? ""))) return this.unavailable(err);
     const message = e.json?.message ?? e.message ?? String(err);
     if (/port is already allocated|address already in use/i.test(message)) {
       return new NexusError("PORT_CONFLICT", `${what}: ${message}`, { suggestion: "Another process holds the port; try again to get another one" });

@@ -44,8 +44,10 @@ export interface WorkspaceRecord {
   backend: Backend;
   repository: RepositoryInfo | null;
   worktree: WorktreeInfo | null;
-  /** Host path bind-mounted at /workspace. */
+  /** Host path bind-mounted at /workspace (on a remote engine: synced with its /workspace volume). */
   mountPath: string;
+  /** The engine it runs on, by its name under `engines:` in the config; absent: the local engine. */
+  engine?: string;
   branch: string;
   image: string;
   containerName: string;
@@ -100,6 +102,8 @@ export interface WorkspaceView {
   forwardAgent: boolean;
   /** Extension: the workspace's labels (list's label_selector filters on them). */
   labels: Record<string, string>;
+  /** The engine it runs on, when not the local one (an extension). */
+  engine?: string;
   createdAt: string;
   updatedAt: string;
   lastActiveAt: string;
@@ -125,6 +129,7 @@ export function toView(r: WorkspaceRecord): WorkspaceView {
     updatedAt: r.updatedAt,
     lastActiveAt: r.lastActiveAt,
   };
+  if (r.engine) view.engine = r.engine;
   if (r.error) view.error = r.error;
   return view;
 }

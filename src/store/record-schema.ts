@@ -20,6 +20,7 @@ const RecordSchema = v.looseObject({
   repository: v.nullable(v.looseObject({ path: v.string(), gitCommonDir: v.string(), url: v.optional(v.string()), cloned: v.boolean() })),
   worktree: v.nullable(v.looseObject({ path: v.string(), branch: v.string(), branchCreated: v.boolean() })),
   mountPath: v.string(),
+  engine: v.optional(v.string()),
   branch: v.string(),
   image: v.string(),
   containerName: v.string(),

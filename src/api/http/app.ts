@@ -133,6 +133,8 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.forwards) api.route("/workspaces", portRoutes(deps.forwards));
   if (deps.trash) api.route("/trash", trashRoutes(deps.trash));
   if (deps.trace) api.route("/trace", traceRoutes(deps.trace));
+  // The configured engines (an extension of the spec: `nexus engines`).
+  api.get("/engines", async (c) => c.json({ engines: await deps.workspaces.engines() }));
   if (deps.checkpoints) {
     api.route("/workspaces", workspaceCheckpointRoutes(deps.checkpoints));
     api.route("/checkpoints", checkpointRoutes(deps.checkpoints));

@@ -26,6 +26,7 @@ export interface CreateFlags {
   devcontainer?: string;
   trust?: boolean;
   label?: string[] | string;
+  engine?: string;
 }
 
 /** `print` receives what create shows at the end (the wizard prints it once its spinner has stopped). */
@@ -49,6 +50,7 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
   if (flags.fromCheckpoint) body.fromCheckpoint = String(flags.fromCheckpoint);
   if (flags.devcontainer) body.devcontainer = String(flags.devcontainer);
   if (flags.trust) body.trust = true;
+  if (flags.engine) body.engine = String(flags.engine);
   if (process.env.SSH_AUTH_SOCK) body.agentSocket = process.env.SSH_AUTH_SOCK;
   const ports = toList(flags.port).map((p) => Number(p));
   if (ports.length > 0) body.ports = ports;

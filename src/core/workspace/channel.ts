@@ -100,7 +100,7 @@ export class WorkspaceChannel {
   async serviceShell(r: WorkspaceRecord): Promise<WorkspaceShell> {
     const key = `${r.id}:${r.containerId}`;
     if (!this.#c.supervisorIn.has(key) && r.containerId) {
-      await this.#c.d.docker.putFiles(r.containerId, "/", supervisorFiles());
+      await this.#c.engine(r).putFiles(r.containerId, "/", supervisorFiles());
       this.#c.supervisorIn.add(key);
     }
     return this.shell(r);

@@ -31,9 +31,10 @@ export class WorkspaceContainer {
 
   /** Creates the container from the record (and devcontainer.json's container options); answers its id. */
   create(r: WorkspaceRecord, ncpu: number, project?: ProjectConfig): Promise<string> {
-    const spec = containerSpec(r, this.labels(r), ncpu, this.#c.d.hostUser, this.#c.git.mounts(r));
+    const remote = this.#c.isRemote(r);
+    const spec = containerSpec(r, this.labels(r), ncpu, this.#c.d.hostUser, remote ? [] : this.#c.git.mounts(r), remote);
     applyContainerOptions(spec, project, r.mountPath);
-    return this.#c.d.docker.createContainer(spec);
+    return this.#c.engine(r).createContainer(spec);
   }
 
   /** Host key, authorized keys and the workspace env reach the container as files, never as env vars or labels. */
@@ -43,7 +44,7 @@ export class WorkspaceContainer {
     // The caller's own agent only, never the engine's or a system socket (caller.ts).
     const agent = agentSocket ? callersAgentSocket(agentSocket, d.docker.address) : undefined;
     const agentKeys = inj.enabled && inj.include_agent_keys && agent ? await agentPublicKeys(agent) : [];
-    await d.docker.putFiles(record.containerId!, "/", [
+    await this.#c.engine(record).putFiles(record.containerId!, "/", [
       ...workspaceFiles(hostKey, [d.clientKey.publicKey, ...this.#injectedKeys(), ...agentKeys], { ...EDITOR_ENV, ...projectEnv, ...record.env }),
       ...(await gitIdentityFiles(record.repository?.path ?? record.mountPath)),
       ...extensionsFiles(d.config.ide.extensions, containerUser(d.hostUser)),
@@ -71,12 +72,12 @@ export class WorkspaceContainer {
   /** Starts the container and waits until SSH answers; a container that exits first is reported with its log tail. */
   async startAndWait(record: WorkspaceRecord): Promise<void> {
     const d = this.#c.d;
-    await d.docker.start(record.containerId!);
+    await this.#c.engine(record).start(record.containerId!);
     try {
       await d.ssh.waitReady(record.id, this.#channel.target(record), READY_TIMEOUT_MS);
     } catch (err) {
-      const info = await d.docker.inspect(record.containerId!);
-      const logs = await d.docker.logsTail(record.containerId!, 20);
+      const info = await this.#c.engine(record).inspect(record.containerId!);
+      const logs = await this.#c.engine(record).logsTail(record.containerId!, 20);
       const exited = info && !info.running;
       throw new NexusError("WORKSPACE_START_FAILED", exited ? `The container exited (code ${info.exitCode}) before SSH answered` : (err as Error).message, {
         suggestion: "See the container log in the details; 'nexus doctor' checks the setup",

@@ -3,12 +3,12 @@
 import type { NexusConfig } from "../../config/schema.ts";
 import { loadProjectConfig, type ProjectConfig } from "../../config/project.ts";
 import { readContainerEnv, readProjectChoice } from "../devcontainer.ts";
-import type { ContainerEngine } from "../../docker/container-engine.ts";
+import type { ContainerEngine, EngineDirectory } from "../../docker/container-engine.ts";
 import type { KeyPair } from "../../ssh/keys.ts";
 import type { SshPool } from "../../ssh/pool.ts";
 import type { NexusPaths } from "../../store/paths.ts";
 import type { WorkspaceStore } from "../../store/workspaces.ts";
-import { errors } from "../../kernel/errors.ts";
+import { errors, NexusError } from "../../kernel/errors.ts";
 import type { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { KeyedMutex } from "../mutex.ts";
@@ -27,7 +27,10 @@ export interface WorkspaceServiceDeps {
   paths: NexusPaths;
   config: NexusConfig;
   store: WorkspaceStore;
+  /** The local engine (docker.host). */
   docker: ContainerEngine;
+  /** Every configured engine by name, `local` included; without it every workspace is on `docker`. */
+  engines?: EngineDirectory;
   ssh: SshPool;
   ports: PortAllocator;
   events: EventBus;
@@ -46,6 +49,34 @@ export interface ServicePortForwarder {
   ensure(ref: string, containerPort: number): Promise<{ hostPort: number; url: string }>;
   /** The workspace's forwards now (status lists them beside the published ports). */
   forwardsOf(workspaceId: string): Array<{ id: string; containerPort: number; hostPort: number }>;
+}
+
+/** Where the daemon reaches a workspace's sshd on this machine (for a remote one: its forwarded port). */
+export interface WorkspaceSshEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  /** The daemon's client key (its public half is authorized inside). */
+  identityFile: string;
+  /** A known_hosts file pinning the workspace's host key. */
+  knownHosts: string;
+  /** The name the host key is listed under there. */
+  hostKeyAlias: string;
+}
+
+/**
+ * File sync of remote workspaces (src/sync/, wired by the daemon). A remote workspace cannot be made
+ * without it: its /workspace is a volume on another machine, filled and kept in step by sync.
+ */
+export interface RemoteSync {
+  /** SYNC_PROVIDER_NOT_FOUND (with how to install one) when no provider is on this machine. */
+  check(): void;
+  /** Starts keeping the worktree and the container's /workspace in step; resolves after the first full pass. */
+  attach(r: WorkspaceRecord, endpoint: WorkspaceSshEndpoint, progress: ProgressSink): Promise<void>;
+  /** The workspace stops: stop watching, keep the state. */
+  suspend(r: WorkspaceRecord): Promise<void>;
+  /** The workspace is destroyed: stop and forget. */
+  detach(r: WorkspaceRecord): Promise<void>;
 }
 
 /** How long start and create wait for SSH to answer. */
@@ -70,11 +101,49 @@ export class WorkspaceContext {
   forwarder: ServicePortForwarder | undefined;
   /** Checkpoints (src/core/checkpoints/): create --from-checkpoint and destroy call into them. */
   checkpoints: CheckpointHooks | undefined;
+  /** Engines (by name) that did not answer last time they were asked, and why: their workspaces are shown unreachable. */
+  readonly unreachable = new Map<string, string>();
+  /** File sync for remote workspaces; unset: none is available (remote create fails with SYNC_PROVIDER_NOT_FOUND). */
+  remoteSync: RemoteSync | undefined;
   /** The workspaces' own git dirs and the commits moving to and from the host; set by the façade (it needs the channel). */
   git!: GitSync;
 
   constructor(deps: WorkspaceServiceDeps) {
     this.d = deps;
+  }
+
+  /** The engine a workspace runs on (its record's `engine`; none: the local one). */
+  engine(r: Pick<WorkspaceRecord, "engine">): ContainerEngine {
+    return r.engine && this.d.engines ? this.d.engines.get(r.engine) : this.d.docker;
+  }
+
+  /** On another machine's engine: the worktree is not mounted but synced, and nothing of this host is mounted. */
+  isRemote(r: Pick<WorkspaceRecord, "engine">): boolean {
+    return this.d.engines?.isRemote(r.engine) ?? false;
+  }
+
+  /** The sync provider for a remote workspace, or SYNC_PROVIDER_NOT_FOUND (before anything is made). */
+  requireRemoteSync(): RemoteSync {
+    if (!this.remoteSync) {
+      throw new NexusError("SYNC_PROVIDER_NOT_FOUND", "A workspace on a remote engine needs file sync, and this daemon has no sync provider wired in", {
+        suggestion: "Create the workspace on the local engine (--engine local), or use a Nexus build with file sync (src/sync/) and unison or mutagen installed",
+      });
+    }
+    this.remoteSync.check();
+    return this.remoteSync;
+  }
+
+  /** The workspace's sshd as this machine reaches it (through the engine connection's listener when remote). */
+  sshEndpoint(r: WorkspaceRecord): WorkspaceSshEndpoint {
+    const host = this.d.docker.publishedHost;
+    return {
+      host,
+      port: r.ports.ssh,
+      user: this.d.config.ssh.connection.user,
+      identityFile: this.d.paths.clientKey,
+      knownHosts: this.d.paths.knownHosts,
+      hostKeyAlias: `[${host}]:${r.ports.ssh}`,
+    };
   }
 
   /** A workspace by id or name. */

@@ -16,6 +16,8 @@ import type { WorkspaceContainer } from "./container.ts";
 import { noProgress, type WorkspaceContext } from "./context.ts";
 import { makeHostKey } from "./host-keys.ts";
 import { workspaceNames } from "./names.ts";
+import { workspaceVolume } from "./spec.ts";
+import { LOCAL_ENGINE } from "../../config/engines.ts";
 import { extraProjectPorts, nameServicePorts, planSource, portMappings, recordPorts, resolveResources, type UndoStep } from "./plan.ts";
 import type { WorkspaceServices } from "./services.ts";
 import { target } from "./state.ts";
@@ -48,6 +50,9 @@ export class WorkspaceCreator {
       });
     }
     if (input.agentSocket) callersAgentSocket(input.agentSocket, c.d.docker.address);
+    // The engine (--engine, else defaults.engine) and, for a remote one, a sync provider: checked before anything is made.
+    const where = this.#engineOf(input);
+    const remoteSync = c.isRemote(where) ? c.requireRemoteSync() : undefined;
     c.creating.add(input.name);
     const undo: UndoStep[] = [];
     let record: WorkspaceRecord | undefined;
@@ -61,9 +66,9 @@ export class WorkspaceCreator {
       // Repository and worktree plan (validated before anything is made).
       // Bad input is reported as such even without an engine; the engine is checked before anything is made.
       step("repository", "Resolving the repository");
-      const engine = input.repo ? await d.docker.ping() : undefined;
+      const engine = input.repo ? await c.engine(where).ping() : undefined;
       const source = await planSource(input, id, d.config, d.paths.home, undo);
-      const engineInfo = engine ?? (await d.docker.ping());
+      const engineInfo = engine ?? (await c.engine(where).ping());
       const { ncpu } = engineInfo;
 
       const containerPorts = input.ports ?? [];
@@ -79,6 +84,7 @@ export class WorkspaceCreator {
         repository: source.repository,
         worktree: source.worktree,
         mountPath: source.mountPath,
+        ...where,
         branch: source.branch,
         image: "",
         containerName: names.container,
@@ -107,8 +113,9 @@ export class WorkspaceCreator {
         step("checkpoint", `Bringing the checkpoint's files into ${record.mountPath}`);
         await seed.fillWorktree(record.mountPath);
       }
-      // The workspace's own git dir (git-sync.ts): removed with the record on rollback.
-      await c.git.prepare(record);
+      // The workspace's own git dir (git-sync.ts): removed with the record on rollback. Not for a
+      // remote workspace: its git dir would be on this machine.
+      if (!remoteSync) await c.git.prepare(record);
 
       // The project's .nexus/workspace.yaml (in the new worktree) adds ports, resources, image, hooks, services.
       mkdirSync(d.paths.workspaceDir(id), { recursive: true, mode: 0o700 });
@@ -130,24 +137,30 @@ export class WorkspaceCreator {
       if (seed) record.image = seed.image;
       else if (!input.image && project.dockerfile) {
         step("image", `Building the project's image from ${project.dockerfile}`);
-        base = await d.docker.buildProjectImage(project.dockerfile, (e) => step(e.phase, e.message), project.build);
+        base = await c.engine(record).buildProjectImage(project.dockerfile, (e) => step(e.phase, e.message), project.build);
       }
       if (base === DEFAULT_WORKSPACE_IMAGE) base = DEFAULT_BASE_IMAGE;
       // A checkpoint brings its own image; otherwise local features go on the base, then Nexus's layer.
-      if (!seed && !input.image && project.devcontainer?.features.length) base = await d.docker.buildFeaturesImage(base, project.devcontainer.features, (e) => step(e.phase, e.message));
-      if (!seed) record.image = await d.docker.ensureWorkspaceImage(base, (e) => step(e.phase, e.message));
+      if (!seed && !input.image && project.devcontainer?.features.length) base = await c.engine(record).buildFeaturesImage(base, project.devcontainer.features, (e) => step(e.phase, e.message));
+      if (!seed) record.image = await c.engine(record).ensureWorkspaceImage(base, (e) => step(e.phase, e.message));
       d.store.save(record);
       if (project.devcontainer) {
         // ${containerEnv:...} can be substituted now that the image (and so the container's environment) is known.
-        writeContainerEnv(d.paths.workspaceDir(id), { ...(await d.docker.imageEnv(record.image)), ...project.devcontainer.container.env });
+        writeContainerEnv(d.paths.workspaceDir(id), { ...(await c.engine(record).imageEnv(record.image)), ...project.devcontainer.container.env });
         project = c.project(record);
-        for (const volume of projectVolumes(project)) if (!(await d.docker.volumeExists(volume))) await d.docker.createVolume(volume, labels);
+        for (const volume of projectVolumes(project)) if (!(await c.engine(record).volumeExists(volume))) await c.engine(record).createVolume(volume, labels);
       }
 
-      step("container", `Creating container ${record.containerName}`);
-      await d.docker.createVolume(record.homeVolume, labels);
-      undo.push({ what: "remove volume", run: () => d.docker.removeVolume(record!.homeVolume) });
-      undo.push({ what: "remove container", run: async () => void (record!.containerId && (await d.docker.removeContainer(record!.containerId))) });
+      step("container", `Creating container ${record.containerName}${where.engine ? ` on engine '${where.engine}'` : ""}`);
+      const eng = c.engine(record);
+      await eng.createVolume(record.homeVolume, labels);
+      undo.push({ what: "remove volume", run: () => eng.removeVolume(record!.homeVolume) });
+      if (remoteSync) {
+        // /workspace is a volume there, filled by sync (never a path of this machine).
+        await eng.createVolume(workspaceVolume(record), labels);
+        undo.push({ what: "remove workspace volume", run: () => eng.removeVolume(workspaceVolume(record!)) });
+      }
+      undo.push({ what: "remove container", run: async () => void (record!.containerId && (await eng.removeContainer(record!.containerId))) });
       for (let attempt = 1; ; attempt++) {
         record.containerId = await this.#container.create(record, ncpu, project);
         d.store.save(record);
@@ -167,7 +180,7 @@ export class WorkspaceCreator {
           const fresh = await d.ports.allocate(taken.length);
           d.ports.release(taken);
           step("start", `A port was taken meanwhile; retrying with new ports (ssh ${fresh[0]})`);
-          await d.docker.removeContainer(record.containerId);
+          await eng.removeContainer(record.containerId);
           record.ports = {
             ssh: fresh[0]!,
             services: record.ports.services.map((p, i) => ({ ...p, hostPort: fresh[i + 1]! })),
@@ -175,6 +188,12 @@ export class WorkspaceCreator {
         }
       }
 
+      if (remoteSync) {
+        step("sync", `Syncing ${record.mountPath} to /workspace on engine '${record.engine}'`);
+        const r = record;
+        undo.push({ what: "stop file sync", run: () => remoteSync.detach(r) });
+        await remoteSync.attach(record, c.sshEndpoint(record), (e) => step(e.phase, e.message));
+      }
       record.status = target("start");
       record.updatedAt = new Date().toISOString();
       d.store.save(record);
@@ -196,6 +215,28 @@ export class WorkspaceCreator {
     } finally {
       c.creating.delete(input.name);
     }
+  }
+
+  /** `{ engine }` for a workspace on a configured engine, `{}` for the local one. */
+  #engineOf(input: CreateWorkspaceInput): { engine?: string } {
+    const d = this.#c.d;
+    const name = input.engine ?? d.config.defaults.engine;
+    if (name === LOCAL_ENGINE) return {};
+    if (!d.engines?.has(name)) {
+      throw new NexusError("INVALID_ARGUMENT", `'${name}' is not a configured engine`, {
+        suggestion: "Add it under engines: in ~/.nexus/config.yaml, or pick one from 'nexus engines'",
+        details: { engine: name },
+      });
+    }
+    const info = d.engines.info(name);
+    if (!info.workspaces) {
+      throw new NexusError("INVALID_ARGUMENT", `Engine '${name}' (${info.host}) cannot run workspaces: the ports of a tcp:// engine cannot be reached from here without opening them to its network`, {
+        suggestion: `Reach that machine over SSH instead (host: ssh://user@host in engines.${name})`,
+        details: { engine: name },
+      });
+    }
+    if (input.fromCheckpoint && info.remote) throw errors.invalidArgument("--from-checkpoint is for workspaces on the local engine", "Leave out --engine, or create from the checkpoint locally");
+    return { engine: name };
   }
 
   async #seed(input: CreateWorkspaceInput): Promise<CheckpointSeed> {

@@ -17,7 +17,7 @@ import { noProgress, type WorkspaceContext } from "./context.ts";
 import { hostPublicKey, makeHostKey, promoteNextHostKey, readHostKey } from "./host-keys.ts";
 import { recordPorts, resolveResources } from "./plan.ts";
 import type { WorkspaceServices } from "./services.ts";
-import { nanoCpus } from "./spec.ts";
+import { nanoCpus, workspaceVolume } from "./spec.ts";
 import { check, refusal, requireRunning, target, transition } from "./state.ts";
 
 /** start's options inside the lock; a restore releases the ports it held right before the container starts. */
@@ -50,7 +50,7 @@ export class WorkspaceLifecycle {
       const r = c.resolve(id);
       if (transition("start", r.status) === "already") {
         // The record may lag behind the engine (a container stopped behind our back): look.
-        const live = r.containerId ? await c.d.docker.inspect(r.containerId) : undefined;
+        const live = r.containerId ? await c.engine(r).inspect(r.containerId) : undefined;
         if (live?.running && !live.paused) {
           const services = await this.#services.currentHealth(r, c.projectOrNone(r));
           return { ...toView(r), services, durationMs: Date.now() - started };
@@ -63,26 +63,33 @@ export class WorkspaceLifecycle {
       const project = c.project(r);
       try {
         // devcontainer.json's initializeCommand runs at every start, as the spec says.
-        if (project.devcontainer?.initialize.length) await this.#services.beforeContainer(r, project, await d.docker.ping(), step);
-        const info = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
+        if (project.devcontainer?.initialize.length) await this.#services.beforeContainer(r, project, await c.engine(r).ping(), step);
+        const info = r.containerId ? await c.engine(r).inspect(r.containerId) : undefined;
         if (!info) {
           // The container is gone (removed by hand, engine reset) or was never made (a create cut
           // short whose worktree held edits): make what is missing from the record.
-          const engine = await d.docker.ping();
+          const engine = await c.engine(r).ping();
           if (!hostPublicKey(d.paths, r)) r.hostKeyFingerprint = fingerprint(makeHostKey(d.paths, r).publicKey);
-          if (!r.image) r.image = await d.docker.ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
-          if (!(await d.docker.volumeExists(r.homeVolume))) await d.docker.createVolume(r.homeVolume, this.#container.labels(r));
-          await c.git.prepare(r);
+          if (!r.image) r.image = await c.engine(r).ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
+          for (const volume of [r.homeVolume, ...(c.isRemote(r) ? [workspaceVolume(r)] : [])]) {
+            if (!(await c.engine(r).volumeExists(volume))) await c.engine(r).createVolume(volume, this.#container.labels(r));
+          }
+          if (!c.isRemote(r)) await c.git.prepare(r);
           r.containerId = await this.#container.create(r, engine.ncpu, project);
           d.store.save(r);
         } else if (info.paused) {
-          await d.docker.unpause(r.containerId!);
+          await c.engine(r).unpause(r.containerId!);
         }
         if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
         await this.#container.installFiles(r, readHostKey(d.paths, r), opts.agentSocket, project.env);
         step("start", "Starting container");
         await opts.beforeContainerStart?.();
         await this.#container.startAndWait(r);
+        // A remote workspace's /workspace catches up with the worktree before it counts as started.
+        if (c.isRemote(r)) {
+          step("sync", `Syncing ${r.mountPath} with /workspace on engine '${r.engine}'`);
+          await c.requireRemoteSync().attach(r, c.sshEndpoint(r), progress);
+        }
         c.activity.touch(r.id);
         c.setStatus(r, target("start"));
         c.syncSshFiles();
@@ -113,15 +120,16 @@ export class WorkspaceLifecycle {
       if (opts.onlyIf && !(await opts.onlyIf())) return toView(r);
       if (t === "refused") throw refusal("stop", r);
       const d = c.d;
-      const live = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
+      const live = r.containerId ? await c.engine(r).inspect(r.containerId) : undefined;
       const project = live ? c.projectOrNone(r) : undefined;
       if (live && r.containerId) {
-        if (live.paused) await d.docker.unpause(r.containerId);
+        if (live.paused) await c.engine(r).unpause(r.containerId);
         // pre-stop hook, then services in reverse order, while SSH still answers.
         if (live.running) await this.#services.bringDown(r, project);
         if (live.running) await c.git.sync(r).catch((err: Error) => d.log.warn(`${r.name}: git sync before stop: ${err.message}`));
+        if (live.running && c.isRemote(r)) await c.remoteSync?.suspend(r).catch((err: Error) => d.log.warn(`${r.name}: file sync before stop: ${err.message}`));
         d.ssh.drop(r.id);
-        await d.docker.stop(r.containerId, opts.timeoutSeconds ?? 30);
+        await c.engine(r).stop(r.containerId, opts.timeoutSeconds ?? 30);
       }
       d.ssh.drop(r.id);
       c.setStatus(r, target("stop"));
@@ -147,7 +155,7 @@ export class WorkspaceLifecycle {
       if (transition("pause", r.status) === "already") return toView(r);
       if (opts.onlyIf && !(await opts.onlyIf())) return toView(r);
       requireRunning(r, "pause it");
-      await c.d.docker.pause(r.containerId!);
+      await c.engine(r).pause(r.containerId!);
       c.setStatus(r, target("pause"));
       return toView(r);
     });
@@ -161,7 +169,7 @@ export class WorkspaceLifecycle {
       const r = c.resolve(id);
       const started = performance.now();
       if (check("resume", r) === "go") {
-        await c.d.docker.unpause(r.containerId!);
+        await c.engine(r).unpause(r.containerId!);
         c.activity.touch(r.id);
         c.setStatus(r, target("resume"));
       }
@@ -183,10 +191,10 @@ export class WorkspaceLifecycle {
       const d = c.d;
       if (input.resources !== undefined) {
         const limits = resolveResources(input.resources);
-        if (r.containerId && (await d.docker.inspect(r.containerId))) {
-          const engine = await d.docker.ping();
+        if (r.containerId && (await c.engine(r).inspect(r.containerId))) {
+          const engine = await c.engine(r).ping();
           if (r.status === "running" || r.status === "paused") {
-            const used = await d.docker.memoryUsage(r.containerId);
+            const used = await c.engine(r).memoryUsage(r.containerId);
             if (limits.memoryBytes < used) {
               throw new NexusError("INVALID_ARGUMENT", `Workspace '${r.name}' uses ${formatBytes(used)} of memory now; a limit of ${formatBytes(limits.memoryBytes)} is below that`, {
                 suggestion: "Pick a larger size, or stop what uses the memory first",
@@ -194,7 +202,7 @@ export class WorkspaceLifecycle {
               });
             }
           }
-          await d.docker.updateResources(r.containerId, { nanoCpus: nanoCpus(limits.cpu, engine.ncpu), memoryBytes: limits.memoryBytes });
+          await c.engine(r).updateResources(r.containerId, { nanoCpus: nanoCpus(limits.cpu, engine.ncpu), memoryBytes: limits.memoryBytes });
         }
         r.resources = limits;
       }
@@ -274,11 +282,13 @@ export class WorkspaceLifecycle {
     const c = this.#c;
     const d = c.d;
     d.ssh.drop(r.id);
-    if (r.containerId) await d.docker.removeContainer(r.containerId);
-    for (const ct of await d.docker.listContainers({ [LABELS.instance]: d.instance, [LABELS.workspaceId]: r.id })) {
-      await d.docker.removeContainer(ct.id);
+    if (c.isRemote(r)) await c.remoteSync?.detach(r).catch((err: Error) => d.log.warn(`${r.name}: stopping file sync: ${err.message}`));
+    if (r.containerId) await c.engine(r).removeContainer(r.containerId);
+    for (const ct of await c.engine(r).listContainers({ [LABELS.instance]: d.instance, [LABELS.workspaceId]: r.id })) {
+      await c.engine(r).removeContainer(ct.id);
     }
-    await d.docker.removeVolume(r.homeVolume);
+    await c.engine(r).removeVolume(r.homeVolume);
+    if (c.isRemote(r)) await c.engine(r).removeVolume(workspaceVolume(r));
     await c.git.remove(r, r.image).catch((err: Error) => d.log.warn(`${r.name}: removing its git dir: ${err.message}`));
     if (r.trashOnDestroy && r.worktree && existsSync(r.worktree.path)) {
       const e = new Trash(d.paths.home).put(r.worktree.path, { workspace: r.name, branch: r.worktree.branch, ignored: r.trashOnDestroy.ignored, uncommittedCount: r.trashOnDestroy.uncommitted });

@@ -34,9 +34,33 @@ export class WorkspaceReconciler {
     const records = d.store.load();
     for (const why of d.store.unreadable()) d.log.error(`reconcile: ${why}`);
     d.ports.claim(records.flatMap(recordPorts));
-    const all = await d.docker.listContainers({ [LABELS.instance]: d.instance });
+    // Engine by engine: one that does not answer (a remote machine away) leaves its workspaces as they
+    // were recorded, marked unreachable, and the others are reconciled all the same.
+    const engineNames = new Set<string | undefined>([undefined, ...records.map((r) => r.engine)]);
+    for (const name of engineNames) {
+      const mine = records.filter((r) => r.engine === name);
+      try {
+        await this.#reconcileEngine(name, mine);
+        if (name) c.unreachable.delete(name);
+      } catch (err) {
+        if (!name) throw err;
+        c.unreachable.set(name, (err as Error).message);
+        d.log.warn(`reconcile: engine '${name}' does not answer (${(err as Error).message}); its ${mine.length} workspace(s) keep their recorded status`);
+      }
+    }
+    c.syncSshFiles();
+    // Services of running workspaces: started again where their supervisor is gone (a no-op where it runs).
+    for (const r of d.store.list()) if (r.status === "running") void this.#services.restore(r.id);
+  }
+
+  /** Records on one engine (undefined: the local one) against its containers; its orphans removed. */
+  async #reconcileEngine(name: string | undefined, records: WorkspaceRecord[]): Promise<void> {
+    const c = this.#c;
+    const d = c.d;
+    const engine = c.engine({ ...(name ? { engine: name } : {}) });
+    const all = await engine.listContainers({ [LABELS.instance]: d.instance });
     // One-off hook containers left by a daemon killed mid-hook are never a workspace's container.
-    for (const ct of all.filter((ct) => ct.labels[LABELS.role] === "hook")) await d.docker.removeContainer(ct.id);
+    for (const ct of all.filter((ct) => ct.labels[LABELS.role] === "hook")) await engine.removeContainer(ct.id);
     const containers = all.filter((ct) => ct.labels[LABELS.role] !== "hook");
     const byWorkspace = new Map(containers.map((ct) => [ct.labels[LABELS.workspaceId], ct]));
     for (const r of records) {
@@ -50,6 +74,8 @@ export class WorkspaceReconciler {
           await this.#reconcilePending(r);
           continue;
         }
+        // A remote container's ports are held on this machine again (the engine listens on inspect).
+        if (ct && name) await engine.inspect(ct.id);
         const next = statusFromEngine(ct && { running: ct.state === "running", paused: ct.state === "paused" });
         if (next !== r.status) {
           r.status = next;
@@ -67,18 +93,15 @@ export class WorkspaceReconciler {
     for (const ct of containers) {
       if (!known.has(ct.labels[LABELS.workspaceId] ?? "")) {
         d.log.info(`reconcile: removing orphan container ${ct.name}`);
-        await d.docker.removeContainer(ct.id);
+        await engine.removeContainer(ct.id);
       }
     }
-    for (const v of await d.docker.listVolumes({ [LABELS.instance]: d.instance })) {
+    for (const v of await engine.listVolumes({ [LABELS.instance]: d.instance })) {
       if (!known.has(v.labels[LABELS.workspaceId] ?? "")) {
         d.log.info(`reconcile: removing orphan volume ${v.name}`);
-        await d.docker.removeVolume(v.name);
+        await engine.removeVolume(v.name);
       }
     }
-    c.syncSshFiles();
-    // Services of running workspaces: started again where their supervisor is gone (a no-op where it runs).
-    for (const r of d.store.list()) if (r.status === "running") void this.#services.restore(r.id);
   }
 
   /** A create the daemon did not finish: undo it, unless the user already put work in its worktree. */
@@ -135,7 +158,16 @@ export class WorkspaceReconciler {
     await c.exclusive(id, async () => {
       const r = c.d.store.get(id);
       if (!r || !["running", "paused", "stopped"].includes(r.status)) return; // mid-create/destroy, or error: left to those paths
-      const info = r.containerId ? await c.d.docker.inspect(r.containerId) : undefined;
+      let info;
+      try {
+        info = r.containerId ? await c.engine(r).inspect(r.containerId) : undefined;
+      } catch (err) {
+        // An engine away is not a container gone: the status stays, the workspace is marked unreachable.
+        if (!r.engine) throw err;
+        c.unreachable.set(r.engine, (err as Error).message);
+        return;
+      }
+      if (r.engine) c.unreachable.delete(r.engine);
       const next = statusFromEngine(info);
       if (next === r.status) return;
       if (next !== "running") c.d.ssh.drop(r.id);

@@ -1,7 +1,8 @@
 // The façade every transport calls (REST, gRPC, WebSocket, the CLI in-process): one object with the
 // workspace operations, each handed to the part that holds its idea. It holds no behaviour itself.
 import type { Duplex } from "node:stream";
-import type { ContainerSpec } from "../../docker/container-engine.ts";
+import type { ContainerSpec, EngineDirectory } from "../../docker/container-engine.ts";
+import { listEngines, type EngineView } from "../engines.ts";
 import type { ExecExit, PtyChannel, PtySize } from "../../ssh/pool.ts";
 import type { HookResult } from "../hooks.ts";
 import type { CreateWorkspaceInput, ExecInput, ListWorkspacesInput, UpdateWorkspaceInput } from "../inputs.ts";
@@ -11,7 +12,7 @@ import type { ProgressSink } from "../../kernel/progress.ts";
 import { WorkspaceAccess } from "./access.ts";
 import { WorkspaceChannel, type ExecStreams } from "./channel.ts";
 import { WorkspaceContainer } from "./container.ts";
-import { noProgress, WorkspaceContext, type ServicePortForwarder, type WorkspaceServiceDeps } from "./context.ts";
+import { noProgress, WorkspaceContext, type RemoteSync, type ServicePortForwarder, type WorkspaceServiceDeps, type WorkspaceSshEndpoint } from "./context.ts";
 import { WorkspaceCreator } from "./create.ts";
 import { GitSync } from "./git-sync.ts";
 import { IdleWatch } from "./idle.ts";
@@ -257,5 +258,23 @@ export class WorkspaceService {
   shutdown(): void {
     this.#c.activity.flush(this.#c.d.store);
     this.#c.d.ssh.closeAll();
+    this.#c.d.engines?.close?.();
+  }
+
+  /** The configured engines, reachable or not (an extension: `nexus engines`, GET /api/v1/engines). */
+  engines(): Promise<EngineView[]> {
+    const d = this.#c.d;
+    const dir: EngineDirectory = d.engines ?? { names: () => ["local"], has: (n) => n === "local", info: () => ({ name: "local", host: d.docker.address, remote: false, workspaces: true }), isRemote: () => false, get: () => d.docker };
+    return listEngines(dir, d.store.list(), d.config.defaults.engine);
+  }
+
+  /** File sync for remote workspaces (the daemon wires src/sync/ in); without it remote create is SYNC_PROVIDER_NOT_FOUND. */
+  setRemoteSync(sync: RemoteSync): void {
+    this.#c.remoteSync = sync;
+  }
+
+  /** Where this machine reaches a workspace's sshd (a remote one's through the engine connection): for sync. */
+  sshEndpoint(ref: string): WorkspaceSshEndpoint {
+    return this.#c.sshEndpoint(this.#c.resolve(ref));
   }
 }

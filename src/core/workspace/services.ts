@@ -39,8 +39,9 @@ export class WorkspaceServices {
     const run =
       hook === "post-stop"
         ? async (step: (typeof steps)[number], signal: AbortSignal) => {
-            const spec = oneOffSpec(r, d.instance, d.hostUser, hookCommandLine(hook, step, r.name), env, randomBytes(3).toString("hex"), this.#c.git.mounts(r));
-            const res = await d.docker.runOneOff(spec, step.timeoutSeconds * 1000);
+            const remote = this.#c.isRemote(r);
+            const spec = oneOffSpec(r, d.instance, d.hostUser, hookCommandLine(hook, step, r.name), env, randomBytes(3).toString("hex"), remote ? [] : this.#c.git.mounts(r), remote);
+            const res = await this.#c.engine(r).runOneOff(spec, step.timeoutSeconds * 1000);
             if (res.timedOut && !signal.aborted) return { exitCode: 124, output: res.output };
             return { exitCode: res.exitCode, output: res.output };
           }

@@ -29,7 +29,7 @@ export function workspaceLabels(record: Pick<WorkspaceRecord, "id" | "name">, in
 }
 
 /** The workspace's container: SSH and the recorded ports published, worktree and home mounted, limits capped at the engine's CPUs. */
-export function containerSpec(record: WorkspaceRecord, labels: Record<string, string>, ncpu: number, hostUser: Pick<HostUser, "uid" | "gid">, gitMounts: readonly MountSpec[] = []): ContainerSpec {
+export function containerSpec(record: WorkspaceRecord, labels: Record<string, string>, ncpu: number, hostUser: Pick<HostUser, "uid" | "gid">, gitMounts: readonly MountSpec[] = [], remote = false): ContainerSpec {
   const { uid, gid } = hostUser;
   return {
     name: record.containerName,
@@ -38,7 +38,7 @@ export function containerSpec(record: WorkspaceRecord, labels: Record<string, st
     labels,
     env: [`NEXUS_UID=${uid}`, `NEXUS_GID=${gid}`, `NEXUS_WORKSPACE=${record.name}`],
     publish: [{ containerPort: 22, hostPort: record.ports.ssh }, ...record.ports.services.map((p) => ({ containerPort: p.containerPort, hostPort: p.hostPort }))],
-    mounts: workspaceMounts(record, gitMounts),
+    mounts: workspaceMounts(record, gitMounts, remote),
     restartUnlessStopped: true,
     init: true,
     nanoCpus: nanoCpus(record.resources.cpu, ncpu),
@@ -48,11 +48,23 @@ export function containerSpec(record: WorkspaceRecord, labels: Record<string, st
   };
 }
 
+/** The volume holding /workspace on a remote engine (the worktree is synced into it, never mounted). */
+export function workspaceVolume(record: Pick<WorkspaceRecord, "homeVolume">): string {
+  return record.homeVolume.replace(/-home$/, "") + "-workspace";
+}
+
 /**
  * The worktree at /workspace, the home volume, and the workspace's own git dir (`gitMounts`, from
- * git-sync.ts) — never the host repository's git dir writable.
+ * git-sync.ts) — never the host repository's git dir writable. On a remote engine no path of this
+ * machine: /workspace is a volume there.
  */
-export function workspaceMounts(record: WorkspaceRecord, gitMounts: readonly MountSpec[] = []): MountSpec[] {
+export function workspaceMounts(record: WorkspaceRecord, gitMounts: readonly MountSpec[] = [], remote = false): MountSpec[] {
+  if (remote) {
+    return [
+      { type: "volume", source: workspaceVolume(record), target: WORKSPACE_DIR },
+      { type: "volume", source: record.homeVolume, target: "/home/nexus" },
+    ];
+  }
   return [
     { type: "bind", source: record.mountPath, target: WORKSPACE_DIR },
     { type: "volume", source: record.homeVolume, target: "/home/nexus" },
@@ -66,7 +78,7 @@ export function nanoCpus(cpu: number, ncpu: number): number {
 }
 
 /** The one-off container of a post-stop hook: the workspace's image and mounts, as the workspace user. */
-export function oneOffSpec(r: WorkspaceRecord, instance: string, hostUser: Pick<HostUser, "uid" | "gid">, commandLine: string, env: Record<string, string>, suffix: string, gitMounts: readonly MountSpec[] = []): ContainerSpec {
+export function oneOffSpec(r: WorkspaceRecord, instance: string, hostUser: Pick<HostUser, "uid" | "gid">, commandLine: string, env: Record<string, string>, suffix: string, gitMounts: readonly MountSpec[] = [], remote = false): ContainerSpec {
   const labels = workspaceLabels(r, instance);
   const { uid, gid } = hostUser;
   return {
@@ -79,7 +91,7 @@ export function oneOffSpec(r: WorkspaceRecord, instance: string, hostUser: Pick<
     workingDir: WORKSPACE_DIR,
     env: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), "HOME=/home/nexus", "USER=nexus"],
     publish: [],
-    mounts: workspaceMounts(r, gitMounts),
+    mounts: workspaceMounts(r, gitMounts, remote),
     network: "bridge",
     memoryBytes: r.resources.memoryBytes,
     hardening: { sudo: r.sudo === true, pidsLimit: pidsLimit(r.resources) },

@@ -1,7 +1,7 @@
 // Read-only answers about workspaces: one, a filtered list, and the status object.
 import { matchesSelector } from "../labels/selector.ts";
 import type { ListWorkspacesInput } from "../inputs.ts";
-import { toView, type PortMapping, type WorkspaceStatusView, type WorkspaceView } from "../../kernel/types.ts";
+import { toView, type WorkspaceRecord, type PortMapping, type WorkspaceStatusView, type WorkspaceView } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
 import type { IdleWatch } from "./idle.ts";
 import type { WorkspaceServices } from "./services.ts";
@@ -22,7 +22,15 @@ export class WorkspaceViews {
   }
 
   get(ref: string): WorkspaceView {
-    return toView(this.#c.activity.withActivity(this.#c.resolve(ref)));
+    return this.#view(this.#c.resolve(ref));
+  }
+
+  /** A workspace whose engine did not answer last time is marked so (its status is the last one known). */
+  #view(r: WorkspaceRecord): WorkspaceView {
+    const view = toView(this.#c.activity.withActivity(r));
+    const why = r.engine ? this.#c.unreachable.get(r.engine) : undefined;
+    if (why && !view.error) view.error = { code: "BACKEND_UNAVAILABLE", message: `Engine '${r.engine}' is unreachable; the status shown is the last one known: ${why}` };
+    return view;
   }
 
   list(filter: ListWorkspacesInput = {}): WorkspaceView[] {
@@ -32,7 +40,7 @@ export class WorkspaceViews {
     if (filter.backend) records = records.filter((r) => r.backend === filter.backend);
     const selector = filter.label_selector;
     if (selector) records = records.filter((r) => matchesSelector(selector, r.labels ?? {}));
-    return records.map((r) => toView(c.activity.withActivity(r)));
+    return records.map((r) => this.#view(r));
   }
 
   async status(ref: string): Promise<WorkspaceStatusView> {

@@ -1,0 +1,283 @@
+// An engine on another machine, reached over one pooled SSH connection (ssh-link.ts). The Docker API
+// goes through the forwarded socket (a DockerEngine on the daemon's relay socket); what differs from
+// a local engine is here:
+//   - no host path is ever mounted into it (the worktree is not on that machine): a bind mount is refused;
+//   - a container's ports are published on the remote's 127.0.0.1 at ports the remote engine picks,
+//     and the daemon holds 127.0.0.1:<the recorded host port> here, forwarded to them over the
+//     connection. So ssh_config, `nexus proxy`, service URLs and forwards work as for a local
+//     workspace, and nothing of the remote is opened to its network. Which local port serves which
+//     container port is kept in a label of the container, so a restarted daemon listens again.
+//   - the workspace image is built there from the embedded Dockerfile; when that machine has no base
+//     image (no registry), the local engine's image is streamed over (get → load).
+import type { ProgressSink } from "../../kernel/progress.ts";
+import { NexusError } from "../../kernel/errors.ts";
+import type { ContainerEngine, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, VolumeSummary } from "../container-engine.ts";
+import { contextHash, DockerEngine } from "../engine.ts";
+import type { TarEntry } from "../tar.ts";
+import type { SshLink } from "./ssh-link.ts";
+
+/** Container port → the daemon's local 127.0.0.1 port, as `22=32801,8080=32802`. */
+export const LOCAL_PORTS_LABEL = "dev.nexus.remote.local-ports";
+
+export function formatLocalPorts(map: ReadonlyArray<{ containerPort: number; hostPort: number }>): string {
+  return map.map((p) => `${p.containerPort}=${p.hostPort}`).join(",");
+}
+
+export function parseLocalPorts(text: string | undefined): Array<{ containerPort: number; hostPort: number }> {
+  const out: Array<{ containerPort: number; hostPort: number }> = [];
+  for (const pair of (text ?? "").split(",")) {
+    const m = /^(\d{1,5})=(\d{1,5})$/.exec(pair.trim());
+    if (m) out.push({ containerPort: Number(m[1]), hostPort: Number(m[2]) });
+  }
+  return out;
+}
+
+export class RemoteEngine implements ContainerEngine {
+  readonly name: string;
+  /** The daemon reaches a remote workspace's ports at its own loopback listeners. */
+  readonly publishedHost = "127.0.0.1";
+  readonly remote = true;
+  readonly link: SshLink;
+  readonly inner: DockerEngine;
+  readonly #local: () => DockerEngine;
+  /** Remote host ports by container id and container port (refreshed when a connection is refused). */
+  readonly #remotePorts = new Map<string, Map<number, number>>();
+  /** Local ports held for each container. */
+  readonly #localPorts = new Map<string, number[]>();
+
+  constructor(name: string, link: SshLink, relayPath: string, local: () => DockerEngine) {
+    this.name = name;
+    this.link = link;
+    this.#local = local;
+    this.inner = new DockerEngine({
+      host: `unix://${relayPath}`,
+      env: {},
+      description: link.address,
+      unavailable: (err) => (err instanceof NexusError ? err : link.unavailable((err as Error).message, `Check that the engine on ${link.address} runs, or remove engines.${name} from the config`)),
+    });
+  }
+
+  get address(): string {
+    return this.link.address;
+  }
+
+  /** The connection and the relay, up (BACKEND_UNAVAILABLE with a suggestion otherwise). */
+  async #up(): Promise<DockerEngine> {
+    await this.link.connect();
+    await this.link.relay();
+    return this.inner;
+  }
+
+  async ping(): Promise<{ version: string; ncpu: number; memTotal: number }> {
+    return (await this.#up()).ping();
+  }
+
+  async ensureWorkspaceImage(base: string, progress: ProgressSink): Promise<string> {
+    const e = await this.#up();
+    const tag = `nexus-workspace:${contextHash(base)}`;
+    if (await this.#hasImage(tag)) return tag;
+    if (await this.#hasImage(base)) return e.ensureWorkspaceImage(base, progress);
+    // No base image there (and maybe no registry): the image made here goes over the connection.
+    const local = this.#local();
+    const built = await local.ensureWorkspaceImage(base, progress);
+    progress({ phase: "image", message: `Copying the workspace image ${built} to engine '${this.name}' (it has no ${base})` });
+    await this.#copyImage(local, built);
+    return built;
+  }
+
+  async #hasImage(ref: string): Promise<boolean> {
+    return this.inner.call("inspect image", () =>
+      this.inner.docker
+        .getImage(ref)
+        .inspect()
+        .then(
+          () => true,
+          (err: { statusCode?: number }) => {
+            if (err.statusCode === 404) return false;
+            throw err;
+          },
+        ),
+    );
+  }
+
+  async #copyImage(from: DockerEngine, ref: string): Promise<void> {
+    const stream = (await from.call("save image", () => from.docker.getImage(ref).get())) as NodeJS.ReadableStream;
+    const res = (await this.inner.call("load image", () => this.inner.docker.loadImage(stream, { quiet: true }))) as NodeJS.ReadableStream;
+    await new Promise<void>((resolve, reject) => {
+      res.on("data", () => {});
+      res.on("end", () => resolve());
+      res.on("error", reject);
+    });
+    if (!(await this.#hasImage(ref))) throw new NexusError("CONTAINER_ERROR", `Copying ${ref} to engine '${this.name}' did not leave it there`, { suggestion: "See the daemon log" });
+  }
+
+  async buildProjectImage(dockerfile: string, progress: ProgressSink, opts?: { context?: string; args?: Record<string, string>; target?: string }): Promise<string> {
+    return (await this.#up()).buildProjectImage(dockerfile, progress, opts);
+  }
+
+  async buildFeaturesImage(base: string, features: ReadonlyArray<{ id: string; dir: string; options: Record<string, string>; containerEnv: Record<string, string> }>, progress: ProgressSink): Promise<string> {
+    return (await this.#up()).buildFeaturesImage(base, features, progress);
+  }
+
+  async imageEnv(image: string): Promise<Record<string, string>> {
+    return (await this.#up()).imageEnv(image);
+  }
+
+  #refuseHostPaths(spec: ContainerSpec): void {
+    const bind = spec.mounts.find((m) => m.type === "bind");
+    if (bind) {
+      throw new NexusError("INVALID_ARGUMENT", `Engine '${this.name}' is on another machine: ${bind.source} of this machine cannot be mounted at ${bind.target} there`, {
+        suggestion: "Use a named volume (devcontainer.json mounts of type volume), or create the workspace on the local engine",
+        details: { engine: this.name, mount: bind.target },
+      });
+    }
+  }
+
+  async createContainer(spec: ContainerSpec): Promise<string> {
+    this.#refuseHostPaths(spec);
+    const e = await this.#up();
+    // The remote engine picks its own free ports (hostPort 0); ours are held here and recorded in a label.
+    const id = await e.createContainer({
+      ...spec,
+      labels: { ...spec.labels, [LOCAL_PORTS_LABEL]: formatLocalPorts(spec.publish) },
+      publish: spec.publish.map((p) => ({ containerPort: p.containerPort, hostPort: 0 })),
+    });
+    try {
+      await this.#listenFor(id, spec.publish);
+    } catch (err) {
+      await e.removeContainer(id).catch(() => {});
+      throw err;
+    }
+    return id;
+  }
+
+  async #listenFor(id: string, ports: ReadonlyArray<{ containerPort: number; hostPort: number }>): Promise<void> {
+    const held: number[] = [];
+    for (const p of ports) {
+      if (!this.link.listening(p.hostPort)) {
+        try {
+          await this.link.listen(p.hostPort, (fresh) => this.#remotePort(id, p.containerPort, fresh));
+        } catch (err) {
+          throw new NexusError("PORT_CONFLICT", `127.0.0.1:${p.hostPort} on this machine, for port ${p.containerPort} of a workspace on engine '${this.name}': ${(err as Error).message}`, {
+            suggestion: "Another process holds the port; try again to get another one",
+          });
+        }
+      }
+      held.push(p.hostPort);
+    }
+    this.#localPorts.set(id, held);
+  }
+
+  /** The remote 127.0.0.1 port publishing `containerPort` of container `id` (from the engine when not known or `fresh`). */
+  async #remotePort(id: string, containerPort: number, fresh: boolean): Promise<number | undefined> {
+    let ports = this.#remotePorts.get(id);
+    if (!ports || fresh) {
+      ports = new Map();
+      const info = (await this.inner.call("inspect container", () => this.inner.docker.getContainer(id).inspect())) as { NetworkSettings?: { Ports?: Record<string, Array<{ HostIp: string; HostPort: string }> | null> } };
+      for (const [key, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
+        const b = bindings?.find((x) => x.HostIp === "127.0.0.1") ?? bindings?.[0];
+        if (b) ports.set(Number(key.split("/")[0]), Number(b.HostPort));
+      }
+      this.#remotePorts.set(id, ports);
+    }
+    return ports.get(containerPort);
+  }
+
+  async runOneOff(spec: ContainerSpec, timeoutMs: number): Promise<{ exitCode: number; output: string; timedOut: boolean }> {
+    this.#refuseHostPaths(spec);
+    return (await this.#up()).runOneOff(spec, timeoutMs);
+  }
+
+  async putFiles(containerId: string, dir: string, entries: readonly TarEntry[]): Promise<void> {
+    return (await this.#up()).putFiles(containerId, dir, entries);
+  }
+
+  async start(containerId: string): Promise<void> {
+    await (await this.#up()).start(containerId);
+    // New ports on every start; and a restarted daemon listens again.
+    this.#remotePorts.delete(containerId);
+    await this.#relisten(containerId);
+  }
+
+  /** Listeners for a container made before this daemon started (from its label). */
+  async #relisten(containerId: string): Promise<void> {
+    if (this.#localPorts.has(containerId)) return;
+    const info = (await this.inner.call("inspect container", () => this.inner.docker.getContainer(containerId).inspect())) as { Config?: { Labels?: Record<string, string> } };
+    await this.#listenFor(containerId, parseLocalPorts(info.Config?.Labels?.[LOCAL_PORTS_LABEL]));
+  }
+
+  async stop(containerId: string, timeoutSeconds: number): Promise<void> {
+    return (await this.#up()).stop(containerId, timeoutSeconds);
+  }
+
+  async pause(containerId: string): Promise<void> {
+    return (await this.#up()).pause(containerId);
+  }
+
+  async unpause(containerId: string): Promise<void> {
+    return (await this.#up()).unpause(containerId);
+  }
+
+  async updateResources(containerId: string, limits: { nanoCpus: number; memoryBytes: number }): Promise<void> {
+    return (await this.#up()).updateResources(containerId, limits);
+  }
+
+  async memoryUsage(containerId: string): Promise<number> {
+    return (await this.#up()).memoryUsage(containerId);
+  }
+
+  async stats(containerId: string): Promise<ContainerStats> {
+    return (await this.#up()).stats(containerId);
+  }
+
+  async streamStats(containerId: string, onSample: (s: ContainerStats) => void, signal: AbortSignal): Promise<void> {
+    return (await this.#up()).streamStats(containerId, onSample, signal);
+  }
+
+  async inspect(containerId: string): Promise<ContainerState | undefined> {
+    const state = await (await this.#up()).inspect(containerId);
+    if (state && !this.#localPorts.has(containerId)) await this.#relisten(containerId).catch(() => {});
+    return state;
+  }
+
+  async logsTail(containerId: string, lines: number): Promise<string> {
+    return (await this.#up()).logsTail(containerId, lines);
+  }
+
+  async removeContainer(containerId: string): Promise<void> {
+    await (await this.#up()).removeContainer(containerId);
+    for (const port of this.#localPorts.get(containerId) ?? []) this.link.unlisten(port);
+    this.#localPorts.delete(containerId);
+    this.#remotePorts.delete(containerId);
+  }
+
+  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    return (await this.#up()).createVolume(name, labels);
+  }
+
+  async volumeExists(name: string): Promise<boolean> {
+    return (await this.#up()).volumeExists(name);
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    return (await this.#up()).removeVolume(name);
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    return (await this.#up()).listContainers(labels);
+  }
+
+  async listVolumes(labels: Record<string, string>): Promise<VolumeSummary[]> {
+    return (await this.#up()).listVolumes(labels);
+  }
+
+  async watchContainerEvents(labels: Record<string, string>, onEvent: (e: { action: string; workspaceId?: string }) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
+    // Reconnects by itself (the inner engine retries), also while the connection is down.
+    await this.link.relay();
+    return this.inner.watchContainerEvents(labels, onEvent, signal, onReconnect);
+  }
+
+  close(): void {
+    this.link.close();
+  }
+}
