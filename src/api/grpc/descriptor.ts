@@ -167,6 +167,74 @@ export const WORKSPACE_DESCRIPTOR = {
           "RotateSSHKeys": {
            "requestType": "RotateSSHKeysRequest",
            "responseType": "Operation"
+          },
+          "ListEngines": {
+           "requestType": "ListEnginesRequest",
+           "responseType": "ListEnginesResponse"
+          }
+         }
+        },
+        "ListEnginesRequest": {
+         "fields": {}
+        },
+        "Engine": {
+         "fields": {
+          "name": {
+           "type": "string",
+           "id": 1
+          },
+          "host": {
+           "type": "string",
+           "id": 2
+          },
+          "remote": {
+           "type": "bool",
+           "id": 3
+          },
+          "isDefault": {
+           "type": "bool",
+           "id": 4
+          },
+          "reachable": {
+           "type": "bool",
+           "id": 5
+          },
+          "version": {
+           "type": "string",
+           "id": 6
+          },
+          "ncpu": {
+           "type": "int32",
+           "id": 7
+          },
+          "memTotal": {
+           "type": "int64",
+           "id": 8
+          },
+          "workspaces": {
+           "type": "int32",
+           "id": 9
+          },
+          "errorCode": {
+           "type": "string",
+           "id": 10
+          },
+          "errorMessage": {
+           "type": "string",
+           "id": 11
+          },
+          "errorSuggestion": {
+           "type": "string",
+           "id": 12
+          }
+         }
+        },
+        "ListEnginesResponse": {
+         "fields": {
+          "engines": {
+           "rule": "repeated",
+           "type": "Engine",
+           "id": 1
           }
          }
         },
@@ -1028,6 +1096,10 @@ export const WORKSPACE_DESCRIPTOR = {
            "keyType": "string",
            "type": "string",
            "id": 110
+          },
+          "engine": {
+           "type": "string",
+           "id": 120
           }
          }
         },

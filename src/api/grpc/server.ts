@@ -126,6 +126,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
           devcontainer: req.devcontainer || undefined,
           trust: req.trust || undefined,
           labels: req.labels && Object.keys(req.labels).length ? req.labels : undefined,
+          engine: req.engine || undefined,
         }),
         "create request",
       );
@@ -319,6 +320,22 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       const { rotationPending: _r, ...info } = ws.sshInfo(id(req));
       return info;
     }),
+    ListEngines: unary("ListEngines", async () => ({
+      engines: (await ws.engines()).map((e) => ({
+        name: e.name,
+        host: e.host,
+        remote: e.remote,
+        isDefault: e.default,
+        reachable: e.reachable,
+        version: e.version ?? "",
+        ncpu: e.ncpu ?? 0,
+        memTotal: e.memTotal ?? 0,
+        workspaces: e.workspaces,
+        errorCode: e.error?.code ?? "",
+        errorMessage: e.error?.message ?? "",
+        errorSuggestion: e.error?.suggestion ?? "",
+      })),
+    })),
     GenerateSSHConfig: unary("GenerateSSHConfig", (req) => ws.sshConfig(id(req), { includeHostKey: req.includeHostKey === true })),
     RotateSSHKeys: unary("RotateSSHKeys", async (req) => {
       const started = Date.now();
