@@ -10,7 +10,23 @@ export interface TempDir extends AsyncDisposable {
 export function tempDir(prefix = "t"): TempDir {
   const base = process.env.NEXUS_TEST_ROOT ?? "/tmp";
   const path = mkdtempSync(join(base, `${prefix}-`));
-  return { path, [Symbol.asyncDispose]: async () => rmSync(path, { recursive: true, force: true }) };
+  return { path, [Symbol.asyncDispose]: async () => removeTree(path) };
+}
+
+/**
+ * Removes a test folder. Run as a non-root user (scripts/test-nonroot.sh), a test that attacks as
+ * root inside a container leaves root-owned files in its worktree: those go through a throwaway
+ * container of the base image (already there: workspaces are built from it).
+ */
+function removeTree(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (process.getuid?.() === 0 || (code !== "EACCES" && code !== "EPERM")) throw err;
+    execFileSync("docker", ["run", "--rm", "--pull", "never", "--network", "none", "--label", "nexus.test=cleanup", "-v", `${path}:/d`, "debian:bookworm-slim", "sh", "-c", "rm -rf /d/* /d/.[!.]* /d/..?*"], { stdio: "ignore" });
+    rmSync(path, { recursive: true, force: true });
+  }
 }
 
 export function git(cwd: string, ...args: string[]): string {
