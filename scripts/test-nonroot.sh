@@ -43,17 +43,33 @@ id -nG "$user" | tr ' ' '\n' | grep -qx "$group" || usermod -aG "$group" "$user"
 user_home="$(getent passwd "$user" | cut -d: -f6)"
 
 # The user reads the checkout (and node_modules, maybe a symlink elsewhere) but writes nothing there.
-for path in "$root_dir" "$(readlink -f node_modules)" "$(readlink -f "$BUN")" "$root_dir/dist/nexus"; do
-  if ! runuser -u "$user" -- test -r "$path"; then
-    echo "test-nonroot: $user cannot read $path (every folder above it needs o+x)" >&2
+# A checkout it cannot reach (under /root, say) is copied to a folder it can read first.
+readable() {
+  local path
+  for path in "$root_dir" "$(readlink -f node_modules)" "$(readlink -f "$BUN")" "$root_dir/dist/nexus"; do
+    runuser -u "$user" -- test -r "$path" -a -x "$(dirname "$path")" || return 1
+  done
+}
+if ! readable; then
+  copy="$(mktemp -d /tmp/nexus-nonroot-XXXXXX)"
+  trap 'rm -rf "$copy"' EXIT
+  echo "test-nonroot: $user cannot read $root_dir: running from a copy in $copy"
+  cp -a "$root_dir/." "$copy/"
+  rm -rf "$copy/node_modules"
+  cp -a "$(readlink -f node_modules)" "$copy/node_modules"
+  chmod 755 "$copy"
+  root_dir="$copy"
+  BUN="$copy/node_modules/.bin/bun"
+  if ! readable; then
+    echo "test-nonroot: $user cannot read $copy either" >&2
     exit 1
   fi
-done
+fi
 
 echo "test-nonroot: running ${tests[*]} as $user ($(id "$user"))"
 # A clean environment: the user's own HOME and TMPDIR, no NEXUS_HOME or token of root's.
 # shellcheck disable=SC2016 # $1 and $@ are the inner shell's
-exec runuser -u "$user" -- env -i \
+runuser -u "$user" -- env -i \
   HOME="$user_home" USER="$user" LOGNAME="$user" PATH="$PATH" LANG="${LANG:-C.UTF-8}" TMPDIR=/tmp \
   ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} \
   ${NEXUS_FUZZ_RUNS:+NEXUS_FUZZ_RUNS="$NEXUS_FUZZ_RUNS"} ${NEXUS_FUZZ_SEED:+NEXUS_FUZZ_SEED="$NEXUS_FUZZ_SEED"} \
