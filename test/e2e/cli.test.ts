@@ -5,8 +5,9 @@ import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { E2E_RUNTIME, NEXUS_BIN } from "../helpers/bin.ts";
 
-const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
+const BIN = NEXUS_BIN; // dist/nexus, or Deno with NEXUS_E2E_RUNTIME=deno
 const root = tempDir("e2e");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "some-git-repo"));
@@ -107,11 +108,12 @@ describe("the user story", () => {
 
   test("exec streams output as it comes", async () => {
     const child = spawn(BIN, ["exec", "demo", "--", "sh", "-c", "echo first; sleep 2; echo second"], { env: { ...process.env, NEXUS_HOME: home } });
-    const started = Date.now();
-    const firstAt = await new Promise<number>((resolve) => child.stdout.once("data", () => resolve(Date.now() - started)));
+    // Measured from the first output, not from the spawn: the CLI's own start (seconds for a
+    // source run under Deno on a loaded machine) is not what this test is about.
+    const first = await new Promise<{ at: number; text: string }>((resolve) => child.stdout.once("data", (b) => resolve({ at: Date.now(), text: String(b) })));
     const code = await new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? -1)));
-    expect(firstAt).toBeLessThan(1500);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+    expect(first.text).toBe("first\n");
+    expect(Date.now() - first.at).toBeGreaterThanOrEqual(1500);
     expect(code).toBe(0);
   });
 
@@ -227,14 +229,16 @@ describe("daemon management", () => {
     expect(nexus(["daemon", "stop"]).code).toBe(0);
     expect(nexus(["daemon", "status"]).code).toBe(3);
     // A daemon from the source tree reports version 0.0.0-dev; the compiled CLI must replace it.
-    const src = ["bun", join(import.meta.dir, "..", "..", "src", "main.ts")];
-    const started = nexus(["daemon", "start"], { bin: [process.execPath, ...src.slice(1)] });
+    // Under Deno (a source run, 0.0.0-dev itself) the other version is the compiled binary's.
+    const other = E2E_RUNTIME === "deno" ? [join(import.meta.dir, "..", "..", "dist", "nexus")] : [process.execPath, join(import.meta.dir, "..", "..", "src", "main.ts")];
+    const otherVersion = E2E_RUNTIME === "deno" ? JSON.parse(nexus(["version", "--json"], { bin: other }).stdout).version : "0.0.0-dev";
+    const started = nexus(["daemon", "start"], { bin: other });
     expect(started.code).toBe(0);
-    expect(JSON.parse(nexus(["daemon", "status", "--json"]).stdout).version).toBe("0.0.0-dev");
+    expect(JSON.parse(nexus(["daemon", "status", "--json"]).stdout).version).toBe(otherVersion);
     const r = nexus(["list"]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("Restarting the daemon");
-    expect(JSON.parse(nexus(["daemon", "status", "--json"]).stdout).version).not.toBe("0.0.0-dev");
+    expect(JSON.parse(nexus(["daemon", "status", "--json"]).stdout).version).not.toBe(otherVersion);
     // Records survive the restart (reconciled at start).
     expect(r.stdout).toContain("demo");
   }, 60_000);
@@ -243,7 +247,9 @@ describe("daemon management", () => {
     const r = nexus(["version", "--json"]);
     expect(r.code).toBe(0);
     const v = JSON.parse(r.stdout);
-    expect(v.version).not.toBe("0.0.0-dev");
+    // A source run (Deno mode) has no build version.
+    if (E2E_RUNTIME === "deno") expect(v.version).toBe("0.0.0-dev");
+    else expect(v.version).not.toBe("0.0.0-dev");
     expect(v.daemon.version).toBe(v.version);
     expect(v.platform).toBe(`${process.platform}-${process.arch}`);
   });

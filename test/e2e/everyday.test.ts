@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { NEXUS_BIN } from "../helpers/bin.ts";
 
-const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
+const BIN = NEXUS_BIN; // dist/nexus, or Deno with NEXUS_E2E_RUNTIME=deno
 const root = tempDir("everyday");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"));

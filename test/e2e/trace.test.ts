@@ -11,6 +11,7 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
 import type { TraceRecord, TraceStats } from "../../src/kernel/trace.ts";
+import { E2E_RUNTIME } from "../helpers/bin.ts";
 import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
@@ -130,7 +131,7 @@ describe("nexus trace", () => {
     const until = Date.now() + 30_000;
     while ((await sent()).length < 8 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     expect(await sent()).toEqual(ops.map((o) => o.id));
-    expect(batches[0]!.source).toMatchObject({ name: "nexus", runtime: "bun" });
+    expect(batches[0]!.source).toMatchObject({ name: "nexus", runtime: E2E_RUNTIME });
     expect(JSON.stringify(batches)).not.toContain('"t1"');
 
     // prune

@@ -3,8 +3,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { NEXUS_BIN } from "./bin.ts";
 
-export const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
+export const BIN = NEXUS_BIN; // dist/nexus, or Deno with NEXUS_E2E_RUNTIME=deno
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
