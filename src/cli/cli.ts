@@ -10,6 +10,7 @@ import { sshCommand, sshConfigCommand } from "./commands/ssh.ts";
 import { pauseCommand, restartCommand, resumeCommand, startCommand, stopCommand, updateCommand, urlCommand, useCommand } from "./commands/lifecycle.ts";
 import { createCommand, type CreateFlags, destroyCommand, execCommand, listCommand, statusCommand } from "./commands/workspaces.ts";
 import { CliContext, type GlobalOptions } from "./context.ts";
+import { CP_STDIO } from "./commands/cp-args.ts";
 import { errorEnvelope, formatError, useColor, writeErr, writeOut } from "./output.ts";
 
 // `nexus workspace <verb>` (nexusd-overview.md) is the same command as the top-level verb.
@@ -37,6 +38,8 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     if (verb) argv = [verb, ...argv.slice(2)];
   }
   if (argv[0] === "exec") argv = execShortFlags(argv);
+  // The parser drops a bare '-'; cp's '-' (a tar on stdin/stdout) travels as a marker no path can be.
+  if (argv[0] === "cp") argv = argv.map((a, i) => (i > 0 && a === "-" ? CP_STDIO : a));
   const cli = cac("nexus");
   let pending: Promise<number> | undefined;
   let ctx: CliContext | undefined;
@@ -318,6 +321,14 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .example("nexus trash list")
     .example("nexus trash restore tr-1a2b3c4d")
     .action((action: string | undefined, id: string | undefined, opts) => run((c) => trashCommand(c, action, id, opts))(opts));
+
+  cli
+    .command("cp <source> <destination>", "Copy files or folders between the workspace and this machine, anywhere in the container (home, /etc), as docker cp")
+    .usage("cp <workspace>:<path> <local path> | cp <local path> <workspace>:<path>   ('-' : a tar on stdin/stdout)")
+    .example("nexus cp feature-auth:/etc/hosts ./hosts")
+    .example("nexus cp ./dotfiles feature-auth:~/")
+    .example("nexus cp feature-auth:~/.config - | tar -t")
+    .action((src: string, dst: string, opts) => run(async (c) => (await import("./commands/cp.ts")).cpCommand(c, src, dst))(opts));
 
   cli
     .command("code [workspace]", "Open VS Code on the workspace over Remote-SSH (code --remote ssh-remote+nexus-<name> /workspace, or the vscode:// URI)")

@@ -105,14 +105,24 @@ export class DaemonClient {
     return final;
   }
 
-  async #send(method: string, path: string, body: unknown, accept: string, signal?: AbortSignal): Promise<Response> {
+  /** A request whose body or answer is a byte stream (nexus cp's tar); an error answer becomes its NexusError. */
+  async bytes(method: string, path: string, body?: ReadableStream<Uint8Array>, signal?: AbortSignal): Promise<Response> {
+    const res = await this.#send(method, path, body, "application/x-tar, application/json", signal, "application/x-tar");
+    if (res.status >= 400) {
+      const text = await res.text().catch(() => "");
+      throw errorFrom(res.status, text ? safeParse(text) : undefined, text);
+    }
+    return res;
+  }
+
+  async #send(method: string, path: string, body: unknown, accept: string, signal?: AbortSignal, streamType = "application/x-ndjson"): Promise<Response> {
     // The operation history tells the CLI's calls from other REST clients' by this header.
     const headers: Record<string, string> = { accept, [CLIENT_HEADER]: "cli" };
-    // A ReadableStream body is a streamed NDJSON request (exec with stdin), sent while the answer comes;
+    // A ReadableStream body is a streamed request (exec's NDJSON stdin, cp's tar), sent while the answer comes;
     // a resendable one gives a fresh stream to each attempt (exec-stdin.ts).
     if (isResendable(body)) body = body.fresh();
     const streamed = body instanceof ReadableStream;
-    if (body !== undefined) headers["content-type"] = streamed ? "application/x-ndjson" : "application/json";
+    if (body !== undefined) headers["content-type"] = streamed ? streamType : "application/json";
     if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
     if (this.target.expectVersion) headers["x-nexus-expect-version"] = this.target.expectVersion;
     const payload = body === undefined ? {} : streamed ? { body, duplex: "half" } : { body: JSON.stringify(body) };

@@ -99,6 +99,16 @@ export interface ContainerStats {
   pids: number;
 }
 
+/** A path in a container as the engine's archive stat gives it (mode holds Go's os.FileMode bits). */
+export interface ContainerPathStat {
+  name: string;
+  size: number;
+  mode: number;
+  isDir: boolean;
+  isSymlink: boolean;
+  linkTarget: string;
+}
+
 export interface ContainerEngine {
   /** Where the engine is, for messages (unix:///var/run/docker.sock, ssh://host, ...). */
   readonly address: string;
@@ -118,6 +128,12 @@ export interface ContainerEngine {
   /** Runs a container to its end and removes it: combined output and exit code (124 after `timeoutMs`). */
   runOneOff(spec: ContainerSpec, timeoutMs: number): Promise<{ exitCode: number; output: string; timedOut: boolean }>;
   putFiles(containerId: string, dir: string, entries: readonly TarEntry[]): Promise<void>;
+  /** What is at `path` in the container (docker cp's stat), or undefined when nothing is. */
+  statPath(containerId: string, path: string): Promise<ContainerPathStat | undefined>;
+  /** `path` in the container as a tar stream whose root entry is its basename (docker cp's source side). */
+  getArchive(containerId: string, path: string): Promise<NodeJS.ReadableStream>;
+  /** Extracts the tar `archive` into the directory `dir` in the container (docker cp's target side). */
+  putArchive(containerId: string, dir: string, archive: NodeJS.ReadableStream): Promise<void>;
   start(containerId: string): Promise<void>;
   stop(containerId: string, timeoutSeconds: number): Promise<void>;
   pause(containerId: string): Promise<void>;

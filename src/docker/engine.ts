@@ -6,7 +6,7 @@ import { NexusError } from "../kernel/errors.ts";
 import { readUntrustedBufferSync } from "../fs/untrusted-files.ts";
 import type { ProgressSink } from "../kernel/progress.ts";
 import { engineAddress } from "./connect.ts";
-import type { ContainerEngine, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, VolumeSummary } from "./container-engine.ts";
+import type { ContainerEngine, ContainerPathStat, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, VolumeSummary } from "./container-engine.ts";
 import { toCreateOptions } from "./create-options.ts";
 import { BuildProgress } from "./build-progress.ts";
 import { IMAGE_CONTEXT_FILES } from "./image-context.ts";
@@ -266,6 +266,34 @@ export class DockerEngine implements ContainerEngine {
 
   async putFiles(containerId: string, dir: string, entries: readonly TarEntry[]): Promise<void> {
     await this.call("copy files into container", () => this.docker.getContainer(containerId).putArchive(tar(entries), { path: dir }));
+  }
+
+  async statPath(containerId: string, path: string): Promise<ContainerPathStat | undefined> {
+    let res: { headers?: Record<string, string | string[] | undefined>; resume?: () => void };
+    try {
+      res = (await this.docker.getContainer(containerId).infoArchive({ path })) as typeof res;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw this.#wrap("look at a path in the container", err);
+    }
+    res.resume?.();
+    const header = res.headers?.["x-docker-container-path-stat"];
+    if (typeof header !== "string") throw new NexusError("CONTAINER_ERROR", "The engine answered a path stat without its X-Docker-Container-Path-Stat header");
+    const st = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as { name: string; size: number; mode: number; linkTarget?: string };
+    // Go's os.FileMode: ModeDir is bit 31, ModeSymlink bit 27.
+    return { name: st.name, size: st.size, mode: st.mode, isDir: (st.mode & 0x80000000) !== 0, isSymlink: (st.mode & 0x8000000) !== 0, linkTarget: st.linkTarget ?? "" };
+  }
+
+  async getArchive(containerId: string, path: string): Promise<NodeJS.ReadableStream> {
+    return this.call("copy from the container", () => this.docker.getContainer(containerId).getArchive({ path }));
+  }
+
+  async putArchive(containerId: string, dir: string, archive: NodeJS.ReadableStream): Promise<void> {
+    await this.call("copy into the container", async () => {
+      const res = (await this.docker.getContainer(containerId).putArchive(archive, { path: dir })) as unknown;
+      // dockerode answers the response stream here: drain it so the request completes.
+      if (res && typeof (res as NodeJS.ReadableStream).resume === "function") (res as NodeJS.ReadableStream).resume();
+    });
   }
 
   async start(containerId: string): Promise<void> {

@@ -16,6 +16,7 @@ import { serviceRoutes } from "./routes/services.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import type { SessionService } from "../../core/sessions/service.ts";
 import { workspaceRoutes } from "./routes/workspaces.ts";
+import { ARCHIVE_PATH, archiveRoutes } from "./routes/archive.ts";
 import { trashRoutes } from "./routes/trash.ts";
 import type { Trash } from "../../core/trash.ts";
 import { checkpointRoutes, workspaceCheckpointRoutes } from "./routes/checkpoints.ts";
@@ -110,7 +111,13 @@ export function createApp(deps: AppDeps): Hono {
     },
   });
   // A streamed exec's body is the command's stdin: as long as the input, read line by line (exec-input.ts).
-  api.use("*", (c, next) => (c.req.method === "POST" && /^\/api\/v1\/workspaces\/[^/]+\/exec$/.test(c.req.path) && isStreamedExec(c.req.header("content-type")) ? next() : limit(c, next)));
+  api.use("*", (c, next) =>
+    (c.req.method === "POST" && /^\/api\/v1\/workspaces\/[^/]+\/exec$/.test(c.req.path) && isStreamedExec(c.req.header("content-type"))) ||
+    // nexus cp's upload is a tar stream of any size (routes/archive.ts).
+    (c.req.method === "PUT" && ARCHIVE_PATH.test(c.req.path))
+      ? next()
+      : limit(c, next),
+  );
   // The local CLI says which daemon build it expects; another build answers before doing anything,
   // so the CLI can replace it and retry (one round trip in the usual case instead of two).
   const build = `${deps.build.version}+${deps.build.commit}`;
@@ -130,6 +137,7 @@ export function createApp(deps: AppDeps): Hono {
   api.route("/workspaces", workspaceRoutes(deps.workspaces, deps.sessions));
   if (deps.sessions) api.route("/sessions", sessionRoutes(deps.sessions));
   api.route("/workspaces", serviceRoutes(deps.workspaces));
+  api.route("/workspaces", archiveRoutes(deps.workspaces));
   if (deps.forwards) api.route("/workspaces", portRoutes(deps.forwards));
   if (deps.trash) api.route("/trash", trashRoutes(deps.trash));
   if (deps.trace) api.route("/trace", traceRoutes(deps.trace));

@@ -22,6 +22,7 @@ import { WorkspaceServices } from "./services.ts";
 import { workspaceUrl, type WorkspaceUrl } from "./url.ts";
 import { WorkspaceViews } from "./views.ts";
 import { AutoResume, type Resumed } from "./wake.ts";
+import { WorkspaceArchive, type ArchiveRead, type ArchiveWrite } from "./archive.ts";
 import type { CheckpointHooks } from "./checkpoint-hooks.ts";
 import { containerSpec } from "./spec.ts";
 import { applyContainerOptions } from "../devcontainer.ts";
@@ -41,6 +42,7 @@ export class WorkspaceService {
   readonly #views: WorkspaceViews;
   readonly #reconciler: WorkspaceReconciler;
   readonly #wake: AutoResume;
+  readonly #archive: WorkspaceArchive;
   readonly #container: WorkspaceContainer;
 
   constructor(deps: WorkspaceServiceDeps) {
@@ -63,6 +65,7 @@ export class WorkspaceService {
     this.#views = new WorkspaceViews(c, this.#channel, this.#services, this.#idle);
     this.#reconciler = new WorkspaceReconciler(c, this.#lifecycle, this.#services);
     this.#wake = new AutoResume(c, this.#lifecycle);
+    this.#archive = new WorkspaceArchive(c, this.#wake);
   }
 
   // ---- lookups and views (views.ts) -------------------------------------------------------------
@@ -147,6 +150,15 @@ export class WorkspaceService {
   /** Saves a record a checkpoint restore changed (new container and home volume). */
   saveRecord(r: WorkspaceRecord): void {
     this.#c.d.store.save(r);
+  }
+
+  // ---- copying files in and out, anywhere in the container (archive.ts; nexus cp) -------------
+
+  readArchive(ref: string, path: string): Promise<ArchiveRead> {
+    return this.#archive.read(ref, path);
+  }
+  writeArchive(ref: string, path: string, archive: NodeJS.ReadableStream): Promise<ArchiveWrite> {
+    return this.#archive.write(ref, path, archive);
   }
 
   // ---- the channel into a running workspace (channel.ts) ---------------------------------------
