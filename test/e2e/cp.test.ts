@@ -97,6 +97,13 @@ describe("nexus cp", () => {
     expect(nexus(["cp", "a", "b"]).code).toBe(2);
   });
 
+  test("with no daemon running, cp starts it as other commands do", () => {
+    expect(nexus(["daemon", "stop"]).code).toBe(0);
+    const r = nexus(["cp", "cp1:/etc/app.conf", "after-restart.conf"]);
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(local, "after-restart.conf"), "utf8")).toBe("key=value\n");
+  });
+
   test("a paused workspace is resumed first", () => {
     expect(nexus(["pause", "cp1"]).code).toBe(0);
     const r = nexus(["cp", "cp1:/etc/app.conf", "after-pause.conf"]);
