@@ -11,7 +11,7 @@
 //     image (no registry), the local engine's image is streamed over (get → load).
 import type { ProgressSink } from "../../kernel/progress.ts";
 import { NexusError } from "../../kernel/errors.ts";
-import type { ContainerEngine, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, VolumeSummary } from "../container-engine.ts";
+import type { ContainerEngine, ContainerPathStat, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, VolumeSummary } from "../container-engine.ts";
 import { contextHash, DockerEngine } from "../engine.ts";
 import type { TarEntry } from "../tar.ts";
 import type { SshLink } from "./ssh-link.ts";
@@ -190,6 +190,19 @@ export class RemoteEngine implements ContainerEngine {
 
   async putFiles(containerId: string, dir: string, entries: readonly TarEntry[]): Promise<void> {
     return (await this.#up()).putFiles(containerId, dir, entries);
+  }
+
+  // nexus cp: the archive API streams through the relay socket, over the same connection.
+  async statPath(containerId: string, path: string): Promise<ContainerPathStat | undefined> {
+    return (await this.#up()).statPath(containerId, path);
+  }
+
+  async getArchive(containerId: string, path: string): Promise<NodeJS.ReadableStream> {
+    return (await this.#up()).getArchive(containerId, path);
+  }
+
+  async putArchive(containerId: string, dir: string, archive: NodeJS.ReadableStream): Promise<void> {
+    return (await this.#up()).putArchive(containerId, dir, archive);
   }
 
   async start(containerId: string): Promise<void> {
