@@ -13,12 +13,16 @@ if [ ! -x "$BUN" ]; then
 fi
 
 bash scripts/docker-up.sh || exit 1
-# Test tools a fresh machine may lack (the install.sh lint); installed the same way as the engine.
-if ! command -v shellcheck >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null 2>&1 \
-    || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null 2>&1; } \
-    || echo "could not install shellcheck" >&2
-fi
+# Test tools a fresh machine may lack (shellcheck: the install.sh lint; unison: the file sync
+# provider, the same 2.52 as the workspace image); installed the same way as the engine, only as
+# root on Debian (otherwise the sync tests say what is missing).
+for tool in shellcheck unison; do
+  if ! command -v "$tool" >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$tool" >/dev/null 2>&1 \
+      || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$tool" >/dev/null 2>&1; } \
+      || echo "could not install $tool" >&2
+  fi
+done
 "$BUN" scripts/build.ts || exit 1
 node_modules/.bin/tsc --noEmit || { echo "typecheck failed" >&2; exit 1; }
 

@@ -6,11 +6,12 @@ FROM \${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8
 # No docs, man pages or translations (dpkg path-exclude), then one layer for all of apt: no
 # recommended packages, no fsync per unpacked file while building (force-unsafe-io, this install
-# only), no apt cache or lists left behind.
+# only), no apt cache or lists left behind. unison + inotify-tools: file sync with a remote engine (src/sync/).
 COPY nexus-nodoc /etc/dpkg/dpkg.cfg.d/nexus-nodoc
 RUN apt-get update \\
  && apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-unsafe-io \\
       openssh-server git sudo bash curl ca-certificates python3 procps less tmux locales rsync vim-tiny \\
+      unison inotify-tools \\
  && sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen && locale-gen \\
  && printf 'LANG=en_US.UTF-8\\nLC_ALL=en_US.UTF-8\\n' > /etc/default/locale \\
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /etc/ssh/ssh_host_* \\

@@ -20,6 +20,7 @@ const LAYERS: Record<string, number> = {
   auth: 1,
   service: 1,
   fs: 1,
+  sync: 1,
   core: 2,
   api: 3,
   cli: 3,

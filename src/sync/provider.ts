@@ -1,0 +1,52 @@
+// What a sync provider's session does; the manager holds one per attached workspace. A session is
+// made from its persisted state, so a daemon started after a crash picks up where it was.
+import type { SyncConfig } from "./config.ts";
+import type { SyncConflict, SyncEndpoint, SyncProviderName, SyncSide, SyncState, SyncStats } from "./types.ts";
+
+/** What ~/.nexus/sync/<workspace id>/state.json holds (written atomically on every change). */
+export interface PersistedSync {
+  version: 1;
+  workspaceId: string;
+  provider: Exclude<SyncProviderName, "bind">;
+  sessionId: string;
+  hostPath: string;
+  remotePath: string;
+  endpoint: SyncEndpoint;
+  config: SyncConfig;
+  paused: boolean;
+  conflicts: SyncConflict[];
+  lastSyncAt: string | null;
+  bytesTransferred: number;
+  error: string | null;
+}
+
+export interface SessionStatus {
+  provider: SyncProviderName;
+  status: SyncState;
+  sessionId: string | null;
+  stats: SyncStats;
+  lastSyncAt: string | null;
+  error: string | null;
+}
+
+export interface SyncSession {
+  readonly state: PersistedSync;
+  /** Starts watching and runs a full pass (both sides reconciled); rejects when the provider cannot run. */
+  start(): Promise<void>;
+  /** Stops watching; a running pass finishes first. */
+  stop(): Promise<void>;
+  pause(): Promise<void>;
+  /** Watches again and catches up with what changed while paused. */
+  resume(): Promise<void>;
+  /** Returns once both sides agree (SYNC_PAUSED, SYNC_CONFLICT, SYNC_SESSION_FAILED otherwise). */
+  flush(timeoutMs?: number): Promise<void>;
+  status(): SessionStatus;
+  resolve(path: string, winner: SyncSide): Promise<void>;
+}
+
+export interface SessionContext {
+  /** The session's folder: ssh files, the provider's archives, the pids of its processes. */
+  dir: string;
+  save(): void;
+  log(message: string): void;
+}
