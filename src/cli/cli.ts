@@ -201,6 +201,15 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action((args: string[], opts) => run(async (c) => (await import("./commands/checkpoints.ts")).checkpointCommand(c, args, opts))(opts));
 
   cli
+    .command("sync [...args]", "File sync between the worktree and the workspace: status | pause | resume | flush | conflicts | resolve")
+    .usage("sync status|pause|resume|flush|conflicts [workspace] | sync resolve [workspace] PATH --winner host|workspace")
+    .option("--winner <side>", "resolve: whose version stays, host or workspace")
+    .example("nexus sync status big --json")
+    .example("nexus sync flush big")
+    .example("nexus sync resolve big src/config.ts --winner host")
+    .action((args: string[], opts) => run(async (c) => (await import("./commands/sync.ts")).syncCommand(c, args, opts))(opts));
+
+  cli
     .command("restore [...args]", "Bring a workspace back to a checkpoint (an automatic checkpoint of the current state is taken first)")
     .usage("restore [workspace] <checkpoint>")
     .example("nexus restore feature-auth before-refactor")

@@ -20,6 +20,7 @@ import { OperationTrace } from "../core/trace/recorder.ts";
 import { tracedFacades } from "../core/trace/facades.ts";
 import { telemetryFromConfig, type TelemetryExporter } from "../core/trace/telemetry.ts";
 import { TraceLog } from "../store/trace-log.ts";
+import type { SyncService } from "../core/sync/service.ts";
 
 const IDLE_CHECK_MS = 30_000;
 
@@ -51,6 +52,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
   let workspaces: WorkspaceService | undefined;
   let forwards: PortForwards | undefined;
   let sessions: SessionService | undefined;
+  let syncService: SyncService | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   const engineWatch = new AbortController();
@@ -69,6 +71,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       const closing = [server?.stop(), tcpServer?.stop(), ...grpcServers.map((g) => g.stop())];
       await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 5000))]).catch(() => {});
       rmSync(paths.grpcSocket, { force: true });
+      await syncService?.manager.shutdown().catch(() => undefined);
       workspaces?.shutdown();
       await trace?.flush();
       await telemetry?.close().catch(() => {});
@@ -106,6 +109,9 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     sessions = services.sessions;
     sessions.start();
     await forwards.restore().catch((err: Error) => log.warn(`port forwards not restored: ${err.message}`));
+    syncService = services.sync;
+    // Sync sessions a killed daemon left: each starts with a full pass (in the background: a remote engine may be slow).
+    void services.sync.manager.restore().catch((err: Error) => log.warn(`sync sessions not restored: ${err.message}`));
 
     const build = buildInfo();
     // The operation history: the transports get the façades wrapped to record each operation (core/trace/).
@@ -123,6 +129,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       forwards: traced.forwards,
       sessions: traced.sessions,
       trace,
+      sync: services.sync,
       build,
       daemon: { shutdown: () => void stop(), pid: process.pid, startedAt: new Date().toISOString() },
       log,
@@ -132,7 +139,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       ws: { workspaces: traced.workspaces, sessions: traced.sessions, files, monitor, events: services.events, log, verify, support },
     };
     const app = createApp(appDeps);
-    const grpcDeps = { workspaces: traced.workspaces, sessions: traced.sessions, files, monitor, log, checkpoints: traced.checkpoints };
+    const grpcDeps = { workspaces: traced.workspaces, sessions: traced.sessions, files, monitor, log, checkpoints: traced.checkpoints, sync: services.sync };
     rmSync(paths.daemonSocket, { force: true }); // we hold the lock, so a socket left here is stale
     rmSync(paths.grpcSocket, { force: true });
     const oldMask = process.umask(0o077); // the sockets are born 0600, never briefly open to others

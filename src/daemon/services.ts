@@ -16,6 +16,9 @@ import { loadOrCreateKeyPair } from "../ssh/keys.ts";
 import { SshPool } from "../ssh/pool.ts";
 import type { NexusPaths } from "../store/paths.ts";
 import { WorkspaceStore } from "../store/workspaces.ts";
+import { join } from "node:path";
+import { SyncService } from "../core/sync/service.ts";
+import { SyncManager } from "../sync/manager.ts";
 
 export interface Services {
   workspaces: WorkspaceService;
@@ -25,6 +28,7 @@ export interface Services {
   forwards: PortForwards;
   sessions: SessionService;
   checkpoints: CheckpointService;
+  sync: SyncService;
 }
 
 /** Wires the core to its adapters: the daemon and the integration tests build the same graph. */
@@ -64,5 +68,8 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
   const sessions = new SessionService({ workspaces, paths, config, events, log });
   const checkpoints = new CheckpointService({ store: new CheckpointStore(paths.checkpoints), docker, workspaces, workspaceStore: store, log, instance: instanceId(paths.home), dir: paths.checkpoints });
   workspaces.setCheckpoints(checkpoints);
-  return { workspaces, docker, store, events, forwards, sessions, checkpoints };
+  // File sync for workspaces whose engine cannot bind-mount the worktree; state in ~/.nexus/sync.
+  const sync = new SyncService({ resolve: (ref) => workspaces.resolve(ref), manager: new SyncManager({ dir: join(paths.home, "sync"), env, log: (m) => log.info(m) }) });
+  workspaces.setSyncSummary((r) => sync.summary(r));
+  return { workspaces, docker, store, events, forwards, sessions, checkpoints, sync };
 }

@@ -90,6 +90,22 @@ describe("the user story", () => {
     expect(s.lastActiveAt).toBeTruthy();
   });
 
+  test("sync on a local workspace: provider bind, the same files, pause refused, flush done at once", () => {
+    const s = JSON.parse(nexus(["sync", "status", "demo", "--json"]).stdout);
+    expect(s).toMatchObject({ provider: "bind", status: "syncing", sessionId: null, error: null, stats: { conflicts: 0, bytesTransferred: 0 } });
+    expect(s.stats.filesSynced).toBe(s.stats.filesTotal);
+    expect(nexus(["sync", "status", "demo"]).stdout).toContain("provider bind");
+    expect(JSON.parse(nexus(["status", "demo", "--json"]).stdout).sync).toEqual({ provider: "bind", status: "syncing", lastSyncAt: null });
+    const paused = nexus(["sync", "pause", "demo", "--json"]);
+    expect(paused.code).not.toBe(0);
+    expect(JSON.parse(paused.stdout).error).toMatchObject({ code: "INVALID_STATE" });
+    expect(JSON.parse(nexus(["sync", "flush", "demo", "--json"]).stdout)).toEqual({ flushed: true, durationMs: 0 });
+    expect(JSON.parse(nexus(["sync", "conflicts", "demo", "--json"]).stdout)).toEqual({ conflicts: [] });
+    const resolve = nexus(["sync", "resolve", "demo", "a.txt", "--winner", "host", "--json"]);
+    expect(JSON.parse(resolve.stdout).error).toMatchObject({ code: "NOT_FOUND" });
+    expect(nexus(["sync", "resolve", "demo", "a.txt", "--winner", "nobody"]).code).toBe(2);
+  });
+
   test("exec runs over SSH inside the container, in /workspace", () => {
     const r = nexus(["exec", "demo", "--", "git", "status"]);
     expect(r.code).toBe(0);

@@ -249,10 +249,15 @@ describe("gRPC on the unix socket", () => {
     expect((await failure(call("WaitForWorkspace", { workspaceId: "g1", condition: "sideways" }))).code).toBe(grpc.status.INVALID_ARGUMENT);
   }, 300_000);
 
-  test("later features answer UNIMPLEMENTED with the taxonomy's details", async () => {
-    const e = await failure(call("GetSyncStatus", { workspaceId: "g1" }));
-    expect(e.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(fromGrpcError(e)).toMatchObject({ code: "UNIMPLEMENTED", details: { feature: "file sync", method: "GetSyncStatus" } });
+  test("file sync answers for a local workspace (provider bind); services and sessions are there", async () => {
+    expect(await call("GetSyncStatus", { workspaceId: "g1" })).toMatchObject({ provider: "bind", state: "SYNC_STATE_SYNCING", sessionId: "", errorMessage: "" });
+    const paused = await failure(call("PauseSync", { workspaceId: "g1" }));
+    expect(fromGrpcError(paused)).toMatchObject({ code: "INVALID_STATE" });
+    expect(await call("FlushSync", { workspaceId: "g1" })).toEqual({ flushed: true, durationMs: 0 });
+    expect(await call("ListConflicts", { workspaceId: "g1" })).toEqual({ conflicts: [] });
+    expect(fromGrpcError(await failure(call("ResolveConflict", { workspaceId: "g1", path: "a.txt", resolution: "alpha" })))).toMatchObject({ code: "NOT_FOUND" });
+    expect(fromGrpcError(await failure(call("ResolveConflict", { workspaceId: "g1", path: "a.txt", resolution: "gamma" })))).toMatchObject({ code: "INVALID_ARGUMENT" });
+    expect(fromGrpcError(await failure(call("GetSyncStatus", { workspaceId: "nope" })))).toMatchObject({ code: "WORKSPACE_NOT_FOUND" });
     // Sessions are there now: a workspace without any lists none.
     expect(await call("ListSessions", { workspaceId: "g1" })).toEqual({ sessions: [] });
     // Services are there now: a workspace without any lists none, and an unknown one is NOT_FOUND.
@@ -261,7 +266,6 @@ describe("gRPC on the unix socket", () => {
     expect(logs.error?.code).toBe(grpc.status.NOT_FOUND);
     expect((await failure(call("RunHook", { workspaceId: "g1", hook: "pre-start" }))).code).toBe(grpc.status.NOT_FOUND);
     expect((await failure(call("RunHook", { workspaceId: "g1", hook: "pre-build" }))).code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect((await failure(call("GetSyncStatus", { workspaceId: "g1" }))).code).toBe(grpc.status.UNIMPLEMENTED);
   });
 
   test("malformed and huge messages are refused and the daemon keeps serving", async () => {

@@ -1705,6 +1705,18 @@ export const WORKSPACE_DESCRIPTOR = {
           "detectedAt": {
            "type": "google.protobuf.Timestamp",
            "id": 4
+          },
+          "type": {
+           "type": "string",
+           "id": 5
+          },
+          "winner": {
+           "type": "string",
+           "id": 6
+          },
+          "copyPath": {
+           "type": "string",
+           "id": 7
           }
          }
         },

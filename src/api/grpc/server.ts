@@ -13,6 +13,8 @@ import type { SessionView } from "../../core/sessions/types.ts";
 import type { ServiceHealthView } from "../../core/types.ts";
 import { WORKSPACE_DESCRIPTOR } from "./descriptor.ts";
 import { checkpointHandlers } from "./checkpoints.ts";
+import { syncHandlers } from "./sync.ts";
+import type { SyncService } from "../../core/sync/service.ts";
 import type { CheckpointService } from "../../core/checkpoints/service.ts";
 import { toGrpcError } from "./errors.ts";
 import { withSurface } from "../../core/trace/surface.ts";
@@ -52,6 +54,8 @@ export interface GrpcDeps {
   log: Logger;
   /** Left out, the checkpoint RPCs answer UNIMPLEMENTED. */
   checkpoints?: CheckpointService;
+  /** Left out, the file sync RPCs answer UNIMPLEMENTED. */
+  sync?: SyncService;
   /** Throws AUTHENTICATION_FAILED unless the call's metadata carries a valid token (TCP); absent on the unix socket. */
   authorize?: (metadata: grpc.Metadata) => Promise<void> | void;
 }
@@ -345,6 +349,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
   };
 
   if (d.checkpoints) for (const [method, fn] of Object.entries(checkpointHandlers(d.checkpoints))) impl[method] = unary(method, fn);
+  if (d.sync) for (const [method, fn] of Object.entries(syncHandlers(d.sync))) impl[method] = unary(method, fn);
 
   const def = workspaceServiceDefinition();
   for (const [method, m] of Object.entries(def)) {

@@ -24,6 +24,8 @@ import type { CheckpointService } from "../../core/checkpoints/service.ts";
 import type { OperationTrace } from "../../core/trace/recorder.ts";
 import { CLIENT_HEADER, withSurface } from "../../core/trace/surface.ts";
 import { traceRoutes } from "./routes/trace.ts";
+import { syncRoutes } from "./routes/sync.ts";
+import type { SyncService } from "../../core/sync/service.ts";
 
 export const EXPECT_VERSION_HEADER = "x-nexus-expect-version";
 /** Request bodies are small JSON documents (as WebSocket messages, spec §3.3 limits). */
@@ -52,11 +54,13 @@ export interface AppDeps {
   ws?: WsRouteDeps;
   /** The operation history (/trace, an extension of the spec); left out, those routes do not exist. */
   trace?: OperationTrace;
+  /** File sync (/workspaces/{id}/sync...); left out, those routes answer UNIMPLEMENTED. */
+  sync?: SyncService;
 }
 
 // Spec routes whose features later work lands; until then they answer honestly that they are not there.
 const NOT_YET: Array<[method: "get" | "post" | "patch" | "delete", path: string, feature: string]> = [
-  // Answered by the checkpoint routes when the app has them (registered first, they match first).
+  // Answered by the checkpoint and sync routes when the app has them (registered first, they match first).
   ["post", "/workspaces/:id/checkpoints", "checkpoints"],
   ["get", "/workspaces/:id/checkpoints", "checkpoints"],
   ["post", "/checkpoints/:id/restore", "checkpoint restore"],
@@ -147,6 +151,7 @@ export function createApp(deps: AppDeps): Hono {
     api.route("/workspaces", workspaceCheckpointRoutes(deps.checkpoints));
     api.route("/checkpoints", checkpointRoutes(deps.checkpoints));
   }
+  if (deps.sync) api.route("/workspaces", syncRoutes(deps.sync));
   // The active workspace (`nexus use`): an extension of the spec, which sets it through /switch.
   api.get("/active-workspace", (c) => {
     const r = deps.workspaces.active();

@@ -105,6 +105,8 @@ export class WorkspaceContext {
   readonly unreachable = new Map<string, string>();
   /** File sync for remote workspaces; unset: none is available (remote create fails with SYNC_PROVIDER_NOT_FOUND). */
   remoteSync: RemoteSync | undefined;
+  /** status.sync (src/core/sync/service.ts); unset, the bind mount's answer. */
+  syncSummary: ((r: WorkspaceRecord) => { provider: string; status: string; lastSyncAt: string | null }) | undefined;
   /** The workspaces' own git dirs and the commits moving to and from the host; set by the façade (it needs the channel). */
   git!: GitSync;
 

@@ -120,6 +120,10 @@ export class WorkspaceService {
   setCheckpoints(hooks: CheckpointHooks): void {
     this.#c.checkpoints = hooks;
   }
+  /** status.sync comes from the sync service (src/core/sync/). */
+  setSyncSummary(fn: (r: WorkspaceRecord) => { provider: string; status: string; lastSyncAt: string | null }): void {
+    this.#c.syncSummary = fn;
+  }
   /** `fn` under the workspace's lifecycle lock; inside it, stopLocked/startLocked stand for stop/start. */
   exclusive<T>(ref: string, fn: (r: WorkspaceRecord) => Promise<T>): Promise<T> {
     const id = this.#c.resolve(ref).id;

@@ -68,8 +68,8 @@ export class WorkspaceViews {
           ...(c.forwarder?.forwardsOf(r.id) ?? []).map((f) => ({ name: project?.services.find((sv) => sv.port === f.containerPort)?.name ?? f.id, containerPort: f.containerPort, hostPort: f.hostPort, status: "forwarded" })),
         ],
       },
-      // A local engine bind-mounts the worktree: nothing to sync, and we say so.
-      sync: { provider: "bind", status: "live", lastSyncAt: null },
+      // From the sync service (src/core/sync/); without one, the local engine's bind mount: nothing to sync.
+      sync: c.syncSummary?.(r) ?? { provider: "bind", status: "syncing", lastSyncAt: null },
       createdAt: r.createdAt,
       lastActiveAt: r.lastActiveAt,
       branch: r.branch,

@@ -1,0 +1,104 @@
+// File sync as every transport sees it (spec §3.1 File Sync): a workspace whose worktree is
+// bind-mounted (the local engine) has provider `bind` — the same files on both sides, nothing to
+// sync, pause refused, flush done at once, never a conflict; a workspace attached to the sync
+// manager (a remote engine: src/sync/) answers from its session.
+import * as v from "valibot";
+import { NexusError } from "../../kernel/errors.ts";
+import type { SyncManager } from "../../sync/manager.ts";
+import type { SyncConflict, SyncStatusView } from "../../sync/types.ts";
+import { countFiles } from "../../sync/count.ts";
+import { DEFAULT_SYNC_CONFIG } from "../../sync/config.ts";
+import type { WorkspaceRecord } from "../../kernel/types.ts";
+
+/** POST /workspaces/{id}/sync/conflicts/resolve's body. gRPC's `resolution` alpha|beta maps onto it. */
+export const ResolveConflictInput = v.strictObject({
+  path: v.pipe(v.string("path must be a string"), v.minLength(1, "path must not be empty")),
+  winner: v.picklist(["host", "workspace"], "winner must be host or workspace"),
+});
+export type ResolveConflictInput = v.InferOutput<typeof ResolveConflictInput>;
+
+export interface SyncServiceDeps {
+  /** The workspace a ref (id or name) names; throws WORKSPACE_NOT_FOUND. */
+  resolve(ref: string): WorkspaceRecord;
+  manager: SyncManager;
+}
+
+const BIND_CACHE_MS = 5000;
+
+export class SyncService {
+  readonly #d: SyncServiceDeps;
+  readonly #counts = new Map<string, { at: number; n: number }>();
+
+  constructor(deps: SyncServiceDeps) {
+    this.#d = deps;
+  }
+
+  /** The manager behind it (remote workspaces attach through it). */
+  get manager(): SyncManager {
+    return this.#d.manager;
+  }
+
+  #bindFiles(r: WorkspaceRecord): number {
+    const hit = this.#counts.get(r.id);
+    if (hit && Date.now() - hit.at < BIND_CACHE_MS) return hit.n;
+    const n = countFiles(r.mountPath, DEFAULT_SYNC_CONFIG.exclude);
+    this.#counts.set(r.id, { at: Date.now(), n });
+    return n;
+  }
+
+  status(ref: string): SyncStatusView {
+    const r = this.#d.resolve(ref);
+    if (this.#d.manager.has(r.id)) return this.#d.manager.status(r.id);
+    const n = this.#bindFiles(r);
+    // One set of files seen from both sides: always in step, nothing ever transferred.
+    return { workspaceId: r.id, provider: "bind", status: "syncing", sessionId: null, stats: { filesTotal: n, filesSynced: n, conflicts: 0, bytesTransferred: 0 }, lastSyncAt: null, error: null };
+  }
+
+  /** status.sync in the workspace's status (spec: GET /workspaces/{id}/status). */
+  summary(r: WorkspaceRecord): { provider: string; status: string; lastSyncAt: string | null } {
+    if (!this.#d.manager.has(r.id)) return { provider: "bind", status: "syncing", lastSyncAt: null };
+    const s = this.#d.manager.status(r.id);
+    return { provider: s.provider, status: s.status, lastSyncAt: s.lastSyncAt };
+  }
+
+  async pause(ref: string): Promise<SyncStatusView> {
+    const r = this.#d.resolve(ref);
+    if (!this.#d.manager.has(r.id)) throw bindRefuses("paused");
+    return this.#d.manager.pause(r.id);
+  }
+
+  async resume(ref: string): Promise<SyncStatusView> {
+    const r = this.#d.resolve(ref);
+    // A bind mount is never paused: resuming it is already done.
+    if (!this.#d.manager.has(r.id)) return this.status(r.id);
+    return this.#d.manager.resume(r.id);
+  }
+
+  async flush(ref: string, opts: { timeoutSeconds?: number } = {}): Promise<{ flushed: true; durationMs: number }> {
+    const r = this.#d.resolve(ref);
+    // Both sides are the same files: they agree already.
+    if (!this.#d.manager.has(r.id)) return { flushed: true, durationMs: 0 };
+    return this.#d.manager.flush(r.id, opts.timeoutSeconds ? opts.timeoutSeconds * 1000 : undefined);
+  }
+
+  conflicts(ref: string): { conflicts: SyncConflict[] } {
+    const r = this.#d.resolve(ref);
+    return { conflicts: this.#d.manager.has(r.id) ? this.#d.manager.conflicts(r.id) : [] };
+  }
+
+  async resolveConflict(ref: string, input: ResolveConflictInput): Promise<{ resolved: true; path: string }> {
+    const r = this.#d.resolve(ref);
+    if (!this.#d.manager.has(r.id)) {
+      throw new NexusError("NOT_FOUND", `No sync conflict at '${input.path}': workspace '${r.name}' shares the worktree's files (provider bind), so there are none`, { suggestion: "Nothing to resolve", details: { path: input.path } });
+    }
+    await this.#d.manager.resolve(r.id, input.path, input.winner);
+    return { resolved: true, path: input.path };
+  }
+}
+
+function bindRefuses(what: string): NexusError {
+  return new NexusError("INVALID_STATE", `File sync cannot be ${what}: this workspace's worktree is bind-mounted (provider bind), host and workspace see the same files`, {
+    suggestion: "Nothing to do: edits are visible on both sides at once",
+    details: { provider: "bind" },
+  });
+}
