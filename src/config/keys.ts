@@ -15,7 +15,9 @@ export interface ConfigKeyDoc {
   honoured: Honoured;
 }
 
-const SYNC_LATER = "not yet: file sync is issue 15 (the worktree is bind-mounted, so files are live without sync)";
+// The sync manager (src/sync/) honours them for a workspace on a remote engine; none can be made until issue 15's engines land.
+const SYNC_LATER = "only for a workspace on a remote engine (not landed yet): a local workspace's worktree is bind-mounted, live without sync";
+const SYNC_MUTAGEN = "passed to mutagen only (unison ignores it), and only for a workspace on a remote engine (not landed yet)";
 const TELEMETRY_LATER = "not yet: operation history and its export land with issue 18's trace part";
 const SECRETS_LATER = "not yet: secrets land with issue 18's secrets part";
 
@@ -56,15 +58,15 @@ export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
   { key: "secrets.named.<name>.service", does: "source keychain: the item's service (macOS `security`, Linux `secret-tool`)", honoured: SECRETS_LATER },
   { key: "secrets.named.<name>.account", does: "source keychain: the item's account", honoured: SECRETS_LATER },
   { key: "secrets.named.<name>.command", does: "source command: a shell command run on the host, as you, whose output is the value (`pass show npm`, `op read …`)", honoured: SECRETS_LATER },
-  { key: "sync.provider", does: "the file sync engine (mutagen)", honoured: SYNC_LATER },
+  { key: "sync.provider", does: "the file sync engine: auto (mutagen if installed, else unison), mutagen or unison", honoured: SYNC_LATER },
   { key: "sync.mode", does: "sync direction and safety (two-way-safe, …)", honoured: SYNC_LATER },
   { key: "sync.exclude", does: "paths left out of sync", honoured: SYNC_LATER },
-  { key: "sync.conflict.strategy", does: "who wins a conflict (host-wins, …)", honoured: SYNC_LATER },
-  { key: "sync.watch.mode", does: "how changes are noticed (auto, …)", honoured: SYNC_LATER },
+  { key: "sync.conflict.strategy", does: "who wins a conflict: host-wins, workspace-wins, newer-wins or manual (the other version is kept)", honoured: SYNC_LATER },
+  { key: "sync.watch.mode", does: "how changes are noticed: auto (file events) or poll", honoured: SYNC_LATER },
   { key: "sync.watch.pollingInterval", does: "how often changes are polled for", honoured: SYNC_LATER },
-  { key: "sync.performance.maxEntryCount", does: "the largest number of files a sync session takes", honoured: SYNC_LATER },
-  { key: "sync.performance.maxStagingSize", does: "the largest staging area of a sync session", honoured: SYNC_LATER },
-  { key: "sync.deployment", does: "where the sync agent runs (hybrid, …)", honoured: SYNC_LATER },
+  { key: "sync.performance.maxEntryCount", does: "the largest number of files a sync session takes", honoured: SYNC_MUTAGEN },
+  { key: "sync.performance.maxStagingSize", does: "the largest staging area of a sync session", honoured: SYNC_MUTAGEN },
+  { key: "sync.deployment", does: "where the sync agent runs (hybrid, …)", honoured: SYNC_MUTAGEN },
   { key: "telemetry.enabled", does: "send the operation history to telemetry.endpoint", honoured: TELEMETRY_LATER },
   { key: "telemetry.endpoint", does: "where the operation history is sent when telemetry.enabled is true", honoured: TELEMETRY_LATER },
   { key: "ssh.injection.enabled", does: "put your public keys in each workspace's authorized_keys", honoured: true },

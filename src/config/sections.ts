@@ -3,6 +3,8 @@
 // Whether a key is honoured is config/keys.ts's business, not the schema's.
 import * as v from "valibot";
 import { parseDuration, parseSize } from "./units.ts";
+// The values file sync (src/sync/) knows.
+import { CONFLICT_STRATEGIES, SYNC_PROVIDERS, WATCH_MODES } from "../sync/config.ts";
 
 const NonEmptyString = (expected: string) => v.pipe(v.string(expected), v.check((s) => s.trim() !== "", expected));
 
@@ -49,11 +51,11 @@ const Size = v.pipe(
 );
 
 export const Sync = v.strictObject({
-  provider: v.optional(NonEmptyString("expected a sync provider such as mutagen")),
+  provider: v.optional(v.picklist(SYNC_PROVIDERS, `expected ${SYNC_PROVIDERS.join(", ")}`)),
   mode: v.optional(v.picklist(["two-way-safe", "two-way-resolved", "one-way-safe", "one-way-replica"], "expected two-way-safe, two-way-resolved, one-way-safe or one-way-replica")),
   exclude: v.optional(v.array(v.string("expected a path or pattern"), "expected a list of paths or patterns")),
-  conflict: v.optional(v.strictObject({ strategy: v.optional(NonEmptyString("expected a conflict strategy such as host-wins")) })),
-  watch: v.optional(v.strictObject({ mode: v.optional(NonEmptyString("expected a watch mode such as auto")), pollingInterval: v.optional(Duration) })),
+  conflict: v.optional(v.strictObject({ strategy: v.optional(v.picklist(CONFLICT_STRATEGIES, `expected ${CONFLICT_STRATEGIES.join(", ")}`)) })),
+  watch: v.optional(v.strictObject({ mode: v.optional(v.picklist(WATCH_MODES, `expected ${WATCH_MODES.join(", ")}`)), pollingInterval: v.optional(v.pipe(Duration, v.check((x) => x > 0, "expected a duration above zero such as 500ms"))) })),
   performance: v.optional(
     v.strictObject({
       maxEntryCount: v.optional(v.pipe(v.number("expected a whole number"), v.integer("expected a whole number"), v.minValue(1, "expected at least 1"))),

@@ -14,11 +14,10 @@ export type ConflictStrategy = (typeof CONFLICT_STRATEGIES)[number];
 export const SYNC_PROVIDERS = ["auto", "mutagen", "unison"] as const;
 export const WATCH_MODES = ["auto", "poll"] as const;
 
+// Checked, not converted: the config keeps the file's text, so parsing its output again gives the same value.
 const Interval = v.pipe(
   v.union([v.string(), v.number()], "expected a duration such as 500ms or 2s"),
-  v.transform(parseDuration),
-  v.check((x) => x !== undefined && x > 0, "expected a duration above zero such as 500ms or 2s"),
-  v.transform((x) => Math.round(x! * 1000)),
+  v.check((x) => (parseDuration(x) ?? 0) > 0, "expected a duration above zero such as 500ms or 2s"),
 );
 
 const picklist = <T extends readonly string[]>(values: T) => v.picklist(values, `expected one of ${values.join(", ")}`);
@@ -57,7 +56,7 @@ export function syncConfigFrom(raw: unknown): SyncConfig {
     exclude: parsed.exclude,
     strategy: parsed.conflict.strategy,
     watchMode: parsed.watch.mode,
-    pollingIntervalMs: parsed.watch.pollingInterval,
+    pollingIntervalMs: Math.round(parseDuration(parsed.watch.pollingInterval)! * 1000),
   };
   if (parsed.performance.maxEntryCount !== undefined) c.maxEntryCount = parsed.performance.maxEntryCount;
   return c;

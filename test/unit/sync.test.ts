@@ -4,6 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NexusError } from "../../src/kernel/errors.ts";
+import { parseConfig } from "../../src/config/load.ts";
 import { DEFAULT_SYNC_CONFIG, excludeRegex, syncConfigFrom, unisonIgnore } from "../../src/sync/config.ts";
 import { debounce } from "../../src/sync/debounce.ts";
 import { chooseProvider, findOnPath } from "../../src/sync/detect.ts";
@@ -41,6 +42,12 @@ describe("sync: config", () => {
     expect(() => syncConfigFrom({ mode: "sideways" })).toThrow(/two-way-safe/);
     expect(() => syncConfigFrom({ watch: { pollingInterval: "soon" } })).toThrow(/duration/);
     expect(() => syncConfigFrom({ watch: { pollingInterval: 0 } })).toThrow(/above zero/);
+  });
+  test("config.yaml's sync: block is checked at load, and its output gives the same session config", () => {
+    expect(() => parseConfig("sync:\n  conflict:\n    strategy: loudest-wins\n", "/c.yaml")).toThrow(/sync.conflict.strategy/);
+    const c = parseConfig("sync:\n  conflict:\n    strategy: manual\n  watch:\n    mode: poll\n    pollingInterval: 2s\n", "/c.yaml");
+    expect(syncConfigFrom(c.sync)).toMatchObject({ strategy: "manual", watchMode: "poll", pollingIntervalMs: 2000 });
+    expect(syncConfigFrom(parseConfig("", "/c.yaml").sync)).toEqual(DEFAULT_SYNC_CONFIG);
   });
   test("exclude patterns: a bare name matches at any depth, a path from the root", () => {
     expect(unisonIgnore("node_modules")).toBe("Name node_modules");

@@ -5,9 +5,9 @@
 import * as v from "valibot";
 import { NexusError } from "../../kernel/errors.ts";
 import type { SyncManager } from "../../sync/manager.ts";
-import type { SyncConflict, SyncStatusView } from "../../sync/types.ts";
+import type { AttachOptions, SyncConflict, SyncStatusView } from "../../sync/types.ts";
 import { countFiles } from "../../sync/count.ts";
-import { DEFAULT_SYNC_CONFIG } from "../../sync/config.ts";
+import { syncConfigFrom, type SyncConfig } from "../../sync/config.ts";
 import type { WorkspaceRecord } from "../../kernel/types.ts";
 
 /** POST /workspaces/{id}/sync/conflicts/resolve's body. gRPC's `resolution` alpha|beta maps onto it. */
@@ -21,6 +21,8 @@ export interface SyncServiceDeps {
   /** The workspace a ref (id or name) names; throws WORKSPACE_NOT_FOUND. */
   resolve(ref: string): WorkspaceRecord;
   manager: SyncManager;
+  /** The config's `sync:` block (validated by the config schema); default: the spec's defaults. */
+  config?: unknown;
 }
 
 const BIND_CACHE_MS = 5000;
@@ -33,15 +35,29 @@ export class SyncService {
     this.#d = deps;
   }
 
-  /** The manager behind it (remote workspaces attach through it). */
+  /** The manager behind it. */
   get manager(): SyncManager {
     return this.#d.manager;
+  }
+
+  /** The `sync:` config with its defaults, as a session takes it. */
+  get config(): SyncConfig {
+    return syncConfigFrom(this.#d.config ?? {});
+  }
+
+  /**
+   * A workspace whose engine cannot bind-mount its worktree (remote create/start): keep the worktree
+   * and the container's tree in step from now on; resolves after the first full pass. SYNC_PROVIDER_NOT_FOUND
+   * when neither mutagen nor unison is installed (nothing is left behind).
+   */
+  attach(workspaceId: string, opts: Omit<AttachOptions, "config"> & { config?: SyncConfig }): Promise<SyncStatusView> {
+    return this.#d.manager.attach(workspaceId, { ...opts, config: opts.config ?? this.config });
   }
 
   #bindFiles(r: WorkspaceRecord): number {
     const hit = this.#counts.get(r.id);
     if (hit && Date.now() - hit.at < BIND_CACHE_MS) return hit.n;
-    const n = countFiles(r.mountPath, DEFAULT_SYNC_CONFIG.exclude);
+    const n = countFiles(r.mountPath, this.config.exclude);
     this.#counts.set(r.id, { at: Date.now(), n });
     return n;
   }
