@@ -1,9 +1,12 @@
 /**
  * SyncManager: keeps a workspace's worktree on this machine and its container's tree in step, for
  * workspaces whose engine cannot bind-mount the worktree (a remote engine). Local-engine workspaces
- * need none of it (provider `bind`, see src/core/sync/service.ts).
+ * need none of it (provider `bind`, see src/core/sync/service.ts). The core reaches it through
+ * SyncService (src/core/sync/service.ts): its check(), attach(record, endpoint, progress),
+ * suspend(record) and detach(record) are what remote create, start, stop and destroy call.
  *
  *   const m = new SyncManager({ dir: join(paths.home, "sync"), env: process.env, log });
+ *   m.check(config);              // SYNC_PROVIDER_NOT_FOUND before anything is made
  *   await m.restore();            // daemon start: every persisted session again, each with a full pass
  *   await m.attach(workspaceId, { hostPath, remotePath: "/workspace",
  *                                 endpoint: { host, port, user, identityFile, knownHosts, hostKeyAlias },
@@ -29,6 +32,7 @@ import { chooseProvider } from "./detect.ts";
 import { MutagenSession } from "./mutagen.ts";
 import { endOrphans } from "./processes.ts";
 import type { PersistedSync, SessionContext, SyncSession } from "./provider.ts";
+import type { SyncConfig } from "./config.ts";
 import type { AttachOptions, SyncConflict, SyncSide, SyncStatusView } from "./types.ts";
 import { UnisonSession } from "./unison.ts";
 
@@ -84,6 +88,11 @@ export class SyncManager {
       log: (m) => this.#log(m),
     };
     return state.provider === "mutagen" ? new MutagenSession(state, ctx, binary) : new UnisonSession(state, ctx, binary);
+  }
+
+  /** SYNC_PROVIDER_NOT_FOUND unless a provider `config` allows is installed. */
+  check(config: Pick<SyncConfig, "provider">): void {
+    chooseProvider(config, this.#o.env);
   }
 
   /** Starts keeping the workspace in step; resolves after the first full pass. */

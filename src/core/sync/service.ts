@@ -5,7 +5,8 @@
 import * as v from "valibot";
 import { NexusError } from "../../kernel/errors.ts";
 import type { SyncManager } from "../../sync/manager.ts";
-import type { AttachOptions, SyncConflict, SyncStatusView } from "../../sync/types.ts";
+import type { SyncConflict, SyncEndpoint, SyncStatusView } from "../../sync/types.ts";
+import type { ProgressSink } from "../../kernel/progress.ts";
 import { countFiles } from "../../sync/count.ts";
 import { syncConfigFrom, type SyncConfig } from "../../sync/config.ts";
 import type { WorkspaceRecord } from "../../kernel/types.ts";
@@ -45,13 +46,32 @@ export class SyncService {
     return syncConfigFrom(this.#d.config ?? {});
   }
 
+  // ---- for remote workspaces: the shape of core/workspace's RemoteSync (check, attach, suspend, detach) ----
+
+  /** SYNC_PROVIDER_NOT_FOUND (with how to install one) when neither mutagen nor unison is on this machine. */
+  check(): void {
+    this.#d.manager.check(this.config);
+  }
+
   /**
-   * A workspace whose engine cannot bind-mount its worktree (remote create/start): keep the worktree
-   * and the container's tree in step from now on; resolves after the first full pass. SYNC_PROVIDER_NOT_FOUND
-   * when neither mutagen nor unison is installed (nothing is left behind).
+   * Keeps the workspace's worktree (its record's mountPath) and its container's /workspace in step
+   * from now on; resolves after the first full pass. Called by remote create and start.
    */
-  attach(workspaceId: string, opts: Omit<AttachOptions, "config"> & { config?: SyncConfig }): Promise<SyncStatusView> {
-    return this.#d.manager.attach(workspaceId, { ...opts, config: opts.config ?? this.config });
+  async attach(r: WorkspaceRecord, endpoint: SyncEndpoint, progress: ProgressSink = () => {}): Promise<void> {
+    const t0 = Date.now();
+    progress({ phase: "sync", message: `Syncing ${r.mountPath} with /workspace` });
+    const s = await this.#d.manager.attach(r.id, { hostPath: r.mountPath, remotePath: "/workspace", endpoint, config: this.config });
+    progress({ phase: "sync", message: `In step (${s.provider}, ${s.stats.filesTotal} files, ${((Date.now() - t0) / 1000).toFixed(1)}s)`, elapsedMs: Date.now() - t0 });
+  }
+
+  /** The workspace stops: stop watching, keep the state (attach again at start). */
+  suspend(r: Pick<WorkspaceRecord, "id">): Promise<void> {
+    return this.#d.manager.suspend(r.id);
+  }
+
+  /** The workspace is destroyed (or its create rolled back): stop and forget. */
+  detach(r: Pick<WorkspaceRecord, "id">): Promise<void> {
+    return this.#d.manager.detach(r.id);
   }
 
   #bindFiles(r: WorkspaceRecord): number {
