@@ -69,7 +69,10 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
   const checkpoints = new CheckpointService({ store: new CheckpointStore(paths.checkpoints), docker, workspaces, workspaceStore: store, log, instance: instanceId(paths.home), dir: paths.checkpoints });
   workspaces.setCheckpoints(checkpoints);
   // File sync for workspaces whose engine cannot bind-mount the worktree; state in ~/.nexus/sync.
-  const sync = new SyncService({ resolve: (ref) => workspaces.resolve(ref), config: config.sync, manager: new SyncManager({ dir: join(paths.home, "sync"), env, log: (m) => log.info(m) }) });
+  // PATH: where unison or mutagen is found (a caller's env may leave it out).
+  const sync = new SyncService({ resolve: (ref) => workspaces.resolve(ref), config: config.sync, manager: new SyncManager({ dir: join(paths.home, "sync"), env: { PATH: process.env.PATH, ...env }, log: (m) => log.info(m) }) });
   workspaces.setSyncSummary((r) => sync.summary(r));
+  // Remote create, start, stop and destroy keep the worktree and the remote /workspace in step through it.
+  workspaces.setRemoteSync(sync);
   return { workspaces, docker, store, events, forwards, sessions, checkpoints, sync };
 }

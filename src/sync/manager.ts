@@ -188,6 +188,36 @@ export class SyncManager {
     return this.#entries.has(workspaceId);
   }
 
+  /** A session that is not running (suspended: its workspace is stopped), as last persisted; undefined when none. */
+  dormant(workspaceId: string): SyncStatusView | undefined {
+    if (this.#entries.has(workspaceId)) return undefined;
+    let state;
+    try {
+      state = readState(this.#sessionDir(workspaceId));
+    } catch {
+      return undefined;
+    }
+    if (!state) return undefined;
+    return {
+      workspaceId,
+      provider: state.provider,
+      status: "paused",
+      sessionId: state.sessionId,
+      stats: { filesTotal: 0, filesSynced: 0, conflicts: state.conflicts.length, bytesTransferred: state.bytesTransferred },
+      lastSyncAt: state.lastSyncAt,
+      error: "not running: the workspace is stopped (sync resumes with a full pass when it starts)",
+    };
+  }
+
+  /** A dormant session's conflicts, as last persisted. */
+  dormantConflicts(workspaceId: string): SyncConflict[] {
+    try {
+      return readState(this.#sessionDir(workspaceId))?.conflicts ?? [];
+    } catch {
+      return [];
+    }
+  }
+
   #entry(workspaceId: string): Entry {
     const e = this.#entries.get(workspaceId);
     if (!e) throw new NexusError("NOT_FOUND", `Workspace ${workspaceId} has no sync session`, { suggestion: "Its worktree is bind-mounted or it is not running" });

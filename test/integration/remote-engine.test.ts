@@ -133,10 +133,12 @@ describe.skipIf(why !== undefined)("a remote engine over SSH", () => {
       expect(s.workspaces.list()).toEqual([]);
     }, 120_000);
 
-    test("without a sync provider wired in, remote create is SYNC_PROVIDER_NOT_FOUND and leaves nothing behind", async () => {
+    test("without a sync provider installed, remote create is SYNC_PROVIDER_NOT_FOUND and leaves nothing behind", async () => {
       const repo = makeRepo(join(root.path, "repo-remote"));
-      const e = await expectError(s.workspaces.create({ name: "big", path: repo, engine: "remote" }), "SYNC_PROVIDER_NOT_FOUND");
-      expect(e.suggestion).toBeTruthy();
+      // sync.provider: mutagen, which this machine does not have (unison would be there).
+      const s3 = serviceGraph(home, `${remote.configYaml}\nsync:\n  provider: mutagen\n`);
+      const e = await expectError(s3.workspaces.create({ name: "big", path: repo, engine: "remote" }), "SYNC_PROVIDER_NOT_FOUND").finally(() => s3.workspaces.shutdown());
+      expect(e.suggestion).toContain("mutagen");
       expect(s.workspaces.list()).toEqual([]);
       expect(existsSync(join(repo, ".worktree", "big"))).toBe(false);
       expect(remote.docker("ps", "-aq", "--filter", `label=${LABELS.instance}=${instanceId(home)}`)).toBe("");

@@ -74,6 +74,12 @@ export class SyncService {
     return this.#d.manager.detach(r.id);
   }
 
+  /** A session whose workspace is stopped cannot pause, resume, flush or resolve: its container is not there. */
+  #refuseDormant(r: WorkspaceRecord): void {
+    if (this.#d.manager.has(r.id) || !this.#d.manager.dormant(r.id)) return;
+    throw new NexusError("INVALID_STATE", `File sync of '${r.name}' is not running: the workspace is stopped`, { suggestion: `Start it with 'nexus start ${r.name}' (sync resumes with a full pass)`, details: { workspaceId: r.id } });
+  }
+
   #bindFiles(r: WorkspaceRecord): number {
     const hit = this.#counts.get(r.id);
     if (hit && Date.now() - hit.at < BIND_CACHE_MS) return hit.n;
@@ -85,6 +91,8 @@ export class SyncService {
   status(ref: string): SyncStatusView {
     const r = this.#d.resolve(ref);
     if (this.#d.manager.has(r.id)) return this.#d.manager.status(r.id);
+    const dormant = this.#d.manager.dormant(r.id);
+    if (dormant) return dormant;
     const n = this.#bindFiles(r);
     // One set of files seen from both sides: always in step, nothing ever transferred.
     return { workspaceId: r.id, provider: "bind", status: "syncing", sessionId: null, stats: { filesTotal: n, filesSynced: n, conflicts: 0, bytesTransferred: 0 }, lastSyncAt: null, error: null };
@@ -92,19 +100,24 @@ export class SyncService {
 
   /** status.sync in the workspace's status (spec: GET /workspaces/{id}/status). */
   summary(r: WorkspaceRecord): { provider: string; status: string; lastSyncAt: string | null } {
-    if (!this.#d.manager.has(r.id)) return { provider: "bind", status: "syncing", lastSyncAt: null };
+    if (!this.#d.manager.has(r.id)) {
+      const dormant = this.#d.manager.dormant(r.id);
+      return dormant ? { provider: dormant.provider, status: dormant.status, lastSyncAt: dormant.lastSyncAt } : { provider: "bind", status: "syncing", lastSyncAt: null };
+    }
     const s = this.#d.manager.status(r.id);
     return { provider: s.provider, status: s.status, lastSyncAt: s.lastSyncAt };
   }
 
   async pause(ref: string): Promise<SyncStatusView> {
     const r = this.#d.resolve(ref);
+    this.#refuseDormant(r);
     if (!this.#d.manager.has(r.id)) throw bindRefuses("paused");
     return this.#d.manager.pause(r.id);
   }
 
   async resume(ref: string): Promise<SyncStatusView> {
     const r = this.#d.resolve(ref);
+    this.#refuseDormant(r);
     // A bind mount is never paused: resuming it is already done.
     if (!this.#d.manager.has(r.id)) return this.status(r.id);
     return this.#d.manager.resume(r.id);
@@ -112,6 +125,7 @@ export class SyncService {
 
   async flush(ref: string, opts: { timeoutSeconds?: number } = {}): Promise<{ flushed: true; durationMs: number }> {
     const r = this.#d.resolve(ref);
+    this.#refuseDormant(r);
     // Both sides are the same files: they agree already.
     if (!this.#d.manager.has(r.id)) return { flushed: true, durationMs: 0 };
     return this.#d.manager.flush(r.id, opts.timeoutSeconds ? opts.timeoutSeconds * 1000 : undefined);
@@ -119,11 +133,12 @@ export class SyncService {
 
   conflicts(ref: string): { conflicts: SyncConflict[] } {
     const r = this.#d.resolve(ref);
-    return { conflicts: this.#d.manager.has(r.id) ? this.#d.manager.conflicts(r.id) : [] };
+    return { conflicts: this.#d.manager.has(r.id) ? this.#d.manager.conflicts(r.id) : this.#d.manager.dormantConflicts(r.id) };
   }
 
   async resolveConflict(ref: string, input: ResolveConflictInput): Promise<{ resolved: true; path: string }> {
     const r = this.#d.resolve(ref);
+    this.#refuseDormant(r);
     if (!this.#d.manager.has(r.id)) {
       throw new NexusError("NOT_FOUND", `No sync conflict at '${input.path}': workspace '${r.name}' shares the worktree's files (provider bind), so there are none`, { suggestion: "Nothing to resolve", details: { path: input.path } });
     }
