@@ -18,7 +18,6 @@ export interface ConfigKeyDoc {
 // The sync manager (src/sync/) honours them for a workspace on a remote engine; none can be made until issue 15's engines land.
 const SYNC_LATER = "only for a workspace on a remote engine (not landed yet): a local workspace's worktree is bind-mounted, live without sync";
 const SYNC_MUTAGEN = "passed to mutagen only (unison ignores it), and only for a workspace on a remote engine (not landed yet)";
-const TELEMETRY_LATER = "not yet: operation history and its export land with issue 18's trace part";
 const SECRETS_LATER = "not yet: secrets land with issue 18's secrets part";
 
 export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
@@ -67,8 +66,8 @@ export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
   { key: "sync.performance.maxEntryCount", does: "the largest number of files a sync session takes", honoured: SYNC_MUTAGEN },
   { key: "sync.performance.maxStagingSize", does: "the largest staging area of a sync session", honoured: SYNC_MUTAGEN },
   { key: "sync.deployment", does: "where the sync agent runs (hybrid, …)", honoured: SYNC_MUTAGEN },
-  { key: "telemetry.enabled", does: "send the operation history to telemetry.endpoint", honoured: TELEMETRY_LATER },
-  { key: "telemetry.endpoint", does: "where the operation history is sent when telemetry.enabled is true", honoured: TELEMETRY_LATER },
+  { key: "telemetry.enabled", does: "with telemetry.endpoint: also POST the operation history (`nexus trace`) there, in batches, without names, paths or commands; default off", honoured: true },
+  { key: "telemetry.endpoint", does: "the http(s) URL the operation history is POSTed to when telemetry.enabled is true", honoured: true },
   { key: "ssh.injection.enabled", does: "put your public keys in each workspace's authorized_keys", honoured: true },
   { key: "ssh.injection.sources", does: "public key files to put there (missing ones are skipped)", honoured: true },
   { key: "ssh.injection.include_agent_keys", does: "also the public keys of the caller's ssh-agent", honoured: true },
