@@ -132,17 +132,25 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   r.containerId = j.newContainerId;
   r.homeVolume = j.newVolume;
   ctx.workspaces.saveRecord(r);
-  // The old volume goes once the workspace is up (nothing waits on it); the journal still names it.
-  const switched = finishSwitch(ctx, j, { keepOldVolume: true });
-  await switched.catch(async (err) => {
+  // The old container is renamed out of the way; it and the old volume are removed while the new
+  // one starts (the journal still names them: a daemon killed meanwhile removes them at its start).
+  await finishSwitch(ctx, j, { keepOld: true }).catch(async (err) => {
     await release();
     throw err;
   });
   phases.mark("switch");
   step("start", `Starting ${r.name}`);
   let status: string;
+  // The old container and volume are removed while the new container starts (nothing waits on them).
+  let cleanup: Promise<void> | undefined;
+  const removeOld = () => (cleanup ??= finishSwitch(ctx, j).catch((e: Error) => ctx.log.warn(`${r.name}: removing the old container and home volume after restore: ${e.message}`)));
   try {
-    status = (await startKeepingPorts(ctx, r.id, progress, release)).status;
+    status = (
+      await startKeepingPorts(ctx, r.id, progress, async () => {
+        await release();
+        void removeOld();
+      })
+    ).status;
   } catch (err) {
     const e = toNexusError(err);
     throw new NexusError(e.code, `Checkpoint '${cp.name}' was restored, but ${r.name} did not start: ${e.message}`, {
@@ -151,7 +159,7 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
     });
   } finally {
     await release();
-    await finishSwitch(ctx, j).catch((e: Error) => ctx.log.warn(`${r.name}: removing the old home volume after restore: ${e.message}`));
+    await removeOld();
   }
   phases.mark("start");
   const moved = headMoved ? `; the branch had moved since the checkpoint, so its files were put on the current HEAD (${r.branch})` : "";
@@ -267,14 +275,21 @@ async function undo(ctx: RestoreContext, j: RestoreJournal, safety: CheckpointRe
 }
 
 /** After the record points at the new container and volume: the old ones go, the new container takes the workspace's name. */
-async function finishSwitch(ctx: RestoreContext, j: RestoreJournal, opts: { keepOldVolume?: boolean } = {}): Promise<void> {
-  if (j.oldContainerId && j.oldContainerId !== j.newContainerId) await ctx.docker.removeContainer(j.oldContainerId);
+async function finishSwitch(ctx: RestoreContext, j: RestoreJournal, opts: { keepOld?: boolean } = {}): Promise<void> {
+  const old = j.oldContainerId && j.oldContainerId !== j.newContainerId ? j.oldContainerId : null;
+  if (old && opts.keepOld) {
+    // Out of the way by a rename (quick); it is removed once the workspace is up.
+    const info = await ctx.docker.inspect(old);
+    if (info?.name === j.containerName) await renameContainer(ctx.docker, old, `${j.containerName}-replaced-${j.newVolume.slice(-6)}`);
+  } else if (old) {
+    await ctx.docker.removeContainer(old);
+  }
   if (j.newContainerId) {
     const info = await ctx.docker.inspect(j.newContainerId);
     if (info && info.name !== j.containerName) await renameContainer(ctx.docker, j.newContainerId, j.containerName);
   }
   // Each step above and below is idempotent: a daemon killed in between does it again at its start.
-  if (opts.keepOldVolume) return;
+  if (opts.keepOld) return;
   if (j.oldVolume !== j.newVolume) await ctx.docker.removeVolume(j.oldVolume);
   rmSync(journalFile(ctx.dir, j.workspaceId), { force: true });
 }
