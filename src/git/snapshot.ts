@@ -65,8 +65,8 @@ async function optional(args: readonly string[], cwd: string): Promise<string | 
 
 /** A temporary index beside the real one, seeded from it (its stat data makes `add -A` fast). */
 async function withTempIndex<T>(dir: string, fn: (env: Record<string, string>, as: { uid: number; gid: number } | undefined) => Promise<T>): Promise<T> {
-  const gitDir = await must(["rev-parse", "--absolute-git-dir"], dir);
-  const rel = await must(["rev-parse", "--git-path", "index"], dir);
+  // One git process for both answers (each process costs several ms, many more on a loaded machine).
+  const [gitDir, rel] = (await must(["rev-parse", "--absolute-git-dir", "--git-path", "index"], dir)).split("\n") as [string, string];
   const real = isAbsolute(rel) ? rel : join(dir, rel);
   const tmp = join(gitDir, `nexus-checkpoint-${randomBytes(4).toString("hex")}.index`);
   const as = ownerOf(dir);
@@ -81,14 +81,19 @@ async function withTempIndex<T>(dir: string, fn: (env: Record<string, string>, a
 
 /** Records the worktree at `dir` under `ref` (e.g. refs/nexus/checkpoints/<id>). */
 export async function snapshotWorktree(dir: string, ref: string, message: string): Promise<WorktreeSnapshot> {
+  // HEAD and its branch are read beside the temporary index's work (they touch no index).
+  const headP = optional(["rev-parse", "-q", "--verify", "HEAD^{commit}"], dir);
+  const branchP = optional(["symbolic-ref", "-q", "--short", "HEAD"], dir);
+  // Heard even when the index work fails first (an unheard rejection would end the daemon); awaited below.
+  headP.catch(() => {});
+  branchP.catch(() => {});
   return withTempIndex(dir, async (env, as) => {
     // The staged state first (the copy is the user's index as it is), then everything not ignored.
     const staged = await run(["write-tree"], dir, env, as);
     const indexTree = staged.code === 0 ? staged.stdout.trim() : null;
     await must(["add", "-A", "--", "."], dir, env, as);
     const tree = await must(["write-tree"], dir, env, as);
-    const head = await optional(["rev-parse", "-q", "--verify", "HEAD^{commit}"], dir);
-    const branch = await optional(["symbolic-ref", "-q", "--short", "HEAD"], dir);
+    const [head, branch] = await Promise.all([headP, branchP]);
     // The staged tree hangs off a commit of its own, a second parent: objects under the ref are never collected.
     const parents: string[] = head ? ["-p", head] : [];
     if (indexTree) {
@@ -107,14 +112,15 @@ export async function snapshotWorktree(dir: string, ref: string, message: string
  * moved since, the files land on the current HEAD and `headMoved` says so.
  */
 export async function restoreWorktree(dir: string, snapshot: Pick<WorktreeSnapshot, "tree" | "indexTree" | "head">): Promise<{ headMoved: boolean }> {
-  const head = await optional(["rev-parse", "-q", "--verify", "HEAD^{commit}"], dir);
-  const headMoved = head !== snapshot.head;
+  const headP = optional(["rev-parse", "-q", "--verify", "HEAD^{commit}"], dir);
+  headP.catch(() => {}); // heard even when the index work fails first; awaited below
   await withTempIndex(dir, async (env, as) => {
     // The temporary index lists every file there is now (not ignored): --reset -u then removes those
     // the snapshot lacks and writes the ones it has, as `reset --hard` does, without touching HEAD.
     await must(["add", "-A", "--", "."], dir, env, as);
     await must(["read-tree", "--reset", "-u", snapshot.tree], dir, env, as);
   });
+  const headMoved = (await headP) !== snapshot.head;
   if (!headMoved && snapshot.indexTree) {
     await must(["read-tree", snapshot.indexTree], dir, {}, ownerOf(dir));
     await run(["update-index", "-q", "--refresh"], dir, {}, ownerOf(dir));
