@@ -18,6 +18,7 @@ import {
   saveArchiveIfExists,
 } from "../../docker/checkpoints.ts";
 import type { DockerEngine } from "../../docker/engine.ts";
+import { LOCAL_ENGINE } from "../../config/engines.ts";
 import { NEXUS_INIT } from "../../docker/image-context.ts";
 import { LABELS } from "../../docker/labels.ts";
 import { deleteSnapshotRef, restoreWorktree, snapshotWorktree } from "../../git/snapshot.ts";
@@ -118,6 +119,13 @@ export class CheckpointService {
     const started = performance.now();
     if (r.status === "pending" || r.status === "destroying") {
       throw errors.invalidState(r.name, r.status, "created (running, paused or stopped) to take a checkpoint", `See 'nexus status ${r.name}'`);
+    }
+    if (r.engine && r.engine !== LOCAL_ENGINE) {
+      // The images, tars and the worktree ref are made through the local engine and the host's repository.
+      throw new NexusError("UNIMPLEMENTED", `Checkpoints of a workspace on a remote engine ('${r.engine}') are not supported yet`, {
+        suggestion: "Take checkpoints of workspaces on the local engine",
+        details: { workspaceName: r.name, engine: r.engine },
+      });
     }
     const info = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
     if (!info || !r.containerId) {
