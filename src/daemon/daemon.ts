@@ -21,6 +21,7 @@ import { tracedFacades } from "../core/trace/facades.ts";
 import { telemetryFromConfig, type TelemetryExporter } from "../core/trace/telemetry.ts";
 import { TraceLog } from "../store/trace-log.ts";
 import type { SyncService } from "../core/sync/service.ts";
+import { releaseMemoryAfterDestroys } from "./memory.ts";
 
 const IDLE_CHECK_MS = 30_000;
 
@@ -58,6 +59,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
   const engineWatch = new AbortController();
   let stopping: Promise<void> | undefined;
   let idleTimer: ReturnType<typeof setInterval> | undefined;
+  let stopReleasing: (() => void) | undefined;
   let trace: OperationTrace | undefined;
   let telemetry: TelemetryExporter | undefined;
 
@@ -66,6 +68,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       log.info("daemon stopping");
       engineWatch.abort();
       clearInterval(idleTimer);
+      stopReleasing?.();
       sessions?.shutdown();
       forwards?.shutdown(); // first: `nexus proxy` streams end instead of holding the servers open
       const closing = [server?.stop(), tcpServer?.stop(), ...grpcServers.map((g) => g.stop())];
@@ -105,6 +108,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       log.warn(`reconcile skipped: ${(err as Error).message}`);
     }
     workspaces.watchEngine(engineWatch.signal);
+    stopReleasing = releaseMemoryAfterDestroys(services.events, () => runtime.releaseMemory());
     forwards = services.forwards;
     sessions = services.sessions;
     sessions.start();

@@ -134,4 +134,7 @@ export const bunRuntime: Runtime = {
   stdinStream() {
     return Bun.stdin.stream() as ReadableStream<Uint8Array>;
   },
+  releaseMemory() {
+    Bun.gc(true);
+  },
 };

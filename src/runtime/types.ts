@@ -35,4 +35,9 @@ export interface Runtime {
    * own reader: node's process.stdin costs more to set up than the rest of a `nexus exec`.
    */
   stdinStream(): ReadableStream<Uint8Array>;
+  /**
+   * A full garbage collection that also hands freed pages back to the system (Bun: JSC plus
+   * mimalloc). The daemon calls it when workspaces go away, so its size follows what it holds.
+   */
+  releaseMemory(): void;
 }
