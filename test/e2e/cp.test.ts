@@ -57,14 +57,14 @@ describe("nexus cp", () => {
     const dir = join(local, "dots");
     mkdirSync(join(dir, "sub"), { recursive: true });
     writeFileSync(join(dir, "a.txt"), "A");
-    writeFileSync(join(dir, "sub", "b.txt"), "B".repeat(100_000));
+    writeFileSync(join(dir, "sub", "b.txt"), "B".repeat(2_000_000));
     symlinkSync("sub/b.txt", join(dir, "link"));
     expect(nexus(["cp", "dots", "cp1:~/"]).code).toBe(0);
-    expect(inside("cd ~/dots && cat a.txt && wc -c < sub/b.txt && readlink link && stat -c %u sub/b.txt")).toBe(`A100000\nsub/b.txt\n${inside("id -u")}`);
+    expect(inside("cd ~/dots && cat a.txt && wc -c < sub/b.txt && readlink link && stat -c %u sub/b.txt")).toBe(`A2000000\nsub/b.txt\n${inside("id -u")}`);
     const down = nexus(["cp", "--json", "cp1:~/dots", "dots-back"]);
-    expect(JSON.parse(down.stdout.toString())).toMatchObject({ from: "cp1:~/dots", to: join(local, "dots-back"), entries: 5, bytes: 100_001 });
+    expect(JSON.parse(down.stdout.toString())).toMatchObject({ from: "cp1:~/dots", to: join(local, "dots-back"), entries: 5, bytes: 2_000_001 });
     expect(readdirSync(join(local, "dots-back")).sort()).toEqual(["a.txt", "link", "sub"]);
-    expect(readFileSync(join(local, "dots-back", "sub", "b.txt"), "utf8")).toBe("B".repeat(100_000));
+    expect(readFileSync(join(local, "dots-back", "sub", "b.txt"), "utf8")).toBe("B".repeat(2_000_000));
     expect(readlinkSync(join(local, "dots-back", "link"))).toBe("sub/b.txt");
   });
 
