@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
 import { errors } from "../core/errors.ts";
+import { readActiveRef } from "../store/active-workspace.ts";
 import type { NexusPaths } from "../store/paths.ts";
 import { DaemonClient } from "./client.ts";
 import { localClient } from "./daemon-process.ts";
@@ -61,7 +61,7 @@ export class CliContext {
   /** The workspace argument, or the active workspace when it is left out. */
   workspace(arg: string | undefined): string {
     if (arg) return arg;
-    const active = existsSync(this.paths.activeWorkspace) ? readFileSync(this.paths.activeWorkspace, "utf8").trim() : "";
+    const active = readActiveRef(this.paths);
     if (active) return active;
     throw errors.invalidArgument("No workspace given, and no workspace is active", "Pass a workspace name (see 'nexus list'), or make one active with 'nexus use <name>'");
   }

@@ -10,7 +10,7 @@ import { errors, NexusError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import type { PortForwardInput } from "./inputs.ts";
 import { listeningOn, parseProcNetTcp, type PortListening, type TcpListener } from "./listeners.ts";
-import { loadForwards, saveForwards, type SavedForward } from "./forward-store.ts";
+import { loadForwards, saveForwards, type SavedForward } from "../store/forwards.ts";
 import { listeningView, type ForwardResult, type HeldForward, type PortEntry, type PortForward, type Visibility } from "./port-entries.ts";
 import type { Logger } from "./log.ts";
 import { KeyedMutex } from "./mutex.ts";
@@ -528,11 +528,11 @@ export class PortForwards {
     const forwards: SavedForward[] = this.#of(workspaceId)
       .filter((l) => !l.forward.temporary)
       .map((l) => ({ ...l.forward, ...(l.allocated ? { allocated: true } : {}) }));
-    saveForwards(this.#d.paths.workspaceDir(workspaceId), forwards);
+    saveForwards(this.#d.paths, workspaceId, forwards);
   }
 
   #read(workspaceId: string): SavedForward[] {
-    return loadForwards(this.#d.paths.workspaceDir(workspaceId), (file, why) => this.#d.log.warn(`${file} does not parse (${why}); its forwards are not restored`));
+    return loadForwards(this.#d.paths, workspaceId, (file, why) => this.#d.log.warn(`${file} does not parse (${why}); its forwards are not restored`));
   }
 
   async #listeners(r: WorkspaceRecord): Promise<TcpListener[] | undefined> {

@@ -1,23 +1,9 @@
 // What a port of a workspace is, as `GET /ports` and the forward operations answer it: the shapes,
 // and the view of what listens behind a port (with the hint that explains an empty page).
 import { listeningOn, type TcpListener } from "./listeners.ts";
-import type { WorkspaceRecord } from "./types.ts";
+import type { PortForward, Visibility, WorkspaceRecord } from "../kernel/types.ts";
 
-export type Visibility = "private" | "public";
-
-export interface PortForward {
-  id: string;
-  workspaceId: string;
-  containerPort: number;
-  hostPort: number;
-  visibility: Visibility;
-  /** 127.0.0.1 (private) or 0.0.0.0 (public: reachable from other machines). */
-  bindAddress: string;
-  url: string;
-  createdAt: string;
-  /** Held by a `nexus proxy`: removed when it ends, never persisted. */
-  temporary?: boolean;
-}
+export type { PortForward, Visibility };
 
 /** The answer of add and makePublic: the forward and what a person should know about it. */
 export interface ForwardResult extends PortForward {

@@ -245,3 +245,20 @@ export interface ExecResult {
   stdout: string;
   stderr: string;
 }
+
+// A lasting port forward of the daemon into a workspace (core/forwards.ts), as kept in ~/.nexus.
+export type Visibility = "private" | "public";
+
+export interface PortForward {
+  id: string;
+  workspaceId: string;
+  containerPort: number;
+  hostPort: number;
+  visibility: Visibility;
+  /** 127.0.0.1 (private) or 0.0.0.0 (public: reachable from other machines). */
+  bindAddress: string;
+  url: string;
+  createdAt: string;
+  /** Held by a `nexus proxy`: removed when it ends, never persisted. */
+  temporary?: boolean;
+}

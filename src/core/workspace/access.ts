@@ -1,13 +1,12 @@
 // How a user reaches a workspace from the host: SSH info and config, host-key rotation, the active
 // workspace, and its URL.
-import { existsSync, readFileSync } from "node:fs";
 import { fingerprint } from "../../ssh/keys.ts";
 import { shellQuote } from "../../ssh/quote.ts";
-import { writeFileAtomic } from "../../store/atomic.ts";
+import { clearActiveRef, readActiveRef, writeActiveRef } from "../../store/active-workspace.ts";
 import { knownHostsLines, sshConfigBlock, sshConfigIncluded } from "../ssh-files.ts";
 import type { SshInfo, WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
-import { hostPublicKey, makeNextHostKey } from "./host-keys.ts";
+import { hostPublicKey, makeNextHostKey } from "../../store/host-keys.ts";
 import type { WorkspaceLifecycle } from "./lifecycle.ts";
 import { workspaceNames } from "./names.ts";
 
@@ -50,7 +49,7 @@ export class WorkspaceAccess {
     const c = this.#c;
     const r = c.resolve(ref);
     let configContent = sshConfigBlock({ ...r, forwardAgent: c.forwardsAgent(r) }, c.d.config, c.d.paths, c.sshFileOptions());
-    const key = hostPublicKey(c.d.paths, r);
+    const key = hostPublicKey(c.d.paths, r.id);
     if (opts.includeHostKey && key) configContent += `# pinned host key (in ${c.d.paths.knownHosts}):\n# ${knownHostsLines(r, key, c.d.docker.publishedHost).trim()}\n`;
     return { configContent, hostEntryName: workspaceNames(r.name, r.id).sshAlias };
   }
@@ -61,7 +60,7 @@ export class WorkspaceAccess {
     const id = c.resolve(ref).id;
     return c.exclusive(id, async () => {
       const r = c.resolve(id);
-      const pair = makeNextHostKey(c.d.paths, r);
+      const pair = makeNextHostKey(c.d.paths, r.id, workspaceNames(r.name, r.id).keyComment);
       r.hostKeyRotationPending = true;
       r.updatedAt = new Date().toISOString();
       c.d.store.save(r);
@@ -80,19 +79,18 @@ export class WorkspaceAccess {
     const r = c.resolve(ref);
     const previous = this.active();
     const resumed = r.status === "paused" ? await this.#lifecycle.resume(r.id) : undefined;
-    writeFileAtomic(c.d.paths.activeWorkspace, r.id + "\n");
+    writeActiveRef(c.d.paths, r.id);
     return { workspaceId: r.id, name: r.name, status: c.resolve(r.id).status, previous: previous && previous.id !== r.id ? previous.name : null, durationMs: resumed?.durationMs ?? 0 };
   }
 
   /** The active workspace, if one is set and still exists. */
   active(): WorkspaceRecord | undefined {
     const d = this.#c.d;
-    const file = d.paths.activeWorkspace;
-    const ref = existsSync(file) ? readFileSync(file, "utf8").trim() : "";
+    const ref = readActiveRef(d.paths);
     return ref ? (d.store.get(ref) ?? d.store.findByName(ref)) : undefined;
   }
 
   clearActive(): void {
-    writeFileAtomic(this.#c.d.paths.activeWorkspace, "");
+    clearActiveRef(this.#c.d.paths);
   }
 }

@@ -18,7 +18,7 @@ import type { WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { ProgressSink } from "../../kernel/progress.ts";
 import { ActivityTracker } from "./activity.ts";
 import type { GitSync } from "./git-sync.ts";
-import { hostPublicKey } from "./host-keys.ts";
+import { hostPublicKey } from "../../store/host-keys.ts";
 import { WorkspaceLocks } from "./lock.ts";
 import type { HostUser } from "./spec.ts";
 import type { CheckpointHooks } from "./checkpoint-hooks.ts";
@@ -176,7 +176,7 @@ export class WorkspaceContext {
   }
 
   syncSshFiles(): void {
-    writeSshFiles(this.d.store.list(), (r) => hostPublicKey(this.d.paths, r), this.d.config, this.d.paths, this.sshFileOptions());
+    writeSshFiles(this.d.store.list(), (r) => hostPublicKey(this.d.paths, r.id), this.d.config, this.d.paths, this.sshFileOptions());
   }
 
   /** How ~/.nexus/ssh_config reaches workspaces: at the engine's published host, through `nexus ssh-proxy` when the daemon is the binary. */

@@ -14,7 +14,7 @@ import { toView, type BringUpOptions, type PortMapping, type StartResult, type W
 import type { ProgressSink } from "../../kernel/progress.ts";
 import type { WorkspaceContainer } from "./container.ts";
 import { noProgress, type WorkspaceContext } from "./context.ts";
-import { makeHostKey } from "./host-keys.ts";
+import { makeHostKey } from "../../store/host-keys.ts";
 import { workspaceNames } from "./names.ts";
 import { workspaceVolume } from "./spec.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
@@ -129,7 +129,7 @@ export class WorkspaceCreator {
       d.store.save(record);
 
       step("keys", "Generating SSH host key");
-      const hostKey = makeHostKey(d.paths, record);
+      const hostKey = makeHostKey(d.paths, record.id, names.keyComment);
       record.hostKeyFingerprint = fingerprint(hostKey.publicKey);
 
       const labels = this.#container.labels(record);

@@ -1,12 +1,11 @@
 // Lifecycle operations of an existing workspace: start, stop, restart, pause, resume, update,
 // destroy. Each runs under the workspace's lock and asks the transition table (state.ts) first.
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_BASE_IMAGE } from "../../docker/engine.ts";
 import { LABELS } from "../../docker/labels.ts";
 import * as git from "../../git/git.ts";
 import { fingerprint } from "../../ssh/keys.ts";
-import { writeFileAtomic } from "../../store/atomic.ts";
 import { NexusError } from "../../kernel/errors.ts";
 import { planLeftovers, Trash } from "../trash.ts";
 import type { UpdateWorkspaceInput } from "../inputs.ts";
@@ -14,7 +13,9 @@ import { toView, type BringUpOptions, type ResumeResult, type StartResult, type 
 import type { ProgressSink } from "../../kernel/progress.ts";
 import type { WorkspaceContainer } from "./container.ts";
 import { noProgress, type WorkspaceContext } from "./context.ts";
-import { hostPublicKey, makeHostKey, promoteNextHostKey, readHostKey } from "./host-keys.ts";
+import { clearActiveRefIf } from "../../store/active-workspace.ts";
+import { hostPublicKey, makeHostKey, promoteNextHostKey, readHostKey } from "../../store/host-keys.ts";
+import { workspaceNames } from "./names.ts";
 import { recordPorts, resolveResources } from "./plan.ts";
 import type { WorkspaceServices } from "./services.ts";
 import { nanoCpus, workspaceVolume } from "./spec.ts";
@@ -69,7 +70,7 @@ export class WorkspaceLifecycle {
           // The container is gone (removed by hand, engine reset) or was never made (a create cut
           // short whose worktree held edits): make what is missing from the record.
           const engine = await c.engine(r).ping();
-          if (!hostPublicKey(d.paths, r)) r.hostKeyFingerprint = fingerprint(makeHostKey(d.paths, r).publicKey);
+          if (!hostPublicKey(d.paths, r.id)) r.hostKeyFingerprint = fingerprint(makeHostKey(d.paths, r.id, workspaceNames(r.name, r.id).keyComment).publicKey);
           if (!r.image) r.image = await c.engine(r).ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
           for (const volume of [r.homeVolume, ...(c.isRemote(r) ? [workspaceVolume(r)] : [])]) {
             if (!(await c.engine(r).volumeExists(volume))) await c.engine(r).createVolume(volume, this.#container.labels(r));
@@ -81,7 +82,7 @@ export class WorkspaceLifecycle {
           await c.engine(r).unpause(r.containerId!);
         }
         if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
-        await this.#container.installFiles(r, readHostKey(d.paths, r), opts.agentSocket, project.env);
+        await this.#container.installFiles(r, readHostKey(d.paths, r.id), opts.agentSocket, project.env);
         step("start", "Starting container");
         await opts.beforeContainerStart?.();
         await this.#container.startAndWait(r);
@@ -223,7 +224,7 @@ export class WorkspaceLifecycle {
   /** The host key made by rotateKeys takes over: pinned from now on, the old one unpinned. */
   #applyRotatedKey(r: WorkspaceRecord): void {
     const d = this.#c.d;
-    r.hostKeyFingerprint = fingerprint(promoteNextHostKey(d.paths, r).publicKey);
+    r.hostKeyFingerprint = fingerprint(promoteNextHostKey(d.paths, r.id).publicKey);
     r.hostKeyRotationPending = false;
     d.ssh.drop(r.id);
     d.store.save(r);
@@ -306,17 +307,10 @@ export class WorkspaceLifecycle {
     d.ports.release(recordPorts(r));
     d.store.remove(r.id);
     c.activity.forget(r.id);
-    this.#clearActiveIf(r);
+    clearActiveRefIf(d.paths, [r.id, r.name]);
     c.syncSshFiles();
     c.publishStatus({ ...r, status: "destroyed" });
     d.log.info(`destroyed ${r.name} (${r.id})`);
-  }
-
-  #clearActiveIf(r: WorkspaceRecord): void {
-    const file = this.#c.d.paths.activeWorkspace;
-    if (existsSync(file) && [r.id, r.name].includes(readFileSync(file, "utf8").trim())) {
-      writeFileAtomic(file, "");
-    }
   }
 }
 

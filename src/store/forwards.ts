@@ -1,25 +1,27 @@
-// The forwards of a workspace kept across daemon restarts: <workspace dir>/forwards.json.
+// A workspace's lasting port forwards in ~/.nexus (workspaces/<id>/forwards.json), restored when the
+// daemon starts.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../store/atomic.ts";
-import type { PortForward } from "./port-entries.ts";
+import type { PortForward } from "../kernel/types.ts";
+import { writeFileAtomic } from "./atomic.ts";
+import type { NexusPaths } from "./paths.ts";
 
 export interface SavedForward extends PortForward {
   /** The host port was allocated by the daemon (and goes back to the allocator with the forward). */
   allocated?: boolean;
 }
 
-const fileIn = (workspaceDir: string) => join(workspaceDir, "forwards.json");
+const fileOf = (paths: NexusPaths, workspaceId: string) => join(paths.workspaceDir(workspaceId), "forwards.json");
 
 /** Writes the workspace's forwards; a workspace whose folder is gone (destroyed meanwhile) keeps none. */
-export function saveForwards(workspaceDir: string, forwards: SavedForward[]): void {
-  if (!existsSync(workspaceDir)) return;
-  writeFileAtomic(fileIn(workspaceDir), JSON.stringify({ version: 1, forwards }, null, 2) + "\n");
+export function saveForwards(paths: NexusPaths, workspaceId: string, forwards: readonly SavedForward[]): void {
+  if (!existsSync(paths.workspaceDir(workspaceId))) return;
+  writeFileAtomic(fileOf(paths, workspaceId), JSON.stringify({ version: 1, forwards }, null, 2) + "\n");
 }
 
 /** The saved forwards that are well formed; a file that does not parse is reported and restores none. */
-export function loadForwards(workspaceDir: string, onBadFile: (file: string, why: string) => void): SavedForward[] {
-  const file = fileIn(workspaceDir);
+export function loadForwards(paths: NexusPaths, workspaceId: string, onBadFile: (file: string, why: string) => void): SavedForward[] {
+  const file = fileOf(paths, workspaceId);
   if (!existsSync(file)) return [];
   try {
     const data = JSON.parse(readFileSync(file, "utf8")) as { forwards?: SavedForward[] };
