@@ -5,6 +5,7 @@ import { currentRuntime } from "../runtime/index.ts";
 import type { NexusPaths } from "../store/paths.ts";
 import { buildInfo } from "../version.ts";
 import { DaemonClient } from "./client.ts";
+import { pollUntil } from "../kernel/poll.ts";
 
 export interface DaemonVersion {
   version: string;
@@ -92,13 +93,8 @@ export async function startDaemon(paths: NexusPaths, log: (line: string) => void
   child.unref();
   log(`Started the Nexus daemon (pid ${child.pid}, log ${paths.daemonLog})`);
   const client = new DaemonClient({ socketPath: paths.daemonSocket });
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const v = await daemonVersion(client);
-    if (v) return v;
-    if (exited !== null) break;
-    await new Promise((r) => setTimeout(r, 40));
-  }
+  const v = await pollUntil(async () => (await daemonVersion(client)) ?? (exited !== null ? null : undefined), { deadline: Date.now() + 20_000, intervalMs: 40 });
+  if (v) return v;
   const tail = existsSync(paths.daemonLog) ? readFileSync(paths.daemonLog, "utf8").trim().split("\n").slice(-10) : [];
   throw new NexusError("DAEMON_UNREACHABLE", exited !== null ? `The daemon exited (code ${exited}) right after starting` : "The daemon did not answer within 20 s of starting", {
     suggestion: `See ${paths.daemonLog}; 'nexus daemon' runs it in the foreground`,
@@ -114,10 +110,7 @@ export async function stopDaemon(client: DaemonClient, paths: NexusPaths): Promi
     if (err instanceof NexusError && err.code === "DAEMON_UNREACHABLE") return false;
     throw err;
   }
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (!existsSync(paths.lockFile) && !(await daemonVersion(client))) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const gone = await pollUntil(async () => (!existsSync(paths.lockFile) && !(await daemonVersion(client)) ? true : undefined), { deadline: Date.now() + 15_000, intervalMs: 50 });
+  if (gone) return true;
   throw new NexusError("INTERNAL_ERROR", "The daemon did not stop within 15 s", { suggestion: `Stop it by hand: kill $(cat ${paths.pidFile})` });
 }

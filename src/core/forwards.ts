@@ -17,6 +17,8 @@ import { KeyedMutex } from "./mutex.ts";
 import type { PortAllocator } from "./ports.ts";
 import type { WorkspaceRecord } from "./types.ts";
 import type { WorkspaceService } from "./workspaces.ts";
+import { retry } from "../kernel/poll.ts";
+import { hasCode } from "../kernel/errors.ts";
 
 export type { ForwardResult, HeldForward, PortEntry, PortForward, Visibility } from "./port-entries.ts";
 
@@ -385,14 +387,7 @@ export class PortForwards {
 
   /** The port of a listener just closed can take a moment to be free. */
   async #listenRetrying(forwardId: string, host: string, port: number): Promise<Server> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#listen(forwardId, host, port);
-      } catch (err) {
-        if (!(err instanceof NexusError && err.code === "PORT_CONFLICT") || attempt >= 5) throw err;
-        await new Promise((r) => setTimeout(r, 40 * attempt));
-      }
-    }
+    return retry(() => this.#listen(forwardId, host, port), { attempts: 5, delayMs: (n) => 40 * n, retryOn: hasCode("PORT_CONFLICT") });
   }
 
   /** A forward by id, or by container port ("3000"). */

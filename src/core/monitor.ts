@@ -4,6 +4,7 @@ import { errors, NexusError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import type { WorkspaceStatus } from "./types.ts";
 import type { WorkspaceService } from "./workspaces.ts";
+import { pollUntil } from "../kernel/poll.ts";
 
 export type WaitCondition = "running" | "healthy" | "stopped";
 
@@ -68,13 +69,18 @@ export class WorkspaceMonitor {
     const started = Date.now();
     const running = await this.#waitStatus(ref, condition, timeoutMs, signal);
     if (condition !== "healthy" || !running.met) return running;
-    for (;;) {
-      const h = await this.#ws.health(running.workspaceId).catch(() => undefined);
-      if (h?.healthy) return { ...running, status: h.status, durationMs: Date.now() - started };
-      if (h && h.status !== "running") return { ...running, status: h.status, met: false, durationMs: Date.now() - started };
-      if (Date.now() - started >= timeoutMs || signal?.aborted) return { ...running, status: h?.status ?? running.status, met: false, durationMs: Date.now() - started };
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    let last = running.status;
+    const settled = await pollUntil(
+      async () => {
+        const h = await this.#ws.health(running.workspaceId).catch(() => undefined);
+        if (h) last = h.status;
+        if (h?.healthy) return { ...running, status: h.status, durationMs: Date.now() - started };
+        if (h && h.status !== "running") return { ...running, status: h.status, met: false, durationMs: Date.now() - started };
+        return undefined;
+      },
+      { deadline: started + timeoutMs, intervalMs: 500, signal },
+    );
+    return settled ?? { ...running, status: last, met: false, durationMs: Date.now() - started };
   }
 
   #waitStatus(ref: string, condition: WaitCondition, timeoutMs: number, signal?: AbortSignal): Promise<{ workspaceId: string; status: WorkspaceStatus; met: boolean; durationMs: number }> {

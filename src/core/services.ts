@@ -6,6 +6,7 @@ import { shellQuote } from "../ssh/quote.ts";
 import { parseDuration } from "../config/units.ts";
 import { NexusError } from "./errors.ts";
 import { SUPERVISOR_PATH } from "./supervisor.ts";
+import { pollUntil } from "../kernel/poll.ts";
 
 /** A shell in the workspace, as the `nexus` user (the daemon's own connection: no user activity). */
 export interface WorkspaceShell {
@@ -98,12 +99,15 @@ export async function stopServices(sh: WorkspaceShell, defs: readonly ServiceDef
 /** Polls until every named service is ready, the deadline passes, or the signal aborts; returns the last states. */
 export async function waitReady(sh: WorkspaceShell, names: readonly string[], deadline: number, signal?: AbortSignal): Promise<Map<string, SupervisorState>> {
   let states = await serviceStates(sh);
-  while (!names.every((n) => isReady(states.get(n))) && Date.now() < deadline && !signal?.aborted) {
-    // A service that exited for good (restart: never / clean exit) will not become ready.
-    if (names.some((n) => states.get(n)?.status === "stopped")) break;
-    await new Promise((r) => setTimeout(r, 250));
-    states = await serviceStates(sh);
-  }
+  await pollUntil(
+    async (n) => {
+      if (n > 1) states = await serviceStates(sh);
+      const ready = names.every((name) => isReady(states.get(name)));
+      // A service that exited for good (restart: never / clean exit) will not become ready.
+      return ready || names.some((name) => states.get(name)?.status === "stopped") ? true : undefined;
+    },
+    { deadline, intervalMs: 250, signal },
+  );
   return states;
 }
 

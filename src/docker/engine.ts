@@ -13,6 +13,7 @@ import { IMAGE_CONTEXT_FILES } from "./image-context.ts";
 import { LABELS } from "./labels.ts";
 import { shellQuote } from "../ssh/quote.ts";
 import { tar, type TarEntry } from "./tar.ts";
+import { sleep } from "../kernel/poll.ts";
 
 export const DEFAULT_BASE_IMAGE = "debian:bookworm-slim";
 export const DEFAULT_WORKSPACE_IMAGE = "nexus-workspace:latest";
@@ -447,7 +448,7 @@ export class DockerEngine implements ContainerEngine {
       } catch {
         // The engine is away; try again shortly.
       }
-      if (!signal.aborted) await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000, signal);
     }
   }
 

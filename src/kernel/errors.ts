@@ -78,6 +78,9 @@ export class NexusError extends Error {
   }
 }
 
+/** A test for one code, as `retry` and `catch` filters want it: `hasCode("PORT_CONFLICT")`. */
+export const hasCode = (code: ErrorCode) => (err: unknown): boolean => err instanceof NexusError && err.code === code;
+
 /** Any thrown value as a NexusError; unknown failures become INTERNAL_ERROR with their message. */
 export function toNexusError(err: unknown): NexusError {
   if (err instanceof NexusError) return err;

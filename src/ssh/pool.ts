@@ -5,6 +5,7 @@ import type { Duplex } from "node:stream";
 import { NexusError } from "../kernel/errors.ts";
 import { ConnectionGroup, type Client, type Pooled } from "./connection-group.ts";
 import { publicKeyBlob } from "./keys.ts";
+import { pollUntil } from "../kernel/poll.ts";
 
 /** Tries of a command that sshd refused to start (its process could not be made), before RESOURCE_EXHAUSTED. */
 const EXEC_ATTEMPTS = 4;
@@ -80,20 +81,14 @@ export class SshPool {
 
   /** Waits until a full SSH handshake with the pinned host key succeeds: the published port accepts TCP before sshd listens. */
   async waitReady(key: string, target: SshTarget, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     let lastError: unknown;
-    let delay = 25;
-    while (Date.now() < deadline) {
-      signal?.throwIfAborted();
-      try {
-        await this.#group(key, target).ready();
-        return;
-      } catch (err) {
-        lastError = err;
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 50); // sshd is usually up within a few hundred ms: poll often
-      }
-    }
+    const ready = await pollUntil(
+      () => this.#group(key, target).ready().then(() => true, (err: unknown) => void (lastError = err)),
+      // sshd is usually up within a few hundred ms: poll often
+      { deadline: Date.now() + timeoutMs, intervalMs: (n) => (n === 1 ? 25 : 50), signal },
+    );
+    if (ready) return;
+    signal?.throwIfAborted();
     const last = lastError instanceof Error ? lastError.message : String(lastError);
     throw new NexusError("WORKSPACE_START_FAILED", `SSH in the workspace did not answer within ${Math.round(timeoutMs / 1000)} s (last error: ${last})`, {
       suggestion: "Check the container's log with 'docker logs' and run 'nexus doctor'",

@@ -18,6 +18,8 @@ import type { WorkspaceService } from "../workspaces.ts";
 import type { CreateCheckpointInput } from "./inputs.ts";
 import { allSettled, Phases } from "./phases.ts";
 import type { CheckpointRecord, CheckpointView, RestoreResult } from "./types.ts";
+import { retry } from "../../kernel/poll.ts";
+import { hasCode } from "../../kernel/errors.ts";
 
 export interface RestoreContext {
   docker: DockerEngine;
@@ -248,15 +250,12 @@ export async function holdPorts(ports: ReadonlyArray<{ host: string; port: numbe
  * workspace keeps its ports; a later 'nexus start' tries again).
  */
 async function startKeepingPorts(ctx: RestoreContext, id: string, progress: ProgressSink, release: () => Promise<void>) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await ctx.workspaces.startLocked(id, { beforeContainerStart: release }, progress);
-    } catch (err) {
-      if (!(err instanceof NexusError && err.code === "PORT_CONFLICT") || attempt >= 5) throw err;
-      progress({ phase: "start", message: `A port of the workspace is taken by another program; trying again (${attempt}/4)` });
-      await new Promise((r) => setTimeout(r, 1000 * attempt));
-    }
-  }
+  return retry(() => ctx.workspaces.startLocked(id, { beforeContainerStart: release }, progress), {
+    attempts: 5,
+    delayMs: (n) => 1000 * n,
+    retryOn: hasCode("PORT_CONFLICT"),
+    onRetry: (n) => progress({ phase: "start", message: `A port of the workspace is taken by another program; trying again (${n}/4)` }),
+  });
 }
 
 /** Before the swap: the new container and volume go, the worktree gets the files it had. */

@@ -33,6 +33,7 @@ import type { CreateCheckpointInput } from "./inputs.ts";
 import { toCheckpointView, type CheckpointRecord, type CheckpointView, type RestoreResult } from "./types.ts";
 import { allSettled, Phases } from "./phases.ts";
 import { finishInterruptedRestore, restoreLocked, type RestoreContext } from "./restore.ts";
+import { retry } from "../../kernel/poll.ts";
 
 export interface CheckpointServiceDeps {
   store: CheckpointStore;
@@ -230,15 +231,12 @@ export class CheckpointService {
 
   /** The cgroup freezer gives up when a process does not stop in time (heavy I/O): tried again a few times. */
   async #freeze(containerId: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#d.docker.pause(containerId);
-      } catch (err) {
-        if (attempt >= 5 || !/freeze/i.test((err as Error).message)) throw err;
-        if ((await this.#d.docker.inspect(containerId))?.paused) return;
-        await new Promise((r) => setTimeout(r, 250 * attempt));
-      }
-    }
+    // A freeze that timed out may still have taken hold: paused is what was asked.
+    const frozeAnyway = async (err: unknown) => /freeze/i.test((err as Error).message) && (await this.#d.docker.inspect(containerId))?.paused === true;
+    return retry(
+      () => this.#d.docker.pause(containerId).catch(async (err: unknown) => { if (!(await frozeAnyway(err))) throw err; }),
+      { attempts: 5, delayMs: (n) => 250 * n, retryOn: (err) => /freeze/i.test((err as Error).message) },
+    );
   }
 
   #uniqueName(r: WorkspaceRecord, wanted: string | undefined, auto: boolean): string {

@@ -36,6 +36,7 @@ import {
   captureLine,
 } from "./tmux.ts";
 import type { AttachEnd, CreateSessionInput, SessionLogs, SessionView, TerminalAttach, TerminalSize } from "./types.ts";
+import { sleep } from "../../kernel/poll.ts";
 
 export interface SessionServiceDeps {
   workspaces: WorkspaceService;
@@ -424,16 +425,4 @@ function tmuxFailed(doing: string, stderr: string): NexusError {
 
 function clampSize(n: number, min: number, max: number): number {
   return Number.isFinite(n) ? Math.min(max, Math.max(min, Math.floor(n))) : min;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
