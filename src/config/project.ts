@@ -7,7 +7,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } fro
 import { NexusError } from "../kernel/errors.ts";
 import { isUntrustedRegularFile, readUntrustedFileSync } from "../fs/untrusted-files.ts";
 import { specificIssue } from "../kernel/issues.ts";
-import { shellQuote } from "../ssh/quote.ts";
+import { shellLine } from "../ssh/quote.ts";
 import { Duration, Env, HOOK_NAMES, Hooks, Port, Resources, Services, WorkspaceDefinition, type HookName } from "./schema.ts";
 import { chooseDevcontainer } from "./devcontainer/find.ts";
 import { parseDevcontainer, type BuildOptions, type DevcontainerSettings } from "./devcontainer/layer.ts";
@@ -182,7 +182,7 @@ export function parseLifecycleJson(text: string, file: string): ProjectLayer {
     layer.hooks[hook] = steps.map((s, i) => ({
       name: s.name ?? defaultStepName(hook, i, steps.length),
       // Without args the command is taken as a shell line, so "npm install" works as well as "npm".
-      command: s.args === undefined ? s.command : [s.command, ...s.args].map(shellQuote).join(" "),
+      command: s.args === undefined ? s.command : shellLine([s.command, ...s.args]),
       env: s.env ?? {},
       timeoutSeconds: s.timeout ?? DEFAULT_HOOK_TIMEOUT_SECONDS,
     }));

@@ -2,7 +2,7 @@
 // restarts it and probes its health. The daemon starts them in dependency order, stops them in
 // reverse, reads their state, and streams their logs, all through one shell in the workspace.
 import type { HealthProbe, ServiceDefinition } from "../config/project.ts";
-import { shellQuote } from "../ssh/quote.ts";
+import { shellLine } from "../ssh/quote.ts";
 import { parseDuration } from "../config/units.ts";
 import { NexusError } from "./errors.ts";
 import { SUPERVISOR_PATH } from "./supervisor.ts";
@@ -47,7 +47,7 @@ export function describeProbe(h: HealthProbe | undefined): string | null {
   return `command: ${h.command}`;
 }
 
-const python = (args: string[]) => `exec python3 ${SUPERVISOR_PATH} ${args.map(shellQuote).join(" ")}`;
+const python = (args: string[]) => `exec python3 ${SUPERVISOR_PATH} ${shellLine(args)}`;
 
 async function runChecked(sh: WorkspaceShell, script: string, what: string): Promise<string> {
   const r = await sh.run(script);

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import type { NexusConfig } from "../config/schema.ts";
 import type { NexusPaths } from "../store/paths.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
-import { shellQuote } from "../ssh/quote.ts";
+import { shellLine } from "../ssh/quote.ts";
 import type { WorkspaceRecord } from "./types.ts";
 import { sshAlias } from "./workspace/names.ts";
 
@@ -55,7 +55,7 @@ export interface SshConfigOptions {
 /** ProxyCommand text: run by the user's shell, after ssh's own %-expansion (so % is doubled). */
 export function proxyCommand(nexusBinary: string, paths: NexusPaths, r: Pick<WorkspaceRecord, "name" | "ports">): string {
   const words = ["env", `NEXUS_HOME=${paths.home}`, nexusBinary, "ssh-proxy", r.name, String(r.ports.ssh)];
-  return words.map(shellQuote).join(" ").replace(/%/g, "%%");
+  return shellLine(words).replace(/%/g, "%%");
 }
 
 export function sshConfigBlock(r: Pick<WorkspaceRecord, "name" | "ports" | "forwardAgent">, config: NexusConfig, paths: NexusPaths, opts: SshConfigOptions): string {

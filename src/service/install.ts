@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { NexusError } from "../kernel/errors.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
+import { shellLine } from "../ssh/quote.ts";
 import { LAUNCHD_LABEL, SERVICE_NAME, renderService, servicePath, type ServiceDescription, type ServiceKind } from "./service.ts";
 
 /** Runs a program; ok is false when it is missing or exits non-zero. */
@@ -83,7 +84,6 @@ function managerReachable(kind: ServiceKind, host: ServiceHost): { ok: boolean; 
   return { ok: r.ok, why: r.output.split("\n")[0] || "systemctl is not installed" };
 }
 
-const shellLine = (argv: string[]) => argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
 
 /** Writes the service file atomically, then enables and starts it when the manager answers. */
 export function installService(kind: ServiceKind, svc: ServiceDescription, host: ServiceHost): ServiceResult {

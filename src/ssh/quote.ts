@@ -2,7 +2,17 @@
 
 export function shellQuote(word: string): string {
   if (word !== "" && /^[A-Za-z0-9_\-./=:@%+,]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
+  return `'${escapeSingleQuoted(word)}'`;
+}
+
+/** Text to stand between single quotes a caller writes itself (completion scripts). */
+export function escapeSingleQuoted(text: string): string {
+  return text.replace(/'/g, `'\\''`);
+}
+
+/** argv as one POSIX shell line. */
+export function shellLine(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(" ");
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -6,6 +6,7 @@ import type { CAC } from "cac";
 import { EXIT_CODES, NexusError } from "../../core/errors.ts";
 import type { CliContext } from "../context.ts";
 import { writeOut } from "../output.ts";
+import { escapeSingleQuoted } from "../../ssh/quote.ts";
 
 export interface CompletionSpec {
   commands: Array<{ name: string; aliases: string[]; description: string; flags: FlagSpec[]; actions: string[]; workspace: boolean }>;
@@ -77,7 +78,7 @@ export function completionSpec(cli: CAC): CompletionSpec {
 }
 
 const words = (flags: FlagSpec[]) => flags.flatMap((f) => f.forms).join(" ");
-const sq = (s: string) => s.replace(/'/g, `'\\''`);
+const sq = escapeSingleQuoted;
 
 export function bashCompletion(spec: CompletionSpec): string {
   const cases = spec.commands

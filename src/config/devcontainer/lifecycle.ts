@@ -1,7 +1,7 @@
 // Lifecycle commands as the spec writes them ("lifecycle scripts"): a string runs in a shell, an
 // array is one program with its arguments (no shell), an object holds named commands (each a string
 // or an array) that run in parallel. They become hook steps, so they get the hooks' logs and timeouts.
-import { shellQuote } from "../../ssh/quote.ts";
+import { shellLine } from "../../ssh/quote.ts";
 import type { HookStep } from "../project.ts";
 import type { JsonPath } from "./jsonc.ts";
 
@@ -34,7 +34,7 @@ export function lifecycleSteps(key: string, value: unknown, batch: number): { st
 function oneCommand(value: unknown): string | undefined {
   if (typeof value === "string") return value.trim() === "" ? "" : value;
   if (Array.isArray(value) && value.every((w) => typeof w === "string")) {
-    return value.length === 0 ? "" : `exec ${(value as string[]).map(shellQuote).join(" ")}`;
+    return value.length === 0 ? "" : `exec ${shellLine(value as string[])}`;
   }
   return undefined;
 }
