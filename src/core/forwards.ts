@@ -9,7 +9,7 @@ import { checkHostPort } from "./caller.ts";
 import { errors, NexusError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import type { PortForwardInput } from "./inputs.ts";
-import { listeningOn, parseProcNetTcp, type PortListening, type TcpListener } from "./listeners.ts";
+import { listeningOn, parseProcNetTcp, PROC_NET_TCP, type PortListening, type TcpListener } from "./listeners.ts";
 import { loadForwards, saveForwards, type SavedForward } from "../store/forwards.ts";
 import { listeningView, type ForwardResult, type HeldForward, type PortEntry, type PortForward, type Visibility } from "./port-entries.ts";
 import type { Logger } from "./log.ts";
@@ -533,7 +533,7 @@ export class PortForwards {
   async #listeners(r: WorkspaceRecord): Promise<TcpListener[] | undefined> {
     try {
       // Looking does not count as using the workspace: a tool polling `nexus ports` must not keep it awake.
-      const out = await this.#d.workspaces.inspect(r.id, "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null");
+      const out = await this.#d.workspaces.inspect(r.id, PROC_NET_TCP);
       return parseProcNetTcp(out.stdout);
     } catch (err) {
       this.#d.log.warn(`listening sockets of ${r.name}: ${(err as Error).message}`);

@@ -17,19 +17,50 @@ export interface PortListening {
   addresses: string[];
 }
 
-const LISTEN = "0A";
+/** The one command every reader runs in the workspace: both tables, IPv4 and IPv6, concatenated. */
+export const PROC_NET_TCP = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null";
 
-/** The listening sockets in the text of /proc/net/tcp and /proc/net/tcp6 (both may be concatenated). */
-export function parseProcNetTcp(text: string): TcpListener[] {
-  const out: TcpListener[] = [];
+/** One socket of /proc/net/tcp{,6}: local and remote end, and its state ("0A" listen, "01" established). */
+export interface TcpSocket {
+  local: TcpListener;
+  remote: TcpListener;
+  state: string;
+}
+
+const LISTEN = "0A";
+const ESTABLISHED = "01";
+
+/** Every socket in the text of /proc/net/tcp and /proc/net/tcp6 (both may be concatenated). */
+export function parseProcNetTcpSockets(text: string): TcpSocket[] {
+  const out: TcpSocket[] = [];
+  const end = (hex: string, port: string): TcpListener => ({ ...decodeAddress(hex), port: parseInt(port, 16) });
   for (const line of text.split("\n")) {
     // "  sl  local_address rem_address   st ..." → "0: 0100007F:1F40 00000000:0000 0A ..."
-    const m = /^\s*\d+:\s+([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})\s+\S+\s+([0-9A-Fa-f]{2})\s/.exec(line);
-    if (!m || m[3]!.toUpperCase() !== LISTEN) continue;
-    const { address, loopback } = decodeAddress(m[1]!);
-    out.push({ address, port: parseInt(m[2]!, 16), loopback });
+    const m = /^\s*\d+:\s+([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{2})\s/.exec(line);
+    if (!m) continue;
+    out.push({ local: end(m[1]!, m[2]!), remote: end(m[3]!, m[4]!), state: m[5]!.toUpperCase() });
   }
   return out;
+}
+
+/** The listening sockets in the text of /proc/net/tcp{,6}. */
+export function parseProcNetTcp(text: string): TcpListener[] {
+  return parseProcNetTcpSockets(text).filter((s) => s.state === LISTEN).map((s) => s.local);
+}
+
+/**
+ * Counts ESTABLISHED connections in /proc/net/tcp{,6} text: on port 22 (less the daemon's own), and on
+ * `published` ports from a non-loopback peer.
+ */
+export function countConnections(procNetTcp: string, published: readonly number[], ownSsh = 1): { ssh: number; published: number } {
+  let ssh = 0;
+  let outside = 0;
+  for (const s of parseProcNetTcpSockets(procNetTcp)) {
+    if (s.state !== ESTABLISHED) continue;
+    if (s.local.port === 22) ssh++;
+    else if (published.includes(s.local.port) && !s.remote.loopback) outside++;
+  }
+  return { ssh: Math.max(0, ssh - ownSsh), published: outside };
 }
 
 /** Whether and how something listens on `port`, from parsed listeners. */

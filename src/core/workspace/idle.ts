@@ -3,6 +3,7 @@ import type { SshTarget } from "../../ssh/pool.ts";
 import type { IdleView, WorkspaceRecord, WorkspaceView } from "../../kernel/types.ts";
 import type { WorkspaceChannel } from "./channel.ts";
 import type { WorkspaceContext } from "./context.ts";
+import { countConnections, PROC_NET_TCP } from "../listeners.ts";
 
 /** The operations idleness takes, each only if the workspace is still idle under its lock. */
 export interface IdleActions {
@@ -37,7 +38,7 @@ export class IdleWatch {
       return none;
     }
     const chunks: Buffer[] = [];
-    const res = await this.#c.d.ssh.exec(r.id, target, "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null", { onStdout: (b) => chunks.push(b) }).catch(() => undefined);
+    const res = await this.#c.d.ssh.exec(r.id, target, PROC_NET_TCP, { onStdout: (b) => chunks.push(b) }).catch(() => undefined);
     if (!res) return none;
     // The daemon's own connections (the plain one that just ran this, one per agent `exec` forwarded) are not outside ones.
     return countConnections(Buffer.concat(chunks).toString("utf8"), r.ports.services.map((p) => p.containerPort), Math.max(1, this.#c.d.ssh.openConnections(r.id)));
@@ -108,27 +109,4 @@ export class IdleWatch {
     const outside = await this.outsideConnections(r);
     return outside.ssh === 0 && outside.published === 0;
   }
-}
-
-/**
- * Counts ESTABLISHED connections in /proc/net/tcp{,6} text: on port 22 (less the daemon's own), and on
- * `published` ports from a non-loopback peer.
- */
-export function countConnections(procNetTcp: string, published: readonly number[], ownSsh = 1): { ssh: number; published: number } {
-  let ssh = 0;
-  let outside = 0;
-  for (const line of procNetTcp.split("\n")) {
-    const m = /^\s*\d+:\s+[0-9A-Fa-f]+:([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]+):[0-9A-Fa-f]{4}\s+01\s/.exec(line);
-    if (!m) continue;
-    const port = parseInt(m[1]!, 16);
-    const peer = m[2]!.toUpperCase();
-    // Addresses are 32-bit words in host byte order: 127.x.y.z ends in 7F; ::1 and ::ffff:127.x.y.z likewise.
-    const loopbackPeer =
-      (peer.length === 8 && peer.endsWith("7F")) ||
-      peer === "00000000000000000000000001000000" ||
-      (peer.length === 32 && peer.startsWith("0000000000000000FFFF0000") && peer.endsWith("7F"));
-    if (port === 22) ssh++;
-    else if (published.includes(port) && !loopbackPeer) outside++;
-  }
-  return { ssh: Math.max(0, ssh - ownSsh), published: outside };
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { HOOK_NAMES, type HookName, type ProjectConfig, type ServiceDefinition } from "../../config/project.ts";
 import { errors, NexusError } from "../../kernel/errors.ts";
 import { hookCommandLine, hookFailed, runHookSteps, type HookResult } from "../hooks.ts";
-import { listeningOn, parseProcNetTcp } from "../listeners.ts";
+import { listeningOn, parseProcNetTcp, PROC_NET_TCP } from "../listeners.ts";
 import { describeProbe, isReady, serviceLogs, serviceStates, sinceTimestamp, startService, startServices, stopService, stopServices, waitReady, type LogEntry, type SupervisorState } from "../services.ts";
 import type { BringUpOptions, ServiceHealthView, ServiceView, WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { WorkspaceChannel } from "./channel.ts";
@@ -230,7 +230,7 @@ export class WorkspaceServices {
     const states = r.status === "running" && project.services.length > 0 ? await serviceStates(await this.#channel.serviceShell(r)) : new Map<string, SupervisorState>();
     // A server bound to 127.0.0.1 inside passes its (inside) health check, yet its published port shows nothing: say so.
     const publishedUp = project.services.some((def) => r.ports.services.some((p) => p.containerPort === def.port) && isReady(states.get(def.name)));
-    const listeners = publishedUp ? await this.#channel.shell(r).run("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null").then((o) => parseProcNetTcp(o.stdout), () => undefined) : undefined;
+    const listeners = publishedUp ? await this.#channel.shell(r).run(PROC_NET_TCP).then((o) => parseProcNetTcp(o.stdout), () => undefined) : undefined;
     const services = await Promise.all(
       project.services.map(async (def): Promise<ServiceView> => {
         const st = states.get(def.name);

@@ -3,7 +3,7 @@
 // listens inside on an address the published port reaches; else the first published port, marked
 // `listening: false` so the caller can say that nothing answers there yet.
 import { NexusError } from "../errors.ts";
-import { listeningOn, parseProcNetTcp } from "../listeners.ts";
+import { listeningOn, parseProcNetTcp, PROC_NET_TCP } from "../listeners.ts";
 import type { ServiceView, WorkspaceRecord } from "../types.ts";
 import type { WorkspaceChannel } from "./channel.ts";
 
@@ -31,7 +31,7 @@ export async function workspaceUrl(r: WorkspaceRecord, services: readonly Servic
     r.status === "running"
       ? await channel
           .shell(r)
-          .run("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null")
+          .run(PROC_NET_TCP)
           .then((o) => parseProcNetTcp(o.stdout), () => [])
       : [];
   const answering = r.ports.services.find((p) => {
