@@ -1,6 +1,7 @@
 import { NexusError, type ErrorBody } from "../core/errors.ts";
 import { currentRuntime } from "../runtime/index.ts";
 import { CLIENT_HEADER } from "../kernel/trace.ts";
+import { nonBlankLines } from "../kernel/lines.ts";
 
 export interface ClientTarget {
   /** Unix socket of a local daemon. */
@@ -80,22 +81,14 @@ export class DaemonClient {
   }
 
   async #events(res: Response, onEvent: (e: StreamEvent) => void, signal?: AbortSignal): Promise<StreamEvent> {
-    const decoder = new TextDecoder();
-    let buffered = "";
     let final: StreamEvent | undefined;
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffered += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          const event = line.trim() ? (safeParse(line) as StreamEvent | undefined) : undefined;
-          if (!event) continue;
-          if (event.type === "result") final = event;
-          else if (event.type === "error") throw NexusError.fromBody(event.error as ErrorBody);
-          else onEvent(event);
-        }
+      for await (const line of nonBlankLines(res.body as unknown as AsyncIterable<Uint8Array>)) {
+        const event = safeParse(line) as StreamEvent | undefined;
+        if (!event) continue;
+        if (event.type === "result") final = event;
+        else if (event.type === "error") throw NexusError.fromBody(event.error as ErrorBody);
+        else onEvent(event);
       }
     } catch (err) {
       if (err instanceof NexusError || signal?.aborted) throw err;

@@ -7,6 +7,7 @@ import { parseDuration } from "../config/units.ts";
 import { NexusError } from "./errors.ts";
 import { SUPERVISOR_PATH } from "./supervisor.ts";
 import { pollUntil } from "../kernel/poll.ts";
+import { LineSplitter } from "../kernel/lines.ts";
 
 /** A shell in the workspace, as the `nexus` user (the daemon's own connection: no user activity). */
 export interface WorkspaceShell {
@@ -165,19 +166,15 @@ export async function serviceLogs(
   opts: { tail: number; follow: boolean; signal?: AbortSignal },
   onEntry: (e: LogEntry) => void,
 ): Promise<void> {
-  let buffered = "";
+  const split = new LineSplitter();
   const onStdout = (b: Buffer) => {
-    buffered += b.toString("utf8");
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      onEntry(parseLogLine(name, buffered.slice(0, nl)));
-      buffered = buffered.slice(nl + 1);
-    }
+    for (const line of split.push(b)) onEntry(parseLogLine(name, line));
   };
   try {
     await sh.run(python(["logs", name, String(opts.tail), ...(opts.follow ? ["follow"] : [])]), { onStdout, ...(opts.signal ? { signal: opts.signal } : {}) });
   } catch (err) {
     if (!opts.signal?.aborted) throw err;
   }
-  if (buffered) onEntry(parseLogLine(name, buffered));
+  const last = split.end();
+  if (last !== undefined) onEntry(parseLogLine(name, last));
 }

@@ -14,6 +14,7 @@ import { LABELS } from "./labels.ts";
 import { shellQuote } from "../ssh/quote.ts";
 import { tar, type TarEntry } from "./tar.ts";
 import { sleep } from "../kernel/poll.ts";
+import { LineSplitter, nonBlankLines } from "../kernel/lines.ts";
 
 export const DEFAULT_BASE_IMAGE = "debian:bookworm-slim";
 export const DEFAULT_WORKSPACE_IMAGE = "nexus-workspace:latest";
@@ -358,7 +359,7 @@ export class DockerEngine implements ContainerEngine {
   async streamStats(containerId: string, onSample: (s: ContainerStats) => void, signal: AbortSignal): Promise<void> {
     const stream = (await this.call("read container stats", () => this.docker.getContainer(containerId).stats({ stream: true }))) as unknown as NodeJS.ReadableStream & { destroy(): void };
     await new Promise<void>((resolve, reject) => {
-      let buffered = "";
+      const split = new LineSplitter();
       const stop = () => {
         stream.destroy();
         resolve();
@@ -366,13 +367,7 @@ export class DockerEngine implements ContainerEngine {
       if (signal.aborted) return stop();
       signal.addEventListener("abort", stop, { once: true });
       stream.on("data", (chunk: Buffer) => {
-        buffered += chunk.toString("utf8");
-        let nl: number;
-        while ((nl = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, nl).trim();
-          buffered = buffered.slice(nl + 1);
-          if (line) onSample(toContainerStats(JSON.parse(line) as RawStats));
-        }
+        for (const line of split.push(chunk)) if (line.trim()) onSample(toContainerStats(JSON.parse(line) as RawStats));
       });
       stream.on("end", () => (signal.removeEventListener("abort", stop), resolve()));
       stream.on("error", (err: Error) => (signal.aborted ? resolve() : reject(this.#wrap("read container stats", err))));
@@ -428,20 +423,12 @@ export class DockerEngine implements ContainerEngine {
         first = false;
         const stop = () => stream.destroy();
         signal.addEventListener("abort", stop, { once: true });
-        let buffered = "";
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          buffered += chunk.toString("utf8");
-          let nl: number;
-          while ((nl = buffered.indexOf("\n")) >= 0) {
-            const line = buffered.slice(0, nl).trim();
-            buffered = buffered.slice(nl + 1);
-            if (!line) continue;
-            try {
-              const e = JSON.parse(line) as { Action?: string; Actor?: { Attributes?: Record<string, string> } };
-              onEvent({ action: e.Action ?? "", ...(e.Actor?.Attributes?.[LABELS.workspaceId] ? { workspaceId: e.Actor.Attributes[LABELS.workspaceId] } : {}) });
-            } catch {
-              // A line that is not an event is skipped.
-            }
+        for await (const line of nonBlankLines(stream as AsyncIterable<Buffer>)) {
+          try {
+            const e = JSON.parse(line) as { Action?: string; Actor?: { Attributes?: Record<string, string> } };
+            onEvent({ action: e.Action ?? "", ...(e.Actor?.Attributes?.[LABELS.workspaceId] ? { workspaceId: e.Actor.Attributes[LABELS.workspaceId] } : {}) });
+          } catch {
+            // A line that is not an event is skipped.
           }
         }
         signal.removeEventListener("abort", stop);

@@ -5,6 +5,7 @@
 //   {"eof":true}                      end of input (the end of the body means the same)
 import { NexusError } from "../../core/errors.ts";
 import type { StdinChunk } from "../../ssh/pool.ts";
+import { nonBlankLines } from "../../kernel/lines.ts";
 
 /** One line of the body may hold at most this much (base64 of the client's read size is far less). */
 const MAX_LINE_BYTES = 1024 * 1024;
@@ -14,20 +15,8 @@ export function isStreamedExec(contentType: string | undefined): boolean {
 }
 
 /** The body's lines as they come. */
-async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let buffered = "";
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, nl).trim();
-      buffered = buffered.slice(nl + 1);
-      if (line) yield line;
-    }
-    if (buffered.length > MAX_LINE_BYTES) throw bad(`A line of the exec request body is over ${MAX_LINE_BYTES} bytes`);
-  }
-  if (buffered.trim()) yield buffered.trim();
+function lines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  return nonBlankLines(body as unknown as AsyncIterable<Uint8Array>, MAX_LINE_BYTES, () => bad(`A line of the exec request body is over ${MAX_LINE_BYTES} bytes`));
 }
 
 function bad(message: string): NexusError {
