@@ -57,9 +57,7 @@ export class WorkspaceAccess {
   /** Makes a new host key; it takes over (and is pinned, the old one unpinned) at the next start. */
   async rotateKeys(ref: string): Promise<{ workspaceId: string; status: string; message: string; nextFingerprint: string }> {
     const c = this.#c;
-    const id = c.resolve(ref).id;
-    return c.exclusive(id, async () => {
-      const r = c.resolve(id);
+    return c.locked(ref, async (r) => {
       const pair = makeNextHostKey(c.d.paths, r.id, workspaceNames(r.name, r.id).keyComment);
       r.hostKeyRotationPending = true;
       r.updatedAt = new Date().toISOString();

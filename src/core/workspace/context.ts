@@ -160,6 +160,12 @@ export class WorkspaceContext {
     return this.locks.run(id, fn);
   }
 
+  /** `fn` under the lock of the workspace `ref` names, given its record as it is once the lock is held. */
+  locked<T>(ref: string, fn: (r: WorkspaceRecord) => Promise<T>): Promise<T> {
+    const id = this.resolve(ref).id;
+    return this.locks.run(id, () => fn(this.resolve(id)));
+  }
+
   setStatus(r: WorkspaceRecord, status: WorkspaceStatus, error: WorkspaceRecord["error"] = null): void {
     this.locks.changed(r.id);
     r.status = status;

@@ -38,8 +38,7 @@ export class WorkspaceLifecycle {
   /** Starts a stopped workspace (or one in error), re-creating its container if it is gone; authorized keys are refreshed. */
   async start(ref: string, opts: { agentSocket?: string } & BringUpOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
     const c = this.#c;
-    const id = c.resolve(ref).id;
-    return c.exclusive(id, () => this.startLocked(id, opts, progress));
+    return c.locked(ref, (r) => this.startLocked(r.id, opts, progress));
   }
 
   /** start's body; the caller holds the workspace's lock (a checkpoint restore does). */
@@ -107,8 +106,7 @@ export class WorkspaceLifecycle {
   /** Stops the container (SIGTERM, then SIGKILL after `timeoutSeconds`); processes end, files stay. */
   async stop(ref: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
     const c = this.#c;
-    const id = c.resolve(ref).id;
-    return c.exclusive(id, () => this.stopLocked(id, opts));
+    return c.locked(ref, (r) => this.stopLocked(r.id, opts));
   }
 
   /** stop's body; the caller holds the workspace's lock (a checkpoint restore does). */
@@ -150,9 +148,7 @@ export class WorkspaceLifecycle {
   /** Freezes every process of the workspace (cgroup freezer): memory and processes are kept, resume is near-instant. */
   async pause(ref: string, opts: { onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
     const c = this.#c;
-    const id = c.resolve(ref).id;
-    return c.exclusive(id, async () => {
-      const r = c.resolve(id);
+    return c.locked(ref, async (r) => {
       if (transition("pause", r.status) === "already") return toView(r);
       if (opts.onlyIf && !(await opts.onlyIf())) return toView(r);
       requireRunning(r, "pause it");
@@ -165,9 +161,7 @@ export class WorkspaceLifecycle {
   /** Thaws a paused workspace; reports how long it took. A running one resumes in 0 ms. */
   async resume(ref: string, opts: { blocking?: boolean; timeoutSeconds?: number } = {}): Promise<ResumeResult> {
     const c = this.#c;
-    const id = c.resolve(ref).id;
-    return c.exclusive(id, async () => {
-      const r = c.resolve(id);
+    return c.locked(ref, async (r) => {
       const started = performance.now();
       if (check("resume", r) === "go") {
         await c.engine(r).unpause(r.containerId!);
@@ -186,9 +180,7 @@ export class WorkspaceLifecycle {
   /** PATCH: resources apply live (docker update); idleTimeout and displayName are recorded. */
   async update(ref: string, input: UpdateWorkspaceInput): Promise<WorkspaceView> {
     const c = this.#c;
-    const id = c.resolve(ref).id;
-    return c.exclusive(id, async () => {
-      const r = c.resolve(id);
+    return c.locked(ref, async (r) => {
       const d = c.d;
       if (input.resources !== undefined) {
         const limits = resolveResources(input.resources);
@@ -231,8 +223,7 @@ export class WorkspaceLifecycle {
   }
 
   async destroy(ref: string, opts: { force?: boolean; keepCheckpoints?: boolean } = {}): Promise<void> {
-    const r0 = this.#c.resolve(ref);
-    return this.#c.exclusive(r0.id, () => this.#destroy(r0.id, opts));
+    return this.#c.locked(ref, (r) => this.#destroy(r.id, opts));
   }
 
   async #destroy(id: string, opts: { force?: boolean; keepCheckpoints?: boolean }): Promise<void> {

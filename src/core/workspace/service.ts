@@ -126,8 +126,7 @@ export class WorkspaceService {
   }
   /** `fn` under the workspace's lifecycle lock; inside it, stopLocked/startLocked stand for stop/start. */
   exclusive<T>(ref: string, fn: (r: WorkspaceRecord) => Promise<T>): Promise<T> {
-    const id = this.#c.resolve(ref).id;
-    return this.#c.exclusive(id, () => fn(this.#c.resolve(id)));
+    return this.#c.locked(ref, fn);
   }
   stopLocked(id: string, opts: { timeoutSeconds?: number } = {}): Promise<WorkspaceView> {
     return this.#lifecycle.stopLocked(id, opts);

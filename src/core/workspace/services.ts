@@ -273,11 +273,9 @@ export class WorkspaceServices {
   /** Stops and starts one service with its current definition; answers once it is ready (or after the timeout). */
   async restartService(ref: string, service: string, opts: { timeoutSeconds?: number } = {}): Promise<ServiceHealthView & { workspaceId: string; durationMs: number }> {
     const started = Date.now();
-    const id = this.#c.resolve(ref).id;
     // Under the workspace's lock: a start still bringing services up (or a stop) finishes first, so
     // the two never start the same service at once.
-    return this.#c.exclusive(id, async () => {
-      const r = this.#c.resolve(id);
+    return this.#c.locked(ref, async (r) => {
       const def = this.#serviceDefinition(r, this.#c.project(r), service);
       requireRunning(r, "restart a service");
       const sh = await this.#channel.serviceShell(r);
