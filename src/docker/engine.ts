@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { lstatSync, readdirSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import Docker from "dockerode";
@@ -260,7 +261,7 @@ export class DockerEngine implements ContainerEngine {
       }, timeoutMs);
       const res = (await this.call("wait for one-off container", () => c.wait()).finally(() => clearTimeout(timer))) as { StatusCode: number };
       const buf = (await this.call("read one-off container logs", () => c.logs({ stdout: true, stderr: true }))) as unknown as Buffer;
-      return { exitCode: timedOut ? 124 : res.StatusCode, output: demuxToText(buf), timedOut };
+      return { exitCode: timedOut ? 124 : res.StatusCode, output: demuxToText(this.docker.modem, buf), timedOut };
     } finally {
       await this.removeContainer(id).catch(() => {});
     }
@@ -387,7 +388,7 @@ export class DockerEngine implements ContainerEngine {
   async logsTail(containerId: string, lines: number): Promise<string> {
     try {
       const buf = (await this.docker.getContainer(containerId).logs({ stdout: true, stderr: true, tail: lines })) as unknown as Buffer;
-      return demuxToText(buf);
+      return demuxToText(this.docker.modem, buf);
     } catch {
       return "";
     }
@@ -511,15 +512,18 @@ function contextEntries(dir: string): TarEntry[] {
   return entries;
 }
 
-export function demuxToText(buf: Buffer): string {
+/**
+ * A container's logs as one text, stdout and stderr in the order written: Docker's own demultiplexer
+ * (docker-modem's demuxStream, which passes a TTY's unframed output through) fed the whole buffer.
+ */
+export function demuxToText(modem: Pick<Docker["modem"], "demuxStream">, buf: Buffer): string {
   const out: Buffer[] = [];
-  let i = 0;
-  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2 || buf[i] === 0)) {
-    const len = buf.readUInt32BE(i + 4);
-    out.push(buf.subarray(i + 8, i + 8 + len));
-    i += 8 + len;
-  }
-  return i === 0 ? buf.toString("utf8") : Buffer.concat(out).toString("utf8");
+  const sink = { write: (b: Buffer) => out.push(Buffer.from(b)) };
+  const source = new EventEmitter();
+  // demuxStream handles each "data" event synchronously, so the text is whole once emit returns.
+  modem.demuxStream(source as unknown as NodeJS.ReadableStream, sink as unknown as NodeJS.WritableStream, sink as unknown as NodeJS.WritableStream);
+  if (buf.length > 0) source.emit("data", buf);
+  return Buffer.concat(out).toString("utf8");
 }
 
 export type { ContainerStats } from "./container-engine.ts";
