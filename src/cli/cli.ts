@@ -1,5 +1,6 @@
 import { cac } from "cac";
-import { exitCodeFor, EXIT_CODES, NexusError, toNexusError } from "../core/errors.ts";
+import { NexusError, toNexusError } from "../core/errors.ts";
+import { exitCodeFor, EXIT_CODES } from "./exit-codes.ts";
 import { nexusPaths } from "../store/paths.ts";
 import { buildInfo } from "../version.ts";
 import { tokenCommand } from "./commands/token.ts";

@@ -1,6 +1,7 @@
 // `nexus exec <workspace> -- <command...>` without the full command table: exec is the hot path
 // (agents run it in loops), and parsing every command's definition costs a few ms per call.
-import { exitCodeFor, toNexusError } from "../core/errors.ts";
+import { toNexusError } from "../core/errors.ts";
+import { exitCodeFor } from "./exit-codes.ts";
 import { nexusPaths } from "../store/paths.ts";
 import { execCommand } from "./commands/workspaces.ts";
 import { CliContext } from "./context.ts";

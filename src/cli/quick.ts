@@ -2,7 +2,8 @@
 // (cac and every command module): `version`, `list`/`ls`, and the top-level help. Only their plain
 // forms are taken here (no option but --json); anything else goes to the full CLI, which parses the
 // same words the same way. NEXUS_FULL_CLI=1 sends everything to the full CLI (the tests compare both).
-import { exitCodeFor, toNexusError } from "../core/errors.ts";
+import { toNexusError } from "../core/errors.ts";
+import { exitCodeFor } from "./exit-codes.ts";
 import { nexusPaths } from "../store/paths.ts";
 import { CliContext } from "./context.ts";
 import { errorEnvelope, formatError, useColor, writeErr, writeOut } from "./output.ts";

@@ -2,7 +2,8 @@
 // (session.attach / session.input / session.resize). The detach key never reaches the session: it
 // ends this client and leaves the session running.
 import { readFileSync } from "node:fs";
-import { EXIT_CODES, NexusError } from "../core/errors.ts";
+import { NexusError } from "../core/errors.ts";
+import { EXIT_CODES } from "./exit-codes.ts";
 import type { AttachEnd } from "../core/sessions/types.ts";
 import type { CliContext } from "./context.ts";
 import { dim, writeErr } from "./output.ts";

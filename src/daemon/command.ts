@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
-import { exitCodeFor, NexusError, toNexusError } from "../core/errors.ts";
+import { NexusError, toNexusError } from "../core/errors.ts";
+import { exitCodeFor } from "../cli/exit-codes.ts";
 import { runDaemon } from "./daemon.ts";
 
 /** `nexus daemon [-p port] [-w dir] [--daemon-token t]`: the daemon in the foreground until SIGTERM/SIGINT. */

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { ERROR_CODES, errors, EXIT_CODES, exitCodeFor, NexusError, toNexusError, type ErrorCode } from "../../src/core/errors.ts";
+import { ERROR_CODES, errors, NexusError, toNexusError, type ErrorCode } from "../../src/core/errors.ts";
+import { EXIT_CODES, exitCodeFor } from "../../src/cli/exit-codes.ts";
 
 // The spec's taxonomy (api-spec.md §3.6), copied here on purpose: the source must not drift from it.
 const SPEC_CODES: Record<string, { status: number; retryable: boolean }> = {

@@ -1,5 +1,6 @@
 import { boulderProjectDir, readBoulderStatus, type BoulderStatus } from "../../core/boulder/status.ts";
-import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import { NexusError } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { CliContext } from "../context.ts";
 import { ago, writeOut } from "../output.ts";
 

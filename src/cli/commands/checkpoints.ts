@@ -1,6 +1,7 @@
 // nexus checkpoint create|list|delete, nexus restore.
 import type { CheckpointView, RestoreResult } from "../../core/checkpoints/types.ts";
-import { EXIT_CODES, errors } from "../../core/errors.ts";
+import { errors } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { CliContext } from "../context.ts";
 import { ago, dim, table, writeOut, yellow } from "../output.ts";
 

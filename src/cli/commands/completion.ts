@@ -3,7 +3,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CAC } from "cac";
-import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import { NexusError } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { CliContext } from "../context.ts";
 import { writeOut } from "../output.ts";
 import { escapeSingleQuoted } from "../../ssh/quote.ts";

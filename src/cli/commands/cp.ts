@@ -5,7 +5,8 @@ import { createReadStream, lstatSync, readdirSync, readlinkSync, statSync, type 
 import { basename, dirname, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import * as tarStream from "tar-stream";
-import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import { NexusError } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import { extractUntrustedTar } from "../../fs/untrusted-tar.ts";
 import type { CliContext } from "../context.ts";
 import { writeErr, writeOut } from "../output.ts";

@@ -1,5 +1,5 @@
 import type { EngineView } from "../../core/engines.ts";
-import { EXIT_CODES } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { CliContext } from "../context.ts";
 import { writeOut } from "../output.ts";
 

@@ -1,7 +1,7 @@
 import type { ResumeResult, StartResult, WorkspaceView } from "../../core/types.ts";
 import { dim } from "../output.ts";
 import { serviceLines } from "./services.ts";
-import { EXIT_CODES } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { CliContext } from "../context.ts";
 import { writeOut } from "../output.ts";
 

@@ -1,4 +1,5 @@
-import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import { NexusError } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { ForwardResult, PortEntry } from "../../core/forwards.ts";
 import type { CliContext } from "../context.ts";
 import { dim, green, red, table, writeOut, yellow } from "../output.ts";

@@ -1,5 +1,6 @@
 // `nexus sessions list|attach|logs|send|kill`, `nexus console`, `nexus exec --detach`.
-import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import { NexusError } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { SessionLogs, SessionView } from "../../core/sessions/types.ts";
 import type { CliContext } from "../context.ts";
 import { ago, dim, green, table, writeErr, writeOut, yellow } from "../output.ts";

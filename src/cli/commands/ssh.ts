@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import { NexusError } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import { hostAlias, includeLineIn } from "../../core/ssh-files.ts";
 import type { SshInfo, WorkspaceView } from "../../core/types.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";

@@ -1,5 +1,6 @@
 // nexus sync status|pause|resume|flush|conflicts [workspace], nexus sync resolve [workspace] PATH --winner host|workspace.
-import { EXIT_CODES, errors } from "../../core/errors.ts";
+import { errors } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { SyncConflict, SyncStatusView } from "../../sync/types.ts";
 import type { CliContext } from "../context.ts";
 import { ago, dim, table, writeOut, yellow } from "../output.ts";

@@ -1,4 +1,4 @@
-import { EXIT_CODES } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { CliContext } from "../context.ts";
 import { writeOut } from "../output.ts";
 

@@ -1,4 +1,5 @@
-import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import { NexusError } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { TraceRecord, TraceStats } from "../../kernel/trace.ts";
 import type { CliContext } from "../context.ts";
 import { table, writeOut } from "../output.ts";

@@ -1,4 +1,5 @@
-import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import { NexusError } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { TrashEntry } from "../../core/trash.ts";
 import type { CliContext } from "../context.ts";
 import { writeOut } from "../output.ts";

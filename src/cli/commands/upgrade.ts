@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
-import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import { NexusError } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import { currentRuntime } from "../../runtime/index.ts";
 import { runCommand } from "../../service/install.ts";
 import { buildInfo } from "../../version.ts";

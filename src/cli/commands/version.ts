@@ -1,7 +1,7 @@
 import type { CliContext } from "../context.ts";
 import { daemonVersion } from "../daemon-process.ts";
 import { writeOut } from "../output.ts";
-import { EXIT_CODES } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import { buildInfo } from "../../version.ts";
 
 export async function versionCommand(ctx: CliContext): Promise<number> {

@@ -1,6 +1,7 @@
 import type { StartResult, WorkspaceStatusView, WorkspaceView } from "../../core/types.ts";
 import { resumedLine, serviceLines } from "./services.ts";
-import { EXIT_CODES, NexusError } from "../../core/errors.ts";
+import { NexusError } from "../../core/errors.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
 import type { TrashEntry } from "../../core/trash.ts";
 import type { CliContext } from "../context.ts";
 import { stdinBody, stdinMode } from "../exec-stdin.ts";
