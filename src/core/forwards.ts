@@ -2,8 +2,6 @@
 // pipes each connection through the workspace's pooled SSH connection to 127.0.0.1:<port> inside,
 // so no container is re-created. Persisted per workspace, restored at daemon start.
 import { randomBytes } from "node:crypto";
-import { createServer, type Server, type Socket } from "node:net";
-import type { Duplex } from "node:stream";
 import type { NexusPaths } from "../store/paths.ts";
 import { checkHostPort } from "./caller.ts";
 import { errors, NexusError } from "./errors.ts";
@@ -17,8 +15,7 @@ import { KeyedMutex } from "./mutex.ts";
 import type { PortAllocator } from "./ports.ts";
 import type { WorkspaceRecord } from "./types.ts";
 import type { WorkspaceService } from "./workspaces.ts";
-import { retry } from "../kernel/poll.ts";
-import { hasCode } from "../kernel/errors.ts";
+import { ForwardPipe, type LiveForward as Live } from "./forward-pipe.ts";
 
 export type { ForwardResult, HeldForward, PortEntry, PortForward, Visibility } from "./port-entries.ts";
 
@@ -32,20 +29,6 @@ export interface PortForwardsDeps {
   allowPrivilegedPorts?: boolean;
 }
 
-interface Live {
-  forward: PortForward;
-  server: Server | undefined;
-  sockets: Set<Socket>;
-  /** The host port came from the allocator (so it goes back there), rather than being asked for. */
-  allocated: boolean;
-  /** Streams (`nexus proxy`) holding the forward now. */
-  holders: number;
-  /** Resolves with why, once the forward is closed. */
-  gone: Promise<string>;
-  markGone: (why: string) => void;
-}
-
-const ACTIVITY_EVERY_MS = 5_000;
 const BIND: Record<Visibility, string> = { private: "127.0.0.1", public: "0.0.0.0" };
 
 export class PortForwards {
@@ -53,12 +36,13 @@ export class PortForwards {
   readonly #live = new Map<string, Live>();
   /** One change at a time per workspace: "look for an existing forward, else make one" is atomic. */
   readonly #locks = new KeyedMutex();
-  readonly #lastActivity = new Map<string, number>();
+  readonly #pipe: ForwardPipe;
   readonly #unsubscribe: () => void;
   readonly #removeAwakeSource: () => void;
 
   constructor(deps: PortForwardsDeps) {
     this.#d = deps;
+    this.#pipe = new ForwardPipe({ workspaces: deps.workspaces, log: deps.log, find: (forwardId) => this.#live.get(forwardId) });
     this.#unsubscribe = deps.events.subscribe((e) => {
       if (e.type === "workspace.status" && e.payload.status === "destroyed") void this.#forget(e.payload.workspaceId);
     });
@@ -194,7 +178,7 @@ export class PortForwards {
       const was = f.hostPort;
       try {
         try {
-          live.server = await this.#listen(f.id, f.bindAddress, f.hostPort);
+          live.server = await this.#pipe.listen(f.id, f.bindAddress, f.hostPort);
           continue;
         } catch (err) {
           if (!(err instanceof NexusError && err.code === "PORT_CONFLICT")) throw err;
@@ -261,7 +245,7 @@ export class PortForwards {
       live.forward.hostPort = port;
       live.forward.url = `http://localhost:${port}`;
       try {
-        live.server = await this.#listen(live.forward.id, live.forward.bindAddress, port);
+        live.server = await this.#pipe.listen(live.forward.id, live.forward.bindAddress, port);
       } catch (err) {
         if (err instanceof NexusError && err.code === "PORT_CONFLICT") throw await this.#conflict(port, input.containerPort);
         throw err;
@@ -317,7 +301,7 @@ export class PortForwards {
       const [port] = await this.#d.ports.allocate(1);
       first ??= port;
       try {
-        live.server = await this.#listen(f.id, f.bindAddress, port!);
+        live.server = await this.#pipe.listen(f.id, f.bindAddress, port!);
         if (live.allocated && f.hostPort > 0) this.#d.ports.release([f.hostPort]);
         f.hostPort = port!;
         f.url = `http://localhost:${port}`;
@@ -328,27 +312,6 @@ export class PortForwards {
         if (!(err instanceof NexusError && err.code === "PORT_CONFLICT") || attempt >= 3) throw err;
       }
     }
-  }
-
-  #listen(forwardId: string, host: string, port: number): Promise<Server> {
-    return new Promise((resolve, reject) => {
-      // allowHalfOpen: a client that ends its side still gets the server's answer.
-      const server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(forwardId, socket));
-      server.once("error", (err: NodeJS.ErrnoException) => {
-        if (err.code === "EADDRINUSE") reject(new NexusError("PORT_CONFLICT", `Host port ${port} is already in use on ${host}`, { details: { hostPort: port } }));
-        else if (err.code === "EACCES") {
-          reject(new NexusError("PERMISSION_DENIED", `Listening on port ${port} needs privileges this daemon does not have`, {
-            suggestion: "Pick a host port of 1024 or above, or leave it out to get a free one",
-            details: { hostPort: port },
-          }));
-        } else reject(err);
-      });
-      server.listen({ host, port, exclusive: true }, () => {
-        server.removeAllListeners("error");
-        server.on("error", (err) => this.#d.log.warn(`forward ${forwardId} listener: ${err.message}`));
-        resolve(server);
-      });
-    });
   }
 
   /** A fixed host port that is taken: PORT_CONFLICT naming a free one. */
@@ -372,9 +335,9 @@ export class PortForwards {
     const to = BIND[visibility];
     live.server?.close(); // open connections go on; only new ones wait for the new listener
     try {
-      live.server = await this.#listenRetrying(f.id, to, f.hostPort);
+      live.server = await this.#pipe.listenRetrying(f.id, to, f.hostPort);
     } catch (err) {
-      live.server = await this.#listenRetrying(f.id, from, f.hostPort).catch((e: Error) => {
+      live.server = await this.#pipe.listenRetrying(f.id, from, f.hostPort).catch((e: Error) => {
         this.#d.log.warn(`forward ${f.id}: could not listen on ${from}:${f.hostPort} again: ${e.message}`);
         return undefined;
       });
@@ -383,11 +346,6 @@ export class PortForwards {
     }
     f.visibility = visibility;
     f.bindAddress = to;
-  }
-
-  /** The port of a listener just closed can take a moment to be free. */
-  async #listenRetrying(forwardId: string, host: string, port: number): Promise<Server> {
-    return retry(() => this.#listen(forwardId, host, port), { attempts: 5, delayMs: (n) => 40 * n, retryOn: hasCode("PORT_CONFLICT") });
   }
 
   /** A forward by id, or by container port ("3000"). */
@@ -414,74 +372,6 @@ export class PortForwards {
     });
   }
 
-  #accept(forwardId: string, socket: Socket): void {
-    const live = this.#live.get(forwardId);
-    socket.on("error", () => {}); // a client's reset is ordinary; the close below cleans up
-    if (!live) {
-      socket.destroy();
-      return;
-    }
-    const id = live.forward.workspaceId;
-    live.sockets.add(socket);
-    socket.once("close", () => {
-      live.sockets.delete(socket);
-      this.#activity(id, true); // idle time counts from the last connection's end
-    });
-    void this.#connect(live, socket);
-  }
-
-  async #connect(live: Live, socket: Socket): Promise<void> {
-    const f = live.forward;
-    const ws = this.#d.workspaces;
-    let tunnel: Duplex;
-    try {
-      const r = ws.resolve(f.workspaceId);
-      // A paused workspace wakes up for a connection; a stopped one is not started behind the user's back.
-      if (r.status === "paused") await ws.resume(r.id);
-      else if (r.status !== "running") {
-        this.#d.log.info(`forward ${f.id}: ${r.name} is ${r.status}; connection to ${f.hostPort} closed`);
-        socket.destroy();
-        return;
-      }
-      tunnel = await ws.openTunnel(r.id, f.containerPort);
-    } catch (err) {
-      this.#d.log.warn(`forward ${f.id} (${f.hostPort} → ${f.containerPort}): ${(err as Error).message}`);
-      socket.destroy();
-      return;
-    }
-    if (socket.destroyed) {
-      tunnel.destroy();
-      return;
-    }
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      socket.destroy();
-      tunnel.destroy();
-    };
-    tunnel.on("error", end);
-    tunnel.once("close", end);
-    socket.once("close", end);
-    const active = () => this.#activity(f.workspaceId);
-    socket.on("data", active);
-    tunnel.on("data", active);
-    socket.pipe(tunnel);
-    tunnel.pipe(socket);
-  }
-
-  /** Forwarded bytes keep the workspace from idling; throttled, since they can come by the megabyte. */
-  #activity(workspaceId: string, now = false): void {
-    const at = Date.now();
-    if (!now && at - (this.#lastActivity.get(workspaceId) ?? 0) < ACTIVITY_EVERY_MS) return;
-    this.#lastActivity.set(workspaceId, at);
-    try {
-      this.#d.workspaces.touch(workspaceId);
-    } catch {
-      // Destroyed meanwhile: nothing left to keep awake.
-    }
-  }
-
   /** Stops listening, drops its connections and forgets it; its allocated port goes back. */
   #close(live: Live, opts: { release?: boolean; why?: string } = {}): void {
     live.server?.close();
@@ -499,7 +389,7 @@ export class PortForwards {
         this.#close(live, { why: "the workspace was destroyed" });
         this.#publish("removed", live.forward);
       }
-      this.#lastActivity.delete(workspaceId);
+      this.#pipe.forget(workspaceId);
     });
   }
 
