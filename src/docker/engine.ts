@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { lstatSync, readdirSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import Docker from "dockerode";
 import { NexusError } from "../kernel/errors.ts";
@@ -13,6 +12,7 @@ import { BuildProgress } from "./build-progress.ts";
 import { IMAGE_CONTEXT_FILES } from "./image-context.ts";
 import { LABELS } from "./labels.ts";
 import { shellQuote } from "../ssh/quote.ts";
+import { contextEntries } from "./build-context.ts";
 import { tar, type TarEntry } from "./tar.ts";
 import { sleep } from "../kernel/poll.ts";
 import { LineSplitter, nonBlankLines } from "../kernel/lines.ts";
@@ -159,7 +159,7 @@ export class DockerEngine implements ContainerEngine {
    */
   async buildProjectImage(dockerfile: string, progress: ProgressSink, opts: { context?: string; args?: Record<string, string>; target?: string } = {}): Promise<string> {
     const dir = opts.context ?? dirname(dockerfile);
-    const entries = contextEntries(dir);
+    const entries = contextEntries(dir, { dockerignore: true, keep: [relative(dir, dockerfile)] });
     // A Dockerfile outside its context (devcontainer.json allows that) travels in the context under a name of its own.
     let name = relative(dir, dockerfile);
     if (name.startsWith("..")) {
@@ -478,38 +478,6 @@ export function contextHash(base: string): string {
   const h = createHash("sha256").update(base);
   for (const [name, f] of Object.entries(IMAGE_CONTEXT_FILES)) h.update(`\0${name}\0${f.mode}\0${f.content}`);
   return h.digest("hex").slice(0, 16);
-}
-
-/** Docker's multiplexed log framing (8-byte headers) to plain text. */
-const MAX_CONTEXT_BYTES = 64 * 1024 * 1024;
-
-/** The files under `dir` as tar entries (a build context), refusing one larger than 64 MiB. */
-function contextEntries(dir: string): TarEntry[] {
-  const entries: TarEntry[] = [];
-  let total = 0;
-  const walk = (sub: string) => {
-    for (const d of readdirSync(join(dir, sub), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const rel = sub ? `${sub}/${d.name}` : d.name;
-      const full = join(dir, rel);
-      if (d.isDirectory()) {
-        entries.push({ name: rel, type: "dir", mode: 0o755 });
-        walk(rel);
-      } else if (d.isFile()) {
-        // The project's files are the workspace's: no symlink out, regular files only (raced swaps included).
-        const content = readUntrustedBufferSync(dir, rel, { maxBytes: MAX_CONTEXT_BYTES }) ?? Buffer.alloc(0);
-        total += content.length;
-        if (total > MAX_CONTEXT_BYTES) {
-          throw new NexusError("INVALID_ARGUMENT", `The build context ${dir} is larger than 64 MiB`, {
-            suggestion: "Keep the project's Dockerfile in a folder of its own (e.g. .nexus/) with only what the build needs",
-            details: { context: dir },
-          });
-        }
-        entries.push({ name: rel, content, mode: lstatSync(full).mode & 0o777 });
-      }
-    }
-  };
-  walk("");
-  return entries;
 }
 
 /**
