@@ -18,7 +18,6 @@ export interface ConfigKeyDoc {
 // The sync manager (src/sync/) honours them for a workspace on a remote engine; none can be made until issue 15's engines land.
 const SYNC_LATER = "only for a workspace on a remote engine (not landed yet): a local workspace's worktree is bind-mounted, live without sync";
 const SYNC_MUTAGEN = "passed to mutagen only (unison ignores it), and only for a workspace on a remote engine (not landed yet)";
-const SECRETS_LATER = "not yet: secrets land with issue 18's secrets part";
 
 export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
   { key: "daemon.port", does: "also listen on TCP (REST + WS on this port, gRPC on port+1), token required; off unless set", honoured: true },
@@ -50,13 +49,13 @@ export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
   { key: "workspaces.<name>.hooks", does: "lifecycle hooks, as in .nexus/workspace.yaml", honoured: true },
   { key: "workspaces.<name>.services", does: "services the supervisor runs, as in .nexus/workspace.yaml", honoured: true },
   { key: "workspaces.<name>.sudo", does: "sudo inside the workspace (lifts no-new-privileges) (extension)", honoured: true },
-  { key: "secrets.ssh.mode", does: "how SSH credentials reach workspaces: `agent` (forward the caller's agent), `mount` (the host's private keys on the secrets tmpfs), `auto` (agent when the caller has one, else mount)", honoured: SECRETS_LATER },
-  { key: "secrets.env_files", does: "dotenv files on the host whose variables every workspace gets as secrets (never in the container's configuration)", honoured: SECRETS_LATER },
-  { key: "secrets.named.<name>.source", does: "where the secret <name> comes from: `file`, `keychain` or `command`", honoured: SECRETS_LATER },
-  { key: "secrets.named.<name>.path", does: "source file: the file on the host holding the value (one trailing newline dropped)", honoured: SECRETS_LATER },
-  { key: "secrets.named.<name>.service", does: "source keychain: the item's service (macOS `security`, Linux `secret-tool`)", honoured: SECRETS_LATER },
-  { key: "secrets.named.<name>.account", does: "source keychain: the item's account", honoured: SECRETS_LATER },
-  { key: "secrets.named.<name>.command", does: "source command: a shell command run on the host, as you, whose output is the value (`pass show npm`, `op read …`)", honoured: SECRETS_LATER },
+  { key: "secrets.ssh.mode", does: "how SSH credentials reach workspaces: `agent` (forward the caller's agent), `mount` (the host's private keys on the secrets tmpfs), `auto` (agent when the caller has one, else mount)", honoured: true },
+  { key: "secrets.env_files", does: "dotenv files on the host whose variables every workspace gets as secrets (never in the container's configuration)", honoured: true },
+  { key: "secrets.named.<name>.source", does: "where the secret <name> comes from: `file`, `keychain` or `command`", honoured: true },
+  { key: "secrets.named.<name>.path", does: "source file: the file on the host holding the value (one trailing newline dropped)", honoured: true },
+  { key: "secrets.named.<name>.service", does: "source keychain: the item's service (macOS `security`, Linux `secret-tool`)", honoured: true },
+  { key: "secrets.named.<name>.account", does: "source keychain: the item's account", honoured: true },
+  { key: "secrets.named.<name>.command", does: "source command: a shell command run on the host, as you, whose output is the value (`pass show npm`, `op read …`)", honoured: true },
   { key: "sync.provider", does: "the file sync engine: auto (mutagen if installed, else unison), mutagen or unison", honoured: SYNC_LATER },
   { key: "sync.mode", does: "sync direction and safety (two-way-safe, …)", honoured: SYNC_LATER },
   { key: "sync.exclude", does: "paths left out of sync", honoured: SYNC_LATER },

@@ -32,6 +32,8 @@ export interface ContainerSpec {
   workingDir?: string;
   publish: PublishSpec[];
   mounts: MountSpec[];
+  /** In-memory filesystems by target, with their mount options (mode=, uid=, size=): what is written there never reaches a layer, a commit or an image. */
+  tmpfs?: Record<string, string>;
   /** Started again by the engine after a crash or an engine restart, until stopped by hand. */
   restartUnlessStopped?: boolean;
   /** A tiny init as PID 1 that reaps zombies and forwards signals. */

@@ -25,6 +25,7 @@ export function toCreateOptions(spec: ContainerSpec, bindIp: string): ContainerC
     HostConfig: {
       ...(spec.publish.length > 0 ? { PortBindings: bindings } : {}),
       Mounts: spec.mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ...(m.readOnly ? { ReadOnly: true } : {}) })),
+      ...(spec.tmpfs && Object.keys(spec.tmpfs).length > 0 ? { Tmpfs: spec.tmpfs } : {}),
       ...(spec.restartUnlessStopped ? { RestartPolicy: { Name: "unless-stopped" } } : {}),
       ...(spec.init ? { Init: true } : {}),
       ...(spec.nanoCpus !== undefined ? { NanoCpus: spec.nanoCpus } : {}),

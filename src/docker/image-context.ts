@@ -21,7 +21,9 @@ RUN apt-get update \\
  && chmod 0700 /home/nexus/.ssh \\
  && git config --system --add safe.directory '*' \\
  && sed -i -e 's/^session\\s\\+required\\s\\+pam_loginuid.so/session optional pam_loginuid.so/' \\
-      -e '/pam_motd.so/d' -e '/pam_mail.so/d' /etc/pam.d/sshd
+      -e '/pam_motd.so/d' -e '/pam_mail.so/d' /etc/pam.d/sshd \\
+ && printf 'session optional pam_env.so readenv=1 envfile=/run/nexus/secrets/env\\n' >> /etc/pam.d/sshd
+# The last line above: every SSH login reads the workspace's secrets from their tmpfs (core/workspace/secrets.ts).
 # COPY keeps each file's mode from the context (IMAGE_CONTEXT_FILES below).
 COPY sshd_config /etc/ssh/sshd_config
 COPY nexus-init /usr/local/sbin/nexus-init

@@ -122,6 +122,11 @@ export class ConnectionGroup {
     this.#pump();
   }
 
+  /** Retires every open connection: new channels get a fresh login; channels open now run to their end. */
+  renew(): void {
+    for (const p of [...this.#open]) this.retire(p);
+  }
+
   /** Closes every connection now; waiting requests fail with `reason`. */
   drop(reason: () => Error): void {
     this.#dropped = true;

@@ -319,6 +319,17 @@ export class SshPool {
     }
   }
 
+  /**
+   * Retires every connection of a workspace: new channels get a fresh login (sshd reads the login
+   * environment, e.g. secrets, when a connection logs in), channels open now run to their end.
+   */
+  renew(workspaceKey: string): void {
+    for (const [key, group] of this.#groups) {
+      if (key !== workspaceKey && !key.startsWith(`${workspaceKey}\u0000`)) continue;
+      group.renew();
+    }
+  }
+
   /** How many SSH connections the daemon itself has open to a workspace (plain and agent-forwarding ones, spares included). */
   openConnections(workspaceKey: string): number {
     let n = 0;

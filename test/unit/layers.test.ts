@@ -21,6 +21,7 @@ const LAYERS: Record<string, number> = {
   service: 1,
   fs: 1,
   sync: 1,
+  secrets: 1,
   core: 2,
   api: 3,
   cli: 3,

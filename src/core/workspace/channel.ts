@@ -14,6 +14,7 @@ import type { WorkspaceRecord } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
 import { hostPublicKey } from "../../store/host-keys.ts";
 import { supervisorFiles, WORKSPACE_DIR } from "./spec.ts";
+import { WorkspaceSecrets } from "./secrets.ts";
 import { requireRunning } from "./state.ts";
 
 /** Output callbacks, cancellation, and stdin (closed at once when absent; see exec-stdin.ts). */
@@ -24,6 +25,7 @@ export class WorkspaceChannel {
 
   constructor(c: WorkspaceContext) {
     this.#c = c;
+    c.secrets = new WorkspaceSecrets(c, (r) => this.target(r));
   }
 
   /** Where and as whom to connect, pinned to the workspace's host key. */
@@ -47,6 +49,8 @@ export class WorkspaceChannel {
     const agentSocket = c.forwardsAgent(r) && input.agentSocket ? callersAgentSocket(input.agentSocket, c.d.docker.address) : undefined;
     // ~/.ssh/agent.sock follows the newest forwarded agent: editors and long-lived shells keep the path they saw first.
     if (agentSocket) line = `{ [ -S "$SSH_AUTH_SOCK" ] && mkdir -p "$HOME/.ssh" && ln -sfn "$SSH_AUTH_SOCK" "$HOME/.ssh/agent.sock"; } 2>/dev/null; ${line}`;
+    // Secrets reach the command through its login (after a daemon or engine restart they are written again first).
+    await c.secrets.ensure(r);
     c.activity.touch(r.id);
     const timeout = input.timeout ? AbortSignal.timeout(input.timeout * 1000) : undefined;
     const signal = timeout && streams.signal ? AbortSignal.any([timeout, streams.signal]) : (timeout ?? streams.signal);
@@ -80,6 +84,7 @@ export class WorkspaceChannel {
   shell(r: WorkspaceRecord): WorkspaceShell {
     return {
       run: async (script, opts = {}) => {
+        await this.#c.secrets.ensure(r);
         // A hook may print without end: only the tail of each stream stays in memory.
         const out = new TailBuffer();
         const err = new TailBuffer();
@@ -117,6 +122,7 @@ export class WorkspaceChannel {
   async openTerminal(ref: string, commandLine: string, size: PtySize): Promise<PtyChannel> {
     const r = this.#c.resolve(ref);
     requireRunning(r, "attach to it");
+    await this.#c.secrets.ensure(r);
     return this.#c.d.ssh.openPty(r.id, this.target(r), commandLine, size);
   }
 

@@ -22,6 +22,7 @@ import { hostPublicKey } from "../../store/host-keys.ts";
 import { WorkspaceLocks } from "./lock.ts";
 import type { HostUser } from "./spec.ts";
 import type { CheckpointHooks } from "./checkpoint-hooks.ts";
+import type { WorkspaceSecrets } from "./secrets.ts";
 
 export interface WorkspaceServiceDeps {
   paths: NexusPaths;
@@ -109,6 +110,8 @@ export class WorkspaceContext {
   syncSummary: ((r: WorkspaceRecord) => { provider: string; status: string; lastSyncAt: string | null }) | undefined;
   /** The workspaces' own git dirs and the commits moving to and from the host; set by the façade (it needs the channel). */
   git!: GitSync;
+  /** Secrets on each running container's tmpfs (secrets.ts); set by the channel, which they travel over. */
+  secrets!: WorkspaceSecrets;
 
   constructor(deps: WorkspaceServiceDeps) {
     this.d = deps;

@@ -128,6 +128,10 @@ export class WorkspaceCreator {
       await this.#applyProject(record, project, input);
       d.store.save(record);
 
+      // Secrets are read on the host before anything starts: one that cannot be read stops the create, naming it.
+      const secretValues = await c.secrets.read();
+      if (secretValues) step("secrets", `Read ${Object.keys(secretValues.env).length} secret(s)${secretValues.sshKeys.length ? ` and ${secretValues.sshKeys.length} SSH key(s)` : ""} on the host`);
+
       step("keys", "Generating SSH host key");
       const hostKey = makeHostKey(d.paths, record.id, names.keyComment);
       record.hostKeyFingerprint = fingerprint(hostKey.publicKey);
@@ -194,6 +198,9 @@ export class WorkspaceCreator {
         undo.push({ what: "stop file sync", run: () => remoteSync.detach(r) });
         await remoteSync.attach(record, c.sshEndpoint(record), (e) => step(e.phase, e.message));
       }
+
+      if (secretValues) await c.secrets.install(record, secretValues, !!input.agentSocket && c.forwardsAgent(record));
+
       record.status = target("start");
       record.updatedAt = new Date().toISOString();
       d.store.save(record);

@@ -80,6 +80,8 @@ export class WorkspaceLifecycle {
         } else if (info.paused) {
           await c.engine(r).unpause(r.containerId!);
         }
+        // Read on the host now (fresh at every start): one that cannot be read stops the start, naming it.
+        const secretValues = await c.secrets.read();
         if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
         await this.#container.installFiles(r, readHostKey(d.paths, r.id), opts.agentSocket, project.env);
         step("start", "Starting container");
@@ -90,6 +92,8 @@ export class WorkspaceLifecycle {
           step("sync", `Syncing ${r.mountPath} with /workspace on engine '${r.engine}'`);
           await c.requireRemoteSync().attach(r, c.sshEndpoint(r), progress);
         }
+        c.secrets.forget(r.id);
+        if (secretValues) await c.secrets.install(r, secretValues, !!opts.agentSocket && c.forwardsAgent(r));
         c.activity.touch(r.id);
         c.setStatus(r, target("start"));
         c.syncSshFiles();
@@ -131,6 +135,7 @@ export class WorkspaceLifecycle {
         await c.engine(r).stop(r.containerId, opts.timeoutSeconds ?? 30);
       }
       d.ssh.drop(r.id);
+      c.secrets.forget(r.id);
       c.setStatus(r, target("stop"));
       if (live) await this.#services.postStop(r, project);
       return toView(r);

@@ -134,6 +134,8 @@ export class WorkspaceReconciler {
     void d.docker.watchContainerEvents(
       { [LABELS.instance]: d.instance },
       (e) => {
+        // A container that stopped has an empty secrets tmpfs when it runs again: written again on next use.
+        if (e.workspaceId && e.action === "die") this.#c.secrets.forget(e.workspaceId);
         if (e.workspaceId && tracked.has(e.action)) void this.refresh(e.workspaceId).catch((err: Error) => d.log.warn(`refresh ${e.workspaceId}: ${err.message}`));
       },
       signal,
@@ -143,6 +145,7 @@ export class WorkspaceReconciler {
       // brought back where their supervisor is gone (a no-op where it still runs).
       () => {
         for (const r of d.store.list()) {
+          this.#c.secrets.forget(r.id);
           void this.refresh(r.id)
             .then(() => (d.store.get(r.id)?.status === "running" ? this.#services.restore(r.id) : undefined))
             .catch((err: Error) => d.log.warn(`after the engine came back, ${r.name}: ${err.message}`));

@@ -6,6 +6,7 @@ import { LABELS } from "../../docker/labels.ts";
 import type { TarEntry } from "../../docker/tar.ts";
 import type { KeyPair } from "../../ssh/keys.ts";
 import { environmentFile } from "../environment-file.ts";
+import { secretsTmpfs } from "./secrets.ts";
 import { SUPERVISOR_PATH, SUPERVISOR_PY } from "../supervisor.ts";
 import type { WorkspaceRecord } from "../../kernel/types.ts";
 
@@ -39,6 +40,8 @@ export function containerSpec(record: WorkspaceRecord, labels: Record<string, st
     env: [`NEXUS_UID=${uid}`, `NEXUS_GID=${gid}`, `NEXUS_WORKSPACE=${record.name}`],
     publish: [{ containerPort: 22, hostPort: record.ports.ssh }, ...record.ports.services.map((p) => ({ containerPort: p.containerPort, hostPort: p.hostPort }))],
     mounts: workspaceMounts(record, gitMounts, remote),
+    // Secrets live here, in memory only (secrets.ts): never in the container's configuration or layers.
+    tmpfs: secretsTmpfs(uid, gid),
     restartUnlessStopped: true,
     init: true,
     nanoCpus: nanoCpus(record.resources.cpu, ncpu),
