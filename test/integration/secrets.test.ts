@@ -92,6 +92,17 @@ describe("secrets reach the workspace", () => {
     expect(saw.split(" ")[0]).toBe(sha(NPM));
   }, 120_000);
 
+  test("a session (what nexus console runs in) sees them", async () => {
+    const view = await s.sessions.create({ workspace: "sec", kind: "command", argv: ["sh", "-c", 'printf "%s\\n" "$FROM_ENV_FILE" | sha256sum'] });
+    const deadline = Date.now() + 60_000;
+    let text = "";
+    while (Date.now() < deadline && !text.includes(sha(FROM_ENV))) {
+      text = (await s.sessions.logs(view.id, 20)).lines.join("\n");
+      if (!text.includes(sha(FROM_ENV))) await Bun.sleep(200);
+    }
+    expect(text).toContain(sha(FROM_ENV));
+  }, 120_000);
+
   test("on a tmpfs, mode 0600, owned by the workspace user", async () => {
     expect(await run("stat -c '%a %u' /run/nexus/secrets/env")).toBe(`600 ${(await run("id -u")).trim()}\n`);
     expect(await run("grep ' /run/nexus/secrets ' /proc/mounts | cut -d' ' -f3")).toBe("tmpfs\n");
