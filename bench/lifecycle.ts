@@ -3,6 +3,7 @@
 //   create → SSH ready    `nexus create <ws>`   vs  docker create + docker cp (host key, authorized_keys)
 //                                                   + docker start + docker port + first `ssh … true`
 //   pause → resume        `nexus resume <ws>`   vs  `docker unpause` of a plain `sleep infinity` container
+//   running → stopped     `nexus stop <ws>`     vs  `docker stop` (both with a 1 s grace period)
 //   stop → start → ready  `nexus start <ws>`    vs  docker start + docker port + first `ssh … true`
 //
 // Prints medians, p90 and min of each, and the ratios nexus/floor; a missed target prints MISS but
@@ -26,8 +27,11 @@ const NEXUS = join(ROOT, "dist", "nexus");
 const IMAGE = "nexus-workspace:latest";
 const BENCH_LABEL = "dev.nexus.bench";
 const RUN_LABEL = "dev.nexus.bench.run";
-const TARGET_CREATE = 1.5;
-const TARGET_RESUME = 2;
+// Issue 17's targets: create ≤ 1.2×, resume, stop and stop → start → ready ≤ 1.1× their floors.
+const TARGET_CREATE = 1.2;
+const TARGET_RESUME = 1.1;
+const TARGET_STOP = 1.1;
+const TARGET_START = 1.1;
 const SSH_READY_TIMEOUT_MS = 60_000;
 const SSH_POLL_MS = 10;
 
@@ -330,20 +334,26 @@ async function main(): Promise<number> {
     // 3. stop → start → ready
     process.stderr.write(`bench: stop → start → ready, ${runs.start} runs of each (alternating, after 1 warm-up)\n`);
     const startNexus: number[] = [];
+    const stopNexus: number[] = [];
+    const stopDocker: number[] = [];
     const startFloor: number[] = [];
     const startFloorStarted: number[] = [];
     for (let i = -1; i < runs.start; i++) {
       await alternate(
         i + 1,
         async () => {
-          run(NEXUS, ["stop", ws, "--timeout", "1"], { env });
+          const stopped = await timed(NEXUS, ["stop", ws, "--timeout", "1"], { env });
           const r = await timed(NEXUS, ["start", ws], { env });
-          if (i >= 0) startNexus.push(r.ms);
+          if (i >= 0) {
+            stopNexus.push(stopped.ms);
+            startNexus.push(r.ms);
+          }
         },
         async () => {
-          run("docker", ["stop", "-t", "1", sshCtr]);
+          const stopped = await timed("docker", ["stop", "-t", "1", sshCtr]);
           const r = await floorStart(f, sshCtr);
           if (i >= 0) {
+            stopDocker.push(stopped.ms);
             startFloor.push(r.ms);
             startFloorStarted.push(r.startedMs);
           }
@@ -359,6 +369,8 @@ async function main(): Promise<number> {
       ["pause → resume", "nexus resume (CLI wall)", resumeNexus],
       ["", "nexus resume durationMs (daemon)", resumeReported],
       ["", "floor: docker unpause", resumeDocker],
+      ["stop", "nexus stop", stopNexus],
+      ["", "floor: docker stop", stopDocker],
       ["stop → start", "nexus start", startNexus],
       ["", "floor: docker start+port+ssh", startFloor],
       ["", "  of which docker start+port", startFloorStarted],
@@ -371,6 +383,7 @@ async function main(): Promise<number> {
     const rResume = ratio("nexus resume (CLI wall)", "floor: docker unpause");
     const rResumeDaemon = ratio("nexus resume durationMs (daemon)", "floor: docker unpause");
     const rStart = ratio("nexus start", "floor: docker start+port+ssh");
+    const rStop = ratio("nexus stop", "floor: docker stop");
     const lines = [
       "",
       `nexus lifecycle benchmark — ${version}`,
@@ -385,7 +398,8 @@ async function main(): Promise<number> {
       `create:  median(nexus create) / median(floor)                = ${rCreate.toFixed(3)}   ${verdict(rCreate, TARGET_CREATE)}`,
       `resume:  median(nexus resume) / median(docker unpause)       = ${rResume.toFixed(3)}   ${verdict(rResume, TARGET_RESUME)}`,
       `         median(resume durationMs) / median(docker unpause)  = ${rResumeDaemon.toFixed(3)}   (daemon side only; informational)`,
-      `start:   median(nexus start) / median(floor)                 = ${rStart.toFixed(3)}   (no target)`,
+      `stop:    median(nexus stop) / median(docker stop)            = ${rStop.toFixed(3)}   ${verdict(rStop, TARGET_STOP)}`,
+      `start:   median(nexus start) / median(floor)                 = ${rStart.toFixed(3)}   ${verdict(rStart, TARGET_START)}`,
     ];
     process.stdout.write(lines.join("\n") + "\n");
   } catch (err) {
