@@ -196,6 +196,8 @@ export class WorkspaceCreator {
         step("sync", `Syncing ${record.mountPath} to /workspace on engine '${record.engine}'`);
         const r = record;
         undo.push({ what: "stop file sync", run: () => remoteSync.detach(r) });
+        // Sync's ssh checks the workspace's host key against ~/.nexus/known_hosts: write it first.
+        c.syncSshFiles();
         await remoteSync.attach(record, c.sshEndpoint(record), (e) => step(e.phase, e.message));
       }
 

@@ -90,6 +90,8 @@ export class WorkspaceLifecycle {
         // A remote workspace's /workspace catches up with the worktree before it counts as started.
         if (c.isRemote(r)) {
           step("sync", `Syncing ${r.mountPath} with /workspace on engine '${r.engine}'`);
+          // Sync's ssh checks the host key against ~/.nexus/known_hosts (a rotated key takes over at start).
+          c.syncSshFiles();
           await c.requireRemoteSync().attach(r, c.sshEndpoint(r), progress);
         }
         c.secrets.forget(r.id);
