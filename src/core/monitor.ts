@@ -30,7 +30,7 @@ export class WorkspaceMonitor {
     if (!r.containerId || (r.status !== "running" && r.status !== "paused")) {
       throw errors.invalidState(r.name, r.status, "running or paused to report stats", `Start it with 'nexus start ${r.name}'`);
     }
-    const s = await this.#docker.stats(r.containerId);
+    const s = await this.#ws.engineOf(r).stats(r.containerId);
     return { workspaceId: r.id, ...s, timestamp: new Date().toISOString() };
   }
 
@@ -44,7 +44,7 @@ export class WorkspaceMonitor {
       throw errors.invalidState(r.name, r.status, "running or paused to report stats", `Start it with 'nexus start ${r.name}'`);
     }
     let last = 0;
-    await this.#docker.streamStats(
+    await this.#ws.engineOf(r).streamStats(
       r.containerId,
       (s) => {
         const now = Date.now();

@@ -122,6 +122,13 @@ export class CheckpointService {
   async createLocked(r: WorkspaceRecord, input: CreateCheckpointInput, auto: boolean): Promise<CheckpointRecord> {
     const d = this.#d;
     const started = performance.now();
+    // Checkpoints commit and read the container on the local engine; a remote one's are not there.
+    if (r.engine) {
+      throw new NexusError("INVALID_ARGUMENT", `Workspace '${r.name}' runs on engine '${r.engine}': checkpoints are for workspaces on the local engine`, {
+        suggestion: "Commit your work with git instead, or take checkpoints of a workspace on the local engine",
+        details: { workspaceName: r.name, engine: r.engine },
+      });
+    }
     if (r.status === "pending" || r.status === "destroying") {
       throw errors.invalidState(r.name, r.status, "created (running, paused or stopped) to take a checkpoint", `See 'nexus status ${r.name}'`);
     }

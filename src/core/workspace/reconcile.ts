@@ -128,10 +128,24 @@ export class WorkspaceReconciler {
    */
   watchEngine(signal: AbortSignal): void {
     const d = this.#c.d;
-    const tracked = new Set(["start", "die", "stop", "kill", "pause", "unpause", "destroy", "oom", "restart"]);
     // Commits made in interactive sessions, or on the host, move without an exec to notice them.
     this.#c.git.watch(signal, () => d.store.list().filter((r) => r.status === "running" && !this.#c.creating.has(r.name)));
-    void d.docker.watchContainerEvents(
+    // The local engine, and each other engine some workspace runs on at daemon start.
+    const names = [undefined, ...new Set(d.store.list().flatMap((r) => (r.engine ? [r.engine] : [])))];
+    for (const name of names) this.#watch(name, signal);
+  }
+
+  #watch(name: string | undefined, signal: AbortSignal): void {
+    const d = this.#c.d;
+    const tracked = new Set(["start", "die", "stop", "kill", "pause", "unpause", "destroy", "oom", "restart"]);
+    let engine;
+    try {
+      engine = this.#c.engine({ ...(name ? { engine: name } : {}) });
+    } catch (err) {
+      d.log.warn(`engine '${name}': ${(err as Error).message}`);
+      return;
+    }
+    void engine.watchContainerEvents(
       { [LABELS.instance]: d.instance },
       (e) => {
         // A container that stopped has an empty secrets tmpfs when it runs again: written again on next use.
@@ -144,7 +158,7 @@ export class WorkspaceReconciler {
       // (unless-stopped) may look as if it never stopped: services of every running workspace are
       // brought back where their supervisor is gone (a no-op where it still runs).
       () => {
-        for (const r of d.store.list()) {
+        for (const r of d.store.list().filter((x) => x.engine === name)) {
           this.#c.secrets.forget(r.id);
           void this.refresh(r.id)
             .then(() => (d.store.get(r.id)?.status === "running" ? this.#services.restore(r.id) : undefined))

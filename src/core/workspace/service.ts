@@ -1,7 +1,7 @@
 // The façade every transport calls (REST, gRPC, WebSocket, the CLI in-process): one object with the
 // workspace operations, each handed to the part that holds its idea. It holds no behaviour itself.
 import type { Duplex } from "node:stream";
-import type { ContainerSpec, EngineDirectory } from "../../docker/container-engine.ts";
+import type { ContainerEngine, ContainerSpec, EngineDirectory } from "../../docker/container-engine.ts";
 import { listEngines, type EngineView } from "../engines.ts";
 import type { ExecExit, PtyChannel, PtySize } from "../../ssh/pool.ts";
 import type { HookResult } from "../hooks.ts";
@@ -281,6 +281,11 @@ export class WorkspaceService {
     const d = this.#c.d;
     const dir: EngineDirectory = d.engines ?? { names: () => ["local"], has: (n) => n === "local", info: () => ({ name: "local", host: d.docker.address, remote: false, workspaces: true }), isRemote: () => false, get: () => d.docker };
     return listEngines(dir, d.store.list(), d.config.defaults.engine);
+  }
+
+  /** The engine a workspace runs on (for stats). */
+  engineOf(r: WorkspaceRecord): ContainerEngine {
+    return this.#c.engine(r);
   }
 
   /** File sync for remote workspaces (the daemon wires src/sync/ in); without it remote create is SYNC_PROVIDER_NOT_FOUND. */

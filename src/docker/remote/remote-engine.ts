@@ -142,12 +142,8 @@ export class RemoteEngine implements ContainerEngine {
       labels: { ...spec.labels, [LOCAL_PORTS_LABEL]: formatLocalPorts(spec.publish) },
       publish: spec.publish.map((p) => ({ containerPort: p.containerPort, hostPort: 0 })),
     });
-    try {
-      await this.#listenFor(id, spec.publish);
-    } catch (err) {
-      await e.removeContainer(id).catch(() => {});
-      throw err;
-    }
+    // Listened on at start, as a local engine binds its ports at start: a port taken meanwhile is a
+    // PORT_CONFLICT there, which create answers with new ports.
     return id;
   }
 
@@ -158,6 +154,7 @@ export class RemoteEngine implements ContainerEngine {
         try {
           await this.link.listen(p.hostPort, (fresh) => this.#remotePort(id, p.containerPort, fresh));
         } catch (err) {
+          for (const port of held) this.link.unlisten(port);
           throw new NexusError("PORT_CONFLICT", `127.0.0.1:${p.hostPort} on this machine, for port ${p.containerPort} of a workspace on engine '${this.name}': ${(err as Error).message}`, {
             suggestion: "Another process holds the port; try again to get another one",
           });
@@ -212,7 +209,7 @@ export class RemoteEngine implements ContainerEngine {
     await this.#relisten(containerId);
   }
 
-  /** Listeners for a container made before this daemon started (from its label). */
+  /** The container's listeners here (from its label: also for a container made before this daemon started). */
   async #relisten(containerId: string): Promise<void> {
     if (this.#localPorts.has(containerId)) return;
     const info = (await this.inner.call("inspect container", () => this.inner.docker.getContainer(containerId).inspect())) as { Config?: { Labels?: Record<string, string> } };
