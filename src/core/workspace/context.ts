@@ -13,7 +13,9 @@ import type { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { KeyedMutex } from "../mutex.ts";
 import type { PortAllocator } from "../ports.ts";
-import { writeSshFiles, type SshConfigOptions } from "../ssh-files.ts";
+import { knownHostsLines, writeSshFiles, type SshConfigOptions } from "../ssh-files.ts";
+import { writeFileAtomic } from "../../store/atomic.ts";
+import { join } from "node:path";
 import type { WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { ProgressSink } from "../../kernel/progress.ts";
 import { ActivityTracker } from "./activity.ts";
@@ -141,12 +143,18 @@ export class WorkspaceContext {
   /** The workspace's sshd as this machine reaches it (through the engine connection's listener when remote). */
   sshEndpoint(r: WorkspaceRecord): WorkspaceSshEndpoint {
     const host = this.d.docker.publishedHost;
+    // A known_hosts of its own, pinning this workspace's key now (the shared one is rewritten only
+    // once create is done, and sync runs before that).
+    const key = hostPublicKey(this.d.paths, r);
+    if (!key) throw new NexusError("INTERNAL_ERROR", `Workspace '${r.name}' has no host key yet`);
+    const knownHosts = join(this.d.paths.workspaceDir(r.id), "sync_known_hosts");
+    writeFileAtomic(knownHosts, knownHostsLines(r, key, host), 0o600);
     return {
       host,
       port: r.ports.ssh,
       user: this.d.config.ssh.connection.user,
       identityFile: this.d.paths.clientKey,
-      knownHosts: this.d.paths.knownHosts,
+      knownHosts,
       hostKeyAlias: `[${host}]:${r.ports.ssh}`,
     };
   }
