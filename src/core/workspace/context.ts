@@ -145,7 +145,7 @@ export class WorkspaceContext {
     const host = this.d.docker.publishedHost;
     // A known_hosts of its own, pinning this workspace's key now (the shared one is rewritten only
     // once create is done, and sync runs before that).
-    const key = hostPublicKey(this.d.paths, r);
+    const key = hostPublicKey(this.d.paths, r.id);
     if (!key) throw new NexusError("INTERNAL_ERROR", `Workspace '${r.name}' has no host key yet`);
     const knownHosts = join(this.d.paths.workspaceDir(r.id), "sync_known_hosts");
     writeFileAtomic(knownHosts, knownHostsLines(r, key, host), 0o600);
