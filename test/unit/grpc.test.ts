@@ -116,7 +116,7 @@ describe("mappers", () => {
 });
 
 describe("the server, in process (fake core)", () => {
-  async function serve(statsDelayMs: number) {
+  async function serve(statsDelayMs: number, core: Partial<GrpcDeps> = {}) {
     const dir = mkdtempSync(join(tmpdir(), "grpc-unit-"));
     const stats = async (ref: string) => {
       await new Promise((r) => setTimeout(r, statsDelayMs));
@@ -129,7 +129,7 @@ describe("the server, in process (fake core)", () => {
         await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - statsDelayMs)));
       }
     };
-    const deps = { workspaces: {}, files: {}, monitor: { stats, streamStats }, log: silentLogger } as unknown as GrpcDeps;
+    const deps = { workspaces: {}, files: {}, monitor: { stats, streamStats }, log: silentLogger, ...core } as unknown as GrpcDeps;
     const server = await serveGrpc(`unix://${join(dir, "grpc.sock")}`, deps);
     const Client = grpc.makeGenericClientConstructor(workspaceServiceDefinition(), "WorkspaceService");
     const client = new Client(`unix://${join(dir, "grpc.sock")}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
@@ -169,5 +169,30 @@ describe("the server, in process (fake core)", () => {
       });
     expect(await first({ workspaceId: "w", intervalSeconds: 1 })).toMatchObject({ workspaceId: "w", pids: 1 });
     expect(await first({ workspaceId: "w" })).toMatchObject({ workspaceId: "w", memoryLimitBytes: 2 });
+  });
+
+  const call = (client: any, method: string, req: object) =>
+    new Promise<any>((resolve, reject) => client[method](req, (err: unknown, res: unknown) => (err ? reject(err) : resolve(res))));
+
+  test("Start and Resume block by default, as REST does; blocking: false is kept; Pause passes its timeout", async () => {
+    const asked: Array<[string, any]> = [];
+    const workspaces = {
+      start: async (ref: string, opts: object) => (asked.push(["start", opts]), { id: ref, status: "running", services: [], durationMs: 1 }),
+      resume: async (ref: string, opts: object) => (asked.push(["resume", opts]), { workspaceId: ref, status: "running", services: [], durationMs: 1 }),
+      pause: async (ref: string, opts: object) => (asked.push(["pause", opts]), { id: ref, status: "paused" }),
+    };
+    await using s = await serve(0, { workspaces } as unknown as Partial<GrpcDeps>);
+    await call(s.client, "StartWorkspace", { workspaceId: "w" });
+    await call(s.client, "StartWorkspace", { workspaceId: "w", blocking: false });
+    await call(s.client, "ResumeWorkspace", { workspaceId: "w" });
+    await call(s.client, "ResumeWorkspace", { workspaceId: "w", blocking: false, timeoutSeconds: 5 });
+    await call(s.client, "PauseWorkspace", { workspaceId: "w", timeoutSeconds: 7 });
+    expect(asked.map(([m, o]) => [m, o.blocking ?? null, o.timeoutSeconds ?? null])).toEqual([
+      ["start", true, null],
+      ["start", false, null],
+      ["resume", true, null],
+      ["resume", false, 5],
+      ["pause", null, 7],
+    ]);
   });
 });

@@ -5,7 +5,7 @@ import { leadingId, WS_LIMITS, WsConnection, type WsConnectionDeps } from "../..
 import { EventBus } from "../../src/core/events.ts";
 import type { Logger } from "../../src/core/log.ts";
 
-function connection(exec: (signal?: AbortSignal) => Promise<{ exitCode: number }>) {
+function connection(exec: (signal?: AbortSignal) => Promise<{ exitCode: number }>, opts: { workspace?: string } = { workspace: "w1" }) {
   const sent: any[] = [];
   const errors: string[] = [];
   const log: Logger = { info() {}, warn() {}, error: (l: string) => void errors.push(l) };
@@ -19,9 +19,9 @@ function connection(exec: (signal?: AbortSignal) => Promise<{ exitCode: number }
     events: new EventBus(),
     log,
   } as unknown as WsConnectionDeps;
-  const conn = new WsConnection(deps, { send: (t) => sent.push(JSON.parse(t)), close() {}, bufferedAmount: () => 0 }, { workspace: "w1" });
+  const conn = new WsConnection(deps, { send: (t) => sent.push(JSON.parse(t)), close() {}, bufferedAmount: () => 0 }, opts);
   conn.open();
-  return { conn, sent, errors };
+  return { conn, sent, errors, events: (deps as unknown as { events: EventBus }).events };
 }
 
 describe("WsConnection", () => {
@@ -53,5 +53,27 @@ describe("WsConnection", () => {
     expect(leadingId('{"type":"exec","id":"r-1"}')).toBeNull();
     expect(leadingId('{"id":5}')).toBeNull();
     expect(leadingId(new TextEncoder().encode('{"id":"bin"}'))).toBe("bin");
+  });
+
+  test("events of every workspace reach a client that never subscribed; subscribe narrows them", async () => {
+    const { conn, sent, events } = connection(async () => ({ exitCode: 0 }), {});
+    const status = (workspaceId: string) => events.publish({ type: "workspace.status", payload: { workspaceId, status: "running" } } as never);
+    status("ws-a");
+    status("ws-b");
+    expect(sent.filter((m) => m.type === "workspace.status").map((m) => m.payload.workspaceId)).toEqual(["ws-a", "ws-b"]);
+    await conn.message(JSON.stringify({ id: "s", type: "subscribe", payload: { workspaceId: "a", stats: false } }));
+    expect(sent.find((m) => m.id === "s")).toMatchObject({ success: true });
+    status("ws-a");
+    status("ws-b");
+    expect(sent.filter((m) => m.type === "workspace.status").map((m) => m.payload.workspaceId)).toEqual(["ws-a", "ws-b", "ws-a"]);
+    conn.close();
+  });
+
+  test("?workspace= narrows from the start", () => {
+    const { conn, sent, events } = connection(async () => ({ exitCode: 0 }));
+    events.publish({ type: "workspace.status", payload: { workspaceId: "ws-other", status: "running" } } as never);
+    events.publish({ type: "workspace.status", payload: { workspaceId: "ws-w1", status: "running" } } as never);
+    expect(sent.filter((m) => m.type === "workspace.status").map((m) => m.payload.workspaceId)).toEqual(["ws-w1"]);
+    conn.close();
   });
 });

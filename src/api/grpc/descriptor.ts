@@ -456,6 +456,13 @@ export const WORKSPACE_DESCRIPTOR = {
          }
         },
         "StartWorkspaceRequest": {
+         "oneofs": {
+          "_blocking": {
+           "oneof": [
+            "blocking"
+           ]
+          }
+         },
          "fields": {
           "workspaceId": {
            "type": "string",
@@ -471,7 +478,10 @@ export const WORKSPACE_DESCRIPTOR = {
           },
           "blocking": {
            "type": "bool",
-           "id": 4
+           "id": 4,
+           "options": {
+            "proto3_optional": true
+           }
           },
           "timeoutSeconds": {
            "type": "int32",
@@ -533,6 +543,13 @@ export const WORKSPACE_DESCRIPTOR = {
          }
         },
         "ResumeWorkspaceRequest": {
+         "oneofs": {
+          "_blocking": {
+           "oneof": [
+            "blocking"
+           ]
+          }
+         },
          "fields": {
           "workspaceId": {
            "type": "string",
@@ -540,7 +557,10 @@ export const WORKSPACE_DESCRIPTOR = {
           },
           "blocking": {
            "type": "bool",
-           "id": 2
+           "id": 2,
+           "options": {
+            "proto3_optional": true
+           }
           },
           "timeoutSeconds": {
            "type": "int32",

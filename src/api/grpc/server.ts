@@ -161,7 +161,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       const w = await ws.start(id(req), {
         skipHooks: req.skipHooks === true,
         skipServices: req.skipServices === true,
-        blocking: req.blocking === true,
+        blocking: req.blocking ?? true, // unset: blocking, as REST
         ...(req.timeoutSeconds > 0 ? { timeoutSeconds: req.timeoutSeconds } : {}),
       });
       return { workspaceId: w.id, status: statusEnum(w.status), services: w.services.map(toGrpcServiceHealth), durationMs: w.durationMs };
@@ -179,11 +179,11 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     }),
     PauseWorkspace: unary("PauseWorkspace", async (req) => {
       const started = Date.now();
-      const w = await ws.pause(id(req));
+      const w = await ws.pause(id(req), req.timeoutSeconds > 0 ? { timeoutSeconds: req.timeoutSeconds } : {});
       return op("pause", w.id, w.status, started);
     }),
     ResumeWorkspace: unary("ResumeWorkspace", async (req) => {
-      const r = await ws.resume(id(req), { blocking: req.blocking === true, ...(req.timeoutSeconds > 0 ? { timeoutSeconds: req.timeoutSeconds } : {}) });
+      const r = await ws.resume(id(req), { blocking: req.blocking ?? true, ...(req.timeoutSeconds > 0 ? { timeoutSeconds: req.timeoutSeconds } : {}) });
       return { workspaceId: r.workspaceId, status: statusEnum(r.status), services: r.services.map(toGrpcServiceHealth), durationMs: r.durationMs };
     }),
     ListServices: unary("ListServices", async (req) => {

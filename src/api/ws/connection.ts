@@ -73,6 +73,11 @@ export class WsConnection {
   readonly #inFlight = new Map<string, AbortController>();
   /** Workspace id → whether it wants stats. */
   readonly #subscriptions = new Map<string, boolean>();
+  /**
+   * Events of every workspace reach the client, as the spec's client expects without asking; a
+   * `subscribe` (or `?workspace=`) narrows them to the workspaces named. Stats only for those named.
+   */
+  #narrowed = false;
   #unsubscribe: (() => void) | undefined;
   #statsTimer: ReturnType<typeof setInterval> | undefined;
   #authTimer: ReturnType<typeof setTimeout> | undefined;
@@ -177,6 +182,7 @@ export class WsConnection {
     if (this.#defaultWorkspace) {
       try {
         this.#subscriptions.set(this.#d.workspaces.resolve(this.#defaultWorkspace).id, true);
+        this.#narrowed = true;
       } catch (err) {
         this.#reply(null, toNexusError(err));
       }
@@ -270,6 +276,7 @@ export class WsConnection {
         const p = parseInput(Subscribe, payload, "subscribe payload");
         const r = this.#d.workspaces.resolve(this.#workspace(p.workspaceId));
         this.#subscriptions.set(r.id, p.stats);
+        this.#narrowed = true;
         return { workspaceId: r.id, status: r.status };
       }
       case "unsubscribe": {
@@ -348,7 +355,8 @@ export class WsConnection {
   }
 
   #event(e: WorkspaceEvent): void {
-    if (!this.#subscriptions.has(e.payload.workspaceId) || e.type === "workspace.progress") return;
+    if (e.type === "workspace.progress") return;
+    if (this.#narrowed && !this.#subscriptions.has(e.payload.workspaceId)) return;
     if (this.#sock.bufferedAmount() > WS_LIMITS.dropEventsAbove) {
       this.#dropped++;
       return;

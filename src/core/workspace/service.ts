@@ -98,7 +98,7 @@ export class WorkspaceService {
   restart(ref: string, opts: { timeoutSeconds?: number; agentSocket?: string } & BringUpOptions = {}): Promise<StartResult> {
     return this.#lifecycle.restart(ref, opts);
   }
-  pause(ref: string, opts: { onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
+  pause(ref: string, opts: { onlyIf?: () => Promise<boolean>; timeoutSeconds?: number } = {}): Promise<WorkspaceView> {
     return this.#lifecycle.pause(ref, opts);
   }
   resume(ref: string, opts: { blocking?: boolean; timeoutSeconds?: number } = {}): Promise<ResumeResult> {

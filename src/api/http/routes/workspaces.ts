@@ -85,8 +85,8 @@ export function workspaceRoutes(service: WorkspaceService, sessions?: SessionSer
   });
 
   app.post("/:id/pause", async (c) => {
-    parseInput(PauseInput, await readJson(c), "pause request");
-    return c.json(await service.pause(c.req.param("id")), 202);
+    const input = parseInput(PauseInput, await readJson(c), "pause request");
+    return c.json(await service.pause(c.req.param("id"), { timeoutSeconds: input.timeout }), 202);
   });
 
   app.post("/:id/resume", async (c) => {
