@@ -171,3 +171,32 @@ test("random gRPC calls end with proper statuses, and the daemon keeps serving",
   });
   expect(list.workspaces).toEqual([]);
 }, 900_000);
+
+// Found by the fuzzer (seed 2455482073, call #215): an empty WriteFile stream over TCP was answered
+// INVALID_ARGUMENT "got no header" before the token check had finished. Every refusal of a client
+// stream now waits for authentication, so a caller without a token is told only that.
+test("a WriteFile stream over TCP without a valid token is UNAUTHENTICATED whatever it sends", async () => {
+  const path = definition.WriteFile!.path;
+  const ser = (m: object) => definition.WriteFile!.requestSerialize(m) as Buffer;
+  const header = ser({ header: { workspaceId: "nope", path: "a", mode: 0o644 } });
+  const data = ser({ data: Buffer.from("x") });
+  const streams: Buffer[][] = [[], [Buffer.alloc(0)], [data], [header, header], [data, header]];
+  // A well-formed HS256 token with a wrong signature: refusing it takes the (asynchronous) HMAC check.
+  const forged = new grpc.Metadata();
+  forged.set("authorization", `Bearer ${b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${b64url(JSON.stringify({ sub: "nexus", exp: 4102444800 }))}.${b64url("not-the-signature")}`);
+  for (let round = 0; round < 10; round++) {
+    const outcomes = await Promise.all(
+      streams.flatMap((messages) =>
+        [new grpc.Metadata(), forged].map(
+          (md) =>
+            new Promise<Outcome>((resolve) => {
+              const s = tcp.makeClientStreamRequest(path, identity, identity, md, { deadline: Date.now() + 10_000 }, (err) => resolve(outcome(err)));
+              for (const m of messages) s.write(m);
+              s.end();
+            }),
+        ),
+      ),
+    );
+    for (const o of outcomes) expect(grpc.status[o.code]).toBe("UNAUTHENTICATED");
+  }
+});

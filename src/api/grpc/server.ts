@@ -291,23 +291,32 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       };
       const authorized = Promise.resolve().then(() => auth(call.metadata));
       authorized.catch(reject);
+      // Any other refusal waits for the token check, so a caller without a token
+      // learns nothing about the stream it sent (authentication is always answered first).
+      let refused = false;
+      const refuse = (err: NexusError) => {
+        if (refused) return;
+        refused = true;
+        parts.length = 0;
+        authorized.then(() => reject(err), () => {});
+      };
       call.on("data", (m: Req) => {
-        if (failed) return;
+        if (failed || refused) return;
         if (m[UNDECODABLE]) return void (undecodable ??= m);
         if (m.content === "header") {
-          if (header) return reject(new NexusError("INVALID_ARGUMENT", "WriteFile takes one header", { suggestion: "Send the header first, then data messages" }));
+          if (header) return refuse(new NexusError("INVALID_ARGUMENT", "WriteFile takes one header", { suggestion: "Send the header first, then data messages" }));
           header = m.header;
         } else if (m.content === "data") {
-          if (!header) return reject(new NexusError("INVALID_ARGUMENT", "WriteFile needs its header first", { suggestion: "Send {header:{workspace_id,path,mode}} first" }));
+          if (!header) return refuse(new NexusError("INVALID_ARGUMENT", "WriteFile needs its header first", { suggestion: "Send {header:{workspace_id,path,mode}} first" }));
           size += m.data.length;
-          if (size > MAX_WRITE_BYTES) return reject(new NexusError("RESOURCE_EXHAUSTED", `Files over ${MAX_WRITE_BYTES} bytes cannot be written with WriteFile`, { suggestion: "Copy large files with scp or rsync over 'ssh nexus-<name>'", retryable: false }));
+          if (size > MAX_WRITE_BYTES) return refuse(new NexusError("RESOURCE_EXHAUSTED", `Files over ${MAX_WRITE_BYTES} bytes cannot be written with WriteFile`, { suggestion: "Copy large files with scp or rsync over 'ssh nexus-<name>'", retryable: false }));
           parts.push(m.data);
         }
       });
       call.on("end", () => {
-        if (failed) return;
+        if (failed || refused) return;
         if (undecodable) return void authorized.then(() => decoded(undecodable!)).catch(reject);
-        if (!header) return reject(new NexusError("INVALID_ARGUMENT", "WriteFile got no header", { suggestion: "Send {header:{workspace_id,path,mode}} first" }));
+        if (!header) return refuse(new NexusError("INVALID_ARGUMENT", "WriteFile got no header", { suggestion: "Send {header:{workspace_id,path,mode}} first" }));
         const h = header;
         authorized
           .then(() => d.files.writeFile(id(h), h.path, Buffer.concat(parts), h.mode > 0 ? h.mode : 0o644))
