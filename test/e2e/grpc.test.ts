@@ -166,6 +166,15 @@ describe("gRPC on the unix socket", () => {
     const w = await writeFile({ workspaceId: "g1", path: "sub/dir/data.bin", mode: 0o600 }, [big.subarray(0, 100_000), big.subarray(100_000)]);
     expect(w).toMatchObject({ path: "/workspace/sub/dir/data.bin", bytesWritten: big.length });
     expect((await readFile("g1", "sub/dir/data.bin")).equals(big)).toBe(true);
+    // chunk_size: messages of that many bytes (the last shorter), then the empty eof message.
+    const sized = await collect(client.StreamFile({ workspaceId: "g1", path: "sub/dir/data.bin", chunkSize: 100_000 }));
+    expect(sized.error).toBeUndefined();
+    expect(sized.messages.map((x) => x.m.data.length)).toEqual([100_000, 100_000, 100_000, 7200, 0]);
+    expect(Buffer.concat(sized.messages.map((x) => x.m.data as Buffer)).equals(big)).toBe(true);
+    const unset = await collect(client.StreamFile({ workspaceId: "g1", path: "sub/dir/data.bin" }));
+    expect(unset.messages.map((x) => x.m.data.length)).toEqual([65536, 65536, 65536, 65536, 45056, 0]);
+    const tooSmall = await collect(client.StreamFile({ workspaceId: "g1", path: "sub/dir/data.bin", chunkSize: 10 }));
+    expect(tooSmall.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect((await readFile("g1", "/workspace/README.md")).toString()).toBe("# fixture\n");
     const mode = await collect(client.ExecStream({ workspaceId: "g1", command: "stat", args: ["-c", "%a", "sub/dir/data.bin"] }));
     expect(Buffer.concat(mode.messages.filter((x) => x.m.content === "stdout").map((x) => x.m.stdout)).toString().trim()).toBe("600");

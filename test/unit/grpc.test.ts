@@ -174,6 +174,35 @@ describe("the server, in process (fake core)", () => {
   const call = (client: any, method: string, req: object) =>
     new Promise<any>((resolve, reject) => client[method](req, (err: unknown, res: unknown) => (err ? reject(err) : resolve(res))));
 
+  test("StreamFile sends chunk_size messages (64 KiB unset), then eof with the offset; a chunk_size out of bounds is INVALID_ARGUMENT", async () => {
+    const file = Buffer.alloc(200_000);
+    for (let i = 0; i < file.length; i++) file[i] = (i * 31) % 256;
+    const readFile = async (_ref: string, _path: string, onChunk: (b: Buffer) => void) => {
+      // As SSH hands it over: pieces of at most 32 KiB.
+      for (let at = 0; at < file.length; at += 32768) onChunk(file.subarray(at, at + 32768));
+      return file.length;
+    };
+    await using s = await serve(0, { files: { readFile } } as unknown as Partial<GrpcDeps>);
+    const read = (req: object) =>
+      new Promise<{ messages: any[]; error?: grpc.ServiceError }>((resolve) => {
+        const messages: any[] = [];
+        const stream = s.client.StreamFile(req);
+        stream.on("data", (m: any) => messages.push(m));
+        stream.on("error", (error: grpc.ServiceError) => resolve({ messages, error }));
+        stream.on("end", () => resolve({ messages }));
+      });
+    const asked = await read({ workspaceId: "w", path: "f", chunkSize: 50_000 });
+    expect(asked.messages.map((m) => [m.data.length, Number(m.offset), m.eof])).toEqual([[50_000, 0, false], [50_000, 50_000, false], [50_000, 100_000, false], [50_000, 150_000, false], [0, 200_000, true]]);
+    expect(Buffer.concat(asked.messages.map((m) => m.data)).equals(file)).toBe(true);
+    const unset = await read({ workspaceId: "w", path: "f" });
+    expect(unset.messages.map((m) => m.data.length)).toEqual([65536, 65536, 65536, 3392, 0]);
+    for (const chunkSize of [-5, 1, 1023, 1024 * 1024 + 1]) {
+      const bad = await read({ workspaceId: "w", path: "f", chunkSize });
+      expect(bad.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(bad.messages).toHaveLength(0);
+    }
+  });
+
   test("Start and Resume block by default, as REST does; blocking: false is kept; Pause passes its timeout", async () => {
     const asked: Array<[string, any]> = [];
     const workspaces = {

@@ -17,6 +17,7 @@ import { syncHandlers } from "./sync.ts";
 import type { SyncService } from "../../core/sync/service.ts";
 import type { CheckpointService } from "../../core/checkpoints/service.ts";
 import { toGrpcError } from "./errors.ts";
+import { chunkSize, rechunk } from "./chunks.ts";
 import { withSurface } from "../../core/trace/surface.ts";
 import { timestamp, backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, toGrpcStatus, toGrpcWorkspace } from "./mappers.ts";
 
@@ -266,16 +267,15 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       return op("kill-session", r.workspaceId, ws.resolve(r.workspaceId).status, started, `session ${r.sessionId} killed`);
     }),
     StreamFile: serverStream("StreamFile", async (req, call, signal) => {
+      const ref = id(req);
       let offset = 0;
-      await d.files.readFile(
-        id(req),
-        req.path,
-        (b) => {
-          call.write({ data: b, offset, eof: false });
-          offset += b.length;
-        },
-        signal,
-      );
+      // Messages of chunk_size bytes (the last one shorter), then an empty one with eof.
+      const out = rechunk(chunkSize(req.chunkSize), (data) => {
+        call.write({ data, offset, eof: false });
+        offset += data.length;
+      });
+      await d.files.readFile(ref, req.path, (b) => out.push(b), signal);
+      out.flush();
       call.write({ data: Buffer.alloc(0), offset, eof: true });
     }),
     WriteFile: (call: grpc.ServerReadableStream<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => {
