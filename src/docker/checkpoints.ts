@@ -4,7 +4,7 @@ import { createReadStream, createWriteStream, renameSync, rmSync } from "node:fs
 import { dirname } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { DockerEngine } from "./engine.ts";
-import { tar, type TarEntry } from "./tar.ts";
+import type { RestorePart } from "./restore-archive.ts";
 
 export const CHECKPOINT_LABELS = {
   id: "dev.nexus.checkpoint.id",
@@ -136,8 +136,6 @@ export async function loadArchive(engine: DockerEngine, containerId: string, dir
   }
 }
 
-/** How many changed paths are copied at once. */
-const COPY_STREAMS = 4;
 
 /** A container made from a checkpoint image (never started) to read its files from; remove() when done. */
 export interface CheckpointReader {
@@ -153,36 +151,24 @@ export async function openCheckpointReader(engine: DockerEngine, image: string, 
 }
 
 /**
- * Brings a checkpoint's filesystem changes into `target` (a container of the same base image, not
- * started): each path is copied out of the reader (a container of the checkpoint image), and the
- * paths to delete are left in DELETIONS_FILE with the init that applies them.
+ * What brings a checkpoint's filesystem changes into a fresh container of the same base image, as
+ * parts of one restore archive: each changed path read from the reader (a container of the
+ * checkpoint image), and the paths to delete left in DELETIONS_FILE with the init that applies them.
  */
-export async function applyChanges(engine: DockerEngine, reader: CheckpointReader | undefined, target: string, changes: RootfsChanges, init: { path: string; content: string }): Promise<void> {
-  const d = engine.docker;
-  if (changes.copy.length > 0) {
-    if (!reader) throw new Error("applyChanges: paths to copy need a reader of the checkpoint image");
-    const from = d.getContainer(reader.id);
-    // A few paths side by side (the tops never overlap): each is a stream from one container into the other.
-    const queue = [...changes.copy];
-    const worker = async () => {
-      for (let path = queue.shift(); path !== undefined; path = queue.shift()) {
-        const p = path;
-        const out = (await engine.call(`read ${p} from checkpoint`, () => from.getArchive({ path: p }))) as NodeJS.ReadableStream;
-        // A failure on either side surfaces as putArchive's rejection; an unheard stream error would end the daemon.
-        out.on("error", () => {});
-        await engine.call(`write ${p} into container`, () => d.getContainer(target).putArchive(out as never, { path: dirname(p), copyUIDGID: "1" } as never));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(COPY_STREAMS, queue.length) }, worker));
-  }
+export function changesParts(reader: CheckpointReader | undefined, changes: RootfsChanges, init: { path: string; content: string }): RestorePart[] {
+  if (changes.copy.length > 0 && !reader) throw new Error("changesParts: paths to copy need a reader of the checkpoint image");
+  const parts: RestorePart[] = changes.copy.map((path) => ({ from: "container", containerId: reader!.id, path }));
   if (changes.remove.length > 0) {
-    const entries: TarEntry[] = [
-      { name: DELETIONS_FILE.slice(1), content: changes.remove.join("\0") + "\0", mode: 0o600 },
-      // This binary's init applies the list, whatever build made the image.
-      { name: init.path.slice(1), content: init.content, mode: 0o755 },
-    ];
-    await engine.call("copy files into container", () => d.getContainer(target).putArchive(tar(entries), { path: "/" }));
+    parts.push({
+      from: "entries",
+      entries: [
+        { name: DELETIONS_FILE.slice(1), content: changes.remove.join("\0") + "\0", mode: 0o600 },
+        // This binary's init applies the list, whatever build made the image.
+        { name: init.path.slice(1), content: init.content, mode: 0o755 },
+      ],
+    });
   }
+  return parts;
 }
 
 export async function renameContainer(engine: DockerEngine, containerId: string, name: string): Promise<void> {

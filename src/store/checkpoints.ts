@@ -44,6 +44,12 @@ export class CheckpointStore {
     return join(this.dir, `${id}.git-index.tar`);
   }
 
+  /** The one tar a restore copies into the new container, while it is being made (removed after). */
+  copyInFile(tag: string): string {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    return join(this.dir, `copy-in-${tag}.tar`);
+  }
+
   save(r: CheckpointRecord): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     writeFileAtomic(join(this.dir, `${r.id}.json`), JSON.stringify(r, null, 2) + "\n");
@@ -59,10 +65,11 @@ export class CheckpointStore {
     this.#cache.delete(id);
   }
 
-  /** Files in the folder that belong to no record (a tar left by a daemon that died mid-create). */
+  /** Files in the folder that belong to no record (a tar left by a daemon that died mid-create or mid-restore). */
   strays(): string[] {
     if (!existsSync(this.dir)) return [];
     return readdirSync(this.dir).filter((f) => {
+      if (/^copy-in-[0-9a-f]+\.tar(\.partial)?$/.test(f)) return true;
       const m = /^(ckpt-[0-9a-f]+)\.(?:home|git-index)\.tar(\.partial)?$/.exec(f);
       return m && !this.#cache.has(m[1]!);
     }).map((f) => join(this.dir, f));

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { dirname, join } from "node:path";
 import { loadArchive, renameContainer } from "../../docker/checkpoints.ts";
+import type { RestorePart } from "../../docker/restore-archive.ts";
 import type { ContainerSpec } from "../../docker/container-engine.ts";
 import type { DockerEngine } from "../../docker/engine.ts";
 import { restoreWorktree } from "../../git/snapshot.ts";
@@ -29,8 +30,16 @@ export interface RestoreContext {
   /** An automatic checkpoint (the caller holds the workspace's lock). */
   checkpoint(r: WorkspaceRecord, input: CreateCheckpointInput): Promise<CheckpointRecord>;
   /** Makes the new container (`target`) and fills it with the checkpoint's container changes and home; answers its id. */
-  fillContainer(c: CheckpointRecord, target: () => Promise<string>, phases: Phases): Promise<string>;
+  fillContainer(c: CheckpointRecord, target: () => Promise<string>, phases: Phases, opts?: FillOptions): Promise<string>;
   view(c: CheckpointRecord): CheckpointView;
+}
+
+/** How a restore's new container is filled beyond the checkpoint's own parts. */
+export interface FillOptions {
+  /** Settles when the tar may go in (the old container, which shares the own git dir, is down). */
+  ready?: () => Promise<unknown>;
+  /** Parts after the checkpoint's own: a later part wins at the same path. */
+  extra?: () => Promise<RestorePart[]>;
 }
 
 interface RestoreJournal {
@@ -50,7 +59,12 @@ interface RestoreJournal {
 const journalFile = (dir: string, workspaceId: string) => join(dir, `restore-${workspaceId}.json`);
 const writeJournal = (dir: string, j: RestoreJournal) => writeFileAtomic(journalFile(dir, j.workspaceId), JSON.stringify(j, null, 2) + "\n");
 
-/** Restores `cp` onto `r`; the caller holds the workspace's lock. */
+/**
+ * Restores `cp` onto `r`; the caller holds the workspace's lock. What does not touch the workspace
+ * runs from the start: the new container and volume are made and the one tar that fills them is
+ * written while the automatic checkpoint is taken and the old container stops; the tar goes in and
+ * the worktree's files go back once the old container is down.
+ */
 export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp: CheckpointRecord, progress: ProgressSink): Promise<RestoreResult> {
   const started = performance.now();
   const phases = new Phases();
@@ -58,16 +72,16 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   if (r.status === "pending" || r.status === "destroying") {
     throw errors.invalidState(r.name, r.status, "created (running, paused or stopped) to restore a checkpoint", `See 'nexus status ${r.name}'`);
   }
-  step("checkpoint", `Taking an automatic checkpoint of ${r.name} first`);
-  const safety = await ctx.checkpoint(r, { description: `The state of ${r.name} before checkpoint '${cp.name}' was restored` });
-  phases.mark("auto-checkpoint");
-  step("checkpoint", `The current state is kept in checkpoint ${safety.name} (${safety.id})`);
   const wasUp = r.status === "running" || r.status === "paused";
   const suffix = randomBytes(3).toString("hex");
+  const [{ ncpu }, files] = await Promise.all([ctx.docker.ping(), ctx.workspaces.startFiles(r)]);
+  const spec = ctx.workspaces.containerSpecFor({ ...r, homeVolume: `${r.containerName}-home-${suffix}` }, ncpu);
+  spec.name = `${r.containerName}-restore-${suffix}`;
   const j: RestoreJournal = {
     workspaceId: r.id,
     checkpointId: cp.id,
-    safetyId: safety.id,
+    // Known once the automatic checkpoint is taken (before anything of the workspace changes).
+    safetyId: "",
     phase: "prepare",
     containerName: r.containerName,
     oldContainerId: r.containerId,
@@ -76,23 +90,44 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
     newVolume: `${r.containerName}-home-${suffix}`,
     worktreePath: cp.worktree && r.repository && existsSync(r.mountPath) ? r.mountPath : null,
   };
+  // On disk before anything is made: a daemon killed from here on undoes or finishes it at its start.
   writeJournal(ctx.dir, j);
   let headMoved = false;
   let gitIndex: GitIndexOutcome = "none";
   let release = async () => {};
+  let safety: CheckpointRecord | undefined;
+  step("checkpoint", `Taking an automatic checkpoint of ${r.name} first; making its new container from checkpoint ${cp.name} meanwhile`);
+  const taken = phases
+    .part("auto-checkpoint", () => ctx.checkpoint(r, { description: `The state of ${r.name} before checkpoint '${cp.name}' was restored` }))
+    .then((s) => {
+      safety = s;
+      j.safetyId = s.id;
+      writeJournal(ctx.dir, j);
+      step("checkpoint", `The current state is kept in checkpoint ${s.name} (${s.id})`);
+      return s;
+    });
+  // Only once the current state is kept does the workspace stop.
+  const stopped = taken.then(() =>
+    phases.part("stop", async () => {
+      step("stop", `Stopping ${r.name}`);
+      await ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10 });
+      // Down now: the workspace's host ports are held at once, until the new container takes them.
+      release = await holdPorts(publishedPorts(spec, ctx.docker.publishedHost));
+      // From here the worktree and the own git index (shared with the old container) change.
+      j.phase = "worktree";
+      writeJournal(ctx.dir, j);
+    }),
+  );
   try {
-    const { ncpu } = await ctx.docker.ping();
-    const spec = ctx.workspaces.containerSpecFor({ ...r, homeVolume: j.newVolume }, ncpu);
-    spec.name = `${r.containerName}-restore-${suffix}`;
-    // The new container and volume are made and filled beside the old container while it stops:
-    // created, not started, it binds no port and touches nothing the old one uses.
-    step("stop", `Stopping ${r.name}; making its new container from checkpoint ${cp.name} meanwhile`);
-    await allSettled([
-      phases.part("stop", async () => {
-        await ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10 });
-        // Down now: the workspace's host ports are held at once, until the new container takes them.
-        release = await holdPorts(publishedPorts(spec, ctx.docker.publishedHost));
+    const [, , worktree] = await allSettled([
+      taken,
+      stopped,
+      stopped.then(() => {
+        step("worktree", j.worktreePath ? `Putting the worktree's files back in ${j.worktreePath}` : "Putting the workspace's files back");
+        return phases.part("worktree", async () => (j.worktreePath ? restoreWorktree(j.worktreePath, cp.worktree!) : { headMoved: false }));
       }),
+      // Made and filled beside all of that: created, not started, it binds no port and touches
+      // nothing the old one uses until its tar goes in (after the stop).
       phases.part("re-create", () =>
         ctx.fillContainer(
           cp,
@@ -103,25 +138,29 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
             return j.newContainerId;
           },
           phases,
+          {
+            ready: () => stopped,
+            extra: async () => {
+              const index = gitIndexPart(ctx, cp, await taken);
+              gitIndex = index.outcome;
+              // The workspace's own files (host key, keys, env) last: start need not copy them in again.
+              return [...index.parts, ...(files ? [{ from: "entries" as const, entries: files }] : [])];
+            },
+          },
         ),
       ),
     ] as const);
-    phases.mark("stop+re-create");
-    step("worktree", j.worktreePath ? `Putting the worktree's files back in ${j.worktreePath}` : "Putting the workspace's files back");
-    j.phase = "worktree";
-    writeJournal(ctx.dir, j);
-    // The worktree (host git) and the workspace's own index (through the engine) side by side.
-    const [worktree, index] = await allSettled([
-      phases.part("worktree", async () => (j.worktreePath ? restoreWorktree(j.worktreePath, cp.worktree!) : { headMoved: false })),
-      phases.part("git-index", () => restoreGitIndex(ctx, cp, safety, j.newContainerId!)),
-    ] as const);
     headMoved = worktree.headMoved;
-    gitIndex = index;
-    phases.mark("files");
+    phases.mark("prepare");
   } catch (err) {
     const e = toNexusError(err);
-    ctx.log.warn(`restore of ${cp.name} onto ${r.name} failed, undoing it: ${e.message}`);
     await release();
+    if (!safety) {
+      // The automatic checkpoint failed: the workspace was never touched; what was made goes.
+      await undo(ctx, j, undefined);
+      throw err;
+    }
+    ctx.log.warn(`restore of ${cp.name} onto ${r.name} failed, undoing it: ${e.message}`);
     await undo(ctx, j, safety);
     if (wasUp) await ctx.workspaces.startLocked(r.id).catch((s: Error) => ctx.log.warn(`${r.name}: starting again after a failed restore: ${s.message}`));
     throw new NexusError(e.code, `Restoring checkpoint '${cp.name}' failed, and ${r.name} was left as it was: ${e.message}`, {
@@ -129,6 +168,7 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
       details: { ...e.details, checkpoint: cp.id, safetyCheckpoint: safety.id },
     });
   }
+  const safetyCp = safety!;
   j.phase = "switch";
   writeJournal(ctx.dir, j);
   r.containerId = j.newContainerId;
@@ -148,7 +188,7 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   const removeOld = () => (cleanup ??= finishSwitch(ctx, j).catch((e: Error) => ctx.log.warn(`${r.name}: removing the old container and home volume after restore: ${e.message}`)));
   try {
     status = (
-      await startKeepingPorts(ctx, r.id, progress, async () => {
+      await startKeepingPorts(ctx, r.id, progress, !!files, async () => {
         await release();
         void removeOld();
       })
@@ -156,8 +196,8 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   } catch (err) {
     const e = toNexusError(err);
     throw new NexusError(e.code, `Checkpoint '${cp.name}' was restored, but ${r.name} did not start: ${e.message}`, {
-      suggestion: `'nexus start ${r.name}' tries again; the state before the restore is in checkpoint '${safety.name}'`,
-      details: { ...e.details, checkpoint: cp.id, safetyCheckpoint: safety.id },
+      suggestion: `'nexus start ${r.name}' tries again; the state before the restore is in checkpoint '${safetyCp.name}'`,
+      details: { ...e.details, checkpoint: cp.id, safetyCheckpoint: safetyCp.id },
     });
   } finally {
     await release();
@@ -169,12 +209,12 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   ctx.log.info(`restored ${cp.name} onto ${r.name}${moved}${index ? `; ${index}` : ""} (${phases})`);
   return {
     checkpoint: ctx.view(cp),
-    safetyCheckpoint: ctx.view(safety),
+    safetyCheckpoint: ctx.view(safetyCp),
     workspaceId: r.id,
     status,
     headMoved,
     durationMs: Math.round(performance.now() - started),
-    message: `Restored checkpoint ${cp.name}; the state before is in checkpoint ${safety.name}${moved}${index ? `; ${index}` : ""}`,
+    message: `Restored checkpoint ${cp.name}; the state before is in checkpoint ${safetyCp.name}${moved}${index ? `; ${index}` : ""}`,
     phasesMs: phases.ms,
   };
 }
@@ -189,17 +229,16 @@ const GIT_INDEX_NOTES: Record<GitIndexOutcome, string> = {
 };
 
 /**
- * The checkpoint's copy of the workspace's own git index goes back (through the engine, into the
- * new container's view of the own git dir) when HEAD inside is where it was at the checkpoint, as
- * the host's index does; otherwise the index stays the user's and the answer says why.
+ * The checkpoint's copy of the workspace's own git index goes back (in the new container's tar,
+ * into its view of the own git dir) when HEAD inside is where it was at the checkpoint, as the
+ * host's index does; otherwise the index stays the user's and the answer says why.
  */
-async function restoreGitIndex(ctx: RestoreContext, cp: CheckpointRecord, safety: CheckpointRecord, containerId: string): Promise<GitIndexOutcome> {
+function gitIndexPart(ctx: RestoreContext, cp: CheckpointRecord, safety: CheckpointRecord): { outcome: GitIndexOutcome; parts: RestorePart[] } {
   const inside = ctx.workspaces.gitIndexInside(ctx.workspaces.resolve(cp.workspaceId));
-  if (!cp.ownGit?.indexFile || !inside) return "none";
-  if (!cp.ownGit.head || !safety.ownGit?.head) return "head-unknown";
-  if (cp.ownGit.head !== safety.ownGit.head) return "head-moved";
-  await loadArchive(ctx.docker, containerId, dirname(inside), cp.ownGit.indexFile);
-  return "restored";
+  if (!cp.ownGit?.indexFile || !inside) return { outcome: "none", parts: [] };
+  if (!cp.ownGit.head || !safety.ownGit?.head) return { outcome: "head-unknown", parts: [] };
+  if (cp.ownGit.head !== safety.ownGit.head) return { outcome: "head-moved", parts: [] };
+  return { outcome: "restored", parts: [{ from: "file", file: cp.ownGit.indexFile, dir: dirname(inside) }] };
 }
 
 /** The host ports a container spec publishes, on the address the engine publishes them at. */
@@ -249,8 +288,8 @@ export async function holdPorts(ports: ReadonlyArray<{ host: string; port: numbe
  * Another program may still take one in that instant: tried a few times before giving up (the
  * workspace keeps its ports; a later 'nexus start' tries again).
  */
-async function startKeepingPorts(ctx: RestoreContext, id: string, progress: ProgressSink, release: () => Promise<void>) {
-  return retry(() => ctx.workspaces.startLocked(id, { beforeContainerStart: release }, progress), {
+async function startKeepingPorts(ctx: RestoreContext, id: string, progress: ProgressSink, filesInstalled: boolean, release: () => Promise<void>) {
+  return retry(() => ctx.workspaces.startLocked(id, { beforeContainerStart: release, filesInstalled }, progress), {
     attempts: 5,
     delayMs: (n) => 1000 * n,
     retryOn: hasCode("PORT_CONFLICT"),
@@ -284,7 +323,8 @@ async function finishSwitch(ctx: RestoreContext, j: RestoreJournal, opts: { keep
     await ctx.docker.removeContainer(old);
   }
   if (j.newContainerId) {
-    const info = await ctx.docker.inspect(j.newContainerId);
+    // The restore itself (keepOld) made it under another name a moment ago: no need to look.
+    const info = opts.keepOld ? { name: "" } : await ctx.docker.inspect(j.newContainerId);
     if (info && info.name !== j.containerName) await renameContainer(ctx.docker, j.newContainerId, j.containerName);
   }
   // Each step above and below is idempotent: a daemon killed in between does it again at its start.

@@ -4,13 +4,12 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
 import {
-  applyChanges,
+  changesParts,
   CHECKPOINT_LABELS,
   commitContainer,
   containerChanges,
   imageInfo,
   listCheckpointImages,
-  loadArchive,
   openCheckpointReader,
   reduceChanges,
   removeImage,
@@ -18,6 +17,7 @@ import {
   saveArchiveIfExists,
 } from "../../docker/checkpoints.ts";
 import type { DockerEngine } from "../../docker/engine.ts";
+import { putRestoreArchive, writeRestoreArchive, type RestorePart } from "../../docker/restore-archive.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
 import { NEXUS_INIT } from "../../docker/image-context.ts";
 import { LABELS } from "../../docker/labels.ts";
@@ -32,7 +32,7 @@ import type { CheckpointSeed } from "../workspace/checkpoint-hooks.ts";
 import type { CreateCheckpointInput } from "./inputs.ts";
 import { toCheckpointView, type CheckpointRecord, type CheckpointView, type RestoreResult } from "./types.ts";
 import { allSettled, Phases } from "./phases.ts";
-import { finishInterruptedRestore, restoreLocked, type RestoreContext } from "./restore.ts";
+import { finishInterruptedRestore, restoreLocked, type FillOptions, type RestoreContext } from "./restore.ts";
 import { retry } from "../../kernel/poll.ts";
 
 export interface CheckpointServiceDeps {
@@ -122,22 +122,18 @@ export class CheckpointService {
   async createLocked(r: WorkspaceRecord, input: CreateCheckpointInput, auto: boolean): Promise<CheckpointRecord> {
     const d = this.#d;
     const started = performance.now();
-    // Checkpoints commit and read the container on the local engine; a remote one's are not there.
-    if (r.engine) {
-      throw new NexusError("INVALID_ARGUMENT", `Workspace '${r.name}' runs on engine '${r.engine}': checkpoints are for workspaces on the local engine`, {
-        suggestion: "Commit your work with git instead, or take checkpoints of a workspace on the local engine",
+    if (r.engine && r.engine !== LOCAL_ENGINE) {
+      // Not yet, and said so: the engine interface (ContainerEngine) has no commit, filesystem diff or
+      // image calls (the parts are made through the local engine), and on a remote engine the
+      // worktree part would be the host's synced copy while commits made inside do not reach the
+      // host branch yet. Refused before anything is made.
+      throw new NexusError("UNIMPLEMENTED", `Checkpoints of a workspace on a remote engine ('${r.engine}') are not supported yet`, {
+        suggestion: "Commit your work with git instead, or take checkpoints of workspaces on the local engine",
         details: { workspaceName: r.name, engine: r.engine },
       });
     }
     if (r.status === "pending" || r.status === "destroying") {
       throw errors.invalidState(r.name, r.status, "created (running, paused or stopped) to take a checkpoint", `See 'nexus status ${r.name}'`);
-    }
-    if (r.engine && r.engine !== LOCAL_ENGINE) {
-      // The images, tars and the worktree ref are made through the local engine and the host's repository.
-      throw new NexusError("UNIMPLEMENTED", `Checkpoints of a workspace on a remote engine ('${r.engine}') are not supported yet`, {
-        suggestion: "Take checkpoints of workspaces on the local engine",
-        details: { workspaceName: r.name, engine: r.engine },
-      });
     }
     const info = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
     if (!info || !r.containerId) {
@@ -318,17 +314,19 @@ export class CheckpointService {
       log: this.#d.log,
       dir: this.#d.dir,
       checkpoint: (r, input) => this.createLocked(r, input, true),
-      fillContainer: (c, target, phases) => this.#fillContainer(c, target, phases),
+      fillContainer: (c, target, phases, opts) => this.#fillContainer(c, target, phases, opts),
       view: toCheckpointView,
     };
   }
 
   /**
    * Makes the target container (`target`: created, not started) and brings the checkpoint's
-   * container filesystem changes and home into it; answers its id. The reader of the checkpoint
-   * image is made beside the target, and the changed paths and the home tar go in side by side.
+   * container filesystem changes and home into it in ONE archive copy (each copy into a container
+   * that is not running mounts its filesystem); answers its id. The tar is written (from a reader
+   * of the checkpoint image and the home tar) while the target is made; it goes in once `ready`
+   * settles (a restore: the old container is down), with `extra` parts after the checkpoint's own.
    */
-  async #fillContainer(c: CheckpointRecord, target: () => Promise<string>, phases: Phases = new Phases()): Promise<string> {
+  async #fillContainer(c: CheckpointRecord, target: () => Promise<string>, phases: Phases = new Phases(), opts: FillOptions = {}): Promise<string> {
     const d = this.#d;
     if (c.container && !(await imageInfo(d.docker, c.container.image))) {
       throw new NexusError("CONTAINER_ERROR", `The image of checkpoint '${c.name}' (${c.container.image}) is gone`, {
@@ -344,25 +342,29 @@ export class CheckpointService {
     }
     const temp = { [LABELS.managed]: "true", [LABELS.instance]: d.instance, [LABELS.role]: "checkpoint-read" };
     const image = c.container && c.container.changes.copy.length > 0 ? c.container.image : undefined;
-    const [reader, made] = await Promise.allSettled([
-      phases.part("reader", async () => (image ? openCheckpointReader(d.docker, image, temp) : undefined)),
-      phases.part("container", target),
-    ]);
+    const file = d.store.copyInFile(randomBytes(4).toString("hex"));
     try {
-      if (made.status === "rejected") throw made.reason;
-      if (reader.status === "rejected") throw reader.reason;
-      const containerId = made.value;
-      await allSettled([
-        phases.part("rootfs", async () => {
-          if (c.container) await applyChanges(d.docker, reader.value, containerId, c.container.changes, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
-        }),
-        phases.part("home", async () => {
-          if (c.home) await loadArchive(d.docker, containerId, "/home", c.home.file);
+      const [containerId] = await allSettled([
+        phases.part("container", target),
+        phases.part("archive", async () => {
+          const reader = image ? await openCheckpointReader(d.docker, image, temp) : undefined;
+          try {
+            async function* parts(): AsyncGenerator<RestorePart> {
+              if (c.container) yield* changesParts(reader, c.container.changes, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
+              if (c.home) yield { from: "file", file: c.home.file, dir: "/home" };
+              if (opts.extra) yield* await opts.extra();
+            }
+            await writeRestoreArchive(d.docker, parts(), file);
+          } finally {
+            await reader?.remove();
+          }
         }),
       ] as const);
+      await opts.ready?.();
+      await phases.part("copy-in", () => putRestoreArchive(d.docker, containerId, file));
       return containerId;
     } finally {
-      if (reader.status === "fulfilled") await reader.value?.remove();
+      rmSync(file, { force: true });
     }
   }
 

@@ -16,6 +16,7 @@ import type { ProjectConfig } from "../../config/project.ts";
 import { applyContainerOptions } from "../devcontainer.ts";
 import { extensionsFiles } from "../ide/extensions.ts";
 import { containerUser } from "../container-user.ts";
+import type { TarEntry } from "../../docker/tar.ts";
 
 export class WorkspaceContainer {
   readonly #c: WorkspaceContext;
@@ -40,18 +41,28 @@ export class WorkspaceContainer {
 
   /** Host key, authorized keys and the workspace env reach the container as files, never as env vars or labels. */
   async installFiles(record: WorkspaceRecord, hostKey: KeyPair, agentSocket?: string, projectEnv: Record<string, string> = {}): Promise<void> {
+    await this.#c.engine(record).putFiles(record.containerId!, "/", await this.files(record, hostKey, agentSocket, projectEnv));
+    this.filesInstalled(record);
+  }
+
+  /** What installFiles writes, rooted at `/` (a checkpoint restore copies them in with the checkpoint's files, in one copy). */
+  async files(record: WorkspaceRecord, hostKey: KeyPair, agentSocket?: string, projectEnv: Record<string, string> = {}): Promise<TarEntry[]> {
     const d = this.#c.d;
     const inj = d.config.ssh.injection;
     // The caller's own agent only, never the engine's or a system socket (caller.ts).
     const agent = agentSocket ? callersAgentSocket(agentSocket, d.docker.address) : undefined;
     const agentKeys = inj.enabled && inj.include_agent_keys && agent ? await agentPublicKeys(agent) : [];
-    await this.#c.engine(record).putFiles(record.containerId!, "/", [
+    return [
       ...workspaceFiles(hostKey, [d.clientKey.publicKey, ...this.#injectedKeys(), ...agentKeys], { ...EDITOR_ENV, ...projectEnv, ...record.env }),
       ...(await gitIdentityFiles(record.repository?.path ?? record.mountPath)),
       ...extensionsFiles(d.config.ide.extensions, containerUser(d.hostUser)),
       // secrets.ssh.mode mount/auto: ssh tries the keys on the secrets tmpfs (the drop-in holds paths only).
       ...(d.config.secrets.ssh.mode !== "agent" ? [sshConfigDropIn()] : []),
-    ]);
+    ];
+  }
+
+  /** The container of `record` holds its files (installFiles, or a restore's copy). */
+  filesInstalled(record: WorkspaceRecord): void {
     this.#c.supervisorIn.add(`${record.id}:${record.containerId}`);
   }
 

@@ -22,7 +22,12 @@ import { nanoCpus, workspaceVolume } from "./spec.ts";
 import { check, refusal, requireRunning, target, transition } from "./state.ts";
 
 /** start's options inside the lock; a restore releases the ports it held right before the container starts. */
-export type StartLockedOptions = { agentSocket?: string; beforeContainerStart?: () => Promise<void> } & BringUpOptions;
+export type StartLockedOptions = {
+  agentSocket?: string;
+  beforeContainerStart?: () => Promise<void>;
+  /** The container holds the workspace's files already (a restore copied them in with the checkpoint's). */
+  filesInstalled?: boolean;
+} & BringUpOptions;
 
 export class WorkspaceLifecycle {
   readonly #c: WorkspaceContext;
@@ -82,8 +87,11 @@ export class WorkspaceLifecycle {
         }
         // Read on the host now (fresh at every start): one that cannot be read stops the start, naming it.
         const secretValues = await c.secrets.read();
+        // A rotated host key takes over here: the files are written again with it.
+        const filesInstalled = opts.filesInstalled && !r.hostKeyRotationPending;
         if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
-        await this.#container.installFiles(r, readHostKey(d.paths, r.id), opts.agentSocket, project.env);
+        if (filesInstalled) this.#container.filesInstalled(r);
+        else await this.#container.installFiles(r, readHostKey(d.paths, r.id), opts.agentSocket, project.env);
         step("start", "Starting container");
         await opts.beforeContainerStart?.();
         await this.#container.startAndWait(r);

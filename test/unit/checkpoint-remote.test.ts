@@ -1,0 +1,26 @@
+// A workspace on a remote engine cannot take checkpoints yet: refused as UNIMPLEMENTED, with the
+// way forward, before anything is made (no record, no file). Local workspaces are not refused by it.
+import { expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { CheckpointService } from "../../src/core/checkpoints/service.ts";
+import { silentLogger } from "../../src/core/log.ts";
+import type { WorkspaceRecord } from "../../src/kernel/types.ts";
+import { CheckpointStore } from "../../src/store/checkpoints.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+
+test("a checkpoint of a remote-engine workspace is UNIMPLEMENTED and leaves nothing behind", async () => {
+  await using tmp = tempDir("ckpt-remote");
+  const dir = join(tmp.path, "checkpoints");
+  const store = new CheckpointStore(dir);
+  // Only the store is reached before the refusal; the engine and the workspace service are never asked.
+  const service = new CheckpointService({ store, docker: undefined as never, workspaces: undefined as never, workspaceStore: undefined as never, log: silentLogger, instance: "test", dir });
+  const record = { id: "ws-1", name: "far", engine: "builder", status: "running", containerId: "c1" } as unknown as WorkspaceRecord;
+  const err = (await service.createLocked(record, { name: "before" }, false).catch((e: unknown) => e)) as { code?: string; message: string; suggestion?: string; details?: Record<string, unknown> };
+  expect(err.code).toBe("UNIMPLEMENTED");
+  expect(err.message).toContain("remote engine ('builder')");
+  expect(err.suggestion).toContain("local engine");
+  expect(err.details).toEqual({ workspaceName: "far", engine: "builder" });
+  expect(store.list()).toEqual([]);
+  expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
+});
