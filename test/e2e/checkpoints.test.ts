@@ -92,9 +92,21 @@ describe("nexus checkpoint and restore", () => {
     const journal = () => readdirSync(join(home, "checkpoints")).find((f) => f.startsWith("restore-"));
     const restore = spawn(BIN, ["restore", "crash", "one"], { cwd: repo, env, stdio: "ignore" });
     const restoreDone = new Promise((r) => restore.once("exit", r));
-    // Killed once the restore has begun making the new container (its journal exists).
+    // Killed once the automatic checkpoint is taken (the journal names it) and the restore is making
+    // the new container: from here on the workspace itself changes. (The journal is written before,
+    // while the new container is made beside the automatic checkpoint; a kill then finds the
+    // workspace untouched.)
+    const safetyKnown = () => {
+      const f = journal();
+      if (!f) return false;
+      try {
+        return !!(JSON.parse(readFileSync(join(home, "checkpoints", f), "utf8")) as { safetyId: string }).safetyId;
+      } catch {
+        return false; // removed meanwhile
+      }
+    };
     const deadline = Date.now() + 300_000;
-    while (!journal() && restore.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (!safetyKnown() && restore.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     const phase = journal() ? (JSON.parse(readFileSync(join(home, "checkpoints", journal()!), "utf8")) as { phase: string }).phase : "finished";
     await killDaemon();
     await restoreDone;
