@@ -2,7 +2,9 @@
 //
 //   create → SSH ready    `nexus create <ws>`   vs  docker create + docker cp (host key, authorized_keys)
 //                                                   + docker start + docker port + first `ssh … true`
-//   pause → resume        `nexus resume <ws>`   vs  `docker unpause` of a plain `sleep infinity` container
+//   pause → resume        `nexus resume <ws>`   vs  `docker unpause` of a plain `sleep infinity` container;
+//                         and the split: the daemon's own durationMs, and both over their sockets
+//                         from this process (REST resume vs the Engine API's unpause: no CLI start)
 //   running → stopped     `nexus stop <ws>`     vs  `docker stop` (both with a 1 s grace period)
 //   stop → start → ready  `nexus start <ws>`    vs  docker start + docker port + first `ssh … true`
 //
@@ -11,6 +13,7 @@
 //
 //   npm run build && npm run bench:lifecycle
 //   BENCH_RUNS=N   N timed runs of every operation (default: 10 create, 20 resume, 10 start)
+//   NEXUS_BIN=path the binary to measure (default dist/nexus)
 //
 // Needs dist/nexus, a Docker engine and the OpenSSH client (ssh, ssh-keygen). Everything it makes
 // (NEXUS_HOME, git repository, keys, workspaces, floor containers, daemon) is temporary and removed
@@ -23,7 +26,8 @@ import { join } from "node:path";
 import { instanceId } from "../src/docker/labels.ts";
 
 const ROOT = join(import.meta.dir, "..");
-const NEXUS = join(ROOT, "dist", "nexus");
+// NEXUS_BIN: another binary (an A/B of two builds on the same machine); dist/nexus otherwise.
+const NEXUS = process.env.NEXUS_BIN || join(ROOT, "dist", "nexus");
 const IMAGE = "nexus-workspace:latest";
 const BENCH_LABEL = "dev.nexus.bench";
 const RUN_LABEL = "dev.nexus.bench.run";
@@ -204,6 +208,23 @@ async function floorStart(f: Floor, container: string): Promise<{ ms: number; st
   return { ms, startedMs };
 }
 
+/** The Docker Engine's unix socket (DOCKER_HOST when it names one). */
+function dockerSocket(): string {
+  const host = process.env.DOCKER_HOST;
+  return host?.startsWith("unix://") ? host.slice("unix://".length) : "/var/run/docker.sock";
+}
+
+/** Wall time of one POST over a unix socket from this process (no process start in it); a failure is an error. */
+async function timedFetch(socket: string, url: string, body?: unknown): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(url, { method: "POST", unix: socket, ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }) } as RequestInit);
+  const text = await res.text();
+  const ms = performance.now() - t0;
+  if (!res.ok) throw new BenchError(`POST ${url} on ${socket}: ${res.status} ${text.slice(0, 300)}`);
+  await checkpoint();
+  return ms;
+}
+
 function removeFloor(f: Floor, container: string): void {
   run("docker", ["rm", "-f", "-v", container]);
   f.containers.delete(container);
@@ -309,6 +330,10 @@ async function main(): Promise<number> {
     const resumeNexus: number[] = [];
     const resumeReported: number[] = [];
     const resumeDocker: number[] = [];
+    const resumeRest: number[] = [];
+    const resumeApi: number[] = [];
+    const socket = join(home, "daemon.sock");
+    const engineSocket = dockerSocket();
     for (let i = -2; i < runs.resume; i++) {
       await alternate(
         i + 2,
@@ -322,11 +347,18 @@ async function main(): Promise<number> {
             resumeNexus.push(r.ms);
             resumeReported.push(body.durationMs);
           }
+          // The same over the daemon's socket from this process: no CLI start in it.
+          run(NEXUS, ["pause", ws], { env });
+          const rest = await timedFetch(socket, `http://nexus/api/v1/workspaces/${ws}/resume`, { blocking: true });
+          if (i >= 0) resumeRest.push(rest);
         },
         async () => {
           run("docker", ["pause", sleepCtr]);
           const r = await timed("docker", ["unpause", sleepCtr]);
           if (i >= 0) resumeDocker.push(r.ms);
+          run("docker", ["pause", sleepCtr]);
+          const api = await timedFetch(engineSocket, `http://docker/containers/${sleepCtr}/unpause`);
+          if (i >= 0) resumeApi.push(api);
         },
       );
     }
@@ -369,6 +401,8 @@ async function main(): Promise<number> {
       ["pause → resume", "nexus resume (CLI wall)", resumeNexus],
       ["", "nexus resume durationMs (daemon)", resumeReported],
       ["", "floor: docker unpause", resumeDocker],
+      ["", "  nexus resume, REST on the socket", resumeRest],
+      ["", "  floor: unpause, Engine API on its socket", resumeApi],
       ["stop", "nexus stop", stopNexus],
       ["", "floor: docker stop", stopDocker],
       ["stop → start", "nexus start", startNexus],
@@ -382,6 +416,7 @@ async function main(): Promise<number> {
     const rCreate = ratio("nexus create", "floor: docker create+cp+start+port+ssh");
     const rResume = ratio("nexus resume (CLI wall)", "floor: docker unpause");
     const rResumeDaemon = ratio("nexus resume durationMs (daemon)", "floor: docker unpause");
+    const rResumeApi = ratio("  nexus resume, REST on the socket", "  floor: unpause, Engine API on its socket");
     const rStart = ratio("nexus start", "floor: docker start+port+ssh");
     const rStop = ratio("nexus stop", "floor: docker stop");
     const lines = [
@@ -398,6 +433,7 @@ async function main(): Promise<number> {
       `create:  median(nexus create) / median(floor)                = ${rCreate.toFixed(3)}   ${verdict(rCreate, TARGET_CREATE)}`,
       `resume:  median(nexus resume) / median(docker unpause)       = ${rResume.toFixed(3)}   ${verdict(rResume, TARGET_RESUME)}`,
       `         median(resume durationMs) / median(docker unpause)  = ${rResumeDaemon.toFixed(3)}   (daemon side only; informational)`,
+      `         median(REST resume) / median(Engine API unpause)    = ${rResumeApi.toFixed(3)}   (no CLI start on either side; informational)`,
       `stop:    median(nexus stop) / median(docker stop)            = ${rStop.toFixed(3)}   ${verdict(rStop, TARGET_STOP)}`,
       `start:   median(nexus start) / median(floor)                 = ${rStart.toFixed(3)}   ${verdict(rStart, TARGET_START)}`,
     ];

@@ -14,7 +14,7 @@ import { cpus, release, tmpdir } from "node:os";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
-const NEXUS = join(ROOT, "dist", "nexus");
+const NEXUS = process.env.NEXUS_BIN || join(ROOT, "dist", "nexus");
 const COUNT = Number(process.env.BENCH_WORKSPACES || 20);
 const PARALLEL = 4;
 const TARGET_RUNNING_MB = 120;

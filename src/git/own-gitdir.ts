@@ -145,6 +145,50 @@ export function ownGitMounts(layout: OwnGitLayout): Mount[] {
   return mounts;
 }
 
+/** Bounds on refTreeFingerprint's walk: a workspace that makes thousands of folders gets a fingerprint that always syncs. */
+const TREE_MAX_DIRS = 256;
+const TREE_MAX_DEPTH = 8;
+export const TREE_OVERFLOW = "overflow";
+
+/**
+ * Every folder under the workspace's refs/ (lstat of each; directory entries are listed, no file is
+ * read; symlinks are never followed). refsFingerprint watches the workspace's own branch; this one
+ * also sees any other branch, tag or the stash move (a ref update renames a file into its folder,
+ * which changes that folder's mtime), so "nothing moved" can skip the sync before stop.
+ */
+export function refTreeFingerprint(layout: OwnGitLayout): string {
+  const parts: string[] = [];
+  let overflow = false;
+  const visit = (dir: string, depth: number) => {
+    if (parts.length >= TREE_MAX_DIRS || depth > TREE_MAX_DEPTH) {
+      overflow = true;
+      return;
+    }
+    let st;
+    try {
+      st = lstatSync(dir, { bigint: true });
+    } catch {
+      parts.push("-");
+      return;
+    }
+    if (!st.isDirectory()) {
+      parts.push(`f${st.ino}:${st.mtimeNs}`);
+      return;
+    }
+    parts.push(`${st.ino}:${st.mtimeNs}`);
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) if (e.isDirectory()) visit(join(dir, e.name), depth + 1);
+  };
+  visit(join(layout.dir, "refs"), 0);
+  // Too big to watch cheaply: TREE_OVERFLOW, which a check never takes as "nothing moved".
+  return overflow ? TREE_OVERFLOW : parts.join("|");
+}
+
 /**
  * A cheap fingerprint of where refs change (lstat only, nothing is read): when it moves, a sync may
  * have work to do. "own" looks at the workspace's git dir, "host" at the host's branch, "both" at

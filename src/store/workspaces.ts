@@ -3,12 +3,16 @@ import { join } from "node:path";
 import type { WorkspaceRecord } from "../kernel/types.ts";
 import type { NexusPaths } from "./paths.ts";
 import { writeFileAtomic } from "./atomic.ts";
+import { writeFileAtomicAsync } from "./atomic-async.ts";
 import { formatRecord, parseRecord } from "./record-schema.ts";
 
 /** Workspace records on disk: one folder per workspace holding workspace.json. The daemon is its only writer. */
 export class WorkspaceStore {
   readonly #paths: NexusPaths;
   readonly #cache = new Map<string, WorkspaceRecord>();
+  /** Records saved with saveSoon whose file is not written yet: id → the generation of that save. */
+  readonly #pending = new Map<string, number>();
+  #generation = 0;
   #unreadable: string[] = [];
 
   constructor(paths: NexusPaths) {
@@ -52,12 +56,47 @@ export class WorkspaceStore {
   }
 
   save(record: WorkspaceRecord): void {
+    this.#pending.delete(record.id);
     mkdirSync(this.#paths.workspaceDir(record.id), { recursive: true, mode: 0o700 });
     writeFileAtomic(join(this.#paths.workspaceDir(record.id), "workspace.json"), formatRecord(record));
     this.#cache.set(record.id, record);
   }
 
+  /**
+   * Saves the record in memory now and its file right after, off the caller's path: on a busy disk
+   * the fsync of a save costs 5–150 ms, which a resume or a stop would otherwise answer late by.
+   * Only for a status the engine tells again after a crash (running, paused, stopped: reconcile reads
+   * it back). A later save, saveSoon or remove wins over a write still under way.
+   */
+  saveSoon(record: WorkspaceRecord): Promise<void> {
+    const id = record.id;
+    const generation = ++this.#generation;
+    this.#pending.set(id, generation);
+    this.#cache.set(id, record);
+    const current = () => this.#pending.get(id) === generation;
+    const file = join(this.#paths.workspaceDir(id), "workspace.json");
+    return writeFileAtomicAsync(file, formatRecord(record), current)
+      .catch(() => {
+        // The thread pool's write failed: once more, the usual way (a full disk then throws, into nothing: flushPending tries again at shutdown).
+        if (current()) writeFileAtomic(file, formatRecord(record));
+      })
+      .catch(() => false)
+      .then(() => {
+        if (current()) this.#pending.delete(id);
+      });
+  }
+
+  /** Writes what saveSoon has not written yet (daemon shutdown). */
+  flushPending(): void {
+    for (const id of [...this.#pending.keys()]) {
+      const r = this.#cache.get(id);
+      if (r) this.save(r);
+      this.#pending.delete(id);
+    }
+  }
+
   remove(id: string): void {
+    this.#pending.delete(id);
     rmSync(this.#paths.workspaceDir(id), { recursive: true, force: true });
     this.#cache.delete(id);
   }

@@ -48,6 +48,21 @@ describe("when commits reach the host", () => {
     expect(git(repo, "log", "--format=%s", "-1", "nexus/session")).toBe("in a session");
   }, T);
 
+  test("stop keeps a commit made in a session on another, nested branch (no exec ran, the workspace's own branch did not move)", async () => {
+    const ws = await h.s.workspaces.create({ name: "nested", path: repo });
+    if (isRoot) execFileSync("chmod", ["-R", "a+rwX", ws.worktreePath!]);
+    expect(direct("nested", "git branch feat/x").exitCode).toBe(0);
+    await h.s.workspaces.stop("nested");
+    await h.s.workspaces.start("nested");
+    // Only refs/heads/feat/ changes now: the branch's own ref, refs/heads/ and HEAD stay as they were.
+    const made = direct("nested", `c=$(${G} commit-tree 'HEAD^{tree}' -p HEAD -m 'on feat/x') && git update-ref refs/heads/feat/x "$c" && echo "$c"`);
+    expect(made.exitCode).toBe(0);
+    await h.s.workspaces.stop("nested");
+    const id = h.s.workspaces.resolve("nested").id;
+    expect(git(repo, "rev-parse", `refs/nexus/workspaces/${id}/heads/feat/x`)).toBe(made.stdout);
+    await h.s.workspaces.destroy("nested", { force: true });
+  }, T);
+
   test("a container stopped behind the daemon's back with commits not brought over: destroy refuses, --force destroys", async () => {
     const ws = await h.s.workspaces.create({ name: "cut", path: repo });
     if (isRoot) execFileSync("chmod", ["-R", "a+rwX", ws.worktreePath!]);

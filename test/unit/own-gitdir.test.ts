@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HOST_OBJECTS, makeOwnGitDir, ownGitMounts, refsFingerprint, worktreeAdminName, type OwnGitLayout } from "../../src/git/own-gitdir.ts";
+import { HOST_OBJECTS, makeOwnGitDir, ownGitMounts, refsFingerprint, refTreeFingerprint, TREE_OVERFLOW, worktreeAdminName, type OwnGitLayout } from "../../src/git/own-gitdir.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 
 const me = { uid: process.getuid!(), gid: process.getgid!() };
@@ -68,5 +68,53 @@ describe("the workspace's own git dir", () => {
     const before = refsFingerprint(layout, "own");
     writeFileSync(join(own, "refs", "heads", "main"), git(repo, "rev-parse", "main") + "\n");
     expect(refsFingerprint(layout, "own")).not.toBe(before);
+  });
+
+  test("the ref tree's fingerprint moves with any ref (a nested branch, a tag, the stash), where the branch's own does not", async () => {
+    await using dir = tempDir("own");
+    const repo = makeRepo(join(dir.path, "repo"));
+    const own = join(dir.path, "own");
+    const layout: OwnGitLayout = { kind: "repo", dir: own, commonDir: join(repo, ".git"), repo, branch: "main" };
+    await makeOwnGitDir(layout, me);
+    const { execFileSync } = await import("node:child_process");
+    const env = { ...process.env, GIT_DIR: own, GIT_ALTERNATE_OBJECT_DIRECTORIES: join(repo, ".git", "objects") };
+    const inside = (...args: string[]) => execFileSync("git", args, { env, encoding: "utf8" }).trim();
+    const tip = git(repo, "rev-parse", "main");
+    const empty = git(repo, "hash-object", "-t", "tree", "-w", "/dev/null");
+    const commit = (msg: string) => execFileSync("git", ["-c", "user.name=a", "-c", "user.email=a@b", "commit-tree", empty, "-p", tip, "-m", msg], { env: { ...env, GIT_DIR: join(repo, ".git") }, encoding: "utf8" }).trim();
+    inside("update-ref", "refs/heads/feat/x", tip);
+    const tree = refTreeFingerprint(layout);
+    const branch = refsFingerprint(layout, "own");
+    expect(refTreeFingerprint(layout)).toBe(tree); // stable while nothing moves
+    // A second branch in the same nested folder moves: only that folder's mtime tells.
+    await Bun.sleep(5);
+    inside("update-ref", "refs/heads/feat/x", commit("one"));
+    expect(refsFingerprint(layout, "own")).toBe(branch);
+    expect(refTreeFingerprint(layout)).not.toBe(tree);
+    const t2 = refTreeFingerprint(layout);
+    await Bun.sleep(5);
+    inside("update-ref", "refs/tags/t1", tip);
+    expect(refTreeFingerprint(layout)).not.toBe(t2);
+    const t3 = refTreeFingerprint(layout);
+    await Bun.sleep(5);
+    inside("update-ref", "refs/stash", commit("stash"));
+    expect(refTreeFingerprint(layout)).not.toBe(t3);
+  });
+
+  test("the ref tree's walk follows no symlink and gives up (never matching) on a huge tree", async () => {
+    await using dir = tempDir("own");
+    const repo = makeRepo(join(dir.path, "repo"));
+    const own = join(dir.path, "own");
+    const layout: OwnGitLayout = { kind: "repo", dir: own, commonDir: join(repo, ".git"), repo, branch: "main" };
+    await makeOwnGitDir(layout, me);
+    const outside = join(dir.path, "outside");
+    mkdirSync(join(outside, "deep"), { recursive: true });
+    symlinkSync(outside, join(own, "refs", "heads", "elsewhere"));
+    const before = refTreeFingerprint(layout);
+    // A change beyond the symlink is not seen: the walk never left refs/.
+    mkdirSync(join(outside, "deep", "more"));
+    expect(refTreeFingerprint(layout)).toBe(before);
+    for (let i = 0; i < 300; i++) mkdirSync(join(own, "refs", "tags", `d${i}`));
+    expect(refTreeFingerprint(layout)).toBe(TREE_OVERFLOW);
   });
 });

@@ -84,6 +84,8 @@ export class SyncService {
     const hit = this.#counts.get(r.id);
     if (hit && Date.now() - hit.at < BIND_CACHE_MS) return hit.n;
     const n = countFiles(r.mountPath, this.config.exclude);
+    // Stale counts go at each miss: a destroyed workspace's count does not stay for the daemon's life.
+    for (const [id, e] of this.#counts) if (Date.now() - e.at >= BIND_CACHE_MS) this.#counts.delete(id);
     this.#counts.set(r.id, { at: Date.now(), n });
     return n;
   }

@@ -30,7 +30,9 @@ export class ActivityTracker {
   }
 
   commandEnded(workspaceId: string): void {
-    this.#running.set(workspaceId, (this.#running.get(workspaceId) ?? 1) - 1);
+    const n = (this.#running.get(workspaceId) ?? 1) - 1;
+    if (n > 0) this.#running.set(workspaceId, n);
+    else this.#running.delete(workspaceId);
   }
 
   /** Commands running now: a workspace with one is never idle. */
@@ -50,6 +52,12 @@ export class ActivityTracker {
 
   forget(workspaceId: string): void {
     this.#lastActive.delete(workspaceId);
+    if (!this.#running.get(workspaceId)) this.#running.delete(workspaceId);
+  }
+
+  /** Workspaces something is kept about (a test checks that destroy leaves none behind). */
+  get size(): number {
+    return new Set([...this.#lastActive.keys(), ...this.#running.keys()]).size;
   }
 
   /** Writes in-memory activity newer than the records' (daemon shutdown). */

@@ -178,14 +178,37 @@ export class WorkspaceContext {
   }
 
   setStatus(r: WorkspaceRecord, status: WorkspaceStatus, error: WorkspaceRecord["error"] = null): void {
+    this.#applyStatus(r, status, error);
+    this.d.store.save(r);
+    this.publishStatus(r);
+  }
+
+  /** The workspace is destroyed: nothing kept in memory about it stays (per-workspace maps and sets). */
+  forget(id: string): void {
+    this.activity.forget(id);
+    this.locks.forget(id);
+    this.secrets.forget(id);
+    for (const key of [...this.supervisorIn]) if (key.startsWith(`${id}:`)) this.supervisorIn.delete(key);
+  }
+
+  /**
+   * setStatus for a status the engine itself tells again after a crash (running, paused, stopped):
+   * published and kept in memory now, its file written right after (store.saveSoon), so the answer
+   * does not wait for an fsync.
+   */
+  setStatusSoon(r: WorkspaceRecord, status: WorkspaceStatus): void {
+    this.#applyStatus(r, status, null);
+    void this.d.store.saveSoon(r);
+    this.publishStatus(r);
+  }
+
+  #applyStatus(r: WorkspaceRecord, status: WorkspaceStatus, error: WorkspaceRecord["error"]): void {
     this.locks.changed(r.id);
     r.status = status;
     r.error = error;
     r.updatedAt = new Date().toISOString();
     const last = this.activity.lastActive(r.id);
     if (last && last > r.lastActiveAt) r.lastActiveAt = last;
-    this.d.store.save(r);
-    this.publishStatus(r);
   }
 
   publishStatus(r: WorkspaceRecord): void {

@@ -21,7 +21,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from
 import { join } from "node:path";
 import type { ContainerSpec } from "../../docker/container-engine.ts";
 import { runGit } from "../../git/git.ts";
-import { makeOwnGitDir, ownGitMounts, refsFingerprint, worktreeAdminName, type Mount, type OwnGitLayout } from "../../git/own-gitdir.ts";
+import { makeOwnGitDir, ownGitMounts, refsFingerprint, refTreeFingerprint, TREE_OVERFLOW, worktreeAdminName, type Mount, type OwnGitLayout } from "../../git/own-gitdir.ts";
 import type { ExecExit } from "../../ssh/pool.ts";
 import { shellQuote } from "../../ssh/quote.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
@@ -60,6 +60,8 @@ interface SyncState {
   fingerprint?: string;
   /** refsFingerprint of the workspace's side only at the last sync: what destroy of a stopped workspace compares. */
   ownFingerprint?: string;
+  /** refTreeFingerprint at the last sync: with `fingerprint`, what lets stop skip a sync when nothing moved. */
+  refTree?: string;
   lastSyncAt?: string;
   /** HEAD inside (a commit) as the last sync read it: a checkpoint records it (src/core/checkpoints/). */
   insideHead?: string;
@@ -155,6 +157,7 @@ export class GitSync {
       ...(base ? { base } : {}),
       fingerprint: refsFingerprint(layout),
       ownFingerprint: refsFingerprint(layout, "own"),
+      refTree: refTreeFingerprint(layout),
     });
   }
 
@@ -204,6 +207,24 @@ export class GitSync {
     signal.addEventListener("abort", () => clearInterval(timer), { once: true });
   }
 
+  /**
+   * Before stop (the workspace is running): a sync unless no ref moved on either side since the last
+   * one. The check is lstat only and runs under the sync lock, so a sync the poller has under way is
+   * waited for, never cut short by the stop. Commits made inside (on any branch, the stash, HEAD) move
+   * a folder under refs/ or the branch file, and so always sync; stop no longer pays an SSH round trip
+   * and three git runs when nothing moved.
+   */
+  async beforeStop(r: WorkspaceRecord): Promise<SyncResult | undefined> {
+    return this.#locks.run(r.id, async () => {
+      const l = this.layout(r);
+      const s = this.#state(r.id);
+      if (!l || !s) return undefined;
+      const tree = refTreeFingerprint(l);
+      if (s.fingerprint === refsFingerprint(l) && tree !== TREE_OVERFLOW && s.refTree === tree) return undefined;
+      return this.#sync(r);
+    });
+  }
+
   /** Brings the two sides together now (the workspace must be running: the workspace side is reached over SSH). */
   sync(r: WorkspaceRecord): Promise<SyncResult | undefined> {
     return this.#locks.run(r.id, () => this.#sync(r));
@@ -218,6 +239,7 @@ export class GitSync {
     // Taken before the workspace's refs are read: a commit made inside while this sync runs then
     // still differs from what is saved, and the next check syncs it.
     const ownBefore = refsFingerprint(l, "own");
+    const treeBefore = refTreeFingerprint(l);
     const inside = await this.#insideRefs(r);
     const host = await refMap(repo, ["refs/heads"]);
     const kept = await refMap(repo, [ns]);
@@ -281,6 +303,8 @@ export class GitSync {
       ...(base ? { base } : {}),
       fingerprint: `${own}#${refsFingerprint(l, "host")}`,
       ownFingerprint: own,
+      // Moving the branch inside changed the tree: taken again then, as `own` is.
+      refTree: result.moved === "to-workspace" ? refTreeFingerprint(l) : treeBefore,
       lastSyncAt: new Date().toISOString(),
       insideHead,
     });

@@ -139,14 +139,15 @@ export class WorkspaceLifecycle {
         if (live.paused) await c.engine(r).unpause(r.containerId);
         // pre-stop hook, then services in reverse order, while SSH still answers.
         if (live.running) await this.#services.bringDown(r, project);
-        if (live.running) await c.git.sync(r).catch((err: Error) => d.log.warn(`${r.name}: git sync before stop: ${err.message}`));
+        // Commits made inside reach the host first; skipped (an lstat check) when no ref moved since the last sync.
+        if (live.running) await c.git.beforeStop(r).catch((err: Error) => d.log.warn(`${r.name}: git sync before stop: ${err.message}`));
         if (live.running && c.isRemote(r)) await c.remoteSync?.suspend(r).catch((err: Error) => d.log.warn(`${r.name}: file sync before stop: ${err.message}`));
         d.ssh.drop(r.id);
         await c.engine(r).stop(r.containerId, opts.timeoutSeconds ?? 30);
       }
       d.ssh.drop(r.id);
       c.secrets.forget(r.id);
-      c.setStatus(r, target("stop"));
+      c.setStatusSoon(r, target("stop"));
       if (live) await this.#services.postStop(r, project);
       return toView(r);
     }
@@ -168,7 +169,7 @@ export class WorkspaceLifecycle {
       if (opts.onlyIf && !(await opts.onlyIf())) return toView(r);
       requireRunning(r, "pause it");
       await this.#freezeWithin(r, opts.timeoutSeconds);
-      c.setStatus(r, target("pause"));
+      c.setStatusSoon(r, target("pause"));
       return toView(r);
     });
   }
@@ -204,7 +205,7 @@ export class WorkspaceLifecycle {
       if (check("resume", r) === "go") {
         await c.engine(r).unpause(r.containerId!);
         c.activity.touch(r.id);
-        c.setStatus(r, target("resume"));
+        c.setStatusSoon(r, target("resume"));
       }
       const durationMs = Math.round(performance.now() - started);
       // Services were frozen with everything else; with blocking (the default) the answer waits until they answer again.
@@ -335,7 +336,7 @@ export class WorkspaceLifecycle {
     await c.checkpoints?.workspaceDestroyed(r, r.keepCheckpoints === true);
     d.ports.release(recordPorts(r));
     d.store.remove(r.id);
-    c.activity.forget(r.id);
+    c.forget(r.id);
     clearActiveRefIf(d.paths, [r.id, r.name]);
     c.syncSshFiles();
     c.publishStatus({ ...r, status: "destroyed" });

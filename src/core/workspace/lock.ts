@@ -7,6 +7,8 @@ import { KeyedMutex } from "../mutex.ts";
 export class WorkspaceLocks {
   readonly #mutex = new KeyedMutex();
   readonly #changes = new Map<string, number>();
+  /** One count over all workspaces: a count read before a workspace was forgotten never comes back. */
+  #serial = 0;
 
   /** Runs `fn` holding the workspace's lock: operations on one workspace never interleave; a failure frees the lock. */
   run<T>(workspaceId: string, fn: () => Promise<T>): Promise<T> {
@@ -15,10 +17,20 @@ export class WorkspaceLocks {
 
   /** Counts one status change of the workspace. */
   changed(workspaceId: string): void {
-    this.#changes.set(workspaceId, this.changes(workspaceId) + 1);
+    this.#changes.set(workspaceId, ++this.#serial);
   }
 
-  /** Status changes so far. */
+  /** The workspace is gone: its count goes (a daemon that makes and destroys workspaces all day keeps nothing of them). */
+  forget(workspaceId: string): void {
+    this.#changes.delete(workspaceId);
+  }
+
+  /** Workspaces with a count (a test checks that destroy leaves none behind). */
+  get size(): number {
+    return this.#changes.size;
+  }
+
+  /** Where the workspace's status changes stand: a new value means it changed (0: never). */
   changes(workspaceId: string): number {
     return this.#changes.get(workspaceId) ?? 0;
   }

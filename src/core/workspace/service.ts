@@ -279,6 +279,7 @@ export class WorkspaceService {
   /** Closes pooled connections (daemon shutdown); lastActiveAt is flushed to the records. */
   shutdown(): void {
     this.#c.activity.flush(this.#c.d.store);
+    this.#c.d.store.flushPending();
     this.#c.d.ssh.closeAll();
     this.#c.d.engines?.close?.();
   }
