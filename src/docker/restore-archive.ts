@@ -14,11 +14,13 @@ export type RestorePart =
   | { from: "container"; containerId: string; path: string }
   /** A tar on disk whose entries belong under `dir` (as `docker cp file.tar` into `dir`). */
   | { from: "file"; file: string; dir: string }
-  | { from: "entries"; entries: readonly TarEntry[] };
+  | { from: "entries"; entries: readonly TarEntry[] }
+  /** A tar stream already rooted at `/`; `done` is awaited once it is read (it says whether its maker succeeded). */
+  | { from: "stream"; stream: NodeJS.ReadableStream; done: (read: boolean) => Promise<void> };
 
 /** The entries of the tar `source` into `pack`, each name (and hard link target) under `prefix`. */
 function copyEntries(source: NodeJS.ReadableStream, pack: tarStream.Pack, prefix: string): Promise<void> {
-  const under = (name: string) => (prefix ? posix.join(prefix, name) : name) + (name.endsWith("/") ? "/" : "");
+  const under = (name: string) => (prefix ? posix.join(prefix, name) + (name.endsWith("/") ? "/" : "") : name);
   return new Promise((resolve, reject) => {
     const extract = tarStream.extract();
     const fail = (err: Error) => {
@@ -80,6 +82,15 @@ export async function writeRestoreArchive(engine: ContainerEngine, parts: Iterab
     for await (const part of parts) {
       if (part.from === "entries") await addEntries(pack, part.entries);
       else if (part.from === "file") await copyEntries(createReadStream(part.file), pack, part.dir.replace(/^\/+/, ""));
+      else if (part.from === "stream") {
+        let read = false;
+        try {
+          await copyEntries(part.stream, pack, "");
+          read = true;
+        } finally {
+          await part.done(read);
+        }
+      }
       else await copyEntries(await engine.getArchive(part.containerId, part.path), pack, posix.dirname(part.path).replace(/^\/+/, ""));
     }
     pack.finalize();

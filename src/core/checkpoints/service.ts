@@ -11,6 +11,8 @@ import {
   imageInfo,
   listCheckpointImages,
   openCheckpointReader,
+  startTarReader,
+  type CheckpointReader,
   reduceChanges,
   removeImage,
   saveArchive,
@@ -347,10 +349,22 @@ export class CheckpointService {
       const [containerId] = await allSettled([
         phases.part("container", target),
         phases.part("archive", async () => {
-          const reader = image ? await openCheckpointReader(d.docker, image, temp) : undefined;
+          let reader: CheckpointReader | undefined;
+          const log = d.log;
           try {
             async function* parts(): AsyncGenerator<RestorePart> {
-              if (c.container) yield* changesParts(reader, c.container.changes, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
+              if (c.container) {
+                const { copy, remove } = c.container.changes;
+                // The changed paths in one tar made inside a container of the checkpoint image; an
+                // image without tar is read path by path through the engine instead.
+                const tar = image ? await startTarReader(d.docker, image, copy, temp) : undefined;
+                if (tar) yield { from: "stream", ...tar };
+                else if (image) {
+                  log.info(`checkpoint ${c.id}: the image has no tar to run; reading its ${copy.length} changed paths one by one`);
+                  reader = await openCheckpointReader(d.docker, image, temp);
+                }
+                yield* changesParts(reader, { copy: tar ? [] : copy, remove }, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
+              }
               if (c.home) yield { from: "file", file: c.home.file, dir: "/home" };
               if (opts.extra) yield* await opts.extra();
             }
