@@ -1,5 +1,6 @@
 // The commands people and agents run most often, answered without building the full command table
-// (cac and every command module): `version`, `list`/`ls`, and the top-level help. Only their plain
+// (cac and every command module): `version`, `list`/`ls`, the top-level help, and the lifecycle
+// verbs pause, resume, stop and start. Only their plain
 // forms are taken here (no option but --json); anything else goes to the full CLI, which parses the
 // same words the same way. NEXUS_FULL_CLI=1 sends everything to the full CLI (the tests compare both).
 import { toNexusError } from "../core/errors.ts";
@@ -23,12 +24,45 @@ export function quickCommand(argv: readonly string[], env: Env): (() => Promise<
       return 0;
     };
   }
+  const lifecycle = lifecycleForm(argv);
+  if (lifecycle) return () => guarded(env, lifecycle.json, (ctx) => runLifecycle(ctx, lifecycle));
   const rest = argv.slice(1);
   if (rest.some((a) => a !== "--json")) return undefined;
   const json = rest.length > 0;
   if (argv[0] === "version") return () => guarded(env, json, async (ctx) => (await import("./commands/version.ts")).versionCommand(ctx));
   if (argv[0] === "list" || argv[0] === "ls") return () => guarded(env, json, async (ctx) => (await import("./commands/workspaces.ts")).listCommand(ctx, {}));
   return undefined;
+}
+
+const LIFECYCLE = ["pause", "resume", "stop", "start"] as const;
+type LifecycleVerb = (typeof LIFECYCLE)[number];
+type LifecycleForm = { verb: LifecycleVerb; workspace?: string; json: boolean; timeout?: number };
+
+/**
+ * pause, resume, stop and start in their plain forms: `<verb> [workspace] [--json]`, and stop's
+ * `--timeout <seconds>`. Their time is mostly the CLI's own start, which the command table doubles
+ * (bench/lifecycle.ts); anything else (another option, --help) goes to the full CLI.
+ */
+export function lifecycleForm(argv: readonly string[]): LifecycleForm | undefined {
+  const verb = LIFECYCLE.find((v) => v === argv[0]);
+  if (!verb) return undefined;
+  const form: LifecycleForm = { verb, json: false };
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--json") form.json = true;
+    else if (verb === "stop" && a === "--timeout" && form.timeout === undefined && /^\d+$/.test(argv[i + 1] ?? "")) form.timeout = Number(argv[++i]);
+    else if (!a.startsWith("-") && form.workspace === undefined) form.workspace = a;
+    else return undefined;
+  }
+  return form;
+}
+
+async function runLifecycle(ctx: CliContext, f: LifecycleForm): Promise<number> {
+  const m = await import("./commands/lifecycle.ts");
+  if (f.verb === "pause") return m.pauseCommand(ctx, f.workspace);
+  if (f.verb === "resume") return m.resumeCommand(ctx, f.workspace);
+  if (f.verb === "stop") return m.stopCommand(ctx, f.workspace, f.timeout === undefined ? {} : { timeout: f.timeout });
+  return m.startCommand(ctx, f.workspace);
 }
 
 /** Runs a command as the full CLI would: errors as a line for a person, or the JSON envelope. */

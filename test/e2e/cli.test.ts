@@ -65,6 +65,32 @@ describe("the user story", () => {
     expect(nexus(["--help"]).stdout).toContain("Usage:");
   }, 120_000);
 
+  test("the quick lifecycle forms (pause, resume, stop, start) answer as the full command table does", () => {
+    const full = { env: { NEXUS_FULL_CLI: "1" } };
+    // Durations differ from run to run; everything else is the same.
+    const steady = (out: string) => out.replace(/\b\d+(\.\d+)?\s*(ms|s)\b/g, "<t>").replace(/"(durationMs|updatedAt|lastActiveAt)": [^,\n]+/g, '"$1": <t>');
+    const both = (args: string[]) => {
+      const quick = nexus(args);
+      const slow = nexus(args, full);
+      expect({ args, code: quick.code, stdout: steady(quick.stdout) }).toEqual({ args, code: slow.code, stdout: steady(slow.stdout) });
+      return quick;
+    };
+    // Each state change once per form, and the "already" answer of each.
+    for (const [verb, extra] of [["pause", []], ["resume", ["--json"]], ["stop", ["--timeout", "1"]], ["start", []]] as const) {
+      const quick = nexus([verb, "demo", ...extra]);
+      expect({ verb, code: quick.code, stderr: quick.code === 0 ? "" : quick.stderr }).toEqual({ verb, code: 0, stderr: "" });
+      if (verb !== "start") both([verb, "demo", ...extra]);
+    }
+    expect(nexus(["resume", "demo"]).stdout).toMatch(/^Resumed demo in \d+ ms/);
+    // Errors: the same code, message and exit code.
+    for (const args of [["resume", "no-such-ws"], ["stop", "no-such-ws", "--json"], ["pause", "no-such-ws"]]) {
+      const quick = nexus(args);
+      const slow = nexus(args, full);
+      expect({ args, code: quick.code, stdout: quick.stdout, stderr: quick.stderr }).toEqual({ args, code: slow.code, stdout: slow.stdout, stderr: slow.stderr });
+      expect(quick.code).not.toBe(0);
+    }
+  }, 300_000);
+
   test("list shows a table, and --json the spec's shape", () => {
     const table = nexus(["list"]);
     expect(table.code).toBe(0);
