@@ -1,24 +1,19 @@
-import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { basename, dirname, join, relative } from "node:path";
 import Docker from "dockerode";
 import { NexusError } from "../kernel/errors.ts";
-import { readUntrustedBufferSync } from "../fs/untrusted-files.ts";
 import type { ProgressSink } from "../kernel/progress.ts";
 import { engineAddress } from "./connect.ts";
 import type { ContainerEngine, ContainerPathStat, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, VolumeSummary } from "./container-engine.ts";
 import { toCreateOptions } from "./create-options.ts";
-import { BuildProgress } from "./build-progress.ts";
-import { IMAGE_CONTEXT_FILES } from "./image-context.ts";
+import { ImageBuilds } from "./images.ts";
 import { LABELS } from "./labels.ts";
-import { shellQuote } from "../ssh/quote.ts";
-import { contextEntries } from "./build-context.ts";
+import { type RawStats, toContainerStats } from "./stats.ts";
 import { tar, type TarEntry } from "./tar.ts";
 import { sleep } from "../kernel/poll.ts";
 import { LineSplitter, nonBlankLines } from "../kernel/lines.ts";
 
-export const DEFAULT_BASE_IMAGE = "debian:bookworm-slim";
-export const DEFAULT_WORKSPACE_IMAGE = "nexus-workspace:latest";
+// Image names and the build-context hash live with the builds; re-exported for existing imports.
+export { contextHash, DEFAULT_BASE_IMAGE, DEFAULT_WORKSPACE_IMAGE } from "./images.ts";
 
 /** Thin adapter over dockerode: the only module that talks to the engine. Every engine failure becomes a NexusError. */
 export class DockerEngine implements ContainerEngine {
@@ -26,7 +21,7 @@ export class DockerEngine implements ContainerEngine {
   readonly publishedHost = "127.0.0.1";
   readonly docker: Docker;
   readonly #address: string;
-  readonly #builds = new Map<string, Promise<string>>();
+  readonly #images: ImageBuilds;
 
   readonly #unavailable: ((err: unknown) => NexusError) | undefined;
 
@@ -40,6 +35,7 @@ export class DockerEngine implements ContainerEngine {
     this.#unavailable = opts.unavailable;
     const { description: _d, ...options } = addr;
     this.docker = new Docker({ ...options, ...(opts.tls ? { protocol: "https", ...opts.tls } : {}) } as Docker.DockerOptions);
+    this.#images = new ImageBuilds(this.docker, (what, fn) => this.call(what, fn));
   }
 
   get address(): string {
@@ -93,140 +89,17 @@ export class DockerEngine implements ContainerEngine {
    * when the embedded context changed. Concurrent callers share one build.
    */
   ensureWorkspaceImage(base: string, progress: ProgressSink): Promise<string> {
-    // Tagged by content: two Nexus builds sharing an engine each keep their own image instead of
-    // rebuilding one shared tag back and forth. `:latest` follows the newest build on the default base.
-    const hash = contextHash(base);
-    const tag = `nexus-workspace:${hash}`;
-    const running = this.#builds.get(hash);
-    if (running) return running;
-    const build = this.#ensureImage(base, tag, hash, progress).finally(() => this.#builds.delete(hash));
-    this.#builds.set(hash, build);
-    return build;
+    return this.#images.ensureWorkspaceImage(base, progress);
   }
 
-  async #ensureImage(base: string, tag: string, hash: string, progress: ProgressSink): Promise<string> {
-    const existing = await this.docker.getImage(tag).inspect().catch((err: { statusCode?: number }) => {
-      if (err.statusCode === 404) return undefined;
-      throw this.#wrap("inspect image", err);
-    });
-    if (existing?.Config?.Labels?.[LABELS.imageContext] === hash) return tag;
-    progress({ phase: "image", message: `Building the workspace image ${tag} from ${base} (first use of this build; a minute or two)` });
-    const context = tar(Object.entries(IMAGE_CONTEXT_FILES).map(([name, f]): TarEntry => ({ name, content: f.content, mode: f.mode })));
-    const stream = await this.call("build image", () =>
-      this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
-        t: tag,
-        buildargs: { BASE_IMAGE: base },
-        // No dev.nexus.managed here: containers inherit image labels, and only Nexus's own containers may carry it.
-        labels: { [LABELS.imageContext]: hash },
-        rm: true,
-        forcerm: true,
-      }),
-    );
-    await this.#followBuild(stream, progress, (failed) =>
-      new NexusError("CONTAINER_ERROR", `Building the workspace image on ${base} failed: ${failed.trim()}`, {
-        suggestion: `Make sure the base image is available ('docker pull ${base}'; with no registry: scripts/docker-up.sh makes it from Debian packages)`,
-        details: { baseImage: base },
-      }),
-    );
-    if (base === DEFAULT_BASE_IMAGE) {
-      const [repo, latest] = DEFAULT_WORKSPACE_IMAGE.split(":") as [string, string];
-      await this.call("tag image", () => this.docker.getImage(tag).tag({ repo, tag: latest }));
-    }
-    return tag;
+  /** A project's own Dockerfile (`dockerfile:` in .nexus/workspace.yaml), built with its folder as the context. */
+  buildProjectImage(dockerfile: string, progress: ProgressSink, opts: { context?: string; args?: Record<string, string>; target?: string } = {}): Promise<string> {
+    return this.#images.buildProjectImage(dockerfile, progress, opts);
   }
 
-  #followBuild(stream: NodeJS.ReadableStream, progress: ProgressSink, failure: (message: string) => NexusError): Promise<void> {
-    const lines = new BuildProgress(progress);
-    return new Promise<void>((resolve, reject) => {
-      this.docker.modem.followProgress(
-        stream,
-        (err: Error | null, output: Array<{ error?: string }>) => {
-          const failed = err?.message ?? output.find((o) => o.error)?.error;
-          if (failed) reject(failure(failed));
-          else resolve();
-        },
-        (event: { stream?: string }) => {
-          if (event.stream) lines.feed(event.stream);
-        },
-      );
-    });
-  }
-
-  /**
-   * Builds a project's own Dockerfile (`dockerfile:` in .nexus/workspace.yaml) with its folder as the
-   * context; the workspace image is then built on top of it. Tagged by the context's content, so an
-   * unchanged Dockerfile is not built again.
-   */
-  async buildProjectImage(dockerfile: string, progress: ProgressSink, opts: { context?: string; args?: Record<string, string>; target?: string } = {}): Promise<string> {
-    const dir = opts.context ?? dirname(dockerfile);
-    const entries = contextEntries(dir, { dockerignore: true, keep: [relative(dir, dockerfile)] });
-    // A Dockerfile outside its context (devcontainer.json allows that) travels in the context under a name of its own.
-    let name = relative(dir, dockerfile);
-    if (name.startsWith("..")) {
-      name = ".nexus-project.Dockerfile";
-      entries.push({ name, content: readUntrustedBufferSync(dirname(dockerfile), basename(dockerfile)) ?? Buffer.alloc(0), mode: 0o644 });
-    }
-    const buildargs = opts.args ?? {};
-    const context = tar(entries);
-    const hash = createHash("sha256").update(context).update(JSON.stringify([name, buildargs, opts.target ?? null])).digest("hex").slice(0, 16);
-    const tag = `nexus-project:${hash}`;
-    const existing = await this.docker.getImage(tag).inspect().catch(() => undefined);
-    if (existing) return tag;
-    progress({ phase: "image", message: `Building the project image ${tag} from ${dockerfile}` });
-    const stream = await this.call("build project image", () =>
-      this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
-        t: tag,
-        dockerfile: name,
-        labels: { [LABELS.imageContext]: hash },
-        rm: true,
-        forcerm: true,
-        ...(Object.keys(buildargs).length > 0 ? { buildargs } : {}),
-        ...(opts.target ? { target: opts.target } : {}),
-      }),
-    );
-    await this.#followBuild(stream, progress, (failed) =>
-      new NexusError("CONTAINER_ERROR", `Building the project image from ${dockerfile} failed: ${failed.trim()}`, {
-        suggestion: `Fix ${dockerfile} (the workspace image is built on top of it; it must be Debian-based)`,
-        details: { dockerfile },
-      }),
-    );
-    return tag;
-  }
-
-  /**
-   * An image of `base` plus local Dev Container Features: each feature folder is copied in and its
-   * install.sh run as root with the options as environment variables (the spec's install model).
-   */
-  async buildFeaturesImage(base: string, features: ReadonlyArray<{ id: string; dir: string; options: Record<string, string>; containerEnv: Record<string, string> }>, progress: ProgressSink): Promise<string> {
-    const entries: TarEntry[] = [];
-    const lines = [`FROM ${base}`, "USER root"];
-    features.forEach((f, i) => {
-      const folder = `features/${i}-${f.id.replace(/[^A-Za-z0-9_.-]/g, "_")}`;
-      entries.push({ name: "features", type: "dir", mode: 0o755 }, ...contextEntries(f.dir).map((e) => ({ ...e, name: `${folder}/${e.name}` })));
-      // The user the features set up: Nexus's own user does not exist yet (the workspace image adds it on top).
-      const env = { ...f.options, _REMOTE_USER: "root", _REMOTE_USER_HOME: "/root", _CONTAINER_USER: "root", _CONTAINER_USER_HOME: "/root" };
-      // One Dockerfile line each: values are shell-quoted for RUN; ENV takes JSON strings, with `$` escaped from its own expansion.
-      const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v.replace(/\n/g, " ")}`)).join(" ");
-      lines.push(`COPY ${folder} /tmp/nexus-features/${i}`, `RUN cd /tmp/nexus-features/${i} && chmod +x install.sh && env ${assignments} ./install.sh && rm -rf /tmp/nexus-features/${i}`);
-      const containerEnv = Object.entries(f.containerEnv);
-      if (containerEnv.length > 0) lines.push(`ENV ${containerEnv.map(([k, v]) => `${k}=${JSON.stringify(v.replace(/\n/g, " ")).replace(/\$/g, "\\$")}`).join(" ")}`);
-    });
-    entries.push({ name: "Dockerfile", content: lines.join("\n") + "\n", mode: 0o644 });
-    const context = tar(entries);
-    const hash = createHash("sha256").update(context).digest("hex").slice(0, 16);
-    const tag = `nexus-features:${hash}`;
-    if (await this.docker.getImage(tag).inspect().catch(() => undefined)) return tag;
-    progress({ phase: "image", message: `Installing the features ${features.map((f) => f.id).join(", ")} on ${base}` });
-    const stream = await this.call("build features image", () =>
-      this.docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: tag, labels: { [LABELS.imageContext]: hash }, rm: true, forcerm: true }),
-    );
-    await this.#followBuild(stream, progress, (failed) =>
-      new NexusError("CONTAINER_ERROR", `Installing the features ${features.map((f) => f.id).join(", ")} failed: ${failed.trim()}`, {
-        suggestion: "Fix the feature's install.sh (it runs as root, with its options as environment variables)",
-        details: { baseImage: base, features: features.map((f) => f.dir) },
-      }),
-    );
-    return tag;
+  /** An image of `base` plus local Dev Container Features. */
+  buildFeaturesImage(base: string, features: ReadonlyArray<{ id: string; dir: string; options: Record<string, string>; containerEnv: Record<string, string> }>, progress: ProgressSink): Promise<string> {
+    return this.#images.buildFeaturesImage(base, features, progress);
   }
 
   /** The environment an image gives its containers (its ENV lines), for `${containerEnv:...}`. */
@@ -339,12 +212,7 @@ export class DockerEngine implements ContainerEngine {
 
   /** Memory the container uses now, in bytes (one stats sample, without page cache). */
   async memoryUsage(containerId: string): Promise<number> {
-    const stats = (await this.call("read container stats", () => this.docker.getContainer(containerId).stats({ stream: false }))) as unknown as {
-      memory_stats?: { usage?: number; stats?: { cache?: number; inactive_file?: number; total_inactive_file?: number } };
-    };
-    const m = stats.memory_stats ?? {};
-    const cache = m.stats?.total_inactive_file ?? m.stats?.inactive_file ?? m.stats?.cache ?? 0;
-    return Math.max(0, (m.usage ?? 0) - cache);
+    return (await this.stats(containerId)).memoryUsedBytes;
   }
 
   /** One sample of the container's resource use (CPU from the engine's pre-sample, as `docker stats`). */
@@ -473,13 +341,6 @@ export class DockerEngine implements ContainerEngine {
   }
 }
 
-/** Identifies the embedded build context on a base: any change to the Dockerfile or its files changes it. */
-export function contextHash(base: string): string {
-  const h = createHash("sha256").update(base);
-  for (const [name, f] of Object.entries(IMAGE_CONTEXT_FILES)) h.update(`\0${name}\0${f.mode}\0${f.content}`);
-  return h.digest("hex").slice(0, 16);
-}
-
 /**
  * A container's logs as one text, stdout and stderr in the order written: Docker's own demultiplexer
  * (docker-modem's demuxStream, which passes a TTY's unframed output through) fed the whole buffer.
@@ -495,43 +356,3 @@ export function demuxToText(modem: Pick<Docker["modem"], "demuxStream">, buf: Bu
 }
 
 export type { ContainerStats } from "./container-engine.ts";
-
-interface RawStats {
-  cpu_stats?: { cpu_usage?: { total_usage?: number; percpu_usage?: number[] }; system_cpu_usage?: number; online_cpus?: number };
-  precpu_stats?: { cpu_usage?: { total_usage?: number }; system_cpu_usage?: number };
-  memory_stats?: { usage?: number; limit?: number; stats?: { cache?: number; inactive_file?: number; total_inactive_file?: number } };
-  networks?: Record<string, { rx_bytes?: number; tx_bytes?: number }>;
-  blkio_stats?: { io_service_bytes_recursive?: Array<{ op?: string; value?: number }> | null };
-  pids_stats?: { current?: number };
-}
-
-/** One Docker stats sample as the API reports it. */
-function toContainerStats(s: RawStats): ContainerStats {
-  const cpuDelta = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
-  const sysDelta = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
-  const cpus = s.cpu_stats?.online_cpus ?? s.cpu_stats?.cpu_usage?.percpu_usage?.length ?? 1;
-  const m = s.memory_stats ?? {};
-  const cache = m.stats?.total_inactive_file ?? m.stats?.inactive_file ?? m.stats?.cache ?? 0;
-  let rx = 0;
-  let tx = 0;
-  for (const n of Object.values(s.networks ?? {})) {
-    rx += n.rx_bytes ?? 0;
-    tx += n.tx_bytes ?? 0;
-  }
-  let read = 0;
-  let write = 0;
-  for (const e of s.blkio_stats?.io_service_bytes_recursive ?? []) {
-    if (e.op?.toLowerCase() === "read") read += e.value ?? 0;
-    if (e.op?.toLowerCase() === "write") write += e.value ?? 0;
-  }
-  return {
-    cpuPercent: cpuDelta > 0 && sysDelta > 0 ? (cpuDelta / sysDelta) * cpus * 100 : 0,
-    memoryUsedBytes: Math.max(0, (m.usage ?? 0) - cache),
-    memoryLimitBytes: m.limit ?? 0,
-    networkRxBytes: rx,
-    networkTxBytes: tx,
-    blockReadBytes: read,
-    blockWriteBytes: write,
-    pids: s.pids_stats?.current ?? 0,
-  };
-}
