@@ -1,109 +1,24 @@
 // A project's workspace configuration: `devcontainer.json` (config/devcontainer/), `.nexus/lifecycle.json`,
-// `.nexus/workspace.yaml` and the user config's `workspaces.<name>` entry, merged in that order. Errors name the file, the line and the key.
+// `.nexus/workspace.yaml` and the user config's `workspaces.<name>` entry, each read into a layer here
+// and merged in that order (project-merge.ts). Errors name the file, the line and the key (project-locate.ts).
 import { existsSync, lstatSync, readFileSync } from "node:fs";
-import { isAbsolute, join, posix, resolve } from "node:path";
+import { join, posix, resolve } from "node:path";
 import * as v from "valibot";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
+import { LineCounter, parseDocument } from "yaml";
 import { NexusError } from "../kernel/errors.ts";
-import { isUntrustedRegularFile, readUntrustedFileSync } from "../fs/untrusted-files.ts";
-import { specificIssue } from "../kernel/issues.ts";
+import { readUntrustedFileSync } from "../fs/untrusted-files.ts";
 import { shellLine } from "../ssh/quote.ts";
 import { Duration, Env, HOOK_NAMES, Hooks, Port, Resources, Services, WorkspaceDefinition, type HookName } from "./schema.ts";
 import { chooseDevcontainer } from "./devcontainer/find.ts";
-import { parseDevcontainer, type BuildOptions, type DevcontainerSettings } from "./devcontainer/layer.ts";
+import { parseDevcontainer } from "./devcontainer/layer.ts";
 import { invalidProject } from "./project-error.ts";
+import { fileLocator, keyOrder, layerError, lineLocator, validate } from "./project-locate.ts";
+import { mergeLayers } from "./project-merge.ts";
+import type { HealthProbe, PathKey, ProjectConfig, ProjectLayer, ServiceDefinition } from "./project-types.ts";
 
 export { HOOK_NAMES, type HookName };
-
-export interface HookStep {
-  name: string;
-  /** A shell command line, for `sh -c`. */
-  command: string;
-  env: Record<string, string>;
-  timeoutSeconds: number;
-  /** Where it runs (default /workspace); devcontainer.json's commands run in its workspaceFolder. */
-  cwd?: string;
-  /** Steps of one hook with the same batch run in parallel (devcontainer.json's named commands). */
-  batch?: number;
-}
-
-export interface HealthProbe {
-  kind: "http" | "tcp" | "command";
-  /** A path starting with `/`. */
-  http?: string;
-  tcp?: number;
-  command?: string;
-  /** The target port of an http or tcp probe (the service's port unless the probe names one). */
-  port?: number;
-  intervalSeconds: number;
-  timeoutSeconds: number;
-  /** Consecutive failures before the service counts as unhealthy. */
-  retries: number;
-  /** Failures during this time after start keep the service 'starting'. */
-  startPeriodSeconds: number;
-}
-
-export interface ServiceDefinition {
-  name: string;
-  command: string;
-  port?: number;
-  env: Record<string, string>;
-  /** An absolute path inside the container; a relative `cwd` in the file is taken from /workspace. */
-  cwd?: string;
-  dependsOn: string[];
-  health?: HealthProbe;
-  restart: "always" | "on-failure" | "never";
-}
-
-/** A preset name (small, medium, large, xlarge) or limits; memory is in bytes. */
-export type ResourcesSetting = string | { cpu: number; memory: number };
-
-export interface ProjectConfig {
-  /** The files that contributed (absolute paths), for messages. */
-  files: string[];
-  image?: string;
-  /** Absolute path. */
-  dockerfile?: string;
-  ports: number[];
-  env: Record<string, string>;
-  resources?: ResourcesSetting;
-  /** sudo inside the workspace: off unless a layer says true. */
-  sudo?: boolean;
-  hooks: Partial<Record<HookName, HookStep[]>>;
-  /** Dependencies first; services that do not depend on each other keep their file order. */
-  services: ServiceDefinition[];
-  /** Build context, args and target of `dockerfile` (devcontainer.json's build). */
-  build?: BuildOptions;
-  /** Names of ports by container port (devcontainer.json's portsAttributes labels). */
-  portNames?: Record<number, string>;
-  /** What a devcontainer.json adds (container options, features, initializeCommand, ...), when one was read. */
-  devcontainer?: DevcontainerSettings;
-  /** The file that set each key ("image", "ports", "env.NAME", "hooks.post-start", "services.web", ...). */
-  sources: Record<string, string>;
-  /** Keys a later file set again: `by` won over `file`. */
-  overridden: Array<{ key: string; file: string; by: string }>;
-}
-
-type PathKey = string | number;
-
-/** One source of configuration, normalised but not yet checked against the other sources. */
-export interface ProjectLayer {
-  file: string;
-  /** Where a key path (as in the layer) is written: its line when known, and the key as messages name it. */
-  locate: (path: readonly PathKey[]) => { line: number | undefined; key: string };
-  image?: string;
-  /** As written: relative to the repository root. */
-  dockerfile?: string;
-  ports?: number[];
-  env?: Record<string, string>;
-  resources?: ResourcesSetting;
-  sudo?: boolean;
-  hooks: Partial<Record<HookName, HookStep[]>>;
-  services: ServiceDefinition[];
-  build?: BuildOptions;
-  portNames?: Record<number, string>;
-  devcontainer?: DevcontainerSettings;
-}
+export { mergeLayers };
+export type { HealthProbe, HookStep, ProjectConfig, ProjectLayer, ResourcesSetting, ServiceDefinition } from "./project-types.ts";
 
 export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
 const HEALTH_DEFAULTS = { intervalSeconds: 2, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 60 };
@@ -261,63 +176,6 @@ export function loadProjectConfig(dir: string, opts: ProjectLoadOptions = {}): P
   return mergeLayers(root, layers);
 }
 
-/**
- * Later layers win per key; env merges per variable, hooks are replaced per hook, services per name
- * (a replaced service keeps its place). `files` lists the layers' files that are absolute paths.
- */
-export function mergeLayers(root: string, layers: readonly ProjectLayer[]): ProjectConfig {
-  const config: ProjectConfig = { files: [], ports: [], env: {}, hooks: {}, services: [], sources: {}, overridden: [] };
-  let dockerfileFrom: ProjectLayer | undefined;
-  const services = new Map<string, { service: ServiceDefinition; layer: ProjectLayer }>();
-  for (const layer of layers) {
-    if (isAbsolute(layer.file) && !config.files.includes(layer.file)) config.files.push(layer.file);
-    const set = (key: string) => {
-      const before = config.sources[key];
-      if (before !== undefined && before !== layer.file) config.overridden.push({ key, file: before, by: layer.file });
-      config.sources[key] = layer.file;
-    };
-    // image and dockerfile say the same thing, so a layer that sets either replaces both.
-    if (layer.image !== undefined || layer.dockerfile !== undefined) {
-      config.image = layer.image;
-      config.dockerfile = layer.dockerfile;
-      config.build = layer.build;
-      dockerfileFrom = layer.dockerfile !== undefined ? layer : undefined;
-      set("image");
-    }
-    if (layer.ports !== undefined) {
-      config.ports = [...new Set(layer.ports)];
-      set("ports");
-    }
-    if (layer.env !== undefined) {
-      Object.assign(config.env, layer.env);
-      for (const k of Object.keys(layer.env)) set(`env.${k}`);
-    }
-    if (layer.resources !== undefined) {
-      config.resources = layer.resources;
-      set("resources");
-    }
-    if (layer.sudo !== undefined) {
-      config.sudo = layer.sudo;
-      set("sudo");
-    }
-    Object.assign(config.hooks, layer.hooks);
-    for (const hook of Object.keys(layer.hooks)) set(`hooks.${hook}`);
-    for (const service of layer.services) {
-      services.set(service.name, { service, layer });
-      set(`services.${service.name}`);
-    }
-    if (layer.portNames !== undefined) config.portNames = { ...config.portNames, ...layer.portNames };
-    if (layer.devcontainer !== undefined) config.devcontainer = layer.devcontainer;
-  }
-  if (config.image === undefined) delete config.image;
-  if (config.build === undefined) delete config.build;
-  if (config.dockerfile === undefined) delete config.dockerfile;
-  else config.dockerfile = checkDockerfile(root, config.dockerfile, dockerfileFrom!);
-  for (const hook of HOOK_NAMES) if (config.hooks[hook]?.length === 0) delete config.hooks[hook];
-  config.services = sortServices(services);
-  return config;
-}
-
 function projectYamlFile(root: string): string | undefined {
   const candidates = ["workspace.yaml", "workspace.yml"].map((f) => join(root, ".nexus", f)).filter(lexists);
   if (candidates.length > 1) {
@@ -422,111 +280,3 @@ function lexists(path: string): boolean {
   }
 }
 
-function checkDockerfile(root: string, dockerfile: string, layer: ProjectLayer): string {
-  const path = resolve(root, dockerfile);
-  // Inside the repository, a regular file, reached without a symlink out: the build reads its folder.
-  if (!isUntrustedRegularFile(root, path)) {
-    throw layerError(layer, ["dockerfile"], `no such file: ${path} (paths are relative to the repository root)`);
-  }
-  return path;
-}
-
-/** Kahn's order, always taking the earliest ready service, so unrelated services keep file order. */
-function sortServices(byName: Map<string, { service: ServiceDefinition; layer: ProjectLayer }>): ServiceDefinition[] {
-  for (const { service, layer } of byName.values()) {
-    for (const [i, dep] of service.dependsOn.entries()) {
-      const at = ["services", service.name, "depends_on", i];
-      if (dep === service.name) throw layerError(layer, at, `'${service.name}' depends on itself`, 3);
-      if (!byName.has(dep)) throw layerError(layer, at, `unknown service '${dep}'`, 3);
-    }
-  }
-  const sorted: ServiceDefinition[] = [];
-  const placed = new Set<string>();
-  const pending = [...byName.values()];
-  while (pending.length > 0) {
-    const next = pending.findIndex(({ service }) => service.dependsOn.every((d) => placed.has(d)));
-    if (next < 0) throw cycleError(pending, byName);
-    const { service } = pending.splice(next, 1)[0]!;
-    sorted.push(service);
-    placed.add(service.name);
-  }
-  return sorted;
-}
-
-// Every pending service waits on another pending one, so following those waits must come round.
-function cycleError(
-  pending: { service: ServiceDefinition; layer: ProjectLayer }[],
-  byName: Map<string, { service: ServiceDefinition; layer: ProjectLayer }>,
-): NexusError {
-  const waiting = new Set(pending.map((p) => p.service.name));
-  const path: string[] = [];
-  let current = pending[0]!.service.name;
-  while (!path.includes(current)) {
-    path.push(current);
-    current = byName.get(current)!.service.dependsOn.find((d) => waiting.has(d))!;
-  }
-  const cycle = [...path.slice(path.indexOf(current)), current];
-  const first = byName.get(cycle[0]!)!;
-  const at = ["services", first.service.name, "depends_on", first.service.dependsOn.indexOf(cycle[1]!)];
-  return layerError(first.layer, at, `dependency cycle: ${cycle.join(" -> ")}`, 3);
-}
-
-function validate<S extends v.GenericSchema>(schema: S, raw: unknown, layer: ProjectLayer, expected: string): v.InferOutput<S> {
-  // valibot's objects take arrays too (as keys "0", "1", ...), which would make a confusing message.
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw layerError(layer, [], expected);
-  const result = v.safeParse(schema, raw);
-  if (result.success) return result.output;
-  // A misspelt key is also a missing one; the misspelling is what to fix.
-  const issue = specificIssue(result.issues.find((i) => i.expected === "never") ?? result.issues[0]);
-  const path = (issue.path ?? []).map((p) => p.key as PathKey);
-  throw layerError(layer, path, describeIssue(issue, path));
-}
-
-function describeIssue(issue: v.BaseIssue<unknown>, path: PathKey[]): string {
-  if (issue.expected === "never") return `unknown key '${String(path.at(-1))}'`;
-  if (issue.received === "undefined" && /^".*"$/.test(issue.expected ?? "")) return `missing key ${issue.expected}`;
-  return issue.message;
-}
-
-/** An error at `path`; only its first `keyDepth` parts are named as the key (the line still comes from all of it). */
-function layerError(layer: ProjectLayer, path: readonly PathKey[], message: string, keyDepth = path.length): NexusError {
-  const { line } = layer.locate(path);
-  const { key } = layer.locate(path.slice(0, keyDepth));
-  return invalidProject(layer.file, message, line, key === "" ? "(top level)" : key);
-}
-
-/** The line where each key path is written: the key's own line for mapping entries, the item's for lists. */
-function lineLocator(doc: Document, lines: LineCounter): (path: readonly PathKey[]) => number | undefined {
-  const lineAt = (node: unknown): number | undefined => {
-    const range = (node as { range?: [number, number, number] } | null)?.range;
-    return range ? lines.linePos(range[0]).line : undefined;
-  };
-  return (path) => {
-    let node: unknown = doc.contents;
-    let line = lineAt(node);
-    for (const step of path) {
-      if (isMap(node)) {
-        const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(step));
-        if (!pair) break;
-        line = lineAt(pair.key) ?? lineAt(pair.value) ?? line;
-        node = pair.value;
-      } else if (isSeq(node) && typeof step === "number" && node.items[step] !== undefined) {
-        node = node.items[step];
-        line = lineAt(node) ?? line;
-      } else {
-        break;
-      }
-    }
-    return line;
-  };
-}
-
-function fileLocator(doc: Document, lines: LineCounter): ProjectLayer["locate"] {
-  const lineOf = lineLocator(doc, lines);
-  return (path) => ({ line: lineOf(path), key: path.join(".") });
-}
-
-function keyOrder(doc: Document, path: PathKey[]): string[] {
-  const node = doc.getIn(path, true);
-  return isMap(node) ? node.items.map((p) => String(isScalar(p.key) ? p.key.value : p.key)) : [];
-}

@@ -2,7 +2,7 @@
 // array is one program with its arguments (no shell), an object holds named commands (each a string
 // or an array) that run in parallel. They become hook steps, so they get the hooks' logs and timeouts.
 import { shellLine } from "../../ssh/quote.ts";
-import type { HookStep } from "../project.ts";
+import type { HookStep } from "../project-types.ts";
 import type { JsonPath } from "./jsonc.ts";
 
 /** Long enough for the installs these usually run (npm ci, pip install); workspace.yaml can set its own. */
