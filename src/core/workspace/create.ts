@@ -22,23 +22,14 @@ import { extraProjectPorts, nameServicePorts, planSource, portMappings, recordPo
 import type { WorkspaceServices } from "./services.ts";
 import { target } from "./state.ts";
 import type { CheckpointSeed } from "./checkpoint-hooks.ts";
+import { WorkspaceBringUp } from "./bring-up.ts";
 
-export class WorkspaceCreator {
-  readonly #c: WorkspaceContext;
-  readonly #container: WorkspaceContainer;
-  readonly #services: WorkspaceServices;
-
-  constructor(c: WorkspaceContext, container: WorkspaceContainer, services: WorkspaceServices) {
-    this.#c = c;
-    this.#container = container;
-    this.#services = services;
-  }
-
+export class WorkspaceCreator extends WorkspaceBringUp {
   async create(input: CreateWorkspaceInput, progress: ProgressSink = noProgress, opts: BringUpOptions = {}): Promise<StartResult> {
     // --from-checkpoint: the checkpoint's repository and commit are the source (checkpoint-hooks.ts).
     const seed = input.fromCheckpoint ? await this.#seed(input) : undefined;
     if (seed) input = { ...input, ...(seed.repository ? { path: seed.repository } : {}), ...(seed.head && !input.branch ? { fromBranch: seed.head } : {}) };
-    const c = this.#c;
+    const c = this.c;
     const d = c.d;
     const started = Date.now();
     const step = (phase: string, message: string) => progress({ phase, message, elapsedMs: Date.now() - started });
@@ -124,7 +115,7 @@ export class WorkspaceCreator {
       writeProjectChoice(d.paths.workspaceDir(id), { ...(input.devcontainer ? { devcontainer: input.devcontainer } : {}), trusted });
       project = c.project(record);
       if (project.files.length > 0) step("config", `Project configuration: ${project.files.join(", ")}`);
-      await this.#services.beforeContainer(record, project, engineInfo, step);
+      await this.services.beforeContainer(record, project, engineInfo, step);
       await this.#applyProject(record, project, input);
       d.store.save(record);
 
@@ -136,7 +127,7 @@ export class WorkspaceCreator {
       const hostKey = makeHostKey(d.paths, record.id, names.keyComment);
       record.hostKeyFingerprint = fingerprint(hostKey.publicKey);
 
-      const labels = this.#container.labels(record);
+      const labels = this.container.labels(record);
       let base = input.image ?? project.image ?? d.config.defaults.image;
       if (seed) record.image = seed.image;
       else if (!input.image && project.dockerfile) {
@@ -166,16 +157,14 @@ export class WorkspaceCreator {
       }
       undo.push({ what: "remove container", run: async () => void (record!.containerId && (await eng.removeContainer(record!.containerId))) });
       for (let attempt = 1; ; attempt++) {
-        record.containerId = await this.#container.create(record, ncpu, project);
+        record.containerId = await this.container.create(record, ncpu, project);
         d.store.save(record);
         if (seed) {
           step("checkpoint", "Bringing the checkpoint's container filesystem and home in");
           await seed.fillContainer(record.containerId);
         }
-        await this.#container.installFiles(record, hostKey, input.agentSocket, project.env);
-        step("start", "Starting container");
         try {
-          await this.#container.startAndWait(record);
+          await this.boot(record, { hostKey: () => hostKey, agentSocket: input.agentSocket, env: project.env, step });
           break;
         } catch (err) {
           if (!(err instanceof NexusError && err.code === "PORT_CONFLICT") || attempt >= 3) throw err;
@@ -192,16 +181,15 @@ export class WorkspaceCreator {
         }
       }
 
-      if (remoteSync) {
-        step("sync", `Syncing ${record.mountPath} to /workspace on engine '${record.engine}'`);
-        const r = record;
-        undo.push({ what: "stop file sync", run: () => remoteSync.detach(r) });
-        // Sync's ssh checks the workspace's host key against ~/.nexus/known_hosts: write it first.
-        c.syncSshFiles();
-        await remoteSync.attach(record, c.sshEndpoint(record), (e) => step(e.phase, e.message));
-      }
-
-      if (secretValues) await c.secrets.install(record, secretValues, !!input.agentSocket && c.forwardsAgent(record));
+      const r = record;
+      await this.catchUp(r, {
+        secrets: secretValues,
+        agentSocket: input.agentSocket,
+        step,
+        syncMessage: `Syncing ${r.mountPath} to /workspace on engine '${r.engine}'`,
+        syncProgress: (e) => step(e.phase, e.message),
+        onAttach: () => undo.push({ what: "stop file sync", run: () => remoteSync!.detach(r) }),
+      });
 
       record.status = target("start");
       record.updatedAt = new Date().toISOString();
@@ -217,7 +205,7 @@ export class WorkspaceCreator {
     // no work is lost), and `nexus start` tries again.
     const made = record;
     try {
-      const services = await c.exclusive(made.id, () => this.#services.bringUpOrFail(made, project!, opts, step));
+      const services = await c.exclusive(made.id, () => this.services.bringUpOrFail(made, project!, opts, step));
       step("ready", `Workspace ${made.name} is ready`);
       d.log.info(`created ${made.name} (${made.id}) in ${Date.now() - started} ms`);
       return { ...toView(made), services, durationMs: Date.now() - started };
@@ -228,7 +216,7 @@ export class WorkspaceCreator {
 
   /** `{ engine }` for a workspace on a configured engine, `{}` for the local one. */
   #engineOf(input: CreateWorkspaceInput): { engine?: string } {
-    const d = this.#c.d;
+    const d = this.c.d;
     const name = input.engine ?? d.config.defaults.engine;
     if (name === LOCAL_ENGINE) return {};
     if (!d.engines?.has(name)) {
@@ -249,7 +237,7 @@ export class WorkspaceCreator {
   }
 
   async #seed(input: CreateWorkspaceInput): Promise<CheckpointSeed> {
-    const hooks = this.#c.checkpoints;
+    const hooks = this.c.checkpoints;
     if (!hooks) throw new NexusError("UNIMPLEMENTED", "Checkpoints are not available in this daemon", { suggestion: "Create the workspace without --from-checkpoint" });
     if (input.repo || input.image || input.noWorktree || input.fromBranch) {
       throw errors.invalidArgument("--from-checkpoint takes the repository, base commit and image from the checkpoint", "Leave out --repo, --image, --no-worktree and --from-branch");
@@ -261,7 +249,7 @@ export class WorkspaceCreator {
   async #applyProject(record: WorkspaceRecord, project: ProjectConfig, input: CreateWorkspaceInput): Promise<void> {
     const extra = extraProjectPorts(project, record.ports.services);
     if (extra.length > 0) {
-      const more = await this.#c.d.ports.allocate(extra.length);
+      const more = await this.c.d.ports.allocate(extra.length);
       record.ports.services.push(...extra.map((containerPort, i): PortMapping => ({ name: `port-${containerPort}`, containerPort, hostPort: more[i]! })));
     }
     nameServicePorts(record.ports.services, project);
@@ -271,7 +259,7 @@ export class WorkspaceCreator {
   }
 
   async #makeWorktree(record: WorkspaceRecord, plan: { repo: string; commonDir: string; base: string | undefined }, undo: UndoStep[]) {
-    const repoLocks = this.#c.repoLocks;
+    const repoLocks = this.c.repoLocks;
     const wt = record.worktree!;
     await repoLocks.run(plan.repo, async () => {
       git.excludeWorktreeDir(plan.commonDir);
@@ -292,7 +280,7 @@ export class WorkspaceCreator {
       try {
         await u.run();
       } catch (err) {
-        this.#c.d.log.warn(`rollback of ${name}: could not ${u.what}: ${(err as Error).message}`);
+        this.c.d.log.warn(`rollback of ${name}: could not ${u.what}: ${(err as Error).message}`);
       }
     }
   }

@@ -20,6 +20,7 @@ import { recordPorts, resolveResources } from "./plan.ts";
 import type { WorkspaceServices } from "./services.ts";
 import { nanoCpus, workspaceVolume } from "./spec.ts";
 import { check, refusal, requireRunning, target, transition } from "./state.ts";
+import { WorkspaceBringUp } from "./bring-up.ts";
 
 /** start's options inside the lock; a restore releases the ports it held right before the container starts. */
 export type StartLockedOptions = {
@@ -29,26 +30,16 @@ export type StartLockedOptions = {
   filesInstalled?: boolean;
 } & BringUpOptions;
 
-export class WorkspaceLifecycle {
-  readonly #c: WorkspaceContext;
-  readonly #container: WorkspaceContainer;
-  readonly #services: WorkspaceServices;
-
-  constructor(c: WorkspaceContext, container: WorkspaceContainer, services: WorkspaceServices) {
-    this.#c = c;
-    this.#container = container;
-    this.#services = services;
-  }
-
+export class WorkspaceLifecycle extends WorkspaceBringUp {
   /** Starts a stopped workspace (or one in error), re-creating its container if it is gone; authorized keys are refreshed. */
   async start(ref: string, opts: { agentSocket?: string } & BringUpOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
-    const c = this.#c;
+    const c = this.c;
     return c.locked(ref, (r) => this.startLocked(r.id, opts, progress));
   }
 
   /** start's body; the caller holds the workspace's lock (a checkpoint restore does). */
   async startLocked(id: string, opts: StartLockedOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
-    const c = this.#c;
+    const c = this.c;
     const started = Date.now();
     const step = (phase: string, message: string) => progress({ phase, message, elapsedMs: Date.now() - started });
     {
@@ -57,7 +48,7 @@ export class WorkspaceLifecycle {
         // The record may lag behind the engine (a container stopped behind our back): look.
         const live = r.containerId ? await c.engine(r).inspect(r.containerId) : undefined;
         if (live?.running && !live.paused) {
-          const services = await this.#services.currentHealth(r, c.projectOrNone(r));
+          const services = await this.services.currentHealth(r, c.projectOrNone(r));
           return { ...toView(r), services, durationMs: Date.now() - started };
         }
         r.status = live?.paused ? "paused" : "stopped";
@@ -68,7 +59,7 @@ export class WorkspaceLifecycle {
       const project = c.project(r);
       try {
         // devcontainer.json's initializeCommand runs at every start, as the spec says.
-        if (project.devcontainer?.initialize.length) await this.#services.beforeContainer(r, project, await c.engine(r).ping(), step);
+        if (project.devcontainer?.initialize.length) await this.services.beforeContainer(r, project, await c.engine(r).ping(), step);
         const info = r.containerId ? await c.engine(r).inspect(r.containerId) : undefined;
         if (!info) {
           // The container is gone (removed by hand, engine reset) or was never made (a create cut
@@ -77,10 +68,10 @@ export class WorkspaceLifecycle {
           if (!hostPublicKey(d.paths, r.id)) r.hostKeyFingerprint = fingerprint(makeHostKey(d.paths, r.id, workspaceNames(r.name, r.id).keyComment).publicKey);
           if (!r.image) r.image = await c.engine(r).ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
           for (const volume of [r.homeVolume, ...(c.isRemote(r) ? [workspaceVolume(r)] : [])]) {
-            if (!(await c.engine(r).volumeExists(volume))) await c.engine(r).createVolume(volume, this.#container.labels(r));
+            if (!(await c.engine(r).volumeExists(volume))) await c.engine(r).createVolume(volume, this.container.labels(r));
           }
           if (!c.isRemote(r)) await c.git.prepare(r);
-          r.containerId = await this.#container.create(r, engine.ncpu, project);
+          r.containerId = await this.container.create(r, engine.ncpu, project);
           d.store.save(r);
         } else if (info.paused) {
           await c.engine(r).unpause(r.containerId!);
@@ -90,24 +81,19 @@ export class WorkspaceLifecycle {
         // A rotated host key takes over here: the files are written again with it.
         const filesInstalled = opts.filesInstalled && !r.hostKeyRotationPending;
         if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
-        if (filesInstalled) this.#container.filesInstalled(r);
-        else await this.#container.installFiles(r, readHostKey(d.paths, r.id), opts.agentSocket, project.env);
-        step("start", "Starting container");
-        await opts.beforeContainerStart?.();
-        await this.#container.startAndWait(r);
-        // A remote workspace's /workspace catches up with the worktree before it counts as started.
-        if (c.isRemote(r)) {
-          step("sync", `Syncing ${r.mountPath} with /workspace on engine '${r.engine}'`);
-          // Sync's ssh checks the host key against ~/.nexus/known_hosts (a rotated key takes over at start).
-          c.syncSshFiles();
-          await c.requireRemoteSync().attach(r, c.sshEndpoint(r), progress);
-        }
-        c.secrets.forget(r.id);
-        if (secretValues) await c.secrets.install(r, secretValues, !!opts.agentSocket && c.forwardsAgent(r));
+        await this.boot(r, {
+          hostKey: () => readHostKey(d.paths, r.id),
+          agentSocket: opts.agentSocket,
+          env: project.env,
+          step,
+          ...(filesInstalled ? { filesInstalled } : {}),
+          ...(opts.beforeContainerStart ? { beforeStart: opts.beforeContainerStart } : {}),
+        });
+        await this.catchUp(r, { secrets: secretValues, agentSocket: opts.agentSocket, step, syncMessage: `Syncing ${r.mountPath} with /workspace on engine '${r.engine}'`, syncProgress: progress });
         c.activity.touch(r.id);
         c.setStatus(r, target("start"));
         c.syncSshFiles();
-        const services = await this.#services.bringUp(r, project, opts, step);
+        const services = await this.services.bringUp(r, project, opts, step);
         return { ...toView(r), services, durationMs: Date.now() - started };
       } catch (err) {
         const e = err instanceof NexusError ? err : new NexusError("WORKSPACE_START_FAILED", (err as Error).message);
@@ -119,13 +105,13 @@ export class WorkspaceLifecycle {
 
   /** Stops the container (SIGTERM, then SIGKILL after `timeoutSeconds`); processes end, files stay. */
   async stop(ref: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
-    const c = this.#c;
+    const c = this.c;
     return c.locked(ref, (r) => this.stopLocked(r.id, opts));
   }
 
   /** stop's body; the caller holds the workspace's lock (a checkpoint restore does). */
   async stopLocked(id: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
-    const c = this.#c;
+    const c = this.c;
     {
       const r = c.resolve(id);
       const t = transition("stop", r.status);
@@ -138,7 +124,7 @@ export class WorkspaceLifecycle {
       if (live && r.containerId) {
         if (live.paused) await c.engine(r).unpause(r.containerId);
         // pre-stop hook, then services in reverse order, while SSH still answers.
-        if (live.running) await this.#services.bringDown(r, project);
+        if (live.running) await this.services.bringDown(r, project);
         // Commits made inside reach the host first; skipped (an lstat check) when no ref moved since the last sync.
         if (live.running) await c.git.beforeStop(r).catch((err: Error) => d.log.warn(`${r.name}: git sync before stop: ${err.message}`));
         if (live.running && c.isRemote(r)) await c.remoteSync?.suspend(r).catch((err: Error) => d.log.warn(`${r.name}: file sync before stop: ${err.message}`));
@@ -148,7 +134,7 @@ export class WorkspaceLifecycle {
       d.ssh.drop(r.id);
       c.secrets.forget(r.id);
       c.setStatusSoon(r, target("stop"));
-      if (live) await this.#services.postStop(r, project);
+      if (live) await this.services.postStop(r, project);
       return toView(r);
     }
   }
@@ -156,14 +142,14 @@ export class WorkspaceLifecycle {
   async restart(ref: string, opts: { timeoutSeconds?: number; agentSocket?: string } & BringUpOptions = {}): Promise<StartResult> {
     // The project's configuration must parse before anything stops: start would refuse it afterwards,
     // leaving the workspace stopped for a typo.
-    this.#c.project(this.#c.resolve(ref));
+    this.c.project(this.c.resolve(ref));
     await this.stop(ref, opts);
     return this.start(ref, opts);
   }
 
   /** Freezes every process of the workspace (cgroup freezer): memory and processes are kept, resume is near-instant. */
   async pause(ref: string, opts: { onlyIf?: () => Promise<boolean>; timeoutSeconds?: number } = {}): Promise<WorkspaceView> {
-    const c = this.#c;
+    const c = this.c;
     return c.locked(ref, async (r) => {
       if (transition("pause", r.status) === "already") return toView(r);
       if (opts.onlyIf && !(await opts.onlyIf())) return toView(r);
@@ -179,8 +165,8 @@ export class WorkspaceLifecycle {
    * then is undone once the engine finishes it, so the workspace stays running as its record says.
    */
   async #freezeWithin(r: WorkspaceRecord, timeoutSeconds: number | undefined): Promise<void> {
-    const d = this.#c.d;
-    const engine = this.#c.engine(r);
+    const d = this.c.d;
+    const engine = this.c.engine(r);
     const freezing = engine.pause(r.containerId!);
     if (!timeoutSeconds) return freezing;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -199,7 +185,7 @@ export class WorkspaceLifecycle {
 
   /** Thaws a paused workspace; reports how long it took. A running one resumes in 0 ms. */
   async resume(ref: string, opts: { blocking?: boolean; timeoutSeconds?: number } = {}): Promise<ResumeResult> {
-    const c = this.#c;
+    const c = this.c;
     return c.locked(ref, async (r) => {
       const started = performance.now();
       if (check("resume", r) === "go") {
@@ -211,14 +197,14 @@ export class WorkspaceLifecycle {
       // Services were frozen with everything else; with blocking (the default) the answer waits until they answer again.
       const project = c.projectOrNone(r);
       if (!project?.services.length) return { workspaceId: r.id, status: r.status, durationMs, services: [] };
-      const services = await this.#services.afterResume(r, project, opts);
+      const services = await this.services.afterResume(r, project, opts);
       return { workspaceId: r.id, status: r.status, durationMs, services };
     });
   }
 
   /** PATCH: resources apply live (docker update); idleTimeout and displayName are recorded. */
   async update(ref: string, input: UpdateWorkspaceInput): Promise<WorkspaceView> {
-    const c = this.#c;
+    const c = this.c;
     return c.locked(ref, async (r) => {
       const d = c.d;
       if (input.resources !== undefined) {
@@ -254,7 +240,7 @@ export class WorkspaceLifecycle {
 
   /** The host key made by rotateKeys takes over: pinned from now on, the old one unpinned. */
   #applyRotatedKey(r: WorkspaceRecord): void {
-    const d = this.#c.d;
+    const d = this.c.d;
     r.hostKeyFingerprint = fingerprint(promoteNextHostKey(d.paths, r.id).publicKey);
     r.hostKeyRotationPending = false;
     d.ssh.drop(r.id);
@@ -262,11 +248,11 @@ export class WorkspaceLifecycle {
   }
 
   async destroy(ref: string, opts: { force?: boolean; keepCheckpoints?: boolean } = {}): Promise<void> {
-    return this.#c.locked(ref, (r) => this.#destroy(r.id, opts));
+    return this.c.locked(ref, (r) => this.#destroy(r.id, opts));
   }
 
   async #destroy(id: string, opts: { force?: boolean; keepCheckpoints?: boolean }): Promise<void> {
-    const c = this.#c;
+    const c = this.c;
     const d = c.d;
     const r = c.resolve(id);
     if (transition("destroy", r.status) === "refused" || c.creating.has(r.name)) throw refusal("destroy", r);
@@ -310,7 +296,7 @@ export class WorkspaceLifecycle {
 
   /** Removes everything of a workspace marked destroying; also used by reconcile after a crash. */
   async finishDestroy(r: WorkspaceRecord): Promise<void> {
-    const c = this.#c;
+    const c = this.c;
     const d = c.d;
     d.ssh.drop(r.id);
     if (c.isRemote(r)) await c.remoteSync?.detach(r).catch((err: Error) => d.log.warn(`${r.name}: stopping file sync: ${err.message}`));

@@ -1,0 +1,58 @@
+// What create and start both do to bring a workspace's container up from its record: give it its
+// files, start it and wait for SSH; then catch a remote workspace's /workspace up with the worktree
+// and write the secrets. WorkspaceCreator and WorkspaceLifecycle both build on this one class, so the
+// two ways a container comes up cannot drift apart.
+import type { KeyPair } from "../../ssh/keys.ts";
+import type { WorkspaceRecord } from "../../kernel/types.ts";
+import type { ProgressSink } from "../../kernel/progress.ts";
+import type { WorkspaceContainer } from "./container.ts";
+import type { WorkspaceContext } from "./context.ts";
+import type { SecretSet } from "./secrets.ts";
+import type { WorkspaceServices } from "./services.ts";
+
+/** A progress line of one operation: its phase and what happens. */
+export type Step = (phase: string, message: string) => void;
+
+export abstract class WorkspaceBringUp {
+  protected readonly c: WorkspaceContext;
+  protected readonly container: WorkspaceContainer;
+  protected readonly services: WorkspaceServices;
+
+  constructor(c: WorkspaceContext, container: WorkspaceContainer, services: WorkspaceServices) {
+    this.c = c;
+    this.container = container;
+    this.services = services;
+  }
+
+  /**
+   * The container's files in (host key, authorized keys, environment), then started and answering SSH.
+   * `filesInstalled`: the container holds them already (a restore copied them in with the checkpoint's);
+   * the host key is read only when the files are written.
+   */
+  protected async boot(r: WorkspaceRecord, o: { hostKey: () => KeyPair; agentSocket: string | undefined; env: Record<string, string>; step: Step; filesInstalled?: boolean; beforeStart?: () => Promise<void> }): Promise<void> {
+    if (o.filesInstalled) this.container.filesInstalled(r);
+    else await this.container.installFiles(r, o.hostKey(), o.agentSocket, o.env);
+    o.step("start", "Starting container");
+    await o.beforeStart?.();
+    await this.container.startAndWait(r);
+  }
+
+  /**
+   * After the container answers: a remote workspace's /workspace catches up with the worktree before
+   * it counts as up (`onAttach` runs first: create keeps its undo there), then the secrets read on the
+   * host go onto the container's tmpfs (a fresh container's tmpfs is empty: what was written before is forgotten).
+   */
+  protected async catchUp(r: WorkspaceRecord, o: { secrets: SecretSet | undefined; agentSocket: string | undefined; step: Step; syncMessage: string; syncProgress: ProgressSink; onAttach?: () => void }): Promise<void> {
+    const c = this.c;
+    if (c.isRemote(r)) {
+      const sync = c.requireRemoteSync();
+      o.step("sync", o.syncMessage);
+      o.onAttach?.();
+      // Sync's ssh checks the workspace's host key against ~/.nexus/known_hosts (a rotated key takes over at start): write it first.
+      c.syncSshFiles();
+      await sync.attach(r, c.sshEndpoint(r), o.syncProgress);
+    }
+    c.secrets.forget(r.id);
+    if (o.secrets) await c.secrets.install(r, o.secrets, !!o.agentSocket && c.forwardsAgent(r));
+  }
+}
