@@ -80,6 +80,22 @@ test("the deno binary is there", () => {
   expect(existsSync(DENO)).toBe(true);
 });
 
+describe("text imports under Deno", () => {
+  // The supervisor is a .py file imported as text (src/core/supervisor.ts): Deno must read it from source as Bun does.
+  test("the supervisor script arrives whole", async () => {
+    await using home = tempDir("deno-text");
+    const proc = Bun.spawn([DENO, "eval", `import { SUPERVISOR_PY } from "./src/core/supervisor.ts"; console.log(JSON.stringify(SUPERVISOR_PY));`], {
+      cwd: ROOT,
+      env: denoEnv(home.path),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: "" });
+    expect(JSON.parse(stdout)).toBe(readFileSync(join(ROOT, "src/core/nexus-supervise.py"), "utf8"));
+  }, SLOW);
+});
+
 describe("the CLI under Deno", () => {
   let home: TempDir;
   beforeAll(() => {

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { parseLogLine, type SupervisorState } from "../../src/core/services.ts";
-import { SUPERVISOR_PY } from "../../src/core/supervisor.ts";
+import { SERVICES_DIR, SUPERVISOR_PY } from "../../src/core/supervisor.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
 // Real python processes: on a loaded machine (2 cores, load ~20) one start can take seconds.
@@ -57,6 +57,14 @@ function freePort(): Promise<number> {
 afterAll(async () => {
   for (const name of existsSync(servicesDir) ? ["web", "once", "flaky", "tree", "twice", "early"] : []) spawnSync("python3", [script, "stop", name, "1"], { env: { ...process.env, NEXUS_SERVICES_DIR: servicesDir } });
   await dir[Symbol.asyncDispose]();
+});
+
+describe("the embedded script", () => {
+  test("is nexus-supervise.py as it stands, whole, and its default folder is SERVICES_DIR", () => {
+    expect(SUPERVISOR_PY).toBe(readFileSync(join(import.meta.dir, "../../src/core/nexus-supervise.py"), "utf8"));
+    expect(SUPERVISOR_PY.startsWith("#!/usr/bin/env python3\n")).toBe(true);
+    expect(SUPERVISOR_PY).toContain(`ROOT = os.environ.get("NEXUS_SERVICES_DIR", ${JSON.stringify(SERVICES_DIR)})`);
+  });
 });
 
 describe("nexus-supervise", () => {
