@@ -83,6 +83,19 @@ describe("pause and resume", () => {
     expect((await run("life", `kill -0 ${pid} && echo alive`)).stdout).toBe("alive\n");
   });
 
+  test("a pause not done within its timeout is undone before the next operation on the workspace runs", async () => {
+    // 1 µs: the freeze is always late (an engine round trip takes longer). The second pause, queued
+    // behind it, must find the container thawed again and its record running, and freeze it for good.
+    const late = s.workspaces.pause("life", { timeoutSeconds: 0.000001 });
+    const next = s.workspaces.pause("life");
+    await expectError(late, "CONTAINER_ERROR");
+    expect((await next).status).toBe("paused");
+    expect(state("life").Paused).toBe(true);
+    expect(s.store.findByName("life")!.status).toBe("paused");
+    expect((await s.workspaces.resume("life")).status).toBe("running");
+    expect(state("life").Paused).toBe(false);
+  });
+
   test("exec on a paused workspace resumes it first", async () => {
     expect((await s.workspaces.pause("life")).status).toBe("paused");
     expect((await run("life", "echo ran")).stdout).toBe("ran\n");

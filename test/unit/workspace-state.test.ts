@@ -109,6 +109,34 @@ describe("WorkspaceLocks", () => {
     expect(await next).toBe("next ran");
   });
 
+  test("an early answer reaches the caller at once; the lock stays held until the operation ends", async () => {
+    const locks = new WorkspaceLocks();
+    const log: string[] = [];
+    let finishFreeze!: () => void;
+    const freeze = new Promise<void>((r) => (finishFreeze = r));
+    // As a late pause: answered at once, its freeze undone when the engine finishes it.
+    const pausing = locks.runAnswering("ws-1", async (answerEarly) => {
+      answerEarly(new Error("late"));
+      await freeze;
+      log.push("undo");
+      throw new Error("late");
+    });
+    const next = locks.run("ws-1", async () => void log.push("next"));
+    await expect(pausing).rejects.toThrow("late");
+    await tick();
+    expect(log).toEqual([]);
+    finishFreeze();
+    await next;
+    expect(log).toEqual(["undo", "next"]);
+  });
+
+  test("without an early answer, runAnswering answers what the operation returns or throws", async () => {
+    const locks = new WorkspaceLocks();
+    expect(await locks.runAnswering("ws-1", async () => "done")).toBe("done");
+    await expect(locks.runAnswering("ws-1", async () => Promise.reject(new Error("failed")))).rejects.toThrow("failed");
+    expect(await locks.run("ws-1", async () => "free again")).toBe("free again");
+  });
+
   test("counts status changes per workspace", () => {
     const locks = new WorkspaceLocks();
     expect(locks.changes("ws-1")).toBe(0);

@@ -177,6 +177,12 @@ export class WorkspaceContext {
     return this.locks.run(id, () => fn(this.resolve(id)));
   }
 
+  /** `locked`, for an operation that may answer its caller before it is done (WorkspaceLocks.runAnswering). */
+  lockedAnswering<T>(ref: string, fn: (r: WorkspaceRecord, answerEarly: (err: Error) => void) => Promise<T>): Promise<T> {
+    const id = this.resolve(ref).id;
+    return this.locks.runAnswering(id, (answerEarly) => fn(this.resolve(id), answerEarly));
+  }
+
   setStatus(r: WorkspaceRecord, status: WorkspaceStatus, error: WorkspaceRecord["error"] = null): void {
     this.#applyStatus(r, status, error);
     this.d.store.save(r);

@@ -150,37 +150,42 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
   /** Freezes every process of the workspace (cgroup freezer): memory and processes are kept, resume is near-instant. */
   async pause(ref: string, opts: { onlyIf?: () => Promise<boolean>; timeoutSeconds?: number } = {}): Promise<WorkspaceView> {
     const c = this.c;
-    return c.locked(ref, async (r) => {
+    return c.lockedAnswering(ref, async (r, answerEarly) => {
       if (transition("pause", r.status) === "already") return toView(r);
       if (opts.onlyIf && !(await opts.onlyIf())) return toView(r);
       requireRunning(r, "pause it");
-      await this.#freezeWithin(r, opts.timeoutSeconds);
+      await this.#freezeWithin(r, opts.timeoutSeconds, answerEarly);
       c.setStatusSoon(r, target("pause"));
       return toView(r);
     });
   }
 
   /**
-   * The cgroup freeze, answered within `timeoutSeconds` (none or 0: no limit). One still under way
-   * then is undone once the engine finishes it, so the workspace stays running as its record says.
+   * The cgroup freeze, answered within `timeoutSeconds` (none or 0: no limit). One still under way then
+   * is answered CONTAINER_ERROR at once, and undone once the engine finishes it, still under the
+   * workspace's lock: no other operation ever sees a frozen container whose record says running.
    */
-  async #freezeWithin(r: WorkspaceRecord, timeoutSeconds: number | undefined): Promise<void> {
+  async #freezeWithin(r: WorkspaceRecord, timeoutSeconds: number | undefined, answerEarly: (err: Error) => void): Promise<void> {
     const d = this.c.d;
     const engine = this.c.engine(r);
-    const freezing = engine.pause(r.containerId!);
-    if (!timeoutSeconds) return freezing;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), timeoutSeconds * 1000)));
-    const first = await Promise.race([freezing.then(() => "frozen" as const), late]).finally(() => clearTimeout(timer));
-    if (first === "frozen") return;
-    freezing.then(
-      () => engine.unpause(r.containerId!).catch((err: Error) => d.log.warn(`${r.name}: undoing a late pause: ${err.message}`)),
-      () => {},
-    );
-    throw new NexusError("CONTAINER_ERROR", `Pausing workspace '${r.name}' did not finish within ${timeoutSeconds} s; it keeps running`, {
-      suggestion: "Try again with a longer timeout (heavy disk I/O slows the cgroup freezer)",
-      details: { workspaceName: r.name, timeoutSeconds },
-    });
+    const id = r.containerId!;
+    if (!timeoutSeconds) return engine.pause(id);
+    let late: NexusError | undefined;
+    const timer = setTimeout(() => {
+      late = new NexusError("CONTAINER_ERROR", `Pausing workspace '${r.name}' did not finish within ${timeoutSeconds} s; it keeps running`, {
+        suggestion: "Try again with a longer timeout (heavy disk I/O slows the cgroup freezer)",
+        details: { workspaceName: r.name, timeoutSeconds },
+      });
+      answerEarly(late);
+    }, timeoutSeconds * 1000);
+    try {
+      await engine.pause(id);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!late) return;
+    await engine.unpause(id).catch((err: Error) => d.log.warn(`${r.name}: undoing a late pause: ${err.message}`));
+    throw late;
   }
 
   /** Thaws a paused workspace; reports how long it took. A running one resumes in 0 ms. */

@@ -15,6 +15,18 @@ export class WorkspaceLocks {
     return this.#mutex.run(workspaceId, fn);
   }
 
+  /**
+   * `run`, for an operation that may answer its caller before it is done: `answerEarly(err)` rejects
+   * the caller's promise at once, while `fn` goes on holding the lock until it returns, so what it still
+   * has to do (undo a freeze that came too late) happens before any other operation on the workspace.
+   */
+  runAnswering<T>(workspaceId: string, fn: (answerEarly: (err: Error) => void) => Promise<T>): Promise<T> {
+    let answerEarly!: (err: Error) => void;
+    const early = new Promise<never>((_, reject) => (answerEarly = reject));
+    // race listens to both: fn's own end, when it comes after an early answer, is dropped, not unhandled.
+    return Promise.race([this.run(workspaceId, () => fn(answerEarly)), early]);
+  }
+
   /** Counts one status change of the workspace. */
   changed(workspaceId: string): void {
     this.#changes.set(workspaceId, ++this.#serial);
