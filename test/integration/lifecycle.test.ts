@@ -84,15 +84,23 @@ describe("pause and resume", () => {
   });
 
   test("a pause not done within its timeout is undone before the next operation on the workspace runs", async () => {
-    // 1 µs: the freeze is always late (an engine round trip takes longer). The second pause, queued
-    // behind it, must find the container thawed again and its record running, and freeze it for good.
-    const late = s.workspaces.pause("life", { timeoutSeconds: 0.000001 });
-    const next = s.workspaces.pause("life");
-    await expectError(late, "CONTAINER_ERROR");
-    expect((await next).status).toBe("paused");
-    expect(state("life").Paused).toBe(true);
-    expect(s.store.findByName("life")!.status).toBe("paused");
-    expect((await s.workspaces.resume("life")).status).toBe("running");
+    // 1 µs: the freeze is late (an engine round trip takes longer), unless a loaded machine left this
+    // process unscheduled until the engine had answered too: then it is tried again. The second pause,
+    // queued behind the late one, must find the container thawed again and its record running.
+    let late: NexusError | undefined;
+    for (let attempt = 1; !late && attempt <= 5; attempt++) {
+      const first = s.workspaces.pause("life", { timeoutSeconds: 0.000001 }).then(
+        () => undefined,
+        (err: NexusError) => err,
+      );
+      const next = s.workspaces.pause("life");
+      late = await first;
+      expect((await next).status).toBe("paused");
+      expect(state("life").Paused).toBe(true);
+      expect(s.store.findByName("life")!.status).toBe("paused");
+      expect((await s.workspaces.resume("life")).status).toBe("running");
+    }
+    expect(late?.code).toBe("CONTAINER_ERROR");
     expect(state("life").Paused).toBe(false);
   });
 
