@@ -19,6 +19,7 @@ delete process.env.NEXUS_TOKEN;
 const { configEnvKeys } = await import("../src/config/env.ts");
 for (const key of configEnvKeys()) delete process.env[key.variable];
 
-// bunfig's [test] timeout is not honoured by bun 1.4.5: set the default here (Docker-backed tests take seconds).
+// bunfig's [test] timeout is not honoured by bun 1.4.5, and this default holds for the first test file
+// of a run only (oven-sh/bun#43787): files whose tests take seconds also call slowTests() (helpers/timeout.ts).
 import { setDefaultTimeout } from "bun:test";
 setDefaultTimeout(120_000);

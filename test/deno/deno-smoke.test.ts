@@ -5,6 +5,9 @@ import type { Subprocess } from "bun";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir, type TempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const ROOT = join(import.meta.dir, "..", "..");
 const DENO = join(ROOT, "node_modules", ".bin", "deno");
@@ -165,9 +168,9 @@ describe("the daemon under Deno", () => {
     });
     const d = daemon;
     daemonOutput = Promise.all([new Response(d.stdout).text(), new Response(d.stderr).text()]).then(([o, e]) => `--- stdout\n${o}\n--- stderr\n${e}`);
-    await waitFor("daemon.sock", () => existsSync(sock) || d.exitCode !== null, 30_000, log);
+    await waitFor("daemon.sock", () => existsSync(sock) || d.exitCode !== null, 120_000, log);
     if (d.exitCode !== null) throw new Error(`the Deno daemon exited with ${d.exitCode} before its socket appeared\n${await daemonOutput}\n--- daemon.log\n${log()}`);
-  }, 40_000);
+  }, 150_000);
 
   afterAll(async () => {
     if (daemon && daemon.exitCode === null) {
@@ -215,10 +218,10 @@ describe("the daemon under Deno", () => {
   test("SIGTERM stops it: exit code 0, socket and pid file removed", async () => {
     const d = daemon!;
     d.kill("SIGTERM");
-    const code = await Promise.race([d.exited, Bun.sleep(20_000).then(() => "still running after 20 s")]);
+    const code = await Promise.race([d.exited, Bun.sleep(60_000).then(() => "still running after 60 s")]);
     expect(code, `${await Promise.race([daemonOutput!, Bun.sleep(100).then(() => "")])}\n--- daemon.log\n${log()}`).toBe(0);
     expect(existsSync(sock)).toBe(false);
     expect(existsSync(join(home.path, "daemon.pid"))).toBe(false);
     expect(log()).toContain("daemon stopped");
-  }, 30_000);
+  }, 90_000);
 });

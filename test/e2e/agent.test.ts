@@ -8,6 +8,10 @@ import { join } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { BIN } from "../helpers/daemon.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("e2e-agent");
 const home = join(root.path, "nexus");
@@ -34,7 +38,7 @@ beforeAll(async () => {
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "e2e-agent-key", "-f", agentKey]);
   agent = spawn("ssh-agent", ["-D", "-a", agentSock], { stdio: "ignore" });
-  for (let i = 0; i < 50 && !existsSync(agentSock); i++) await new Promise((r) => setTimeout(r, 50));
+  await until("ssh-agent listens", () => existsSync(agentSock));
   execFileSync("ssh-add", [agentKey], { env: { ...process.env, SSH_AUTH_SOCK: agentSock }, stdio: "ignore" });
   const created = nexus(["create", "ag"]);
   if (created.code !== 0) throw new Error(`create failed: ${created.stderr}`);
@@ -65,11 +69,7 @@ describe("the user's agent", () => {
   test("an outside SSH connection does keep it awake, and status says so", async () => {
     const ssh = spawn("ssh", ["-F", join(home, "ssh_config"), "-o", "BatchMode=yes", "nexus-ag", "sleep 8"], { stdio: "ignore", env: { ...process.env, SSH_AUTH_SOCK: "" } });
     try {
-      let text = "";
-      for (let i = 0; i < 50 && !text.includes("kept awake by"); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        text = nexus(["status", "ag"]).stdout;
-      }
+      const text = await until("status sees the connection", () => nexus(["status", "ag"]).stdout, (t) => t.includes("kept awake by"));
       expect(text).toContain("  idle         kept awake by 1 SSH connection\n");
     } finally {
       ssh.kill();

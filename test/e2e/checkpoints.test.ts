@@ -8,6 +8,9 @@ import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
 import { instanceId } from "../../src/docker/labels.ts";
 import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
 const root = tempDir("e2e-checkpoints");

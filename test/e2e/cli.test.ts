@@ -6,6 +6,10 @@ import { join } from "node:path";
 import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { E2E_RUNTIME, NEXUS_BIN } from "../helpers/bin.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const BIN = NEXUS_BIN; // dist/nexus, or Deno with NEXUS_E2E_RUNTIME=deno
 const root = tempDir("e2e");
@@ -165,8 +169,8 @@ describe("the user story", () => {
     child.kill("SIGINT");
     const code = await new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? -1)));
     expect(code).toBe(130);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(nexus(["exec", "demo", "--", "pgrep", "-f", "sleep 47"]).code).toBe(1);
+    // The remote command ends in its own time after the signal: gone soon, not at once.
+    expect(await until("the remote command is gone", () => nexus(["exec", "demo", "--", "pgrep", "-f", "sleep 47"]).code, (code) => code !== 0, 30_000)).toBe(1);
   });
 });
 
@@ -183,20 +187,14 @@ describe("ssh and console", () => {
     const cmd = `NEXUS_HOME='${home}' '${BIN}' console demo; echo EXIT=$? > '${out}'`;
     spawnSync("tmux", ["new-session", "-d", "-s", session, "-x", "120", "-y", "30", "sh", "-c", cmd]);
     try {
-      const screen = async (want: string) => {
-        for (let i = 0; i < 100; i++) {
-          const text = spawnSync("tmux", ["capture-pane", "-p", "-t", session], { encoding: "utf8" }).stdout;
-          if (text.includes(want)) return text;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        throw new Error(`the terminal never showed '${want}'`);
-      };
+      const screen = (want: string) =>
+        until(`the terminal shows '${want}'`, () => spawnSync("tmux", ["capture-pane", "-p", "-t", session], { encoding: "utf8" }).stdout, (text) => text.includes(want));
       // The prompt names the user by uid: on a root host, nexus is uid 0, whose name is root.
       await screen(`${process.getuid?.() === 0 ? "root" : "nexus"}@demo`);
       spawnSync("tmux", ["send-keys", "-t", session, "echo at-$(pwd) cols-$(tput cols)", "Enter"]);
       expect(await screen("at-/workspace")).toContain("cols-120");
       spawnSync("tmux", ["send-keys", "-t", session, "exit 5", "Enter"]);
-      for (let i = 0; i < 100 && !existsSync(out); i++) await new Promise((r) => setTimeout(r, 100));
+      await until("the console exits", () => existsSync(out));
       expect(readFileSync(out, "utf8").trim()).toBe("EXIT=5");
     } finally {
       spawnSync("tmux", ["kill-session", "-t", session]);

@@ -6,6 +6,9 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, freePortPair } from "../helpers/daemon.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const NO_ENGINE = "unix:///nonexistent/nexus-config-env-e2e.sock";
 

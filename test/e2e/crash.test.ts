@@ -18,6 +18,9 @@ import { instanceId, LABELS } from "../../src/docker/labels.ts";
 import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { PrivateDockerd, privateDockerdUnavailable } from "../helpers/private-dockerd.ts";
 import { git, makeRepo, tempDir, type TempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const ROOT_DIR = join(import.meta.dir, "..", "..");
 const BIN = join(ROOT_DIR, "dist", "nexus");

@@ -6,6 +6,9 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
 const root = tempDir("e2e-dc");

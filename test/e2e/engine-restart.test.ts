@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { contextHash, DEFAULT_BASE_IMAGE, DockerEngine } from "../../src/docker/engine.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { PrivateDockerd, privateDockerdUnavailable } from "../helpers/private-dockerd.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
 const noPrivateEngine = privateDockerdUnavailable();

@@ -8,6 +8,9 @@ import { join } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { NEXUS_BIN } from "../helpers/bin.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const BIN = NEXUS_BIN; // dist/nexus, or Deno with NEXUS_E2E_RUNTIME=deno
 const root = tempDir("everyday");

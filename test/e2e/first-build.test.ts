@@ -10,6 +10,9 @@ import { join, resolve } from "node:path";
 import { contextHash, DEFAULT_BASE_IMAGE } from "../../src/docker/engine.ts";
 import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const BIN = resolve(import.meta.dir, "..", "..", "dist", "nexus");
 const root = tempDir("e2e-first-build");

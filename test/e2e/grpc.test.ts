@@ -10,6 +10,10 @@ import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
 import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("grpc");
 const home = join(root.path, "nexus");
@@ -150,9 +154,12 @@ describe("gRPC on the unix socket", () => {
     await new Promise<void>((r) => stream.once("data", () => r()));
     stream.on("error", () => {});
     stream.cancel();
-    await new Promise((r) => setTimeout(r, 1500));
-    const ps = await collect(client.ExecStream({ workspaceId: "g1", command: "sh", args: ["-c", "ps -eo args | grep -c '^sleep 347' || true"] }));
-    expect(Buffer.concat(ps.messages.filter((x) => x.m.content === "stdout").map((x) => x.m.stdout)).toString().trim()).toBe("0");
+    const left = async () => {
+      const ps = await collect(client.ExecStream({ workspaceId: "g1", command: "sh", args: ["-c", "ps -eo args | grep -c '^sleep 347' || true"] }));
+      return Buffer.concat(ps.messages.filter((x) => x.m.content === "stdout").map((x) => x.m.stdout)).toString().trim();
+    };
+    // The kill reaches the command in its own time after the cancel: gone soon, not at once.
+    expect(await until("the command is gone", left, (n) => n === "0", 30_000)).toBe("0");
   }, 60_000);
 
   test("ExecStream with bad input gives INVALID_ARGUMENT; a stopped workspace FAILED_PRECONDITION (below)", async () => {

@@ -6,6 +6,10 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSy
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BIN = join(ROOT, "dist", "nexus");
@@ -138,19 +142,13 @@ describe("install.sh", () => {
     const env = `HOME=${home} SHELL=/bin/bash NEXUS_DOWNLOAD_URL=http://127.0.0.1:${server!.port}/release PATH=${process.env.PATH}`;
     const tmux = (...args: string[]) => spawnSync("tmux", args, { encoding: "utf8" });
     const screen = () => tmux("capture-pane", "-p", "-t", session).stdout;
-    const waitFor = async (text: string) => {
-      for (let i = 0; i < 200; i++) {
-        if (screen().includes(text)) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`'${text}' did not appear:\n${screen()}`);
-    };
+    const waitFor = (text: string) => until(`'${text}' appears on the screen`, screen, (s) => s.includes(text), { intervalMs: 50 });
     try {
       expect(tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "30", `cat ${join(ROOT, "install.sh")} | env -i ${env} sh; echo $? > ${done}; sleep 30`).status).toBe(0);
       await waitFor(`Add ${home}/.nexus/bin to PATH in ${home}/.bashrc? [y/N]`);
       tmux("send-keys", "-t", session, "y", "Enter");
       await waitFor("run: nexus daemon install");
-      for (let i = 0; i < 100 && !existsSync(done); i++) await new Promise((r) => setTimeout(r, 50));
+      await until("install.sh exits", () => existsSync(done));
       expect(readFileSync(done, "utf8").trim()).toBe("0");
       expect(readFileSync(join(home, ".bashrc"), "utf8")).toContain(`export PATH="${home}/.nexus/bin:$PATH"`);
     } finally {

@@ -7,6 +7,10 @@ import { canBind } from "../../src/core/ports.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { BIN } from "../helpers/daemon.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("e2e-proxy");
 const home = join(root.path, "nexus");
@@ -53,8 +57,7 @@ async function startProxy(args: string[]): Promise<Proxy> {
   return {
     forward: JSON.parse(line),
     stderrWith: async (text) => {
-      for (let i = 0; i < 100 && !stderr.includes(text); i++) await new Promise((r) => setTimeout(r, 50));
-      return stderr;
+      return until(`the proxy says '${text}'`, () => stderr, (e) => e.includes(text), 30_000).catch(() => stderr);
     },
     interrupt,
   };
@@ -91,12 +94,7 @@ describe("nexus proxy", () => {
     expect(await forwardIds()).toEqual([p.forward.id]);
 
     expect(await p.interrupt()).toBe(0);
-    let ids = await forwardIds();
-    for (let i = 0; i < 50 && ids.length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      ids = await forwardIds();
-    }
-    expect(ids).toEqual([]);
+    expect(await until("the forward is removed", forwardIds, (ids) => ids.length === 0, 30_000)).toEqual([]);
     expect(await canBind(p.forward.hostPort)).toBe(true);
   }, 60_000);
 

@@ -8,6 +8,9 @@ import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const BIN = resolve(import.meta.dir, "..", "..", "dist", "nexus");
 const root = tempDir("e2e-reach");

@@ -10,6 +10,9 @@ import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
 import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("e2e-services");
 const home = join(root.path, "nexus");

@@ -12,6 +12,9 @@ import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
 import { BIN } from "../helpers/daemon.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("ses");
 const home = join(root.path, "nexus");

@@ -15,6 +15,9 @@ import { E2E_RUNTIME } from "../helpers/bin.ts";
 import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("trace");
 const home = join(root.path, "nexus");

@@ -6,6 +6,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const BIN = resolve(import.meta.dir, "..", "..", "dist", "nexus");
 const root = tempDir("e2e-wizard");
@@ -18,14 +22,8 @@ const nexus = (...args: string[]) =>
 const tmux = (...args: string[]) => spawnSync("tmux", args, { encoding: "utf8" });
 const screen = () => tmux("capture-pane", "-p", "-J", "-t", session).stdout;
 
-async function waitFor(text: string | RegExp, ms = 10_000): Promise<string> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const s = screen();
-    if (typeof text === "string" ? s.includes(text) : text.test(s)) return s;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`'${text}' did not appear; screen:\n${screen()}`);
+function waitFor(text: string | RegExp, ms = 60_000): Promise<string> {
+  return until(`'${text}' appears on the screen`, screen, (s) => (typeof text === "string" ? s.includes(text) : text.test(s)), { timeoutMs: ms, intervalMs: 50 });
 }
 
 beforeAll(() => {
@@ -55,7 +53,7 @@ describe("create wizard, for real", () => {
     await waitFor("Create it?");
     tmux("send-keys", "-t", session, "Enter");
     await waitFor(/Created workspace wiz|Create failed/, 300_000);
-    for (let i = 0; i < 200 && !existsSync(exitFile); i++) await new Promise((r) => setTimeout(r, 50));
+    await until("the command exits", () => existsSync(exitFile));
     const done = screen();
     expect(done).toContain("Created workspace wiz");
     // The summary comes after the spinner's last line, not over it.
@@ -72,19 +70,15 @@ describe("create wizard, for real", () => {
     expect(tmux("new-session", "-d", "-s", again, "-x", "140", "-y", "40", "-c", repo, cmd).status).toBe(0);
     const shown = (): string => tmux("capture-pane", "-p", "-J", "-t", again).stdout;
     try {
-      const deadline = Date.now() + 20_000;
-      while (!shown().includes("Workspace name") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const appears = (text: string) => until(`'${text}' appears on the screen`, shown, (s) => s.includes(text), { intervalMs: 50 });
+      await appears("Workspace name");
       tmux("send-keys", "-t", again, "wiz");
-      const until = Date.now() + 10_000;
-      while (!shown().includes("already exists") && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-      expect(shown()).toContain("✗ A workspace named 'wiz' already exists");
+      expect(await appears("already exists")).toContain("✗ A workspace named 'wiz' already exists");
       tmux("send-keys", "-t", again, "Enter");
       await new Promise((r) => setTimeout(r, 1_000));
       expect(shown()).not.toContain("Repository"); // still at the name question
       tmux("send-keys", "-t", again, "BSpace", "2");
-      const ok = Date.now() + 10_000;
-      while (!shown().includes("✓ a valid name") && Date.now() < ok) await new Promise((r) => setTimeout(r, 50));
-      expect(shown()).toContain("✓ a valid name");
+      expect(await appears("✓ a valid name")).toContain("✓ a valid name");
       tmux("send-keys", "-t", again, "C-c");
     } finally {
       tmux("kill-session", "-t", again);

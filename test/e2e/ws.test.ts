@@ -11,6 +11,10 @@ import WebSocket from "ws";
 import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("ws");
 const home = join(root.path, "nexus");
@@ -59,7 +63,7 @@ class Conn {
     }
   }
 
-  async waitClosed(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
+  async waitClosed(timeoutMs = 30_000): Promise<{ code: number; reason: string }> {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     if (!this.closed) throw new Error("not closed");
@@ -279,7 +283,8 @@ describe("WebSocket requests", () => {
       expect(done).toMatchObject({ success: true, result: { exitCode: 4 } });
       // cancel kills a running command
       c.send({ id: "long", type: "exec", payload: { command: "sleep", args: ["300"] } });
-      await new Promise((r) => setTimeout(r, 500));
+      const running = async () => (await c.request("exec", { command: "pgrep", args: ["-f", "^sleep 300"] })).result?.exitCode;
+      await until("the command runs", running, (code) => code === 0);
       expect((await c.request("cancel", { requestId: "long" })).result.cancelled).toBe(true);
       expect((await c.next((m) => m.id === "long" && "success" in m)).error).toMatchObject({ code: "CANCELLED", details: { requestId: "long" } });
     } finally {

@@ -14,6 +14,9 @@ import { instanceId } from "../../src/docker/labels.ts";
 import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("checkpoints");
 const home = join(root.path, "nexus");

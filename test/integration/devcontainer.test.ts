@@ -8,6 +8,9 @@ import type { Services } from "../../src/daemon/services.ts";
 import { docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("devcontainer");
 const home = join(root.path, "nexus");

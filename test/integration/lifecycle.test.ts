@@ -7,6 +7,10 @@ import type { Services } from "../../src/daemon/services.ts";
 import { docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("lifecycle");
 const home = join(root.path, "nexus");
@@ -158,18 +162,15 @@ describe("idle", () => {
     // An outside SSH connection keeps it awake.
     const ssh = spawn("ssh", ["-F", join(home, "ssh_config"), "-o", "BatchMode=yes", "nexus-life", "sleep 6"], { stdio: "ignore" });
     try {
-      let awake: string[] = [];
-      for (let i = 0; i < 40 && awake.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        awake = (await s.workspaces.status("life")).idle.keptAwakeBy;
-      }
+      const awake = await until("the SSH connection is seen", async () => (await s.workspaces.status("life")).idle.keptAwakeBy, (a) => a.length > 0);
       expect(awake).toContain("1 SSH connection");
       expect(await s.workspaces.checkIdle()).toEqual([]);
     } finally {
       ssh.kill();
     }
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(await s.workspaces.checkIdle()).toEqual(["life"]);
+    // Once the connection is gone (sshd notices in its own time on a loaded machine), the next look pauses it.
+    await until("nothing keeps it awake", async () => (await s.workspaces.status("life")).idle.keptAwakeBy, (a) => a.length === 0);
+    expect(await until("the idle check pauses it", () => s.workspaces.checkIdle(), (paused) => paused.length > 0)).toEqual(["life"]);
     expect(s.store.findByName("life")!.status).toBe("paused");
     await s.workspaces.resume("life");
     await s.workspaces.update("life", { idleTimeout: 0 });

@@ -14,6 +14,10 @@ import { nexusPaths } from "../../src/store/paths.ts";
 import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("ports");
 const home = join(root.path, "nexus");
@@ -110,11 +114,7 @@ describe("a forward added at run time", () => {
     const sock = connect(f.hostPort, "127.0.0.1");
     try {
       await new Promise<void>((resolve, reject) => sock.once("connect", () => resolve()).once("error", reject));
-      let awake: string[] = [];
-      for (let i = 0; i < 50 && !awake.includes("1 forwarded connection"); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        awake = (await s.workspaces.status("fwd")).idle.keptAwakeBy;
-      }
+      const awake = await until("the forwarded connection is seen", async () => (await s.workspaces.status("fwd")).idle.keptAwakeBy, (a) => a.includes("1 forwarded connection"));
       expect(awake).toContain("1 forwarded connection");
       await s.workspaces.update("fwd", { idleTimeout: 1 });
       await new Promise((r) => setTimeout(r, 1500));
@@ -297,8 +297,7 @@ describe("destroy", () => {
     expect(before.length).toBeGreaterThan(0);
     events = [];
     await s.workspaces.destroy("fwd", { force: true });
-    for (let i = 0; i < 20 && s.forwards.forwardsOf(id).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(s.forwards.forwardsOf(id)).toEqual([]);
+    expect(await until("the forwards are removed", () => s.forwards.forwardsOf(id), (f) => f.length === 0, 30_000)).toEqual([]);
     for (const f of before) expect(await canBind(f.hostPort, f.bindAddress)).toBe(true);
     expect(events.filter((e) => e.type === "port.forward").map((e) => e.payload.action)).toEqual(before.map(() => "removed"));
     expect(existsSync(paths.workspaceDir(id))).toBe(false);

@@ -9,6 +9,9 @@ import { connect } from "node:net";
 import { DEFAULT_BASE_IMAGE } from "../../src/docker/engine.ts";
 import { docker } from "../helpers/docker.ts";
 import { PrivateDockerd, privateDockerdUnavailable } from "../helpers/private-dockerd.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const unavailable = privateDockerdUnavailable();
 if (unavailable) console.warn(`private-dockerd.test: skipped: ${unavailable}`);

@@ -8,6 +8,9 @@ import type { Services } from "../../src/daemon/services.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { remoteEngineUnavailable, startRemoteEngine, type RemoteEngineDouble } from "../helpers/remote-engine.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const why = remoteEngineUnavailable();
 const root = tempDir("remote-sync");

@@ -10,6 +10,9 @@ import { instanceId } from "../../src/docker/labels.ts";
 import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("secrets");
 const home = join(root.path, "nexus");

@@ -10,6 +10,10 @@ import { docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/do
 import { silentLogger } from "../../src/core/log.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("services");
 const home = join(root.path, "nexus");
@@ -45,16 +49,6 @@ const run = async (name: string, script: string) => (await s.workspaces.execColl
 const markers = async (name: string) => (await run(name, "cat ~/markers 2>/dev/null")).trim().split("\n").filter(Boolean);
 const service = async (name: string, svc: string) => (await s.workspaces.listServices(name)).services.find((x) => x.name === svc)!;
 
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T;
-  do {
-    last = await fn();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  } while (Date.now() < deadline);
-  throw new Error(`${what}: still ${JSON.stringify(last)}`);
-}
 
 beforeAll(async () => {
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
@@ -104,7 +98,7 @@ describe("a project with hooks and two services", () => {
     const sock = connect(web.hostPort!, "127.0.0.1");
     await new Promise((r) => sock.once("connect", r));
     try {
-      const st = await until("the connection is seen", () => s.workspaces.status("svc"), (x) => x.idle.keptAwakeBy.length > 0, 10_000);
+      const st = await until("the connection is seen", () => s.workspaces.status("svc"), (x) => x.idle.keptAwakeBy.length > 0);
       expect(st.idle.keptAwakeBy).toContain("1 connection to published ports");
     } finally {
       sock.destroy();
@@ -270,7 +264,15 @@ describe("failures", () => {
     const bg = makeRepo(join(root.path, "bg-hook"), { ".nexus/workspace.yaml": "hooks:\n  post-start: sleep 600\n" });
     try {
       await own.workspaces.create({ name: "bghook", path: bg }, () => {}, { blocking: false });
-      await new Promise((r) => setTimeout(r, 1000)); // the post-start hook runs now
+      const container = own.store.findByName("bghook")!.containerName;
+      const processes = () => {
+        try {
+          return docker("top", container, "-eo", "args");
+        } catch {
+          return ""; // not running yet
+        }
+      };
+      await until("the post-start hook runs", processes, (ps) => ps.includes("sleep 600"), 120_000);
       await own.workspaces.pause("bghook");
       const status = () => own.store.findByName("bghook")!.status;
       await until("the background part of the start ends", async () => ({ status: status(), cutShort: cutShort.length }), (x) => x.status !== "paused" || x.cutShort > 0, 120_000);

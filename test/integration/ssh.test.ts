@@ -10,6 +10,10 @@ import { buildServices, type Services } from "../../src/daemon/services.ts";
 import { nexusPaths } from "../../src/store/paths.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("ssh");
 const home = join(root.path, "nexus");
@@ -36,7 +40,7 @@ beforeAll(async () => {
   mkdirSync(keys, { recursive: true });
   keygen(join(keys, "agent_ed25519"), "agent-key");
   agent = spawn("ssh-agent", ["-D", "-a", agentSock], { stdio: "ignore" });
-  for (let i = 0; i < 50 && !existsSync(agentSock); i++) await new Promise((r) => setTimeout(r, 50));
+  await until("ssh-agent listens", () => existsSync(agentSock));
   execFileSync("ssh-add", [join(keys, "agent_ed25519")], { env: { ...process.env, SSH_AUTH_SOCK: agentSock }, stdio: "ignore" });
   mkdirSync(home, { recursive: true, mode: 0o700 });
   // ssh.injection.sources names a key that does not exist yet: it must work after a restart once it does.
@@ -169,8 +173,8 @@ describe("agent forwarding", () => {
     try {
       expect((await s.workspaces.execCollect("keys", { command: "ssh-add", args: ["-l"], agentSocket: agentSock })).exitCode).toBe(0);
       expect((await s.workspaces.status("keys")).idle.keptAwakeBy).toEqual([]);
-      await new Promise((r) => setTimeout(r, 1500));
-      expect(await s.workspaces.checkIdle()).toEqual(["keys"]);
+      // Idle after its 1 s: the first look past that pauses it (a connection kept open would keep it awake for ever).
+      expect(await until("the idle check pauses it", () => s.workspaces.checkIdle(), (paused) => paused.length > 0)).toEqual(["keys"]);
       await s.workspaces.resume("keys");
     } finally {
       await s.workspaces.update("keys", { idleTimeout: 0 });

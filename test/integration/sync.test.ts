@@ -16,6 +16,9 @@ import { SyncManager } from "../../src/sync/manager.ts";
 import type { AttachOptions } from "../../src/sync/types.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("sync");
 const home = join(root.path, "nexus");

@@ -13,6 +13,10 @@ import { instanceId, LABELS } from "../../src/docker/labels.ts";
 import { nexusPaths } from "../../src/store/paths.ts";
 import { docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("integration");
 const home = join(root.path, "nexus");
@@ -137,7 +141,8 @@ describe("create → exec → destroy", () => {
   test("a connection lost mid-command is CONNECTION_LOST, never a fake exit code", async () => {
     const record = s.store.get(id)!;
     const running = s.workspaces.execCollect(id, { command: "sleep", args: ["30"] });
-    await new Promise((r) => setTimeout(r, 500));
+    const pgrep = (pattern: string) => spawnSync("docker", ["exec", record.containerId!, "pgrep", "-f", pattern]).status;
+    await until("the command runs", () => pgrep("^sleep 30"), (code) => code === 0);
     // Kill the per-connection sshd processes inside the container: the TCP connection drops.
     docker("exec", record.containerId!, "sh", "-c", "pkill -KILL -f '[s]shd: nexus' || true");
     await expectError(running, "CONNECTION_LOST");
@@ -151,9 +156,9 @@ describe("create → exec → destroy", () => {
     const err = await expectError(s.workspaces.execCollect(id, { command: "sleep", args: ["23"], timeout: 1 }), "INVALID_STATE");
     expect(err.message).toContain("timeout");
     expect(Date.now() - started).toBeLessThan(10_000);
-    await new Promise((r) => setTimeout(r, 300));
-    const left = await s.workspaces.execCollect(id, { command: "pgrep", args: ["-f", "^sleep 23"] });
-    expect(left.exitCode).toBe(1); // nothing left running
+    // The kill reaches the command in its own time on a loaded machine: nothing is left running soon after.
+    const left = () => s.workspaces.execCollect(id, { command: "pgrep", args: ["-f", "^sleep 23"] });
+    expect((await until("the command is gone", left, (r) => r.exitCode !== 0, 30_000)).exitCode).toBe(1);
   });
 
   test("a second create of the same name gets WORKSPACE_ALREADY_EXISTS and changes nothing", async () => {

@@ -14,6 +14,9 @@ import { leftovers } from "../helpers/docker.ts";
 import { makeRepo } from "../helpers/fixtures.ts";
 import { appRequester } from "../helpers/http.ts";
 import { harness, type Harness } from "./harness.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 let h: Harness;
 let repo = "";

@@ -3,6 +3,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { makeRepo } from "../helpers/fixtures.ts";
 import { harness, rejection, type Harness } from "./harness.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 let h: Harness;
 

@@ -13,6 +13,9 @@ import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { removeLeftovers } from "../helpers/docker.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { fuzzRuns, fuzzSeed, Gen, rng } from "./fuzz-gen.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("sec-fuzz-grpc");
 const home = join(root.path, "nexus");

@@ -4,6 +4,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { ERROR_CODES } from "../../src/core/errors.ts";
 import { harness, type Harness } from "./harness.ts";
 import { fuzzRuns, fuzzSeed, Gen, rng } from "./fuzz-gen.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 let h: Harness;
 

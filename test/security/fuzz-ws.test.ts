@@ -9,6 +9,9 @@ import { silentLogger } from "../../src/core/log.ts";
 import { WorkspaceMonitor } from "../../src/core/monitor.ts";
 import { harness, type Harness } from "./harness.ts";
 import { fuzzRuns, fuzzSeed, Gen, rng } from "./fuzz-gen.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 let h: Harness;
 

@@ -7,6 +7,9 @@ import { join } from "node:path";
 import * as g from "../../src/git/git.ts";
 import { hardenedEnv, hardeningArgs } from "../../src/git/hardened.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 /** Plants every hook and config key that makes git run a program; each one touches `<marker>/<name>`. */
 function plant(repo: string, marker: string): void {

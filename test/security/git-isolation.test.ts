@@ -14,6 +14,9 @@ import { buildServices, type Services } from "../../src/daemon/services.ts";
 import { nexusPaths } from "../../src/store/paths.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const root = tempDir("sec-git");
 const home = join(root.path, "nexus");

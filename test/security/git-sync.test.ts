@@ -8,6 +8,9 @@ import { join } from "node:path";
 import { NexusError } from "../../src/core/errors.ts";
 import { git, makeRepo } from "../helpers/fixtures.ts";
 import { harness, type Harness } from "./harness.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const T = 300_000;
 const isRoot = process.getuid!() === 0;

@@ -7,6 +7,9 @@ import { loadEffectiveConfig } from "../../src/config/load.ts";
 import { untrustedBecause } from "../../src/config/ownership.ts";
 import { NexusError } from "../../src/core/errors.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const PLANTED = "ssh:\n  client_options:\n    - PermitLocalCommand=yes\n    - LocalCommand=touch /tmp/pwned-by-config\n";
 

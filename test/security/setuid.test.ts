@@ -8,6 +8,9 @@ import { join } from "node:path";
 import { docker } from "../helpers/docker.ts";
 import { makeRepo } from "../helpers/fixtures.ts";
 import { harness, type Harness } from "./harness.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 let h: Harness;
 let worktree = "";

@@ -6,6 +6,9 @@ import { readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeRepo } from "../helpers/fixtures.ts";
 import { harness, rejection, type Harness } from "./harness.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 let h: Harness;
 let repo = "";

@@ -7,6 +7,9 @@ import { join, resolve } from "node:path";
 import { boulderProjectDir, readBoulderStatus } from "../../src/core/boulder/status.ts";
 import { NexusError } from "../../src/kernel/errors.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");

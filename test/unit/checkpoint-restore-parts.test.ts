@@ -5,6 +5,9 @@ import { spawnSync } from "node:child_process";
 import { connect, createServer } from "node:net";
 import { allSettled, Phases } from "../../src/core/checkpoints/phases.ts";
 import { holdPorts } from "../../src/core/checkpoints/restore.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 /** Whether another process can bind the port on 127.0.0.1 now (spawnSync: this process's sockets stay as they are meanwhile). */
 function otherProcessCanBind(port: number): boolean {

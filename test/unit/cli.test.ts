@@ -22,6 +22,10 @@ import { buildInfo } from "../../src/version.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { idleText } from "../../src/cli/commands/workspaces.ts";
 import { makeRecord } from "../helpers/records.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
@@ -441,7 +445,7 @@ describe("a foreground daemon", () => {
       stdio: "ignore",
     });
     try {
-      for (let i = 0; i < 200 && !existsSync(join(home, "daemon.pid")); i++) await new Promise((r) => setTimeout(r, 50));
+      await until("the daemon starts", () => existsSync(join(home, "daemon.pid")));
       const get = (token: string) => fetch(`http://127.0.0.1:${port}/api/v1/version`, { headers: { authorization: `Bearer ${token}` } });
       expect((await get(given)).status).toBe(200);
       expect((await get("x".repeat(43))).status).toBe(401);

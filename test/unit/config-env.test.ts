@@ -9,6 +9,9 @@ import { configEnvKeys, configEnvOverrides, configEnvVariable, NON_CONFIG_VARIAB
 import { loadConfig, loadEffectiveConfig, parseConfig } from "../../src/config/load.ts";
 import { NexusError } from "../../src/core/errors.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");

@@ -11,6 +11,9 @@ import { ConfigSchema } from "../../src/config/schema.ts";
 import { unknownKeyPaths } from "../../src/config/unknown-keys.ts";
 import { NexusError } from "../../src/kernel/errors.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");

@@ -5,6 +5,10 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
@@ -89,7 +93,7 @@ describe("nexus doctor", () => {
     const sock = join(dir.path, "agent.sock");
     const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
     try {
-      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      await until("ssh-agent listens", () => existsSync(sock));
       const c = byName((JSON.parse(doctor(dir.path, { SSH_AUTH_SOCK: sock }).stdout) as { checks: Check[] }).checks);
       expect(c["ssh-agent"]).toMatchObject({ status: "warn", message: `${sock} answers but holds no keys` });
       const gone = byName((JSON.parse(doctor(dir.path, { SSH_AUTH_SOCK: join(dir.path, "nope.sock") }).stdout) as { checks: Check[] }).checks);

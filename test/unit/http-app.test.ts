@@ -21,6 +21,9 @@ import { buildInfo } from "../../src/version.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { makeRecord } from "../helpers/records.ts";
 import { appRequester } from "../helpers/http.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const CLIENT_KEY = generateEd25519("nexus-test-client");
 

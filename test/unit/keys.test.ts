@@ -5,6 +5,9 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { ed25519FromSeed, fingerprint, generateEd25519, isWellFormedEd25519, loadOrCreateKeyPair, publicKeyBlob } from "../../src/ssh/keys.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 /** Many keys, so that the one in 256 whose public key starts with a zero byte is almost surely among them. */
 const KEYS = 200;

@@ -6,6 +6,9 @@ import { NexusError } from "../../src/core/errors.ts";
 import { acquireLock, isAlive, lockOwner } from "../../src/daemon/lock.ts";
 import { nexusPaths } from "../../src/store/paths.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
 const LOCK_MODULE = resolve(import.meta.dir, "../../src/daemon/lock.ts");

@@ -5,6 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ago, errorEnvelope, formatError, table, useColor } from "../../src/cli/output.ts";
 import { NexusError } from "../../src/core/errors.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 describe("formatError", () => {
   test("message, code and suggestion, without colour", () => {

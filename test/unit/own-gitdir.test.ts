@@ -3,6 +3,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { join } from "node:path";
 import { HOST_OBJECTS, makeOwnGitDir, ownGitMounts, refsFingerprint, refTreeFingerprint, TREE_OVERFLOW, worktreeAdminName, type OwnGitLayout } from "../../src/git/own-gitdir.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const me = { uid: process.getuid!(), gid: process.getgid!() };
 

@@ -2,6 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { buildCommandLine, isEnvName, shellQuote } from "../../src/ssh/quote.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 /** Runs a command line with the local POSIX shell, as sshd would hand it to the user's shell. */
 function sh(line: string, opts: { cwd?: string; env?: Record<string, string> } = {}): { status: number | null; stdout: Buffer; stderr: string } {

@@ -10,6 +10,9 @@ import { NexusError } from "../../src/kernel/errors.ts";
 import { parseDotenv } from "../../src/secrets/dotenv.ts";
 import { keychainArgv, readNamedSecret, readSecrets } from "../../src/secrets/read.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 async function rejection(p: Promise<unknown>): Promise<NexusError> {
   try {

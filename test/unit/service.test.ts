@@ -7,6 +7,9 @@ import { join, resolve } from "node:path";
 import { installService, runCommand, serviceKind, uninstallService, type ServiceHost } from "../../src/service/install.ts";
 import { renderLaunchdPlist, renderSystemdUnit, servicePath, type ServiceDescription } from "../../src/service/service.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");

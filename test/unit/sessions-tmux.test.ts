@@ -19,6 +19,9 @@ import {
   sendKeysLine,
   SESSION_ID,
 } from "../../src/core/sessions/tmux.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
 const SOCKET = `nexus-unit-${process.pid}`;

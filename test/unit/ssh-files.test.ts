@@ -4,6 +4,9 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.ts";
 import { expandHome, hostAlias, knownHostsLines, sshConfigBlock, writeSshFiles } from "../../src/core/ssh-files.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 /** Where a local engine publishes ports. */
 const SSH_HOST = "127.0.0.1";

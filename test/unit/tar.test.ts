@@ -4,6 +4,9 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tar, type TarEntry } from "../../src/docker/tar.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 /** Extracts `archive` with the system tar into `dir` (keeping modes); tar must not complain. */
 function extract(archive: Buffer, dir: string): void {

@@ -6,6 +6,9 @@ import { NexusError } from "../../src/core/errors.ts";
 import { appendUntrustedFileSync, isUntrustedRegularFile, readUntrustedFile, readUntrustedFileSync } from "../../src/fs/untrusted-files.ts";
 import { TailBuffer, collectOutput } from "../../src/core/output-cap.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 function code(fn: () => unknown): string {
   try {

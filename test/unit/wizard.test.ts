@@ -7,6 +7,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { nameProblem } from "../../src/cli/wizard.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
@@ -15,14 +19,8 @@ const session = `nexus-wizard-${process.pid}`;
 const tmux = (...args: string[]) => spawnSync("tmux", args, { encoding: "utf8" });
 const screen = () => tmux("capture-pane", "-p", "-t", session).stdout;
 
-async function waitFor(text: string, ms = 10_000): Promise<string> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const s = screen();
-    if (s.includes(text)) return s;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`'${text}' did not appear; screen:\n${screen()}`);
+function waitFor(text: string, ms = 60_000): Promise<string> {
+  return until(`'${text}' appears on the screen`, screen, (s) => s.includes(text), { timeoutMs: ms, intervalMs: 50 });
 }
 
 afterEach(() => void tmux("kill-session", "-t", session));
@@ -60,7 +58,7 @@ describe("create wizard", () => {
     await waitFor("Branch of the worktree");
     tmux("send-keys", "-t", session, "C-c");
     await waitFor("Cancelled; nothing was created");
-    for (let i = 0; i < 100 && !existsSync(exitFile); i++) await new Promise((r) => setTimeout(r, 50));
+    await until("the command exits", () => existsSync(exitFile));
     expect(readFileSync(exitFile, "utf8").trim()).toBe("130");
     expect(existsSync(join(home, "daemon.sock"))).toBe(false);
     expect(existsSync(join(home, "workspaces"))).toBe(false);
