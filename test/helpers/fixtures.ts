@@ -33,14 +33,20 @@ export function git(cwd: string, ...args: string[]): string {
   return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
-/** A git repository with one commit on `main`. */
-export function makeRepo(dir: string, files: Record<string, string> = { "README.md": "# fixture\n" }): string {
-  mkdirSync(dir, { recursive: true });
-  git(dir, "init", "-q", "-b", "main");
+/** Writes `files` (paths relative to `dir`, folders made as needed) into `dir`; returns `dir`. */
+export function writeFiles(dir: string, files: Record<string, string>): string {
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(join(dir, name, ".."), { recursive: true });
     writeFileSync(join(dir, name), content);
   }
+  return dir;
+}
+
+/** A git repository with one commit on `main`. */
+export function makeRepo(dir: string, files: Record<string, string> = { "README.md": "# fixture\n" }): string {
+  mkdirSync(dir, { recursive: true });
+  git(dir, "init", "-q", "-b", "main");
+  writeFiles(dir, files);
   git(dir, "add", "-A");
   git(dir, "commit", "-q", "-m", "initial");
   return dir;

@@ -5,23 +5,13 @@ import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadEffectiveConfig } from "../../src/config/load.ts";
 import { untrustedBecause } from "../../src/config/ownership.ts";
-import { NexusError } from "../../src/core/errors.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { thrownBy as refusal } from "../helpers/errors.ts";
 
 slowTests();
 
 const PLANTED = "ssh:\n  client_options:\n    - PermitLocalCommand=yes\n    - LocalCommand=touch /tmp/pwned-by-config\n";
-
-function refusal(fn: () => unknown): NexusError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(NexusError);
-    return err as NexusError;
-  }
-  throw new Error("expected a refusal");
-}
 
 test("a world-writable config.yaml is refused, naming why", async () => {
   await using d = tempDir("sec-home");

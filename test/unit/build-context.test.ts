@@ -1,9 +1,7 @@
 // A project's build context honours its .dockerignore as `docker build` does.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { contextEntries } from "../../src/docker/build-context.ts";
-import { tempDir, type TempDir } from "../helpers/fixtures.ts";
+import { tempDir, writeFiles, type TempDir } from "../helpers/fixtures.ts";
 
 const dirs: TempDir[] = [];
 afterAll(async () => { for (const d of dirs) await d[Symbol.asyncDispose](); });
@@ -11,11 +9,7 @@ afterAll(async () => { for (const d of dirs) await d[Symbol.asyncDispose](); });
 function project(files: Record<string, string>): string {
   const dir = tempDir("nexus-build-context");
   dirs.push(dir);
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(join(dir.path, name, ".."), { recursive: true });
-    writeFileSync(join(dir.path, name), content);
-  }
-  return dir.path;
+  return writeFiles(dir.path, files);
 }
 
 const names = (dir: string, opts?: Parameters<typeof contextEntries>[1]) => contextEntries(dir, opts).map((e) => e.name);

@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { reduceChanges } from "../../src/docker/checkpoints.ts";
 import { restoreWorktree, snapshotWorktree } from "../../src/git/snapshot.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+
+slowTests();
 
 describe("reduceChanges", () => {
   test("an added tree is copied by its top, a changed directory through its children, a deleted tree by its top", () => {

@@ -7,6 +7,8 @@ import { DaemonClient, isIdempotent, mayResend, reachOf, type StreamEvent } from
 import { NexusError } from "../../src/core/errors.ts";
 import { bunRuntime } from "../../src/runtime/bun.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
+import { rejectionOf as failure } from "../helpers/errors.ts";
 
 type Handler = (req: Request) => Response | Promise<Response>;
 
@@ -14,15 +16,6 @@ type Handler = (req: Request) => Response | Promise<Response>;
 function serve(fetch: Handler) {
   const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch });
   return { url: `http://127.0.0.1:${server.port}`, [Symbol.asyncDispose]: async () => void server.stop(true) };
-}
-
-async function failure(p: Promise<unknown>): Promise<NexusError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(NexusError);
-  return err as NexusError;
 }
 
 const ndjson = (lines: object[], status = 200) =>
@@ -189,9 +182,10 @@ type Reply = "cut" | "half" | "midstream" | { status: number; body: unknown } | 
 
 /**
  * An HTTP/1.1 server on a unix socket that can drop connections the way a SIGKILLed daemon does.
- * `reply` gets each request (method and path) and its number; `seen` lists them all.
+ * `reply` gets each request (method and path) and its number; `seen` lists them all. A "midstream"
+ * cut comes once `cutWhen` holds (e.g. the client has shown the progress it got), or after 30 s.
  */
-function rawServer(socketPath: string, reply: (req: string, n: number) => Reply) {
+function rawServer(socketPath: string, reply: (req: string, n: number) => Reply, cutWhen: () => boolean = () => true) {
   const seen: string[] = [];
   const server: Server = createServer((sock) => {
     sock.once("data", (chunk: Buffer) => {
@@ -211,7 +205,8 @@ function rawServer(socketPath: string, reply: (req: string, n: number) => Reply)
           const line = Buffer.from(JSON.stringify(e) + "\n");
           sock.write(`${line.length.toString(16)}\r\n${line}\r\n`);
         }
-        if (r === "midstream") return void setTimeout(() => sock.destroy(), 10);
+        // Cut once the client has what was written: a destroy drops what it has not read yet.
+        if (r === "midstream") return void until("the client reads the progress", cutWhen, Boolean, { timeoutMs: 30_000, intervalMs: 5 }).finally(() => sock.destroy()).catch(() => {});
         return void sock.end("0\r\n\r\n");
       }
       const text = JSON.stringify(r.body);
@@ -352,14 +347,18 @@ describe("DaemonClient after a connection cut", () => {
     await using dir = tempDir("client");
     const sock = join(dir.path, "d.sock");
     let starts = 0;
-    await using server = rawServer(sock, (req) => {
-      if (req.startsWith("POST /api/v1/workspaces/w/start") && ++starts === 1) return "midstream";
-      if (req.startsWith("POST /api/v1/workspaces/w/start")) return { events: [{ type: "progress", message: "Starting container" }, { type: "result", status: "running" }] };
-      return "midstream";
-    });
+    const events: StreamEvent[] = [];
+    await using server = rawServer(
+      sock,
+      (req) => {
+        if (req.startsWith("POST /api/v1/workspaces/w/start") && ++starts === 1) return "midstream";
+        if (req.startsWith("POST /api/v1/workspaces/w/start")) return { events: [{ type: "progress", message: "Starting container" }, { type: "result", status: "running" }] };
+        return "midstream";
+      },
+      () => events.length > 0,
+    );
     await server.listening;
     const { client, calls } = recoveringClient(sock);
-    const events: StreamEvent[] = [];
     expect(await client.stream("POST", "/api/v1/workspaces/w/start", {}, (e) => events.push(e))).toEqual({ type: "result", status: "running" });
     // The progress the cut stream showed comes again from the request sent again.
     expect(events.map((e) => e.message)).toEqual(["Starting container", "Starting container"]);

@@ -7,9 +7,9 @@ import { join, resolve } from "node:path";
 import { parse } from "yaml";
 import { configEnvKeys, configEnvOverrides, configEnvVariable, NON_CONFIG_VARIABLES, type ConfigOverride } from "../../src/config/env.ts";
 import { loadConfig, loadEffectiveConfig, parseConfig } from "../../src/config/load.ts";
-import { NexusError } from "../../src/core/errors.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { thrownBy as rejection } from "../helpers/errors.ts";
 
 slowTests();
 
@@ -17,16 +17,6 @@ const ROOT = resolve(import.meta.dir, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const NO_FILE = "/nonexistent/nexus-config-env-test/config.yaml";
 const PORT_FLAG = (port: number): ConfigOverride => ({ key: "daemon.port", value: port, source: "--port", kind: "flag" });
-
-function rejection(fn: () => unknown): NexusError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(NexusError);
-    return err as NexusError;
-  }
-  throw new Error("expected a rejection");
-}
 
 /** Dotted paths of every value in a plain object that is not itself an object (lists count as values). */
 function leafPaths(value: unknown, prefix: string[] = []): string[] {

@@ -1,12 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { cpSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpSync } from "node:fs";
 import { basename, join } from "node:path";
 import { chooseDevcontainer, findDevcontainers } from "../../src/config/devcontainer/find.ts";
 import { parseDevcontainer } from "../../src/config/devcontainer/layer.ts";
 import { devcontainerId, substitute } from "../../src/config/devcontainer/variables.ts";
 import { loadProjectConfig } from "../../src/config/project.ts";
-import { NexusError } from "../../src/core/errors.ts";
-import { tempDir } from "../helpers/fixtures.ts";
+import type { NexusError } from "../../src/core/errors.ts";
+import { tempDir, writeFiles as write } from "../helpers/fixtures.ts";
+import { thrownBy as rejected } from "../helpers/errors.ts";
 
 const FIXTURES = join(import.meta.dir, "..", "fixtures", "devcontainer");
 
@@ -15,24 +16,6 @@ function fixture(dir: string, name: string): string {
   const root = join(dir, name);
   cpSync(join(FIXTURES, name), root, { recursive: true });
   return root;
-}
-
-function write(root: string, files: Record<string, string>): string {
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(join(root, name, ".."), { recursive: true });
-    writeFileSync(join(root, name), content);
-  }
-  return root;
-}
-
-function rejected(run: () => unknown): NexusError {
-  try {
-    run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(NexusError);
-    return err as NexusError;
-  }
-  throw new Error("expected the configuration to be rejected");
 }
 
 /** The error of a devcontainer.json with `text`, in a fresh repository. */

@@ -1,18 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { NexusError } from "../../src/core/errors.ts";
 import * as g from "../../src/git/git.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { rejectionOf as failure } from "../helpers/errors.ts";
+import { slowTests } from "../helpers/timeout.ts";
 
-async function failure(p: Promise<unknown>): Promise<NexusError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(NexusError);
-  return err as NexusError;
-}
+slowTests();
 
 describe("repoInfo", () => {
   test("the main tree, its common git dir and its branch", async () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createServer, type Server } from "node:net";
-import { NexusError } from "../../src/core/errors.ts";
 import { canBind, PortAllocator } from "../../src/core/ports.ts";
+import { rejectionOf as rejection } from "../helpers/errors.ts";
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -35,15 +35,6 @@ async function freeWindow(size: number): Promise<{ start: number; end: number }>
     if (checks.every(Boolean)) return { start, end: start + size - 1 };
   }
   throw new Error(`no window of ${size} free ports found`);
-}
-
-async function rejection(p: Promise<unknown>): Promise<NexusError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(NexusError);
-  return err as NexusError;
 }
 
 describe("canBind", () => {

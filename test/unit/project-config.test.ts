@@ -3,29 +3,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.ts";
 import { HOOK_NAMES, loadProjectConfig, parseLifecycleJson, parseProjectYaml, type ProjectConfig } from "../../src/config/project.ts";
-import { NexusError } from "../../src/core/errors.ts";
-import { tempDir } from "../helpers/fixtures.ts";
+import { tempDir, writeFiles as repo } from "../helpers/fixtures.ts";
+import { thrownBy as rejected } from "../helpers/errors.ts";
 
 const FILE = "/repo/.nexus/workspace.yaml";
-
-/** Writes `files` (paths relative to the repo root) into a fresh repo dir. */
-function repo(dir: string, files: Record<string, string>): string {
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(join(dir, name, ".."), { recursive: true });
-    writeFileSync(join(dir, name), content);
-  }
-  return dir;
-}
-
-function rejected(run: () => unknown): NexusError {
-  try {
-    run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(NexusError);
-    return err as NexusError;
-  }
-  throw new Error("expected the configuration to be rejected");
-}
 
 const yamlError = (text: string) => rejected(() => parseProjectYaml(text, FILE));
 const yaml = (...lines: string[]) => `${lines.join("\n")}\n`;

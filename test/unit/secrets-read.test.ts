@@ -6,23 +6,13 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.ts";
 import { secretsFileText } from "../../src/core/workspace/secrets.ts";
-import { NexusError } from "../../src/kernel/errors.ts";
 import { parseDotenv } from "../../src/secrets/dotenv.ts";
 import { keychainArgv, readNamedSecret, readSecrets } from "../../src/secrets/read.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { rejectionOf as rejection } from "../helpers/errors.ts";
 
 slowTests();
-
-async function rejection(p: Promise<unknown>): Promise<NexusError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(NexusError);
-    return err as NexusError;
-  }
-  throw new Error("expected a rejection");
-}
 
 const secretsOf = (yaml: string) => parseConfig(yaml, "/c.yaml").secrets;
 

@@ -3,17 +3,8 @@ import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sign } from "hono/jwt";
 import { bearer, createJwt, ensureDaemonToken, verifyToken } from "../../src/auth/tokens.ts";
-import { NexusError } from "../../src/core/errors.ts";
 import { tempDir } from "../helpers/fixtures.ts";
-
-async function rejection(p: Promise<unknown>): Promise<NexusError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as NexusError;
-  }
-  throw new Error("expected a rejection");
-}
+import { rejectionOf as rejection } from "../helpers/errors.ts";
 
 describe("daemon token", () => {
   test("made once, 0600, random, then reused", async () => {
