@@ -456,6 +456,8 @@ describe("DaemonClient after a connection cut", () => {
     const client = new DaemonClient({ url: s.url, recover: async (err) => (calls.push(err.code), true) });
     const e = await failure(client.json("GET", "/api/v1/workspaces", undefined, { timeoutMs: 50 }));
     expect({ code: e.code, reach: reachOf(e), message: e.message }).toEqual({ code: "DAEMON_UNREACHABLE", reach: "timeout", message: `The Nexus daemon at ${s.url} is not answering (timed out)` });
-    expect({ calls, requests }).toEqual({ calls: [], requests: 1 });
+    // Never recovered nor sent again; on a loaded machine the one request may time out before the server even sees it.
+    expect(calls).toEqual([]);
+    expect(requests).toBeLessThanOrEqual(1);
   });
 });
