@@ -24,13 +24,23 @@ describe("gRPC error mapping", () => {
     NOT_FOUND: grpc.status.NOT_FOUND,
     CONTAINER_ERROR: grpc.status.INTERNAL,
     INTERNAL_ERROR: grpc.status.INTERNAL,
-    SYNC_CONFLICT: grpc.status.INTERNAL,
+    SYNC_SESSION_FAILED: grpc.status.UNAVAILABLE,
+    SYNC_CONFLICT: grpc.status.ABORTED,
+    SYNC_PAUSED: grpc.status.UNAVAILABLE,
+    SYNC_PROVIDER_NOT_FOUND: grpc.status.FAILED_PRECONDITION,
   };
   for (const [code, status] of Object.entries(expected)) {
     test(`${code} → ${grpc.status[status]}`, () => {
       expect(toGrpcError(new NexusError(code as ErrorCode, "m")).code).toBe(status);
     });
   }
+
+  test("no sync error is INTERNAL (each has a status of its meaning)", () => {
+    for (const code of Object.keys(ERROR_CODES).filter((c) => c.startsWith("SYNC_")) as ErrorCode[]) {
+      expect(toGrpcError(new NexusError(code, "m")).code).not.toBe(grpc.status.INTERNAL);
+      expect(fromGrpcError(toGrpcError(new NexusError(code, "m"))).code).toBe(code);
+    }
+  });
 
   test("every taxonomy code maps to some status", () => {
     for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) expect(typeof toGrpcError(new NexusError(code, "m")).code).toBe("number");

@@ -18,10 +18,15 @@ const STATUS: Record<ErrorCode, grpc.status> = {
   WORKSPACE_START_FAILED: grpc.status.INTERNAL,
   PORT_CONFLICT: grpc.status.INTERNAL,
   CONTAINER_ERROR: grpc.status.INTERNAL,
-  SYNC_SESSION_FAILED: grpc.status.INTERNAL,
-  SYNC_CONFLICT: grpc.status.INTERNAL,
-  SYNC_PAUSED: grpc.status.INTERNAL,
-  SYNC_PROVIDER_NOT_FOUND: grpc.status.INTERNAL,
+  // Sync (spec §3.6 gives HTTP statuses; these are gRPC's counterparts by meaning): the provider
+  // failed or the workspace is out of reach, retried with backoff — a transient condition.
+  SYNC_SESSION_FAILED: grpc.status.UNAVAILABLE,
+  // 409: both sides changed a path; gRPC's code for a conflict between concurrent changes.
+  SYNC_CONFLICT: grpc.status.ABORTED,
+  // 503, retryable: the session answers again once resumed.
+  SYNC_PAUSED: grpc.status.UNAVAILABLE,
+  // Not retryable: nothing changes until unison or mutagen is installed (system state to fix first).
+  SYNC_PROVIDER_NOT_FOUND: grpc.status.FAILED_PRECONDITION,
   CONNECTION_LOST: grpc.status.INTERNAL,
   DAEMON_UNREACHABLE: grpc.status.INTERNAL,
   VERSION_MISMATCH: grpc.status.INTERNAL,
