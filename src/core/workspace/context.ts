@@ -106,6 +106,8 @@ export class WorkspaceContext {
   checkpoints: CheckpointHooks | undefined;
   /** Engines (by name) that did not answer last time they were asked, and why: their workspaces are shown unreachable. */
   readonly unreachable = new Map<string, string>();
+  /** Set while the daemon watches engine events: an engine that gets a workspace is watched from then on. */
+  engineInUse: ((engine: string | undefined) => void) | undefined;
   /** File sync for remote workspaces; unset: none is available (remote create fails with SYNC_PROVIDER_NOT_FOUND). */
   remoteSync: RemoteSync | undefined;
   /** status.sync (src/core/sync/service.ts); unset, the bind mount's answer. */

@@ -159,6 +159,8 @@ export class WorkspaceCreator extends WorkspaceBringUp {
       for (let attempt = 1; ; attempt++) {
         record.containerId = await this.container.create(record, ncpu, project);
         d.store.save(record);
+        // Its engine's events reach the daemon from now on (the first workspace on an engine).
+        c.engineInUse?.(record.engine);
         if (seed) {
           step("checkpoint", "Bringing the checkpoint's container filesystem and home in");
           await seed.fillContainer(record.containerId);

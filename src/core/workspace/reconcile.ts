@@ -130,9 +130,18 @@ export class WorkspaceReconciler {
     const d = this.#c.d;
     // Commits made in interactive sessions, or on the host, move without an exec to notice them.
     this.#c.git.watch(signal, () => d.store.list().filter((r) => r.status === "running" && !this.#c.creating.has(r.name)));
-    // The local engine, and each other engine some workspace runs on at daemon start.
-    const names = [undefined, ...new Set(d.store.list().flatMap((r) => (r.engine ? [r.engine] : [])))];
-    for (const name of names) this.#watch(name, signal);
+    // The local engine, and each other engine some workspace runs on at daemon start; an engine that
+    // gets its first workspace later is watched from then on (create calls c.engineInUse).
+    const watched = new Set<string>();
+    const watch = (name: string | undefined) => {
+      const key = name ?? "";
+      if (signal.aborted || watched.has(key)) return;
+      watched.add(key);
+      this.#watch(name, signal);
+    };
+    for (const name of [undefined, ...d.store.list().flatMap((r) => (r.engine ? [r.engine] : []))]) watch(name);
+    this.#c.engineInUse = watch;
+    signal.addEventListener("abort", () => (this.#c.engineInUse = undefined), { once: true });
   }
 
   #watch(name: string | undefined, signal: AbortSignal): void {
