@@ -15,9 +15,10 @@ export interface ConfigKeyDoc {
   honoured: Honoured;
 }
 
-// The sync manager (src/sync/) honours them for a workspace on a remote engine; none can be made until issue 15's engines land.
-const SYNC_LATER = "only for a workspace on a remote engine (not landed yet): a local workspace's worktree is bind-mounted, live without sync";
-const SYNC_MUTAGEN = "passed to mutagen only (unison ignores it), and only for a workspace on a remote engine (not landed yet)";
+// The sync manager (src/sync/) honours them for a workspace on a remote engine; a local workspace's
+// worktree is bind-mounted (provider bind), live without sync, so there they change nothing.
+const REMOTE = " (for a workspace on a remote engine; a local one is bind-mounted, nothing to sync)";
+const SYNC_MUTAGEN = "passed to mutagen only (unison ignores it), for a workspace on a remote engine";
 
 export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
   { key: "daemon.port", does: "also listen on TCP (REST + WS on this port, gRPC on port+1), token required; off unless set", honoured: true },
@@ -56,12 +57,12 @@ export const CONFIG_KEYS: readonly ConfigKeyDoc[] = [
   { key: "secrets.named.<name>.service", does: "source keychain: the item's service (macOS `security`, Linux `secret-tool`)", honoured: true },
   { key: "secrets.named.<name>.account", does: "source keychain: the item's account", honoured: true },
   { key: "secrets.named.<name>.command", does: "source command: a shell command run on the host, as you, whose output is the value (`pass show npm`, `op read …`)", honoured: true },
-  { key: "sync.provider", does: "the file sync engine: auto (mutagen if installed, else unison), mutagen or unison", honoured: SYNC_LATER },
-  { key: "sync.mode", does: "sync direction and safety (two-way-safe, …)", honoured: SYNC_LATER },
-  { key: "sync.exclude", does: "paths left out of sync", honoured: SYNC_LATER },
-  { key: "sync.conflict.strategy", does: "who wins a conflict: host-wins, workspace-wins, newer-wins or manual (the other version is kept)", honoured: SYNC_LATER },
-  { key: "sync.watch.mode", does: "how changes are noticed: auto (file events) or poll", honoured: SYNC_LATER },
-  { key: "sync.watch.pollingInterval", does: "how often changes are polled for", honoured: SYNC_LATER },
+  { key: "sync.provider", does: "the file sync engine: auto (mutagen if installed, else unison), mutagen or unison" + REMOTE, honoured: true },
+  { key: "sync.mode", does: "sync direction and safety (two-way-safe, …)" + REMOTE, honoured: true },
+  { key: "sync.exclude", does: "paths left out of sync" + REMOTE, honoured: true },
+  { key: "sync.conflict.strategy", does: "who wins a conflict: host-wins, workspace-wins, newer-wins or manual (the other version is kept)" + REMOTE, honoured: true },
+  { key: "sync.watch.mode", does: "how changes are noticed: auto (file events) or poll" + REMOTE, honoured: true },
+  { key: "sync.watch.pollingInterval", does: "how often changes are polled for" + REMOTE, honoured: true },
   { key: "sync.performance.maxEntryCount", does: "the largest number of files a sync session takes", honoured: SYNC_MUTAGEN },
   { key: "sync.performance.maxStagingSize", does: "the largest staging area of a sync session", honoured: SYNC_MUTAGEN },
   { key: "sync.deployment", does: "where the sync agent runs (hybrid, …)", honoured: SYNC_MUTAGEN },

@@ -70,7 +70,7 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
   workspaces.setCheckpoints(checkpoints);
   // File sync for workspaces whose engine cannot bind-mount the worktree; state in ~/.nexus/sync.
   // PATH: where unison or mutagen is found (a caller's env may leave it out).
-  const sync = new SyncService({ resolve: (ref) => workspaces.resolve(ref), config: config.sync, manager: new SyncManager({ dir: join(paths.home, "sync"), env: { PATH: process.env.PATH, ...env }, log: (m) => log.info(m) }) });
+  const sync = new SyncService({ resolve: (ref) => workspaces.resolve(ref), config: config.sync, syncGit: (r) => workspaces.syncCommits(r), manager: new SyncManager({ dir: join(paths.home, "sync"), env: { PATH: process.env.PATH, ...env }, log: (m) => log.info(m) }) });
   workspaces.setSyncSummary((r) => sync.summary(r));
   // Remote create, start, stop and destroy keep the worktree and the remote /workspace in step through it.
   workspaces.setRemoteSync(sync);

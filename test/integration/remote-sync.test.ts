@@ -2,6 +2,7 @@
 // private dockerd and a real sshd on 127.0.0.1): its /workspace is a volume there, kept in step with
 // the worktree here by the sync service (unison). Nothing is mocked.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Services } from "../../src/daemon/services.ts";
@@ -27,6 +28,7 @@ describe.skipIf(why !== undefined)("file sync of a workspace on a remote engine"
   let remote: RemoteEngineDouble;
   let s: Services;
   let home: string;
+  const watching = new AbortController();
   const repo = makeRepo(join(root.path, "repo"), { "README.md": "# remote\n", "src/app.ts": "export {};\n" });
 
   beforeAll(async () => {
@@ -34,15 +36,23 @@ describe.skipIf(why !== undefined)("file sync of a workspace on a remote engine"
     home = join(root.path, "nexus");
     s = serviceGraph(home, remote.configYaml);
     await s.workspaces.reconcile();
+    // As the daemon does at start, while no workspace runs on the remote engine yet.
+    s.workspaces.watchEngine(watching.signal);
   }, 600_000);
 
   afterAll(async () => {
+    watching.abort();
     s?.workspaces.shutdown();
     await s?.sync.manager.shutdown();
     await remote?.[Symbol.asyncDispose]();
     await root[Symbol.asyncDispose]();
   }, 600_000);
 
+  const hostGit = (...args: string[]) => {
+    const r = spawnSync("git", args[0] === "-C" ? args : ["-C", repo, ...args], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
   const inside = async (script: string) => (await s.workspaces.execCollect("far", { command: "sh", args: ["-c", script] })).stdout;
 
   test("create --engine: the worktree's files are inside after create, and sync status says unison", async () => {
@@ -62,6 +72,47 @@ describe.skipIf(why !== undefined)("file sync of a workspace on a remote engine"
     expect((await s.sync.flush("far")).flushed).toBe(true);
   }, 300_000);
 
+  test("git inside: a repository of its own on the workspace's branch, clean, with the host's history", async () => {
+    const tip = hostGit("rev-parse", "refs/heads/nexus/far");
+    expect((await inside("cd /workspace && git branch --show-current")).trim()).toBe("nexus/far");
+    expect((await inside("cd /workspace && git rev-parse HEAD")).trim()).toBe(tip);
+    expect((await inside("cd /workspace && git rev-parse main")).trim()).toBe(hostGit("rev-parse", "refs/heads/main"));
+    // The synced files and the index agree: what shows as changed is what the earlier test edited, as on the host.
+    expect(await inside("cd /workspace && git status --porcelain")).toBe(" M src/app.ts\n?? inside.txt\n");
+    expect(hostGit("-C", s.workspaces.resolve("far").mountPath, "status", "--porcelain")).toBe("M src/app.ts\n?? inside.txt");
+    // The worktree's .git file here is never carried over (nor the repository inside back).
+    expect(readFileSync(join(s.workspaces.resolve("far").mountPath, ".git"), "utf8")).toStartWith("gitdir: ");
+  }, 300_000);
+
+  test("a commit made inside reaches the host's nexus/far; other branches inside never move the host's", async () => {
+    await inside("cd /workspace && git add inside.txt && git -c user.name=In -c user.email=in@x commit -q -m 'made inside'");
+    const insideTip = (await inside("cd /workspace && git rev-parse HEAD")).trim();
+    expect(hostGit("rev-parse", "refs/heads/nexus/far")).toBe(insideTip);
+    expect(hostGit("log", "-1", "--format=%s", "nexus/far")).toBe("made inside");
+    // The host's worktree index followed: git status here is clean for the committed file.
+    expect(hostGit("-C", s.workspaces.resolve("far").mountPath, "status", "--porcelain", "inside.txt")).toBe("");
+    // Rewriting main inside leaves the host's main alone; the commit is kept under the workspace's namespace.
+    const main = hostGit("rev-parse", "refs/heads/main");
+    await inside("cd /workspace && git branch -f main HEAD");
+    expect(hostGit("rev-parse", "refs/heads/main")).toBe(main);
+    const id = s.workspaces.resolve("far").id;
+    expect(hostGit("rev-parse", `refs/nexus/workspaces/${id}/heads/main`)).toBe(insideTip);
+    await inside("cd /workspace && git branch -f main " + main);
+  }, 300_000);
+
+  test("a commit made here reaches the repository inside on sync flush", async () => {
+    const worktree = s.workspaces.resolve("far").mountPath;
+    writeFileSync(join(worktree, "host.txt"), "from the host\n");
+    hostGit("-C", worktree, "add", "host.txt");
+    hostGit("-C", worktree, "-c", "user.name=H", "-c", "user.email=h@x", "commit", "-q", "-m", "made here");
+    const tip = hostGit("rev-parse", "refs/heads/nexus/far");
+    await s.sync.flush("far");
+    expect((await inside("cd /workspace && git rev-parse HEAD")).trim()).toBe(tip);
+    expect((await inside("cd /workspace && git log -1 --format=%s")).trim()).toBe("made here");
+    await until("host.txt inside", async () => (await inside("cat /workspace/host.txt 2>/dev/null || true")) === "from the host\n");
+    expect(await inside("cd /workspace && git status --porcelain")).toBe(" M src/app.ts\n");
+  }, 300_000);
+
   test("stopped, its sync is not running (flush INVALID_STATE); started again, it catches up", async () => {
     const worktree = s.workspaces.resolve("far").mountPath;
     await s.workspaces.stop("far");
@@ -72,6 +123,13 @@ describe.skipIf(why !== undefined)("file sync of a workspace on a remote engine"
     expect(s.sync.status("far").status).toBe("syncing");
     expect(await inside("cat /workspace/while-stopped.txt")).toBe("written while stopped\n");
   }, 600_000);
+
+  test("its engine's events are watched from its first workspace on: a container stopped behind the daemon's back shows", async () => {
+    const r = s.workspaces.resolve("far");
+    expect(r.status).toBe("running");
+    remote.docker("stop", "-t", "1", r.containerId!);
+    await until("the record says stopped", () => s.workspaces.resolve("far").status === "stopped", 120_000);
+  }, 300_000);
 
   test("destroy forgets its sync session", async () => {
     const id = s.workspaces.resolve("far").id;

@@ -24,6 +24,8 @@ export interface SyncServiceDeps {
   manager: SyncManager;
   /** The config's `sync:` block (validated by the config schema); default: the spec's defaults. */
   config?: unknown;
+  /** After a flush of a remote workspace: its commits made inside reach the host's branch too (core/workspace/git-sync.ts). */
+  syncGit?: (r: WorkspaceRecord) => Promise<unknown>;
 }
 
 const BIND_CACHE_MS = 5000;
@@ -60,7 +62,11 @@ export class SyncService {
   async attach(r: WorkspaceRecord, endpoint: SyncEndpoint, progress: ProgressSink = () => {}): Promise<void> {
     const t0 = Date.now();
     progress({ phase: "sync", message: `Syncing ${r.mountPath} with /workspace` });
-    const s = await this.#d.manager.attach(r.id, { hostPath: r.mountPath, remotePath: "/workspace", endpoint, config: this.config });
+    // `.git` is never synced, whatever the config says: the worktree's `.git` file names a git dir on
+    // this machine, and the workspace has a repository of its own there (core/workspace/remote-git.ts).
+    const config = this.config;
+    if (!config.exclude.includes(".git")) config.exclude = [...config.exclude, ".git"];
+    const s = await this.#d.manager.attach(r.id, { hostPath: r.mountPath, remotePath: "/workspace", endpoint, config });
     progress({ phase: "sync", message: `In step (${s.provider}, ${s.stats.filesTotal} files, ${((Date.now() - t0) / 1000).toFixed(1)}s)`, elapsedMs: Date.now() - t0 });
   }
 
@@ -130,7 +136,11 @@ export class SyncService {
     this.#refuseDormant(r);
     // Both sides are the same files: they agree already.
     if (!this.#d.manager.has(r.id)) return { flushed: true, durationMs: 0 };
-    return this.#d.manager.flush(r.id, opts.timeoutSeconds ? opts.timeoutSeconds * 1000 : undefined);
+    const t0 = Date.now();
+    await this.#d.manager.flush(r.id, opts.timeoutSeconds ? opts.timeoutSeconds * 1000 : undefined);
+    // Commits made inside are part of "both sides agree": the host's branch takes them now.
+    await this.#d.syncGit?.(r);
+    return { flushed: true, durationMs: Date.now() - t0 };
   }
 
   conflicts(ref: string): { conflicts: SyncConflict[] } {

@@ -42,7 +42,7 @@ export abstract class WorkspaceBringUp {
    * it counts as up (`onAttach` runs first: create keeps its undo there), then the secrets read on the
    * host go onto the container's tmpfs (a fresh container's tmpfs is empty: what was written before is forgotten).
    */
-  protected async catchUp(r: WorkspaceRecord, o: { secrets: SecretSet | undefined; agentSocket: string | undefined; step: Step; syncMessage: string; syncProgress: ProgressSink; onAttach?: () => void }): Promise<void> {
+  protected async catchUp(r: WorkspaceRecord, o: { secrets: SecretSet | undefined; agentSocket: string | undefined; step: Step; syncMessage: string; syncProgress: ProgressSink; onAttach?: () => void; gitRequired?: boolean }): Promise<void> {
     const c = this.c;
     if (c.isRemote(r)) {
       const sync = c.requireRemoteSync();
@@ -51,6 +51,11 @@ export abstract class WorkspaceBringUp {
       // Sync's ssh checks the workspace's host key against ~/.nexus/known_hosts (a rotated key takes over at start): write it first.
       c.syncSshFiles();
       await sync.attach(r, c.sshEndpoint(r), o.syncProgress);
+      // Its repository inside, from the host's refs (remote-git.ts): git works there, commits reach the
+      // branch here. Create fails without it; a start only warns (a volume holding one keeps it).
+      o.step("sync", "Making the workspace's git repository from this one's branches");
+      const made = c.git.prepareRemote(r);
+      await (o.gitRequired ? made : made.catch((err: Error) => c.d.log.warn(`${r.name}: git inside: ${err.message}`)));
     }
     c.secrets.forget(r.id);
     if (o.secrets) await c.secrets.install(r, o.secrets, !!o.agentSocket && c.forwardsAgent(r));

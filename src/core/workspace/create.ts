@@ -104,8 +104,8 @@ export class WorkspaceCreator extends WorkspaceBringUp {
         step("checkpoint", `Bringing the checkpoint's files into ${record.mountPath}`);
         await seed.fillWorktree(record.mountPath);
       }
-      // The workspace's own git dir (git-sync.ts): removed with the record on rollback. Not for a
-      // remote workspace: its git dir would be on this machine.
+      // The workspace's own git dir (git-sync.ts): removed with the record on rollback. A remote
+      // workspace gets one inside its volume once it runs (prepareRemote below).
       if (!remoteSync) await c.git.prepare(record);
 
       // The project's .nexus/workspace.yaml (in the new worktree) adds ports, resources, image, hooks, services.
@@ -191,6 +191,7 @@ export class WorkspaceCreator extends WorkspaceBringUp {
         syncMessage: `Syncing ${r.mountPath} to /workspace on engine '${r.engine}'`,
         syncProgress: (e) => step(e.phase, e.message),
         onAttach: () => undo.push({ what: "stop file sync", run: () => remoteSync!.detach(r) }),
+        gitRequired: true,
       });
 
       record.status = target("start");

@@ -17,7 +17,10 @@
 //
 // When: after an exec whose refs moved (an lstat check, free otherwise), every few seconds while the
 // daemon watches (interactive sessions, commits made on the host), before stop, and before destroy.
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+//
+// A workspace on a remote engine has its repository inside its volume instead (remote-git.ts): the
+// same moves, with its refs' fingerprint read over SSH and the host's objects sent in as a bundle.
+import { closeSync, createReadStream, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerSpec } from "../../docker/container-engine.ts";
 import { runGit } from "../../git/git.ts";
@@ -29,7 +32,9 @@ import type { NexusPaths } from "../../store/paths.ts";
 import { NexusError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { KeyedMutex } from "../mutex.ts";
+import { git, hasCommit, hostTip, isAncestor, namespaceOnlyCommits, refMap, refreshHostIndex } from "./git-sync-host.ts";
 import type { WorkspaceRecord } from "../types.ts";
+import { fingerprintLine, initLine, PRESENT_LINE, REMOTE_GIT_DIR, UNBUNDLE_LINE } from "./remote-git.ts";
 
 /** A bundle bigger than this is refused (a workspace must not fill the host's disk through the daemon). */
 const MAX_BUNDLE_BYTES = 2 * 1024 * 1024 * 1024;
@@ -37,14 +42,13 @@ const POLL_MS = 3000;
 /** A workspace must not hold a sync (and so a destroy) forever. */
 const COMMAND_TIMEOUT_MS = 60_000;
 const BUNDLE_TIMEOUT_MS = 10 * 60_000;
-const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 export interface GitSyncDeps {
   paths: NexusPaths;
   log: Logger;
   owner: { uid: number; gid: number };
   /** Runs a command line in the workspace over its pooled SSH connection. */
-  exec(r: WorkspaceRecord, line: string, streams: { onStdout?: (b: Buffer) => void; onStderr?: (b: Buffer) => void; signal?: AbortSignal }): Promise<ExecExit>;
+  exec(r: WorkspaceRecord, line: string, streams: { onStdout?: (b: Buffer) => void; onStderr?: (b: Buffer) => void; signal?: AbortSignal; stdin?: Uint8Array | AsyncIterable<Uint8Array> }): Promise<ExecExit>;
   /** Runs a throwaway container (root, the workspace's image) to remove what the workspace left root-owned. */
   runOneOff(spec: ContainerSpec, timeoutMs: number): Promise<{ exitCode: number; output: string }>;
 }
@@ -65,6 +69,10 @@ interface SyncState {
   lastSyncAt?: string;
   /** HEAD inside (a commit) as the last sync read it: a checkpoint records it (src/core/checkpoints/). */
   insideHead?: string;
+  /** The repository is inside the container's volume on a remote engine (remote-git.ts), not on this machine. */
+  remote?: boolean;
+  /** The last sync failed: a stopped remote workspace may hold commits the host has not (destroy asks for --force). */
+  failed?: boolean;
 }
 
 export interface SyncResult {
@@ -114,8 +122,8 @@ export class GitSync {
   /** The layout of a workspace with its own git dir; undefined for a workspace without a repository. */
   layout(r: WorkspaceRecord): OwnGitLayout | undefined {
     const s = this.#state(r.id);
-    const dir = this.ownDir(r.id);
-    if (!s || !r.repository || !existsSync(dir)) return undefined;
+    const dir = s?.remote ? REMOTE_GIT_DIR : this.ownDir(r.id);
+    if (!s || !r.repository || (!s.remote && !existsSync(dir))) return undefined;
     if (s.kind === "worktree" && r.worktree && s.adminName) {
       return { kind: "worktree", dir, commonDir: r.repository.gitCommonDir, adminName: s.adminName, worktree: r.worktree.path, branch: s.branch };
     }
@@ -132,6 +140,24 @@ export class GitSync {
     const dir = this.ownDir(r.id);
     // Half made by a create that was cut short: made again from scratch (no container has had it).
     if (existsSync(dir) && !this.#state(r.id)) rmSync(dir, { recursive: true, force: true });
+    const layout = this.#newLayout(r, dir);
+    if (!layout) return;
+    await makeOwnGitDir(layout, this.#d.owner);
+    const base = await hostTip(layout);
+    this.#saveState(r.id, {
+      kind: layout.kind,
+      branch: layout.branch,
+      ...(layout.kind === "worktree" ? { adminName: layout.adminName } : {}),
+      ...(base ? { base } : {}),
+      fingerprint: refsFingerprint(layout),
+      ownFingerprint: refsFingerprint(layout, "own"),
+      refTree: refTreeFingerprint(layout),
+    });
+  }
+
+  /** Where the workspace's git dir goes (`dir`) and what it tracks; undefined when git inside gets none. */
+  #newLayout(r: WorkspaceRecord, dir: string): OwnGitLayout | undefined {
+    if (!r.repository) return undefined;
     const commonDir = r.repository.gitCommonDir;
     let layout: OwnGitLayout;
     if (r.worktree) {
@@ -146,32 +172,78 @@ export class GitSync {
       layout = { kind: "repo", dir, commonDir, repo: r.repository.path, branch: r.branch };
     } else {
       this.#d.log.warn(`${r.name}: the repository's git dir is not <repo>/.git; git inside the workspace has no git dir`);
+      return undefined;
+    }
+    return layout;
+  }
+
+  /**
+   * A workspace on a remote engine, running and its files synced: makes its repository inside from
+   * the host's refs when its volume has none (create; start after the volume was made anew). A
+   * repository already there is kept as it is (it holds the workspace's own history).
+   */
+  async prepareRemote(r: WorkspaceRecord): Promise<void> {
+    if (!r.repository) return;
+    if ((await this.#run(r, PRESENT_LINE)).trim() === "present") {
+      if (!this.#state(r.id)?.remote) this.#d.log.warn(`${r.name}: /workspace/.git was made inside, not by Nexus: its commits are not brought to the host`);
       return;
     }
-    await makeOwnGitDir(layout, this.#d.owner);
+    const layout = this.#newLayout(r, REMOTE_GIT_DIR);
+    if (!layout) return;
+    const repo = layout.kind === "worktree" ? layout.commonDir : layout.repo;
+    const format = (await runGit(["rev-parse", "--show-object-format"], repo)).stdout.trim();
+    const file = join(this.#d.paths.workspaceDir(r.id), "outgoing.bundle");
+    try {
+      // Every branch, tag and remote-tracking branch, as a clone has them (a local workspace sees them through its alternates).
+      const made = await runGit(["-c", "gc.auto=0", "bundle", "create", "-q", file, "--branches", "--tags", "--remotes"], repo);
+      const bundled = made.code === 0 && existsSync(file);
+      // A repository without a commit has nothing to bundle ("Refusing to create empty bundle"); anything else is a failure.
+      if (!bundled && !/empty bundle/i.test(made.stderr)) throw new NexusError("INTERNAL_ERROR", `git bundle failed in ${repo}: ${made.stderr.trim().slice(0, 500)}`, { suggestion: `Check the repository with 'git -C ${repo} status'` });
+      await this.#run(r, initLine(layout.branch, format, bundled), bundled ? createReadStream(file) : new Uint8Array(0));
+    } finally {
+      rmSync(file, { force: true });
+    }
     const base = await hostTip(layout);
+    const own = await this.#run(r, fingerprintLine(layout.branch));
     this.#saveState(r.id, {
       kind: layout.kind,
       branch: layout.branch,
       ...(layout.kind === "worktree" ? { adminName: layout.adminName } : {}),
       ...(base ? { base } : {}),
-      fingerprint: refsFingerprint(layout),
-      ownFingerprint: refsFingerprint(layout, "own"),
-      refTree: refTreeFingerprint(layout),
+      remote: true,
+      fingerprint: `${own}#${refsFingerprint(layout, "host")}`,
+      ownFingerprint: own,
     });
+    this.#d.log.info(`${r.name}: made its repository inside from ${repo} (${layout.branch})`);
+  }
+
+  /** The fingerprint of the workspace's refs: lstat here, or one command inside for a remote workspace. */
+  async #ownFingerprint(r: WorkspaceRecord, l: OwnGitLayout, s: SyncState): Promise<string> {
+    return s.remote ? await this.#run(r, fingerprintLine(l.branch)) : refsFingerprint(l, "own");
+  }
+
+  /** Both sides' fingerprint, as saved at the last sync. */
+  async #fingerprint(r: WorkspaceRecord, l: OwnGitLayout, s: SyncState): Promise<string> {
+    return s.remote ? `${await this.#ownFingerprint(r, l, s)}#${refsFingerprint(l, "host")}` : refsFingerprint(l);
   }
 
   /** The container's git mounts (none for a workspace without a repository: then nothing of a git dir is mounted). */
   mounts(r: WorkspaceRecord): Mount[] {
     const l = this.layout(r);
-    return l ? ownGitMounts(l) : [];
+    return l && !this.#state(r.id)?.remote ? ownGitMounts(l) : [];
   }
 
   /** After an exec: syncs when refs moved on either side; never fails the exec. */
   async afterExec(r: WorkspaceRecord): Promise<void> {
     const l = this.layout(r);
-    if (!l || refsFingerprint(l) === this.#state(r.id)?.fingerprint) return;
-    await this.sync(r).catch((err: Error) => this.#d.log.warn(`${r.name}: git sync: ${err.message}`));
+    const s = this.#state(r.id);
+    if (!l || !s) return;
+    try {
+      if ((await this.#fingerprint(r, l, s)) === s.fingerprint) return;
+      await this.sync(r);
+    } catch (err) {
+      this.#d.log.warn(`${r.name}: git sync: ${(err as Error).message}`);
+    }
   }
 
   /**
@@ -182,7 +254,7 @@ export class GitSync {
     const l = this.layout(r);
     if (!l) return {};
     const s = this.#state(r.id);
-    if (!s?.insideHead || refsFingerprint(l) !== s.fingerprint) await this.sync(r);
+    if (!s?.insideHead || (await this.#fingerprint(r, l, s)) !== s.fingerprint) await this.sync(r);
     const head = this.#state(r.id)?.insideHead;
     return head ? { insideHead: head } : {};
   }
@@ -194,7 +266,7 @@ export class GitSync {
    */
   indexPathInside(r: WorkspaceRecord): string | undefined {
     const l = this.layout(r);
-    if (!l) return undefined;
+    if (!l || this.#state(r.id)?.remote) return undefined;
     return l.kind === "worktree" ? join(l.commonDir, "worktrees", l.adminName, "index") : "/workspace/.git/index";
   }
 
@@ -219,6 +291,8 @@ export class GitSync {
       const l = this.layout(r);
       const s = this.#state(r.id);
       if (!l || !s) return undefined;
+      // A remote workspace's refs are read over SSH, and its other branches have no cheap check: always a sync.
+      if (s.remote) return this.#sync(r);
       const tree = refTreeFingerprint(l);
       if (s.fingerprint === refsFingerprint(l) && tree !== TREE_OVERFLOW && s.refTree === tree) return undefined;
       return this.#sync(r);
@@ -227,7 +301,15 @@ export class GitSync {
 
   /** Brings the two sides together now (the workspace must be running: the workspace side is reached over SSH). */
   sync(r: WorkspaceRecord): Promise<SyncResult | undefined> {
-    return this.#locks.run(r.id, () => this.#sync(r));
+    return this.#locks.run(r.id, async () => {
+      try {
+        return await this.#sync(r);
+      } catch (err) {
+        const s = this.#state(r.id);
+        if (s && !s.failed) this.#saveState(r.id, { ...s, failed: true });
+        throw err;
+      }
+    });
   }
 
   async #sync(r: WorkspaceRecord): Promise<SyncResult | undefined> {
@@ -238,8 +320,8 @@ export class GitSync {
     const ns = `refs/nexus/workspaces/${r.id}`;
     // Taken before the workspace's refs are read: a commit made inside while this sync runs then
     // still differs from what is saved, and the next check syncs it.
-    const ownBefore = refsFingerprint(l, "own");
-    const treeBefore = refTreeFingerprint(l);
+    const ownBefore = await this.#ownFingerprint(r, l, state);
+    const treeBefore = state.remote ? undefined : refTreeFingerprint(l);
     const inside = await this.#insideRefs(r);
     const host = await refMap(repo, ["refs/heads"]);
     const kept = await refMap(repo, [ns]);
@@ -279,6 +361,7 @@ export class GitSync {
         Object.assign(result, { moved: "to-host", tip: wsTip, ...(note ? { note } : {}) });
         base = wsTip;
       } else if (hTip !== undefined && (!wsMoved || (await isAncestor(repo, wsTip, hTip)))) {
+        if (state.remote) await this.#sendObjects(r, repo, ref, wsTip);
         const note = await this.#moveInside(r, l.branch, wsTip, hTip);
         Object.assign(result, { moved: "to-workspace", tip: hTip, ...(note ? { note } : {}) });
         base = hTip;
@@ -295,7 +378,7 @@ export class GitSync {
     if (result.moved === "to-host" || result.moved === "to-workspace") this.#d.log.info(`${r.name}: ${l.branch} ${result.moved} at ${result.tip!.slice(0, 12)}`);
     // The host side is taken after this sync's own ref moves, so they do not trigger another one;
     // the workspace side too when this sync moved its branch.
-    const own = result.moved === "to-workspace" ? refsFingerprint(l, "own") : ownBefore;
+    const own = result.moved === "to-workspace" ? await this.#ownFingerprint(r, l, state) : ownBefore;
     // A branch moved inside carries HEAD with it when HEAD was on its old tip.
     const insideHead = result.moved === "to-workspace" && inside.head === wsTip ? result.tip : inside.head;
     this.#saveState(r.id, {
@@ -304,9 +387,10 @@ export class GitSync {
       fingerprint: `${own}#${refsFingerprint(l, "host")}`,
       ownFingerprint: own,
       // Moving the branch inside changed the tree: taken again then, as `own` is.
-      refTree: result.moved === "to-workspace" ? refTreeFingerprint(l) : treeBefore,
+      refTree: result.moved === "to-workspace" && !state.remote ? refTreeFingerprint(l) : treeBefore,
       lastSyncAt: new Date().toISOString(),
       insideHead,
+      failed: undefined,
     });
     return result;
   }
@@ -325,10 +409,11 @@ export class GitSync {
     return { refs, ...(head ? { head } : {}) };
   }
 
-  async #run(r: WorkspaceRecord, line: string): Promise<string> {
+  async #run(r: WorkspaceRecord, line: string, stdin?: Uint8Array | AsyncIterable<Uint8Array>): Promise<string> {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    const exit = await this.#d.exec(r, line, { onStdout: (b) => out.push(b), onStderr: (b) => err.push(b), signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS) });
+    const timeout = stdin ? BUNDLE_TIMEOUT_MS : COMMAND_TIMEOUT_MS;
+    const exit = await this.#d.exec(r, line, { onStdout: (b) => out.push(b), onStderr: (b) => err.push(b), signal: AbortSignal.timeout(timeout), ...(stdin ? { stdin } : {}) });
     if (exit.exitCode !== 0) {
       throw new NexusError("INTERNAL_ERROR", `git in workspace ${r.name} failed (exit ${exit.exitCode}): ${Buffer.concat(err).toString("utf8").trim().slice(0, 500)}`, {
         suggestion: `Look with 'nexus exec ${r.name} -- git status'`,
@@ -345,7 +430,9 @@ export class GitSync {
     let tooBig = false;
     const err: Buffer[] = [];
     try {
-      const line = ["cd /workspace && git bundle create -q -", ...new Set(refs.map((x) => x.from)), "--not", ...exclude].map((w, i) => (i === 0 ? w : shellQuote(w))).join(" ");
+      // Only the excluded commits the workspace has (a remote workspace's repository lacks what the host made since) go to --stdin.
+      const have = `for s in ${exclude.map(shellQuote).join(" ")}; do git cat-file -e "$s^{commit}" 2>/dev/null && echo "^$s"; done`;
+      const line = `cd /workspace && { ${exclude.length ? have : "true"}; } | git bundle create -q - ${[...new Set(refs.map((x) => x.from))].map(shellQuote).join(" ")} --stdin`;
       const exit = await this.#d.exec(r, line, {
         onStdout: (b) => {
           size += b.length;
@@ -363,6 +450,18 @@ export class GitSync {
     try {
       const specs = refs.map((x) => `+${x.from}:${x.to}`);
       await git(repo, ["-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--", file, ...specs]);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+
+  /** Host → remote workspace: the objects of `ref` that `have` (a commit inside) lacks go in as a bundle. */
+  async #sendObjects(r: WorkspaceRecord, repo: string, ref: string, have: string): Promise<void> {
+    const file = join(this.#d.paths.workspaceDir(r.id), "outgoing.bundle");
+    try {
+      await git(repo, ["-c", "gc.auto=0", "bundle", "create", "-q", file, ref, "--not", have]);
+      if (statSync(file).size > MAX_BUNDLE_BYTES) throw new NexusError("RESOURCE_EXHAUSTED", `The host's new commits on ${ref} make a bundle over ${MAX_BUNDLE_BYTES} bytes; not sent to workspace ${r.name}`, { suggestion: "Fetch them inside from a remote instead" });
+      await this.#run(r, UNBUNDLE_LINE, createReadStream(file));
     } finally {
       rmSync(file, { force: true });
     }
@@ -400,7 +499,7 @@ export class GitSync {
         }
         this.#d.log.warn(`${r.name}: destroy --force: its commits could not be brought to the host: ${(err as Error).message}`);
       }
-    } else if (!opts.force && refsFingerprint(l, "own") !== this.#state(r.id)?.ownFingerprint) {
+    } else if (!opts.force && (this.#state(r.id)?.remote ? this.#state(r.id)?.failed : refsFingerprint(l, "own") !== this.#state(r.id)?.ownFingerprint)) {
       throw new NexusError("INVALID_STATE", `Workspace '${r.name}' is not running and its git refs changed since they were last brought to the host`, {
         suggestion: `Start it ('nexus start ${r.name}') so its commits reach the host, then destroy it; or 'nexus destroy ${r.name} --force' to discard them`,
         details: { workspaceName: r.name },
@@ -458,64 +557,4 @@ export class GitSync {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-}
-
-async function git(cwd: string, args: string[]): Promise<string> {
-  const r = await runGit(args, cwd);
-  if (r.code !== 0) {
-    throw new NexusError("INTERNAL_ERROR", `git ${args.find((a) => !a.startsWith("-") && !a.includes("=")) ?? ""} failed in ${cwd}: ${(r.stderr || r.stdout).trim().slice(0, 500)}`, {
-      suggestion: `Check the repository with 'git -C ${cwd} status'`,
-    });
-  }
-  return r.stdout;
-}
-
-async function refMap(repo: string, patterns: string[]): Promise<Map<string, string>> {
-  const out = await git(repo, ["for-each-ref", "--format=%(objectname) %(refname)", ...patterns]);
-  const map = new Map<string, string>();
-  for (const line of out.split("\n")) {
-    const i = line.indexOf(" ");
-    if (i > 0 && SHA.test(line.slice(0, i))) map.set(line.slice(i + 1), line.slice(0, i));
-  }
-  return map;
-}
-
-async function hasCommit(repo: string, sha: string): Promise<boolean> {
-  return (await runGit(["cat-file", "-e", `${sha}^{commit}`], repo)).code === 0;
-}
-
-async function isAncestor(repo: string, a: string, b: string): Promise<boolean> {
-  return (await runGit(["merge-base", "--is-ancestor", a, b], repo)).code === 0;
-}
-
-async function hostTip(l: OwnGitLayout): Promise<string | undefined> {
-  const r = await runGit(["rev-parse", "-q", "--verify", `refs/heads/${l.branch}^{commit}`], l.kind === "worktree" ? l.commonDir : l.repo);
-  return r.code === 0 && SHA.test(r.stdout.trim()) ? r.stdout.trim() : undefined;
-}
-
-/** Commits under refs/nexus/workspaces/<id>/ that no branch and no remote-tracking branch holds. */
-export async function namespaceOnlyCommits(repo: string, id: string): Promise<number> {
-  const r = await runGit(["rev-list", "--count", `--glob=refs/nexus/workspaces/${id}/*`, "--not", "--branches", "--remotes"], repo);
-  if (r.code !== 0) throw new NexusError("INTERNAL_ERROR", `git rev-list failed in ${repo}: ${r.stderr.trim()}`);
-  return Number(r.stdout.trim()) || 0;
-}
-
-/**
- * Host side, after its branch took the workspace's commits: the worktree (or repository) on the host
- * has the new files already (they are shared); its index is brought from `from` to `to` when it
- * held nothing staged, so `git status` there is clean again.
- */
-async function refreshHostIndex(l: OwnGitLayout, from: string, to: string): Promise<string | undefined> {
-  const cwd = l.kind === "worktree" ? l.worktree : l.repo;
-  if (!existsSync(cwd)) return undefined;
-  const head = await runGit(["symbolic-ref", "-q", "HEAD"], cwd);
-  if (head.stdout.trim() !== `refs/heads/${l.branch}`) return undefined;
-  const staged = await runGit(["diff-index", "--cached", "--quiet", from, "--"], cwd);
-  if (staged.code !== 0) return `the host's index in ${cwd} has staged changes, so it was not brought to ${to.slice(0, 12)} ('git reset' there shows the new commit as it is)`;
-  // Entries whose content is unchanged keep their stat data; no up-to-date check against the files
-  // (which hold the new content already, unlike `read-tree -m`). HEAD is not touched.
-  const read = await runGit(["reset", "-q", to, "--", "."], cwd);
-  if (read.code !== 0) return `could not update the host's index in ${cwd}: ${read.stderr.trim()}`;
-  await runGit(["update-index", "-q", "--refresh"], cwd);
-  return undefined;
 }

@@ -148,6 +148,11 @@ export class WorkspaceService {
   syncGit(r: WorkspaceRecord): Promise<{ insideHead?: string }> {
     return this.#c.git.syncIfMoved(r);
   }
+  /** Brings the commits of a running workspace's branch to the host (and the host's to it) now; sync flush calls it. */
+  async syncCommits(r: WorkspaceRecord): Promise<void> {
+    await this.#c.git.sync(r);
+  }
+
   /** Where the workspace's own git index is inside its container (none without a repository). */
   gitIndexInside(r: WorkspaceRecord): string | undefined {
     return this.#c.git.indexPathInside(r);
