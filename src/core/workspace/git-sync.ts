@@ -292,24 +292,27 @@ export class GitSync {
       const s = this.#state(r.id);
       if (!l || !s) return undefined;
       // A remote workspace's refs are read over SSH, and its other branches have no cheap check: always a sync.
-      if (s.remote) return this.#sync(r);
+      if (s.remote) return this.#syncNoting(r);
       const tree = refTreeFingerprint(l);
       if (s.fingerprint === refsFingerprint(l) && tree !== TREE_OVERFLOW && s.refTree === tree) return undefined;
-      return this.#sync(r);
+      return this.#syncNoting(r);
     });
   }
 
   /** Brings the two sides together now (the workspace must be running: the workspace side is reached over SSH). */
   sync(r: WorkspaceRecord): Promise<SyncResult | undefined> {
-    return this.#locks.run(r.id, async () => {
-      try {
-        return await this.#sync(r);
-      } catch (err) {
-        const s = this.#state(r.id);
-        if (s && !s.failed) this.#saveState(r.id, { ...s, failed: true });
-        throw err;
-      }
-    });
+    return this.#locks.run(r.id, () => this.#syncNoting(r));
+  }
+
+  /** #sync, and a failure noted in the state (destroy of a stopped remote workspace reads it). */
+  async #syncNoting(r: WorkspaceRecord): Promise<SyncResult | undefined> {
+    try {
+      return await this.#sync(r);
+    } catch (err) {
+      const s = this.#state(r.id);
+      if (s && !s.failed) this.#saveState(r.id, { ...s, failed: true });
+      throw err;
+    }
   }
 
   async #sync(r: WorkspaceRecord): Promise<SyncResult | undefined> {
