@@ -22,6 +22,7 @@ import { telemetryFromConfig, type TelemetryExporter } from "../core/trace/telem
 import { TraceLog } from "../store/trace-log.ts";
 import type { SyncService } from "../core/sync/service.ts";
 import { releaseMemoryAfterDestroys } from "./memory.ts";
+import { sleep } from "../kernel/poll.ts";
 
 const IDLE_CHECK_MS = 30_000;
 
@@ -72,7 +73,7 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       sessions?.shutdown();
       forwards?.shutdown(); // first: `nexus proxy` streams end instead of holding the servers open
       const closing = [server?.stop(), tcpServer?.stop(), ...grpcServers.map((g) => g.stop())];
-      await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 5000))]).catch(() => {});
+      await Promise.race([Promise.allSettled(closing), sleep(5000)]).catch(() => {});
       rmSync(paths.grpcSocket, { force: true });
       await syncService?.manager.shutdown().catch(() => undefined);
       workspaces?.shutdown();

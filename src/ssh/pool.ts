@@ -5,10 +5,17 @@ import type { Duplex } from "node:stream";
 import { NexusError } from "../kernel/errors.ts";
 import { ConnectionGroup, type Client, type Pooled } from "./connection-group.ts";
 import { publicKeyBlob } from "./keys.ts";
-import { pollUntil } from "../kernel/poll.ts";
+import { pollUntil, retry } from "../kernel/poll.ts";
 
 /** Tries of a command that sshd refused to start (its process could not be made), before RESOURCE_EXHAUSTED. */
 const EXEC_ATTEMPTS = 4;
+
+/** sshd would not start the command (it could not make a process): it did not run, so it may be tried again. */
+class ExecRefused extends Error {
+  constructor(readonly refused: Error) {
+    super(refused.message);
+  }
+}
 
 export interface SshTarget {
   host: string;
@@ -163,40 +170,45 @@ export class SshPool {
     const tag = randomUUID();
     const line = `export NEXUS_EXEC_ID=${tag}; ${commandLine}`;
     const options = streams.tty ? { pty: { cols: streams.tty.cols, rows: streams.tty.rows, term: streams.tty.term ?? "xterm-256color" } } : {};
-    for (let attempt = 1; ; attempt++) {
-      const { group, pooled } = await this.#claimChannel(key, target, streams.agentSocket, streams.signal);
-      const started = await new Promise<{ done: Promise<ExecExit> } | { refused: Error }>((resolve, reject) => {
-        const opened = (err: Error & { reason?: unknown }) => {
-          // sshd refused this command (it could not start a process: the workspace's limits) while the
-          // connection still works. ssh2 leaves such a channel half open: the connection is retired and
-          // ends once its other commands are done; the command did not run, so it may be tried again.
-          const refused = err.message === "Unable to exec" || err.reason === 1 || err.reason === 4;
-          group.release(pooled);
-          group.retire(pooled);
-          if (refused) resolve({ refused: err });
-          // A channel that cannot open otherwise means the connection is unusable: the next exec gets a new one.
-          else reject(connectionLost(`Could not open an SSH channel: ${err.message}`, err));
-        };
-        try {
-          // Listeners go on synchronously, in #follow: the exit status can arrive in the same packet
-          // batch as the channel's confirmation, and ssh2 emits it at once.
-          pooled.client.exec(line, options, (err, channel) => {
-            if (err) return opened(err);
-            resolve({ done: this.#follow(group, pooled, channel, streams, () => void this.exec(workspaceKey, target, killTagged(tag)).catch(() => {})) });
-          });
-        } catch (err) {
-          opened(err as Error); // "Not connected": gone under us
-        }
-      });
-      if ("done" in started) return started.done;
-      if (attempt >= EXEC_ATTEMPTS) {
-        throw new NexusError("RESOURCE_EXHAUSTED", `The workspace refused to start the command ${attempt} times (${started.refused.message}): it may be at its process limit`, {
-          suggestion: "Try again when some of its commands have finished, or give it a larger resources preset",
-          retryable: true,
+    // A command sshd refused (the workspace at its process limit) did not run: it is tried again, a little later each time.
+    const { done } = await retry(
+      async () => {
+        const { group, pooled } = await this.#claimChannel(key, target, streams.agentSocket, streams.signal);
+        const started = await new Promise<{ done: Promise<ExecExit> } | { refused: Error }>((resolve, reject) => {
+          const opened = (err: Error & { reason?: unknown }) => {
+            // sshd refused this command (it could not start a process: the workspace's limits) while the
+            // connection still works. ssh2 leaves such a channel half open: the connection is retired and
+            // ends once its other commands are done; the command did not run, so it may be tried again.
+            const refused = err.message === "Unable to exec" || err.reason === 1 || err.reason === 4;
+            group.release(pooled);
+            group.retire(pooled);
+            if (refused) resolve({ refused: err });
+            // A channel that cannot open otherwise means the connection is unusable: the next exec gets a new one.
+            else reject(connectionLost(`Could not open an SSH channel: ${err.message}`, err));
+          };
+          try {
+            // Listeners go on synchronously, in #follow: the exit status can arrive in the same packet
+            // batch as the channel's confirmation, and ssh2 emits it at once.
+            pooled.client.exec(line, options, (err, channel) => {
+              if (err) return opened(err);
+              resolve({ done: this.#follow(group, pooled, channel, streams, () => void this.exec(workspaceKey, target, killTagged(tag)).catch(() => {})) });
+            });
+          } catch (err) {
+            opened(err as Error); // "Not connected": gone under us
+          }
         });
-      }
-      await new Promise((r) => setTimeout(r, 50 * attempt));
-    }
+        if ("refused" in started) throw new ExecRefused(started.refused);
+        return started;
+      },
+      { attempts: EXEC_ATTEMPTS, delayMs: (attempt) => 50 * attempt, retryOn: (err) => err instanceof ExecRefused },
+    ).catch((err: unknown) => {
+      if (!(err instanceof ExecRefused)) throw err;
+      throw new NexusError("RESOURCE_EXHAUSTED", `The workspace refused to start the command ${EXEC_ATTEMPTS} times (${err.refused.message}): it may be at its process limit`, {
+        suggestion: "Try again when some of its commands have finished, or give it a larger resources preset",
+        retryable: true,
+      });
+    });
+    return done;
   }
 
   #follow(group: ConnectionGroup, pooled: Pooled, channel: ClientChannel, streams: ExecStreams, killByTag: () => void): Promise<ExecExit> {

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pollUntil } from "../kernel/poll.ts";
 
 export class ProcessTracker {
   readonly #file: string;
@@ -59,8 +60,7 @@ export async function endOrphans(dir: string): Promise<number> {
     }
   }
   // Wait for them to go (a unison pass ends its run on SIGTERM quickly), then insist.
-  const deadline = Date.now() + 3000;
-  while (Date.now() < deadline && ours.some(alive)) await new Promise((r) => setTimeout(r, 50));
+  await pollUntil(() => (ours.some(alive) ? undefined : true), { deadline: Date.now() + 3000, intervalMs: 50 });
   for (const pid of ours.filter(alive)) {
     try {
       process.kill(pid, "SIGKILL");

@@ -9,6 +9,7 @@ import type { CliContext } from "../context.ts";
 import { DaemonClient } from "../client.ts";
 import { daemonVersion } from "../daemon-process.ts";
 import { writeOut } from "../output.ts";
+import { pollUntil } from "../../kernel/poll.ts";
 import { assetName, downloadVerified, readRelease, releaseFolder, replaceBinary, sha256File } from "../upgrade/release.ts";
 import { daemonManager, restartDaemon } from "../upgrade/restart.ts";
 
@@ -79,11 +80,11 @@ export async function upgradeCommand(ctx: CliContext, flags: UpgradeFlags, env: 
 
 /** The daemon's version once a process other than `oldPid` answers (a service manager restarts it in its own time). */
 async function waitForDaemon(local: DaemonClient, oldPid: number): Promise<{ version: string; pid: number } | undefined> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const v = await daemonVersion(local).catch(() => undefined);
-    if (v && v.pid !== oldPid) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return undefined;
+  return pollUntil(
+    async () => {
+      const v = await daemonVersion(local).catch(() => undefined);
+      return v && v.pid !== oldPid ? v : undefined;
+    },
+    { deadline: Date.now() + 30_000, intervalMs: 100 },
+  );
 }
