@@ -60,7 +60,7 @@ function freePort(): Promise<number> {
 afterAll(async () => {
   for (const name of existsSync(servicesDir) ? ["web", "once", "flaky", "tree", "twice", "early"] : []) spawnSync("python3", [script, "stop", name, "1"], { env: { ...process.env, NEXUS_SERVICES_DIR: servicesDir } });
   await dir[Symbol.asyncDispose]();
-});
+}, LONG);
 
 describe("the embedded script", () => {
   test("is nexus-supervise.py as it stands, whole, and its default folder is SERVICES_DIR", () => {
