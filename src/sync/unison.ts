@@ -18,6 +18,13 @@ import { parseUnisonOutput, type UnisonRun } from "./unison-output.ts";
 
 /** Quiet time after the last event before a pass. */
 export const DEBOUNCE_MS = 50;
+/**
+ * A pass limited to the paths the watchers named (unison scans only those, not the whole tree: the
+ * lag then no longer grows with the tree). More paths than this, or an event without a name, and
+ * the pass is a full one.
+ */
+const MAX_PATHS = 64;
+
 /** A pass now and then even when no event came (an event lost to a full inotify queue, a watcher that died). */
 const SAFETY_PASS_MS = 30_000;
 const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
@@ -32,6 +39,8 @@ export interface UnisonArgsInput {
   sshCommand: string;
   /** Resolving one conflict: only these paths, this side forced, no copy kept. */
   only?: { paths: string[]; force: SyncSide };
+  /** A pass over only these paths (what the watchers saw change), not the whole tree. */
+  paths?: string[];
 }
 
 /** The remote root as unison names it: ssh://<alias>//abs/path. */
@@ -64,6 +73,7 @@ export function unisonArgs(i: UnisonArgsInput): string[] {
     args.push("-force", i.only.force === "host" ? hostRoot : remote);
     return args;
   }
+  for (const p of i.paths ?? []) args.push("-path", p);
   args.push("-copyonconflict");
   // one-way: the worktree is the source; the workspace never writes back.
   if (config.mode === "one-way-replica") return [...args, "-force", hostRoot];
@@ -122,6 +132,8 @@ export class UnisonSession implements SyncSession {
   #retry: ReturnType<typeof setTimeout> | null = null;
   #failures = 0;
   #filesCache: { at: number; count: number } | null = null;
+  /** Paths changed since the last pass began, relative to the roots; "all" when a pass must see everything. */
+  #changed: Set<string> | "all" = "all";
 
   constructor(state: PersistedSync, ctx: SessionContext, binary = "unison") {
     this.state = state;
@@ -130,6 +142,19 @@ export class UnisonSession implements SyncSession {
     this.#procs = new ProcessTracker(ctx.dir);
     this.#exclude = excludeRegex(state.config.exclude);
     this.#debounce = debounce(() => void this.#request(), DEBOUNCE_MS);
+  }
+
+  /** A changed path for the next pass (undefined: unknown, the next pass is a full one). */
+  #note(path: string | undefined): void {
+    if (this.#changed === "all") return;
+    if (path === undefined || path === "" || path.startsWith("../") || this.#changed.size >= MAX_PATHS) this.#changed = "all";
+    else this.#changed.add(path);
+  }
+
+  /** Asks for a full pass (flush, reconcile, polling, a retry): nothing can be taken as unchanged. */
+  #requestAll(): Promise<void> {
+    this.#changed = "all";
+    return this.#request();
   }
 
   get #config(): SyncConfig {
@@ -146,7 +171,7 @@ export class UnisonSession implements SyncSession {
     if (this.state.paused) return;
     this.#watch();
     // Reconcile: whatever changed on either side while nobody watched (a daemon restart, a crash).
-    await this.#request();
+    await this.#requestAll();
     if (this.state.error) throw new NexusError("SYNC_SESSION_FAILED", `The first sync of ${this.state.hostPath} failed: ${this.state.error}`, { suggestion: "See 'nexus sync status'; the daemon retries by itself", details: { error: this.state.error } });
   }
 
@@ -170,7 +195,7 @@ export class UnisonSession implements SyncSession {
     this.#ctx.save();
     if (this.#stopped) return;
     this.#watch();
-    await this.#request();
+    await this.#requestAll();
   }
 
   async flush(timeoutMs = 120_000): Promise<void> {
@@ -178,7 +203,7 @@ export class UnisonSession implements SyncSession {
     const deadline = Date.now() + timeoutMs;
     // Passes until one finds nothing left to carry over: then both sides agree.
     for (;;) {
-      await this.#request();
+      await this.#requestAll();
       if (this.state.error) throw new NexusError("SYNC_SESSION_FAILED", `Sync failed: ${this.state.error}`, { suggestion: "Check that the workspace is running ('nexus status'); the daemon retries by itself", details: { error: this.state.error } });
       const run = this.#lastRun;
       const undecided = this.state.conflicts.filter((c) => c.winner === null);
@@ -229,7 +254,7 @@ export class UnisonSession implements SyncSession {
     });
     this.state.conflicts = this.state.conflicts.filter((c) => c !== conflict);
     this.#ctx.save();
-    await this.#request();
+    await this.#requestAll();
   }
 
   // ---- passes -----------------------------------------------------------------------------------
@@ -262,9 +287,13 @@ export class UnisonSession implements SyncSession {
 
   async #pass(): Promise<void> {
     this.#running = true;
+    // What changed since the last pass began: events during this pass go to the next one.
+    const changed = this.#changed;
+    this.#changed = new Set();
+    const paths = changed === "all" || changed.size === 0 ? undefined : [...changed].sort();
     let run: UnisonRun;
     try {
-      run = await this.#unison(unisonArgs({ hostRoot: this.state.hostPath, remoteRoot: remoteRoot(this.state.remotePath), config: this.#config, sshCommand: this.#ssh }));
+      run = await this.#unison(unisonArgs({ hostRoot: this.state.hostPath, remoteRoot: remoteRoot(this.state.remotePath), config: this.#config, sshCommand: this.#ssh, ...(paths ? { paths } : {}) }));
     } catch (err) {
       run = { items: [], conflicts: [], propagated: [], skipped: [], failed: [], transferred: 0, fatal: (err as Error).message, nothingToDo: false };
     } finally {
@@ -273,6 +302,7 @@ export class UnisonSession implements SyncSession {
     this.#lastRun = run;
     if (run.fatal) {
       this.state.error = run.fatal;
+      this.#changed = "all";
       this.#ctx.save();
       this.#scheduleRetry();
       return;
@@ -287,16 +317,22 @@ export class UnisonSession implements SyncSession {
         // Deleted, or a directory.
       }
     }
-    this.#recordConflicts(run, now);
+    this.#recordConflicts(run, now, paths);
     this.state.error = run.failed.length > 0 ? `${run.failed.length} path(s) failed: ${run.failed.slice(0, 3).map((f) => `${f.path} (${f.reason})`).join(", ")}` : null;
     this.state.lastSyncAt = now;
     this.#ctx.save();
     // What this pass carried over may have been edited meanwhile, and a copy made on one side reaches the other next pass.
     // (A conflict neither side won comes back in every pass: it asks for none.)
-    if (run.transferred > 0 || run.conflicts.some((c) => c.winner !== null)) this.#requested = true;
+    if (run.conflicts.some((c) => c.winner !== null)) {
+      this.#changed = "all";
+      this.#requested = true;
+    } else if (run.transferred > 0) {
+      for (const p of run.propagated) this.#note(p.path);
+      this.#requested = true;
+    }
   }
 
-  #recordConflicts(run: UnisonRun, now: string): void {
+  #recordConflicts(run: UnisonRun, now: string, paths?: string[]): void {
     const seen = new Set<string>();
     for (const c of run.conflicts) {
       seen.add(c.path);
@@ -307,7 +343,9 @@ export class UnisonSession implements SyncSession {
       this.state.conflicts.push({ path: c.path, type: c.type, alphaState: c.alphaState, betaState: c.betaState, detectedAt: now, winner, copyPath: null });
     }
     // A conflict neither side won is listed again by every pass until it is settled (by resolve, or by both sides made equal).
-    this.state.conflicts = this.state.conflicts.filter((c) => c.winner !== null || seen.has(c.path) || run.skipped.includes(c.path));
+    // A pass over some paths says nothing of a conflict elsewhere: it stays listed.
+    const outside = (p: string) => paths !== undefined && !paths.some((x) => p === x || p.startsWith(`${x}/`));
+    this.state.conflicts = this.state.conflicts.filter((c) => c.winner !== null || seen.has(c.path) || run.skipped.includes(c.path) || outside(c.path));
     for (const c of this.state.conflicts) {
       if (c.winner !== null && c.copyPath === null) c.copyPath = findConflictCopy(this.state.hostPath, c.path);
     }
@@ -330,7 +368,7 @@ export class UnisonSession implements SyncSession {
       this.#retry = null;
       if (!this.#stopped && !this.state.paused) {
         if (!this.#remoteWatcher) this.#watchRemote();
-        void this.#request();
+        void this.#requestAll();
       }
     }, wait);
   }
@@ -340,10 +378,10 @@ export class UnisonSession implements SyncSession {
   #watch(): void {
     const c = this.#config;
     if (c.watchMode === "poll") {
-      this.#timers.push(setInterval(() => void this.#request(), c.pollingIntervalMs));
+      this.#timers.push(setInterval(() => void this.#requestAll(), c.pollingIntervalMs));
       return;
     }
-    this.#timers.push(setInterval(() => void this.#request(), SAFETY_PASS_MS));
+    this.#timers.push(setInterval(() => void this.#requestAll(), SAFETY_PASS_MS));
     try {
       this.#hostWatcher = watch(this.state.hostPath, { recursive: true }, (_event, name) => this.#onHostEvent(name === null ? null : String(name)));
       this.#hostWatcher.on("error", (err) => {
@@ -360,7 +398,7 @@ export class UnisonSession implements SyncSession {
   }
 
   #pollFallback(): void {
-    this.#timers.push(setInterval(() => void this.#request(), this.#config.pollingIntervalMs));
+    this.#timers.push(setInterval(() => void this.#requestAll(), this.#config.pollingIntervalMs));
   }
 
   #onHostEvent(name: string | null): void {
@@ -368,6 +406,7 @@ export class UnisonSession implements SyncSession {
       // Unison's own temporary files come and go during every pass.
       if (/(^|\/)\.unison\./.test(name) || this.#exclude?.test(name)) return;
     }
+    this.#note(name ?? undefined);
     this.#debounce.poke();
   }
 
@@ -389,7 +428,10 @@ export class UnisonSession implements SyncSession {
     child.stdout!.on("data", (b: Buffer) => {
       buf += b.toString("utf8");
       if (buf.includes("\n")) {
+        const lines = buf.slice(0, buf.lastIndexOf("\n")).split("\n");
         buf = buf.slice(buf.lastIndexOf("\n") + 1);
+        const prefix = root.replace(/\/+$/, "") + "/";
+        for (const l of lines) this.#note(l.startsWith(prefix) ? l.slice(prefix.length).replace(/\/+$/, "") : undefined);
         this.#debounce.poke();
       }
     });

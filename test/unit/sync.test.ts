@@ -178,6 +178,13 @@ describe("sync: unison command line", () => {
     expect(a).not.toContain("-copyonconflict");
     expect(a).not.toContain("-prefer");
   });
+  test("a pass over the paths the watchers named: one -path each, strategy and copies as a full pass", () => {
+    const a = unisonArgs({ ...base, config: DEFAULT_SYNC_CONFIG, paths: ["src/a.ts", "new dir/b c.txt"] });
+    expect(a.join(" ")).toContain("-path src/a.ts -path new dir/b c.txt -copyonconflict");
+    expect(a.join(" ")).toContain("-prefer /h/tree");
+    expect(a).not.toContain("-force");
+    expect(unisonArgs({ ...base, config: DEFAULT_SYNC_CONFIG })).not.toContain("-path");
+  });
   test("a conflict path must stay inside the tree", () => {
     expect(checkRelativePath("src/./a.ts")).toBe("src/a.ts");
     for (const bad of ["/etc/passwd", "../x", "a/../../x", "", "."]) expect(() => checkRelativePath(bad)).toThrow(/not a path inside/);
