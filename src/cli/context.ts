@@ -1,8 +1,8 @@
 import { errors } from "../core/errors.ts";
-import { readActiveRef } from "../store/active-workspace.ts";
+import { readActiveRef } from "../store/active-ref.ts";
 import type { NexusPaths } from "../store/paths.ts";
 import { DaemonClient } from "./client.ts";
-import { localClient } from "./daemon-process.ts";
+import { localClient } from "./local-daemon.ts";
 import { useColor, writeErr } from "./output.ts";
 
 export interface GlobalOptions {

@@ -5,39 +5,10 @@ import { currentRuntime } from "../runtime/index.ts";
 import type { NexusPaths } from "../store/paths.ts";
 import { buildInfo } from "../version.ts";
 import { DaemonClient } from "./client.ts";
+import { daemonVersion, type DaemonVersion } from "./local-daemon.ts";
 import { pollUntil } from "../kernel/poll.ts";
 
-export interface DaemonVersion {
-  version: string;
-  commit: string;
-  pid: number;
-}
-
-export async function daemonVersion(client: DaemonClient): Promise<DaemonVersion | undefined> {
-  try {
-    return await client.json<DaemonVersion>("GET", "/api/v1/version", undefined, { timeoutMs: 3000 });
-  } catch (err) {
-    if (err instanceof NexusError && err.code === "DAEMON_UNREACHABLE") return undefined;
-    throw err;
-  }
-}
-
-/**
- * A client for the local daemon that expects this very build: the first request goes straight out;
- * only when no daemon answers, one of another build does, or the daemon went away during an
- * idempotent request (client.ts `mayResend`), is the daemon started or replaced and the request sent again.
- */
-export function localClient(paths: NexusPaths, log: (line: string) => void): DaemonClient {
-  const ours = buildInfo();
-  return new DaemonClient({
-    socketPath: paths.daemonSocket,
-    expectVersion: `${ours.version}+${ours.commit}`,
-    recover: async () => {
-      await ensureDaemon(paths, log);
-      return true;
-    },
-  });
-}
+export { daemonVersion, localClient, type DaemonVersion } from "./local-daemon.ts";
 
 /** Makes sure a daemon of this very version answers on the socket: starts one, or replaces one of another version. */
 export async function ensureDaemon(paths: NexusPaths, log: (line: string) => void): Promise<DaemonClient> {

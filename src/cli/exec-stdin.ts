@@ -3,22 +3,51 @@
 // forwarded only with -i (docker exec's rule), and /dev/null or a terminal without -i is not read
 // at all (the command's stdin is closed at once). Forwarded input travels in the streamed exec
 // request's body (src/api/http/exec-input.ts), with terminal sizes when -t gave the command a PTY.
-import { fstatSync } from "node:fs";
 import { NexusError } from "../core/errors.ts";
+import { isTerminal } from "../runtime/stdio.ts";
 
 export type StdinMode = "closed" | "forward";
 
-// A terminal and any other device (/dev/null) answer alike, so one fstat decides without node:tty,
-// whose import alone costs more than the rest of `nexus exec`'s start (it loads net and streams).
+// isatty through the runtime (src/runtime/stdio.ts): node:tty's import alone costs more than the
+// rest of `nexus exec`'s start (it loads net and streams), and node:fs's fstat about as much.
 export function stdinMode(interactive: boolean): StdinMode {
-  try {
-    const st = fstatSync(0);
-    if (st.isFIFO() || st.isSocket() || st.isFile()) return "forward";
-    // A terminal, /dev/null and other devices: nothing to read unless asked for (-i).
-    return interactive ? "forward" : "closed";
-  } catch {
-    return "closed"; // no fd 0 at all
+  // A terminal: nothing to read unless asked for (-i). A pipe, a file, /dev/null: see unlessEnded.
+  if (isTerminal(0)) return interactive ? "forward" : "closed";
+  return "forward";
+}
+
+/**
+ * `source` (our stdin), or undefined when it has already ended: /dev/null, an empty file, a closed
+ * descriptor. The command's stdin is then closed at once, which is what forwarding an immediate end
+ * would come to, without a streamed request. Input still to come (a pipe whose writer is there, or
+ * whose end is not seen within this turn of the event loop) is forwarded as before. The first read
+ * is kept and handed on; nothing else is read ahead.
+ */
+export async function unlessEnded(source: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array> | undefined> {
+  const reader = source.getReader();
+  type Read = { done: true; value?: undefined } | { done: false; value: Uint8Array };
+  const read = (): Promise<Read> => reader.read().then((r) => r as Read, () => ({ done: true }));
+  const first = read();
+  let pending: Promise<Read> | undefined = first;
+  const atEnd = await Promise.race([first.then((r) => r.done), new Promise<false>((resolve) => setImmediate(() => resolve(false)))]);
+  if (atEnd) {
+    void reader.cancel().catch(() => {});
+    return undefined;
   }
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(c) {
+        const r = await (pending ?? read());
+        pending = undefined;
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 export interface StdinBody {

@@ -3,7 +3,7 @@
 import { toNexusError } from "../core/errors.ts";
 import { exitCodeFor } from "./exit-codes.ts";
 import { nexusPaths } from "../store/paths.ts";
-import { execCommand } from "./commands/workspaces.ts";
+import { execCommand } from "./commands/exec.ts";
 import { CliContext } from "./context.ts";
 import { formatError, useColor, writeErr } from "./output.ts";
 

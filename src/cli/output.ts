@@ -1,48 +1,22 @@
-import { fstatSync, statSync, writeSync } from "node:fs";
 import { NexusError, type ErrorBody } from "../core/errors.ts";
+import { isTerminal as runtimeIsTerminal, writeStdio } from "../runtime/stdio.ts";
+
+// Output goes through the runtime's own writers (src/runtime/stdio.ts): the first touch of
+// process.stdout/stderr builds Node's stream objects, and importing node:fs or node:tty costs a
+// short command (nexus version, list, exec) more than the rest of its work.
 
 /** Writes to stdout and waits until it is written, so an exit right after loses nothing. */
 export function writeOut(text: string | Uint8Array): Promise<void> {
-  return writeFd(1, text);
+  return writeStdio(1, text);
 }
 
 export function writeErr(text: string | Uint8Array): Promise<void> {
-  return writeFd(2, text);
+  return writeStdio(2, text);
 }
 
-// Writes go straight to the file descriptor: the first touch of process.stdout/stderr builds
-// Node's stream objects, which cost more than the rest of a short command (nexus version, list).
-// A descriptor that would block (a full non-blocking pipe) falls back to the stream, which waits.
-// Once a descriptor needed its stream, it keeps it, so nothing overtakes what the stream still holds.
-const viaStream = new Set<number>();
-
-function writeFd(fd: 1 | 2, text: string | Uint8Array): Promise<void> {
-  let buf = typeof text === "string" ? Buffer.from(text) : text;
-  if (!viaStream.has(fd)) {
-    try {
-      while (buf.length > 0) buf = buf.subarray(writeSync(fd, buf));
-      return Promise.resolve();
-    } catch (err) {
-      // A closed reader (EPIPE) loses nothing anybody could read; anything else but EAGAIN likewise.
-      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") return Promise.resolve();
-      viaStream.add(fd);
-    }
-  }
-  const stream = fd === 1 ? process.stdout : process.stderr;
-  return new Promise((resolve) => stream.write(buf, () => resolve()));
-}
-
-/**
- * Whether a descriptor is a terminal: a character device other than /dev/null. Cheaper than
- * `isTTY` (see writeFd), and all it decides is colour and prompts.
- */
+/** Whether a descriptor is a terminal. All it decides is colour and prompts. */
 export function isTerminal(fd: 0 | 1 | 2): boolean {
-  try {
-    const st = fstatSync(fd);
-    return st.isCharacterDevice() && st.rdev !== statSync("/dev/null").rdev;
-  } catch {
-    return false;
-  }
+  return runtimeIsTerminal(fd);
 }
 
 export function useColor(fd: 1 | 2): boolean {

@@ -1,12 +1,9 @@
 // The active workspace (`nexus use`): one id in ~/.nexus/session/active-workspace, empty when none.
-import { existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "./atomic.ts";
+import { readActiveRef } from "./active-ref.ts";
 import type { NexusPaths } from "./paths.ts";
 
-/** The id (or, as older daemons wrote, name) of the active workspace; "" when none is set. */
-export function readActiveRef(paths: NexusPaths): string {
-  return existsSync(paths.activeWorkspace) ? readFileSync(paths.activeWorkspace, "utf8").trim() : "";
-}
+export { readActiveRef };
 
 export function writeActiveRef(paths: NexusPaths, workspaceId: string): void {
   writeFileAtomic(paths.activeWorkspace, workspaceId + "\n");

@@ -1,5 +1,5 @@
-import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+// No node:os or node:path here: every CLI command builds these paths first thing (kernel/posix-path.ts).
+import { joinPosix as join, resolvePosix as resolve } from "../kernel/posix-path.ts";
 
 /** Where everything of one Nexus installation lives. NEXUS_HOME overrides ~/.nexus. */
 export interface NexusPaths {
@@ -23,7 +23,7 @@ export interface NexusPaths {
 }
 
 export function nexusPaths(env: Record<string, string | undefined>): NexusPaths {
-  const home = resolve(env.NEXUS_HOME || join(env.HOME || homedir(), ".nexus"));
+  const home = resolve(env.NEXUS_HOME || join(env.HOME || homeFromSystem(), ".nexus"));
   const workspaces = join(home, "workspaces");
   return {
     home,
@@ -43,4 +43,9 @@ export function nexusPaths(env: Record<string, string | undefined>): NexusPaths 
     trace: join(home, "trace"),
     workspaceDir: (id: string) => join(workspaces, id),
   };
+}
+
+/** The account's home folder when HOME is not set (os.homedir asks the password database then). */
+function homeFromSystem(): string {
+  return (process.getBuiltinModule("node:os") as typeof import("node:os")).homedir();
 }

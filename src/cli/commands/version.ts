@@ -1,5 +1,5 @@
 import type { CliContext } from "../context.ts";
-import { daemonVersion } from "../daemon-process.ts";
+import { daemonVersion } from "../local-daemon.ts";
 import { writeOut } from "../output.ts";
 import { EXIT_CODES } from "../exit-codes.ts";
 import { buildInfo } from "../../version.ts";

@@ -1,15 +1,13 @@
 import type { StartResult, WorkspaceStatusView, WorkspaceView } from "../../core/types.ts";
-import { resumedLine, serviceLines } from "./services.ts";
+import { serviceLines } from "./services.ts";
 import { NexusError } from "../../core/errors.ts";
 import { EXIT_CODES } from "../exit-codes.ts";
 import type { TrashEntry } from "../../core/trash.ts";
 import type { CliContext } from "../context.ts";
-import { stdinBody, stdinMode } from "../exec-stdin.ts";
-import { ago, green, isTerminal, red, table, writeErr, writeOut, yellow } from "../output.ts";
+import { ago, green, red, table, writeOut, yellow } from "../output.ts";
 import { progressPrinter } from "../progress.ts";
-import { configSources } from "../../config/sources.ts";
 import { parseLabelArgs } from "../../core/labels/syntax.ts";
-import { currentRuntime } from "../../runtime/index.ts";
+import { splitEnv, toList } from "./exec.ts";
 
 export interface CreateFlags {
   displayName?: string;
@@ -142,7 +140,7 @@ export async function statusCommand(ctx: CliContext, ref: string | undefined): P
     s.ports.services.map((p) => `  port         ${p.containerPort} → 127.0.0.1:${p.hostPort} (${p.status})\n`).join("") +
     `  created      ${s.createdAt} (${ago(s.createdAt)})\n  last active  ${s.lastActiveAt} (${ago(s.lastActiveAt)})\n` +
     (s.idle ? `  idle         ${idleText(s.status, s.idle)}\n` : "") +
-    (s.configuration ? configSources(s.configuration, s.worktreePath).map((l, i) => `  ${i === 0 ? "config      " : "            "} ${l}\n`).join("") : "");
+    (s.configuration ? (await import("../../config/sources.ts")).configSources(s.configuration, s.worktreePath).map((l, i) => `  ${i === 0 ? "config      " : "            "} ${l}\n`).join("") : "");
   if (s.error) text += `  ${red("error", ctx.color)}        ${s.error.message} (${s.error.code})\n`;
   await writeOut(text);
   return EXIT_CODES.ok;
@@ -165,68 +163,6 @@ export async function destroyCommand(ctx: CliContext, ref: string | undefined, f
     for (const e of kept) await writeOut(`Moved ${e.ignoredCount} git-ignored and ${e.uncommittedCount} uncommitted path(s) to the trash: ${e.path} ('nexus trash restore ${e.id}')\n`);
   }
   return EXIT_CODES.ok;
-}
-
-/** Runs a command in the workspace over SSH; its stdout/stderr stream through, and its exit code becomes ours. */
-export async function execCommand(ctx: CliContext, ref: string | undefined, argv: string[], flags: { cwd?: string; env?: string[] | string; timeout?: number; detach?: boolean; interactive?: boolean; tty?: boolean }): Promise<number> {
-  if (argv.length === 0) {
-    throw new NexusError("INVALID_ARGUMENT", "No command given", { suggestion: "Put the command after '--': nexus exec <workspace> -- git status" });
-  }
-  const ws = ctx.workspace(ref);
-  const body: Record<string, unknown> = { command: argv[0], args: argv.slice(1) };
-  if (flags.cwd) body.cwd = flags.cwd;
-  const env = toList(flags.env);
-  if (env.length > 0) body.env = Object.fromEntries(env.map((kv) => splitEnv(String(kv))));
-  if (flags.detach) {
-    if (flags.timeout !== undefined) throw new NexusError("INVALID_ARGUMENT", "--timeout and --detach do not go together", { suggestion: "A detached command runs until it ends or 'nexus sessions kill <id>'" });
-    return (await import("./sessions.ts")).detachedExecCommand(ctx, ws, body);
-  }
-  if (flags.timeout !== undefined) body.timeout = Number(flags.timeout);
-  if (process.env.SSH_AUTH_SOCK) body.agentSocket = process.env.SSH_AUTH_SOCK;
-  // -t: a pseudo-terminal of our terminal's size (docker exec -t); stdin per exec-stdin.ts.
-  const tty = flags.tty === true;
-  if (tty) body.tty = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24, term: process.env.TERM || "xterm-256color" };
-  const forward = stdinMode(flags.interactive === true) === "forward";
-  const input = forward ? stdinBody(body, { raw: tty, resize: tty && isTerminal(1) }, tty ? undefined : (await currentRuntime()).stdinStream()) : undefined;
-  const client = await ctx.client();
-  const abort = new AbortController();
-  const onSigint = () => abort.abort(new NexusError("INTERNAL_ERROR", "interrupted"));
-  process.once("SIGINT", onSigint);
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  let resumed: { durationMs: number } | undefined;
-  try {
-    const result = await client.stream(
-      "POST",
-      `/api/v1/workspaces/${encodeURIComponent(ws)}/exec`,
-      input ? input.body : body,
-      (e) => {
-        if (e.type === "resumed") {
-          resumed = { durationMs: Number(e.durationMs) };
-          void writeErr(resumedLine(ws, resumed) + "\n");
-          return;
-        }
-        const data = Buffer.from(String(e.data ?? ""), "base64");
-        if (ctx.json) (e.type === "stdout" ? stdout : stderr).push(data);
-        else if (e.type === "stdout") void writeOut(data);
-        else if (e.type === "stderr") void writeErr(data);
-      },
-      abort.signal,
-    );
-    const exitCode = Number(result.exitCode);
-    if (ctx.json) {
-      await writeOut(JSON.stringify({ exitCode, ...(result.signal ? { signal: result.signal } : {}), stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8"), ...(resumed ? { resumed } : {}) }) + "\n");
-    } else {
-      await writeOut("");
-    }
-    return exitCode;
-  } catch (err) {
-    if (abort.signal.aborted) return 130;
-    throw err;
-  } finally {
-    input?.stop();
-    process.off("SIGINT", onSigint);
-  }
 }
 
 /** What keeps a workspace awake now, or when idleness pauses (or stops) it. */
@@ -253,14 +189,4 @@ export function labelsText(labels: Record<string, string> | undefined): string {
   return Object.entries(labels ?? {})
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
-}
-
-function toList<T>(v: T | T[] | undefined): T[] {
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
-}
-
-function splitEnv(kv: string): [string, string] {
-  const i = kv.indexOf("=");
-  if (i <= 0) throw new NexusError("INVALID_ARGUMENT", `'${kv}' is not KEY=VALUE`, { suggestion: "Pass environment as --env KEY=VALUE" });
-  return [kv.slice(0, i), kv.slice(i + 1)];
 }
