@@ -173,7 +173,8 @@ async function main(): Promise<number> {
     const floor = st[3]!.median;
     for (const [j, budget] of [[0, 10], [4, 5], [5, 5], [6, 5]] as const) {
       const over = st[j]!.median - floor;
-      lines.push(`${kinds[j]!.label.padEnd(14)} - hello-world = ${over.toFixed(1).padStart(6)} ms   target <= ${budget} ms${j === 6 ? " + one round trip" : ""}   ${over <= budget ? "PASS" : "MISS"}`);
+      const ratio = st[j]!.median / floor;
+      lines.push(`${kinds[j]!.label.padEnd(14)} - hello-world = ${over.toFixed(1).padStart(6)} ms (${ratio.toFixed(2)}x)   target <= ${budget} ms${j === 6 ? " + one round trip" : ""}   ${over <= budget ? "PASS" : "MISS"}`);
     }
     process.stdout.write(lines.join("\n") + "\n");
   } catch (err) {
