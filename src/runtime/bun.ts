@@ -1,4 +1,5 @@
 import { MAX_PATH_SEGMENTS, refusedPathBody, refusedSegment } from "./raw-path.ts";
+import { guarded, NON_CANONICAL_PATH, refuse } from "./request-guard.ts";
 import { WS_MAX_FRAME_BYTES, type FetchHandler, type Runtime, type Server } from "./types.ts";
 
 // hono/bun is loaded by the server paths only: the CLI imports this adapter for fetchUnix, and
@@ -16,46 +17,6 @@ const bunWebSocket = (websocket: object) => ({
   sendPings: true,
 });
 
-/** Seconds a request's body may stay silent before the request is refused. */
-export const REQUEST_IDLE_SECONDS = 10;
-/** Bodies are small JSON documents (the app refuses past 1 MiB); more than this is not read ahead. */
-const READ_AHEAD_BYTES = 1024 * 1024 + 1;
-
-/** The request with its body read (up to READ_AHEAD_BYTES; the app's limit refuses the rest), or undefined when it stalled. */
-async function withWholeBody(req: Request): Promise<Request | undefined> {
-  if (!req.body || req.method === "GET" || req.method === "HEAD") return req;
-  // A body of unknown length is a stream the client keeps open on purpose (exec's stdin): the app reads it as it comes.
-  if (req.headers.get("content-length") === null) return req;
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = req.body.getReader();
-  for (;;) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stalled = new Promise<"stalled">((resolve) => (timer = setTimeout(() => resolve("stalled"), REQUEST_IDLE_SECONDS * 1000)));
-    const next = await Promise.race([reader.read(), stalled]).finally(() => clearTimeout(timer));
-    if (next === "stalled") {
-      void reader.cancel().catch(() => {});
-      return undefined;
-    }
-    if (next.done) break;
-    chunks.push(next.value);
-    size += next.value.byteLength;
-    if (size >= READ_AHEAD_BYTES) {
-      void reader.cancel().catch(() => {});
-      break;
-    }
-  }
-  return new Request(req.url, { method: req.method, headers: req.headers, body: Buffer.concat(chunks), signal: req.signal });
-}
-
-const STALLED_BODY = JSON.stringify({
-  error: { code: "INVALID_ARGUMENT", message: `The request's body stopped arriving for ${REQUEST_IDLE_SECONDS} s`, suggestion: "Send the whole body at once", retryable: false },
-});
-
-const NON_CANONICAL_PATH = refusedPathBody(`an empty segment, a trailing '/' or more than ${MAX_PATH_SEGMENTS} segments`);
-
-const refuse = (body: string) => new Response(body, { status: 400, headers: { "content-type": "application/json", connection: "close" } });
-
 type BunServer = unknown;
 
 /**
@@ -68,18 +29,7 @@ type BunServer = unknown;
  */
 async function bunServe(options: Record<string, unknown>, fetch: FetchHandler): Promise<Server> {
   const { websocket } = await honoBun();
-  const dispatch = async (req: Request, srv: BunServer): Promise<Response> => {
-    const full = await withWholeBody(req);
-    if (!full) return new Response(STALLED_BODY, { status: 400, headers: { "content-type": "application/json", connection: "close" } });
-    const res = await fetch(full, srv);
-    if (!res || req.headers.get("upgrade") !== null) return res;
-    try {
-      res.headers.set("connection", "close");
-      return res;
-    } catch {
-      return new Response(res.body, { status: res.status, statusText: res.statusText, headers: [...res.headers, ["connection", "close"]] });
-    }
-  };
+  const dispatch = (req: Request, srv: BunServer): Promise<Response> => guarded(req, srv, fetch);
   // Bun's route table matches the raw path (raw-path.ts): one route per depth hands over its segments.
   const routes: Record<string, (req: Request & { params: Record<string, string> }, srv: BunServer) => Promise<Response> | Response> = {};
   let pattern = "";

@@ -1,27 +1,38 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cutAfter, serveFronted } from "./deno-front.ts";
+import { refusedPathBody, refusedRawTarget } from "./raw-path.ts";
+import { guarded, NON_CANONICAL_PATH, refuse } from "./request-guard.ts";
 import type { FetchHandler, Runtime, Server } from "./types.ts";
 
 declare const Deno: {
-  serve(opts: { path: string; transport: "unix"; onListen?: () => void } | { hostname: string; port: number; onListen?: () => void }, handler: FetchHandler): { shutdown(): Promise<void>; finished: Promise<void> };
   execPath(): string;
   createHttpClient(opts: { proxy: { transport: "unix"; path: string } }): { close(): void };
   mainModule: string;
   stdin: { readable: ReadableStream<Uint8Array> };
 };
 
+/**
+ * The app behind the checks Bun's adapter makes (bun.ts): Deno's `request.url` is the target as the
+ * client sent it, so the raw path is checked here before anything parses it; then the body timeout and
+ * `connection: close`. The header timeout and one request per connection are deno-front.ts's.
+ */
+function guard(fetch: FetchHandler): (req: Request) => Promise<Response> | Response {
+  return (req) => {
+    const refused = refusedRawTarget(req.url);
+    if (refused) return refuse("reason" in refused ? refusedPathBody(refused.reason) : NON_CANONICAL_PATH);
+    return guarded(req, undefined, fetch, cutAfter);
+  };
+}
+
 export const denoRuntime: Runtime = {
   name: "deno",
   serveUnix(path: string, fetch: FetchHandler): Promise<Server> {
-    return new Promise((resolve) => {
-      const server = Deno.serve({ path, transport: "unix", onListen: () => resolve({ stop: () => server.shutdown() }) }, fetch);
-    });
+    return serveFronted({ transport: "unix", path }, guard(fetch));
   },
   serveTcp(hostname: string, port: number, fetch: FetchHandler): Promise<Server> {
-    return new Promise((resolve) => {
-      const server = Deno.serve({ hostname, port, onListen: () => resolve({ stop: () => server.shutdown() }) }, fetch);
-    });
+    return serveFronted({ hostname, port }, guard(fetch));
   },
   async webSocket() {
     const { upgradeWebSocket } = await import("hono/deno");

@@ -28,3 +28,29 @@ export function refusedPathBody(reason: string): string {
     },
   });
 }
+
+/**
+ * Why a raw request target (`/a/b?q`, or the absolute form `http://host/a/b?q`) is refused, by the
+ * rules Bun's route table applies (bun.ts): an empty segment, a trailing '/', too many segments, or
+ * a segment refusedSegment names; undefined when it is fine. For servers whose `request.url` is the
+ * target as sent (Deno's), so the check runs before anything parses and normalises it.
+ */
+export function refusedRawTarget(url: string): { canonical: false } | { reason: string } | undefined {
+  const target = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, "");
+  const path = target.split(/[?#]/, 1)[0]!;
+  if (path === "/") return undefined;
+  if (!path.startsWith("/")) return { canonical: false };
+  const raw = path.slice(1).split("/");
+  if (raw.length > MAX_PATH_SEGMENTS || raw.some((s) => s === "")) return { canonical: false };
+  const reason = refusedSegment(raw.map(decodeOnce));
+  return reason === undefined ? undefined : { reason };
+}
+
+/** A segment percent-decoded once; a malformed escape stays as sent (it cannot spell '.', '/', '\' or NUL). */
+function decodeOnce(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}

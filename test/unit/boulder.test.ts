@@ -11,7 +11,7 @@ import { slowTests } from "../helpers/timeout.ts";
 
 slowTests();
 
-const ROOT = resolve(import.meta.dir, "../..");
+const ROOT = resolve(import.meta.dirname, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const STATE = { iteration: 139, sessionStartTime: 1771570000000, totalWorkTimeMs: 3_725_000, tasksCompleted: 4, tasksCreated: 10, status: "CONTINUOUS", lastActivity: 1771571092362, lastEnforcement: 1771570934709, extra: "kept" };
 

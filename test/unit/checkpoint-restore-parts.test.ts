@@ -6,13 +6,14 @@ import { connect, createServer } from "node:net";
 import { allSettled, Phases } from "../../src/core/checkpoints/phases.ts";
 import { holdPorts } from "../../src/core/checkpoints/restore.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { evalArgv } from "../helpers/runtime-argv.ts";
 
 slowTests();
 
 /** Whether another process can bind the port on 127.0.0.1 now (spawnSync: this process's sockets stay as they are meanwhile). */
 function otherProcessCanBind(port: number): boolean {
-  const script = `require("node:net").createServer().once("error", () => process.exit(3)).listen({ port: ${port}, host: "127.0.0.1", exclusive: true }, () => process.exit(0))`;
-  const r = spawnSync(process.execPath, ["-e", script], { timeout: 30_000 });
+  const script = `import("node:net").then((net) => net.createServer().once("error", () => process.exit(3)).listen({ port: ${port}, host: "127.0.0.1", exclusive: true }, () => process.exit(0)))`;
+  const r = spawnSync(...evalArgv(script), { timeout: 30_000 });
   if (r.status !== 0 && r.status !== 3) throw new Error(`the bind probe failed: ${r.stderr}`);
   return r.status === 0;
 }

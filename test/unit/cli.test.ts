@@ -13,13 +13,14 @@ import { silentLogger } from "../../src/core/log.ts";
 import { PortAllocator } from "../../src/core/ports.ts";
 import { WorkspaceService } from "../../src/core/workspaces.ts";
 import { DockerEngine } from "../../src/docker/engine.ts";
-import { bunRuntime } from "../../src/runtime/bun.ts";
+import { currentRuntime } from "../../src/runtime/index.ts";
 import { generateEd25519 } from "../../src/ssh/keys.ts";
 import { SshPool } from "../../src/ssh/pool.ts";
 import { nexusPaths } from "../../src/store/paths.ts";
 import { WorkspaceStore } from "../../src/store/workspaces.ts";
 import { buildInfo } from "../../src/version.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { serveLocal } from "../helpers/serve.ts";
 import { idleText } from "../../src/cli/commands/workspaces.ts";
 import { makeRecord } from "../helpers/records.ts";
 import { until } from "../helpers/wait.ts";
@@ -27,7 +28,7 @@ import { slowTests } from "../helpers/timeout.ts";
 
 slowTests();
 
-const ROOT = resolve(import.meta.dir, "../..");
+const ROOT = resolve(import.meta.dirname, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const NO_ENGINE = "unix:///nonexistent/nexus-cli-test-docker.sock";
 
@@ -294,7 +295,7 @@ describe("against an API answering on daemon.sock", () => {
       hostUser: { uid: 1000, gid: 1000, home: root },
     });
     const app = createApp({ workspaces: service, build: buildInfo(), daemon: { shutdown() {}, pid: process.pid, startedAt: new Date().toISOString() }, log: silentLogger });
-    const server = await bunRuntime.serveUnix(paths.daemonSocket, (req) => app.fetch(req));
+    const server = await (await currentRuntime()).serveUnix(paths.daemonSocket, (req) => app.fetch(req));
     return {
       paths,
       store,
@@ -416,7 +417,7 @@ describe("against an API answering on daemon.sock", () => {
     await using dir = tempDir("cli");
     await using other = tempDir("cli");
     await using api = await serveApi(dir.path);
-    const tcp = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => api.app.fetch(req) });
+    const tcp = serveLocal((req) => api.app.fetch(req));
     try {
       const url = `http://127.0.0.1:${tcp.port}`;
       const r = await nexus(["--url", url, "version", "--json"], other.path);
@@ -426,7 +427,7 @@ describe("against an API answering on daemon.sock", () => {
       expect(e.stdout).toContain(`pid ${process.pid}`);
       expectNoDaemon(other.path);
     } finally {
-      tcp.stop(true);
+      await tcp.stop();
     }
   });
 });
@@ -436,9 +437,9 @@ describe("a foreground daemon", () => {
   test("daemon --daemon-token: TCP clients must present that token, not ~/.nexus/token", async () => {
     await using dir = tempDir("cli");
     const home = join(dir.path, "nexus");
-    const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+    const probe = serveLocal(() => new Response());
     const port = probe.port;
-    probe.stop(true);
+    await probe.stop();
     const given = "given-daemon-token-0123456789abcdefghijkl";
     const child = spawn(BUN, [join(ROOT, "src/main.ts"), "daemon", "--port", String(port), "--daemon-token", given], {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(dir.path, "home"), NEXUS_HOME: home, DOCKER_HOST: NO_ENGINE },

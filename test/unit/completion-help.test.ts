@@ -8,7 +8,7 @@ import { slowTests } from "../helpers/timeout.ts";
 
 slowTests();
 
-const ROOT = resolve(import.meta.dir, "../..");
+const ROOT = resolve(import.meta.dirname, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const nexus = (...args: string[]) => spawnSync(BUN, [join(ROOT, "src/main.ts"), ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
 
@@ -38,7 +38,8 @@ describe("NO_COLOR", () => {
   /** Runs doctor on a pseudo-terminal (util-linux `script`), so colour would be on. */
   function onTty(env: string): string {
     const dir = tempDir("tty");
-    const cmd = `env ${env} HOME=${dir.path} NEXUS_HOME=${dir.path}/nx DOCKER_HOST=unix:///nonexistent/x.sock ${BUN} ${join(ROOT, "src/main.ts")} doctor`;
+    // -u NO_COLOR: Deno's spawnSync adds the parent's environment to `env` (its async spawn does not).
+    const cmd = `env -u NO_COLOR ${env} HOME=${dir.path} NEXUS_HOME=${dir.path}/nx DOCKER_HOST=unix:///nonexistent/x.sock ${BUN} ${join(ROOT, "src/main.ts")} doctor`;
     const r = spawnSync("script", ["-qec", cmd, "/dev/null"], { encoding: "utf8", env: { PATH: process.env.PATH, TERM: "xterm" } });
     void dir[Symbol.asyncDispose]();
     return r.stdout;

@@ -13,7 +13,7 @@ import { thrownBy as rejection } from "../helpers/errors.ts";
 
 slowTests();
 
-const ROOT = resolve(import.meta.dir, "../..");
+const ROOT = resolve(import.meta.dirname, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const NO_FILE = "/nonexistent/nexus-config-env-test/config.yaml";
 const PORT_FLAG = (port: number): ConfigOverride => ({ key: "daemon.port", value: port, source: "--port", kind: "flag" });

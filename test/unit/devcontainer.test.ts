@@ -9,7 +9,7 @@ import type { NexusError } from "../../src/core/errors.ts";
 import { tempDir, writeFiles as write } from "../helpers/fixtures.ts";
 import { thrownBy as rejected } from "../helpers/errors.ts";
 
-const FIXTURES = join(import.meta.dir, "..", "fixtures", "devcontainer");
+const FIXTURES = join(import.meta.dirname, "..", "fixtures", "devcontainer");
 
 /** A copy of a fixture repository (its path is what ${localWorkspaceFolder} becomes). */
 function fixture(dir: string, name: string): string {

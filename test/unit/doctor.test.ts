@@ -10,7 +10,7 @@ import { slowTests } from "../helpers/timeout.ts";
 
 slowTests();
 
-const ROOT = resolve(import.meta.dir, "../..");
+const ROOT = resolve(import.meta.dirname, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const NO_ENGINE = "unix:///nonexistent/nexus-doctor-test-docker.sock";
 

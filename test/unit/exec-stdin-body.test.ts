@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { DaemonClient, type StreamEvent } from "../../src/cli/client.ts";
 import { stdinBody, type ResendableBody } from "../../src/cli/exec-stdin.ts";
 import { NexusError } from "../../src/core/errors.ts";
+import { serveLocal } from "../helpers/serve.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -96,18 +97,14 @@ describe("stdin from the runtime's reader", () => {
 
   test("a daemon of another version turns the first attempt away; the one started after it gets all of stdin", async () => {
     let attempt = 0;
-    const server = Bun.serve({
-      port: 0,
-      hostname: "127.0.0.1",
-      async fetch(req) {
-        attempt++;
-        if (attempt === 1) {
-          return Response.json({ error: { code: "VERSION_MISMATCH", message: "another build", retryable: true } }, { status: 409 });
-        }
-        const got = stdinOf(await lines(req.body!));
-        const out = { type: "stdout", data: Buffer.from(got).toString("base64") };
-        return new Response(JSON.stringify(out) + "\n" + JSON.stringify({ type: "result", exitCode: 0 }) + "\n", { headers: { "content-type": "application/x-ndjson" } });
-      },
+    const server = serveLocal(async (req) => {
+      attempt++;
+      if (attempt === 1) {
+        return Response.json({ error: { code: "VERSION_MISMATCH", message: "another build", retryable: true } }, { status: 409 });
+      }
+      const got = stdinOf(await lines(req.body!));
+      const out = { type: "stdout", data: Buffer.from(got).toString("base64") };
+      return new Response(JSON.stringify(out) + "\n" + JSON.stringify({ type: "result", exitCode: 0 }) + "\n", { headers: { "content-type": "application/x-ndjson" } });
     });
     try {
       let recovered = 0;
@@ -126,7 +123,7 @@ describe("stdin from the runtime's reader", () => {
       expect(result.exitCode).toBe(0);
       expect(Buffer.from(String(events[0]!.data), "base64").toString()).toBe("1\n2\n3\n");
     } finally {
-      server.stop(true);
+      await server.stop();
     }
   });
 });

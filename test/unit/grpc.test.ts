@@ -81,7 +81,7 @@ describe("the embedded descriptor", () => {
   });
 
   test("has every RPC of the spec's WorkspaceService (and the RunHook extension) with its streaming shape", () => {
-    const spec = readFileSync(join(import.meta.dir, "..", "..", "proto", "nexus", "workspace", "v1", "workspace.proto"), "utf8");
+    const spec = readFileSync(join(import.meta.dirname, "..", "..", "proto", "nexus", "workspace", "v1", "workspace.proto"), "utf8");
     const rpcs = [...spec.matchAll(/rpc (\w+)\((stream )?\w+\) returns \((stream )?\w+\)/g)];
     expect(rpcs.length).toBe(39); // the spec's 35, RunHook, ListCheckpoints, DeleteCheckpoint and ListEngines
     const def = workspaceServiceDefinition();

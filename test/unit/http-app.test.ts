@@ -22,6 +22,7 @@ import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { makeRecord } from "../helpers/records.ts";
 import { appRequester } from "../helpers/http.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 
 slowTests();
 
@@ -151,7 +152,7 @@ describe("system routes", () => {
     expect(res.status).toBe(202);
     expect(await res.json()).toEqual({ status: "stopping" });
     expect(env.shutdowns).toHaveLength(0);
-    await Bun.sleep(50);
+    await sleep(50);
     expect(env.shutdowns).toHaveLength(1);
   });
 

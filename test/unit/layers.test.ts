@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
-const SRC = resolve(import.meta.dir, "../../src");
+const SRC = resolve(import.meta.dirname, "../../src");
 
 /** Every top-level entry of src/ with its layer: a new folder fails the test until it is placed here. */
 const LAYERS: Record<string, number> = {

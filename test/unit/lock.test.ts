@@ -10,8 +10,8 @@ import { slowTests } from "../helpers/timeout.ts";
 
 slowTests();
 
-const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
-const LOCK_MODULE = resolve(import.meta.dir, "../../src/daemon/lock.ts");
+const BUN = resolve(import.meta.dirname, "../../node_modules/.bin/bun");
+const LOCK_MODULE = resolve(import.meta.dirname, "../../src/daemon/lock.ts");
 
 /** The pid of a process that has exited (and been reaped). */
 function deadPid(): number {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { ago, errorEnvelope, formatError, table, useColor } from "../../src/cli/output.ts";
 import { NexusError } from "../../src/core/errors.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { evalArgv } from "../helpers/runtime-argv.ts";
 
 slowTests();
 
@@ -78,7 +79,7 @@ describe("useColor and isTerminal", () => {
     const dir = mkdtempSync(join(tmpdir(), "nexus-output-"));
     try {
       const probe = (stdout: "pipe" | number) =>
-        spawnSync(process.execPath, ["-e", `import("${join(import.meta.dir, "../../src/cli/output.ts")}").then((m) => process.stderr.write(String(m.isTerminal(1))))`], { stdio: ["ignore", stdout, "pipe"], encoding: "utf8" }).stderr;
+        spawnSync(...evalArgv(`import("${join(import.meta.dirname, "../../src/cli/output.ts")}").then((m) => process.stderr.write(String(m.isTerminal(1))))`), { stdio: ["ignore", stdout, "pipe"], encoding: "utf8" }).stderr;
       expect(probe("pipe")).toBe("false");
       expect(probe(openSync(join(dir, "out"), "w"))).toBe("false");
       expect(probe(openSync("/dev/null", "w"))).toBe("false");
@@ -88,7 +89,8 @@ describe("useColor and isTerminal", () => {
   });
 
   test("a pseudo-terminal is one (run under script(1))", () => {
-    const script = spawnSync("script", ["-qec", `${process.execPath} -e 'import("${join(import.meta.dir, "../../src/cli/output.ts")}").then((m) => console.log("tty=" + m.isTerminal(1)))'`, "/dev/null"], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+    const [runtime, [evalFlag]] = evalArgv("");
+    const script = spawnSync("script", ["-qec", `${runtime} ${evalFlag} 'import("${join(import.meta.dirname, "../../src/cli/output.ts")}").then((m) => console.log("tty=" + m.isTerminal(1)))'`, "/dev/null"], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
     if (script.error) throw new Error(`script(1) is needed for this test: ${script.error.message}`);
     expect(script.stdout).toContain("tty=true");
   });

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { HOST_OBJECTS, makeOwnGitDir, ownGitMounts, refsFingerprint, refTreeFingerprint, TREE_OVERFLOW, worktreeAdminName, type OwnGitLayout } from "../../src/git/own-gitdir.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 
 slowTests();
 
@@ -90,16 +91,16 @@ describe("the workspace's own git dir", () => {
     const branch = refsFingerprint(layout, "own");
     expect(refTreeFingerprint(layout)).toBe(tree); // stable while nothing moves
     // A second branch in the same nested folder moves: only that folder's mtime tells.
-    await Bun.sleep(5);
+    await sleep(5);
     inside("update-ref", "refs/heads/feat/x", commit("one"));
     expect(refsFingerprint(layout, "own")).toBe(branch);
     expect(refTreeFingerprint(layout)).not.toBe(tree);
     const t2 = refTreeFingerprint(layout);
-    await Bun.sleep(5);
+    await sleep(5);
     inside("update-ref", "refs/tags/t1", tip);
     expect(refTreeFingerprint(layout)).not.toBe(t2);
     const t3 = refTreeFingerprint(layout);
-    await Bun.sleep(5);
+    await sleep(5);
     inside("update-ref", "refs/stash", commit("stash"));
     expect(refTreeFingerprint(layout)).not.toBe(t3);
   });

@@ -3,6 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { progressPrinter } from "../../src/cli/progress.ts";
 import type { CliContext } from "../../src/cli/context.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 
 function fakeCtx(lines: string[]): CliContext {
   return { json: false, color: false, log: async (l: string) => void lines.push(l) } as unknown as CliContext;
@@ -31,7 +32,7 @@ describe("progressPrinter", () => {
       const p = progressPrinter(fakeCtx(lines), Date.now(), true);
       p.event(step);
       p.event(detail("unpacking git (7/42)"));
-      await Bun.sleep(350);
+      await sleep(350);
       p.event({ type: "progress", phase: "container", message: "Creating container" });
       p.end();
     } finally {

@@ -11,6 +11,7 @@ import { keychainArgv, readNamedSecret, readSecrets } from "../../src/secrets/re
 import { tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
 import { rejectionOf as rejection } from "../helpers/errors.ts";
+import { runFileArgv } from "../helpers/runtime-argv.ts";
 
 slowTests();
 
@@ -86,7 +87,7 @@ describe("named secrets", () => {
     const reader = join(dir.path, "read.ts");
     writeFileSync(
       reader,
-      `import { readNamedSecret } from ${JSON.stringify(join(import.meta.dir, "../../src/secrets/read.ts"))};\n` +
+      `import { readNamedSecret } from ${JSON.stringify(join(import.meta.dirname, "../../src/secrets/read.ts"))};\n` +
         `const ok = await readNamedSecret("NPM_TOKEN", { source: "keychain", service: "npm", account: "auth-token" }, { home: "/" });\n` +
         `let missing = "";\ntry { await readNamedSecret("GONE", { source: "keychain", service: "npm", account: "nobody" }, { home: "/" }); } catch (e) { missing = (e as Error).message; }\n` +
         `console.log(JSON.stringify({ ok, missing }));\n`,
@@ -96,7 +97,7 @@ describe("named secrets", () => {
       // An unlocked login keyring with an empty password, in this test's own XDG dirs.
       `eval "$(printf '\\n' | gnome-keyring-daemon --unlock --components=secrets)"`,
       "printf 'tok-123' | secret-tool store --label='npm token' service npm account auth-token",
-      `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(reader)}`,
+      `exec ${runFileArgv(reader).flat().map((w) => JSON.stringify(w)).join(" ")}`,
     ].join("\n");
     const r = spawnSync("dbus-run-session", ["--", "sh", "-c", script], {
       encoding: "utf8",

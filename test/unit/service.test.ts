@@ -11,7 +11,7 @@ import { slowTests } from "../helpers/timeout.ts";
 
 slowTests();
 
-const ROOT = resolve(import.meta.dir, "../..");
+const ROOT = resolve(import.meta.dirname, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 
 const svc = (over: Partial<ServiceDescription> = {}): ServiceDescription => ({
@@ -155,7 +155,9 @@ describe("install and uninstall", () => {
     const p = JSON.parse(printed.stdout);
     const unitPath = join(dir.path, ".config/systemd/user/nexus.service");
     expect(p).toMatchObject({ kind: "systemd-user", path: unitPath });
-    expect(p.content).toContain(`ExecStart=${process.execPath} ${join(ROOT, "src/main.ts")} daemon`);
+    // The CLI runs under Bun here whatever runs this file: the unit names Bun's own executable.
+    const bunPath = spawnSync(BUN, ["-e", "process.stdout.write(process.execPath)"], { encoding: "utf8" }).stdout;
+    expect(p.content).toContain(`ExecStart=${bunPath} ${join(ROOT, "src/main.ts")} daemon`);
     expect(p.content).toContain(`Environment=NEXUS_HOME=${join(dir.path, "nx")}`);
     expect(existsSync(unitPath)).toBe(false); // --print writes nothing
     // A system unit names a real user even where $USER is unset (Bun's userInfo() then says "unknown").

@@ -64,7 +64,7 @@ afterAll(async () => {
 
 describe("the embedded script", () => {
   test("is nexus-supervise.py as it stands, whole, and its default folder is SERVICES_DIR", () => {
-    expect(SUPERVISOR_PY).toBe(readFileSync(join(import.meta.dir, "../../src/core/nexus-supervise.py"), "utf8"));
+    expect(SUPERVISOR_PY).toBe(readFileSync(join(import.meta.dirname, "../../src/core/nexus-supervise.py"), "utf8"));
     expect(SUPERVISOR_PY.startsWith("#!/usr/bin/env python3\n")).toBe(true);
     expect(SUPERVISOR_PY).toContain(`ROOT = os.environ.get("NEXUS_SERVICES_DIR", ${JSON.stringify(SERVICES_DIR)})`);
   });

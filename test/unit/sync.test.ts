@@ -13,6 +13,7 @@ import { controlPath, sshConfigText } from "../../src/sync/ssh-files.ts";
 import { checkRelativePath, remoteRoot, unisonArgs } from "../../src/sync/unison.ts";
 import { parseUnisonOutput } from "../../src/sync/unison-output.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 
 describe("sync: config", () => {
   test("defaults follow the spec's example", () => {
@@ -72,7 +73,7 @@ describe("sync: debounce", () => {
     for (let i = 0; i < 10; i++) d.poke();
     expect(d.pending).toBe(true);
     expect(calls).toBe(0);
-    await Bun.sleep(80);
+    await sleep(80);
     expect(calls).toBe(1);
     expect(d.pending).toBe(false);
   });
@@ -82,7 +83,7 @@ describe("sync: debounce", () => {
     const t0 = Date.now();
     while (Date.now() - t0 < 300 && calls === 0) {
       d.poke();
-      await Bun.sleep(10);
+      await sleep(10);
     }
     expect(calls).toBe(1);
     d.cancel();
@@ -92,7 +93,7 @@ describe("sync: debounce", () => {
     const d = debounce(() => calls++, 20);
     d.poke();
     d.cancel();
-    await Bun.sleep(50);
+    await sleep(50);
     expect(calls).toBe(0);
   });
 });

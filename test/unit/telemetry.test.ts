@@ -14,7 +14,10 @@ import { tempDir } from "../helpers/fixtures.ts";
 
 const SOURCE = { version: "1.2.3", runtime: "bun", platform: "linux-x64" };
 const servers: Server[] = [];
+/** Answers an endpoint holds open: ended after each test, or (under Deno) the open request keeps the file's worker alive. */
+const held: ServerResponse[] = [];
 afterEach(() => {
+  for (const res of held.splice(0)) if (!res.writableEnded) res.end();
   for (const s of servers.splice(0)) s.close();
 });
 
@@ -31,6 +34,7 @@ async function endpoint(answer: (res: ServerResponse, n: number) => void): Promi
     req.on("data", (b) => (text += b));
     req.on("end", () => {
       received.push({ body: JSON.parse(text), headers: req.headers });
+      held.push(res);
       answer(res, received.length);
     });
   });

@@ -12,7 +12,7 @@ import { slowTests } from "../helpers/timeout.ts";
 
 slowTests();
 
-const ROOT = resolve(import.meta.dir, "../..");
+const ROOT = resolve(import.meta.dirname, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const session = `nexus-wizard-${process.pid}`;
 

@@ -1,17 +1,21 @@
-// The daemon's Bun server: a streamed answer may stay silent longer than a stalled request body may
+// The daemon's server, through the adapter of the runtime that runs this file (Bun under `bun test`,
+// Deno under scripts/test-deno.sh, which puts a front before Deno.serve: src/runtime/deno-front.ts): a streamed answer may stay silent longer than a stalled request body may
 // (an exec that prints nothing for minutes must not be cut off), and a stalled body is refused.
 import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bunRuntime, REQUEST_IDLE_SECONDS } from "../../src/runtime/bun.ts";
+import { currentRuntime } from "../../src/runtime/index.ts";
+import { REQUEST_IDLE_SECONDS } from "../../src/runtime/request-guard.ts";
+
+const runtime = await currentRuntime();
 
 test("a streamed answer silent for longer than the body timeout is not cut off", async () => {
   const dir = mkdtempSync(join(tmpdir(), "nexus-serve-"));
   const sock = join(dir, "s.sock");
   const gapMs = (REQUEST_IDLE_SECONDS + 2) * 1000;
-  const server = await bunRuntime.serveUnix(sock, async (req) => {
+  const server = await runtime.serveUnix(sock, async (req) => {
     await req.text();
     const enc = new TextEncoder();
     return new Response(new ReadableStream({
@@ -24,7 +28,7 @@ test("a streamed answer silent for longer than the body timeout is not cut off",
     }));
   });
   try {
-    const res = await bunRuntime.fetchUnix(sock, "http://nexus/x", { method: "POST", body: "{}" });
+    const res = await runtime.fetchUnix(sock, "http://nexus/x", { method: "POST", body: "{}" });
     expect(await res.text()).toBe("first\nlast\n");
   } finally {
     await server.stop();
@@ -36,7 +40,7 @@ test("a body that stops arriving is refused with the error envelope and the conn
   const dir = mkdtempSync(join(tmpdir(), "nexus-serve-"));
   const sock = join(dir, "s.sock");
   let reached = false;
-  const server = await bunRuntime.serveUnix(sock, async () => {
+  const server = await runtime.serveUnix(sock, async () => {
     reached = true;
     return new Response("app");
   });
@@ -75,12 +79,12 @@ function rawExchange(where: string | number, text: string, waitMs: number): Prom
 async function bothServers(app: (req: Request) => Response | Promise<Response>) {
   const dir = mkdtempSync(join(tmpdir(), "nexus-serve-"));
   const sock = join(dir, "s.sock");
-  const unix = await bunRuntime.serveUnix(sock, app);
+  const unix = await runtime.serveUnix(sock, app);
   let port = 0;
   let tcp: { stop(): Promise<void> | void } | undefined;
   for (let i = 0; i < 20 && !tcp; i++) {
     port = 20000 + Math.floor(Math.random() * 30000);
-    tcp = await bunRuntime.serveTcp("127.0.0.1", port, app).catch(() => undefined);
+    tcp = await runtime.serveTcp("127.0.0.1", port, app).catch(() => undefined);
   }
   return {
     sock,
