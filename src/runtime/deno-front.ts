@@ -139,8 +139,10 @@ async function relay(client: DenoConn, inner: string, relays: Map<string, Relay>
   try {
     await writeAll(back, new TextEncoder().encode(closingHead(first.head, id)));
     if (first.rest.length) await writeAll(back, first.rest);
-    // The answer ends when Deno.serve closes its side (Connection: close); the client's side may end first (a half close).
-    void client.readable.pipeTo(back.writable, { preventClose: true }).catch(() => {});
+    // The answer ends when Deno.serve closes its side (Connection: close). A client that goes away
+    // (Ctrl-C on an exec) closes the server's side too, so the request's signal aborts; like node's
+    // http server, a client's half close counts as going away.
+    void client.readable.pipeTo(back.writable, { preventClose: true }).then(closeBoth, closeBoth);
     await back.readable.pipeTo(client.writable, { preventClose: true }).catch(() => {});
   } catch {
     // either side went away
