@@ -178,10 +178,11 @@ test("random gRPC calls end with proper statuses, and the daemon keeps serving",
 // Found by the fuzzer (seed 2455482073, call #215): an empty WriteFile stream over TCP was answered
 // INVALID_ARGUMENT "got no header" before the token check had finished. Every refusal of a client
 // stream now waits for authentication, so a caller without a token is told only that.
-test("a WriteFile stream over TCP without a valid token is UNAUTHENTICATED whatever it sends", async () => {
-  const path = definition.WriteFile!.path;
-  const ser = (m: object) => definition.WriteFile!.requestSerialize(m) as Buffer;
-  const header = ser({ header: { workspaceId: "nope", path: "a", mode: 0o644 } });
+// CopyTo (nexus cp) is a header-then-data client stream too, and follows the same rule.
+test.each(["WriteFile", "CopyTo"])("a %s stream over TCP without a valid token is UNAUTHENTICATED whatever it sends", async (method) => {
+  const path = definition[method]!.path;
+  const ser = (m: object) => definition[method]!.requestSerialize(m) as Buffer;
+  const header = ser({ header: { workspaceId: "nope", path: "a", ...(method === "WriteFile" ? { mode: 0o644 } : {}) } });
   const data = ser({ data: Buffer.from("x") });
   const streams: Buffer[][] = [[], [Buffer.alloc(0)], [data], [header, header], [data, header]];
   // A well-formed HS256 token with a wrong signature: refusing it takes the (asynchronous) HMAC check.

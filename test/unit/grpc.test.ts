@@ -83,7 +83,7 @@ describe("the embedded descriptor", () => {
   test("has every RPC of the spec's WorkspaceService (and the RunHook extension) with its streaming shape", () => {
     const spec = readFileSync(join(import.meta.dirname, "..", "..", "proto", "nexus", "workspace", "v1", "workspace.proto"), "utf8");
     const rpcs = [...spec.matchAll(/rpc (\w+)\((stream )?\w+\) returns \((stream )?\w+\)/g)];
-    expect(rpcs.length).toBe(39); // the spec's 35, RunHook, ListCheckpoints, DeleteCheckpoint and ListEngines
+    expect(rpcs.length).toBe(41); // the spec's 35, RunHook, ListCheckpoints, DeleteCheckpoint, ListEngines, CopyFrom and CopyTo
     const def = workspaceServiceDefinition();
     for (const [, name, reqStream, resStream] of rpcs) {
       expect(def[name!]).toBeDefined();

@@ -171,6 +171,16 @@ export const WORKSPACE_DESCRIPTOR = {
           "ListEngines": {
            "requestType": "ListEnginesRequest",
            "responseType": "ListEnginesResponse"
+          },
+          "CopyFrom": {
+           "requestType": "CopyFromRequest",
+           "responseType": "CopyFromChunk",
+           "responseStream": true
+          },
+          "CopyTo": {
+           "requestType": "CopyToRequest",
+           "requestStream": true,
+           "responseType": "CopyToResponse"
           }
          }
         },
@@ -1774,6 +1784,138 @@ export const WORKSPACE_DESCRIPTOR = {
           "path": {
            "type": "string",
            "id": 2
+          }
+         }
+        },
+        "CopyFromRequest": {
+         "fields": {
+          "workspaceId": {
+           "type": "string",
+           "id": 1
+          },
+          "path": {
+           "type": "string",
+           "id": 2
+          },
+          "chunkSize": {
+           "type": "int32",
+           "id": 3
+          }
+         }
+        },
+        "PathStat": {
+         "fields": {
+          "name": {
+           "type": "string",
+           "id": 1
+          },
+          "size": {
+           "type": "int64",
+           "id": 2
+          },
+          "mode": {
+           "type": "uint32",
+           "id": 3
+          },
+          "isDir": {
+           "type": "bool",
+           "id": 4
+          },
+          "isSymlink": {
+           "type": "bool",
+           "id": 5
+          },
+          "linkTarget": {
+           "type": "string",
+           "id": 6
+          }
+         }
+        },
+        "CopyFromHeader": {
+         "fields": {
+          "path": {
+           "type": "string",
+           "id": 1
+          },
+          "stat": {
+           "type": "PathStat",
+           "id": 2
+          },
+          "resumedMs": {
+           "type": "int64",
+           "id": 3
+          }
+         }
+        },
+        "CopyFromChunk": {
+         "oneofs": {
+          "content": {
+           "oneof": [
+            "header",
+            "data"
+           ]
+          }
+         },
+         "fields": {
+          "header": {
+           "type": "CopyFromHeader",
+           "id": 1
+          },
+          "data": {
+           "type": "bytes",
+           "id": 2
+          }
+         }
+        },
+        "CopyToHeader": {
+         "fields": {
+          "workspaceId": {
+           "type": "string",
+           "id": 1
+          },
+          "path": {
+           "type": "string",
+           "id": 2
+          }
+         }
+        },
+        "CopyToRequest": {
+         "oneofs": {
+          "content": {
+           "oneof": [
+            "header",
+            "data"
+           ]
+          }
+         },
+         "fields": {
+          "header": {
+           "type": "CopyToHeader",
+           "id": 1
+          },
+          "data": {
+           "type": "bytes",
+           "id": 2
+          }
+         }
+        },
+        "CopyToResponse": {
+         "fields": {
+          "path": {
+           "type": "string",
+           "id": 1
+          },
+          "entries": {
+           "type": "int64",
+           "id": 2
+          },
+          "bytes": {
+           "type": "int64",
+           "id": 3
+          },
+          "resumedMs": {
+           "type": "int64",
+           "id": 4
           }
          }
         }

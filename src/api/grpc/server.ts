@@ -18,6 +18,8 @@ import type { SyncService } from "../../core/sync/service.ts";
 import type { CheckpointService } from "../../core/checkpoints/service.ts";
 import { toGrpcError } from "./errors.ts";
 import { chunkSize, rechunk } from "./chunks.ts";
+import { copyFrom, copyTo } from "./copy.ts";
+import { decoded, decodingInHandlers, UNDECODABLE } from "./decoding.ts";
 import { withSurface } from "../../core/trace/surface.ts";
 import { timestamp, backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, toGrpcStatus, toGrpcWorkspace } from "./mappers.ts";
 
@@ -324,6 +326,8 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       });
       call.on("error", () => (failed = true));
     },
+    CopyFrom: serverStream("CopyFrom", copyFrom(ws)),
+    CopyTo: (call: grpc.ServerReadableStream<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => withSurface("grpc", () => copyTo(ws, auth, (err) => fail("CopyTo", err))(call, cb)),
     GetStats: unary("GetStats", async (req) => toGrpcStats(await d.monitor.stats(id(req)))),
     StreamStats: serverStream("StreamStats", async (req, call, signal) => {
       const every = Math.max(1, req.intervalSeconds > 0 ? req.intervalSeconds : 2) * 1000;
@@ -407,35 +411,6 @@ function requireField(value: unknown, field: string): string {
   return value;
 }
 
-
-/** Marks a request whose bytes did not decode; grpc-js alone would answer INTERNAL with no taxonomy code. */
-const UNDECODABLE = "\u0000undecodable"; // no protobuf field can have this name
-
-/** The definition with decoding failures handed to the handlers, which answer them INVALID_ARGUMENT (after auth). */
-function decodingInHandlers(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  return Object.fromEntries(
-    Object.entries(def).map(([name, m]) => [
-      name,
-      {
-        ...m,
-        requestDeserialize: (buf: Buffer) => {
-          try {
-            return m.requestDeserialize(buf);
-          } catch (err) {
-            return { [UNDECODABLE]: (err as Error).message };
-          }
-        },
-      },
-    ]),
-  );
-}
-
-function decoded(req: Req): Req {
-  if (req?.[UNDECODABLE]) {
-    throw new NexusError("INVALID_ARGUMENT", `The request is not a valid protobuf message: ${req[UNDECODABLE]}`, { suggestion: "Encode it with the service's .proto (proto/nexus/workspace/v1/workspace.proto)" });
-  }
-  return req;
-}
 
 /** Drops undefined values so valibot's strict objects see only what the caller set. */
 function strip(o: Record<string, unknown>): Record<string, unknown> {
