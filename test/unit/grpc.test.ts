@@ -8,7 +8,7 @@ import { statusEnum, statusFromEnum, timestamp, toGrpcWorkspace } from "../../sr
 import { serveGrpc, workspaceServiceDefinition, type GrpcDeps } from "../../src/api/grpc/server.ts";
 import { silentLogger } from "../../src/core/log.ts";
 import { ERROR_CODES, NexusError, type ErrorCode } from "../../src/core/errors.ts";
-import { DESCRIPTOR_FILE, renderDescriptor } from "../../scripts/gen-proto.ts";
+import { DESCRIPTOR_FILE, MESSAGES_FILE, renderDescriptor, renderMessages } from "../../scripts/gen-proto.ts";
 
 describe("gRPC error mapping", () => {
   const expected: Record<string, grpc.status> = {
@@ -78,6 +78,23 @@ describe("gRPC error mapping", () => {
 describe("the embedded descriptor", () => {
   test("is fresh: regenerating from the .proto gives the committed file", () => {
     expect(renderDescriptor()).toBe(readFileSync(DESCRIPTOR_FILE, "utf8"));
+  });
+
+  test("the message types are fresh: regenerating from the .proto gives the committed messages.ts", () => {
+    expect(renderMessages()).toBe(readFileSync(MESSAGES_FILE, "utf8"));
+  });
+
+  test("the message types say what the loader decodes: defaults set, oneof members and proto3 optional only when set", () => {
+    const def = workspaceServiceDefinition();
+    const types = readFileSync(MESSAGES_FILE, "utf8");
+    // StartWorkspaceRequest: `blocking` is proto3 optional, the rest always there.
+    expect(types).toContain("export interface StartWorkspaceRequest__Output {\n  workspaceId: string;\n  skipHooks: boolean;\n  skipServices: boolean;\n  blocking?: boolean;\n  timeoutSeconds: number;\n");
+    expect(Object.keys(def.StartWorkspace!.requestDeserialize(def.StartWorkspace!.requestSerialize({ workspaceId: "w" }))).sort()).toEqual(["skipHooks", "skipServices", "timeoutSeconds", "workspaceId"]);
+    // WriteFileRequest: a oneof; the member set and its name, nothing else.
+    expect(types).toContain("export interface WriteFileRequest__Output {\n  header?: WriteFileHeader__Output | null;\n  data?: Buffer;\n");
+    expect(def.WriteFile!.requestDeserialize(def.WriteFile!.requestSerialize({ data: Buffer.from("x") }))).toEqual({ data: Buffer.from("x"), content: "data" });
+    // Every method of the service has its request and response types.
+    for (const name of Object.keys(def)) expect(types).toMatch(new RegExp(`\\n  ${name}: \\{ request: \\w+__Output; response: \\w+;`));
   });
 
   test("has every RPC of the spec's WorkspaceService (and the RunHook extension) with its streaming shape", () => {

@@ -9,8 +9,8 @@ import type { WorkspaceService } from "../../core/workspaces.ts";
 import { chunkSize, rechunk } from "./chunks.ts";
 import { undecodable } from "./decoding.ts";
 import type { toGrpcError } from "./errors.ts";
+import type { CopyFromChunk, CopyFromRequest__Output, CopyToHeader__Output, CopyToRequest__Output, CopyToResponse } from "./messages.ts";
 
-type Req = Record<string, any>;
 
 function required(value: unknown, field: string): string {
   if (typeof value !== "string" || value === "") throw new NexusError("INVALID_ARGUMENT", `${field} is required`, { suggestion: field === "path" ? "e.g. /etc/hosts, ~/.bashrc or src/app.ts (relative to /workspace)" : `Set ${field}`, details: { field } });
@@ -18,7 +18,7 @@ function required(value: unknown, field: string): string {
 }
 
 /** Resolves when the call can take more, or when it is cancelled (a cancelled call never drains). */
-function drained(call: grpc.ServerWritableStream<Req, unknown>, signal: AbortSignal): Promise<void> {
+function drained(call: grpc.ServerWritableStream<CopyFromRequest__Output, CopyFromChunk>, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
@@ -33,7 +33,7 @@ function drained(call: grpc.ServerWritableStream<Req, unknown>, signal: AbortSig
 
 /** CopyFrom: the header (what the path is), then the tar in messages of chunk_size bytes. */
 export function copyFrom(ws: WorkspaceService) {
-  return async (req: Req, call: grpc.ServerWritableStream<Req, unknown>, signal: AbortSignal): Promise<void> => {
+  return async (req: CopyFromRequest__Output, call: grpc.ServerWritableStream<CopyFromRequest__Output, CopyFromChunk>, signal: AbortSignal): Promise<void> => {
     const ref = required(req.workspaceId, "workspace_id");
     const path = required(req.path, "path");
     const size = chunkSize(req.chunkSize);
@@ -67,9 +67,9 @@ export function copyFrom(ws: WorkspaceService) {
  * every refusal waits for the token check, so a caller without a token learns nothing else.
  */
 export function copyTo(ws: WorkspaceService, authorize: (md: grpc.Metadata) => Promise<void> | void, fail: (err: unknown) => ReturnType<typeof toGrpcError>) {
-  return (call: grpc.ServerReadableStream<Req, unknown>, cb: grpc.sendUnaryData<unknown>): void => {
+  return (call: grpc.ServerReadableStream<CopyToRequest__Output, CopyToResponse>, cb: grpc.sendUnaryData<CopyToResponse>): void => {
     let finished = false;
-    const finish = (err: unknown, res?: unknown) => {
+    const finish = (err: unknown, res?: CopyToResponse) => {
       if (finished) return;
       finished = true;
       // Refused or failed: the core's copy, if it started, stops on this error and lets go of the engine.
@@ -85,24 +85,23 @@ export function copyTo(ws: WorkspaceService, authorize: (md: grpc.Metadata) => P
     archive.on("drain", () => call.resume());
     // Its errors are for the core's copy, which listens while it reads; unread, they must not go unhandled.
     archive.on("error", () => {});
-    let header: Req | undefined;
+    let header: CopyToHeader__Output | undefined;
     let ended = false;
 
-    call.on("data", (m: Req) => {
+    call.on("data", (m: CopyToRequest__Output) => {
       if (finished) return;
       const bad = undecodable(m);
       if (bad) return refuse(bad);
       if (m.content === "header") {
         if (header) return refuse(new NexusError("INVALID_ARGUMENT", "CopyTo takes one header", { suggestion: "Send the header first, then data messages" }));
-        header = m.header as Req;
-        const h = header;
+        const h = (header = m.header ?? { workspaceId: "", path: "" });
         authorized
           .then(() => ws.writeArchive(required(h.workspaceId, "workspace_id"), required(h.path, "path"), archive))
           .then((r) => finish(null, { path: r.path, entries: r.entries, bytes: r.bytes, resumedMs: r.resumed?.durationMs ?? 0 }), (err) => finish(err))
           .catch(() => {});
       } else if (m.content === "data") {
         if (!header) return refuse(new NexusError("INVALID_ARGUMENT", "CopyTo needs its header first", { suggestion: "Send {header:{workspace_id,path}} first" }));
-        if (!archive.write(m.data)) call.pause();
+        if (!archive.write(m.data ?? Buffer.alloc(0))) call.pause();
       }
     });
     call.on("end", () => {

@@ -28,14 +28,15 @@ export function decodingInHandlers(def: grpc.ServiceDefinition): grpc.ServiceDef
 }
 
 /** The INVALID_ARGUMENT answer for a request that did not decode; undefined for one that did. */
-export function undecodable(req: Req): NexusError | undefined {
+export function undecodable(message: unknown): NexusError | undefined {
+  const req = message as Req | undefined;
   if (!req?.[UNDECODABLE]) return undefined;
   return new NexusError("INVALID_ARGUMENT", `The request is not a valid protobuf message: ${req[UNDECODABLE]}`, { suggestion: "Encode it with the service's .proto (proto/nexus/workspace/v1/workspace.proto)" });
 }
 
 /** The request, or the throw of undecodable(). */
 export function decoded<T>(req: T): T {
-  const err = undecodable(req as Req);
+  const err = undecodable(req);
   if (err) throw err;
   return req;
 }

@@ -10,8 +10,9 @@ import type { WaitCondition, WorkspaceMonitor } from "../../core/monitor.ts";
 import type { WorkspaceService } from "../../core/workspaces.ts";
 import type { SessionService } from "../../core/sessions/service.ts";
 import type { SessionView } from "../../core/sessions/types.ts";
-import type { ServiceHealthView } from "../../core/types.ts";
+import type { ServiceHealthView, WorkspaceStatus as DomainStatus } from "../../core/types.ts";
 import { WORKSPACE_DESCRIPTOR } from "./descriptor.ts";
+import type { ExecOutput, Operation, ServiceHealth, Session, WorkspaceServiceMethods, WriteFileHeader__Output, WriteFileRequest__Output } from "./messages.ts";
 import { checkpointHandlers } from "./checkpoints.ts";
 import { syncHandlers } from "./sync.ts";
 import type { SyncService } from "../../core/sync/service.ts";
@@ -19,7 +20,7 @@ import type { CheckpointService } from "../../core/checkpoints/service.ts";
 import { toGrpcError } from "./errors.ts";
 import { chunkSize, rechunk } from "./chunks.ts";
 import { copyFrom, copyTo } from "./copy.ts";
-import { decoded, decodingInHandlers, UNDECODABLE } from "./decoding.ts";
+import { decoded, decodingInHandlers, undecodable } from "./decoding.ts";
 import { withSurface } from "../../core/trace/surface.ts";
 import { timestamp, backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, toGrpcStatus, toGrpcWorkspace } from "./mappers.ts";
 
@@ -63,8 +64,13 @@ export interface GrpcDeps {
   authorize?: (metadata: grpc.Metadata) => Promise<void> | void;
 }
 
-type Req = Record<string, any>;
-type Unary = (req: Req, call: grpc.ServerUnaryCall<Req, unknown>) => unknown;
+type Methods = WorkspaceServiceMethods;
+type Method = keyof Methods;
+/** A method's request as the server decodes it, and what its handler answers (messages.ts, generated). */
+type ReqOf<K extends Method> = Methods[K]["request"];
+type ResOf<K extends Method> = Methods[K]["response"];
+type Unary<K extends Method> = (req: ReqOf<K>, call: grpc.ServerUnaryCall<ReqOf<K>, ResOf<K>>) => ResOf<K> | Promise<ResOf<K>>;
+type ServerStreaming<K extends Method> = (req: ReqOf<K>, call: grpc.ServerWritableStream<ReqOf<K>, ResOf<K>>, signal: AbortSignal) => Promise<void>;
 
 export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementation {
   const ws = d.workspaces;
@@ -75,13 +81,13 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     return e;
   };
   // Handlers run as the "grpc" surface of the operation history (core/trace/).
-  const unary = (method: string, fn: Unary): grpc.handleUnaryCall<Req, unknown> => (call, cb) => withSurface("grpc", () => {
+  const unary = <K extends Method>(method: K, fn: Unary<K>): grpc.handleUnaryCall<ReqOf<K>, ResOf<K>> => (call, cb) => withSurface("grpc", () => {
     Promise.resolve()
       .then(() => auth(call.metadata))
       .then(() => fn(decoded(call.request), call))
       .then((r) => cb(null, r), (err) => cb(fail(method, err)));
   });
-  const serverStream = (method: string, fn: (req: Req, call: grpc.ServerWritableStream<Req, unknown>, signal: AbortSignal) => Promise<void>): grpc.handleServerStreamingCall<Req, unknown> => (call) => {
+  const serverStream = <K extends Method>(method: K, fn: ServerStreaming<K>): grpc.handleServerStreamingCall<ReqOf<K>, ResOf<K>> => (call) => {
     const abort = new AbortController();
     call.on("cancelled", () => abort.abort());
     withSurface("grpc", () =>
@@ -96,17 +102,17 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
         ),
     );
   };
-  const id = (req: Req) => {
+  const id = (req: { workspaceId?: string }) => {
     if (typeof req.workspaceId !== "string" || req.workspaceId === "") throw new NexusError("INVALID_ARGUMENT", "workspace_id is required", { suggestion: "Give the workspace's id or name", details: { field: "workspace_id" } });
     return req.workspaceId as string;
   };
   const view = (ref: string) => toGrpcWorkspace(ws.get(ref), ws.resolve(ref));
-  const op = (type: string, workspaceId: string, status: string, started: number, message = "") => ({
+  const op = (type: string, workspaceId: string, status: DomainStatus, started: number, message = ""): Operation => ({
     id: `op-${type}-${Date.now().toString(36)}`,
     workspaceId,
     type,
     done: true,
-    status: statusEnum(status as never),
+    status: statusEnum(status),
     message,
     durationMs: Date.now() - started,
   });
@@ -245,7 +251,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       // A client that does not read must not grow the daemon's memory without bound: past the
       // limit the command is stopped and the call fails.
       const slow = new AbortController();
-      const send = (m: Record<string, Buffer>) => {
+      const send = (m: ExecOutput) => {
         if (call.writableLength > MAX_QUEUED_MESSAGES) slow.abort(); // object mode: writableLength counts messages
         else call.write(m);
       };
@@ -280,12 +286,12 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       out.flush();
       call.write({ data: Buffer.alloc(0), offset, eof: true });
     }),
-    WriteFile: (call: grpc.ServerReadableStream<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      let header: Req | undefined;
+    WriteFile: (call: grpc.ServerReadableStream<ReqOf<"WriteFile">, ResOf<"WriteFile">>, cb: grpc.sendUnaryData<ResOf<"WriteFile">>) => {
+      let header: WriteFileHeader__Output | undefined;
       const parts: Buffer[] = [];
       let size = 0;
       let failed = false;
-      let undecodable: Req | undefined;
+      let badMessage: NexusError | undefined;
       const reject = (err: unknown) => {
         if (failed) return;
         failed = true;
@@ -302,22 +308,24 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
         parts.length = 0;
         authorized.then(() => reject(err), () => {});
       };
-      call.on("data", (m: Req) => {
+      call.on("data", (m: WriteFileRequest__Output) => {
         if (failed || refused) return;
-        if (m[UNDECODABLE]) return void (undecodable ??= m);
+        const bad = undecodable(m);
+        if (bad) return void (badMessage ??= bad);
         if (m.content === "header") {
           if (header) return refuse(new NexusError("INVALID_ARGUMENT", "WriteFile takes one header", { suggestion: "Send the header first, then data messages" }));
-          header = m.header;
+          header = m.header ?? undefined;
         } else if (m.content === "data") {
           if (!header) return refuse(new NexusError("INVALID_ARGUMENT", "WriteFile needs its header first", { suggestion: "Send {header:{workspace_id,path,mode}} first" }));
-          size += m.data.length;
+          const data = m.data ?? Buffer.alloc(0);
+          size += data.length;
           if (size > MAX_WRITE_BYTES) return refuse(new NexusError("RESOURCE_EXHAUSTED", `Files over ${MAX_WRITE_BYTES} bytes cannot be written with WriteFile`, { suggestion: "Copy large files with scp or rsync over 'ssh nexus-<name>'", retryable: false }));
-          parts.push(m.data);
+          parts.push(data);
         }
       });
       call.on("end", () => {
         if (failed || refused) return;
-        if (undecodable) return void authorized.then(() => decoded(undecodable!)).catch(reject);
+        if (badMessage) return void authorized.then(() => reject(badMessage)).catch(reject);
         if (!header) return refuse(new NexusError("INVALID_ARGUMENT", "WriteFile got no header", { suggestion: "Send {header:{workspace_id,path,mode}} first" }));
         const h = header;
         authorized
@@ -327,7 +335,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       call.on("error", () => (failed = true));
     },
     CopyFrom: serverStream("CopyFrom", copyFrom(ws)),
-    CopyTo: (call: grpc.ServerReadableStream<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => withSurface("grpc", () => copyTo(ws, auth, (err) => fail("CopyTo", err))(call, cb)),
+    CopyTo: (call: grpc.ServerReadableStream<ReqOf<"CopyTo">, ResOf<"CopyTo">>, cb: grpc.sendUnaryData<ResOf<"CopyTo">>) => withSurface("grpc", () => copyTo(ws, auth, (err) => fail("CopyTo", err))(call, cb)),
     GetStats: unary("GetStats", async (req) => toGrpcStats(await d.monitor.stats(id(req)))),
     StreamStats: serverStream("StreamStats", async (req, call, signal) => {
       const every = Math.max(1, req.intervalSeconds > 0 ? req.intervalSeconds : 2) * 1000;
@@ -361,8 +369,26 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     }),
   };
 
-  if (d.checkpoints) for (const [method, fn] of Object.entries(checkpointHandlers(d.checkpoints))) impl[method] = unary(method, fn);
-  if (d.sync) for (const [method, fn] of Object.entries(syncHandlers(d.sync))) impl[method] = unary(method, fn);
+  if (d.checkpoints) {
+    const h = checkpointHandlers(d.checkpoints);
+    Object.assign(impl, {
+      CreateCheckpoint: unary("CreateCheckpoint", h.CreateCheckpoint),
+      RestoreCheckpoint: unary("RestoreCheckpoint", h.RestoreCheckpoint),
+      ListCheckpoints: unary("ListCheckpoints", h.ListCheckpoints),
+      DeleteCheckpoint: unary("DeleteCheckpoint", h.DeleteCheckpoint),
+    });
+  }
+  if (d.sync) {
+    const h = syncHandlers(d.sync);
+    Object.assign(impl, {
+      GetSyncStatus: unary("GetSyncStatus", h.GetSyncStatus),
+      PauseSync: unary("PauseSync", h.PauseSync),
+      ResumeSync: unary("ResumeSync", h.ResumeSync),
+      FlushSync: unary("FlushSync", h.FlushSync),
+      ListConflicts: unary("ListConflicts", h.ListConflicts),
+      ResolveConflict: unary("ResolveConflict", h.ResolveConflict),
+    });
+  }
 
   const def = workspaceServiceDefinition();
   for (const [method, m] of Object.entries(def)) {
@@ -375,9 +401,9 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       });
     // Authenticated first, so a caller without a token learns nothing about the service.
     const answer = (md: grpc.Metadata) => Promise.resolve(auth(md)).then(() => Promise.reject(err()));
-    if (m.responseStream) impl[method] = (call: grpc.ServerWritableStream<Req, unknown>) => void answer(call.metadata).catch((e) => call.emit("error", toGrpcError(e)));
-    else if (m.requestStream) impl[method] = (call: grpc.ServerReadableStream<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => void answer(call.metadata).catch((e) => cb(toGrpcError(e)));
-    else impl[method] = (call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => void answer(call.metadata).catch((e) => cb(toGrpcError(e)));
+    if (m.responseStream) impl[method] = (call: grpc.ServerWritableStream<unknown, unknown>) => void answer(call.metadata).catch((e) => call.emit("error", toGrpcError(e)));
+    else if (m.requestStream) impl[method] = (call: grpc.ServerReadableStream<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => void answer(call.metadata).catch((e) => cb(toGrpcError(e)));
+    else impl[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => void answer(call.metadata).catch((e) => cb(toGrpcError(e)));
   }
   return impl;
 }
@@ -387,7 +413,7 @@ function sessionsOf(d: GrpcDeps): SessionService {
   return d.sessions;
 }
 
-function toGrpcSession(s: SessionView) {
+function toGrpcSession(s: SessionView): Session {
   return {
     id: s.id,
     workspaceId: s.workspace_id,
@@ -402,7 +428,7 @@ function toGrpcSession(s: SessionView) {
   };
 }
 
-function toGrpcServiceHealth(s: ServiceHealthView) {
+function toGrpcServiceHealth(s: ServiceHealthView): ServiceHealth {
   return { serviceName: s.name, status: s.status, port: s.port ?? 0, url: s.url ?? "" };
 }
 

@@ -5,20 +5,20 @@ import { ResolveConflictInput, type SyncService } from "../../core/sync/service.
 import type { SyncStatusView } from "../../sync/types.ts";
 import { timestamp } from "./mappers.ts";
 
-type Req = Record<string, any>;
+import type { FlushSyncRequest__Output, FlushSyncResponse, GetSyncStatusRequest__Output, ListConflictsRequest__Output, ListConflictsResponse, PauseSyncRequest__Output, ResolveConflictRequest__Output, ResumeSyncRequest__Output, ResolveConflictResponse, SyncState, SyncStatus } from "./messages.ts";
 
-export function toGrpcSyncStatus(s: SyncStatusView): Record<string, unknown> {
+export function toGrpcSyncStatus(s: SyncStatusView): SyncStatus {
   return {
     sessionId: s.sessionId ?? "",
     provider: s.provider,
-    state: `SYNC_STATE_${s.status.toUpperCase()}`,
+    state: `SYNC_STATE_${s.status.toUpperCase()}` as SyncState,
     stats: s.stats,
     lastSyncAt: timestamp(s.lastSyncAt),
     errorMessage: s.error ?? "",
   };
 }
 
-function workspaceId(req: Req): string {
+function workspaceId(req: { workspaceId: string }): string {
   if (typeof req.workspaceId !== "string" || req.workspaceId === "") throw new NexusError("INVALID_ARGUMENT", "workspace_id is required", { suggestion: "Set workspace_id", details: { field: "workspace_id" } });
   return req.workspaceId;
 }
@@ -28,14 +28,14 @@ const WINNERS: Record<string, string> = { alpha: "host", beta: "workspace", host
 
 export function syncHandlers(sync: SyncService) {
   return {
-    GetSyncStatus: (req: Req) => toGrpcSyncStatus(sync.status(workspaceId(req))),
-    PauseSync: async (req: Req) => toGrpcSyncStatus(await sync.pause(workspaceId(req))),
-    ResumeSync: async (req: Req) => toGrpcSyncStatus(await sync.resume(workspaceId(req))),
-    FlushSync: async (req: Req) => sync.flush(workspaceId(req), req.timeoutSeconds > 0 ? { timeoutSeconds: req.timeoutSeconds } : {}),
-    ListConflicts: (req: Req) => ({
+    GetSyncStatus: (req: GetSyncStatusRequest__Output): SyncStatus => toGrpcSyncStatus(sync.status(workspaceId(req))),
+    PauseSync: async (req: PauseSyncRequest__Output): Promise<SyncStatus> => toGrpcSyncStatus(await sync.pause(workspaceId(req))),
+    ResumeSync: async (req: ResumeSyncRequest__Output): Promise<SyncStatus> => toGrpcSyncStatus(await sync.resume(workspaceId(req))),
+    FlushSync: async (req: FlushSyncRequest__Output): Promise<FlushSyncResponse> => sync.flush(workspaceId(req), req.timeoutSeconds > 0 ? { timeoutSeconds: req.timeoutSeconds } : {}),
+    ListConflicts: (req: ListConflictsRequest__Output): ListConflictsResponse => ({
       conflicts: sync.conflicts(workspaceId(req)).conflicts.map((c) => ({ path: c.path, alphaState: c.alphaState, betaState: c.betaState, detectedAt: timestamp(c.detectedAt), type: c.type, winner: c.winner ?? "", copyPath: c.copyPath ?? "" })),
     }),
-    ResolveConflict: async (req: Req) => {
+    ResolveConflict: async (req: ResolveConflictRequest__Output): Promise<ResolveConflictResponse> => {
       const id = workspaceId(req);
       const input = parseInput(ResolveConflictInput, { path: req.path, winner: WINNERS[String(req.resolution ?? "")] ?? req.resolution }, "resolve request");
       return sync.resolveConflict(id, input);
