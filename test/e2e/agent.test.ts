@@ -6,10 +6,10 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
-import { BIN } from "../helpers/daemon.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -18,13 +18,9 @@ const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"));
 const agentSock = join(root.path, "agent.sock");
 const agentKey = join(root.path, "agent_ed25519");
-const env = { ...process.env, NEXUS_HOME: home, NO_COLOR: "1", SSH_AUTH_SOCK: agentSock };
 let agent: ChildProcess;
 
-function nexus(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(BIN, args, { cwd: repo, env, encoding: "utf8", timeout: 600_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const nexus = nexusRunner({ home, cwd: repo, env: { SSH_AUTH_SOCK: agentSock } });
 
 /** Logs in with nothing but the agent's key (no config, no identity file), pinned host key checked. */
 function loginWithAgentKeyOnly(): number | null {
@@ -34,7 +30,7 @@ function loginWithAgentKeyOnly(): number | null {
 }
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "e2e-agent-key", "-f", agentKey]);
   agent = spawn("ssh-agent", ["-D", "-a", agentSock], { stdio: "ignore" });

@@ -2,36 +2,30 @@
 // label_selector on the same daemon; real Docker, a temporary NEXUS_HOME and git repository.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fromGrpcError } from "../../src/api/grpc/errors.ts";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
-import { BIN } from "../helpers/daemon.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
 
 slowTests();
 
 const root = tempDir("labels");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"));
-const env = { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" };
 const Client = grpc.makeGenericClientConstructor(workspaceServiceDefinition(), "WorkspaceService");
 let client: grpc.Client & Record<string, any>;
 
-function nexus(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(BIN, args, { cwd: repo, env, encoding: "utf8", timeout: 600_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const nexus = nexusRunner({ home, cwd: repo });
 
 function call<T = any>(method: string, req: unknown): Promise<T> {
   return new Promise((resolve, reject) => client[method](req, new grpc.Metadata(), { deadline: Date.now() + 300_000 }, (err: unknown, res: T) => (err ? reject(err) : resolve(res))));
 }
 
 beforeAll(() => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
 }, 900_000);
 

@@ -1,7 +1,6 @@
 // `nexus proxy` and `nexus ports` as a user runs them: the compiled binary, a temporary NEXUS_HOME.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { canBind } from "../../src/core/ports.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
@@ -9,6 +8,7 @@ import { BIN } from "../helpers/daemon.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -17,10 +17,7 @@ const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"), { "README.md": "# fixture\n", "hello.txt": "hello through the proxy\n" });
 const env = { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" };
 
-function nexus(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(BIN, args, { cwd: repo, env, encoding: "utf8", timeout: 600_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const nexus = nexusRunner({ home, cwd: repo });
 
 const fetchText = async (port: number) => (await fetch(`http://127.0.0.1:${port}/hello.txt`, { signal: AbortSignal.timeout(10_000) })).text();
 
@@ -70,7 +67,7 @@ async function forwardIds(): Promise<string[]> {
 }
 
 beforeAll(() => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
   expect(nexus(["create", "px", "-p", "8000"]).code).toBe(0);
   const started = nexus(["exec", "px", "--", "sh", "-c", "setsid -f sh -c 'cd /workspace && exec python3 -m http.server 8000 --bind 127.0.0.1' >/dev/null 2>&1; for i in $(seq 50); do grep -q ':1F40 .* 0A ' /proc/net/tcp && exit 0; sleep 0.1; done; exit 1"]);

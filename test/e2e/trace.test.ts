@@ -3,8 +3,7 @@
 // and telemetry batches reaching a local HTTP endpoint when config.yaml turns it on.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -12,10 +11,11 @@ import WebSocket from "ws";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
 import type { TraceRecord, TraceStats } from "../../src/kernel/trace.ts";
 import { E2E_RUNTIME } from "../helpers/bin.ts";
-import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -26,13 +26,10 @@ let daemon: TestDaemon;
 let endpoint: Server;
 const batches: Array<{ source: Record<string, string>; operations: Array<Record<string, unknown>> }> = [];
 
-function nexus(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(BIN, args, { cwd: repo, env: { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" }, encoding: "utf8", timeout: 600_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const nexus = nexusRunner({ home, cwd: repo });
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
   endpoint = createServer((req, res) => {
     let text = "";
