@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import protobuf from "protobufjs";
 
-const root = join(import.meta.dir, "..");
+const root = join(import.meta.dirname, ".."); // dirname, not Bun's dir: the unit suite also runs under Deno
 export const PROTO_FILE = join(root, "proto/nexus/workspace/v1/workspace.proto");
 export const DESCRIPTOR_FILE = join(root, "src/api/grpc/descriptor.ts");
 export const MESSAGES_FILE = join(root, "src/api/grpc/messages.ts");
