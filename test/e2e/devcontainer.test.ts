@@ -1,16 +1,14 @@
 // `nexus create` in a repository that describes itself with devcontainer.json, as a user runs it:
 // the compiled binary, a local Dockerfile built offline (its base image is on the engine, no registry).
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
 
 slowTests();
 
-const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
 const root = tempDir("e2e-dc");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "service"), {
@@ -29,13 +27,10 @@ const repo = makeRepo(join(root.path, "service"), {
   ".devcontainer/node/devcontainer.json": `{ "image": "debian:bookworm-slim" }`,
 });
 
-function nexus(args: string[]) {
-  const r = spawnSync(BIN, args, { cwd: repo, env: { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" }, encoding: "utf8", timeout: 900_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const nexus = nexusRunner({ home, cwd: repo, timeoutMs: 900_000 });
 
 beforeAll(() => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
 });
 

@@ -1,11 +1,11 @@
 // install.sh as a user runs it: piped into `sh` under a temporary HOME, downloading the compiled
 // binary from a local HTTP server that plays the release page.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { tempDir } from "../helpers/fixtures.ts";
+import { serveReleases, sha256, writeRelease, type ReleaseServer } from "../helpers/release.ts";
 import { until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
 
@@ -17,35 +17,7 @@ const SCRIPT = readFileSync(join(ROOT, "install.sh"), "utf8");
 const root = tempDir("install");
 const good = join(root.path, "release");
 const bad = join(root.path, "release-bad");
-const ASSET = `nexus-linux-${process.arch === "arm64" ? "arm64" : "x64"}`;
-let server: { stop(): unknown; port: number } | undefined;
-
-function sha256(file: string): string {
-  return createHash("sha256").update(readFileSync(file)).digest("hex");
-}
-
-/**
- * A static file server on 127.0.0.1 in its own process: the tests block in spawnSync, so a server
- * in this process could not answer.
- */
-async function serve(): Promise<{ stop(): unknown; port: number }> {
-  const child = spawn("python3", ["-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", root.path, "0"], { stdio: ["ignore", "pipe", "pipe"] });
-  const port = await new Promise<number>((res, rej) => {
-    let out = "";
-    const timer = setTimeout(() => rej(new Error(`http.server did not start: ${out}`)), 10_000);
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /port (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res(Number(m[1]));
-      }
-    });
-    child.once("exit", (code) => rej(new Error(`http.server exited (${code}): ${out}`)));
-  });
-  child.stderr.resume();
-  return { stop: () => child.kill("SIGTERM"), port };
-}
+let server: ReleaseServer | undefined;
 
 function install(release: string, home: string, opts: { args?: string[]; path?: string; env?: Record<string, string> } = {}) {
   const r = spawnSync("sh", ["-s", "--", ...(opts.args ?? [])], {
@@ -68,13 +40,9 @@ function install(release: string, home: string, opts: { args?: string[]; path?: 
 beforeAll(async () => {
   if (process.platform !== "linux") throw new Error("this test plays a Linux release");
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
-  mkdirSync(good, { recursive: true });
-  copyFileSync(BIN, join(good, ASSET));
-  writeFileSync(join(good, "SHA256SUMS"), `${sha256(join(good, ASSET))}  ${ASSET}\n`);
-  mkdirSync(bad, { recursive: true });
-  copyFileSync(BIN, join(bad, ASSET));
-  writeFileSync(join(bad, "SHA256SUMS"), `${"0".repeat(64)}  ${ASSET}\n`);
-  server = await serve();
+  writeRelease(good, BIN);
+  writeRelease(bad, BIN, { wrongSum: true });
+  server = await serveReleases(root.path);
 });
 
 afterAll(async () => {

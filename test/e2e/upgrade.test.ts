@@ -2,59 +2,25 @@
 // served from a local HTTP folder (the layout install.sh downloads: nexus-<os>-<arch>, SHA256SUMS,
 // VERSION). The "newer" release is the same source built with another version label.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { tempDir } from "../helpers/fixtures.ts";
+import { ASSET, serveReleases, sha256, writeRelease, type ReleaseServer } from "../helpers/release.ts";
 import { slowTests } from "../helpers/timeout.ts";
 
 slowTests();
 
 const ROOT = resolve(import.meta.dir, "../..");
 const DIST = join(ROOT, "dist", "nexus");
-const ASSET = `nexus-linux-${process.arch === "arm64" ? "arm64" : "x64"}`;
 const NEW_VERSION = "9.9.9";
 const root = tempDir("upgrade");
 const binDir = join(root.path, "bin");
 const bin = join(binDir, "nexus");
 const home = join(root.path, "nexus-home");
 const www = join(root.path, "www");
-let server: { stop(): unknown; port: number } | undefined;
+let server: ReleaseServer | undefined;
 let oldVersion = "";
-
-function sha256(file: string): string {
-  return createHash("sha256").update(readFileSync(file)).digest("hex");
-}
-
-/** A static file server in its own process (the tests block in spawnSync). */
-async function serve(dir: string): Promise<{ stop(): unknown; port: number }> {
-  const child = spawn("python3", ["-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", dir, "0"], { stdio: ["ignore", "pipe", "pipe"] });
-  const port = await new Promise<number>((res, rej) => {
-    let out = "";
-    const timer = setTimeout(() => rej(new Error(`http.server did not start: ${out}`)), 10_000);
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /port (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res(Number(m[1]));
-      }
-    });
-    child.once("exit", (code) => rej(new Error(`http.server exited (${code}): ${out}`)));
-  });
-  child.stderr.resume();
-  return { stop: () => child.kill("SIGTERM"), port };
-}
-
-/** A release folder: the asset, its SHA256SUMS line (or a wrong one) and VERSION. */
-function release(dir: string, binary: string, version: string, opts: { wrongSum?: boolean } = {}): void {
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(binary, join(dir, ASSET));
-  const sum = opts.wrongSum ? createHash("sha256").update("not the binary").digest("hex") : sha256(binary);
-  writeFileSync(join(dir, "SHA256SUMS"), `${"0".repeat(64)}  nexus-darwin-arm64\n${sum}  ${ASSET}\n`);
-  writeFileSync(join(dir, "VERSION"), `${version}\n`);
-}
 
 function nexus(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(bin, args, {
@@ -74,11 +40,11 @@ beforeAll(async () => {
   const built = spawnSync(join(ROOT, "node_modules", ".bin", "bun"), ["scripts/build.ts", "--version", NEW_VERSION, "--outdir", join(root.path, "new")], { cwd: ROOT, encoding: "utf8", timeout: 600_000 });
   if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
   const newBin = join(root.path, "new", "nexus");
-  release(join(www, "releases", "latest", "download"), newBin, NEW_VERSION);
-  release(join(www, "releases", "download", `v${NEW_VERSION}`), newBin, NEW_VERSION);
-  release(join(www, "releases", "download", `v${oldVersion}`), DIST, oldVersion);
-  release(join(www, "bad"), newBin, NEW_VERSION, { wrongSum: true });
-  server = await serve(www);
+  writeRelease(join(www, "releases", "latest", "download"), newBin, { version: NEW_VERSION });
+  writeRelease(join(www, "releases", "download", `v${NEW_VERSION}`), newBin, { version: NEW_VERSION });
+  writeRelease(join(www, "releases", "download", `v${oldVersion}`), DIST, { version: oldVersion });
+  writeRelease(join(www, "bad"), newBin, { version: NEW_VERSION, wrongSum: true });
+  server = await serveReleases(www);
 }, 900_000);
 
 afterAll(async () => {
