@@ -267,7 +267,7 @@ describe("failures", () => {
       const container = own.store.findByName("bghook")!.containerName;
       const processes = () => {
         try {
-          return docker("top", container, "-eo", "args");
+          return docker("top", container, "-eo", "pid,args"); // docker top needs the PID column
         } catch {
           return ""; // not running yet
         }
