@@ -199,6 +199,10 @@ jestExpect.extend({
     const pass = typeof received === "string" && received.startsWith(prefix);
     return { pass, message: () => `expected ${JSON.stringify(received)} ${pass ? "not " : ""}to start with ${JSON.stringify(prefix)}` };
   },
+  toBeFunction(received: unknown) {
+    const pass = typeof received === "function";
+    return { pass, message: () => `expected ${String(received)} ${pass ? "not " : ""}to be a function` };
+  },
   toEndWith(received: unknown, suffix: string) {
     const pass = typeof received === "string" && received.endsWith(suffix);
     return { pass, message: () => `expected ${JSON.stringify(received)} ${pass ? "not " : ""}to end with ${JSON.stringify(suffix)}` };
