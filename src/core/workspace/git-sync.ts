@@ -20,13 +20,12 @@
 //
 // A workspace on a remote engine has its repository inside its volume instead (remote-git.ts): the
 // same moves, with its refs' fingerprint read over SSH and the host's objects sent in as a bundle.
-import { closeSync, createReadStream, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { createReadStream, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerSpec } from "../../docker/container-engine.ts";
 import { runGit } from "../../git/git.ts";
 import { makeOwnGitDir, ownGitMounts, refsFingerprint, refTreeFingerprint, TREE_OVERFLOW, worktreeAdminName, type Mount, type OwnGitLayout } from "../../git/own-gitdir.ts";
 import type { ExecExit } from "../../ssh/pool.ts";
-import { shellQuote } from "../../ssh/quote.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import type { NexusPaths } from "../../store/paths.ts";
 import { NexusError } from "../errors.ts";
@@ -34,14 +33,10 @@ import type { Logger } from "../log.ts";
 import { KeyedMutex } from "../mutex.ts";
 import { git, hasCommit, hostTip, isAncestor, namespaceOnlyCommits, refMap, refreshHostIndex } from "./git-sync-host.ts";
 import type { WorkspaceRecord } from "../types.ts";
-import { fingerprintLine, initLine, PRESENT_LINE, REMOTE_GIT_DIR, UNBUNDLE_LINE } from "./remote-git.ts";
+import { WorkspaceGitWire } from "./git-sync-wire.ts";
+import { fingerprintLine, initLine, PRESENT_LINE, REMOTE_GIT_DIR } from "./remote-git.ts";
 
-/** A bundle bigger than this is refused (a workspace must not fill the host's disk through the daemon). */
-const MAX_BUNDLE_BYTES = 2 * 1024 * 1024 * 1024;
 const POLL_MS = 3000;
-/** A workspace must not hold a sync (and so a destroy) forever. */
-const COMMAND_TIMEOUT_MS = 60_000;
-const BUNDLE_TIMEOUT_MS = 10 * 60_000;
 
 export interface GitSyncDeps {
   paths: NexusPaths;
@@ -86,17 +81,14 @@ export interface SyncResult {
   note?: string;
 }
 
-interface InsideRefs {
-  refs: Map<string, string>;
-  head?: string;
-}
-
 export class GitSync {
   readonly #d: GitSyncDeps;
   readonly #locks = new KeyedMutex();
+  readonly #wire: WorkspaceGitWire;
 
   constructor(deps: GitSyncDeps) {
     this.#d = deps;
+    this.#wire = new WorkspaceGitWire(deps);
   }
 
   #stateFile(id: string): string {
@@ -184,7 +176,7 @@ export class GitSync {
    */
   async prepareRemote(r: WorkspaceRecord): Promise<void> {
     if (!r.repository) return;
-    if ((await this.#run(r, PRESENT_LINE)).trim() === "present") {
+    if ((await this.#wire.run(r, PRESENT_LINE)).trim() === "present") {
       if (!this.#state(r.id)?.remote) this.#d.log.warn(`${r.name}: /workspace/.git was made inside, not by Nexus: its commits are not brought to the host`);
       return;
     }
@@ -199,12 +191,12 @@ export class GitSync {
       const bundled = made.code === 0 && existsSync(file);
       // A repository without a commit has nothing to bundle ("Refusing to create empty bundle"); anything else is a failure.
       if (!bundled && !/empty bundle/i.test(made.stderr)) throw new NexusError("INTERNAL_ERROR", `git bundle failed in ${repo}: ${made.stderr.trim().slice(0, 500)}`, { suggestion: `Check the repository with 'git -C ${repo} status'` });
-      await this.#run(r, initLine(layout.branch, format, bundled), bundled ? createReadStream(file) : new Uint8Array(0));
+      await this.#wire.run(r, initLine(layout.branch, format, bundled), bundled ? createReadStream(file) : new Uint8Array(0));
     } finally {
       rmSync(file, { force: true });
     }
     const base = await hostTip(layout);
-    const own = await this.#run(r, fingerprintLine(layout.branch));
+    const own = await this.#wire.run(r, fingerprintLine(layout.branch));
     this.#saveState(r.id, {
       kind: layout.kind,
       branch: layout.branch,
@@ -219,7 +211,7 @@ export class GitSync {
 
   /** The fingerprint of the workspace's refs: lstat here, or one command inside for a remote workspace. */
   async #ownFingerprint(r: WorkspaceRecord, l: OwnGitLayout, s: SyncState): Promise<string> {
-    return s.remote ? await this.#run(r, fingerprintLine(l.branch)) : refsFingerprint(l, "own");
+    return s.remote ? await this.#wire.run(r, fingerprintLine(l.branch)) : refsFingerprint(l, "own");
   }
 
   /** Both sides' fingerprint, as saved at the last sync. */
@@ -325,7 +317,7 @@ export class GitSync {
     // still differs from what is saved, and the next check syncs it.
     const ownBefore = await this.#ownFingerprint(r, l, state);
     const treeBefore = state.remote ? undefined : refTreeFingerprint(l);
-    const inside = await this.#insideRefs(r);
+    const inside = await this.#wire.insideRefs(r);
     const host = await refMap(repo, ["refs/heads"]);
     const kept = await refMap(repo, [ns]);
 
@@ -346,7 +338,7 @@ export class GitSync {
     }
     if (missing.size > 0) {
       const exclude = [...new Set([...host.values(), ...kept.values(), ...(state.base ? [state.base] : [])])].slice(0, 500);
-      await this.#fetchBundle(r, repo, [...missing].map(([to, w]) => ({ to, from: w.from })), exclude);
+      await this.#wire.fetchBundle(r, repo, [...missing].map(([to, w]) => ({ to, from: w.from })), exclude);
     }
 
     // 2. The workspace's branch.
@@ -364,8 +356,8 @@ export class GitSync {
         Object.assign(result, { moved: "to-host", tip: wsTip, ...(note ? { note } : {}) });
         base = wsTip;
       } else if (hTip !== undefined && (!wsMoved || (await isAncestor(repo, wsTip, hTip)))) {
-        if (state.remote) await this.#sendObjects(r, repo, ref, wsTip);
-        const note = await this.#moveInside(r, l.branch, wsTip, hTip);
+        if (state.remote) await this.#wire.sendObjects(r, repo, ref, wsTip);
+        const note = await this.#wire.moveInside(r, l.branch, wsTip, hTip);
         Object.assign(result, { moved: "to-workspace", tip: hTip, ...(note ? { note } : {}) });
         base = hTip;
       } else {
@@ -396,89 +388,6 @@ export class GitSync {
       failed: undefined,
     });
     return result;
-  }
-
-  /** Refs of the workspace's git dir, read by git inside; every line is checked (the answer is untrusted). */
-  async #insideRefs(r: WorkspaceRecord): Promise<InsideRefs> {
-    const out = await this.#run(r, "cd /workspace && git for-each-ref --format='%(objectname) %(refname)' refs/heads refs/stash && printf 'HEAD %s\\n' \"$(git rev-parse -q --verify HEAD)\"");
-    const refs = new Map<string, string>();
-    let head: string | undefined;
-    for (const line of out.split("\n")) {
-      const m = /^([0-9a-f]{40}(?:[0-9a-f]{24})?) (refs\/heads\/[^\s~^:?*[\\\x00-\x1f\x7f]+|refs\/stash)$/.exec(line);
-      if (m && !/\.\.|@\{|\.lock$|\/\.|\/\/|\/$/.test(m[2]!)) refs.set(m[2]!, m[1]!);
-      const h = /^HEAD ([0-9a-f]{40}(?:[0-9a-f]{24})?)$/.exec(line);
-      if (h) head = h[1];
-    }
-    return { refs, ...(head ? { head } : {}) };
-  }
-
-  async #run(r: WorkspaceRecord, line: string, stdin?: Uint8Array | AsyncIterable<Uint8Array>): Promise<string> {
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const timeout = stdin ? BUNDLE_TIMEOUT_MS : COMMAND_TIMEOUT_MS;
-    const exit = await this.#d.exec(r, line, { onStdout: (b) => out.push(b), onStderr: (b) => err.push(b), signal: AbortSignal.timeout(timeout), ...(stdin ? { stdin } : {}) });
-    if (exit.exitCode !== 0) {
-      throw new NexusError("INTERNAL_ERROR", `git in workspace ${r.name} failed (exit ${exit.exitCode}): ${Buffer.concat(err).toString("utf8").trim().slice(0, 500)}`, {
-        suggestion: `Look with 'nexus exec ${r.name} -- git status'`,
-      });
-    }
-    return Buffer.concat(out).toString("utf8");
-  }
-
-  /** A bundle made inside, streamed over SSH to a file of the daemon's, fetched by the host's hardened git. */
-  async #fetchBundle(r: WorkspaceRecord, repo: string, refs: Array<{ from: string; to: string }>, exclude: string[]): Promise<void> {
-    const file = join(this.#d.paths.workspaceDir(r.id), "incoming.bundle");
-    const fd = openSync(file, "w", 0o600);
-    let size = 0;
-    let tooBig = false;
-    const err: Buffer[] = [];
-    try {
-      // Only the excluded commits the workspace has (a remote workspace's repository lacks what the host made since) go to --stdin.
-      const have = `for s in ${exclude.map(shellQuote).join(" ")}; do git cat-file -e "$s^{commit}" 2>/dev/null && echo "^$s"; done`;
-      const line = `cd /workspace && { ${exclude.length ? have : "true"}; } | git bundle create -q - ${[...new Set(refs.map((x) => x.from))].map(shellQuote).join(" ")} --stdin`;
-      const exit = await this.#d.exec(r, line, {
-        onStdout: (b) => {
-          size += b.length;
-          if (size > MAX_BUNDLE_BYTES) tooBig = true;
-          else writeSync(fd, b);
-        },
-        onStderr: (b) => err.push(b),
-        signal: AbortSignal.timeout(BUNDLE_TIMEOUT_MS),
-      });
-      if (tooBig) throw new NexusError("RESOURCE_EXHAUSTED", `The commits of workspace ${r.name} make a bundle over ${MAX_BUNDLE_BYTES} bytes; not taken`, { suggestion: "Push them from inside the workspace instead" });
-      if (exit.exitCode !== 0) throw new NexusError("INTERNAL_ERROR", `git bundle in workspace ${r.name} failed: ${Buffer.concat(err).toString("utf8").trim().slice(0, 500)}`, { suggestion: `Look with 'nexus exec ${r.name} -- git status'` });
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      const specs = refs.map((x) => `+${x.from}:${x.to}`);
-      await git(repo, ["-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--", file, ...specs]);
-    } finally {
-      rmSync(file, { force: true });
-    }
-  }
-
-  /** Host → remote workspace: the objects of `ref` that `have` (a commit inside) lacks go in as a bundle. */
-  async #sendObjects(r: WorkspaceRecord, repo: string, ref: string, have: string): Promise<void> {
-    const file = join(this.#d.paths.workspaceDir(r.id), "outgoing.bundle");
-    try {
-      await git(repo, ["-c", "gc.auto=0", "bundle", "create", "-q", file, ref, "--not", have]);
-      if (statSync(file).size > MAX_BUNDLE_BYTES) throw new NexusError("RESOURCE_EXHAUSTED", `The host's new commits on ${ref} make a bundle over ${MAX_BUNDLE_BYTES} bytes; not sent to workspace ${r.name}`, { suggestion: "Fetch them inside from a remote instead" });
-      await this.#run(r, UNBUNDLE_LINE, createReadStream(file));
-    } finally {
-      rmSync(file, { force: true });
-    }
-  }
-
-  /** Host → workspace: moves the branch inside (compare-and-swap) and brings its index along when it was clean. */
-  async #moveInside(r: WorkspaceRecord, branch: string, from: string, to: string): Promise<string | undefined> {
-    const ref = shellQuote(`refs/heads/${branch}`);
-    const out = await this.#run(
-      r,
-      `cd /workspace && git update-ref -m 'nexus: commits from the host' ${ref} ${to} ${from} && ` +
-        `if [ "$(git symbolic-ref -q HEAD)" = ${ref} ]; then if git diff-index --cached --quiet ${from} --; then git reset -q ${to} -- . && { git update-index -q --refresh >/dev/null; true; }; else echo staged; fi; fi`,
-    );
-    return out.includes("staged") ? `the workspace's index has staged changes, so it was not brought to ${to.slice(0, 12)} (run 'git reset' inside to see the new commits as they are)` : undefined;
   }
 
   /**
