@@ -1,7 +1,7 @@
 // What a sync provider's session does; the manager holds one per attached workspace. A session is
 // made from its persisted state, so a daemon started after a crash picks up where it was.
 import type { SyncConfig } from "./config.ts";
-import type { SyncConflict, SyncEndpoint, SyncProviderName, SyncSide, SyncState, SyncStats } from "./types.ts";
+import type { SyncConflict, SyncEndpoint, SyncProviderName, SyncSide, SyncStatusView } from "./types.ts";
 
 /** What ~/.nexus/sync/<workspace id>/state.json holds (written atomically on every change). */
 export interface PersistedSync {
@@ -20,14 +20,8 @@ export interface PersistedSync {
   error: string | null;
 }
 
-export interface SessionStatus {
-  provider: SyncProviderName;
-  status: SyncState;
-  sessionId: string | null;
-  stats: SyncStats;
-  lastSyncAt: string | null;
-  error: string | null;
-}
+/** What a session reports: the status view without the workspace it belongs to. */
+export type SessionStatus = Omit<SyncStatusView, "workspaceId">;
 
 export interface SyncSession {
   readonly state: PersistedSync;
