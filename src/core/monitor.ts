@@ -15,12 +15,10 @@ export interface WorkspaceStats extends ContainerStats {
 
 export class WorkspaceMonitor {
   readonly #ws: WorkspaceService;
-  readonly #docker: ContainerEngine;
   readonly #events: EventBus;
 
   constructor(deps: { workspaces: WorkspaceService; docker: ContainerEngine; events: EventBus }) {
     this.#ws = deps.workspaces;
-    this.#docker = deps.docker;
     this.#events = deps.events;
   }
 

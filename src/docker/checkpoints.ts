@@ -1,7 +1,6 @@
 // The engine's side of checkpoints: what changed in a container's filesystem, a commit of it, a
 // volume's files as a tar on disk, and bringing those back into a fresh container.
 import { createReadStream, createWriteStream, renameSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
 import { PassThrough, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { DockerEngine } from "./engine.ts";

@@ -31,7 +31,6 @@ declare const Deno: {
 
 /** Largest request head (request line and headers) accepted; the API's heads are well under 8 KiB. */
 const MAX_HEAD_BYTES = 64 * 1024;
-const CRLF2 = new TextEncoder().encode("\r\n\r\n");
 
 function indexOfHeadEnd(buf: Uint8Array, from: number): number {
   for (let i = Math.max(0, from - 3); i + 4 <= buf.length; i++) {

@@ -120,7 +120,6 @@ export class UnisonSession implements SyncSession {
   readonly #procs: ProcessTracker;
   readonly #exclude: RegExp | undefined;
   #ssh = "";
-  #running = false;
   #requested = false;
   #loop: Promise<void> | null = null;
   #stopped = true;
@@ -286,7 +285,6 @@ export class UnisonSession implements SyncSession {
   }
 
   async #pass(): Promise<void> {
-    this.#running = true;
     // What changed since the last pass began: events during this pass go to the next one.
     const changed = this.#changed;
     this.#changed = new Set();
@@ -296,8 +294,6 @@ export class UnisonSession implements SyncSession {
       run = await this.#unison(unisonArgs({ hostRoot: this.state.hostPath, remoteRoot: remoteRoot(this.state.remotePath), config: this.#config, sshCommand: this.#ssh, ...(paths ? { paths } : {}) }));
     } catch (err) {
       run = { items: [], conflicts: [], propagated: [], skipped: [], failed: [], transferred: 0, fatal: (err as Error).message, nothingToDo: false };
-    } finally {
-      this.#running = false;
     }
     this.#lastRun = run;
     if (run.fatal) {

@@ -2,9 +2,7 @@
 // events, limits, malformed input. Real Docker, temporary NEXUS_HOME and git repository.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { sign } from "hono/jwt";
 import WebSocket from "ws";
@@ -83,16 +81,6 @@ class Conn {
   close() {
     this.ws.close();
   }
-}
-
-/** A client→server text frame (masked, as RFC 6455 requires of clients). */
-function maskedFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
-  const mask = randomBytes(4);
-  const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x81, 0x80 | len]) : Buffer.from([0x81, 0x80 | 126, len >> 8, len & 0xff]);
-  const body = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
-  return Buffer.concat([head, mask, body]);
 }
 
 const tcpUrl = (q = "") => `ws://127.0.0.1:${daemon.port}/v1/ws${q}`;

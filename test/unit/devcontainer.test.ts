@@ -2,7 +2,6 @@ import { describe, expect, test } from "bun:test";
 import { cpSync } from "node:fs";
 import { basename, join } from "node:path";
 import { chooseDevcontainer, findDevcontainers } from "../../src/config/devcontainer/find.ts";
-import { parseDevcontainer } from "../../src/config/devcontainer/layer.ts";
 import { devcontainerId, substitute } from "../../src/config/devcontainer/variables.ts";
 import { loadProjectConfig } from "../../src/config/project.ts";
 import type { NexusError } from "../../src/core/errors.ts";

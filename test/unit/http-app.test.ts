@@ -1,7 +1,6 @@
 // The REST app through app.request(): real service, store, ports and keys; a Docker engine address
 // that does not exist, so nothing here ever reaches Docker or SSH.
 import { describe, expect, test } from "bun:test";
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";

@@ -4,7 +4,6 @@ import { daemonVersion, ensureDaemon, stopDaemon } from "../daemon-process.ts";
 import { writeOut } from "../output.ts";
 import { NexusError } from "../../core/errors.ts";
 import { EXIT_CODES } from "../exit-codes.ts";
-import { buildInfo } from "../../version.ts";
 import { homedir, userInfo } from "node:os";
 import type { ServiceHost } from "../../service/install.ts";
 import { LAUNCHD_LABEL, SERVICE_NAME, renderService, servicePath, type ServiceDescription } from "../../service/service.ts";

@@ -1,6 +1,5 @@
 // The channel into a running workspace: commands (exec), shells the daemon runs for its own work,
 // and TCP tunnels to ports inside. Everything goes over the workspace's pooled SSH connection.
-import { existsSync } from "node:fs";
 import type { Duplex } from "node:stream";
 import { buildCommandLine } from "../../ssh/quote.ts";
 import type { ExecExit, ExecStreams as PoolStreams, PtyChannel, PtySize, SshTarget } from "../../ssh/pool.ts";
