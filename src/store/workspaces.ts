@@ -83,6 +83,8 @@ export class WorkspaceStore {
       .catch(() => false)
       .then(() => {
         if (current()) this.#pending.delete(id);
+        // A remove made while the write was under way may have met its temp file (ENOTEMPTY) and left the folder: it goes now.
+        else if (!this.#cache.has(id)) removeFolder(this.#paths.workspaceDir(id));
       });
   }
 
@@ -97,7 +99,23 @@ export class WorkspaceStore {
 
   remove(id: string): void {
     this.#pending.delete(id);
-    rmSync(this.#paths.workspaceDir(id), { recursive: true, force: true });
     this.#cache.delete(id);
+    removeFolder(this.#paths.workspaceDir(id));
+  }
+}
+
+/**
+ * Removes a record's folder. A saveSoon still under way may create its temp file in it between the
+ * listing and the rmdir of a recursive rm (ENOTEMPTY, seen under Deno): the rm is tried again; a
+ * temp file made later still is removed, with the folder, when that write ends (saveSoon above).
+ */
+function removeFolder(dir: string): void {
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOTEMPTY") throw err;
+    }
   }
 }
