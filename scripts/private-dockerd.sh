@@ -11,6 +11,10 @@
 #   private-dockerd.sh load DIR IMAGE…  copy images from the machine's engine (docker save | load)
 #   private-dockerd.sh stop DIR         stop its dockerd and remove all it made (DIR included)
 #
+# When DIR/tcp.env exists (TCP_PORT=, TLS_CA=, TLS_CERT=, TLS_KEY=: written by the caller before
+# `run`), dockerd also listens on tcp://127.0.0.1:TCP_PORT with --tlsverify (client certificates of
+# that CA only); never on another address.
+#
 # Needs root (dockerd does). Containers reach nothing outside (no NAT); ports they publish on
 # 127.0.0.1 work (userland proxy), and images come from the machine's engine with `load`.
 # containerd: dockerd starts one of its own under DIR (socket DIR/exec/containerd/containerd.sock)
@@ -68,6 +72,13 @@ run() {
   # shellcheck source=/dev/null
   . "$dir/bridge.env"
   ip link show "$BRIDGE" >/dev/null 2>&1 || die "bridge $BRIDGE is gone"
+  local tcp=()
+  if [ -f "$dir/tcp.env" ]; then
+    # shellcheck source=/dev/null
+    . "$dir/tcp.env"
+    [[ "$TCP_PORT" =~ ^[0-9]+$ ]] || die "$dir/tcp.env: TCP_PORT must be a port number"
+    tcp=(-H "tcp://127.0.0.1:$TCP_PORT" --tlsverify --tlscacert "$TLS_CA" --tlscert "$TLS_CERT" --tlskey "$TLS_KEY")
+  fi
   # An empty --config-file: the machine's /etc/docker/daemon.json (its bridge, data-root, ...) must
   # not apply here, nor clash with these flags. Never add --default-address-pool (flag or config):
   # with it, dockerd 20.10 deletes the link named docker0, the machine engine's bridge, when it
@@ -78,6 +89,7 @@ run() {
     --exec-root "$dir/exec" \
     --pidfile "$dir/docker.pid" \
     -H "$(host_of "$dir")" \
+    ${tcp[@]+"${tcp[@]}"} \
     --bridge "$BRIDGE" \
     --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
     --cgroup-parent "/nexus-private-$N" \

@@ -163,8 +163,10 @@ export interface EngineInfo {
   host: string;
   /** On another machine (ssh://, tcp://): no path of this host is mounted into it; the worktree is synced. */
   remote: boolean;
-  /** Workspaces can run on it (a tcp:// engine's ports cannot be reached without opening them: not yet). */
+  /** Workspaces can run on it (not on a tcp:// engine without TLS: see `refusal`). */
   workspaces: boolean;
+  /** Why workspaces cannot run on it, and what to do instead (when `workspaces` is false). */
+  refusal?: { message: string; suggestion: string };
 }
 
 /** The engines by name: `local` (docker.host) and the config's `engines:`. */

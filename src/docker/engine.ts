@@ -74,6 +74,8 @@ export class DockerEngine implements ContainerEngine {
     if (e.code === "ENOENT" || e.code === "ECONNREFUSED" || e.code === "EACCES") return this.unavailable(err);
     // A forwarded socket whose far side went away mid-request.
     if (this.#unavailable && (e.code === "ECONNRESET" || e.code === "EPIPE" || /socket hang up/i.test(e.message ?? ""))) return this.unavailable(err);
+    // A remote engine's network or TLS handshake (a certificate refused either way) failing.
+    if (this.#unavailable && e.statusCode === undefined && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_|^ETIMEDOUT$|^EHOSTUNREACH$|^ENETUNREACH$|^ENOTFOUND$|^EAI_AGAIN$/.test(e.code ?? "")) return this.unavailable(err);
     const message = e.json?.message ?? e.message ?? String(err);
     if (/port is already allocated|address already in use/i.test(message)) {
       return new NexusError("PORT_CONFLICT", `${what}: ${message}`, { suggestion: "Another process holds the port; try again to get another one" });

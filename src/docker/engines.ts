@@ -1,7 +1,8 @@
 // The engines a daemon knows: `local` (docker.host, DOCKER_HOST or the default socket) and those the
 // config's `engines:` names. A unix:// engine is on this machine; ssh:// and tcp:// ones are another
 // machine's even when they happen to run on this one (nothing of this host is mounted into them).
-// Remote ssh:// engines are dialled on first use, once, and their connection is pooled.
+// Remote ssh:// engines are dialled on first use, once, and their connection is pooled; tcp:// ones
+// speak TLS (their certificate checked against the configured CA) and reach ports through the API.
 import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -12,6 +13,8 @@ import type { ContainerEngine, EngineDirectory, EngineInfo } from "./container-e
 import { DockerEngine } from "./engine.ts";
 import { RemoteEngine } from "./remote/remote-engine.ts";
 import { SshLink } from "./remote/ssh-link.ts";
+import { SshTunnel } from "./remote/ssh-tunnel.ts";
+import { ExecTunnel } from "./remote/exec-tunnel.ts";
 
 export interface EngineRegistryOptions {
   engines: Record<string, EngineDefinition>;
@@ -67,7 +70,20 @@ export class EngineRegistry implements EngineDirectory {
   info(name: string): EngineInfo {
     if (name === LOCAL_ENGINE) return { name, host: this.#o.local.address, remote: false, workspaces: true };
     const def = this.#definition(name);
-    return { name, host: def.host, remote: isRemoteHost(def.host), workspaces: !def.host.startsWith("tcp://") };
+    const info = { name, host: def.host, remote: isRemoteHost(def.host) };
+    if (def.host.startsWith("tcp://") && !def.tls) {
+      // Plain tcp:// is the engine's root API unauthenticated and in clear on the network, and a
+      // workspace's SSH (agent forwarding, secrets, sync) would travel through it: no workspaces there.
+      return {
+        ...info,
+        workspaces: false,
+        refusal: {
+          message: "a tcp:// engine without TLS answers anybody on its network and carries everything in clear",
+          suggestion: `Give engines.${name} its TLS files (tls: {ca, cert, key}; dockerd --tlsverify), or reach that machine over SSH (host: ssh://user@host)`,
+        },
+      };
+    }
+    return { ...info, workspaces: true };
   }
 
   isRemote(name: string | undefined): boolean {
@@ -86,20 +102,7 @@ export class EngineRegistry implements EngineDirectory {
   #make(name: string, def: EngineDefinition): ContainerEngine {
     const o = this.#o;
     if (def.host.startsWith("unix://")) return new DockerEngine({ host: def.host, env: {} });
-    if (def.host.startsWith("tcp://")) {
-      let tls: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
-      if (def.tls) {
-        try {
-          tls = { ca: readFileSync(expand(def.tls.ca, o.userHome)), cert: readFileSync(expand(def.tls.cert, o.userHome)), key: readFileSync(expand(def.tls.key, o.userHome)) };
-        } catch (err) {
-          throw new NexusError("BACKEND_UNAVAILABLE", `Engine '${name}' (${def.host}): its TLS files cannot be read: ${(err as Error).message}`, {
-            suggestion: `Fix engines.${name}.tls in the config`,
-            details: { engine: name },
-          });
-        }
-      }
-      return new DockerEngine({ host: def.host, env: {}, ...(tls ? { tls } : {}) });
-    }
+    if (def.host.startsWith("tcp://")) return this.#tcp(name, def);
     const url = new URL(def.host);
     const relayPath = relaySocketPath(o.home, name);
     const link = new SshLink({
@@ -113,7 +116,41 @@ export class EngineRegistry implements EngineDirectory {
       socket: def.socket,
       relayPath,
     });
-    return new RemoteEngine(name, link, relayPath, () => o.local);
+    const tunnel = new SshTunnel(link, () => inner);
+    const inner: DockerEngine = new DockerEngine({
+      host: `unix://${relayPath}`,
+      env: {},
+      description: link.address,
+      unavailable: (err) => (err instanceof NexusError ? err : link.unavailable((err as Error).message, `Check that the engine on ${link.address} runs, or remove engines.${name} from the config`)),
+    });
+    return new RemoteEngine(name, tunnel, inner, () => o.local);
+  }
+
+  /** A tcp:// engine: TLS with the configured files (plain tcp:// only for `nexus engines`: info() refuses workspaces there). */
+  #tcp(name: string, def: EngineDefinition): ContainerEngine {
+    const o = this.#o;
+    const files = def.tls ? { ca: expand(def.tls.ca, o.userHome), cert: expand(def.tls.cert, o.userHome), key: expand(def.tls.key, o.userHome) } : undefined;
+    let tls: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
+    if (files) {
+      try {
+        tls = { ca: readFileSync(files.ca), cert: readFileSync(files.cert), key: readFileSync(files.key) };
+      } catch (err) {
+        throw new NexusError("BACKEND_UNAVAILABLE", `Engine '${name}' (${def.host}): its TLS files cannot be read: ${(err as Error).message}`, {
+          suggestion: `Fix engines.${name}.tls in the config`,
+          details: { engine: name },
+        });
+      }
+    }
+    const tunnel = new ExecTunnel(name, def.host, () => inner);
+    const inner: DockerEngine = new DockerEngine({
+      host: def.host,
+      // The conventional TLS port (2376) when the address names none.
+      env: tls ? { DOCKER_TLS_VERIFY: "1" } : {},
+      description: def.host,
+      unavailable: (err) => tunnel.failure(err, { ca: files?.ca ?? "(none)", cert: files?.cert ?? "(none)" }),
+      ...(tls ? { tls } : {}),
+    });
+    return new RemoteEngine(name, tunnel, inner, () => o.local);
   }
 
   /** Closes the remote engines' connections and listeners. */

@@ -3,7 +3,8 @@
 // pidfile, socket, containerd and a bridge of its own), so the machine's engine and everybody's
 // containers on it are never touched. dockerd is this process's child; stop() removes all it made.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 
 const SCRIPT = join(import.meta.dir, "..", "..", "scripts", "private-dockerd.sh");
@@ -33,10 +34,24 @@ async function until(what: string, ok: () => boolean, timeoutMs: number, failed:
   }
 }
 
+/** A port nobody listens on now on 127.0.0.1. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen({ host: "127.0.0.1", port: 0 }, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 export class PrivateDockerd implements AsyncDisposable {
   readonly dir: string;
   /** DOCKER_HOST of this engine. */
   readonly host: string;
+  /** tcp://127.0.0.1:<port> when started with `tcp` (TLS verified both ways), else undefined. */
+  tcpHost: string | undefined;
   readonly #docker0: string | undefined;
   #child: ChildProcess | undefined;
   #exit: Promise<void> = Promise.resolve();
@@ -51,13 +66,19 @@ export class PrivateDockerd implements AsyncDisposable {
    * Starts one and copies `images` into it from the machine's engine (its containers reach no
    * registry). Everything it made is removed again when starting fails.
    */
-  static async start(opts: { images?: string[] } = {}): Promise<PrivateDockerd> {
+  static async start(opts: { images?: string[]; tcp?: { ca: string; cert: string; key: string } } = {}): Promise<PrivateDockerd> {
     const why = privateDockerdUnavailable();
     if (why) throw new Error(why);
     // Short: the sockets under it must fit in sun_path (108 bytes).
     const engine = new PrivateDockerd(mkdtempSync("/tmp/nxd."));
     try {
       engine.#script("setup");
+      if (opts.tcp) {
+        // Also on tcp://127.0.0.1:<a free port> with --tlsverify (the server's certificate and the CA its clients must be signed by).
+        const port = await freePort();
+        writeFileSync(join(engine.dir, "tcp.env"), `TCP_PORT=${port}\nTLS_CA=${opts.tcp.ca}\nTLS_CERT=${opts.tcp.cert}\nTLS_KEY=${opts.tcp.key}\n`);
+        engine.tcpHost = `tcp://127.0.0.1:${port}`;
+      }
       await engine.startEngine();
       if (opts.images?.length) engine.#script("load", ...opts.images);
       return engine;

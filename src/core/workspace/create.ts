@@ -228,8 +228,8 @@ export class WorkspaceCreator extends WorkspaceBringUp {
     }
     const info = d.engines.info(name);
     if (!info.workspaces) {
-      throw new NexusError("INVALID_ARGUMENT", `Engine '${name}' (${info.host}) cannot run workspaces: the ports of a tcp:// engine cannot be reached from here without opening them to its network`, {
-        suggestion: `Reach that machine over SSH instead (host: ssh://user@host in engines.${name})`,
+      throw new NexusError("INVALID_ARGUMENT", `Engine '${name}' (${info.host}) cannot run workspaces: ${info.refusal?.message ?? "not supported"}`, {
+        suggestion: info.refusal?.suggestion ?? "Pick another engine from 'nexus engines'",
         details: { engine: name },
       });
     }

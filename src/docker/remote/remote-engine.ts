@@ -1,12 +1,12 @@
-// An engine on another machine, reached over one pooled SSH connection (ssh-link.ts). The Docker API
-// goes through the forwarded socket (a DockerEngine on the daemon's relay socket); what differs from
-// a local engine is here:
+// An engine on another machine, reached through a tunnel (tunnel.ts: ssh:// over one pooled SSH
+// connection, tcp:// with TLS through the Docker API alone). What differs from a local engine is here:
 //   - no host path is ever mounted into it (the worktree is not on that machine): a bind mount is refused;
-//   - a container's ports are published on the remote's 127.0.0.1 at ports the remote engine picks,
-//     and the daemon holds 127.0.0.1:<the recorded host port> here, forwarded to them over the
-//     connection. So ssh_config, `nexus proxy`, service URLs and forwards work as for a local
-//     workspace, and nothing of the remote is opened to its network. Which local port serves which
-//     container port is kept in a label of the container, so a restarted daemon listens again.
+//   - a container's ports stay on that machine (ssh://: published on the remote's 127.0.0.1 at ports
+//     the remote engine picks; tcp://: not published at all) and the daemon holds 127.0.0.1:<the
+//     recorded host port> here, each connection carried by the tunnel. So ssh_config, `nexus proxy`,
+//     service URLs and forwards work as for a local workspace, and nothing of the remote is opened to
+//     its network. Which local port serves which container port is kept in a label of the container,
+//     so a restarted daemon listens again.
 //   - the workspace image is built there from the embedded Dockerfile; when that machine has no base
 //     image (no registry), the local engine's image is streamed over (get → load).
 import type { ProgressSink } from "../../kernel/progress.ts";
@@ -14,7 +14,7 @@ import { NexusError } from "../../kernel/errors.ts";
 import type { ContainerEngine, ContainerPathStat, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, VolumeSummary } from "../container-engine.ts";
 import { contextHash, DockerEngine } from "../engine.ts";
 import type { TarEntry } from "../tar.ts";
-import type { SshLink } from "./ssh-link.ts";
+import type { EngineTunnel } from "./tunnel.ts";
 
 /** Container port → the daemon's local 127.0.0.1 port, as `22=32801,8080=32802`. */
 export const LOCAL_PORTS_LABEL = "dev.nexus.remote.local-ports";
@@ -37,34 +37,27 @@ export class RemoteEngine implements ContainerEngine {
   /** The daemon reaches a remote workspace's ports at its own loopback listeners. */
   readonly publishedHost = "127.0.0.1";
   readonly remote = true;
-  readonly link: SshLink;
+  readonly tunnel: EngineTunnel;
   readonly inner: DockerEngine;
   readonly #local: () => DockerEngine;
-  /** Remote host ports by container id and container port (refreshed when a connection is refused). */
-  readonly #remotePorts = new Map<string, Map<number, number>>();
   /** Local ports held for each container. */
   readonly #localPorts = new Map<string, number[]>();
 
-  constructor(name: string, link: SshLink, relayPath: string, local: () => DockerEngine) {
+  /** `inner` speaks the engine's API (through the tunnel's relay socket, or over TLS itself). */
+  constructor(name: string, tunnel: EngineTunnel, inner: DockerEngine, local: () => DockerEngine) {
     this.name = name;
-    this.link = link;
+    this.tunnel = tunnel;
+    this.inner = inner;
     this.#local = local;
-    this.inner = new DockerEngine({
-      host: `unix://${relayPath}`,
-      env: {},
-      description: link.address,
-      unavailable: (err) => (err instanceof NexusError ? err : link.unavailable((err as Error).message, `Check that the engine on ${link.address} runs, or remove engines.${name} from the config`)),
-    });
   }
 
   get address(): string {
-    return this.link.address;
+    return this.tunnel.address;
   }
 
-  /** The connection and the relay, up (BACKEND_UNAVAILABLE with a suggestion otherwise). */
+  /** The tunnel up (BACKEND_UNAVAILABLE with a suggestion otherwise). */
   async #up(): Promise<DockerEngine> {
-    await this.link.connect();
-    await this.link.relay();
+    await this.tunnel.up();
     return this.inner;
   }
 
@@ -136,11 +129,12 @@ export class RemoteEngine implements ContainerEngine {
   async createContainer(spec: ContainerSpec): Promise<string> {
     this.#refuseHostPaths(spec);
     const e = await this.#up();
-    // The remote engine picks its own free ports (hostPort 0); ours are held here and recorded in a label.
+    // The remote engine picks its own free ports (hostPort 0), or nothing is published when the tunnel
+    // reaches ports from inside; ours are held here and recorded in a label.
     const id = await e.createContainer({
       ...spec,
       labels: { ...spec.labels, [LOCAL_PORTS_LABEL]: formatLocalPorts(spec.publish) },
-      publish: spec.publish.map((p) => ({ containerPort: p.containerPort, hostPort: 0 })),
+      publish: this.tunnel.publishes ? spec.publish.map((p) => ({ containerPort: p.containerPort, hostPort: 0 })) : [],
     });
     // Listened on at start, as a local engine binds its ports at start: a port taken meanwhile is a
     // PORT_CONFLICT there, which create answers with new ports.
@@ -150,11 +144,11 @@ export class RemoteEngine implements ContainerEngine {
   async #listenFor(id: string, ports: ReadonlyArray<{ containerPort: number; hostPort: number }>): Promise<void> {
     const held: number[] = [];
     for (const p of ports) {
-      if (!this.link.listening(p.hostPort)) {
+      if (!this.tunnel.listening(p.hostPort)) {
         try {
-          await this.link.listen(p.hostPort, (fresh) => this.#remotePort(id, p.containerPort, fresh));
+          await this.tunnel.listen(p.hostPort, id, p.containerPort);
         } catch (err) {
-          for (const port of held) this.link.unlisten(port);
+          for (const port of held) this.tunnel.unlisten(port);
           throw new NexusError("PORT_CONFLICT", `127.0.0.1:${p.hostPort} on this machine, for port ${p.containerPort} of a workspace on engine '${this.name}': ${(err as Error).message}`, {
             suggestion: "Another process holds the port; try again to get another one",
           });
@@ -163,21 +157,6 @@ export class RemoteEngine implements ContainerEngine {
       held.push(p.hostPort);
     }
     this.#localPorts.set(id, held);
-  }
-
-  /** The remote 127.0.0.1 port publishing `containerPort` of container `id` (from the engine when not known or `fresh`). */
-  async #remotePort(id: string, containerPort: number, fresh: boolean): Promise<number | undefined> {
-    let ports = this.#remotePorts.get(id);
-    if (!ports || fresh) {
-      ports = new Map();
-      const info = (await this.inner.call("inspect container", () => this.inner.docker.getContainer(id).inspect())) as { NetworkSettings?: { Ports?: Record<string, Array<{ HostIp: string; HostPort: string }> | null> } };
-      for (const [key, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
-        const b = bindings?.find((x) => x.HostIp === "127.0.0.1") ?? bindings?.[0];
-        if (b) ports.set(Number(key.split("/")[0]), Number(b.HostPort));
-      }
-      this.#remotePorts.set(id, ports);
-    }
-    return ports.get(containerPort);
   }
 
   async runOneOff(spec: ContainerSpec, timeoutMs: number): Promise<{ exitCode: number; output: string; timedOut: boolean }> {
@@ -205,7 +184,7 @@ export class RemoteEngine implements ContainerEngine {
   async start(containerId: string): Promise<void> {
     await (await this.#up()).start(containerId);
     // New ports on every start; and a restarted daemon listens again.
-    this.#remotePorts.delete(containerId);
+    this.tunnel.forget(containerId);
     await this.#relisten(containerId);
   }
 
@@ -256,9 +235,9 @@ export class RemoteEngine implements ContainerEngine {
 
   async removeContainer(containerId: string): Promise<void> {
     await (await this.#up()).removeContainer(containerId);
-    for (const port of this.#localPorts.get(containerId) ?? []) this.link.unlisten(port);
+    for (const port of this.#localPorts.get(containerId) ?? []) this.tunnel.unlisten(port);
     this.#localPorts.delete(containerId);
-    this.#remotePorts.delete(containerId);
+    this.tunnel.forget(containerId);
   }
 
   async createVolume(name: string, labels: Record<string, string>): Promise<void> {
@@ -283,11 +262,11 @@ export class RemoteEngine implements ContainerEngine {
 
   async watchContainerEvents(labels: Record<string, string>, onEvent: (e: { action: string; workspaceId?: string }) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
     // Reconnects by itself (the inner engine retries), also while the connection is down.
-    await this.link.relay();
+    await this.tunnel.standby();
     return this.inner.watchContainerEvents(labels, onEvent, signal, onReconnect);
   }
 
   close(): void {
-    this.link.close();
+    this.tunnel.close();
   }
 }

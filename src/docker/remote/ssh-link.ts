@@ -1,6 +1,6 @@
 // One pooled SSH connection to a remote engine's host, and what travels on it: the engine's Docker
-// socket (a streamlocal forward) behind a unix socket of the daemon's, and the workspaces' published
-// ports (remote 127.0.0.1) behind 127.0.0.1 listeners of the daemon's. Nothing of the remote is opened
+// socket (a streamlocal forward) behind a unix socket of the daemon's, and streams to the workspaces'
+// published ports (remote 127.0.0.1; ssh-tunnel.ts holds the daemon's listeners for them). Nothing of the remote is opened
 // to the network; the host key is checked against known_hosts, never accepted because it is new.
 import { chmodSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
@@ -8,6 +8,7 @@ import { dirname } from "node:path";
 import type { Duplex } from "node:stream";
 import ssh2 from "ssh2";
 import { NexusError } from "../../kernel/errors.ts";
+import { pipeSocket } from "./listeners.ts";
 import { checkHostKeyFile, knownHostsName, type HostKeyVerdict } from "./known-hosts.ts";
 
 export interface SshLinkOptions {
@@ -32,7 +33,6 @@ export class SshLink {
   readonly #o: SshLinkOptions;
   #client: Promise<ssh2.Client> | undefined;
   #relay: Server | undefined;
-  readonly #listeners = new Map<number, Server>();
   readonly #open = new Set<Socket>();
 
   constructor(o: SshLinkOptions) {
@@ -157,7 +157,7 @@ export class SshLink {
     const path = this.#o.relayPath;
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     rmSync(path, { force: true });
-    const server = createServer((local) => this.#pipe(local, () => this.openSocket(this.#o.socket)));
+    const server = createServer((local) => pipeSocket(local, () => this.openSocket(this.#o.socket), this.#open));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(path, () => resolve());
@@ -167,66 +167,8 @@ export class SshLink {
     return path;
   }
 
-  /**
-   * A listener on this machine's 127.0.0.1:`localPort` whose connections reach 127.0.0.1:<target()> on
-   * the engine's host. `target` is asked per connection (a container's ports change when it restarts);
-   * `retarget` once more when the first try is refused.
-   */
-  async listen(localPort: number, target: (fresh: boolean) => Promise<number | undefined>): Promise<void> {
-    if (this.#listeners.has(localPort)) return;
-    const server = createServer((local) =>
-      this.#pipe(local, async () => {
-        const port = await target(false);
-        if (port === undefined) throw new Error("not published");
-        try {
-          return await this.openTcp(port);
-        } catch {
-          const again = await target(true);
-          if (again === undefined) throw new Error("not published");
-          return this.openTcp(again);
-        }
-      }),
-    );
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ host: "127.0.0.1", port: localPort }, () => resolve());
-    });
-    server.on("error", () => {});
-    this.#listeners.set(localPort, server);
-  }
-
-  unlisten(localPort: number): void {
-    this.#listeners.get(localPort)?.close();
-    this.#listeners.delete(localPort);
-  }
-
-  listening(localPort: number): boolean {
-    return this.#listeners.has(localPort);
-  }
-
-  #pipe(local: Socket, open: () => Promise<Duplex>): void {
-    this.#open.add(local);
-    local.on("close", () => this.#open.delete(local));
-    local.on("error", () => {});
-    local.pause();
-    open().then(
-      (remote) => {
-        remote.on("error", () => local.destroy());
-        local.on("error", () => remote.destroy());
-        remote.on("close", () => local.destroy());
-        local.on("close", () => remote.destroy());
-        local.pipe(remote);
-        remote.pipe(local);
-        local.resume();
-      },
-      () => local.destroy(),
-    );
-  }
-
-  /** Closes listeners, the relay and the connection. */
+  /** Closes the relay and the connection. */
   close(): void {
-    for (const s of this.#listeners.values()) s.close();
-    this.#listeners.clear();
     this.#relay?.close();
     this.#relay = undefined;
     rmSync(this.#o.relayPath, { force: true });
