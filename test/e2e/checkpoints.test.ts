@@ -1,7 +1,7 @@
 // Checkpoints through the compiled binary: the CLI commands, and a daemon killed (SIGKILL) in the
 // middle of a restore loses nothing. Only the daemon this test starts is ever killed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
@@ -9,22 +9,19 @@ import { instanceId } from "../../src/docker/labels.ts";
 import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
-const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
 const root = tempDir("e2e-checkpoints");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"));
-const env = { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" };
 let daemon: ChildProcess | undefined;
 
-function nexus(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(BIN, args, { cwd: repo, env, encoding: "utf8", timeout: 600_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const nexus = nexusRunner({ home, cwd: repo });
 function ok(...args: string[]): string {
-  const r = nexus(...args);
+  const r = nexus(args);
   if (r.code !== 0) throw new Error(`nexus ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
   return r.stdout;
 }
@@ -33,15 +30,12 @@ const state = () => sh("cat /opt/v ~/h /workspace/w.txt 2>&1; true");
 
 /** The daemon in the foreground, as a process of this test (so it can be killed, and only it). */
 async function startDaemon(): Promise<void> {
-  const child = spawn(BIN, ["daemon"], { env, stdio: "ignore" });
+  const child = nexus.spawn(["daemon"], { stdio: "ignore" });
   daemon = child;
-  const deadline = Date.now() + 60_000;
   // The pid file names this process once it serves (after its reconcile); a killed one's may be left.
   const pidFile = join(home, "daemon.pid");
-  while (!existsSync(pidFile) || readFileSync(pidFile, "utf8").trim() !== String(child.pid)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error("the daemon did not start");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const serving = await until("the daemon serves", () => child.exitCode !== null || (existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid)));
+  if (!serving || child.exitCode !== null) throw new Error(`the daemon exited (${child.exitCode}) before it served`);
 }
 
 async function killDaemon(): Promise<void> {
@@ -52,18 +46,18 @@ async function killDaemon(): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
   await startDaemon();
   ok("create", "crash");
 }, 900_000);
 
 afterAll(async () => {
-  nexus("destroy", "crash", "--force");
+  nexus(["destroy", "crash", "--force"]);
   if (daemon && daemon.exitCode === null) {
-    const gone = new Promise((r) => daemon!.once("exit", r));
-    daemon.kill("SIGTERM");
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 15_000))]);
+    const child = daemon;
+    child.kill("SIGTERM");
+    await until("the daemon exits", () => child.exitCode !== null || child.signalCode !== null, Boolean, 15_000).catch(() => child.kill("SIGKILL"));
   }
   removeLeftovers(home);
   const images = docker("images", "-q", "--filter", `label=${CHECKPOINT_LABELS.instance}=${instanceId(home)}`).split("\n").filter(Boolean);
@@ -81,10 +75,10 @@ describe("nexus checkpoint and restore", () => {
     expect(list.map((c: { name: string }) => c.name)).toEqual(["one"]);
     expect(list[0].holds.worktree.branch).toBe("nexus/crash");
 
-    const bad = nexus("checkpoint", "create", "crash", "-n", "Not OK");
+    const bad = nexus(["checkpoint", "create", "crash", "-n", "Not OK"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("checkpoint name must be");
-    const unknown = nexus("restore", "crash", "nope");
+    const unknown = nexus(["restore", "crash", "nope"]);
     expect(unknown.code).toBe(4);
     expect(unknown.stderr).toContain("Checkpoint 'nope' doesn't exist");
   }, 600_000);
@@ -93,7 +87,7 @@ describe("nexus checkpoint and restore", () => {
     sh("sudo sh -c 'echo v2 > /opt/v' && echo h2 > ~/h && cd /workspace && (echo w2 > w.txt || sudo sh -c 'echo w2 > w.txt')");
     expect(state()).toBe("v2\nh2\nw2\n");
     const journal = () => readdirSync(join(home, "checkpoints")).find((f) => f.startsWith("restore-"));
-    const restore = spawn(BIN, ["restore", "crash", "one"], { cwd: repo, env, stdio: "ignore" });
+    const restore = nexus.spawn(["restore", "crash", "one"], { stdio: "ignore" });
     const restoreDone = new Promise((r) => restore.once("exit", r));
     // Killed once the automatic checkpoint is taken (the journal names it) and the restore is making
     // the new container: from here on the workspace itself changes. (The journal is written before,
@@ -108,8 +102,8 @@ describe("nexus checkpoint and restore", () => {
         return false; // removed meanwhile
       }
     };
-    const deadline = Date.now() + 300_000;
-    while (!safetyKnown() && restore.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    // Probed every 5 ms: the window between the journal naming the checkpoint and the swap is short.
+    await until("the journal names the automatic checkpoint, or the restore ends", () => safetyKnown() || restore.exitCode !== null, Boolean, { timeoutMs: 300_000, intervalMs: 5 });
     const phase = journal() ? (JSON.parse(readFileSync(join(home, "checkpoints", journal()!), "utf8")) as { phase: string }).phase : "finished";
     await killDaemon();
     await restoreDone;
@@ -142,16 +136,19 @@ describe("nexus checkpoint and restore", () => {
         return undefined; // being replaced this instant
       }
     };
-    const restore = spawn(BIN, ["restore", "crash", "one"], { cwd: repo, env, stdio: "ignore" });
+    const restore = nexus.spawn(["restore", "crash", "one"], { stdio: "ignore" });
     const restoreDone = new Promise((r) => restore.once("exit", r));
     // Killed once the new container is made and filled (the files are going back, or the swap is under way).
-    const deadline = Date.now() + 300_000;
     let phase: string | undefined;
-    while (restore.exitCode === null && Date.now() < deadline) {
-      phase = journalPhase();
-      if (phase === "worktree" || phase === "switch") break;
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await until(
+      "the restore fills the new container or swaps, or ends",
+      () => {
+        phase = journalPhase();
+        return phase === "worktree" || phase === "switch" || restore.exitCode !== null;
+      },
+      Boolean,
+      { timeoutMs: 300_000, intervalMs: 5 },
+    );
     await killDaemon();
     await restoreDone;
 

@@ -1,40 +1,25 @@
 // The compiled binary, black box, as a user runs it: temporary NEXUS_HOME and git repository.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
-import { E2E_RUNTIME, NEXUS_BIN } from "../helpers/bin.ts";
+import { E2E_RUNTIME } from "../helpers/bin.ts";
 import { until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
 
 slowTests();
 
-const BIN = NEXUS_BIN; // dist/nexus, or Deno with NEXUS_E2E_RUNTIME=deno
 const root = tempDir("e2e");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "some-git-repo"));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function nexus(args: string[], opts: { cwd?: string; bin?: string[]; env?: Record<string, string> } = {}): Run {
-  const [cmd, ...pre] = opts.bin ?? [BIN];
-  const r = spawnSync(cmd!, [...pre, ...args], {
-    cwd: opts.cwd ?? repo,
-    env: { ...process.env, NEXUS_HOME: home, NO_COLOR: "1", ...opts.env },
-    encoding: "utf8",
-    timeout: 600_000,
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const nexus = nexusRunner({ home, cwd: repo });
 
 beforeAll(() => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
 });
 
@@ -153,10 +138,10 @@ describe("the user story", () => {
   });
 
   test("exec streams output as it comes", async () => {
-    const child = spawn(BIN, ["exec", "demo", "--", "sh", "-c", "echo first; sleep 2; echo second"], { env: { ...process.env, NEXUS_HOME: home } });
+    const child = nexus.spawn(["exec", "demo", "--", "sh", "-c", "echo first; sleep 2; echo second"]);
     // Measured from the first output, not from the spawn: the CLI's own start (seconds for a
     // source run under Deno on a loaded machine) is not what this test is about.
-    const first = await new Promise<{ at: number; text: string }>((resolve) => child.stdout.once("data", (b) => resolve({ at: Date.now(), text: String(b) })));
+    const first = await new Promise<{ at: number; text: string }>((resolve) => child.stdout!.once("data", (b) => resolve({ at: Date.now(), text: String(b) })));
     const code = await new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? -1)));
     expect(first.text).toBe("first\n");
     expect(Date.now() - first.at).toBeGreaterThanOrEqual(1500);
@@ -164,8 +149,8 @@ describe("the user story", () => {
   });
 
   test("Ctrl-C on exec stops the remote command too", async () => {
-    const child = spawn(BIN, ["exec", "demo", "--", "sh", "-c", "echo started; sleep 47"], { env: { ...process.env, NEXUS_HOME: home } });
-    await new Promise((resolve) => child.stdout.once("data", resolve));
+    const child = nexus.spawn(["exec", "demo", "--", "sh", "-c", "echo started; sleep 47"]);
+    await new Promise((resolve) => child.stdout!.once("data", resolve));
     child.kill("SIGINT");
     const code = await new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? -1)));
     expect(code).toBe(130);
@@ -184,7 +169,7 @@ describe("ssh and console", () => {
   test("console opens an interactive login shell in /workspace through a real terminal", async () => {
     const out = join(root.path, "console-exit");
     const session = `nexus-e2e-${process.pid}`;
-    const cmd = `NEXUS_HOME='${home}' '${BIN}' console demo; echo EXIT=$? > '${out}'`;
+    const cmd = `${nexus.line(["console", "demo"])}; echo EXIT=$? > '${out}'`;
     spawnSync("tmux", ["new-session", "-d", "-s", session, "-x", "120", "-y", "30", "sh", "-c", cmd]);
     try {
       const screen = (want: string) =>
@@ -243,17 +228,17 @@ describe("errors: the spec's code, a suggestion, and a distinct exit code", () =
 
   test("no Docker engine: BACKEND_UNAVAILABLE with a suggestion, and nothing is made", () => {
     const otherHome = join(root.path, "nexus-no-engine");
-    const env = { ...process.env, NEXUS_HOME: otherHome, DOCKER_HOST: "unix:///nonexistent/docker.sock", NO_COLOR: "1" };
+    const noEngine = { home: otherHome, env: { DOCKER_HOST: "unix:///nonexistent/docker.sock" } };
     try {
-      const r = spawnSync(BIN, ["create", "no-engine", "--json"], { cwd: repo, env, encoding: "utf8" });
-      expect(r.status).toBe(1);
+      const r = nexus(["create", "no-engine", "--json"], noEngine);
+      expect(r.code).toBe(1);
       const body = JSON.parse(r.stdout);
       expect(body.error.code).toBe("BACKEND_UNAVAILABLE");
       expect(body.error.suggestion).toContain("docker");
       expect(existsSync(join(repo, ".worktree", "no-engine"))).toBe(false);
       expect(spawnSync("git", ["branch", "--list", "nexus/no-engine"], { cwd: repo, encoding: "utf8" }).stdout).toBe("");
     } finally {
-      spawnSync(BIN, ["daemon", "stop"], { env });
+      nexus(["daemon", "stop"], noEngine);
     }
   });
 

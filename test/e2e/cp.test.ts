@@ -2,34 +2,31 @@
 // ~ (owned by the container user), tar on stdin/stdout, a hostile tar from the workspace refused with
 // nothing written, unknown workspace and path, a paused workspace resumed first.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
 
 slowTests();
 
-const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
 const root = tempDir("cp");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"));
 const local = join(root.path, "local");
-const env = { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" };
+// In the local folder; stdin /dev/null unless a tar is fed; output as bytes (tar streams).
+const run = nexusRunner({ home, cwd: local, stdin: "ignore" });
 
-function nexus(args: string[], input?: Buffer): { code: number; stdout: Buffer; stderr: string } {
-  const r = spawnSync(BIN, args, { cwd: local, env, timeout: 600_000, ...(input ? { input } : { stdio: ["ignore", "pipe", "pipe"] }) });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
-}
+const nexus = (args: string[], input?: Buffer) => run.bytes(args, input ? { input, stdin: "pipe" } : {});
 const inside = (script: string) => nexus(["exec", "cp1", "--", "sh", "-c", script]).stdout.toString();
 
 beforeAll(() => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
   mkdirSync(local, { recursive: true });
-  const r = spawnSync(BIN, ["create", "cp1"], { cwd: repo, env, encoding: "utf8", timeout: 600_000 });
-  if (r.status !== 0) throw new Error(`create failed: ${r.stderr}`);
+  const r = run(["create", "cp1"], { cwd: repo });
+  if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
 }, 900_000);
 
 afterAll(async () => {

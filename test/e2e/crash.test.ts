@@ -19,11 +19,11 @@ import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { PrivateDockerd, privateDockerdUnavailable } from "../helpers/private-dockerd.ts";
 import { git, makeRepo, tempDir, type TempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { exitWithin, nexusRunner, requireNexusBin, type NexusRunner, type Run, type Started } from "../helpers/cli.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
-const ROOT_DIR = join(import.meta.dir, "..", "..");
-const BIN = join(ROOT_DIR, "dist", "nexus");
 /**
  * Every home of this run takes its ports from one block of 25, away from where the default range
  * (32800-) hands them out, and picked by pid so that concurrent runs of this file rarely share one:
@@ -63,29 +63,15 @@ function procState(pid: number): string | undefined {
 /** Waits until `pid` is gone for good (reaped when it is our child); false when it outlives `timeoutMs`. */
 async function waitGone(pid: number, timeoutMs = 15_000, everyMs = 10): Promise<boolean> {
   const status = new Int32Array(1);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const gone = () => {
     libc?.symbols.waitpid(pid, status, WNOHANG); // -1 (ECHILD) when not our child: harmless
-    if (procState(pid) === undefined) return true;
-    if (Date.now() >= deadline) return false;
-    await Bun.sleep(everyMs);
-  }
+    return procState(pid) === undefined;
+  };
+  return await until(`process ${pid} is gone`, gone, Boolean, { timeoutMs, intervalMs: everyMs }).catch(() => false);
 }
 
 // ---- a NEXUS_HOME and a repository per test, removed even when the test fails --------------------
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-interface Proc {
-  child: ChildProcess;
-  args: string[];
-  out: { stdout: string; stderr: string };
-  exit: Promise<number>;
-}
 
 interface Labelled {
   containers: Array<{ id: string; workspaceId: string; name: string; state: string }>;
@@ -99,6 +85,8 @@ class Lab implements AsyncDisposable {
   /** The engine this lab's daemon uses: the machine's, or a private one (DOCKER_HOST). */
   readonly engine: PrivateDockerd | undefined;
   readonly #root: TempDir;
+  /** The CLI with this lab's home, repository and engine; bounded, and SIGKILLed past its deadline. */
+  readonly #cli: NexusRunner;
   readonly #children = new Set<ChildProcess>();
   readonly #daemons = new Set<number>();
 
@@ -110,11 +98,7 @@ class Lab implements AsyncDisposable {
     writeFileSync(join(this.home, "config.yaml"), `ssh:\n  port_range:\n    start: ${PORT_RANGE.start}\n    end: ${PORT_RANGE.end}\n`);
     this.repo = makeRepo(join(this.#root.path, "repo"));
     this.instance = instanceId(this.home);
-  }
-
-  get env(): Record<string, string | undefined> {
-    const env = { ...process.env, NEXUS_HOME: this.home, NO_COLOR: "1" };
-    return this.engine ? this.engine.env(env) : env;
+    this.#cli = nexusRunner({ home: this.home, cwd: this.repo, env: engine ? engine.env({}) : {}, killSignal: "SIGKILL" });
   }
 
   /** The docker CLI against this lab's engine. */
@@ -124,40 +108,21 @@ class Lab implements AsyncDisposable {
 
   /** Runs the CLI to its end (bounded). */
   nexus(args: string[], timeoutMs = 90_000): Run {
-    const r = spawnSync(BIN, args, { cwd: this.repo, env: this.env, encoding: "utf8", timeout: timeoutMs, killSignal: "SIGKILL" });
+    const r = this.#cli(args, { timeoutMs });
     this.#noteDaemon();
-    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+    return r;
   }
 
   /** Starts the CLI in the background; `onLine` sees each stderr line (progress) the moment it comes. */
-  spawn(args: string[], onLine?: (line: string) => void): Proc {
-    const child = spawn(BIN, args, { cwd: this.repo, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
-    this.#children.add(child);
-    const out = { stdout: "", stderr: "" };
-    let partial = "";
-    child.stdout!.on("data", (b: Buffer) => (out.stdout += b.toString("utf8")));
-    child.stderr!.on("data", (b: Buffer) => {
-      const text = b.toString("utf8");
-      out.stderr += text;
-      partial += text;
-      let nl: number;
-      while ((nl = partial.indexOf("\n")) >= 0) {
-        const line = partial.slice(0, nl);
-        partial = partial.slice(nl + 1);
-        onLine?.(line);
-      }
-    });
-    const exit = new Promise<number>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : -1))));
-    return { child, args, out, exit };
+  spawn(args: string[], onLine?: (line: string) => void): Started {
+    const p = this.#cli.start(args, { onLine });
+    this.#children.add(p.child);
+    return p;
   }
 
   /** The exit code of a background CLI; it is killed, and the test fails, when it does not end in time. */
-  async exitOf(p: Proc, timeoutMs = 60_000): Promise<number> {
-    const code = await Promise.race([p.exit, Bun.sleep(timeoutMs).then(() => undefined)]);
-    if (code === undefined) {
-      p.child.kill("SIGKILL");
-      throw new Error(`'nexus ${p.args.join(" ")}' did not end within ${timeoutMs} ms; stderr so far:\n${p.out.stderr}\ndaemon.log:\n${this.logTail()}`);
-    }
+  async exitOf(p: Started, timeoutMs = 60_000): Promise<number> {
+    const code = await exitWithin(p, timeoutMs, () => `\ndaemon.log:\n${this.logTail()}`);
     this.#noteDaemon();
     return code;
   }
@@ -270,7 +235,7 @@ class Lab implements AsyncDisposable {
     for (const c of this.#children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     const pid = this.daemonPid();
     if (pid !== undefined) this.#daemons.add(pid);
-    spawnSync(BIN, ["daemon", "stop"], { env: this.env, timeout: 30_000, killSignal: "SIGKILL" });
+    this.#cli(["daemon", "stop"], { timeoutMs: 30_000 });
     for (const p of this.#daemons) {
       if (!(await waitGone(p, 5_000))) {
         try {
@@ -391,7 +356,7 @@ function containerOf(lab: Lab, id: string): string {
 }
 
 beforeAll(() => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
   libc?.symbols.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 });
@@ -520,17 +485,20 @@ describe("SIGKILL of the daemon during destroy", () => {
 
     const destroy = lab.spawn(["destroy", "doomed", "--force"]);
     // The kill point: the record says "destroying" (written before anything is removed).
+    // Probed every ms: the kill must land while the removal is under way.
     let statusAtKill: string | undefined;
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      const status = lab.record(made.id)?.status;
-      if (status === "destroying" || status === undefined) {
+    await until(
+      "the record says destroying, or is gone",
+      () => {
+        const status = lab.record(made.id)?.status;
+        if (status !== "destroying" && status !== undefined) return false;
         if (status === "destroying") process.kill(pid, "SIGKILL");
         statusAtKill = status;
-        break;
-      }
-      await Bun.sleep(1);
-    }
+        return true;
+      },
+      Boolean,
+      { timeoutMs: 20_000, intervalMs: 1 },
+    ).catch(() => undefined); // statusAtKill stays unset: the expectation below names what was seen
     await lab.killDaemon(pid);
     expect(statusAtKill).toBe("destroying");
     expect(lab.record(made.id)?.status).toBe("destroying"); // cut part way: the record is still there
@@ -629,17 +597,9 @@ describe("SIGKILL of the daemon during stop", () => {
       // The next command restarts the daemon while the engine still waits out the stop's 5 s.
       expect(await expectWholeOrGone(lab, made)).toBe("whole");
       // The engine finishes the stop it was asked for before the crash...
-      const deadline = Date.now() + 20_000;
-      while (containerRunning(lab, container) && Date.now() < deadline) await Bun.sleep(100);
-      expect(containerRunning(lab, container)).toBe(false);
+      await until("the engine finishes the stop", () => !containerRunning(lab, container), Boolean, { timeoutMs: 20_000 });
       // ... and the daemon's record follows the container (the CLI must not show "running" for a stopped container).
-      let status: string | undefined;
-      const settle = Date.now() + 10_000;
-      do {
-        status = lab.list().find((w) => w.id === made.id)?.status;
-        if (status === "stopped") break;
-        await Bun.sleep(250);
-      } while (Date.now() < settle);
+      const status = await until("the record says stopped", () => lab.list().find((w) => w.id === made.id)?.status, (st) => st === "stopped", { timeoutMs: 10_000, intervalMs: 250 }).catch(() => lab.list().find((w) => w.id === made.id)?.status);
       expect({ record: status, container: "exited" }).toEqual({ record: "stopped", container: "exited" });
       expect(await expectWholeOrGone(lab, made)).toBe("whole");
 
@@ -661,14 +621,6 @@ async function workspaceImage(): Promise<string> {
   const tag = `nexus-workspace:${contextHash(DEFAULT_BASE_IMAGE)}`;
   if (spawnSync("docker", ["image", "inspect", tag], { stdio: "ignore" }).status === 0) return tag;
   return await new DockerEngine({ env: process.env }).ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs: number, everyMs = 250): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await Bun.sleep(everyMs);
-  }
 }
 
 const noPrivateEngine = privateDockerdUnavailable();
@@ -698,16 +650,11 @@ describe("restarting dockerd", () => {
         } catch {
           return false;
         }
-      }, 60_000);
+      }, Boolean, { timeoutMs: 60_000, intervalMs: 250 });
 
       // sshd takes a moment after the container starts: a few tries, bounded, then it must answer.
-      let last: Run | undefined;
-      const deadline = Date.now() + 20_000;
-      do {
-        last = lab.nexus(["exec", "survivor", "--", "echo", "ok"]);
-        if (last.code === 0) break;
-        await Bun.sleep(500);
-      } while (Date.now() < deadline);
+      const exec = () => lab.nexus(["exec", "survivor", "--", "echo", "ok"]);
+      const last = await until("exec answers again", exec, (r) => r.code === 0, { timeoutMs: 20_000, intervalMs: 500 }).catch(exec);
       expect({ code: last.code, stdout: last.stdout, stderr: last.stderr }).toEqual({ code: 0, stdout: "ok\n", stderr: "" });
       // The same daemon: it was not restarted, it reconnected.
       expect(lab.daemonPid()).toBe(pid);

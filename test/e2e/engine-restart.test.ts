@@ -8,10 +8,11 @@ import { contextHash, DEFAULT_BASE_IMAGE, DockerEngine } from "../../src/docker/
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { PrivateDockerd, privateDockerdUnavailable } from "../helpers/private-dockerd.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner } from "../helpers/cli.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
-const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
 const noPrivateEngine = privateDockerdUnavailable();
 if (noPrivateEngine) console.warn(`engine-restart.test: skipped: ${noPrivateEngine}`);
 
@@ -20,16 +21,6 @@ async function workspaceImage(): Promise<string> {
   const tag = `nexus-workspace:${contextHash(DEFAULT_BASE_IMAGE)}`;
   if (spawnSync("docker", ["image", "inspect", tag], { stdio: "ignore" }).status === 0) return tag;
   return await new DockerEngine({ env: process.env }).ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
-}
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await Bun.sleep(500);
-  }
 }
 
 describe("services after an engine restart", () => {
@@ -42,29 +33,26 @@ describe("services after an engine restart", () => {
       const repo = makeRepo(join(root.path, "repo"), {
         ".nexus/workspace.yaml": "services:\n  web:\n    command: python3 -m http.server 8000 --bind 127.0.0.1\n    port: 8000\n    health: { tcp: 8000, interval: 1s }\n",
       });
-      const env = { ...engine.env(), NEXUS_HOME: home, NO_COLOR: "1" };
-      const nexus = (...args: string[]) => spawnSync(BIN, args, { cwd: repo, env, encoding: "utf8", timeout: 300_000 });
+      // The CLI and the daemon it starts use the private engine.
+      const nexus = nexusRunner({ home, cwd: repo, env: engine.env({}) });
       const web = () => {
-        const r = nexus("services", "svc", "--json");
-        if (r.status !== 0) return undefined;
+        const r = nexus(["services", "svc", "--json"]);
+        if (r.code !== 0) return undefined;
         return (JSON.parse(r.stdout) as { services: Array<{ name: string; status: string; pid: number | null }> }).services.find((s) => s.name === "web");
       };
       try {
-        const made = nexus("create", "svc");
+        const made = nexus(["create", "svc"]);
         expect(made.stderr + made.stdout).toContain("Created workspace svc");
-        const before = await until("web is healthy", () => (web()?.status === "healthy" ? web() : undefined), 120_000);
+        const before = await until("web is healthy", web, (w) => w?.status === "healthy", { timeoutMs: 120_000, intervalMs: 500 });
 
         await engine.restart();
         // The engine starts the container again (unless-stopped); the daemon, not a restart by hand, starts web again.
-        const after = await until("web is healthy again", () => {
-          const w = web();
-          return w?.status === "healthy" && w.pid !== before?.pid ? w : undefined;
-        }, 180_000);
-        expect(after.status).toBe("healthy");
-        expect(nexus("exec", "svc", "--", "sh", "-c", "python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8000/').status)\"").stdout.trim()).toBe("200");
+        const after = await until("web is healthy again", web, (w) => w?.status === "healthy" && w.pid !== before?.pid, { timeoutMs: 180_000, intervalMs: 500 });
+        expect(after?.status).toBe("healthy");
+        expect(nexus(["exec", "svc", "--", "sh", "-c", "python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8000/').status)\""]).stdout.trim()).toBe("200");
       } finally {
-        nexus("destroy", "svc", "--force");
-        nexus("daemon", "stop");
+        nexus(["destroy", "svc", "--force"]);
+        nexus(["daemon", "stop"]);
       }
     },
     900_000,

@@ -3,16 +3,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
-import { NEXUS_BIN } from "../helpers/bin.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
-const BIN = NEXUS_BIN; // dist/nexus, or Deno with NEXUS_E2E_RUNTIME=deno
 const root = tempDir("everyday");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"));
@@ -21,48 +21,11 @@ const worktree = join(repo, ".worktree", "ev");
 const userHome = join(root.path, "home");
 mkdirSync(userHome);
 writeFileSync(join(userHome, ".gitconfig"), '[user]\n\tname = Host \\"Q\\" Person\n\temail = host@example.com\n[init]\n\tdefaultBranch = trunk\n[alias]\n\tsecret = log\n');
-const env = { ...process.env, HOME: userHome, NEXUS_HOME: home, NO_COLOR: "1" };
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function nexus(args: string[], opts: { input?: string; stdin?: "ignore" | "pipe" } = {}): Run {
-  const r = spawnSync(BIN, args, {
-    cwd: repo,
-    env,
-    encoding: "utf8",
-    timeout: 600_000,
-    ...(opts.input !== undefined ? { input: opts.input } : {}),
-    ...(opts.stdin === "ignore" ? { stdio: ["ignore", "pipe", "pipe"] } : {}),
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Runs `nexus` in the background; resolves with its result, or rejects after `ms` (a hang is the bug). */
-function nexusWithin(args: string[], ms: number, feed?: (stdin: NodeJS.WritableStream) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { cwd: repo, env, stdio: [feed ? "pipe" : "ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.on("data", (b) => (stdout += b));
-    child.stderr!.on("data", (b) => (stderr += b));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`nexus ${args.join(" ")} did not finish within ${ms} ms (stdout: ${stdout})`));
-    }, ms);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    if (feed) feed(child.stdin!);
-  });
-}
+const nexus = nexusRunner({ home, cwd: repo, env: { HOME: userHome } });
 
 beforeAll(() => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
   const r = nexus(["create", "ev"]);
   if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
@@ -127,9 +90,9 @@ describe("exec and standard input", () => {
   });
 
   test("a command reading stdin never hangs: /dev/null, and no stdin at all", async () => {
-    expect((await nexusWithin(["exec", "ev", "--", "cat"], 30_000)).code).toBe(0);
+    expect((await nexus.within(["exec", "ev", "--", "cat"], 30_000)).code).toBe(0);
     const devnull = await new Promise<number>((resolve, reject) => {
-      const child = spawn("sh", ["-c", `'${BIN}' exec ev -- cat </dev/null`], { cwd: repo, env, stdio: "ignore" });
+      const child = spawn("sh", ["-c", `${nexus.line(["exec", "ev", "--", "cat"])} </dev/null`], { cwd: repo, env: nexus.env(), stdio: "ignore" });
       const t = setTimeout(() => (child.kill("SIGKILL"), reject(new Error("exec with </dev/null hung"))), 30_000);
       child.on("exit", (c) => (clearTimeout(t), resolve(c ?? -1)));
     });
@@ -137,30 +100,22 @@ describe("exec and standard input", () => {
   });
 
   test("stdin streams: the command answers a line while the input is still open", async () => {
-    const child = spawn(BIN, ["exec", "ev", "--", "sh", "-c", "while read l; do echo got-$l; done"], { cwd: repo, env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = nexus.spawn(["exec", "ev", "--", "sh", "-c", "while read l; do echo got-$l; done"]);
     let stdout = "";
-    const seen = (want: string) =>
-      new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`never printed ${want}: ${stdout}`)), 30_000);
-        const check = () => {
-          if (stdout.includes(want)) (clearTimeout(t), child.stdout.off("data", check), resolve());
-        };
-        child.stdout.on("data", (b) => ((stdout += b), check()));
-        check();
-      });
-    child.stdin.write("one\n");
-    await seen("got-one");
-    child.stdin.write("two\n");
-    child.stdin.end();
+    child.stdout!.on("data", (b) => (stdout += b));
+    child.stdin!.write("one\n");
+    await until("the command answers the first line", () => stdout, (out) => out.includes("got-one"), 30_000);
+    child.stdin!.write("two\n");
+    child.stdin!.end();
     const code = await new Promise<number>((r) => child.on("exit", (c) => r(c ?? -1)));
     expect(code).toBe(0);
     expect(stdout).toBe("got-one\ngot-two\n");
   }, 90_000);
 
   test("-it gives the command a terminal of our size and forwards keys; exit code comes back", () => {
-    const script = `stty cols 91 rows 27; '${BIN}' exec -it ev -- bash --norc -i`;
+    const script = `stty cols 91 rows 27; ${nexus.line(["exec", "-it", "ev", "--", "bash", "--norc", "-i"])}`;
     const feed = "sleep 2; printf 'echo size-$(stty size) tty-$(tty | cut -c1-8)\\n'; sleep 2; printf 'exit 4\\n'; sleep 1";
-    const r = spawnSync("sh", ["-c", `(${feed}) | script -qec "${script}" /dev/null`], { cwd: repo, env, encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync("sh", ["-c", `(${feed}) | script -qec "${script}" /dev/null`], { cwd: repo, env: nexus.env(), encoding: "utf8", timeout: 60_000 });
     expect(r.stdout).toContain("size-27 91 tty-/dev/pts");
     expect(r.status).toBe(4);
   }, 90_000);

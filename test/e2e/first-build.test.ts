@@ -5,16 +5,15 @@
 // made is removed: its workspace, its base tag and the workspace image built on it (its own tags).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { contextHash, DEFAULT_BASE_IMAGE } from "../../src/docker/engine.ts";
 import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
 
 slowTests();
 
-const BIN = resolve(import.meta.dir, "..", "..", "dist", "nexus");
 const root = tempDir("e2e-first-build");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"));
@@ -22,19 +21,19 @@ const repo = makeRepo(join(root.path, "repo"));
 const BASE = `nexus-test-first-build:${process.pid}`;
 const WORKSPACE_IMAGE = `nexus-workspace:${contextHash(BASE)}`;
 
-const nexus = (...args: string[]) =>
-  spawnSync(BIN, args, { cwd: repo, encoding: "utf8", env: { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" }, timeout: 1_200_000 });
+// Twenty minutes: the first build on a loaded machine installs the image's packages from nothing.
+const nexus = nexusRunner({ home, cwd: repo, timeoutMs: 1_200_000 });
 
 beforeAll(() => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
   const made = spawnSync("docker", ["build", "-q", "-t", BASE, "-"], { input: `FROM ${DEFAULT_BASE_IMAGE}\nLABEL dev.nexus.test.first-build=${process.pid}\n`, encoding: "utf8" });
   if (made.status !== 0) throw new Error(`could not make ${BASE}: ${made.stderr}`);
 });
 
 afterAll(async () => {
-  nexus("destroy", "fb", "--force");
-  nexus("daemon", "stop");
+  nexus(["destroy", "fb", "--force"]);
+  nexus(["daemon", "stop"]);
   removeLeftovers(home);
   for (const tag of [WORKSPACE_IMAGE, BASE]) spawnSync("docker", ["rmi", tag], { stdio: "ignore" });
   await root[Symbol.asyncDispose]();
@@ -45,10 +44,10 @@ describe("the first build of the workspace image", () => {
     "create shows the build's own progress inside the apt step, and the image is lean",
     () => {
       const t0 = Date.now();
-      const r = nexus("create", "fb", "--image", BASE);
+      const r = nexus(["create", "fb", "--image", BASE]);
       const seconds = ((Date.now() - t0) / 1000).toFixed(1);
       console.log(`first build + create on ${BASE}: ${seconds} s`);
-      expect({ code: r.status, stderr: r.status === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" });
+      expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" });
       const lines = r.stderr.split("\n");
       expect(lines.some((l) => /Building the workspace image nexus-workspace:\w+ from nexus-test-first-build/.test(l))).toBe(true);
       expect(lines.some((l) => /Step \d+\/\d+ : RUN apt-get update/.test(l))).toBe(true);
@@ -57,7 +56,7 @@ describe("the first build of the workspace image", () => {
       expect(inside.length).toBeGreaterThan(0);
       expect(lines.some((l) => /\] Step \d+\/\d+: (unpacking|setting up) [\w.+-]+ \(\d+\/\d+\)/.test(l) || /packages to install/.test(l))).toBe(true);
 
-      const check = nexus(
+      const check = nexus([
         "exec", "fb", "--", "sh", "-c",
         [
           "find /usr/share/doc/git -type f",
@@ -68,8 +67,8 @@ describe("the first build of the workspace image", () => {
           "locale | grep '^LANG='",
           "git --version | cut -d' ' -f1-2",
         ].join("; "),
-      );
-      expect(check.status).toBe(0);
+      ]);
+      expect(check.code).toBe(0);
       expect(check.stdout.trim().split("\n")).toEqual(["/usr/share/doc/git/copyright", "0", "0", "0", "755", "644", "644", "LANG=en_US.UTF-8", "git version"]);
       expect(docker("image", "inspect", "--format", "{{.Id}}", WORKSPACE_IMAGE)).toMatch(/^sha256:/);
     },

@@ -2,16 +2,16 @@
 // the repository) at create and at start; `nexus code` / `nexus open` run the exact command line or
 // URI. The IDEs are stand-in scripts on PATH that record their arguments (no IDE runs here).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
-const BIN = join(import.meta.dir, "..", "..", "dist", "nexus");
 const root = tempDir("ide");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"));
@@ -20,7 +20,8 @@ const record = join(root.path, "launched.txt");
 const allShims = join(root.path, "bin-all");
 const openerOnly = join(root.path, "bin-opener");
 const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin";
-const env = { ...process.env, HOME: userHome, NEXUS_HOME: home, NO_COLOR: "1" };
+// stdin is /dev/null: an IDE command never waits for input.
+const run = nexusRunner({ home, cwd: repo, env: { HOME: userHome }, stdin: "ignore" });
 
 function shim(dir: string, name: string): void {
   mkdirSync(dir, { recursive: true });
@@ -28,29 +29,18 @@ function shim(dir: string, name: string): void {
   chmodSync(join(dir, name), 0o755);
 }
 
-function nexus(args: string[], path = process.env.PATH ?? SYSTEM_PATH): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(BIN, args, { cwd: repo, env: { ...env, PATH: path }, encoding: "utf8", timeout: 600_000, stdio: ["ignore", "pipe", "pipe"] });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+/** `nexus args` with PATH set to `path` (which IDEs and openers it finds). */
+const nexus = (args: string[], path = process.env.PATH ?? SYSTEM_PATH) => run(args, { env: { PATH: path } });
 
 /** The next line a stand-in IDE recorded (it runs detached, so wait for it). */
 async function launched(): Promise<string> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (existsSync(record)) {
-      const text = readFileSync(record, "utf8");
-      if (text.endsWith("\n")) {
-        rmSync(record);
-        return text.trim();
-      }
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("the stand-in IDE did not run");
+  const text = await until("the stand-in IDE ran", () => (existsSync(record) ? readFileSync(record, "utf8") : ""), (t) => t.endsWith("\n"), { timeoutMs: 30_000, intervalMs: 50 });
+  rmSync(record);
+  return text.trim();
 }
 
 beforeAll(() => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
   mkdirSync(userHome, { recursive: true });
   mkdirSync(home, { recursive: true });

@@ -4,15 +4,17 @@
 // workspace's name, and plain ssh to a stopped workspace prints the hint alone and fails.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, symlinkSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { NEXUS_BIN } from "../helpers/bin.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { shellQuote } from "../../src/ssh/quote.ts";
 
 slowTests();
 
-const BIN = resolve(import.meta.dir, "..", "..", "dist", "nexus");
 const root = tempDir("e2e-reach");
 const home = join(root.path, "nexus");
 // A service on 8000 with a health check, and port 9000 published with nothing listening behind it.
@@ -20,29 +22,30 @@ const repo = makeRepo(join(root.path, "repo"), {
   "README.md": "# reach\n",
   ".nexus/workspace.yaml": "ports: [9000]\nservices:\n  web:\n    command: python3 -m http.server 8000 --bind 0.0.0.0\n    port: 8000\n    health: { http: /, interval: 1s }\n",
 });
-const env = { ...process.env, NEXUS_HOME: home, NO_COLOR: "1", SSH_AUTH_SOCK: undefined };
+// No agent of the host's: the workspace's own key is what connects.
+const nexus = nexusRunner({ home, cwd: repo, timeoutMs: 1_200_000, env: { SSH_AUTH_SOCK: undefined } });
+const env = nexus.env();
 
-const nexus = (...args: string[]) => spawnSync(BIN, args, { cwd: repo, encoding: "utf8", env, timeout: 1_200_000 });
 const sh = (line: string) => spawnSync("sh", ["-c", line], { cwd: repo, encoding: "utf8", env, input: "", timeout: 60_000 });
 
 beforeAll(() => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
-  const r = nexus("create", "reach", "--json");
-  if (r.status !== 0) throw new Error(`create failed: ${r.stderr}`);
+  const r = nexus(["create", "reach", "--json"]);
+  if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
 }, 1_200_000);
 
 afterAll(async () => {
-  nexus("destroy", "reach", "--force");
-  nexus("daemon", "stop");
+  nexus(["destroy", "reach", "--force"]);
+  nexus(["daemon", "stop"]);
   removeLeftovers(home);
   await root[Symbol.asyncDispose]();
 });
 
 describe("reaching a workspace", () => {
   test("nexus url names the healthy service, not the published port with nothing behind it", () => {
-    const r = nexus("url", "reach", "--json");
-    expect(r.status).toBe(0);
+    const r = nexus(["url", "reach", "--json"]);
+    expect(r.code).toBe(0);
     const u = JSON.parse(r.stdout);
     expect(u).toMatchObject({ containerPort: 8000, service: "web", listening: true });
     const page = sh(`curl -fsS -o /dev/null -w '%{http_code}' ${u.url}`);
@@ -59,14 +62,14 @@ describe("reaching a workspace", () => {
   });
 
   test("nexus workspace ssh ws -- 'a; b' runs a shell line, as ssh does", () => {
-    const r = nexus("workspace", "ssh", "reach", "--", "echo a; echo b", "&&", "echo c");
-    expect({ code: r.status, stdout: r.stdout }).toEqual({ code: 0, stdout: "a\nb\nc\n" });
+    const r = nexus(["workspace", "ssh", "reach", "--", "echo a; echo b", "&&", "echo c"]);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: "a\nb\nc\n" });
   });
 
   test("bash completion offers the workspace's name", () => {
     const bin = join(root.path, "bin");
     mkdirSync(bin, { recursive: true });
-    if (!existsSync(join(bin, "nexus"))) symlinkSync(BIN, join(bin, "nexus"));
+    if (!existsSync(join(bin, "nexus"))) writeFileSync(join(bin, "nexus"), `#!/bin/sh\nexec ${shellQuote(NEXUS_BIN)} "$@"\n`, { mode: 0o755 });
     const r = spawnSync("bash", ["-c", `export PATH='${bin}':"$PATH"; source <(nexus completion bash); COMP_WORDS=(nexus exec re); COMP_CWORD=2; _nexus; echo "\${COMPREPLY[@]}"`], {
       encoding: "utf8",
       env,
@@ -75,11 +78,11 @@ describe("reaching a workspace", () => {
   });
 
   test("plain ssh to a stopped workspace: the hint alone, and a non-zero exit", () => {
-    expect(nexus("stop", "reach", "--timeout", "5").status).toBe(0);
+    expect(nexus(["stop", "reach", "--timeout", "5"]).code).toBe(0);
     const r = sh(`ssh -F '${join(home, "ssh_config")}' nexus-reach true`);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toBe("nexus: workspace 'reach' is stopped; start it with 'nexus start reach'\n");
-    const url = nexus("url", "reach", "--json");
+    const url = nexus(["url", "reach", "--json"]);
     expect(JSON.parse(url.stdout)).toMatchObject({ containerPort: 9000, listening: false });
   }, 120_000);
 });

@@ -4,13 +4,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
 import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -33,17 +34,14 @@ const Client = grpc.makeGenericClientConstructor(workspaceServiceDefinition(), "
 let daemon: TestDaemon;
 let client: grpc.Client & Record<string, any>;
 
-function nexus(...args: string[]) {
-  const r = spawnSync(BIN, args, { cwd: repo, env: { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" }, encoding: "utf8", timeout: 300_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const nexus = nexusRunner({ home, cwd: repo });
 
 function call<T = any>(method: string, req: unknown): Promise<T> {
   return new Promise((resolve, reject) => client[method](req, new grpc.Metadata(), { deadline: Date.now() + 300_000 }, (err: unknown, res: T) => (err ? reject(err) : resolve(res))));
 }
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build' (npm test does)`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
   daemon = await startDaemon(home);
   client = new Client(`unix://${join(home, "grpc.sock")}`, grpc.credentials.createInsecure()) as never;
@@ -58,42 +56,42 @@ afterAll(async () => {
 
 describe("the CLI", () => {
   test("create waits until the service is healthy and shows its URL", () => {
-    const r = nexus("create", "app1");
+    const r = nexus(["create", "app1"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/service\s+web healthy http:\/\/localhost:\d+/);
   }, 300_000);
 
   test("services lists them; --json gives {workspaceId, services}", () => {
-    const text = nexus("services", "app1");
+    const text = nexus(["services", "app1"]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^NAME\s+STATUS/);
     expect(text.stdout).toMatch(/web\s+healthy\s+8000\s+http:\/\/localhost:\d+\s+\/health\.txt/);
-    const json = JSON.parse(nexus("services", "app1", "--json").stdout);
+    const json = JSON.parse(nexus(["services", "app1", "--json"]).stdout);
     expect(json.services[0]).toMatchObject({ name: "web", status: "healthy", containerPort: 8000, healthCheck: "/health.txt" });
   });
 
   test("services logs prints the last N lines; an unknown service exits 4 with NOT_FOUND", () => {
-    const r = nexus("services", "logs", "app1", "web", "--tail", "2");
+    const r = nexus(["services", "logs", "app1", "web", "--tail", "2"]);
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split("\n")).toHaveLength(2);
-    const bad = nexus("services", "logs", "app1", "db", "--json");
+    const bad = nexus(["services", "logs", "app1", "db", "--json"]);
     expect(bad.code).toBe(4);
     expect(JSON.parse(bad.stdout).error.code).toBe("NOT_FOUND");
   });
 
   test("hook runs one hook and exits with its code", () => {
-    const r = nexus("hook", "app1", "health-check");
+    const r = nexus(["hook", "app1", "health-check"]);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe("ok");
-    expect(nexus("hook", "app1", "pre-start").code).toBe(4); // not defined in this project
+    expect(nexus(["hook", "app1", "pre-start"]).code).toBe(4); // not defined in this project
   });
 
   test("start --skip-services leaves services stopped; services restart brings one up", () => {
-    expect(nexus("stop", "app1", "--timeout", "5").code).toBe(0);
-    const started = nexus("start", "app1", "--skip-services");
+    expect(nexus(["stop", "app1", "--timeout", "5"]).code).toBe(0);
+    const started = nexus(["start", "app1", "--skip-services"]);
     expect(started.code).toBe(0);
     expect(started.stdout).toMatch(/service\s+web stopped/);
-    const restarted = nexus("services", "restart", "app1", "web");
+    const restarted = nexus(["services", "restart", "app1", "web"]);
     expect(restarted.code).toBe(0);
     expect(restarted.stdout).toContain("Restarted web: healthy");
   }, 120_000);
@@ -102,15 +100,15 @@ describe("the CLI", () => {
 describe("plain ssh", () => {
   test("ssh_config connects through 'nexus ssh-proxy', which resumes a paused workspace first", async () => {
     expect(readFileSync(join(home, "ssh_config"), "utf8")).toContain(`ProxyCommand env NEXUS_HOME=${home} ${BIN} ssh-proxy app1 `);
-    expect(nexus("pause", "app1").code).toBe(0);
+    expect(nexus(["pause", "app1"]).code).toBe(0);
     const r = spawnSync("ssh", ["-F", join(home, "ssh_config"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "nexus-app1", "echo in-$(hostname)"], { encoding: "utf8", timeout: 60_000 });
     expect({ code: r.status, out: r.stdout.trim() }).toEqual({ code: 0, out: "in-app1" });
-    expect(JSON.parse(nexus("status", "app1", "--json").stdout).status).toBe("running");
+    expect(JSON.parse(nexus(["status", "app1", "--json"]).stdout).status).toBe("running");
   }, 90_000);
 
   test("ssh-proxy answers bad arguments with its usage", () => {
-    const bad = spawnSync(BIN, ["ssh-proxy", "app1"], { encoding: "utf8", env: { ...process.env, NEXUS_HOME: home } });
-    expect(bad.status).toBe(2);
+    const bad = nexus(["ssh-proxy", "app1"]);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("usage: nexus ssh-proxy");
   });
 });

@@ -4,34 +4,31 @@
 // CLI and a killed daemon; what it printed while no daemon ran shows in logs and attach.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fromGrpcError } from "../../src/api/grpc/errors.ts";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
-import { BIN } from "../helpers/daemon.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
 const root = tempDir("ses");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"));
-const env = { ...process.env, NEXUS_HOME: home };
 const TMUX_SOCKET = `nexus-e2e-${process.pid}`;
 const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
 let daemon: ChildProcess | undefined;
 
-function nexus(...args: string[]): { code: number; stdout: string; stderr: string } {
-  // create may build the workspace image first (minutes on a loaded machine).
-  const r = spawnSync(BIN, args, { cwd: repo, env, encoding: "utf8", timeout: args[0] === "create" ? 900_000 : 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+// create may build the workspace image first (minutes on a loaded machine): the runner's ten minutes.
+const nexus = nexusRunner({ home, cwd: repo });
 
 function json<T>(...args: string[]): T {
-  const r = nexus(...args, "--json");
+  const r = nexus([...args, "--json"]);
   if (r.code !== 0) throw new Error(`nexus ${args.join(" ")}: ${r.code} ${r.stdout} ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
 }
@@ -45,20 +42,9 @@ interface Session {
 }
 const sessionsOf = () => json<{ sessions: Session[] }>("sessions", "list").sessions;
 
-async function until<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T;
-  for (;;) {
-    last = await fn();
-    if (ok(last)) return last;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last).slice(0, 1500)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 /** The daemon in the foreground, as this test's own child process. */
 async function startDaemon(): Promise<ChildProcess> {
-  const child = spawn(BIN, ["daemon"], { env, stdio: ["ignore", "ignore", "ignore"] });
+  const child = nexus.spawn(["daemon"], { stdio: ["ignore", "ignore", "ignore"] });
   await until("the daemon's socket", () => existsSync(join(home, "daemon.pid")) && readFileSync(join(home, "daemon.pid"), "utf8").trim() === String(child.pid), (ok) => ok, 60_000);
   return child;
 }
@@ -76,27 +62,26 @@ async function killDaemon(sig: NodeJS.Signals): Promise<void> {
 const host = (...args: string[]) => spawnSync("tmux", ["-L", TMUX_SOCKET, ...args], { encoding: "utf8" });
 /** The pane's screen; with `history`, the rows scrolled off above it too. */
 const screen = (pane: string, history = false) => host("capture-pane", "-p", "-J", "-t", pane, ...(history ? ["-S", "-200"] : [])).stdout;
-const quoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 /** Runs the CLI in a new host pane (a real PTY); the pane keeps the CLI's exit code on screen. */
 function inPane(pane: string, ...args: string[]): void {
-  const cmd = `env NEXUS_HOME=${quoted(home)} ${quoted(BIN)} ${args.map(quoted).join(" ")}; echo "CLI-EXIT=$?"; sleep 600`;
+  const cmd = `${nexus.line(args)}; echo "CLI-EXIT=$?"; sleep 600`;
   if (host("has-session", "-t", pane).status === 0) host("respawn-pane", "-k", "-t", pane, cmd);
   else host("new-session", "-d", "-s", pane, "-x", "100", "-y", "30", cmd);
 }
 const waitScreen = (pane: string, what: RegExp, timeoutMs = 60_000, history = false) => until(`${what} on the ${pane} screen`, () => screen(pane, history), (s) => what.test(s), timeoutMs);
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
+  requireNexusBin();
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
   daemon = await startDaemon();
-  const created = nexus("create", "s1");
+  const created = nexus(["create", "s1"]);
   if (created.code !== 0) throw new Error(`create: ${created.stderr}`);
 }, 900_000);
 
 afterAll(async () => {
   try {
     if (hasTmux) host("kill-server");
-    if (daemon) nexus("destroy", "s1", "--force");
+    if (daemon) nexus(["destroy", "s1", "--force"]);
     await killDaemon("SIGTERM").catch(() => {});
   } finally {
     removeLeftovers(home);
@@ -109,7 +94,7 @@ describe("a detached command outlives the CLI and a killed daemon", () => {
 
   test("exec --detach prints the id at once, and the command runs on after the CLI exited", async () => {
     // One line every 0.1 s, each with the time it was printed (ns), then exit 7.
-    const r = nexus("exec", "--detach", "s1", "--", "sh", "-c", 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo "n $i $(date +%s%N)"; [ -e /tmp/stop ] && exit 7; sleep 0.1; done');
+    const r = nexus(["exec", "--detach", "s1", "--", "sh", "-c", 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo "n $i $(date +%s%N)"; [ -e /tmp/stop ] && exit 7; sleep 0.1; done']);
     expect(r.code).toBe(0);
     id = r.stdout.trim();
     expect(id).toMatch(/^ses-[0-9a-f]{8}$/);
@@ -156,19 +141,19 @@ describe("a detached command outlives the CLI and a killed daemon", () => {
   }, 240_000);
 
   test("the exit code is kept: logs -f ends with it, list says exited (code 7)", async () => {
-    const follow = spawn(BIN, ["sessions", "logs", id, "-f", "--tail", "1"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const follow = nexus.spawn(["sessions", "logs", id, "-f", "--tail", "1"], { stdio: ["ignore", "pipe", "pipe"] });
     const code = new Promise<number | null>((r) => follow.once("exit", (c) => r(c)));
-    expect(nexus("exec", "s1", "--", "touch", "/tmp/stop").code).toBe(0);
+    expect(nexus(["exec", "s1", "--", "touch", "/tmp/stop"]).code).toBe(0);
     expect(await code).toBe(7);
     expect(sessionsOf().find((s) => s.id === id)).toMatchObject({ status: "exited", exit_code: 7 });
-    const text = nexus("sessions", "list").stdout;
+    const text = nexus(["sessions", "list"]).stdout;
     expect(text).toContain("exited (code 7)");
   });
 
   test("kill removes it; then its id is NOT_FOUND", () => {
-    expect(nexus("sessions", "kill", id)).toMatchObject({ code: 0 });
+    expect(nexus(["sessions", "kill", id])).toMatchObject({ code: 0 });
     expect(sessionsOf().find((s) => s.id === id)).toBeUndefined();
-    const again = nexus("sessions", "logs", id);
+    const again = nexus(["sessions", "logs", id]);
     expect(again.code).toBe(4);
     expect(again.stderr).toContain(`Session '${id}' doesn't exist`);
   });
@@ -178,11 +163,11 @@ describe("unknown ids: the same NOT_FOUND on every surface", () => {
   test("CLI, REST and gRPC against the daemon (the WebSocket: test/unit/sessions-surfaces.test.ts)", async () => {
     for (const args of [["attach"], ["logs"], ["logs", "-f"], ["send", "x"], ["kill"]]) {
       const [verb, ...rest] = args;
-      const r = nexus("sessions", verb!, "ses-00000000", ...rest);
+      const r = nexus(["sessions", verb!, "ses-00000000", ...rest]);
       expect({ args, code: r.code }).toEqual({ args, code: 4 });
       expect(r.stderr).toContain("Session 'ses-00000000' doesn't exist (NOT_FOUND)");
     }
-    const j = nexus("sessions", "kill", "ses-00000000", "--json");
+    const j = nexus(["sessions", "kill", "ses-00000000", "--json"]);
     expect(JSON.parse(j.stdout)).toEqual({ error: { code: "NOT_FOUND", message: "Session 'ses-00000000' doesn't exist", suggestion: "Run 'nexus sessions list' to see the sessions", retryable: false, details: { sessionId: "ses-00000000" } } });
     for (const [method, path] of [["GET", "/api/v1/sessions/ses-00000000"], ["POST", "/api/v1/sessions/ses-00000000/attach"], ["DELETE", "/api/v1/sessions/ses-00000000"]] as const) {
       const res = await fetch(`http://nexus${path}`, { method, unix: join(home, "daemon.sock") } as RequestInit);
@@ -242,19 +227,19 @@ describe.skipIf(!hasTmux)("the interactive path through a real PTY", () => {
   }, 300_000);
 
   test("attaching to a command that has finished shows its last screen and exits with its code", async () => {
-    const id = nexus("exec", "--detach", "s1", "--", "sh", "-c", "echo finished-here; exit 9").stdout.trim();
+    const id = nexus(["exec", "--detach", "s1", "--", "sh", "-c", "echo finished-here; exit 9"]).stdout.trim();
     await until("it to finish", () => sessionsOf().find((s) => s.id === id), (s) => s?.status === "exited");
     inPane("d", "sessions", "attach", id);
     await waitScreen("d", /finished-here[\s\S]*exited with code 9\]\s+CLI-EXIT=9/, 60_000, true);
     expect(sessionsOf().find((s) => s.id === id)).toMatchObject({ status: "exited", exit_code: 9, attached_clients: 0 });
-    expect(nexus("sessions", "kill", id).code).toBe(0);
+    expect(nexus(["sessions", "kill", id]).code).toBe(0);
   }, 300_000);
 
   test("a paused workspace resumes on attach", async () => {
-    const r = nexus("exec", "--detach", "s1", "--", "sh", "-c", "echo paused-then-back; exec sleep 600");
+    const r = nexus(["exec", "--detach", "s1", "--", "sh", "-c", "echo paused-then-back; exec sleep 600"]);
     const id = r.stdout.trim();
     await until("its line", () => json<{ lines: string[] }>("sessions", "logs", id).lines, (l) => l.includes("paused-then-back"));
-    expect(nexus("pause", "s1").code).toBe(0);
+    expect(nexus(["pause", "s1"]).code).toBe(0);
     expect(json<{ status: string }>("status", "s1").status).toBe("paused");
     // Listed from what the daemon saw last, without thawing it.
     expect(sessionsOf().find((s) => s.id === id)).toMatchObject({ status: "active" });
@@ -264,6 +249,6 @@ describe.skipIf(!hasTmux)("the interactive path through a real PTY", () => {
     expect(json<{ status: string }>("status", "s1").status).toBe("running");
     host("send-keys", "-t", "c", "C-\\");
     await waitScreen("c", /CLI-EXIT=0/);
-    expect(nexus("sessions", "kill", id).code).toBe(0);
+    expect(nexus(["sessions", "kill", id]).code).toBe(0);
   }, 300_000);
 });
