@@ -6,6 +6,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir, type TempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
@@ -52,13 +53,8 @@ function describeRun(r: RunResult): string {
   return `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs: number, diagnostics: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}\n${diagnostics()}`);
-    await Bun.sleep(50);
-  }
-}
+/** Waits until `cond` holds; past the deadline, fails with `diagnostics` (a log). */
+const waitFor = (what: string, cond: () => boolean, timeoutMs: number, diagnostics: () => string) => until(what, cond, Boolean, { timeoutMs, intervalMs: 50, detail: diagnostics });
 
 /** Kills `pid` if it still runs (a daemon left behind by a failed test). */
 function killIfAlive(pid: number | undefined): void {

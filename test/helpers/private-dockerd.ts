@@ -6,6 +6,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { until } from "./wait.ts";
 
 const SCRIPT = join(import.meta.dir, "..", "..", "scripts", "private-dockerd.sh");
 
@@ -22,16 +23,6 @@ export function privateDockerdUnavailable(): string | undefined {
 function docker0Index(): string | undefined {
   const r = spawnSync("ip", ["-o", "link", "show", "docker0"], { encoding: "utf8" });
   return r.status === 0 ? r.stdout.split(":")[0] : undefined;
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs: number, failed: () => string | undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    const why = failed();
-    if (why) throw new Error(`${what}: ${why}`);
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await Bun.sleep(200);
-  }
 }
 
 /** A port nobody listens on now on 127.0.0.1. */
@@ -119,7 +110,11 @@ export class PrivateDockerd implements AsyncDisposable {
         resolve();
       }),
     );
-    await until("the private dockerd answers", () => this.answers(), 60_000, () => (exited ? `${exited}; log:\n${this.logTail()}` : undefined));
+    const answers = () => {
+      if (exited) throw new Error(`the private dockerd answers: ${exited}; log:\n${this.logTail()}`);
+      return this.answers();
+    };
+    await until("the private dockerd answers", answers, Boolean, { timeoutMs: 60_000, intervalMs: 200 });
     this.#checkDocker0();
   }
 

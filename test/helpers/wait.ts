@@ -10,28 +10,39 @@ export interface WaitOptions {
   intervalMs?: number;
   /** Extra words for the failure (a log tail, a screen). */
   detail?: () => string;
+  /**
+   * A probe that throws is one more "not yet" (a server still starting, a file being replaced);
+   * its last error is named at the deadline. Without this, a throw ends the wait with its error.
+   */
+  retryErrors?: boolean;
 }
 
 /**
  * Probes until `ok` holds for what the probe answers (by default: the answer is truthy), then
  * returns that answer; after the deadline throws `<what>: still <last answer>`. A probe that
- * throws ends the wait with its error.
+ * throws ends the wait with its error, unless `retryErrors`.
  */
 export async function until<T>(what: string, probe: () => T | Promise<T>, ok: (v: T) => boolean = Boolean, opts: WaitOptions | number = {}): Promise<T> {
   const o = typeof opts === "number" ? { timeoutMs: opts } : opts;
   const timeoutMs = o.timeoutMs ?? 60_000;
   let last: T | undefined;
-  const found = await pollUntil(
-    async () => {
+  let lastError: unknown;
+  const look = async (): Promise<{ value: T } | undefined> => {
+    try {
       last = await probe();
-      return ok(last) ? { value: last } : undefined;
-    },
-    { deadline: Date.now() + timeoutMs, intervalMs: o.intervalMs ?? 100 },
-  );
+      lastError = undefined;
+    } catch (err) {
+      if (!o.retryErrors) throw err;
+      lastError = err;
+      return undefined;
+    }
+    return ok(last) ? { value: last } : undefined;
+  };
+  const found = await pollUntil(look, { deadline: Date.now() + timeoutMs, intervalMs: o.intervalMs ?? 100 });
   if (found) return found.value;
   // One last look: the deadline may have passed while the previous probe ran.
-  last = await probe();
-  if (ok(last)) return last;
-  const shown = typeof last === "string" ? last : JSON.stringify(last);
+  const final = await look();
+  if (final) return final.value;
+  const shown = lastError !== undefined ? `failing: ${lastError instanceof Error ? lastError.message : String(lastError)}` : typeof last === "string" ? last : JSON.stringify(last);
   throw new Error(`${what}: not within ${timeoutMs} ms; still ${shown}${o.detail ? `\n${o.detail()}` : ""}`);
 }

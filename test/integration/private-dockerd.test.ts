@@ -10,6 +10,7 @@ import { DEFAULT_BASE_IMAGE } from "../../src/docker/engine.ts";
 import { docker } from "../helpers/docker.ts";
 import { PrivateDockerd, privateDockerdUnavailable } from "../helpers/private-dockerd.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
@@ -77,14 +78,6 @@ function processesNaming(dir: string): string[] {
   return out;
 }
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await Bun.sleep(200);
-  }
-}
-
 describe("a private dockerd", () => {
   test.skipIf(unavailable !== undefined)(
     "runs and restarts containers of its own, and never touches the machine's engine",
@@ -109,10 +102,10 @@ describe("a private dockerd", () => {
         // The container runs in the private engine only.
         expect(docker("ps", "-aq", "--no-trunc").split("\n")).not.toContain(server);
         expect(engine.docker("inspect", "--format", "{{.HostConfig.RestartPolicy.Name}}", server)).toBe("unless-stopped");
-        await until("the published port answers", () => accepts(port), 10_000);
+        await until("the published port answers", () => accepts(port), Boolean, { timeoutMs: 10_000, intervalMs: 200 });
 
         await engine.restart();
-        await until("the container runs again after the engine's restart", () => engine.docker("inspect", "--format", "{{.State.Running}}", server) === "true", 60_000);
+        await until("the container runs again after the engine's restart", () => engine.docker("inspect", "--format", "{{.State.Running}}", server) === "true", Boolean, { timeoutMs: 60_000, intervalMs: 200 });
         expect(machineEngine()).toEqual(before.engine);
         expect(startedAt()).toBe(before.mine);
       } finally {

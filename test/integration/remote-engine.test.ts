@@ -15,6 +15,7 @@ import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { remoteEngineUnavailable, startRemoteEngine, type RemoteEngineDouble } from "../helpers/remote-engine.ts";
 import type { Services } from "../../src/daemon/services.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
@@ -30,14 +31,6 @@ function registry(def: Partial<EngineDefinition> = {}): EngineRegistry {
   const r = new EngineRegistry({ engines, local: new DockerEngine({ env: process.env }), home: join(root.path, `home-${registries.length}`), userHome: root.path, env: {} });
   registries.push(r);
   return r;
-}
-
-async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await Bun.sleep(100);
-  }
 }
 
 describe.skipIf(why !== undefined)("a remote engine over SSH", () => {
@@ -97,11 +90,11 @@ describe.skipIf(why !== undefined)("a remote engine over SSH", () => {
       expect(bound.HostIp).toBe("127.0.0.1");
       // The remote engine picked its own port; ours is only a listener of this process.
       expect(Number(bound.HostPort)).not.toBe(localPort);
-      await until("the server answers through the connection", async () => (await fetch(`http://127.0.0.1:${localPort}/hostname`)).ok);
+      await until("the server answers through the connection", async () => (await fetch(`http://127.0.0.1:${localPort}/hostname`)).ok, Boolean, { retryErrors: true });
       // A restart moves the remote port; the listener follows.
       await engine.stop(id, 5);
       await engine.start(id);
-      await until("it answers again after a restart", async () => (await fetch(`http://127.0.0.1:${localPort}/hostname`)).ok);
+      await until("it answers again after a restart", async () => (await fetch(`http://127.0.0.1:${localPort}/hostname`)).ok, Boolean, { retryErrors: true });
     } finally {
       await engine.removeContainer(id);
     }

@@ -10,19 +10,15 @@ import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { remoteEngineUnavailable, startRemoteEngine, type RemoteEngineDouble } from "../helpers/remote-engine.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
 const why = remoteEngineUnavailable();
 const root = tempDir("remote-sync");
 
-async function until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await Promise.resolve().then(ok).catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await Bun.sleep(50);
-  }
-}
+/** Waits until `ok` holds; a probe that throws (a file being replaced, SSH busy) is one more "not yet". */
+const waitUntil = (what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 60_000) => until(what, ok, Boolean, { timeoutMs, intervalMs: 50, retryErrors: true });
 
 describe.skipIf(why !== undefined)("file sync of a workspace on a remote engine", () => {
   let remote: RemoteEngineDouble;
@@ -66,9 +62,9 @@ describe.skipIf(why !== undefined)("file sync of a workspace on a remote engine"
   test("an edit here is visible inside, an edit inside reaches the worktree", async () => {
     const worktree = s.workspaces.resolve("far").mountPath;
     writeFileSync(join(worktree, "src/app.ts"), "export const here = 1;\n");
-    await until("the host edit inside", async () => (await inside("cat /workspace/src/app.ts")) === "export const here = 1;\n");
+    await waitUntil("the host edit inside", async () => (await inside("cat /workspace/src/app.ts")) === "export const here = 1;\n");
     await inside("echo 'made inside' > /workspace/inside.txt");
-    await until("the inside edit here", () => existsSync(join(worktree, "inside.txt")) && readFileSync(join(worktree, "inside.txt"), "utf8") === "made inside\n");
+    await waitUntil("the inside edit here", () => existsSync(join(worktree, "inside.txt")) && readFileSync(join(worktree, "inside.txt"), "utf8") === "made inside\n");
     expect((await s.sync.flush("far")).flushed).toBe(true);
   }, 300_000);
 
@@ -109,7 +105,7 @@ describe.skipIf(why !== undefined)("file sync of a workspace on a remote engine"
     await s.sync.flush("far");
     expect((await inside("cd /workspace && git rev-parse HEAD")).trim()).toBe(tip);
     expect((await inside("cd /workspace && git log -1 --format=%s")).trim()).toBe("made here");
-    await until("host.txt inside", async () => (await inside("cat /workspace/host.txt 2>/dev/null || true")) === "from the host\n");
+    await waitUntil("host.txt inside", async () => (await inside("cat /workspace/host.txt 2>/dev/null || true")) === "from the host\n");
     expect(await inside("cd /workspace && git status --porcelain")).toBe(" M src/app.ts\n");
   }, 300_000);
 
@@ -128,7 +124,7 @@ describe.skipIf(why !== undefined)("file sync of a workspace on a remote engine"
     const r = s.workspaces.resolve("far");
     expect(r.status).toBe("running");
     remote.docker("stop", "-t", "1", r.containerId!);
-    await until("the record says stopped", () => s.workspaces.resolve("far").status === "stopped", 120_000);
+    await waitUntil("the record says stopped", () => s.workspaces.resolve("far").status === "stopped", 120_000);
   }, 300_000);
 
   test("destroy forgets its sync session", async () => {

@@ -17,6 +17,7 @@ import type { AttachOptions } from "../../src/sync/types.ts";
 import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
@@ -29,21 +30,8 @@ let s: Services;
 let manager: SyncManager;
 const children: ChildProcess[] = [];
 
-/** Waits for `fn` to hold, up to a deadline (the machine is loaded; nothing here waits a fixed time). */
-async function until<T>(fn: () => T | Promise<T>, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Waits for `fn` to hold (a probe that throws is one more "not yet"): the machine is loaded; nothing here waits a fixed time. */
+const waitFor = <T>(fn: () => T | Promise<T>, what: string, ms = 30_000): Promise<T> => until(what, fn, Boolean, { timeoutMs: ms, intervalMs: 50, retryErrors: true });
 
 async function inside(script: string): Promise<string> {
   const r = await s.workspaces.execCollect("syncws", { command: "sh", args: ["-c", script] });
@@ -103,12 +91,12 @@ describe("unison provider, two ways", () => {
 
   test("an edit on the host is visible inside, without a flush", async () => {
     writeFileSync(join(host, "src/a.txt"), "edited on host\n");
-    await until(async () => (await readInside(`${remote}/src/a.txt`)) === "edited on host\n", "the host edit inside");
+    await waitFor(async () => (await readInside(`${remote}/src/a.txt`)) === "edited on host\n", "the host edit inside");
   }, 60_000);
 
   test("an edit inside reaches the host, without a flush", async () => {
     await inside(`echo 'edited inside' > ${remote}/b.txt && mkdir -p ${remote}/new && echo n > ${remote}/new/n.txt`);
-    await until(() => readHost(join(host, "b.txt")) === "edited inside\n" && readHost(join(host, "new/n.txt")) === "n\n", "the inside edit on the host");
+    await waitFor(() => readHost(join(host, "b.txt")) === "edited inside\n" && readHost(join(host, "new/n.txt")) === "n\n", "the inside edit on the host");
   }, 60_000);
 
   test("flush returns once both sides agree", async () => {
@@ -212,7 +200,7 @@ describe("a manager killed with SIGKILL", () => {
     const first = await start({ dir, attach: { id: "killed-ws", options: options(host, remote) } });
     expect(await readInside(`${remote}/before.txt`)).toBe("before\n");
     first.kill("SIGKILL");
-    await until(() => first.exitCode !== null || first.signalCode !== null, "the child to die");
+    await waitFor(() => first.exitCode !== null || first.signalCode !== null, "the child to die");
     // While nobody syncs: edits on both sides, and a deletion.
     writeFileSync(join(host, "while-host.txt"), "host, while dead\n");
     await inside(`echo 'inside, while dead' > ${remote}/while-inside.txt && rm ${remote}/before.txt`);
@@ -224,7 +212,7 @@ describe("a manager killed with SIGKILL", () => {
     expect(existsSync(join(host, "before.txt"))).toBe(false);
     // And it watches again.
     writeFileSync(join(host, "after.txt"), "after restart\n");
-    await until(async () => (await readInside(`${remote}/after.txt`)) === "after restart\n", "an edit after the restart");
+    await waitFor(async () => (await readInside(`${remote}/after.txt`)) === "after restart\n", "an edit after the restart");
     second.kill("SIGKILL");
   }, 180_000);
 });

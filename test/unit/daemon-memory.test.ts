@@ -3,15 +3,9 @@
 import { describe, expect, test } from "bun:test";
 import { EventBus } from "../../src/core/events.ts";
 import { releaseMemoryAfterDestroys } from "../../src/daemon/memory.ts";
+import { until } from "../helpers/wait.ts";
 
 const status = (status: string) => ({ type: "workspace.status" as const, payload: { workspaceId: `ws-${status}`, status } });
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  for (const end = Date.now() + ms; !cond(); ) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe("releaseMemoryAfterDestroys", () => {
   test("a burst of destroys is one release, after the burst", async () => {
@@ -20,7 +14,7 @@ describe("releaseMemoryAfterDestroys", () => {
     const stop = releaseMemoryAfterDestroys(events, () => released++, 30);
     for (let i = 0; i < 20; i++) events.publish(status("destroyed"));
     expect(released).toBe(0);
-    await until(() => released === 1);
+    await until("one release after the burst", () => released, (n) => n === 1, { intervalMs: 5 });
     await new Promise((r) => setTimeout(r, 60));
     expect(released).toBe(1);
     stop();

@@ -10,14 +10,9 @@ import { ERROR_METADATA } from "../../src/api/grpc/errors.ts";
 import { serveGrpc, workspaceServiceDefinition, type GrpcDeps } from "../../src/api/grpc/server.ts";
 import { silentLogger } from "../../src/core/log.ts";
 import { NexusError } from "../../src/kernel/errors.ts";
-import { pollUntil } from "../../src/kernel/poll.ts";
+import { until } from "../helpers/wait.ts";
 
 /** Waits for `cond` with a deadline; fails the test naming what never happened. */
-async function until(cond: () => boolean, what: string, timeoutMs: number, intervalMs: number): Promise<void> {
-  const ok = await pollUntil(() => (cond() ? true : undefined), { deadline: Date.now() + timeoutMs, intervalMs });
-  if (!ok) throw new Error(`timed out waiting for ${what}`);
-}
-
 async function serve(workspaces: object) {
   const dir = mkdtempSync(join(tmpdir(), "grpc-copy-"));
   const deps = { workspaces, files: {}, monitor: {}, log: silentLogger } as unknown as GrpcDeps;
@@ -96,10 +91,10 @@ describe("CopyFrom", () => {
     // reads stop once the transport's buffers are full. Wait until they stop, then look.
     let last = -1;
     let still = 0;
-    await until(() => (pulled === last ? ++still >= 10 : ((last = pulled), (still = 0), false)), "the source to be held back", 60_000, 50);
+    await until("the source to be held back", () => (pulled === last ? ++still >= 10 : ((last = pulled), (still = 0), false)), Boolean, { timeoutMs: 60_000, intervalMs: 50 });
     expect(pulled).toBeLessThan(64 * 1024 * 1024);
     call.cancel();
-    await until(() => destroyed, "the source to be destroyed", 30_000, 20);
+    await until("the source to be destroyed", () => destroyed, Boolean, { timeoutMs: 30_000, intervalMs: 20 });
   }, 120_000);
 });
 

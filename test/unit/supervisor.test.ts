@@ -9,6 +9,7 @@ import { parseLogLine, type SupervisorState } from "../../src/core/services.ts";
 import { SERVICES_DIR, SUPERVISOR_PY } from "../../src/core/supervisor.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
@@ -36,16 +37,6 @@ const alive = (pid: number) => {
     return false;
   }
 };
-
-async function until<T>(fn: () => T, ok: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -76,13 +67,13 @@ describe("nexus-supervise", () => {
     writeFileSync(join(cwd, "ok.txt"), "ok");
     const spec = JSON.stringify({ command: `exec python3 -m http.server ${port} --bind 127.0.0.1`, cwd, port, health: { kind: "http", http: "/ok.txt", intervalSeconds: 0.2, timeoutSeconds: 1, retries: 2, startPeriodSeconds: 10 }, restart: "on-failure" });
     sup("start", "web", spec);
-    const healthy = await until(() => state("web"), (s) => s.status === "healthy", "web healthy");
+    const healthy = await until("web healthy", () => state("web"), (s) => s.status === "healthy");
     expect(healthy.pid).toBeGreaterThan(0);
     expect(healthy.probe).toMatchObject({ ok: true, output: "HTTP 200" });
     expect((JSON.parse(sup("start", "web", spec)) as SupervisorState).pid).toBe(healthy.pid); // same spec: nothing restarted
 
     process.kill(healthy.pid!, "SIGKILL");
-    const back = await until(() => state("web"), (s) => s.status === "healthy" && s.pid !== healthy.pid, "web back");
+    const back = await until("web back", () => state("web"), (s) => s.status === "healthy" && s.pid !== healthy.pid);
     expect(back).toMatchObject({ restarts: 1, lastExitCode: 137 });
     const log = sup("logs", "web", "100").trim().split("\n").map((l) => parseLogLine("web", l));
     expect(log.some((e) => e.level === "warn" && e.message === "exited with code 137; restarting in 1 s")).toBe(true);
@@ -99,12 +90,12 @@ describe("nexus-supervise", () => {
     const flag = join(cwd, "healthy");
     writeFileSync(flag, "");
     sup("start", "flaky", JSON.stringify({ command: "exec sleep 600", cwd, health: { kind: "command", command: `test -e ${flag}`, intervalSeconds: 0.2, timeoutSeconds: 1, retries: 2, startPeriodSeconds: 0 }, restart: "on-failure" }));
-    await until(() => state("flaky"), (s) => s.status === "healthy", "flaky healthy");
+    await until("flaky healthy", () => state("flaky"), (s) => s.status === "healthy");
     spawnSync("rm", ["-f", flag]);
-    const sick = await until(() => state("flaky"), (s) => s.status === "unhealthy", "flaky unhealthy");
+    const sick = await until("flaky unhealthy", () => state("flaky"), (s) => s.status === "unhealthy");
     expect(sick.probe?.ok).toBe(false);
     writeFileSync(flag, "");
-    await until(() => state("flaky"), (s) => s.status === "healthy", "flaky healthy again");
+    await until("flaky healthy again", () => state("flaky"), (s) => s.status === "healthy");
     sup("stop", "flaky", "1");
   }, LONG);
 
@@ -113,31 +104,31 @@ describe("nexus-supervise", () => {
     const go = join(cwd, "once-go");
     sup("start", "once", JSON.stringify({ command: `until [ -e ${go} ]; do sleep 0.05; done; exit 0`, cwd, restart: "on-failure" }));
     expect(["running", "starting"]).toContain(state("once").status);
-    await until(() => state("once"), (s) => s.status === "running", "once running");
+    await until("once running", () => state("once"), (s) => s.status === "running");
     writeFileSync(go, "");
-    const done = await until(() => state("once"), (s) => s.status === "stopped", "once stopped");
+    const done = await until("once stopped", () => state("once"), (s) => s.status === "stopped");
     expect(done).toMatchObject({ lastExitCode: 0, restarts: 0, message: "exited with code 0" });
   }, LONG);
 
   test("stop ends the whole process group, and a killed supervisor shows as stopped", async () => {
     sup("start", "tree", JSON.stringify({ command: "sleep 600 & sleep 600 & wait", cwd, restart: "always" }));
-    const s = await until(() => state("tree"), (x) => x.status === "running" && x.pid !== null, "tree running");
+    const s = await until("tree running", () => state("tree"), (x) => x.status === "running" && x.pid !== null);
     // The shell and its two sleeps: the sleeps are forked in their own time on a loaded machine.
     const group = () => spawnSync("pgrep", ["-g", String(s.pid)], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean).map(Number);
-    const children = await until(() => group(), (g) => g.length >= 3, "the group's three processes");
+    const children = await until("the group's three processes", () => group(), (g) => g.length >= 3);
     expect(children.length).toBeGreaterThanOrEqual(3);
     sup("stop", "tree", "2");
-    await until(() => children.filter(alive), (left) => left.length === 0, "the group is gone", 30_000);
+    await until("the group is gone", () => children.filter(alive), (left) => left.length === 0, 30_000);
 
     sup("start", "tree", JSON.stringify({ command: "exec sleep 600", cwd, restart: "always" }));
-    const again = await until(() => state("tree"), (x) => x.status === "running" && x.pid !== null, "tree running again");
+    const again = await until("tree running again", () => state("tree"), (x) => x.status === "running" && x.pid !== null);
     const supervisorPid = Number(spawnSync("cat", [join(servicesDir, "tree", "supervisor.pid")], { encoding: "utf8" }).stdout.split(" ")[0]);
     process.kill(supervisorPid, "SIGKILL");
-    await until(() => state("tree"), (x) => x.status === "stopped", "shown as stopped");
+    await until("shown as stopped", () => state("tree"), (x) => x.status === "stopped");
     // The next start ends the orphaned service first, so it never runs twice.
     expect(alive(again.pid!)).toBe(true);
     sup("start", "tree", JSON.stringify({ command: "exec sleep 600", cwd, restart: "always" }));
-    await until(() => alive(again.pid!), (a) => !a, "the orphan is gone", 30_000);
+    await until("the orphan is gone", () => alive(again.pid!), (a) => !a, 30_000);
     expect(state("tree").status).toBe("running");
     sup("stop", "tree", "1");
   }, LONG);
@@ -153,7 +144,7 @@ describe("nexus-supervise under concurrency", () => {
         child.on("exit", (code) => resolve(code ?? -1));
       });
     expect(await Promise.all([run(), run(), run()])).toEqual([0, 0, 0]);
-    await until(() => state("twice"), (x) => x.status === "running" && x.pid !== null, "twice running");
+    await until("twice running", () => state("twice"), (x) => x.status === "running" && x.pid !== null);
     const starts = sup("logs", "twice", "100").split("\n").filter((l) => l.includes(" S starting: "));
     expect(starts).toHaveLength(1);
     sup("stop", "twice", "1");

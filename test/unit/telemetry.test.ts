@@ -11,6 +11,7 @@ import { telemetryFromConfig, TelemetryExporter } from "../../src/core/trace/tel
 import type { TraceRecord } from "../../src/kernel/trace.ts";
 import { TraceLog } from "../../src/store/trace-log.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { until } from "../helpers/wait.ts";
 
 const SOURCE = { version: "1.2.3", runtime: "bun", platform: "linux-x64" };
 const servers: Server[] = [];
@@ -41,13 +42,7 @@ async function endpoint(answer: (res: ServerResponse, n: number) => void): Promi
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/ops`;
-  const waitFor = async (n: number) => {
-    const deadline = Date.now() + 20_000;
-    while (received.length < n) {
-      if (Date.now() > deadline) throw new Error(`only ${received.length} of ${n} batches arrived`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
+  const waitFor = async (n: number) => void (await until(`${n} batches arrive`, () => received.length, (k) => k >= n, { timeoutMs: 20_000, intervalMs: 10 }));
   return { url, received, waitFor };
 }
 
@@ -55,13 +50,6 @@ function rec(i: number): TraceRecord {
   return { id: `op-${i}`, operation: "exec", startedAt: new Date().toISOString(), durationMs: 3, result: i % 2 ? "ok" : "error", ...(i % 2 ? {} : { errorCode: "INVALID_STATE", errorMessage: "secret path /home/me/x" }), surface: "cli", workspace: "my-secret-project", workspaceId: "ws-1" };
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe("telemetry", () => {
   test("only with telemetry.enabled true and an endpoint", () => {
@@ -87,7 +75,7 @@ describe("telemetry", () => {
     expect(first.body.source).toEqual({ name: "nexus", ...SOURCE });
     expect(first.body.operations[0]).toEqual({ id: "op-0", operation: "exec", startedAt: expect.any(String), durationMs: 3, result: "error", errorCode: "INVALID_STATE", surface: "cli", workspaceId: "ws-1" });
     expect(JSON.stringify(ep.received)).not.toContain("secret");
-    await until(() => t.counts.sent === 7, "all sent");
+    await until("all sent", () => t.counts.sent, (n) => n === 7, { timeoutMs: 20_000, intervalMs: 10 });
     await t.close();
   });
 
@@ -108,7 +96,7 @@ describe("telemetry", () => {
       // local history has both before the POST is given up.
       trace.begin("stop", "cli").end({});
       expect((await trace.list()).length).toBe(2);
-      await until(() => exporter.counts.failedBatches >= 1, "the failed POST to be given up");
+      await until("the failed POST to be given up", () => exporter.counts.failedBatches, (n) => n >= 1, { timeoutMs: 20_000, intervalMs: 10 });
       expect(exporter.counts.sent).toBe(0);
       expect((await trace.list()).map((r) => [r.operation, r.result])).toEqual([["stop", "ok"], ["exec", "ok"]]);
       await exporter.close();
@@ -124,7 +112,7 @@ describe("telemetry", () => {
     for (let i = 2; i < 30; i++) t.push(rec(i));
     // 28 pushed behind the hanging batch, 5 kept.
     expect(t.counts.dropped).toBe(23);
-    await until(() => t.counts.failedBatches >= 1, "the timeout");
+    await until("the timeout", () => t.counts.failedBatches, (n) => n >= 1, { timeoutMs: 20_000, intervalMs: 10 });
     await ep.waitFor(2);
     expect(ep.received[1]!.body.operations.map((o) => o.id)).toEqual(["op-25", "op-26"]);
     await t.close();
