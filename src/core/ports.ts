@@ -8,19 +8,24 @@ export interface PortRange {
 
 /**
  * Hands out host ports from the configured range. A port is free when no workspace record holds it,
- * no allocation in flight holds it, and binding it on 127.0.0.1 succeeds right now. Allocations are
- * serialised, so concurrent creates never receive the same port.
+ * no allocation in flight holds it, no container of the engine publishes it (a stopped one
+ * included: it binds its ports again at start, so another daemon's stopped workspace, on a machine
+ * shared by several NEXUS_HOMEs, would fail to start), and binding it on 127.0.0.1 succeeds right
+ * now. Allocations are serialised, so concurrent creates never receive the same port.
  */
 export class PortAllocator {
   readonly #range: PortRange;
   readonly #recorded: () => Iterable<number>;
+  readonly #held: () => Promise<Iterable<number>>;
   readonly #reserved = new Set<number>();
   #queue: Promise<unknown> = Promise.resolve();
   #next: number;
 
-  constructor(range: PortRange, recorded: () => Iterable<number>) {
+  /** `held`: host ports the engine's containers publish, running or not (none when the engine does not answer). */
+  constructor(range: PortRange, recorded: () => Iterable<number>, held: () => Promise<Iterable<number>> = async () => []) {
     this.#range = range;
     this.#recorded = recorded;
+    this.#held = held;
     this.#next = range.start;
   }
 
@@ -41,7 +46,9 @@ export class PortAllocator {
   }
 
   async #allocate(count: number): Promise<number[]> {
-    const taken = new Set<number>([...this.#recorded(), ...this.#reserved]);
+    // An engine that does not answer fails the create on its own, with its own error.
+    const held = await this.#held().catch(() => []);
+    const taken = new Set<number>([...this.#recorded(), ...this.#reserved, ...held]);
     const size = this.#range.end - this.#range.start + 1;
     const got: number[] = [];
     // Round-robin from the last port handed out, so a just-released port is not reused at once.

@@ -41,11 +41,13 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
   // Other engines by name (config engines:), remote ones reached over one pooled SSH connection each.
   const engines = new EngineRegistry({ engines: config.engines, local: docker, home: paths.home, userHome: env.HOME || homedir(), env });
   const events = new EventBus();
-  // Forwards take their host ports from the same range: the allocator must see theirs as taken.
-  const ports = new PortAllocator(config.ssh.port_range, (): number[] => [
-    ...store.list().flatMap((r) => [r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)]),
-    ...forwards.hostPorts(),
-  ]);
+  // Forwards take their host ports from the same range: the allocator must see theirs as taken, and
+  // the ports the local engine's containers publish (other NEXUS_HOMEs' stopped workspaces too).
+  const ports = new PortAllocator(
+    config.ssh.port_range,
+    (): number[] => [...store.list().flatMap((r) => [r.ports.ssh, ...r.ports.services.map((p) => p.hostPort)]), ...forwards.hostPorts()],
+    () => docker.publishedHostPorts(),
+  );
   const workspaces = new WorkspaceService({
     paths,
     config,

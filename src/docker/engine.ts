@@ -336,6 +336,30 @@ export class DockerEngine implements ContainerEngine {
     return list.map((c) => ({ id: c.Id, name: c.Names[0] ?? c.Id, state: c.State, labels: c.Labels }));
   }
 
+  /**
+   * Host ports the engine's containers publish, stopped and paused ones included: a stopped
+   * container binds its ports again when it starts, so they are not free for a new workspace.
+   */
+  async publishedHostPorts(): Promise<number[]> {
+    const list = await this.call("list containers", () => this.docker.listContainers({ all: true }));
+    const ports = new Set<number>();
+    const notRunning: string[] = [];
+    for (const c of list) {
+      if (c.State === "running") for (const p of c.Ports ?? []) p.PublicPort && ports.add(p.PublicPort);
+      else notRunning.push(c.Id);
+    }
+    // The list shows ports of running containers only; the others' bindings are in their HostConfig.
+    await Promise.all(
+      notRunning.map(async (id) => {
+        const info = await this.docker.getContainer(id).inspect().catch(() => undefined); // removed meanwhile
+        for (const bindings of Object.values(info?.HostConfig?.PortBindings ?? {}) as Array<Array<{ HostPort?: string }> | null>) {
+          for (const b of bindings ?? []) if (Number(b.HostPort) > 0) ports.add(Number(b.HostPort));
+        }
+      }),
+    );
+    return [...ports];
+  }
+
   async listVolumes(labels: Record<string, string>): Promise<VolumeSummary[]> {
     const filters = { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
     const r = await this.call("list volumes", () => this.docker.listVolumes({ filters }));

@@ -90,6 +90,14 @@ describe("PortAllocator", () => {
     expect(await a.allocate(1)).toEqual([range.start + 2]);
   });
 
+  test("skips ports the engine's containers publish (stopped ones too), and goes on without them when the engine does not answer", async () => {
+    const range = await freeWindow(3);
+    const held = new PortAllocator(range, () => [], async () => [range.start, range.start + 1]);
+    expect(await held.allocate(1)).toEqual([range.start + 2]);
+    const down = new PortAllocator(range, () => [], () => Promise.reject(new Error("engine down")));
+    expect(await down.allocate(1)).toEqual([range.start]);
+  });
+
   test("exhaustion is RESOURCE_EXHAUSTED (503, retryable) naming the range", async () => {
     const port = await freePort();
     const a = new PortAllocator({ start: port, end: port }, () => []);
