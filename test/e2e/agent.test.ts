@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -30,8 +30,7 @@ function loginWithAgentKeyOnly(): number | null {
 }
 
 beforeAll(async () => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  requireE2E();
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "e2e-agent-key", "-f", agentKey]);
   agent = spawn("ssh-agent", ["-D", "-a", agentSock], { stdio: "ignore" });
   await until("ssh-agent listens", () => existsSync(agentSock));

@@ -6,10 +6,10 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
 import { instanceId } from "../../src/docker/labels.ts";
-import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { docker, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E } from "../helpers/cli.ts";
 import { until } from "../helpers/wait.ts";
 
 slowTests();
@@ -46,8 +46,7 @@ async function killDaemon(): Promise<void> {
 }
 
 beforeAll(async () => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  requireE2E();
   await startDaemon();
   ok("create", "crash");
 }, 900_000);

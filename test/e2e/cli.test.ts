@@ -3,12 +3,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { leftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { E2E_RUNTIME } from "../helpers/bin.ts";
 import { until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -19,15 +19,10 @@ const repo = makeRepo(join(root.path, "some-git-repo"));
 const nexus = nexusRunner({ home, cwd: repo });
 
 beforeAll(() => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  requireE2E();
 });
 
-afterAll(async () => {
-  nexus(["daemon", "stop"]);
-  removeLeftovers(home);
-  await root[Symbol.asyncDispose]();
-});
+afterAll(() => tearDown(nexus, root));
 
 describe("the user story", () => {
   test("create starts the daemon, builds what is missing and shows progress", () => {

@@ -4,10 +4,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -22,19 +21,13 @@ const nexus = (args: string[], input?: Buffer) => run.bytes(args, input ? { inpu
 const inside = (script: string) => nexus(["exec", "cp1", "--", "sh", "-c", script]).stdout.toString();
 
 beforeAll(() => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  requireE2E();
   mkdirSync(local, { recursive: true });
   const r = run(["create", "cp1"], { cwd: repo });
   if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
 }, 900_000);
 
-afterAll(async () => {
-  nexus(["destroy", "cp1", "--force"]);
-  nexus(["daemon", "stop"]);
-  removeLeftovers(home);
-  await root[Symbol.asyncDispose]();
-});
+afterAll(() => tearDown(run, root, ["cp1"]));
 
 describe("nexus cp", () => {
   test("a file to /etc and back: content, mode, and the container user owns it", () => {

@@ -15,11 +15,11 @@ import type { WorkspaceRecord, WorkspaceView } from "../../src/core/types.ts";
 import { canBind } from "../../src/core/ports.ts";
 import { contextHash, DEFAULT_BASE_IMAGE, DockerEngine } from "../../src/docker/engine.ts";
 import { instanceId, LABELS } from "../../src/docker/labels.ts";
-import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { docker, removeLeftovers } from "../helpers/docker.ts";
 import { PrivateDockerd, privateDockerdUnavailable } from "../helpers/private-dockerd.ts";
 import { git, makeRepo, tempDir, type TempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { exitWithin, nexusRunner, requireNexusBin, type NexusRunner, type Run, type Started } from "../helpers/cli.ts";
+import { exitWithin, nexusRunner, requireE2E, type NexusRunner, type Run, type Started } from "../helpers/cli.ts";
 import { until } from "../helpers/wait.ts";
 
 slowTests();
@@ -356,8 +356,7 @@ function containerOf(lab: Lab, id: string): string {
 }
 
 beforeAll(() => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  requireE2E();
   libc?.symbols.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 });
 

@@ -2,10 +2,9 @@
 // the compiled binary, a local Dockerfile built offline (its base image is on the engine, no registry).
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -30,15 +29,10 @@ const repo = makeRepo(join(root.path, "service"), {
 const nexus = nexusRunner({ home, cwd: repo, timeoutMs: 900_000 });
 
 beforeAll(() => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  requireE2E();
 });
 
-afterAll(async () => {
-  nexus(["daemon", "stop"]);
-  removeLeftovers(home);
-  await root[Symbol.asyncDispose]();
-});
+afterAll(() => tearDown(nexus, root));
 
 test("several devcontainer.json: create lists them and makes nothing; --devcontainer picks one, built offline", () => {
   const refused = nexus(["create", "svc"]);

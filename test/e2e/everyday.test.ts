@@ -5,10 +5,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 import { until } from "../helpers/wait.ts";
 
 slowTests();
@@ -25,18 +24,12 @@ writeFileSync(join(userHome, ".gitconfig"), '[user]\n\tname = Host \\"Q\\" Perso
 const nexus = nexusRunner({ home, cwd: repo, env: { HOME: userHome } });
 
 beforeAll(() => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  requireE2E();
   const r = nexus(["create", "ev"]);
   if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
 }, 900_000);
 
-afterAll(async () => {
-  nexus(["destroy", "ev", "--force"]);
-  nexus(["daemon", "stop"]);
-  removeLeftovers(home);
-  await root[Symbol.asyncDispose]();
-});
+afterAll(() => tearDown(nexus, root, ["ev"]));
 
 describe("files made inside belong to the host user (root hosts too)", () => {
   const uid = process.getuid!();

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { contextHash, DEFAULT_BASE_IMAGE } from "../../src/docker/engine.ts";
-import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { docker, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -25,8 +25,7 @@ const WORKSPACE_IMAGE = `nexus-workspace:${contextHash(BASE)}`;
 const nexus = nexusRunner({ home, cwd: repo, timeoutMs: 1_200_000 });
 
 beforeAll(() => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  requireE2E();
   const made = spawnSync("docker", ["build", "-q", "-t", BASE, "-"], { input: `FROM ${DEFAULT_BASE_IMAGE}\nLABEL dev.nexus.test.first-build=${process.pid}\n`, encoding: "utf8" });
   if (made.status !== 0) throw new Error(`could not make ${BASE}: ${made.stderr}`);
 });

@@ -3,14 +3,14 @@
 // chunk_size messages, a paused workspace resumed first, and the same errors as REST.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as tarStream from "tar-stream";
 import { ERROR_METADATA } from "../../src/api/grpc/errors.ts";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
-import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { requireE2E } from "../helpers/cli.ts";
 
 const root = tempDir("grpc-cp");
 const home = join(root.path, "nexus");
@@ -73,8 +73,7 @@ async function inside(script: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  requireE2E();
   daemon = await startDaemon(home);
   client = new Client(`unix://${join(home, "grpc.sock")}`, grpc.credentials.createInsecure()) as typeof client;
   await call("CreateWorkspace", { name: "gcp", repositoryPath: repo });

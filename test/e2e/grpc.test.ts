@@ -3,15 +3,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { execFileSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { fromGrpcError } from "../../src/api/grpc/errors.ts";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
-import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { requireE2E } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -67,8 +68,7 @@ function openWorktree(path: string): void {
 }
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  requireE2E();
   daemon = await startDaemon(home);
   client = new Client(`unix://${join(home, "grpc.sock")}`, grpc.credentials.createInsecure()) as AnyClient;
 });

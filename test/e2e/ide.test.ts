@@ -4,10 +4,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 import { until } from "../helpers/wait.ts";
 
 slowTests();
@@ -40,8 +39,7 @@ async function launched(): Promise<string> {
 }
 
 beforeAll(() => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  requireE2E();
   mkdirSync(userHome, { recursive: true });
   mkdirSync(home, { recursive: true });
   writeFileSync(join(home, "config.yaml"), "ide:\n  default: cursor\n  extensions:\n    - dbaeumer.vscode-eslint\n    - bradlc.vscode-tailwindcss\n");
@@ -51,12 +49,7 @@ beforeAll(() => {
   if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
 }, 900_000);
 
-afterAll(async () => {
-  nexus(["destroy", "ide1", "--force"]);
-  nexus(["daemon", "stop"]);
-  removeLeftovers(home);
-  await root[Symbol.asyncDispose]();
-});
+afterAll(() => tearDown(run, root, ["ide1"]));
 
 describe("ide.extensions", () => {
   const show = ["exec", "ide1", "--", "sh", "-c", 'cat ~/.vscode/extensions.json && echo "owner $(stat -c %u:%g ~/.vscode/extensions.json) user $(id -u):$(id -g)"'];

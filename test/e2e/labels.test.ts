@@ -5,10 +5,9 @@ import * as grpc from "@grpc/grpc-js";
 import { join } from "node:path";
 import { fromGrpcError } from "../../src/api/grpc/errors.ts";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -25,16 +24,12 @@ function call<T = any>(method: string, req: unknown): Promise<T> {
 }
 
 beforeAll(() => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  requireE2E();
 }, 900_000);
 
 afterAll(async () => {
   client?.close();
-  nexus(["destroy", "lab1", "--force"]);
-  nexus(["daemon", "stop"]);
-  removeLeftovers(home);
-  await root[Symbol.asyncDispose]();
+  await tearDown(nexus, root, ["lab1"]);
 });
 
 describe("labels end to end", () => {

@@ -3,12 +3,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { canBind } from "../../src/core/ports.ts";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { BIN } from "../helpers/daemon.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -67,8 +66,7 @@ async function forwardIds(): Promise<string[]> {
 }
 
 beforeAll(() => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  requireE2E();
   expect(nexus(["create", "px", "-p", "8000"]).code).toBe(0);
   const started = nexus(["exec", "px", "--", "sh", "-c", "setsid -f sh -c 'cd /workspace && exec python3 -m http.server 8000 --bind 127.0.0.1' >/dev/null 2>&1; for i in $(seq 50); do grep -q ':1F40 .* 0A ' /proc/net/tcp && exit 0; sleep 0.1; done; exit 1"]);
   expect(started.code).toBe(0);
@@ -76,9 +74,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   await Promise.all([...running].map((stop) => stop()));
-  nexus(["daemon", "stop"]);
-  removeLeftovers(home);
-  await root[Symbol.asyncDispose]();
+  await tearDown(nexus, root);
 });
 
 describe("nexus proxy", () => {

@@ -6,11 +6,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
 import { NEXUS_BIN } from "../helpers/bin.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 import { shellQuote } from "../../src/ssh/quote.ts";
 
 slowTests();
@@ -29,18 +28,12 @@ const env = nexus.env();
 const sh = (line: string) => spawnSync("sh", ["-c", line], { cwd: repo, encoding: "utf8", env, input: "", timeout: 60_000 });
 
 beforeAll(() => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  requireE2E();
   const r = nexus(["create", "reach", "--json"]);
   if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
 }, 1_200_000);
 
-afterAll(async () => {
-  nexus(["destroy", "reach", "--force"]);
-  nexus(["daemon", "stop"]);
-  removeLeftovers(home);
-  await root[Symbol.asyncDispose]();
-});
+afterAll(() => tearDown(nexus, root, ["reach"]));
 
 describe("reaching a workspace", () => {
   test("nexus url names the healthy service, not the published port with nothing behind it", () => {

@@ -8,10 +8,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
 import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -41,8 +41,7 @@ function call<T = any>(method: string, req: unknown): Promise<T> {
 }
 
 beforeAll(async () => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  requireE2E();
   daemon = await startDaemon(home);
   client = new Client(`unix://${join(home, "grpc.sock")}`, grpc.credentials.createInsecure()) as never;
 });

@@ -9,10 +9,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fromGrpcError } from "../../src/api/grpc/errors.ts";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E } from "../helpers/cli.ts";
 import { until } from "../helpers/wait.ts";
 
 slowTests();
@@ -71,8 +71,7 @@ function inPane(pane: string, ...args: string[]): void {
 const waitScreen = (pane: string, what: RegExp, timeoutMs = 60_000, history = false) => until(`${what} on the ${pane} screen`, () => screen(pane, history), (s) => what.test(s), timeoutMs);
 
 beforeAll(async () => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  requireE2E();
   daemon = await startDaemon();
   const created = nexus(["create", "s1"]);
   if (created.code !== 0) throw new Error(`create: ${created.stderr}`);

@@ -12,10 +12,10 @@ import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
 import type { TraceRecord, TraceStats } from "../../src/kernel/trace.ts";
 import { E2E_RUNTIME } from "../helpers/bin.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -29,8 +29,7 @@ const batches: Array<{ source: Record<string, string>; operations: Array<Record<
 const nexus = nexusRunner({ home, cwd: repo });
 
 beforeAll(async () => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  requireE2E();
   endpoint = createServer((req, res) => {
     let text = "";
     req.on("data", (b) => (text += b));

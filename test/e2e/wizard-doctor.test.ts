@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { leftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireNexusBin } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -26,16 +26,12 @@ function waitFor(text: string | RegExp, ms = 60_000): Promise<string> {
 }
 
 beforeAll(() => {
-  requireNexusBin();
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+  requireE2E();
 });
 
 afterAll(async () => {
   tmux("kill-session", "-t", session);
-  nexus(["destroy", "wiz", "--force"]);
-  nexus(["daemon", "stop"]);
-  removeLeftovers(home);
-  await root[Symbol.asyncDispose]();
+  await tearDown(nexus, root, ["wiz"]);
 });
 
 describe("create wizard, for real", () => {

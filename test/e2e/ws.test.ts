@@ -2,15 +2,15 @@
 // events, limits, malformed input. Real Docker, temporary NEXUS_HOME and git repository.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { sign } from "hono/jwt";
 import WebSocket from "ws";
-import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { requireE2E } from "../helpers/cli.ts";
 
 slowTests();
 
@@ -103,8 +103,7 @@ function rest(method: string, path: string, opts: { token?: string | null; body?
 }
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'npm run build'`);
-  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh");
+  requireE2E();
   daemon = await startDaemon(home);
 });
 

@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess, type StdioOptions } from "node:chi
 import { existsSync } from "node:fs";
 import { shellLine } from "../../src/ssh/quote.ts";
 import { NEXUS_BIN } from "./bin.ts";
+import { engineAnswers, removeLeftovers } from "./docker.ts";
 
 export interface Run {
   code: number;
@@ -53,6 +54,8 @@ export interface Started {
 }
 
 export interface NexusRunner {
+  /** The NEXUS_HOME of its calls. */
+  readonly home: string;
   /** Runs `nexus args` to its end (bounded by timeoutMs), its output as text. */
   (args: string[], opts?: RunOptions): Run;
   /** The same, its standard output as bytes. */
@@ -160,10 +163,31 @@ export function nexusRunner(defaults: RunOptions & { home: string }): NexusRunne
     return shellLine(["env", ...unset, ...assignments, cmd, ...argv]);
   };
   run.env = envOf;
+  Object.defineProperty(run, "home", { value: defaults.home });
   return run;
 }
 
 /** Fails a test file's beforeAll at once when the binary it runs was not built. */
 export function requireNexusBin(): void {
   if (!existsSync(NEXUS_BIN)) throw new Error(`${NEXUS_BIN} is missing: run 'npm run build' (npm test does)`);
+}
+
+/** Fails a test file's beforeAll at once when the binary was not built or no Docker engine answers. */
+export function requireE2E(): void {
+  requireNexusBin();
+  if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
+}
+
+/**
+ * A test file's afterAll: destroys its workspaces, stops the daemon of the runner's home, removes
+ * what still carries that home's label (a test that failed half-way), then the temporary folder.
+ */
+export async function tearDown(nexus: NexusRunner, root: AsyncDisposable, workspaces: string[] = []): Promise<void> {
+  try {
+    for (const name of workspaces) nexus(["destroy", name, "--force"]);
+    nexus(["daemon", "stop"]);
+    removeLeftovers(nexus.home);
+  } finally {
+    await root[Symbol.asyncDispose]();
+  }
 }
