@@ -1,9 +1,7 @@
 // `nexus proxy` and `nexus ports` as a user runs them: the compiled binary, a temporary NEXUS_HOME.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { canBind } from "../../src/core/ports.ts";
-import { BIN } from "../helpers/daemon.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
@@ -14,7 +12,6 @@ slowTests();
 const root = tempDir("e2e-proxy");
 const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"), { "README.md": "# fixture\n", "hello.txt": "hello through the proxy\n" });
-const env = { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" };
 
 const nexus = nexusRunner({ home, cwd: repo });
 
@@ -31,19 +28,14 @@ const running = new Set<() => Promise<number>>();
 
 /** Starts `nexus proxy ... --json` and waits for the forward on its stdout. */
 async function startProxy(args: string[]): Promise<Proxy> {
-  const child = spawn(BIN, ["proxy", ...args, "--json"], { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stderr.on("data", (b) => (stderr += b));
-  const exited = new Promise<number>((resolve) => child.once("exit", (code) => resolve(code ?? -1)));
-  const line = await new Promise<string>((resolve, reject) => {
-    child.stdout.on("data", (b) => {
-      stdout += b;
-      if (stdout.includes("\n")) resolve(stdout.slice(0, stdout.indexOf("\n")));
-    });
-    void exited.then((code) => reject(new Error(`proxy exited (${code}): ${stderr}`)));
-    setTimeout(() => reject(new Error(`no forward within 30 s: ${stderr}`)), 30_000);
-  });
+  const p = nexus.start(["proxy", ...args, "--json"]);
+  const { child, out, exit: exited } = p;
+  let done: number | undefined;
+  void exited.then((code) => (done = code));
+  // The first line, or the proxy's end without one.
+  const firstLine = await until("the forward on the proxy's stdout", () => out.stdout, (o) => o.includes("\n") || done !== undefined, { timeoutMs: 30_000, detail: () => out.stderr });
+  if (!firstLine.includes("\n")) throw new Error(`proxy exited (${done}): ${out.stderr}`);
+  const line = firstLine.slice(0, firstLine.indexOf("\n"));
   const interrupt = async () => {
     running.delete(interrupt);
     if (child.exitCode === null) child.kill("SIGINT");
@@ -53,7 +45,7 @@ async function startProxy(args: string[]): Promise<Proxy> {
   return {
     forward: JSON.parse(line),
     stderrWith: async (text) => {
-      return until(`the proxy says '${text}'`, () => stderr, (e) => e.includes(text), 30_000).catch(() => stderr);
+      return until(`the proxy says '${text}'`, () => out.stderr, (e) => e.includes(text), 30_000).catch(() => out.stderr);
     },
     interrupt,
   };
