@@ -68,13 +68,29 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
   // A service port not published at create is reached through a forward.
   workspaces.setPortForwarder(forwards);
   const sessions = new SessionService({ workspaces, paths, config, events, log });
-  const checkpoints = new CheckpointService({ store: new CheckpointStore(paths.checkpoints), docker, workspaces, workspaceStore: store, log, instance: instanceId(paths.home), dir: paths.checkpoints });
-  workspaces.setCheckpoints(checkpoints);
   // File sync for workspaces whose engine cannot bind-mount the worktree; state in ~/.nexus/sync.
   // PATH: where unison or mutagen is found (a caller's env may leave it out).
   const sync = new SyncService({ resolve: (ref) => workspaces.resolve(ref), config: config.sync, syncGit: (r) => workspaces.syncCommits(r), manager: new SyncManager({ dir: join(paths.home, "sync"), env: { PATH: process.env.PATH, ...env }, log: (m) => log.info(m) }) });
   workspaces.setSyncSummary((r) => sync.summary(r));
   // Remote create, start, stop and destroy keep the worktree and the remote /workspace in step through it.
   workspaces.setRemoteSync(sync);
+  const checkpoints = new CheckpointService({
+    store: new CheckpointStore(paths.checkpoints),
+    docker,
+    engine: (name) => engines.get(name),
+    // A remote workspace's checkpoint flushes its sync first; its restore mirrors the worktree to it.
+    sync: {
+      remote: (r) => engines.isRemote(r.engine),
+      provider: (r) => sync.summary(r).provider,
+      flush: async (r) => void (await sync.flush(r.id)),
+      mirrorNext: (r) => sync.manager.mirrorNext(r.id),
+    },
+    workspaces,
+    workspaceStore: store,
+    log,
+    instance: instanceId(paths.home),
+    dir: paths.checkpoints,
+  });
+  workspaces.setCheckpoints(checkpoints);
   return { workspaces, docker, store, events, forwards, sessions, checkpoints, sync };
 }

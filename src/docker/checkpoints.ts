@@ -3,8 +3,12 @@
 import { createReadStream, createWriteStream, renameSync, rmSync } from "node:fs";
 import { PassThrough, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { NexusError } from "../kernel/errors.ts";
+import type { ContainerEngine, FsChange, ImageInfo, ImageReader, TarStream } from "./container-engine.ts";
 import type { DockerEngine } from "./engine.ts";
 import type { RestorePart } from "./restore-archive.ts";
+
+export type { FsChange } from "./container-engine.ts";
 
 export const CHECKPOINT_LABELS = {
   id: "dev.nexus.checkpoint.id",
@@ -14,12 +18,6 @@ export const CHECKPOINT_LABELS = {
 
 /** Where a restored container finds the paths to delete at its next start (nexus-init applies and removes it). */
 export const DELETIONS_FILE = "/etc/nexus/restore-deletions";
-
-/** `docker diff` entries: Kind 0 changed, 1 added, 2 deleted. */
-export interface FsChange {
-  Path: string;
-  Kind: number;
-}
 
 /** A container's filesystem changes reduced to the top paths to copy and to delete. */
 export interface RootfsChanges {
@@ -53,6 +51,9 @@ export function reduceChanges(changes: readonly FsChange[], exclude: readonly st
   return { copy, remove };
 }
 
+// The functions taking a DockerEngine are its implementation of the ContainerEngine checkpoint calls
+// (engine.ts delegates to them); the core reaches them only through the interface.
+
 export async function containerChanges(engine: DockerEngine, containerId: string): Promise<FsChange[]> {
   const changes = await engine.call("list container changes", () => engine.docker.getContainer(containerId).changes());
   return (changes ?? []) as FsChange[];
@@ -63,21 +64,21 @@ export async function containerChanges(engine: DockerEngine, containerId: string
  * container's labels would be inherited by the image and by containers made from it: the workspace
  * ones are blanked, the checkpoint's set.
  */
-export async function commitContainer(engine: DockerEngine, containerId: string, id: string, labels: Record<string, string>, blank: readonly string[]): Promise<string> {
+export async function commitContainer(engine: DockerEngine, containerId: string, ref: { repo: string; tag: string; comment: string }, labels: Record<string, string>, blank: readonly string[]): Promise<string> {
   const set = [...blank.map((k) => `${k}=""`), ...Object.entries(labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`)];
   const res = (await engine.call("commit container", () =>
-    engine.docker.getContainer(containerId).commit({ repo: "nexus-checkpoint", tag: id, pause: false, comment: `nexus checkpoint ${id}`, changes: [`LABEL ${set.join(" ")}`] }),
+    engine.docker.getContainer(containerId).commit({ repo: ref.repo, tag: ref.tag, pause: false, comment: ref.comment, changes: [`LABEL ${set.join(" ")}`] }),
   )) as { Id?: string; id?: string };
   return (res.Id ?? res.id ?? "").toString();
 }
 
-export async function imageInfo(engine: DockerEngine, image: string): Promise<{ id: string; size: number; layers: number; parent: string } | undefined> {
+export async function imageInfo(engine: DockerEngine, image: string): Promise<ImageInfo | undefined> {
   try {
     const i = await engine.docker.getImage(image).inspect();
     return { id: i.Id, size: i.Size, layers: i.RootFS?.Layers?.length ?? 0, parent: i.Parent ?? "" };
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-    throw err;
+    return engine.call("inspect image", () => Promise.reject(err));
   }
 }
 
@@ -91,27 +92,28 @@ export async function removeImage(engine: DockerEngine, image: string): Promise<
   });
 }
 
-export async function listCheckpointImages(engine: DockerEngine, instance: string): Promise<Array<{ id: string; checkpointId: string }>> {
-  const images = await engine.call("list images", () => engine.docker.listImages({ filters: { label: [`${CHECKPOINT_LABELS.instance}=${instance}`] } }));
-  return images.map((i) => ({ id: i.Id, checkpointId: i.Labels?.[CHECKPOINT_LABELS.id] ?? "" }));
+export async function listImages(engine: DockerEngine, labels: Record<string, string>): Promise<Array<{ id: string; labels: Record<string, string> }>> {
+  const images = await engine.call("list images", () => engine.docker.listImages({ filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } }));
+  return images.map((i) => ({ id: i.Id, labels: i.Labels ?? {} }));
+}
+
+/** This instance's checkpoint images on `engine`. */
+export async function listCheckpointImages(engine: ContainerEngine, instance: string): Promise<Array<{ id: string; checkpointId: string }>> {
+  const images = await engine.listImages({ [CHECKPOINT_LABELS.instance]: instance });
+  return images.map((i) => ({ id: i.id, checkpointId: i.labels[CHECKPOINT_LABELS.id] ?? "" }));
 }
 
 /** The files under `path` in the container (a stopped or frozen one) as a tar at `file`; its size. */
-export async function saveArchive(engine: DockerEngine, containerId: string, path: string, file: string): Promise<number> {
-  const bytes = await saveArchiveIfExists(engine, containerId, path, file);
+export async function saveArchive(engine: ContainerEngine, containerId: string, path: string, file: string): Promise<number> {
+  const bytes = await saveArchiveIfExists(engine, containerId, path, file, true);
   if (bytes !== undefined) return bytes;
-  return engine.call("read files from container", () => Promise.reject(new Error(`${path} does not exist in the container`)));
+  throw new NexusError("CONTAINER_ERROR", `read files from container: ${path} does not exist in the container`, { suggestion: "See 'nexus doctor' and the daemon log" });
 }
 
-/** As saveArchive; undefined (and no file) when `path` does not exist in the container. */
-export async function saveArchiveIfExists(engine: DockerEngine, containerId: string, path: string, file: string): Promise<number | undefined> {
-  let stream: NodeJS.ReadableStream;
-  try {
-    stream = (await engine.docker.getContainer(containerId).getArchive({ path })) as NodeJS.ReadableStream;
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-    return await engine.call("read files from container", () => Promise.reject(err));
-  }
+/** As saveArchive; undefined (and no file) when `path` does not exist in the container (`known`: it does, no need to look). */
+export async function saveArchiveIfExists(engine: ContainerEngine, containerId: string, path: string, file: string, known = false): Promise<number | undefined> {
+  if (!known && !(await engine.statPath(containerId, path))) return undefined;
+  const stream = await engine.getArchive(containerId, path);
   const tmp = `${file}.partial`;
   let bytes = 0;
   stream.on("data", (b: Buffer) => void (bytes += b.length));
@@ -120,17 +122,20 @@ export async function saveArchiveIfExists(engine: DockerEngine, containerId: str
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw engine.unavailable(err);
+    throw new NexusError("BACKEND_UNAVAILABLE", `Reading ${path} from the container on ${engine.address} broke off: ${(err as Error).message}`, {
+      suggestion: "Check that the engine answers ('nexus engines'), then try again",
+      details: { engine: engine.address },
+    });
   }
   return bytes;
 }
 
 /** Unpacks a tar from `file` into `dir` of the container, numeric owners kept. */
-export async function loadArchive(engine: DockerEngine, containerId: string, dir: string, file: string): Promise<void> {
+export async function loadArchive(engine: ContainerEngine, containerId: string, dir: string, file: string): Promise<void> {
   const input = createReadStream(file);
   input.on("error", () => {}); // reported by putArchive's rejection
   try {
-    await engine.call("copy files into container", () => engine.docker.getContainer(containerId).putArchive(input, { path: dir, copyUIDGID: "1" } as never));
+    await engine.putArchive(containerId, dir, input);
   } finally {
     input.destroy();
   }
@@ -138,10 +143,7 @@ export async function loadArchive(engine: DockerEngine, containerId: string, dir
 
 
 /** A container made from a checkpoint image (never started) to read its files from; remove() when done. */
-export interface CheckpointReader {
-  id: string;
-  remove(): Promise<void>;
-}
+export type CheckpointReader = ImageReader;
 
 /** The reader of `image`: made beside the target container (restore makes both at once). */
 export async function openCheckpointReader(engine: DockerEngine, image: string, labels: Record<string, string>): Promise<CheckpointReader> {
@@ -185,7 +187,7 @@ export async function startTarReader(
   paths: readonly string[],
   labels: Record<string, string>,
   timeoutMs = 600_000,
-): Promise<{ stream: NodeJS.ReadableStream; done: (read: boolean) => Promise<void> } | undefined> {
+): Promise<TarStream | undefined> {
   const d = engine.docker;
   const rel = paths.map((p) => p.replace(/^\/+/, ""));
   const c = await engine.call("create container", () =>

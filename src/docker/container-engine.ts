@@ -111,6 +111,32 @@ export interface ContainerPathStat {
   linkTarget: string;
 }
 
+/** A change in a container's filesystem since its image (docker diff): Kind 0 changed, 1 added, 2 deleted. */
+export interface FsChange {
+  Path: string;
+  Kind: number;
+}
+
+/** An image as checkpoints need it: its id, size, layer count and parent. */
+export interface ImageInfo {
+  id: string;
+  size: number;
+  layers: number;
+  parent: string;
+}
+
+/** A container made from an image (never started) to read its files through the archive API; remove() when done. */
+export interface ImageReader {
+  id: string;
+  remove(): Promise<void>;
+}
+
+/** A tar stream being made; `done` waits for its maker's end (a failure rejects) and frees it; call it in any case (false: not read to its end). */
+export interface TarStream {
+  stream: NodeJS.ReadableStream;
+  done: (read: boolean) => Promise<void>;
+}
+
 export interface ContainerEngine {
   /** Where the engine is, for messages (unix:///var/run/docker.sock, ssh://host, ...). */
   readonly address: string;
@@ -153,6 +179,29 @@ export interface ContainerEngine {
   removeVolume(name: string): Promise<void>;
   listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
   listVolumes(labels: Record<string, string>): Promise<VolumeSummary[]>;
+  // ---- checkpoints (src/core/checkpoints/): a commit on the workspace's original image, its diff, images by label
+
+  /** What changed in the container's filesystem since its image (docker diff). */
+  containerChanges(containerId: string): Promise<FsChange[]>;
+  /**
+   * Commits the container (frozen or stopped by the caller) as `repo:tag`; answers the image id. The
+   * container's labels would be inherited by the image: `blankLabels` are emptied, `labels` set.
+   */
+  commitContainer(containerId: string, ref: { repo: string; tag: string; comment: string }, labels: Record<string, string>, blankLabels: readonly string[]): Promise<string>;
+  /** The image, or undefined when the engine has none by that name or id. */
+  imageInfo(image: string): Promise<ImageInfo | undefined>;
+  /** Removes the image (forced); one that is not there is not an error. */
+  removeImage(image: string): Promise<void>;
+  /** Images carrying every label of `labels`. */
+  listImages(labels: Record<string, string>): Promise<Array<{ id: string; labels: Record<string, string> }>>;
+  renameContainer(containerId: string, name: string): Promise<void>;
+  /** A container of `image`, never started, to read its files with getArchive. */
+  openImageReader(image: string, labels: Record<string, string>): Promise<ImageReader>;
+  /**
+   * `paths` of `image` as ONE tar stream rooted at `/`, made by the image's own `tar` in a throwaway
+   * container; undefined when that container cannot start (no tar in the image).
+   */
+  readImagePaths(image: string, paths: readonly string[], labels: Record<string, string>, timeoutMs?: number): Promise<TarStream | undefined>;
   /** Container events for containers carrying `labels` until `signal` aborts; reconnects by itself. */
   watchContainerEvents(labels: Record<string, string>, onEvent: (e: { action: string; workspaceId?: string }) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void>;
 }

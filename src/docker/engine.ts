@@ -3,7 +3,8 @@ import Docker from "dockerode";
 import { NexusError } from "../kernel/errors.ts";
 import type { ProgressSink } from "../kernel/progress.ts";
 import { engineAddress } from "./connect.ts";
-import type { ContainerEngine, ContainerPathStat, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, VolumeSummary } from "./container-engine.ts";
+import * as checkpoints from "./checkpoints.ts";
+import type { ContainerEngine, ContainerPathStat, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, FsChange, ImageInfo, ImageReader, TarStream, VolumeSummary } from "./container-engine.ts";
 import { toCreateOptions } from "./create-options.ts";
 import { ImageBuilds } from "./images.ts";
 import { LABELS } from "./labels.ts";
@@ -284,6 +285,40 @@ export class DockerEngine implements ContainerEngine {
    * Follows the engine's container events for containers carrying `labels` until `signal` aborts;
    * reconnects by itself when the engine goes away and comes back (dockerd restart).
    */
+  // ---- checkpoints (the dockerode side is in checkpoints.ts) ----------------------------------
+
+  containerChanges(containerId: string): Promise<FsChange[]> {
+    return checkpoints.containerChanges(this, containerId);
+  }
+
+  commitContainer(containerId: string, ref: { repo: string; tag: string; comment: string }, labels: Record<string, string>, blankLabels: readonly string[]): Promise<string> {
+    return checkpoints.commitContainer(this, containerId, ref, labels, blankLabels);
+  }
+
+  imageInfo(image: string): Promise<ImageInfo | undefined> {
+    return checkpoints.imageInfo(this, image);
+  }
+
+  removeImage(image: string): Promise<void> {
+    return checkpoints.removeImage(this, image);
+  }
+
+  listImages(labels: Record<string, string>): Promise<Array<{ id: string; labels: Record<string, string> }>> {
+    return checkpoints.listImages(this, labels);
+  }
+
+  renameContainer(containerId: string, name: string): Promise<void> {
+    return checkpoints.renameContainer(this, containerId, name);
+  }
+
+  openImageReader(image: string, labels: Record<string, string>): Promise<ImageReader> {
+    return checkpoints.openCheckpointReader(this, image, labels);
+  }
+
+  readImagePaths(image: string, paths: readonly string[], labels: Record<string, string>, timeoutMs?: number): Promise<TarStream | undefined> {
+    return checkpoints.startTarReader(this, image, paths, labels, timeoutMs);
+  }
+
   async watchContainerEvents(labels: Record<string, string>, onEvent: (e: { action: string; workspaceId?: string }) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
     const filters = { type: ["container" as const], label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
     let first = true;

@@ -7,6 +7,8 @@ export interface CheckpointRecord {
   description: string;
   workspaceId: string;
   workspaceName: string;
+  /** The engine (config name) its image was committed on; absent: the local one. */
+  engine?: string;
   createdAt: string;
   /** Taken by Nexus itself (before a restore), not asked for. */
   auto: boolean;

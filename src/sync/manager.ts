@@ -31,7 +31,7 @@ import { writeFileAtomic } from "../store/atomic.ts";
 import { chooseProvider } from "./detect.ts";
 import { MutagenSession } from "./mutagen.ts";
 import { endOrphans } from "./processes.ts";
-import type { PersistedSync, SessionContext, SyncSession } from "./provider.ts";
+import { MIRROR_MARKER, type PersistedSync, type SessionContext, type SyncSession } from "./provider.ts";
 import type { SyncConfig } from "./config.ts";
 import type { AttachOptions, SyncConflict, SyncSide, SyncStatusView } from "./types.ts";
 import { UnisonSession } from "./unison.ts";
@@ -107,8 +107,11 @@ export class SyncManager {
       // The same trees again (a restart of the workspace): the archives, pause and conflicts carry over.
       const same = previous && previous.provider === provider && previous.hostPath === opts.hostPath && previous.remotePath === remotePath;
       const fresh = !existsSync(dir);
+      const mirror = existsSync(join(dir, MIRROR_MARKER));
       if (previous && !same) rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true, mode: 0o700 });
+      // A restore's mirror (mirrorNext) outlives a change of session.
+      if (mirror && !existsSync(join(dir, MIRROR_MARKER))) this.mirrorNext(workspaceId);
       const state: PersistedSync = {
         version: 1,
         workspaceId,
@@ -263,6 +266,18 @@ export class SyncManager {
     if (e.retry) clearTimeout(e.retry);
     this.#entries.delete(id);
     await e.session.stop();
+  }
+
+  /**
+   * The workspace is stopped and its worktree here was put back (a checkpoint restore): the session's
+   * next pass makes the workspace's tree equal to the worktree (this side wins every difference, and
+   * both sides' archives are set aside), whatever changed on either side before. A marker file in the
+   * session's folder says so until such a pass succeeds, so a daemon killed meanwhile still does it.
+   */
+  mirrorNext(workspaceId: string): void {
+    const dir = this.#sessionDir(workspaceId);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileAtomic(join(dir, MIRROR_MARKER), `${new Date().toISOString()}\n`);
   }
 
   /** The workspace stopped: stop watching, keep the state; attach brings it back. */

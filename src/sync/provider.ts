@@ -3,6 +3,9 @@
 import type { SyncConfig } from "./config.ts";
 import type { SyncConflict, SyncEndpoint, SyncProviderName, SyncSide, SyncStatusView } from "./types.ts";
 
+/** In a session's folder: its next pass makes the workspace's tree equal to the worktree (SyncManager.mirrorNext). */
+export const MIRROR_MARKER = "mirror-from-host";
+
 /** What ~/.nexus/sync/<workspace id>/state.json holds (written atomically on every change). */
 export interface PersistedSync {
   version: 1;

@@ -3,7 +3,7 @@
 // ~50 ms). Conflicts follow sync.conflict.strategy, and -copyonconflict keeps the losing version
 // beside the winner, so a conflict is two visible files, never a silent overwrite. No `-repeat
 // watch`: Debian's unison ships no fsmonitor.
-import { watch, type FSWatcher, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, watch, type FSWatcher, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import type { ChildProcess } from "node:child_process";
 import { basename, dirname, extname, isAbsolute, join, normalize, sep } from "node:path";
 import { NexusError } from "../kernel/errors.ts";
@@ -11,7 +11,7 @@ import { excludeRegex, unisonIgnore, type SyncConfig } from "./config.ts";
 import { countFiles } from "./count.ts";
 import { debounce, type Debouncer } from "./debounce.ts";
 import { collect, ProcessTracker } from "./processes.ts";
-import type { PersistedSync, SessionContext, SessionStatus, SyncSession } from "./provider.ts";
+import { MIRROR_MARKER, type PersistedSync, type SessionContext, type SessionStatus, type SyncSession } from "./provider.ts";
 import { SSH_ALIAS, writeSshFiles } from "./ssh-files.ts";
 import type { SyncSide } from "./types.ts";
 import { parseUnisonOutput, type UnisonRun } from "./unison-output.ts";
@@ -41,6 +41,12 @@ export interface UnisonArgsInput {
   only?: { paths: string[]; force: SyncSide };
   /** A pass over only these paths (what the watchers saw change), not the whole tree. */
   paths?: string[];
+  /**
+   * After a checkpoint restore: the workspace's tree made equal to the worktree (this side wins every
+   * difference, deletions included), the archives of both sides set aside (the workspace's came back
+   * with its home, from another time) and written anew.
+   */
+  mirror?: boolean;
 }
 
 /** The remote root as unison names it: ssh://<alias>//abs/path. */
@@ -68,6 +74,7 @@ export function unisonArgs(i: UnisonArgsInput): string[] {
     "-servercmd", `env UNISONLOCALHOSTNAME=${WORKSPACE_NAME} unison`,
   ];
   for (const p of config.exclude) args.push("-ignore", unisonIgnore(p));
+  if (i.mirror) return [...args, "-force", hostRoot, "-ignorearchives"];
   if (i.only) {
     for (const p of i.only.paths) args.push("-path", p);
     args.push("-force", i.only.force === "host" ? hostRoot : remote);
@@ -288,10 +295,12 @@ export class UnisonSession implements SyncSession {
     // What changed since the last pass began: events during this pass go to the next one.
     const changed = this.#changed;
     this.#changed = new Set();
-    const paths = changed === "all" || changed.size === 0 ? undefined : [...changed].sort();
+    const marker = join(this.#ctx.dir, MIRROR_MARKER);
+    const mirror = existsSync(marker);
+    const paths = mirror || changed === "all" || changed.size === 0 ? undefined : [...changed].sort();
     let run: UnisonRun;
     try {
-      run = await this.#unison(unisonArgs({ hostRoot: this.state.hostPath, remoteRoot: remoteRoot(this.state.remotePath), config: this.#config, sshCommand: this.#ssh, ...(paths ? { paths } : {}) }));
+      run = await this.#unison(unisonArgs({ hostRoot: this.state.hostPath, remoteRoot: remoteRoot(this.state.remotePath), config: this.#config, sshCommand: this.#ssh, ...(paths ? { paths } : {}), ...(mirror ? { mirror } : {}) }));
     } catch (err) {
       run = { items: [], conflicts: [], propagated: [], skipped: [], failed: [], transferred: 0, fatal: (err as Error).message, nothingToDo: false };
     }
@@ -305,6 +314,14 @@ export class UnisonSession implements SyncSession {
     }
     this.#failures = 0;
     this.#filesCache = null;
+    if (mirror) {
+      // Done: both sides are the worktree's files. Without archives unison names every difference a
+      // conflict that -force settled: none is one, and what conflicted before is settled too.
+      rmSync(marker, { force: true });
+      run.conflicts = [];
+      this.state.conflicts = [];
+      this.#ctx.log(`sync ${this.state.workspaceId}: the workspace's tree now mirrors ${this.state.hostPath} (after a checkpoint restore)`);
+    }
     const now = new Date().toISOString();
     for (const p of run.propagated) {
       try {

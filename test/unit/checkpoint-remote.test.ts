@@ -1,5 +1,6 @@
-// A workspace on a remote engine cannot take checkpoints yet: refused as UNIMPLEMENTED, with the
-// way forward, before anything is made (no record, no file). Local workspaces are not refused by it.
+// A workspace on a remote engine cannot take checkpoints in a daemon without file sync wired in (its
+// worktree here could not be brought in step): refused as UNIMPLEMENTED, with the way forward, before
+// anything is made (no record, no file). With sync, see test/integration/checkpoints-remote.test.ts.
 import { expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -9,7 +10,7 @@ import type { WorkspaceRecord } from "../../src/kernel/types.ts";
 import { CheckpointStore } from "../../src/store/checkpoints.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
-test("a checkpoint of a remote-engine workspace is UNIMPLEMENTED and leaves nothing behind", async () => {
+test("without file sync, a checkpoint of a remote-engine workspace is UNIMPLEMENTED and leaves nothing behind", async () => {
   await using tmp = tempDir("ckpt-remote");
   const dir = join(tmp.path, "checkpoints");
   const store = new CheckpointStore(dir);

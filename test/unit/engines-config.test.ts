@@ -78,6 +78,11 @@ describe("a remote workspace's container", () => {
     expect(workspaceMounts(r)[0]!.type).toBe("bind");
   });
 
+  test("a checkpoint restore's new home volume keeps the workspace's /workspace volume", () => {
+    expect(workspaceVolume({ homeVolume: "nexus-far-ab12cd-home" })).toBe("nexus-far-ab12cd-workspace");
+    expect(workspaceVolume({ homeVolume: "nexus-far-ab12cd-home-0f9e8d" })).toBe("nexus-far-ab12cd-workspace");
+  });
+
   test("which local port serves which container port survives in a label", () => {
     const ports = [{ containerPort: 22, hostPort: 32801 }, { containerPort: 8080, hostPort: 32802 }];
     expect(parseLocalPorts(formatLocalPorts(ports))).toEqual(ports);

@@ -186,6 +186,14 @@ describe("sync: unison command line", () => {
     expect(a).not.toContain("-force");
     expect(unisonArgs({ ...base, config: DEFAULT_SYNC_CONFIG })).not.toContain("-path");
   });
+  test("after a checkpoint restore: a mirror of the worktree (it wins every difference), both archives set aside, excludes kept", () => {
+    const a = unisonArgs({ ...base, config: DEFAULT_SYNC_CONFIG, mirror: true, paths: ["ignored.txt"] });
+    expect(a.slice(-3)).toEqual(["-force", "/h/tree", "-ignorearchives"]);
+    expect(a).not.toContain("-path");
+    expect(a).not.toContain("-prefer");
+    expect(a).not.toContain("-copyonconflict");
+    expect(a.join(" ")).toContain("-ignore Name node_modules");
+  });
   test("a conflict path must stay inside the tree", () => {
     expect(checkRelativePath("src/./a.ts")).toBe("src/a.ts");
     for (const bad of ["/etc/passwd", "../x", "a/../../x", "", "."]) expect(() => checkRelativePath(bad)).toThrow(/not a path inside/);

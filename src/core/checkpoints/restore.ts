@@ -6,10 +6,9 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { dirname, join } from "node:path";
-import { loadArchive, renameContainer } from "../../docker/checkpoints.ts";
+import { loadArchive } from "../../docker/checkpoints.ts";
 import type { RestorePart } from "../../docker/restore-archive.ts";
-import type { ContainerSpec } from "../../docker/container-engine.ts";
-import type { DockerEngine } from "../../docker/engine.ts";
+import type { ContainerEngine, ContainerSpec } from "../../docker/container-engine.ts";
 import { restoreWorktree } from "../../git/snapshot.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import { errors, NexusError, toNexusError } from "../errors.ts";
@@ -19,11 +18,15 @@ import type { WorkspaceService } from "../workspaces.ts";
 import type { CreateCheckpointInput } from "./inputs.ts";
 import { allSettled, Phases } from "./phases.ts";
 import type { CheckpointRecord, CheckpointView, RestoreResult } from "./types.ts";
+import type { CheckpointSync } from "./service.ts";
 import { retry } from "../../kernel/poll.ts";
 import { hasCode } from "../../kernel/errors.ts";
 
 export interface RestoreContext {
-  docker: DockerEngine;
+  /** The engine by a workspace's `engine` (none: the local one). */
+  engine(name: string | undefined): ContainerEngine;
+  /** The sync of a workspace on a remote engine (undefined: its worktree is mounted). */
+  remote(r: WorkspaceRecord): CheckpointSync | undefined;
   workspaces: WorkspaceService;
   log: Logger;
   dir: string;
@@ -44,6 +47,8 @@ export interface FillOptions {
 
 interface RestoreJournal {
   workspaceId: string;
+  /** The workspace's engine (absent: the local one). */
+  engine?: string;
   checkpointId: string;
   safetyId: string;
   /** prepare: new container and volume being made; worktree: files being written; switch: the record points at the new ones. */
@@ -73,12 +78,23 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
     throw errors.invalidState(r.name, r.status, "created (running, paused or stopped) to restore a checkpoint", `See 'nexus status ${r.name}'`);
   }
   const wasUp = r.status === "running" || r.status === "paused";
+  // A workspace on a remote engine: its files here are put back, and its next sync pass makes the
+  // volume there equal to them (see README "Checkpoints of a workspace on a remote engine").
+  const sync = ctx.remote(r);
+  if (sync && sync.provider(r) === "mutagen") {
+    throw new NexusError("UNIMPLEMENTED", `Restoring a checkpoint of '${r.name}' is not supported while mutagen syncs it: only the unison provider can make the workspace's files equal to the restored worktree`, {
+      suggestion: "Set sync.provider: unison in ~/.nexus/config.yaml and restart the workspace, or restore into a new workspace ('nexus create <name> --from-checkpoint ...')",
+      details: { workspaceName: r.name, checkpoint: cp.id, provider: "mutagen" },
+    });
+  }
+  const engine = ctx.engine(r.engine);
   const suffix = randomBytes(3).toString("hex");
-  const [{ ncpu }, files] = await Promise.all([ctx.docker.ping(), ctx.workspaces.startFiles(r)]);
+  const [{ ncpu }, files] = await Promise.all([engine.ping(), ctx.workspaces.startFiles(r)]);
   const spec = ctx.workspaces.containerSpecFor({ ...r, homeVolume: `${r.containerName}-home-${suffix}` }, ncpu);
   spec.name = `${r.containerName}-restore-${suffix}`;
   const j: RestoreJournal = {
     workspaceId: r.id,
+    ...(r.engine ? { engine: r.engine } : {}),
     checkpointId: cp.id,
     // Known once the automatic checkpoint is taken (before anything of the workspace changes).
     safetyId: "",
@@ -112,7 +128,7 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
       step("stop", `Stopping ${r.name}`);
       await ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10 });
       // Down now: the workspace's host ports are held at once, until the new container takes them.
-      release = await holdPorts(publishedPorts(spec, ctx.docker.publishedHost));
+      release = await holdPorts(publishedPorts(spec, engine.publishedHost));
       // From here the worktree and the own git index (shared with the old container) change.
       j.phase = "worktree";
       writeJournal(ctx.dir, j);
@@ -124,7 +140,14 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
       stopped,
       stopped.then(() => {
         step("worktree", j.worktreePath ? `Putting the worktree's files back in ${j.worktreePath}` : "Putting the workspace's files back");
-        return phases.part("worktree", async () => (j.worktreePath ? restoreWorktree(j.worktreePath, cp.worktree!) : { headMoved: false }));
+        return phases.part("worktree", async () => {
+          if (!j.worktreePath) return { headMoved: false };
+          // Before the first file changes here: whatever happens next (done, undone, the daemon
+          // killed), the next sync pass makes the workspace's tree equal to this worktree, so sync
+          // neither brings back what the restore removed nor removes what it put back.
+          sync?.mirrorNext(r);
+          return restoreWorktree(j.worktreePath, cp.worktree!);
+        });
       }),
       // Made and filled beside all of that: created, not started, it binds no port and touches
       // nothing the old one uses until its tar goes in (after the stop).
@@ -132,8 +155,8 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
         ctx.fillContainer(
           cp,
           async () => {
-            await ctx.docker.createVolume(j.newVolume, spec.labels);
-            j.newContainerId = await ctx.docker.createContainer(spec);
+            await engine.createVolume(j.newVolume, spec.labels);
+            j.newContainerId = await engine.createContainer(spec);
             writeJournal(ctx.dir, j);
             return j.newContainerId;
           },
@@ -299,37 +322,39 @@ async function startKeepingPorts(ctx: RestoreContext, id: string, progress: Prog
 
 /** Before the swap: the new container and volume go, the worktree gets the files it had. */
 async function undo(ctx: RestoreContext, j: RestoreJournal, safety: CheckpointRecord | undefined): Promise<void> {
+  const engine = ctx.engine(j.engine);
   if (j.phase === "worktree" && j.worktreePath && safety?.worktree) {
     await restoreWorktree(j.worktreePath, safety.worktree);
   }
   // The own git dir is the same bind mount in the old container (stopped, kept): its index goes back through it.
   const inside = ctx.workspaces.list().some((w) => w.id === j.workspaceId) ? ctx.workspaces.gitIndexInside(ctx.workspaces.resolve(j.workspaceId)) : undefined;
   if (j.phase === "worktree" && inside && j.oldContainerId && safety?.ownGit?.indexFile && existsSync(safety.ownGit.indexFile)) {
-    await loadArchive(ctx.docker, j.oldContainerId, dirname(inside), safety.ownGit.indexFile).catch((e: Error) => ctx.log.warn(`undo restore: the workspace's git index: ${e.message}`));
+    await loadArchive(engine, j.oldContainerId, dirname(inside), safety.ownGit.indexFile).catch((e: Error) => ctx.log.warn(`undo restore: the workspace's git index: ${e.message}`));
   }
-  if (j.newContainerId) await ctx.docker.removeContainer(j.newContainerId).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
-  await ctx.docker.removeVolume(j.newVolume).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
+  if (j.newContainerId) await engine.removeContainer(j.newContainerId).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
+  await engine.removeVolume(j.newVolume).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
   rmSync(journalFile(ctx.dir, j.workspaceId), { force: true });
 }
 
 /** After the record points at the new container and volume: the old ones go, the new container takes the workspace's name. */
 async function finishSwitch(ctx: RestoreContext, j: RestoreJournal, opts: { keepOld?: boolean } = {}): Promise<void> {
+  const engine = ctx.engine(j.engine);
   const old = j.oldContainerId && j.oldContainerId !== j.newContainerId ? j.oldContainerId : null;
   if (old && opts.keepOld) {
     // Out of the way by a rename (quick); it is removed once the workspace is up.
-    const info = await ctx.docker.inspect(old);
-    if (info?.name === j.containerName) await renameContainer(ctx.docker, old, `${j.containerName}-replaced-${j.newVolume.slice(-6)}`);
+    const info = await engine.inspect(old);
+    if (info?.name === j.containerName) await engine.renameContainer(old, `${j.containerName}-replaced-${j.newVolume.slice(-6)}`);
   } else if (old) {
-    await ctx.docker.removeContainer(old);
+    await engine.removeContainer(old);
   }
   if (j.newContainerId) {
     // The restore itself (keepOld) made it under another name a moment ago: no need to look.
-    const info = opts.keepOld ? { name: "" } : await ctx.docker.inspect(j.newContainerId);
-    if (info && info.name !== j.containerName) await renameContainer(ctx.docker, j.newContainerId, j.containerName);
+    const info = opts.keepOld ? { name: "" } : await engine.inspect(j.newContainerId);
+    if (info && info.name !== j.containerName) await engine.renameContainer(j.newContainerId, j.containerName);
   }
   // Each step above and below is idempotent: a daemon killed in between does it again at its start.
   if (opts.keepOld) return;
-  if (j.oldVolume !== j.newVolume) await ctx.docker.removeVolume(j.oldVolume);
+  if (j.oldVolume !== j.newVolume) await engine.removeVolume(j.oldVolume);
   rmSync(journalFile(ctx.dir, j.workspaceId), { force: true });
 }
 

@@ -3,22 +3,8 @@
 // one instant while the container is frozen. Restore lives in restore.ts.
 import { randomBytes } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
-import {
-  changesParts,
-  CHECKPOINT_LABELS,
-  commitContainer,
-  containerChanges,
-  imageInfo,
-  listCheckpointImages,
-  openCheckpointReader,
-  startTarReader,
-  type CheckpointReader,
-  reduceChanges,
-  removeImage,
-  saveArchive,
-  saveArchiveIfExists,
-} from "../../docker/checkpoints.ts";
-import type { DockerEngine } from "../../docker/engine.ts";
+import { changesParts, CHECKPOINT_LABELS, listCheckpointImages, type CheckpointReader, reduceChanges, saveArchive, saveArchiveIfExists } from "../../docker/checkpoints.ts";
+import type { ContainerEngine } from "../../docker/container-engine.ts";
 import { putRestoreArchive, writeRestoreArchive, type RestorePart } from "../../docker/restore-archive.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
 import { NEXUS_INIT } from "../../docker/image-context.ts";
@@ -37,9 +23,29 @@ import { allSettled, Phases } from "./phases.ts";
 import { finishInterruptedRestore, restoreLocked, type FillOptions, type RestoreContext } from "./restore.ts";
 import { retry } from "../../kernel/poll.ts";
 
+/**
+ * File sync of a workspace on a remote engine (src/core/sync/), as checkpoints need it: its worktree
+ * here is the synced copy of the volume there.
+ */
+export interface CheckpointSync {
+  /** On another machine's engine: the worktree is synced, not mounted. */
+  remote(r: WorkspaceRecord): boolean;
+  /** The provider keeping the workspace in step (`bind`: none, the local engine). */
+  provider(r: WorkspaceRecord): string;
+  /** Returns once both sides agree and commits made inside reached the host branch (SYNC_PAUSED, SYNC_CONFLICT otherwise). */
+  flush(r: WorkspaceRecord): Promise<void>;
+  /** The workspace is stopped: its next sync pass makes the workspace's tree equal to the worktree here, whatever either side's history. */
+  mirrorNext(r: WorkspaceRecord): void;
+}
+
 export interface CheckpointServiceDeps {
   store: CheckpointStore;
-  docker: DockerEngine;
+  /** The local engine. */
+  docker: ContainerEngine;
+  /** A configured engine by name (a workspace's `engine`); without it every checkpoint is on `docker`. */
+  engine?: (name: string) => ContainerEngine;
+  /** File sync of remote workspaces; without it their checkpoints are refused (UNIMPLEMENTED). */
+  sync?: CheckpointSync;
   workspaces: WorkspaceService;
   /** Loaded at reconcile: interrupted restores are settled before the workspaces' own reconcile. */
   workspaceStore: WorkspaceStore;
@@ -114,6 +120,24 @@ export class CheckpointService {
     return this.#d.store.list().filter((c) => c.workspaceId === ws.id && c.state === "ready").map(toCheckpointView);
   }
 
+  /** The engine a workspace, or a checkpoint of it, is on (none or `local`: the local one). */
+  #engine(name: string | undefined): ContainerEngine {
+    return name && name !== LOCAL_ENGINE && this.#d.engine ? this.#d.engine(name) : this.#d.docker;
+  }
+
+  /** The sync of a workspace on a remote engine (undefined for one whose worktree is mounted); UNIMPLEMENTED without one. */
+  #remote(r: WorkspaceRecord): CheckpointSync | undefined {
+    if (!r.engine || r.engine === LOCAL_ENGINE) return undefined;
+    const sync = this.#d.sync;
+    if (!sync) {
+      throw new NexusError("UNIMPLEMENTED", `Checkpoints of a workspace on a remote engine ('${r.engine}') need file sync, and this daemon has none wired in`, {
+        suggestion: "Take checkpoints of workspaces on the local engine, or commit your work with git",
+        details: { workspaceName: r.name, engine: r.engine },
+      });
+    }
+    return sync.remote(r) ? sync : undefined;
+  }
+
   // ---- create ----------------------------------------------------------------------------------
 
   async create(workspaceRef: string, input: CreateCheckpointInput): Promise<CheckpointView> {
@@ -124,20 +148,12 @@ export class CheckpointService {
   async createLocked(r: WorkspaceRecord, input: CreateCheckpointInput, auto: boolean): Promise<CheckpointRecord> {
     const d = this.#d;
     const started = performance.now();
-    if (r.engine && r.engine !== LOCAL_ENGINE) {
-      // Not yet, and said so: the engine interface (ContainerEngine) has no commit, filesystem diff or
-      // image calls (the parts are made through the local engine), and on a remote engine the
-      // worktree part would be the host's synced copy while commits made inside do not reach the
-      // host branch yet. Refused before anything is made.
-      throw new NexusError("UNIMPLEMENTED", `Checkpoints of a workspace on a remote engine ('${r.engine}') are not supported yet`, {
-        suggestion: "Commit your work with git instead, or take checkpoints of workspaces on the local engine",
-        details: { workspaceName: r.name, engine: r.engine },
-      });
-    }
+    const remote = this.#remote(r);
     if (r.status === "pending" || r.status === "destroying") {
       throw errors.invalidState(r.name, r.status, "created (running, paused or stopped) to take a checkpoint", `See 'nexus status ${r.name}'`);
     }
-    const info = r.containerId ? await d.docker.inspect(r.containerId) : undefined;
+    const engine = this.#engine(r.engine);
+    const info = r.containerId ? await engine.inspect(r.containerId) : undefined;
     if (!info || !r.containerId) {
       throw new NexusError("CONTAINER_ERROR", `Workspace '${r.name}' has no container to take a checkpoint of`, {
         suggestion: `Start it ('nexus start ${r.name}') so its container is made again, then take the checkpoint`,
@@ -152,6 +168,7 @@ export class CheckpointService {
       description: input.description ?? "",
       workspaceId: r.id,
       workspaceName: r.name,
+      ...(r.engine && r.engine !== LOCAL_ENGINE ? { engine: r.engine } : {}),
       createdAt: new Date().toISOString(),
       auto,
       state: "creating",
@@ -169,12 +186,19 @@ export class CheckpointService {
       // Commits made inside reach the host branch first, so the worktree part records the HEAD they
       // are on (a sync only when refs moved since the last one); HEAD inside comes with it.
       let insideHead: string | null = null;
+      // On a remote engine the worktree here is the synced copy of the volume there: both sides agree
+      // first (a paused sync or an open conflict refuses, with its SYNC_* code, before anything is
+      // frozen), and commits made inside reach the branch here with the flush.
+      if (remote && freeze) {
+        await remote.flush(r);
+        phases.mark("sync-flush");
+      }
       if (freeze && r.repository) {
         insideHead = (await d.workspaces.syncGit(r).catch((e: Error) => d.log.warn(`${r.name}: git sync before checkpoint: ${e.message}`)))?.insideHead ?? null;
       }
       phases.mark("git-sync");
       const indexInside = d.workspaces.gitIndexInside(r);
-      if (freeze) await this.#freeze(cid);
+      if (freeze) await this.#freeze(engine, cid);
       phases.mark("freeze");
       try {
         // The parts side by side while frozen: they are of one instant, and the freeze lasts as long as the slowest.
@@ -183,12 +207,11 @@ export class CheckpointService {
           (async () => {
             // What changed and the commit of it, side by side: the container is frozen, so both see the same files.
             const [changes, imageId] = await allSettled([
-              phases.part("diff", async () => reduceChanges(await containerChanges(d.docker, cid), exclude)),
+              phases.part("diff", async () => reduceChanges(await engine.containerChanges(cid), exclude)),
               phases.part("commit", () =>
-                commitContainer(
-                  d.docker,
+                engine.commitContainer(
                   cid,
-                  id,
+                  { repo: "nexus-checkpoint", tag: id, comment: `nexus checkpoint ${id}` },
                   { [CHECKPOINT_LABELS.id]: id, [CHECKPOINT_LABELS.instance]: d.instance, [CHECKPOINT_LABELS.workspaceId]: r.id },
                   [LABELS.managed, LABELS.instance, LABELS.workspaceId, LABELS.workspaceName],
                 ),
@@ -198,7 +221,7 @@ export class CheckpointService {
           })(),
           phases.part("home", async () => {
             const file = d.store.homeFile(id);
-            return { file, bytes: await saveArchive(d.docker, cid, HOME, file) };
+            return { file, bytes: await saveArchive(engine, cid, HOME, file) };
           }),
           phases.part("worktree", async () => {
             if (!r.repository || !existsSync(r.mountPath)) return null;
@@ -209,17 +232,17 @@ export class CheckpointService {
           phases.part("git-index", async () => {
             if (!indexInside) return null;
             const file = d.store.gitIndexFile(id);
-            const bytes = await saveArchiveIfExists(d.docker, cid, indexInside, file);
+            const bytes = await saveArchiveIfExists(engine, cid, indexInside, file);
             return { indexFile: bytes === undefined ? null : file, bytes: bytes ?? 0, head: insideHead };
           }),
         ] as const);
         Object.assign(record, { container, home, worktree, ...(ownGit ? { ownGit } : {}) });
         phases.mark("parts");
       } finally {
-        if (freeze) await d.docker.unpause(cid);
+        if (freeze) await engine.unpause(cid);
         phases.mark("unfreeze");
       }
-      const [layer, base] = await Promise.all([imageInfo(d.docker, record.container!.image), imageInfo(d.docker, info.image)]);
+      const [layer, base] = await Promise.all([engine.imageInfo(record.container!.image), engine.imageInfo(info.image)]);
       record.container!.layerBytes = Math.max(0, (layer?.size ?? 0) - (base?.size ?? 0));
       phases.mark("sizes");
       record.durationMs = Math.round(performance.now() - started);
@@ -235,11 +258,11 @@ export class CheckpointService {
   }
 
   /** The cgroup freezer gives up when a process does not stop in time (heavy I/O): tried again a few times. */
-  async #freeze(containerId: string): Promise<void> {
+  async #freeze(engine: ContainerEngine, containerId: string): Promise<void> {
     // A freeze that timed out may still have taken hold: paused is what was asked.
-    const frozeAnyway = async (err: unknown) => /freeze/i.test((err as Error).message) && (await this.#d.docker.inspect(containerId))?.paused === true;
+    const frozeAnyway = async (err: unknown) => /freeze/i.test((err as Error).message) && (await engine.inspect(containerId))?.paused === true;
     return retry(
-      () => this.#d.docker.pause(containerId).catch(async (err: unknown) => { if (!(await frozeAnyway(err))) throw err; }),
+      () => engine.pause(containerId).catch(async (err: unknown) => { if (!(await frozeAnyway(err))) throw err; }),
       { attempts: 5, delayMs: (n) => 250 * n, retryOn: (err) => /freeze/i.test((err as Error).message) },
     );
   }
@@ -277,9 +300,9 @@ export class CheckpointService {
     return { id: cp.id, name: cp.name, workspaceId: cp.workspaceId };
   }
 
-  /** Frees the image, the ref and the tar, then the record. */
+  /** Frees the image (on the engine it was committed on), the ref and the tar, then the record. */
   async #discard(c: CheckpointRecord): Promise<void> {
-    await removeImage(this.#d.docker, `nexus-checkpoint:${c.id}`);
+    await this.#engine(c.engine).removeImage(`nexus-checkpoint:${c.id}`);
     if (c.worktree) await deleteSnapshotRef(c.worktree.repository, c.worktree.ref);
     this.#d.store.remove(c.id);
   }
@@ -311,7 +334,8 @@ export class CheckpointService {
 
   #restoreContext(): RestoreContext {
     return {
-      docker: this.#d.docker,
+      engine: (name) => this.#engine(name),
+      remote: (r) => this.#remote(r),
       workspaces: this.#d.workspaces,
       log: this.#d.log,
       dir: this.#d.dir,
@@ -330,7 +354,8 @@ export class CheckpointService {
    */
   async #fillContainer(c: CheckpointRecord, target: () => Promise<string>, phases: Phases = new Phases(), opts: FillOptions = {}): Promise<string> {
     const d = this.#d;
-    if (c.container && !(await imageInfo(d.docker, c.container.image))) {
+    const engine = this.#engine(c.engine);
+    if (c.container && !(await engine.imageInfo(c.container.image))) {
       throw new NexusError("CONTAINER_ERROR", `The image of checkpoint '${c.name}' (${c.container.image}) is gone`, {
         suggestion: `Delete the checkpoint ('nexus checkpoint delete ${c.workspaceName} ${c.name}'); its files cannot come back`,
         details: { checkpoint: c.id },
@@ -357,25 +382,25 @@ export class CheckpointService {
                 const { copy, remove } = c.container.changes;
                 // The changed paths in one tar made inside a container of the checkpoint image; an
                 // image without tar is read path by path through the engine instead.
-                const tar = image ? await startTarReader(d.docker, image, copy, temp) : undefined;
+                const tar = image ? await engine.readImagePaths(image, copy, temp) : undefined;
                 if (tar) yield { from: "stream", ...tar };
                 else if (image) {
                   log.info(`checkpoint ${c.id}: the image has no tar to run; reading its ${copy.length} changed paths one by one`);
-                  reader = await openCheckpointReader(d.docker, image, temp);
+                  reader = await engine.openImageReader(image, temp);
                 }
                 yield* changesParts(reader, { copy: tar ? [] : copy, remove }, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
               }
               if (c.home) yield { from: "file", file: c.home.file, dir: "/home" };
               if (opts.extra) yield* await opts.extra();
             }
-            await writeRestoreArchive(d.docker, parts(), file);
+            await writeRestoreArchive(engine, parts(), file);
           } finally {
             await reader?.remove();
           }
         }),
       ] as const);
       await opts.ready?.();
-      await phases.part("copy-in", () => putRestoreArchive(d.docker, containerId, file));
+      await phases.part("copy-in", () => putRestoreArchive(engine, containerId, file));
       return containerId;
     } finally {
       rmSync(file, { force: true });
@@ -390,6 +415,8 @@ export class CheckpointService {
       throw new NexusError("INVALID_STATE", `The repository of checkpoint '${c.name}' (${c.worktree.repository}) is gone`, { suggestion: "Pick another checkpoint", details: { checkpoint: c.id } });
     }
     return {
+      // The image and its commit are on the checkpoint's engine: the new workspace runs there too.
+      ...(c.engine ? { engine: c.engine } : {}),
       ...(c.worktree ? { repository: c.worktree.repository } : {}),
       ...(c.worktree?.head ? { head: c.worktree.head } : {}),
       image: c.container.baseImage,
@@ -413,13 +440,25 @@ export class CheckpointService {
       d.log.info(`reconcile: removing unfinished checkpoint ${c.name} (${c.id})`);
       // The daemon died while the container was frozen for it: thaw a workspace that was running.
       const r = d.workspaceStore.get(c.workspaceId);
-      if (r?.status === "running" && r.containerId && (await d.docker.inspect(r.containerId))?.paused) await d.docker.unpause(r.containerId).catch(() => {});
+      const engine = this.#engine(r?.engine);
+      if (r?.status === "running" && r.containerId && (await engine.inspect(r.containerId).catch(() => undefined))?.paused) await engine.unpause(r.containerId).catch(() => {});
       await this.#discard(c).catch((e: Error) => d.log.warn(`reconcile checkpoint ${c.id}: ${e.message}`));
     }
-    for (const img of await listCheckpointImages(d.docker, d.instance)) {
-      if (!d.store.get(img.checkpointId)) {
-        d.log.info(`reconcile: removing checkpoint image of no checkpoint (${img.checkpointId || img.id})`);
-        await removeImage(d.docker, img.id).catch(() => {});
+    // Each engine that holds (or held) checkpoints of this instance: the local one, and those named
+    // by records (one that does not answer now keeps its strays until a later start).
+    const names = new Set<string | undefined>([undefined, ...d.store.list().map((c) => c.engine)]);
+    for (const name of names) {
+      const engine = this.#engine(name);
+      const images = await listCheckpointImages(engine, d.instance).catch((e: Error) => {
+        if (name) d.log.warn(`reconcile: checkpoint images on engine '${name}': ${e.message}`);
+        else throw e;
+        return [];
+      });
+      for (const img of images) {
+        if (!d.store.get(img.checkpointId)) {
+          d.log.info(`reconcile: removing checkpoint image of no checkpoint (${img.checkpointId || img.id})`);
+          await engine.removeImage(img.id).catch(() => {});
+        }
       }
     }
     for (const f of d.store.strays()) rmSync(f, { force: true });

@@ -10,6 +10,8 @@ export interface CheckpointHooks {
 }
 
 export interface CheckpointSeed {
+  /** The engine the checkpoint's image is on (none: the local one); the new workspace is made there. */
+  engine?: string;
   /** The repository and commit the checkpoint's worktree was taken on (none: the workspace had no git worktree). */
   repository?: string;
   head?: string;

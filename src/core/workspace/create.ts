@@ -26,7 +26,14 @@ export class WorkspaceCreator extends WorkspaceBringUp {
   async create(input: CreateWorkspaceInput, progress: ProgressSink = noProgress, opts: BringUpOptions = {}): Promise<StartResult> {
     // --from-checkpoint: the checkpoint's repository and commit are the source (checkpoint-hooks.ts).
     const seed = input.fromCheckpoint ? await this.#seed(input) : undefined;
-    if (seed) input = { ...input, ...(seed.repository ? { path: seed.repository } : {}), ...(seed.head && !input.branch ? { fromBranch: seed.head } : {}) };
+    if (seed) {
+      // The checkpoint's image is on the engine it was taken on: the new workspace is made there.
+      const engine = seed.engine ?? LOCAL_ENGINE;
+      if (input.engine !== undefined && input.engine !== engine) {
+        throw errors.invalidArgument(`Checkpoint '${input.fromCheckpoint}' is on engine '${engine}': a workspace from it is made there, not on '${input.engine}'`, `Leave out --engine (or give --engine ${engine})`);
+      }
+      input = { ...input, engine, ...(seed.repository ? { path: seed.repository } : {}), ...(seed.head && !input.branch ? { fromBranch: seed.head } : {}) };
+    }
     const c = this.c;
     const d = c.d;
     const started = Date.now();
@@ -233,7 +240,6 @@ export class WorkspaceCreator extends WorkspaceBringUp {
         details: { engine: name },
       });
     }
-    if (input.fromCheckpoint && info.remote) throw errors.invalidArgument("--from-checkpoint is for workspaces on the local engine", "Leave out --engine, or create from the checkpoint locally");
     return { engine: name };
   }
 

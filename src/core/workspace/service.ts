@@ -139,7 +139,8 @@ export class WorkspaceService {
   /** The container a record describes (restore makes a new one beside the old, then swaps them). */
   containerSpecFor(r: WorkspaceRecord, ncpu: number): ContainerSpec {
     const d = this.#c.d;
-    const spec = containerSpec(r, this.#container.labels(r), ncpu, d.hostUser, this.#c.git.mounts(r));
+    const remote = this.#c.isRemote(r);
+    const spec = containerSpec(r, this.#container.labels(r), ncpu, d.hostUser, remote ? [] : this.#c.git.mounts(r), remote);
     // As start makes it: devcontainer.json's container options too.
     applyContainerOptions(spec, this.#c.projectOrNone(r), r.mountPath);
     return spec;

@@ -51,9 +51,13 @@ export function containerSpec(record: WorkspaceRecord, labels: Record<string, st
   };
 }
 
-/** The volume holding /workspace on a remote engine (the worktree is synced into it, never mounted). */
+/**
+ * The volume holding /workspace on a remote engine (the worktree is synced into it, never mounted).
+ * A checkpoint restore gives the workspace a new home volume (`<container>-home-<6 hex>`); its
+ * /workspace volume stays the one it had.
+ */
 export function workspaceVolume(record: Pick<WorkspaceRecord, "homeVolume">): string {
-  return record.homeVolume.replace(/-home$/, "") + "-workspace";
+  return record.homeVolume.replace(/-home(-[0-9a-f]{6})?$/, "") + "-workspace";
 }
 
 /**

@@ -11,7 +11,7 @@
 //     image (no registry), the local engine's image is streamed over (get → load).
 import type { ProgressSink } from "../../kernel/progress.ts";
 import { NexusError } from "../../kernel/errors.ts";
-import type { ContainerEngine, ContainerPathStat, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, VolumeSummary } from "../container-engine.ts";
+import type { ContainerEngine, ContainerPathStat, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, FsChange, ImageInfo, ImageReader, TarStream, VolumeSummary } from "../container-engine.ts";
 import { contextHash, DockerEngine } from "../engine.ts";
 import type { TarEntry } from "../tar.ts";
 import type { EngineTunnel } from "./tunnel.ts";
@@ -42,6 +42,12 @@ export class RemoteEngine implements ContainerEngine {
   readonly #local: () => DockerEngine;
   /** Local ports held for each container. */
   readonly #localPorts = new Map<string, number[]>();
+  /**
+   * Which container (and which of its ports) each local listener serves now. A container made to
+   * replace another with the same ports (a checkpoint restore) takes the listeners over at its start;
+   * the old one's removal then leaves them alone.
+   */
+  readonly #portOwner = new Map<number, { id: string; containerPort: number }>();
 
   /** `inner` speaks the engine's API (through the tunnel's relay socket, or over TLS itself). */
   constructor(name: string, tunnel: EngineTunnel, inner: DockerEngine, local: () => DockerEngine) {
@@ -144,11 +150,18 @@ export class RemoteEngine implements ContainerEngine {
   async #listenFor(id: string, ports: ReadonlyArray<{ containerPort: number; hostPort: number }>): Promise<void> {
     const held: number[] = [];
     for (const p of ports) {
+      // Owned before any await: a removal of the container it replaces leaves it alone from now on.
+      const before = this.#portOwner.get(p.hostPort);
+      this.#portOwner.set(p.hostPort, { id, containerPort: p.containerPort });
+      // A listener still serving another container (the one a checkpoint restore replaced) is made
+      // again for this one: the tunnel's listener is bound to the container it was made for.
+      if (before && before.id !== id) this.tunnel.unlisten(p.hostPort);
       if (!this.tunnel.listening(p.hostPort)) {
         try {
           await this.tunnel.listen(p.hostPort, id, p.containerPort);
         } catch (err) {
-          for (const port of held) this.tunnel.unlisten(port);
+          if (this.#portOwner.get(p.hostPort)?.id === id) this.#portOwner.delete(p.hostPort);
+          for (const port of held) this.#release(port, id);
           throw new NexusError("PORT_CONFLICT", `127.0.0.1:${p.hostPort} on this machine, for port ${p.containerPort} of a workspace on engine '${this.name}': ${(err as Error).message}`, {
             suggestion: "Another process holds the port; try again to get another one",
           });
@@ -157,6 +170,13 @@ export class RemoteEngine implements ContainerEngine {
       held.push(p.hostPort);
     }
     this.#localPorts.set(id, held);
+  }
+
+  /** Stops listening on `port` unless another container took it over meanwhile. */
+  #release(port: number, id: string): void {
+    if (this.#portOwner.get(port)?.id !== id) return;
+    this.tunnel.unlisten(port);
+    this.#portOwner.delete(port);
   }
 
   async runOneOff(spec: ContainerSpec, timeoutMs: number): Promise<{ exitCode: number; output: string; timedOut: boolean }> {
@@ -190,7 +210,8 @@ export class RemoteEngine implements ContainerEngine {
 
   /** The container's listeners here (from its label: also for a container made before this daemon started). */
   async #relisten(containerId: string): Promise<void> {
-    if (this.#localPorts.has(containerId)) return;
+    const ports = this.#localPorts.get(containerId);
+    if (ports && ports.every((p) => this.#portOwner.get(p)?.id === containerId)) return;
     const info = (await this.inner.call("inspect container", () => this.inner.docker.getContainer(containerId).inspect())) as { Config?: { Labels?: Record<string, string> } };
     await this.#listenFor(containerId, parseLocalPorts(info.Config?.Labels?.[LOCAL_PORTS_LABEL]));
   }
@@ -225,7 +246,8 @@ export class RemoteEngine implements ContainerEngine {
 
   async inspect(containerId: string): Promise<ContainerState | undefined> {
     const state = await (await this.#up()).inspect(containerId);
-    if (state && !this.#localPorts.has(containerId)) await this.#relisten(containerId).catch(() => {});
+    // A running container's listeners (a restarted daemon's first look); a stopped one gets them at start.
+    if (state?.running) await this.#relisten(containerId).catch(() => {});
     return state;
   }
 
@@ -235,7 +257,7 @@ export class RemoteEngine implements ContainerEngine {
 
   async removeContainer(containerId: string): Promise<void> {
     await (await this.#up()).removeContainer(containerId);
-    for (const port of this.#localPorts.get(containerId) ?? []) this.tunnel.unlisten(port);
+    for (const port of this.#localPorts.get(containerId) ?? []) this.#release(port, containerId);
     this.#localPorts.delete(containerId);
     this.tunnel.forget(containerId);
   }
@@ -258,6 +280,41 @@ export class RemoteEngine implements ContainerEngine {
 
   async listVolumes(labels: Record<string, string>): Promise<VolumeSummary[]> {
     return (await this.#up()).listVolumes(labels);
+  }
+
+  // Checkpoints: the commit, its image and the reads of it stay on that machine (the home tar comes
+  // here through the archive API, over the same connection).
+  async containerChanges(containerId: string): Promise<FsChange[]> {
+    return (await this.#up()).containerChanges(containerId);
+  }
+
+  async commitContainer(containerId: string, ref: { repo: string; tag: string; comment: string }, labels: Record<string, string>, blankLabels: readonly string[]): Promise<string> {
+    // The local-ports label is the container's own (which daemon port serves which of its ports): no image keeps it.
+    return (await this.#up()).commitContainer(containerId, ref, labels, [...blankLabels, LOCAL_PORTS_LABEL]);
+  }
+
+  async imageInfo(image: string): Promise<ImageInfo | undefined> {
+    return (await this.#up()).imageInfo(image);
+  }
+
+  async removeImage(image: string): Promise<void> {
+    return (await this.#up()).removeImage(image);
+  }
+
+  async listImages(labels: Record<string, string>): Promise<Array<{ id: string; labels: Record<string, string> }>> {
+    return (await this.#up()).listImages(labels);
+  }
+
+  async renameContainer(containerId: string, name: string): Promise<void> {
+    return (await this.#up()).renameContainer(containerId, name);
+  }
+
+  async openImageReader(image: string, labels: Record<string, string>): Promise<ImageReader> {
+    return (await this.#up()).openImageReader(image, labels);
+  }
+
+  async readImagePaths(image: string, paths: readonly string[], labels: Record<string, string>, timeoutMs?: number): Promise<TarStream | undefined> {
+    return (await this.#up()).readImagePaths(image, paths, labels, timeoutMs);
   }
 
   async watchContainerEvents(labels: Record<string, string>, onEvent: (e: { action: string; workspaceId?: string }) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
