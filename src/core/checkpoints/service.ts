@@ -125,6 +125,16 @@ export class CheckpointService {
     return name && name !== LOCAL_ENGINE && this.#d.engine ? this.#d.engine(name) : this.#d.docker;
   }
 
+  /** #engine, or undefined when the config no longer names that engine. */
+  #configuredEngine(name: string | undefined): ContainerEngine | undefined {
+    try {
+      return this.#engine(name);
+    } catch (err) {
+      if (name && (err as NexusError).code === "INVALID_ARGUMENT") return undefined;
+      throw err;
+    }
+  }
+
   /** The sync of a workspace on a remote engine (undefined for one whose worktree is mounted); UNIMPLEMENTED without one. */
   #remote(r: WorkspaceRecord): CheckpointSync | undefined {
     if (!r.engine || r.engine === LOCAL_ENGINE) return undefined;
@@ -302,7 +312,10 @@ export class CheckpointService {
 
   /** Frees the image (on the engine it was committed on), the ref and the tar, then the record. */
   async #discard(c: CheckpointRecord): Promise<void> {
-    await this.#engine(c.engine).removeImage(`nexus-checkpoint:${c.id}`);
+    const engine = this.#configuredEngine(c.engine);
+    // An engine no longer in the config: its image cannot be reached; the rest goes (an engine that does not answer fails the delete).
+    if (engine) await engine.removeImage(`nexus-checkpoint:${c.id}`);
+    else this.#d.log.warn(`checkpoint ${c.id}: engine '${c.engine}' is no longer configured; its image nexus-checkpoint:${c.id} stays there`);
     if (c.worktree) await deleteSnapshotRef(c.worktree.repository, c.worktree.ref);
     this.#d.store.remove(c.id);
   }
@@ -448,7 +461,8 @@ export class CheckpointService {
     // by records (one that does not answer now keeps its strays until a later start).
     const names = new Set<string | undefined>([undefined, ...d.store.list().map((c) => c.engine)]);
     for (const name of names) {
-      const engine = this.#engine(name);
+      const engine = this.#configuredEngine(name);
+      if (!engine) continue;
       const images = await listCheckpointImages(engine, d.instance).catch((e: Error) => {
         if (name) d.log.warn(`reconcile: checkpoint images on engine '${name}': ${e.message}`);
         else throw e;
