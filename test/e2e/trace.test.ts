@@ -15,6 +15,7 @@ import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { until } from "../helpers/wait.ts";
 import { nexusRunner, requireE2E } from "../helpers/cli.ts";
 
 slowTests();
@@ -79,11 +80,7 @@ describe("nexus trace", () => {
     await new Promise((r, j) => (ws.once("open", r), ws.once("error", j)));
     ws.send(JSON.stringify({ type: "auth", token: daemon.token() }));
     ws.send(JSON.stringify({ id: "e1", type: "exec", payload: { command: "true" } }));
-    const deadline = Date.now() + 60_000;
-    while (!answers.some((a) => a.id === "e1" && "success" in a)) {
-      if (Date.now() > deadline) throw new Error(`no exec answer: ${JSON.stringify(answers)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await until("the exec answer", () => answers, (all) => all.some((a) => a.id === "e1" && "success" in a), { intervalMs: 20 });
     ws.close();
     // An operation that fails
     expect(nexus(["start", "nope"]).code).not.toBe(0);
@@ -127,8 +124,7 @@ describe("nexus trace", () => {
 
     // telemetry: the same operations reached the endpoint, batched, without names
     const sent = async () => batches.flatMap((b) => b.operations.map((o) => o.id));
-    const until = Date.now() + 30_000;
-    while ((await sent()).length < 8 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    await until("eight operations reach the endpoint", sent, (ids) => ids.length >= 8, 30_000).catch(() => undefined); // the comparison below says what came
     expect(await sent()).toEqual(ops.map((o) => o.id));
     expect(batches[0]!.source).toMatchObject({ name: "nexus", runtime: E2E_RUNTIME });
     expect(JSON.stringify(batches)).not.toContain('"t1"');

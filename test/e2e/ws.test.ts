@@ -62,10 +62,7 @@ class Conn {
   }
 
   async waitClosed(timeoutMs = 30_000): Promise<{ code: number; reason: string }> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    if (!this.closed) throw new Error("not closed");
-    return this.closed;
+    return (await until("the socket closes", () => this.closed, Boolean, { timeoutMs, intervalMs: 50 }))!;
   }
 
   send(raw: unknown): void {

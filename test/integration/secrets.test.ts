@@ -11,6 +11,7 @@ import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
@@ -89,20 +90,13 @@ describe("secrets reach the workspace", () => {
 
   test("a hook and a service saw them too", async () => {
     expect((await run("cat /tmp/hook-saw")).split(" ")[0]).toBe(sha(DB));
-    const deadline = Date.now() + 60_000;
-    let saw = "";
-    while (Date.now() < deadline && !(saw = await run("cat /tmp/svc-saw 2>/dev/null || true"))) await Bun.sleep(200);
+    const saw = await until("the service wrote what it saw", () => run("cat /tmp/svc-saw 2>/dev/null || true"), Boolean, { intervalMs: 200 });
     expect(saw.split(" ")[0]).toBe(sha(NPM));
   }, 120_000);
 
   test("a session (what nexus console runs in) sees them", async () => {
     const view = await s.sessions.create({ workspace: "sec", kind: "command", argv: ["sh", "-c", 'printf "%s\\n" "$FROM_ENV_FILE" | sha256sum'] });
-    const deadline = Date.now() + 60_000;
-    let text = "";
-    while (Date.now() < deadline && !text.includes(sha(FROM_ENV))) {
-      text = (await s.sessions.logs(view.id, 20)).lines.join("\n");
-      if (!text.includes(sha(FROM_ENV))) await Bun.sleep(200);
-    }
+    const text = await until("the session prints the secret's hash", async () => (await s.sessions.logs(view.id, 20)).lines.join("\n"), (t) => t.includes(sha(FROM_ENV)), { intervalMs: 200 });
     expect(text).toContain(sha(FROM_ENV));
   }, 120_000);
 
