@@ -1,4 +1,5 @@
 // argv → daemon (foreground) or CLI. Heavy modules (dockerode, ssh2) load only on the daemon path.
+import { stdioFailure, writeStdio } from "./runtime/stdio.ts";
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "daemon" && (argv.length === 1 || (argv[1]!.startsWith("-") && !argv.includes("--help") && !argv.includes("-h")))) {
@@ -15,9 +16,20 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  async (code) => process.exit(await afterOutput(code)),
   (err: unknown) => {
     process.stderr.write(`nexus: ${(err as Error)?.stack ?? String(err)}\n`);
     process.exit(1);
   },
 );
+
+/**
+ * The exit code once all output is written: a failed write to stdout or stderr other than EPIPE (a
+ * full disk, an I/O error) makes a command that succeeded fail, said on stderr while it still works.
+ */
+async function afterOutput(code: number): Promise<number> {
+  const failure = await stdioFailure();
+  if (!failure) return code;
+  if (failure.fd === 1) await writeStdio(2, `nexus: could not write to stdout: ${failure.error.message}\n`);
+  return code === 0 ? 1 : code;
+}

@@ -15,7 +15,6 @@ export interface GlobalOptions {
 export class CliContext {
   readonly paths: NexusPaths;
   readonly json: boolean;
-  readonly color: boolean;
   readonly #url: string | undefined;
   readonly #token: string | undefined;
   #client: Promise<DaemonClient> | undefined;
@@ -23,9 +22,15 @@ export class CliContext {
   constructor(paths: NexusPaths, opts: GlobalOptions, env: Record<string, string | undefined>) {
     this.paths = paths;
     this.json = opts.json === true;
-    this.color = useColor(1) && !this.json;
     this.#url = opts.url ?? env.NEXUS_URL;
     this.#token = opts.token ?? env.NEXUS_TOKEN;
+  }
+
+  #color: boolean | undefined;
+
+  /** Colour on stdout: asked only when something is painted (isatty is not free under Bun; stdio.ts). */
+  get color(): boolean {
+    return (this.#color ??= !this.json && useColor(1));
   }
 
   /** Progress and logs: stderr, so stdout stays clean for --json and pipes. */

@@ -29,14 +29,30 @@ const bun = (): BunGlobal | undefined => (globalThis as { Bun?: BunGlobal }).Bun
 export function isTerminal(fd: Fd): boolean {
   const d = deno();
   if (d) return (fd === 0 ? d.stdin : fd === 1 ? d.stdout : d.stderr).isTerminal();
+  return (bunIsatty ??= libcIsatty() ?? nodeIsatty)(fd);
+}
+
+let bunIsatty: ((fd: number) => boolean) | undefined;
+
+/**
+ * Bun has no isatty of its own, and node:tty (or process.stdout.isTTY) makes a short command cost
+ * about twice the runtime's start: it loads net and streams. So the C library's isatty through
+ * bun:ffi (a builtin, about a millisecond); where that cannot be opened, node:tty's.
+ */
+function libcIsatty(): ((fd: number) => boolean) | undefined {
   try {
-    // Bun's own isatty (what its node:tty calls), without node:tty's import of net and streams.
-    const tty = (process as unknown as { binding(name: string): { isTTY(fd: number): boolean } }).binding("tty_wrap");
-    return tty.isTTY(fd);
+    const ffi = process.getBuiltinModule("bun:ffi") as typeof import("bun:ffi") | undefined;
+    if (!ffi) return undefined;
+    const libc = process.platform === "darwin" ? "/usr/lib/libSystem.B.dylib" : "libc.so.6";
+    const { symbols } = ffi.dlopen(libc, { isatty: { args: ["i32"], returns: "i32" } });
+    return (fd) => symbols.isatty(fd) === 1;
   } catch {
-    const { isatty } = process.getBuiltinModule("node:tty") as typeof import("node:tty");
-    return isatty(fd);
+    return undefined;
   }
+}
+
+function nodeIsatty(fd: number): boolean {
+  return (process.getBuiltinModule("node:tty") as typeof import("node:tty")).isatty(fd);
 }
 
 // Writes to one descriptor go one after another: Bun may finish a later, small write to a pipe
@@ -47,16 +63,35 @@ const pending: Partial<Record<1 | 2, Promise<void>>> = {};
 /**
  * Writes to stdout (1) or stderr (2); resolves once it is written (so an exit right after loses
  * nothing). A reader that went away (EPIPE) loses nothing anybody could read: that is not an error.
+ * Any other failure (a full disk, an I/O error) is: it is kept for `stdioFailure` (the CLI then
+ * exits non-zero), and nothing more is written to that descriptor. The promise itself never rejects,
+ * so output written without waiting cannot end the process half way.
  */
 export function writeStdio(fd: 1 | 2, data: string | Uint8Array): Promise<void> {
+  if (failed[fd]) return Promise.resolve();
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const before = pending[fd];
-  const next = (before ? before.then(() => writeAll(fd, bytes)) : writeAll(fd, bytes)).catch(() => {});
+  const write = () => (failed[fd] ? Promise.resolve() : writeAll(fd, bytes));
+  const next = (before ? before.then(write) : write()).catch((err: unknown) => {
+    if ((err as { code?: unknown })?.code !== "EPIPE") failed[fd] ??= err instanceof Error ? err : new Error(String(err));
+  });
   pending[fd] = next;
   void next.then(() => {
     if (pending[fd] === next) delete pending[fd];
   });
   return next;
+}
+
+const failed: Partial<Record<1 | 2, Error>> = {};
+
+/**
+ * Waits for every write under way, then says whether one failed other than by EPIPE: the stream and
+ * the error (the first one; stdout's before stderr's).
+ */
+export async function stdioFailure(): Promise<{ fd: 1 | 2; error: Error } | undefined> {
+  await Promise.all([pending[1], pending[2]]);
+  const fd = failed[1] ? 1 : failed[2] ? 2 : undefined;
+  return fd ? { fd, error: failed[fd]! } : undefined;
 }
 
 function writeAll(fd: 1 | 2, bytes: Uint8Array): Promise<void> {

@@ -1,0 +1,58 @@
+// The CLI's standard streams (src/runtime/stdio.ts) in a fresh process of the runtime running the
+// tests (Bun, or Deno under scripts/test-deno.sh): a reader that went away is no error, any other
+// failed write is, and is reported once every write under way has settled.
+import { describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { existsSync, openSync } from "node:fs";
+import { join } from "node:path";
+import { slowTests } from "../helpers/timeout.ts";
+import { evalArgv } from "../helpers/runtime-argv.ts";
+
+slowTests();
+
+const STDIO = join(import.meta.dirname, "../../src/runtime/stdio.ts");
+
+/**
+ * Writes `mib` MiB to `fd` in 64 KiB writes (not waited for, as exec's output is), then prints on
+ * the other descriptor what stdioFailure says and whether the last write's promise resolved.
+ */
+function probe(fd: 1 | 2, mib: number): string {
+  const other = fd === 1 ? 2 : 1;
+  return `
+    const m = await import(${JSON.stringify(STDIO)});
+    const chunk = new Uint8Array(64 * 1024).fill(65);
+    let last;
+    for (let i = 0; i < ${mib * 16}; i++) last = m.writeStdio(${fd}, chunk);
+    const settled = await last.then(() => "resolved", () => "rejected");
+    const f = await m.stdioFailure();
+    const text = JSON.stringify({ settled, fd: f?.fd ?? null, code: f?.error?.code ?? null });
+    if (${other} === 2) await m.writeStdio(2, text); else await m.writeStdio(1, text);
+  `;
+}
+
+describe("writeStdio", () => {
+  test.skipIf(!existsSync("/dev/full"))("a full device is a failure of that descriptor, kept for stdioFailure; the write's promise still resolves", () => {
+    for (const fd of [1, 2] as const) {
+      const [cmd, args] = evalArgv(probe(fd, 1));
+      const full = openSync("/dev/full", "w");
+      const r = spawnSync(cmd, args, { stdio: fd === 1 ? ["ignore", full, "pipe"] : ["ignore", "pipe", full], encoding: "utf8" });
+      const out = JSON.parse((fd === 1 ? r.stderr : r.stdout) || "null");
+      expect(out).toEqual({ settled: "resolved", fd, code: "ENOSPC" });
+    }
+  });
+
+  test("a reader that went away (EPIPE) is not a failure", () => {
+    const [cmd, args] = evalArgv(probe(1, 4));
+    // `true` never reads its stdin and exits: once the pipe's buffer is full, every write is EPIPE.
+    const quoted = [cmd, ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
+    const r = spawnSync("sh", ["-c", `${quoted} | true`], { encoding: "utf8" });
+    expect(JSON.parse(r.stderr || "null")).toEqual({ settled: "resolved", fd: null, code: null });
+  });
+
+  test("output that succeeds reports nothing", () => {
+    const [cmd, args] = evalArgv(probe(1, 1));
+    const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 8 << 20 });
+    expect(r.stdout.length).toBe(1 << 20);
+    expect(JSON.parse(r.stderr || "null")).toEqual({ settled: "resolved", fd: null, code: null });
+  });
+});
