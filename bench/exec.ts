@@ -1,7 +1,8 @@
 // Latency of `nexus exec <ws> -- true` (pooled SSH through the daemon) against `docker exec` on the
 // same container and a fresh `ssh` connection each time, and the CLI's start (`--help`, `version`,
 // `list`) beside the floor: a compiled hello-world made with the same Bun and flags in the same run.
-// Prints figures; never fails on a miss.
+// Then exec split into its parts: the SSH session in the workspace, the daemon's own work, the CLI
+// process. Prints figures; never fails on a miss.
 //
 //   npm run build && npm run bench          (BENCH_RUNS=N for N timed runs of each, default 30)
 //
@@ -11,6 +12,7 @@ import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, release, tmpdir } from "node:os";
 import { join } from "node:path";
+import ssh2 from "ssh2";
 import { instanceId } from "../src/docker/labels.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -153,6 +155,7 @@ async function main(): Promise<number> {
     // Round-robin, so that drift on the machine (other load, caches) hits all three alike.
     for (let i = 0; i < runs; i++) for (const [j, k] of kinds.entries()) samples[j]!.push(await timed(k.cmd, k.args, env));
 
+    const split = await execSplit({ home, ws, sshConfig, runs });
     const st = samples.map(stats);
     const f = (ms: number) => ms.toFixed(1).padStart(8);
     const lines = [
@@ -176,6 +179,15 @@ async function main(): Promise<number> {
       const ratio = st[j]!.median / floor;
       lines.push(`${kinds[j]!.label.padEnd(14)} - hello-world = ${over.toFixed(1).padStart(6)} ms (${ratio.toFixed(2)}x)   target <= ${budget} ms${j === 6 ? " + one round trip" : ""}   ${over <= budget ? "PASS" : "MISS"}`);
     }
+    // Where nexus exec's time goes: its parts measured apart, in pairs, in this same run.
+    const cliPart = st[0]!.median - split.request;
+    lines.push(
+      "",
+      "where nexus exec's time goes (medians; the two in-process figures interleaved in pairs):",
+      `  SSH session in the workspace   ${f(split.channel)} ms  (a channel on a pooled connection, from this process: sshd, PAM, the shell, true)`,
+      `  daemon's own work              ${f(split.request - split.channel)} ms  (the CLI's request from this process minus that channel; pairwise median ${split.daemonPaired.toFixed(1)})`,
+      `  CLI process, start to exit     ${f(cliPart)} ms  (nexus exec minus that request), of which the runtime's own start ${f(floor)} ms (hello-world)`,
+    );
     process.stdout.write(lines.join("\n") + "\n");
   } catch (err) {
     failed = true;
@@ -184,6 +196,66 @@ async function main(): Promise<number> {
     failed = cleanup({ created, ws, env, home, repoDir, instance }) || failed;
   }
   return failed ? 1 : 0;
+}
+
+/**
+ * The daemon's part and the workspace's part of an exec, measured apart from the CLI's start: the
+ * request `nexus exec ws -- true` sends, from this process over the daemon's socket, and the same
+ * command on a channel of one pooled SSH connection made by this process (no daemon), in pairs.
+ */
+async function execSplit(o: { home: string; ws: string; sshConfig: string; runs: number }): Promise<{ request: number; channel: number; daemonPaired: number }> {
+  const port = Number(/^Host nexus-\S+[\s\S]*?^\s*Port\s+(\d+)/m.exec(readFileSync(o.sshConfig, "utf8"))?.[1]);
+  if (!Number.isInteger(port)) throw new BenchError(`no Port in ${o.sshConfig}`);
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once("ready", () => resolve());
+    client.once("error", reject);
+    client.connect({ host: "127.0.0.1", port, username: "nexus", privateKey: readFileSync(join(o.home, "id_ed25519"), "utf8"), readyTimeout: 30_000 });
+  });
+  const channel = async () => {
+    const start = performance.now();
+    await new Promise<void>((resolve, reject) =>
+      client.exec(`export NEXUS_EXEC_ID=bench; cd /workspace && exec true`, (err, ch) => {
+        if (err) return reject(err);
+        ch.on("close", () => resolve());
+        ch.resume();
+        ch.stderr.resume();
+      }),
+    );
+    return performance.now() - start;
+  };
+  const request = async () => {
+    const start = performance.now();
+    const res = await fetch(`http://nexus/api/v1/workspaces/${encodeURIComponent(o.ws)}/exec`, {
+      method: "POST",
+      unix: join(o.home, "daemon.sock"),
+      headers: { accept: "application/x-ndjson", "content-type": "application/json", "x-nexus-client": "cli" },
+      body: JSON.stringify({ command: "true", args: [] }),
+    } as RequestInit);
+    const text = await res.text();
+    if (res.status !== 200 || !text.includes('"exitCode":0')) throw new BenchError(`exec request answered ${res.status}: ${text.slice(0, 200)}`);
+    return performance.now() - start;
+  };
+  try {
+    for (let i = 0; i < WARMUPS; i++) {
+      await request();
+      await channel();
+    }
+    const req: number[] = [];
+    const ch: number[] = [];
+    const diff: number[] = [];
+    for (let i = 0; i < o.runs; i++) {
+      const r = await request();
+      const c = await channel();
+      req.push(r);
+      ch.push(c);
+      diff.push(r - c);
+      if (interrupted) throw new BenchError("interrupted");
+    }
+    return { request: stats(req).median, channel: stats(ch).median, daemonPaired: stats(diff).median };
+  } finally {
+    client.end();
+  }
 }
 
 /** Destroys the workspace, stops the daemon and removes the temp dirs; returns true when something failed. */
