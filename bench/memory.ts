@@ -9,7 +9,10 @@
 // Needs dist/nexus and a Docker engine. Everything it makes (NEXUS_HOME, git repository, workspaces,
 // daemon) is temporary and removed at the end, even on failure; nothing else on the engine is touched.
 // RSS is read from /proc/<daemon pid>/status (VmRSS), the figure `ps` and `top` show; it does not
-// depend on how loaded the machine is, so one run is enough.
+// depend on how loaded the machine is, so one run is enough. Beside it: the daemon's JS heap after its
+// own full collection (NEXUS_DEBUG_HEAP, written by the daemon after each burst of destroys; a binary
+// without it prints "-"), and its JIT code (the one rwx mapping in /proc/<pid>/smaps). RSS that grows
+// while the JS heap and its object counts stay flat is held by the allocator or the JIT, not by us.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, release, tmpdir } from "node:os";
@@ -25,7 +28,8 @@ const TARGET_AFTER = 1.1;
 
 const home = mkdtempSync(join(tmpdir(), "nexus-bench-mem-"));
 const repo = join(home, "repo");
-const env = { ...process.env, NEXUS_HOME: join(home, "nexus"), NO_COLOR: "1" };
+const heapLog = join(home, "heap.jsonl");
+const env = { ...process.env, NEXUS_HOME: join(home, "nexus"), NO_COLOR: "1", NEXUS_DEBUG_HEAP: heapLog };
 
 function nexus(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -47,7 +51,43 @@ function memMb(pid: number): { rss: number; anon: number; file: number } {
   return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") };
 }
 
-type Mem = ReturnType<typeof memMb>;
+/** Resident JIT code: the anonymous rwx mapping JavaScriptCore's executable allocator reserves. */
+function jitMb(pid: number): number {
+  let kb = 0;
+  let exec = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const head = line.match(/^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/);
+    if (head) exec = head[1] === "rwxp" && head[2] === "";
+    else if (exec && line.startsWith("Rss:")) kb += Number(line.split(/\s+/)[1]);
+  }
+  return kb / 1024;
+}
+
+interface Heap {
+  /** Live JS objects (heapSize minus what they own outside the heap), MB. */
+  objects: number;
+  /** What they own outside it (string and ArrayBuffer contents), MB. */
+  external: number;
+  counts: Record<string, number>;
+}
+
+/** The daemon's last heap report (NEXUS_DEBUG_HEAP), or undefined when this binary writes none. */
+function lastHeap(): Heap | undefined {
+  let text = "";
+  try {
+    text = readFileSync(heapLog, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+  const last = text.split("\n").pop();
+  if (!last) return undefined;
+  const { counts } = JSON.parse(last) as { counts: Record<string, number> };
+  if (counts.heapSize === undefined) return undefined;
+  const external = counts.extraMemorySize ?? 0;
+  return { objects: (counts.heapSize - external) / 2 ** 20, external: external / 2 ** 20, counts };
+}
+
+type Mem = ReturnType<typeof memMb> & { jit?: number; heap?: Heap };
 
 /** The lowest RSS seen over `ms` (sampled every 200 ms): what the daemon settles to, not a passing peak. */
 async function settled(pid: number, ms: number): Promise<Mem> {
@@ -75,7 +115,7 @@ try {
   // so "idle" is the daemon as it is after use, not before its first request.
   await nexus(["create", "warm"]);
   await nexus(["destroy", "warm", "--force"]);
-  const idle = await settled(pid, 3000);
+  const idle: Mem = { ...(await settled(pid, 3000)), jit: jitMb(pid), heap: lastHeap() };
   const rounds: Array<{ running: Mem; after: Mem }> = [];
   // Round 1 is the target's figure; rounds 2.. tell a leak (memory that grows again with each round,
   // held per workspace) from the allocator's high-water mark (which the first round reaches).
@@ -83,13 +123,16 @@ try {
     await inBatches(names, (n) => nexus(["create", n]));
     const running = await settled(pid, 3000);
     await inBatches(names, (n) => nexus(["destroy", n, "--force"]));
-    rounds.push({ running, after: await settled(pid, 5000) });
+    rounds.push({ running, after: { ...(await settled(pid, 5000)), jit: jitMb(pid), heap: lastHeap() } });
   }
   const docker = spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], { encoding: "utf8" }).stdout.trim();
-  const f = (m: Mem) => `${m.rss.toFixed(1).padStart(6)} MB (anon ${m.anon.toFixed(1).padStart(5)}, file ${m.file.toFixed(1).padStart(5)})`;
+  const h = (m: Mem) =>
+    m.jit === undefined ? "" : `   jit ${m.jit.toFixed(1)}; js heap ${m.heap ? `${m.heap.objects.toFixed(1)} + ${m.heap.external.toFixed(1)} ext, ${m.heap.counts.objectCount} objects` : "-"}`;
+  const f = (m: Mem) => `${m.rss.toFixed(1).padStart(6)} MB (anon ${m.anon.toFixed(1).padStart(5)}, file ${m.file.toFixed(1).padStart(5)})${h(m)}`;
   console.log(`machine         ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, ${process.platform} ${release()}, docker ${docker}`);
   console.log(`binary          ${NEXUS}`);
-  console.log(`daemon RSS      (anon: the daemon's own memory; file: pages of the binary it has touched)`);
+  console.log(`daemon RSS      (anon: the daemon's own memory, of it jit: JIT code; file: pages of the binary it has touched;`);
+  console.log(`                js heap after the daemon's full GC: live objects + what they own outside the heap, MB)`);
   console.log(`idle                         ${f(idle)}`);
   for (const [i, r] of rounds.entries()) {
     console.log(`round ${i + 1}: ${String(COUNT).padStart(2)} running          ${f(r.running)}`);
@@ -103,6 +146,19 @@ try {
   if (rounds.length > 1) {
     const perWs = ((last.after.anon - first.after.anon) * 1024) / ((rounds.length - 1) * COUNT);
     console.log(`held per workspace after round 1 (anon): ${perWs.toFixed(0)} kB`);
+  }
+  // Which kinds of JS object grew from round 1 to the last: a per-workspace leak shows here as a count
+  // that grows by about COUNT (or a multiple) per round.
+  if (first.after.heap && last.after.heap && rounds.length > 1) {
+    const a = first.after.heap.counts;
+    const b = last.after.heap.counts;
+    const grown = Object.keys(b)
+      .filter((k) => !/Size$|Capacity$|Commit$|Count$/.test(k))
+      .map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)] as const)
+      .filter(([, d]) => d > 0)
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, 6);
+    console.log(`js objects, round 1 -> ${rounds.length}: ${grown.length ? grown.map(([k, d]) => `${k} +${d}`).join(", ") : "none grew"}`);
   }
 } finally {
   for (const n of [...names, "warm"]) spawnSync(NEXUS, ["destroy", n, "--force"], { cwd: repo, env, stdio: "ignore" });

@@ -21,7 +21,7 @@ import { tracedFacades } from "../core/trace/facades.ts";
 import { telemetryFromConfig, type TelemetryExporter } from "../core/trace/telemetry.ts";
 import { TraceLog } from "../store/trace-log.ts";
 import type { SyncService } from "../core/sync/service.ts";
-import { releaseMemoryAfterDestroys } from "./memory.ts";
+import { appendHeapReport, releaseMemoryAfterDestroys } from "./memory.ts";
 import { sleep } from "../kernel/poll.ts";
 
 const IDLE_CHECK_MS = 30_000;
@@ -109,7 +109,11 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
       log.warn(`reconcile skipped: ${(err as Error).message}`);
     }
     workspaces.watchEngine(engineWatch.signal);
-    stopReleasing = releaseMemoryAfterDestroys(services.events, () => runtime.releaseMemory());
+    const heapReport = env.NEXUS_DEBUG_HEAP;
+    stopReleasing = releaseMemoryAfterDestroys(services.events, () => {
+      runtime.releaseMemory();
+      if (heapReport) void appendHeapReport(heapReport, runtime, env.NEXUS_DEBUG_HEAP_SNAPSHOT === "1").catch((err: Error) => log.warn(`heap report: ${err.message}`));
+    });
     forwards = services.forwards;
     sessions = services.sessions;
     sessions.start();

@@ -87,4 +87,23 @@ export const bunRuntime: Runtime = {
   releaseMemory() {
     Bun.gc(true);
   },
+  async heapCounts() {
+    const jsc = await import("bun:jsc");
+    const s = jsc.heapStats();
+    const protectedCounts = Object.entries(s.protectedObjectTypeCounts).map(([k, v]) => [`protected ${k}`, v]);
+    const m = jsc.memoryUsage();
+    return {
+      heapSize: s.heapSize,
+      heapCapacity: s.heapCapacity,
+      extraMemorySize: s.extraMemorySize,
+      mimallocCommit: m.currentCommit,
+      objectCount: s.objectCount,
+      protectedObjectCount: s.protectedObjectCount,
+      ...s.objectTypeCounts,
+      ...Object.fromEntries(protectedCounts),
+    };
+  },
+  heapSnapshot() {
+    return Bun.generateHeapSnapshot("v8");
+  },
 };

@@ -40,4 +40,8 @@ export interface Runtime {
    * mimalloc). The daemon calls it when workspaces go away, so its size follows what it holds.
    */
   releaseMemory(): void;
+  /** The collector's figures (heap size, live objects by type) when the runtime gives them: a leak hunt's evidence (NEXUS_DEBUG_HEAP). */
+  heapCounts?(): Promise<Record<string, number>>;
+  /** A heap snapshot in V8's format (Chrome DevTools reads it), when the runtime makes one. */
+  heapSnapshot?(): string;
 }
