@@ -64,10 +64,12 @@ function jitMb(pid: number): number {
 }
 
 interface Heap {
-  /** Live JS objects (heapSize minus what they own outside the heap), MB. */
+  /**
+   * Live JS objects (heapSize minus extraMemorySize), MB. What the collector charges them for outside
+   * the heap is left out: it counts strings that point into the binary and the 16 MB of ssh2's
+   * poly1305 WebAssembly memory, which is mostly never touched, so it says little about RSS.
+   */
   objects: number;
-  /** What they own outside it (string and ArrayBuffer contents), MB. */
-  external: number;
   counts: Record<string, number>;
 }
 
@@ -83,8 +85,7 @@ function lastHeap(): Heap | undefined {
   if (!last) return undefined;
   const { counts } = JSON.parse(last) as { counts: Record<string, number> };
   if (counts.heapSize === undefined) return undefined;
-  const external = counts.extraMemorySize ?? 0;
-  return { objects: (counts.heapSize - external) / 2 ** 20, external: external / 2 ** 20, counts };
+  return { objects: (counts.heapSize - (counts.extraMemorySize ?? 0)) / 2 ** 20, counts };
 }
 
 type Mem = ReturnType<typeof memMb> & { jit?: number; heap?: Heap };
@@ -127,12 +128,12 @@ try {
   }
   const docker = spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], { encoding: "utf8" }).stdout.trim();
   const h = (m: Mem) =>
-    m.jit === undefined ? "" : `   jit ${m.jit.toFixed(1)}; js heap ${m.heap ? `${m.heap.objects.toFixed(1)} + ${m.heap.external.toFixed(1)} ext, ${m.heap.counts.objectCount} objects` : "-"}`;
+    m.jit === undefined ? "" : `   jit ${m.jit.toFixed(1)}; js heap ${m.heap ? `${m.heap.objects.toFixed(1)} (${m.heap.counts.objectCount} objects)` : "-"}`;
   const f = (m: Mem) => `${m.rss.toFixed(1).padStart(6)} MB (anon ${m.anon.toFixed(1).padStart(5)}, file ${m.file.toFixed(1).padStart(5)})${h(m)}`;
   console.log(`machine         ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, ${process.platform} ${release()}, docker ${docker}`);
   console.log(`binary          ${NEXUS}`);
   console.log(`daemon RSS      (anon: the daemon's own memory, of it jit: JIT code; file: pages of the binary it has touched;`);
-  console.log(`                js heap after the daemon's full GC: live objects + what they own outside the heap, MB)`);
+  console.log(`                js heap: the live objects after the daemon's full GC, MB)`);
   console.log(`idle                         ${f(idle)}`);
   for (const [i, r] of rounds.entries()) {
     console.log(`round ${i + 1}: ${String(COUNT).padStart(2)} running          ${f(r.running)}`);
