@@ -46,6 +46,11 @@ function openHome(paths: NexusPaths): number {
   }
 }
 
+/** The daemon's environment: the runtime's settings for it, then the user's own (which win), then NEXUS_HOME. */
+export function daemonChildEnv(runtimeEnv: Record<string, string>, userEnv: Record<string, string | undefined>, home: string): Record<string, string | undefined> {
+  return { ...runtimeEnv, ...userEnv, NEXUS_HOME: home };
+}
+
 export async function startDaemon(paths: NexusPaths, log: (line: string) => void): Promise<DaemonVersion> {
   const runtime = await currentRuntime();
   const self = runtime.selfCommand();
@@ -55,7 +60,7 @@ export async function startDaemon(paths: NexusPaths, log: (line: string) => void
   const child = spawn(self.argv[0]!, [...self.argv.slice(1), "daemon"], {
     detached: true,
     stdio: ["ignore", logFd, logFd],
-    env: { ...process.env, NEXUS_HOME: paths.home },
+    env: daemonChildEnv(runtime.daemonEnv(), process.env, paths.home),
     ...(self.cwd ? { cwd: self.cwd } : {}),
   });
   closeSync(logFd);

@@ -94,6 +94,9 @@ export async function runDaemon(env: Record<string, string | undefined>, opts: D
     // TCP is opt-in: --port, or daemon.port set in config.yaml or NEXUS_DAEMON_PORT (not its default).
     const tcpPort = opts.port ?? (sources["daemon.port"] ? config.daemon.port : undefined);
     const runtime = await currentRuntime();
+    // The runtime's settings for the daemon (runtime.daemonEnv) took effect when it started; what it
+    // runs on the host (initializeCommand, git, sync tools) gets the user's environment without them.
+    for (const [key, value] of Object.entries(runtime.daemonEnv())) if (process.env[key] === value) delete process.env[key];
     const nexusBinary = runtime.compiledBinary();
     const services = buildServices({ paths, config, env, log, ...(nexusBinary ? { nexusBinary } : {}) });
     workspaces = services.workspaces;

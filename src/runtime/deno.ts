@@ -106,4 +106,7 @@ export const denoRuntime: Runtime = {
     while (dir !== dirname(dir) && !existsSync(join(dir, "package.json"))) dir = dirname(dir);
     return { argv: [Deno.execPath(), "run", "-A", main], cwd: dir };
   },
+  daemonEnv() {
+    return {};
+  },
 };

@@ -28,6 +28,11 @@ export interface Runtime {
   fetchUnix(socketPath: string, url: string, init: RequestInit): Promise<Response>;
   /** argv (and cwd) that run this same program again, e.g. to start the daemon in the background. */
   selfCommand(): { argv: string[]; cwd?: string };
+  /**
+   * Environment the daemon's process starts with (the CLI's auto-start and the service units), under
+   * whatever the user set: runtime settings read once at start, before any code runs.
+   */
+  daemonEnv(): Record<string, string>;
   /** The path of this program when it runs as the compiled `nexus` binary (ssh_config's ProxyCommand runs it). */
   compiledBinary(): string | undefined;
   /**

@@ -52,7 +52,8 @@ function loginName(): string {
 /** The daemon of this very program, as an OS service description. */
 async function describeDaemonService(ctx: CliContext, system: boolean): Promise<ServiceDescription> {
   const { currentRuntime } = await import("../../runtime/index.ts");
-  const self = (await currentRuntime()).selfCommand();
+  const runtime = await currentRuntime();
+  const self = runtime.selfCommand();
   // Under sudo, a system unit runs the daemon as the user who asked, not as root.
   const user = system ? process.env.SUDO_USER || loginName() : undefined;
   return {
@@ -62,7 +63,7 @@ async function describeDaemonService(ctx: CliContext, system: boolean): Promise<
     execPath: self.argv[0]!,
     args: [...self.argv.slice(1), "daemon"],
     // launchd starts programs with a bare PATH; docker, git and ssh must be found as in the user's shell.
-    env: { PATH: process.env.PATH || "/usr/local/bin:/usr/bin:/bin", NEXUS_HOME: ctx.paths.home },
+    env: { ...runtime.daemonEnv(), PATH: process.env.PATH || "/usr/local/bin:/usr/bin:/bin", NEXUS_HOME: ctx.paths.home },
     logPath: ctx.paths.daemonLog,
     ...(self.cwd ? { workingDirectory: self.cwd } : {}),
     ...(user ? { user } : {}),
