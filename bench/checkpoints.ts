@@ -81,9 +81,12 @@ async function main(): Promise<void> {
     const smallPhases: Array<Record<string, number>> = [];
     for (let i = 0; i < RUNS; i++) {
       await sh(`sudo sh -c 'echo ${i} > /opt/bench-small'`);
+      // Work a checkpoint leaves running after its answer (listing its changes) ends before anything is timed.
+      await s.checkpoints.settled();
       small.push(await time(() => s.checkpoints.create("bench", { name: `small-${i}` })));
       smallPhases.push(s.checkpoints.resolve(`small-${i}`, "bench").phasesMs ?? {});
       const tag = `nexus-bench-floor:small-${i}`;
+      await s.checkpoints.settled();
       commitSmall.push(await time(() => docker("commit", "--pause=true", cid(), tag)));
       floors.push(tag);
     }
@@ -94,6 +97,7 @@ async function main(): Promise<void> {
     const restore: number[] = [];
     const restorePhases: Array<Record<string, number>> = [];
     for (let i = 0; i < RUNS; i++) {
+      await s.checkpoints.settled();
       restore.push(await time(async () => restorePhases.push((await s.checkpoints.restore(`small-${i}`, "bench")).phasesMs ?? {})));
     }
     splits.push({ what: "restore → SSH ready, small", phases: restorePhases });
@@ -102,6 +106,7 @@ async function main(): Promise<void> {
     const hostKey = generateEd25519("bench-host");
     const pool = new SshPool({ privateKey: key.privateKey });
     const image = JSON.parse(docker("inspect", cid()))[0].Image as string;
+    await s.checkpoints.settled();
     for (let i = 0; i < RUNS; i++) {
       run.push(
         await time(async () => {
@@ -129,10 +134,12 @@ async function main(): Promise<void> {
     const bigPhases: Array<Record<string, number>> = [];
     for (let i = 0; i < Math.max(1, Math.min(RUNS, 3)); i++) {
       await sh(`head -c 100M /dev/urandom > ~/big-${i} && sudo sh -c 'head -c 100M /dev/urandom > /opt/big-${i}'`);
+      await s.checkpoints.settled();
       big.push(await time(() => s.checkpoints.create("bench", { name: `big-${i}` })));
       bigPhases.push(s.checkpoints.resolve(`big-${i}`, "bench").phasesMs ?? {});
       await sh(`sudo sh -c 'head -c 100M /dev/urandom > /opt/big-floor-${i}'`);
       const tag = `nexus-bench-floor:big-${i}`;
+      await s.checkpoints.settled();
       commitBig.push(await time(() => docker("commit", "--pause=true", cid(), tag)));
       floors.push(tag);
       await sh(`rm -f ~/big-${i} && sudo rm -f /opt/big-${i} /opt/big-floor-${i}`);

@@ -202,6 +202,11 @@ export interface ContainerEngine {
    * container; undefined when that container cannot start (no tar in the image).
    */
   readImagePaths(image: string, paths: readonly string[], labels: Record<string, string>, timeoutMs?: number): Promise<TarStream | undefined>;
+  /**
+   * `entrypoint cmd` run once in a throwaway container of `image` (root, no network, no log), its
+   * standard output streamed; undefined when that container cannot start (the image lacks the program).
+   */
+  runInImage(image: string, entrypoint: string[], cmd: string[], labels: Record<string, string>, timeoutMs?: number): Promise<TarStream | undefined>;
   /** Container events for containers carrying `labels` until `signal` aborts; reconnects by itself. */
   watchContainerEvents(labels: Record<string, string>, onEvent: (e: { action: string; workspaceId?: string }) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void>;
 }

@@ -6,6 +6,7 @@ import { engineAddress } from "./connect.ts";
 import * as checkpoints from "./checkpoints.ts";
 import type { ContainerEngine, ContainerPathStat, ContainerSpec, ContainerState, ContainerStats, ContainerSummary, FsChange, ImageInfo, ImageReader, TarStream, VolumeSummary } from "./container-engine.ts";
 import { toCreateOptions } from "./create-options.ts";
+import { runInImage } from "./image-run.ts";
 import { ImageBuilds } from "./images.ts";
 import { LABELS } from "./labels.ts";
 import { type RawStats, toContainerStats } from "./stats.ts";
@@ -317,6 +318,10 @@ export class DockerEngine implements ContainerEngine {
 
   readImagePaths(image: string, paths: readonly string[], labels: Record<string, string>, timeoutMs?: number): Promise<TarStream | undefined> {
     return checkpoints.startTarReader(this, image, paths, labels, timeoutMs);
+  }
+
+  runInImage(image: string, entrypoint: string[], cmd: string[], labels: Record<string, string>, timeoutMs?: number): Promise<TarStream | undefined> {
+    return runInImage(this, image, entrypoint, cmd, labels, timeoutMs);
   }
 
   async watchContainerEvents(labels: Record<string, string>, onEvent: (e: { action: string; workspaceId?: string }) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {

@@ -63,47 +63,104 @@ async function optional(args: readonly string[], cwd: string): Promise<string | 
   return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : null;
 }
 
+interface TempIndex {
+  env: Record<string, string>;
+  as: { uid: number; gid: number } | undefined;
+  remove(): void;
+}
+
 /** A temporary index beside the real one, seeded from it (its stat data makes `add -A` fast). */
-async function withTempIndex<T>(dir: string, fn: (env: Record<string, string>, as: { uid: number; gid: number } | undefined) => Promise<T>): Promise<T> {
+async function openTempIndex(dir: string): Promise<TempIndex> {
   // One git process for both answers (each process costs several ms, many more on a loaded machine).
   const [gitDir, rel] = (await must(["rev-parse", "--absolute-git-dir", "--git-path", "index"], dir)).split("\n") as [string, string];
   const real = isAbsolute(rel) ? rel : join(dir, rel);
   const tmp = join(gitDir, `nexus-checkpoint-${randomBytes(4).toString("hex")}.index`);
-  const as = ownerOf(dir);
-  try {
-    if (existsSync(real)) copyFileSync(real, tmp);
-    return await fn({ GIT_INDEX_FILE: tmp }, as);
-  } finally {
+  const remove = () => {
     rmSync(tmp, { force: true });
     rmSync(`${tmp}.lock`, { force: true });
+  };
+  try {
+    if (existsSync(real)) copyFileSync(real, tmp);
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return { env: { GIT_INDEX_FILE: tmp }, as: ownerOf(dir), remove };
+}
+
+async function withTempIndex<T>(dir: string, fn: (env: Record<string, string>, as: { uid: number; gid: number } | undefined) => Promise<T>): Promise<T> {
+  const t = await openTempIndex(dir);
+  try {
+    return await fn(t.env, t.as);
+  } finally {
+    t.remove();
   }
 }
 
-/** Records the worktree at `dir` under `ref` (e.g. refs/nexus/checkpoints/<id>). */
-export async function snapshotWorktree(dir: string, ref: string, message: string): Promise<WorktreeSnapshot> {
+/**
+ * A snapshot in three steps, so that only the one that reads the working files runs while the
+ * container is frozen: prepareSnapshot (HEAD, branch, the user's staged state: the host's own git
+ * dir, which the container cannot write), take (every file not ignored, through the temporary
+ * index), finish (the commit and the ref). discard() drops one that will not be finished.
+ */
+export interface PendingSnapshot {
+  take(): Promise<void>;
+  finish(ref: string, message: string): Promise<WorktreeSnapshot>;
+  discard(): void;
+}
+
+export async function prepareSnapshot(dir: string, message: string): Promise<PendingSnapshot> {
   // HEAD and its branch are read beside the temporary index's work (they touch no index).
   const headP = optional(["rev-parse", "-q", "--verify", "HEAD^{commit}"], dir);
   const branchP = optional(["symbolic-ref", "-q", "--short", "HEAD"], dir);
   // Heard even when the index work fails first (an unheard rejection would end the daemon); awaited below.
   headP.catch(() => {});
   branchP.catch(() => {});
-  return withTempIndex(dir, async (env, as) => {
-    // The staged state first (the copy is the user's index as it is), then everything not ignored.
+  const temp = await openTempIndex(dir);
+  try {
+    const { env, as } = temp;
+    // The staged state first (the copy is the user's index as it is).
     const staged = await run(["write-tree"], dir, env, as);
     const indexTree = staged.code === 0 ? staged.stdout.trim() : null;
-    await must(["add", "-A", "--", "."], dir, env, as);
-    const tree = await must(["write-tree"], dir, env, as);
     const [head, branch] = await Promise.all([headP, branchP]);
     // The staged tree hangs off a commit of its own, a second parent: objects under the ref are never collected.
     const parents: string[] = head ? ["-p", head] : [];
-    if (indexTree) {
-      const indexCommit = await must(["commit-tree", indexTree, ...parents, "-m", `${message} (staged)`], dir, { ...env, ...AUTHOR }, as);
-      parents.push("-p", indexCommit);
-    }
-    const commit = await must(["commit-tree", tree, ...parents, "-m", message], dir, { ...env, ...AUTHOR }, as);
-    await must(["update-ref", ref, commit], dir, {}, as);
-    return { commit, tree, indexTree, head, branch };
-  });
+    if (indexTree) parents.push("-p", await must(["commit-tree", indexTree, ...parents, "-m", `${message} (staged)`], dir, { ...env, ...AUTHOR }, as));
+    let tree: string | undefined;
+    return {
+      take: async () => {
+        // Everything not ignored, into the copy: its stat data (the user's index) spares hashing unchanged files.
+        await must(["add", "-A", "--", "."], dir, env, as);
+        tree = await must(["write-tree"], dir, env, as);
+      },
+      finish: async (ref, msg) => {
+        try {
+          if (!tree) throw new Error("finish() before take()");
+          const commit = await must(["commit-tree", tree, ...parents, "-m", msg], dir, { ...env, ...AUTHOR }, as);
+          await must(["update-ref", ref, commit], dir, {}, as);
+          return { commit, tree, indexTree, head, branch };
+        } finally {
+          temp.remove();
+        }
+      },
+      discard: () => temp.remove(),
+    };
+  } catch (err) {
+    temp.remove();
+    throw err;
+  }
+}
+
+/** Records the worktree at `dir` under `ref` (e.g. refs/nexus/checkpoints/<id>). */
+export async function snapshotWorktree(dir: string, ref: string, message: string): Promise<WorktreeSnapshot> {
+  const pending = await prepareSnapshot(dir, message);
+  try {
+    await pending.take();
+  } catch (err) {
+    pending.discard();
+    throw err;
+  }
+  return pending.finish(ref, message);
 }
 
 /**

@@ -22,7 +22,13 @@ export interface CheckpointRecord {
     /** The workspace's original image (id), which the container always runs on. */
     baseImage: string;
     layerBytes: number;
-    changes: RootfsChanges;
+    /**
+     * What the commit changed against `baseImage`, as restore copies it in. Null until listed: a
+     * checkpoint lists it after it is taken, from the committed image (image-listing.ts), and then
+     * `exclude` (the paths left out: mounts, files the daemon writes) is what the listing drops.
+     */
+    changes: RootfsChanges | null;
+    exclude?: string[];
   } | null;
   home: { file: string; bytes: number } | null;
   worktree: {
@@ -57,7 +63,8 @@ export interface CheckpointView {
   durationMs: number;
   sizeBytes: number;
   holds: {
-    container: { image: string; baseImage: string; changedPaths: number; deletedPaths: number; bytes: number } | null;
+    /** changedPaths and deletedPaths are null until the commit's changes are listed (moments after the checkpoint is taken). */
+    container: { image: string; baseImage: string; changedPaths: number | null; deletedPaths: number | null; bytes: number } | null;
     home: { bytes: number } | null;
     worktree: { ref: string; head: string | null; branch: string | null; untracked: true; ignored: false } | null;
   };
@@ -65,7 +72,7 @@ export interface CheckpointView {
 
 export function toCheckpointView(r: CheckpointRecord): CheckpointView {
   const container = r.container
-    ? { image: r.container.image, baseImage: r.container.baseImage, changedPaths: r.container.changes.copy.length, deletedPaths: r.container.changes.remove.length, bytes: r.container.layerBytes }
+    ? { image: r.container.image, baseImage: r.container.baseImage, changedPaths: r.container.changes?.copy.length ?? null, deletedPaths: r.container.changes?.remove.length ?? null, bytes: r.container.layerBytes }
     : null;
   return {
     id: r.id,

@@ -71,8 +71,8 @@ describe.skipIf(why !== undefined)("checkpoints of a workspace on a remote engin
     first = cp.id;
     const record = s.checkpoints.resolve(cp.id);
     expect(record.engine).toBe("remote");
-    expect(record.container!.changes.copy).toContain("/opt/marker");
-    expect(record.container!.changes.copy.some((p) => p.startsWith("/workspace") || p.startsWith("/home/nexus"))).toBe(false);
+    expect(record.container!.changes!.copy).toContain("/opt/marker");
+    expect(record.container!.changes!.copy.some((p) => p.startsWith("/workspace") || p.startsWith("/home/nexus"))).toBe(false);
     const labels = JSON.parse(remote.docker("image", "inspect", record.container!.image))[0].Config.Labels as Record<string, string>;
     expect(labels[CHECKPOINT_LABELS.id]).toBe(cp.id);
     expect(labels["dev.nexus.remote.local-ports"] ?? "").toBe("");

@@ -84,10 +84,11 @@ describe("create", () => {
     expect(cp.holds.worktree!.branch).toBe("nexus/cp");
     expect(cp.holds.worktree!.head).toBe(head);
     const record = s.checkpoints.resolve(cp.id);
-    expect(record.container!.changes.copy).toContain("/opt/marker");
-    expect(record.container!.changes.remove).toContain("/usr/share/doc/tmux");
+    // The first checkpoint of an image takes `docker diff` while frozen (later ones list the commit afterwards).
+    expect(record.container!.changes!.copy).toContain("/opt/marker");
+    expect(record.container!.changes!.remove).toContain("/usr/share/doc/tmux");
     // Mounts and files the daemon writes are not part of it.
-    expect(record.container!.changes.copy.some((p) => p.startsWith("/home/nexus") || p.startsWith("/workspace") || p.startsWith("/etc/nexus"))).toBe(false);
+    expect(record.container!.changes!.copy.some((p) => p.startsWith("/home/nexus") || p.startsWith("/workspace") || p.startsWith("/etc/nexus"))).toBe(false);
     expect(git(worktree("cp"), "rev-parse", "HEAD")).toBe(head);
     expect(indexHash("cp")).toBe(index);
     // The workspace's own git dir: HEAD and index untouched, the index held, HEAD recorded.
@@ -101,6 +102,22 @@ describe("create", () => {
     expect(git(repo, "show", `${cp.holds.worktree!.ref}:src/app.txt`)).toBe("v1\nchanged-1");
     // Frozen for the instant it was taken, running again after.
     expect(JSON.parse(docker("inspect", s.store.findByName("cp")!.containerId!))[0].State.Status).toBe("running");
+  }, 300_000);
+
+  test("a later checkpoint takes no docker diff while frozen: its changes are listed from the commit after the answer, and are the ones docker diff found", async () => {
+    await s.checkpoints.settled();
+    const again = await s.checkpoints.create("cp", { name: "again" });
+    expect(Object.keys(s.checkpoints.resolve(again.id).phasesMs!)).not.toContain("diff");
+    await s.checkpoints.settled();
+    const listed = s.checkpoints.resolve(again.id).container!.changes!;
+    const diffed = s.checkpoints.resolve(first).container!.changes!;
+    expect(listed.copy).toContain("/opt/marker");
+    expect(listed.remove).toContain("/usr/share/doc/tmux");
+    expect(listed.copy.some((p) => p.startsWith("/home/nexus") || p.startsWith("/workspace") || p.startsWith("/etc/nexus"))).toBe(false);
+    // What docker diff found a moment before is all there (the workspace may have written a log or two since).
+    expect(listed.copy).toEqual(expect.arrayContaining(diffed.copy));
+    expect(listed.remove).toEqual(expect.arrayContaining(diffed.remove));
+    await s.checkpoints.delete(again.id);
   }, 300_000);
 
   test("the committed image is one layer on the original image and carries no secret in its environment", () => {

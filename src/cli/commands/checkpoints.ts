@@ -54,7 +54,7 @@ async function listCheckpoints(ctx: CliContext, ref: string | undefined): Promis
       c.auto ? `${c.name} ${yellow("(auto)", ctx.color)}` : c.name,
       c.id,
       ago(c.createdAt),
-      c.holds.container ? `${c.holds.container.changedPaths} changed, ${c.holds.container.deletedPaths} deleted` : "-",
+      c.holds.container ? (c.holds.container.changedPaths === null ? "committed (listing)" : `${c.holds.container.changedPaths} changed, ${c.holds.container.deletedPaths} deleted`) : "-",
       c.holds.home ? bytes(c.holds.home.bytes) : "-",
       c.holds.worktree ? `${c.holds.worktree.branch ?? "detached"}@${(c.holds.worktree.head ?? "").slice(0, 7) || "-"}` : "-",
       bytes(c.sizeBytes),
@@ -90,7 +90,11 @@ export async function restoreCommand(ctx: CliContext, args: string[]): Promise<n
 
 function holds(c: CheckpointView): string {
   const lines: string[] = [];
-  if (c.holds.container) lines.push(`  container  ${c.holds.container.changedPaths} changed and ${c.holds.container.deletedPaths} deleted paths (${bytes(c.holds.container.bytes)}) as ${c.holds.container.image}`);
+  if (c.holds.container) {
+    // The changed paths are listed from the committed image moments after it is taken.
+    const what = c.holds.container.changedPaths === null ? "the changed files" : `${c.holds.container.changedPaths} changed and ${c.holds.container.deletedPaths} deleted paths`;
+    lines.push(`  container  ${what} (${bytes(c.holds.container.bytes)}) as ${c.holds.container.image}`);
+  }
   if (c.holds.home) lines.push(`  home       /home/nexus (${bytes(c.holds.home.bytes)})`);
   if (c.holds.worktree) lines.push(`  worktree   ${c.holds.worktree.ref} (untracked files included, ignored ones not) on ${c.holds.worktree.branch ?? "a detached HEAD"}@${(c.holds.worktree.head ?? "").slice(0, 7)}`);
   lines.push("  not held   running processes and their memory (a pause keeps those; a checkpoint does not)");

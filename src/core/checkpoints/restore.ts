@@ -31,7 +31,7 @@ export interface RestoreContext {
   log: Logger;
   dir: string;
   /** An automatic checkpoint (the caller holds the workspace's lock). */
-  checkpoint(r: WorkspaceRecord, input: CreateCheckpointInput): Promise<CheckpointRecord>;
+  checkpoint(r: WorkspaceRecord, input: CreateCheckpointInput, opts?: { thawed?: () => void }): Promise<CheckpointRecord>;
   /** Makes the new container (`target`) and fills it with the checkpoint's container changes and home; answers its id. */
   fillContainer(c: CheckpointRecord, target: () => Promise<string>, phases: Phases, opts?: FillOptions): Promise<string>;
   view(c: CheckpointRecord): CheckpointView;
@@ -113,8 +113,11 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   let release = async () => {};
   let safety: CheckpointRecord | undefined;
   step("checkpoint", `Taking an automatic checkpoint of ${r.name} first; making its new container from checkpoint ${cp.name} meanwhile`);
+  let thawed = () => {};
+  const partsTaken = new Promise<void>((resolve) => (thawed = resolve));
+  let stopRan = false;
   const taken = phases
-    .part("auto-checkpoint", () => ctx.checkpoint(r, { description: `The state of ${r.name} before checkpoint '${cp.name}' was restored` }))
+    .part("auto-checkpoint", () => ctx.checkpoint(r, { description: `The state of ${r.name} before checkpoint '${cp.name}' was restored` }, { thawed }))
     .then((s) => {
       safety = s;
       j.safetyId = s.id;
@@ -122,23 +125,29 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
       step("checkpoint", `The current state is kept in checkpoint ${s.name} (${s.id})`);
       return s;
     });
-  // Only once the current state is kept does the workspace stop.
-  const stopped = taken.then(() =>
+  // The workspace stops once every part of the current state is taken (its commit, ref and record
+  // are written meanwhile): stopping changes nothing of it, the old container and volume stay.
+  const stopped = Promise.race([partsTaken, taken]).then(() =>
     phases.part("stop", async () => {
       step("stop", `Stopping ${r.name}`);
+      stopRan = true;
       await ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10 });
       // Down now: the workspace's host ports are held at once, until the new container takes them.
       release = await holdPorts(publishedPorts(spec, engine.publishedHost));
-      // From here the worktree and the own git index (shared with the old container) change.
-      j.phase = "worktree";
-      writeJournal(ctx.dir, j);
     }),
   );
+  // Only once the current state is kept (its record written) and the old container is down do the
+  // worktree and the own git index (shared with the old container) change.
+  const down = Promise.all([taken, stopped]).then(() => {
+    j.phase = "worktree";
+    writeJournal(ctx.dir, j);
+  });
   try {
-    const [, , worktree] = await allSettled([
+    const [, , , worktree] = await allSettled([
       taken,
       stopped,
-      stopped.then(() => {
+      down,
+      down.then(() => {
         step("worktree", j.worktreePath ? `Putting the worktree's files back in ${j.worktreePath}` : "Putting the workspace's files back");
         return phases.part("worktree", async () => {
           if (!j.worktreePath) return { headMoved: false };
@@ -162,7 +171,7 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
           },
           phases,
           {
-            ready: () => stopped,
+            ready: () => down,
             extra: async () => {
               const index = gitIndexPart(ctx, cp, await taken);
               gitIndex = index.outcome;
@@ -179,8 +188,10 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
     const e = toNexusError(err);
     await release();
     if (!safety) {
-      // The automatic checkpoint failed: the workspace was never touched; what was made goes.
+      // The automatic checkpoint failed: the workspace was never changed; what was made goes, and a
+      // workspace stopped meanwhile (its parts were taken, its record then failed) starts again.
       await undo(ctx, j, undefined);
+      if (stopRan && wasUp) await ctx.workspaces.startLocked(r.id).catch((s: Error) => ctx.log.warn(`${r.name}: starting again after a failed restore: ${s.message}`));
       throw err;
     }
     ctx.log.warn(`restore of ${cp.name} onto ${r.name} failed, undoing it: ${e.message}`);

@@ -2,14 +2,17 @@
 // workspace's original image), home volume (a tar) and worktree (git objects under a ref), taken at
 // one instant while the container is frozen. Restore lives in restore.ts.
 import { randomBytes } from "node:crypto";
-import { existsSync, rmSync } from "node:fs";
-import { changesParts, CHECKPOINT_LABELS, listCheckpointImages, type CheckpointReader, reduceChanges, saveArchive, saveArchiveIfExists } from "../../docker/checkpoints.ts";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { basename } from "node:path";
+import { changesParts, CHECKPOINT_LABELS, listCheckpointImages, type CheckpointReader, reduceChanges, type RootfsChanges, saveArchive } from "../../docker/checkpoints.ts";
+import { diffListings, listImage, type Listing } from "../../docker/image-listing.ts";
+import { tar } from "../../docker/tar.ts";
 import type { ContainerEngine } from "../../docker/container-engine.ts";
 import { putRestoreArchive, writeRestoreArchive, type RestorePart } from "../../docker/restore-archive.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
 import { NEXUS_INIT } from "../../docker/image-context.ts";
 import { LABELS } from "../../docker/labels.ts";
-import { deleteSnapshotRef, restoreWorktree, snapshotWorktree } from "../../git/snapshot.ts";
+import { deleteSnapshotRef, prepareSnapshot, restoreWorktree, type PendingSnapshot } from "../../git/snapshot.ts";
 import type { CheckpointStore } from "../../store/checkpoints.ts";
 import type { WorkspaceStore } from "../../store/workspaces.ts";
 import { errors, NexusError } from "../errors.ts";
@@ -66,6 +69,14 @@ const noProgress: ProgressSink = () => {};
 
 export class CheckpointService {
   readonly #d: CheckpointServiceDeps;
+  /** Listings of original images (image-listing.ts), one per engine and image while the daemon runs; an image without GNU find has none. */
+  readonly #baseListings = new Map<string, Promise<Listing>>();
+  /** Engine and image keys whose listing was made: their checkpoints list the commit's changes afterwards instead of `docker diff` while frozen. */
+  readonly #listed = new Set<string>();
+  /** Listings of checkpoints' changes under way, by checkpoint id. */
+  readonly #listing = new Map<string, Promise<RootfsChanges>>();
+  /** Work left running after an answer (listings): the bench and tests wait for it with settled(). */
+  readonly #background = new Set<Promise<unknown>>();
 
   constructor(deps: CheckpointServiceDeps) {
     this.#d = deps;
@@ -155,7 +166,7 @@ export class CheckpointService {
   }
 
   /** Takes a checkpoint; the caller holds the workspace's lock. */
-  async createLocked(r: WorkspaceRecord, input: CreateCheckpointInput, auto: boolean): Promise<CheckpointRecord> {
+  async createLocked(r: WorkspaceRecord, input: CreateCheckpointInput, auto: boolean, opts: { thawed?: () => void } = {}): Promise<CheckpointRecord> {
     const d = this.#d;
     const started = performance.now();
     const remote = this.#remote(r);
@@ -191,7 +202,9 @@ export class CheckpointService {
     d.store.save(record);
     const cid = r.containerId;
     const freeze = info.running && !info.paused;
+    const lazy = this.#listed.has(listingKey(r.engine, info.image));
     const phases = new Phases();
+    let snapshot: Promise<PendingSnapshot> | undefined;
     try {
       // Commits made inside reach the host branch first, so the worktree part records the HEAD they
       // are on (a sync only when refs moved since the last one); HEAD inside comes with it.
@@ -208,51 +221,76 @@ export class CheckpointService {
       }
       phases.mark("git-sync");
       const indexInside = d.workspaces.gitIndexInside(r);
+      // What the worktree part reads from the host's git dir (HEAD, the staged state) beside the freeze:
+      // the container cannot write it; only the working files are read while frozen.
+      const message = `nexus checkpoint ${name} of ${r.name}`;
+      snapshot = r.repository && existsSync(r.mountPath) ? phases.part("worktree-prepare", () => prepareSnapshot(r.mountPath, message)) : undefined;
+      snapshot?.catch(() => {}); // awaited in the worktree part
       if (freeze) await this.#freeze(engine, cid);
       phases.mark("freeze");
+      let pending: PendingSnapshot | undefined;
       try {
         // The parts side by side while frozen: they are of one instant, and the freeze lasts as long as the slowest.
         const exclude = [...NOT_HELD, HOME, ...info.mountTargets];
-        const [container, home, worktree, ownGit] = await allSettled([
+        const [container, home, , ownGit] = await allSettled([
           (async () => {
-            // What changed and the commit of it, side by side: the container is frozen, so both see the same files.
-            const [changes, imageId] = await allSettled([
-              phases.part("diff", async () => reduceChanges(await engine.containerChanges(cid), exclude)),
-              phases.part("commit", () =>
-                engine.commitContainer(
-                  cid,
-                  { repo: "nexus-checkpoint", tag: id, comment: `nexus checkpoint ${id}` },
-                  { [CHECKPOINT_LABELS.id]: id, [CHECKPOINT_LABELS.instance]: d.instance, [CHECKPOINT_LABELS.workspaceId]: r.id },
-                  [LABELS.managed, LABELS.instance, LABELS.workspaceId, LABELS.workspaceName],
-                ),
+            const commit = phases.part("commit", () =>
+              engine.commitContainer(
+                cid,
+                { repo: "nexus-checkpoint", tag: id, comment: `nexus checkpoint ${id}` },
+                { [CHECKPOINT_LABELS.id]: id, [CHECKPOINT_LABELS.instance]: d.instance, [CHECKPOINT_LABELS.workspaceId]: r.id },
+                [LABELS.managed, LABELS.instance, LABELS.workspaceId, LABELS.workspaceName],
               ),
-            ] as const);
-            return { image: `nexus-checkpoint:${id}`, imageId, baseImage: info.image, layerBytes: 0, changes };
+            );
+            const base = { image: `nexus-checkpoint:${id}`, baseImage: info.image, layerBytes: 0 };
+            // The original image was listed: the commit's changes are listed from it afterwards (#changesOf).
+            if (lazy) return { ...base, imageId: await commit, changes: null, exclude };
+            // Otherwise `docker diff` beside the commit: the container is frozen, so both see the same files.
+            const [changes, imageId] = await allSettled([phases.part("diff", async () => reduceChanges(await engine.containerChanges(cid), exclude)), commit] as const);
+            return { ...base, imageId, changes };
           })(),
           phases.part("home", async () => {
             const file = d.store.homeFile(id);
             return { file, bytes: await saveArchive(engine, cid, HOME, file) };
           }),
           phases.part("worktree", async () => {
-            if (!r.repository || !existsSync(r.mountPath)) return null;
-            const ref = `refs/nexus/checkpoints/${id}`;
-            const snap = await snapshotWorktree(r.mountPath, ref, `nexus checkpoint ${name} of ${r.name}`);
-            return { repository: r.repository.path, path: r.mountPath, ref, ...snap };
+            if (!snapshot) return;
+            pending = await snapshot;
+            await pending.take();
           }),
           phases.part("git-index", async () => {
             if (!indexInside) return null;
             const file = d.store.gitIndexFile(id);
-            const bytes = await saveArchiveIfExists(engine, cid, indexInside, file);
-            return { indexFile: bytes === undefined ? null : file, bytes: bytes ?? 0, head: insideHead };
+            // Read on the host: the container is frozen or stopped (own-gitdir.ts says why that is safe);
+            // a tar of the one file, as the engine's archive read gave it.
+            let index: ReturnType<WorkspaceService["gitIndexWhileStill"]>;
+            try {
+              index = d.workspaces.gitIndexWhileStill(r);
+            } catch (e) {
+              d.log.warn(`${r.name}: checkpoint ${id} does not hold the workspace's git index: ${(e as Error).message}`);
+            }
+            if (!index) return { indexFile: null, bytes: 0, head: insideHead };
+            const content = tar([{ name: basename(indexInside), content: index.content, mode: index.mode, uid: index.uid, gid: index.gid }]);
+            writeFileSync(file, content, { mode: 0o600 });
+            return { indexFile: file, bytes: content.length, head: insideHead };
           }),
         ] as const);
-        Object.assign(record, { container, home, worktree, ...(ownGit ? { ownGit } : {}) });
+        Object.assign(record, { container, home, ...(ownGit ? { ownGit } : {}) });
         phases.mark("parts");
       } finally {
         if (freeze) await engine.unpause(cid);
         phases.mark("unfreeze");
       }
-      const [layer, base] = await Promise.all([engine.imageInfo(record.container!.image), engine.imageInfo(info.image)]);
+      // Every part is of the instant (the image, the home tar, the worktree's tree): a restore may stop the workspace now.
+      opts.thawed?.();
+      // After the thaw: the worktree's commit and ref, beside the sizes.
+      const ref = `refs/nexus/checkpoints/${id}`;
+      const repository = r.repository?.path;
+      const [, layer, base] = await Promise.all([
+        pending && repository ? pending.finish(ref, message).then((snap) => void (record.worktree = { repository, path: r.mountPath, ref, ...snap })) : null,
+        engine.imageInfo(record.container!.image),
+        engine.imageInfo(info.image),
+      ]);
       record.container!.layerBytes = Math.max(0, (layer?.size ?? 0) - (base?.size ?? 0));
       phases.mark("sizes");
       record.durationMs = Math.round(performance.now() - started);
@@ -260,8 +298,14 @@ export class CheckpointService {
       record.state = "ready";
       d.store.save(record);
       d.log.info(`checkpoint ${name} (${id}) of ${r.name} in ${record.durationMs} ms (${phases})`);
+      // After the answer, under the workspace's lock (so never beside its restore or stop): the
+      // commit's changes listed, or the original image's listing made for the next checkpoints.
+      if (lazy) this.#later(`listing the changes of checkpoint ${id}`, () => d.workspaces.exclusive(r.id, () => this.#changesOf(record)));
+      else this.#later(`listing the files of image ${info.image}`, () => this.#baseListing(r.engine, info.image));
       return record;
     } catch (err) {
+      // A snapshot not finished leaves its temporary index: it goes (idempotent once finished).
+      void snapshot?.then((p) => p.discard(), () => {});
       await this.#discard(record).catch((e: Error) => d.log.warn(`cleaning up checkpoint ${id}: ${e.message}`));
       throw err;
     }
@@ -275,6 +319,67 @@ export class CheckpointService {
       () => engine.pause(containerId).catch(async (err: unknown) => { if (!(await frozeAnyway(err))) throw err; }),
       { attempts: 5, delayMs: (n) => 250 * n, retryOn: (err) => /freeze/i.test((err as Error).message) },
     );
+  }
+
+  /** Runs `fn` after the current answer; a failure is only logged (what it makes is made again when needed). */
+  #later(what: string, fn: () => Promise<unknown>): void {
+    const p: Promise<unknown> = Promise.resolve()
+      .then(fn)
+      .catch((e: Error) => this.#d.log.info(`${what}: ${e.message} (done again when needed)`))
+      .finally(() => this.#background.delete(p));
+    this.#background.add(p);
+  }
+
+  /** Settles once the work left running after answers (listings) has ended. */
+  async settled(): Promise<void> {
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
+  }
+
+  #readerLabels(): Record<string, string> {
+    return { [LABELS.managed]: "true", [LABELS.instance]: this.#d.instance, [LABELS.role]: "checkpoint-read" };
+  }
+
+  /** The listing of an original image on an engine, made once (an image is never changed). */
+  #baseListing(engineName: string | undefined, image: string): Promise<Listing> {
+    const key = listingKey(engineName, image);
+    let p = this.#baseListings.get(key);
+    if (!p) {
+      p = listImage(this.#engine(engineName), image, this.#readerLabels());
+      this.#baseListings.set(key, p);
+      p.then(
+        () => this.#listed.add(key),
+        () => {}, // no listing: this image's checkpoints keep `docker diff` (tried again after a daemon restart)
+      );
+    }
+    return p;
+  }
+
+  /** What a checkpoint's commit changed, listed from its image when the checkpoint did not take `docker diff`; kept in its record. */
+  async #changesOf(c: CheckpointRecord): Promise<RootfsChanges> {
+    const k = c.container!;
+    if (k.changes) return k.changes;
+    let p = this.#listing.get(c.id);
+    if (!p) {
+      p = (async () => {
+        const [base, top] = await Promise.all([this.#baseListing(c.engine, k.baseImage), listImage(this.#engine(c.engine), k.image, this.#readerLabels())]);
+        const changes = reduceChanges(diffListings(base, top), k.exclude ?? []);
+        // The record may have been read again (or deleted) meanwhile: the one the store holds gets them.
+        for (const rec of new Set([c, this.#d.store.get(c.id)])) {
+          if (!rec?.container) continue;
+          rec.container.changes = changes;
+          delete rec.container.exclude;
+        }
+        const now = this.#d.store.get(c.id);
+        if (now) this.#d.store.save(now);
+        return changes;
+      })();
+      this.#listing.set(c.id, p);
+      p.then(
+        () => this.#listing.delete(c.id),
+        () => this.#listing.delete(c.id),
+      );
+    }
+    return p;
   }
 
   #uniqueName(r: WorkspaceRecord, wanted: string | undefined, auto: boolean): string {
@@ -352,7 +457,7 @@ export class CheckpointService {
       workspaces: this.#d.workspaces,
       log: this.#d.log,
       dir: this.#d.dir,
-      checkpoint: (r, input) => this.createLocked(r, input, true),
+      checkpoint: (r, input, opts) => this.createLocked(r, input, true, opts),
       fillContainer: (c, target, phases, opts) => this.#fillContainer(c, target, phases, opts),
       view: toCheckpointView,
     };
@@ -380,8 +485,8 @@ export class CheckpointService {
         details: { checkpoint: c.id },
       });
     }
-    const temp = { [LABELS.managed]: "true", [LABELS.instance]: d.instance, [LABELS.role]: "checkpoint-read" };
-    const image = c.container && c.container.changes.copy.length > 0 ? c.container.image : undefined;
+    const temp = this.#readerLabels();
+    const listChanges = () => phases.part("list-changes", () => this.#changesOf(c));
     const file = d.store.copyInFile(randomBytes(4).toString("hex"));
     try {
       const [containerId] = await allSettled([
@@ -392,7 +497,8 @@ export class CheckpointService {
           try {
             async function* parts(): AsyncGenerator<RestorePart> {
               if (c.container) {
-                const { copy, remove } = c.container.changes;
+                const { copy, remove } = await listChanges();
+                const image = copy.length > 0 ? c.container.image : undefined;
                 // The changed paths in one tar made inside a container of the checkpoint image; an
                 // image without tar is read path by path through the engine instead.
                 const tar = image ? await engine.readImagePaths(image, copy, temp) : undefined;
@@ -485,4 +591,9 @@ function otherWorkspace(c: CheckpointRecord, asked: string): NexusError {
     `Restore it there ('nexus restore ${c.workspaceName} ${c.name}'), or start a new workspace from it ('nexus create <name> --from-checkpoint ${c.id}')`,
     { checkpoint: c.id, workspaceName: c.workspaceName },
   );
+}
+
+/** Listings are per engine and image (an image id names the same files on one engine only). */
+function listingKey(engine: string | undefined, image: string): string {
+  return `${engine || LOCAL_ENGINE}\0${image}`;
 }

@@ -317,6 +317,10 @@ export class RemoteEngine implements ContainerEngine {
     return (await this.#up()).readImagePaths(image, paths, labels, timeoutMs);
   }
 
+  async runInImage(image: string, entrypoint: string[], cmd: string[], labels: Record<string, string>, timeoutMs?: number): Promise<TarStream | undefined> {
+    return (await this.#up()).runInImage(image, entrypoint, cmd, labels, timeoutMs);
+  }
+
   async watchContainerEvents(labels: Record<string, string>, onEvent: (e: { action: string; workspaceId?: string }) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
     // Reconnects by itself (the inner engine retries), also while the connection is down.
     await this.tunnel.standby();
