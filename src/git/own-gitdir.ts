@@ -6,8 +6,9 @@
 // daemon moves commits of the workspace's branch between the two (src/core/git-sync.ts).
 //
 // The daemon writes this directory once, before any container has it; afterwards the workspace owns
-// it and the daemon never reads or writes a file in it (it is untrusted), except for lstat (a trigger).
-import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+// it and the daemon never reads or writes a file in it (it is untrusted), except for lstat (a trigger)
+// and a checkpoint's read of its index while no process of the workspace runs (readIndexWhileStill).
+import { chmodSync, closeSync, constants, fstatSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { runGit } from "./git.ts";
 import type { MountSpec } from "../docker/container-engine.ts";
@@ -219,4 +220,48 @@ export function refsFingerprint(layout: OwnGitLayout, side: "own" | "host" | "bo
       }
     })
     .join("|");
+}
+
+/** The own git dir's index as a file of the host (where the workspace's container sees it: indexPathInside). */
+function indexParts(layout: OwnGitLayout): string[] {
+  return layout.kind === "worktree" ? ["worktrees", layout.adminName, "index"] : ["index"];
+}
+
+/**
+ * The own git dir's index, read on the host for a checkpoint (an engine archive read of it holds the
+ * container's lock and mounts all its volumes: measured the longest part of the frozen window).
+ * Only while no process of the workspace runs (its container frozen or stopped: the caller's
+ * promise), so nothing can change a path between the checks and the read: no component may be a
+ * link, the file is opened without following one, and must be a regular file with one link, the one
+ * checked, of at most `maxBytes`. Undefined when there is no such file (as the engine's read when
+ * there is no index); a file that is there but fails a check is refused.
+ */
+export function readIndexWhileStill(layout: OwnGitLayout, maxBytes = 256 * 1024 * 1024): { content: Buffer; mode: number; uid: number; gid: number } | undefined {
+  let path = layout.dir;
+  const parts = indexParts(layout);
+  for (const [i, part] of parts.entries()) {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    if (!st.isDirectory()) throw new Error(`${path} in the workspace's git dir is not a folder`);
+    path = join(path, part);
+    if (i === parts.length - 1) break;
+  }
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) return undefined;
+  if (!st.isFile() || st.nlink !== 1 || st.size > maxBytes) throw new Error(`the workspace's git index (${path}) is not a plain file of at most ${maxBytes} bytes`);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const f = fstatSync(fd);
+    if (!f.isFile() || f.ino !== st.ino || f.dev !== st.dev || f.size > maxBytes) throw new Error(`the workspace's git index (${path}) changed while it was read`);
+    const content = Buffer.alloc(f.size);
+    let at = 0;
+    while (at < f.size) {
+      const n = readSync(fd, content, at, f.size - at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    return { content: content.subarray(0, at), mode: f.mode & 0o7777, uid: f.uid, gid: f.gid };
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HOST_OBJECTS, makeOwnGitDir, ownGitMounts, refsFingerprint, refTreeFingerprint, TREE_OVERFLOW, worktreeAdminName, type OwnGitLayout } from "../../src/git/own-gitdir.ts";
+import { HOST_OBJECTS, makeOwnGitDir, ownGitMounts, readIndexWhileStill, refsFingerprint, refTreeFingerprint, TREE_OVERFLOW, worktreeAdminName, type OwnGitLayout } from "../../src/git/own-gitdir.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -120,5 +120,37 @@ describe("the workspace's own git dir", () => {
     expect(refTreeFingerprint(layout)).toBe(before);
     for (let i = 0; i < 300; i++) mkdirSync(join(own, "refs", "tags", `d${i}`));
     expect(refTreeFingerprint(layout)).toBe(TREE_OVERFLOW);
+  });
+});
+
+describe("readIndexWhileStill (a checkpoint's read of the own index on the host)", () => {
+  test("reads a plain index; refuses links (of the file or a folder on the way) and hard links; nothing when there is none", async () => {
+    await using dir = tempDir("own-index");
+    const own = join(dir.path, "own");
+    const layout: OwnGitLayout = { kind: "worktree", dir: own, commonDir: join(dir.path, "repo", ".git"), adminName: "w", worktree: join(dir.path, "wt"), branch: "nexus/w" };
+    const admin = join(own, "worktrees", "w");
+    mkdirSync(admin, { recursive: true });
+    expect(readIndexWhileStill(layout)).toBeUndefined();
+    writeFileSync(join(admin, "index"), "DIRC-index", { mode: 0o640 });
+    const read = readIndexWhileStill(layout)!;
+    expect(read.content.toString()).toBe("DIRC-index");
+    expect(read.mode).toBe(0o640);
+    expect(readIndexWhileStill({ kind: "repo", dir: admin, commonDir: "/x", repo: "/x", branch: "b" })!.content.toString()).toBe("DIRC-index");
+
+    const secret = join(dir.path, "secret");
+    writeFileSync(secret, "host secret");
+    rmSync(join(admin, "index"));
+    symlinkSync(secret, join(admin, "index"));
+    expect(() => readIndexWhileStill(layout)).toThrow("not a plain file");
+    rmSync(join(admin, "index"));
+    linkSync(secret, join(admin, "index"));
+    expect(() => readIndexWhileStill(layout)).toThrow("not a plain file");
+    // A folder on the way replaced by a link to elsewhere.
+    const elsewhere = join(dir.path, "elsewhere", "w");
+    mkdirSync(elsewhere, { recursive: true });
+    writeFileSync(join(elsewhere, "index"), "host file");
+    rmSync(join(own, "worktrees"), { recursive: true });
+    symlinkSync(join(dir.path, "elsewhere"), join(own, "worktrees"));
+    expect(() => readIndexWhileStill(layout)).toThrow("is not a folder");
   });
 });

@@ -24,7 +24,7 @@ import { createReadStream, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerSpec } from "../../docker/container-engine.ts";
 import { runGit } from "../../git/git.ts";
-import { makeOwnGitDir, ownGitMounts, refsFingerprint, refTreeFingerprint, TREE_OVERFLOW, worktreeAdminName, type Mount, type OwnGitLayout } from "../../git/own-gitdir.ts";
+import { makeOwnGitDir, ownGitMounts, readIndexWhileStill, refsFingerprint, refTreeFingerprint, TREE_OVERFLOW, worktreeAdminName, type Mount, type OwnGitLayout } from "../../git/own-gitdir.ts";
 import type { ExecExit } from "../../ssh/pool.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import type { NexusPaths } from "../../store/paths.ts";
@@ -256,6 +256,12 @@ export class GitSync {
    * back through the engine's archive API, which resolves the path in the container's view: the
    * daemon itself never opens a file of the own git dir (untrusted).
    */
+  /** The own git index read on the host; only while no process of the workspace runs (own-gitdir.ts). */
+  readIndexWhileStill(r: WorkspaceRecord): ReturnType<typeof readIndexWhileStill> {
+    const l = this.layout(r);
+    return l && !this.#state(r.id)?.remote ? readIndexWhileStill(l) : undefined;
+  }
+
   indexPathInside(r: WorkspaceRecord): string | undefined {
     const l = this.layout(r);
     if (!l || this.#state(r.id)?.remote) return undefined;

@@ -154,6 +154,10 @@ export class WorkspaceService {
     await this.#c.git.sync(r);
   }
 
+  /** The workspace's own git index, read on the host: only while its container is frozen or stopped (a checkpoint). */
+  gitIndexWhileStill(r: WorkspaceRecord): ReturnType<GitSync["readIndexWhileStill"]> {
+    return this.#c.git.readIndexWhileStill(r);
+  }
   /** Where the workspace's own git index is inside its container (none without a repository). */
   gitIndexInside(r: WorkspaceRecord): string | undefined {
     return this.#c.git.indexPathInside(r);
