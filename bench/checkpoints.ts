@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     console.log(`checkpoints bench: ${RUNS} runs each, load ${execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).split(" ").slice(0, 3).join(" ")}`);
     console.log(line(["operation", "nexus median", "min", "floor", "floor median", "ratio", "target"]));
     for (const r of rows) console.log(line(r));
-    console.log("phase split, median ms (side by side: in create's frozen window commit, diff, home, worktree, git-index; in restore re-create (container, archive) beside auto-checkpoint then stop, then copy-in beside worktree):");
+    console.log("phase split, median ms (side by side: worktree-prepare beside freeze; in create's frozen window commit, home, worktree, git-index, and diff only in a daemon's first checkpoint of an image (later ones list the changes after the answer: list-changes in restore, 0 when done); in restore re-create (container, archive) beside auto-checkpoint then stop (from the automatic checkpoint's thaw), then copy-in beside worktree):");
     for (const sp of splits) console.log(`  ${sp.what}: ${phaseLine(sp.phases)}`);
     console.log(`ratio = nexus median / floor median, both measured in this run on this machine (${execFileSync("nproc", { encoding: "utf8" }).trim()} cores)`);
     console.log(`layers: original image ${layers(last.holds.container!.baseImage)}, newest checkpoint ${layers(last.holds.container!.image)} (after ${RUNS} restores)`);
