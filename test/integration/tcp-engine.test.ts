@@ -12,19 +12,15 @@ import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { PrivateDockerd, privateDockerdUnavailable } from "../helpers/private-dockerd.ts";
 import { makeCa, makeTlsFiles, type TlsFiles } from "../helpers/tls-certs.ts";
 import { slowTests } from "../helpers/timeout.ts";
+import { until } from "../helpers/wait.ts";
 
 slowTests();
 
 const why = privateDockerdUnavailable();
 const root = tempDir("tcp-engine");
 
-async function until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await Promise.resolve().then(ok).catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await Bun.sleep(100);
-  }
-}
+/** Waits until `ok` holds; a probe that throws (a relay or sync still starting) is one more "not yet". */
+const waitUntil = (what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 120_000) => until(what, ok, Boolean, { timeoutMs, retryErrors: true });
 
 function engineYaml(name: string, host: string, tls: { ca: string; cert: string; key: string }): string {
   return `engines:\n  ${name}:\n    host: "${host}"\n    tls: { ca: ${tls.ca}, cert: ${tls.cert}, key: ${tls.key} }\n`;
@@ -103,16 +99,16 @@ describe.skipIf(why !== undefined)("a workspace on a tcp:// engine with TLS", ()
   test("an edit here is visible inside, an edit inside reaches the worktree", async () => {
     const worktree = s.workspaces.resolve("tls").mountPath;
     writeFileSync(join(worktree, "src/app.ts"), "export const here = 1;\n");
-    await until("the host edit inside", async () => (await inside("cat /workspace/src/app.ts")) === "export const here = 1;\n");
+    await waitUntil("the host edit inside", async () => (await inside("cat /workspace/src/app.ts")) === "export const here = 1;\n");
     await inside("echo 'made inside' > /workspace/inside.txt");
-    await until("the inside edit here", () => existsSync(join(worktree, "inside.txt")) && readFileSync(join(worktree, "inside.txt"), "utf8") === "made inside\n");
+    await waitUntil("the inside edit here", () => existsSync(join(worktree, "inside.txt")) && readFileSync(join(worktree, "inside.txt"), "utf8") === "made inside\n");
     expect((await s.sync.flush("tls")).flushed).toBe(true);
   }, 300_000);
 
   test("a published port of the project is served here on 127.0.0.1, relayed through the engine API", async () => {
     const port = s.workspaces.resolve("tls").ports.services.find((p) => p.containerPort === 8000)!.hostPort;
     await inside("cd /workspace && (setsid python3 -m http.server 8000 --bind 127.0.0.1 </dev/null >/dev/null 2>&1 &)");
-    await until("the server answers through the relay", async () => (await fetch(`http://127.0.0.1:${port}/README.md`)).ok);
+    await waitUntil("the server answers through the relay", async () => (await fetch(`http://127.0.0.1:${port}/README.md`)).ok);
     expect(await (await fetch(`http://127.0.0.1:${port}/README.md`)).text()).toBe("# tcp\n");
   }, 300_000);
 
