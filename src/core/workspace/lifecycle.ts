@@ -69,6 +69,7 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
             if (!(await c.engine(r).volumeExists(volume))) await c.engine(r).createVolume(volume, this.container.labels(r));
           }
           if (!c.isRemote(r)) await c.git.prepare(r);
+          await this.#removeUnrecordedContainers(r);
           r.containerId = await this.container.create(r, engine.ncpu, project);
           d.store.save(r);
         } else if (info.paused) {
@@ -98,6 +99,21 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
         c.setStatus(r, "error", { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) });
         throw e;
       }
+    }
+  }
+
+  /**
+   * Containers of this workspace that its record does not name: a create cut (daemon killed) after
+   * the engine made the container, before the record said so. The new container takes the same
+   * name, so they go first; nothing of the user's is in them (the worktree is on the host, the home
+   * in its volume).
+   */
+  async #removeUnrecordedContainers(r: WorkspaceRecord): Promise<void> {
+    const engine = this.c.engine(r);
+    for (const ct of await engine.listContainers({ [LABELS.instance]: this.c.d.instance, [LABELS.workspaceId]: r.id })) {
+      if (ct.id === r.containerId || ct.labels[LABELS.role] === "hook") continue;
+      this.c.d.log.info(`${r.name}: removing container ${ct.name}, which its record does not name (a create cut short)`);
+      await engine.removeContainer(ct.id);
     }
   }
 
