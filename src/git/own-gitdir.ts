@@ -71,6 +71,28 @@ function write(path: string, content: string | Buffer, mode = 0o644): void {
 }
 
 /**
+ * What of the host repository's git dir a workspace's own repository gets, host → workspace being
+ * the safe direction: its config, info/exclude, description and shallow file, the hooks (not the
+ * samples; they run in the container, never on the host) and, for a worktree, its config.worktree.
+ * Paths relative to the git dir.
+ */
+export function hostRepoFiles(layout: OwnGitLayout): Array<{ path: string; content: Buffer; mode: number }> {
+  const { commonDir } = layout;
+  const files: Array<{ path: string; content: Buffer; mode: number }> = [];
+  const add = (path: string, from: string, mode = 0o644) => {
+    const content = regularFile(from);
+    if (content) files.push({ path, content, mode });
+  };
+  add("config", join(commonDir, "config"));
+  for (const f of ["info/exclude", "shallow", "description"]) add(f, join(commonDir, f));
+  if (isDir(join(commonDir, "hooks"))) {
+    for (const h of readdirSync(join(commonDir, "hooks"))) if (!h.endsWith(".sample")) add(`hooks/${h}`, join(commonDir, "hooks", h), 0o755);
+  }
+  if (layout.kind === "worktree") add("config.worktree", join(commonDir, "worktrees", layout.adminName, "config.worktree"));
+  return files;
+}
+
+/**
  * Makes the own git dir at `layout.dir` from the host repository: its config, HEAD, index, info/exclude,
  * hooks and shallow file copied (host → workspace is the safe direction), every branch, tag and
  * remote-tracking ref as a packed snapshot, and the host's objects as an alternate. Then hands it
@@ -80,21 +102,11 @@ export async function makeOwnGitDir(layout: OwnGitLayout, owner: { uid: number; 
   const { dir, commonDir } = layout;
   mkdirSync(dir, { recursive: false, mode: 0o755 });
   for (const sub of ["objects/info", "objects/pack", "refs/heads", "refs/tags", "info", "hooks", "logs"]) mkdirSync(join(dir, sub), { recursive: true });
-  const config = regularFile(join(commonDir, "config"));
-  write(join(dir, "config"), config ?? "[core]\n\trepositoryformatversion = 0\n\tbare = false\n");
+  const copied = hostRepoFiles(layout).filter((f) => f.path !== "config.worktree");
+  if (!copied.some((f) => f.path === "config")) write(join(dir, "config"), "[core]\n\trepositoryformatversion = 0\n\tbare = false\n");
+  for (const f of copied) write(join(dir, f.path), f.content, f.mode);
   write(join(dir, "HEAD"), validHead(regularFile(join(commonDir, "HEAD"))?.toString("utf8"), `ref: refs/heads/${layout.branch}\n`));
   write(join(dir, "objects", "info", "alternates"), [HOST_OBJECTS, ...hostAlternates(commonDir)].join("\n") + "\n");
-  for (const f of ["info/exclude", "shallow", "description"]) {
-    const content = regularFile(join(commonDir, f));
-    if (content) write(join(dir, f), content);
-  }
-  // The user's hooks keep working inside (they run in the container, never on the host).
-  if (isDir(join(commonDir, "hooks"))) {
-    for (const h of readdirSync(join(commonDir, "hooks"))) {
-      const content = h.endsWith(".sample") ? undefined : regularFile(join(commonDir, "hooks", h));
-      if (content) write(join(dir, "hooks", h), content, 0o755);
-    }
-  }
   // Refs as the host has them now, read by git (packed-refs, loose refs, and any ref backend alike).
   const refs = await runGit(["for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags", "refs/remotes"], commonDir);
   const lines = refs.stdout.split("\n").filter((l) => /^[0-9a-f]{40,64} refs\/\S+$/.test(l));

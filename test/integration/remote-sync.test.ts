@@ -26,6 +26,10 @@ describe.skipIf(why !== undefined)("file sync of a workspace on a remote engine"
   let home: string;
   const watching = new AbortController();
   const repo = makeRepo(join(root.path, "repo"), { "README.md": "# remote\n", "src/app.ts": "export {};\n" });
+  // The repository's own identity, an alias, an exclude and a hook: the repository inside gets them.
+  for (const [k, v] of [["user.name", "Repo Person"], ["user.email", "repo@example.test"], ["alias.last", "log -1 --format=%s"]]) spawnSync("git", ["-C", repo, "config", k!, v!]);
+  writeFileSync(join(repo, ".git/info/exclude"), "*.scratch\n");
+  writeFileSync(join(repo, ".git/hooks/commit-msg"), '#!/bin/sh\nprintf "\\nHooked: yes\\n" >> "$1"\n', { mode: 0o755 });
 
   beforeAll(async () => {
     remote = startRemoteEngine();
@@ -76,13 +80,19 @@ describe.skipIf(why !== undefined)("file sync of a workspace on a remote engine"
     // The synced files and the index agree: what shows as changed is what the earlier test edited, as on the host.
     expect(await inside("cd /workspace && git status --porcelain")).toBe(" M src/app.ts\n?? inside.txt\n");
     expect(hostGit("-C", s.workspaces.resolve("far").mountPath, "status", "--porcelain")).toBe("M src/app.ts\n?? inside.txt");
+    // The host repository's config (identity, alias), info/exclude and hooks are there, as for a local workspace.
+    expect((await inside("cd /workspace && git config user.email && git last && touch x.scratch && git status --porcelain --untracked-files=all | grep -c scratch || true"))).toBe("repo@example.test\ninitial\n0\n");
+    expect(await inside("test -x /workspace/.git/hooks/commit-msg && echo hook")).toBe("hook\n");
+    await inside("rm -f /workspace/x.scratch");
     // The worktree's .git file here is never carried over (nor the repository inside back).
     expect(readFileSync(join(s.workspaces.resolve("far").mountPath, ".git"), "utf8")).toStartWith("gitdir: ");
   }, 300_000);
 
   test("a commit made inside reaches the host's nexus/far; other branches inside never move the host's", async () => {
-    await inside("cd /workspace && git add inside.txt && git -c user.name=In -c user.email=in@x commit -q -m 'made inside'");
+    await inside("cd /workspace && git add inside.txt && git commit -q -m 'made inside'");
     const insideTip = (await inside("cd /workspace && git rev-parse HEAD")).trim();
+    // The host repository's identity, and its commit-msg hook ran (inside).
+    expect(hostGit("log", "-1", "--format=%an <%ae>|%B", insideTip)).toBe("Repo Person <repo@example.test>|made inside\n\nHooked: yes");
     expect(hostGit("rev-parse", "refs/heads/nexus/far")).toBe(insideTip);
     expect(hostGit("log", "-1", "--format=%s", "nexus/far")).toBe("made inside");
     // The host's worktree index followed: git status here is clean for the committed file.

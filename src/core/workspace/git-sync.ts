@@ -24,7 +24,7 @@ import { createReadStream, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerSpec } from "../../docker/container-engine.ts";
 import { runGit } from "../../git/git.ts";
-import { makeOwnGitDir, ownGitMounts, readIndexWhileStill, refsFingerprint, refTreeFingerprint, TREE_OVERFLOW, worktreeAdminName, type Mount, type OwnGitLayout } from "../../git/own-gitdir.ts";
+import { hostRepoFiles, makeOwnGitDir, ownGitMounts, readIndexWhileStill, refsFingerprint, refTreeFingerprint, TREE_OVERFLOW, worktreeAdminName, type Mount, type OwnGitLayout } from "../../git/own-gitdir.ts";
 import type { ExecExit } from "../../ssh/pool.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import type { NexusPaths } from "../../store/paths.ts";
@@ -34,7 +34,7 @@ import { KeyedMutex } from "../mutex.ts";
 import { git, hasCommit, hostTip, isAncestor, namespaceOnlyCommits, refMap, refreshHostIndex } from "./git-sync-host.ts";
 import type { WorkspaceRecord } from "../types.ts";
 import { WorkspaceGitWire } from "./git-sync-wire.ts";
-import { fingerprintLine, initLine, PRESENT_LINE, REMOTE_GIT_DIR } from "./remote-git.ts";
+import { fingerprintLine, initLine, PRESENT_LINE, REMOTE_GIT_DIR, repoFilesLine } from "./remote-git.ts";
 
 const POLL_MS = 3000;
 
@@ -192,6 +192,9 @@ export class GitSync {
       // A repository without a commit has nothing to bundle ("Refusing to create empty bundle"); anything else is a failure.
       if (!bundled && !/empty bundle/i.test(made.stderr)) throw new NexusError("INTERNAL_ERROR", `git bundle failed in ${repo}: ${made.stderr.trim().slice(0, 500)}`, { suggestion: `Check the repository with 'git -C ${repo} status'` });
       await this.#wire.run(r, initLine(layout.branch, format, bundled), bundled ? createReadStream(file) : new Uint8Array(0));
+      // The host repository's config (identity, aliases, remotes), info/exclude and hooks, as a local workspace gets them.
+      // On stdin: one argument of a command line is limited to 128 KiB, a hook may be bigger.
+      await this.#wire.run(r, "sh -s", new TextEncoder().encode(repoFilesLine(hostRepoFiles(layout))));
     } finally {
       rmSync(file, { force: true });
     }

@@ -54,3 +54,29 @@ export function fingerprintLine(branch: string): string {
 
 /** Takes the objects of a bundle on stdin into the repository inside (no ref moves: git-sync moves the branch itself). */
 export const UNBUNDLE_LINE = "set -e; cd /workspace; cat > .git/nexus-incoming.bundle; git bundle unbundle .git/nexus-incoming.bundle >/dev/null; rm -f .git/nexus-incoming.bundle";
+
+/** A file of the host's git dir bigger than this is not copied in (a hook or config is small). */
+const MAX_REPO_FILE = 1024 * 1024;
+
+/**
+ * Writes what the host repository's git dir gives a workspace (own-gitdir.ts hostRepoFiles: config,
+ * info/exclude, hooks, …) into the repository inside, as a local workspace's own git dir has them.
+ * Settings that name a place of the host (core.worktree, an absolute core.hooksPath or
+ * core.fsmonitor) cannot hold inside: they are dropped there.
+ */
+export function repoFilesLine(files: ReadonlyArray<{ path: string; content: Buffer; mode: number }>): string {
+  const lines = ["set -e", `cd ${REMOTE_GIT_DIR}`];
+  for (const f of files) {
+    if (f.content.length > MAX_REPO_FILE || f.path.split("/").some((s) => s === "" || s === "." || s === "..")) continue;
+    const p = shellQuote(f.path);
+    const tmp = shellQuote(`${f.path}.nexus-tmp`);
+    if (f.path.includes("/")) lines.push(`mkdir -p ${shellQuote(f.path.slice(0, f.path.lastIndexOf("/")))}`);
+    lines.push(`printf %s ${f.content.length ? f.content.toString("base64") : "''"} | base64 -d > ${tmp}`, `chmod ${(f.mode & 0o777).toString(8)} ${tmp}`, `mv -f ${tmp} ${p}`);
+  }
+  lines.push(
+    "git config --unset-all core.worktree 2>/dev/null || true",
+    "git config --unset-all core.bare 2>/dev/null || true",
+    `for k in core.hooksPath core.fsmonitor; do case "$(git config --get "$k" 2>/dev/null || true)" in /*) git config --unset-all "$k" || true;; esac; done`,
+  );
+  return lines.join("\n");
+}
