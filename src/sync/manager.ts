@@ -41,6 +41,10 @@ export interface SyncManagerOptions {
   dir: string;
   env: Record<string, string | undefined>;
   log?: (message: string) => void;
+  /** unison's fast route (fast-route.ts); default on. Off: every pass is a unison pass. */
+  fastRoute?: boolean;
+  /** Where each pass's time goes (bench/sync.ts). */
+  trace?: (phase: string, ms: number) => void;
 }
 
 interface Entry {
@@ -86,6 +90,8 @@ export class SyncManager {
       dir,
       save: () => writeFileAtomic(join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n"),
       log: (m) => this.#log(m),
+      ...(this.#o.fastRoute === false ? { fastRoute: false } : {}),
+      ...(this.#o.trace ? { trace: this.#o.trace } : {}),
     };
     return state.provider === "mutagen" ? new MutagenSession(state, ctx, binary) : new UnisonSession(state, ctx, binary);
   }

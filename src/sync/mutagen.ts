@@ -11,7 +11,7 @@ import { collect, ProcessTracker } from "./processes.ts";
 import type { PersistedSync, SessionContext, SessionStatus, SyncSession } from "./provider.ts";
 import { SSH_ALIAS, writeSshFiles } from "./ssh-files.ts";
 import type { SyncSide } from "./types.ts";
-import { checkRelativePath } from "./unison.ts";
+import { checkRelativePath } from "./conflict-paths.ts";
 
 export function mutagenSessionName(workspaceId: string): string {
   return `nexus-${workspaceId}`.replace(/[^A-Za-z0-9-]/g, "-");

@@ -46,4 +46,8 @@ export interface SessionContext {
   dir: string;
   save(): void;
   log(message: string): void;
+  /** unison: false runs every pass through unison (no fast route; bench/sync.ts measures both). */
+  fastRoute?: boolean;
+  /** Where a pass's time went (bench/sync.ts): a phase and its milliseconds. */
+  trace?: (phase: string, ms: number) => void;
 }

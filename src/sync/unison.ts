@@ -1,23 +1,34 @@
 // The unison provider, driven by the daemon: the worktree is watched with fs.watch, the container
-// with `inotifywait -m -r` over ssh; a burst of events becomes one `unison -batch` pass (debounced
-// ~50 ms). Conflicts follow sync.conflict.strategy, and -copyonconflict keeps the losing version
-// beside the winner, so a conflict is two visible files, never a silent overwrite. No `-repeat
-// watch`: Debian's unison ships no fsmonitor.
-import { existsSync, watch, type FSWatcher, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+// with `inotifywait -m -r` over ssh (workspace-watch.ts); a burst of events (debounced ~25 ms) first
+// goes through the fast route (fast-route.ts: a small file changed on one side only is copied with
+// a compare-and-swap through a long-lived shell inside), and what it leaves becomes one `unison
+// -batch` pass. Conflicts follow sync.conflict.strategy, and -copyonconflict keeps the losing
+// version beside the winner, so a conflict is two visible files, never a silent overwrite. No
+// `-repeat watch`: Debian's unison ships no fsmonitor.
+import { existsSync, watch, type FSWatcher, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import type { ChildProcess } from "node:child_process";
-import { basename, dirname, extname, isAbsolute, join, normalize, sep } from "node:path";
+import { join } from "node:path";
 import { NexusError } from "../kernel/errors.ts";
-import { excludeRegex, unisonIgnore, type SyncConfig } from "./config.ts";
+import { excludeRegex, type SyncConfig } from "./config.ts";
 import { countFiles } from "./count.ts";
 import { debounce, type Debouncer } from "./debounce.ts";
+import { FastRoute } from "./fast-route.ts";
+import { AutoInside, type InsideFiles } from "./inside-files.ts";
 import { collect, ProcessTracker } from "./processes.ts";
 import { MIRROR_MARKER, type PersistedSync, type SessionContext, type SessionStatus, type SyncSession } from "./provider.ts";
 import { SSH_ALIAS, writeSshFiles } from "./ssh-files.ts";
 import type { SyncSide } from "./types.ts";
 import { parseUnisonOutput, type UnisonRun } from "./unison-output.ts";
+import { watchWorkspace } from "./workspace-watch.ts";
+import { checkRelativePath, findConflictCopy } from "./conflict-paths.ts";
+import { HOST_NAME, remoteRoot, unisonArgs } from "./unison-args.ts";
+
+export { checkRelativePath, findConflictCopy, remoteRoot, unisonArgs };
 
 /** Quiet time after the last event before a pass. */
-export const DEBOUNCE_MS = 50;
+export const DEBOUNCE_MS = 25;
+/** Quiet time after the fast route copied files before a unison pass over them records them in its archives. */
+const CONFIRM_MS = 1000;
 /**
  * A pass limited to the paths the watchers named (unison scans only those, not the whole tree: the
  * lag then no longer grows with the tree). More paths than this, or an event without a name, and
@@ -28,97 +39,6 @@ const MAX_PATHS = 64;
 /** A pass now and then even when no event came (an event lost to a full inotify queue, a watcher that died). */
 const SAFETY_PASS_MS = 30_000;
 const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
-/** Stable names for unison's archives: a container's hostname changes when it is made again. */
-const HOST_NAME = "nexus-host";
-const WORKSPACE_NAME = "nexus-workspace";
-
-export interface UnisonArgsInput {
-  hostRoot: string;
-  remoteRoot: string;
-  config: Pick<SyncConfig, "exclude" | "strategy" | "mode">;
-  sshCommand: string;
-  /** Resolving one conflict: only these paths, this side forced, no copy kept. */
-  only?: { paths: string[]; force: SyncSide };
-  /** A pass over only these paths (what the watchers saw change), not the whole tree. */
-  paths?: string[];
-  /**
-   * After a checkpoint restore: the workspace's tree made equal to the worktree (this side wins every
-   * difference, deletions included), the archives of both sides set aside (the workspace's came back
-   * with its home, from another time) and written anew.
-   */
-  mirror?: boolean;
-}
-
-/** The remote root as unison names it: ssh://<alias>//abs/path. */
-export function remoteRoot(remotePath: string): string {
-  return `ssh://${SSH_ALIAS}/${remotePath.startsWith("/") ? remotePath : `/${remotePath}`}`;
-}
-
-/** One `unison -batch` run's arguments (pure: unit-tested). */
-export function unisonArgs(i: UnisonArgsInput): string[] {
-  const { hostRoot, remoteRoot: remote, config } = i;
-  const args = [
-    hostRoot,
-    remote,
-    "-batch",
-    "-times",
-    "-fastcheck", "true",
-    "-dumbtty",
-    "-color", "false",
-    "-log=false",
-    // The manager runs one pass at a time per session and ends a killed daemon's leftovers first
-    // (processes.ts), so a lock left by a SIGKILLed run is stale by construction.
-    "-ignorelocks",
-    "-confirmbigdel=false",
-    "-sshcmd", i.sshCommand,
-    "-servercmd", `env UNISONLOCALHOSTNAME=${WORKSPACE_NAME} unison`,
-  ];
-  for (const p of config.exclude) args.push("-ignore", unisonIgnore(p));
-  if (i.mirror) return [...args, "-force", hostRoot, "-ignorearchives"];
-  if (i.only) {
-    for (const p of i.only.paths) args.push("-path", p);
-    args.push("-force", i.only.force === "host" ? hostRoot : remote);
-    return args;
-  }
-  for (const p of i.paths ?? []) args.push("-path", p);
-  args.push("-copyonconflict");
-  // one-way: the worktree is the source; the workspace never writes back.
-  if (config.mode === "one-way-replica") return [...args, "-force", hostRoot];
-  if (config.mode === "one-way-safe") return [...args, "-noupdate", hostRoot, "-nocreation", hostRoot];
-  if (config.strategy === "host-wins") args.push("-prefer", hostRoot);
-  else if (config.strategy === "workspace-wins") args.push("-prefer", remote);
-  else if (config.strategy === "newer-wins") args.push("-prefer", "newer");
-  return args;
-}
-
-/** Where unison put the copy of a conflicting file: `name (conflict_on_DATE).ext`, the newest one. */
-export function findConflictCopy(root: string, path: string): string | null {
-  const dir = dirname(path);
-  const ext = extname(path);
-  const stem = basename(path, ext);
-  let best: { name: string; mtime: number } | null = null;
-  let names: string[];
-  try {
-    names = readdirSync(join(root, dir));
-  } catch {
-    return null;
-  }
-  for (const name of names) {
-    if (!name.startsWith(`${stem} (conflict_on_`) || !name.endsWith(`)${ext}`)) continue;
-    const mtime = statSync(join(root, dir, name)).mtimeMs;
-    if (!best || mtime > best.mtime) best = { name, mtime };
-  }
-  return best ? (dir === "." ? best.name : `${dir}/${best.name}`) : null;
-}
-
-/** A conflict path from a caller: relative, inside the tree. */
-export function checkRelativePath(path: string): string {
-  const p = normalize(path).replace(/\/+$/, "");
-  if (!p || p === "." || isAbsolute(p) || p === ".." || p.startsWith(`..${sep}`)) {
-    throw new NexusError("INVALID_ARGUMENT", `'${path}' is not a path inside the workspace`, { suggestion: "Give the path relative to the worktree, as 'nexus sync conflicts' lists it" });
-  }
-  return p;
-}
 
 export class UnisonSession implements SyncSession {
   readonly state: PersistedSync;
@@ -138,8 +58,16 @@ export class UnisonSession implements SyncSession {
   #retry: ReturnType<typeof setTimeout> | null = null;
   #failures = 0;
   #filesCache: { at: number; count: number } | null = null;
-  /** Paths changed since the last pass began, relative to the roots; "all" when a pass must see everything. */
-  #changed: Set<string> | "all" = "all";
+  /** Paths changed since the last pass began (relative to the roots, with the watchers that named them); "all": a pass must see everything. */
+  #changed: Map<string, Set<SyncSide>> | "all" = "all";
+  #agent: InsideFiles | null = null;
+  #fast: FastRoute | null = null;
+  /** Paths the fast route copied that no unison pass has seen since (its archives do not know them yet). */
+  #unconfirmed = new Set<string>();
+  #confirmDue = false;
+  /** When the first event since the last pass began came (the trace's "waited": debounce and draining). */
+  #firstEventAt: number | null = null;
+  #confirmTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(state: PersistedSync, ctx: SessionContext, binary = "unison") {
     this.state = state;
@@ -150,11 +78,16 @@ export class UnisonSession implements SyncSession {
     this.#debounce = debounce(() => void this.#request(), DEBOUNCE_MS);
   }
 
-  /** A changed path for the next pass (undefined: unknown, the next pass is a full one). */
-  #note(path: string | undefined): void {
+  /** A changed path for the next pass, and who saw it (undefined: unknown, the next pass is a full one). */
+  #note(path: string | undefined, side: SyncSide): void {
+    this.#firstEventAt ??= performance.now();
     if (this.#changed === "all") return;
-    if (path === undefined || path === "" || path.startsWith("../") || this.#changed.size >= MAX_PATHS) this.#changed = "all";
-    else this.#changed.add(path);
+    if (path === undefined || path === "" || path.startsWith("../") || (this.#changed.size >= MAX_PATHS && !this.#changed.has(path))) this.#changed = "all";
+    else {
+      const sides = this.#changed.get(path) ?? new Set<SyncSide>();
+      sides.add(side);
+      this.#changed.set(path, sides);
+    }
   }
 
   /** Asks for a full pass (flush, reconcile, polling, a retry): nothing can be taken as unchanged. */
@@ -173,6 +106,10 @@ export class UnisonSession implements SyncSession {
     mkdirSync(this.state.hostPath, { recursive: true });
     this.#ssh = writeSshFiles(this.#ctx.dir, this.state.endpoint).ssh;
     await this.#preflight();
+    if (this.#ctx.fastRoute !== false) {
+      this.#agent = new AutoInside(this.#procs, this.#ssh, [SSH_ALIAS]);
+      this.#fast = new FastRoute(this.#agent, this.state.hostPath, this.state.remotePath);
+    }
     this.#stopped = false;
     if (this.state.paused) return;
     this.#watch();
@@ -294,17 +231,38 @@ export class UnisonSession implements SyncSession {
   async #pass(): Promise<void> {
     // What changed since the last pass began: events during this pass go to the next one.
     const changed = this.#changed;
-    this.#changed = new Set();
+    this.#changed = new Map();
+    const trace = this.#ctx.trace;
+    if (this.#firstEventAt !== null) trace?.("waited", performance.now() - this.#firstEventAt);
+    this.#firstEventAt = null;
+    const confirm = this.#confirmDue;
+    this.#confirmDue = false;
     const marker = join(this.#ctx.dir, MIRROR_MARKER);
     const mirror = existsSync(marker);
-    const paths = mirror || changed === "all" || changed.size === 0 ? undefined : [...changed].sort();
+    let paths = mirror || changed === "all" || (changed.size === 0 && !confirm) ? undefined : [...changed.keys()];
+    if (paths && this.#fast && changed !== "all" && changed.size > 0) {
+      const t = performance.now();
+      const fast = await this.#fastRoute(changed);
+      trace?.(fast?.length === 0 ? "fast route (settled all)" : "fast route", performance.now() - t);
+      if (fast) paths = fast;
+      if (paths.length === 0 && !confirm) return;
+    }
+    // Every pass that runs unison also confirms the fast route's copies (a few more paths cost little beside unison's start).
+    if (paths) {
+      paths = [...new Set([...paths, ...this.#unconfirmed])].sort();
+      if (paths.length > MAX_PATHS) paths = undefined;
+    }
+    if (paths?.length === 0) return;
+    const confirming = [...this.#unconfirmed];
     let run: UnisonRun;
+    const t = performance.now();
     try {
       run = await this.#unison(unisonArgs({ hostRoot: this.state.hostPath, remoteRoot: remoteRoot(this.state.remotePath), config: this.#config, sshCommand: this.#ssh, ...(paths ? { paths } : {}), ...(mirror ? { mirror } : {}) }));
     } catch (err) {
       run = { items: [], conflicts: [], propagated: [], skipped: [], failed: [], transferred: 0, fatal: (err as Error).message, nothingToDo: false };
     }
     this.#lastRun = run;
+    trace?.(paths ? "unison pass (limited)" : "unison pass (full)", performance.now() - t);
     if (run.fatal) {
       this.state.error = run.fatal;
       this.#changed = "all";
@@ -314,14 +272,19 @@ export class UnisonSession implements SyncSession {
     }
     this.#failures = 0;
     this.#filesCache = null;
+    for (const p of confirming) this.#unconfirmed.delete(p);
     if (mirror) {
       // Done: both sides are the worktree's files. Without archives unison names every difference a
       // conflict that -force settled: none is one, and what conflicted before is settled too.
       rmSync(marker, { force: true });
       run.conflicts = [];
       this.state.conflicts = [];
+      this.#fast?.clear();
       this.#ctx.log(`sync ${this.state.workspaceId}: the workspace's tree now mirrors ${this.state.hostPath} (after a checkpoint restore)`);
     }
+    // What unison moved or found in conflict is no longer known to be the same on both sides; what it saw is learnt again.
+    this.#fast?.forget([...run.propagated.map((p) => p.path), ...run.conflicts.map((c) => c.path)]);
+    if (paths) await this.#fast?.learn(paths);
     const now = new Date().toISOString();
     for (const p of run.propagated) {
       try {
@@ -340,9 +303,43 @@ export class UnisonSession implements SyncSession {
       this.#changed = "all";
       this.#requested = true;
     } else if (run.transferred > 0) {
-      for (const p of run.propagated) this.#note(p.path);
+      // Named by both sides: the fast route copies such a path only when one side still is what both agreed on.
+      for (const p of run.propagated) {
+        this.#note(p.path, "host");
+        this.#note(p.path, "workspace");
+      }
       this.#requested = true;
     }
+  }
+
+  /** The fast route over the named paths (fast-route.ts); answers what is left for unison, or null when it could not run. */
+  async #fastRoute(changed: Map<string, Set<SyncSide>>): Promise<string[] | null> {
+    if (!this.#fast) return null;
+    const pending = new Set(this.state.conflicts.map((c) => c.path));
+    const r = await this.#fast.route(changed, this.#config, (p) => pending.has(p) || (this.#exclude?.test(p) ?? false)).catch(() => null);
+    if (!r) return null;
+    if (r.copied.length > 0) {
+      for (const c of r.copied) {
+        this.#unconfirmed.add(c.path);
+        this.state.bytesTransferred += c.bytes;
+      }
+      this.state.lastSyncAt = new Date().toISOString();
+      this.#filesCache = null;
+      this.#ctx.save();
+    }
+    if (this.#unconfirmed.size > 0) this.#scheduleConfirm();
+    return r.unison;
+  }
+
+  /** A unison pass over the fast route's copies once edits have settled for CONFIRM_MS. */
+  #scheduleConfirm(): void {
+    if (this.#confirmTimer) clearTimeout(this.#confirmTimer);
+    this.#confirmTimer = setTimeout(() => {
+      this.#confirmTimer = null;
+      if (this.#unconfirmed.size === 0 || this.#stopped || this.state.paused) return;
+      this.#confirmDue = true;
+      void this.#request();
+    }, CONFIRM_MS);
   }
 
   #recordConflicts(run: UnisonRun, now: string, paths?: string[]): void {
@@ -419,49 +416,34 @@ export class UnisonSession implements SyncSession {
       // Unison's own temporary files come and go during every pass.
       if (/(^|\/)\.unison\./.test(name) || this.#exclude?.test(name)) return;
     }
-    this.#note(name ?? undefined);
+    this.#note(name ?? undefined, "host");
     this.#debounce.poke();
   }
 
   #watchRemote(): void {
     if (this.#stopped || this.state.paused) return;
-    const root = this.state.remotePath;
-    const names = this.state.config.exclude.filter((p) => !p.replace(/^\/+|\/+$/g, "").includes("/"));
-    const regex = [...names.map((p) => `(^|/)${p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}(/|$)`), "/\\.unison\\."].join("|");
-    // The watcher ends with its ssh: when the daemon goes (even by SIGKILL), stdin closes, `cat` returns, inotifywait is killed.
-    const script = [
-      "command -v inotifywait >/dev/null 2>&1 || exit 127",
-      `inotifywait -m -r -q -e modify,close_write,create,delete,move,attrib --format '%w%f' --exclude ${shq(regex)} ${shq(root)} & p=$!`,
-      "cat >/dev/null; kill $p 2>/dev/null",
-    ].join("; ");
-    const child = this.#procs.spawn(this.#ssh, [SSH_ALIAS, "sh", "-c", shq(script)], { stdio: ["pipe", "pipe", "pipe"] });
-    this.#remoteWatcher = child;
-    let buf = "";
-    let err = "";
-    child.stdout!.on("data", (b: Buffer) => {
-      buf += b.toString("utf8");
-      if (buf.includes("\n")) {
-        const lines = buf.slice(0, buf.lastIndexOf("\n")).split("\n");
-        buf = buf.slice(buf.lastIndexOf("\n") + 1);
-        const prefix = root.replace(/\/+$/, "") + "/";
-        for (const l of lines) this.#note(l.startsWith(prefix) ? l.slice(prefix.length).replace(/\/+$/, "") : undefined);
+    const child = watchWorkspace(this.#procs, this.#ssh, this.state.remotePath, this.state.config.exclude, {
+      paths: (paths) => {
+        for (const p of paths) this.#note(p, "workspace");
         this.#debounce.poke();
-      }
+      },
+      closed: (code, err) => {
+        if (this.#remoteWatcher !== child) return;
+        this.#remoteWatcher = null;
+        if (this.#stopped || this.state.paused) return;
+        this.#ctx.log(`sync ${this.state.workspaceId}: the workspace's watcher ended (${code === 127 ? "no inotifywait in the image" : `exit ${code}: ${err.trim().slice(-300)}`}); polling until it is back`);
+        if (code === 127) this.#pollFallback();
+        else this.#scheduleRetry();
+      },
     });
-    child.stderr!.on("data", (b: Buffer) => (err = (err + b.toString("utf8")).slice(-2000)));
-    child.on("error", () => undefined);
-    child.on("close", (code) => {
-      if (this.#remoteWatcher !== child) return;
-      this.#remoteWatcher = null;
-      if (this.#stopped || this.state.paused) return;
-      this.#ctx.log(`sync ${this.state.workspaceId}: the workspace's watcher ended (${code === 127 ? "no inotifywait in the image" : `exit ${code}: ${err.trim().slice(-300)}`}); polling until it is back`);
-      if (code === 127) this.#pollFallback();
-      else this.#scheduleRetry();
-    });
+    this.#remoteWatcher = child;
   }
 
   #unwatch(): void {
     this.#debounce.cancel();
+    if (this.#confirmTimer) clearTimeout(this.#confirmTimer);
+    this.#confirmTimer = null;
+    this.#agent?.close();
     this.#hostWatcher?.close();
     this.#hostWatcher = null;
     const w = this.#remoteWatcher;
