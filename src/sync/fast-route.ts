@@ -49,7 +49,8 @@ export function hostState(root: string, path: string): FileState {
   } catch {
     return { kind: "other" };
   }
-  const ns = st.mtimeNs;
+  // mtimeNs where the runtime gives it (Node, Bun); else the milliseconds (unison compares seconds).
+  const ns = typeof st.mtimeNs === "bigint" ? st.mtimeNs : BigInt(Math.round(Number(st.mtimeMs) * 1e6));
   const mtime = `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, "0")}`;
   return { kind: "file", hash: md5(content), size: content.length, mode: Number(st.mode & 0o7777n), mtime, content };
 }
