@@ -115,6 +115,8 @@ export class UnisonSession implements SyncSession {
     this.#watch();
     // Reconcile: whatever changed on either side while nobody watched (a daemon restart, a crash).
     await this.#requestAll();
+    // The fast route's process inside is started now, not at the first edit.
+    void this.#agent?.states(this.state.remotePath, []).catch(() => undefined);
     if (this.state.error) throw new NexusError("SYNC_SESSION_FAILED", `The first sync of ${this.state.hostPath} failed: ${this.state.error}`, { suggestion: "See 'nexus sync status'; the daemon retries by itself", details: { error: this.state.error } });
   }
 
