@@ -1,16 +1,14 @@
 // Checkpoints of a whole workspace: container filesystem (a commit, always one layer on the
 // workspace's original image), home volume (a tar) and worktree (git objects under a ref), taken at
-// one instant while the container is frozen. Restore lives in restore.ts.
+// one instant while the container is frozen. Restore lives in restore.ts, the filling of a container
+// from a checkpoint in fill.ts, the listing of its rootfs changes after the answer in listings.ts.
 import { randomBytes } from "node:crypto";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
-import { changesParts, CHECKPOINT_LABELS, listCheckpointImages, type CheckpointReader, reduceChanges, type RootfsChanges, saveArchive } from "../../docker/checkpoints.ts";
-import { diffListings, listImage, type Listing } from "../../docker/image-listing.ts";
+import { CHECKPOINT_LABELS, listCheckpointImages, reduceChanges, saveArchive } from "../../docker/checkpoints.ts";
 import { tar } from "../../docker/tar.ts";
 import type { ContainerEngine } from "../../docker/container-engine.ts";
-import { putRestoreArchive, writeRestoreArchive, type RestorePart } from "../../docker/restore-archive.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
-import { NEXUS_INIT } from "../../docker/image-context.ts";
 import { LABELS } from "../../docker/labels.ts";
 import { deleteSnapshotRef, prepareSnapshot, restoreWorktree, type PendingSnapshot } from "../../git/snapshot.ts";
 import type { CheckpointStore } from "../../store/checkpoints.ts";
@@ -23,7 +21,9 @@ import type { CheckpointSeed } from "../workspace/checkpoint-hooks.ts";
 import type { CreateCheckpointInput } from "./inputs.ts";
 import { toCheckpointView, type CheckpointRecord, type CheckpointView, type RestoreResult } from "./types.ts";
 import { allSettled, Phases } from "./phases.ts";
-import { finishInterruptedRestore, restoreLocked, type FillOptions, type RestoreContext } from "./restore.ts";
+import { ChangeListings } from "./listings.ts";
+import { fillContainer, type FillContext } from "./fill.ts";
+import { finishInterruptedRestore, restoreLocked, type RestoreContext } from "./restore.ts";
 import { retry } from "../../kernel/poll.ts";
 
 /**
@@ -69,17 +69,12 @@ const noProgress: ProgressSink = () => {};
 
 export class CheckpointService {
   readonly #d: CheckpointServiceDeps;
-  /** Listings of original images (image-listing.ts), one per engine and image while the daemon runs; an image without GNU find has none. */
-  readonly #baseListings = new Map<string, Promise<Listing>>();
-  /** Engine and image keys whose listing was made: their checkpoints list the commit's changes afterwards instead of `docker diff` while frozen. */
-  readonly #listed = new Set<string>();
-  /** Listings of checkpoints' changes under way, by checkpoint id. */
-  readonly #listing = new Map<string, Promise<RootfsChanges>>();
-  /** Work left running after an answer (listings): the bench and tests wait for it with settled(). */
-  readonly #background = new Set<Promise<unknown>>();
+  /** The rootfs changes of checkpoints listed after the answer (listings.ts). */
+  readonly #listings: ChangeListings;
 
   constructor(deps: CheckpointServiceDeps) {
     this.#d = deps;
+    this.#listings = new ChangeListings({ engine: (name) => this.#engine(name), store: deps.store, instance: deps.instance, log: deps.log });
   }
 
   // ---- lookups ---------------------------------------------------------------------------------
@@ -202,7 +197,7 @@ export class CheckpointService {
     d.store.save(record);
     const cid = r.containerId;
     const freeze = info.running && !info.paused;
-    const lazy = this.#listed.has(listingKey(r.engine, info.image));
+    const lazy = this.#listings.listed(r.engine, info.image);
     const phases = new Phases();
     let snapshot: Promise<PendingSnapshot> | undefined;
     try {
@@ -243,7 +238,7 @@ export class CheckpointService {
               ),
             );
             const base = { image: `nexus-checkpoint:${id}`, baseImage: info.image, layerBytes: 0 };
-            // The original image was listed: the commit's changes are listed from it afterwards (#changesOf).
+            // The original image was listed: the commit's changes are listed from it afterwards (listings.ts).
             if (lazy) return { ...base, imageId: await commit, changes: null, exclude };
             // Otherwise `docker diff` beside the commit: the container is frozen, so both see the same files.
             const [changes, imageId] = await allSettled([phases.part("diff", async () => reduceChanges(await engine.containerChanges(cid), exclude)), commit] as const);
@@ -300,8 +295,8 @@ export class CheckpointService {
       d.log.info(`checkpoint ${name} (${id}) of ${r.name} in ${record.durationMs} ms (${phases})`);
       // After the answer, under the workspace's lock (so never beside its restore or stop): the
       // commit's changes listed, or the original image's listing made for the next checkpoints.
-      if (lazy) this.#later(`listing the changes of checkpoint ${id}`, () => d.workspaces.exclusive(r.id, () => this.#changesOf(record)));
-      else this.#later(`listing the files of image ${info.image}`, () => this.#baseListing(r.engine, info.image));
+      if (lazy) this.#listings.later(`listing the changes of checkpoint ${id}`, () => d.workspaces.exclusive(r.id, () => this.#listings.changesOf(record)));
+      else this.#listings.later(`listing the files of image ${info.image}`, () => this.#listings.baseListing(r.engine, info.image));
       return record;
     } catch (err) {
       // A snapshot not finished leaves its temporary index: it goes (idempotent once finished).
@@ -321,65 +316,9 @@ export class CheckpointService {
     );
   }
 
-  /** Runs `fn` after the current answer; a failure is only logged (what it makes is made again when needed). */
-  #later(what: string, fn: () => Promise<unknown>): void {
-    const p: Promise<unknown> = Promise.resolve()
-      .then(fn)
-      .catch((e: Error) => this.#d.log.info(`${what}: ${e.message} (done again when needed)`))
-      .finally(() => this.#background.delete(p));
-    this.#background.add(p);
-  }
-
   /** Settles once the work left running after answers (listings) has ended. */
-  async settled(): Promise<void> {
-    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
-  }
-
-  #readerLabels(): Record<string, string> {
-    return { [LABELS.managed]: "true", [LABELS.instance]: this.#d.instance, [LABELS.role]: "checkpoint-read" };
-  }
-
-  /** The listing of an original image on an engine, made once (an image is never changed). */
-  #baseListing(engineName: string | undefined, image: string): Promise<Listing> {
-    const key = listingKey(engineName, image);
-    let p = this.#baseListings.get(key);
-    if (!p) {
-      p = listImage(this.#engine(engineName), image, this.#readerLabels());
-      this.#baseListings.set(key, p);
-      p.then(
-        () => this.#listed.add(key),
-        () => {}, // no listing: this image's checkpoints keep `docker diff` (tried again after a daemon restart)
-      );
-    }
-    return p;
-  }
-
-  /** What a checkpoint's commit changed, listed from its image when the checkpoint did not take `docker diff`; kept in its record. */
-  async #changesOf(c: CheckpointRecord): Promise<RootfsChanges> {
-    const k = c.container!;
-    if (k.changes) return k.changes;
-    let p = this.#listing.get(c.id);
-    if (!p) {
-      p = (async () => {
-        const [base, top] = await Promise.all([this.#baseListing(c.engine, k.baseImage), listImage(this.#engine(c.engine), k.image, this.#readerLabels())]);
-        const changes = reduceChanges(diffListings(base, top), k.exclude ?? []);
-        // The record may have been read again (or deleted) meanwhile: the one the store holds gets them.
-        for (const rec of new Set([c, this.#d.store.get(c.id)])) {
-          if (!rec?.container) continue;
-          rec.container.changes = changes;
-          delete rec.container.exclude;
-        }
-        const now = this.#d.store.get(c.id);
-        if (now) this.#d.store.save(now);
-        return changes;
-      })();
-      this.#listing.set(c.id, p);
-      p.then(
-        () => this.#listing.delete(c.id),
-        () => this.#listing.delete(c.id),
-      );
-    }
-    return p;
+  settled(): Promise<void> {
+    return this.#listings.settled();
   }
 
   #uniqueName(r: WorkspaceRecord, wanted: string | undefined, auto: boolean): string {
@@ -450,6 +389,10 @@ export class CheckpointService {
     });
   }
 
+  #fillContext(): FillContext {
+    return { engine: (name) => this.#engine(name), store: this.#d.store, log: this.#d.log, listings: this.#listings };
+  }
+
   #restoreContext(): RestoreContext {
     return {
       engine: (name) => this.#engine(name),
@@ -458,72 +401,9 @@ export class CheckpointService {
       log: this.#d.log,
       dir: this.#d.dir,
       checkpoint: (r, input, opts) => this.createLocked(r, input, true, opts),
-      fillContainer: (c, target, phases, opts) => this.#fillContainer(c, target, phases, opts),
+      fillContainer: (c, target, phases, opts) => fillContainer(this.#fillContext(), c, target, phases, opts),
       view: toCheckpointView,
     };
-  }
-
-  /**
-   * Makes the target container (`target`: created, not started) and brings the checkpoint's
-   * container filesystem changes and home into it in ONE archive copy (each copy into a container
-   * that is not running mounts its filesystem); answers its id. The tar is written (from a reader
-   * of the checkpoint image and the home tar) while the target is made; it goes in once `ready`
-   * settles (a restore: the old container is down), with `extra` parts after the checkpoint's own.
-   */
-  async #fillContainer(c: CheckpointRecord, target: () => Promise<string>, phases: Phases = new Phases(), opts: FillOptions = {}): Promise<string> {
-    const d = this.#d;
-    const engine = this.#engine(c.engine);
-    if (c.container && !(await engine.imageInfo(c.container.image))) {
-      throw new NexusError("CONTAINER_ERROR", `The image of checkpoint '${c.name}' (${c.container.image}) is gone`, {
-        suggestion: `Delete the checkpoint ('nexus checkpoint delete ${c.workspaceName} ${c.name}'); its files cannot come back`,
-        details: { checkpoint: c.id },
-      });
-    }
-    if (c.home && !existsSync(c.home.file)) {
-      throw new NexusError("CONTAINER_ERROR", `The home tar of checkpoint '${c.name}' is gone (${c.home.file})`, {
-        suggestion: `Delete the checkpoint ('nexus checkpoint delete ${c.workspaceName} ${c.name}')`,
-        details: { checkpoint: c.id },
-      });
-    }
-    const temp = this.#readerLabels();
-    const listChanges = () => phases.part("list-changes", () => this.#changesOf(c));
-    const file = d.store.copyInFile(randomBytes(4).toString("hex"));
-    try {
-      const [containerId] = await allSettled([
-        phases.part("container", target),
-        phases.part("archive", async () => {
-          let reader: CheckpointReader | undefined;
-          const log = d.log;
-          try {
-            async function* parts(): AsyncGenerator<RestorePart> {
-              if (c.container) {
-                const { copy, remove } = await listChanges();
-                const image = copy.length > 0 ? c.container.image : undefined;
-                // The changed paths in one tar made inside a container of the checkpoint image; an
-                // image without tar is read path by path through the engine instead.
-                const tar = image ? await engine.readImagePaths(image, copy, temp) : undefined;
-                if (tar) yield { from: "stream", ...tar };
-                else if (image) {
-                  log.info(`checkpoint ${c.id}: the image has no tar to run; reading its ${copy.length} changed paths one by one`);
-                  reader = await engine.openImageReader(image, temp);
-                }
-                yield* changesParts(reader, { copy: tar ? [] : copy, remove }, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
-              }
-              if (c.home) yield { from: "file", file: c.home.file, dir: "/home" };
-              if (opts.extra) yield* await opts.extra();
-            }
-            await writeRestoreArchive(engine, parts(), file);
-          } finally {
-            await reader?.remove();
-          }
-        }),
-      ] as const);
-      await opts.ready?.();
-      await phases.part("copy-in", () => putRestoreArchive(engine, containerId, file));
-      return containerId;
-    } finally {
-      rmSync(file, { force: true });
-    }
   }
 
   /** `create --from-checkpoint`: the new workspace takes the checkpoint's repository, commit and original image, then its parts. */
@@ -539,7 +419,7 @@ export class CheckpointService {
       ...(c.worktree ? { repository: c.worktree.repository } : {}),
       ...(c.worktree?.head ? { head: c.worktree.head } : {}),
       image: c.container.baseImage,
-      fillContainer: async (containerId) => void (await this.#fillContainer(c, async () => containerId)),
+      fillContainer: async (containerId) => void (await fillContainer(this.#fillContext(), c, async () => containerId)),
       fillWorktree: async (path) => {
         if (c.worktree) await restoreWorktree(path, c.worktree);
       },
@@ -593,7 +473,3 @@ function otherWorkspace(c: CheckpointRecord, asked: string): NexusError {
   );
 }
 
-/** Listings are per engine and image (an image id names the same files on one engine only). */
-function listingKey(engine: string | undefined, image: string): string {
-  return `${engine || LOCAL_ENGINE}\0${image}`;
-}

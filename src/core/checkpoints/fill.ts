@@ -1,0 +1,85 @@
+// A container filled from a checkpoint: its rootfs changes and home in one archive copy (restore
+// and `create --from-checkpoint` both make their container this way).
+import { randomBytes } from "node:crypto";
+import { existsSync, rmSync } from "node:fs";
+import { changesParts, type CheckpointReader } from "../../docker/checkpoints.ts";
+import type { ContainerEngine } from "../../docker/container-engine.ts";
+import { NEXUS_INIT } from "../../docker/image-context.ts";
+import { putRestoreArchive, writeRestoreArchive, type RestorePart } from "../../docker/restore-archive.ts";
+import type { CheckpointStore } from "../../store/checkpoints.ts";
+import { NexusError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { ChangeListings } from "./listings.ts";
+import { allSettled, Phases } from "./phases.ts";
+import type { FillOptions } from "./restore.ts";
+import type { CheckpointRecord } from "./types.ts";
+
+export interface FillContext {
+  /** The engine a checkpoint is on (undefined: the local one). */
+  engine: (name: string | undefined) => ContainerEngine;
+  store: CheckpointStore;
+  log: Logger;
+  listings: ChangeListings;
+}
+
+/**
+ * Makes the target container (`target`: created, not started) and brings the checkpoint's
+ * container filesystem changes and home into it in ONE archive copy (each copy into a container
+ * that is not running mounts its filesystem); answers its id. The tar is written (from a reader
+ * of the checkpoint image and the home tar) while the target is made; it goes in once `ready`
+ * settles (a restore: the old container is down), with `extra` parts after the checkpoint's own.
+ */
+export async function fillContainer(d: FillContext, c: CheckpointRecord, target: () => Promise<string>, phases: Phases = new Phases(), opts: FillOptions = {}): Promise<string> {
+  const engine = d.engine(c.engine);
+  if (c.container && !(await engine.imageInfo(c.container.image))) {
+    throw new NexusError("CONTAINER_ERROR", `The image of checkpoint '${c.name}' (${c.container.image}) is gone`, {
+      suggestion: `Delete the checkpoint ('nexus checkpoint delete ${c.workspaceName} ${c.name}'); its files cannot come back`,
+      details: { checkpoint: c.id },
+    });
+  }
+  if (c.home && !existsSync(c.home.file)) {
+    throw new NexusError("CONTAINER_ERROR", `The home tar of checkpoint '${c.name}' is gone (${c.home.file})`, {
+      suggestion: `Delete the checkpoint ('nexus checkpoint delete ${c.workspaceName} ${c.name}')`,
+      details: { checkpoint: c.id },
+    });
+  }
+  const temp = d.listings.readerLabels();
+  const listChanges = () => phases.part("list-changes", () => d.listings.changesOf(c));
+  const file = d.store.copyInFile(randomBytes(4).toString("hex"));
+  try {
+    const [containerId] = await allSettled([
+      phases.part("container", target),
+      phases.part("archive", async () => {
+        let reader: CheckpointReader | undefined;
+        const log = d.log;
+        try {
+          async function* parts(): AsyncGenerator<RestorePart> {
+            if (c.container) {
+              const { copy, remove } = await listChanges();
+              const image = copy.length > 0 ? c.container.image : undefined;
+              // The changed paths in one tar made inside a container of the checkpoint image; an
+              // image without tar is read path by path through the engine instead.
+              const tar = image ? await engine.readImagePaths(image, copy, temp) : undefined;
+              if (tar) yield { from: "stream", ...tar };
+              else if (image) {
+                log.info(`checkpoint ${c.id}: the image has no tar to run; reading its ${copy.length} changed paths one by one`);
+                reader = await engine.openImageReader(image, temp);
+              }
+              yield* changesParts(reader, { copy: tar ? [] : copy, remove }, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
+            }
+            if (c.home) yield { from: "file", file: c.home.file, dir: "/home" };
+            if (opts.extra) yield* await opts.extra();
+          }
+          await writeRestoreArchive(engine, parts(), file);
+        } finally {
+          await reader?.remove();
+        }
+      }),
+    ] as const);
+    await opts.ready?.();
+    await phases.part("copy-in", () => putRestoreArchive(engine, containerId, file));
+    return containerId;
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
