@@ -26,8 +26,29 @@ export interface FastResult {
 const BATCH_BYTES = 2 * 1024 * 1024;
 const md5 = (b: Buffer) => createHash("md5").update(b).digest("hex");
 
-/** A file's state on this machine (the worktree side). */
+/**
+ * Whether every folder on the way from `root` to `path` is a real folder here, not a link. The
+ * workspace names paths (its watcher and its answers are untrusted): `evil/authorized_keys` under a
+ * worktree link `evil -> ~/.ssh` would otherwise be read or written outside the worktree. Unison
+ * itself never goes through a link (it syncs the link); such paths are left to it.
+ */
+function foldersReal(root: string, path: string): boolean {
+  const parts = path.split("/");
+  let at = root;
+  for (const part of parts.slice(0, -1)) {
+    at = join(at, part);
+    try {
+      if (!lstatSync(at).isDirectory()) return false;
+    } catch {
+      return true; // missing from here on: nothing to follow (the file is absent, its folder too)
+    }
+  }
+  return true;
+}
+
+/** A file's state on this machine (the worktree side); a path through a link is "other" (unison's). */
 export function hostState(root: string, path: string): FileState {
+  if (!foldersReal(root, path)) return { kind: "other" };
   const abs = join(root, path);
   let st;
   try {
@@ -60,6 +81,7 @@ export function writeHost(root: string, path: string, expect: string, src: Extra
   const now = hostState(root, path);
   const cur = now.kind === "file" ? now.hash : now.kind === "absent" ? "absent" : null;
   if (cur !== expect) return false;
+  // hostState checked the folders on the way just now; nothing but the daemon and the user writes here.
   const abs = join(root, path);
   const tmp = join(dirname(abs), `.unison.nexus.${process.pid}.${tag}.unison.tmp`);
   try {

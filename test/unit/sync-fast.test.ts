@@ -3,7 +3,7 @@
 // shell runs over ssh): a file is copied only over a side that still is what both agreed on.
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ShellAgent } from "../../src/sync/agent.ts";
@@ -134,6 +134,22 @@ for (const kind of ["python3", "sh"] as const) describe(`the route between two f
     expect(r.settled).toEqual(["gone.txt"]);
     expect(existsSync(join(ws, "skipped.txt"))).toBe(false);
     expect(existsSync(join(ws, "newdir"))).toBe(false);
+  });
+
+  test("a path the workspace names through a link of the worktree is neither written nor read here (unison's)", async () => {
+    // The attack: the worktree holds a link `evil -> <outside>`; the workspace claims `evil/authorized_keys`.
+    const outside = join(root, "outside");
+    mkdirSync(outside);
+    writeFileSync(join(outside, "secret"), "host secret\n");
+    symlinkSync(outside, join(host, "evil"));
+    mkdirSync(join(ws, "evil"));
+    writeFileSync(join(ws, "evil/authorized_keys"), "ssh-ed25519 AAAA attacker\n");
+    writeFileSync(join(ws, "evil/secret"), "host secret\n");
+    const r = await route.route(named([["evil/authorized_keys", ["workspace"]], ["evil/secret", ["workspace"]]]), config, none);
+    expect(r.copied).toEqual([]);
+    expect(r.unison.sort()).toEqual(["evil/authorized_keys", "evil/secret"]);
+    expect(existsSync(join(outside, "authorized_keys"))).toBe(false);
+    expect(readdirSync(outside)).toEqual(["secret"]);
   });
 
   test("a path with quotes and spaces", async () => {
