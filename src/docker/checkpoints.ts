@@ -1,11 +1,11 @@
 // The engine's side of checkpoints: what changed in a container's filesystem, a commit of it, a
 // volume's files as a tar on disk, and bringing those back into a fresh container.
 import { createReadStream, createWriteStream, renameSync, rmSync } from "node:fs";
-import { PassThrough, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { NexusError } from "../kernel/errors.ts";
 import type { ContainerEngine, FsChange, ImageInfo, ImageReader, TarStream } from "./container-engine.ts";
 import type { DockerEngine } from "./engine.ts";
+import { runInImage } from "./image-run.ts";
 import type { RestorePart } from "./restore-archive.ts";
 
 export type { FsChange } from "./container-engine.ts";
@@ -181,72 +181,15 @@ export function changesParts(reader: CheckpointReader | undefined, changes: Root
  * `done` waits for tar's end (a failure rejects it) and removes the container; call it in any case
  * (with false when the stream was not read to its end).
  */
-export async function startTarReader(
+export function startTarReader(
   engine: DockerEngine,
   image: string,
   paths: readonly string[],
   labels: Record<string, string>,
   timeoutMs = 600_000,
 ): Promise<TarStream | undefined> {
-  const d = engine.docker;
   const rel = paths.map((p) => p.replace(/^\/+/, ""));
-  const c = await engine.call("create container", () =>
-    d.createContainer({
-      Image: image,
-      User: "0:0",
-      Entrypoint: ["tar"],
-      Cmd: ["-c", "-f", "-", "-C", "/", "--", ...rel],
-      Labels: labels,
-      NetworkDisabled: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: false,
-      HostConfig: { LogConfig: { Type: "none", Config: {} }, PidsLimit: 64 },
-    }),
-  );
-  const remove = () => c.remove({ force: true }).catch(() => {});
-  const out = new PassThrough();
-  let stderr = "";
-  const errSink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      if (stderr.length < 4096) stderr += chunk.toString("utf8");
-      cb();
-    },
-  });
-  let attached: NodeJS.ReadableStream;
-  try {
-    attached = (await engine.call("attach to container", () => c.attach({ stream: true, stdout: true, stderr: true }))) as NodeJS.ReadableStream;
-  } catch (err) {
-    await remove();
-    throw err;
-  }
-  d.modem.demuxStream(attached, out, errSink);
-  attached.on("end", () => out.end());
-  attached.on("error", (err: Error) => out.destroy(err));
-  try {
-    await c.start();
-  } catch {
-    (attached as unknown as { destroy?: () => void }).destroy?.();
-    await remove();
-    return undefined;
-  }
-  const timer = setTimeout(() => void c.kill().catch(() => {}), timeoutMs);
-  const exited = c.wait() as Promise<{ StatusCode: number }>;
-  exited.catch(() => {}); // awaited in done()
-  return {
-    stream: out,
-    done: async (read) => {
-      try {
-        // Not read to its end (a failure here): tar would wait on a full pipe until killed.
-        if (!read) await c.kill().catch(() => {});
-        const { StatusCode } = await engine.call("wait for container", () => exited);
-        if (StatusCode !== 0) throw new Error(`reading the checkpoint's changed files failed (tar exited ${StatusCode}): ${stderr.trim().slice(0, 500)}`);
-      } finally {
-        clearTimeout(timer);
-        await remove();
-      }
-    },
-  };
+  return runInImage(engine, image, ["tar"], ["-c", "-f", "-", "-C", "/", "--", ...rel], labels, timeoutMs);
 }
 
 export async function renameContainer(engine: DockerEngine, containerId: string, name: string): Promise<void> {
