@@ -7,10 +7,11 @@
 //
 // Needs dist/nexus (with file sync wired in: a remote workspace needs it), a Docker engine and root.
 // Everything it makes (the double, NEXUS_HOME, repository, workspace, daemon) is removed at the end.
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import { median, run, time } from "./process.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const NEXUS = join(ROOT, "dist", "nexus");
@@ -18,24 +19,6 @@ const SCRIPT = join(ROOT, "scripts", "remote-engine.sh");
 const WARMUPS = 3;
 const TARGET_RATIO = 0.5;
 const RUNS = Number(process.env.BENCH_RUNS || 20);
-
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: opts.timeoutMs ?? 120_000 });
-  if (r.error) throw new Error(`${cmd} ${args.join(" ")}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.status ?? r.signal}\n${r.stderr}${r.stdout}`);
-  return r;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
-function time(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
-  const t = performance.now();
-  run(cmd, args, { env, timeoutMs: 60_000 });
-  return performance.now() - t;
-}
 
 async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {

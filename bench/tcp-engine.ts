@@ -8,10 +8,11 @@
 // certificates from test/helpers/tls-certs.ts; root only). Prints figures; never fails on a miss.
 //
 //   node_modules/.bin/bun scripts/build.ts && node_modules/.bin/bun bench/tcp-engine.ts   (BENCH_RUNS=N, default 20)
-import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import { median, run, time } from "./process.ts";
 import { PrivateDockerd } from "../test/helpers/private-dockerd.ts";
 import { makeTlsFiles } from "../test/helpers/tls-certs.ts";
 
@@ -21,24 +22,6 @@ const WARMUPS = 3;
 const TARGET_RATIO = 0.5;
 const RUNS = Number(process.env.BENCH_RUNS || 20);
 const LAG_RUNS = Number(process.env.BENCH_LAG_RUNS || 10);
-
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: opts.timeoutMs ?? 120_000 });
-  if (r.error) throw new Error(`${cmd} ${args.join(" ")}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.status ?? r.signal}\n${r.stderr}${r.stdout}`);
-  return r;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
-function time(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
-  const t = performance.now();
-  run(cmd, args, { env, timeoutMs: 60_000 });
-  return performance.now() - t;
-}
 
 /** ms from writing `file` here until a waiter inside sees its new content. */
 async function lagOnce(env: NodeJS.ProcessEnv, worktree: string, i: number): Promise<number> {
