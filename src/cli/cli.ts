@@ -193,10 +193,11 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action((a: string, b: string | undefined, opts) => run(async (c) => (await import("./commands/services.ts")).hookCommand(c, a, b, opts))(opts));
 
   cli
-    .command("checkpoint [...args]", "Checkpoints of the whole workspace (container filesystem, home, worktree): create | list | delete")
-    .usage("checkpoint create [workspace] [-n name] [--description text] | checkpoint list [workspace] | checkpoint delete [workspace] <checkpoint>")
+    .command("checkpoint [...args]", "Checkpoints of the whole workspace (container filesystem, home, worktree): create | list | get | delete")
+    .usage("checkpoint create [workspace] [-n name] [--description text] | checkpoint list [workspace] [--wait] | checkpoint get [workspace] <checkpoint> [--wait] | checkpoint delete [workspace] <checkpoint>")
     .option("-n, --name <name>", "create: the checkpoint's name (unique in the workspace)")
     .option("--description <text>", "create: what it is for")
+    .option("--wait", "list, get: answer once the changed paths of the container part are listed (moments after a checkpoint is taken)")
     .example("nexus checkpoint create feature-auth -n before-refactor")
     .example("nexus checkpoint list feature-auth --json")
     .example("nexus checkpoint delete feature-auth before-refactor")

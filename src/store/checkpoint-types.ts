@@ -63,8 +63,11 @@ export interface CheckpointView {
   durationMs: number;
   sizeBytes: number;
   holds: {
-    /** changedPaths and deletedPaths are null until the commit's changes are listed (moments after the checkpoint is taken). */
-    container: { image: string; baseImage: string; changedPaths: number | null; deletedPaths: number | null; bytes: number } | null;
+    /**
+     * changedPaths and deletedPaths are null until the commit's changes are listed (moments after the
+     * checkpoint is taken; `changesListed` false meanwhile): `?wait=true` (`--wait`) answers once they are.
+     */
+    container: { image: string; baseImage: string; changesListed: boolean; changedPaths: number | null; deletedPaths: number | null; bytes: number } | null;
     home: { bytes: number } | null;
     worktree: { ref: string; head: string | null; branch: string | null; untracked: true; ignored: false } | null;
   };
@@ -72,7 +75,7 @@ export interface CheckpointView {
 
 export function toCheckpointView(r: CheckpointRecord): CheckpointView {
   const container = r.container
-    ? { image: r.container.image, baseImage: r.container.baseImage, changedPaths: r.container.changes?.copy.length ?? null, deletedPaths: r.container.changes?.remove.length ?? null, bytes: r.container.layerBytes }
+    ? { image: r.container.image, baseImage: r.container.baseImage, changesListed: r.container.changes !== null, changedPaths: r.container.changes?.copy.length ?? null, deletedPaths: r.container.changes?.remove.length ?? null, bytes: r.container.layerBytes }
     : null;
   return {
     id: r.id,

@@ -1,20 +1,28 @@
-// nexus checkpoint create|list|delete, nexus restore.
+// nexus checkpoint create|list|get|delete, nexus restore.
 import type { CheckpointView, RestoreResult } from "../../core/checkpoints/types.ts";
 import { errors } from "../../core/errors.ts";
 import { EXIT_CODES } from "../exit-codes.ts";
 import type { CliContext } from "../context.ts";
 import { ago, dim, table, writeOut, yellow } from "../output.ts";
 
-const USAGE = "nexus checkpoint create [workspace] [-n name] | list [workspace] | delete [workspace] <checkpoint>";
+const USAGE = "nexus checkpoint create [workspace] [-n name] | list [workspace] [--wait] | get [workspace] <checkpoint> [--wait] | delete [workspace] <checkpoint>";
 
-export async function checkpointCommand(ctx: CliContext, args: string[], flags: { name?: string; description?: string }): Promise<number> {
+/** What a list or get shows while the container part's changed paths are still being listed. */
+const LISTING = "committed; changed paths being listed (--wait)";
+
+export async function checkpointCommand(ctx: CliContext, args: string[], flags: { name?: string; description?: string; wait?: boolean }): Promise<number> {
   const [action, ...rest] = args;
   switch (action) {
     case "create":
       return createCheckpoint(ctx, rest[0], flags);
     case "list":
     case "ls":
-      return listCheckpoints(ctx, rest[0]);
+      return listCheckpoints(ctx, rest[0], flags.wait === true);
+    case "get":
+    case "show": {
+      const [ws, cp] = ctx.workspaceAnd(rest, "checkpoint", "nexus checkpoint get <workspace> <checkpoint>");
+      return getCheckpoint(ctx, ws, cp, flags.wait === true);
+    }
     case "delete":
     case "rm": {
       const [ws, cp] = ctx.workspaceAnd(rest, "checkpoint", "nexus checkpoint delete <workspace> <checkpoint>");
@@ -37,9 +45,16 @@ async function createCheckpoint(ctx: CliContext, ref: string | undefined, flags:
   return EXIT_CODES.ok;
 }
 
-async function listCheckpoints(ctx: CliContext, ref: string | undefined): Promise<number> {
+async function getCheckpoint(ctx: CliContext, ws: string, ref: string, wait: boolean): Promise<number> {
+  const cp = await (await ctx.client()).json<CheckpointView>("GET", `/api/v1/checkpoints/${encodeURIComponent(ref)}?workspace=${encodeURIComponent(ws)}${wait ? "&wait=true" : ""}`);
+  if (ctx.json) await writeOut(JSON.stringify(cp, null, 2) + "\n");
+  else await writeOut(`${cp.name}${cp.auto ? " (auto)" : ""} (${cp.id}) of ${cp.workspaceName}, ${ago(cp.createdAt)}, taken in ${(cp.durationMs / 1000).toFixed(1)}s, ${bytes(cp.sizeBytes)}${cp.description ? `\n  ${cp.description}` : ""}\n${holds(cp)}`);
+  return EXIT_CODES.ok;
+}
+
+async function listCheckpoints(ctx: CliContext, ref: string | undefined, wait: boolean): Promise<number> {
   const ws = ctx.workspace(ref);
-  const res = await (await ctx.client()).json<{ checkpoints: CheckpointView[] }>("GET", `/api/v1/workspaces/${encodeURIComponent(ws)}/checkpoints`);
+  const res = await (await ctx.client()).json<{ checkpoints: CheckpointView[] }>("GET", `/api/v1/workspaces/${encodeURIComponent(ws)}/checkpoints${wait ? "?wait=true" : ""}`);
   if (ctx.json) {
     await writeOut(JSON.stringify(res, null, 2) + "\n");
     return EXIT_CODES.ok;
@@ -54,7 +69,7 @@ async function listCheckpoints(ctx: CliContext, ref: string | undefined): Promis
       c.auto ? `${c.name} ${yellow("(auto)", ctx.color)}` : c.name,
       c.id,
       ago(c.createdAt),
-      c.holds.container ? (c.holds.container.changedPaths === null ? "committed (listing)" : `${c.holds.container.changedPaths} changed, ${c.holds.container.deletedPaths} deleted`) : "-",
+      c.holds.container ? (c.holds.container.changedPaths === null ? LISTING : `${c.holds.container.changedPaths} changed, ${c.holds.container.deletedPaths} deleted`) : "-",
       c.holds.home ? bytes(c.holds.home.bytes) : "-",
       c.holds.worktree ? `${c.holds.worktree.branch ?? "detached"}@${(c.holds.worktree.head ?? "").slice(0, 7) || "-"}` : "-",
       bytes(c.sizeBytes),
@@ -92,7 +107,7 @@ function holds(c: CheckpointView): string {
   const lines: string[] = [];
   if (c.holds.container) {
     // The changed paths are listed from the committed image moments after it is taken.
-    const what = c.holds.container.changedPaths === null ? "the changed files" : `${c.holds.container.changedPaths} changed and ${c.holds.container.deletedPaths} deleted paths`;
+    const what = c.holds.container.changedPaths === null ? `the changed paths (being listed: 'nexus checkpoint get ${c.workspaceName} ${c.name} --wait' shows them)` : `${c.holds.container.changedPaths} changed and ${c.holds.container.deletedPaths} deleted paths`;
     lines.push(`  container  ${what} (${bytes(c.holds.container.bytes)}) as ${c.holds.container.image}`);
   }
   if (c.holds.home) lines.push(`  home       /home/nexus (${bytes(c.holds.home.bytes)})`);

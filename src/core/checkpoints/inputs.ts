@@ -23,3 +23,9 @@ export const RestoreCheckpointInput = v.strictObject({
   workspaceId: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
 export type RestoreCheckpointInput = v.InferOutput<typeof RestoreCheckpointInput>;
+
+/** `GET` of checkpoints (extension): `wait=true` answers once their container changes are listed; `workspace` scopes a name. */
+export const CheckpointQuery = v.object({
+  wait: v.optional(v.pipe(v.picklist(["true", "false", "1", "0", ""], "wait must be true or false"), v.transform((w) => w === "true" || w === "1" || w === ""))),
+  workspace: v.optional(v.string()),
+});

@@ -1,7 +1,9 @@
 // The rootfs changes of a checkpoint, listed after its answer: `docker diff` on this engine walks the
 // whole image (0.7–1.2 s of dockerd CPU per call, holding the container's lock), so once an original
 // image has been listed (GNU find in a throwaway container, image-listing.ts) a checkpoint's changes
-// are the difference between that listing and its committed image's, made after the answer.
+// are the difference between that listing and its committed image's, made after the answer. The
+// original image's listing is kept on disk too (store/image-listings.ts), so a daemon start does not
+// bring `docker diff` back into the first checkpoint of each image.
 import type { RootfsChanges } from "../../docker/checkpoints.ts";
 import { reduceChanges } from "../../docker/checkpoints.ts";
 import type { ContainerEngine } from "../../docker/container-engine.ts";
@@ -9,6 +11,7 @@ import { diffListings, listImage, type Listing } from "../../docker/image-listin
 import { LABELS } from "../../docker/labels.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
 import type { CheckpointStore } from "../../store/checkpoints.ts";
+import type { ImageListingFiles } from "../../store/image-listings.ts";
 import type { Logger } from "../log.ts";
 import type { CheckpointRecord } from "./types.ts";
 
@@ -16,6 +19,8 @@ export interface ChangeListingsDeps {
   /** The engine a checkpoint is on (undefined: the local one). */
   engine: (name: string | undefined) => ContainerEngine;
   store: CheckpointStore;
+  /** Original images' listings on disk, read back after a daemon start. */
+  files: ImageListingFiles;
   instance: string;
   log: Logger;
 }
@@ -35,9 +40,13 @@ export class ChangeListings {
     this.#d = deps;
   }
 
-  /** Whether the original image was listed: a checkpoint on it lists its changes after the answer. */
+  /**
+   * Whether the original image was listed (by this daemon, or one before it: its file is there): a
+   * checkpoint on it lists its changes after the answer. A file that turns out unusable then only
+   * costs the listing made again from the image, which the workspace still runs on.
+   */
   listed(engineName: string | undefined, image: string): boolean {
-    return this.#listed.has(listingKey(engineName, image));
+    return this.#listed.has(listingKey(engineName, image)) || this.#d.files.has(engineName || LOCAL_ENGINE, image);
   }
 
   /** Runs `fn` after the current answer; a failure is only logged (what it makes is made again when needed). */
@@ -64,7 +73,18 @@ export class ChangeListings {
     const key = listingKey(engineName, image);
     let p = this.#baseListings.get(key);
     if (!p) {
-      p = listImage(this.#d.engine(engineName), image, this.readerLabels());
+      const engine = engineName || LOCAL_ENGINE;
+      p = (async () => {
+        const kept = this.#d.files.read(engine, image);
+        if (kept) return kept;
+        const listing = await listImage(this.#d.engine(engineName), image, this.readerLabels());
+        try {
+          if (!this.#d.files.write(engine, image, listing)) this.#d.log.info(`the listing of image ${image} is too big to keep on disk; it is made again after a daemon start`);
+        } catch (e) {
+          this.#d.log.warn(`keeping the listing of image ${image}: ${(e as Error).message}`);
+        }
+        return listing;
+      })();
       this.#baseListings.set(key, p);
       p.then(
         () => this.#listed.add(key),
@@ -72,6 +92,21 @@ export class ChangeListings {
       );
     }
     return p;
+  }
+
+  /**
+   * Removes the kept listings of images no checkpoint and no workspace uses any more: `inUse(engine,
+   * image)` says which are (undefined: it cannot tell now, the file stays).
+   */
+  async prune(inUse: (engine: string, image: string) => Promise<boolean | undefined>): Promise<void> {
+    for (const f of this.#d.files.list()) {
+      const used = f.engine && f.image ? await inUse(f.engine, f.image).catch(() => undefined) : false;
+      if (used !== false) continue;
+      this.#d.files.remove(f.file);
+      const key = listingKey(f.engine, f.image);
+      this.#baseListings.delete(key);
+      this.#listed.delete(key);
+    }
   }
 
   /** What a checkpoint's commit changed, listed from its image when the checkpoint did not take `docker diff`; kept in its record. */

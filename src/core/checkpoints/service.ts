@@ -4,7 +4,7 @@
 // from a checkpoint in fill.ts, the listing of its rootfs changes after the answer in listings.ts.
 import { randomBytes } from "node:crypto";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import { CHECKPOINT_LABELS, listCheckpointImages, reduceChanges, saveArchive } from "../../docker/checkpoints.ts";
 import { tar } from "../../docker/tar.ts";
 import type { ContainerEngine } from "../../docker/container-engine.ts";
@@ -12,6 +12,7 @@ import { LOCAL_ENGINE } from "../../config/engines.ts";
 import { LABELS } from "../../docker/labels.ts";
 import { deleteSnapshotRef, prepareSnapshot, restoreWorktree, type PendingSnapshot } from "../../git/snapshot.ts";
 import type { CheckpointStore } from "../../store/checkpoints.ts";
+import { ImageListingFiles } from "../../store/image-listings.ts";
 import type { WorkspaceStore } from "../../store/workspaces.ts";
 import { errors, NexusError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -74,7 +75,8 @@ export class CheckpointService {
 
   constructor(deps: CheckpointServiceDeps) {
     this.#d = deps;
-    this.#listings = new ChangeListings({ engine: (name) => this.#engine(name), store: deps.store, instance: deps.instance, log: deps.log });
+    const files = new ImageListingFiles(join(deps.store.dir, "image-listings"));
+    this.#listings = new ChangeListings({ engine: (name) => this.#engine(name), store: deps.store, files, instance: deps.instance, log: deps.log });
   }
 
   // ---- lookups ---------------------------------------------------------------------------------
@@ -124,6 +126,26 @@ export class CheckpointService {
   list(workspaceRef: string): CheckpointView[] {
     const ws = this.#workspaceKey(workspaceRef);
     return this.#d.store.list().filter((c) => c.workspaceId === ws.id && c.state === "ready").map(toCheckpointView);
+  }
+
+  /** get(), once the checkpoint's container changes are listed (made now when no listing is under way). */
+  async getWithChanges(ref: string, workspaceRef?: string): Promise<CheckpointView> {
+    await this.#listed([this.resolve(ref, workspaceRef)]);
+    return this.get(ref, workspaceRef);
+  }
+
+  /** list(), once the container changes of each checkpoint are listed. */
+  async listWithChanges(workspaceRef: string): Promise<CheckpointView[]> {
+    const ws = this.#workspaceKey(workspaceRef);
+    await this.#listed(this.#d.store.list().filter((c) => c.workspaceId === ws.id && c.state === "ready"));
+    return this.list(workspaceRef);
+  }
+
+  /** Lists the changes of those checkpoints not listed yet (one under way is joined); a failure leaves them unlisted (restore lists them again). */
+  async #listed(checkpoints: CheckpointRecord[]): Promise<void> {
+    await Promise.all(
+      checkpoints.filter((c) => c.container && !c.container.changes).map((c) => this.#listings.changesOf(c).catch((e: Error) => this.#d.log.warn(`listing the changes of checkpoint ${c.id}: ${e.message}`))),
+    );
   }
 
   /** The engine a workspace, or a checkpoint of it, is on (none or `local`: the local one). */
@@ -350,6 +372,7 @@ export class CheckpointService {
     // Under the workspace's lock, so a restore from it is never cut short; a destroyed workspace has none.
     if (this.#d.workspaces.list().some((w) => w.id === cp.workspaceId)) await this.#d.workspaces.exclusive(cp.workspaceId, run);
     else await run();
+    this.#pruneListings();
     this.#d.log.info(`deleted checkpoint ${cp.name} (${cp.id}) of ${cp.workspaceName}`);
     return { id: cp.id, name: cp.name, workspaceId: cp.workspaceId };
   }
@@ -366,10 +389,45 @@ export class CheckpointService {
 
   /** Destroy of a workspace: its checkpoints go too, unless kept (then `create --from-checkpoint` still works). */
   async workspaceDestroyed(r: WorkspaceRecord, keep: boolean): Promise<void> {
-    if (keep) return;
-    for (const c of this.#d.store.list().filter((c) => c.workspaceId === r.id)) {
-      await this.#discard(c).catch((e: Error) => this.#d.log.warn(`removing checkpoint ${c.id} of ${r.name}: ${e.message}`));
+    if (!keep) {
+      for (const c of this.#d.store.list().filter((c) => c.workspaceId === r.id)) {
+        await this.#discard(c).catch((e: Error) => this.#d.log.warn(`removing checkpoint ${c.id} of ${r.name}: ${e.message}`));
+      }
     }
+    this.#pruneListings(r.id);
+  }
+
+  /**
+   * After the answer: the kept listings of original images that no checkpoint and no workspace
+   * (but `gone`, being destroyed) runs on any more are removed.
+   */
+  #pruneListings(gone?: string): void {
+    const ids = new Map<string, Promise<string | undefined>>();
+    /** A workspace's image id on its engine (its record may name a tag); undefined when unknown now. */
+    const imageId = (w: WorkspaceRecord): Promise<string | undefined> => {
+      let p = ids.get(w.id);
+      if (!p) {
+        const engine = this.#configuredEngine(w.engine);
+        p = engine ? engine.imageInfo(w.image).then((i) => i?.id ?? "") : Promise.resolve(undefined);
+        ids.set(w.id, p);
+      }
+      return p;
+    };
+    this.#listings.later("removing listings of images no longer used", () =>
+      this.#listings.prune(async (engine, image) => {
+        const on = (name: string | undefined) => (name || LOCAL_ENGINE) === engine;
+        if (this.#d.store.list().some((c) => on(c.engine) && c.container?.baseImage === image)) return true;
+        let unknown = false;
+        for (const w of this.#d.workspaceStore.list()) {
+          if (w.id === gone || !on(w.engine)) continue;
+          if (w.image === image) return true;
+          const id = await imageId(w).catch(() => undefined);
+          if (id === image) return true;
+          if (id === undefined) unknown = true;
+        }
+        return unknown ? undefined : false;
+      }),
+    );
   }
 
   // ---- restore and seeding ---------------------------------------------------------------------
@@ -462,6 +520,7 @@ export class CheckpointService {
       }
     }
     for (const f of d.store.strays()) rmSync(f, { force: true });
+    this.#pruneListings();
   }
 }
 

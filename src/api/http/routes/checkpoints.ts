@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { CreateCheckpointInput, RestoreCheckpointInput } from "../../../core/checkpoints/inputs.ts";
+import { CheckpointQuery, CreateCheckpointInput, RestoreCheckpointInput } from "../../../core/checkpoints/inputs.ts";
 import type { CheckpointService } from "../../../core/checkpoints/service.ts";
 import { parseInput } from "../../../core/inputs.ts";
 import { readJson } from "../errors.ts";
@@ -12,7 +12,11 @@ export function workspaceCheckpointRoutes(checkpoints: CheckpointService): Hono 
     const input = parseInput(CreateCheckpointInput, await readJson(c), "checkpoint request");
     return c.json(await checkpoints.create(c.req.param("id"), input), 201);
   });
-  app.get("/:id/checkpoints", (c) => c.json({ checkpoints: checkpoints.list(c.req.param("id")) }));
+  app.get("/:id/checkpoints", async (c) => {
+    // Extension: ?wait=true answers once every checkpoint's container changes are listed.
+    const q = parseInput(CheckpointQuery, c.req.query(), "checkpoints query");
+    return c.json({ checkpoints: q.wait ? await checkpoints.listWithChanges(c.req.param("id")) : checkpoints.list(c.req.param("id")) });
+  });
   return app;
 }
 
@@ -22,7 +26,11 @@ export function workspaceCheckpointRoutes(checkpoints: CheckpointService): Hono 
  */
 export function checkpointRoutes(checkpoints: CheckpointService): Hono {
   const app = new Hono();
-  app.get("/:id", (c) => c.json(checkpoints.get(c.req.param("id"), c.req.query("workspace") || undefined)));
+  app.get("/:id", async (c) => {
+    const q = parseInput(CheckpointQuery, c.req.query(), "checkpoint query");
+    const ws = q.workspace || undefined;
+    return c.json(q.wait ? await checkpoints.getWithChanges(c.req.param("id"), ws) : checkpoints.get(c.req.param("id"), ws));
+  });
   app.delete("/:id", async (c) => {
     await checkpoints.delete(c.req.param("id"), c.req.query("workspace") || undefined);
     return c.body(null, 204);
