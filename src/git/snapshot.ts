@@ -3,7 +3,7 @@
 // stay untouched; and the way back. Host git runs hardened (hardened.ts).
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { NexusError } from "../kernel/errors.ts";
 import { hardenedEnv, hardeningArgs } from "./hardened.ts";
@@ -67,6 +67,26 @@ interface TempIndex {
   env: Record<string, string>;
   as: { uid: number; gid: number } | undefined;
   remove(): void;
+}
+
+/** The ref a checkpoint's worktree part is kept under. */
+export const snapshotRef = (checkpointId: string) => `refs/nexus/checkpoints/${checkpointId}`;
+
+const TEMP_INDEX = /^nexus-checkpoint-[0-9a-f]+\.index(\.lock)?$/;
+
+/**
+ * Removes the temporary indexes a daemon killed mid-checkpoint or mid-restore left in the git dir
+ * of the worktree at `dir` (each is as big as the real index, and nothing else would ever remove
+ * it). Only for a worktree no checkpoint or restore of this daemon works on now.
+ */
+export async function removeTempIndexes(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const r = await run(["rev-parse", "--absolute-git-dir"], dir);
+  const gitDir = r.stdout.trim();
+  if (r.code !== 0 || !gitDir || !existsSync(gitDir)) return [];
+  const gone = readdirSync(gitDir).filter((f) => TEMP_INDEX.test(f)).map((f) => join(gitDir, f));
+  for (const f of gone) rmSync(f, { force: true });
+  return gone;
 }
 
 /** A temporary index beside the real one, seeded from it (its stat data makes `add -A` fast). */

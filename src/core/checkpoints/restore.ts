@@ -57,6 +57,8 @@ interface RestoreJournal {
   oldContainerId: string | null;
   oldVolume: string;
   newContainerId: string | null;
+  /** The new container's name, known before the engine makes it: a daemon killed between the engine's answer and the journal naming its id still finds it (absent in journals of older daemons). */
+  newContainerName?: string;
   newVolume: string;
   worktreePath: string | null;
 }
@@ -103,6 +105,7 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
     oldContainerId: r.containerId,
     oldVolume: r.homeVolume,
     newContainerId: null,
+    newContainerName: spec.name,
     newVolume: `${r.containerName}-home-${suffix}`,
     worktreePath: cp.worktree && r.repository && existsSync(r.mountPath) ? r.mountPath : null,
   };
@@ -342,7 +345,9 @@ async function undo(ctx: RestoreContext, j: RestoreJournal, safety: CheckpointRe
   if (j.phase === "worktree" && inside && j.oldContainerId && safety?.ownGit?.indexFile && existsSync(safety.ownGit.indexFile)) {
     await loadArchive(engine, j.oldContainerId, dirname(inside), safety.ownGit.indexFile).catch((e: Error) => ctx.log.warn(`undo restore: the workspace's git index: ${e.message}`));
   }
-  if (j.newContainerId) await engine.removeContainer(j.newContainerId).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
+  // By name when its id was never journaled (the engine made it, the daemon died before writing the id).
+  const made = j.newContainerId ?? j.newContainerName;
+  if (made) await engine.removeContainer(made).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
   await engine.removeVolume(j.newVolume).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
   rmSync(journalFile(ctx.dir, j.workspaceId), { force: true });
 }
@@ -367,6 +372,12 @@ async function finishSwitch(ctx: RestoreContext, j: RestoreJournal, opts: { keep
   if (opts.keepOld) return;
   if (j.oldVolume !== j.newVolume) await engine.removeVolume(j.oldVolume);
   rmSync(journalFile(ctx.dir, j.workspaceId), { force: true });
+}
+
+/** The workspaces whose restore a daemon was killed in (their journals are still on disk). */
+export function interruptedRestores(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((f) => /^restore-(.+)\.json$/.exec(f)?.[1] ?? []);
 }
 
 /** At daemon start: each restore the daemon was killed in is undone (before the swap) or finished (after it). */

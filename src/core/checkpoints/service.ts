@@ -10,7 +10,7 @@ import { tar } from "../../docker/tar.ts";
 import type { ContainerEngine } from "../../docker/container-engine.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
 import { LABELS } from "../../docker/labels.ts";
-import { deleteSnapshotRef, prepareSnapshot, restoreWorktree, type PendingSnapshot } from "../../git/snapshot.ts";
+import { deleteSnapshotRef, prepareSnapshot, removeTempIndexes, restoreWorktree, snapshotRef, type PendingSnapshot } from "../../git/snapshot.ts";
 import type { CheckpointStore } from "../../store/checkpoints.ts";
 import { ImageListingFiles } from "../../store/image-listings.ts";
 import type { WorkspaceStore } from "../../store/workspaces.ts";
@@ -24,7 +24,7 @@ import { toCheckpointView, type CheckpointRecord, type CheckpointView, type Rest
 import { allSettled, Phases } from "./phases.ts";
 import { ChangeListings } from "./listings.ts";
 import { fillContainer, type FillContext } from "./fill.ts";
-import { finishInterruptedRestore, restoreLocked, type RestoreContext } from "./restore.ts";
+import { finishInterruptedRestore, interruptedRestores, restoreLocked, type RestoreContext } from "./restore.ts";
 import { retry } from "../../kernel/poll.ts";
 
 /**
@@ -301,7 +301,7 @@ export class CheckpointService {
       // Every part is of the instant (the image, the home tar, the worktree's tree): a restore may stop the workspace now.
       opts.thawed?.();
       // After the thaw: the worktree's commit and ref, beside the sizes.
-      const ref = `refs/nexus/checkpoints/${id}`;
+      const ref = snapshotRef(id);
       const repository = r.repository?.path;
       const [, layer, base] = await Promise.all([
         pending && repository ? pending.finish(ref, message).then((snap) => void (record.worktree = { repository, path: r.mountPath, ref, ...snap })) : null,
@@ -384,6 +384,12 @@ export class CheckpointService {
     if (engine) await engine.removeImage(`nexus-checkpoint:${c.id}`);
     else this.#d.log.warn(`checkpoint ${c.id}: engine '${c.engine}' is no longer configured; its image nexus-checkpoint:${c.id} stays there`);
     if (c.worktree) await deleteSnapshotRef(c.worktree.repository, c.worktree.ref);
+    else {
+      // One not finished names no worktree yet, though its ref may be written (the ref comes before
+      // the record says ready): the ref it would have had goes from the workspace's repository.
+      const repository = this.#d.workspaceStore.get(c.workspaceId)?.repository?.path;
+      if (repository) await deleteSnapshotRef(repository, snapshotRef(c.id));
+    }
     this.#d.store.remove(c.id);
   }
 
@@ -491,6 +497,8 @@ export class CheckpointService {
     const d = this.#d;
     d.store.load();
     d.workspaceStore.load();
+    // Workspaces a checkpoint or restore was cut short in: their worktree's git dir may hold its temporary index.
+    const cut = new Set([...interruptedRestores(d.dir), ...d.store.list().filter((c) => c.state !== "ready").map((c) => c.workspaceId)]);
     await finishInterruptedRestore(this.#restoreContext(), (id) => d.store.get(id));
     for (const c of d.store.list()) {
       if (c.state === "ready") continue;
@@ -521,6 +529,12 @@ export class CheckpointService {
     }
     for (const f of d.store.strays()) rmSync(f, { force: true });
     this.#pruneListings();
+    for (const id of cut) {
+      const r = d.workspaceStore.get(id);
+      if (!r?.repository) continue;
+      const gone = await removeTempIndexes(r.mountPath).catch((e: Error) => (d.log.warn(`reconcile: temporary git indexes of ${r.name}: ${e.message}`), []));
+      if (gone.length) d.log.info(`reconcile: removed ${gone.length} temporary git index(es) of ${r.name} left by a cut checkpoint or restore`);
+    }
   }
 }
 
