@@ -69,7 +69,7 @@ export class DaemonClient {
    * A streamed request (NDJSON): each event goes to `onEvent`; resolves with the final result event.
    * An idempotent one whose stream is cut is sent again whole, so `onEvent` may see events twice.
    */
-  async stream(method: string, path: string, body: unknown, onEvent: (e: StreamEvent) => void, signal?: AbortSignal): Promise<StreamEvent> {
+  async stream(method: string, path: string, body: unknown, onEvent: (e: StreamEvent) => unknown, signal?: AbortSignal): Promise<StreamEvent> {
     return this.#recovering(method, path, async () => {
       const r = await this.#send(method, path, body, "application/x-ndjson", signal);
       if (r.status >= 400 || !r.body) {
@@ -80,7 +80,8 @@ export class DaemonClient {
     });
   }
 
-  async #events(res: Response, onEvent: (e: StreamEvent) => void, signal?: AbortSignal): Promise<StreamEvent> {
+  /** A promise from `onEvent` (its output is behind) holds the next read: the daemon then pauses the work's output. */
+  async #events(res: Response, onEvent: (e: StreamEvent) => unknown, signal?: AbortSignal): Promise<StreamEvent> {
     let final: StreamEvent | undefined;
     try {
       for await (const line of nonBlankLines(res.body as unknown as AsyncIterable<Uint8Array>)) {
@@ -88,7 +89,10 @@ export class DaemonClient {
         if (!event) continue;
         if (event.type === "result") final = event;
         else if (event.type === "error") throw NexusError.fromBody(event.error as ErrorBody);
-        else onEvent(event);
+        else {
+          const behind = onEvent(event);
+          if (behind instanceof Promise) await behind;
+        }
       }
     } catch (err) {
       if (err instanceof NexusError || signal?.aborted) throw err;

@@ -6,6 +6,7 @@ import { NexusError } from "../kernel/errors.ts";
 import { ConnectionGroup, type Client, type Pooled } from "./connection-group.ts";
 import { publicKeyBlob } from "./keys.ts";
 import { pollUntil, retry } from "../kernel/poll.ts";
+import { pausedWhileBehind } from "./output-pause.ts";
 
 /** Tries of a command that sshd refused to start (its process could not be made), before RESOURCE_EXHAUSTED. */
 const EXEC_ATTEMPTS = 4;
@@ -25,9 +26,17 @@ export interface SshTarget {
   hostPublicKey: string;
 }
 
+/**
+ * What an output callback returns: a promise (any thenable) when its reader is behind; anything else
+ * means the chunk was taken. Until every such promise settles the transport reads no more output (the
+ * SSH channel is paused, so its window closes and the command blocks in write): the daemon's memory
+ * follows the reader's speed, not the command's. Any exec transport honours it the same way.
+ */
+export type OutputAck = unknown;
+
 export interface ExecStreams {
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
+  onStdout?: (chunk: Buffer) => OutputAck;
+  onStderr?: (chunk: Buffer) => OutputAck;
   signal?: AbortSignal;
   /** The user's ssh-agent socket: the command sees it through agent forwarding. */
   agentSocket?: string;
@@ -222,8 +231,7 @@ export class SshPool {
       // Aborted while the channel was opening: stop the command now.
       if (streams.signal?.aborted) queueMicrotask(onAbort);
       else streams.signal?.addEventListener("abort", onAbort, { once: true });
-      channel.on("data", (chunk: Buffer) => streams.onStdout?.(chunk));
-      channel.stderr.on("data", (chunk: Buffer) => streams.onStderr?.(chunk));
+      const output = pausedWhileBehind(channel, streams);
       channel.on("exit", (code: number | null, signalName?: string) => {
         exit = code === null ? { exitCode: 128 + signalNumber(signalName), ...(signalName ? { signal: signalName } : {}) } : { exitCode: code };
       });
@@ -233,6 +241,10 @@ export class SshPool {
         closed = true;
         group.release(pooled);
         streams.signal?.removeEventListener("abort", onAbort);
+        // The channel closes once stdout has ended; stderr may still hold chunks a paused reader has not taken.
+        void output.ended().then(() => settle());
+      });
+      const settle = () => {
         if (streams.signal?.aborted) {
           // Aborted (timeout, client gone): whatever status the killed command left, the caller asked it to stop.
           reject(streams.signal.reason);
@@ -243,7 +255,7 @@ export class SshPool {
           group.retire(pooled);
           reject(connectionLost("The SSH connection closed before the command finished"));
         }
-      });
+      };
     });
   }
 

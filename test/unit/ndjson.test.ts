@@ -93,3 +93,89 @@ describe("ndjsonResponse", () => {
     expect(seen?.aborted).toBe(true);
   });
 });
+
+describe("ndjsonResponse back-pressure", () => {
+  const event = { type: "stdout", data: "x".repeat(1000) };
+  const eventBytes = JSON.stringify(event).length + 1;
+
+  test("send answers nothing below the high-water mark, a promise past it that settles once the client reads", async () => {
+    let answers: Array<Promise<void> | undefined> = [];
+    let release!: () => void;
+    const done = new Promise<void>((r) => (release = r));
+    const res = ndjsonResponse(async (send) => {
+      for (let i = 0; i < 5; i++) answers.push(send(event));
+      await done;
+      return {};
+    }, new AbortController().signal, { highWaterBytes: 3 * eventBytes });
+    // Three events fill the queue to the mark: the third and later ones are told to wait.
+    expect(answers.map((a) => a instanceof Promise)).toEqual([false, false, true, true, true]);
+    let settled = false;
+    void Promise.all(answers).then(() => (settled = true));
+    const reader = res.body!.getReader();
+    for (let i = 0; i < 4; i++) await reader.read();
+    await Promise.all(answers);
+    expect(settled).toBe(true);
+    release();
+    while (!(await reader.read()).done);
+    answers = [];
+  });
+
+  test("a producer that waits keeps the queue at the mark while a slow reader gets every event in order", async () => {
+    const mark = 8 * eventBytes;
+    let sent = 0;
+    let read = 0;
+    let mostAhead = 0;
+    const res = ndjsonResponse(async (send) => {
+      for (let i = 0; i < 400; i++) {
+        const behind = send({ type: "stdout", n: i, data: event.data });
+        sent += eventBytes + String(i).length + 6;
+        mostAhead = Math.max(mostAhead, sent - read);
+        if (behind) await behind;
+      }
+      return { exitCode: 0 };
+    }, new AbortController().signal, { highWaterBytes: mark, maxQueuedBytes: 4 * mark });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    for (;;) {
+      // A slow reader: it yields to the producer between reads.
+      await new Promise((r) => setImmediate(r));
+      const { done, value } = await reader.read();
+      if (done) break;
+      read += value.byteLength;
+      text += decoder.decode(value, { stream: true });
+    }
+    const lines = text.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.at(-1)).toEqual({ type: "result", exitCode: 0 });
+    expect(lines.slice(0, -1).map((l) => l.n)).toEqual([...Array(400).keys()]);
+    // Never more than the mark and one event ahead of the reader (the hard cap was never reached).
+    expect(mostAhead).toBeLessThanOrEqual(mark + 2 * eventBytes);
+  });
+
+  test("the client going away settles a waiting send and aborts the work", async () => {
+    let waiting: Promise<void> | undefined;
+    let seen: AbortSignal | undefined;
+    const res = ndjsonResponse(async (send, signal) => {
+      seen = signal;
+      while (!(waiting = send(event)));
+      await waiting;
+      return {};
+    }, new AbortController().signal, { highWaterBytes: 2 * eventBytes });
+    const reader = res.body!.getReader();
+    await reader.read();
+    expect(waiting).toBeInstanceOf(Promise);
+    await reader.cancel();
+    await waiting;
+    expect(seen?.aborted).toBe(true);
+  });
+
+  test("a producer that ignores the answer is stopped past the hard cap with RESOURCE_EXHAUSTED", async () => {
+    const res = ndjsonResponse(async (send, signal) => {
+      while (!signal.aborted) send(event);
+      throw signal.reason;
+    }, new AbortController().signal, { highWaterBytes: 2 * eventBytes, maxQueuedBytes: 20 * eventBytes });
+    const all = await lines(res);
+    expect(all.at(-1)).toMatchObject({ type: "error", error: { code: "RESOURCE_EXHAUSTED", retryable: false } });
+    expect(all.length).toBeLessThanOrEqual(25);
+  });
+});

@@ -8,27 +8,13 @@ import { NexusError } from "../../kernel/errors.ts";
 import type { WorkspaceService } from "../../core/workspaces.ts";
 import { chunkSize, rechunk } from "./chunks.ts";
 import { undecodable } from "./decoding.ts";
+import { drained } from "./drained.ts";
 import type { toGrpcError } from "./errors.ts";
 import type { CopyFromChunk, CopyFromRequest__Output, CopyToHeader__Output, CopyToRequest__Output, CopyToResponse } from "./messages.ts";
-
 
 function required(value: unknown, field: string): string {
   if (typeof value !== "string" || value === "") throw new NexusError("INVALID_ARGUMENT", `${field} is required`, { suggestion: field === "path" ? "e.g. /etc/hosts, ~/.bashrc or src/app.ts (relative to /workspace)" : `Set ${field}`, details: { field } });
   return value;
-}
-
-/** Resolves when the call can take more, or when it is cancelled (a cancelled call never drains). */
-function drained(call: grpc.ServerWritableStream<CopyFromRequest__Output, CopyFromChunk>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off("drain", done);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    call.on("drain", done);
-    signal.addEventListener("abort", done);
-  });
 }
 
 /** CopyFrom: the header (what the path is), then the tar in messages of chunk_size bytes. */

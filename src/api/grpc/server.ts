@@ -20,6 +20,7 @@ import type { CheckpointService } from "../../core/checkpoints/service.ts";
 import { toGrpcError } from "./errors.ts";
 import { chunkSize, rechunk } from "./chunks.ts";
 import { copyFrom, copyTo } from "./copy.ts";
+import { drained } from "./drained.ts";
 import { decoded, decodingInHandlers, undecodable } from "./decoding.ts";
 import { withSurface } from "../../core/trace/surface.ts";
 import { timestamp, backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, toGrpcStatus, toGrpcWorkspace } from "./mappers.ts";
@@ -27,7 +28,10 @@ import { timestamp, backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, to
 export const SERVICE_NAME = "nexus.workspace.v1.WorkspaceService";
 /** Largest file WriteFile takes (it is held in memory before it is written). */
 const MAX_WRITE_BYTES = 64 * 1024 * 1024;
-/** Output messages (SSH chunks of at most 32 KiB) queued for a slow ExecStream reader before the command is stopped. */
+/**
+ * Output messages (SSH chunks of at most 32 KiB) queued for a slow ExecStream reader before the command
+ * is stopped. Exec output waits for 'drain' (back-pressure), so only a transport that ignores it gets here.
+ */
 const MAX_QUEUED_MESSAGES = 1024;
 const FEATURES: Record<string, string> = {
   CreateCheckpoint: "checkpoints",
@@ -248,12 +252,13 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
         call.write({ sessionId: view.id });
         return;
       }
-      // A client that does not read must not grow the daemon's memory without bound: past the
-      // limit the command is stopped and the call fails.
+      // A slow reader pauses the command's output: a full call answers with a promise that settles
+      // on 'drain' (or the call's end), and the SSH channel waits for it. The limit is the last guard.
       const slow = new AbortController();
-      const send = (m: ExecOutput) => {
+      const send = (m: ExecOutput): Promise<void> | undefined => {
         if (call.writableLength > MAX_QUEUED_MESSAGES) slow.abort(); // object mode: writableLength counts messages
-        else call.write(m);
+        else if (!call.write(m)) return drained(call, signal);
+        return undefined;
       };
       const exit = await ws
         .exec(id(req), input, { onStdout: (b) => send({ stdout: b }), onStderr: (b) => send({ stderr: b }), signal: AbortSignal.any([signal, slow.signal]), ...(req.stdin?.length ? { stdin: Buffer.from(req.stdin) } : {}) })

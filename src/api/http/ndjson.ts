@@ -1,52 +1,96 @@
 import { NexusError, toNexusError } from "../../core/errors.ts";
 
-/** Bytes of a streamed answer queued for a client that does not read, before the work is stopped. */
+/**
+ * Bytes queued for the client before `send` says to wait. Exec output honours it (the SSH channel
+ * pauses), so its queue stays near this; a few KiB would cost a pause per SSH chunk for a fast reader.
+ */
+export const QUEUE_HIGH_WATER_BYTES = 1024 * 1024;
+/**
+ * Bytes of a streamed answer queued for a client that does not read, before the work is stopped. Only
+ * a producer that ignores `send`'s answer gets here (progress events are small; exec waits).
+ */
 export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Queues an event. Returns a promise when the client is behind (the queue is past its high-water
+ * mark): a producer that can wait (exec output) waits for it before sending more. It settles when the
+ * client has read below the mark, or when the stream ends (client gone): it never rejects.
+ */
+export type NdjsonSend = (event: object) => Promise<void> | undefined;
 
 /**
  * A streamed answer: one JSON object per line. `run` writes events with `send`; its result ends the
  * stream as {type:"result"}, its error as {type:"error"}. Aborted when the client goes away.
  */
-export function ndjsonResponse(run: (send: (event: object) => void, signal: AbortSignal) => Promise<object>, clientSignal: AbortSignal): Response {
+export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => Promise<object>, clientSignal: AbortSignal, opts: { highWaterBytes?: number; maxQueuedBytes?: number } = {}): Response {
+  const highWater = opts.highWaterBytes ?? QUEUE_HIGH_WATER_BYTES;
+  const maxQueued = opts.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   const encoder = new TextEncoder();
   const abort = new AbortController();
   const onClientGone = () => abort.abort(new Error("client went away"));
   clientSignal.addEventListener("abort", onClientGone, { once: true });
-  const body = new ReadableStream<Uint8Array>({
-    async start(controller) {
-      let open = true;
-      let tooSlow = false;
-      const send = (event: object) => {
-        if (!open) return;
-        controller.enqueue(encoder.encode(JSON.stringify(event) + "\n"));
-        // A client that does not read must not grow the daemon's memory: past the limit the work stops.
-        if (!tooSlow && (controller.desiredSize ?? 0) < -MAX_QUEUED_BYTES) {
-          tooSlow = true;
-          abort.abort(new Error("client too slow"));
-        }
-      };
+  // Producers waiting for the client to read: woken by pull (the queue fell below the mark) or the end.
+  let waiting: Array<() => void> = [];
+  const wake = () => {
+    const w = waiting;
+    waiting = [];
+    for (const fn of w) fn();
+  };
+  abort.signal.addEventListener("abort", wake, { once: true });
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let open = true;
+  let tooSlow = false;
+  const send: NdjsonSend = (event) => {
+    if (!open) return undefined;
+    try {
+      controller.enqueue(encoder.encode(JSON.stringify(event) + "\n"));
+    } catch {
+      open = false; // cancelled by the client: nothing more can be queued
+      return undefined;
+    }
+    const desired = controller.desiredSize ?? 0;
+    // A client that does not read must not grow the daemon's memory: past the limit the work stops.
+    if (!tooSlow && desired < highWater - maxQueued) {
+      tooSlow = true;
+      abort.abort(new Error("client too slow"));
+    }
+    if (desired > 0 || abort.signal.aborted) return undefined;
+    return new Promise<void>((resolve) => waiting.push(resolve));
+  };
+  const work = async () => {
+    try {
+      const result = await run(send, abort.signal).catch((err: unknown) => {
+        if (tooSlow) throw new NexusError("RESOURCE_EXHAUSTED", `The client fell ${maxQueued} bytes behind the stream; the work was stopped`, { suggestion: "Read the stream as it comes", retryable: false });
+        throw err;
+      });
+      send({ type: "result", ...result });
+    } catch (err) {
+      send({ type: "error", error: toNexusError(err).toJSON() });
+    } finally {
+      open = false;
+      wake();
+      clientSignal.removeEventListener("abort", onClientGone);
+      abort.signal.removeEventListener("abort", wake);
       try {
-        const result = await run(send, abort.signal).catch((err: unknown) => {
-          if (tooSlow) throw new NexusError("RESOURCE_EXHAUSTED", `The client fell ${MAX_QUEUED_BYTES} bytes behind the stream; the work was stopped`, { suggestion: "Read the stream as it comes", retryable: false });
-          throw err;
-        });
-        send({ type: "result", ...result });
-      } catch (err) {
-        send({ type: "error", error: toNexusError(err).toJSON() });
-      } finally {
-        open = false;
-        clientSignal.removeEventListener("abort", onClientGone);
-        try {
-          controller.close();
-        } catch {
-          // Already closed because the client went away.
-        }
+        controller.close();
+      } catch {
+        // Already closed because the client went away.
       }
+    }
+  };
+  const body = new ReadableStream<Uint8Array>({
+    // start must return at once: the stream calls pull (which wakes waiting producers) only after it.
+    start(c) {
+      controller = c;
+      void work();
+    },
+    pull() {
+      wake();
     },
     cancel() {
       abort.abort(new Error("client went away"));
     },
-  }, { highWaterMark: 64 * 1024, size: (chunk) => chunk?.byteLength ?? 0 });
+  }, { highWaterMark: highWater, size: (chunk) => chunk?.byteLength ?? 0 });
   return new Response(body, { status: 200, headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } });
 }
 

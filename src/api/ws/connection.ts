@@ -24,8 +24,13 @@ export const WS_LIMITS = {
   maxReadBytes: 4 * 1024 * 1024,
   /** Queued bytes past which events are dropped for this connection. */
   dropEventsAbove: 1024 * 1024,
-  /** Queued bytes past which the connection is closed (a reader that does not keep up with exec output). */
+  /** Queued bytes past which the connection is closed (output from a producer that does not wait). */
   closeAbove: 8 * 1024 * 1024,
+  /** Queued bytes past which exec output waits (its SSH channel pauses) until they fall to execResumeBelow. */
+  execPauseAbove: 1024 * 1024,
+  execResumeBelow: 256 * 1024,
+  /** How often a paused exec looks at the queue again: the runtimes' sockets say nothing when it empties. */
+  drainPollMs: 2,
   authTimeoutMs: 10_000,
   statsIntervalMs: 5_000,
 };
@@ -244,8 +249,9 @@ export class WsConnection {
         const out = new StringDecoder("utf8");
         const err = new StringDecoder("utf8");
         const exit = await this.#d.workspaces.exec(this.#workspace(typeof workspaceId === "string" ? workspaceId : undefined), input, {
-          onStdout: (b) => this.#stream(id, "exec.stdout", out.write(b)),
-          onStderr: (b) => this.#stream(id, "exec.stderr", err.write(b)),
+          // A reader that is behind pauses the command's output (the promise #stream answers with).
+          onStdout: (b) => this.#stream(id, "exec.stdout", out.write(b), signal),
+          onStderr: (b) => this.#stream(id, "exec.stderr", err.write(b), signal),
           // A paused workspace is resumed first; the answer says so.
           onResumed: (r) => (resumed = r),
           signal,
@@ -377,16 +383,30 @@ export class WsConnection {
     }
   }
 
-  #stream(id: string, type: "exec.stdout" | "exec.stderr", data: string): void {
-    if (data === "") return;
+  /** Sends exec output; when the socket's queue is past execPauseAbove, answers with a promise that settles once it has drained. */
+  #stream(id: string, type: "exec.stdout" | "exec.stderr", data: string, signal?: AbortSignal): Promise<void> | undefined {
+    if (data === "") return undefined;
     if (this.#sock.bufferedAmount() > WS_LIMITS.closeAbove) {
-      // The reader does not keep up: holding more would grow memory without bound.
+      // Only output that did not wait gets here: holding more would grow memory without bound.
       this.#d.log.warn(`ws: closing a connection ${WS_LIMITS.closeAbove} bytes behind`);
       this.#sock.close(1013, "client too slow");
       this.close();
-      return;
+      return undefined;
     }
     this.#send({ id, type, payload: { data } });
+    if (this.#sock.bufferedAmount() <= WS_LIMITS.execPauseAbove) return undefined;
+    return this.#drained(signal);
+  }
+
+  /** Settles when the socket's queue is below execResumeBelow, the request is cancelled, or the connection closes. */
+  #drained(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.#closed || signal?.aborted || this.#sock.bufferedAmount() <= WS_LIMITS.execResumeBelow) resolve();
+        else setTimeout(check, WS_LIMITS.drainPollMs);
+      };
+      setTimeout(check, WS_LIMITS.drainPollMs);
+    });
   }
 
   #reply(id: string | null, err?: NexusError, result?: unknown): void {

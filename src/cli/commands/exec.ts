@@ -37,6 +37,14 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   let resumed: { durationMs: number } | undefined;
+  // Bytes handed to stdout/stderr and not yet written: past the limit the next read waits for them,
+  // so a slow reader of our output slows the command (the daemon pauses it) instead of growing us.
+  let unwritten = 0;
+  const written = (p: Promise<void>, n: number): Promise<void> | undefined => {
+    unwritten += n;
+    const done = p.finally(() => void (unwritten -= n));
+    return unwritten > MAX_UNWRITTEN_BYTES ? done : undefined;
+  };
   try {
     const result = await client.stream(
       "POST",
@@ -50,8 +58,9 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
         }
         const data = Buffer.from(String(e.data ?? ""), "base64");
         if (ctx.json) (e.type === "stdout" ? stdout : stderr).push(data);
-        else if (e.type === "stdout") void writeOut(data);
-        else if (e.type === "stderr") void writeErr(data);
+        else if (e.type === "stdout") return written(writeOut(data), data.length);
+        else if (e.type === "stderr") return written(writeErr(data), data.length);
+        return undefined;
       },
       abort.signal,
     );
@@ -70,6 +79,9 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
     process.off("SIGINT", onSigint);
   }
 }
+
+/** Output of the command held by the CLI for a slow stdout or stderr before it stops reading more. */
+const MAX_UNWRITTEN_BYTES = 1024 * 1024;
 
 export function toList<T>(v: T | T[] | undefined): T[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];

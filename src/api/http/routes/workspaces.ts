@@ -108,7 +108,8 @@ export function workspaceRoutes(service: WorkspaceService, sessions?: SessionSer
       return c.json(await detachedExec(sessions, id, input), 201);
     }
     if (wantsStream(c.req.header("accept"))) {
-      // Output streams as it comes: base64 chunks so any bytes survive, then the exit code.
+      // Output streams as it comes: base64 chunks so any bytes survive, then the exit code. While the
+      // client is behind, send's promise pauses the command's output (back-pressure, ndjson.ts).
       return ndjsonResponse(async (send, signal) => {
         try {
           return await service.exec(id, input, {
