@@ -8,7 +8,12 @@
 // Prints median and min of each, the ratio to the floor, and the targets (create ≤ 0.5 s, restore
 // ≤ 1.5 s for the small case); a missed target prints MISS but never fails the run.
 //
-//   bun bench/checkpoints.ts          BENCH_RUNS=N (default 5)
+//   bun bench/checkpoints.ts          BENCH_RUNS=N (default 5), BENCH_BIG=0 skips the 100 MB case,
+//                                     BENCH_VERBOSE=1 prints each restore's log line
+//
+// Restore's split is printed beside the floor's own steps (docker create, cp of the keys, start,
+// first SSH, and docker stop of that container), with when each phase began (@ms, from the
+// daemon's log line of the restore): what overlapped and what waited.
 //
 // Everything it makes (NEXUS_HOME, repository, workspace, images, floor containers) is temporary and
 // removed at the end, even on failure; floor resources carry dev.nexus.bench=1.
@@ -17,7 +22,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../src/config/load.ts";
-import { silentLogger } from "../src/core/log.ts";
+import type { Logger } from "../src/core/log.ts";
 import { buildServices, type Services } from "../src/daemon/services.ts";
 import { CHECKPOINT_LABELS } from "../src/docker/checkpoints.ts";
 import { instanceId } from "../src/docker/labels.ts";
@@ -27,6 +32,14 @@ import { SshPool } from "../src/ssh/pool.ts";
 import { nexusPaths } from "../src/store/paths.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS || 5);
+const BIG = process.env.BENCH_BIG !== "0";
+/** The daemon's "restored ..." log lines: their phase list carries when each phase began. */
+const restoredLines: string[] = [];
+const log: Logger = { info: (m) => void (m.startsWith("restored ") && restoredLines.push(m)), warn() {}, error() {} };
+/** "name 12 ms @34" pairs of a log line: the start offsets. */
+function starts(line: string): Record<string, number> {
+  return Object.fromEntries([...line.matchAll(/([\w-]+) \d+ ms @(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+}
 const BENCH_LABEL = "dev.nexus.bench";
 
 const docker = (...args: string[]) => execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
@@ -45,10 +58,11 @@ function summary(ms: number[]): { median: number; min: number } {
 
 const rows: string[][] = [];
 /** Median milliseconds per phase (phasesMs of the records and restore answers) of each operation. */
-const splits: Array<{ what: string; phases: Array<Record<string, number>> }> = [];
-function phaseLine(phases: Array<Record<string, number>>): string {
+const splits: Array<{ what: string; phases: Array<Record<string, number>>; at?: Array<Record<string, number>> }> = [];
+function phaseLine(phases: Array<Record<string, number>>, at?: Array<Record<string, number>>): string {
   const names = [...new Set(phases.flatMap((p) => Object.keys(p)))];
-  return names.map((n) => `${n} ${Math.round(summary(phases.map((p) => p[n] ?? 0)).median)}`).join(", ");
+  const med = (xs: Array<Record<string, number>>, n: string) => Math.round(summary(xs.map((p) => p[n] ?? 0)).median);
+  return names.map((n) => `${n} ${med(phases, n)}${at?.length ? ` @${med(at, n)}` : ""}`).join(", ");
 }
 function report(what: string, nexus: number[], floor: number[], floorName: string, targetS?: number): void {
   const n = summary(nexus);
@@ -66,7 +80,7 @@ async function main(): Promise<void> {
   execFileSync("sh", ["-c", "seq 1 1000 | while read i; do echo $i > file-$i.txt; done"], { cwd: repo });
   git(repo, "add", "-A");
   git(repo, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "init");
-  const s: Services = buildServices({ paths: nexusPaths({ NEXUS_HOME: home }), config: parseConfig("", join(home, "config.yaml")), env: { HOME: process.env.HOME }, log: silentLogger });
+  const s: Services = buildServices({ paths: nexusPaths({ NEXUS_HOME: home }), config: parseConfig("", join(home, "config.yaml")), env: { HOME: process.env.HOME }, log });
   const floors: string[] = [];
   try {
     await s.checkpoints.reconcile();
@@ -100,31 +114,42 @@ async function main(): Promise<void> {
       await s.checkpoints.settled();
       restore.push(await time(async () => restorePhases.push((await s.checkpoints.restore(`small-${i}`, "bench")).phasesMs ?? {})));
     }
-    splits.push({ what: "restore → SSH ready, small", phases: restorePhases });
+    splits.push({ what: "restore → SSH ready, small", phases: restorePhases, at: restoredLines.map(starts) });
     const run: number[] = [];
+    const floorSteps: Array<Record<string, number>> = [];
     const key = generateEd25519("bench");
     const hostKey = generateEd25519("bench-host");
     const pool = new SshPool({ privateKey: key.privateKey });
     const image = JSON.parse(docker("inspect", cid()))[0].Image as string;
     await s.checkpoints.settled();
     for (let i = 0; i < RUNS; i++) {
+      const steps: Record<string, number> = {};
+      let id = "";
       run.push(
         await time(async () => {
-          const id = docker("create", "--label", `${BENCH_LABEL}=1`, "-p", "127.0.0.1::22", "-e", `NEXUS_UID=${process.getuid?.() || 1000}`, image);
+          steps.create = await time(() => (id = docker("create", "--init", "--label", `${BENCH_LABEL}=1`, "-p", "127.0.0.1::22", "-e", `NEXUS_UID=${process.getuid?.() || 1000}`, image)));
           floors.push(id);
-          execFileSync("docker", ["cp", "-", `${id}:/`], {
-            input: tar([
-              { name: "etc/nexus/ssh/ssh_host_ed25519_key", content: hostKey.privateKey, mode: 0o600 },
-              { name: "etc/nexus/ssh/authorized_keys", content: key.publicKey + "\n", mode: 0o644 },
-            ]),
+          steps.cp = await time(() =>
+            execFileSync("docker", ["cp", "-", `${id}:/`], {
+              input: tar([
+                { name: "etc/nexus/ssh/ssh_host_ed25519_key", content: hostKey.privateKey, mode: 0o600 },
+                { name: "etc/nexus/ssh/authorized_keys", content: key.publicKey + "\n", mode: 0o644 },
+              ]),
+            }),
+          );
+          steps.start = await time(() => docker("start", id));
+          steps.ssh = await time(async () => {
+            const port = Number(docker("port", id, "22/tcp").split("\n")[0]!.split(":").pop());
+            await pool.waitReady(id, { host: "127.0.0.1", port, username: "nexus", hostPublicKey: hostKey.publicKey }, 60_000);
           });
-          docker("start", id);
-          const port = Number(docker("port", id, "22/tcp").split("\n")[0]!.split(":").pop());
-          await pool.waitReady(id, { host: "127.0.0.1", port, username: "nexus", hostPublicKey: hostKey.publicKey }, 60_000);
           pool.drop(id);
         }),
       );
+      // Not in the floor's sum: what a stop of the same image (init as PID 1, sshd) costs.
+      steps.stop = await time(() => docker("stop", "-t", "10", id));
+      floorSteps.push(steps);
     }
+    splits.push({ what: "floor (docker create, cp, start, first SSH; then stop)", phases: floorSteps });
     pool.closeAll();
     report("restore → SSH ready, small", restore, run, "docker run + first SSH", 1.5);
 
@@ -132,7 +157,7 @@ async function main(): Promise<void> {
     const big: number[] = [];
     const commitBig: number[] = [];
     const bigPhases: Array<Record<string, number>> = [];
-    for (let i = 0; i < Math.max(1, Math.min(RUNS, 3)); i++) {
+    for (let i = 0; i < (BIG ? Math.max(1, Math.min(RUNS, 3)) : 0); i++) {
       await sh(`head -c 100M /dev/urandom > ~/big-${i} && sudo sh -c 'head -c 100M /dev/urandom > /opt/big-${i}'`);
       await s.checkpoints.settled();
       big.push(await time(() => s.checkpoints.create("bench", { name: `big-${i}` })));
@@ -144,8 +169,10 @@ async function main(): Promise<void> {
       floors.push(tag);
       await sh(`rm -f ~/big-${i} && sudo rm -f /opt/big-${i} /opt/big-floor-${i}`);
     }
-    report("create, 100 MB in home", big, commitBig, "docker commit, +100 MB", undefined);
-    splits.push({ what: "create, 100 MB in home", phases: bigPhases });
+    if (BIG) {
+      report("create, 100 MB in home", big, commitBig, "docker commit, +100 MB", undefined);
+      splits.push({ what: "create, 100 MB in home", phases: bigPhases });
+    }
 
     const layers = (img: string) => (JSON.parse(docker("image", "inspect", img))[0].RootFS.Layers as string[]).length;
     const last = s.checkpoints.list("bench").at(-1)!;
@@ -154,8 +181,9 @@ async function main(): Promise<void> {
     console.log(`checkpoints bench: ${RUNS} runs each, load ${execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).split(" ").slice(0, 3).join(" ")}`);
     console.log(line(["operation", "nexus median", "min", "floor", "floor median", "ratio", "target"]));
     for (const r of rows) console.log(line(r));
-    console.log("phase split, median ms (side by side: worktree-prepare beside freeze; in create's frozen window commit, home, worktree, git-index, and diff only in a daemon's first checkpoint of an image (later ones list the changes after the answer: list-changes in restore, 0 when done); in restore re-create (container, archive) beside auto-checkpoint then stop (from the automatic checkpoint's thaw), then copy-in beside worktree):");
-    for (const sp of splits) console.log(`  ${sp.what}: ${phaseLine(sp.phases)}`);
+    console.log("phase split, median ms (side by side: worktree-prepare beside freeze; in create's frozen window commit, home, worktree, git-index, and diff only in a daemon's first checkpoint of an image (later ones list the changes after the answer: list-changes in restore, 0 when done); in restore re-create (container, archive) beside auto-checkpoint then stop (stop-prep: hooks, services, git sync; from the automatic checkpoint's thaw), then copy-in beside worktree; prepare ends once all are done; then switch, start-prep, engine-start, ssh-ready, catch-up (secrets), services (hooks), old-removed; @ms: when it began):");
+    for (const sp of splits) console.log(`  ${sp.what}: ${phaseLine(sp.phases, sp.at)}`);
+    if (process.env.BENCH_VERBOSE) for (const l of restoredLines) console.log(`  ${l}`);
     console.log(`ratio = nexus median / floor median, both measured in this run on this machine (${execFileSync("nproc", { encoding: "utf8" }).trim()} cores)`);
     console.log(`layers: original image ${layers(last.holds.container!.baseImage)}, newest checkpoint ${layers(last.holds.container!.image)} (after ${RUNS} restores)`);
   } finally {

@@ -76,6 +76,17 @@ describe("phases", () => {
     expect(p.ms.first!).toBeGreaterThanOrEqual(15);
     expect(p.ms.x!).toBeGreaterThanOrEqual(25);
     expect(String(p)).toContain("first ");
+    // The timeline: when each began (x and y together, after first; a mark's phase began at the mark before it).
+    expect(p.at.first).toBe(0);
+    expect(p.at.x!).toBeGreaterThanOrEqual(p.ms.first! - 1);
+    expect(Math.abs(p.at.x! - p.at.y!)).toBeLessThanOrEqual(5);
+    expect(Math.abs(p.at.second! - p.ms.first!)).toBeLessThanOrEqual(1);
+    expect(p.ms.second!).toBeGreaterThanOrEqual(25);
+    const t = performance.now() - 40;
+    p.since("late", t);
+    expect(p.ms.late!).toBeGreaterThanOrEqual(39);
+    expect(p.at.late!).toBeLessThanOrEqual(p.at.second! + p.ms.second!);
+    expect(String(p)).toMatch(/x \d+ ms @\d+/);
   });
 
   test("allSettled waits for every part before it throws the first failure", async () => {

@@ -6,11 +6,15 @@ export type PhaseTimes = Record<string, number>;
 
 export class Phases {
   readonly ms: PhaseTimes = {};
-  #last = performance.now();
+  /** When each phase first began, in ms from the start: the log's timeline shows what overlapped. */
+  readonly at: PhaseTimes = {};
+  readonly #start = performance.now();
+  #last = this.#start;
 
   /** Closes the phase that ran since the previous mark (or since the start). */
   mark(name: string): void {
     const now = performance.now();
+    this.at[name] ??= Math.round(this.#last - this.#start);
     this.ms[name] = (this.ms[name] ?? 0) + Math.round(now - this.#last);
     this.#last = now;
   }
@@ -18,6 +22,7 @@ export class Phases {
   /** Times one part that runs beside others; the sequential clock is left alone. */
   async part<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const t = performance.now();
+    this.at[name] ??= Math.round(t - this.#start);
     try {
       return await fn();
     } finally {
@@ -25,10 +30,16 @@ export class Phases {
     }
   }
 
-  /** "freeze 12 ms, commit 80 ms, ..." for the log. */
+  /** Records a phase that began at `t` (a performance.now()) and ends now, beside the others. */
+  since(name: string, t: number): void {
+    this.at[name] ??= Math.round(t - this.#start);
+    this.ms[name] = Math.round(performance.now() - t);
+  }
+
+  /** "freeze 12 ms @0, commit 80 ms @12, ..." for the log (@: when it began). */
   toString(): string {
     return Object.entries(this.ms)
-      .map(([k, v]) => `${k} ${v} ms`)
+      .map(([k, v]) => `${k} ${v} ms @${this.at[k] ?? 0}`)
       .join(", ");
   }
 }

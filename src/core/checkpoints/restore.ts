@@ -134,7 +134,9 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
     phases.part("stop", async () => {
       step("stop", `Stopping ${r.name}`);
       stopRan = true;
-      await ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10 });
+      const t = performance.now();
+      // The split: hooks, services and the git sync before it, then the engine's stop.
+      await ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10, beforeEngineStop: () => phases.since("stop-prep", t) });
       // Down now: the workspace's host ports are held at once, until the new container takes them.
       release = await holdPorts(publishedPorts(spec, engine.publishedHost));
     }),
@@ -219,13 +221,14 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   });
   phases.mark("switch");
   step("start", `Starting ${r.name}`);
+  const startedAt = performance.now();
   let status: string;
   // The old container and volume are removed while the new container starts (nothing waits on them).
   let cleanup: Promise<void> | undefined;
   const removeOld = () => (cleanup ??= finishSwitch(ctx, j).catch((e: Error) => ctx.log.warn(`${r.name}: removing the old container and home volume after restore: ${e.message}`)));
   try {
     status = (
-      await startKeepingPorts(ctx, r.id, progress, !!files, async () => {
+      await startKeepingPorts(ctx, r.id, progress, !!files, phases, async () => {
         await release();
         void removeOld();
       })
@@ -240,7 +243,10 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
     await release();
     await removeOld();
   }
-  phases.mark("start");
+  // What is left after services: the old container's and volume's removal, if it outlasted the start.
+  phases.mark("old-removed");
+  // The whole start beside its split (start-prep ... services).
+  phases.since("start", startedAt);
   const moved = headMoved ? `; the branch had moved since the checkpoint, so its files were put on the current HEAD (${r.branch})` : "";
   const index = GIT_INDEX_NOTES[gitIndex];
   ctx.log.info(`restored ${cp.name} onto ${r.name}${moved}${index ? `; ${index}` : ""} (${phases})`);
@@ -325,8 +331,8 @@ export async function holdPorts(ports: ReadonlyArray<{ host: string; port: numbe
  * Another program may still take one in that instant: tried a few times before giving up (the
  * workspace keeps its ports; a later 'nexus start' tries again).
  */
-async function startKeepingPorts(ctx: RestoreContext, id: string, progress: ProgressSink, filesInstalled: boolean, release: () => Promise<void>) {
-  return retry(() => ctx.workspaces.startLocked(id, { beforeContainerStart: release, filesInstalled }, progress), {
+async function startKeepingPorts(ctx: RestoreContext, id: string, progress: ProgressSink, filesInstalled: boolean, phases: Phases, release: () => Promise<void>) {
+  return retry(() => ctx.workspaces.startLocked(id, { beforeContainerStart: release, filesInstalled, mark: (phase) => phases.mark(phase) }, progress), {
     attempts: 5,
     delayMs: (n) => 1000 * n,
     retryOn: hasCode("PORT_CONFLICT"),

@@ -27,14 +27,16 @@ export abstract class WorkspaceBringUp {
   /**
    * The container's files in (host key, authorized keys, environment), then started and answering SSH.
    * `filesInstalled`: the container holds them already (a restore copied them in with the checkpoint's);
-   * the host key is read only when the files are written.
+   * the host key is read only when the files are written. `mark` closes a phase of the caller's
+   * timing at each step (a restore's split: start-prep, engine-start, ssh-ready).
    */
-  protected async boot(r: WorkspaceRecord, o: { hostKey: () => KeyPair; agentSocket: string | undefined; env: Record<string, string>; step: Step; filesInstalled?: boolean; beforeStart?: () => Promise<void> }): Promise<void> {
+  protected async boot(r: WorkspaceRecord, o: { hostKey: () => KeyPair; agentSocket: string | undefined; env: Record<string, string>; step: Step; filesInstalled?: boolean; beforeStart?: () => Promise<void>; mark?: (phase: string) => void }): Promise<void> {
     if (o.filesInstalled) this.container.filesInstalled(r);
     else await this.container.installFiles(r, o.hostKey(), o.agentSocket, o.env);
     o.step("start", "Starting container");
     await o.beforeStart?.();
-    await this.container.startAndWait(r);
+    o.mark?.("start-prep");
+    await this.container.startAndWait(r, o.mark);
   }
 
   /**

@@ -84,9 +84,10 @@ export class WorkspaceContainer {
   }
 
   /** Starts the container and waits until SSH answers; a container that exits first is reported with its log tail. */
-  async startAndWait(record: WorkspaceRecord): Promise<void> {
+  async startAndWait(record: WorkspaceRecord, mark?: (phase: string) => void): Promise<void> {
     const d = this.#c.d;
     await this.#c.engine(record).start(record.containerId!);
+    mark?.("engine-start");
     try {
       await d.ssh.waitReady(record.id, this.#channel.target(record), READY_TIMEOUT_MS);
     } catch (err) {
@@ -98,5 +99,6 @@ export class WorkspaceContainer {
         details: { containerLog: logs.trim().split("\n").slice(-20) },
       });
     }
+    mark?.("ssh-ready");
   }
 }

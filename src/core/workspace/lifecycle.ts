@@ -26,6 +26,8 @@ export type StartLockedOptions = {
   beforeContainerStart?: () => Promise<void>;
   /** The container holds the workspace's files already (a restore copied them in with the checkpoint's). */
   filesInstalled?: boolean;
+  /** Closes a phase of the caller's timing at each step (a restore's split; see bring-up.ts boot). */
+  mark?: (phase: string) => void;
 } & BringUpOptions;
 
 export class WorkspaceLifecycle extends WorkspaceBringUp {
@@ -87,12 +89,15 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
           step,
           ...(filesInstalled ? { filesInstalled } : {}),
           ...(opts.beforeContainerStart ? { beforeStart: opts.beforeContainerStart } : {}),
+          ...(opts.mark ? { mark: opts.mark } : {}),
         });
         await this.catchUp(r, { secrets: secretValues, agentSocket: opts.agentSocket, step, syncMessage: `Syncing ${r.mountPath} with /workspace on engine '${r.engine}'`, syncProgress: progress });
         c.activity.touch(r.id);
         c.setStatus(r, target("start"));
         c.syncSshFiles();
+        opts.mark?.("catch-up");
         const services = await this.services.bringUp(r, project, opts, step);
+        opts.mark?.("services");
         return { ...toView(r), services, durationMs: Date.now() - started };
       } catch (err) {
         const e = err instanceof NexusError ? err : new NexusError("WORKSPACE_START_FAILED", (err as Error).message);
@@ -124,7 +129,7 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
   }
 
   /** stop's body; the caller holds the workspace's lock (a checkpoint restore does). */
-  async stopLocked(id: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean> } = {}): Promise<WorkspaceView> {
+  async stopLocked(id: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean>; beforeEngineStop?: () => void } = {}): Promise<WorkspaceView> {
     const c = this.c;
     {
       const r = c.resolve(id);
@@ -143,6 +148,7 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
         if (live.running) await c.git.beforeStop(r).catch((err: Error) => d.log.warn(`${r.name}: git sync before stop: ${err.message}`));
         if (live.running && c.isRemote(r)) await c.remoteSync?.suspend(r).catch((err: Error) => d.log.warn(`${r.name}: file sync before stop: ${err.message}`));
         d.ssh.drop(r.id);
+        opts.beforeEngineStop?.();
         await c.engine(r).stop(r.containerId, opts.timeoutSeconds ?? 30);
       }
       d.ssh.drop(r.id);

@@ -130,7 +130,7 @@ export class WorkspaceService {
   exclusive<T>(ref: string, fn: (r: WorkspaceRecord) => Promise<T>): Promise<T> {
     return this.#c.locked(ref, fn);
   }
-  stopLocked(id: string, opts: { timeoutSeconds?: number } = {}): Promise<WorkspaceView> {
+  stopLocked(id: string, opts: { timeoutSeconds?: number; beforeEngineStop?: () => void } = {}): Promise<WorkspaceView> {
     return this.#lifecycle.stopLocked(id, opts);
   }
   startLocked(id: string, opts: StartLockedOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
