@@ -164,6 +164,12 @@ export interface ContainerEngine {
   putArchive(containerId: string, dir: string, archive: NodeJS.ReadableStream): Promise<void>;
   start(containerId: string): Promise<void>;
   stop(containerId: string, timeoutSeconds: number): Promise<void>;
+  /**
+   * SIGKILL to the container's processes, answered once it has exited; a stopped one is fine. A
+   * frozen (paused) container's processes end without running again: the signal is sent before the
+   * engine thaws them.
+   */
+  kill(containerId: string): Promise<void>;
   pause(containerId: string): Promise<void>;
   unpause(containerId: string): Promise<void>;
   updateResources(containerId: string, limits: { nanoCpus: number; memoryBytes: number }): Promise<void>;

@@ -198,6 +198,20 @@ export class DockerEngine implements ContainerEngine {
     });
   }
 
+  async kill(containerId: string): Promise<void> {
+    const c = this.docker.getContainer(containerId);
+    await this.call("kill container", async () => {
+      try {
+        // The engine sends the signal, then thaws a paused container, and waits for its exit.
+        await c.kill({ signal: "SIGKILL" });
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 409) throw err; // 409: not running
+      }
+      // Its exit recorded (immediate for a stopped one): the ports and mounts are let go.
+      await c.wait({ condition: "not-running" });
+    });
+  }
+
   async pause(containerId: string): Promise<void> {
     await this.call("pause container", () => this.docker.getContainer(containerId).pause());
   }

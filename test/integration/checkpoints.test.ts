@@ -151,10 +151,11 @@ describe("restore", () => {
     expect(await insideStaged("cp")).toBe("");
     const { containerId: oldContainer, homeVolume: oldVolume, ports } = s.store.findByName("cp")!;
     const published = [ports.ssh, ...ports.services.map((p) => p.hostPort)];
-    // While no container has them (the old one stopped, the new one not started), nobody else can take the ports.
+    // While no container has them (the old one ended, the new one not started yet: the restore's
+    // first "start" line), nobody else can take the ports.
     const heldWhileDown: boolean[] = [];
     const result = await s.checkpoints.restore("before", "cp", (p) => {
-      if (p.phase === "worktree") heldWhileDown.push(...published.map((port) => !otherProcessCanBind(port)));
+      if (p.phase === "start" && heldWhileDown.length === 0) heldWhileDown.push(...published.map((port) => !otherProcessCanBind(port)));
     });
     expect(heldWhileDown.length).toBe(published.length);
     expect(heldWhileDown.every(Boolean)).toBe(true);

@@ -31,7 +31,7 @@ export interface RestoreContext {
   log: Logger;
   dir: string;
   /** An automatic checkpoint (the caller holds the workspace's lock). */
-  checkpoint(r: WorkspaceRecord, input: CreateCheckpointInput, opts?: { thawed?: () => void }): Promise<CheckpointRecord>;
+  checkpoint(r: WorkspaceRecord, input: CreateCheckpointInput, opts?: { thawed?: () => void; keepFrozen?: boolean }): Promise<CheckpointRecord>;
   /** Makes the new container (`target`) and fills it with the checkpoint's container changes and home; answers its id. */
   fillContainer(c: CheckpointRecord, target: () => Promise<string>, phases: Phases, opts?: FillOptions): Promise<string>;
   view(c: CheckpointRecord): CheckpointView;
@@ -61,6 +61,8 @@ interface RestoreJournal {
   newContainerName?: string;
   newVolume: string;
   worktreePath: string | null;
+  /** The workspace was paused by its user before the restore: an undo leaves it paused. */
+  wasPaused?: boolean;
 }
 
 const journalFile = (dir: string, workspaceId: string) => join(dir, `restore-${workspaceId}.json`);
@@ -91,9 +93,21 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   }
   const engine = ctx.engine(r.engine);
   const suffix = randomBytes(3).toString("hex");
-  const [{ ncpu }, files] = await Promise.all([engine.ping(), ctx.workspaces.startFiles(r)]);
-  const spec = ctx.workspaces.containerSpecFor({ ...r, homeVolume: `${r.containerName}-home-${suffix}` }, ncpu);
-  spec.name = `${r.containerName}-restore-${suffix}`;
+  const newVolume = `${r.containerName}-home-${suffix}`;
+  const newContainerName = `${r.containerName}-restore-${suffix}`;
+  // The new container's spec and start's files (host key, keys, env), made beside the automatic checkpoint.
+  const prep = Promise.all([engine.ping(), ctx.workspaces.startFiles(r)]).then(([{ ncpu }, files]) => {
+    const spec = ctx.workspaces.containerSpecFor({ ...r, homeVolume: newVolume }, ncpu);
+    spec.name = newContainerName;
+    return { spec, files };
+  });
+  prep.catch(() => {}); // awaited by the parts below
+  // Nothing must run in the workspace before it stops (no pre-stop hook, no services, its files
+  // here): the container frozen for the automatic checkpoint is not thawed again but ended by
+  // SIGKILL (its processes never run again), and the files go back while it is still frozen.
+  // Otherwise it thaws and stops as 'nexus stop' does, and the files wait for that. Asked before
+  // the worktree (and its .nexus/workspace.yaml) changes.
+  const quiet = !sync && ctx.workspaces.quietStop(r);
   const j: RestoreJournal = {
     workspaceId: r.id,
     ...(r.engine ? { engine: r.engine } : {}),
@@ -105,9 +119,10 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
     oldContainerId: r.containerId,
     oldVolume: r.homeVolume,
     newContainerId: null,
-    newContainerName: spec.name,
-    newVolume: `${r.containerName}-home-${suffix}`,
+    newContainerName,
+    newVolume,
     worktreePath: cp.worktree && r.repository && existsSync(r.mountPath) ? r.mountPath : null,
+    ...(r.status === "paused" ? { wasPaused: true } : {}),
   };
   // On disk before anything is made: a daemon killed from here on undoes or finishes it at its start.
   writeJournal(ctx.dir, j);
@@ -120,7 +135,7 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   const partsTaken = new Promise<void>((resolve) => (thawed = resolve));
   let stopRan = false;
   const taken = phases
-    .part("auto-checkpoint", () => ctx.checkpoint(r, { description: `The state of ${r.name} before checkpoint '${cp.name}' was restored` }, { thawed }))
+    .part("auto-checkpoint", () => ctx.checkpoint(r, { description: `The state of ${r.name} before checkpoint '${cp.name}' was restored` }, { thawed, keepFrozen: quiet }))
     .then((s) => {
       safety = s;
       j.safetyId = s.id;
@@ -135,15 +150,16 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
       step("stop", `Stopping ${r.name}`);
       stopRan = true;
       const t = performance.now();
-      // The split: hooks, services and the git sync before it, then the engine's stop.
-      await ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10, beforeEngineStop: () => phases.since("stop-prep", t) });
+      // The split: hooks, services and the git sync before it, then the engine's stop (quiet: its kill).
+      await ctx.workspaces.stopLocked(r.id, { timeoutSeconds: 10, kill: quiet, beforeEngineStop: () => phases.since("stop-prep", t) });
       // Down now: the workspace's host ports are held at once, until the new container takes them.
-      release = await holdPorts(publishedPorts(spec, engine.publishedHost));
+      release = await holdPorts(publishedPorts((await prep).spec, engine.publishedHost));
     }),
   );
-  // Only once the current state is kept (its record written) and the old container is down do the
-  // worktree and the own git index (shared with the old container) change.
-  const down = Promise.all([taken, stopped]).then(() => {
+  // Only once the current state is kept (its record written) and no process of the old container
+  // can run (it is down, or quiet: still frozen, its kill under way) do the worktree and the own
+  // git index (shared with the old container) change.
+  const down = Promise.all([taken, quiet ? partsTaken : stopped, prep]).then(() => {
     j.phase = "worktree";
     writeJournal(ctx.dir, j);
   });
@@ -169,6 +185,7 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
         ctx.fillContainer(
           cp,
           async () => {
+            const { spec } = await prep;
             await engine.createVolume(j.newVolume, spec.labels);
             j.newContainerId = await engine.createContainer(spec);
             writeJournal(ctx.dir, j);
@@ -181,6 +198,7 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
               const index = gitIndexPart(ctx, cp, await taken);
               gitIndex = index.outcome;
               // The workspace's own files (host key, keys, env) last: start need not copy them in again.
+              const { files } = await prep;
               return [...index.parts, ...(files ? [{ from: "entries" as const, entries: files }] : [])];
             },
           },
@@ -228,7 +246,7 @@ export async function restoreLocked(ctx: RestoreContext, r: WorkspaceRecord, cp:
   const removeOld = () => (cleanup ??= finishSwitch(ctx, j).catch((e: Error) => ctx.log.warn(`${r.name}: removing the old container and home volume after restore: ${e.message}`)));
   try {
     status = (
-      await startKeepingPorts(ctx, r.id, progress, !!files, phases, async () => {
+      await startKeepingPorts(ctx, r.id, progress, !!(await prep).files, phases, async () => {
         await release();
         void removeOld();
       })
@@ -355,6 +373,10 @@ async function undo(ctx: RestoreContext, j: RestoreJournal, safety: CheckpointRe
   const made = j.newContainerId ?? j.newContainerName;
   if (made) await engine.removeContainer(made).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
   await engine.removeVolume(j.newVolume).catch((e: Error) => ctx.log.warn(`undo restore: ${e.message}`));
+  // A quiet restore cut before its kill left the old container frozen: it runs on, its files as they were.
+  if (j.oldContainerId && (await engine.inspect(j.oldContainerId).catch(() => undefined))?.paused && !j.wasPaused) {
+    await engine.unpause(j.oldContainerId).catch((e: Error) => ctx.log.warn(`undo restore: thawing the old container: ${e.message}`));
+  }
   rmSync(journalFile(ctx.dir, j.workspaceId), { force: true });
 }
 

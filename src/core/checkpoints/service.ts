@@ -182,8 +182,12 @@ export class CheckpointService {
     return this.#d.workspaces.exclusive(workspaceRef, async (r) => toCheckpointView(await this.createLocked(r, input, false)));
   }
 
-  /** Takes a checkpoint; the caller holds the workspace's lock. */
-  async createLocked(r: WorkspaceRecord, input: CreateCheckpointInput, auto: boolean, opts: { thawed?: () => void } = {}): Promise<CheckpointRecord> {
+  /**
+   * Takes a checkpoint; the caller holds the workspace's lock. `thawed` is called once every part is
+   * taken; with `keepFrozen` (a restore about to end the container) a container frozen for it stays
+   * frozen then, and is the caller's to end or thaw.
+   */
+  async createLocked(r: WorkspaceRecord, input: CreateCheckpointInput, auto: boolean, opts: { thawed?: () => void; keepFrozen?: boolean } = {}): Promise<CheckpointRecord> {
     const d = this.#d;
     const started = performance.now();
     const remote = this.#remote(r);
@@ -246,6 +250,7 @@ export class CheckpointService {
       if (freeze) await this.#freeze(engine, cid);
       phases.mark("freeze");
       let pending: PendingSnapshot | undefined;
+      let handedOver = false;
       try {
         // The parts side by side while frozen: they are of one instant, and the freeze lasts as long as the slowest.
         const exclude = [...NOT_HELD, HOME, ...info.mountTargets];
@@ -294,9 +299,10 @@ export class CheckpointService {
         ] as const);
         Object.assign(record, { container, home, ...(ownGit ? { ownGit } : {}) });
         phases.mark("parts");
+        handedOver = opts.keepFrozen === true;
       } finally {
-        if (freeze) await engine.unpause(cid);
-        phases.mark("unfreeze");
+        if (freeze && !handedOver) await engine.unpause(cid);
+        if (!handedOver) phases.mark("unfreeze");
       }
       // Every part is of the instant (the image, the home tar, the worktree's tree): a restore may stop the workspace now.
       opts.thawed?.();

@@ -128,8 +128,23 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
     return c.locked(ref, (r) => this.stopLocked(r.id, opts));
   }
 
-  /** stop's body; the caller holds the workspace's lock (a checkpoint restore does). */
-  async stopLocked(id: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean>; beforeEngineStop?: () => void } = {}): Promise<WorkspaceView> {
+  /**
+   * Nothing must run in the workspace before its container stops (no pre-stop hook, no services)
+   * and its files are on this machine (no file sync to suspend): a restore, whose automatic
+   * checkpoint holds the state, may end the container still frozen (stopLocked's `kill`).
+   */
+  quietStop(r: WorkspaceRecord): boolean {
+    const project = this.c.projectOrNone(r);
+    return !this.c.isRemote(r) && !project?.hooks["pre-stop"]?.length && !project?.services.length;
+  }
+
+  /**
+   * stop's body; the caller holds the workspace's lock (a checkpoint restore does). `kill`: the
+   * container is frozen (or stopped) and its state is kept by the caller; it is ended by SIGKILL
+   * without a thaw, so its processes never run again (no git sync: nothing ran since the caller's).
+   * Only when quietStop holds; otherwise the stop is the usual one.
+   */
+  async stopLocked(id: string, opts: { timeoutSeconds?: number; onlyIf?: () => Promise<boolean>; beforeEngineStop?: () => void; kill?: boolean } = {}): Promise<WorkspaceView> {
     const c = this.c;
     {
       const r = c.resolve(id);
@@ -140,7 +155,11 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
       const d = c.d;
       const live = r.containerId ? await c.engine(r).inspect(r.containerId) : undefined;
       const project = live ? c.projectOrNone(r) : undefined;
-      if (live && r.containerId) {
+      if (live && r.containerId && opts.kill && this.quietStop(r)) {
+        d.ssh.drop(r.id);
+        opts.beforeEngineStop?.();
+        await c.engine(r).kill(r.containerId);
+      } else if (live && r.containerId) {
         if (live.paused) await c.engine(r).unpause(r.containerId);
         // pre-stop hook, then services in reverse order, while SSH still answers.
         if (live.running) await this.services.bringDown(r, project);

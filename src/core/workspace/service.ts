@@ -130,8 +130,12 @@ export class WorkspaceService {
   exclusive<T>(ref: string, fn: (r: WorkspaceRecord) => Promise<T>): Promise<T> {
     return this.#c.locked(ref, fn);
   }
-  stopLocked(id: string, opts: { timeoutSeconds?: number; beforeEngineStop?: () => void } = {}): Promise<WorkspaceView> {
+  stopLocked(id: string, opts: { timeoutSeconds?: number; beforeEngineStop?: () => void; kill?: boolean } = {}): Promise<WorkspaceView> {
     return this.#lifecycle.stopLocked(id, opts);
+  }
+  /** No pre-stop hook, no services, files on this machine: a restore may end the container frozen (lifecycle.ts). */
+  quietStop(r: WorkspaceRecord): boolean {
+    return this.#lifecycle.quietStop(r);
   }
   startLocked(id: string, opts: StartLockedOptions = {}, progress: ProgressSink = noProgress): Promise<StartResult> {
     return this.#lifecycle.startLocked(id, opts, progress);

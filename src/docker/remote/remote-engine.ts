@@ -220,6 +220,10 @@ export class RemoteEngine implements ContainerEngine {
     return (await this.#up()).stop(containerId, timeoutSeconds);
   }
 
+  async kill(containerId: string): Promise<void> {
+    return (await this.#up()).kill(containerId);
+  }
+
   async pause(containerId: string): Promise<void> {
     return (await this.#up()).pause(containerId);
   }
