@@ -70,12 +70,16 @@ export class ImageBuilds {
         forcerm: true,
       }),
     );
-    await this.#followBuild(stream, progress, (failed) =>
-      new NexusError("CONTAINER_ERROR", `Building the workspace image on ${base} failed: ${failed.trim()}`, {
-        suggestion: `Make sure the base image is available ('docker pull ${base}'; with no registry: scripts/docker-up.sh makes it from Debian packages)`,
-        details: { baseImage: base },
-      }),
-    );
+    await this.#followBuild(stream, progress, (failed, tail) => {
+      // dpkg refuses to run without the tools it execs (tar above all): a minimal base cannot take apt-get.
+      const missing = tail.map((l) => /dpkg: warning: '([^']+)' not found in PATH/.exec(l)?.[1]).filter(Boolean);
+      return new NexusError("CONTAINER_ERROR", `Building the workspace image on ${base} failed: ${failed.trim()}${missing.length ? ` (dpkg found no ${missing.join(", ")} in the base image)` : ""}`, {
+        suggestion: missing.length
+          ? `The workspace image installs sshd, git and sudo on the base with apt-get, and dpkg needs ${missing.join(", ")} there: use a base that keeps them (add them back in its Dockerfile)`
+          : `Make sure the base image is available ('docker pull ${base}'; with no registry: scripts/docker-up.sh makes it from Debian packages)`,
+        details: { baseImage: base, buildLog: tail },
+      });
+    });
     if (base === DEFAULT_BASE_IMAGE) {
       const [repo, latest] = DEFAULT_WORKSPACE_IMAGE.split(":") as [string, string];
       await this.#call("tag image", () => this.#docker.getImage(tag).tag({ repo, tag: latest }));
@@ -83,18 +87,23 @@ export class ImageBuilds {
     return tag;
   }
 
-  #followBuild(stream: NodeJS.ReadableStream, progress: ProgressSink, failure: (message: string) => NexusError): Promise<void> {
+  /** Follows a build to its end; a failure gets the engine's error and the build's last output lines. */
+  #followBuild(stream: NodeJS.ReadableStream, progress: ProgressSink, failure: (message: string, tail: string[]) => NexusError): Promise<void> {
     const lines = new BuildProgress(progress);
+    const tail: string[] = [];
     return new Promise<void>((resolve, reject) => {
       this.#docker.modem.followProgress(
         stream,
         (err: Error | null, output: Array<{ error?: string }>) => {
           const failed = err?.message ?? output.find((o) => o.error)?.error;
-          if (failed) reject(failure(failed));
+          if (failed) reject(failure(failed, tail));
           else resolve();
         },
         (event: { stream?: string }) => {
-          if (event.stream) lines.feed(event.stream);
+          if (!event.stream) return;
+          lines.feed(event.stream);
+          for (const l of event.stream.split("\n")) if (l.trim()) tail.push(l.trim());
+          tail.splice(0, Math.max(0, tail.length - 12));
         },
       );
     });
