@@ -29,16 +29,32 @@ const bun = (): BunGlobal | undefined => (globalThis as { Bun?: BunGlobal }).Bun
 export function isTerminal(fd: Fd): boolean {
   const d = deno();
   if (d) return (fd === 0 ? d.stdin : fd === 1 ? d.stdout : d.stderr).isTerminal();
-  return (bunIsatty ??= libcIsatty() ?? nodeIsatty)(fd);
+  return (bunIsatty ??= ttyWrapIsatty() ?? libcIsatty() ?? nodeIsatty)(fd);
 }
 
 let bunIsatty: ((fd: number) => boolean) | undefined;
 
 /**
- * Bun has no isatty of its own, and node:tty (or process.stdout.isTTY) makes a short command cost
- * about twice the runtime's start: it loads net and streams. So the C library's isatty through
- * bun:ffi (a builtin, about a millisecond); where that cannot be opened, node:tty's.
+ * Bun has no isatty of its own in its public API, and node:tty (or process.stdout.isTTY) makes a
+ * short command cost about twice the runtime's start: it loads net and streams. First the isatty
+ * Bun's node:tty itself calls, `process.binding("tty_wrap").isTTY` (Bun's Node.js compatibility
+ * page lists tty_wrap among the bindings it implements): about 3 page faults. The C library's isatty
+ * over bun:ffi answers the same but loads bun:ffi's own module first (about 55 page faults, over
+ * 1 ms on a 2-core VM: a fifth of `nexus exec`'s own start), so it only stands in where the binding
+ * is missing; then node:tty's. test/unit/stdio.test.ts checks the answers against node:tty's on a
+ * pipe, a file, /dev/null and a pseudo-terminal.
  */
+function ttyWrapIsatty(): ((fd: number) => boolean) | undefined {
+  try {
+    const binding = (process as unknown as { binding(name: string): { isTTY?: unknown } }).binding("tty_wrap");
+    const isTTY = binding.isTTY;
+    if (typeof isTTY !== "function") return undefined;
+    return (fd) => isTTY.call(binding, fd) === true;
+  } catch {
+    return undefined;
+  }
+}
+
 function libcIsatty(): ((fd: number) => boolean) | undefined {
   try {
     const ffi = process.getBuiltinModule("bun:ffi") as typeof import("bun:ffi") | undefined;

@@ -3,7 +3,8 @@
 // failed write is, and is reported once every write under way has settled.
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, openSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { slowTests } from "../helpers/timeout.ts";
 import { evalArgv } from "../helpers/runtime-argv.ts";
@@ -54,5 +55,52 @@ describe("writeStdio", () => {
     const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 8 << 20 });
     expect(r.stdout.length).toBe(1 << 20);
     expect(JSON.parse(r.stderr || "null")).toEqual({ settled: "resolved", fd: null, code: null });
+  });
+});
+
+/**
+ * isTerminal for 0, 1 and 2 in a fresh process, beside node:tty's isatty for the same descriptors,
+ * written as JSON to `out` (not to a descriptor under test).
+ */
+function terminalProbe(out: string): string {
+  return `
+    const m = await import(${JSON.stringify(STDIO)});
+    const ours = [0, 1, 2].map((fd) => m.isTerminal(fd));
+    const tty = await import("node:tty");
+    const node = [0, 1, 2].map((fd) => tty.isatty(fd));
+    const fs = await import("node:fs");
+    fs.writeFileSync(${JSON.stringify(out)}, JSON.stringify({ ours, node }));
+  `;
+}
+
+describe("isTerminal", () => {
+  test("a pipe, a file and /dev/null are not terminals, as node:tty's isatty says", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nexus-isatty-"));
+    try {
+      const out = join(dir, "out.json");
+      const [cmd, args] = evalArgv(terminalProbe(out));
+      const file = openSync(join(dir, "file"), "w");
+      const r = spawnSync(cmd, args, { stdio: [openSync("/dev/null", "r"), "pipe", file], encoding: "utf8" });
+      expect(r.status).toBe(0);
+      expect(JSON.parse(readFileSync(out, "utf8"))).toEqual({ ours: [false, false, false], node: [false, false, false] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // script(1) runs the probe with a pseudo-terminal on all three descriptors.
+  const script = spawnSync("script", ["--version"]).status === 0;
+  test.skipIf(!script)("a pseudo-terminal is a terminal on every descriptor, as node:tty's isatty says", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nexus-isatty-"));
+    try {
+      const out = join(dir, "out.json");
+      const [cmd, args] = evalArgv(terminalProbe(out));
+      const quoted = [cmd, ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
+      const r = spawnSync("script", ["-qec", quoted, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", timeout: 60_000 });
+      expect(r.status).toBe(0);
+      expect(JSON.parse(readFileSync(out, "utf8"))).toEqual({ ours: [true, true, true], node: [true, true, true] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
