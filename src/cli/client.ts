@@ -1,5 +1,5 @@
 import { NexusError, type ErrorBody } from "../core/errors.ts";
-import { currentRuntime } from "../runtime/index.ts";
+import { fetchUnix } from "../runtime/fetch-unix.ts";
 import { CLIENT_HEADER } from "../kernel/trace.ts";
 import { nonBlankLines } from "../kernel/lines.ts";
 
@@ -126,8 +126,7 @@ export class DaemonClient {
     const init = { method, headers, ...payload, ...(signal ? { signal } : {}) } as RequestInit;
     try {
       if (this.target.url) return await fetch(new URL(path, this.target.url), init);
-      const runtime = await currentRuntime();
-      return await runtime.fetchUnix(this.target.socketPath!, `http://nexus${path}`, init);
+      return await fetchUnix(this.target.socketPath!, `http://nexus${path}`, init);
     } catch (err) {
       throw this.#unreachable(err, signal);
     }

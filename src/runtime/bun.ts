@@ -1,6 +1,7 @@
 import { MAX_PATH_SEGMENTS, refusedPathBody, refusedSegment } from "./raw-path.ts";
 import { guarded, NON_CANONICAL_PATH, refuse } from "./request-guard.ts";
 import { WS_MAX_FRAME_BYTES, type FetchHandler, type Runtime, type Server } from "./types.ts";
+import { fetchUnix } from "./fetch-unix.ts";
 
 // hono/bun is loaded by the server paths only: the CLI imports this adapter for fetchUnix, and
 // evaluating Hono's adapter there cost as much as the rest of a `nexus version`.
@@ -72,9 +73,7 @@ export const bunRuntime: Runtime = {
     const { upgradeWebSocket } = await honoBun();
     return { upgradeWebSocket, bufferedAmount: (raw: unknown) => (raw as { getBufferedAmount?: () => number }).getBufferedAmount?.() ?? 0 };
   },
-  fetchUnix(socketPath, url, init) {
-    return fetch(url, { ...init, unix: socketPath } as RequestInit);
-  },
+  fetchUnix,
   selfCommand() {
     return { argv: isCompiled() ? [process.execPath] : [process.execPath, Bun.main] };
   },

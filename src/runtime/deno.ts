@@ -5,10 +5,10 @@ import { cutAfter, serveFronted } from "./deno-front.ts";
 import { refusedPathBody, refusedRawTarget } from "./raw-path.ts";
 import { guarded, NON_CANONICAL_PATH, refuse } from "./request-guard.ts";
 import type { FetchHandler, Runtime, Server } from "./types.ts";
+import { fetchUnix } from "./fetch-unix.ts";
 
 declare const Deno: {
   execPath(): string;
-  createHttpClient(opts: { proxy: { transport: "unix"; path: string } }): { close(): void };
   mainModule: string;
   stdin: { readable: ReadableStream<Uint8Array> };
 };
@@ -38,57 +38,7 @@ export const denoRuntime: Runtime = {
     const { upgradeWebSocket } = await import("hono/deno");
     return { upgradeWebSocket, bufferedAmount: (raw: unknown) => (raw as { bufferedAmount?: number }).bufferedAmount ?? 0 };
   },
-  async fetchUnix(socketPath, url, init) {
-    // Deno resolves the URL's host name even when the connection goes to a unix socket: a name like
-    // "nexus" costs a DNS query (5 s per request where DNS answers slowly or not at all). An IP
-    // literal needs no lookup; the daemon does not look at the Host header.
-    const target = new URL(url);
-    target.hostname = "127.0.0.1";
-    const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
-    let res: Response;
-    try {
-      res = await fetch(target, { ...init, client } as RequestInit);
-    } catch (err) {
-      client.close();
-      throw err;
-    }
-    if (!res.body) {
-      client.close();
-      return res;
-    }
-    // Each client holds its own connection (a file descriptor) until closed: close it once the body
-    // is read to the end, fails, or is cancelled.
-    let open = true;
-    const close = () => {
-      if (open) {
-        open = false;
-        client.close();
-      }
-    };
-    const reader = res.body.getReader();
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const { done, value } = await reader.read();
-          if (done) {
-            close();
-            controller.close();
-          } else controller.enqueue(value);
-        } catch (err) {
-          close();
-          controller.error(err);
-        }
-      },
-      async cancel(reason) {
-        try {
-          await reader.cancel(reason);
-        } finally {
-          close();
-        }
-      },
-    });
-    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
-  },
+  fetchUnix,
   compiledBinary() {
     return undefined; // `deno compile` is not how Nexus ships
   },
