@@ -7,6 +7,7 @@ import { toNexusError } from "../core/errors.ts";
 import { exitCodeFor } from "./exit-codes.ts";
 import { nexusPaths } from "../store/paths.ts";
 import { CliContext } from "./context.ts";
+import { daemonVersion } from "./local-daemon.ts";
 import { errorEnvelope, formatError, useColor, writeErr, writeOut } from "./output.ts";
 
 // The top-level help as the full CLI prints it, captured when the binary is built (scripts/build.ts).
@@ -29,8 +30,16 @@ export function quickCommand(argv: readonly string[], env: Env): (() => Promise<
   const rest = argv.slice(1);
   if (rest.some((a) => a !== "--json")) return undefined;
   const json = rest.length > 0;
-  if (argv[0] === "version") return () => guarded(env, json, async (ctx) => (await import("./commands/version.ts")).versionCommand(ctx));
-  if (argv[0] === "list" || argv[0] === "ls") return () => guarded(env, json, async (ctx) => (await import("./commands/workspaces.ts")).listCommand(ctx, {}));
+  if (argv[0] === "version") {
+    return () =>
+      guarded(env, json, async (ctx) => {
+        // The daemon is asked before the command's module loads: the answer comes while it loads.
+        const asked = daemonVersion(ctx.probeClient());
+        asked.catch(() => {}); // versionCommand handles a failure; until then it is no unhandled rejection
+        return (await import("./commands/version.ts")).versionCommand(ctx, asked);
+      });
+  }
+  if (argv[0] === "list" || argv[0] === "ls") return () => guarded(env, json, async (ctx) => (await import("./commands/list.ts")).listCommand(ctx, {}));
   return undefined;
 }
 

@@ -1,13 +1,16 @@
 import type { CliContext } from "../context.ts";
-import { daemonVersion } from "../local-daemon.ts";
+import { daemonVersion, type DaemonVersion } from "../local-daemon.ts";
 import { writeOut } from "../output.ts";
 import { EXIT_CODES } from "../exit-codes.ts";
 import { buildInfo } from "../../version.ts";
 
-export async function versionCommand(ctx: CliContext): Promise<number> {
+/**
+ * Asks a running daemon, but never starts one just to print a version. `asked` is that question
+ * when the caller sent it already (src/cli/quick.ts sends it before this module loads).
+ */
+export async function versionCommand(ctx: CliContext, asked: Promise<DaemonVersion | undefined> = daemonVersion(ctx.probeClient())): Promise<number> {
   const ours = buildInfo();
-  // Asks a running daemon, but never starts one just to print a version.
-  const daemon = await daemonVersion(ctx.probeClient()).catch(() => undefined);
+  const daemon = await asked.catch(() => undefined);
   if (ctx.json) {
     await writeOut(JSON.stringify({ ...ours, daemon: daemon ?? null }) + "\n");
   } else {

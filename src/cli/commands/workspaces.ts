@@ -1,10 +1,11 @@
 import type { StartResult, WorkspaceStatusView, WorkspaceView } from "../../core/types.ts";
+import { labelsText, statusText } from "./list.ts";
 import { serviceLines } from "./services.ts";
 import { NexusError } from "../../core/errors.ts";
 import { EXIT_CODES } from "../exit-codes.ts";
 import type { TrashEntry } from "../../core/trash.ts";
 import type { CliContext } from "../context.ts";
-import { ago, green, red, table, writeOut, yellow } from "../output.ts";
+import { ago, red, writeOut } from "../output.ts";
 import { progressPrinter } from "../progress.ts";
 import { parseLabelArgs } from "../../core/labels/syntax.ts";
 import { splitEnv, toList } from "./exec.ts";
@@ -92,38 +93,6 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
   return EXIT_CODES.ok;
 }
 
-export async function listCommand(ctx: CliContext, flags: { status?: string; backend?: string; labelSelector?: string }): Promise<number> {
-  const q = new URLSearchParams();
-  if (flags.status) q.set("status", flags.status);
-  if (flags.backend) q.set("backend", flags.backend);
-  if (flags.labelSelector !== undefined) q.set("label_selector", String(flags.labelSelector));
-  const res = await (await ctx.client()).json<{ workspaces: WorkspaceView[] }>("GET", `/api/v1/workspaces${q.size ? `?${q}` : ""}`);
-  if (ctx.json) {
-    await writeOut(JSON.stringify(res, null, 2) + "\n");
-    return EXIT_CODES.ok;
-  }
-  if (res.workspaces.length === 0) {
-    await writeOut("No workspaces. Create one with 'nexus create <name>' inside a git repository.\n");
-    return EXIT_CODES.ok;
-  }
-  // The LABELS column only when some workspace has labels, so a list without any stays as narrow as before.
-  const labelled = res.workspaces.some((w) => Object.keys(w.labels ?? {}).length > 0);
-  const rows = [["NAME", "STATUS", "BRANCH", "SSH", "PORTS", "CREATED", ...(labelled ? ["LABELS"] : [])]];
-  for (const w of res.workspaces) {
-    rows.push([
-      w.name,
-      statusText(w.status, ctx.color),
-      w.branch || "-",
-      String(w.ports.find((p) => p.name === "ssh")?.hostPort ?? "-"),
-      w.ports.filter((p) => p.name !== "ssh").map((p) => `${p.hostPort}→${p.containerPort}`).join(",") || "-",
-      ago(w.createdAt),
-      ...(labelled ? [labelsText(w.labels) || "-"] : []),
-    ]);
-  }
-  await writeOut(table(rows, ctx.color));
-  return EXIT_CODES.ok;
-}
-
 export async function statusCommand(ctx: CliContext, ref: string | undefined): Promise<number> {
   const ws = ctx.workspace(ref);
   const s = await (await ctx.client()).json<WorkspaceStatusView>("GET", `/api/v1/workspaces/${encodeURIComponent(ws)}/status`);
@@ -175,18 +144,4 @@ export function idleText(status: string, idle: WorkspaceStatusView["idle"]): str
 
 function seconds(n: number): string {
   return n < 60 ? `${n}s` : n < 3600 ? `${Math.round(n / 60)}m` : `${Math.round((n / 3600) * 10) / 10}h`;
-}
-
-function statusText(status: string, color: boolean): string {
-  if (status === "running") return green(status, color);
-  if (status === "error") return red(status, color);
-  if (status === "paused" || status === "pending") return yellow(status, color);
-  return status;
-}
-
-/** Labels as `k=v,k2=v2`, the way --label and a selector write them. */
-export function labelsText(labels: Record<string, string> | undefined): string {
-  return Object.entries(labels ?? {})
-    .map(([k, v]) => `${k}=${v}`)
-    .join(",");
 }

@@ -1,0 +1,53 @@
+// `nexus list`: the workspaces as a table (or the API's JSON). Its own module, apart from create and
+// destroy, because it is one of the commands run most often (src/cli/quick.ts) and a short command
+// pays for every module it loads.
+import type { WorkspaceView } from "../../core/types.ts";
+import { EXIT_CODES } from "../exit-codes.ts";
+import type { CliContext } from "../context.ts";
+import { ago, green, red, table, writeOut, yellow } from "../output.ts";
+
+export async function listCommand(ctx: CliContext, flags: { status?: string; backend?: string; labelSelector?: string }): Promise<number> {
+  const q = new URLSearchParams();
+  if (flags.status) q.set("status", flags.status);
+  if (flags.backend) q.set("backend", flags.backend);
+  if (flags.labelSelector !== undefined) q.set("label_selector", String(flags.labelSelector));
+  const res = await (await ctx.client()).json<{ workspaces: WorkspaceView[] }>("GET", `/api/v1/workspaces${q.size ? `?${q}` : ""}`);
+  if (ctx.json) {
+    await writeOut(JSON.stringify(res, null, 2) + "\n");
+    return EXIT_CODES.ok;
+  }
+  if (res.workspaces.length === 0) {
+    await writeOut("No workspaces. Create one with 'nexus create <name>' inside a git repository.\n");
+    return EXIT_CODES.ok;
+  }
+  // The LABELS column only when some workspace has labels, so a list without any stays as narrow as before.
+  const labelled = res.workspaces.some((w) => Object.keys(w.labels ?? {}).length > 0);
+  const rows = [["NAME", "STATUS", "BRANCH", "SSH", "PORTS", "CREATED", ...(labelled ? ["LABELS"] : [])]];
+  for (const w of res.workspaces) {
+    rows.push([
+      w.name,
+      statusText(w.status, ctx.color),
+      w.branch || "-",
+      String(w.ports.find((p) => p.name === "ssh")?.hostPort ?? "-"),
+      w.ports.filter((p) => p.name !== "ssh").map((p) => `${p.hostPort}→${p.containerPort}`).join(",") || "-",
+      ago(w.createdAt),
+      ...(labelled ? [labelsText(w.labels) || "-"] : []),
+    ]);
+  }
+  await writeOut(table(rows, ctx.color));
+  return EXIT_CODES.ok;
+}
+
+export function statusText(status: string, color: boolean): string {
+  if (status === "running") return green(status, color);
+  if (status === "error") return red(status, color);
+  if (status === "paused" || status === "pending") return yellow(status, color);
+  return status;
+}
+
+/** Labels as `k=v,k2=v2`, the way --label and a selector write them. */
+export function labelsText(labels: Record<string, string> | undefined): string {
+  return Object.entries(labels ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+}
