@@ -3,6 +3,8 @@ import { stdioFailure, writeStdio } from "./runtime/stdio.ts";
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "daemon" && (argv.length === 1 || (argv[1]!.startsWith("-") && !argv.includes("--help") && !argv.includes("-h")))) {
+    // Typed by hand, the daemon starts again in place with the runtime's settings for daemons first.
+    await (await import("./daemon/foreground-env.ts")).reexecWithDaemonEnv(argv, process.env);
     const { runDaemonCommand } = await import("./daemon/command.ts");
     return runDaemonCommand(argv.slice(1), process.env);
   }
