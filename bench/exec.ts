@@ -156,6 +156,7 @@ async function main(): Promise<number> {
     for (let i = 0; i < runs; i++) for (const [j, k] of kinds.entries()) samples[j]!.push(await timed(k.cmd, k.args, env));
 
     const split = await execSplit({ home, ws, sshConfig, runs });
+    const listTrip = await listRoundTrip(home, runs);
     const st = samples.map(stats);
     const f = (ms: number) => ms.toFixed(1).padStart(8);
     const lines = [
@@ -177,7 +178,9 @@ async function main(): Promise<number> {
     for (const [j, budget] of [[0, 10], [4, 5], [5, 5], [6, 5]] as const) {
       const over = st[j]!.median - floor;
       const ratio = st[j]!.median / floor;
-      lines.push(`${kinds[j]!.label.padEnd(14)} - hello-world = ${over.toFixed(1).padStart(6)} ms (${ratio.toFixed(2)}x)   target <= ${budget} ms${j === 6 ? " + one round trip" : ""}   ${over <= budget ? "PASS" : "MISS"}`);
+      // list's budget has one round trip more: its request, timed from this process on a warm client.
+      const allowed = j === 6 ? budget + listTrip : budget;
+      lines.push(`${kinds[j]!.label.padEnd(14)} - hello-world = ${over.toFixed(1).padStart(6)} ms (${ratio.toFixed(2)}x)   target <= ${budget} ms${j === 6 ? ` + one round trip (${listTrip.toFixed(1)} ms)` : ""}   ${over <= allowed ? "PASS" : "MISS"}`);
     }
     // Where nexus exec's time goes: its parts measured apart, in pairs, in this same run.
     const cliPart = st[0]!.median - split.request;
@@ -256,6 +259,25 @@ async function execSplit(o: { home: string; ws: string; sshConfig: string; runs:
   } finally {
     client.end();
   }
+}
+
+/**
+ * One round trip of `nexus list`'s request (GET /api/v1/workspaces over the daemon's socket), timed
+ * from this process after warm-ups, so what is timed is the socket, the daemon's answer and its
+ * parsing, not a client's first start: the median of `runs`.
+ */
+async function listRoundTrip(home: string, runs: number): Promise<number> {
+  const once = async () => {
+    const start = performance.now();
+    const res = await fetch("http://nexus/api/v1/workspaces", { unix: join(home, "daemon.sock"), headers: { accept: "application/json", "x-nexus-client": "cli" } } as RequestInit);
+    const body = (await res.json()) as { workspaces?: unknown[] };
+    if (res.status !== 200 || !Array.isArray(body.workspaces)) throw new BenchError(`list request answered ${res.status}`);
+    return performance.now() - start;
+  };
+  for (let i = 0; i < WARMUPS; i++) await once();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) times.push(await once());
+  return stats(times).median;
 }
 
 /** Destroys the workspace, stops the daemon and removes the temp dirs; returns true when something failed. */
