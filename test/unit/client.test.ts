@@ -126,6 +126,25 @@ describe("DaemonClient.stream", () => {
     expect(result).toEqual({ type: "result", exitCode: 0 });
   });
 
+  test("a promise from onEvent holds the next event until it settles (the CLI's stdout is behind)", async () => {
+    await using s = serve(() => ndjson([{ type: "stdout", data: "YQ==" }, { type: "stdout", data: "Yg==" }, { type: "result", exitCode: 0 }]));
+    const seen: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const result = new DaemonClient({ url: s.url }).stream("POST", "/x", {}, (e) => {
+      seen.push(String(e.data));
+      return seen.length === 1 ? held : undefined;
+    });
+    // The first event is taken; the second waits for the first one's promise, however long.
+    const deadline = Date.now() + 10_000;
+    while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual(["YQ=="]);
+    release();
+    expect(await result).toEqual({ type: "result", exitCode: 0 });
+    expect(seen).toEqual(["YQ==", "Yg=="]);
+  });
+
   test("lines split across chunks are put back together", async () => {
     await using s = serve(() => {
       const text = '{"type":"progress","message":"hé"}\n{"type":"res' + 'ult","ok":true}\n';

@@ -84,8 +84,10 @@ export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => P
       controller = c;
       void work();
     },
-    pull() {
-      wake();
+    // Called on each read while the queue is under the mark; waiting producers go on once it is half
+    // empty, so a reader just behind the producer does not pause and resume the work on every chunk.
+    pull(c) {
+      if (waiting.length > 0 && (c.desiredSize ?? 0) >= highWater / 2) wake();
     },
     cancel() {
       abort.abort(new Error("client went away"));

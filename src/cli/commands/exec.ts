@@ -37,13 +37,20 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   let resumed: { durationMs: number } | undefined;
-  // Bytes handed to stdout/stderr and not yet written: past the limit the next read waits for them,
-  // so a slow reader of our output slows the command (the daemon pauses it) instead of growing us.
-  let unwritten = 0;
-  const written = (p: Promise<void>, n: number): Promise<void> | undefined => {
-    unwritten += n;
-    const done = p.finally(() => void (unwritten -= n));
-    return unwritten > MAX_UNWRITTEN_BYTES ? done : undefined;
+  // Output handed to stdout/stderr is marked every MAX_UNWRITTEN_BYTES; when the previous mark is not
+  // written yet, the next read waits for it. So a slow reader of our output slows the command (the
+  // daemon pauses it) instead of growing us, at one promise per mark rather than per chunk.
+  let sinceMark = 0;
+  let mark: { written: boolean; done: Promise<void> } | undefined;
+  const written = (done: Promise<void>, n: number): Promise<void> | undefined => {
+    sinceMark += n;
+    if (sinceMark < MAX_UNWRITTEN_BYTES) return undefined;
+    sinceMark = 0;
+    const previous = mark;
+    const next = { written: false, done };
+    void done.then(() => void (next.written = true));
+    mark = next;
+    return previous && !previous.written ? previous.done : undefined;
   };
   try {
     const result = await client.stream(
