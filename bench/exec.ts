@@ -1,16 +1,19 @@
 // Latency of `nexus exec <ws> -- true` (pooled SSH through the daemon) against `docker exec` on the
 // same container and a fresh `ssh` connection each time, and the CLI's start (`--help`, `version`,
 // `list`) beside the floor: a compiled hello-world made with the same Bun and flags in the same run.
-// Then exec split into its parts: the SSH session in the workspace, the daemon's own work, the CLI
-// process. Prints figures; never fails on a miss.
+// Then exec split into its parts: the command in the workspace (over the exec agent, and over an SSH
+// session of its own, the fallback, side by side), the daemon's own work, the CLI process. Prints
+// figures; never fails on a miss.
 //
 //   npm run build && npm run bench          (BENCH_RUNS=N for N timed runs of each, default 30)
+//   NEXUS_EXEC_AGENT=0 npm run bench        the same with every exec over an SSH session (the daemon
+//                                           this bench starts inherits it): the A/B of the exec agent
 //
 // Needs dist/nexus and a Docker engine. Everything it makes (NEXUS_HOME, git repository, workspace,
 // daemon) is temporary and removed at the end, even on failure.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus, release, tmpdir } from "node:os";
+import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import ssh2 from "ssh2";
 import { instanceId } from "../src/docker/labels.ts";
@@ -19,6 +22,7 @@ const ROOT = join(import.meta.dir, "..");
 const NEXUS = join(ROOT, "dist", "nexus");
 const WARMUPS = 3;
 const TARGET_RATIO = 0.3;
+const agentOff = process.env.NEXUS_EXEC_AGENT === "0";
 
 class BenchError extends Error {}
 
@@ -155,7 +159,7 @@ async function main(): Promise<number> {
     // Round-robin, so that drift on the machine (other load, caches) hits all three alike.
     for (let i = 0; i < runs; i++) for (const [j, k] of kinds.entries()) samples[j]!.push(await timed(k.cmd, k.args, env));
 
-    const split = await execSplit({ home, ws, sshConfig, runs });
+    const split = await execSplit({ home, ws, sshConfig, runs, container });
     const listTrip = await listRoundTrip(home, runs);
     const st = samples.map(stats);
     const f = (ms: number) => ms.toFixed(1).padStart(8);
@@ -165,6 +169,8 @@ async function main(): Promise<number> {
       ...machineInfo(),
       `workspace       ${ws} (container ${container.slice(0, 12)}, created in ${(createMs / 1000).toFixed(2)} s)`,
       `runs            ${runs} timed per command, after ${WARMUPS} warm-ups; command: true`,
+      `exec path       ${agentOff ? "an SSH session per command (NEXUS_EXEC_AGENT=0)" : "the exec agent (its SSH session only until it answers)"}`,
+      `load average    ${loadavg().map((l) => l.toFixed(2)).join(" ")} (at the end)`,
       "",
       `${"command".padEnd(14)}${"median".padStart(8)}${"p90".padStart(8)}${"min".padStart(8)}   (ms)`,
       ...kinds.map((k, j) => `${k.label.padEnd(14)}${f(st[j]!.median)}${f(st[j]!.p90)}${f(st[j]!.min)}`),
@@ -184,11 +190,14 @@ async function main(): Promise<number> {
     }
     // Where nexus exec's time goes: its parts measured apart, in pairs, in this same run.
     const cliPart = st[0]!.median - split.request;
+    const inside = agentOff ? split.channel : split.agent;
     lines.push(
       "",
-      "where nexus exec's time goes (medians; the two in-process figures interleaved in pairs):",
-      `  SSH session in the workspace   ${f(split.channel)} ms  (a channel on a pooled connection, from this process: sshd, PAM, the shell, true)`,
-      `  daemon's own work              ${f(split.request - split.channel)} ms  (the CLI's request from this process minus that channel; pairwise median ${split.daemonPaired.toFixed(1)})`,
+      "where nexus exec's time goes (medians; the three in-process figures interleaved):",
+      `  exec agent in the workspace    ${f(split.agent)} ms  (a channel to its socket on a pooled connection, from this process: fork, exec true)${agentOff ? "  [not the path now]" : ""}`,
+      `  SSH session in the workspace   ${f(split.channel)} ms  (a session channel on a pooled connection, from this process: sshd, PAM, the shell, true)${agentOff ? "" : "  [the fallback]"}`,
+      `  agent / SSH session            ${(split.agent / split.channel).toFixed(3)}   (pairwise median of the ratio ${split.agentPaired.toFixed(3)})`,
+      `  daemon's own work              ${f(split.request - inside)} ms  (the CLI's request from this process minus the path it takes; pairwise median ${(agentOff ? split.daemonPaired : split.daemonPairedAgent).toFixed(1)})`,
       `  CLI process, start to exit     ${f(cliPart)} ms  (nexus exec minus that request), of which the runtime's own start ${f(floor)} ms (hello-world)`,
     );
     process.stdout.write(lines.join("\n") + "\n");
@@ -203,12 +212,14 @@ async function main(): Promise<number> {
 
 /**
  * The daemon's part and the workspace's part of an exec, measured apart from the CLI's start: the
- * request `nexus exec ws -- true` sends, from this process over the daemon's socket, and the same
- * command on a channel of one pooled SSH connection made by this process (no daemon), in pairs.
+ * request `nexus exec ws -- true` sends, from this process over the daemon's socket; the same
+ * command on a session channel of one pooled SSH connection made by this process (no daemon); and
+ * over the workspace's exec agent, on a channel to its socket on that connection. Interleaved.
  */
-async function execSplit(o: { home: string; ws: string; sshConfig: string; runs: number }): Promise<{ request: number; channel: number; daemonPaired: number }> {
+async function execSplit(o: { home: string; ws: string; sshConfig: string; runs: number; container: string }): Promise<{ request: number; channel: number; agent: number; daemonPaired: number; daemonPairedAgent: number; agentPaired: number }> {
   const port = Number(/^Host nexus-\S+[\s\S]*?^\s*Port\s+(\d+)/m.exec(readFileSync(o.sshConfig, "utf8"))?.[1]);
   if (!Number.isInteger(port)) throw new BenchError(`no Port in ${o.sshConfig}`);
+  const socket = await agentSocket(o.container);
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
     client.once("ready", () => resolve());
@@ -223,6 +234,39 @@ async function execSplit(o: { home: string; ws: string; sshConfig: string; runs:
         ch.on("close", () => resolve());
         ch.resume();
         ch.stderr.resume();
+      }),
+    );
+    return performance.now() - start;
+  };
+  // What the daemon sends the agent for `nexus exec ws -- true` (src/ssh/exec-agent-frames.ts): the request, end of stdin; then until the exit frame.
+  const frame = (type: string, body: string) => {
+    const head = Buffer.alloc(5);
+    head.write(type, 0, "latin1");
+    head.writeUInt32BE(Buffer.byteLength(body), 1);
+    return Buffer.concat([head, Buffer.from(body)]);
+  };
+  const agent = async () => {
+    const start = performance.now();
+    await new Promise<void>((resolve, reject) =>
+      client.openssh_forwardOutStreamLocal(socket, (err, ch) => {
+        if (err) return reject(err);
+        let seen = Buffer.alloc(0);
+        ch.on("data", (b: Buffer) => {
+          seen = Buffer.concat([seen, b]);
+          // Frames until the exit frame (type x): its status must be exit code 0.
+          while (seen.length >= 5 && seen.length >= 5 + seen.readUInt32BE(1)) {
+            const type = String.fromCharCode(seen[0]!);
+            const body = seen.subarray(5, 5 + seen.readUInt32BE(1)).toString();
+            seen = seen.subarray(5 + seen.readUInt32BE(1));
+            if (type !== "x") continue;
+            if ((JSON.parse(body) as { code?: number }).code === 0) resolve();
+            else reject(new BenchError(`the agent answered ${body}`));
+            ch.end();
+          }
+        });
+        ch.on("close", () => reject(new BenchError("the agent closed the channel before the exit")));
+        const request = JSON.stringify({ line: "export NEXUS_EXEC_ID=bench; cd /workspace && exec true", tag: "bench", plain: { argv: ["true"], cwd: "/workspace", env: {} } });
+        ch.write(Buffer.concat([frame("R", request), frame("E", "")]));
       }),
     );
     return performance.now() - start;
@@ -243,19 +287,27 @@ async function execSplit(o: { home: string; ws: string; sshConfig: string; runs:
     for (let i = 0; i < WARMUPS; i++) {
       await request();
       await channel();
+      await agent();
     }
     const req: number[] = [];
     const ch: number[] = [];
+    const ag: number[] = [];
     const diff: number[] = [];
+    const diffAgent: number[] = [];
+    const ratio: number[] = [];
     for (let i = 0; i < o.runs; i++) {
       const r = await request();
       const c = await channel();
+      const a = await agent();
       req.push(r);
       ch.push(c);
+      ag.push(a);
       diff.push(r - c);
+      diffAgent.push(r - a);
+      ratio.push(a / c);
       if (interrupted) throw new BenchError("interrupted");
     }
-    return { request: stats(req).median, channel: stats(ch).median, daemonPaired: stats(diff).median };
+    return { request: stats(req).median, channel: stats(ch).median, agent: stats(ag).median, daemonPaired: stats(diff).median, daemonPairedAgent: stats(diffAgent).median, agentPaired: stats(ratio).median };
   } finally {
     client.end();
   }
@@ -278,6 +330,28 @@ async function listRoundTrip(home: string, runs: number): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) times.push(await once());
   return stats(times).median;
+}
+
+/**
+ * The socket of the workspace's exec agent (the daemon starts it on the first exec; with
+ * NEXUS_EXEC_AGENT=0 the bench starts one itself, so both paths are measured in every run).
+ */
+async function agentSocket(container: string): Promise<string> {
+  const find = () => {
+    const r = spawnSync("docker", ["exec", container, "sh", "-c", 'p=$(cut -d" " -f1 /run/nexus/secrets/exec-agent/agent.pid 2>/dev/null) && tr "\\0" " " < /proc/$p/cmdline'], { encoding: "utf8" });
+    return /python3 - start (\S+\.sock)/.exec(r.stdout ?? "")?.[1];
+  };
+  const deadline = Date.now() + 60_000;
+  let found = find();
+  if (!found && agentOff) {
+    const user = spawnSync("docker", ["exec", container, "sh", "-c", "stat -c %u /run/nexus/secrets"], { encoding: "utf8" }).stdout.trim();
+    const source = readFileSync(join(ROOT, "src", "ssh", "exec-agent.py"));
+    // As the workspace user, from a login-like environment (the figure is the agent's, not the login's).
+    spawnSync("docker", ["exec", "-i", "-u", user, "-w", "/", container, "python3", "-", "start", "/run/nexus/secrets/exec-agent/agent-bench.sock"], { input: source, encoding: "utf8" });
+  }
+  while (!(found = find()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  if (!found) throw new BenchError("the workspace's exec agent did not come up within 60 s");
+  return found;
 }
 
 /** Destroys the workspace, stops the daemon and removes the temp dirs; returns true when something failed. */

@@ -54,7 +54,8 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
     store,
     docker,
     engines,
-    ssh: new SshPool({ privateKey: clientKey.privateKey }),
+    // NEXUS_EXEC_AGENT=0: every exec over an SSH session of its own, never the exec agent (for comparing, or an image that misbehaves with it).
+    ssh: new SshPool({ privateKey: clientKey.privateKey, execAgent: env.NEXUS_EXEC_AGENT !== "0" }),
     ports,
     events,
     log,

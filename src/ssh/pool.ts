@@ -7,6 +7,8 @@ import { ConnectionGroup, type Client, type Pooled } from "./connection-group.ts
 import { publicKeyBlob } from "./keys.ts";
 import { pollUntil, retry } from "../kernel/poll.ts";
 import { pausedWhileBehind } from "./output-pause.ts";
+import { ExecAgents } from "./exec-agent.ts";
+import type { PlainCommand } from "./quote.ts";
 
 /** Tries of a command that sshd refused to start (its process could not be made), before RESOURCE_EXHAUSTED. */
 const EXEC_ATTEMPTS = 4;
@@ -91,8 +93,45 @@ export class SshPool {
   /** Every connection that is open now (in use or retired with channels left), with its pool key. */
   readonly #live = new Map<Pooled, string>();
 
-  constructor(opts: { privateKey: string }) {
+  /** Each workspace's exec agent (exec-agent.ts): users' commands without an SSH session each. */
+  readonly agents: ExecAgents;
+
+  /** `execAgent: false`: every command gets its own SSH session (NEXUS_EXEC_AGENT=0). */
+  constructor(opts: { privateKey: string; execAgent?: boolean }) {
     this.#privateKey = opts.privateKey;
+    this.agents = new ExecAgents({ exec: (k, t, l, s) => this.exec(k, t, l, s), openSocket: (k, t, p) => this.#openSocket(k, t, p) }, signalNumber, opts.execAgent ?? true);
+  }
+
+  /**
+   * A user's command: over the workspace's exec agent when it answers (no SSH session per command),
+   * else, and for a pseudo-terminal or a forwarded agent, on an SSH session of its own (exec).
+   */
+  async execCommand(workspaceKey: string, target: SshTarget, commandLine: string, streams: ExecStreams = {}, plain?: PlainCommand): Promise<ExecExit> {
+    const viaAgent = await this.agents.exec(workspaceKey, target, commandLine, streams, plain);
+    if ("exit" in viaAgent) return viaAgent.exit;
+    return this.exec(workspaceKey, target, commandLine, streams);
+  }
+
+  /** A stream to a unix socket in the workspace (direct-streamlocal, as `ssh -L port:/path`), on a pooled connection. */
+  async #openSocket(key: string, target: SshTarget, path: string): Promise<Duplex> {
+    const { group, pooled } = await this.#claimChannel(key, target);
+    return new Promise<Duplex>((resolve, reject) => {
+      const failed = (err: Error & { reason?: unknown }) => {
+        group.release(pooled);
+        // sshd answered (nothing listens there, or it is not allowed): the connection itself is fine.
+        if (err.reason === undefined) group.retire(pooled);
+        reject(err);
+      };
+      try {
+        pooled.client.openssh_forwardOutStreamLocal(path, (err, channel) => {
+          if (err) return failed(err);
+          channel.once("close", () => group.release(pooled));
+          resolve(channel);
+        });
+      } catch (err) {
+        failed(err as Error); // "Not connected": the connection went away under us
+      }
+    });
   }
 
   /** Waits until a full SSH handshake with the pinned host key succeeds: the published port accepts TCP before sshd listens. */
@@ -336,6 +375,7 @@ export class SshPool {
 
   /** Closes every connection of a workspace (plain and agent-forwarding ones); commands waiting for a channel fail. */
   drop(workspaceKey: string): void {
+    this.agents.forget(workspaceKey);
     for (const [key, group] of [...this.#groups]) {
       if (key !== workspaceKey && !key.startsWith(`${workspaceKey}\u0000`)) continue;
       this.#groups.delete(key);
@@ -348,6 +388,7 @@ export class SshPool {
    * environment, e.g. secrets, when a connection logs in), channels open now run to their end.
    */
   renew(workspaceKey: string): void {
+    this.agents.forget(workspaceKey);
     for (const [key, group] of this.#groups) {
       if (key !== workspaceKey && !key.startsWith(`${workspaceKey}\u0000`)) continue;
       group.renew();
@@ -431,6 +472,6 @@ function connectionLost(message: string, cause?: unknown): NexusError {
 }
 
 const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, ABRT: 6, KILL: 9, SEGV: 11, PIPE: 13, ALRM: 14, TERM: 15 };
-function signalNumber(name: string | undefined): number {
+export function signalNumber(name: string | undefined): number {
   return (name && SIGNALS[name.replace(/^SIG/, "")]) || 0;
 }

@@ -34,3 +34,27 @@ export function buildCommandLine(argv: readonly string[], opts: { cwd?: string; 
   for (const a of argv) parts.push(shellQuote(a));
   return parts.join(" ");
 }
+
+/** A command the exec agent may start without a shell: what buildCommandLine's line does, as data. */
+export interface PlainCommand {
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+}
+
+/**
+ * The plain form of an exec, when running it without a shell is sure to do what the line does:
+ * an absolute, normalized folder (bash's cd would rewrite any other into PWD), variable names a
+ * shell accepts, and no word `env` would read as an option or a variable. Otherwise undefined.
+ */
+export function plainCommand(argv: readonly string[], opts: { cwd: string; env?: Record<string, string> }): PlainCommand | undefined {
+  const env = opts.env ?? {};
+  const names = Object.keys(env);
+  if (argv.length === 0 || argv[0] === "") return undefined;
+  if (!opts.cwd.startsWith("/") || (opts.cwd !== "/" && (opts.cwd.endsWith("/") || opts.cwd.split("/").slice(1).some((p) => p === "" || p === "." || p === "..")))) return undefined;
+  if (names.some((n) => !isEnvName(n))) return undefined;
+  if (names.length > 0 && (argv[0]!.startsWith("-") || argv[0]!.includes("="))) return undefined;
+  const words = [...argv, opts.cwd, ...names, ...Object.values(env)];
+  if (words.some((w) => w.includes("\0"))) return undefined;
+  return { argv: [...argv], cwd: opts.cwd, env: { ...env } };
+}

@@ -1,7 +1,7 @@
 // The channel into a running workspace: commands (exec), shells the daemon runs for its own work,
 // and TCP tunnels to ports inside. Everything goes over the workspace's pooled SSH connection.
 import type { Duplex } from "node:stream";
-import { buildCommandLine } from "../../ssh/quote.ts";
+import { buildCommandLine, plainCommand } from "../../ssh/quote.ts";
 import type { ExecExit, ExecStreams as PoolStreams, PtyChannel, PtySize, SshTarget } from "../../ssh/pool.ts";
 import { execStdin } from "../exec-stdin.ts";
 import { NexusError } from "../../kernel/errors.ts";
@@ -43,10 +43,13 @@ export class WorkspaceChannel {
     const c = this.#c;
     const r = c.resolve(ref);
     requireRunning(r, "run commands in it");
-    let line = buildCommandLine([input.command, ...input.args], { cwd: input.cwd ?? WORKSPACE_DIR, ...(input.env ? { env: input.env } : {}) });
+    const shape = { cwd: input.cwd ?? WORKSPACE_DIR, ...(input.env ? { env: input.env } : {}) };
+    let line = buildCommandLine([input.command, ...input.args], shape);
     // The caller's own agent only, never the engine's or a system socket (caller.ts).
     const agentSocket = c.forwardsAgent(r) && input.agentSocket ? callersAgentSocket(input.agentSocket, c.d.docker.address) : undefined;
     // ~/.ssh/agent.sock follows the newest forwarded agent: editors and long-lived shells keep the path they saw first.
+    // The exec agent may run it without a shell (ssh/quote.ts says when); with a forwarded agent it goes over SSH.
+    const plain = agentSocket ? undefined : plainCommand([input.command, ...input.args], shape);
     if (agentSocket) line = `{ [ -S "$SSH_AUTH_SOCK" ] && mkdir -p "$HOME/.ssh" && ln -sfn "$SSH_AUTH_SOCK" "$HOME/.ssh/agent.sock"; } 2>/dev/null; ${line}`;
     // Secrets reach the command through its login (after a daemon or engine restart they are written again first).
     await c.secrets.ensure(r);
@@ -55,7 +58,8 @@ export class WorkspaceChannel {
     const signal = timeout && streams.signal ? AbortSignal.any([timeout, streams.signal]) : (timeout ?? streams.signal);
     c.activity.commandStarted(r.id);
     try {
-      const exit = await c.d.ssh.exec(r.id, this.target(r), line, { ...streams, ...execStdin(input, streams.stdin), ...(signal ? { signal } : {}), ...(agentSocket ? { agentSocket } : {}) });
+      // Over the workspace's exec agent when it answers, else an SSH session of its own (ssh/exec-agent.ts).
+      const exit = await c.d.ssh.execCommand(r.id, this.target(r), line, { ...streams, ...execStdin(input, streams.stdin), ...(signal ? { signal } : {}), ...(agentSocket ? { agentSocket } : {}) }, plain);
       // Commits the command made reach the host's branch before its answer (git-sync.ts; free when no ref moved).
       await c.git.afterExec(r);
       return exit;

@@ -1,0 +1,397 @@
+"""nexus exec agent: runs `nexus exec` commands in a workspace without a new SSH session for each.
+
+Started by the daemon over one SSH login, as the workspace user, with this text on stdin:
+
+  python3 - start SOCKET    bind SOCKET (its folder is made this user's alone, mode 0700), take over from
+                            the agent that served before (it finishes its commands, takes no new ones),
+                            print "ready PID", and serve in the background.
+
+The agent keeps the environment of that login (PAM's, secrets included, and what the shell's rc files
+exported; the daemon starts a new agent when the login environment changes) and runs each command the
+way sshd runs a session's: the user's shell with -c and the same line, from the home folder, in a new
+session, SIGPIPE at its default. A plain command (argv, an absolute folder, variables) skips the shell:
+the agent does what the line would (the same environment, the program found on PATH), and leaves any
+failure to the shell, so an error reads and exits as it does over SSH.
+
+Each connection (a direct-streamlocal channel of the daemon's pooled SSH connection) carries one
+request. Frames both ways: type (1 byte), length (4 bytes, big-endian), payload.
+  daemon -> agent   R {"line", "tag", "plain"?: {"argv", "cwd", "env"}}  run a command (first frame)
+                    K {"tag"}  kill one (first frame)
+                    I bytes  stdin    E  end of stdin
+  agent -> daemon   s {"pid"}  started    f {"message"}  not started (the daemon falls back to SSH)
+                    o bytes  stdout   e bytes  stderr
+                    x {"code"} or {"signal"}  the end (after the command exited and its output ended)
+                    k  killed
+Only the socket's owner reaches it: the folder's mode, and the peer's uid checked on every connection.
+(/run/nexus/secrets itself is the user's tmpfs, but after a container restart Docker leaves it 0755.)
+"""
+import json, os, pwd, re, selectors, signal, socket, stat, struct, subprocess, sys, threading
+
+MAX_FRAME = 1 << 20
+TAG = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# Stdin not yet taken by the command: past this, the agent stops reading the connection until it drains.
+MAX_PENDING_STDIN = 1 << 20
+# Variables the login's shell added for itself: the command's shell sets its own, as under sshd.
+SHELL_OWN = ("NEXUS_EXEC_ID", "SHLVL", "PWD", "OLDPWD", "_")
+
+running = {}  # tag -> process group of a command that runs now
+running_lock = threading.Lock()
+
+
+class Closed(Exception):
+    pass
+
+
+def read_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise Closed()
+        buf += chunk
+    return buf
+
+
+def read_frame(sock):
+    head = read_exact(sock, 5)
+    kind, size = head[:1], struct.unpack(">I", head[1:])[0]
+    if size > MAX_FRAME:
+        raise Closed()
+    return kind, read_exact(sock, size) if size else b""
+
+
+def frame(kind, payload=b""):
+    return kind + struct.pack(">I", len(payload)) + payload
+
+
+def proc_start(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def kill_tag(tag):
+    """SIGKILL to the command's process group and to every process of ours that carries its tag."""
+    with running_lock:
+        pgid = running.get(tag)
+    if pgid:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+    needle = ("NEXUS_EXEC_ID=%s" % tag).encode()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % name, "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    os.kill(int(name), signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def spawn(args, executable, cwd, env):
+    return subprocess.Popen(
+        args, executable=executable, cwd=cwd, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        close_fds=True, start_new_session=True, restore_signals=True)
+
+
+class Command:
+    def __init__(self, conn, base_env, shell, home, req):
+        self.conn = conn
+        self.send_lock = threading.Lock()
+        plain = req.get("plain")
+        self.proc = None
+        if plain:
+            # What the line does (export the tag; cd; exec [env K=V] argv) without a shell between:
+            # the environment bash would hand over, the program found on PATH. Any failure (no such
+            # folder or program, not executable) goes to the shell below, which says it in its words.
+            env = dict(base_env)
+            env["NEXUS_EXEC_ID"] = req["tag"]
+            env.update({"SHLVL": "0", "PWD": plain["cwd"], "OLDPWD": home})
+            env.update(plain.get("env") or {})
+            try:
+                self.proc = spawn(plain["argv"], None, plain["cwd"], env)
+            except (OSError, ValueError):
+                self.proc = None
+        if self.proc is None:
+            self.proc = spawn([os.path.basename(shell), "-c", req["line"]], shell, home, base_env)
+
+    def send(self, data):
+        with self.send_lock:
+            self.conn.sendall(data)
+
+    def relay(self):
+        """Streams output and stdin until the command exited and its output ended; then its status."""
+        p, conn = self.proc, self.conn
+        sel = selectors.DefaultSelector()
+        for f in (p.stdin, p.stdout, p.stderr):
+            os.set_blocking(f.fileno(), False)
+        sel.register(p.stdout, selectors.EVENT_READ, b"o")
+        sel.register(p.stderr, selectors.EVENT_READ, b"e")
+        sel.register(conn, selectors.EVENT_READ, b"c")
+        pidfd = None
+        if hasattr(os, "pidfd_open"):
+            try:
+                pidfd = os.pidfd_open(p.pid)
+                sel.register(pidfd, selectors.EVENT_READ, b"p")
+            except OSError:
+                pidfd = None
+        inbuf = bytearray()  # bytes read from the connection, not yet parsed into frames
+        pending = bytearray()  # stdin bytes for the command
+        stdin_open, stdin_end, conn_open, exited = True, False, True, False
+        outputs = 2
+        writing = reading = False
+        reading = True
+        while outputs or not exited:
+            want_write = stdin_open and bool(pending)
+            if want_write != writing:
+                if want_write:
+                    sel.register(p.stdin, selectors.EVENT_WRITE, b"i")
+                else:
+                    sel.unregister(p.stdin)
+                writing = want_write
+            want_read = conn_open and len(pending) < MAX_PENDING_STDIN
+            if want_read != reading:
+                if want_read:
+                    sel.register(conn, selectors.EVENT_READ, b"c")
+                else:
+                    sel.unregister(conn)
+                reading = want_read
+            timeout = None if pidfd is not None or outputs else 0.05
+            for key, _ in sel.select(timeout):
+                tag = key.data
+                if tag in (b"o", b"e"):
+                    try:
+                        chunk = os.read(key.fd, 65536)
+                    except BlockingIOError:
+                        continue
+                    if chunk:
+                        if conn_open:
+                            try:
+                                self.send(frame(tag, chunk))
+                            except OSError:
+                                conn_open = False
+                                return self.abandon(sel)
+                    else:
+                        sel.unregister(key.fileobj)
+                        outputs -= 1
+                elif tag == b"i":
+                    try:
+                        n = os.write(p.stdin.fileno(), pending)
+                        del pending[:n]
+                    except BlockingIOError:
+                        pass
+                    except OSError:  # the command closed its stdin: what is left goes nowhere, as under sshd
+                        pending.clear()
+                        stdin_open = False
+                        sel.unregister(p.stdin)
+                        writing = False
+                        p.stdin.close()
+                    if stdin_open and stdin_end and not pending:
+                        sel.unregister(p.stdin)
+                        writing = False
+                        stdin_open = False
+                        p.stdin.close()
+                elif tag == b"c":
+                    try:
+                        data = conn.recv(65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        # The daemon went away (its channel closed): the command loses its pipes, as under sshd.
+                        return self.abandon(sel)
+                    inbuf += data
+                    while len(inbuf) >= 5:
+                        size = struct.unpack(">I", bytes(inbuf[1:5]))[0]
+                        if size > MAX_FRAME:
+                            return self.abandon(sel)
+                        if len(inbuf) < 5 + size:
+                            break
+                        kind, payload = bytes(inbuf[:1]), bytes(inbuf[5:5 + size])
+                        del inbuf[:5 + size]
+                        if kind == b"I" and stdin_open and not stdin_end:
+                            pending += payload
+                        elif kind == b"E":
+                            stdin_end = True
+                            if stdin_open and not pending:
+                                stdin_open = False
+                                p.stdin.close()
+                elif tag == b"p":
+                    sel.unregister(pidfd)
+                    p.wait()
+                    exited = True
+            if pidfd is None and not exited and p.poll() is not None:
+                exited = True
+        p.wait()
+        sel.close()
+        if pidfd is not None:
+            os.close(pidfd)
+        rc = p.returncode
+        if rc < 0:
+            try:
+                name = signal.Signals(-rc).name[3:]
+            except ValueError:
+                name = str(-rc)
+            status = {"signal": name}
+        else:
+            status = {"code": rc}
+        try:
+            self.send(frame(b"x", json.dumps(status).encode()))
+        except OSError:
+            pass
+
+    def abandon(self, sel):
+        sel.close()
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+        self.proc.wait()
+
+
+def serve_one(conn, base_env, shell, home, my_uid):
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+        if uid != my_uid:
+            return
+        kind, payload = read_frame(conn)
+        req = json.loads(payload.decode("utf-8"))
+        tag = req.get("tag")
+        if not isinstance(tag, str) or not TAG.match(tag):
+            return
+        if kind == b"K":
+            kill_tag(tag)
+            conn.sendall(frame(b"k"))
+            return
+        if kind != b"R":
+            return
+        try:
+            cmd = Command(conn, base_env, shell, home, req)
+        except OSError as e:  # no process could be made (the workspace's limits): it did not run
+            conn.sendall(frame(b"f", json.dumps({"message": str(e)}).encode()))
+            return
+        with running_lock:
+            running[tag] = cmd.proc.pid
+        try:
+            cmd.send(frame(b"s", json.dumps({"pid": cmd.proc.pid}).encode()))
+            cmd.relay()
+        finally:
+            with running_lock:
+                running.pop(tag, None)
+    except (Closed, OSError, ValueError, KeyError):
+        pass
+    finally:
+        try:
+            conn.close()
+        except OSError:
+            pass
+
+
+class Stop(Exception):
+    pass
+
+
+def serve(listener, path, own):
+    env = {k: v for k, v in os.environ.items() if k not in SHELL_OWN}
+    # The login's own entry (as sshd looked it up by name): a root host's nexus shares uid 0 with root.
+    try:
+        me = pwd.getpwnam(os.environ.get("USER", ""))
+        if me.pw_uid != os.getuid():
+            raise KeyError()
+    except KeyError:
+        me = pwd.getpwuid(os.getuid())
+    shell, home, my_uid = me.pw_shell or "/bin/sh", me.pw_dir or "/", os.getuid()
+
+    def on_term(*_):
+        raise Stop()
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=serve_one, args=(conn, env, shell, home, my_uid), daemon=False).start()
+    except Stop:
+        pass
+    # Replaced: connections already queued here are still served (the new agent holds the path now),
+    # the commands that run now finish in their threads, and no new ones come.
+    listener.setblocking(False)
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            break
+        conn.setblocking(True)
+        threading.Thread(target=serve_one, args=(conn, env, shell, home, my_uid), daemon=False).start()
+    listener.close()
+    # Each start has a socket of its own: this one's goes with it.
+    try:
+        if os.stat(path).st_ino == own:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def start(path):
+    # The socket's folder is this user's alone (made here, mode 0700), in a folder only this user or
+    # root may write to (so nobody else could have made it first).
+    folder = os.path.dirname(path)
+    parent = os.lstat(os.path.dirname(folder))
+    if not stat.S_ISDIR(parent.st_mode) or parent.st_uid not in (os.getuid(), 0) or parent.st_mode & 0o022:
+        sys.stderr.write("nexus exec agent: others may write to %s\n" % os.path.dirname(folder))
+        return 3
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        sys.stderr.write("nexus exec agent: %s is not a folder of this user's alone (mode 0700)\n" % folder)
+        return 3
+    tmp = "%s.%d" % (path, os.getpid())
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        listener.bind(tmp)
+    finally:
+        os.umask(old)
+    listener.listen(128)
+    os.rename(tmp, path)
+    own = os.stat(path).st_ino
+    pidfile = os.path.join(folder, "agent.pid")
+    try:
+        with open(pidfile) as f:
+            pid, started = f.read().split()
+        if proc_start(int(pid)) == started:
+            os.kill(int(pid), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+    sys.stdout.flush()
+    child = os.fork()
+    if child:
+        with open(pidfile + ".new", "w") as f:
+            f.write("%d %s\n" % (child, proc_start(child)))
+        os.rename(pidfile + ".new", pidfile)
+        sys.stdout.write("ready %d\n" % child)
+        sys.stdout.flush()
+        os._exit(0)
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    serve(listener, path, own)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "start":
+        sys.exit(start(sys.argv[2]))
+    sys.stderr.write("usage: python3 - start SOCKET\n")
+    sys.exit(2)

@@ -1,0 +1,281 @@
+// The exec agent (exec-agent.py): one long-lived process per workspace, as its user, that runs the
+// user's commands the way sshd runs a session's, reached over a direct-streamlocal channel of the
+// daemon's pooled SSH connection. An SSH session costs sshd a fork, a PAM session and its setup per
+// command; a channel to the agent costs a connect() inside sshd, and the agent a fork of itself.
+//
+// When it is used: a command without a pseudo-terminal and without a forwarded agent (those keep
+// their SSH session, which gives them), once the agent of this workspace's current login answers.
+// Otherwise, and whenever the agent cannot be reached or could not make the process, the command
+// goes over an SSH session as before: the agent never decides whether a command runs, only how fast.
+//
+// Its environment is the login's that started it (PAM's, secrets included): renew() and drop() (new
+// secrets, a stopped container) forget it, and the next command starts a new one, which takes over.
+//
+// Security: its socket is in /run/nexus/secrets/exec-agent, a folder the agent makes the workspace
+// user's alone (0700) on that user's tmpfs, and the agent refuses a peer of another uid. Whoever reaches it could already run any command as that user;
+// another user of the container cannot reach it, and root there can do anything anyway. Nothing the
+// agent sends is trusted (exec-agent-frames.ts checks every frame): a workspace that fakes the agent
+// prints what any of its commands could print.
+import { createHash, randomUUID } from "node:crypto";
+import type { Duplex } from "node:stream";
+import AGENT_SOURCE from "./exec-agent.py" with { type: "text" };
+import { AgentProtocolError, FrameDecoder, requestFrame, stdinFrames, encodeFrame, type AgentFrame } from "./exec-agent-frames.ts";
+import type { ExecExit, ExecStreams, OutputAck, SshTarget } from "./pool.ts";
+import type { PlainCommand } from "./quote.ts";
+import { NexusError } from "../kernel/errors.ts";
+
+/** The agent's text, sent on the stdin of the login that starts it (no file in the image). */
+export const EXEC_AGENT_PY: string = AGENT_SOURCE;
+/** A build's agent has its own socket: a daemon never talks to another build's agent. */
+export const EXEC_AGENT_VERSION = createHash("sha256").update(AGENT_SOURCE).digest("hex").slice(0, 12);
+/** On the workspace user's tmpfs (gone with the container's stop), in a folder the agent makes 0700. */
+export const EXEC_AGENT_DIR = "/run/nexus/secrets/exec-agent";
+/** Each start its own socket: an agent started for a login the daemon has since forgotten is never reached. */
+export function agentSocketPath(nonce: string): string {
+  return `${EXEC_AGENT_DIR}/agent-${EXEC_AGENT_VERSION}-${nonce}.sock`;
+}
+/** How long the start may take (python's start on a loaded machine); past it the SSH path stays. */
+const START_TIMEOUT_MS = 30_000;
+
+/** The shell line of the login that starts the agent: it answers "ready PID" and leaves it running. */
+export function agentStartLine(socket: string): string {
+  return `exec python3 - start ${socket}`;
+}
+
+/** What the agents need of the pool: an SSH session (to start one) and a channel to its socket. */
+export interface AgentTransport {
+  exec(key: string, target: SshTarget, commandLine: string, streams: ExecStreams): Promise<ExecExit>;
+  /** A stream to a unix socket in the workspace; rejects when it cannot be opened (nothing ran). */
+  openSocket(key: string, target: SshTarget, path: string): Promise<Duplex>;
+}
+
+type AgentState = { state: "starting" } | { state: "ready"; socket: string } | { state: "unavailable"; why: string; retryAt: number };
+/** After a failed start, the SSH path alone for this long (an image without python3 is not asked every command). */
+const RETRY_START_MS = 60_000;
+
+/** How an exec went over the agent: its exit, or "fallback" when nothing ran and SSH should run it. */
+export type AgentOutcome = { exit: ExecExit } | { fallback: string };
+
+export class ExecAgents {
+  readonly #t: AgentTransport;
+  readonly #signalNumber: (name: string) => number;
+  /** Per workspace key: the agent of its current login. A new object per start, so a late answer of a forgotten one is ignored. */
+  readonly #agents = new Map<string, AgentState>();
+  readonly #starts = new Map<string, Promise<void>>();
+  enabled: boolean;
+
+  constructor(t: AgentTransport, signalNumber: (name: string) => number, enabled = true) {
+    this.#t = t;
+    this.#signalNumber = signalNumber;
+    this.enabled = enabled;
+  }
+
+  /** The login environment changed or the container stopped: the next command starts a new agent. */
+  forget(workspaceKey: string): void {
+    this.#agents.delete(workspaceKey);
+    this.#starts.delete(workspaceKey);
+  }
+
+  /** "ready", "starting", "unavailable: why", or "none" (nothing started yet). */
+  state(workspaceKey: string): string {
+    const a = this.#agents.get(workspaceKey);
+    if (!a) return "none";
+    return a.state === "unavailable" ? `unavailable: ${a.why}` : a.state;
+  }
+
+  /** Starts the agent when none is known (in the background; resolves when it is ready or known unavailable). */
+  start(key: string, target: SshTarget): Promise<void> {
+    const running = this.#starts.get(key);
+    if (running && this.#agents.get(key)?.state === "starting") return running;
+    const entry: AgentState = { state: "starting" };
+    this.#agents.set(key, entry);
+    const stderr: Buffer[] = [];
+    const stdout: Buffer[] = [];
+    const socket = agentSocketPath(randomUUID().slice(0, 8));
+    const p = this.#t
+      .exec(key, target, agentStartLine(socket), {
+        stdin: new TextEncoder().encode(EXEC_AGENT_PY),
+        onStdout: (b) => void stdout.push(b),
+        onStderr: (b) => void stderr.push(b),
+        signal: AbortSignal.timeout(START_TIMEOUT_MS),
+      })
+      .then(
+        (exit) => {
+          const out = Buffer.concat(stdout).toString();
+          if (exit.exitCode === 0 && /^ready \d+$/m.test(out)) return { state: "ready", socket } as const;
+          const why = Buffer.concat(stderr).toString().trim().split("\n").pop() || `exit ${exit.exitCode}`;
+          return { state: "unavailable", why: `the agent did not start: ${why.slice(0, 200)}`, retryAt: Date.now() + RETRY_START_MS } as const;
+        },
+        (err: unknown) => ({ state: "unavailable", why: `the agent did not start: ${(err as Error)?.message ?? String(err)}`, retryAt: Date.now() + RETRY_START_MS }) as const,
+      )
+      .then((next: AgentState) => {
+        // Forgotten meanwhile (new secrets, a stop): this answer is about an old login.
+        if (this.#agents.get(key) === entry) this.#agents.set(key, next);
+      });
+    this.#starts.set(key, p);
+    return p;
+  }
+
+  /**
+   * Runs `commandLine` (or its `plain` form, without a shell) over the agent when it is ready (starting it otherwise, for the next command).
+   * { fallback } means nothing ran: the caller runs the command over an SSH session.
+   */
+  async exec(key: string, target: SshTarget, commandLine: string, streams: ExecStreams, plain?: PlainCommand): Promise<AgentOutcome> {
+    if (!this.enabled) return { fallback: "the exec agent is off" };
+    if (streams.tty) return { fallback: "a pseudo-terminal needs an SSH session" };
+    if (streams.agentSocket) return { fallback: "agent forwarding needs an SSH session" };
+    const known = this.#agents.get(key);
+    if (!known || (known.state === "unavailable" && Date.now() >= known.retryAt)) {
+      void this.start(key, target);
+      return { fallback: "the exec agent is starting" };
+    }
+    if (known.state !== "ready") return { fallback: `the exec agent is ${this.state(key)}` };
+    let channel: Duplex;
+    try {
+      channel = await this.#t.openSocket(key, target, known.socket);
+    } catch (err) {
+      // Gone (the container restarted, the agent died): a new one for the next command.
+      if (this.#agents.get(key) === known) this.forget(key);
+      return { fallback: `the exec agent did not answer: ${(err as Error).message}` };
+    }
+    const tag = randomUUID();
+    const line = `export NEXUS_EXEC_ID=${tag}; ${commandLine}`;
+    return this.#run(channel, { line, tag, ...(plain ? { plain } : {}) }, streams, () => this.#kill(key, target, known.socket, tag), () => {
+      if (this.#agents.get(key) === known) this.forget(key);
+    });
+  }
+
+  /** Kills the command tagged `tag` (its process group, and whatever carries the tag) over a second channel. */
+  async #kill(key: string, target: SshTarget, socket: string, tag: string): Promise<void> {
+    const ch = await this.#t.openSocket(key, target, socket);
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        ch.destroy();
+        resolve();
+      };
+      ch.on("data", done); // "k": killed
+      ch.on("close", done);
+      ch.on("error", done);
+      ch.write(requestFrame("K", { tag }));
+    });
+  }
+
+  #run(channel: Duplex, request: { line: string; tag: string; plain?: PlainCommand }, streams: ExecStreams, kill: () => Promise<void>, broken: () => void): Promise<AgentOutcome> {
+    return new Promise<AgentOutcome>((resolve, reject) => {
+      const decoder = new FrameDecoder(this.#signalNumber);
+      let started = false;
+      let settled = false;
+      let exit: ExecExit | undefined;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        streams.signal?.removeEventListener("abort", onAbort);
+        fn();
+      };
+      const onAbort = () => {
+        // The command may have started even before "s" arrived: kill by its tag in any case.
+        void kill().catch(() => {});
+        channel.destroy();
+        finish(() => reject(streams.signal!.reason));
+      };
+      if (streams.signal?.aborted) return onAbort();
+      streams.signal?.addEventListener("abort", onAbort, { once: true });
+      // Back-pressure (pool.ts OutputAck): while a reader is behind, the channel is not read, so its
+      // window closes, sshd stops reading the agent's socket, the agent its pipes, and the command blocks.
+      let behind = 0;
+      const resume = () => {
+        if (--behind === 0 && !settled) channel.resume();
+      };
+      const deliver = (fn: ((chunk: Buffer) => OutputAck) | undefined, data: Buffer) => {
+        if (!fn || streams.signal?.aborted) return;
+        const ack = fn(data);
+        if (typeof ack !== "object" || ack === null || typeof (ack as { then?: unknown }).then !== "function") return;
+        if (behind++ === 0) channel.pause();
+        (ack as PromiseLike<unknown>).then(resume, resume);
+      };
+      const onFrame = (f: AgentFrame) => {
+        switch (f.kind) {
+          case "started":
+            if (started) throw new AgentProtocolError("a second start frame");
+            started = true;
+            // Stdin only once the command runs: before that, a fallback to SSH must find it untouched.
+            void feed(channel, streams.stdin, () => settled);
+            return;
+          case "refused":
+            // No process could be made: the SSH path tries again and answers RESOURCE_EXHAUSTED if it must.
+            if (!started) finish(() => resolve({ fallback: `the agent could not start the command: ${f.message}` }));
+            return;
+          case "stdout":
+            if (started) deliver(streams.onStdout, f.data);
+            return;
+          case "stderr":
+            if (started) deliver(streams.onStderr, f.data);
+            return;
+          case "exit":
+            exit = f.exit;
+            channel.end();
+            finish(() => resolve({ exit: f.exit }));
+            return;
+          default:
+            throw new AgentProtocolError(`an unexpected frame ${f.kind}`);
+        }
+      };
+      channel.on("data", (chunk: Buffer) => {
+        if (settled) return;
+        try {
+          for (const f of decoder.push(chunk)) onFrame(f);
+        } catch (err) {
+          void kill().catch(() => {});
+          channel.destroy();
+          broken();
+          finish(() => reject(lost(`The workspace's exec agent broke the protocol: ${(err as Error).message}`)));
+        }
+      });
+      const closed = () => {
+        if (settled || exit) return;
+        broken();
+        if (!started) finish(() => resolve({ fallback: "the exec agent closed the connection before the command started" }));
+        else finish(() => reject(lost("The connection to the workspace's exec agent closed before the command finished")));
+      };
+      channel.on("close", closed);
+      channel.on("end", closed);
+      channel.on("error", () => closed());
+      channel.write(requestFrame("R", request));
+    });
+  }
+}
+
+/** Stdin as frames (waiting while the channel's window is full), then its end. */
+async function feed(channel: Duplex, stdin: ExecStreams["stdin"], settled: () => boolean): Promise<void> {
+  const write = async (buf: Buffer) => {
+    if (!channel.write(buf)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          channel.off("drain", done);
+          channel.off("close", done);
+          resolve();
+        };
+        channel.on("drain", done);
+        channel.on("close", done);
+      });
+    }
+  };
+  try {
+    if (stdin instanceof Uint8Array) {
+      for (const f of stdinFrames(stdin)) await write(f);
+    } else if (stdin) {
+      for await (const chunk of stdin) {
+        if (settled() || channel.destroyed) return;
+        // Without a pseudo-terminal a size has no meaning (the SSH path ignores it too).
+        if (chunk instanceof Uint8Array && chunk.length > 0) for (const f of stdinFrames(chunk)) await write(f);
+      }
+    }
+  } catch {
+    // The caller's input failed (its client went away): the command sees end of file.
+  }
+  if (!settled() && !channel.destroyed) channel.write(encodeFrame("E"));
+}
+
+function lost(message: string): NexusError {
+  return new NexusError("CONNECTION_LOST", message, { suggestion: "Check that the workspace is running ('nexus status <workspace>'), then try again" });
+}
