@@ -72,7 +72,7 @@ interface SlowReader {
   disconnect(): void;
 }
 
-function restReader(): SlowReader {
+function restReader(last = LAST): SlowReader {
   const abort = new AbortController();
   let paused = false;
   let wake: (() => void) | undefined;
@@ -82,7 +82,7 @@ function restReader(): SlowReader {
     const res = await fetch(`http://127.0.0.1:${daemon.port}/api/v1/workspaces/bp/exec`, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/x-ndjson", authorization: `Bearer ${daemon.token()}` },
-      body: JSON.stringify({ command: "seq", args: ["1", String(LAST)] }),
+      body: JSON.stringify({ command: "seq", args: ["1", String(last)] }),
       signal: abort.signal,
     });
     const reader = res.body!.getReader();
@@ -126,8 +126,8 @@ function restReader(): SlowReader {
   };
 }
 
-function grpcReader(): SlowReader {
-  const stream = client.ExecStream({ workspaceId: "bp", command: "seq", args: ["1", String(LAST)] }) as grpc.ClientReadableStream<any>;
+function grpcReader(last = LAST): SlowReader {
+  const stream = client.ExecStream({ workspaceId: "bp", command: "seq", args: ["1", String(last)] }) as grpc.ClientReadableStream<any>;
   const parts: Buffer[] = [];
   let size = 0;
   let exitCode: number | undefined;
@@ -144,7 +144,7 @@ function grpcReader(): SlowReader {
   return { received: () => size, pause: () => stream.pause(), resume: () => stream.resume(), done, disconnect: () => stream.cancel() };
 }
 
-function wsReader(): SlowReader {
+function wsReader(last = LAST): SlowReader {
   const ws = new WebSocket(`ws://127.0.0.1:${daemon.port}/v1/ws?workspace=bp`);
   const parts: Buffer[] = [];
   let size = 0;
@@ -152,7 +152,7 @@ function wsReader(): SlowReader {
   const done = new Promise<{ output: Buffer; exitCode?: number; error?: string }>((resolve) => {
     ws.on("open", () => {
       ws.send(JSON.stringify({ type: "auth", token: daemon.token() }));
-      ws.send(JSON.stringify({ id: "e", type: "exec", payload: { command: "seq", args: ["1", String(LAST)] } }));
+      ws.send(JSON.stringify({ id: "e", type: "exec", payload: { command: "seq", args: ["1", String(last)] } }));
     });
     ws.on("message", (raw) => {
       const m = JSON.parse(String(raw));
@@ -174,8 +174,8 @@ function wsReader(): SlowReader {
 }
 
 /** `nexus exec` writing into a pipe the test reads, or stops reading. */
-function cliReader(): SlowReader {
-  const child = spawn(BIN, ["exec", "bp", "--", "seq", "1", String(LAST)], { env: { ...process.env, NEXUS_HOME: home }, stdio: ["ignore", "pipe", "pipe"] });
+function cliReader(last = LAST): SlowReader {
+  const child = spawn(BIN, ["exec", "bp", "--", "seq", "1", String(last)], { env: { ...process.env, NEXUS_HOME: home }, stdio: ["ignore", "pipe", "pipe"] });
   const parts: Buffer[] = [];
   let size = 0;
   let stderr = "";
@@ -256,6 +256,10 @@ beforeAll(async () => {
   const ws = (await r.json()) as { worktreePath: string };
   // Run as root (CI), the container user (uid 1000) cannot write a root-owned worktree (README's limitation).
   if (process.getuid?.() === 0) execFileSync("chmod", ["-R", "a+rwX", ws.worktreePath]);
+  // Every path once, small: code loads and compiles on first use (most under Deno), which would count
+  // in the daemon's RSS while the first reader stalls; then only queued output could.
+  for (const open of [restReader, grpcReader, wsReader, cliReader]) expect((await open(1000).done).exitCode).toBe(0);
+  await producerWritten();
 }, 600_000);
 
 afterAll(async () => {
