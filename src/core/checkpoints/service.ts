@@ -7,7 +7,7 @@ import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CHECKPOINT_LABELS, listCheckpointImages, reduceChanges, saveArchive } from "../../docker/checkpoints.ts";
 import { tar } from "../../docker/tar.ts";
-import type { ContainerEngine } from "../../docker/container-engine.ts";
+import type { ContainerEngine, ImageInfo } from "../../docker/container-engine.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
 import { LABELS } from "../../docker/labels.ts";
 import { deleteSnapshotRef, prepareSnapshot, removeTempIndexes, restoreWorktree, snapshotRef, type PendingSnapshot } from "../../git/snapshot.ts";
@@ -226,6 +226,8 @@ export class CheckpointService {
     const lazy = this.#listings.listed(r.engine, info.image);
     const phases = new Phases();
     let snapshot: Promise<PendingSnapshot> | undefined;
+    /** The worktree's commit and ref: begun in the frozen window once its tree is taken, awaited after the thaw. */
+    let finished: Promise<void> | undefined;
     try {
       // Commits made inside reach the host branch first, so the worktree part records the HEAD they
       // are on (a sync only when refs moved since the last one); HEAD inside comes with it.
@@ -251,6 +253,9 @@ export class CheckpointService {
       phases.mark("freeze");
       let pending: PendingSnapshot | undefined;
       let handedOver = false;
+      const ref = snapshotRef(id);
+      const repository = r.repository?.path;
+      let sizes: Promise<[ImageInfo | undefined, ImageInfo | undefined]> | undefined;
       try {
         // The parts side by side while frozen: they are of one instant, and the freeze lasts as long as the slowest.
         const exclude = [...NOT_HELD, HOME, ...info.mountTargets];
@@ -279,6 +284,14 @@ export class CheckpointService {
             if (!snapshot) return;
             pending = await snapshot;
             await pending.take();
+            // The commit and the ref begin at once, beside the rest of the frozen window and the thaw
+            // (they read only the host's git dir), but the freeze never waits for them: on a loaded
+            // machine each git process costs 100-300 ms, and the worktree part became the slowest.
+            if (repository) {
+              const p = pending;
+              finished = phases.part("worktree-ref", () => p.finish(ref, message)).then((snap) => void (record.worktree = { repository, path: r.mountPath, ref, ...snap }));
+              finished.catch(() => {}); // awaited after the thaw (or before a cleanup)
+            }
           }),
           phases.part("git-index", async () => {
             if (!indexInside) return null;
@@ -300,26 +313,24 @@ export class CheckpointService {
         Object.assign(record, { container, home, ...(ownGit ? { ownGit } : {}) });
         phases.mark("parts");
         handedOver = opts.keepFrozen === true;
+        // The sizes are asked beside the thaw (not beside the freeze: the engine's pause is on the critical path).
+        sizes = Promise.all([engine.imageInfo(record.container!.image), engine.imageInfo(info.image)]);
+        sizes.catch(() => {}); // awaited after the thaw
       } finally {
         if (freeze && !handedOver) await engine.unpause(cid);
         if (!handedOver) phases.mark("unfreeze");
       }
       // Every part is of the instant (the image, the home tar, the worktree's tree): a restore may stop the workspace now.
       opts.thawed?.();
-      // After the thaw: the worktree's commit and ref, beside the sizes.
-      const ref = snapshotRef(id);
-      const repository = r.repository?.path;
-      const [, layer, base] = await Promise.all([
-        pending && repository ? pending.finish(ref, message).then((snap) => void (record.worktree = { repository, path: r.mountPath, ref, ...snap })) : null,
-        engine.imageInfo(record.container!.image),
-        engine.imageInfo(info.image),
-      ]);
+      const [, [layer, base]] = await Promise.all([finished, sizes!]);
       record.container!.layerBytes = Math.max(0, (layer?.size ?? 0) - (base?.size ?? 0));
       phases.mark("sizes");
       record.durationMs = Math.round(performance.now() - started);
       record.phasesMs = phases.ms;
       record.state = "ready";
       d.store.save(record);
+      // The record's own write, seen by the bench (the file holds the phases before it).
+      phases.mark("record");
       d.log.info(`checkpoint ${name} (${id}) of ${r.name} in ${record.durationMs} ms (${phases})`);
       // After the answer, under the workspace's lock (so never beside its restore or stop): the
       // commit's changes listed, or the original image's listing made for the next checkpoints.
@@ -327,6 +338,8 @@ export class CheckpointService {
       else this.#listings.later(`listing the files of image ${info.image}`, () => this.#listings.baseListing(r.engine, info.image));
       return record;
     } catch (err) {
+      // A ref still being written would outlive the cleanup: it ends first.
+      await finished?.catch(() => {});
       // A snapshot not finished leaves its temporary index: it goes (idempotent once finished).
       void snapshot?.then((p) => p.discard(), () => {});
       await this.#discard(record).catch((e: Error) => d.log.warn(`cleaning up checkpoint ${id}: ${e.message}`));
