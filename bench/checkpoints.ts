@@ -9,7 +9,8 @@
 // ≤ 1.5 s for the small case); a missed target prints MISS but never fails the run.
 //
 //   bun bench/checkpoints.ts          BENCH_RUNS=N (default 5), BENCH_BIG=0 skips the 100 MB case,
-//                                     BENCH_VERBOSE=1 prints each restore's log line
+//                                     BENCH_VERBOSE=1 prints each restore's log line,
+//                                     BENCH_EACH=1 each run's phases too, BENCH_ONLY=create the small create alone
 //
 // Restore's split is printed beside the floor's own steps (docker create, cp of the keys, start,
 // first SSH, and docker stop of that container), with when each phase began (@ms, from the
@@ -64,6 +65,18 @@ function phaseLine(phases: Array<Record<string, number>>, at?: Array<Record<stri
   const med = (xs: Array<Record<string, number>>, n: string) => Math.round(summary(xs.map((p) => p[n] ?? 0)).median);
   return names.map((n) => `${n} ${med(phases, n)}${at?.length ? ` @${med(at, n)}` : ""}`).join(", ");
 }
+/** A create's phases in the order they happen, named for what they do (median ms). */
+function createLine(phases: Array<Record<string, number>>): string {
+  const m = (n: string) => Math.round(summary(phases.map((p) => p[n] ?? 0)).median);
+  return [
+    `before: git-sync ${m("git-sync")}, worktree-prepare ${m("worktree-prepare")} (beside the freeze)`,
+    `freeze ${m("freeze")}`,
+    `frozen parts ${m("parts")} = slowest of [commit ${m("commit")}${m("diff") ? `, docker diff ${m("diff")}` : ""}, home tar ${m("home")}, git objects ${m("worktree")} (of which commit+ref ${m("worktree-ref")}), own index ${m("git-index")}]`,
+    `unfreeze ${m("unfreeze")}`,
+    `sizes ${m("sizes")}`,
+    `record ${m("record")}`,
+  ].join(" → ");
+}
 function report(what: string, nexus: number[], floor: number[], floorName: string, targetS?: number): void {
   const n = summary(nexus);
   const f = summary(floor);
@@ -106,11 +119,13 @@ async function main(): Promise<void> {
     }
     report("create, small change", small, commitSmall, "docker commit", 0.5);
     splits.push({ what: "create, small change", phases: smallPhases });
+    // BENCH_ONLY=create: the small create alone (quick A/B rounds of create changes).
+    const only = process.env.BENCH_ONLY === "create";
 
     // Restore of the small case to SSH-ready, beside a plain container started and first reached over SSH.
     const restore: number[] = [];
     const restorePhases: Array<Record<string, number>> = [];
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i < (only ? 0 : RUNS); i++) {
       await s.checkpoints.settled();
       restore.push(await time(async () => restorePhases.push((await s.checkpoints.restore(`small-${i}`, "bench")).phasesMs ?? {})));
     }
@@ -122,7 +137,7 @@ async function main(): Promise<void> {
     const pool = new SshPool({ privateKey: key.privateKey });
     const image = JSON.parse(docker("inspect", cid()))[0].Image as string;
     await s.checkpoints.settled();
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i < (only ? 0 : RUNS); i++) {
       const steps: Record<string, number> = {};
       let id = "";
       run.push(
@@ -151,13 +166,13 @@ async function main(): Promise<void> {
     }
     splits.push({ what: "floor (docker create, cp, start, first SSH; then stop)", phases: floorSteps });
     pool.closeAll();
-    report("restore → SSH ready, small", restore, run, "docker run + first SSH", 1.5);
+    if (!only) report("restore → SSH ready, small", restore, run, "docker run + first SSH", 1.5);
 
     // 100 MB in home, beside a commit of 100 MB more in the container's own filesystem.
     const big: number[] = [];
     const commitBig: number[] = [];
     const bigPhases: Array<Record<string, number>> = [];
-    for (let i = 0; i < (BIG ? Math.max(1, Math.min(RUNS, 3)) : 0); i++) {
+    for (let i = 0; i < (BIG && !only ? Math.max(1, Math.min(RUNS, 3)) : 0); i++) {
       await sh(`head -c 100M /dev/urandom > ~/big-${i} && sudo sh -c 'head -c 100M /dev/urandom > /opt/big-${i}'`);
       await s.checkpoints.settled();
       big.push(await time(() => s.checkpoints.create("bench", { name: `big-${i}` })));
@@ -169,7 +184,7 @@ async function main(): Promise<void> {
       floors.push(tag);
       await sh(`rm -f ~/big-${i} && sudo rm -f /opt/big-${i} /opt/big-floor-${i}`);
     }
-    if (BIG) {
+    if (BIG && !only) {
       report("create, 100 MB in home", big, commitBig, "docker commit, +100 MB", undefined);
       splits.push({ what: "create, 100 MB in home", phases: bigPhases });
     }
@@ -184,6 +199,9 @@ async function main(): Promise<void> {
     console.log("phase split, median ms (side by side: worktree-prepare beside freeze; in create's frozen window commit, home, worktree, git-index, and diff only in a daemon's first checkpoint of an image (later ones list the changes after the answer: list-changes in restore, 0 when done); in restore re-create (container, archive) beside auto-checkpoint then stop (stop-prep: hooks, services, git sync; from the automatic checkpoint's thaw), then copy-in beside worktree; prepare ends once all are done; then switch, start-prep, engine-start, ssh-ready, catch-up (secrets), services (hooks), old-removed; @ms: when it began):");
     for (const sp of splits) console.log(`  ${sp.what}: ${phaseLine(sp.phases, sp.at)}`);
     if (process.env.BENCH_VERBOSE) for (const l of restoredLines) console.log(`  ${l}`);
+    console.log("create's phases in order (median ms):");
+    for (const sp of splits.filter((x) => x.what.startsWith("create"))) console.log(`  ${sp.what}: ${createLine(sp.phases)}`);
+    if (process.env.BENCH_EACH) for (const sp of splits) for (const [i, p] of sp.phases.entries()) console.log(`  ${sp.what} #${i}: ${JSON.stringify(p)}`);
     console.log(`ratio = nexus median / floor median, both measured in this run on this machine (${execFileSync("nproc", { encoding: "utf8" }).trim()} cores)`);
     console.log(`layers: original image ${layers(last.holds.container!.baseImage)}, newest checkpoint ${layers(last.holds.container!.image)} (after ${RUNS} restores)`);
   } finally {
