@@ -39,6 +39,11 @@ export class CheckpointStore {
     return join(this.dir, `${id}.home.tar`);
   }
 
+  /** The checkpoint image's changed paths as one tar rooted at `/`, kept for its restores (fill.ts keepChangesTar). */
+  changesFile(id: string): string {
+    return join(this.dir, `${id}.changes.tar`);
+  }
+
   /** The workspace's own git index (a tar of that one file, as the engine read it). */
   gitIndexFile(id: string): string {
     return join(this.dir, `${id}.git-index.tar`);
@@ -61,6 +66,8 @@ export class CheckpointStore {
     rmSync(`${this.homeFile(id)}.partial`, { force: true });
     rmSync(this.gitIndexFile(id), { force: true });
     rmSync(`${this.gitIndexFile(id)}.partial`, { force: true });
+    rmSync(this.changesFile(id), { force: true });
+    rmSync(`${this.changesFile(id)}.partial`, { force: true });
     rmSync(join(this.dir, `${id}.json`), { force: true });
     this.#cache.delete(id);
   }
@@ -70,7 +77,7 @@ export class CheckpointStore {
     if (!existsSync(this.dir)) return [];
     return readdirSync(this.dir).filter((f) => {
       if (/^copy-in-[0-9a-f]+\.tar(\.partial)?$/.test(f)) return true;
-      const m = /^(ckpt-[0-9a-f]+)\.(?:home|git-index)\.tar(\.partial)?$/.exec(f);
+      const m = /^(ckpt-[0-9a-f]+)\.(?:home|git-index|changes)\.tar(\.partial)?$/.exec(f);
       return m && !this.#cache.has(m[1]!);
     }).map((f) => join(this.dir, f));
   }

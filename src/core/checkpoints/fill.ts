@@ -1,7 +1,8 @@
 // A container filled from a checkpoint: its rootfs changes and home in one archive copy (restore
 // and `create --from-checkpoint` both make their container this way).
 import { randomBytes } from "node:crypto";
-import { existsSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import { changesParts, type CheckpointReader } from "../../docker/checkpoints.ts";
 import type { ContainerEngine } from "../../docker/container-engine.ts";
 import { NEXUS_INIT } from "../../docker/image-context.ts";
@@ -54,7 +55,13 @@ export async function fillContainer(d: FillContext, c: CheckpointRecord, target:
         const log = d.log;
         try {
           async function* parts(): AsyncGenerator<RestorePart> {
-            if (c.container) {
+            const kept = d.store.changesFile(c.id);
+            if (c.container && existsSync(kept)) {
+              // Made after the checkpoint's answer (keepChangesTar): no throwaway container now.
+              const { remove } = await listChanges();
+              yield { from: "file", file: kept, dir: "/" };
+              yield* changesParts(undefined, { copy: [], remove }, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
+            } else if (c.container) {
               const { copy, remove } = await listChanges();
               const image = copy.length > 0 ? c.container.image : undefined;
               // The changed paths in one tar made inside a container of the checkpoint image; an
@@ -82,4 +89,38 @@ export async function fillContainer(d: FillContext, c: CheckpointRecord, target:
   } finally {
     rmSync(file, { force: true });
   }
+}
+
+/** The largest rootfs change whose tar is kept beside a checkpoint (a bigger one is read at restore). */
+export const KEEP_CHANGES_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * After a checkpoint's answer (its changes listed): the changed paths of its image as one tar beside
+ * its record, so a restore copies a file instead of running a throwaway container of the image
+ * while it is under way (the longest part of its preparation once the old container is ended
+ * frozen). Only for a change of at most KEEP_CHANGES_MAX_BYTES; an image without tar keeps none.
+ * Written to .partial and renamed: a restore sees the whole tar or none (and then reads the image).
+ */
+export async function keepChangesTar(d: FillContext, c: CheckpointRecord): Promise<void> {
+  if (!c.container || c.container.layerBytes > KEEP_CHANGES_MAX_BYTES) return;
+  const file = d.store.changesFile(c.id);
+  if (existsSync(file)) return;
+  const { copy } = await d.listings.changesOf(c);
+  if (copy.length === 0) return;
+  const tar = await d.engine(c.engine).readImagePaths(c.container.image, copy, d.listings.readerLabels());
+  if (!tar) return;
+  const tmp = `${file}.partial`;
+  let read = false;
+  try {
+    await pipeline(tar.stream, createWriteStream(tmp, { mode: 0o600 }));
+    read = true;
+    await tar.done(true);
+  } catch (err) {
+    if (!read) await tar.done(false).catch(() => {});
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  // Deleted meanwhile (its record gone): nothing is kept.
+  if (!d.store.get(c.id)) return void rmSync(tmp, { force: true });
+  renameSync(tmp, file);
 }

@@ -23,7 +23,7 @@ import type { CreateCheckpointInput } from "./inputs.ts";
 import { toCheckpointView, type CheckpointRecord, type CheckpointView, type RestoreResult } from "./types.ts";
 import { allSettled, Phases } from "./phases.ts";
 import { ChangeListings } from "./listings.ts";
-import { fillContainer, type FillContext } from "./fill.ts";
+import { fillContainer, keepChangesTar, type FillContext } from "./fill.ts";
 import { finishInterruptedRestore, interruptedRestores, restoreLocked, type RestoreContext } from "./restore.ts";
 import { retry } from "../../kernel/poll.ts";
 
@@ -334,8 +334,13 @@ export class CheckpointService {
       d.log.info(`checkpoint ${name} (${id}) of ${r.name} in ${record.durationMs} ms (${phases})`);
       // After the answer, under the workspace's lock (so never beside its restore or stop): the
       // commit's changes listed, or the original image's listing made for the next checkpoints.
-      if (lazy) this.#listings.later(`listing the changes of checkpoint ${id}`, () => d.workspaces.exclusive(r.id, () => this.#listings.changesOf(record)));
-      else this.#listings.later(`listing the files of image ${info.image}`, () => this.#listings.baseListing(r.engine, info.image));
+      // Then its changed paths as one tar for its restores (fill.ts keepChangesTar), outside the lock.
+      const keep = () => keepChangesTar(this.#fillContext(), record);
+      if (lazy) this.#listings.later(`listing the changes of checkpoint ${id}`, async () => (await d.workspaces.exclusive(r.id, () => this.#listings.changesOf(record)), await keep()));
+      else {
+        this.#listings.later(`listing the files of image ${info.image}`, () => this.#listings.baseListing(r.engine, info.image));
+        this.#listings.later(`keeping the changed paths of checkpoint ${id}`, keep);
+      }
       return record;
     } catch (err) {
       // A ref still being written would outlive the cleanup: it ends first.

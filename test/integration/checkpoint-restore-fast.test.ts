@@ -1,7 +1,8 @@
-// How a restore ends the old container, against the real engine and sshd. A workspace with nothing
-// to run before a stop (no pre-stop hook, no services) is ended still frozen after its automatic
-// checkpoint (SIGKILL, no thaw): nothing in it runs after that instant. One with a pre-stop hook
-// is thawed and stopped as 'nexus stop' does, and the hook runs.
+// What makes a restore quick, against the real engine and sshd, and that it keeps every guarantee.
+// A workspace with nothing to run before a stop (no pre-stop hook, no services) is ended still
+// frozen after its automatic checkpoint (SIGKILL, no thaw): nothing in it runs after that instant.
+// One with a pre-stop hook is thawed and stopped as 'nexus stop' does, and the hook runs. A
+// checkpoint keeps its changed paths as one tar after its answer, which its restore copies in.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -17,7 +18,7 @@ import { slowTests } from "../helpers/timeout.ts";
 
 slowTests();
 
-const root = tempDir("restore-stop");
+const root = tempDir("restore-fast");
 const home = join(root.path, "nexus");
 const quietRepo = makeRepo(join(root.path, "quiet"), { ".gitignore": "*.log\n", "README.md": "quiet\n" });
 const hookRepo = makeRepo(join(root.path, "hooked"), {
@@ -85,5 +86,24 @@ describe("restore ends the old container", () => {
     expect(result.status).toBe("running");
     expect(lines(readFileSync(log, "utf8"))).toEqual(["pre-stop"]);
     expect(s.checkpoints.resolve(result.safetyCheckpoint.id).phasesMs).toHaveProperty("unfreeze");
+  }, 600_000);
+});
+
+describe("the changed paths kept as a tar", () => {
+  test("made after the answer, copied in by the restore (the files come back), gone with the checkpoint", async () => {
+    await run("quiet", "sudo sh -c 'mkdir -p /opt/kept && echo kept-1 > /opt/kept/a && echo gone > /opt/kept/b'");
+    const cp = await s.checkpoints.create("quiet", { name: "kept" });
+    await s.checkpoints.settled();
+    const file = join(home, "checkpoints", `${cp.id}.changes.tar`);
+    expect(existsSync(file)).toBe(true);
+    const names = execFileSync("tar", ["-tf", file], { encoding: "utf8" });
+    expect(names).toContain("opt/kept/a");
+    expect(names).not.toContain("home/");
+    await run("quiet", "sudo sh -c 'echo kept-2 > /opt/kept/a && rm /opt/kept/b && echo new > /opt/kept/c'");
+    await s.checkpoints.settled();
+    await s.checkpoints.restore("kept", "quiet");
+    expect(await run("quiet", "cat /opt/kept/a /opt/kept/b; ls /opt/kept")).toBe("kept-1\ngone\na\nb\n");
+    await s.checkpoints.delete("kept", "quiet");
+    expect(existsSync(file)).toBe(false);
   }, 600_000);
 });
