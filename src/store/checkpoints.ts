@@ -72,11 +72,15 @@ export class CheckpointStore {
     this.#cache.delete(id);
   }
 
-  /** Files in the folder that belong to no record (a tar left by a daemon that died mid-create or mid-restore). */
+  /**
+   * Files in the folder that belong to no record (a tar left by a daemon that died mid-create or
+   * mid-restore, or the temporary file of a record or restore journal it was writing: atomic.ts).
+   */
   strays(): string[] {
     if (!existsSync(this.dir)) return [];
     return readdirSync(this.dir).filter((f) => {
       if (/^copy-in-[0-9a-f]+\.tar(\.partial)?$/.test(f)) return true;
+      if (/^\.(?:ckpt-[0-9a-f]+|restore-[^/]+)\.json\.[0-9a-f]+\.tmp$/.test(f)) return true;
       const m = /^(ckpt-[0-9a-f]+)\.(?:home|git-index|changes)\.tar(\.partial)?$/.exec(f);
       return m && !this.#cache.has(m[1]!);
     }).map((f) => join(this.dir, f));

@@ -138,7 +138,7 @@ function expectNothingHalf(): Listed[] {
   // folder of original images' listings, which belong to images, not to checkpoints).
   const files = readdirSync(ckptDir).filter((f) => f !== "image-listings").sort();
   const strays = files.filter((f) => {
-    const m = /^(ckpt-[0-9a-f]+)\.(json|home\.tar|git-index\.tar)$/.exec(f);
+    const m = /^(ckpt-[0-9a-f]+)\.(json|home\.tar|git-index\.tar|changes\.tar)$/.exec(f);
     return !m || !ids.has(m[1]!);
   });
   expect(strays).toEqual([]);

@@ -1,5 +1,6 @@
 // The tar of a checkpoint's changed paths kept beside its record (fill.ts keepChangesTar): removed
-// with the checkpoint, and one whose record is gone (a daemon that died) is a stray for reconcile.
+// with the checkpoint, and one whose record is gone (a daemon that died) is a stray for reconcile,
+// as is the temporary file of a record or journal write the daemon was killed in.
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,5 +36,13 @@ describe("the kept changes tar", () => {
     writeFileSync(store.changesFile("ckpt-00000000000b"), "x");
     writeFileSync(`${store.changesFile("ckpt-00000000000c")}.partial`, "x");
     expect(store.strays().sort()).toEqual([store.changesFile("ckpt-00000000000b"), `${store.changesFile("ckpt-00000000000c")}.partial`]);
+  });
+
+  test("the temporary file of a record or restore journal a killed daemon was writing is a stray", () => {
+    dir = mkdtempSync(join(tmpdir(), "ckpt-store-"));
+    const store = new CheckpointStore(dir);
+    store.save(record("ckpt-00000000000a"));
+    for (const f of [".restore-ws-7b9f437c15c7.json.bf31cdb5.tmp", ".ckpt-00000000000a.json.0a1b2c3d.tmp", "restore-ws-1.json", ".other.tmp"]) writeFileSync(join(dir, f), "x");
+    expect(store.strays().sort()).toEqual([join(dir, ".ckpt-00000000000a.json.0a1b2c3d.tmp"), join(dir, ".restore-ws-7b9f437c15c7.json.bf31cdb5.tmp")]);
   });
 });
