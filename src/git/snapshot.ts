@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { NexusError } from "../kernel/errors.ts";
+import { pollUntil } from "../kernel/poll.ts";
 import { hardenedEnv, hardeningArgs } from "./hardened.ts";
 const AUTHOR = { GIT_AUTHOR_NAME: "nexus", GIT_AUTHOR_EMAIL: "nexus@localhost", GIT_COMMITTER_NAME: "nexus", GIT_COMMITTER_EMAIL: "nexus@localhost" };
 
@@ -87,6 +88,22 @@ export async function removeTempIndexes(dir: string): Promise<string[]> {
   const gone = readdirSync(gitDir).filter((f) => TEMP_INDEX.test(f)).map((f) => join(gitDir, f));
   for (const f of gone) rmSync(f, { force: true });
   return gone;
+}
+
+const GIT_LOCK = /^(?:nexus-checkpoint-[0-9a-f]+\.index|index)\.lock$/;
+
+/**
+ * Waits (up to `timeoutMs`) until no git process holds the index locks of the worktree at `dir`: a
+ * daemon killed while restoring leaves its git (read-tree writing the files) running on its own,
+ * and the files must not be written back under it. Answers whether they were let go in time.
+ */
+export async function waitForIndexLocks(dir: string, timeoutMs: number): Promise<boolean> {
+  if (!existsSync(dir)) return true;
+  const r = await run(["rev-parse", "--absolute-git-dir"], dir);
+  const gitDir = r.stdout.trim();
+  if (r.code !== 0 || !gitDir) return true;
+  const held = () => existsSync(gitDir) && readdirSync(gitDir).some((f) => GIT_LOCK.test(f));
+  return (await pollUntil(() => (held() ? undefined : true), { deadline: Date.now() + timeoutMs, intervalMs: 50 })) ?? false;
 }
 
 /** A temporary index beside the real one, seeded from it (its stat data makes `add -A` fast). */

@@ -25,7 +25,8 @@ const home = join(root.path, "nexus");
 /** The minimal base: the local Debian image without tar. */
 const BASE = `nexus-test-no-tar:${process.pid}`;
 const LABEL = `dev.nexus.test.checkpoints-no-tar=${process.pid}`;
-const repo = makeRepo(join(root.path, "repo"), { "README.md": "# fixture\n" });
+// sudo: true, so the workspace user may remove tar and write /opt as a non-root host user too.
+const repo = makeRepo(join(root.path, "repo"), { "README.md": "# fixture\n", ".nexus/workspace.yaml": "sudo: true\n" });
 const minimal = makeRepo(join(root.path, "minimal"), { "README.md": "# fixture\n", ".nexus/workspace.yaml": `image: ${BASE}\n` });
 const log: string[] = [];
 let s: Services;

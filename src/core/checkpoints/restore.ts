@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { loadArchive } from "../../docker/checkpoints.ts";
 import type { RestorePart } from "../../docker/restore-archive.ts";
 import type { ContainerEngine, ContainerSpec } from "../../docker/container-engine.ts";
-import { restoreWorktree } from "../../git/snapshot.ts";
+import { restoreWorktree, waitForIndexLocks } from "../../git/snapshot.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import { errors, NexusError, toNexusError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -429,6 +429,10 @@ export async function finishInterruptedRestore(ctx: RestoreContext, checkpoint: 
         await finishSwitch(ctx, j);
         ctx.log.info(`reconcile: finished the restore of ${r.name} the daemon was stopped in; start it with 'nexus start ${r.name}'`);
       } else {
+        // The killed daemon's git may still be writing the worktree's files: the files go back once it is done.
+        if (j.phase === "worktree" && j.worktreePath && !(await waitForIndexLocks(j.worktreePath, 30_000))) {
+          ctx.log.warn(`reconcile: a git process still holds the index of ${j.worktreePath} after 30 s; putting its files back all the same`);
+        }
         await undo(ctx, j, checkpoint(j.safetyId));
         ctx.log.info(`reconcile: undid the restore of ${r?.name ?? j.workspaceId} the daemon was stopped in; its state before is also in checkpoint ${j.safetyId}`);
       }
