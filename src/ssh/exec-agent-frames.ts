@@ -8,6 +8,7 @@ import type { PlainCommand } from "./quote.ts";
 export const MAX_FRAME = 1 << 20;
 
 export type AgentFrame =
+  | { kind: "accepted" }
   | { kind: "started"; pid: number }
   | { kind: "refused"; message: string }
   | { kind: "stdout"; data: Buffer }
@@ -59,6 +60,8 @@ function parseFrame(type: string, payload: Buffer, signalNumber: (name: string) 
       return { kind: "stderr", data: payload };
     case "k":
       return { kind: "killed" };
+    case "a":
+      return { kind: "accepted" };
     case "s": {
       const pid = parseJson(payload).pid;
       if (!Number.isInteger(pid) || (pid as number) <= 0) throw new AgentProtocolError("a start frame without a pid");

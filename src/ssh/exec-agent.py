@@ -18,7 +18,9 @@ request. Frames both ways: type (1 byte), length (4 bytes, big-endian), payload.
   daemon -> agent   R {"line", "tag", "plain"?: {"argv", "cwd", "env"}}  run a command (first frame)
                     K {"tag"}  kill one (first frame)
                     I bytes  stdin    E  end of stdin
-  agent -> daemon   s {"pid"}  started    f {"message"}  not started (the daemon falls back to SSH)
+  agent -> daemon   a  taken (sent before any process is made: the connection ending after it and
+                       before s or f is answered CONNECTION_LOST, never run again over SSH)
+                    s {"pid"}  started    f {"message"}  not started (the daemon falls back to SSH)
                     o bytes  stdout   e bytes  stderr
                     x {"code"} or {"signal"}  the end (after the command exited and its output ended)
                     k  killed
@@ -272,6 +274,9 @@ def serve_one(conn, base_env, shell, home, my_uid):
             return
         if kind != b"R":
             return
+        # Taken, before any process is made: a daemon that sees the connection end after this frame
+        # and before "s" cannot know whether the command ran, so it never runs it again over SSH.
+        conn.sendall(frame(b"a"))
         try:
             cmd = Command(conn, base_env, shell, home, req)
         except OSError as e:  # no process could be made (the workspace's limits): it did not run

@@ -163,6 +163,7 @@ export class ExecAgents {
   #run(channel: Duplex, request: { line: string; tag: string; plain?: PlainCommand }, streams: ExecStreams, kill: () => Promise<void>, broken: () => void): Promise<AgentOutcome> {
     return new Promise<AgentOutcome>((resolve, reject) => {
       const decoder = new FrameDecoder(this.#signalNumber);
+      let accepted = false;
       let started = false;
       let settled = false;
       let exit: ExecExit | undefined;
@@ -195,6 +196,10 @@ export class ExecAgents {
       };
       const onFrame = (f: AgentFrame) => {
         switch (f.kind) {
+          case "accepted":
+            if (accepted || started) throw new AgentProtocolError("a second accept frame");
+            accepted = true;
+            return;
           case "started":
             if (started) throw new AgentProtocolError("a second start frame");
             started = true;
@@ -234,8 +239,14 @@ export class ExecAgents {
       const closed = () => {
         if (settled || exit) return;
         broken();
-        if (!started) finish(() => resolve({ fallback: "the exec agent closed the connection before the command started" }));
-        else finish(() => reject(lost("The connection to the workspace's exec agent closed before the command finished")));
+        if (!accepted && !started) {
+          // The agent never took the request, so nothing ran: SSH runs it.
+          finish(() => resolve({ fallback: "the exec agent closed the connection before the command started" }));
+        } else if (!started) {
+          // Taken, then gone before saying whether it started: running it again could run it twice.
+          void kill().catch(() => {});
+          finish(() => reject(lost("The workspace's exec agent went away after taking the command; it may or may not have run, and it was not run again")));
+        } else finish(() => reject(lost("The connection to the workspace's exec agent closed before the command finished")));
       };
       channel.on("close", closed);
       channel.on("end", closed);

@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { AgentProtocolError, encodeFrame, FrameDecoder, MAX_FRAME, requestFrame, stdinFrames } from "../../src/ssh/exec-agent-frames.ts";
 import { agentSocketPath, EXEC_AGENT_PY, ExecAgents, type AgentTransport } from "../../src/ssh/exec-agent.ts";
@@ -27,11 +27,12 @@ const frame = (type: string, payload: Buffer | string = "") => {
 
 describe("frames", () => {
   test("cut at any byte, they come out whole and checked", () => {
-    const bytes = Buffer.concat([frame("s", '{"pid":7}'), frame("o", "out"), frame("e", "err"), frame("x", '{"code":3}'), frame("x", '{"signal":"TERM"}'), frame("k")]);
+    const bytes = Buffer.concat([frame("a"), frame("s", '{"pid":7}'), frame("o", "out"), frame("e", "err"), frame("x", '{"code":3}'), frame("x", '{"signal":"TERM"}'), frame("k")]);
     for (let cut = 0; cut <= bytes.length; cut++) {
       const d = new FrameDecoder(signalNumber);
       const frames = [...d.push(bytes.subarray(0, cut)), ...d.push(bytes.subarray(cut))];
       expect(frames).toEqual([
+        { kind: "accepted" },
         { kind: "started", pid: 7 },
         { kind: "stdout", data: Buffer.from("out") },
         { kind: "stderr", data: Buffer.from("err") },
@@ -293,4 +294,53 @@ describe.skipIf(!hasPython)("the agent (host python3)", () => {
     // The first one's agent is gone: its next command is left to SSH, and it starts a new one.
     expect(await first.exec("ws", target, "true", {})).toEqual({ fallback: expect.stringContaining("did not answer") });
   }, LONG);
+});
+
+describe("an agent that goes away part way (a stand-in agent on a local socket)", () => {
+  /** An agent that answers its start, then, for a command, says "a" (taken) or not, and closes. */
+  async function standIn(takes: boolean) {
+    const path = join(dir.path, `stand-in-${takes}.sock`);
+    const requests: string[] = [];
+    const server = createServer((s) => {
+      s.once("data", (b: Buffer) => {
+        const type = String.fromCharCode(b[0]!);
+        requests.push(type);
+        if (type === "K") s.end(frame("k"));
+        else s.end(takes ? frame("a") : Buffer.alloc(0));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    const transport: AgentTransport = {
+      exec: async (_key, _target, _line, streams) => {
+        streams.onStdout?.(Buffer.from("ready 1\n"));
+        return { exitCode: 0 };
+      },
+      openSocket: (_key, _target, _path) =>
+        new Promise((resolve, reject) => {
+          const s: Socket = connect(path);
+          s.once("connect", () => resolve(s));
+          s.once("error", reject);
+        }),
+    };
+    const agents = new ExecAgents(transport, signalNumber);
+    await agents.start("ws", target);
+    expect(agents.state("ws")).toBe("ready");
+    return { agents, requests, [Symbol.asyncDispose]: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  test("closed before it took the command: nothing ran, so SSH runs it", async () => {
+    await using a = await standIn(false);
+    expect(await a.agents.exec("ws", target, "true", {})).toEqual({ fallback: "the exec agent closed the connection before the command started" });
+  });
+
+  test("closed after it took the command and before saying it started: CONNECTION_LOST, never a second run", async () => {
+    await using a = await standIn(true);
+    const err = await a.agents.exec("ws", target, "touch once", {}).then(
+      (outcome) => new Error(`answered ${JSON.stringify(outcome)}`),
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: "CONNECTION_LOST", message: expect.stringContaining("it was not run again") });
+    // The tag is killed in case the command did start.
+    await until("the kill request", () => a.requests.join(""), (v) => v === "RK", 10_000);
+  });
 });
