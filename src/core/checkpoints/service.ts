@@ -539,6 +539,8 @@ export class CheckpointService {
     for (const name of names) {
       const engine = this.#configuredEngine(name);
       if (!engine) continue;
+      // Readers of checkpoint images a killed daemon left hold their image: they go first (the workspaces' reconcile would remove them only after).
+      for (const ct of await engine.listContainers({ [LABELS.instance]: d.instance, [LABELS.role]: "checkpoint-read" }).catch(() => [])) await engine.removeContainer(ct.id).catch(() => {});
       const images = await listCheckpointImages(engine, d.instance).catch((e: Error) => {
         if (name) d.log.warn(`reconcile: checkpoint images on engine '${name}': ${e.message}`);
         else throw e;
