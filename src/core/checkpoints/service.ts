@@ -524,6 +524,13 @@ export class CheckpointService {
     // Workspaces a checkpoint or restore was cut short in: their worktree's git dir may hold its temporary index.
     const cut = new Set([...interruptedRestores(d.dir), ...d.store.list().filter((c) => c.state !== "ready").map((c) => c.workspaceId)]);
     await finishInterruptedRestore(this.#restoreContext(), (id) => d.store.get(id));
+    // Readers of checkpoint images a killed daemon left hold their image, which then could not be
+    // removed below: they go first (the workspaces' reconcile would remove them only afterwards).
+    for (const name of new Set<string | undefined>([undefined, ...d.store.list().map((c) => c.engine)])) {
+      const engine = this.#configuredEngine(name);
+      const readers = engine ? await engine.listContainers({ [LABELS.instance]: d.instance, [LABELS.role]: "checkpoint-read" }).catch(() => []) : [];
+      for (const ct of readers) await engine!.removeContainer(ct.id).catch(() => {});
+    }
     for (const c of d.store.list()) {
       if (c.state === "ready") continue;
       d.log.info(`reconcile: removing unfinished checkpoint ${c.name} (${c.id})`);
@@ -539,8 +546,6 @@ export class CheckpointService {
     for (const name of names) {
       const engine = this.#configuredEngine(name);
       if (!engine) continue;
-      // Readers of checkpoint images a killed daemon left hold their image: they go first (the workspaces' reconcile would remove them only after).
-      for (const ct of await engine.listContainers({ [LABELS.instance]: d.instance, [LABELS.role]: "checkpoint-read" }).catch(() => [])) await engine.removeContainer(ct.id).catch(() => {});
       const images = await listCheckpointImages(engine, d.instance).catch((e: Error) => {
         if (name) d.log.warn(`reconcile: checkpoint images on engine '${name}': ${e.message}`);
         else throw e;
