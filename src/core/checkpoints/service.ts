@@ -1,16 +1,17 @@
 // Checkpoints of a whole workspace: container filesystem (a commit, always one layer on the
 // workspace's original image), home volume (a tar) and worktree (git objects under a ref), taken at
 // one instant while the container is frozen. Restore lives in restore.ts, the filling of a container
-// from a checkpoint in fill.ts, the listing of its rootfs changes after the answer in listings.ts.
+// from a checkpoint in fill.ts, the listing of its rootfs changes after the answer in listings.ts,
+// reconcile and the pruning of kept listings in upkeep.ts.
 import { randomBytes } from "node:crypto";
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { CHECKPOINT_LABELS, listCheckpointImages, reduceChanges, saveArchive } from "../../docker/checkpoints.ts";
+import { CHECKPOINT_LABELS, reduceChanges, saveArchive } from "../../docker/checkpoints.ts";
 import { tar } from "../../docker/tar.ts";
 import type { ContainerEngine, ImageInfo } from "../../docker/container-engine.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
 import { LABELS } from "../../docker/labels.ts";
-import { deleteSnapshotRef, prepareSnapshot, removeTempIndexes, restoreWorktree, snapshotRef, type PendingSnapshot } from "../../git/snapshot.ts";
+import { deleteSnapshotRef, prepareSnapshot, restoreWorktree, snapshotRef, type PendingSnapshot } from "../../git/snapshot.ts";
 import type { CheckpointStore } from "../../store/checkpoints.ts";
 import { ImageListingFiles } from "../../store/image-listings.ts";
 import type { WorkspaceStore } from "../../store/workspaces.ts";
@@ -24,7 +25,9 @@ import { toCheckpointView, type CheckpointRecord, type CheckpointView, type Rest
 import { allSettled, Phases } from "./phases.ts";
 import { ChangeListings } from "./listings.ts";
 import { fillContainer, keepChangesTar, type FillContext } from "./fill.ts";
-import { finishInterruptedRestore, interruptedRestores, restoreLocked, type RestoreContext } from "./restore.ts";
+import { restoreLocked, type RestoreContext } from "./restore.ts";
+import { pruneListings, reconcileCheckpoints, type UpkeepContext } from "./upkeep.ts";
+import { resolveCheckpoint, workspaceKey } from "./lookup.ts";
 import { retry } from "../../kernel/poll.ts";
 
 /**
@@ -83,40 +86,11 @@ export class CheckpointService {
 
   /** A checkpoint by id or name; with a workspace, the name is looked up among its checkpoints and an id must be one of them. */
   resolve(ref: string, workspaceRef?: string): CheckpointRecord {
-    const ready = this.#d.store.list().filter((c) => c.state === "ready");
-    const ws = workspaceRef !== undefined ? this.#workspaceKey(workspaceRef) : undefined;
-    const mine = (c: CheckpointRecord) => !ws || c.workspaceId === ws.id;
-    const byId = ready.find((c) => c.id === ref);
-    if (byId) {
-      if (!mine(byId)) throw otherWorkspace(byId, ws!.name);
-      return byId;
-    }
-    const named = ready.filter((c) => c.name === ref);
-    const here = named.filter(mine);
-    if (here.length === 1) return here[0]!;
-    if (here.length > 1) {
-      throw errors.invalidArgument(`Checkpoint name '${ref}' is used in ${here.length} workspaces: ${here.map((c) => c.workspaceName).join(", ")}`, "Give its id (see 'nexus checkpoint list <workspace>'), or the workspace too", {
-        checkpoint: ref,
-        ids: here.map((c) => c.id),
-      });
-    }
-    if (named.length > 0) throw otherWorkspace(named[0]!, ws!.name);
-    throw new NexusError("NOT_FOUND", `Checkpoint '${ref}' doesn't exist${ws ? ` in workspace '${ws.name}'` : ""}`, {
-      suggestion: `Run 'nexus checkpoint list ${ws?.name ?? "<workspace>"}' to see the checkpoints`,
-      details: { checkpoint: ref, ...(ws ? { workspaceName: ws.name } : {}) },
-    });
+    return resolveCheckpoint(this.#d.store, this.#d.workspaces, ref, workspaceRef);
   }
 
-  /** A workspace's id and name; one destroyed with --keep-checkpoints is still found through its checkpoints. */
   #workspaceKey(ref: string): { id: string; name: string } {
-    try {
-      const r = this.#d.workspaces.resolve(ref);
-      return { id: r.id, name: r.name };
-    } catch (err) {
-      const kept = this.#d.store.list().find((c) => c.workspaceId === ref || c.workspaceName === ref);
-      if (kept && !this.#d.workspaces.list().some((w) => w.id === kept.workspaceId)) return { id: kept.workspaceId, name: kept.workspaceName };
-      throw err;
-    }
+    return workspaceKey(this.#d.store, this.#d.workspaces, ref);
   }
 
   get(ref: string, workspaceRef?: string): CheckpointView {
@@ -427,39 +401,6 @@ export class CheckpointService {
     this.#pruneListings(r.id);
   }
 
-  /**
-   * After the answer: the kept listings of original images that no checkpoint and no workspace
-   * (but `gone`, being destroyed) runs on any more are removed.
-   */
-  #pruneListings(gone?: string): void {
-    const ids = new Map<string, Promise<string | undefined>>();
-    /** A workspace's image id on its engine (its record may name a tag); undefined when unknown now. */
-    const imageId = (w: WorkspaceRecord): Promise<string | undefined> => {
-      let p = ids.get(w.id);
-      if (!p) {
-        const engine = this.#configuredEngine(w.engine);
-        p = engine ? engine.imageInfo(w.image).then((i) => i?.id ?? "") : Promise.resolve(undefined);
-        ids.set(w.id, p);
-      }
-      return p;
-    };
-    this.#listings.later("removing listings of images no longer used", () =>
-      this.#listings.prune(async (engine, image) => {
-        const on = (name: string | undefined) => (name || LOCAL_ENGINE) === engine;
-        if (this.#d.store.list().some((c) => on(c.engine) && c.container?.baseImage === image)) return true;
-        let unknown = false;
-        for (const w of this.#d.workspaceStore.list()) {
-          if (w.id === gone || !on(w.engine)) continue;
-          if (w.image === image) return true;
-          const id = await imageId(w).catch(() => undefined);
-          if (id === image) return true;
-          if (id === undefined) unknown = true;
-        }
-        return unknown ? undefined : false;
-      }),
-    );
-  }
-
   // ---- restore and seeding ---------------------------------------------------------------------
 
   async restore(ref: string, workspaceRef?: string, progress: ProgressSink = noProgress): Promise<RestoreResult> {
@@ -514,66 +455,30 @@ export class CheckpointService {
     };
   }
 
-  // ---- reconcile -------------------------------------------------------------------------------
+  // ---- upkeep (upkeep.ts) ----------------------------------------------------------------------
 
   /** At daemon start, before the workspaces': interrupted restores are finished or undone, half-made checkpoints removed. */
-  async reconcile(): Promise<void> {
+  reconcile(): Promise<void> {
+    return reconcileCheckpoints(this.#upkeep());
+  }
+
+  #pruneListings(gone?: string): void {
+    pruneListings(this.#upkeep(), gone);
+  }
+
+  #upkeep(): UpkeepContext {
     const d = this.#d;
-    d.store.load();
-    d.workspaceStore.load();
-    // Workspaces a checkpoint or restore was cut short in: their worktree's git dir may hold its temporary index.
-    const cut = new Set([...interruptedRestores(d.dir), ...d.store.list().filter((c) => c.state !== "ready").map((c) => c.workspaceId)]);
-    await finishInterruptedRestore(this.#restoreContext(), (id) => d.store.get(id));
-    // Readers of checkpoint images a killed daemon left hold their image, which then could not be
-    // removed below: they go first (the workspaces' reconcile would remove them only afterwards).
-    for (const name of new Set<string | undefined>([undefined, ...d.store.list().map((c) => c.engine)])) {
-      const engine = this.#configuredEngine(name);
-      const readers = engine ? await engine.listContainers({ [LABELS.instance]: d.instance, [LABELS.role]: "checkpoint-read" }).catch(() => []) : [];
-      for (const ct of readers) await engine!.removeContainer(ct.id).catch(() => {});
-    }
-    for (const c of d.store.list()) {
-      if (c.state === "ready") continue;
-      d.log.info(`reconcile: removing unfinished checkpoint ${c.name} (${c.id})`);
-      // The daemon died while the container was frozen for it: thaw a workspace that was running.
-      const r = d.workspaceStore.get(c.workspaceId);
-      const engine = this.#engine(r?.engine);
-      if (r?.status === "running" && r.containerId && (await engine.inspect(r.containerId).catch(() => undefined))?.paused) await engine.unpause(r.containerId).catch(() => {});
-      await this.#discard(c).catch((e: Error) => d.log.warn(`reconcile checkpoint ${c.id}: ${e.message}`));
-    }
-    // Each engine that holds (or held) checkpoints of this instance: the local one, and those named
-    // by records (one that does not answer now keeps its strays until a later start).
-    const names = new Set<string | undefined>([undefined, ...d.store.list().map((c) => c.engine)]);
-    for (const name of names) {
-      const engine = this.#configuredEngine(name);
-      if (!engine) continue;
-      const images = await listCheckpointImages(engine, d.instance).catch((e: Error) => {
-        if (name) d.log.warn(`reconcile: checkpoint images on engine '${name}': ${e.message}`);
-        else throw e;
-        return [];
-      });
-      for (const img of images) {
-        if (!d.store.get(img.checkpointId)) {
-          d.log.info(`reconcile: removing checkpoint image of no checkpoint (${img.checkpointId || img.id})`);
-          await engine.removeImage(img.id).catch(() => {});
-        }
-      }
-    }
-    for (const f of d.store.strays()) rmSync(f, { force: true });
-    this.#pruneListings();
-    for (const id of cut) {
-      const r = d.workspaceStore.get(id);
-      if (!r?.repository) continue;
-      const gone = await removeTempIndexes(r.mountPath).catch((e: Error) => (d.log.warn(`reconcile: temporary git indexes of ${r.name}: ${e.message}`), []));
-      if (gone.length) d.log.info(`reconcile: removed ${gone.length} temporary git index(es) of ${r.name} left by a cut checkpoint or restore`);
-    }
+    return {
+      store: d.store,
+      workspaceStore: d.workspaceStore,
+      log: d.log,
+      dir: d.dir,
+      instance: d.instance,
+      listings: this.#listings,
+      engine: (name) => this.#engine(name),
+      configuredEngine: (name) => this.#configuredEngine(name),
+      discard: (c) => this.#discard(c),
+      restoreContext: () => this.#restoreContext(),
+    };
   }
 }
-
-function otherWorkspace(c: CheckpointRecord, asked: string): NexusError {
-  return errors.invalidArgument(
-    `Checkpoint '${c.name}' (${c.id}) belongs to workspace '${c.workspaceName}', not '${asked}'`,
-    `Restore it there ('nexus restore ${c.workspaceName} ${c.name}'), or start a new workspace from it ('nexus create <name> --from-checkpoint ${c.id}')`,
-    { checkpoint: c.id, workspaceName: c.workspaceName },
-  );
-}
-
