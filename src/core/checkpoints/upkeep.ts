@@ -2,6 +2,7 @@
 // undone, half-made checkpoints and stray images, files and temporary git indexes removed) and the
 // pruning of kept image listings no checkpoint or workspace uses any more.
 import { rmSync } from "node:fs";
+import { setTimeout } from "node:timers";
 import { listCheckpointImages } from "../../docker/checkpoints.ts";
 import type { ContainerEngine } from "../../docker/container-engine.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
@@ -46,8 +47,10 @@ export async function reconcileCheckpoints(d: UpkeepContext): Promise<void> {
     const readers = engine ? await engine.listContainers({ [LABELS.instance]: d.instance, [LABELS.role]: "checkpoint-read" }).catch(() => []) : [];
     for (const ct of readers) await engine!.removeContainer(ct.id).catch(() => {});
   }
+  let discarded = 0;
   for (const c of d.store.list()) {
     if (c.state === "ready") continue;
+    discarded++;
     d.log.info(`reconcile: removing unfinished checkpoint ${c.name} (${c.id})`);
     // The daemon died while the container was frozen for it: thaw a workspace that was running.
     const r = d.workspaceStore.get(c.workspaceId);
@@ -55,22 +58,14 @@ export async function reconcileCheckpoints(d: UpkeepContext): Promise<void> {
     if (r?.status === "running" && r.containerId && (await engine.inspect(r.containerId).catch(() => undefined))?.paused) await engine.unpause(r.containerId).catch(() => {});
     await d.discard(c).catch((e: Error) => d.log.warn(`reconcile checkpoint ${c.id}: ${e.message}`));
   }
-  // Each engine that holds (or held) checkpoints of this instance: the local one, and those named
-  // by records (one that does not answer now keeps its strays until a later start).
-  const names = new Set<string | undefined>([undefined, ...d.store.list().map((c) => c.engine)]);
-  for (const name of names) {
-    const engine = d.configuredEngine(name);
-    if (!engine) continue;
-    const images = await listCheckpointImages(engine, d.instance).catch((e: Error) => {
-      if (name) d.log.warn(`reconcile: checkpoint images on engine '${name}': ${e.message}`);
-      else throw e;
-      return [];
-    });
-    for (const img of images) {
-      if (!d.store.get(img.checkpointId)) {
-        d.log.info(`reconcile: removing checkpoint image of no checkpoint (${img.checkpointId || img.id})`);
-        await engine.removeImage(img.id).catch(() => {});
-      }
+  await removeImagesOfNoCheckpoint(d, true);
+  // A commit the killed daemon asked for goes on in the engine without it: the worktree's ref is
+  // written beside the commit, so a checkpoint cut there can get its image after the sweep above.
+  // Its record is gone now, so the image is one of no checkpoint: swept again for a while, after
+  // any cut checkpoint or restore (a restore takes its automatic checkpoint).
+  if (discarded > 0 || cut.size > 0) {
+    for (const s of LATE_SWEEPS_S) {
+      setTimeout(() => void removeImagesOfNoCheckpoint(d, false).catch((e: Error) => d.log.warn(`checkpoint images of no checkpoint: ${e.message}`)), s * 1000).unref();
     }
   }
   for (const f of d.store.strays()) rmSync(f, { force: true });
@@ -114,4 +109,31 @@ export function pruneListings(x: UpkeepContext, gone?: string): void {
       return unknown ? undefined : false;
     }),
   );
+}
+
+/** Seconds after reconcile at which images of no checkpoint are looked for again (see above). */
+const LATE_SWEEPS_S = [2, 5, 10, 20, 40, 80];
+
+/**
+ * Removes the checkpoint images of this instance that no record names, on each engine that holds (or
+ * held) its checkpoints: the local one, and those named by records (one that does not answer now
+ * keeps its strays until a later start). A checkpoint being taken has its record before its commit.
+ */
+async function removeImagesOfNoCheckpoint(d: UpkeepContext, atStart: boolean): Promise<void> {
+  const names = new Set<string | undefined>([undefined, ...d.store.list().map((c) => c.engine)]);
+  for (const name of names) {
+    const engine = d.configuredEngine(name);
+    if (!engine) continue;
+    const images = await listCheckpointImages(engine, d.instance).catch((e: Error) => {
+      if (name || !atStart) d.log.warn(`reconcile: checkpoint images on engine '${name ?? LOCAL_ENGINE}': ${e.message}`);
+      else throw e;
+      return [];
+    });
+    for (const img of images) {
+      if (!d.store.get(img.checkpointId)) {
+        d.log.info(`reconcile: removing checkpoint image of no checkpoint (${img.checkpointId || img.id})`);
+        await engine.removeImage(img.id).catch(() => {});
+      }
+    }
+  }
 }
