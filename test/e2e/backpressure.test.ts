@@ -12,7 +12,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
-import { E2E_RUNTIME } from "../helpers/bin.ts";
 import { BIN, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
@@ -214,13 +213,13 @@ async function stall(surface: string, r: SlowReader): Promise<void> {
   );
   const rssStalled = daemonRss();
   console.log(`${surface}: stalled after ${(r.received() / MiB).toFixed(1)} MiB read; command wrote ${((written.now ?? 0) / MiB).toFixed(1)} MiB; daemon RSS ${(rssAtPause / MiB).toFixed(0)} -> ${(rssStalled / MiB).toFixed(0)} MiB while stalled`);
-  // Still running (not stopped as too slow), and blocked far from its 50.9 MB.
+  // Still running (not stopped as too slow), and blocked far from its 50.9 MB: whatever the daemon
+  // holds for this reader is less than what the command wrote (under 24 MiB), which is the bound.
   expect(written.now).toBeDefined();
   expect(written.now!).toBeLessThan(24 * MiB);
-  // Under Deno the daemon's RSS grows by 27-34 MiB during the first big stream whatever is queued
-  // (the command had written 9-10 MiB in all): V8 growing its young generation. Printed, not checked.
-  // Under Bun collections move it by up to ~22 MiB either way; the old code, queueing, grew 52 MiB here.
-  if (E2E_RUNTIME === "bun") expect(rssStalled - rssAtPause).toBeLessThan(40 * MiB);
+  // The daemon's RSS is printed, not checked: collections move it by tens of MiB either way (under
+  // Deno V8 grows its young generation during the first big stream; under Bun it once grew 46 MiB
+  // here while the command had written 10.4 MiB in all). The old code, queueing, grew 52 MiB.
 }
 
 async function readsAllAfterStalling(surface: string, open: () => SlowReader): Promise<void> {
@@ -229,7 +228,10 @@ async function readsAllAfterStalling(surface: string, open: () => SlowReader): P
   const sampler = setInterval(() => (peak = Math.max(peak, daemonRss())), 100);
   try {
     const r = open();
-    await stall(surface, r);
+    await stall(surface, r).catch((err: unknown) => {
+      r.disconnect(); // its command would wait on, for the next test's producerWritten to count
+      throw err;
+    });
     r.resume();
     const end = await r.done;
     expect(end.error).toBeUndefined();
@@ -244,8 +246,13 @@ async function readsAllAfterStalling(surface: string, open: () => SlowReader): P
 
 async function disconnectKills(surface: string, open: () => SlowReader): Promise<void> {
   const r = open();
-  await stall(surface, r);
-  r.disconnect();
+  try {
+    await stall(surface, r);
+  } finally {
+    // Also when the stall's checks fail: a reader left connected would leave its command waiting
+    // (and counted by the next surface's producerWritten).
+    r.disconnect();
+  }
   await r.done.catch(() => {}); // REST: the aborted fetch rejects
   await until(`${surface}: the command gone after the reader went away`, producerWritten, (n) => n === undefined, { timeoutMs: 60_000, intervalMs: 250 });
   expect(daemon.alive()).toBe(true);
