@@ -22,6 +22,7 @@ import AGENT_SOURCE from "./exec-agent.py" with { type: "text" };
 import { AgentProtocolError, FrameDecoder, requestFrame, stdinFrames, encodeFrame, type AgentFrame } from "./exec-agent-frames.ts";
 import type { ExecExit, ExecStreams, OutputAck, SshTarget } from "./pool.ts";
 import type { PlainCommand } from "./quote.ts";
+import { drained } from "./drained.ts";
 import { NexusError } from "../kernel/errors.ts";
 
 /** The agent's text, sent on the stdin of the login that starts it (no file in the image). */
@@ -259,17 +260,7 @@ export class ExecAgents {
 /** Stdin as frames (waiting while the channel's window is full), then its end. */
 async function feed(channel: Duplex, stdin: ExecStreams["stdin"], settled: () => boolean): Promise<void> {
   const write = async (buf: Buffer) => {
-    if (!channel.write(buf)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          channel.off("drain", done);
-          channel.off("close", done);
-          resolve();
-        };
-        channel.on("drain", done);
-        channel.on("close", done);
-      });
-    }
+    if (!channel.write(buf)) await drained(channel);
   };
   try {
     if (stdin instanceof Uint8Array) {

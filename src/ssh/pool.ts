@@ -9,6 +9,7 @@ import { pollUntil, retry } from "../kernel/poll.ts";
 import { pausedWhileBehind } from "./output-pause.ts";
 import { ExecAgents } from "./exec-agent.ts";
 import type { PlainCommand } from "./quote.ts";
+import { drained } from "./drained.ts";
 
 /** Tries of a command that sshd refused to start (its process could not be made), before RESOURCE_EXHAUSTED. */
 const EXEC_ATTEMPTS = 4;
@@ -449,19 +450,6 @@ async function feedStdin(channel: ClientChannel, stdin: ExecStreams["stdin"], cl
     // The caller's input failed (its client went away): the command sees end of file.
   }
   if (!closed()) channel.end();
-}
-
-function drained(channel: ClientChannel, closed: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    if (closed()) return resolve();
-    const done = () => {
-      channel.off("drain", done);
-      channel.off("close", done);
-      resolve();
-    };
-    channel.on("drain", done);
-    channel.on("close", done);
-  });
 }
 
 function connectionLost(message: string, cause?: unknown): NexusError {
