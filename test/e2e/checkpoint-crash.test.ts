@@ -14,7 +14,7 @@ import { instanceId, LABELS } from "../../src/docker/labels.ts";
 import { docker, removeLeftovers } from "../helpers/docker.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireE2E } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, foregroundDaemon } from "../helpers/cli.ts";
 import { until } from "../helpers/wait.ts";
 
 slowTests();
@@ -60,12 +60,7 @@ function journalPhase(): string | undefined {
 
 /** The daemon in the foreground, as a process of this test (so it can be killed, and only it). */
 async function startDaemon(): Promise<void> {
-  const child = nexus.spawn(["daemon"], { stdio: "ignore" });
-  daemon = child;
-  // The pid file names this process once it serves (after its reconcile); a killed one's may be left.
-  const pidFile = join(home, "daemon.pid");
-  const serving = await until("the daemon serves", () => child.exitCode !== null || (existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid)), Boolean, 300_000);
-  if (!serving || child.exitCode !== null) throw new Error(`the daemon exited (${child.exitCode}) before it served`);
+  daemon = await foregroundDaemon(nexus, home, 300_000);
 }
 
 /** Kills the daemon now (synchronously: called from an event handler, the daemon gets no time to go on). */

@@ -13,7 +13,7 @@ import { instanceId } from "../../src/docker/labels.ts";
 import { docker, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireE2E } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, foregroundDaemon } from "../helpers/cli.ts";
 import { until } from "../helpers/wait.ts";
 
 slowTests();
@@ -34,11 +34,7 @@ const record = (id: string) => JSON.parse(readFileSync(join(home, "checkpoints",
 const kept = () => (existsSync(listings) ? readdirSync(listings).filter((f) => f.endsWith(".listing")) : []);
 
 async function startDaemon(): Promise<void> {
-  const child = nexus.spawn(["daemon"], { stdio: "ignore" });
-  daemon = child;
-  const pidFile = join(home, "daemon.pid");
-  const serving = await until("the daemon serves", () => child.exitCode !== null || (existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid)));
-  if (!serving || child.exitCode !== null) throw new Error(`the daemon exited (${child.exitCode}) before it served`);
+  daemon = await foregroundDaemon(nexus, home);
 }
 
 async function stopDaemon(): Promise<void> {

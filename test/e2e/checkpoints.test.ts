@@ -2,14 +2,14 @@
 // middle of a restore loses nothing. Only the daemon this test starts is ever killed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
 import { instanceId } from "../../src/docker/labels.ts";
 import { docker, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
-import { nexusRunner, requireE2E } from "../helpers/cli.ts";
+import { nexusRunner, requireE2E, foregroundDaemon } from "../helpers/cli.ts";
 import { until } from "../helpers/wait.ts";
 
 slowTests();
@@ -30,12 +30,7 @@ const state = () => sh("cat /opt/v ~/h /workspace/w.txt 2>&1; true");
 
 /** The daemon in the foreground, as a process of this test (so it can be killed, and only it). */
 async function startDaemon(): Promise<void> {
-  const child = nexus.spawn(["daemon"], { stdio: "ignore" });
-  daemon = child;
-  // The pid file names this process once it serves (after its reconcile); a killed one's may be left.
-  const pidFile = join(home, "daemon.pid");
-  const serving = await until("the daemon serves", () => child.exitCode !== null || (existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid)));
-  if (!serving || child.exitCode !== null) throw new Error(`the daemon exited (${child.exitCode}) before it served`);
+  daemon = await foregroundDaemon(nexus, home);
 }
 
 async function killDaemon(): Promise<void> {

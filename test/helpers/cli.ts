@@ -4,10 +4,12 @@
 // same everywhere: to its end (the runner itself), as bytes, in the background, bounded in the
 // background, or or as a shell line for a real terminal (tmux, script).
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { shellLine } from "../../src/ssh/quote.ts";
 import { NEXUS_BIN } from "./bin.ts";
 import { engineAnswers, removeLeftovers } from "./docker.ts";
+import { until } from "./wait.ts";
 
 export interface Run {
   code: number;
@@ -190,4 +192,16 @@ export async function tearDown(nexus: NexusRunner, root: AsyncDisposable, worksp
   } finally {
     await root[Symbol.asyncDispose]();
   }
+}
+
+/**
+ * `nexus daemon` in the foreground, as a process of the test (so the test may kill it, and only it),
+ * returned once it serves: its pid file names it (after its reconcile; a killed one's may be left).
+ */
+export async function foregroundDaemon(nexus: NexusRunner, home: string, timeoutMs = 60_000): Promise<ChildProcess> {
+  const child = nexus.spawn(["daemon"], { stdio: "ignore" });
+  const pidFile = join(home, "daemon.pid");
+  const serving = await until("the daemon serves", () => child.exitCode !== null || (existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid)), Boolean, timeoutMs);
+  if (!serving || child.exitCode !== null) throw new Error(`the daemon exited (${child.exitCode}) before it served`);
+  return child;
 }
