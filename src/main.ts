@@ -9,10 +9,13 @@ async function main(argv: string[]): Promise<number> {
     return runDaemonCommand(argv.slice(1), process.env);
   }
   if (argv[0] === "ssh-proxy") return (await import("./cli/ssh-proxy.ts")).runSshProxy(argv.slice(1), process.env);
+  if (argv[0] === "exec" || argv[0] === "workspace") {
+    // The hot path first: the short commands' table (quick.ts) has nothing for exec.
+    const fast = await import("./cli/fast-exec.ts");
+    if (fast.isPlainExec(argv)) return fast.runPlainExec(argv, process.env);
+  }
   const quick = (await import("./cli/quick.ts")).quickCommand(argv, process.env);
   if (quick) return quick();
-  const fast = await import("./cli/fast-exec.ts");
-  if (fast.isPlainExec(argv)) return fast.runPlainExec(argv, process.env);
   const { runCli } = await import("./cli/cli.ts");
   return runCli(argv, process.env);
 }

@@ -9,7 +9,21 @@ import { stdinStream } from "../../runtime/stdio.ts";
 import { resumedLine } from "./services.ts";
 
 /** Runs a command in the workspace over SSH; its stdout/stderr stream through, and its exit code becomes ours. */
-export async function execCommand(ctx: CliContext, ref: string | undefined, argv: string[], flags: { cwd?: string; env?: string[] | string; timeout?: number; detach?: boolean; interactive?: boolean; tty?: boolean }): Promise<number> {
+export async function execCommand(
+  ctx: CliContext,
+  ref: string | undefined,
+  argv: string[],
+  flags: {
+    cwd?: string;
+    env?: string[] | string;
+    timeout?: number;
+    detach?: boolean;
+    interactive?: boolean;
+    tty?: boolean;
+    /** Our stdin as `unlessEnded` saw it, when the caller started that look already (src/cli/fast-exec.ts; no -i, no -t). */
+    stdin?: Promise<ReadableStream<Uint8Array> | undefined>;
+  },
+): Promise<number> {
   if (argv.length === 0) {
     throw new NexusError("INVALID_ARGUMENT", "No command given", { suggestion: "Put the command after '--': nexus exec <workspace> -- git status" });
   }
@@ -28,7 +42,7 @@ export async function execCommand(ctx: CliContext, ref: string | undefined, argv
   const tty = flags.tty === true;
   if (tty) body.tty = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24, term: process.env.TERM || "xterm-256color" };
   // Without -t, the runtime's own reader; stdin that has already ended is not forwarded at all.
-  const source = stdinMode(flags.interactive === true) === "closed" ? undefined : tty ? "process" : await unlessEnded(stdinStream());
+  const source = flags.stdin && !tty ? await flags.stdin : stdinMode(flags.interactive === true) === "closed" ? undefined : tty ? "process" : await unlessEnded(stdinStream());
   const input = source ? stdinBody(body, { raw: tty, resize: tty && isTerminal(1) }, source === "process" ? undefined : source) : undefined;
   const client = await ctx.client();
   const abort = new AbortController();
