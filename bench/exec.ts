@@ -1,6 +1,7 @@
 // Latency of `nexus exec <ws> -- true` (pooled SSH through the daemon) against `docker exec` on the
 // same container and a fresh `ssh` connection each time, and the CLI's start (`--help`, `version`,
-// `list`) beside the floor: a compiled hello-world made with the same Bun and flags in the same run.
+// `list`) beside the floor: a compiled hello-world made with the same Bun and flags in the same run,
+// and that hello-world with one request on the daemon's socket (the runtime's price for any request).
 // Then exec split into its parts: the command in the workspace (over the exec agent, and over an SSH
 // session of its own, the fallback, side by side), the daemon's own work, the CLI process. Prints
 // figures; never fails on a miss.
@@ -88,6 +89,21 @@ async function buildHelloWorld(dir: string): Promise<string> {
   return out;
 }
 
+/**
+ * The floor of a command that asks the daemon once: the hello-world above, but it first sends one
+ * GET /api/v1/version over the daemon's socket with the runtime's fetch (as the CLI does) and
+ * prints the answer's length. What it costs over hello-world is the runtime's own price for a first
+ * request (its HTTP client, the event loop's first turn), which every short command pays.
+ */
+async function buildRequestFloor(dir: string, socket: string): Promise<string> {
+  const src = join(dir, "hello-request.ts");
+  const out = join(dir, "hello-request");
+  writeFileSync(src, `const res = await fetch("http://nexus/api/v1/version", { unix: ${JSON.stringify(socket)} } as RequestInit);\nconsole.log((await res.text()).length);\nprocess.exit(0);\n`);
+  const r = await Bun.build({ entrypoints: [src], compile: { outfile: out, autoloadDotenv: false, autoloadBunfig: false }, minify: true, bytecode: true, format: "esm", sourcemap: "none" });
+  if (!r.success) throw new BenchError(`building the request floor failed: ${r.logs.map(String).join("; ")}`);
+  return out;
+}
+
 function machineInfo(): string[] {
   const docker = spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], { encoding: "utf8" });
   const nproc = spawnSync("nproc", [], { encoding: "utf8" });
@@ -141,6 +157,7 @@ async function main(): Promise<number> {
     if (!readFileSync(sshConfig, "utf8").includes(`Host nexus-${ws}`)) throw new BenchError(`${sshConfig} has no 'Host nexus-${ws}' entry`);
 
     const hello = await buildHelloWorld(home);
+    const requestFloor = await buildRequestFloor(home, join(home, "daemon.sock"));
     const kinds = [
       { label: "nexus exec", cmd: NEXUS, args: ["exec", ws, "--", "true"] },
       { label: "docker exec", cmd: "docker", args: ["exec", container, "true"] },
@@ -151,12 +168,14 @@ async function main(): Promise<number> {
       { label: "nexus --help", cmd: NEXUS, args: ["--help"] },
       { label: "nexus version", cmd: NEXUS, args: ["version"] },
       { label: "nexus list", cmd: NEXUS, args: ["list"] },
+      // The floor of a command that asks the daemon: hello-world plus one request on its socket.
+      { label: "hello+request", cmd: requestFloor, args: [] },
     ] as const;
 
     process.stderr.write(`bench: ${WARMUPS} warm-ups, then ${runs} timed runs of each (interleaved)\n`);
     for (let i = 0; i < WARMUPS; i++) for (const k of kinds) await timed(k.cmd, k.args, env);
     const samples = kinds.map(() => [] as number[]);
-    // Round-robin, so that drift on the machine (other load, caches) hits all three alike.
+    // Round-robin, so that drift on the machine (other load, caches) hits every command alike.
     for (let i = 0; i < runs; i++) for (const [j, k] of kinds.entries()) samples[j]!.push(await timed(k.cmd, k.args, env));
 
     const split = await execSplit({ home, ws, sshConfig, runs, container });
@@ -188,6 +207,10 @@ async function main(): Promise<number> {
       const allowed = j === 6 ? budget + listTrip : budget;
       lines.push(`${kinds[j]!.label.padEnd(14)} - hello-world = ${over.toFixed(1).padStart(6)} ms (${ratio.toFixed(2)}x)   target <= ${budget} ms${j === 6 ? ` + one round trip (${listTrip.toFixed(1)} ms)` : ""}   ${over <= allowed ? "PASS" : "MISS"}`);
     }
+    // The runtime's own price for a first request, and what each command that asks the daemon costs beyond it.
+    const requestOver = st[7]!.median - floor;
+    lines.push("", `hello+request  - hello-world = ${requestOver.toFixed(1).padStart(6)} ms   (the runtime's first request on the daemon's socket: any command that asks the daemon pays it)`);
+    for (const j of [0, 5, 6] as const) lines.push(`${kinds[j]!.label.padEnd(14)} - hello+request = ${(st[j]!.median - st[7]!.median).toFixed(1).padStart(6)} ms${j === 0 ? "   (of which the daemon's and the workspace's part: below)" : ""}`);
     // Where nexus exec's time goes: its parts measured apart, in pairs, in this same run.
     const cliPart = st[0]!.median - split.request;
     const inside = agentOff ? split.channel : split.agent;
