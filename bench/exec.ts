@@ -7,6 +7,8 @@
 // figures; never fails on a miss.
 //
 //   npm run build && npm run bench          (BENCH_RUNS=N for N timed runs of each, default 30)
+//   NEXUS_BIN=path npm run bench            the binary to measure (default dist/nexus): an older build
+//                                           beside this one, same machine, same session
 //   NEXUS_EXEC_AGENT=0 npm run bench        the same with every exec over an SSH session (the daemon
 //                                           this bench starts inherits it): the A/B of the exec agent
 //
@@ -20,7 +22,7 @@ import ssh2 from "ssh2";
 import { instanceId } from "../src/docker/labels.ts";
 
 const ROOT = join(import.meta.dir, "..");
-const NEXUS = join(ROOT, "dist", "nexus");
+const NEXUS = process.env.NEXUS_BIN || join(ROOT, "dist", "nexus");
 const WARMUPS = 3;
 const TARGET_RATIO = 0.3;
 const agentOff = process.env.NEXUS_EXEC_AGENT === "0";
