@@ -135,8 +135,10 @@ describe("env_files", () => {
 
 describe("in the container", () => {
   test("the container spec carries the tmpfs, never a secret; the ssh drop-in holds paths only", async () => {
-    const { secretsTmpfs, sshConfigDropIn, writeScript } = await import("../../src/core/workspace/secrets.ts");
+    const { secretsMountPoint, secretsTmpfs, sshConfigDropIn, writeScript } = await import("../../src/core/workspace/secrets.ts");
     expect(secretsTmpfs(1000, 1000)).toEqual({ "/run/nexus/secrets": "rw,nosuid,nodev,noexec,size=1m,mode=0700,uid=1000,gid=1000" });
+    // The folder beneath it, 0700 and the same owner: runc gives the tmpfs that folder's mode at every start.
+    expect(secretsMountPoint(1000, 1000)).toEqual({ name: "run/nexus/secrets", type: "dir", mode: 0o700, uid: 1000, gid: 1000 });
     const dropIn = sshConfigDropIn();
     expect(dropIn.name).toBe("etc/ssh/ssh_config.d/nexus-secrets.conf");
     expect(String(dropIn.content)).toContain("IdentityFile /run/nexus/secrets/ssh/id_ed25519");
@@ -144,6 +146,6 @@ describe("in the container", () => {
     // Written only onto the tmpfs (refused, exit 3, where there is none), content on stdin, atomically.
     const script = writeScript("/run/nexus/secrets", "env");
     expect(script).toContain("grep -qs ' /run/nexus/secrets tmpfs ' /proc/mounts || {");
-    expect(script).toContain("umask 077 && mkdir -p /run/nexus/secrets && cat > /run/nexus/secrets/.new && mv -f /run/nexus/secrets/.new /run/nexus/secrets/env");
+    expect(script).toContain("chmod 0700 /run/nexus/secrets && umask 077 && mkdir -p /run/nexus/secrets && cat > /run/nexus/secrets/.new && mv -f /run/nexus/secrets/.new /run/nexus/secrets/env");
   });
 });

@@ -10,7 +10,7 @@ import { expandHome } from "../ssh-files.ts";
 import type { WorkspaceRecord } from "../../kernel/types.ts";
 import type { WorkspaceChannel } from "./channel.ts";
 import { READY_TIMEOUT_MS, type WorkspaceContext } from "./context.ts";
-import { sshConfigDropIn } from "./secrets.ts";
+import { secretsMountPoint, sshConfigDropIn } from "./secrets.ts";
 import { containerSpec, workspaceFiles, workspaceLabels } from "./spec.ts";
 import type { ProjectConfig } from "../../config/project.ts";
 import { applyContainerOptions } from "../devcontainer.ts";
@@ -56,6 +56,8 @@ export class WorkspaceContainer {
       ...workspaceFiles(hostKey, [d.clientKey.publicKey, ...this.#injectedKeys(), ...agentKeys], { ...EDITOR_ENV, ...projectEnv, ...record.env }),
       ...(await gitIdentityFiles(record.repository?.path ?? record.mountPath)),
       ...extensionsFiles(d.config.ide.extensions, containerUser(d.hostUser)),
+      // The secrets tmpfs's mount point, its owner as the tmpfs's: every start mounts it 0700 (secrets.ts).
+      secretsMountPoint(d.hostUser.uid, d.hostUser.gid),
       // secrets.ssh.mode mount/auto: ssh tries the keys on the secrets tmpfs (the drop-in holds paths only).
       ...(d.config.secrets.ssh.mode !== "agent" ? [sshConfigDropIn()] : []),
     ];

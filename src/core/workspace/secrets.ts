@@ -40,6 +40,18 @@ export function secretsTmpfs(uid: number, gid: number): Record<string, string> {
   return { [SECRETS_DIR]: `rw,nosuid,nodev,noexec,size=1m,mode=0700,uid=${uid},gid=${gid}` };
 }
 
+/**
+ * The folder the tmpfs is mounted on, in the container's own layer, 0700 and the workspace user's.
+ * Why: runc (1.1 at least) gives a tmpfs the mode of the folder beneath it when that folder exists,
+ * whatever `mode=` says; at the first start it does not exist yet (runc makes it, 0755), so every later
+ * start (nexus restart, docker restart, an engine restart) found the tmpfs 0755. With this folder in
+ * place before the first start, the engine itself makes it 0700 at every start. Written with the
+ * container's files at each start, so a container made before this is put right at its next one.
+ */
+export function secretsMountPoint(uid: number, gid: number): TarEntry {
+  return { name: SECRETS_DIR.slice(1), type: "dir", mode: 0o700, uid, gid };
+}
+
 /** The file pam_env reads; a value with a line break cannot travel as an environment variable. */
 export function secretsFileText(values: Record<string, string>): string {
   for (const [name, value] of Object.entries(values)) {
@@ -57,7 +69,8 @@ export function secretsFileText(values: Record<string, string>): string {
 export function writeScript(dir: string, file: string): string {
   return (
     `grep -qs ' ${SECRETS_DIR} tmpfs ' /proc/mounts || { echo "no tmpfs at ${SECRETS_DIR}" >&2; exit 3; }; ` +
-    `umask 077 && mkdir -p ${dir} && cat > ${dir}/.new && mv -f ${dir}/.new ${dir}/${file}`
+    // A container made before secretsMountPoint, started by the engine alone, has it 0755: put right before writing.
+    `chmod 0700 ${SECRETS_DIR} && umask 077 && mkdir -p ${dir} && cat > ${dir}/.new && mv -f ${dir}/.new ${dir}/${file}`
   );
 }
 
