@@ -63,14 +63,15 @@ export class WorkspaceFiles {
   }
 
   /** Streams a file's bytes to onChunk as they come; resolves with the byte count. */
-  async readFile(ref: string, path: string, onChunk: (b: Buffer) => void, signal?: AbortSignal): Promise<number> {
+  async readFile(ref: string, path: string, onChunk: (b: Buffer) => unknown, signal?: AbortSignal): Promise<number> {
     const target = confinePath(path);
     let size = 0;
     const err: Buffer[] = [];
     const exit = await this.#ws.exec(ref, script(READ, [target]), {
+      // A promise from onChunk (its reader is behind) pauses the read: `cat` blocks behind the SSH window.
       onStdout: (b) => {
         size += b.length;
-        onChunk(b);
+        return onChunk(b);
       },
       onStderr: (b) => err.push(b),
       ...(signal ? { signal } : {}),

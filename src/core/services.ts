@@ -8,10 +8,15 @@ import { NexusError } from "./errors.ts";
 import { SUPERVISOR_PATH } from "./supervisor.ts";
 import { pollUntil } from "../kernel/poll.ts";
 import { LineSplitter } from "../kernel/lines.ts";
+import { Acks } from "../kernel/ack.ts";
 
-/** A shell in the workspace, as the `nexus` user (the daemon's own connection: no user activity). */
+/**
+ * A shell in the workspace, as the `nexus` user (the daemon's own connection: no user activity).
+ * `onStdout` may answer a promise while its reader is behind: the shell's output pauses until it
+ * settles (ssh/pool.ts OutputAck), so the command in the workspace blocks writing.
+ */
 export interface WorkspaceShell {
-  run(script: string, opts?: { onStdout?: (b: Buffer) => void; signal?: AbortSignal }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  run(script: string, opts?: { onStdout?: (b: Buffer) => unknown; signal?: AbortSignal }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }
 
 export type ServiceStatus = "starting" | "running" | "healthy" | "unhealthy" | "stopped";
@@ -159,16 +164,24 @@ export function sinceTimestamp(since: string): string {
   return new Date(since).toISOString();
 }
 
-/** The last `tail` lines of a service's log, then (with follow) new lines until the signal aborts. */
+/**
+ * The last `tail` lines of a service's log, then (with follow) new lines until the signal aborts.
+ * `onEntry` may answer a promise while its reader is behind: the log's reader in the workspace then
+ * waits (back-pressure), so the daemon holds no more than the SSH window for a slow reader. The
+ * service itself never waits for its log: a reader more than the kept log (two files of 8 MiB)
+ * behind misses what was rotated away meanwhile, as `tail -F` would.
+ */
 export async function serviceLogs(
   sh: WorkspaceShell,
   name: string,
   opts: { tail: number; follow: boolean; signal?: AbortSignal },
-  onEntry: (e: LogEntry) => void,
+  onEntry: (e: LogEntry) => unknown,
 ): Promise<void> {
   const split = new LineSplitter();
+  const acks = new Acks();
   const onStdout = (b: Buffer) => {
-    for (const line of split.push(b)) onEntry(parseLogLine(name, line));
+    for (const line of split.push(b)) acks.add(onEntry(parseLogLine(name, line)));
+    return acks.ack();
   };
   try {
     await sh.run(python(["logs", name, String(opts.tail), ...(opts.follow ? ["follow"] : [])]), { onStdout, ...(opts.signal ? { signal: opts.signal } : {}) });

@@ -218,7 +218,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     }),
     GetServiceLogs: serverStream("GetServiceLogs", async (req, call, signal) => {
       const name = requireField(req.serviceName, "service_name");
-      await ws.serviceLogs(id(req), name, { tail: req.tail > 0 ? req.tail : 100, follow: req.follow === true, signal, ...(req.since ? { since: req.since } : {}) }, (e) => call.write(e));
+      await ws.serviceLogs(id(req), name, { tail: req.tail > 0 ? req.tail : 100, follow: req.follow === true, signal, ...(req.since ? { since: req.since } : {}) }, (e) => (call.write(e) ? undefined : drained(call, signal)));
     }),
     RestartService: unary("RestartService", async (req) => {
       const started = Date.now();
@@ -271,7 +271,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     ListSessions: unary("ListSessions", async (req) => ({ sessions: (await sessionsOf(d).list(req.workspaceId || undefined)).map(toGrpcSession) })),
     AttachSession: serverStream("AttachSession", async (req, call, signal) => {
       const sid = requireField(req.sessionId, "session_id");
-      const end = await sessionsOf(d).follow(sid, { tail: req.tail > 0 ? req.tail : 1000, signal }, (lines) => call.write({ stdout: lines.join("\n") + "\n" }));
+      const end = await sessionsOf(d).follow(sid, { tail: req.tail > 0 ? req.tail : 1000, signal }, (lines) => (call.write({ stdout: lines.join("\n") + "\n" }) ? undefined : drained(call, signal)));
       if (end.reason === "exited" && end.exitCode !== null) call.write({ exitCode: end.exitCode });
     }),
     KillSession: unary("KillSession", async (req) => {
@@ -282,10 +282,12 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     StreamFile: serverStream("StreamFile", async (req, call, signal) => {
       const ref = id(req);
       let offset = 0;
-      // Messages of chunk_size bytes (the last one shorter), then an empty one with eof.
+      // Messages of chunk_size bytes (the last one shorter), then an empty one with eof. A full call
+      // pauses the read until 'drain' (back-pressure: the file's `cat` waits behind the SSH window).
       const out = rechunk(chunkSize(req.chunkSize), (data) => {
-        call.write({ data, offset, eof: false });
+        const more = call.write({ data, offset, eof: false });
         offset += data.length;
+        return more ? undefined : drained(call, signal);
       });
       await d.files.readFile(ref, req.path, (b) => out.push(b), signal);
       out.flush();

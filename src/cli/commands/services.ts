@@ -3,6 +3,7 @@ import { EXIT_CODES } from "../exit-codes.ts";
 import type { ServiceHealthView, ServiceView } from "../../core/types.ts";
 import type { CliContext } from "../context.ts";
 import { dim, green, red, table, writeOut, yellow } from "../output.ts";
+import { unwrittenMarks } from "../unwritten.ts";
 
 const path = (ws: string, rest = "") => `/api/v1/workspaces/${encodeURIComponent(ws)}${rest}`;
 
@@ -55,13 +56,16 @@ async function logsCommand(ctx: CliContext, args: string[], flags: { tail?: numb
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once("SIGINT", onSigint);
+  // A slow reader of our stdout holds the next read, and the daemon pauses the log's reading (unwritten.ts).
+  const wrote = unwrittenMarks();
   try {
     await client.stream("GET", path(ws, `/services/${encodeURIComponent(svc)}/logs${query}`), undefined, (e) => {
       if (e.type === "resumed") void ctx.log(resumedLine(ws, e));
-      if (e.type !== "log") return;
-      const line = ctx.json ? JSON.stringify(e) : `${dim(String(e.timestamp), ctx.color)} ${e.level === "error" ? red(String(e.message), ctx.color) : e.level === "warn" ? yellow(String(e.message), ctx.color) : String(e.message)}`;
-      void writeOut(line + "\n");
+      if (e.type !== "log") return undefined;
+      const line = (ctx.json ? JSON.stringify(e) : `${dim(String(e.timestamp), ctx.color)} ${e.level === "error" ? red(String(e.message), ctx.color) : e.level === "warn" ? yellow(String(e.message), ctx.color) : String(e.message)}`) + "\n";
+      return wrote(writeOut(line), line.length);
     }, abort.signal);
+    await writeOut("");
   } catch (err) {
     if (!abort.signal.aborted) throw err;
   } finally {

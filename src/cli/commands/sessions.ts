@@ -5,6 +5,7 @@ import type { SessionLogs, SessionView } from "../../core/sessions/types.ts";
 import type { CliContext } from "../context.ts";
 import { ago, dim, green, table, writeErr, writeOut, yellow } from "../output.ts";
 import { attachTerminal, parseDetachKey } from "../terminal.ts";
+import { unwrittenMarks } from "../unwritten.ts";
 
 const path = (id: string, rest = "") => `/api/v1/sessions/${encodeURIComponent(id)}${rest}`;
 
@@ -124,9 +125,13 @@ async function logsCommand(ctx: CliContext, id: string, flags: SessionFlags): Pr
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once("SIGINT", onSigint);
+  // A slow reader of our stdout holds the next read, and the daemon looks at the session less (unwritten.ts).
+  const wrote = unwrittenMarks();
   try {
     const end = await client.stream("GET", path(id, `/logs?tail=${tail}&follow=true`), undefined, (e) => {
-      if (e.type === "line") process.stdout.write((ctx.json ? JSON.stringify(e) : String(e.line)) + "\n");
+      if (e.type !== "line") return undefined;
+      const line = (ctx.json ? JSON.stringify(e) : String(e.line)) + "\n";
+      return wrote(writeOut(line), line.length);
     }, abort.signal);
     await writeOut("");
     if (end.reason === "exited") {

@@ -37,6 +37,7 @@ import {
 } from "./tmux.ts";
 import type { AttachEnd, CreateSessionInput, SessionLogs, SessionView, TerminalAttach, TerminalSize } from "./types.ts";
 import { sleep } from "../../kernel/poll.ts";
+import { waitAck } from "../../kernel/ack.ts";
 
 export interface SessionServiceDeps {
   workspaces: WorkspaceService;
@@ -216,9 +217,12 @@ export class SessionService {
 
   /**
    * The last `tail` lines, then each new line as it is printed, until the command finishes (its exit
-   * code), the session is killed, or `signal` aborts.
+   * code), the session is killed, or `signal` aborts. A promise from `onLines` (its reader is behind)
+   * holds the next look at tmux until it settles: the daemon holds one capture at most for a slow
+   * reader. The session's program is not slowed (tmux reads its terminal whatever we do), so a reader
+   * more than tmux's history behind misses the lines that scrolled out of it meanwhile.
    */
-  async follow(id: string, opts: { tail: number; signal?: AbortSignal }, onLines: (lines: string[]) => void): Promise<AttachEnd> {
+  async follow(id: string, opts: { tail: number; signal?: AbortSignal }, onLines: (lines: string[]) => unknown): Promise<AttachEnd> {
     const { r } = await this.#locate(id, { resume: true });
     let start: { tail: number } | { from: number } = { tail: opts.tail };
     let first = true;
@@ -235,7 +239,7 @@ export class SessionService {
       const step = followStep(res.stdout);
       const lines = first && step.finished ? step.lines.slice(-opts.tail) : step.lines;
       first = false;
-      if (lines.length > 0) onLines(lines);
+      if (lines.length > 0) await waitAck(onLines(lines));
       if (step.finished) return { sessionId: id, reason: "exited", exitCode: step.exitCode };
       start = { from: step.next };
       await sleep(FOLLOW_INTERVAL_MS, opts.signal);

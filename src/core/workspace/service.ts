@@ -224,7 +224,7 @@ export class WorkspaceService {
   listServices(ref: string): Promise<{ workspaceId: string; services: ServiceView[] }> {
     return this.#services.listServices(ref);
   }
-  async serviceLogs(ref: string, service: string, opts: { tail: number; follow: boolean; since?: string; signal?: AbortSignal; onResumed?: (r: Resumed) => void }, onEntry: (e: LogEntry) => void): Promise<void> {
+  async serviceLogs(ref: string, service: string, opts: { tail: number; follow: boolean; since?: string; signal?: AbortSignal; onResumed?: (r: Resumed) => void }, onEntry: (e: LogEntry) => unknown): Promise<void> {
     const resumed = await this.#wake.ifPaused(ref);
     if (resumed) opts.onResumed?.(resumed);
     return this.#services.serviceLogs(ref, service, opts, onEntry);

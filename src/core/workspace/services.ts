@@ -260,14 +260,14 @@ export class WorkspaceServices {
     return { workspaceId: r.id, services };
   }
 
-  /** A service's log: the last `tail` lines, then new ones while `follow` (until the signal aborts). */
-  async serviceLogs(ref: string, service: string, opts: { tail: number; follow: boolean; since?: string; signal?: AbortSignal }, onEntry: (e: LogEntry) => void): Promise<void> {
+  /** A service's log: the last `tail` lines, then new ones while `follow` (until the signal aborts); a promise from onEntry pauses the log's reading (back-pressure). */
+  async serviceLogs(ref: string, service: string, opts: { tail: number; follow: boolean; since?: string; signal?: AbortSignal }, onEntry: (e: LogEntry) => unknown): Promise<void> {
     const r = this.#c.resolve(ref);
     this.#serviceDefinition(r, this.#c.project(r), service);
     // `since`: a timestamp, or a duration back from now (10m); entries older than it are left out.
     const since = opts.since !== undefined ? sinceTimestamp(opts.since) : undefined;
     requireRunning(r, "read its service logs");
-    await serviceLogs(await this.#channel.serviceShell(r), service, opts, since ? (e) => void (e.timestamp >= since && onEntry(e)) : onEntry);
+    await serviceLogs(await this.#channel.serviceShell(r), service, opts, since ? (e) => (e.timestamp >= since ? onEntry(e) : undefined) : onEntry);
   }
 
   /** Stops and starts one service with its current definition; answers once it is ready (or after the timeout). */

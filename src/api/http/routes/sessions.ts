@@ -5,6 +5,7 @@ import { AttachSessionInput, CreateSessionInput, ListSessionsQuery, SendSessionI
 import type { SessionService } from "../../../core/sessions/service.ts";
 import { readJson } from "../errors.ts";
 import { ndjsonResponse, wantsStream } from "../ndjson.ts";
+import { Acks } from "../../../kernel/ack.ts";
 
 /** Lines of scrollback the text attach starts with, unless asked otherwise. */
 const ATTACH_TAIL = 1000;
@@ -52,7 +53,12 @@ export function sessionRoutes(sessions: SessionService): Hono {
           for (const line of logs.lines) send({ type: "line", line });
           return { sessionId: id, status: logs.status, exitCode: logs.exitCode };
         }
-        const end = await sessions.follow(id, { tail, signal }, (lines) => lines.forEach((line) => send({ type: "line", line })));
+        // The client behind (send's promise) holds the next look at the session (back-pressure).
+        const end = await sessions.follow(id, { tail, signal }, (lines) => {
+          const acks = new Acks();
+          for (const line of lines) acks.add(send({ type: "line", line }));
+          return acks.ack();
+        });
         return end;
       }, c.req.raw.signal);
     }
