@@ -1,4 +1,4 @@
-// Back-pressure from our own stdout to a daemon stream (`nexus services logs -f`, `nexus sessions logs -f`):
+// Back-pressure from our own stdout to a daemon stream (`nexus exec`, `nexus services logs -f`, `nexus sessions logs -f`):
 // a promise returned to client.stream's onEvent holds the next read, and the daemon then pauses the source.
 
 /** Output handed to stdout/stderr but not written yet, before the CLI stops reading more. */

@@ -7,6 +7,7 @@ import { stdinBody, stdinMode, unlessEnded } from "../exec-stdin.ts";
 import { isTerminal, writeErr, writeOut } from "../output.ts";
 import { stdinStream } from "../../runtime/stdio.ts";
 import { resumedLine } from "./services.ts";
+import { unwrittenMarks } from "../unwritten.ts";
 
 /** Runs a command in the workspace over SSH; its stdout/stderr stream through, and its exit code becomes ours. */
 export async function execCommand(
@@ -51,21 +52,8 @@ export async function execCommand(
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   let resumed: { durationMs: number } | undefined;
-  // Output handed to stdout/stderr is marked every MAX_UNWRITTEN_BYTES; when the previous mark is not
-  // written yet, the next read waits for it. So a slow reader of our output slows the command (the
-  // daemon pauses it) instead of growing us, at one promise per mark rather than per chunk.
-  let sinceMark = 0;
-  let mark: { written: boolean; done: Promise<void> } | undefined;
-  const written = (done: Promise<void>, n: number): Promise<void> | undefined => {
-    sinceMark += n;
-    if (sinceMark < MAX_UNWRITTEN_BYTES) return undefined;
-    sinceMark = 0;
-    const previous = mark;
-    const next = { written: false, done };
-    void done.then(() => void (next.written = true));
-    mark = next;
-    return previous && !previous.written ? previous.done : undefined;
-  };
+  // A slow reader of our stdout or stderr holds the next read, and the daemon pauses the command (unwritten.ts).
+  const written = unwrittenMarks();
   try {
     const result = await client.stream(
       "POST",
@@ -100,9 +88,6 @@ export async function execCommand(
     process.off("SIGINT", onSigint);
   }
 }
-
-/** Output of the command held by the CLI for a slow stdout or stderr before it stops reading more. */
-const MAX_UNWRITTEN_BYTES = 1024 * 1024;
 
 export function toList<T>(v: T | T[] | undefined): T[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
