@@ -14,7 +14,9 @@ the agent does what the line would (the same environment, the program found on P
 failure to the shell, so an error reads and exits as it does over SSH.
 
 Each connection (a direct-streamlocal channel of the daemon's pooled SSH connection) carries one
-request. Frames both ways: type (1 byte), length (4 bytes, big-endian), payload.
+request; the daemon opens one ahead for its next command, so a connection may wait idle for its
+request (a replaced agent closes those). Stdin may come right behind the request, before "s".
+Frames both ways: type (1 byte), length (4 bytes, big-endian), payload.
   daemon -> agent   R {"line", "tag", "plain"?: {"argv", "cwd", "env"}}  run a command (first frame)
                     K {"tag"}  kill one (first frame)
                     I bytes  stdin    E  end of stdin
@@ -38,6 +40,12 @@ SHELL_OWN = ("NEXUS_EXEC_ID", "SHLVL", "PWD", "OLDPWD", "_")
 
 running = {}  # tag -> process group of a command that runs now
 running_lock = threading.Lock()
+# Connections waiting for their request (a daemon opens one ahead for its next command): replaced, the
+# agent closes them, so that daemon's next command opens a channel to the new agent instead.
+waiting = set()
+waiting_lock = threading.Lock()
+# How long a connection accepted after the agent was replaced may take to send its request.
+QUEUED_REQUEST_S = 2.0
 
 
 class Closed(Exception):
@@ -257,13 +265,29 @@ class Command:
         self.proc.wait()
 
 
-def serve_one(conn, base_env, shell, home, my_uid):
+def serve_one(conn, base_env, shell, home, my_uid, queued=False):
     try:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         _pid, uid, _gid = struct.unpack("3i", creds)
         if uid != my_uid:
             return
-        kind, payload = read_frame(conn)
+        if queued:
+            # Accepted after this agent was replaced: a request already sent is served, an idle one is not.
+            conn.settimeout(QUEUED_REQUEST_S)
+        else:
+            with waiting_lock:
+                waiting.add(conn)
+        try:
+            kind, payload = read_frame(conn)
+        finally:
+            with waiting_lock:
+                # Closed by the replacement meanwhile: its request (if one came whole) is not taken, so the
+                # daemon, without an "a", runs it over SSH; it runs once either way.
+                shut = not queued and conn not in waiting
+                waiting.discard(conn)
+        if shut:
+            return
+        conn.settimeout(None)
         req = json.loads(payload.decode("utf-8"))
         tag = req.get("tag")
         if not isinstance(tag, str) or not TAG.match(tag):
@@ -325,7 +349,15 @@ def serve(listener, path, own):
     except Stop:
         pass
     # Replaced: connections already queued here are still served (the new agent holds the path now),
-    # the commands that run now finish in their threads, and no new ones come.
+    # the commands that run now finish in their threads, and no new ones come. Connections that wait
+    # for a request are closed.
+    with waiting_lock:
+        for conn in waiting:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        waiting.clear()
     listener.setblocking(False)
     while True:
         try:
@@ -333,7 +365,7 @@ def serve(listener, path, own):
         except OSError:
             break
         conn.setblocking(True)
-        threading.Thread(target=serve_one, args=(conn, env, shell, home, my_uid), daemon=False).start()
+        threading.Thread(target=serve_one, args=(conn, env, shell, home, my_uid, True), daemon=False).start()
     listener.close()
     # Each start has a socket of its own: this one's goes with it.
     try:

@@ -19,7 +19,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Duplex } from "node:stream";
 import AGENT_SOURCE from "./exec-agent.py" with { type: "text" };
-import { AgentProtocolError, FrameDecoder, requestFrame, stdinFrames, encodeFrame, type AgentFrame } from "./exec-agent-frames.ts";
+import { AgentProtocolError, FrameDecoder, MAX_FRAME, requestFrame, stdinFrames, encodeFrame, type AgentFrame } from "./exec-agent-frames.ts";
 import type { ExecExit, ExecStreams, OutputAck, SshTarget } from "./pool.ts";
 import type { PlainCommand } from "./quote.ts";
 import { drained } from "./drained.ts";
@@ -50,7 +50,13 @@ export interface AgentTransport {
   openSocket(key: string, target: SshTarget, path: string): Promise<Duplex>;
 }
 
-type AgentState = { state: "starting" } | { state: "ready"; socket: string } | { state: "unavailable"; why: string; retryAt: number };
+/**
+ * A ready agent may hold a spare: a channel to its socket opened ahead (after its start, and after each
+ * command), so the next command writes its request at once instead of waiting for the channel's open
+ * round trip. The agent waits on it for a request like on any other connection; it goes with the entry.
+ */
+type Ready = { state: "ready"; socket: string; spare?: Duplex; opening?: boolean };
+type AgentState = { state: "starting" } | Ready | { state: "unavailable"; why: string; retryAt: number };
 /** After a failed start, the SSH path alone for this long (an image without python3 is not asked every command). */
 const RETRY_START_MS = 60_000;
 
@@ -73,6 +79,8 @@ export class ExecAgents {
 
   /** The login environment changed or the container stopped: the next command starts a new agent. */
   forget(workspaceKey: string): void {
+    const known = this.#agents.get(workspaceKey);
+    if (known?.state === "ready") takeSpare(known)?.destroy();
     this.#agents.delete(workspaceKey);
     this.#starts.delete(workspaceKey);
   }
@@ -111,7 +119,9 @@ export class ExecAgents {
       )
       .then((next: AgentState) => {
         // Forgotten meanwhile (new secrets, a stop): this answer is about an old login.
-        if (this.#agents.get(key) === entry) this.#agents.set(key, next);
+        if (this.#agents.get(key) !== entry) return;
+        this.#agents.set(key, next);
+        if (next.state === "ready") this.#openSpare(key, target, next);
       });
     this.#starts.set(key, p);
     return p;
@@ -131,19 +141,48 @@ export class ExecAgents {
       return { fallback: "the exec agent is starting" };
     }
     if (known.state !== "ready") return { fallback: `the exec agent is ${this.state(key)}` };
-    let channel: Duplex;
-    try {
-      channel = await this.#t.openSocket(key, target, known.socket);
-    } catch (err) {
-      // Gone (the container restarted, the agent died): a new one for the next command.
-      if (this.#agents.get(key) === known) this.forget(key);
-      return { fallback: `the exec agent did not answer: ${(err as Error).message}` };
+    let channel = takeSpare(known);
+    if (!channel) {
+      try {
+        channel = await this.#t.openSocket(key, target, known.socket);
+      } catch (err) {
+        // Gone (the container restarted, the agent died): a new one for the next command.
+        if (this.#agents.get(key) === known) this.forget(key);
+        return { fallback: `the exec agent did not answer: ${(err as Error).message}` };
+      }
     }
+    // The next command's channel opens once this one's has closed (off this command's path).
+    channel.once("close", () => this.#openSpare(key, target, known));
     const tag = randomUUID();
     const line = `export NEXUS_EXEC_ID=${tag}; ${commandLine}`;
     return this.#run(channel, { line, tag, ...(plain ? { plain } : {}) }, streams, () => this.#kill(key, target, known.socket, tag), () => {
       if (this.#agents.get(key) === known) this.forget(key);
     });
+  }
+
+  /** Opens the spare channel of a ready agent (one at most); it is dropped when the agent closes it while idle. */
+  #openSpare(key: string, target: SshTarget, known: Ready): void {
+    if (known.spare || known.opening || this.#agents.get(key) !== known) return;
+    known.opening = true;
+    this.#t.openSocket(key, target, known.socket).then(
+      (channel) => {
+        known.opening = false;
+        if (known.spare || this.#agents.get(key) !== known) return void channel.destroy();
+        // Closed while idle (the agent was replaced, the connection went): the next command opens its own.
+        const gone = () => {
+          if (known.spare !== channel) return;
+          known.spare = undefined;
+          channel.destroy();
+        };
+        channel.once("end", gone);
+        channel.once("close", gone);
+        channel.once("error", gone);
+        idle.set(channel, gone);
+        known.spare = channel;
+      },
+      // Not reachable now: the next command opens a channel itself, and decides (as without a spare).
+      () => void (known.opening = false),
+    );
   }
 
   /** Kills the command tagged `tag` (its process group, and whatever carries the tag) over a second channel. */
@@ -204,8 +243,8 @@ export class ExecAgents {
           case "started":
             if (started) throw new AgentProtocolError("a second start frame");
             started = true;
-            // Stdin only once the command runs: before that, a fallback to SSH must find it untouched.
-            void feed(channel, streams.stdin, () => settled);
+            // Streamed stdin only once the command runs: before that, a fallback to SSH must find it untouched.
+            if (!sentAhead) void feed(channel, streams.stdin, () => settled);
             return;
           case "refused":
             // No process could be made: the SSH path tries again and answers RESOURCE_EXHAUSTED if it must.
@@ -252,7 +291,16 @@ export class ExecAgents {
       channel.on("close", closed);
       channel.on("end", closed);
       channel.on("error", () => closed());
-      channel.write(requestFrame("R", request));
+      // Stdin given whole (or none) goes with the request: a fallback to SSH still has it, and the agent
+      // gets its end without waiting for a round trip (one write, so one SSH packet for a small one).
+      const stdin = streams.stdin;
+      const sentAhead = stdin === undefined || stdin instanceof Uint8Array;
+      if (!sentAhead) channel.write(requestFrame("R", request));
+      else if (stdin === undefined || stdin.length <= MAX_FRAME) channel.write(Buffer.concat([requestFrame("R", request), ...(stdin?.length ? stdinFrames(stdin) : []), encodeFrame("E")]));
+      else {
+        channel.write(requestFrame("R", request));
+        void feed(channel, stdin, () => settled);
+      }
     });
   }
 }
@@ -276,6 +324,24 @@ async function feed(channel: Duplex, stdin: ExecStreams["stdin"], settled: () =>
     // The caller's input failed (its client went away): the command sees end of file.
   }
   if (!settled() && !channel.destroyed) channel.write(encodeFrame("E"));
+}
+
+/** The idle listeners of each spare channel, removed when a command takes it. */
+const idle = new WeakMap<Duplex, () => void>();
+
+/** The agent's spare channel, taken (for a command, or to close it); none when it has closed meanwhile. */
+function takeSpare(known: Ready): Duplex | undefined {
+  const channel = known.spare;
+  known.spare = undefined;
+  if (!channel) return undefined;
+  const gone = idle.get(channel);
+  if (gone) {
+    idle.delete(channel);
+    channel.off("end", gone);
+    channel.off("close", gone);
+    channel.off("error", gone);
+  }
+  return channel.destroyed || channel.readableEnded || channel.writableEnded ? (channel.destroy(), undefined) : channel;
 }
 
 function lost(message: string): NexusError {

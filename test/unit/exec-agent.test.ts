@@ -127,7 +127,7 @@ function localExec(line: string, streams: ExecStreams): Promise<ExecExit> {
 }
 
 /** The daemon's side over local sockets: the socket's folder stands for /run/nexus/secrets. */
-function localTransport(opened: string[] = []): AgentTransport {
+function localTransport(opened: string[] = [], connected: Socket[] = []): AgentTransport {
   return {
     exec: (_key, _target, line, streams) => localExec(line.replaceAll("/run/nexus/secrets", sockets), streams),
     openSocket: (_key, _target, path) =>
@@ -135,7 +135,10 @@ function localTransport(opened: string[] = []): AgentTransport {
         const local = path.replace("/run/nexus/secrets", sockets);
         opened.push(local);
         const s: Socket = connect(local);
-        s.once("connect", () => resolve(s));
+        s.once("connect", () => {
+          connected.push(s);
+          resolve(s);
+        });
         s.once("error", reject);
       }),
   };
@@ -143,8 +146,8 @@ function localTransport(opened: string[] = []): AgentTransport {
 
 const target = { host: "127.0.0.1", port: 22, username: "nexus", hostPublicKey: "" };
 
-async function readyAgents(opened: string[] = []): Promise<ExecAgents> {
-  const agents = new ExecAgents(localTransport(opened), signalNumber);
+async function readyAgents(opened: string[] = [], connected: Socket[] = []): Promise<ExecAgents> {
+  const agents = new ExecAgents(localTransport(opened, connected), signalNumber);
   await agents.start("ws", target);
   expect(agents.state("ws")).toBe("ready");
   const pid = Number(readFileSync(join(sockets, "exec-agent", "agent.pid"), "utf8").split(" ")[0]);
@@ -293,6 +296,39 @@ describe.skipIf(!hasPython)("the agent (host python3)", () => {
     expect((await run(second, ["echo", "hi"])).stdout).toBe("hi\n");
     // The first one's agent is gone: its next command is left to SSH, and it starts a new one.
     expect(await first.exec("ws", target, "true", {})).toEqual({ fallback: expect.stringContaining("did not answer") });
+  }, LONG);
+});
+
+describe.skipIf(!hasPython)("the channel opened ahead (host python3)", () => {
+  test("a command writes its request on a channel opened before it came; the next one opens after it", async () => {
+    const opened: string[] = [];
+    const connected: Socket[] = [];
+    const agents = await readyAgents(opened, connected);
+    await until("the channel opened ahead", () => connected.length, (n) => n === 1, LONG);
+    for (let i = 0; i < 3; i++) {
+      const before = opened.length;
+      const p = run(agents, ["echo", String(i)]);
+      // Nothing opened for it: it took the one waiting.
+      expect(opened.length).toBe(before);
+      expect((await p).stdout).toBe(`${i}\n`);
+      await until("the next channel opened ahead", () => connected.length, (n) => n === before + 1, LONG);
+    }
+    // Forgotten (new secrets, a stop): the one waiting is closed with it.
+    const waiting = connected.at(-1)!;
+    agents.forget("ws");
+    expect(waiting.destroyed).toBe(true);
+  }, LONG);
+
+  test("a replaced agent closes the channels that wait for a request, then exits; the old daemon's next command does not reach it", async () => {
+    const connected: Socket[] = [];
+    const first = await readyAgents([], connected);
+    await until("the channel opened ahead", () => connected.length, (n) => n === 1, LONG);
+    const oldPid = Number(readFileSync(join(sockets, "exec-agent", "agent.pid"), "utf8").split(" ")[0]);
+    const second = await readyAgents();
+    await until("the waiting channel to be closed", () => connected[0]!.readableEnded || connected[0]!.destroyed, Boolean, LONG);
+    await until("the old agent to exit", () => gone(oldPid), Boolean, LONG);
+    expect(await first.exec("ws", target, "true", {})).toEqual({ fallback: expect.stringContaining("did not answer") });
+    expect((await run(second, ["echo", "hi"])).stdout).toBe("hi\n");
   }, LONG);
 });
 
