@@ -357,6 +357,12 @@ def cmd_logs(name, tail, follow=False):
             st = os.stat(path)
             if st.st_ino != ino or f is None:
                 if f:
+                    # Rotated: what was appended to the old file after our last read comes first (a
+                    # reader held back by a slow client may be megabytes behind it).
+                    rest = f.read()
+                    if rest:
+                        out.write(rest)
+                        out.flush()
                     f.close()
                 f = open(path, "rb")
                 if ino is not None:
