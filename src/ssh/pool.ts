@@ -7,6 +7,7 @@ import { ConnectionGroup, type Client, type Pooled } from "./connection-group.ts
 import { publicKeyBlob } from "./keys.ts";
 import { pollUntil, retry } from "../kernel/poll.ts";
 import { pausedWhileBehind } from "./output-pause.ts";
+import { isThenable } from "../kernel/ack.ts";
 import { ExecAgents } from "./exec-agent.ts";
 import type { PlainCommand } from "./quote.ts";
 import { drained } from "./drained.ts";
@@ -75,7 +76,8 @@ export interface PtySize {
 
 /** A command running on a pseudo-terminal channel. */
 export interface PtyChannel {
-  onData(fn: (chunk: Buffer) => void): void;
+  /** A promise from `fn` (its reader is behind) pauses the terminal's output until it settles, as exec's OutputAck. */
+  onData(fn: (chunk: Buffer) => OutputAck): void;
   write(data: string | Buffer): void;
   resize(size: PtySize): void;
   close(): void;
@@ -326,11 +328,28 @@ export class SshPool {
           });
         });
         done.catch(() => {}); // the caller may never wait on it (it closed the terminal itself)
+        // A terminal client (tmux attach) blocked behind the SSH window is what tmux expects of a slow
+        // terminal: it stops drawing for it and redraws once it reads again.
+        let behind = 0;
+        const resume = () => {
+          if (--behind <= 0) channel.resume();
+        };
         resolve({
-          onData: (fn) => void channel.on("data", fn),
+          onData: (fn) =>
+            void channel.on("data", (chunk: Buffer) => {
+              const ack = fn(chunk);
+              if (!isThenable(ack)) return;
+              if (behind++ === 0) channel.pause();
+              ack.then(resume, resume);
+            }),
           write: (data) => void channel.write(data),
           resize: (size) => void channel.setWindow(size.rows, size.cols, 0, 0),
-          close: () => void channel.close(),
+          close: () => {
+            // Whatever is still unread flows out unread, so the channel can close.
+            behind = 0;
+            channel.resume();
+            channel.close();
+          },
           done,
         });
       };

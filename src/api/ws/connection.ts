@@ -313,7 +313,7 @@ export class WsConnection {
     const t = await this.#sessions().attach(
       p.sessionId,
       { cols: p.cols, rows: p.rows, readOnly: p.readOnly, ...(p.scrollback !== undefined ? { scrollback: p.scrollback } : {}), ...(p.term ? { term: p.term } : {}) },
-      (data) => this.#output(id, p.sessionId, data),
+      (data) => this.#output(id, p.sessionId, data, signal),
     );
     this.#attaches.set(id, t);
     const onAbort = () => t.detach();
@@ -349,15 +349,18 @@ export class WsConnection {
     });
   }
 
-  #output(id: string, sessionId: string, data: string): void {
-    if (data === "") return;
+  /** Sends a terminal's output; past execPauseAbove queued, answers a promise that pauses the terminal until the queue drains. */
+  #output(id: string, sessionId: string, data: string, signal: AbortSignal): Promise<void> | undefined {
+    if (data === "") return undefined;
     if (this.#sock.bufferedAmount() > WS_LIMITS.closeAbove) {
       this.#d.log.warn(`ws: closing a connection ${WS_LIMITS.closeAbove} bytes behind`);
       this.#sock.close(1013, "client too slow");
       this.close();
-      return;
+      return undefined;
     }
     this.#send({ id, type: "session.output", payload: { sessionId, data } });
+    if (this.#sock.bufferedAmount() <= WS_LIMITS.execPauseAbove) return undefined;
+    return this.#drained(signal);
   }
 
   #event(e: WorkspaceEvent): void {

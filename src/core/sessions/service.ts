@@ -282,7 +282,7 @@ export class SessionService {
    * user's own scrollback), then tmux draws the screen and everything after it, live. Input and window
    * size go through the returned handle. A finished console session is removed when its attach ends.
    */
-  async attach(id: string, opts: TerminalSize & { readOnly?: boolean; scrollback?: number; term?: string }, onOutput: (data: string) => void): Promise<TerminalAttach> {
+  async attach(id: string, opts: TerminalSize & { readOnly?: boolean; scrollback?: number; term?: string }, onOutput: (data: string) => unknown): Promise<TerminalAttach> {
     const { r } = await this.#locate(id, { resume: true, trustIndex: true });
     const scrollback = opts.scrollback ?? ATTACH_SCROLLBACK;
     const size = { cols: clampSize(opts.cols, 20, 1000), rows: clampSize(opts.rows, 5, 500) };
@@ -298,9 +298,10 @@ export class SessionService {
     const decoder = new StringDecoder("utf8");
     const held: Buffer[] = [];
     let flowing = false;
+    // A promise from onOutput (the client is behind) pauses the terminal channel (back-pressure).
     pty.onData((b) => {
-      if (!flowing) held.push(b);
-      else onOutput(decoder.write(b));
+      if (!flowing) return void held.push(b);
+      return onOutput(decoder.write(b));
     });
     const lines = history.replace(/\n$/, "");
     // Rows of blank lines push the history up into the terminal's scrollback before tmux clears the screen.
