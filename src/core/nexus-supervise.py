@@ -352,6 +352,9 @@ def cmd_logs(name, tail, follow=False):
     f = None
     ino = None
     pos = os.path.getsize(path) if os.path.exists(path) else 0
+    # Read and written in pieces: a slow client (back-pressure) then holds this process in a write
+    # of 64 KiB, not of the whole unread log held in memory.
+    piece = 64 * 1024
     while True:
         try:
             st = os.stat(path)
@@ -359,8 +362,7 @@ def cmd_logs(name, tail, follow=False):
                 if f:
                     # Rotated: what was appended to the old file after our last read comes first (a
                     # reader held back by a slow client may be megabytes behind it).
-                    rest = f.read()
-                    if rest:
+                    for rest in iter(lambda: f.read(piece), b""):
                         out.write(rest)
                         out.flush()
                     f.close()
@@ -369,11 +371,12 @@ def cmd_logs(name, tail, follow=False):
                     pos = 0  # rotated: the new file from its start
                 ino = st.st_ino
                 f.seek(pos)
-            data = f.read()
+            data = f.read(piece)
             if data:
                 out.write(data)
                 out.flush()
                 pos = f.tell()
+                continue  # more may be there already
         except OSError:
             pass
         time.sleep(0.2)
