@@ -86,19 +86,38 @@ async function sh(script: string, ...args: string[]): Promise<string> {
 
 /**
  * A source in the workspace, found by its command line: the bytes it has written so far, or
- * undefined when none runs. The pattern is quoted apart so this script's own command line does not match.
+ * undefined when none runs; and whether it is behind what it reads (its file's read position before
+ * the file's end, or still on a log file rotated away). The patterns are quoted apart so the probing
+ * script's own command line does not match.
  */
 interface Source {
   what: string;
   written(): Promise<number | undefined>;
+  behind(): Promise<boolean>;
 }
-const logReader = (service: string): Source => ({
-  what: `the log reader of ${service}`,
-  written: async () => first(await sh(`for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in *nexus-super"vise logs $1 "*) awk '/^wchar/ {print $2}' $p/io;; esac; done`, service)),
-});
+const FIND = (pattern: string, then: string) => `for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in ${pattern}) ${then};; esac; done`;
+/** Per open file of the source under $2: its path, read position, and the size of the file now at $3. */
+const POSITIONS = `for fd in $p/fd/*; do l=$(readlink $fd); case "$l" in "$2"*) echo "$l $(awk '/^pos:/ {print $2}' $p/fdinfo/\${fd##*/}) $(stat -c %s "$3")";; esac; done`;
+async function behindIn(pattern: string, arg: string, under: string, current: string): Promise<boolean> {
+  const rows = (await sh(FIND(pattern, POSITIONS), arg, under, current)).trim().split("\n").filter(Boolean);
+  return rows.some((row) => {
+    const [path, pos, size] = row.split(" ");
+    return path !== current || Number(pos) < Number(size);
+  });
+}
+const logReader = (service: string): Source => {
+  const pattern = `*nexus-super"vise logs $1 "*`;
+  const log = `/home/nexus/.local/state/nexus/services/${service}/service.log`;
+  return {
+    what: `the log reader of ${service}`,
+    written: async () => first(await sh(FIND(pattern, `awk '/^wchar/ {print $2}' $p/io`), service)),
+    behind: () => behindIn(pattern, service, log, log),
+  };
+};
 const fileReader: Source = {
   what: "the file's cat",
-  written: async () => first(await sh(`for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in "cat -- /workspace/big."*) awk '/^wchar/ {print $2}' $p/io;; esac; done`)),
+  written: async () => first(await sh(FIND(`"cat -- /workspace/big."*`, `awk '/^wchar/ {print $2}' $p/io`))),
+  behind: () => behindIn(`"cat -- /workspace/big."*`, "", "/workspace/big.txt", "/workspace/big.txt"),
 };
 function first(out: string): number | undefined {
   const t = out.trim();
@@ -140,7 +159,9 @@ function restLogs(service: string): SlowReader {
   const done = (async () => {
     let error: string | undefined;
     try {
-      const res = await fetch(`http://127.0.0.1:${daemon.port}/api/v1/workspaces/bps/services/${service}/logs?follow=true&tail=0`, { headers: { authorization: `Bearer ${daemon.token()}` }, signal: abort.signal });
+      // Over the unix socket: loopback TCP would hold ~10 MiB of the stream in its buffers, outside the
+      // daemon and before the log reader is held, in a log of 15.6 MB.
+      const res = await fetch(`http://nexus/api/v1/workspaces/bps/services/${service}/logs?follow=true&tail=0`, { unix: join(home, "daemon.sock"), signal: abort.signal } as RequestInit);
       const reader = res.body!.getReader();
       const decoder = new TextDecoder();
       let pending = "";
@@ -263,9 +284,10 @@ async function stall(surface: string, r: SlowReader, source: Source, total: numb
     { timeoutMs: 180_000, intervalMs: 300 },
   );
   console.log(`${surface}: stalled after ${(r.received() / MiB).toFixed(1)} MiB read; ${source.what} wrote ${((written.now ?? 0) / MiB).toFixed(1)} MiB of ${(total / MiB).toFixed(1)} MiB`);
-  // Still there, and blocked far from done: without back-pressure it writes all of it (the daemon queues).
+  // Still there, and blocked far from done: without back-pressure it reads and writes all of it (the daemon queues).
   expect(written.now).toBeDefined();
   expect(written.now!).toBeLessThan(bound);
+  expect(await source.behind()).toBe(true);
 }
 
 /** The log reader is there (a follower reads from where the log ends when it starts), then the service prints a run. */
@@ -387,11 +409,12 @@ async function runs(comm: string): Promise<boolean> {
   return (await sh(`for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = "$1" ] && echo y; done; true`, comm)).includes("y");
 }
 
-test("WebSocket session.attach: a terminal that stops reading while 20.9 MB scroll by stays attached, then sees the end", async () => {
-  const created = await rest("POST", "/api/v1/sessions", { workspace: "bps", command: "sh", args: ["-c", "while [ ! -e /tmp/go-session ]; do sleep 0.1; done; seq 1 3000000; echo END-OF-RUN; exec sleep 600"] });
+test("WebSocket session.attach: a terminal that stops reading while 50.9 MB scroll by stays attached, then sees the end", async () => {
+  const created = await rest("POST", "/api/v1/sessions", { workspace: "bps", command: "sh", args: ["-c", `while [ ! -e /tmp/go-session ]; do sleep 0.1; done; seq 1 ${SEQ_LAST}; echo END-OF-RUN; exec sleep 600`] });
   expect(created.status).toBe(201);
   const sessionId = ((await created.json()) as { id: string }).id;
-  const ws = new WebSocket(`ws://127.0.0.1:${daemon.port}/v1/ws?workspace=bps`);
+  // Over the unix socket (no auth message there): loopback TCP's buffers would hold ~10 MiB of the screen outside the daemon.
+  const ws = new WebSocket(`ws+unix://${join(home, "daemon.sock")}:/v1/ws?workspace=bps`);
   let text = "";
   let size = 0;
   let closed: number | undefined;
@@ -407,14 +430,13 @@ test("WebSocket session.attach: a terminal that stops reading while 20.9 MB scro
   ws.on("error", () => {});
   try {
     await new Promise<void>((resolve) => ws.on("open", () => resolve()));
-    ws.send(JSON.stringify({ type: "auth", token: daemon.token() }));
     ws.send(JSON.stringify({ id: "a", type: "session.attach", payload: { sessionId, cols: 120, rows: 40, readOnly: true } }));
     await until("the attach's first screen", () => size, (n) => n > 0, { timeoutMs: 120_000, intervalMs: 50 });
     await sh("touch /tmp/go-session");
     await until("the first MiB of the screen", () => size, (n) => n >= MiB, { timeoutMs: 120_000, intervalMs: 20 });
     ws.pause();
     await until("seq to finish", () => runs("seq"), (r) => !r, { timeoutMs: 300_000, intervalMs: 500 });
-    console.log(`session.attach: stalled after ${(size / MiB).toFixed(1)} MiB read; seq (20.9 MB) finished meanwhile`);
+    console.log(`session.attach: stalled after ${(size / MiB).toFixed(1)} MiB read; seq (50.9 MB) finished meanwhile`);
     ws.resume();
     await until("END-OF-RUN on the screen", () => text.includes("END-OF-RUN") || closed !== undefined, Boolean, { timeoutMs: 120_000, intervalMs: 100 });
     // Without back-pressure the daemon queued the screen and closed the connection (1013, client too slow).
