@@ -225,8 +225,9 @@ export function refsFingerprint(layout: OwnGitLayout, side: "own" | "host" | "bo
   return paths
     .map((p) => {
       try {
-        const st = lstatSync(p, { bigint: true });
-        return `${st.ino}:${st.mtimeNs}:${st.size}`;
+        // No exception for a missing file (packed-refs often is): this runs after every exec.
+        const st = lstatSync(p, { bigint: true, throwIfNoEntry: false });
+        return st ? `${st.ino}:${st.mtimeNs}:${st.size}` : "-";
       } catch {
         return "-";
       }

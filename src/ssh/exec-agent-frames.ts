@@ -27,7 +27,7 @@ export function encodeFrame(type: "R" | "K" | "I" | "E", payload: Uint8Array = n
 }
 
 /** A request frame: run `line` (the command tagged `tag`), or kill what runs with `tag`. */
-export function requestFrame(type: "R" | "K", body: { line?: string; tag: string; plain?: PlainCommand }): Buffer {
+export function requestFrame(type: "R" | "K", body: { line?: string; tag: string; plain?: PlainCommand; startNow?: boolean }): Buffer {
   return encodeFrame(type, Buffer.from(JSON.stringify(body)));
 }
 

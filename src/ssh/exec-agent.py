@@ -17,7 +17,9 @@ Each connection (a direct-streamlocal channel of the daemon's pooled SSH connect
 request; the daemon opens one ahead for its next command, so a connection may wait idle for its
 request (a replaced agent closes those). Stdin may come right behind the request, before "s".
 Frames both ways: type (1 byte), length (4 bytes, big-endian), payload.
-  daemon -> agent   R {"line", "tag", "plain"?: {"argv", "cwd", "env"}}  run a command (first frame)
+  daemon -> agent   R {"line", "tag", "plain"?: {"argv", "cwd", "env"}, "startNow"?}  run a command (first
+                       frame); "s" goes out with the first output or the exit (or after 5 ms), at once
+                       with startNow (the daemon waits for it to send stdin)
                     K {"tag"}  kill one (first frame)
                     I bytes  stdin    E  end of stdin
   agent -> daemon   a  taken (sent before any process is made: the connection ending after it and
@@ -29,7 +31,7 @@ Frames both ways: type (1 byte), length (4 bytes, big-endian), payload.
 Only the socket's owner reaches it: the folder's mode, and the peer's uid checked on every connection.
 (/run/nexus/secrets itself is the user's tmpfs, but after a container restart Docker leaves it 0755.)
 """
-import json, os, pwd, re, selectors, signal, socket, stat, struct, subprocess, sys, threading
+import json, os, pwd, re, selectors, signal, socket, stat, struct, subprocess, sys, threading, time
 
 MAX_FRAME = 1 << 20
 TAG = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -46,6 +48,13 @@ waiting = set()
 waiting_lock = threading.Lock()
 # How long a connection accepted after the agent was replaced may take to send its request.
 QUEUED_REQUEST_S = 2.0
+# How long "s" may wait to go out with the command's first output or its exit (one message, not two,
+# for a short command), unless the request says the daemon waits for it (streamed stdin). The login's
+# NEXUS_EXEC_AGENT_HOLD_MS changes it (the tests' way to see the two go out together on a slow machine).
+try:
+    START_HOLD_S = max(0.0, min(float(os.environ.get("NEXUS_EXEC_AGENT_HOLD_MS", "5")), 60000.0)) / 1000
+except ValueError:
+    START_HOLD_S = 0.005
 
 
 class Closed(Exception):
@@ -131,8 +140,13 @@ class Command:
         if self.proc is None:
             self.proc = spawn([os.path.basename(shell), "-c", req["line"]], shell, home, base_env)
 
+    # "s", while it waits to go out in front of the next frame.
+    held_start = None
+
     def send(self, data):
         with self.send_lock:
+            if self.held_start is not None:
+                data, self.held_start = self.held_start + data, None
             self.conn.sendall(data)
 
     def relay(self):
@@ -151,6 +165,7 @@ class Command:
                 sel.register(pidfd, selectors.EVENT_READ, b"p")
             except OSError:
                 pidfd = None
+        hold_until = time.monotonic() + START_HOLD_S
         inbuf = bytearray()  # bytes read from the connection, not yet parsed into frames
         pending = bytearray()  # stdin bytes for the command
         stdin_open, stdin_end, conn_open, exited = True, False, True, False
@@ -173,6 +188,15 @@ class Command:
                     sel.unregister(conn)
                 reading = want_read
             timeout = None if pidfd is not None or outputs else 0.05
+            if self.held_start is not None:
+                left = hold_until - time.monotonic()
+                if left <= 0:
+                    try:
+                        self.send(b"")
+                    except OSError:
+                        return self.abandon(sel)
+                else:
+                    timeout = left if timeout is None else min(timeout, left)
             for key, _ in sel.select(timeout):
                 tag = key.data
                 if tag in (b"o", b"e"):
@@ -309,7 +333,11 @@ def serve_one(conn, base_env, shell, home, my_uid, queued=False):
         with running_lock:
             running[tag] = cmd.proc.pid
         try:
-            cmd.send(frame(b"s", json.dumps({"pid": cmd.proc.pid}).encode()))
+            started = frame(b"s", json.dumps({"pid": cmd.proc.pid}).encode())
+            if req.get("startNow"):
+                cmd.send(started)
+            else:
+                cmd.held_start = started
             cmd.relay()
         finally:
             with running_lock:

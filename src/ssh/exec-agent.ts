@@ -258,8 +258,10 @@ export class ExecAgents {
             return;
           case "exit":
             exit = f.exit;
-            channel.end();
             finish(() => resolve({ exit: f.exit }));
+            // Nothing follows the exit: the channel is closed (an SSH close alone, no end of file first),
+            // after the answer has gone out.
+            setImmediate(() => channel.destroy());
             return;
           default:
             throw new AgentProtocolError(`an unexpected frame ${f.kind}`);
@@ -295,7 +297,8 @@ export class ExecAgents {
       // gets its end without waiting for a round trip (one write, so one SSH packet for a small one).
       const stdin = streams.stdin;
       const sentAhead = stdin === undefined || stdin instanceof Uint8Array;
-      if (!sentAhead) channel.write(requestFrame("R", request));
+      // Streamed stdin waits for "s": the agent sends it at once then, else with the first output or the exit.
+      if (!sentAhead) channel.write(requestFrame("R", { ...request, startNow: true }));
       else if (stdin === undefined || stdin.length <= MAX_FRAME) channel.write(Buffer.concat([requestFrame("R", request), ...(stdin?.length ? stdinFrames(stdin) : []), encodeFrame("E")]));
       else {
         channel.write(requestFrame("R", request));

@@ -114,9 +114,9 @@ afterAll(async () => {
 });
 
 /** Runs a line as the login would (bash -c, stdin given): what the pool's exec does over SSH. */
-function localExec(line: string, streams: ExecStreams): Promise<ExecExit> {
+function localExec(line: string, streams: ExecStreams, env: Record<string, string> = {}): Promise<ExecExit> {
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-c", line], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NEXUS_TEST_LOGIN: "yes" } });
+    const child = spawn("bash", ["-c", line], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NEXUS_TEST_LOGIN: "yes", ...env } });
     child.stdout.on("data", (b: Buffer) => streams.onStdout?.(b));
     child.stderr.on("data", (b: Buffer) => streams.onStderr?.(b));
     child.on("error", reject);
@@ -127,9 +127,9 @@ function localExec(line: string, streams: ExecStreams): Promise<ExecExit> {
 }
 
 /** The daemon's side over local sockets: the socket's folder stands for /run/nexus/secrets. */
-function localTransport(opened: string[] = [], connected: Socket[] = []): AgentTransport {
+function localTransport(opened: string[] = [], connected: Socket[] = [], loginEnv: Record<string, string> = {}): AgentTransport {
   return {
-    exec: (_key, _target, line, streams) => localExec(line.replaceAll("/run/nexus/secrets", sockets), streams),
+    exec: (_key, _target, line, streams) => localExec(line.replaceAll("/run/nexus/secrets", sockets), streams, loginEnv),
     openSocket: (_key, _target, path) =>
       new Promise((resolve, reject) => {
         const local = path.replace("/run/nexus/secrets", sockets);
@@ -146,8 +146,8 @@ function localTransport(opened: string[] = [], connected: Socket[] = []): AgentT
 
 const target = { host: "127.0.0.1", port: 22, username: "nexus", hostPublicKey: "" };
 
-async function readyAgents(opened: string[] = [], connected: Socket[] = []): Promise<ExecAgents> {
-  const agents = new ExecAgents(localTransport(opened, connected), signalNumber);
+async function readyAgents(opened: string[] = [], connected: Socket[] = [], loginEnv: Record<string, string> = {}): Promise<ExecAgents> {
+  const agents = new ExecAgents(localTransport(opened, connected, loginEnv), signalNumber);
   await agents.start("ws", target);
   expect(agents.state("ws")).toBe("ready");
   const pid = Number(readFileSync(join(sockets, "exec-agent", "agent.pid"), "utf8").split(" ")[0]);
@@ -329,6 +329,54 @@ describe.skipIf(!hasPython)("the channel opened ahead (host python3)", () => {
     await until("the old agent to exit", () => gone(oldPid), Boolean, LONG);
     expect(await first.exec("ws", target, "true", {})).toEqual({ fallback: expect.stringContaining("did not answer") });
     expect((await run(second, ["echo", "hi"])).stdout).toBe("hi\n");
+  }, LONG);
+});
+
+describe.skipIf(!hasPython)("the start frame (host python3, its wire)", () => {
+  /** Sends a request (and the end of stdin) on a new connection; each read's frame types and when it came. */
+  async function wire(socket: string, request: object): Promise<{ types: string; at: number }[]> {
+    const reads: { types: string; at: number }[] = [];
+    const s = connect(socket);
+    await new Promise<void>((resolve, reject) => s.once("connect", resolve).once("error", reject));
+    const start = performance.now();
+    const decoder = new FrameDecoder(signalNumber);
+    const kinds: Record<string, string> = { accepted: "a", started: "s", stdout: "o", stderr: "e", exit: "x" };
+    await new Promise<void>((resolve) => {
+      s.on("data", (b: Buffer) => reads.push({ types: decoder.push(b).map((f) => kinds[f.kind] ?? "?").join(""), at: performance.now() - start }));
+      s.once("close", () => resolve());
+      s.write(Buffer.concat([frame("R", JSON.stringify(request)), frame("E")]));
+    });
+    return reads.filter((r) => r.types !== "");
+  }
+
+  const plain = (argv: string[]) => ({ line: "exit 99", tag: "t", plain: { argv, cwd: dir.path, env: {} } });
+
+  test("a command's start goes out with its first output, or with its exit: one message", async () => {
+    const opened: string[] = [];
+    // Held long enough that even a loaded machine's shell prints first (5 ms otherwise).
+    await readyAgents(opened, [], { NEXUS_EXEC_AGENT_HOLD_MS: "20000" });
+    await until("the agent's socket", () => opened.length, Boolean, LONG);
+    const withStart = (reads: { types: string; at: number }[]) => reads.find((r) => r.types.includes("s"))!;
+    // Output 0.3 s after the start: "s" waited for it.
+    const talks = await wire(opened[0]!, plain(["sh", "-c", "sleep 0.3; echo hi"]));
+    expect(talks.map((r) => r.types).join("")).toBe("asox");
+    expect(withStart(talks).types).toContain("so");
+    expect(withStart(await wire(opened[0]!, plain(["true"]))).types).toContain("sx");
+    // Unless the daemon waits for it (streamed stdin): then at once.
+    const now = await wire(opened[0]!, { ...plain(["sh", "-c", "sleep 0.3; echo hi"]), startNow: true });
+    expect(now.map((r) => r.types).join("")).toBe("asox");
+    expect(withStart(now).types).not.toContain("o");
+  }, LONG);
+
+  test("a quiet command's start goes out within a few ms, not at its exit", async () => {
+    const opened: string[] = [];
+    await readyAgents(opened);
+    await until("the agent's socket", () => opened.length, Boolean, LONG);
+    const quiet = await wire(opened[0]!, plain(["sleep", "0.4"]));
+    expect(quiet.map((r) => r.types).join("")).toBe("asx");
+    // "s" did not wait for the exit (0.4 s later).
+    const s = quiet.find((r) => r.types.includes("s"))!;
+    expect(quiet.at(-1)!.at - s.at).toBeGreaterThan(300);
   }, LONG);
 });
 
