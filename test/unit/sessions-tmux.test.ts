@@ -9,6 +9,7 @@ import {
   contentLines,
   deadCode,
   followLine,
+  FOLLOW_ROWS,
   isMissing,
   killLine,
   listLine,
@@ -152,6 +153,31 @@ describe.skipIf(!hasTmux)("command lines against a real tmux", () => {
     sh(`tmux -L nexus send-keys -t ${id}: C-d`);
     await until("the end", () => poll().finished);
     expect(parseList(sh(listLine()).stdout).find((x) => x.id === id)).toMatchObject({ dead: true, exitCode: 0 });
+  });
+
+  test("following far behind: bounded captures (FOLLOW_ROWS rows), every line once, in order, then the code", async () => {
+    const id = newSessionId();
+    const total = FOLLOW_ROWS * 2 + 500;
+    // The command waits for a key, so the follower starts before its output and then falls behind all of it.
+    expect(sh(newSessionLine({ id, commandLine: `read x; seq 1 ${total}; exit 4`, label: "seq", kind: "command", cwd: "/", cols: 40, rows: 5 })).code).toBe(0);
+    let step = followStep(sh(followLine(id, { tail: 0 })).stdout);
+    let next: { from: number } = { from: step.next };
+    expect(sh(sendKeysLine(id, "", true)).code).toBe(0);
+    await until("the command to finish", () => parseList(sh(listLine()).stdout).find((x) => x.id === id)?.dead === true);
+    const seen: string[] = [];
+    let capped = 0;
+    for (let i = 0; i < 20 && !step.finished; i++) {
+      step = followStep(sh(followLine(id, next)).stdout);
+      if (step.more) {
+        capped++;
+        expect(step.lines.length).toBeLessThanOrEqual(FOLLOW_ROWS);
+      }
+      seen.push(...step.lines);
+      next = { from: step.next };
+    }
+    expect(step).toMatchObject({ finished: true, exitCode: 4 });
+    expect(capped).toBeGreaterThanOrEqual(2);
+    expect(seen.filter((l) => l !== "")).toEqual(Array.from({ length: total }, (_, i) => String(i + 1)));
   });
 
   test("send-keys types text literally: key names and semicolons stay text", async () => {

@@ -12,6 +12,8 @@ export interface FollowStep {
   exitCode: number | null;
   /** tmux's history is full, so lines drop off the top and numbering may skip or repeat a few. */
   historyFull: boolean;
+  /** The capture stopped at FOLLOW_ROWS rows: more are there already, ask again at once. */
+  more: boolean;
 }
 
 /**
@@ -21,11 +23,15 @@ export interface FollowStep {
 export function followStep(stdout: string): FollowStep {
   const { state, lines } = parseCapture(stdout);
   const from = state.from ?? 0;
+  // A capped capture is whole rows before the end (finished or not): the rest comes next.
+  if (state.capped && state.upto !== undefined) {
+    return { lines: lines.map((l) => l.replace(/\s+$/, "")), next: state.upto, finished: false, exitCode: null, historyFull: isFull(state), more: true };
+  }
   if (state.dead) {
-    return { lines: contentLines(lines, true), next: from, finished: true, exitCode: state.exitCode, historyFull: isFull(state) };
+    return { lines: contentLines(lines, true), next: from, finished: true, exitCode: state.exitCode, historyFull: isFull(state), more: false };
   }
   // A screen cleared (or a cursor moved up) goes back: rows written there again are new output.
-  return { lines: lines.map((l) => l.replace(/\s+$/, "")), next: state.historySize + state.cursorY, finished: false, exitCode: null, historyFull: isFull(state) };
+  return { lines: lines.map((l) => l.replace(/\s+$/, "")), next: state.historySize + state.cursorY, finished: false, exitCode: null, historyFull: isFull(state), more: false };
 }
 
 function isFull(state: PaneState): boolean {

@@ -242,7 +242,7 @@ export class SessionService {
       if (lines.length > 0) await waitAck(onLines(lines));
       if (step.finished) return { sessionId: id, reason: "exited", exitCode: step.exitCode };
       start = { from: step.next };
-      await sleep(FOLLOW_INTERVAL_MS, opts.signal);
+      if (!step.more) await sleep(FOLLOW_INTERVAL_MS, opts.signal);
     }
     return { sessionId: id, reason: "detached", exitCode: null };
   }

@@ -19,6 +19,11 @@ export function newSessionId(): string {
 
 /** Lines of scrollback kept per session (the tail that `logs` and `attach` can show). */
 export const HISTORY_LIMIT = 50_000;
+/**
+ * Rows one follow capture takes at most: 1,000 columns wide (the widest pane) that is under 2 MiB,
+ * well inside the daemon's 4 MiB cap on a shell's output (output-cap.ts).
+ */
+export const FOLLOW_ROWS = 2000;
 
 /**
  * Server options, set before every new session (the first one starts the server):
@@ -196,11 +201,14 @@ export function followLine(id: string, start: { from: number } | { tail: number 
     `f=$((${from})); [ "$f" -lt 0 ] && f=0`,
     // -S/-E count from the top of the visible screen, negative into the history ($3 lines of it).
     `if [ "$1" = 1 ]; then e=$(($5 - 1)); else e=$(($4 - 1)); fi`,
+    // At most FOLLOW_ROWS rows a time (c=1: more are there): a follower far behind takes several
+    // bounded captures rather than one the shell's output cap would cut.
+    `c=0; if [ $((e - (f - $3))) -ge ${FOLLOW_ROWS} ]; then e=$((f - $3 + ${FOLLOW_ROWS} - 1)); c=1; fi`,
     `out=$(if [ "$f" -le $(($3 + e)) ]; then ${TMUX} capture-pane -p -J -t ${id}: -S $((f - $3)) -E $e; fi; echo .)`,
     `n=$((n + 1)); [ "$(${state})" = "$st" ] || [ $n -ge 5 ] && break`,
     "done",
     'printf %s "${out%.}"',
-    'echo "$st:$f"',
+    'echo "$st:$f:$c:$(($3 + e + 1))"',
   ].join("\n");
 }
 
@@ -208,6 +216,9 @@ export interface PaneState {
   dead: boolean;
   /** followLine: the absolute line the capture starts at. */
   from?: number;
+  /** followLine: the capture stopped at FOLLOW_ROWS rows, before the end of what there is; `upto` is the absolute line after it. */
+  capped?: boolean;
+  upto?: number;
   exitCode: number | null;
   historySize: number;
   cursorY: number;
@@ -236,6 +247,8 @@ export function parseState(line: string): PaneState {
     cursorY: Number.parseInt(f[3] ?? "0", 10) || 0,
     height: Number.parseInt(f[4] ?? "0", 10) || 0,
     ...(f[5] !== undefined ? { from: Number.parseInt(f[5], 10) || 0 } : {}),
+    ...(f[6] !== undefined ? { capped: f[6] === "1" } : {}),
+    ...(f[7] !== undefined ? { upto: Number.parseInt(f[7], 10) || 0 } : {}),
   };
 }
 
