@@ -413,25 +413,32 @@ test("WebSocket session.attach: a terminal that stops reading while 50.9 MB scro
   const created = await rest("POST", "/api/v1/sessions", { workspace: "bps", command: "sh", args: ["-c", `while [ ! -e /tmp/go-session ]; do sleep 0.1; done; seq 1 ${SEQ_LAST}; echo END-OF-RUN; exec sleep 600`] });
   expect(created.status).toBe(201);
   const sessionId = ((await created.json()) as { id: string }).id;
-  // Over the unix socket (no auth message there): loopback TCP's buffers would hold ~10 MiB of the screen outside the daemon.
+  // Over the unix socket: loopback TCP's buffers would hold ~10 MiB of the screen outside the daemon.
   const ws = new WebSocket(`ws+unix://${join(home, "daemon.sock")}:/v1/ws?workspace=bps`);
   let text = "";
   let size = 0;
   let closed: number | undefined;
   let detached: { success: boolean } | undefined;
+  const others: string[] = [];
+  const said = () => `other messages: ${others.join(" | ")}; closed: ${closed}`;
   ws.on("message", (raw) => {
     const m = JSON.parse(String(raw));
     if (m.type === "session.output") {
       size += m.payload.data.length;
       text = (text + m.payload.data).slice(-64 * 1024); // the screen's end is what is looked for
-    } else if (m.id === "d") detached = m;
+    } else {
+      if (m.id === "d") detached = m;
+      others.push(String(raw).slice(0, 300));
+    }
   });
   ws.on("close", (code) => (closed = code));
   ws.on("error", () => {});
   try {
     await new Promise<void>((resolve) => ws.on("open", () => resolve()));
+    ws.send(JSON.stringify({ type: "auth", token: daemon.token() }));
     ws.send(JSON.stringify({ id: "a", type: "session.attach", payload: { sessionId, cols: 120, rows: 40, readOnly: true } }));
-    await until("the attach's first screen", () => size, (n) => n > 0, { timeoutMs: 120_000, intervalMs: 50 });
+    await until("the attach's first screen", () => size, (n) => n > 0 || closed !== undefined || others.some((o) => o.includes('"id":"a"')), { timeoutMs: 120_000, intervalMs: 50, detail: said });
+    if (size === 0) throw new Error(`no screen: ${said()}`);
     await sh("touch /tmp/go-session");
     await until("the first MiB of the screen", () => size, (n) => n >= MiB, { timeoutMs: 120_000, intervalMs: 20 });
     ws.pause();
@@ -447,6 +454,79 @@ test("WebSocket session.attach: a terminal that stops reading while 50.9 MB scro
     expect(detached!.success).toBe(true);
   } finally {
     ws.terminate();
+    await rest("DELETE", `/api/v1/sessions/${sessionId}`).catch(() => {});
+  }
+}, 600_000);
+
+test("REST session logs -f: a reader that stalls in 29.7 MB of a 1000-column session's output gets every line, then the exit code", async () => {
+  // The session prints it all first: the follower then reads tmux's history in bounded captures, one
+  // at a time as the reader takes them (a live follower racing output this fast can lose rows to the
+  // numbering moving under it; that is the follower's, not the back-pressure's).
+  const LINES = 30_000;
+  const expected = createHash("sha256");
+  for (let i = 1; i <= LINES; i++) expected.update(String(i).padStart(990, "0") + "\n");
+  const created = await rest("POST", "/api/v1/sessions", {
+    workspace: "bps",
+    command: "python3",
+    args: ["-c", `import sys\nfor i in range(1, ${LINES + 1}): sys.stdout.write("%0990d\\n" % i)`],
+    cols: 1000,
+    rows: 20,
+  });
+  expect(created.status).toBe(201);
+  const sessionId = ((await created.json()) as { id: string }).id;
+  await until("the session to finish", async () => ((await (await rest("GET", `/api/v1/sessions/${sessionId}`)).json()) as { status: string }).status, (st) => st === "exited", { timeoutMs: 300_000, intervalMs: 500 });
+  const abort = new AbortController();
+  const got = createHash("sha256");
+  let lines = 0;
+  let size = 0;
+  let paused = false;
+  let wake: (() => void) | undefined;
+  let end: { reason?: string; exitCode?: number; error?: string } | undefined;
+  const reading = (async () => {
+    const res = await fetch(`http://nexus/api/v1/sessions/${sessionId}/logs?follow=true&tail=100000`, { unix: join(home, "daemon.sock"), signal: abort.signal } as RequestInit);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let pending = "";
+    for (;;) {
+      while (paused) await new Promise<void>((r) => (wake = r));
+      const { done, value } = await reader.read();
+      if (done) break;
+      pending += decoder.decode(value, { stream: true });
+      const split = pending.split("\n");
+      pending = split.pop()!;
+      for (const line of split) {
+        if (!line) continue;
+        const e = JSON.parse(line);
+        if (e.type === "line" && /^\d{990}$/.test(e.line)) {
+          got.update(e.line + "\n");
+          lines++;
+          size += e.line.length + 1;
+        } else if (e.type === "result") end = e;
+        else if (e.type === "error") end = { error: e.error.code };
+      }
+    }
+  })();
+  try {
+    await until("the first MiB", () => size, (n) => n >= MiB, { timeoutMs: 120_000, intervalMs: 20 });
+    paused = true;
+    // Held until what the reader was given stands still: the daemon is waiting for it, not reading on.
+    let last = -1;
+    await until("the stream to stand still", () => {
+      const still = size === last;
+      last = size;
+      return still;
+    }, Boolean, { timeoutMs: 60_000, intervalMs: 1000 });
+    console.log(`session logs -f: stalled after ${(size / MiB).toFixed(1)} MiB read of ${((LINES * 991) / MiB).toFixed(1)} MiB`);
+    paused = false;
+    wake?.();
+    await until("the stream's end", () => end, Boolean, { timeoutMs: 180_000, intervalMs: 100, detail: () => `${lines} lines came` });
+    // Without back-pressure and bounded captures the follower took it in one capture, which the shell's 4 MiB cap cut.
+    expect(end).toMatchObject({ reason: "exited", exitCode: 0 });
+    expect(lines).toBe(LINES);
+    expect(got.digest("hex")).toBe(expected.digest("hex"));
+  } finally {
+    abort.abort();
+    await reading.catch(() => {});
     await rest("DELETE", `/api/v1/sessions/${sessionId}`).catch(() => {});
   }
 }, 600_000);
