@@ -29,7 +29,8 @@ Frames both ways: type (1 byte), length (4 bytes, big-endian), payload.
                     x {"code"} or {"signal"}  the end (after the command exited and its output ended)
                     k  killed
 Only the socket's owner reaches it: the folder's mode, and the peer's uid checked on every connection.
-(/run/nexus/secrets itself is the user's tmpfs, but after a container restart Docker leaves it 0755.)
+(/run/nexus/secrets itself is the user's tmpfs, 0700 after every start; the agent's own 0700
+folder does not rely on that.)
 """
 import json, os, pwd, re, selectors, signal, socket, stat, struct, subprocess, sys, threading, time
 
