@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ERROR_METADATA, fromGrpcError, toGrpcError } from "../../src/api/grpc/errors.ts";
@@ -8,7 +8,7 @@ import { statusEnum, statusFromEnum, timestamp, toGrpcWorkspace } from "../../sr
 import { serveGrpc, workspaceServiceDefinition, type GrpcDeps } from "../../src/api/grpc/server.ts";
 import { silentLogger } from "../../src/core/log.ts";
 import { ERROR_CODES, NexusError, type ErrorCode } from "../../src/core/errors.ts";
-import { DESCRIPTOR_FILE, MESSAGES_FILE, renderDescriptor, renderMessages } from "../../scripts/gen-proto.ts";
+import { DESCRIPTOR_FILE, MESSAGES_DIR, MESSAGES_FILE, renderDescriptor, renderMessageFiles } from "../../scripts/gen-proto.ts";
 
 describe("gRPC error mapping", () => {
   const expected: Record<string, grpc.status> = {
@@ -80,13 +80,17 @@ describe("the embedded descriptor", () => {
     expect(renderDescriptor()).toBe(readFileSync(DESCRIPTOR_FILE, "utf8"));
   });
 
-  test("the message types are fresh: regenerating from the .proto gives the committed messages.ts", () => {
-    expect(renderMessages()).toBe(readFileSync(MESSAGES_FILE, "utf8"));
+  test("the message types are fresh: regenerating from the .proto gives the committed messages.ts and messages/, and nothing else is there", () => {
+    const files = renderMessageFiles();
+    for (const [file, text] of files) expect({ file, text: readFileSync(file, "utf8") }).toEqual({ file, text });
+    expect(readdirSync(MESSAGES_DIR).sort()).toEqual([...files.keys()].filter((f) => f !== MESSAGES_FILE).map((f) => f.slice(MESSAGES_DIR.length + 1)).sort());
+    // No part's file holds the monolith again.
+    for (const [file, text] of files) expect({ file, lines: text.split("\n").length < 500 }).toEqual({ file, lines: true });
   });
 
   test("the message types say what the loader decodes: defaults set, oneof members and proto3 optional only when set", () => {
     const def = workspaceServiceDefinition();
-    const types = readFileSync(MESSAGES_FILE, "utf8");
+    const types = [...renderMessageFiles().values()].join("\n");
     // StartWorkspaceRequest: `blocking` is proto3 optional, the rest always there.
     expect(types).toContain("export interface StartWorkspaceRequest__Output {\n  workspaceId: string;\n  skipHooks: boolean;\n  skipServices: boolean;\n  blocking?: boolean;\n  timeoutSeconds: number;\n");
     expect(Object.keys(def.StartWorkspace!.requestDeserialize(def.StartWorkspace!.requestSerialize({ workspaceId: "w" }))).sort()).toEqual(["skipHooks", "skipServices", "timeoutSeconds", "workspaceId"]);
