@@ -151,51 +151,60 @@ function lineCollector(leave: () => void) {
   };
 }
 
-function restLogs(service: string): SlowReader {
-  const abort = new AbortController();
+/**
+ * The events of an NDJSON answer of the daemon, over its unix socket, read only while not paused: a
+ * reader that stalls. Over the unix socket because loopback TCP would hold ~10 MiB of the stream in its
+ * buffers, outside the daemon and before the source in the workspace is held.
+ */
+function pausableEvents(path: string, signal: AbortSignal, onEvent: (e: any) => void): { done: Promise<void>; pause(): void; resume(): void } {
   let paused = false;
   let wake: (() => void) | undefined;
-  const lines = lineCollector(() => abort.abort());
   const done = (async () => {
-    let error: string | undefined;
-    try {
-      // Over the unix socket: loopback TCP would hold ~10 MiB of the stream in its buffers, outside the
-      // daemon and before the log reader is held, in a log of 15.6 MB.
-      const res = await fetch(`http://nexus/api/v1/workspaces/bps/services/${service}/logs?follow=true&tail=0`, { unix: join(home, "daemon.sock"), signal: abort.signal } as RequestInit);
-      const reader = res.body!.getReader();
-      const decoder = new TextDecoder();
-      let pending = "";
-      for (;;) {
-        while (paused) await new Promise<void>((r) => (wake = r));
-        const { done, value } = await reader.read();
-        if (done) break;
-        pending += decoder.decode(value, { stream: true });
-        const split = pending.split("\n");
-        pending = split.pop()!;
-        for (const line of split) {
-          if (!line) continue;
-          const e = JSON.parse(line);
-          if (e.type === "log" && e.level === "info") lines.add(e.message);
-          else if (e.type === "error") error = e.error.code;
-        }
-      }
-    } catch (err) {
-      if (!lines.complete() && !abort.signal.aborted) error = String(err);
+    const res = await fetch(`http://nexus${path}`, { unix: join(home, "daemon.sock"), signal } as RequestInit);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let pending = "";
+    for (;;) {
+      while (paused) await new Promise<void>((r) => (wake = r));
+      const { done, value } = await reader.read();
+      if (done) break;
+      pending += decoder.decode(value, { stream: true });
+      const split = pending.split("\n");
+      pending = split.pop()!;
+      for (const line of split) if (line) onEvent(JSON.parse(line));
     }
-    return { output: lines.output(), ...(error ? { error } : {}) };
   })();
   return {
-    received: lines.size,
+    done,
     pause: () => void (paused = true),
     resume: () => {
       paused = false;
       wake?.();
     },
+  };
+}
+
+function restLogs(service: string): SlowReader {
+  const abort = new AbortController();
+  const lines = lineCollector(() => abort.abort());
+  let error: string | undefined;
+  const events = pausableEvents(`/api/v1/workspaces/bps/services/${service}/logs?follow=true&tail=0`, abort.signal, (e) => {
+    if (e.type === "log" && e.level === "info") lines.add(e.message);
+    else if (e.type === "error") error = e.error.code;
+  });
+  const done = events.done
+    .catch((err: unknown) => {
+      if (!lines.complete() && !abort.signal.aborted) error = String(err);
+    })
+    .then(() => ({ output: lines.output(), ...(error ? { error } : {}) }));
+  return {
+    received: lines.size,
+    pause: events.pause,
+    resume: events.resume,
     done,
     disconnect: () => {
       abort.abort();
-      paused = false;
-      wake?.();
+      events.resume();
     },
   };
 }
@@ -479,36 +488,18 @@ test("REST session logs -f: a reader that stalls in 29.7 MB of a 1000-column ses
   const got = createHash("sha256");
   let lines = 0;
   let size = 0;
-  let paused = false;
-  let wake: (() => void) | undefined;
   let end: { reason?: string; exitCode?: number; error?: string } | undefined;
-  const reading = (async () => {
-    const res = await fetch(`http://nexus/api/v1/sessions/${sessionId}/logs?follow=true&tail=100000`, { unix: join(home, "daemon.sock"), signal: abort.signal } as RequestInit);
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let pending = "";
-    for (;;) {
-      while (paused) await new Promise<void>((r) => (wake = r));
-      const { done, value } = await reader.read();
-      if (done) break;
-      pending += decoder.decode(value, { stream: true });
-      const split = pending.split("\n");
-      pending = split.pop()!;
-      for (const line of split) {
-        if (!line) continue;
-        const e = JSON.parse(line);
-        if (e.type === "line" && /^\d{990}$/.test(e.line)) {
-          got.update(e.line + "\n");
-          lines++;
-          size += e.line.length + 1;
-        } else if (e.type === "result") end = e;
-        else if (e.type === "error") end = { error: e.error.code };
-      }
-    }
-  })();
+  const events = pausableEvents(`/api/v1/sessions/${sessionId}/logs?follow=true&tail=100000`, abort.signal, (e) => {
+    if (e.type === "line" && /^\d{990}$/.test(e.line)) {
+      got.update(e.line + "\n");
+      lines++;
+      size += e.line.length + 1;
+    } else if (e.type === "result") end = e;
+    else if (e.type === "error") end = { error: e.error.code };
+  });
   try {
     await until("the first MiB", () => size, (n) => n >= MiB, { timeoutMs: 120_000, intervalMs: 20 });
-    paused = true;
+    events.pause();
     // Held until what the reader was given stands still: the daemon is waiting for it, not reading on.
     let last = -1;
     await until("the stream to stand still", () => {
@@ -517,8 +508,7 @@ test("REST session logs -f: a reader that stalls in 29.7 MB of a 1000-column ses
       return still;
     }, Boolean, { timeoutMs: 60_000, intervalMs: 1000 });
     console.log(`session logs -f: stalled after ${(size / MiB).toFixed(1)} MiB read of ${((LINES * 991) / MiB).toFixed(1)} MiB`);
-    paused = false;
-    wake?.();
+    events.resume();
     await until("the stream's end", () => end, Boolean, { timeoutMs: 180_000, intervalMs: 100, detail: () => `${lines} lines came` });
     // Without back-pressure and bounded captures the follower took it in one capture, which the shell's 4 MiB cap cut.
     expect(end).toMatchObject({ reason: "exited", exitCode: 0 });
@@ -526,7 +516,7 @@ test("REST session logs -f: a reader that stalls in 29.7 MB of a 1000-column ses
     expect(got.digest("hex")).toBe(expected.digest("hex"));
   } finally {
     abort.abort();
-    await reading.catch(() => {});
+    await events.done.catch(() => {});
     await rest("DELETE", `/api/v1/sessions/${sessionId}`).catch(() => {});
   }
 }, 600_000);
