@@ -8,9 +8,7 @@ import { type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CheckpointRecord, CheckpointView } from "../../src/core/checkpoints/types.ts";
-import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
-import { instanceId } from "../../src/docker/labels.ts";
-import { docker, removeLeftovers } from "../helpers/docker.ts";
+import { removeCheckpointImages, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
 import { nexusRunner, requireE2E, foregroundDaemon } from "../helpers/cli.ts";
@@ -56,8 +54,7 @@ afterAll(async () => {
   nexus(["destroy", "lst", "--force"]);
   await stopDaemon();
   removeLeftovers(home);
-  const images = docker("images", "-q", "--filter", `label=${CHECKPOINT_LABELS.instance}=${instanceId(home)}`).split("\n").filter(Boolean);
-  if (images.length) docker("rmi", "-f", ...images);
+  removeCheckpointImages(home);
   await root[Symbol.asyncDispose]();
 });
 

@@ -4,9 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
-import { instanceId } from "../../src/docker/labels.ts";
-import { docker, removeLeftovers } from "../helpers/docker.ts";
+import { removeCheckpointImages, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
 import { nexusRunner, requireE2E, foregroundDaemon } from "../helpers/cli.ts";
@@ -54,8 +52,7 @@ afterAll(async () => {
     await until("the daemon exits", () => child.exitCode !== null || child.signalCode !== null, Boolean, 15_000).catch(() => child.kill("SIGKILL"));
   }
   removeLeftovers(home);
-  const images = docker("images", "-q", "--filter", `label=${CHECKPOINT_LABELS.instance}=${instanceId(home)}`).split("\n").filter(Boolean);
-  if (images.length) docker("rmi", "-f", ...images);
+  removeCheckpointImages(home);
   await root[Symbol.asyncDispose]();
 });
 

@@ -1,5 +1,6 @@
 // Helpers for tests against the real engine: whatever a test made (by its instance label) is removed, even on failure.
 import { execFileSync } from "node:child_process";
+import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
 import { instanceId, LABELS } from "../../src/docker/labels.ts";
 
 export function docker(...args: string[]): string {
@@ -27,4 +28,14 @@ export function removeLeftovers(nexusHome: string): void {
   const { containers, volumes } = leftovers(nexusHome);
   if (containers.length) docker("rm", "-fv", ...containers);
   if (volumes.length) docker("volume", "rm", "-f", ...volumes);
+}
+
+/** The checkpoint images of `nexusHome`'s instance. */
+export function checkpointImages(nexusHome: string): string[] {
+  return docker("images", "-q", "--filter", `label=${CHECKPOINT_LABELS.instance}=${instanceId(nexusHome)}`).split("\n").filter(Boolean);
+}
+
+export function removeCheckpointImages(nexusHome: string): void {
+  const images = checkpointImages(nexusHome);
+  if (images.length) docker("rmi", "-f", ...images);
 }

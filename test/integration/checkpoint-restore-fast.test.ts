@@ -8,9 +8,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Services } from "../../src/daemon/services.ts";
-import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
-import { instanceId } from "../../src/docker/labels.ts";
-import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { engineAnswers, removeCheckpointImages, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { serviceGraph } from "../helpers/graph.ts";
 import { until } from "../helpers/wait.ts";
@@ -46,8 +44,7 @@ beforeAll(async () => {
 afterAll(async () => {
   s?.workspaces.shutdown();
   removeLeftovers(home);
-  const images = docker("images", "-q", "--filter", `label=${CHECKPOINT_LABELS.instance}=${instanceId(home)}`).split("\n").filter(Boolean);
-  if (images.length) docker("rmi", "-f", ...images);
+  removeCheckpointImages(home);
   await root[Symbol.asyncDispose]();
 });
 

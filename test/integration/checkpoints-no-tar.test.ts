@@ -10,10 +10,9 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import type { Services } from "../../src/daemon/services.ts";
 import { lineLogger } from "../../src/core/log.ts";
-import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
 import { contextHash, DEFAULT_BASE_IMAGE } from "../../src/docker/engine.ts";
-import { instanceId } from "../../src/docker/labels.ts";
-import { docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { workspaceShell } from "../helpers/workspace-shell.ts";
+import { checkpointImages as checkpointImagesOf, docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { slowTests } from "../helpers/timeout.ts";
@@ -31,17 +30,12 @@ const minimal = makeRepo(join(root.path, "minimal"), { "README.md": "# fixture\n
 const log: string[] = [];
 let s: Services;
 
-const run = async (ws: string, script: string) => {
-  const r = await s.workspaces.execCollect(ws, { command: "sh", args: ["-c", script] });
-  if (r.exitCode !== 0) throw new Error(`'${script}' exited ${r.exitCode}: ${r.stderr}`);
-  return r.stdout;
-};
-const inWorktree = (ws: string, script: string) => run(ws, `cd /workspace && if [ -w . ]; then sh -c ${JSON.stringify(script)}; else sudo sh -c ${JSON.stringify(script)}; fi`);
+const { run, inWorktree } = workspaceShell(() => s);
 /** /opt (container filesystem), ~ (home), the worktree, and a file the checkpoint deleted. */
 const state = (ws: string) => run(ws, "for f in /opt/marker ~/note.txt /workspace/new.txt /etc/motd; do cat $f 2>/dev/null || echo '<absent>'; done");
 const write = (ws: string, v: string) =>
   run(ws, `sudo sh -c 'echo ${v} > /opt/marker' && echo ${v} > ~/note.txt`).then(() => inWorktree(ws, `echo ${v} > new.txt`));
-const checkpointImages = () => docker("images", "-q", "--filter", `label=${CHECKPOINT_LABELS.instance}=${instanceId(home)}`).split("\n").filter(Boolean);
+const checkpointImages = () => checkpointImagesOf(home);
 const hasTar = (image: string) => spawnSync("docker", ["run", "--rm", "--network", "none", "--label", LABEL, "--entrypoint", "tar", image, "--version"], { stdio: "ignore" }).status === 0;
 
 beforeAll(async () => {

@@ -10,8 +10,8 @@ import type { Services } from "../../src/daemon/services.ts";
 import { CreateCheckpointInput } from "../../src/core/checkpoints/inputs.ts";
 import { parseInput } from "../../src/core/inputs.ts";
 import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
-import { instanceId } from "../../src/docker/labels.ts";
-import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { workspaceShell } from "../helpers/workspace-shell.ts";
+import { checkpointImages as checkpointImagesOf, docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { slowTests } from "../helpers/timeout.ts";
@@ -23,13 +23,7 @@ const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"), { "README.md": "# fixture\n", "src/app.txt": "v1\n" });
 let s: Services;
 
-const run = async (ws: string, script: string) => {
-  const r = await s.workspaces.execCollect(ws, { command: "sh", args: ["-c", script] });
-  if (r.exitCode !== 0) throw new Error(`'${script}' exited ${r.exitCode}: ${r.stderr}`);
-  return r.stdout;
-};
-/** In the worktree: as the workspace user, or with sudo where the host user is root (the worktree is root's then). */
-const inWorktree = (ws: string, script: string) => run(ws, `cd /workspace && if [ -w . ]; then sh -c ${JSON.stringify(script)}; else sudo sh -c ${JSON.stringify(script)}; fi`);
+const { run, inWorktree } = workspaceShell(() => s);
 const read = (ws: string, path: string) => run(ws, `cat ${path} 2>/dev/null || echo '<absent>'`);
 const worktree = (ws: string) => s.store.findByName(ws)!.mountPath;
 const indexHash = (ws: string) => createHash("sha256").update(readFileSync(git(worktree(ws), "rev-parse", "--path-format=absolute", "--git-path", "index"))).digest("hex");
@@ -44,7 +38,7 @@ function otherProcessCanBind(port: number): boolean {
   if (r.status !== 0 && r.status !== 3) throw new Error(`the bind probe failed: ${r.stderr}`);
   return r.status === 0;
 }
-const checkpointImages = () => docker("images", "-q", "--filter", `label=${CHECKPOINT_LABELS.instance}=${instanceId(home)}`).split("\n").filter(Boolean);
+const checkpointImages = () => checkpointImagesOf(home);
 const layers = (image: string) => (JSON.parse(docker("image", "inspect", image))[0].RootFS.Layers as string[]).length;
 
 beforeAll(async () => {

@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Services } from "../../src/daemon/services.ts";
-import { CHECKPOINT_LABELS } from "../../src/docker/checkpoints.ts";
 import { instanceId } from "../../src/docker/labels.ts";
-import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
+import { docker, engineAnswers, removeCheckpointImages, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { slowTests } from "../helpers/timeout.ts";
@@ -77,8 +76,7 @@ beforeAll(async () => {
 afterAll(async () => {
   s?.workspaces.shutdown();
   removeLeftovers(home);
-  const images = docker("images", "-q", "--filter", `label=${CHECKPOINT_LABELS.instance}=${instanceId(home)}`).split("\n").filter(Boolean);
-  if (images.length) docker("rmi", "-f", ...images);
+  removeCheckpointImages(home);
   Bun.spawnSync(["docker", "rmi", "-f", `nexus-secrets-test:${process.pid}`]);
   await root[Symbol.asyncDispose]();
 });
