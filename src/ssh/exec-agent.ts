@@ -22,7 +22,7 @@ import AGENT_SOURCE from "./exec-agent.py" with { type: "text" };
 import { AgentProtocolError, FrameDecoder, MAX_FRAME, requestFrame, stdinFrames, encodeFrame, type AgentFrame } from "./exec-agent-frames.ts";
 import type { ExecExit, ExecStreams, OutputAck, SshTarget } from "./pool.ts";
 import type { PlainCommand } from "./quote.ts";
-import { drained } from "./drained.ts";
+import { drained } from "../kernel/drained.ts";
 import { NexusError } from "../kernel/errors.ts";
 
 /** The agent's text, sent on the stdin of the login that starts it (no file in the image). */

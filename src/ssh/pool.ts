@@ -10,7 +10,7 @@ import { pausedWhileBehind } from "./output-pause.ts";
 import { isThenable } from "../kernel/ack.ts";
 import { ExecAgents } from "./exec-agent.ts";
 import type { PlainCommand } from "./quote.ts";
-import { drained } from "./drained.ts";
+import { drained } from "../kernel/drained.ts";
 
 /** Tries of a command that sshd refused to start (its process could not be made), before RESOURCE_EXHAUSTED. */
 const EXEC_ATTEMPTS = 4;
@@ -454,12 +454,12 @@ function killChannel(channel: ClientChannel): void {
 async function feedStdin(channel: ClientChannel, stdin: ExecStreams["stdin"], closed: () => boolean): Promise<void> {
   try {
     if (stdin instanceof Uint8Array) {
-      if (stdin.length > 0 && !channel.write(stdin)) await drained(channel, closed);
+      if (stdin.length > 0 && !channel.write(stdin)) await drained(channel, { closed });
     } else if (stdin) {
       for await (const chunk of stdin) {
         if (closed()) return;
         if (chunk instanceof Uint8Array) {
-          if (chunk.length > 0 && !channel.write(chunk)) await drained(channel, closed);
+          if (chunk.length > 0 && !channel.write(chunk)) await drained(channel, { closed });
         } else {
           channel.setWindow(chunk.resize.rows, chunk.resize.cols, 0, 0);
         }

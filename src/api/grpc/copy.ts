@@ -8,7 +8,7 @@ import { NexusError } from "../../kernel/errors.ts";
 import type { WorkspaceService } from "../../core/workspaces.ts";
 import { chunkSize, rechunk } from "./chunks.ts";
 import { undecodable } from "./decoding.ts";
-import { drained } from "./drained.ts";
+import { drained } from "../../kernel/drained.ts";
 import type { toGrpcError } from "./errors.ts";
 import type { CopyFromChunk, CopyFromRequest__Output, CopyToHeader__Output, CopyToRequest__Output, CopyToResponse } from "./messages.ts";
 
@@ -37,7 +37,7 @@ export function copyFrom(ws: WorkspaceService) {
         if (signal.aborted) return;
         out.push(b);
         if (full) {
-          await drained(call, signal);
+          await drained(call, { signal });
           full = false;
         }
       }

@@ -20,7 +20,7 @@ import type { CheckpointService } from "../../core/checkpoints/service.ts";
 import { toGrpcError } from "./errors.ts";
 import { chunkSize, rechunk } from "./chunks.ts";
 import { copyFrom, copyTo } from "./copy.ts";
-import { drained } from "./drained.ts";
+import { drained } from "../../kernel/drained.ts";
 import { decoded, decodingInHandlers, undecodable } from "./decoding.ts";
 import { withSurface } from "../../core/trace/surface.ts";
 import { timestamp, backendFromEnum, statusEnum, statusFromEnum, toGrpcStats, toGrpcStatus, toGrpcWorkspace } from "./mappers.ts";
@@ -218,7 +218,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     }),
     GetServiceLogs: serverStream("GetServiceLogs", async (req, call, signal) => {
       const name = requireField(req.serviceName, "service_name");
-      await ws.serviceLogs(id(req), name, { tail: req.tail > 0 ? req.tail : 100, follow: req.follow === true, signal, ...(req.since ? { since: req.since } : {}) }, (e) => (call.write(e) ? undefined : drained(call, signal)));
+      await ws.serviceLogs(id(req), name, { tail: req.tail > 0 ? req.tail : 100, follow: req.follow === true, signal, ...(req.since ? { since: req.since } : {}) }, (e) => (call.write(e) ? undefined : drained(call, { signal })));
     }),
     RestartService: unary("RestartService", async (req) => {
       const started = Date.now();
@@ -257,7 +257,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       const slow = new AbortController();
       const send = (m: ExecOutput): Promise<void> | undefined => {
         if (call.writableLength > MAX_QUEUED_MESSAGES) slow.abort(); // object mode: writableLength counts messages
-        else if (!call.write(m)) return drained(call, signal);
+        else if (!call.write(m)) return drained(call, { signal });
         return undefined;
       };
       const exit = await ws
@@ -271,7 +271,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     ListSessions: unary("ListSessions", async (req) => ({ sessions: (await sessionsOf(d).list(req.workspaceId || undefined)).map(toGrpcSession) })),
     AttachSession: serverStream("AttachSession", async (req, call, signal) => {
       const sid = requireField(req.sessionId, "session_id");
-      const end = await sessionsOf(d).follow(sid, { tail: req.tail > 0 ? req.tail : 1000, signal }, (lines) => (call.write({ stdout: lines.join("\n") + "\n" }) ? undefined : drained(call, signal)));
+      const end = await sessionsOf(d).follow(sid, { tail: req.tail > 0 ? req.tail : 1000, signal }, (lines) => (call.write({ stdout: lines.join("\n") + "\n" }) ? undefined : drained(call, { signal })));
       if (end.reason === "exited" && end.exitCode !== null) call.write({ exitCode: end.exitCode });
     }),
     KillSession: unary("KillSession", async (req) => {
@@ -287,7 +287,7 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
       const out = rechunk(chunkSize(req.chunkSize), (data) => {
         const more = call.write({ data, offset, eof: false });
         offset += data.length;
-        return more ? undefined : drained(call, signal);
+        return more ? undefined : drained(call, { signal });
       });
       await d.files.readFile(ref, req.path, (b) => out.push(b), signal);
       out.flush();
