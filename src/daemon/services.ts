@@ -55,7 +55,7 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
     docker,
     engines,
     // NEXUS_EXEC_AGENT=0: every exec over an SSH session of its own, never the exec agent (for comparing, or an image that misbehaves with it).
-    ssh: new SshPool({ privateKey: clientKey.privateKey, execAgent: env.NEXUS_EXEC_AGENT !== "0" }),
+    ssh: new SshPool({ privateKey: clientKey.privateKey, execAgent: env.NEXUS_EXEC_AGENT !== "0", log }),
     ports,
     events,
     log,

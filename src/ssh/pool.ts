@@ -1,10 +1,9 @@
-import ssh2 from "ssh2";
 import type { ClientChannel } from "ssh2";
 import { randomUUID } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { NexusError } from "../kernel/errors.ts";
-import { ConnectionGroup, type Client, type Pooled } from "./connection-group.ts";
-import { publicKeyBlob } from "./keys.ts";
+import { ConnectionGroup, DEFAULT_LIMITS, type GroupLimits, type Pooled } from "./connection-group.ts";
+import { openConnection, type ConnectLog } from "./connect.ts";
 import { pollUntil, retry } from "../kernel/poll.ts";
 import { pausedWhileBehind } from "./output-pause.ts";
 import { isThenable } from "../kernel/ack.ts";
@@ -92,6 +91,8 @@ export interface PtyChannel {
  */
 export class SshPool {
   readonly #privateKey: string;
+  readonly #log: ConnectLog | undefined;
+  readonly #limits: GroupLimits;
   readonly #groups = new Map<string, ConnectionGroup>();
   /** Every connection that is open now (in use or retired with channels left), with its pool key. */
   readonly #live = new Map<Pooled, string>();
@@ -99,9 +100,14 @@ export class SshPool {
   /** Each workspace's exec agent (exec-agent.ts): users' commands without an SSH session each. */
   readonly agents: ExecAgents;
 
-  /** `execAgent: false`: every command gets its own SSH session (NEXUS_EXEC_AGENT=0). */
-  constructor(opts: { privateKey: string; execAgent?: boolean }) {
+  /**
+   * `execAgent: false`: every command gets its own SSH session (NEXUS_EXEC_AGENT=0). `limits`: other
+   * bounds than connection-group.ts's (tests only: not configuration).
+   */
+  constructor(opts: { privateKey: string; execAgent?: boolean; log?: ConnectLog; limits?: Partial<GroupLimits> }) {
     this.#privateKey = opts.privateKey;
+    this.#log = opts.log;
+    this.#limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.agents = new ExecAgents({ exec: (k, t, l, s) => this.exec(k, t, l, s), openSocket: (k, t, p) => this.#openSocket(k, t, p) }, signalNumber, opts.execAgent ?? true);
   }
 
@@ -156,49 +162,22 @@ export class SshPool {
 
   /** The connections for `key`, made when there are none; new connections go to the newest target. */
   #group(key: string, target: SshTarget, agentSocket?: string): ConnectionGroup {
-    const connect = () => this.#open(target, agentSocket);
+    const connect = () => openConnection(target, { privateKey: this.#privateKey, agentSocket, log: this.#log });
     let group = this.#groups.get(key);
     if (!group) {
-      group = new ConnectionGroup(connect, {
-        opened: (p) => void this.#live.set(p, key),
-        closed: (p) => void this.#live.delete(p),
-      });
+      group = new ConnectionGroup(
+        connect,
+        {
+          opened: (p) => void this.#live.set(p, key),
+          closed: (p) => void this.#live.delete(p),
+        },
+        this.#limits,
+      );
       this.#groups.set(key, group);
     } else {
       group.connect = connect;
     }
     return group;
-  }
-
-  #open(target: SshTarget, agentSocket?: string): Promise<Client> {
-    const expected = publicKeyBlob(target.hostPublicKey);
-    return new Promise((resolve, reject) => {
-      const client = new ssh2.Client();
-      let settled = false;
-      client.once("ready", () => {
-        settled = true;
-        resolve(client);
-      });
-      client.on("error", (err: Error) => {
-        if (!settled) {
-          settled = true;
-          client.end();
-          reject(err);
-        }
-      });
-      client.connect({
-        host: target.host,
-        port: target.port,
-        username: target.username,
-        privateKey: this.#privateKey,
-        hostVerifier: (key: Buffer) => Buffer.compare(key, expected) === 0,
-        readyTimeout: 10_000,
-        keepaliveInterval: 15_000,
-        keepaliveCountMax: 4,
-        // With an agent, every channel of this connection requests agent forwarding.
-        ...(agentSocket ? { agent: agentSocket, agentForward: true } : {}),
-      });
-    });
   }
 
   /** A connection of `key` with one more channel counted on it (the caller opens that channel); waits while all are full. */
