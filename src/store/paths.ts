@@ -24,23 +24,25 @@ export interface NexusPaths {
 
 export function nexusPaths(env: Record<string, string | undefined>): NexusPaths {
   const home = resolve(env.NEXUS_HOME || join(env.HOME || homeFromSystem(), ".nexus"));
-  const workspaces = join(home, "workspaces");
+  // `home` is normalized and absolute, so a name under it needs no join (the CLI builds these first thing).
+  const under = home === "/" ? (name: string) => `/${name}` : (name: string) => `${home}/${name}`;
+  const workspaces = under("workspaces");
   return {
     home,
-    config: join(home, "config.yaml"),
-    daemonSocket: join(home, "daemon.sock"),
-    grpcSocket: join(home, "grpc.sock"),
-    pidFile: join(home, "daemon.pid"),
-    lockFile: join(home, "daemon.lock"),
-    daemonLog: join(home, "daemon.log"),
-    token: join(home, "token"),
-    knownHosts: join(home, "known_hosts"),
-    sshConfig: join(home, "ssh_config"),
-    clientKey: join(home, "id_ed25519"),
-    activeWorkspace: join(home, "session", "active-workspace"),
+    config: under("config.yaml"),
+    daemonSocket: under("daemon.sock"),
+    grpcSocket: under("grpc.sock"),
+    pidFile: under("daemon.pid"),
+    lockFile: under("daemon.lock"),
+    daemonLog: under("daemon.log"),
+    token: under("token"),
+    knownHosts: under("known_hosts"),
+    sshConfig: under("ssh_config"),
+    clientKey: under("id_ed25519"),
+    activeWorkspace: under("session/active-workspace"),
     workspaces,
-    checkpoints: join(home, "checkpoints"),
-    trace: join(home, "trace"),
+    checkpoints: under("checkpoints"),
+    trace: under("trace"),
     workspaceDir: (id: string) => join(workspaces, id),
   };
 }

@@ -10,7 +10,7 @@ import { EXIT_CODES } from "../exit-codes.ts";
 import { extractUntrustedTar } from "../../fs/untrusted-tar.ts";
 import type { CliContext } from "../context.ts";
 import { writeErr, writeOut } from "../output.ts";
-import { resumedLine } from "./services.ts";
+import { resumedLine } from "../resumed.ts";
 import { CP_STDIO } from "./cp-args.ts";
 
 /** `ws:path`: a workspace name or id, a colon, a path (a local path with a colon is written ./a:b). */

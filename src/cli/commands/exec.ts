@@ -6,7 +6,7 @@ import type { CliContext } from "../context.ts";
 import { stdinBody, stdinMode, unlessEnded } from "../exec-stdin.ts";
 import { isTerminal, writeErr, writeOut } from "../output.ts";
 import { stdinStream } from "../../runtime/stdio.ts";
-import { resumedLine } from "./services.ts";
+import { resumedLine } from "../resumed.ts";
 import { unwrittenMarks } from "../unwritten.ts";
 
 /** Runs a command in the workspace over SSH; its stdout/stderr stream through, and its exit code becomes ours. */

@@ -4,6 +4,7 @@ import type { ServiceHealthView, ServiceView } from "../../core/types.ts";
 import type { CliContext } from "../context.ts";
 import { dim, green, red, table, writeOut, yellow } from "../output.ts";
 import { unwrittenMarks } from "../unwritten.ts";
+import { resumedLine } from "../resumed.ts";
 
 const path = (ws: string, rest = "") => `/api/v1/workspaces/${encodeURIComponent(ws)}${rest}`;
 
@@ -96,7 +97,3 @@ export async function hookCommand(ctx: CliContext, a: string, b: string | undefi
   return r.exitCode === 0 ? EXIT_CODES.ok : r.exitCode;
 }
 
-/** The stderr line when an operation resumed a paused workspace first (exec prints the same). */
-export function resumedLine(ws: string, r: object): string {
-  return `nexus: resumed the paused workspace ${ws} (${Number((r as { durationMs?: unknown }).durationMs)} ms)`;
-}
