@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { bundleHotPaths } from "./hot-paths.ts";
 
 interface Target {
   os: "linux" | "darwin";
@@ -52,33 +53,42 @@ function topLevelHelp(): string {
 
 const help = topLevelHelp();
 
+const define = {
+  NEXUS_VERSION: JSON.stringify(pkg.version),
+  NEXUS_COMMIT: JSON.stringify(commit),
+  NEXUS_BUILD_DATE: JSON.stringify(new Date().toISOString()),
+  NEXUS_HELP: JSON.stringify(help),
+};
+
 async function build(outfile: string, target?: Target): Promise<void> {
-  const result = await Bun.build({
-    entrypoints: [join(root, "src/main.ts")],
-    compile: {
-      outfile,
-      ...(target ? { target: `bun-${target.os}-${target.arch}` as Bun.Build.CompileTarget } : {}),
-      // The binary must not pick up the user's .env or bunfig.toml.
-      autoloadDotenv: false,
-      autoloadBunfig: false,
-    },
-    minify: true,
-    bytecode: true,
-    // ESM with splitting: each lazily imported part (daemon, full CLI, wizard) is its own chunk,
-    // loaded when first imported, so a short command no longer loads and evaluates all of them.
-    format: "esm",
-    splitting: true,
-    sourcemap: "none",
-    define: {
-      NEXUS_VERSION: JSON.stringify(pkg.version),
-      NEXUS_COMMIT: JSON.stringify(commit),
-      NEXUS_BUILD_DATE: JSON.stringify(new Date().toISOString()),
-      NEXUS_HELP: JSON.stringify(help),
-    },
-  });
-  if (!result.success) {
-    for (const log of result.logs) console.error(log);
-    throw new Error(`build of ${outfile} failed`);
+  // Each hot path (version and list, plain exec) is one module in the binary (scripts/hot-paths.ts).
+  const hot = await bundleHotPaths(define);
+  try {
+    const result = await Bun.build({
+      entrypoints: [join(root, "src/main.ts")],
+      compile: {
+        outfile,
+        ...(target ? { target: `bun-${target.os}-${target.arch}` as Bun.Build.CompileTarget } : {}),
+        // The binary must not pick up the user's .env or bunfig.toml.
+        autoloadDotenv: false,
+        autoloadBunfig: false,
+      },
+      minify: true,
+      bytecode: true,
+      // ESM with splitting: each lazily imported part (daemon, full CLI, wizard) is its own chunk,
+      // loaded when first imported, so a short command no longer loads and evaluates all of them.
+      format: "esm",
+      splitting: true,
+      sourcemap: "none",
+      define,
+      plugins: [hot.plugin],
+    });
+    if (!result.success) {
+      for (const log of result.logs) console.error(log);
+      throw new Error(`build of ${outfile} failed`);
+    }
+  } finally {
+    hot.cleanup();
   }
   console.error(`built ${outfile}`);
 }

@@ -14,6 +14,11 @@ async function main(argv: string[]): Promise<number> {
     const fast = await import("./cli/fast-exec.ts");
     if (fast.isPlainExec(argv)) return fast.runPlainExec(argv, process.env);
   }
+  if (argv[0] === "version" || argv[0] === "list" || argv[0] === "ls") {
+    // Their shortest path first (instant.ts); it leaves anything but the expected answer to quick.ts.
+    const code = await (await import("./cli/instant.ts")).runInstant(argv, process.env);
+    if (code !== undefined) return code;
+  }
   const quick = (await import("./cli/quick.ts")).quickCommand(argv, process.env);
   if (quick) return quick();
   const { runCli } = await import("./cli/cli.ts");

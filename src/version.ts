@@ -18,3 +18,9 @@ export function buildInfo(): BuildInfo {
     platform: `${process.platform}-${process.arch}`,
   };
 }
+
+/** This build as the CLI names it to its daemon (x-nexus-expect-version): version+commit. */
+export function buildId(): string {
+  const ours = buildInfo();
+  return `${ours.version}+${ours.commit}`;
+}

@@ -1,6 +1,6 @@
 import { NexusError, type ErrorBody } from "../core/errors.ts";
 import { fetchUnix } from "../runtime/fetch-unix.ts";
-import { CLIENT_HEADER } from "../kernel/trace.ts";
+import { requestHeaders } from "./request-headers.ts";
 import { nonBlankLines } from "../kernel/lines.ts";
 
 export interface ClientTarget {
@@ -113,15 +113,16 @@ export class DaemonClient {
   }
 
   async #send(method: string, path: string, body: unknown, accept: string, signal?: AbortSignal, streamType = "application/x-ndjson"): Promise<Response> {
-    // The operation history tells the CLI's calls from other REST clients' by this header.
-    const headers: Record<string, string> = { accept, [CLIENT_HEADER]: "cli" };
     // A ReadableStream body is a streamed request (exec's NDJSON stdin, cp's tar), sent while the answer comes;
     // a resendable one gives a fresh stream to each attempt (exec-stdin.ts).
     if (isResendable(body)) body = body.fresh();
     const streamed = body instanceof ReadableStream;
-    if (body !== undefined) headers["content-type"] = streamed ? streamType : "application/json";
-    if (this.target.token) headers.authorization = `Bearer ${this.target.token}`;
-    if (this.target.expectVersion) headers["x-nexus-expect-version"] = this.target.expectVersion;
+    const headers = requestHeaders({
+      accept,
+      ...(body !== undefined ? { contentType: streamed ? streamType : "application/json" } : {}),
+      ...(this.target.token ? { token: this.target.token } : {}),
+      ...(this.target.expectVersion ? { expectVersion: this.target.expectVersion } : {}),
+    });
     const payload = body === undefined ? {} : streamed ? { body, duplex: "half" } : { body: JSON.stringify(body) };
     const init = { method, headers, ...payload, ...(signal ? { signal } : {}) } as RequestInit;
     try {

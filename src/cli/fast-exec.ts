@@ -1,9 +1,14 @@
 // `nexus exec <workspace> -- <command...>` without the full command table: exec is the hot path
-// (agents run it in loops), and parsing every command's definition costs a few ms per call. This
-// module is small on purpose: it starts the look at our stdin first, and the command's own module
-// (and the client's) loads while that read is under way on the runtime's threads.
+// (agents run it in loops), and parsing every command's definition costs a few ms per call. What
+// this module imports is bundled with it into one module of the binary (scripts/hot-paths.ts).
 import { stdinMode, unlessEnded } from "./exec-stdin.ts";
 import { stdinStream } from "../runtime/stdio.ts";
+import { toNexusError } from "../core/errors.ts";
+import { exitCodeFor } from "./exit-codes.ts";
+import { nexusPaths } from "../store/paths.ts";
+import { execCommand } from "./commands/exec.ts";
+import { CliContext } from "./context.ts";
+import { formatError, useColor, writeErr } from "./output.ts";
 
 /**
  * The plain form only: `exec [workspace] -- cmd...` with no flags before `--`. Anything else (flags,
@@ -21,14 +26,6 @@ export async function runPlainExec(argv: readonly string[], env: Record<string, 
   const ws = argv.slice(argv[0] === "exec" ? 1 : 2, sep)[0];
   // The plain form has no -i and no -t: execCommand would decide the same (exec-stdin.ts).
   const stdin = stdinMode(false) === "closed" ? Promise.resolve(undefined) : unlessEnded(stdinStream());
-  const [{ toNexusError }, { exitCodeFor }, { nexusPaths }, { execCommand }, { CliContext }, { formatError, useColor, writeErr }] = await Promise.all([
-    import("../core/errors.ts"),
-    import("./exit-codes.ts"),
-    import("../store/paths.ts"),
-    import("./commands/exec.ts"),
-    import("./context.ts"),
-    import("./output.ts"),
-  ]);
   const ctx = new CliContext(nexusPaths(env), {}, env);
   try {
     return await execCommand(ctx, ws, argv.slice(sep + 1), { stdin });

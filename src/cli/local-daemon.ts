@@ -3,7 +3,7 @@
 // lives in daemon-process.ts, loaded only then.
 import { NexusError } from "../core/errors.ts";
 import type { NexusPaths } from "../store/paths.ts";
-import { buildInfo } from "../version.ts";
+import { buildId } from "../version.ts";
 import { DaemonClient } from "./client.ts";
 
 export interface DaemonVersion {
@@ -27,10 +27,9 @@ export async function daemonVersion(client: DaemonClient): Promise<DaemonVersion
  * idempotent request (client.ts `mayResend`), is the daemon started or replaced and the request sent again.
  */
 export function localClient(paths: NexusPaths, log: (line: string) => void): DaemonClient {
-  const ours = buildInfo();
   return new DaemonClient({
     socketPath: paths.daemonSocket,
-    expectVersion: `${ours.version}+${ours.commit}`,
+    expectVersion: buildId(),
     recover: async () => {
       await (await import("./daemon-process.ts")).ensureDaemon(paths, log);
       return true;

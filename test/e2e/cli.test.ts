@@ -275,6 +275,23 @@ describe("daemon management", () => {
   });
 });
 
+describe("no daemon running", () => {
+  // version and list first try their shortest path (src/cli/instant.ts), which leaves a missing
+  // daemon to the full path: version must not start one, list must.
+  test("version says so and starts none; list starts one and lists", () => {
+    expect(nexus(["daemon", "stop"]).code).toBe(0);
+    const v = nexus(["version"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain("daemon    not running");
+    expect(JSON.parse(nexus(["version", "--json"]).stdout).daemon).toBeNull();
+    expect(nexus(["daemon", "status"]).code).toBe(3);
+    const l = nexus(["list"]);
+    expect({ code: l.code, started: l.stderr.includes("Started the Nexus daemon") }).toEqual({ code: 0, started: true });
+    expect(l.stdout).toContain("demo");
+    expect(nexus(["daemon", "status"]).code).toBe(0);
+  }, 120_000);
+});
+
 describe("destroy", () => {
   test("destroy --force removes the workspace and leaves nothing labelled behind", () => {
     const r = nexus(["destroy", "demo", "--force"]);

@@ -11,22 +11,26 @@ export async function listCommand(ctx: CliContext, flags: { status?: string; bac
   if (flags.status) q.set("status", flags.status);
   if (flags.backend) q.set("backend", flags.backend);
   if (flags.labelSelector !== undefined) q.set("label_selector", String(flags.labelSelector));
-  const res = await (await ctx.client()).json<{ workspaces: WorkspaceView[] }>("GET", `/api/v1/workspaces${q.size ? `?${q}` : ""}`);
-  if (ctx.json) {
-    await writeOut(JSON.stringify(res, null, 2) + "\n");
-    return EXIT_CODES.ok;
-  }
-  if (res.workspaces.length === 0) {
-    await writeOut("No workspaces. Create one with 'nexus create <name>' inside a git repository.\n");
-    return EXIT_CODES.ok;
-  }
+  const res = await (await ctx.client()).json<WorkspaceList>("GET", `/api/v1/workspaces${q.size ? `?${q}` : ""}`);
+  await writeOut(listText(res, ctx.json, ctx.color));
+  return EXIT_CODES.ok;
+}
+
+export interface WorkspaceList {
+  workspaces: WorkspaceView[];
+}
+
+/** The daemon's answer as `nexus list` prints it: a table, or the API's JSON (src/cli/instant.ts prints the same). */
+export function listText(res: WorkspaceList, json: boolean, color: boolean): string {
+  if (json) return JSON.stringify(res, null, 2) + "\n";
+  if (res.workspaces.length === 0) return "No workspaces. Create one with 'nexus create <name>' inside a git repository.\n";
   // The LABELS column only when some workspace has labels, so a list without any stays as narrow as before.
   const labelled = res.workspaces.some((w) => Object.keys(w.labels ?? {}).length > 0);
   const rows = [["NAME", "STATUS", "BRANCH", "SSH", "PORTS", "CREATED", ...(labelled ? ["LABELS"] : [])]];
   for (const w of res.workspaces) {
     rows.push([
       w.name,
-      statusText(w.status, ctx.color),
+      statusText(w.status, color),
       w.branch || "-",
       String(w.ports.find((p) => p.name === "ssh")?.hostPort ?? "-"),
       w.ports.filter((p) => p.name !== "ssh").map((p) => `${p.hostPort}→${p.containerPort}`).join(",") || "-",
@@ -34,8 +38,7 @@ export async function listCommand(ctx: CliContext, flags: { status?: string; bac
       ...(labelled ? [labelsText(w.labels) || "-"] : []),
     ]);
   }
-  await writeOut(table(rows, ctx.color));
-  return EXIT_CODES.ok;
+  return table(rows, color);
 }
 
 export function statusText(status: string, color: boolean): string {
