@@ -14,6 +14,7 @@
 #
 # Needs root (dockerd does) and an image with sshd on the machine's engine (REMOTE_ENGINE_SSHD_IMAGE,
 # default nexus-workspace:latest: scripts/docker-up.sh or any workspace create makes it).
+# REMOTE_ENGINE_SSHD_LOG_LEVEL (default INFO): sshd's LogLevel; its log is `docker logs $(cat DIR/sshd.name)`.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,6 +24,8 @@ cmd="${1:-}"
 dir="${2:-}"
 [ -n "$dir" ] || die "usage: $0 start|stop DIR"
 image="${REMOTE_ENGINE_SSHD_IMAGE:-nexus-workspace:latest}"
+log_level="${REMOTE_ENGINE_SSHD_LOG_LEVEL:-INFO}"
+[[ "$log_level" =~ ^[A-Z0-9]+$ ]] || die "REMOTE_ENGINE_SSHD_LOG_LEVEL: expected an sshd LogLevel (INFO, DEBUG2, ...)"
 
 free_port() {
   local p
@@ -53,7 +56,7 @@ start() {
       -o ListenAddress=127.0.0.1 -o HostKey=/etc/remote-ssh/host_key -o AuthorizedKeysFile=/etc/remote-ssh/authorized_keys \
       -o PermitRootLogin=prohibit-password -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no \
       -o AllowTcpForwarding=yes -o AllowStreamLocalForwarding=yes -o StrictModes=no -o UsePAM=no -o MaxSessions=100 -o MaxStartups=100 \
-      -o Subsystem='sftp internal-sftp'" >/dev/null
+      -o Subsystem='sftp internal-sftp' -o LogLevel=$log_level" >/dev/null
   printf '%s\n' "$name" >"$dir/sshd.name"
   printf '[127.0.0.1]:%s %s\n' "$port" "$(cut -d' ' -f1-2 "$dir/ssh/host_key.pub")" >"$dir/ssh/known_hosts"
   for _ in $(seq 1 100); do

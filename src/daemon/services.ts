@@ -39,7 +39,7 @@ export function buildServices(opts: { paths: NexusPaths; config: NexusConfig; en
   const store = new WorkspaceStore(paths);
   const docker = new DockerEngine({ ...(config.docker.host ? { host: config.docker.host } : {}), env });
   // Other engines by name (config engines:), remote ones reached over one pooled SSH connection each.
-  const engines = new EngineRegistry({ engines: config.engines, local: docker, home: paths.home, userHome: env.HOME || homedir(), env });
+  const engines = new EngineRegistry({ engines: config.engines, local: docker, home: paths.home, userHome: env.HOME || homedir(), env, log });
   const events = new EventBus();
   // Forwards take their host ports from the same range: the allocator must see theirs as taken, and
   // the ports the local engine's containers publish (other NEXUS_HOMEs' stopped workspaces too).

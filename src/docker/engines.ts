@@ -15,6 +15,7 @@ import { RemoteEngine } from "./remote/remote-engine.ts";
 import { SshLink } from "./remote/ssh-link.ts";
 import { SshTunnel } from "./remote/ssh-tunnel.ts";
 import { ExecTunnel } from "./remote/exec-tunnel.ts";
+import type { ConnectLog } from "../ssh/connect.ts";
 
 export interface EngineRegistryOptions {
   engines: Record<string, EngineDefinition>;
@@ -25,6 +26,8 @@ export interface EngineRegistryOptions {
   /** The user's home, for `~` in file paths. */
   userHome: string;
   env: Record<string, string | undefined>;
+  /** The daemon's log (an ssh:// engine's non-fatal connection problems). */
+  log?: ConnectLog;
 }
 
 function expand(path: string, home: string): string {
@@ -115,6 +118,7 @@ export class EngineRegistry implements EngineDirectory {
       knownHostsFile: expand(def.known_hosts_file, o.userHome),
       socket: def.socket,
       relayPath,
+      ...(o.log ? { log: o.log } : {}),
     });
     const tunnel = new SshTunnel(link, () => inner);
     const inner: DockerEngine = new DockerEngine({

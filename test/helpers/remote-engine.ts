@@ -18,6 +18,8 @@ export interface RemoteEngineDouble extends AsyncDisposable {
   configYaml: string;
   /** The docker CLI against the private engine. */
   docker(...args: string[]): string;
+  /** sshd's log so far (its stderr, kept by the machine's engine). */
+  sshdLog(): string;
 }
 
 /** Why it cannot run here (then the test is skipped), or undefined. */
@@ -25,9 +27,11 @@ export function remoteEngineUnavailable(): string | undefined {
   return privateDockerdUnavailable();
 }
 
-export function startRemoteEngine(): RemoteEngineDouble {
+/** `sshdLogLevel`: sshd's LogLevel (DEBUG2 logs where it sets TCP_NODELAY). */
+export function startRemoteEngine(opts: { sshdLogLevel?: string } = {}): RemoteEngineDouble {
   const dir = mkdtempSync("/tmp/nxre.");
-  const r = spawnSync("bash", [SCRIPT, "start", dir], { encoding: "utf8", timeout: 300_000, killSignal: "SIGKILL" });
+  const env = { ...process.env, ...(opts.sshdLogLevel ? { REMOTE_ENGINE_SSHD_LOG_LEVEL: opts.sshdLogLevel } : {}) };
+  const r = spawnSync("bash", [SCRIPT, "start", dir], { encoding: "utf8", env, timeout: 300_000, killSignal: "SIGKILL" });
   if (r.status !== 0) {
     spawnSync("bash", [SCRIPT, "stop", dir], { timeout: 300_000 });
     throw new Error(`remote-engine.sh start failed (${r.status ?? r.signal}): ${r.stderr}`);
@@ -46,6 +50,11 @@ export function startRemoteEngine(): RemoteEngineDouble {
       const d = spawnSync("docker", ["-H", `unix://${socket}`, ...args], { encoding: "utf8", timeout: 120_000 });
       if (d.status !== 0) throw new Error(`docker ${args.join(" ")}: ${d.stderr}`);
       return d.stdout.trim();
+    },
+    sshdLog: () => {
+      const name = readFileSync(join(dir, "sshd.name"), "utf8").trim();
+      const d = spawnSync("docker", ["logs", name], { encoding: "utf8", timeout: 120_000 });
+      return `${d.stdout}${d.stderr}`;
     },
     async [Symbol.asyncDispose]() {
       spawnSync("bash", [SCRIPT, "stop", dir], { timeout: 300_000, killSignal: "SIGKILL" });

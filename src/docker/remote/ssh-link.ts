@@ -2,12 +2,17 @@
 // socket (a streamlocal forward) behind a unix socket of the daemon's, and streams to the workspaces'
 // published ports (remote 127.0.0.1; ssh-tunnel.ts holds the daemon's listeners for them). Nothing of the remote is opened
 // to the network; the host key is checked against known_hosts, never accepted because it is new.
+//
+// The connection runs `true` over a session before it is used: it carries forwards only, and OpenSSH's
+// sshd turns Nagle off on a connection (TCP_NODELAY) only when a session starts a command
+// (ssh/connect.ts says where), so each small answer of the engine otherwise waited for our delayed ACK.
 import { chmodSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import type { Duplex } from "node:stream";
 import ssh2 from "ssh2";
 import { NexusError } from "../../kernel/errors.ts";
+import { startInteractive, type ConnectLog } from "../../ssh/connect.ts";
 import { pipeSocket } from "./listeners.ts";
 import { checkHostKeyFile, knownHostsName, type HostKeyVerdict } from "./known-hosts.ts";
 
@@ -25,6 +30,8 @@ export interface SshLinkOptions {
   socket: string;
   /** Where the daemon serves the forwarded Docker socket. */
   relayPath: string;
+  /** Where the connection's non-fatal problems are told (the daemon's log). */
+  log?: ConnectLog;
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -70,9 +77,12 @@ export class SshLink {
     return new Promise((resolve, reject) => {
       const client = new ssh2.Client();
       let ready = false;
+      // Our side: Bun's sockets are TCP_NODELAY already, Deno's node:net ones are not.
+      client.once("connect", () => client.setNoDelay(true));
       client.on("ready", () => {
         ready = true;
-        resolve(client);
+        // Used once sshd has answered the no-op (its socket is TCP_NODELAY by then), or once it failed (logged).
+        void startInteractive(client, o.log && { warn: (m) => o.log!.warn(`Engine '${o.name}' (${this.address}): ${m}`) }).then(() => resolve(client));
       });
       client.on("error", (err: Error) => {
         if (!ready) reject(this.#dialError(err, verdict));
