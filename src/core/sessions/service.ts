@@ -15,17 +15,15 @@ import type { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { WorkspaceRecord } from "../types.ts";
 import type { WorkspaceService } from "../workspaces.ts";
-import { followStep } from "./follow.ts";
+import { followOutput } from "./follow.ts";
+import { killWithLogLine, newLoggedSessionLine } from "./output-log.ts";
 import {
   attachLine,
   contentLines,
-  followLine,
   historyLine,
   isMissing,
-  killLine,
   listLine,
   newSessionId,
-  newSessionLine,
   paneStateLine,
   parseCapture,
   parseList,
@@ -36,8 +34,6 @@ import {
   captureLine,
 } from "./tmux.ts";
 import type { AttachEnd, CreateSessionInput, SessionLogs, SessionView, TerminalAttach, TerminalSize } from "./types.ts";
-import { sleep } from "../../kernel/poll.ts";
-import { waitAck } from "../../kernel/ack.ts";
 
 export interface SessionServiceDeps {
   workspaces: WorkspaceService;
@@ -48,8 +44,6 @@ export interface SessionServiceDeps {
 }
 
 const DEFAULT_SIZE: TerminalSize = { cols: 120, rows: 40 };
-/** How often a follower asks tmux for new lines. */
-const FOLLOW_INTERVAL_MS = 200;
 /** How often running workspaces with sessions are looked at (last output, for idle detection). */
 const REFRESH_INTERVAL_MS = 20_000;
 /** History rows an attaching terminal is shown above the screen, unless asked otherwise. */
@@ -171,7 +165,7 @@ export class SessionService {
     const argv = input.argv;
     const commandLine = argv.length > 0 ? buildCommandLine(argv, input.env ? { env: input.env } : {}) : "";
     const label = argv.length > 0 ? argv.join(" ") : "login shell";
-    const line = newSessionLine({
+    const line = newLoggedSessionLine({
       id,
       commandLine,
       label,
@@ -217,34 +211,17 @@ export class SessionService {
 
   /**
    * The last `tail` lines, then each new line as it is printed, until the command finishes (its exit
-   * code), the session is killed, or `signal` aborts. A promise from `onLines` (its reader is behind)
-   * holds the next look at tmux until it settles: the daemon holds one capture at most for a slow
-   * reader. The session's program is not slowed (tmux reads its terminal whatever we do), so a reader
-   * more than tmux's history behind misses the lines that scrolled out of it meanwhile.
+   * code), the session is killed, or `signal` aborts (follow.ts). A promise from `onLines` (its reader
+   * is behind) holds the next read until it settles: the daemon holds one read at most for a slow reader.
+   * A reader more than the kept log behind is told how many bytes it lost (`onDropped`).
    */
-  async follow(id: string, opts: { tail: number; signal?: AbortSignal }, onLines: (lines: string[]) => unknown): Promise<AttachEnd> {
+  async follow(id: string, opts: { tail: number; signal?: AbortSignal; onDropped?: (bytes: number) => unknown }, onLines: (lines: string[]) => unknown): Promise<AttachEnd> {
     const { r } = await this.#locate(id, { resume: true });
-    let start: { tail: number } | { from: number } = { tail: opts.tail };
-    let first = true;
-    while (!opts.signal?.aborted) {
-      const res = await this.#d.workspaces.inspect(r.id, followLine(id, start)).catch((err: unknown) => {
-        if (opts.signal?.aborted) return undefined;
-        throw err;
-      });
-      if (!res) break;
-      if (res.exitCode !== 0 || res.stdout === "") {
-        if (isMissing(res.stderr) || res.stdout === "") return { sessionId: id, reason: "killed", exitCode: null };
-        throw tmuxFailed("read the session", res.stderr);
-      }
-      const step = followStep(res.stdout);
-      const lines = first && step.finished ? step.lines.slice(-opts.tail) : step.lines;
-      first = false;
-      if (lines.length > 0) await waitAck(onLines(lines));
-      if (step.finished) return { sessionId: id, reason: "exited", exitCode: step.exitCode };
-      start = { from: step.next };
-      if (!step.more) await sleep(FOLLOW_INTERVAL_MS, opts.signal);
-    }
-    return { sessionId: id, reason: "detached", exitCode: null };
+    const onDropped = (bytes: number) => {
+      this.#d.log.warn(`${r.name}: session ${id}: a follower was ${bytes} bytes behind the kept output log; they were left out`);
+      return opts.onDropped?.(bytes);
+    };
+    return followOutput((line) => this.#d.workspaces.inspect(r.id, line), id, { ...opts, onDropped, failed: (stderr) => tmuxFailed("read the session", stderr) }, onLines);
   }
 
   /** Types text into the session (an agent driving a REPL); `enter` presses Enter after it. */
@@ -266,7 +243,7 @@ export class SessionService {
   /** Ends the session's command (SIGHUP, as a closed terminal) and removes the session with its output. */
   async kill(id: string): Promise<{ sessionId: string; workspaceId: string }> {
     const { r } = await this.#locate(id, { resume: true });
-    const res = await this.#d.workspaces.inspect(r.id, killLine(id));
+    const res = await this.#d.workspaces.inspect(r.id, killWithLogLine(id));
     if (res.exitCode !== 0 && !isMissing(res.stderr)) throw tmuxFailed("kill the session", res.stderr);
     const index = this.#index(r.id);
     delete index[id];

@@ -2,6 +2,7 @@
 // parsers of what they print. Pure: no I/O here, so every line is unit-tested.
 import { randomBytes } from "node:crypto";
 import { shellQuote } from "../../ssh/quote.ts";
+import { EXIT_MARK } from "./text-lines.ts";
 
 /**
  * Nexus sessions live on their own tmux server (`-L nexus`): a user's own tmux in the workspace is
@@ -66,7 +67,8 @@ export interface NewSession {
 function wrapped(id: string, commandLine: string): string {
   // Then it detaches the session's clients, so an attach ends and reports the code. (tmux's own
   // pane-died hook is not enough: tmux 3.3 sometimes never reaps the command, and never fires it.)
-  return `(${commandLine}); c=$?; t="\${TMUX%%,*}"; tmux -S "$t" set-option -t ${id} @nexus-exit "$c" 2>/dev/null; tmux -S "$t" detach-client -s ${id} 2>/dev/null; exit "$c"`;
+  // First the exit mark, invisible on the screen: in the output log it says the output is complete.
+  return `(${commandLine}); c=$?; printf '\\033]${EXIT_MARK};%s\\007' "$c"; t="\${TMUX%%,*}"; tmux -S "$t" set-option -t ${id} @nexus-exit "$c" 2>/dev/null; tmux -S "$t" detach-client -s ${id} 2>/dev/null; exit "$c"`;
 }
 
 /** One shell line: starts the server if needed, sets its options, creates the session with its labels. */
