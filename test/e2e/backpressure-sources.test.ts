@@ -468,9 +468,8 @@ test("WebSocket session.attach: a terminal that stops reading while 50.9 MB scro
 }, 600_000);
 
 test("REST session logs -f: a reader that stalls in 29.7 MB of a 1000-column session's output gets every line, then the exit code", async () => {
-  // The session prints it all first: the follower then reads tmux's history in bounded captures, one
-  // at a time as the reader takes them (a live follower racing output this fast can lose rows to the
-  // numbering moving under it; that is the follower's, not the back-pressure's).
+  // The session prints it all first: the follower then reads the session's output log 1 MiB at a
+  // time, one read as the reader takes the last (a live follower: test/e2e/sessions.test.ts).
   const LINES = 30_000;
   const expected = createHash("sha256");
   for (let i = 1; i <= LINES; i++) expected.update(String(i).padStart(990, "0") + "\n");
@@ -510,7 +509,7 @@ test("REST session logs -f: a reader that stalls in 29.7 MB of a 1000-column ses
     console.log(`session logs -f: stalled after ${(size / MiB).toFixed(1)} MiB read of ${((LINES * 991) / MiB).toFixed(1)} MiB`);
     events.resume();
     await until("the stream's end", () => end, Boolean, { timeoutMs: 180_000, intervalMs: 100, detail: () => `${lines} lines came` });
-    // Without back-pressure and bounded captures the follower took it in one capture, which the shell's 4 MiB cap cut.
+    // Without back-pressure and bounded reads the follower took it at once, which the shell's 4 MiB cap cut.
     expect(end).toMatchObject({ reason: "exited", exitCode: 0 });
     expect(lines).toBe(LINES);
     expect(got.digest("hex")).toBe(expected.digest("hex"));

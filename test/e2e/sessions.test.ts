@@ -158,6 +158,62 @@ describe("a detached command outlives the CLI and a killed daemon", () => {
   });
 });
 
+describe("a live follower of more rows than tmux keeps (its history: 50,000)", () => {
+  test("REST logs?follow=true and nexus sessions logs -f get every one of 200,000 numbered lines once, in order, then the code", async () => {
+    const TOTAL = 200_000;
+    const sock = join(home, "daemon.sock");
+    // The command says it is ready, then waits for Enter: both followers are live before its output.
+    const made = await fetch("http://nexus/api/v1/sessions", {
+      method: "POST",
+      body: JSON.stringify({ workspace: "s1", command: "sh", args: ["-c", `echo ready; read x; seq 1 ${TOTAL}; exit 6`] }),
+      headers: { "content-type": "application/json" },
+      unix: sock,
+    } as RequestInit);
+    expect(made.status).toBe(201);
+    const id = ((await made.json()) as { id: string }).id;
+    const abort = new AbortController();
+    try {
+      const rest: string[] = [];
+      let end: { reason?: string; exitCode?: number } | undefined;
+      const res = await fetch(`http://nexus/api/v1/sessions/${id}/logs?follow=true&tail=5`, { unix: sock, signal: abort.signal } as RequestInit);
+      expect(res.status).toBe(200);
+      const reading = (async () => {
+        const decoder = new TextDecoder();
+        let buffered = "";
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buffered += decoder.decode(chunk, { stream: true });
+          for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+            const event = JSON.parse(buffered.slice(0, nl));
+            buffered = buffered.slice(nl + 1);
+            if (event.type === "line") rest.push(event.line);
+            else if (event.type === "result") end = event;
+          }
+        }
+      })();
+      let cli = "";
+      const follow = nexus.spawn(["sessions", "logs", id, "-f", "--tail", "5"], { stdio: ["ignore", "pipe", "pipe"] });
+      follow.stdout!.on("data", (b: Buffer) => (cli += b.toString("utf8")));
+      const cliCode = new Promise<number | null>((r) => follow.once("exit", (c) => r(c)));
+      await until("both followers past 'ready'", () => rest.includes("ready") && /^ready$/m.test(cli), Boolean, 60_000);
+      const enter = await fetch(`http://nexus/api/v1/sessions/${id}/input`, { method: "POST", body: JSON.stringify({ text: "", enter: true }), headers: { "content-type": "application/json" }, unix: sock } as RequestInit);
+      expect(enter.status).toBe(200);
+      await until("the REST stream's end", () => end, Boolean, { timeoutMs: 180_000, intervalMs: 100, detail: () => `${rest.length} lines came` });
+      await reading;
+      expect(end).toMatchObject({ reason: "exited", exitCode: 6 });
+      const expected = ["ready", "", ...Array.from({ length: TOTAL }, (_, i) => String(i + 1))];
+      // Compared as one text: a difference shows where, without a diff of 200,000 entries.
+      const firstDifference = (got: string[]) => got.findIndex((l, i) => l !== expected[i]);
+      expect({ lines: rest.length, firstDifference: firstDifference(rest) }).toEqual({ lines: expected.length, firstDifference: -1 });
+      expect(await cliCode).toBe(6);
+      const cliLines = cli.replace(/\n$/, "").split("\n");
+      expect({ lines: cliLines.length, firstDifference: firstDifference(cliLines) }).toEqual({ lines: expected.length, firstDifference: -1 });
+    } finally {
+      abort.abort();
+      nexus(["sessions", "kill", id]);
+    }
+  }, 300_000);
+});
+
 describe("unknown ids: the same NOT_FOUND on every surface", () => {
   test("CLI, REST and gRPC against the daemon (the WebSocket: test/unit/sessions-surfaces.test.ts)", async () => {
     for (const args of [["attach"], ["logs"], ["logs", "-f"], ["send", "x"], ["kill"]]) {
