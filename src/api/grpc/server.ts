@@ -271,7 +271,9 @@ export function workspaceHandlers(d: GrpcDeps): grpc.UntypedServiceImplementatio
     ListSessions: unary("ListSessions", async (req) => ({ sessions: (await sessionsOf(d).list(req.workspaceId || undefined)).map(toGrpcSession) })),
     AttachSession: serverStream("AttachSession", async (req, call, signal) => {
       const sid = requireField(req.sessionId, "session_id");
-      const end = await sessionsOf(d).follow(sid, { tail: req.tail > 0 ? req.tail : 1000, signal }, (lines) => (call.write({ stdout: lines.join("\n") + "\n" }) ? undefined : drained(call, { signal })));
+      // The spec's SessionOutput has stderr, which a session (a terminal) never writes: it says what a reader too far behind lost.
+      const onDropped = (bytes: number) => call.write({ stderr: `[${bytes} bytes of the session's output were dropped: this reader was more than the kept log behind]\n` });
+      const end = await sessionsOf(d).follow(sid, { tail: req.tail > 0 ? req.tail : 1000, signal, onDropped }, (lines) => (call.write({ stdout: lines.join("\n") + "\n" }) ? undefined : drained(call, { signal })));
       if (end.reason === "exited" && end.exitCode !== null) call.write({ exitCode: end.exitCode });
     }),
     KillSession: unary("KillSession", async (req) => {

@@ -129,6 +129,7 @@ async function logsCommand(ctx: CliContext, id: string, flags: SessionFlags): Pr
   const wrote = unwrittenMarks();
   try {
     const end = await client.stream("GET", path(id, `/logs?tail=${tail}&follow=true`), undefined, (e) => {
+      if (e.type === "dropped") return writeErr(dim(`[${e.bytes} bytes of output were dropped: this reader was more than the session's kept log behind]\n`, ctx.color));
       if (e.type !== "line") return undefined;
       const line = (ctx.json ? JSON.stringify(e) : String(e.line)) + "\n";
       return wrote(writeOut(line), line.length);

@@ -54,7 +54,8 @@ export function sessionRoutes(sessions: SessionService): Hono {
           return { sessionId: id, status: logs.status, exitCode: logs.exitCode };
         }
         // The client behind (send's promise) holds the next look at the session (back-pressure).
-        const end = await sessions.follow(id, { tail, signal }, (lines) => {
+        const onDropped = (bytes: number) => send({ type: "dropped", bytes });
+        const end = await sessions.follow(id, { tail, signal, onDropped }, (lines) => {
           const acks = new Acks();
           for (const line of lines) acks.add(send({ type: "line", line }));
           return acks.ack();
@@ -77,7 +78,8 @@ export function sessionRoutes(sessions: SessionService): Hono {
         if (logs.lines.length) send({ type: "output", data: logs.lines.join("\n") + "\n" });
         return { sessionId: id, reason: logs.status === "exited" ? "exited" : "detached", exitCode: logs.exitCode };
       }
-      return sessions.follow(id, { tail, signal }, (lines) => send({ type: "output", data: lines.join("\n") + "\n" }));
+      const onDropped = (bytes: number) => send({ type: "dropped", bytes });
+      return sessions.follow(id, { tail, signal, onDropped }, (lines) => send({ type: "output", data: lines.join("\n") + "\n" }));
     }, c.req.raw.signal);
   });
 
