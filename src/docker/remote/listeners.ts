@@ -31,7 +31,12 @@ export class LoopbackListeners {
   /** Holds 127.0.0.1:`localPort`; each connection goes to the stream `open` makes for it. */
   async listen(localPort: number, open: () => Promise<Duplex>): Promise<void> {
     if (this.#servers.has(localPort)) return;
-    const server = createServer((local) => pipeSocket(local, open, this.#open));
+    const server = createServer((local) => {
+      // Deno's accepted node:net sockets are not TCP_NODELAY (Bun's are): a reply the remote sends in
+      // two writes had its second wait for the client's delayed ACK (~40 ms).
+      local.setNoDelay(true);
+      pipeSocket(local, open, this.#open);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen({ host: "127.0.0.1", port: localPort }, () => resolve());
