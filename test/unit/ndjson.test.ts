@@ -22,7 +22,7 @@ describe("wantsStream", () => {
 
 describe("ndjsonResponse", () => {
   test("streams events, then the result, one JSON object per line", async () => {
-    const res = ndjsonResponse(async (send) => {
+    const res = await ndjsonResponse(async (send) => {
       send({ type: "progress", n: 1 });
       send({ type: "progress", n: 2, text: "line\nbreak" });
       return { exitCode: 3 };
@@ -38,7 +38,7 @@ describe("ndjsonResponse", () => {
   });
 
   test("a failure ends the stream with an error event in the spec's error shape", async () => {
-    const res = ndjsonResponse(async (send) => {
+    const res = await ndjsonResponse(async (send) => {
       send({ type: "progress" });
       throw new NexusError("CONTAINER_ERROR", "it broke", { suggestion: "retry", details: { id: "c1" } });
     }, new AbortController().signal);
@@ -49,7 +49,7 @@ describe("ndjsonResponse", () => {
   });
 
   test("a plain Error becomes INTERNAL_ERROR", async () => {
-    const res = ndjsonResponse(async () => {
+    const res = await ndjsonResponse(async () => {
       throw new Error("unexpected");
     }, new AbortController().signal);
     const [only] = await lines(res);
@@ -61,25 +61,51 @@ describe("ndjsonResponse", () => {
     let seen: AbortSignal | undefined;
     let resolveRun!: () => void;
     const running = new Promise<void>((r) => (resolveRun = r));
-    const res = ndjsonResponse(async (_send, signal) => {
+    // Nothing is sent before the client goes: the answer is handed over only at the end.
+    const answer = ndjsonResponse(async (_send, signal) => {
       seen = signal;
       resolveRun();
       await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
       return {};
     }, client.signal);
-    const reading = res.text();
     await running;
     expect(seen?.aborted).toBe(false);
     client.abort();
     expect(seen?.aborted).toBe(true);
-    await reading;
+    await (await answer).text();
+  });
+
+  test("the answer is handed over once its first event is queued, not before", async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let handedOver = false;
+    let finish!: () => void;
+    const done = new Promise<void>((r) => (finish = r));
+    const answer = ndjsonResponse(async (send) => {
+      await gate;
+      send({ type: "progress", n: 1 });
+      await done;
+      return { ok: true };
+    }, new AbortController().signal).then((res) => {
+      handedOver = true;
+      return res;
+    });
+    // Turns of the event loop with no event queued: still held.
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+    expect(handedOver).toBe(false);
+    open();
+    const res = await answer;
+    expect(res.status).toBe(200);
+    // Handed over while the work goes on: the rest streams after.
+    finish();
+    expect(await lines(res)).toEqual([{ type: "progress", n: 1 }, { type: "result", ok: true }]);
   });
 
   test("cancelling the body aborts the operation's signal", async () => {
     let seen: AbortSignal | undefined;
     let resolveRun!: () => void;
     const running = new Promise<void>((r) => (resolveRun = r));
-    const res = ndjsonResponse(async (send, signal) => {
+    const res = await ndjsonResponse(async (send, signal) => {
       seen = signal;
       send({ type: "progress" });
       resolveRun();
@@ -102,7 +128,7 @@ describe("ndjsonResponse back-pressure", () => {
     let answers: Array<Promise<void> | undefined> = [];
     let release!: () => void;
     const done = new Promise<void>((r) => (release = r));
-    const res = ndjsonResponse(async (send) => {
+    const res = await ndjsonResponse(async (send) => {
       for (let i = 0; i < 5; i++) answers.push(send(event));
       await done;
       return {};
@@ -125,7 +151,7 @@ describe("ndjsonResponse back-pressure", () => {
     let sent = 0;
     let read = 0;
     let mostAhead = 0;
-    const res = ndjsonResponse(async (send) => {
+    const res = await ndjsonResponse(async (send) => {
       for (let i = 0; i < 400; i++) {
         const behind = send({ type: "stdout", n: i, data: event.data });
         sent += eventBytes + String(i).length + 6;
@@ -155,7 +181,7 @@ describe("ndjsonResponse back-pressure", () => {
   test("the client going away settles a waiting send and aborts the work", async () => {
     let waiting: Promise<void> | undefined;
     let seen: AbortSignal | undefined;
-    const res = ndjsonResponse(async (send, signal) => {
+    const res = await ndjsonResponse(async (send, signal) => {
       seen = signal;
       while (!(waiting = send(event)));
       await waiting;
@@ -170,7 +196,7 @@ describe("ndjsonResponse back-pressure", () => {
   });
 
   test("a producer that ignores the answer is stopped past the hard cap with RESOURCE_EXHAUSTED", async () => {
-    const res = ndjsonResponse(async (send, signal) => {
+    const res = await ndjsonResponse(async (send, signal) => {
       while (!signal.aborted) send(event);
       throw signal.reason;
     }, new AbortController().signal, { highWaterBytes: 2 * eventBytes, maxQueuedBytes: 20 * eventBytes });

@@ -21,8 +21,13 @@ export type NdjsonSend = (event: object) => Promise<void> | undefined;
 /**
  * A streamed answer: one JSON object per line. `run` writes events with `send`; its result ends the
  * stream as {type:"result"}, its error as {type:"error"}. Aborted when the client goes away.
+ *
+ * The answer is handed to the server once its first event is queued (or the stream ended): Bun sends
+ * no header before the first chunk anyway, but a stream whose first chunk comes after the handler
+ * returned goes out in pieces, a send() per header line and value (9 for an exec of `true`), where an
+ * answer handed over with its first event goes out in one (a short exec's whole answer) or three.
  */
-export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => Promise<object>, clientSignal: AbortSignal, opts: { highWaterBytes?: number; maxQueuedBytes?: number } = {}): Response {
+export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => Promise<object>, clientSignal: AbortSignal, opts: { highWaterBytes?: number; maxQueuedBytes?: number } = {}): Promise<Response> {
   const highWater = opts.highWaterBytes ?? QUEUE_HIGH_WATER_BYTES;
   const maxQueued = opts.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   const encoder = new TextEncoder();
@@ -38,6 +43,8 @@ export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => P
   };
   abort.signal.addEventListener("abort", wake, { once: true });
   let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let firstOut!: () => void;
+  const started = new Promise<void>((resolve) => (firstOut = resolve));
   let open = true;
   let tooSlow = false;
   const send: NdjsonSend = (event) => {
@@ -48,6 +55,7 @@ export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => P
       open = false; // cancelled by the client: nothing more can be queued
       return undefined;
     }
+    firstOut();
     const desired = controller.desiredSize ?? 0;
     // A client that does not read must not grow the daemon's memory: past the limit the work stops.
     if (!tooSlow && desired < highWater - maxQueued) {
@@ -76,6 +84,7 @@ export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => P
       } catch {
         // Already closed because the client went away.
       }
+      firstOut();
     }
   };
   const body = new ReadableStream<Uint8Array>({
@@ -93,7 +102,8 @@ export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => P
       abort.abort(new Error("client went away"));
     },
   }, { highWaterMark: highWater, size: (chunk) => chunk?.byteLength ?? 0 });
-  return new Response(body, { status: 200, headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } });
+  const response = new Response(body, { status: 200, headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } });
+  return started.then(() => response);
 }
 
 export function wantsStream(accept: string | undefined): boolean {
