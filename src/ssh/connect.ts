@@ -12,6 +12,8 @@
 // socket is TCP_NODELAY, two round trips and a fork after the handshake.
 import ssh2 from "ssh2";
 import { publicKeyBlob } from "./keys.ts";
+import { Socket } from "node:net";
+import { coalesceWrites } from "./coalescing-socket.ts";
 import type { Client } from "./connection-group.ts";
 import type { SshTarget } from "./pool.ts";
 
@@ -53,7 +55,13 @@ function handshake(target: SshTarget, opts: ConnectOptions): Promise<Client> {
         reject(err);
       }
     });
+    // Our own socket, so that each SSH packet leaves in one send() (coalescing-socket.ts).
+    const sock = new Socket();
+    coalesceWrites(sock);
+    sock.setMaxListeners(0); // as ssh2 does with a socket of its own: each channel may listen to it
+    sock.connect({ host: target.host, port: target.port });
     client.connect({
+      sock,
       host: target.host,
       port: target.port,
       username: target.username,
