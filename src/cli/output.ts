@@ -44,15 +44,19 @@ export function errorEnvelope(err: NexusError): { error: ErrorBody } {
   return { error: err.toJSON() };
 }
 
+// Plain loops: `nexus list` prints a table, and each callback run for the first time costs a short command fresh memory.
 export function table(rows: string[][], color: boolean): string {
   if (rows.length === 0) return "";
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => visibleLength(r[i] ?? ""))));
-  return rows
-    .map((r, ri) => {
-      const line = r.map((cell, i) => (i === r.length - 1 ? cell : cell + " ".repeat(widths[i]! - visibleLength(cell)))).join("  ");
-      return ri === 0 ? bold(line, color) : line;
-    })
-    .join("\n") + "\n";
+  const widths: number[] = [];
+  for (const r of rows) for (let i = 0; i < r.length; i++) widths[i] = Math.max(widths[i] ?? 0, visibleLength(r[i]!));
+  let out = "";
+  for (let ri = 0; ri < rows.length; ri++) {
+    const r = rows[ri]!;
+    let line = "";
+    for (let i = 0; i < r.length; i++) line += i === r.length - 1 ? r[i]! : r[i]! + " ".repeat(widths[i]! - visibleLength(r[i]!)) + "  ";
+    out += (ri === 0 ? bold(line, color) : line) + "\n";
+  }
+  return out;
 }
 
 function visibleLength(s: string): number {

@@ -28,15 +28,14 @@ export function listText(res: WorkspaceList, json: boolean, color: boolean): str
   const labelled = res.workspaces.some((w) => Object.keys(w.labels ?? {}).length > 0);
   const rows = [["NAME", "STATUS", "BRANCH", "SSH", "PORTS", "CREATED", ...(labelled ? ["LABELS"] : [])]];
   for (const w of res.workspaces) {
-    rows.push([
-      w.name,
-      statusText(w.status, color),
-      w.branch || "-",
-      String(w.ports.find((p) => p.name === "ssh")?.hostPort ?? "-"),
-      w.ports.filter((p) => p.name !== "ssh").map((p) => `${p.hostPort}→${p.containerPort}`).join(",") || "-",
-      ago(w.createdAt),
-      ...(labelled ? [labelsText(w.labels) || "-"] : []),
-    ]);
+    // Loops rather than callbacks: this is `nexus list`'s own work (see table()).
+    let ssh: string | undefined;
+    const others: string[] = [];
+    for (const p of w.ports) {
+      if (p.name !== "ssh") others.push(`${p.hostPort}→${p.containerPort}`);
+      else ssh ??= String(p.hostPort ?? "-");
+    }
+    rows.push([w.name, statusText(w.status, color), w.branch || "-", ssh ?? "-", others.join(",") || "-", ago(w.createdAt), ...(labelled ? [labelsText(w.labels) || "-"] : [])]);
   }
   return table(rows, color);
 }
