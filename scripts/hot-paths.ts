@@ -36,6 +36,8 @@ export interface HotPaths {
   bundles: Map<string, string>;
   /** The source files copied into the bundles (absolute paths), the entries among them. */
   copied: Set<string>;
+  /** npm packages a hot path imports (copied in too, and not checked as our modules are): none today. */
+  packages: Set<string>;
   /** Removes the bundles. */
   cleanup(): void;
 }
@@ -44,6 +46,7 @@ export async function bundleHotPaths(define: Record<string, string>): Promise<Ho
   const outdir = mkdtempSync(join(tmpdir(), "nexus-hot-"));
   const shared = new Set(SHARED.map((p) => join(root, p)));
   const copied = new Set(HOT_ENTRIES.map((e) => join(root, e)));
+  const packages = new Set<string>();
   const keepImports: Bun.BunPlugin = {
     name: "nexus-hot-path-imports",
     setup(b) {
@@ -51,6 +54,10 @@ export async function bundleHotPaths(define: Record<string, string>): Promise<Ho
         const path = resolve(dirname(args.importer), args.path);
         if (args.kind === "dynamic-import" || shared.has(path)) return { path, external: true };
         copied.add(path);
+        return undefined;
+      });
+      b.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (!/^(node|bun):/.test(args.path) && args.kind !== "dynamic-import") packages.add(args.path);
         return undefined;
       });
     },
@@ -85,6 +92,7 @@ export async function bundleHotPaths(define: Record<string, string>): Promise<Ho
     },
     bundles,
     copied,
+    packages,
     cleanup: () => rmSync(outdir, { recursive: true, force: true }),
   };
 }

@@ -44,6 +44,8 @@ describe("hot path bundles", () => {
     expect(copied).toContain("src/cli/client.ts");
     expect(copied).not.toContain("src/cli/daemon-process.ts");
     for (const s of SHARED) expect(copied).not.toContain(s);
+    // An npm package would be copied in unchecked (its state, its classes): none is on a hot path.
+    expect([...hot.packages]).toEqual([]);
   });
 
   // A copy behaves as the original only if the module keeps no state of its own and defines no class
