@@ -4,9 +4,9 @@
 // containers on it are never touched. dockerd is this process's child; stop() removes all it made.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { until } from "./wait.ts";
+import { freePort } from "./ports.ts";
 
 const SCRIPT = join(import.meta.dir, "..", "..", "scripts", "private-dockerd.sh");
 
@@ -23,18 +23,6 @@ export function privateDockerdUnavailable(): string | undefined {
 function docker0Index(): string | undefined {
   const r = spawnSync("ip", ["-o", "link", "show", "docker0"], { encoding: "utf8" });
   return r.status === 0 ? r.stdout.split(":")[0] : undefined;
-}
-
-/** A port nobody listens on now on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen({ host: "127.0.0.1", port: 0 }, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export class PrivateDockerd implements AsyncDisposable {

@@ -2,24 +2,13 @@
 // connection they accept is TCP_NODELAY (Deno's accepted node:net sockets are not by default) and
 // piped both ways into the stream the engine's transport opens for it.
 import { afterEach, expect, test } from "bun:test";
-import { connect, createServer, Socket } from "node:net";
+import { connect, Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { LoopbackListeners } from "../../src/docker/remote/listeners.ts";
+import { freePort } from "../helpers/ports.ts";
 
 const setNoDelay = Socket.prototype.setNoDelay;
 afterEach(() => void (Socket.prototype.setNoDelay = setNoDelay));
-
-/** A port nobody listens on now on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen({ host: "127.0.0.1", port: 0 }, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test("an accepted connection is set TCP_NODELAY and piped into the stream opened for it", async () => {
   // Which sockets were set, by their local port (the kernel's flag cannot be read from here).

@@ -48,16 +48,10 @@ export async function followOutput(run: WorkspaceShell, id: string, opts: Follow
   let quiet = 0;
   const g = opts.geometry ?? LOG_GEOMETRY;
   while (!opts.signal?.aborted) {
-    const res = await run(readLogLine(id, start, g)).catch((err: unknown) => {
-      if (opts.signal?.aborted) return undefined;
-      throw err;
-    });
-    if (!res) break;
-    if (res.exitCode !== 0 || res.stdout === "") {
-      if (isMissing(res.stderr) || res.stdout === "") return { sessionId: id, reason: "killed", exitCode: null };
-      throw opts.failed(res.stderr);
-    }
-    const read = parseLogRead(res.stdout, asked, g);
+    const res = await readStep(run, readLogLine(id, start, g), opts);
+    if (res === undefined) break;
+    if (res === KILLED) return { sessionId: id, reason: "killed", exitCode: null };
+    const read = parseLogRead(res, asked, g);
     if (read.kind === "nolog") return followRows(run, id, opts, onLines);
     if (read.tailStart !== undefined) {
       // The tail's bytes alone, up to the end it had: what comes after them is live output.
@@ -98,16 +92,10 @@ async function followRows(run: WorkspaceShell, id: string, opts: FollowOptions, 
   let start: { tail: number } | { from: number } = { tail: opts.tail };
   let first = true;
   while (!opts.signal?.aborted) {
-    const res = await run(followLine(id, start)).catch((err: unknown) => {
-      if (opts.signal?.aborted) return undefined;
-      throw err;
-    });
-    if (!res) break;
-    if (res.exitCode !== 0 || res.stdout === "") {
-      if (isMissing(res.stderr) || res.stdout === "") return { sessionId: id, reason: "killed", exitCode: null };
-      throw opts.failed(res.stderr);
-    }
-    const step = followStep(res.stdout);
+    const res = await readStep(run, followLine(id, start), opts);
+    if (res === undefined) break;
+    if (res === KILLED) return { sessionId: id, reason: "killed", exitCode: null };
+    const step = followStep(res);
     const lines = first && step.finished ? step.lines.slice(-opts.tail) : step.lines;
     first = false;
     if (lines.length > 0) await waitAck(onLines(lines));
@@ -116,6 +104,25 @@ async function followRows(run: WorkspaceShell, id: string, opts: FollowOptions, 
     if (!step.more) await sleep(FOLLOW_INTERVAL_MS, opts.signal);
   }
   return { sessionId: id, reason: "detached", exitCode: null };
+}
+
+const KILLED = Symbol("killed");
+
+/**
+ * One read of a follower: what the line printed; KILLED when the session is gone (or printed nothing);
+ * undefined when the follower was stopped meanwhile. Any other failure is `opts.failed`'s error.
+ */
+async function readStep(run: WorkspaceShell, line: string, opts: FollowOptions): Promise<string | typeof KILLED | undefined> {
+  const res = await run(line).catch((err: unknown) => {
+    if (opts.signal?.aborted) return undefined;
+    throw err;
+  });
+  if (!res) return undefined;
+  if (res.exitCode !== 0 || res.stdout === "") {
+    if (isMissing(res.stderr) || res.stdout === "") return KILLED;
+    throw opts.failed(res.stderr);
+  }
+  return res.stdout;
 }
 
 export interface FollowStep {
