@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { followOutput, type WorkspaceShell } from "../../src/core/sessions/follow.ts";
-import { CHUNK_BYTES, killWithLogLine, LOG_ROOT, newLoggedSessionLine, parseLogRead } from "../../src/core/sessions/output-log.ts";
+import { CHUNK_BYTES, killWithLogLine, LOG_ROOT, newLoggedSessionLine, parseLogRead, readLogLine } from "../../src/core/sessions/output-log.ts";
 import { TerminalLines } from "../../src/core/sessions/text-lines.ts";
 import { HISTORY_LIMIT, newSessionId, sendKeysLine } from "../../src/core/sessions/tmux.ts";
 import { slowTests } from "../helpers/timeout.ts";
@@ -201,5 +201,15 @@ describe.skipIf(!hasTools)("a live follower against a real tmux", () => {
     const got: string[] = [];
     expect(await followOutput(shell, id, { tail: 100, failed }, (l) => void got.push(...l))).toMatchObject({ reason: "exited", exitCode: 1 });
     expect(got).toEqual(numbered(20));
+  });
+});
+
+describe("the output log's lines", () => {
+  test("refuse anything but a session id of ours, before any shell sees it", () => {
+    for (const id of ["ses-1234abcd /", "../x", "ses-1234abcd; rm -rf ~", "", "ses-1234ABCD"]) {
+      expect(() => killWithLogLine(id)).toThrow("not a session id");
+      expect(() => readLogLine(id, { offset: 0 })).toThrow("not a session id");
+    }
+    expect(killWithLogLine("ses-1234abcd")).toContain("rm -rf /tmp/nexus-sessions/ses-1234abcd;");
   });
 });

@@ -4,7 +4,7 @@
 // at once, and no format tells how many rows were ever written.) The log is bounded: the writer
 // removes the oldest chunk as it starts a new one. Pure: the shell lines and their parsers.
 import { shellQuote } from "../../ssh/quote.ts";
-import { killLine, newSessionLine, paneStateLine, parseState, TMUX, type NewSession, type PaneState } from "./tmux.ts";
+import { killLine, newSessionLine, paneStateLine, parseState, SESSION_ID, TMUX, type NewSession, type PaneState } from "./tmux.ts";
 
 /** Where the logs live in the container: gone with the container's tmux server, swept at the next session's start. */
 export const LOG_ROOT = "/tmp/nexus-sessions";
@@ -22,7 +22,12 @@ export const LOG_GEOMETRY: LogGeometry = { chunkBytes: CHUNK_BYTES, chunksKept: 
 /** Bytes one read takes at most (base64: 1.4 MB, well inside the daemon's 4 MiB cap on a shell's output). */
 export const READ_BYTES = 1024 * 1024;
 
+/**
+ * The session's log folder. Every line here puts it in a shell unquoted (and `kill` removes it with
+ * rm -rf), so anything but one of our ids is refused here too, not only where a request comes in.
+ */
 export function logDir(id: string): string {
+  if (!SESSION_ID.test(id)) throw new Error(`not a session id: ${JSON.stringify(id)}`);
   return `${LOG_ROOT}/${id}`;
 }
 
