@@ -1,5 +1,6 @@
 // argv → daemon (foreground) or CLI. Heavy modules (dockerode, ssh2) load only on the daemon path.
 import { stdioFailure, writeStdio } from "./runtime/stdio.ts";
+import { isPlainExec } from "./cli/exec-form.ts";
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "daemon" && (argv.length === 1 || (argv[1]!.startsWith("-") && !argv.includes("--help") && !argv.includes("-h")))) {
@@ -9,11 +10,8 @@ async function main(argv: string[]): Promise<number> {
     return runDaemonCommand(argv.slice(1), process.env);
   }
   if (argv[0] === "ssh-proxy") return (await import("./cli/ssh-proxy.ts")).runSshProxy(argv.slice(1), process.env);
-  if (argv[0] === "exec" || argv[0] === "workspace") {
-    // The hot path first: the short commands' table (quick.ts) has nothing for exec.
-    const fast = await import("./cli/fast-exec.ts");
-    if (fast.isPlainExec(argv)) return fast.runPlainExec(argv, process.env);
-  }
+  // The hot path first: the short commands' table (quick.ts) has nothing for exec.
+  if (isPlainExec(argv)) return (await import("./cli/fast-exec.ts")).runPlainExec(argv, process.env);
   if (argv[0] === "version" || argv[0] === "list" || argv[0] === "ls") {
     // Their shortest path first (instant.ts); it leaves anything but the expected answer to quick.ts.
     const code = await (await import("./cli/instant.ts")).runInstant(argv, process.env);

@@ -10,17 +10,7 @@ import { execCommand } from "./commands/exec.ts";
 import { CliContext } from "./context.ts";
 import { formatError, useColor, writeErr } from "./output.ts";
 
-/**
- * The plain form only: `exec [workspace] -- cmd...` with no flags before `--`. Anything else (flags,
- * --help, a missing `--`) is left to the full CLI, so both parse the same words the same way.
- */
-export function isPlainExec(argv: readonly string[]): boolean {
-  const sep = argv.indexOf("--");
-  if (argv[0] !== "exec" && !(argv[0] === "workspace" && argv[1] === "exec")) return false;
-  const before = argv.slice(argv[0] === "exec" ? 1 : 2, sep);
-  return sep > 0 && sep < argv.length - 1 && before.length <= 1 && before.every((a) => !a.startsWith("-"));
-}
-
+/** `exec [workspace] -- cmd...` as isPlainExec (exec-form.ts) took it. */
 export async function runPlainExec(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
   const sep = argv.indexOf("--");
   const ws = argv.slice(argv[0] === "exec" ? 1 : 2, sep)[0];

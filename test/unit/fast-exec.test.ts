@@ -1,6 +1,6 @@
 // Which argv the fast exec path takes; everything else goes through the full CLI.
 import { describe, expect, test } from "bun:test";
-import { isPlainExec } from "../../src/cli/fast-exec.ts";
+import { isPlainExec } from "../../src/cli/exec-form.ts";
 
 describe("isPlainExec", () => {
   test("exec [workspace] -- cmd, also as 'workspace exec'", () => {
