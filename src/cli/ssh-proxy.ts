@@ -3,6 +3,7 @@
 // frozen sshd), then joins stdin/stdout to the workspace's SSH port on 127.0.0.1.
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
+import type { Readable, Writable } from "node:stream";
 import type { WorkspaceView } from "../core/types.ts";
 import { nexusPaths } from "../store/paths.ts";
 import { CliContext } from "./context.ts";
@@ -31,7 +32,7 @@ export async function runSshProxy(args: readonly string[], env: Record<string, s
     // No daemon to ask (or it failed): connect anyway; a running workspace answers without it.
     process.stderr.write(`nexus: could not check workspace '${name}' (${(err as Error).message}); connecting anyway\n`);
   }
-  return pipe(port);
+  return joinSshPort(port);
 }
 
 /**
@@ -56,18 +57,22 @@ function quietParentSsh(): void {
   }
 }
 
-function pipe(port: number): Promise<number> {
+/** Joins `input` and `output` (the ProxyCommand's stdin and stdout) to 127.0.0.1:`port`; resolves with the exit code. */
+export function joinSshPort(port: number, input: Readable = process.stdin, output: Writable = process.stdout): Promise<number> {
   return new Promise((resolve) => {
     const sock = connect({ host: HOST, port });
     sock.once("connect", () => {
-      process.stdin.pipe(sock);
-      sock.pipe(process.stdout);
+      // Deno's node:net sockets are not TCP_NODELAY (Bun's are): a packet of ssh's written while the
+      // one before was not acknowledged yet would wait for that ACK (up to sshd's delayed ACK, ~40 ms).
+      sock.setNoDelay(true);
+      input.pipe(sock);
+      sock.pipe(output);
     });
     sock.once("error", (err) => {
       process.stderr.write(`nexus: cannot reach the workspace's SSH port ${HOST}:${port}: ${err.message}\n`);
       resolve(255);
     });
     sock.once("close", () => resolve(0));
-    process.stdin.once("end", () => sock.end());
+    input.once("end", () => sock.end());
   });
 }

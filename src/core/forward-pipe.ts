@@ -79,6 +79,9 @@ export class ForwardPipe {
       socket.destroy();
       return;
     }
+    // Deno's accepted node:net sockets are not TCP_NODELAY (Bun's are): a reply the workspace sent in
+    // two writes had its second wait for the client's delayed ACK (~40 ms).
+    socket.setNoDelay(true);
     const id = live.forward.workspaceId;
     live.sockets.add(socket);
     socket.once("close", () => {
