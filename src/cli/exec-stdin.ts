@@ -4,7 +4,7 @@
 // at all (the command's stdin is closed at once). Forwarded input travels in the streamed exec
 // request's body (src/api/http/exec-input.ts), with terminal sizes when -t gave the command a PTY.
 import { NexusError } from "../core/errors.ts";
-import { isTerminal } from "../runtime/stdio.ts";
+import { isTerminal, stdinIsNull, stdinStream } from "../runtime/stdio.ts";
 
 export type StdinMode = "closed" | "forward";
 
@@ -14,6 +14,14 @@ export function stdinMode(interactive: boolean): StdinMode {
   // A terminal: nothing to read unless asked for (-i). A pipe, a file, /dev/null: see unlessEnded.
   if (isTerminal(0)) return interactive ? "forward" : "closed";
   return "forward";
+}
+
+/**
+ * Our stdin as unlessEnded sees it; /dev/null is known to have ended without reading it (stdio.ts
+ * stdinIsNull), so the command's stdin is closed at once as it would be after reading its end.
+ */
+export function stdinUnlessEnded(): Promise<ReadableStream<Uint8Array> | undefined> {
+  return stdinIsNull() ? Promise.resolve(undefined) : unlessEnded(stdinStream());
 }
 
 /**

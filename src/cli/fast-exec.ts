@@ -1,8 +1,7 @@
 // `nexus exec <workspace> -- <command...>` without the full command table: exec is the hot path
 // (agents run it in loops), and parsing every command's definition costs a few ms per call. What
 // this module imports is bundled with it into one module of the binary (scripts/hot-paths.ts).
-import { stdinMode, unlessEnded } from "./exec-stdin.ts";
-import { stdinStream } from "../runtime/stdio.ts";
+import { stdinMode, stdinUnlessEnded } from "./exec-stdin.ts";
 import { toNexusError } from "../core/errors.ts";
 import { exitCodeFor } from "./exit-codes.ts";
 import { nexusPaths } from "../store/paths.ts";
@@ -15,7 +14,7 @@ export async function runPlainExec(argv: readonly string[], env: Record<string, 
   const sep = argv.indexOf("--");
   const ws = argv.slice(argv[0] === "exec" ? 1 : 2, sep)[0];
   // The plain form has no -i and no -t: execCommand would decide the same (exec-stdin.ts).
-  const stdin = stdinMode(false) === "closed" ? Promise.resolve(undefined) : unlessEnded(stdinStream());
+  const stdin = stdinMode(false) === "closed" ? Promise.resolve(undefined) : stdinUnlessEnded();
   const ctx = new CliContext(nexusPaths(env), {}, env);
   try {
     return await execCommand(ctx, ws, argv.slice(sep + 1), { stdin });

@@ -3,7 +3,7 @@
 // failed write is, and is reported once every write under way has settled.
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { slowTests } from "../helpers/timeout.ts";
@@ -99,6 +99,44 @@ describe("isTerminal", () => {
       const r = spawnSync("script", ["-qec", quoted, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", timeout: 60_000 });
       expect(r.status).toBe(0);
       expect(JSON.parse(readFileSync(out, "utf8"))).toEqual({ ours: [true, true, true], node: [true, true, true] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** stdinIsNull in a fresh process, written as JSON to `out`. */
+function nullProbe(out: string): string {
+  return `
+    const m = await import(${JSON.stringify(STDIO)});
+    const fs = await import("node:fs");
+    fs.writeFileSync(${JSON.stringify(out)}, JSON.stringify(m.stdinIsNull()));
+  `;
+}
+
+describe("stdinIsNull", () => {
+  test("only /dev/null is it: not a pipe (ended or not), nor a file (empty or not)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nexus-stdin-null-"));
+    try {
+      const out = join(dir, "out.json");
+      const [cmd, args] = evalArgv(nullProbe(out));
+      const quoted = [cmd, ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
+      writeFileSync(join(dir, "empty"), "");
+      writeFileSync(join(dir, "full"), "data\n");
+      // Each through sh, so that the descriptor is what the line says whatever the runtime's spawn does with an empty input.
+      const asked = (line: string): unknown => {
+        rmSync(out, { force: true });
+        const r = spawnSync("sh", ["-c", line.replace("PROBE", quoted)], { cwd: dir, encoding: "utf8" });
+        expect(r.status).toBe(0);
+        return JSON.parse(readFileSync(out, "utf8"));
+      };
+      expect(asked("PROBE < /dev/null")).toBe(true);
+      expect(asked(": | PROBE")).toBe(false);
+      expect(asked("echo data | PROBE")).toBe(false);
+      // A pipe whose writer is still there (it ends once the probe has answered).
+      expect(asked(`{ while [ ! -e ${JSON.stringify(out)} ]; do sleep 0.05; done; } | PROBE`)).toBe(false);
+      expect(asked("PROBE < empty")).toBe(false);
+      expect(asked("PROBE < full")).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

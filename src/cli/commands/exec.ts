@@ -3,9 +3,8 @@
 // `nexus exec ws -- cmd` loads (src/cli/fast-exec.ts), so keep its imports lean.
 import { NexusError } from "../../core/errors.ts";
 import type { CliContext } from "../context.ts";
-import { stdinBody, stdinMode, unlessEnded } from "../exec-stdin.ts";
+import { stdinBody, stdinMode, stdinUnlessEnded } from "../exec-stdin.ts";
 import { isTerminal, writeErr, writeOut } from "../output.ts";
-import { stdinStream } from "../../runtime/stdio.ts";
 import { resumedLine } from "../resumed.ts";
 import { unwrittenMarks } from "../unwritten.ts";
 
@@ -43,7 +42,7 @@ export async function execCommand(
   const tty = flags.tty === true;
   if (tty) body.tty = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24, term: process.env.TERM || "xterm-256color" };
   // Without -t, the runtime's own reader; stdin that has already ended is not forwarded at all.
-  const source = flags.stdin && !tty ? await flags.stdin : stdinMode(flags.interactive === true) === "closed" ? undefined : tty ? "process" : await unlessEnded(stdinStream());
+  const source = flags.stdin && !tty ? await flags.stdin : stdinMode(flags.interactive === true) === "closed" ? undefined : tty ? "process" : await stdinUnlessEnded();
   const input = source ? stdinBody(body, { raw: tty, resize: tty && isTerminal(1) }, source === "process" ? undefined : source) : undefined;
   const client = await ctx.client();
   const abort = new AbortController();
