@@ -2,6 +2,7 @@ import { NexusError, type ErrorBody } from "../core/errors.ts";
 import { fetchUnix } from "../runtime/fetch-unix.ts";
 import { requestHeaders } from "./request-headers.ts";
 import { nonBlankLines } from "../kernel/lines.ts";
+import { unixStream, unixStreamAvailable, type UnixAnswer, type UnixStreamError } from "../runtime/unix-stream.ts";
 
 export interface ClientTarget {
   /** Unix socket of a local daemon. */
@@ -71,6 +72,9 @@ export class DaemonClient {
    */
   async stream(method: string, path: string, body: unknown, onEvent: (e: StreamEvent) => unknown, signal?: AbortSignal): Promise<StreamEvent> {
     return this.#recovering(method, path, async () => {
+      if (this.target.socketPath && !this.target.url && !isResendable(body) && !(body instanceof ReadableStream) && unixStreamAvailable()) {
+        return this.#socketEvents(method, path, body, onEvent, signal);
+      }
       const r = await this.#send(method, path, body, "application/x-ndjson", signal);
       if (r.status >= 400 || !r.body) {
         const text = await r.text();
@@ -82,24 +86,44 @@ export class DaemonClient {
 
   /** A promise from `onEvent` (its output is behind) holds the next read: the daemon then pauses the work's output. */
   async #events(res: Response, onEvent: (e: StreamEvent) => unknown, signal?: AbortSignal): Promise<StreamEvent> {
-    let final: StreamEvent | undefined;
+    const events = new EventLines(onEvent);
     try {
       for await (const line of nonBlankLines(res.body as unknown as AsyncIterable<Uint8Array>)) {
-        const event = safeParse(line) as StreamEvent | undefined;
-        if (!event) continue;
-        if (event.type === "result") final = event;
-        else if (event.type === "error") throw NexusError.fromBody(event.error as ErrorBody);
-        else {
-          const behind = onEvent(event);
-          if (behind instanceof Promise) await behind;
-        }
+        const behind = events.take(line);
+        if (behind instanceof Promise) await behind;
       }
     } catch (err) {
       if (err instanceof NexusError || signal?.aborted) throw err;
       throw lost(this.where, err);
     }
-    if (!final) throw lost(this.where);
-    return final;
+    return events.final(this.where);
+  }
+
+  /**
+   * `stream` over the local socket with the runtime's own sockets (unix-stream.ts): the same request,
+   * headers and events as through fetch, for a fraction of its start cost. Failures map as fetch's do:
+   * before the answer began, as a daemon not answering (refused or cut); after, as a stream cut.
+   */
+  async #socketEvents(method: string, path: string, body: unknown, onEvent: (e: StreamEvent) => unknown, signal?: AbortSignal): Promise<StreamEvent> {
+    const events = new EventLines(onEvent);
+    let answer: UnixAnswer;
+    try {
+      answer = await unixStream({
+        socketPath: this.target.socketPath!,
+        method,
+        path,
+        headers: this.#headers("application/x-ndjson", body === undefined ? undefined : "application/json"),
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        onLine: (line) => events.take(line),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      if (err instanceof NexusError || signal?.aborted) throw err;
+      // unixStream's own failures say whether the answer had begun; anything else came from onEvent.
+      throw (err as Partial<UnixStreamError>).afterHead === false ? this.#unreachable(err, signal) : lost(this.where, err);
+    }
+    if (answer.status >= 400) throw errorFrom(answer.status, safeParse(answer.text ?? ""), answer.text ?? "");
+    return events.final(this.where);
   }
 
   /** A request whose body or answer is a byte stream (nexus cp's tar); an error answer becomes its NexusError. */
@@ -117,12 +141,7 @@ export class DaemonClient {
     // a resendable one gives a fresh stream to each attempt (exec-stdin.ts).
     if (isResendable(body)) body = body.fresh();
     const streamed = body instanceof ReadableStream;
-    const headers = requestHeaders({
-      accept,
-      ...(body !== undefined ? { contentType: streamed ? streamType : "application/json" } : {}),
-      ...(this.target.token ? { token: this.target.token } : {}),
-      ...(this.target.expectVersion ? { expectVersion: this.target.expectVersion } : {}),
-    });
+    const headers = this.#headers(accept, body === undefined ? undefined : streamed ? streamType : "application/json");
     const payload = body === undefined ? {} : streamed ? { body, duplex: "half" } : { body: JSON.stringify(body) };
     const init = { method, headers, ...payload, ...(signal ? { signal } : {}) } as RequestInit;
     try {
@@ -133,10 +152,45 @@ export class DaemonClient {
     }
   }
 
+  #headers(accept: string, contentType: string | undefined): Record<string, string> {
+    return requestHeaders({
+      accept,
+      ...(contentType ? { contentType } : {}),
+      ...(this.target.token ? { token: this.target.token } : {}),
+      ...(this.target.expectVersion ? { expectVersion: this.target.expectVersion } : {}),
+    });
+  }
+
   #unreachable(err: unknown, signal: AbortSignal | undefined): unknown {
     if (!signal?.aborted) return unreachable(this.where, causeOf(err));
     // Our own timeout gave up on a daemon that is there but slow; any other abort is the caller's.
     return (signal.reason as Error)?.name === "TimeoutError" ? unreachable(this.where, TIMED_OUT) : signal.reason;
+  }
+}
+
+/** A stream's lines as events: `result` is kept for the end, `error` is thrown, the rest go to `onEvent`. */
+class EventLines {
+  #result: StreamEvent | undefined;
+  readonly #onEvent: (e: StreamEvent) => unknown;
+
+  constructor(onEvent: (e: StreamEvent) => unknown) {
+    this.#onEvent = onEvent;
+  }
+
+  /** One line; what `onEvent` answered (a promise holds the next line). */
+  take(line: string): unknown {
+    const event = safeParse(line) as StreamEvent | undefined;
+    if (!event) return undefined;
+    if (event.type === "result") this.#result = event;
+    else if (event.type === "error") throw NexusError.fromBody(event.error as ErrorBody);
+    else return this.#onEvent(event);
+    return undefined;
+  }
+
+  /** The result event, once the stream has ended; a stream without one was cut. */
+  final(where: string): StreamEvent {
+    if (!this.#result) throw lost(where);
+    return this.#result;
   }
 }
 

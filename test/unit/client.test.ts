@@ -107,9 +107,29 @@ describe("DaemonClient.json", () => {
   });
 });
 
-describe("DaemonClient.stream", () => {
+// Over TCP (-u/--url) the client uses fetch; over the local socket under Bun, the runtime's own
+// sockets (src/runtime/unix-stream.ts): both must give the same events, errors and back-pressure.
+for (const transport of ["url", "socket"] as const) describe(`DaemonClient.stream (${transport})`, () => {
+  /** A server for `fetch` and a client of it, by this transport. */
+  const serve = async (fetch: Handler) => {
+    if (transport === "url") {
+      const s = serveLocal(fetch);
+      return { client: new DaemonClient({ url: s.url }), [Symbol.asyncDispose]: () => s.stop() };
+    }
+    const dir = tempDir("client-stream");
+    const sock = join(dir.path, "d.sock");
+    const server = await (await currentRuntime()).serveUnix(sock, fetch);
+    return {
+      client: new DaemonClient({ socketPath: sock }),
+      [Symbol.asyncDispose]: async () => {
+        await server.stop();
+        await dir[Symbol.asyncDispose]();
+      },
+    };
+  };
+
   test("delivers events in order and resolves with the result", async () => {
-    await using s = serve((req) => {
+    await using s = await serve((req) => {
       expect(req.headers.get("accept")).toBe("application/x-ndjson");
       return ndjson([
         { type: "progress", message: "one" },
@@ -118,7 +138,7 @@ describe("DaemonClient.stream", () => {
       ]);
     });
     const events: StreamEvent[] = [];
-    const result = await new DaemonClient({ url: s.url }).stream("POST", "/x", {}, (e) => events.push(e));
+    const result = await s.client.stream("POST", "/x", {}, (e) => events.push(e));
     expect(events).toEqual([
       { type: "progress", message: "one" },
       { type: "stdout", data: "aGk=" },
@@ -127,11 +147,11 @@ describe("DaemonClient.stream", () => {
   });
 
   test("a promise from onEvent holds the next event until it settles (the CLI's stdout is behind)", async () => {
-    await using s = serve(() => ndjson([{ type: "stdout", data: "YQ==" }, { type: "stdout", data: "Yg==" }, { type: "result", exitCode: 0 }]));
+    await using s = await serve(() => ndjson([{ type: "stdout", data: "YQ==" }, { type: "stdout", data: "Yg==" }, { type: "result", exitCode: 0 }]));
     const seen: string[] = [];
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
-    const result = new DaemonClient({ url: s.url }).stream("POST", "/x", {}, (e) => {
+    const result = s.client.stream("POST", "/x", {}, (e) => {
       seen.push(String(e.data));
       return seen.length === 1 ? held : undefined;
     });
@@ -146,7 +166,7 @@ describe("DaemonClient.stream", () => {
   });
 
   test("lines split across chunks are put back together", async () => {
-    await using s = serve(() => {
+    await using s = await serve(() => {
       const text = '{"type":"progress","message":"hé"}\n{"type":"res' + 'ult","ok":true}\n';
       const bytes = new TextEncoder().encode(text);
       const body = new ReadableStream<Uint8Array>({
@@ -161,34 +181,34 @@ describe("DaemonClient.stream", () => {
       return new Response(body, { headers: { "content-type": "application/x-ndjson" } });
     });
     const events: StreamEvent[] = [];
-    const result = await new DaemonClient({ url: s.url }).stream("POST", "/x", {}, (e) => events.push(e));
+    const result = await s.client.stream("POST", "/x", {}, (e) => events.push(e));
     expect(events).toEqual([{ type: "progress", message: "hé" }]);
     expect(result).toEqual({ type: "result", ok: true });
   });
 
   test("an error event becomes its NexusError", async () => {
-    await using s = serve(() => ndjson([{ type: "progress" }, { type: "error", error: { code: "BACKEND_UNAVAILABLE", message: "no engine", retryable: true } }]));
-    const e = await failure(new DaemonClient({ url: s.url }).stream("POST", "/x", {}, () => {}));
+    await using s = await serve(() => ndjson([{ type: "progress" }, { type: "error", error: { code: "BACKEND_UNAVAILABLE", message: "no engine", retryable: true } }]));
+    const e = await failure(s.client.stream("POST", "/x", {}, () => {}));
     expect(e.code).toBe("BACKEND_UNAVAILABLE");
     expect(e.message).toBe("no engine");
   });
 
   test("an HTTP error before the stream becomes its NexusError", async () => {
-    await using s = serve(() => Response.json({ error: { code: "INVALID_ARGUMENT", message: "bad name", retryable: false } }, { status: 400 }));
-    const e = await failure(new DaemonClient({ url: s.url }).stream("POST", "/x", {}, () => {}));
+    await using s = await serve(() => Response.json({ error: { code: "INVALID_ARGUMENT", message: "bad name", retryable: false } }, { status: 400 }));
+    const e = await failure(s.client.stream("POST", "/x", {}, () => {}));
     expect(e.code).toBe("INVALID_ARGUMENT");
     expect(e.message).toBe("bad name");
   });
 
   test("a stream that ends without a result is CONNECTION_LOST", async () => {
-    await using s = serve(() => ndjson([{ type: "progress", message: "working" }]));
-    const e = await failure(new DaemonClient({ url: s.url }).stream("POST", "/x", {}, () => {}));
+    await using s = await serve(() => ndjson([{ type: "progress", message: "working" }]));
+    const e = await failure(s.client.stream("POST", "/x", {}, () => {}));
     expect(e.code).toBe("CONNECTION_LOST");
   });
 
   test("blank and garbage lines are skipped", async () => {
-    await using s = serve(() => new Response('\n   \nnot json\n{"type":"result","n":1}\n'));
-    expect(await new DaemonClient({ url: s.url }).stream("POST", "/x", {}, () => {})).toEqual({ type: "result", n: 1 });
+    await using s = await serve(() => new Response('\n   \nnot json\n{"type":"result","n":1}\n'));
+    expect(await s.client.stream("POST", "/x", {}, () => {})).toEqual({ type: "result", n: 1 });
   });
 });
 
