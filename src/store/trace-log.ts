@@ -52,10 +52,18 @@ export class TraceLog {
     if (records.length === 0) return Promise.resolve();
     const text = records.map((r) => JSON.stringify(r)).join("\n") + "\n";
     return this.#serial(async () => {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      this.#size ??= await stat(this.file).then((s) => s.size, () => 0);
+      if (this.#size === undefined) {
+        mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+        this.#size = await stat(this.file).then((s) => s.size, () => 0);
+      }
       if (this.#size > 0 && this.#size + text.length > this.#maxBytes) await this.#rotate();
-      await appendFile(this.file, text, { mode: 0o600 });
+      // The folder is made once, not before each append (every exec appends); removed meanwhile, it is made again.
+      await appendFile(this.file, text, { mode: 0o600 }).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") throw err;
+        mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+        this.#size = 0;
+        await appendFile(this.file, text, { mode: 0o600 });
+      });
       this.#size += Buffer.byteLength(text);
     });
   }

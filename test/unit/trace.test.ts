@@ -2,7 +2,7 @@
 // recording at the façade through the real REST app (real service and store; an engine address that
 // does not exist, so nothing reaches Docker).
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createApp } from "../../src/api/http/app.ts";
 import { parseConfig } from "../../src/config/load.ts";
@@ -41,6 +41,19 @@ describe("the history file", () => {
     appendFileSync(log.file, "\n");
     await log.append([rec(3)]);
     expect((await log.read()).map((r) => r.id)).toEqual(["op-1", "op-2", "op-3"]);
+  });
+
+  test("its folder, made at the first append, is made again when it was removed meanwhile", async () => {
+    await using dir = tempDir("trace");
+    const log = new TraceLog(join(dir.path, "trace"));
+    await log.append([rec(1)]);
+    expect(statSync(log.dir).mode & 0o777).toBe(0o700);
+    rmSync(log.dir, { recursive: true, force: true });
+    await log.append([rec(2)]);
+    expect(statSync(log.dir).mode & 0o777).toBe(0o700);
+    expect((await log.read()).map((r) => r.id)).toEqual(["op-2"]);
+    await log.append([rec(3)]);
+    expect((await log.read()).map((r) => r.id)).toEqual(["op-2", "op-3"]);
   });
 
   test("rotates by size and keeps a bounded number of files", async () => {
