@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Services } from "../../src/daemon/services.ts";
 import { loadOrCreateKeyPair } from "../../src/ssh/keys.ts";
 import { SshPool, type SshTarget } from "../../src/ssh/pool.ts";
-import { hostPublicKey } from "../../src/store/host-keys.ts";
+import { HostKeys } from "../../src/store/host-keys.ts";
 import { nexusPaths } from "../../src/store/paths.ts";
 import { docker, engineAnswers, removeLeftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
@@ -46,7 +46,7 @@ beforeAll(async () => {
   await s.workspaces.create({ name: "nd", path: repo });
   const r = s.store.findByName("nd")!;
   containerId = r.containerId!;
-  target = { host: s.docker.publishedHost, port: r.ports.ssh, username: "nexus", hostPublicKey: hostPublicKey(nexusPaths({ NEXUS_HOME: home }), r.id)! };
+  target = { host: s.docker.publishedHost, port: r.ports.ssh, username: "nexus", hostPublicKey: new HostKeys(nexusPaths({ NEXUS_HOME: home })).publicKey(r.id)! };
   // sshd re-executes itself on SIGHUP and reads its config again; connections open now keep their old level.
   docker("exec", containerId, "sh", "-c", "echo 'LogLevel DEBUG2' >> /etc/ssh/sshd_config");
   docker("kill", "--signal", "HUP", containerId);

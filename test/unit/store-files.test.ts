@@ -1,10 +1,10 @@
 // The ~/.nexus files the store owns beside the records: host keys, the active workspace, forwards.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clearActiveRef, clearActiveRefIf, readActiveRef, writeActiveRef } from "../../src/store/active-workspace.ts";
 import { loadForwards, saveForwards, type SavedForward } from "../../src/store/forwards.ts";
-import { hostPublicKey, makeHostKey, makeNextHostKey, promoteNextHostKey, readHostKey } from "../../src/store/host-keys.ts";
+import { HostKeys } from "../../src/store/host-keys.ts";
 import { nexusPaths } from "../../src/store/paths.ts";
 import { tempDir, type TempDir } from "../helpers/fixtures.ts";
 
@@ -19,17 +19,40 @@ function pathsIn() {
 describe("host keys", () => {
   test("made, read back, rotated: the next key becomes current only when promoted", () => {
     const paths = pathsIn();
-    expect(hostPublicKey(paths, "ws-1")).toBeUndefined();
-    const first = makeHostKey(paths, "ws-1", "nexus-ws@host");
+    const keys = new HostKeys(paths);
+    expect(keys.publicKey("ws-1")).toBeUndefined();
+    const first = keys.make("ws-1", "nexus-ws@host");
     expect(first.publicKey).toContain("nexus-ws@host");
-    expect(hostPublicKey(paths, "ws-1")).toBe(first.publicKey.trim());
-    expect(readHostKey(paths, "ws-1").privateKey).toBe(first.privateKey);
+    expect(keys.publicKey("ws-1")).toBe(first.publicKey.trim());
+    expect(keys.read("ws-1").privateKey).toBe(first.privateKey);
     expect(statSync(join(paths.workspaceDir("ws-1"), "ssh", "ssh_host_ed25519_key")).mode & 0o777).toBe(0o600);
 
-    const next = makeNextHostKey(paths, "ws-1", "nexus-ws@host");
-    expect(hostPublicKey(paths, "ws-1")).toBe(first.publicKey.trim());
-    expect(promoteNextHostKey(paths, "ws-1").publicKey).toBe(next.publicKey.trim());
-    expect(hostPublicKey(paths, "ws-1")).toBe(next.publicKey.trim());
+    const next = keys.makeNext("ws-1", "nexus-ws@host");
+    expect(keys.publicKey("ws-1")).toBe(first.publicKey.trim());
+    expect(keys.promoteNext("ws-1").publicKey).toBe(next.publicKey.trim());
+    expect(keys.publicKey("ws-1")).toBe(next.publicKey.trim());
+  });
+
+  test("the pinned key kept in memory follows every key made or promoted, and the files", () => {
+    const paths = pathsIn();
+    const keys = new HostKeys(paths);
+    // A miss is not remembered: the key made next is found.
+    expect(keys.publicKey("ws-1")).toBeUndefined();
+    const first = keys.make("ws-1", "a");
+    expect(keys.publicKey("ws-1")).toBe(first.publicKey.trim());
+    // Made again over it (start of a workspace whose container is gone): the new one is pinned.
+    const again = keys.make("ws-1", "b");
+    expect(again.publicKey).not.toBe(first.publicKey);
+    expect(keys.publicKey("ws-1")).toBe(again.publicKey.trim());
+    // Rotated: the promoted key is pinned, in memory as on disk (another reader sees the same).
+    const next = keys.makeNext("ws-1", "c");
+    keys.promoteNext("ws-1");
+    expect(keys.publicKey("ws-1")).toBe(next.publicKey.trim());
+    expect(new HostKeys(paths).publicKey("ws-1")).toBe(next.publicKey.trim());
+    // Forgotten with its folder: nothing pinned any more.
+    rmSync(paths.workspaceDir("ws-1"), { recursive: true, force: true });
+    keys.forget("ws-1");
+    expect(keys.publicKey("ws-1")).toBeUndefined();
   });
 });
 

@@ -5,6 +5,7 @@ import { ActivityTracker } from "../../src/core/workspace/activity.ts";
 import { WorkspaceContext, type WorkspaceServiceDeps } from "../../src/core/workspace/context.ts";
 import { WorkspaceLocks } from "../../src/core/workspace/lock.ts";
 import { WorkspaceSecrets } from "../../src/core/workspace/secrets.ts";
+import type { GitSync } from "../../src/core/workspace/git-sync.ts";
 
 describe("per-workspace memory goes with the workspace", () => {
   test("activity: a command's count goes when it ends; forget drops the last activity", () => {
@@ -48,6 +49,9 @@ describe("per-workspace memory goes with the workspace", () => {
   test("context.forget clears the workspace from every map and set the context keeps, and only it", () => {
     const c = new WorkspaceContext({} as WorkspaceServiceDeps);
     c.secrets = new WorkspaceSecrets(c, () => ({ host: "127.0.0.1", port: 22, username: "nexus" }) as never);
+    // The git sync state it keeps is its own (test/unit/git-sync-state.test.ts): here, that it is told.
+    const gitForgot: string[] = [];
+    c.git = { forget: (id: string) => void gitForgot.push(id) } as unknown as GitSync;
     c.activity.touch("ws-1");
     c.activity.touch("ws-2");
     c.locks.changed("ws-1");
@@ -59,5 +63,6 @@ describe("per-workspace memory goes with the workspace", () => {
     expect(c.activity.lastActive("ws-1")).toBeUndefined();
     expect(c.activity.lastActive("ws-2")).toBeDefined();
     expect(c.locks.size).toBe(0);
+    expect(gitForgot).toEqual(["ws-1"]);
   });
 });

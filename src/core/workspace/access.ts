@@ -6,7 +6,6 @@ import { clearActiveRef, readActiveRef, writeActiveRef } from "../../store/activ
 import { knownHostsLines, sshConfigBlock, sshConfigIncluded } from "../ssh-files.ts";
 import type { SshInfo, WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
-import { hostPublicKey, makeNextHostKey } from "../../store/host-keys.ts";
 import type { WorkspaceLifecycle } from "./lifecycle.ts";
 import { workspaceNames } from "./names.ts";
 
@@ -49,7 +48,7 @@ export class WorkspaceAccess {
     const c = this.#c;
     const r = c.resolve(ref);
     let configContent = sshConfigBlock({ ...r, forwardAgent: c.forwardsAgent(r) }, c.d.config, c.d.paths, c.sshFileOptions());
-    const key = hostPublicKey(c.d.paths, r.id);
+    const key = c.hostKeys.publicKey(r.id);
     if (opts.includeHostKey && key) configContent += `# pinned host key (in ${c.d.paths.knownHosts}):\n# ${knownHostsLines(r, key, c.d.docker.publishedHost).trim()}\n`;
     return { configContent, hostEntryName: workspaceNames(r.name, r.id).sshAlias };
   }
@@ -58,7 +57,7 @@ export class WorkspaceAccess {
   async rotateKeys(ref: string): Promise<{ workspaceId: string; status: string; message: string; nextFingerprint: string }> {
     const c = this.#c;
     return c.locked(ref, async (r) => {
-      const pair = makeNextHostKey(c.d.paths, r.id, workspaceNames(r.name, r.id).keyComment);
+      const pair = c.hostKeys.makeNext(r.id, workspaceNames(r.name, r.id).keyComment);
       r.hostKeyRotationPending = true;
       r.updatedAt = new Date().toISOString();
       c.d.store.save(r);

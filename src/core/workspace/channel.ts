@@ -11,7 +11,6 @@ import { callersAgentSocket } from "../caller.ts";
 import type { WorkspaceShell } from "../services.ts";
 import type { WorkspaceRecord } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
-import { hostPublicKey } from "../../store/host-keys.ts";
 import { supervisorFiles, WORKSPACE_DIR } from "./spec.ts";
 import { WorkspaceSecrets } from "./secrets.ts";
 import { requireRunning } from "./state.ts";
@@ -29,7 +28,7 @@ export class WorkspaceChannel {
 
   /** Where and as whom to connect, pinned to the workspace's host key. */
   target(r: WorkspaceRecord): SshTarget {
-    const key = hostPublicKey(this.#c.d.paths, r.id);
+    const key = this.#c.hostKeys.publicKey(r.id);
     if (!key) {
       throw new NexusError("CONTAINER_ERROR", `Workspace '${r.name}' has no host key on record`, {
         suggestion: `Destroy and re-create it ('nexus destroy ${r.name} --force')`,

@@ -20,7 +20,7 @@ import type { WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { ProgressSink } from "../../kernel/progress.ts";
 import { ActivityTracker } from "./activity.ts";
 import type { GitSync } from "./git-sync.ts";
-import { hostPublicKey } from "../../store/host-keys.ts";
+import { HostKeys } from "../../store/host-keys.ts";
 import { WorkspaceLocks } from "./lock.ts";
 import type { HostUser } from "./spec.ts";
 import type { CheckpointHooks } from "./checkpoint-hooks.ts";
@@ -95,6 +95,8 @@ export class WorkspaceContext {
   /** Names being created right now: makes "check name, then claim it" atomic. */
   readonly creating = new Set<string>();
   readonly activity = new ActivityTracker();
+  /** The workspaces' SSH host keys (the pinned public key kept in memory: every exec asks for it). */
+  readonly hostKeys: HostKeys;
   /** One lifecycle operation at a time per workspace. */
   readonly locks = new WorkspaceLocks();
   /** git does not take concurrent worktree changes in one repository: one at a time per repository. */
@@ -119,6 +121,7 @@ export class WorkspaceContext {
 
   constructor(deps: WorkspaceServiceDeps) {
     this.d = deps;
+    this.hostKeys = new HostKeys(deps.paths);
   }
 
   /** The engine a workspace runs on (its record's `engine`; none: the local one). */
@@ -147,7 +150,7 @@ export class WorkspaceContext {
     const host = this.d.docker.publishedHost;
     // A known_hosts of its own, pinning this workspace's key now (the shared one is rewritten only
     // once create is done, and sync runs before that).
-    const key = hostPublicKey(this.d.paths, r.id);
+    const key = this.hostKeys.publicKey(r.id);
     if (!key) throw new NexusError("INTERNAL_ERROR", `Workspace '${r.name}' has no host key yet`);
     const knownHosts = join(this.d.paths.workspaceDir(r.id), "sync_known_hosts");
     writeFileAtomic(knownHosts, knownHostsLines(r, key, host), 0o600);
@@ -196,6 +199,8 @@ export class WorkspaceContext {
     this.activity.forget(id);
     this.locks.forget(id);
     this.secrets.forget(id);
+    this.git.forget(id);
+    this.hostKeys.forget(id);
     for (const key of [...this.supervisorIn]) if (key.startsWith(`${id}:`)) this.supervisorIn.delete(key);
   }
 
@@ -224,7 +229,7 @@ export class WorkspaceContext {
   }
 
   syncSshFiles(): void {
-    writeSshFiles(this.d.store.list(), (r) => hostPublicKey(this.d.paths, r.id), this.d.config, this.d.paths, this.sshFileOptions());
+    writeSshFiles(this.d.store.list(), (r) => this.hostKeys.publicKey(r.id), this.d.config, this.d.paths, this.sshFileOptions());
   }
 
   /** How ~/.nexus/ssh_config reaches workspaces: at the engine's published host, through `nexus ssh-proxy` when the daemon is the binary. */

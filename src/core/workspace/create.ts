@@ -13,7 +13,6 @@ import type { CreateWorkspaceInput } from "../inputs.ts";
 import { toView, type BringUpOptions, type PortMapping, type StartResult, type WorkspaceRecord } from "../../kernel/types.ts";
 import type { ProgressSink } from "../../kernel/progress.ts";
 import { noProgress } from "./context.ts";
-import { makeHostKey } from "../../store/host-keys.ts";
 import { workspaceNames } from "./names.ts";
 import { workspaceVolume } from "./spec.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
@@ -99,7 +98,14 @@ export class WorkspaceCreator extends WorkspaceBringUp {
       };
       // The record exists before anything else is made, so a daemon killed part way knows what to clean up.
       d.store.save(record);
-      undo.push({ what: "remove record", run: () => d.store.remove(id) });
+      undo.push({
+        what: "remove record",
+        run: () => {
+          d.store.remove(id);
+          // What memory holds about it (its host key, its git sync state) goes with its folder.
+          c.forget(id);
+        },
+      });
 
       if (source.makeWorktree) {
         step("worktree", `Creating worktree ${source.mountPath} on branch ${source.branch}`);
@@ -129,7 +135,7 @@ export class WorkspaceCreator extends WorkspaceBringUp {
       if (secretValues) step("secrets", `Read ${Object.keys(secretValues.env).length} secret(s)${secretValues.sshKeys.length ? ` and ${secretValues.sshKeys.length} SSH key(s)` : ""} on the host`);
 
       step("keys", "Generating SSH host key");
-      const hostKey = makeHostKey(d.paths, record.id, names.keyComment);
+      const hostKey = c.hostKeys.make(record.id, names.keyComment);
       record.hostKeyFingerprint = fingerprint(hostKey.publicKey);
 
       const labels = this.container.labels(record);

@@ -85,6 +85,11 @@ export class GitSync {
   readonly #d: GitSyncDeps;
   readonly #locks = new KeyedMutex();
   readonly #wire: WorkspaceGitWire;
+  /**
+   * Each workspace's state as last read or written: this object is its file's only writer, and
+   * afterExec reads it after every exec (a file read and a JSON parse each time, before).
+   */
+  readonly #states = new Map<string, SyncState>();
 
   constructor(deps: GitSyncDeps) {
     this.#d = deps;
@@ -96,15 +101,26 @@ export class GitSync {
   }
 
   #state(id: string): SyncState | undefined {
+    if (this.#states.has(id)) return this.#states.get(id);
+    let s: SyncState | undefined;
     try {
-      return JSON.parse(readFileSync(this.#stateFile(id), "utf8")) as SyncState;
+      s = JSON.parse(readFileSync(this.#stateFile(id), "utf8")) as SyncState;
     } catch {
-      return undefined;
+      s = undefined;
     }
+    // A workspace without a state yet is read again next time (prepare may be under way elsewhere).
+    if (s) this.#states.set(id, s);
+    return s;
   }
 
   #saveState(id: string, s: SyncState): void {
     writeFileAtomic(this.#stateFile(id), JSON.stringify(s, null, 2) + "\n");
+    this.#states.set(id, s);
+  }
+
+  /** The workspace is gone: its state leaves memory (its file went with its folder). */
+  forget(id: string): void {
+    this.#states.delete(id);
   }
 
   ownDir(id: string): string {

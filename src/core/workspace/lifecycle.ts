@@ -13,7 +13,6 @@ import { toView, type BringUpOptions, type ResumeResult, type StartResult, type 
 import type { ProgressSink } from "../../kernel/progress.ts";
 import { noProgress } from "./context.ts";
 import { clearActiveRefIf } from "../../store/active-workspace.ts";
-import { hostPublicKey, makeHostKey, promoteNextHostKey, readHostKey } from "../../store/host-keys.ts";
 import { workspaceNames } from "./names.ts";
 import { recordPorts, resolveResources } from "./plan.ts";
 import { nanoCpus, workspaceVolume } from "./spec.ts";
@@ -65,7 +64,7 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
           // The container is gone (removed by hand, engine reset) or was never made (a create cut
           // short whose worktree held edits): make what is missing from the record.
           const engine = await c.engine(r).ping();
-          if (!hostPublicKey(d.paths, r.id)) r.hostKeyFingerprint = fingerprint(makeHostKey(d.paths, r.id, workspaceNames(r.name, r.id).keyComment).publicKey);
+          if (!c.hostKeys.publicKey(r.id)) r.hostKeyFingerprint = fingerprint(c.hostKeys.make(r.id, workspaceNames(r.name, r.id).keyComment).publicKey);
           if (!r.image) r.image = await c.engine(r).ensureWorkspaceImage(DEFAULT_BASE_IMAGE, () => {});
           for (const volume of [r.homeVolume, ...(c.isRemote(r) ? [workspaceVolume(r)] : [])]) {
             if (!(await c.engine(r).volumeExists(volume))) await c.engine(r).createVolume(volume, this.container.labels(r));
@@ -83,7 +82,7 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
         const filesInstalled = opts.filesInstalled && !r.hostKeyRotationPending;
         if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
         await this.boot(r, {
-          hostKey: () => readHostKey(d.paths, r.id),
+          hostKey: () => c.hostKeys.read(r.id),
           agentSocket: opts.agentSocket,
           env: project.env,
           step,
@@ -285,7 +284,7 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
   /** The host key made by rotateKeys takes over: pinned from now on, the old one unpinned. */
   #applyRotatedKey(r: WorkspaceRecord): void {
     const d = this.c.d;
-    r.hostKeyFingerprint = fingerprint(promoteNextHostKey(d.paths, r.id).publicKey);
+    r.hostKeyFingerprint = fingerprint(this.c.hostKeys.promoteNext(r.id).publicKey);
     r.hostKeyRotationPending = false;
     d.ssh.drop(r.id);
     d.store.save(r);

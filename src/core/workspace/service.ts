@@ -27,7 +27,6 @@ import type { CheckpointHooks } from "./checkpoint-hooks.ts";
 import { containerSpec } from "./spec.ts";
 import { applyContainerOptions } from "../devcontainer.ts";
 import type { TarEntry } from "../../docker/tar.ts";
-import { readHostKey } from "../../store/host-keys.ts";
 
 export type { ServicePortForwarder, WorkspaceServiceDeps } from "./context.ts";
 export type { CheckpointHooks, CheckpointSeed } from "./checkpoint-hooks.ts";
@@ -169,7 +168,7 @@ export class WorkspaceService {
   /** The files start writes into the container (host key, keys, env, ...), rooted at `/`; none while a host key rotation waits (start writes those itself). */
   async startFiles(r: WorkspaceRecord): Promise<TarEntry[] | undefined> {
     if (r.hostKeyRotationPending) return undefined;
-    return this.#container.files(r, readHostKey(this.#c.d.paths, r.id), undefined, this.#c.projectOrNone(r)?.env ?? {});
+    return this.#container.files(r, this.#c.hostKeys.read(r.id), undefined, this.#c.projectOrNone(r)?.env ?? {});
   }
   /** Saves a record a checkpoint restore changed (new container and home volume). */
   saveRecord(r: WorkspaceRecord): void {
