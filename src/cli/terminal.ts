@@ -7,6 +7,7 @@ import { EXIT_CODES } from "./exit-codes.ts";
 import type { AttachEnd } from "../core/sessions/types.ts";
 import type { CliContext } from "./context.ts";
 import { dim, writeErr } from "./output.ts";
+import { pausingWriter } from "./unwritten.ts";
 
 export const DEFAULT_DETACH_KEY = "ctrl-\\";
 
@@ -52,6 +53,8 @@ export async function attachTerminal(ctx: CliContext, sessionId: string, opts: {
     ws.once("error", (err: Error) => reject(new NexusError("DAEMON_UNREACHABLE", `Could not open the daemon's WebSocket: ${err.message}`, { suggestion: "Run 'nexus doctor'" })));
   });
   if (opts.announce && process.stderr.isTTY) await writeErr(dim(`[attached to ${opts.announce}; ${detachKeyName(opts.detachKey)} detaches]\r\n`, true));
+  // A stdout that is behind (a pipe nobody reads) stops the WebSocket's reading; the daemon then pauses the terminal.
+  const out = pausingWriter(stdout, ws);
   const finished = new Promise<void>((resolve) => {
     ws.on("message", (raw: Buffer) => {
       let m: { id?: string | null; type?: string; success?: boolean; payload?: { data?: string } & Partial<AttachEnd>; error?: { code: string; message: string; suggestion?: string } };
@@ -60,7 +63,7 @@ export async function attachTerminal(ctx: CliContext, sessionId: string, opts: {
       } catch {
         return;
       }
-      if (m.type === "session.output" && typeof m.payload?.data === "string") stdout.write(m.payload.data);
+      if (m.type === "session.output" && typeof m.payload?.data === "string") out.write(m.payload.data);
       else if (m.type === "session.exit") end = m.payload as AttachEnd;
       else if (m.id === "attach" && m.success === false && m.error) failure = NexusError.fromBody({ ...m.error, retryable: false } as never);
       else if (m.id === "attach" && m.success === true) ws.close();
@@ -94,6 +97,8 @@ export async function attachTerminal(ctx: CliContext, sessionId: string, opts: {
     if (tty) stdin.setRawMode(false);
     stdin.pause();
   }
+  // The CLI exits right after: what stdout still holds would be lost.
+  await out.flushed();
   if (failure) throw failure;
   if (!end) throw new NexusError("CONNECTION_LOST", "The daemon closed the connection while attached", { suggestion: `The session runs on: 'nexus sessions attach ${sessionId}'` });
   const color = process.stderr.isTTY === true;

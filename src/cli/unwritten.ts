@@ -1,5 +1,7 @@
 // Back-pressure from our own stdout to a daemon stream (`nexus exec`, `nexus services logs -f`, `nexus sessions logs -f`):
 // a promise returned to client.stream's onEvent holds the next read, and the daemon then pauses the source.
+// `nexus sessions attach` pauses its WebSocket instead (pausingWriter), and the daemon then pauses the terminal.
+import type { Writable } from "node:stream";
 
 /** Output handed to stdout/stderr but not written yet, before the CLI stops reading more. */
 export const MAX_UNWRITTEN_BYTES = 1024 * 1024;
@@ -21,5 +23,48 @@ export function unwrittenMarks(every = MAX_UNWRITTEN_BYTES): (done: Promise<void
     void done.then(() => void (next.written = true), () => void (next.written = true));
     mark = next;
     return previous && !previous.written ? previous.done : undefined;
+  };
+}
+
+/** A source of output that can stop being read (the attach's WebSocket). */
+export interface PausableSource {
+  pause(): void;
+  resume(): void;
+}
+
+export interface PausingWriter {
+  write(text: string): void;
+  /** Resolves once everything handed over is written (or failed: a reader gone is EPIPE). */
+  flushed(): Promise<void>;
+}
+
+/**
+ * Writes to `out` and pauses `source` while more than `max` characters handed to `out` are not
+ * written yet, resuming it below a quarter of that. Bun's stdout takes every write into a pipe whose
+ * reader is behind and holds it (write() answers false, the callback comes once it is written), so
+ * a reader that reads nothing would otherwise have the CLI hold all of the stream.
+ */
+export function pausingWriter(out: Writable, source: PausableSource, max = MAX_UNWRITTEN_BYTES): PausingWriter {
+  let unwritten = 0;
+  let paused = false;
+  const waiting: Array<() => void> = [];
+  return {
+    write(text) {
+      if (text === "") return;
+      unwritten += text.length;
+      out.write(text, () => {
+        unwritten -= text.length;
+        if (paused && unwritten <= max / 4) {
+          paused = false;
+          source.resume();
+        }
+        if (unwritten === 0) for (const done of waiting.splice(0)) done();
+      });
+      if (!paused && unwritten > max) {
+        paused = true;
+        source.pause();
+      }
+    },
+    flushed: () => (unwritten === 0 ? Promise.resolve() : new Promise((resolve) => waiting.push(resolve))),
   };
 }
