@@ -1,4 +1,4 @@
-// The runtime's settings for the daemon (runtime.daemonEnv; under Bun, no DFG JIT: bench/memory.ts)
+// The runtime's settings for the daemon (runtime.daemonEnv; under Bun, no JIT tier: bench/memory.ts)
 // are read once, when a process starts. The daemon the CLI starts and the service units get them in
 // their environment; a `nexus daemon` typed by hand in the foreground starts with the user's, so it
 // replaces itself with the same program and arguments with them added (execve: the same pid,

@@ -78,13 +78,14 @@ export const bunRuntime: Runtime = {
     return { argv: isCompiled() ? [process.execPath] : [process.execPath, Bun.main] };
   },
   daemonEnv() {
-    // The daemon runs without JavaScriptCore's optimizing JIT (DFG, and FTL above it; the baseline JIT
-    // stays). Its code and compile-time allocations were what a burst of workspaces left behind: RSS
-    // after 20 created and destroyed stayed 1.12-1.20x idle (JIT code 1.7 -> 3.4 -> 5.6 MB over two
-    // rounds, and the allocator's share with it) while the JS heap stayed flat; without DFG,
-    // 1.04-1.06x (bench/memory.ts). The daemon waits on I/O; its CPU per exec and per 10 MB streamed
-    // measured the same either way. BUN_JSC_useDFGJIT=1 in the daemon's environment turns it back on.
-    return { BUN_JSC_useDFGJIT: "0" };
+    // The daemon runs JavaScript in JavaScriptCore's interpreter only (LLInt), with no JIT tier: each
+    // tier's compiled code, and the allocator memory that lives with it, were what a burst of
+    // workspaces left behind while the JS heap stayed flat (bench/memory.ts, RSS after 20 created and
+    // destroyed: with DFG 1.12-1.20x idle; with the baseline JIT 1.02-1.11x, more of it as more of
+    // ssh2 got compiled; with none 1.02-1.07x, and idle 5 MB smaller). The daemon waits on I/O: its
+    // CPU per exec, per 100 MB of exec output and per 2M session lines followed measured the same
+    // (README, Performance). BUN_JSC_useBaselineJIT=1 / BUN_JSC_useDFGJIT=1 in its environment turn them back on.
+    return { BUN_JSC_useDFGJIT: "0", BUN_JSC_useBaselineJIT: "0" };
   },
   compiledBinary() {
     return isCompiled() ? process.execPath : undefined;

@@ -1,5 +1,5 @@
 // The daemon the CLI starts, and one run by hand in the foreground, runs with the runtime's settings
-// for it (under Bun: no DFG JIT, which kept memory after workspaces were destroyed), read from the
+// for it (under Bun: no JIT tier, whose code kept memory after workspaces were destroyed), read from the
 // live process; a user's own value wins.
 import { afterEach, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
@@ -52,9 +52,10 @@ async function foregroundDaemon(extra: Record<string, string>): Promise<{ pid: s
 }
 
 describe.skipIf(E2E_RUNTIME !== "bun" || process.platform !== "linux")("the daemon started by the CLI", () => {
-  test("runs without the DFG JIT", () => {
+  test("runs without the baseline and DFG JITs", () => {
     const env = daemonEnviron({});
     expect(env.BUN_JSC_useDFGJIT).toBe("0");
+    expect(env.BUN_JSC_useBaselineJIT).toBe("0");
   }, 90_000);
 
   test("keeps the user's own BUN_JSC_useDFGJIT", () => {
@@ -64,9 +65,10 @@ describe.skipIf(E2E_RUNTIME !== "bun" || process.platform !== "linux")("the daem
 });
 
 describe.skipIf(E2E_RUNTIME !== "bun" || process.platform !== "linux")("the daemon run by hand in the foreground", () => {
-  test("runs without the DFG JIT, as the same process (pid) it was started as, and stops on SIGTERM", async () => {
+  test("runs without the baseline and DFG JITs, as the same process (pid) it was started as, and stops on SIGTERM", async () => {
     const d = await foregroundDaemon({});
     expect(d.env.BUN_JSC_useDFGJIT).toBe("0");
+    expect(d.env.BUN_JSC_useBaselineJIT).toBe("0");
     expect(Number(d.pid)).toBe(d.spawned);
     expect(d.code).toBe(0);
   }, 120_000);

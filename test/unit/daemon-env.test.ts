@@ -1,5 +1,5 @@
-// The daemon starts without JavaScriptCore's optimizing JIT (bench/memory.ts: its code and compile
-// allocations were what stayed after workspaces were destroyed), and under Deno with a small young
+// The daemon starts without JavaScriptCore's JIT tiers (bench/memory.ts: their code and the allocations
+// that live with it were what stayed after workspaces were destroyed), and under Deno with a small young
 // generation (V8 kept its grown pages), unless the user says otherwise.
 import { describe, expect, test } from "bun:test";
 import { daemonChildEnv } from "../../src/cli/daemon-process.ts";
@@ -7,8 +7,8 @@ import { bunRuntime } from "../../src/runtime/bun.ts";
 import { denoRuntime } from "../../src/runtime/deno.ts";
 
 describe("the daemon's environment", () => {
-  test("under Bun the daemon gets the DFG JIT off", () => {
-    expect(bunRuntime.daemonEnv()).toEqual({ BUN_JSC_useDFGJIT: "0" });
+  test("under Bun the daemon gets the baseline and DFG JITs off", () => {
+    expect(bunRuntime.daemonEnv()).toEqual({ BUN_JSC_useDFGJIT: "0", BUN_JSC_useBaselineJIT: "0" });
   });
 
   test("under Deno the daemon gets a small young generation and a collection it can ask for", () => {
