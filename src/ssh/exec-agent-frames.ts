@@ -13,7 +13,8 @@ export type AgentFrame =
   | { kind: "refused"; message: string }
   | { kind: "stdout"; data: Buffer }
   | { kind: "stderr"; data: Buffer }
-  | { kind: "exit"; exit: ExecExit }
+  /** kept: the connection now waits for the next request (asked for with the request's keep). */
+  | { kind: "exit"; exit: ExecExit; kept: boolean }
   | { kind: "killed" };
 
 export class AgentProtocolError extends Error {}
@@ -27,7 +28,7 @@ export function encodeFrame(type: "R" | "K" | "I" | "E", payload: Uint8Array = n
 }
 
 /** A request frame: run `line` (the command tagged `tag`), or kill what runs with `tag`. */
-export function requestFrame(type: "R" | "K", body: { line?: string; tag: string; plain?: PlainCommand; startNow?: boolean }): Buffer {
+export function requestFrame(type: "R" | "K", body: { line?: string; tag: string; plain?: PlainCommand; startNow?: boolean; keep?: boolean }): Buffer {
   return encodeFrame(type, Buffer.from(JSON.stringify(body)));
 }
 
@@ -73,8 +74,9 @@ function parseFrame(type: string, payload: Buffer, signalNumber: (name: string) 
     }
     case "x": {
       const v = parseJson(payload);
-      if (Number.isInteger(v.code) && (v.code as number) >= 0 && (v.code as number) <= 255) return { kind: "exit", exit: { exitCode: v.code as number } };
-      if (typeof v.signal === "string" && SIGNAL_NAME.test(v.signal)) return { kind: "exit", exit: { exitCode: 128 + signalNumber(v.signal), signal: v.signal } };
+      const kept = v.keep === true;
+      if (Number.isInteger(v.code) && (v.code as number) >= 0 && (v.code as number) <= 255) return { kind: "exit", exit: { exitCode: v.code as number }, kept };
+      if (typeof v.signal === "string" && SIGNAL_NAME.test(v.signal)) return { kind: "exit", exit: { exitCode: 128 + signalNumber(v.signal), signal: v.signal }, kept };
       throw new AgentProtocolError("an exit frame with neither an exit code (0-255) nor a signal name");
     }
     default:

@@ -14,19 +14,23 @@ the agent does what the line would (the same environment, the program found on P
 failure to the shell, so an error reads and exits as it does over SSH.
 
 Each connection (a direct-streamlocal channel of the daemon's pooled SSH connection) carries one
-request; the daemon opens one ahead for its next command, so a connection may wait idle for its
-request (a replaced agent closes those). Stdin may come right behind the request, before "s".
+request, or one after the other when the daemon asks to keep it (a channel's opening and closing cost
+sshd, the daemon and this agent more than the command's own messages); the daemon keeps one waiting
+ahead for its next command, so a connection may wait idle for its request (a replaced agent closes
+those). Stdin may come right behind the request, before "s".
 Frames both ways: type (1 byte), length (4 bytes, big-endian), payload.
-  daemon -> agent   R {"line", "tag", "plain"?: {"argv", "cwd", "env"}, "startNow"?}  run a command (first
-                       frame); "s" goes out with the first output or the exit (or after 5 ms), at once
-                       with startNow (the daemon waits for it to send stdin)
+  daemon -> agent   R {"line", "tag", "plain"?: {"argv", "cwd", "env"}, "startNow"?, "keep"?}  run a command
+                       (first frame); "s" goes out with the first output or the exit (or after 5 ms), at
+                       once with startNow (the daemon waits for it to send stdin). keep: the daemon sent
+                       stdin and its end with the request, and the connection may carry its next request
                     K {"tag"}  kill one (first frame)
                     I bytes  stdin    E  end of stdin
   agent -> daemon   a  taken (sent before any process is made: the connection ending after it and
                        before s or f is answered CONNECTION_LOST, never run again over SSH)
                     s {"pid"}  started    f {"message"}  not started (the daemon falls back to SSH)
                     o bytes  stdout   e bytes  stderr
-                    x {"code"} or {"signal"}  the end (after the command exited and its output ended)
+                    x {"code"} or {"signal"}, "keep"?  the end (after the command exited and its output
+                       ended); keep: this connection now waits for the next request, as a new one does
                     k  killed
 Only the socket's owner reaches it: the folder's mode, and the peer's uid checked on every connection.
 (/run/nexus/secrets itself is the user's tmpfs, 0700 after every start; the agent's own 0700
@@ -47,6 +51,8 @@ running_lock = threading.Lock()
 # agent closes them, so that daemon's next command opens a channel to the new agent instead.
 waiting = set()
 waiting_lock = threading.Lock()
+# Set (under waiting_lock) once replaced: a kept connection then takes no further request.
+stopping = False
 # How long a connection accepted after the agent was replaced may take to send its request.
 QUEUED_REQUEST_S = 2.0
 # How long "s" may wait to go out with the command's first output or its exit (one message, not two,
@@ -124,6 +130,7 @@ class Command:
     def __init__(self, conn, base_env, shell, home, req):
         self.conn = conn
         self.send_lock = threading.Lock()
+        self.keep = req.get("keep") is True
         plain = req.get("plain")
         self.proc = None
         if plain:
@@ -151,7 +158,8 @@ class Command:
             self.conn.sendall(data)
 
     def relay(self):
-        """Streams output and stdin until the command exited and its output ended; then its status."""
+        """Streams output and stdin until the command exited and its output ended; then its status.
+        True when the connection is kept for the next request."""
         p, conn = self.proc, self.conn
         sel = selectors.DefaultSelector()
         for f in (p.stdin, p.stdout, p.stderr):
@@ -275,12 +283,18 @@ class Command:
             status = {"signal": name}
         else:
             status = {"code": rc}
+        # Kept only when all the daemon sent for this request has been read (its end of stdin last).
+        keep = self.keep and conn_open and rest_of_request(conn, inbuf, stdin_end)
+        if keep:
+            status["keep"] = True
         try:
             self.send(frame(b"x", json.dumps(status).encode()))
         except OSError:
-            pass
+            return False
+        return keep
 
     def abandon(self, sel):
+        """The connection is gone (or broke the protocol): the command loses its pipes; never kept."""
         sel.close()
         for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
@@ -288,6 +302,40 @@ class Command:
             except OSError:
                 pass
         self.proc.wait()
+        return False
+
+
+def rest_of_request(conn, inbuf, stdin_end):
+    """Reads what is left of a kept request (stdin the command did not take, up to its end: the daemon
+    sent it all with the request); True when the end came and nothing after it."""
+    try:
+        conn.settimeout(QUEUED_REQUEST_S)
+        while not stdin_end:
+            while len(inbuf) >= 5 and not stdin_end:
+                size = struct.unpack(">I", bytes(inbuf[1:5]))[0]
+                if size > MAX_FRAME:
+                    return False
+                if len(inbuf) < 5 + size:
+                    break
+                kind = bytes(inbuf[:1])
+                del inbuf[:5 + size]
+                if kind == b"E":
+                    stdin_end = True
+                elif kind != b"I":
+                    return False
+            if not stdin_end:
+                data = conn.recv(65536)
+                if not data:
+                    return False
+                inbuf += data
+        return not inbuf
+    except OSError:
+        return False
+    finally:
+        try:
+            conn.settimeout(None)
+        except OSError:
+            pass
 
 
 def serve_one(conn, base_env, shell, home, my_uid, queued=False):
@@ -296,53 +344,9 @@ def serve_one(conn, base_env, shell, home, my_uid, queued=False):
         _pid, uid, _gid = struct.unpack("3i", creds)
         if uid != my_uid:
             return
-        if queued:
-            # Accepted after this agent was replaced: a request already sent is served, an idle one is not.
-            conn.settimeout(QUEUED_REQUEST_S)
-        else:
-            with waiting_lock:
-                waiting.add(conn)
-        try:
-            kind, payload = read_frame(conn)
-        finally:
-            with waiting_lock:
-                # Closed by the replacement meanwhile: its request (if one came whole) is not taken, so the
-                # daemon, without an "a", runs it over SSH; it runs once either way.
-                shut = not queued and conn not in waiting
-                waiting.discard(conn)
-        if shut:
-            return
-        conn.settimeout(None)
-        req = json.loads(payload.decode("utf-8"))
-        tag = req.get("tag")
-        if not isinstance(tag, str) or not TAG.match(tag):
-            return
-        if kind == b"K":
-            kill_tag(tag)
-            conn.sendall(frame(b"k"))
-            return
-        if kind != b"R":
-            return
-        # Taken, before any process is made: a daemon that sees the connection end after this frame
-        # and before "s" cannot know whether the command ran, so it never runs it again over SSH.
-        conn.sendall(frame(b"a"))
-        try:
-            cmd = Command(conn, base_env, shell, home, req)
-        except OSError as e:  # no process could be made (the workspace's limits): it did not run
-            conn.sendall(frame(b"f", json.dumps({"message": str(e)}).encode()))
-            return
-        with running_lock:
-            running[tag] = cmd.proc.pid
-        try:
-            started = frame(b"s", json.dumps({"pid": cmd.proc.pid}).encode())
-            if req.get("startNow"):
-                cmd.send(started)
-            else:
-                cmd.held_start = started
-            cmd.relay()
-        finally:
-            with running_lock:
-                running.pop(tag, None)
+        kept = serve_request(conn, base_env, shell, home, queued, False)
+        while kept:
+            kept = serve_request(conn, base_env, shell, home, False, True)
     except (Closed, OSError, ValueError, KeyError):
         pass
     finally:
@@ -350,6 +354,62 @@ def serve_one(conn, base_env, shell, home, my_uid, queued=False):
             conn.close()
         except OSError:
             pass
+
+
+def serve_request(conn, base_env, shell, home, queued, again):
+    """One request of a connection; True when the connection is kept for the next one."""
+    if queued:
+        # Accepted after this agent was replaced: a request already sent is served, an idle one is not.
+        conn.settimeout(QUEUED_REQUEST_S)
+    else:
+        with waiting_lock:
+            # Replaced meanwhile: a kept connection takes no new request (the daemon, without an "a", runs it over SSH).
+            if again and stopping:
+                return False
+            waiting.add(conn)
+    try:
+        kind, payload = read_frame(conn)
+    finally:
+        with waiting_lock:
+            # Closed by the replacement meanwhile: its request (if one came whole) is not taken, so the
+            # daemon, without an "a", runs it over SSH; it runs once either way.
+            shut = not queued and conn not in waiting
+            waiting.discard(conn)
+    if shut:
+        return False
+    conn.settimeout(None)
+    req = json.loads(payload.decode("utf-8"))
+    tag = req.get("tag")
+    if not isinstance(tag, str) or not TAG.match(tag):
+        return False
+    if kind == b"K":
+        kill_tag(tag)
+        conn.sendall(frame(b"k"))
+        return False
+    if kind != b"R":
+        return False
+    if queued:
+        req.pop("keep", None)
+    # Taken, before any process is made: a daemon that sees the connection end after this frame
+    # and before "s" cannot know whether the command ran, so it never runs it again over SSH.
+    conn.sendall(frame(b"a"))
+    try:
+        cmd = Command(conn, base_env, shell, home, req)
+    except OSError as e:  # no process could be made (the workspace's limits): it did not run
+        conn.sendall(frame(b"f", json.dumps({"message": str(e)}).encode()))
+        return False
+    with running_lock:
+        running[tag] = cmd.proc.pid
+    try:
+        started = frame(b"s", json.dumps({"pid": cmd.proc.pid}).encode())
+        if req.get("startNow"):
+            cmd.send(started)
+        else:
+            cmd.held_start = started
+        return cmd.relay() is True
+    finally:
+        with running_lock:
+            running.pop(tag, None)
 
 
 class Stop(Exception):
@@ -379,8 +439,10 @@ def serve(listener, path, own):
         pass
     # Replaced: connections already queued here are still served (the new agent holds the path now),
     # the commands that run now finish in their threads, and no new ones come. Connections that wait
-    # for a request are closed.
+    # for a request are closed, and kept ones take no further request.
+    global stopping
     with waiting_lock:
+        stopping = True
         for conn in waiting:
             try:
                 conn.shutdown(socket.SHUT_RDWR)

@@ -151,13 +151,20 @@ export class ExecAgents {
         return { fallback: `the exec agent did not answer: ${(err as Error).message}` };
       }
     }
-    // The next command's channel opens once this one's has closed (off this command's path).
-    channel.once("close", () => this.#openSpare(key, target, known));
+    // The next command's channel opens once this one's has closed (off this command's path), unless
+    // this one is kept for it.
+    const reopen = () => this.#openSpare(key, target, known);
+    channel.once("close", reopen);
+    const kept = (ch: Duplex) => {
+      ch.off("close", reopen);
+      if (this.#agents.get(key) === known && !known.spare) setSpare(known, ch);
+      else ch.destroy();
+    };
     const tag = randomUUID();
     const line = `export NEXUS_EXEC_ID=${tag}; ${commandLine}`;
     return this.#run(channel, { line, tag, ...(plain ? { plain } : {}) }, streams, () => this.#kill(key, target, known.socket, tag), () => {
       if (this.#agents.get(key) === known) this.forget(key);
-    });
+    }, kept);
   }
 
   /** Opens the spare channel of a ready agent (one at most); it is dropped when the agent closes it while idle. */
@@ -168,17 +175,7 @@ export class ExecAgents {
       (channel) => {
         known.opening = false;
         if (known.spare || this.#agents.get(key) !== known) return void channel.destroy();
-        // Closed while idle (the agent was replaced, the connection went): the next command opens its own.
-        const gone = () => {
-          if (known.spare !== channel) return;
-          known.spare = undefined;
-          channel.destroy();
-        };
-        channel.once("end", gone);
-        channel.once("close", gone);
-        channel.once("error", gone);
-        idle.set(channel, gone);
-        known.spare = channel;
+        setSpare(known, channel);
       },
       // Not reachable now: the next command opens a channel itself, and decides (as without a spare).
       () => void (known.opening = false),
@@ -200,7 +197,12 @@ export class ExecAgents {
     });
   }
 
-  #run(channel: Duplex, request: { line: string; tag: string; plain?: PlainCommand }, streams: ExecStreams, kill: () => Promise<void>, broken: () => void): Promise<AgentOutcome> {
+  /**
+   * One request on `channel`. With stdin sent whole the agent is asked to keep the channel: when its
+   * exit frame says it did, and nothing else is pending on it, the channel goes to `kept` (the next
+   * command's, with no open and close in between) instead of being closed.
+   */
+  #run(channel: Duplex, request: { line: string; tag: string; plain?: PlainCommand }, streams: ExecStreams, kill: () => Promise<void>, broken: () => void, kept: (channel: Duplex) => void): Promise<AgentOutcome> {
     return new Promise<AgentOutcome>((resolve, reject) => {
       const decoder = new FrameDecoder(this.#signalNumber);
       let accepted = false;
@@ -258,26 +260,37 @@ export class ExecAgents {
             return;
           case "exit":
             exit = f.exit;
+            keep = keepAsked && f.kept;
             finish(() => resolve({ exit: f.exit }));
-            // Nothing follows the exit: the channel is closed (an SSH close alone, no end of file first),
-            // after the answer has gone out.
-            setImmediate(() => channel.destroy());
             return;
           default:
             throw new AgentProtocolError(`an unexpected frame ${f.kind}`);
         }
       };
-      channel.on("data", (chunk: Buffer) => {
+      const onData = (chunk: Buffer) => {
         if (settled) return;
         try {
-          for (const f of decoder.push(chunk)) onFrame(f);
+          const frames = decoder.push(chunk);
+          for (let i = 0; i < frames.length; i++) {
+            onFrame(frames[i]!);
+            if (exit) {
+              // Nothing follows the exit: the channel is kept for the next request when the agent said
+              // so and nothing is left on it (no frame after the exit, no reader behind), else closed
+              // (an SSH close alone, no end of file first), after the answer has gone out.
+              if (keep && i === frames.length - 1 && decoder.partial === 0 && behind === 0) {
+                detach();
+                kept(channel);
+              } else setImmediate(() => channel.destroy());
+              return;
+            }
+          }
         } catch (err) {
           void kill().catch(() => {});
           channel.destroy();
           broken();
           finish(() => reject(lost(`The workspace's exec agent broke the protocol: ${(err as Error).message}`)));
         }
-      });
+      };
       const closed = () => {
         if (settled || exit) return;
         broken();
@@ -290,16 +303,28 @@ export class ExecAgents {
           finish(() => reject(lost("The workspace's exec agent went away after taking the command; it may or may not have run, and it was not run again")));
         } else finish(() => reject(lost("The connection to the workspace's exec agent closed before the command finished")));
       };
+      const onError = () => closed();
+      channel.on("data", onData);
       channel.on("close", closed);
       channel.on("end", closed);
-      channel.on("error", () => closed());
+      channel.on("error", onError);
+      const detach = () => {
+        channel.off("data", onData);
+        channel.off("close", closed);
+        channel.off("end", closed);
+        channel.off("error", onError);
+      };
       // Stdin given whole (or none) goes with the request: a fallback to SSH still has it, and the agent
       // gets its end without waiting for a round trip (one write, so one SSH packet for a small one).
       const stdin = streams.stdin;
       const sentAhead = stdin === undefined || stdin instanceof Uint8Array;
+      // The whole request in one write (its stdin's end included): nothing more is sent on the channel
+      // for this command, so it may carry the next one.
+      const keepAsked = sentAhead && (stdin === undefined || stdin.length <= MAX_FRAME);
+      let keep = false;
       // Streamed stdin waits for "s": the agent sends it at once then, else with the first output or the exit.
       if (!sentAhead) channel.write(requestFrame("R", { ...request, startNow: true }));
-      else if (stdin === undefined || stdin.length <= MAX_FRAME) channel.write(Buffer.concat([requestFrame("R", request), ...(stdin?.length ? stdinFrames(stdin) : []), encodeFrame("E")]));
+      else if (keepAsked) channel.write(Buffer.concat([requestFrame("R", { ...request, keep: true }), ...(stdin?.length ? stdinFrames(stdin) : []), encodeFrame("E")]));
       else {
         channel.write(requestFrame("R", request));
         void feed(channel, stdin, () => settled);
@@ -331,6 +356,20 @@ async function feed(channel: Duplex, stdin: ExecStreams["stdin"], settled: () =>
 
 /** The idle listeners of each spare channel, removed when a command takes it. */
 const idle = new WeakMap<Duplex, () => void>();
+
+/** Makes `channel` the agent's spare; it is dropped when it closes while idle (the agent was replaced, the connection went). */
+function setSpare(known: Ready, channel: Duplex): void {
+  const gone = () => {
+    if (known.spare !== channel) return;
+    known.spare = undefined;
+    channel.destroy();
+  };
+  channel.once("end", gone);
+  channel.once("close", gone);
+  channel.once("error", gone);
+  idle.set(channel, gone);
+  known.spare = channel;
+}
 
 /** The agent's spare channel, taken (for a command, or to close it); none when it has closed meanwhile. */
 function takeSpare(known: Ready): Duplex | undefined {

@@ -27,7 +27,7 @@ const frame = (type: string, payload: Buffer | string = "") => {
 
 describe("frames", () => {
   test("cut at any byte, they come out whole and checked", () => {
-    const bytes = Buffer.concat([frame("a"), frame("s", '{"pid":7}'), frame("o", "out"), frame("e", "err"), frame("x", '{"code":3}'), frame("x", '{"signal":"TERM"}'), frame("k")]);
+    const bytes = Buffer.concat([frame("a"), frame("s", '{"pid":7}'), frame("o", "out"), frame("e", "err"), frame("x", '{"code":3}'), frame("x", '{"signal":"TERM"}'), frame("x", '{"code":0,"keep":true}'), frame("k")]);
     for (let cut = 0; cut <= bytes.length; cut++) {
       const d = new FrameDecoder(signalNumber);
       const frames = [...d.push(bytes.subarray(0, cut)), ...d.push(bytes.subarray(cut))];
@@ -36,8 +36,9 @@ describe("frames", () => {
         { kind: "started", pid: 7 },
         { kind: "stdout", data: Buffer.from("out") },
         { kind: "stderr", data: Buffer.from("err") },
-        { kind: "exit", exit: { exitCode: 3 } },
-        { kind: "exit", exit: { exitCode: 143, signal: "TERM" } },
+        { kind: "exit", exit: { exitCode: 3 }, kept: false },
+        { kind: "exit", exit: { exitCode: 143, signal: "TERM" }, kept: false },
+        { kind: "exit", exit: { exitCode: 0 }, kept: true },
         { kind: "killed" },
       ]);
       expect(d.partial).toBe(0);
@@ -300,19 +301,27 @@ describe.skipIf(!hasPython)("the agent (host python3)", () => {
 });
 
 describe.skipIf(!hasPython)("the channel opened ahead (host python3)", () => {
-  test("a command writes its request on a channel opened before it came; the next one opens after it", async () => {
+  test("a command writes its request on a channel opened before it came; that channel, kept by the agent, carries the next one", async () => {
     const opened: string[] = [];
     const connected: Socket[] = [];
     const agents = await readyAgents(opened, connected);
     await until("the channel opened ahead", () => connected.length, (n) => n === 1, LONG);
     for (let i = 0; i < 3; i++) {
-      const before = opened.length;
-      const p = run(agents, ["echo", String(i)]);
-      // Nothing opened for it: it took the one waiting.
-      expect(opened.length).toBe(before);
-      expect((await p).stdout).toBe(`${i}\n`);
-      await until("the next channel opened ahead", () => connected.length, (n) => n === before + 1, LONG);
+      // Stdin whole or none: every command on the one channel opened ahead, none opened for it.
+      const r = await run(agents, ["sh", "-c", "cat; echo $0", String(i)], i === 1 ? { stdin: new TextEncoder().encode("in\n") } : {});
+      expect(r.stdout).toBe(i === 1 ? "in\n1\n" : `${i}\n`);
+      expect(opened.length).toBe(1);
+      expect(connected[0]!.destroyed).toBe(false);
     }
+    // Streamed stdin: the channel is not kept (its stdin's end may never be sent); the next opens after it.
+    const streamed = async function* () {
+      yield new TextEncoder().encode("s");
+    };
+    expect((await run(agents, ["cat"], { stdin: streamed() })).stdout).toBe("s");
+    await until("the next channel opened ahead", () => connected.length, (n) => n === 2, LONG);
+    expect(connected[0]!.destroyed).toBe(true);
+    expect((await run(agents, ["echo", "after"])).stdout).toBe("after\n");
+    expect(opened.length).toBe(2);
     // Forgotten (new secrets, a stop): the one waiting is closed with it.
     const waiting = connected.at(-1)!;
     agents.forget("ws");
@@ -323,6 +332,8 @@ describe.skipIf(!hasPython)("the channel opened ahead (host python3)", () => {
     const connected: Socket[] = [];
     const first = await readyAgents([], connected);
     await until("the channel opened ahead", () => connected.length, (n) => n === 1, LONG);
+    // It has carried a command and waits for the next (kept), as a channel opened ahead does.
+    expect((await run(first, ["echo", "one"])).stdout).toBe("one\n");
     const oldPid = Number(readFileSync(join(sockets, "exec-agent", "agent.pid"), "utf8").split(" ")[0]);
     const second = await readyAgents();
     await until("the waiting channel to be closed", () => connected[0]!.readableEnded || connected[0]!.destroyed, Boolean, LONG);
