@@ -2,8 +2,8 @@
 // ones rotated out by size. JSON lines because appending a line is all a record costs (no native
 // module, the same on Bun and Deno), a crash loses at most the line being written (a torn last line
 // is skipped on read), and `trace export` is the files as they are.
-import { appendFile, readFile, rename, rm, stat } from "node:fs/promises";
-import { mkdirSync } from "node:fs";
+import { readFile, rename, rm, stat } from "node:fs/promises";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { TraceRecord } from "../kernel/trace.ts";
 import { writeFileAtomic } from "./atomic.ts";
@@ -57,13 +57,17 @@ export class TraceLog {
         this.#size = await stat(this.file).then((s) => s.size, () => 0);
       }
       if (this.#size > 0 && this.#size + text.length > this.#maxBytes) await this.#rotate();
-      // The folder is made once, not before each append (every exec appends); removed meanwhile, it is made again.
-      await appendFile(this.file, text, { mode: 0o600 }).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== "ENOENT") throw err;
+      // Written on the event loop's thread: a few hundred bytes to the page cache cost less than
+      // handing them to the thread pool and being woken when it is done (every exec appends). The
+      // folder is made once, not before each append; removed meanwhile, it is made again.
+      try {
+        appendFileSync(this.file, text, { mode: 0o600 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
         mkdirSync(this.dir, { recursive: true, mode: 0o700 });
         this.#size = 0;
-        await appendFile(this.file, text, { mode: 0o600 });
-      });
+        appendFileSync(this.file, text, { mode: 0o600 });
+      }
       this.#size += Buffer.byteLength(text);
     });
   }
