@@ -308,6 +308,8 @@ class Command:
 def rest_of_request(conn, inbuf, stdin_end):
     """Reads what is left of a kept request (stdin the command did not take, up to its end: the daemon
     sent it all with the request); True when the end came and nothing after it."""
+    if stdin_end:
+        return not inbuf
     try:
         conn.settimeout(QUEUED_REQUEST_S)
         while not stdin_end:
@@ -377,7 +379,8 @@ def serve_request(conn, base_env, shell, home, queued, again):
             waiting.discard(conn)
     if shut:
         return False
-    conn.settimeout(None)
+    if queued:
+        conn.settimeout(None)
     req = json.loads(payload.decode("utf-8"))
     tag = req.get("tag")
     if not isinstance(tag, str) or not TAG.match(tag):
