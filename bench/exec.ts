@@ -219,7 +219,7 @@ async function main(): Promise<number> {
     lines.push(
       "",
       "where nexus exec's time goes (medians; the three in-process figures interleaved):",
-      `  exec agent in the workspace    ${f(split.agent)} ms  (a request on a channel to its socket opened ahead, as the daemon keeps one, on a pooled connection, from this process: fork, exec true)${agentOff ? "  [not the path now]" : ""}`,
+      `  exec agent in the workspace    ${f(split.agent)} ms  (a request on a channel to its socket opened ahead and kept, as the daemon keeps one, on a pooled connection, from this process: fork, exec true)${agentOff ? "  [not the path now]" : ""}`,
       `  SSH session in the workspace   ${f(split.channel)} ms  (a session channel on a pooled connection, from this process: sshd, PAM, the shell, true)${agentOff ? "" : "  [the fallback]"}`,
       `  agent / SSH session            ${(split.agent / split.channel).toFixed(3)}   (pairwise median of the ratio ${split.agentPaired.toFixed(3)})`,
       `  daemon's own work              ${f(split.request - inside)} ms  (the CLI's request from this process minus the path it takes; pairwise median ${(agentOff ? split.daemonPaired : split.daemonPairedAgent).toFixed(1)})`,
@@ -270,19 +270,20 @@ async function execSplit(o: { home: string; ws: string; sshConfig: string; runs:
     head.writeUInt32BE(Buffer.byteLength(body), 1);
     return Buffer.concat([head, Buffer.from(body)]);
   };
-  // As the daemon does (src/ssh/exec-agent.ts), the channel is opened ahead, untimed; what is timed is
-  // the request on it, to the exit frame. The next one opens once this one has closed.
+  // As the daemon does (src/ssh/exec-agent.ts), the channel is opened ahead, untimed, and kept by the
+  // agent for the next request (stdin's end goes with the request); what is timed is the request on
+  // it, to the exit frame. A channel the agent did not keep is closed and the next one opened.
   const openAgentChannel = () =>
     new Promise<ssh2.ClientChannel>((resolve, reject) => client.openssh_forwardOutStreamLocal(socket, (err, ch) => (err ? reject(err) : resolve(ch))));
   let ahead: ssh2.ClientChannel | undefined;
   const agent = async () => {
     const ch = ahead ?? (await openAgentChannel());
     ahead = undefined;
-    const closed = new Promise<void>((resolve) => ch.once("close", () => resolve()));
     const start = performance.now();
-    await new Promise<void>((resolve, reject) => {
+    const kept = await new Promise<boolean>((resolve, reject) => {
       let seen = Buffer.alloc(0);
-      ch.on("data", (b: Buffer) => {
+      const onClose = () => reject(new BenchError("the agent closed the channel before the exit"));
+      const onData = (b: Buffer) => {
         seen = Buffer.concat([seen, b]);
         // Frames until the exit frame (type x): its status must be exit code 0.
         while (seen.length >= 5 && seen.length >= 5 + seen.readUInt32BE(1)) {
@@ -290,18 +291,26 @@ async function execSplit(o: { home: string; ws: string; sshConfig: string; runs:
           const body = seen.subarray(5, 5 + seen.readUInt32BE(1)).toString();
           seen = seen.subarray(5 + seen.readUInt32BE(1));
           if (type !== "x") continue;
-          if ((JSON.parse(body) as { code?: number }).code === 0) resolve();
+          ch.off("data", onData);
+          ch.off("close", onClose);
+          const status = JSON.parse(body) as { code?: number; keep?: boolean };
+          if (status.code === 0) resolve(status.keep === true);
           else reject(new BenchError(`the agent answered ${body}`));
-          ch.end();
         }
-      });
-      ch.on("close", () => reject(new BenchError("the agent closed the channel before the exit")));
-      const request = JSON.stringify({ line: "export NEXUS_EXEC_ID=bench; cd /workspace && exec true", tag: "bench", plain: { argv: ["true"], cwd: "/workspace", env: {} } });
+      };
+      ch.on("data", onData);
+      ch.on("close", onClose);
+      const request = JSON.stringify({ line: "export NEXUS_EXEC_ID=bench; cd /workspace && exec true", tag: "bench", plain: { argv: ["true"], cwd: "/workspace", env: {} }, keep: true });
       ch.write(Buffer.concat([frame("R", request), frame("E", "")]));
     });
     const ms = performance.now() - start;
-    await closed;
-    ahead = await openAgentChannel();
+    if (kept) ahead = ch;
+    else {
+      const closed = new Promise<void>((resolve) => ch.once("close", () => resolve()));
+      ch.end();
+      await closed;
+      ahead = await openAgentChannel();
+    }
     return ms;
   };
   const request = async () => {
