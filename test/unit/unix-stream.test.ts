@@ -14,7 +14,10 @@ async function rawServer(serve: (sock: Socket, request: string) => void) {
   const dir = tempDir("unix-stream");
   const path = join(dir.path, "d.sock");
   const requests: string[] = [];
+  const open = new Set<Socket>();
   const server: Server = createServer((sock) => {
+    open.add(sock);
+    sock.on("close", () => open.delete(sock));
     let got = "";
     sock.on("data", (chunk: Buffer) => {
       got += chunk.toString("latin1");
@@ -33,6 +36,8 @@ async function rawServer(serve: (sock: Socket, request: string) => void) {
     path,
     requests,
     [Symbol.asyncDispose]: async () => {
+      // close() waits for every connection: a test that failed part way may have left one open.
+      for (const sock of open) sock.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await dir[Symbol.asyncDispose]();
     },
@@ -135,17 +140,16 @@ describe.skipIf(!unixStreamAvailable())("unixStream", () => {
 
   test("while onLine's promise is pending nothing more is read: the server's writes back up; then every line comes, in order", async () => {
     const total = 20_000;
-    let serverSock: Socket | undefined;
     let written = 0;
-    let backedUp = false;
+    let blocked = false;
     await using s = await rawServer(async (sock) => {
-      serverSock = sock;
       sock.write(`${HEAD}transfer-encoding: chunked\r\n\r\n`);
       for (let i = 0; i < total; i++) {
         const line = `{"n":${i},"pad":"${"x".repeat(200)}"}\n`;
         if (!sock.write(`${Buffer.byteLength(line).toString(16)}\r\n${line}\r\n`)) {
-          backedUp = true;
+          blocked = true;
           await new Promise((r) => sock.once("drain", r));
+          blocked = false;
         }
         written = i + 1;
       }
@@ -164,11 +168,19 @@ describe.skipIf(!unixStreamAvailable())("unixStream", () => {
         return seen.length === 1 ? held : undefined;
       },
     });
-    await until("the server's writes back up", () => backedUp, Boolean, { timeoutMs: 30_000, intervalMs: 5 });
-    expect(serverSock).toBeDefined();
-    expect(written).toBeLessThan(total);
-    expect(seen).toEqual([0]);
-    release();
+    try {
+      // Held at the first line, the client reads no more: the server stays blocked on a full socket
+      // for good. Without the pause the client would read on, and the server write everything.
+      let stillBlocked = 0;
+      await until("the server is blocked on the held client, or has written everything", () => {
+        stillBlocked = blocked && seen.length === 1 ? stillBlocked + 1 : 0;
+        return stillBlocked >= 50 || written === total;
+      }, Boolean, { timeoutMs: 60_000, intervalMs: 5 });
+      expect(written).toBeLessThan(total);
+      expect(seen).toEqual([0]);
+    } finally {
+      release();
+    }
     expect(await done).toEqual({ status: 200 });
     expect(seen.length).toBe(total);
     expect(seen.every((n, i) => n === i)).toBe(true);
