@@ -209,30 +209,42 @@ export function refTreeFingerprint(layout: OwnGitLayout): string {
  */
 export function refsFingerprint(layout: OwnGitLayout, side: "own" | "host" | "both" = "both"): string {
   if (side === "both") return `${refsFingerprint(layout, "own")}#${refsFingerprint(layout, "host")}`;
+  let out = "";
+  for (const p of refPaths(layout)[side]) {
+    let part = "-";
+    try {
+      // No exception for a missing file (packed-refs often is): this runs after every exec.
+      const st = lstatSync(p, { bigint: true, throwIfNoEntry: false });
+      if (st) part = `${st.ino}:${st.mtimeNs}:${st.size}`;
+    } catch {
+      // "-" as for a missing one
+    }
+    out = out === "" ? part : `${out}|${part}`;
+  }
+  return out;
+}
+
+/** What refsFingerprint looks at, made once per layout object (a caller that keeps its layout pays the joins once). */
+const refPathsOf = new WeakMap<OwnGitLayout, { own: readonly string[]; host: readonly string[] }>();
+
+function refPaths(layout: OwnGitLayout): { own: readonly string[]; host: readonly string[] } {
+  let paths = refPathsOf.get(layout);
+  if (paths) return paths;
   const own = layout.dir;
   const branchDir = dirname(`refs/heads/${layout.branch}`);
-  const paths =
-    side === "own"
-      ? [
-          join(own, "packed-refs"),
-          join(own, "refs"),
-          join(own, "refs", "heads"),
-          join(own, branchDir),
-          join(own, "refs", "heads", layout.branch),
-          layout.kind === "worktree" ? join(own, "worktrees", layout.adminName) : join(own, "HEAD"),
-        ]
-      : [join(layout.commonDir, "packed-refs"), join(layout.commonDir, "refs", "heads", layout.branch)];
-  return paths
-    .map((p) => {
-      try {
-        // No exception for a missing file (packed-refs often is): this runs after every exec.
-        const st = lstatSync(p, { bigint: true, throwIfNoEntry: false });
-        return st ? `${st.ino}:${st.mtimeNs}:${st.size}` : "-";
-      } catch {
-        return "-";
-      }
-    })
-    .join("|");
+  paths = {
+    own: [
+      join(own, "packed-refs"),
+      join(own, "refs"),
+      join(own, "refs", "heads"),
+      join(own, branchDir),
+      join(own, "refs", "heads", layout.branch),
+      layout.kind === "worktree" ? join(own, "worktrees", layout.adminName) : join(own, "HEAD"),
+    ],
+    host: [join(layout.commonDir, "packed-refs"), join(layout.commonDir, "refs", "heads", layout.branch)],
+  };
+  refPathsOf.set(layout, paths);
+  return paths;
 }
 
 /** The own git dir's index as a file of the host (where the workspace's container sees it: indexPathInside). */

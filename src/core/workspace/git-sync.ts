@@ -90,6 +90,7 @@ export class GitSync {
    * afterExec reads it after every exec (a file read and a JSON parse each time, before).
    */
   readonly #states = new Map<string, SyncState>();
+  readonly #layouts = new Map<string, OwnGitLayout>();
 
   constructor(deps: GitSyncDeps) {
     this.#d = deps;
@@ -121,6 +122,7 @@ export class GitSync {
   /** The workspace is gone: its state leaves memory (its file went with its folder). */
   forget(id: string): void {
     this.#states.delete(id);
+    this.#layouts.delete(id);
   }
 
   ownDir(id: string): string {
@@ -133,10 +135,18 @@ export class GitSync {
     const dir = s?.remote ? REMOTE_GIT_DIR : this.ownDir(r.id);
     if (!s || !r.repository || (!s.remote && !existsSync(dir))) return undefined;
     if (s.kind === "worktree" && r.worktree && s.adminName) {
-      return { kind: "worktree", dir, commonDir: r.repository.gitCommonDir, adminName: s.adminName, worktree: r.worktree.path, branch: s.branch };
+      return this.#kept(r.id, { kind: "worktree", dir, commonDir: r.repository.gitCommonDir, adminName: s.adminName, worktree: r.worktree.path, branch: s.branch });
     }
-    if (s.kind === "repo") return { kind: "repo", dir, commonDir: r.repository.gitCommonDir, repo: r.repository.path, branch: s.branch };
+    if (s.kind === "repo") return this.#kept(r.id, { kind: "repo", dir, commonDir: r.repository.gitCommonDir, repo: r.repository.path, branch: s.branch });
     return undefined;
+  }
+
+  /** The workspace's last layout when `l` equals it: one object per workspace, so refsFingerprint's paths are joined once, not after every exec. */
+  #kept(id: string, l: OwnGitLayout): OwnGitLayout {
+    const last = this.#layouts.get(id);
+    if (last && sameLayout(last, l)) return last;
+    this.#layouts.set(id, l);
+    return l;
   }
 
   /**
@@ -494,4 +504,10 @@ export class GitSync {
       rmSync(dir, { recursive: true, force: true });
     }
   }
+}
+
+function sameLayout(a: OwnGitLayout, b: OwnGitLayout): boolean {
+  if (a.dir !== b.dir || a.commonDir !== b.commonDir || a.branch !== b.branch) return false;
+  if (a.kind === "worktree") return b.kind === "worktree" && a.adminName === b.adminName && a.worktree === b.worktree;
+  return b.kind === "repo" && a.repo === b.repo;
 }
