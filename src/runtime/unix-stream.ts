@@ -8,6 +8,13 @@
 //
 // Back-pressure as with fetch: while the promise `onLine` returned is pending (our stdout is
 // behind), the socket is not read, so the daemon's writes wait and it pauses the command's output.
+//
+// Written for a short command's first (and only) run: in a compiled binary the first use of many
+// of the runtime's own functions costs 0.1-0.5 ms each (they are compiled on first use), which is
+// as much as the rest of this module's work. So no RegExp, no TextEncoder or TextDecoder while the
+// bytes are ASCII (the daemon's answers are JSON with base64 output), no typed-array copies or
+// views for small pieces, and Promise.withResolvers rather than the Promise constructor. Measured
+// in test/unit/unix-stream.test.ts for what it does; bench/exec.ts for what it costs.
 
 /** An answer: its status, and for an error status (>= 400) its whole body. */
 export interface UnixAnswer {
@@ -23,7 +30,7 @@ function streamError(code: string, message: string, afterHead: boolean): UnixStr
 }
 
 interface BunSocket {
-  write(data: Uint8Array): number;
+  write(data: Uint8Array | string): number;
   end(): void;
   terminate(): void;
   pause(): void;
@@ -44,12 +51,18 @@ interface BunConnect {
   }): Promise<BunSocket>;
 }
 
+// ES2024's Promise.withResolvers (Bun has it; the project's lib is ES2023).
+interface PromiseWithResolvers {
+  withResolvers<T>(): { promise: Promise<T>; resolve(value: T): void; reject(reason: unknown): void };
+}
+
 /** Whether this runtime has the sockets unixStream needs (Bun); elsewhere the caller uses fetch. */
 export function unixStreamAvailable(): boolean {
   return "Bun" in globalThis && !("Deno" in globalThis);
 }
 
-const CRLF2: readonly number[] = [13, 10, 13, 10];
+/** Pieces of an answer up to this size are decoded a byte at a time; larger ones in one call. */
+const SMALL = 256;
 
 export function unixStream(opts: {
   socketPath: string;
@@ -61,221 +74,215 @@ export function unixStream(opts: {
   onLine: (line: string) => unknown;
   signal?: AbortSignal;
 }): Promise<UnixAnswer> {
-  const encoder = new TextEncoder();
-  const payload = opts.body === undefined ? undefined : encoder.encode(opts.body);
   let head = `${opts.method} ${opts.path} HTTP/1.1\r\nhost: nexus\r\nconnection: close\r\n`;
   for (const k in opts.headers) head += `${k}: ${opts.headers[k]}\r\n`;
-  if (payload) head += `content-length: ${payload.byteLength}\r\n`;
-  const request = concat(encoder.encode(head + "\r\n"), payload ?? new Uint8Array(0));
+  const body = opts.body ?? "";
+  // An ASCII request is written as a string (its characters are its bytes, so a partial write goes
+  // on from the character it stopped at); anything else as TextEncoder's bytes.
+  const ascii = isAscii(head) && isAscii(body);
+  const payload = ascii ? undefined : new TextEncoder().encode(body);
+  if (opts.body !== undefined) head += `content-length: ${payload ? payload.byteLength : body.length}\r\n`;
+  const request: string | Uint8Array = ascii ? head + "\r\n" + body : joinBytes(new TextEncoder().encode(head + "\r\n"), payload!);
+  const size = typeof request === "string" ? request.length : request.byteLength;
 
-  return new Promise<UnixAnswer>((resolve, reject) => {
-    let socket: BunSocket | undefined;
-    let settled = false;
-    let pending: Uint8Array = new Uint8Array(0); // bytes not parsed yet
-    let status = 0; // 0 until the answer's head is read
-    let framing: { by: "length"; left: number } | { by: "chunks"; left: number; trailer: boolean } | { by: "close" } = { by: "close" };
-    let bodyEnded = false;
-    const errorBody: Uint8Array[] = [];
-    const decoder = new TextDecoder();
-    let partial = ""; // text after the last newline
-    const lines: string[] = [];
-    let next = 0;
-    let busy = false;
-    let written = 0;
+  const { promise, resolve, reject } = (Promise as unknown as PromiseWithResolvers).withResolvers<UnixAnswer>();
+  let socket: BunSocket | undefined;
+  let settled = false;
+  let held: Uint8Array | undefined; // bytes of a piece of framing not yet whole (a head, a chunk's size line)
+  let status = 0; // 0 until the answer's head is read
+  // Framing of the body: by its length, by chunks (left: bytes of the current chunk, -1 between chunks), or by the close.
+  let by: "length" | "chunks" | "close" = "close";
+  let left = 0;
+  let trailer = false;
+  let bodyEnded = false;
+  const text = new Utf8Text();
+  let errorText = "";
+  let partial = ""; // body text after the last newline
+  const lines: string[] = [];
+  let next = 0;
+  let busy = false;
+  let written = 0;
 
-    const fail = (err: unknown) => {
-      if (settled) return;
-      settled = true;
-      socket?.terminate();
-      reject(err);
-    };
-    const finish = () => {
-      if (settled) return;
-      settled = true;
-      socket?.end();
-      if (status >= 400) {
-        let size = 0;
-        for (const b of errorBody) size += b.byteLength;
-        const all = new Uint8Array(size);
-        let at = 0;
-        for (const b of errorBody) {
-          all.set(b, at);
-          at += b.byteLength;
-        }
-        resolve({ status, text: decoder.decode(all) });
-      } else resolve({ status });
-    };
-    const deliver = () => {
-      while (!busy && next < lines.length && !settled) {
-        const line = lines[next++]!;
-        let behind: unknown;
-        try {
-          behind = opts.onLine(line);
-        } catch (err) {
-          fail(err);
-          return;
-        }
-        if (behind instanceof Promise) {
-          busy = true;
-          socket?.pause();
-          behind.then(() => {
-            busy = false;
-            socket?.resume();
-            deliver();
-          }, fail);
-        }
-      }
-      if (next === lines.length) {
-        lines.length = 0;
-        next = 0;
-        if (bodyEnded && !busy) finish();
-      }
-    };
-    const bodyBytes = (bytes: Uint8Array) => {
-      if (bytes.byteLength === 0) return;
-      if (status >= 400) {
-        errorBody.push(bytes.slice());
+  const fail = (err: unknown) => {
+    if (settled) return;
+    settled = true;
+    socket?.terminate();
+    reject(err);
+  };
+  const finish = () => {
+    if (settled) return;
+    settled = true;
+    socket?.end();
+    resolve(status >= 400 ? { status, text: errorText + text.end() } : { status });
+  };
+  const deliver = () => {
+    while (!busy && next < lines.length && !settled) {
+      const line = lines[next++]!;
+      let behind: unknown;
+      try {
+        behind = opts.onLine(line);
+      } catch (err) {
+        fail(err);
         return;
       }
-      const parts = (partial + decoder.decode(bytes, { stream: true })).split("\n");
-      partial = parts.pop()!;
-      for (const p of parts) {
-        const t = p.trim();
-        if (t) lines.push(t);
+      if (behind instanceof Promise) {
+        busy = true;
+        socket?.pause();
+        behind.then(() => {
+          busy = false;
+          socket?.resume();
+          deliver();
+        }, fail);
       }
-    };
-    const endBody = () => {
-      bodyEnded = true;
-      if (status < 400) {
-        const last = (partial + decoder.decode()).trim();
-        partial = "";
-        if (last) lines.push(last);
-      }
-    };
-    /** Parses what has come; false when it needs more bytes. */
-    const parse = (): boolean => {
+    }
+    if (next === lines.length) {
+      lines.length = 0;
+      next = 0;
+      if (bodyEnded && !busy) finish();
+    }
+  };
+  const bodyBytes = (bytes: Uint8Array, from: number, to: number) => {
+    if (from >= to) return;
+    if (status >= 400) {
+      errorText += text.decode(bytes, from, to);
+      return;
+    }
+    const s = partial + text.decode(bytes, from, to);
+    let start = 0;
+    for (let nl = s.indexOf("\n"); nl >= 0; nl = s.indexOf("\n", start)) {
+      const t = s.slice(start, nl).trim();
+      if (t) lines.push(t);
+      start = nl + 1;
+    }
+    partial = start === 0 ? s : s.slice(start);
+  };
+  const endBody = () => {
+    bodyEnded = true;
+    if (status < 400) {
+      const last = (partial + text.end()).trim();
+      partial = "";
+      if (last) lines.push(last);
+    }
+  };
+  /** Parses bytes[at, end): how far it got (less than end when a piece of framing is not whole yet). */
+  const parse = (bytes: Uint8Array, at: number, end: number): number => {
+    while (at < end && !bodyEnded) {
       if (status === 0) {
-        const end = indexOf(pending, CRLF2);
-        if (end < 0) return false;
-        const text = decoder.decode(pending.subarray(0, end));
-        pending = pending.subarray(end + 4);
-        const [statusLine, ...fields] = text.split("\r\n");
-        const code = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine ?? "")?.[1]);
-        if (!code) throw streamError("EPROTO", `not an HTTP answer: ${JSON.stringify((statusLine ?? "").slice(0, 80))}`, false);
-        if (code < 200) return true; // 1xx: the real answer follows
+        const stop = find(bytes, at, end, true);
+        if (stop < 0) return at;
+        const answerHead = ascii1(bytes, at, stop);
+        at = stop + 4;
+        const code = statusCode(lineAt(answerHead, 0));
+        if (!code) throw streamError("EPROTO", `not an HTTP answer: ${JSON.stringify(lineAt(answerHead, 0).slice(0, 80))}`, false);
+        if (code < 200) continue; // 1xx: the real answer follows
         status = code;
-        let length: number | undefined;
-        let chunked = false;
-        for (const f of fields) {
-          const colon = f.indexOf(":");
-          const name = f.slice(0, colon).trim().toLowerCase();
-          const value = f.slice(colon + 1).trim().toLowerCase();
-          if (name === "transfer-encoding" && value.includes("chunked")) chunked = true;
-          else if (name === "content-length") length = Number(value);
-        }
-        framing = chunked ? { by: "chunks", left: -1, trailer: false } : length !== undefined && Number.isFinite(length) ? { by: "length", left: length } : { by: "close" };
-        if (framing.by === "length" && framing.left === 0) endBody();
-        return true;
+        const framing = framingOf(answerHead);
+        by = framing.by;
+        left = framing.left;
+        if (by === "length" && left === 0) endBody();
+        continue;
       }
-      if (bodyEnded) {
-        pending = new Uint8Array(0);
-        return false;
+      if (by === "close") {
+        bodyBytes(bytes, at, end);
+        return end;
       }
-      if (framing.by === "close") {
-        bodyBytes(pending);
-        pending = new Uint8Array(0);
-        return false;
-      }
-      if (framing.by === "length") {
-        const take = Math.min(framing.left, pending.byteLength);
-        bodyBytes(pending.subarray(0, take));
-        pending = pending.subarray(take);
-        framing.left -= take;
-        if (framing.left === 0) endBody();
-        return false;
+      if (by === "length") {
+        const take = Math.min(left, end - at);
+        bodyBytes(bytes, at, at + take);
+        at += take;
+        left -= take;
+        if (left === 0) endBody();
+        continue;
       }
       // Chunks: a size line, its bytes and CRLF; size 0 ends them, then trailer lines up to an empty one.
-      if (framing.left < 0) {
-        const eol = indexOf(pending, [13, 10]);
-        if (eol < 0) return false;
-        const line = decoder.decode(pending.subarray(0, eol));
-        pending = pending.subarray(eol + 2);
-        if (framing.trailer) {
+      if (left < 0) {
+        const eol = find(bytes, at, end, false);
+        if (eol < 0) return at;
+        const line = ascii1(bytes, at, eol);
+        at = eol + 2;
+        if (trailer) {
           if (line === "") endBody();
-          return true;
+          continue;
         }
-        const size = parseInt(line.split(";")[0]!.trim(), 16);
-        if (!Number.isFinite(size) || size < 0) throw streamError("EPROTO", `bad chunk size ${JSON.stringify(line.slice(0, 20))}`, true);
-        if (size === 0) framing.trailer = true;
-        else framing.left = size;
-        return true;
+        const n = chunkSize(line);
+        if (n < 0) throw streamError("EPROTO", `bad chunk size ${JSON.stringify(line.slice(0, 20))}`, true);
+        if (n === 0) trailer = true;
+        else left = n;
+        continue;
       }
-      if (framing.left > 0) {
-        const take = Math.min(framing.left, pending.byteLength);
-        bodyBytes(pending.subarray(0, take));
-        pending = pending.subarray(take);
-        framing.left -= take;
-        if (framing.left > 0) return false;
+      if (left > 0) {
+        const take = Math.min(left, end - at);
+        bodyBytes(bytes, at, at + take);
+        at += take;
+        left -= take;
+        if (left > 0) return at;
       }
-      if (pending.byteLength < 2) return false;
-      pending = pending.subarray(2); // the CRLF after the chunk's bytes
-      framing.left = -1;
-      return true;
-    };
-    const take = (chunk: Uint8Array) => {
-      pending = concat(pending, chunk); // a copy: the runtime may reuse its buffer
-      while (!bodyEnded && parse());
-      deliver();
-    };
-    const send = (s: BunSocket) => {
-      while (written < request.byteLength) {
-        const n = s.write(request.subarray(written));
-        if (n <= 0) return; // the rest on drain
-        written += n;
-      }
-    };
-
-    if (opts.signal) {
-      if (opts.signal.aborted) return reject(opts.signal.reason);
-      opts.signal.addEventListener("abort", () => fail(opts.signal!.reason), { once: true });
+      if (end - at < 2) return at;
+      at += 2; // the CRLF after the chunk's bytes
+      left = -1;
     }
-    (globalThis as unknown as { Bun: BunConnect }).Bun.connect({
-      unix: opts.socketPath,
-      socket: {
-        open: (s) => {
-          socket = s;
-          if (settled) s.terminate();
-          else send(s);
-        },
-        drain: (s) => send(s),
-        data: (_s, chunk) => {
-          if (settled) return;
-          try {
-            take(chunk);
-          } catch (err) {
-            fail(err);
-          }
-        },
-        close: () => {
-          if (settled) return;
-          if (status !== 0 && framing.by === "close" && !bodyEnded) {
-            endBody();
-            deliver();
-            return;
-          }
-          if (bodyEnded) return; // finish() follows once the lines are taken
-          fail(streamError("ECONNRESET", status === 0 ? "the daemon closed the connection before answering" : "the daemon closed the connection before the answer ended", status !== 0));
-        },
-        error: (_s, err) => fail(toStreamError(err, status !== 0)),
-      },
-    }).then(
-      (s) => {
+    return bodyEnded ? end : at;
+  };
+  const take = (chunk: Uint8Array) => {
+    // The runtime may reuse its buffer after this call: what is kept of it is copied.
+    const bytes = held ? joinBytes(held, chunk) : chunk;
+    held = undefined;
+    const at = parse(bytes, 0, bytes.byteLength);
+    if (at < bytes.byteLength) held = bytes.slice(at);
+    deliver();
+  };
+  const send = (s: BunSocket) => {
+    while (written < size) {
+      const n = s.write(typeof request === "string" ? (written === 0 ? request : request.slice(written)) : request.subarray(written));
+      if (n <= 0) return; // the rest on drain
+      written += n;
+    }
+  };
+
+  if (opts.signal) {
+    if (opts.signal.aborted) {
+      reject(opts.signal.reason);
+      return promise;
+    }
+    opts.signal.addEventListener("abort", () => fail(opts.signal!.reason), { once: true });
+  }
+  (globalThis as unknown as { Bun: BunConnect }).Bun.connect({
+    unix: opts.socketPath,
+    socket: {
+      open: (s) => {
         socket = s;
         if (settled) s.terminate();
+        else send(s);
       },
-      (err: unknown) => fail(toStreamError(err, false)),
-    );
-  });
+      drain: (s) => send(s),
+      data: (_s, chunk) => {
+        if (settled) return;
+        try {
+          take(chunk);
+        } catch (err) {
+          fail(err);
+        }
+      },
+      close: () => {
+        if (settled) return;
+        if (status !== 0 && by === "close" && !bodyEnded) {
+          endBody();
+          deliver();
+          return;
+        }
+        if (bodyEnded) return; // finish() follows once the lines are taken
+        fail(streamError("ECONNRESET", status === 0 ? "the daemon closed the connection before answering" : "the daemon closed the connection before the answer ended", status !== 0));
+      },
+      error: (_s, err) => fail(toStreamError(err, status !== 0)),
+    },
+  }).then(
+    (s) => {
+      socket = s;
+      if (settled) s.terminate();
+    },
+    (err: unknown) => fail(toStreamError(err, false)),
+  );
+  return promise;
 }
 
 function toStreamError(err: unknown, afterHead: boolean): UnixStreamError {
@@ -284,18 +291,124 @@ function toStreamError(err: unknown, afterHead: boolean): UnixStreamError {
   return streamError(code, typeof e?.message === "string" ? e.message : String(err), afterHead);
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+/** The status of an HTTP/1.0 or 1.1 status line ("HTTP/1.1 200 OK"), or 0. */
+export function statusCode(line: string): number {
+  if (!line.startsWith("HTTP/1.") || (line[7] !== "0" && line[7] !== "1") || line[8] !== " ") return 0;
+  let code = 0;
+  for (let i = 9; i < 12; i++) {
+    const d = line.charCodeAt(i) - 48;
+    if (!(d >= 0 && d <= 9)) return 0;
+    code = code * 10 + d;
+  }
+  return line.length === 12 || line[12] === " " ? code : 0;
+}
+
+/** How an answer's body is framed, from its head (the status line and fields, CRLF between them). */
+export function framingOf(answerHead: string): { by: "length" | "chunks" | "close"; left: number } {
+  let length = -1;
+  let chunked = false;
+  let at = answerHead.indexOf("\r\n");
+  while (at >= 0) {
+    const field = lineAt(answerHead, at + 2);
+    at = answerHead.indexOf("\r\n", at + 2);
+    const colon = field.indexOf(":");
+    if (colon < 0) continue;
+    const name = field.slice(0, colon).trim().toLowerCase();
+    if (name === "transfer-encoding") {
+      if (field.slice(colon + 1).toLowerCase().includes("chunked")) chunked = true;
+    } else if (name === "content-length") {
+      const value = field.slice(colon + 1).trim();
+      const n = value === "" ? NaN : Number(value);
+      if (Number.isInteger(n) && n >= 0) length = n;
+    }
+  }
+  if (chunked) return { by: "chunks", left: -1 };
+  return length >= 0 ? { by: "length", left: length } : { by: "close", left: 0 };
+}
+
+/** A chunk's size from its size line (hex digits, then maybe ";" and extensions), or -1. */
+export function chunkSize(line: string): number {
+  let n = 0;
+  let digits = 0;
+  let i = 0;
+  while (i < line.length && (line[i] === " " || line[i] === "\t")) i++;
+  for (; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) break;
+    n = n * 16 + d;
+    digits++;
+  }
+  if (digits === 0 || !Number.isSafeInteger(n)) return -1;
+  while (i < line.length && (line[i] === " " || line[i] === "\t")) i++;
+  return i === line.length || line[i] === ";" ? n : -1;
+}
+
+/** The line of `s` that starts at `from`, up to its CRLF or the end. */
+function lineAt(s: string, from: number): string {
+  const eol = s.indexOf("\r\n", from);
+  return eol < 0 ? s.slice(from) : s.slice(from, eol);
+}
+
+/** Where the first CRLF (or CRLF CRLF, with `double`) in bytes[at, end) begins, or -1. */
+function find(bytes: Uint8Array, at: number, end: number, double: boolean): number {
+  const need = double ? 4 : 2;
+  for (let i = at; i + need <= end; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && (!double || (bytes[i + 2] === 13 && bytes[i + 3] === 10))) return i;
+  }
+  return -1;
+}
+
+/** bytes[from, to) as one character per byte (the framing's text: ASCII by the protocol). */
+function ascii1(bytes: Uint8Array, from: number, to: number): string {
+  let s = "";
+  for (let i = from; i < to; i++) s += String.fromCharCode(bytes[i]!);
+  return s;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/**
+ * UTF-8 bytes to text as they come, as TextDecoder with `stream: true` does, without making one
+ * while all bytes are ASCII. From the first byte that is not ASCII on, a TextDecoder takes over (it
+ * keeps a sequence cut between two pieces).
+ */
+export class Utf8Text {
+  #decoder: TextDecoder | undefined;
+
+  /** bytes[from, to) as text; an incomplete sequence at its end waits for the next piece. */
+  decode(bytes: Uint8Array, from = 0, to = bytes.byteLength): string {
+    if (!this.#decoder) {
+      let ascii = true;
+      for (let i = from; i < to; i++) {
+        if (bytes[i]! > 0x7f) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) {
+        if (to - from <= SMALL) return ascii1(bytes, from, to);
+        let out = "";
+        for (let at = from; at < to; at += 8192) out += String.fromCharCode.apply(null, bytes.subarray(at, Math.min(to, at + 8192)) as unknown as number[]);
+        return out;
+      }
+      this.#decoder = new TextDecoder();
+    }
+    return this.#decoder.decode(from === 0 && to === bytes.byteLength ? bytes : bytes.subarray(from, to), { stream: true });
+  }
+
+  /** What an incomplete sequence left at the end comes to (U+FFFD), as TextDecoder's final call. */
+  end(): string {
+    return this.#decoder ? this.#decoder.decode() : "";
+  }
+}
+
+function joinBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.byteLength + b.byteLength);
   out.set(a, 0);
   out.set(b, a.byteLength);
   return out;
-}
-
-function indexOf(hay: Uint8Array, needle: readonly number[]): number {
-  const last = hay.byteLength - needle.length;
-  outer: for (let i = 0; i <= last; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
 }
