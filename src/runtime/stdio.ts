@@ -78,19 +78,34 @@ function nodeIsatty(fd: number): boolean {
  * /dev/null is what scripts, agents and CI give commands they run. Where /proc/self/fd/0 leads is
  * asked of the runtime: Bun has no fstat or readlink of its own, node:fs costs about 190 page faults
  * to load, and Bun.resolveSync resolves an absolute path to its real path (a pipe comes out as
- * "pipe:[inode]"). A regular file that happens to be called /dev/null is not it (its size is finite;
- * a device's is Infinity to Bun). Anything else, and a system without /proc, answers false: the
- * caller then reads stdin to see (exec-stdin.ts). A closed stdin is /dev/null by then: the runtimes
- * open it there at start. test/unit/stdio.test.ts checks pipes, files and /dev/null.
+ * "pipe:[inode]"; realStdin). A regular file that happens to be called /dev/null is not it (its
+ * size is finite; a device's is Infinity to Bun). Anything else, and a system without /proc,
+ * answers false: the caller then reads stdin to see (exec-stdin.ts). A closed stdin is /dev/null by
+ * then: the runtimes open it there at start. test/unit/stdio.test.ts checks pipes, files, another
+ * device and /dev/null.
  */
 export function stdinIsNull(): boolean {
   try {
     const d = deno() as unknown as { realPathSync(p: string): string; statSync(p: string): { isCharDevice: boolean | null } } | undefined;
     if (d) return d.realPathSync("/proc/self/fd/0") === "/dev/null" && d.statSync("/proc/self/fd/0").isCharDevice === true;
     const b = bun() as (BunGlobal & { resolveSync(specifier: string, from: string): string }) | undefined;
-    return b !== undefined && b.resolveSync("/proc/self/fd/0", "/") === "/dev/null" && b.stdin.size === Infinity;
+    return b !== undefined && realStdin(b) === "/dev/null" && b.stdin.size === Infinity;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Where our stdin leads, by Bun's resolver. Through /dev/stdin first: the resolver reads each folder
+ * on the way, and /dev is one folder where /proc/self/fd/0 takes three, /proc among them (one entry
+ * per process on the machine): about 0.7 ms against 1.3 on a 2-core VM. /proc/self/fd/0 where there
+ * is no /dev/stdin.
+ */
+function realStdin(b: { resolveSync(specifier: string, from: string): string }): string {
+  try {
+    return b.resolveSync("/dev/stdin", "/");
+  } catch {
+    return b.resolveSync("/proc/self/fd/0", "/");
   }
 }
 

@@ -3,7 +3,7 @@
 // failed write is, and is reported once every write under way has settled.
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { slowTests } from "../helpers/timeout.ts";
@@ -137,6 +137,10 @@ describe("stdinIsNull", () => {
       expect(asked(`{ while [ ! -e ${JSON.stringify(out)} ]; do sleep 0.05; done; } | PROBE`)).toBe(false);
       expect(asked("PROBE < empty")).toBe(false);
       expect(asked("PROBE < full")).toBe(false);
+      // Another device is not it either; /dev/null by another name is.
+      expect(asked("PROBE < /dev/zero")).toBe(false);
+      symlinkSync("/dev/null", join(dir, "nul"));
+      expect(asked("PROBE < nul")).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
