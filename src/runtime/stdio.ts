@@ -123,9 +123,8 @@ const pending: Partial<Record<1 | 2, Promise<void>>> = {};
  */
 export function writeStdio(fd: 1 | 2, data: string | Uint8Array): Promise<void> {
   if (failed[fd]) return Promise.resolve();
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const before = pending[fd];
-  const write = () => (failed[fd] ? Promise.resolve() : writeAll(fd, bytes));
+  const write = () => (failed[fd] ? Promise.resolve() : writeAll(fd, data));
   const next = (before ? before.then(write) : write()).catch((err: unknown) => {
     if ((err as { code?: unknown })?.code !== "EPIPE") failed[fd] ??= err instanceof Error ? err : new Error(String(err));
   });
@@ -148,10 +147,11 @@ export async function stdioFailure(): Promise<{ fd: 1 | 2; error: Error } | unde
   return fd ? { fd, error: failed[fd]! } : undefined;
 }
 
-function writeAll(fd: 1 | 2, bytes: Uint8Array): Promise<void> {
-  if (bytes.byteLength === 0) return Promise.resolve();
+function writeAll(fd: 1 | 2, data: string | Uint8Array): Promise<void> {
+  if (data.length === 0) return Promise.resolve();
   const d = deno();
   if (d) {
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     const out = fd === 1 ? d.stdout : d.stderr;
     try {
       for (let off = 0; off < bytes.byteLength; ) off += out.writeSync(bytes.subarray(off));
@@ -160,8 +160,10 @@ function writeAll(fd: 1 | 2, bytes: Uint8Array): Promise<void> {
     }
     return Promise.resolve();
   }
+  // Bun writes a string as UTF-8 itself (as TextEncoder would: a lone surrogate as U+FFFD): no
+  // encoder is made, whose first use cost a short command about 0.25 ms.
   const b = bun();
-  if (b) return b.write(fd === 1 ? b.stdout : b.stderr, bytes).then(() => {});
+  if (b) return b.write(fd === 1 ? b.stdout : b.stderr, data).then(() => {});
   return Promise.reject(new Error("nexus runs on Bun or Deno"));
 }
 
