@@ -36,6 +36,15 @@ describe("hot path bundles", () => {
     }
   });
 
+  // A dynamic import of the version/list bundle cost those commands about 1 ms (the module loader's
+  // first run); in main.ts's own chunk it costs the other commands a few page faults.
+  test("src/main.ts imports the version and list path statically, the exec path when asked", () => {
+    const main = readFileSync(join(root, "src/main.ts"), "utf8");
+    expect(main).toMatch(/^import \{ runInstant \} from "\.\/cli\/instant\.ts";$/m);
+    expect(main).not.toContain('import("./cli/instant.ts")');
+    expect(main).toContain('import("./cli/fast-exec.ts")');
+  });
+
   test("the hot paths copy what they use and nothing that starts a daemon", () => {
     const copied = [...hot.copied].map((p) => relative(root, p)).sort();
     expect(copied).toContain("src/cli/instant.ts");

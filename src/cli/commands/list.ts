@@ -25,7 +25,8 @@ export function listText(res: WorkspaceList, json: boolean, color: boolean): str
   if (json) return JSON.stringify(res, null, 2) + "\n";
   if (res.workspaces.length === 0) return "No workspaces. Create one with 'nexus create <name>' inside a git repository.\n";
   // The LABELS column only when some workspace has labels, so a list without any stays as narrow as before.
-  const labelled = res.workspaces.some((w) => Object.keys(w.labels ?? {}).length > 0);
+  let labelled = false;
+  for (const w of res.workspaces) if (Object.keys(w.labels ?? {}).length > 0) labelled = true;
   const rows = [["NAME", "STATUS", "BRANCH", "SSH", "PORTS", "CREATED", ...(labelled ? ["LABELS"] : [])]];
   for (const w of res.workspaces) {
     // Loops rather than callbacks: this is `nexus list`'s own work (see table()).
