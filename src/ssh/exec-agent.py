@@ -36,7 +36,7 @@ Only the socket's owner reaches it: the folder's mode, and the peer's uid checke
 (/run/nexus/secrets itself is the user's tmpfs, 0700 after every start; the agent's own 0700
 folder does not rely on that.)
 """
-import json, os, pwd, re, selectors, signal, socket, stat, struct, subprocess, sys, threading, time
+import json, os, pwd, re, select, signal, socket, stat, struct, subprocess, sys, threading, time
 
 MAX_FRAME = 1 << 20
 TAG = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -68,22 +68,31 @@ class Closed(Exception):
     pass
 
 
-def read_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise Closed()
-        buf += chunk
-    return buf
-
-
-def read_frame(sock):
-    head = read_exact(sock, 5)
-    kind, size = head[:1], struct.unpack(">I", head[1:])[0]
+def next_frame(inbuf):
+    """The first whole frame in inbuf, taken out of it; None while it is not all there."""
+    if len(inbuf) < 5:
+        return None
+    size = struct.unpack_from(">I", inbuf, 1)[0]
     if size > MAX_FRAME:
         raise Closed()
-    return kind, read_exact(sock, size) if size else b""
+    if len(inbuf) < 5 + size:
+        return None
+    kind, payload = bytes(inbuf[:1]), bytes(inbuf[5:5 + size])
+    del inbuf[:5 + size]
+    return kind, payload
+
+
+def read_frame(sock, inbuf):
+    """The connection's next frame. Reads what has come (a request's stdin and its end arrive with it:
+    they stay in inbuf for the command, so one read takes the whole request)."""
+    while True:
+        f = next_frame(inbuf)
+        if f is not None:
+            return f
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise Closed()
+        inbuf += chunk
 
 
 def frame(kind, payload=b""):
@@ -120,10 +129,24 @@ def kill_tag(tag):
 
 
 def spawn(args, executable, cwd, env):
-    return subprocess.Popen(
-        args, executable=executable, cwd=cwd, env=env,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        close_fds=True, start_new_session=True, restore_signals=True)
+    """The process, and our ends of its stdin, stdout and stderr pipes (descriptors: no file objects,
+    whose making costs a few syscalls each; the pipes are made here, so the child's ends are closed
+    here once it has them)."""
+    fds = []
+    try:
+        for _ in range(3):
+            fds.extend(os.pipe())
+        proc = subprocess.Popen(
+            args, executable=executable, cwd=cwd, env=env,
+            stdin=fds[0], stdout=fds[3], stderr=fds[5],
+            close_fds=True, start_new_session=True, restore_signals=True)
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    for fd in (fds[0], fds[3], fds[5]):
+        os.close(fd)
+    return proc, fds[1], fds[2], fds[4]
 
 
 class Command:
@@ -133,6 +156,8 @@ class Command:
         self.keep = req.get("keep") is True
         plain = req.get("plain")
         self.proc = None
+        # Our ends of the command's stdin, stdout and stderr (None once closed).
+        self.stdin = self.stdout = self.stderr = None
         if plain:
             # What the line does (export the tag; cd; exec [env K=V] argv) without a shell between:
             # the environment bash would hand over, the program found on PATH. Any failure (no such
@@ -142,11 +167,11 @@ class Command:
             env.update({"SHLVL": "0", "PWD": plain["cwd"], "OLDPWD": home})
             env.update(plain.get("env") or {})
             try:
-                self.proc = spawn(plain["argv"], None, plain["cwd"], env)
+                self.proc, self.stdin, self.stdout, self.stderr = spawn(plain["argv"], None, plain["cwd"], env)
             except (OSError, ValueError):
                 self.proc = None
         if self.proc is None:
-            self.proc = spawn([os.path.basename(shell), "-c", req["line"]], shell, home, base_env)
+            self.proc, self.stdin, self.stdout, self.stderr = spawn([os.path.basename(shell), "-c", req["line"]], shell, home, base_env)
 
     # "s", while it waits to go out in front of the next frame.
     held_start = None
@@ -157,89 +182,131 @@ class Command:
                 data, self.held_start = self.held_start + data, None
             self.conn.sendall(data)
 
-    def relay(self):
+    def relay(self, inbuf):
         """Streams output and stdin until the command exited and its output ended; then its status.
-        True when the connection is kept for the next request."""
+        inbuf: what came after the request (its stdin, its end). True when the connection is kept for
+        the next request."""
         p, conn = self.proc, self.conn
-        sel = selectors.DefaultSelector()
-        for f in (p.stdin, p.stdout, p.stderr):
-            os.set_blocking(f.fileno(), False)
-        sel.register(p.stdout, selectors.EVENT_READ, b"o")
-        sel.register(p.stderr, selectors.EVENT_READ, b"e")
-        sel.register(conn, selectors.EVENT_READ, b"c")
-        pidfd = None
+        poller = select.poll()
+        tags = {}  # descriptor -> what it is
+
+        def watch(fd, tag, events=select.POLLIN):
+            poller.register(fd, events)
+            tags[fd] = tag
+
+        def unwatch(fd):
+            poller.unregister(fd)
+            del tags[fd]
+
+        os.set_blocking(self.stdout, False)
+        os.set_blocking(self.stderr, False)
+        watch(self.stdout, b"o")
+        watch(self.stderr, b"e")
+        cfd = conn.fileno()
+        watch(cfd, b"c")
+        self.pidfd = None
         if hasattr(os, "pidfd_open"):
             try:
-                pidfd = os.pidfd_open(p.pid)
-                sel.register(pidfd, selectors.EVENT_READ, b"p")
+                self.pidfd = os.pidfd_open(p.pid)
+                watch(self.pidfd, b"p")
             except OSError:
-                pidfd = None
+                self.pidfd = None
         hold_until = time.monotonic() + START_HOLD_S
-        inbuf = bytearray()  # bytes read from the connection, not yet parsed into frames
         pending = bytearray()  # stdin bytes for the command
-        stdin_open, stdin_end, conn_open, exited = True, False, True, False
+        stdin_end, exited = False, False
+        stdin_nonblocking = False
         outputs = 2
-        writing = reading = False
+        writing = False
         reading = True
+
+        def close_stdin():
+            nonlocal writing
+            if writing:
+                unwatch(self.stdin)
+                writing = False
+            os.close(self.stdin)
+            self.stdin = None
+
+        def take():
+            """The frames whole in inbuf; False when the daemon broke the protocol."""
+            nonlocal stdin_end
+            while True:
+                try:
+                    f = next_frame(inbuf)
+                except Closed:
+                    return False
+                if f is None:
+                    return True
+                kind, payload = f
+                if kind == b"I" and self.stdin is not None and not stdin_end:
+                    pending.extend(payload)
+                elif kind == b"E":
+                    stdin_end = True
+                    if self.stdin is not None and not pending:
+                        close_stdin()
+
+        # Stdin that came with the request (all of it and its end, for a short one): taken before the loop.
+        if not take():
+            return self.abandon()
         while outputs or not exited:
-            want_write = stdin_open and bool(pending)
+            want_write = self.stdin is not None and bool(pending)
             if want_write != writing:
                 if want_write:
-                    sel.register(p.stdin, selectors.EVENT_WRITE, b"i")
+                    if not stdin_nonblocking:
+                        os.set_blocking(self.stdin, False)
+                        stdin_nonblocking = True
+                    watch(self.stdin, b"i", select.POLLOUT)
                 else:
-                    sel.unregister(p.stdin)
+                    unwatch(self.stdin)
                 writing = want_write
-            want_read = conn_open and len(pending) < MAX_PENDING_STDIN
+            want_read = len(pending) < MAX_PENDING_STDIN
             if want_read != reading:
                 if want_read:
-                    sel.register(conn, selectors.EVENT_READ, b"c")
+                    watch(cfd, b"c")
                 else:
-                    sel.unregister(conn)
+                    unwatch(cfd)
                 reading = want_read
-            timeout = None if pidfd is not None or outputs else 0.05
+            timeout = None if self.pidfd is not None or outputs else 0.05
             if self.held_start is not None:
                 left = hold_until - time.monotonic()
                 if left <= 0:
                     try:
                         self.send(b"")
                     except OSError:
-                        return self.abandon(sel)
+                        return self.abandon()
                 else:
                     timeout = left if timeout is None else min(timeout, left)
-            for key, _ in sel.select(timeout):
-                tag = key.data
+            for fd, _ in poller.poll(None if timeout is None else timeout * 1000):
+                tag = tags.get(fd)  # None: closed by an earlier event of this round
                 if tag in (b"o", b"e"):
                     try:
-                        chunk = os.read(key.fd, 65536)
+                        chunk = os.read(fd, 65536)
                     except BlockingIOError:
                         continue
                     if chunk:
-                        if conn_open:
-                            try:
-                                self.send(frame(tag, chunk))
-                            except OSError:
-                                conn_open = False
-                                return self.abandon(sel)
+                        try:
+                            self.send(frame(tag, chunk))
+                        except OSError:
+                            return self.abandon()
                     else:
-                        sel.unregister(key.fileobj)
+                        unwatch(fd)
+                        os.close(fd)
+                        if tag == b"o":
+                            self.stdout = None
+                        else:
+                            self.stderr = None
                         outputs -= 1
                 elif tag == b"i":
                     try:
-                        n = os.write(p.stdin.fileno(), pending)
+                        n = os.write(fd, pending)
                         del pending[:n]
                     except BlockingIOError:
                         pass
                     except OSError:  # the command closed its stdin: what is left goes nowhere, as under sshd
                         pending.clear()
-                        stdin_open = False
-                        sel.unregister(p.stdin)
-                        writing = False
-                        p.stdin.close()
-                    if stdin_open and stdin_end and not pending:
-                        sel.unregister(p.stdin)
-                        writing = False
-                        stdin_open = False
-                        p.stdin.close()
+                        close_stdin()
+                    if self.stdin is not None and stdin_end and not pending:
+                        close_stdin()
                 elif tag == b"c":
                     try:
                         data = conn.recv(65536)
@@ -247,33 +314,18 @@ class Command:
                         data = b""
                     if not data:
                         # The daemon went away (its channel closed): the command loses its pipes, as under sshd.
-                        return self.abandon(sel)
+                        return self.abandon()
                     inbuf += data
-                    while len(inbuf) >= 5:
-                        size = struct.unpack(">I", bytes(inbuf[1:5]))[0]
-                        if size > MAX_FRAME:
-                            return self.abandon(sel)
-                        if len(inbuf) < 5 + size:
-                            break
-                        kind, payload = bytes(inbuf[:1]), bytes(inbuf[5:5 + size])
-                        del inbuf[:5 + size]
-                        if kind == b"I" and stdin_open and not stdin_end:
-                            pending += payload
-                        elif kind == b"E":
-                            stdin_end = True
-                            if stdin_open and not pending:
-                                stdin_open = False
-                                p.stdin.close()
+                    if not take():
+                        return self.abandon()
                 elif tag == b"p":
-                    sel.unregister(pidfd)
+                    unwatch(fd)
                     p.wait()
                     exited = True
-            if pidfd is None and not exited and p.poll() is not None:
+            if self.pidfd is None and not exited and p.poll() is not None:
                 exited = True
         p.wait()
-        sel.close()
-        if pidfd is not None:
-            os.close(pidfd)
+        self.close_fds()
         rc = p.returncode
         if rc < 0:
             try:
@@ -284,7 +336,7 @@ class Command:
         else:
             status = {"code": rc}
         # Kept only when all the daemon sent for this request has been read (its end of stdin last).
-        keep = self.keep and conn_open and rest_of_request(conn, inbuf, stdin_end)
+        keep = self.keep and rest_of_request(conn, inbuf, stdin_end)
         if keep:
             status["keep"] = True
         try:
@@ -293,14 +345,21 @@ class Command:
             return False
         return keep
 
-    def abandon(self, sel):
+    pidfd = None
+
+    def close_fds(self):
+        for name in ("stdin", "stdout", "stderr", "pidfd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                setattr(self, name, None)
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def abandon(self):
         """The connection is gone (or broke the protocol): the command loses its pipes; never kept."""
-        sel.close()
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                f.close()
-            except OSError:
-                pass
+        self.close_fds()
         self.proc.wait()
         return False
 
@@ -346,9 +405,10 @@ def serve_one(conn, base_env, shell, home, my_uid, queued=False):
         _pid, uid, _gid = struct.unpack("3i", creds)
         if uid != my_uid:
             return
-        kept = serve_request(conn, base_env, shell, home, queued, False)
+        inbuf = bytearray()  # what came on the connection and is not taken yet
+        kept = serve_request(conn, inbuf, base_env, shell, home, queued, False)
         while kept:
-            kept = serve_request(conn, base_env, shell, home, False, True)
+            kept = serve_request(conn, inbuf, base_env, shell, home, False, True)
     except (Closed, OSError, ValueError, KeyError):
         pass
     finally:
@@ -358,7 +418,7 @@ def serve_one(conn, base_env, shell, home, my_uid, queued=False):
             pass
 
 
-def serve_request(conn, base_env, shell, home, queued, again):
+def serve_request(conn, inbuf, base_env, shell, home, queued, again):
     """One request of a connection; True when the connection is kept for the next one."""
     if queued:
         # Accepted after this agent was replaced: a request already sent is served, an idle one is not.
@@ -370,7 +430,7 @@ def serve_request(conn, base_env, shell, home, queued, again):
                 return False
             waiting.add(conn)
     try:
-        kind, payload = read_frame(conn)
+        kind, payload = read_frame(conn, inbuf)
     finally:
         with waiting_lock:
             # Closed by the replacement meanwhile: its request (if one came whole) is not taken, so the
@@ -409,8 +469,9 @@ def serve_request(conn, base_env, shell, home, queued, again):
             cmd.send(started)
         else:
             cmd.held_start = started
-        return cmd.relay() is True
+        return cmd.relay(inbuf) is True
     finally:
+        cmd.close_fds()
         with running_lock:
             running.pop(tag, None)
 

@@ -3,7 +3,7 @@
 // ExecAgents the way the daemon speaks to it, only over a local socket instead of an SSH channel.
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { AgentProtocolError, encodeFrame, FrameDecoder, MAX_FRAME, requestFrame, stdinFrames } from "../../src/ssh/exec-agent-frames.ts";
@@ -377,6 +377,39 @@ describe.skipIf(!hasPython)("the start frame (host python3, its wire)", () => {
     const now = await wire(opened[0]!, { ...plain(["sh", "-c", "sleep 0.3; echo hi"]), startNow: true });
     expect(now.map((r) => r.types).join("")).toBe("asox");
     expect(withStart(now).types).not.toContain("o");
+  }, LONG);
+
+  test("a command whose connection is cut leaves nothing of it open in the agent (its pipes, its pidfd)", async () => {
+    const opened: string[] = [];
+    await readyAgents(opened);
+    await until("the agent's socket", () => opened.length, Boolean, LONG);
+    const agentPid = agentPids.at(-1)!;
+    /** The agent's descriptors of one kind: "pipe:" or "anon_inode:[pidfd]". */
+    const held = (kind: string) => readdirSync(`/proc/${agentPid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${agentPid}/fd/${fd}`).startsWith(kind);
+      } catch {
+        return false; // closed meanwhile
+      }
+    }).length;
+    // What it holds at rest (a runtime may hand the agent's start a descriptor of its own).
+    const pipes = held("pipe:");
+    const pidfds = held("anon_inode:[pidfd]");
+    const s = connect(opened[0]!);
+    await new Promise<void>((resolve, reject) => s.once("connect", resolve).once("error", reject));
+    const decoder = new FrameDecoder(signalNumber);
+    let pid = 0;
+    s.on("data", (b: Buffer) => {
+      for (const f of decoder.push(b)) if (f.kind === "started") pid = f.pid;
+    });
+    s.write(frame("R", JSON.stringify({ ...plain(["sleep", "1000"]), startNow: true })));
+    await until("the command to start", () => pid, Boolean, LONG);
+    expect(held("pipe:")).toBe(pipes + 3);
+    // Cut while it runs: the agent closes its pipes (the command keeps running, as under sshd), then it is killed.
+    s.destroy();
+    await until("the agent to close the command's pipes", () => held("pipe:"), (n) => n === pipes, LONG);
+    process.kill(pid, "SIGKILL");
+    await until("the agent to let go of the command's pidfd", () => held("anon_inode:[pidfd]"), (n) => n === pidfds, 20_000);
   }, LONG);
 
   test("a quiet command's start goes out within a few ms, not at its exit", async () => {
