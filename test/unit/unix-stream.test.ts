@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { unixStream, unixStreamAvailable, type UnixStreamError } from "../../src/runtime/unix-stream.ts";
+import { unixAnswer, unixStream, unixStreamAvailable, wholeAnswer, type UnixStreamError } from "../../src/runtime/unix-stream.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { until } from "../helpers/wait.ts";
 
@@ -196,6 +196,110 @@ describe.skipIf(!unixStreamAvailable())("unixStream", () => {
     const p = failure(unixStream({ socketPath: s.path, method: "GET", path: "/x", headers: {}, onLine: () => {}, signal: ac.signal }));
     await until("the request arrives", () => s.requests.length === 1, Boolean, { timeoutMs: 10_000, intervalMs: 5 });
     const reason = new Error("interrupted");
+    ac.abort(reason);
+    expect(await p).toBe(reason as UnixStreamError);
+    await until("the server sees the connection close", () => closed, Boolean, { timeoutMs: 10_000, intervalMs: 5 });
+  });
+});
+
+// A short answer taken whole (version and list: src/cli/instant.ts), from all its bytes: under every
+// runtime (it is plain code), and over the socket under Bun.
+const JSON_BODY = JSON.stringify({ workspaces: [{ name: "é☃😀", labels: { k: "v\nw" } }], pad: "x".repeat(3000) });
+const whole = (bytes: Buffer) => wholeAnswer(new Uint8Array(bytes));
+const wholeFailure = (bytes: Buffer) => {
+  try {
+    whole(bytes);
+  } catch (err) {
+    const e = err as UnixStreamError;
+    return { code: e.code, afterHead: e.afterHead };
+  }
+  throw new Error("expected a failure");
+};
+const answer = (head: string, body: Buffer | string = "") => Buffer.concat([Buffer.from(head, "latin1"), Buffer.from(body)]);
+
+describe("wholeAnswer", () => {
+  test("every framing gives the whole body as text, whatever the status", () => {
+    const body = Buffer.from(JSON_BODY);
+    const cases: Array<[string, Buffer, { status: number; text: string }]> = [
+      ["content-length", answer(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`, body), { status: 200, text: JSON_BODY }],
+      ["content-length, bytes after it", answer(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`, Buffer.concat([body, Buffer.from("junk")])), { status: 200, text: JSON_BODY }],
+      // Pieces of 7 bytes: "☃" and "😀" are cut between chunks.
+      ["chunks", answer("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", chunked(JSON_BODY, 7)), { status: 200, text: JSON_BODY }],
+      ["chunks with an extension and a trailer", answer(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${body.length.toString(16)};x=y\r\n`, Buffer.concat([body, Buffer.from("\r\n0\r\nx-trailer: 1\r\n\r\n")])), { status: 200, text: JSON_BODY }],
+      ["the end of the connection", answer("HTTP/1.1 200 OK\r\n\r\n", body), { status: 200, text: JSON_BODY }],
+      ["a 100 Continue first", answer(`HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`, body), { status: 200, text: JSON_BODY }],
+      ["no body", answer("HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"), { status: 204, text: "" }],
+      ["an error status", answer('HTTP/1.0 409 Conflict\r\ncontent-length: 7\r\n\r\n{"e":1}'), { status: 409, text: '{"e":1}' }],
+      // As fetch's text() (and TextDecoder) give it: without a byte order mark.
+      ["a byte order mark", answer("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", Buffer.from("\ufeff{}")), { status: 200, text: "{}" }],
+      ["a byte that is no UTF-8", answer("HTTP/1.1 200 OK\r\n\r\n", Buffer.from([0x7b, 0xff, 0x7d])), { status: 200, text: "{\ufffd}" }],
+    ];
+    for (const [name, bytes, expected] of cases) expect({ name, got: whole(bytes) }).toEqual({ name, got: expected });
+  });
+
+  test("an answer cut short fails as ECONNRESET, after its head or before; one that is no HTTP as EPROTO", () => {
+    expect(wholeFailure(Buffer.alloc(0))).toEqual({ code: "ECONNRESET", afterHead: false });
+    expect(wholeFailure(answer("HTTP/1.1 200 OK\r\ncontent-len"))).toEqual({ code: "ECONNRESET", afterHead: false });
+    expect(wholeFailure(answer("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n", "{}"))).toEqual({ code: "ECONNRESET", afterHead: true });
+    expect(wholeFailure(answer("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nab"))).toEqual({ code: "ECONNRESET", afterHead: true });
+    expect(wholeFailure(answer("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n"))).toEqual({ code: "ECONNRESET", afterHead: true });
+    expect(wholeFailure(answer("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"))).toEqual({ code: "EPROTO", afterHead: true });
+    expect(wholeFailure(answer("SSH-2.0-OpenSSH\r\n\r\n"))).toEqual({ code: "EPROTO", afterHead: false });
+    // A head that is not ASCII: where its bytes end is not where its text does.
+    expect(wholeFailure(answer("HTTP/1.1 200 OK\r\nx-name: ", Buffer.concat([Buffer.from("é\r\ncontent-length: 2\r\n\r\n{}")])))).toEqual({ code: "EPROTO", afterHead: false });
+  });
+});
+
+describe.skipIf(!unixStreamAvailable())("unixAnswer", () => {
+  const body = Buffer.from(JSON_BODY);
+  const framed: Array<[string, Buffer]> = [
+    ["content-length", answer(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`, body)],
+    ["chunks", answer("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", chunked(JSON_BODY, 100))],
+  ];
+  for (const [name, bytes] of framed) {
+    test(`an answer framed by ${name}, written at once and in pieces of 3 bytes, is the whole text; the request asks for the connection to close`, async () => {
+      for (const step of [bytes.length, 3]) {
+        await using s = await rawServer(async (sock) => {
+          for (let i = 0; i < bytes.length; i += step) {
+            sock.write(bytes.subarray(i, i + step));
+            if (step < bytes.length) await new Promise((r) => setImmediate(r));
+          }
+          sock.end();
+        });
+        const got = await unixAnswer({ socketPath: s.path, method: "GET", path: "/api/v1/workspaces", headers: { accept: "application/json", "x-nexus-client": "cli" } });
+        expect({ step, got }).toEqual({ step, got: { status: 200, text: JSON_BODY } });
+        const fields = s.requests[0]!.split("\r\n\r\n")[0]!.split("\r\n");
+        expect(fields[0]).toBe("GET /api/v1/workspaces HTTP/1.1");
+        expect(fields).toContain("connection: close");
+        expect(fields).toContain("accept: application/json");
+        expect(fields).toContain("x-nexus-client: cli");
+      }
+    });
+  }
+
+  test("no socket is ENOENT, a file that is no socket ECONNREFUSED, a connection closed before answering ECONNRESET", async () => {
+    await using dir = tempDir("unix-answer");
+    const ask = (socketPath: string) => failure(unixAnswer({ socketPath, method: "GET", path: "/x", headers: {} }));
+    const missing = await ask(join(dir.path, "none.sock"));
+    expect({ code: missing.code, afterHead: missing.afterHead }).toEqual({ code: "ENOENT", afterHead: false });
+    await Bun.write(join(dir.path, "file"), "");
+    const refused = await ask(join(dir.path, "file"));
+    expect({ code: refused.code, afterHead: refused.afterHead }).toEqual({ code: "ECONNREFUSED", afterHead: false });
+    await using closed = await rawServer((sock) => sock.destroy());
+    const reset = await ask(closed.path);
+    expect({ code: reset.code, afterHead: reset.afterHead }).toEqual({ code: "ECONNRESET", afterHead: false });
+  });
+
+  test("an abort ends it with the signal's reason and closes the connection", async () => {
+    let closed = false;
+    await using s = await rawServer((sock) => {
+      sock.on("close", () => (closed = true));
+      sock.write("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{");
+    });
+    const ac = new AbortController();
+    const p = failure(unixAnswer({ socketPath: s.path, method: "GET", path: "/x", headers: {}, signal: ac.signal }));
+    await until("the request arrives", () => s.requests.length === 1, Boolean, { timeoutMs: 10_000, intervalMs: 5 });
+    const reason = new Error("timed out");
     ac.abort(reason);
     expect(await p).toBe(reason as UnixStreamError);
     await until("the server sees the connection close", () => closed, Boolean, { timeoutMs: 10_000, intervalMs: 5 });
