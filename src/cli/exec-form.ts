@@ -7,8 +7,10 @@
  * --help, a missing `--`) is left to the full CLI, so both parse the same words the same way.
  */
 export function isPlainExec(argv: readonly string[]): boolean {
+  const from = argv[0] === "exec" ? 1 : argv[0] === "workspace" && argv[1] === "exec" ? 2 : 0;
+  if (from === 0) return false;
   const sep = argv.indexOf("--");
-  if (argv[0] !== "exec" && !(argv[0] === "workspace" && argv[1] === "exec")) return false;
-  const before = argv.slice(argv[0] === "exec" ? 1 : 2, sep);
-  return sep > 0 && sep < argv.length - 1 && before.length <= 1 && before.every((a) => !a.startsWith("-"));
+  // At most one word before `--` (the workspace), not a flag, and a command after it. (No
+  // Array.prototype.every: its first use costs every exec 0.3 ms in a compiled binary.)
+  return sep >= from && sep <= from + 1 && sep < argv.length - 1 && (sep === from || !argv[from]!.startsWith("-"));
 }

@@ -1,6 +1,7 @@
-// Which argv the fast exec path takes; everything else goes through the full CLI.
+// Which argv the fast exec path takes (everything else goes through the full CLI), and how it decodes output.
 import { describe, expect, test } from "bun:test";
 import { isPlainExec } from "../../src/cli/exec-form.ts";
+import { fromBase64 } from "../../src/cli/commands/exec.ts";
 
 describe("isPlainExec", () => {
   test("exec [workspace] -- cmd, also as 'workspace exec'", () => {
@@ -23,6 +24,17 @@ describe("isPlainExec", () => {
       [],
     ]) {
       expect({ argv, fast: isPlainExec(argv) }).toEqual({ argv, fast: false });
+    }
+  });
+});
+
+describe("fromBase64", () => {
+  test("gives the bytes Buffer gives, for every length and byte", () => {
+    for (let n = 0; n < 70; n++) {
+      const bytes = new Uint8Array(n);
+      for (let i = 0; i < n; i++) bytes[i] = (i * 37 + n * 11) & 0xff;
+      const text = Buffer.from(bytes).toString("base64");
+      expect([n, Array.from(fromBase64(text))]).toEqual([n, Array.from(Buffer.from(text, "base64"))]);
     }
   });
 });

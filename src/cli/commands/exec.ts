@@ -48,8 +48,8 @@ export async function execCommand(
   const abort = new AbortController();
   const onSigint = () => abort.abort(new NexusError("INTERNAL_ERROR", "interrupted"));
   process.once("SIGINT", onSigint);
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
+  const stdout: Uint8Array[] = [];
+  const stderr: Uint8Array[] = [];
   let resumed: { durationMs: number } | undefined;
   // A slow reader of our stdout or stderr holds the next read, and the daemon pauses the command (unwritten.ts).
   const written = unwrittenMarks();
@@ -64,7 +64,7 @@ export async function execCommand(
           void writeErr(resumedLine(ws, resumed) + "\n");
           return;
         }
-        const data = Buffer.from(String(e.data ?? ""), "base64");
+        const data = fromBase64(String(e.data ?? ""));
         if (ctx.json) (e.type === "stdout" ? stdout : stderr).push(data);
         else if (e.type === "stdout") return written(writeOut(data), data.length);
         else if (e.type === "stderr") return written(writeErr(data), data.length);
@@ -86,6 +86,15 @@ export async function execCommand(
     input?.stop();
     process.off("SIGINT", onSigint);
   }
+}
+
+/**
+ * Output as the daemon sends it (base64) to bytes: Uint8Array.fromBase64 where the runtime has it
+ * (its first use costs a command 0.3 ms where Buffer's costs 1.3), else Buffer.
+ */
+export function fromBase64(text: string): Uint8Array {
+  const u8 = Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array };
+  return u8.fromBase64 ? u8.fromBase64(text) : Buffer.from(text, "base64");
 }
 
 export function toList<T>(v: T | T[] | undefined): T[] {
