@@ -73,7 +73,7 @@ export class DaemonClient {
   async stream(method: string, path: string, body: unknown, onEvent: (e: StreamEvent) => unknown, signal?: AbortSignal): Promise<StreamEvent> {
     return this.#recovering(method, path, async () => {
       if (this.target.socketPath && !this.target.url && !isResendable(body) && !(body instanceof ReadableStream) && unixStreamAvailable()) {
-        return this.#socketEvents(method, path, body, onEvent, signal);
+        return socketEvents(this.target.socketPath, method, path, this.#headers("application/x-ndjson", body === undefined ? undefined : "application/json"), body, onEvent, signal);
       }
       const r = await this.#send(method, path, body, "application/x-ndjson", signal);
       if (r.status >= 400 || !r.body) {
@@ -96,33 +96,6 @@ export class DaemonClient {
       if (err instanceof NexusError || signal?.aborted) throw err;
       throw lost(this.where, err);
     }
-    return events.final(this.where);
-  }
-
-  /**
-   * `stream` over the local socket with the runtime's own sockets (unix-stream.ts): the same request,
-   * headers and events as through fetch, for a fraction of its start cost. Failures map as fetch's do:
-   * before the answer began, as a daemon not answering (refused or cut); after, as a stream cut.
-   */
-  async #socketEvents(method: string, path: string, body: unknown, onEvent: (e: StreamEvent) => unknown, signal?: AbortSignal): Promise<StreamEvent> {
-    const events = new EventLines(onEvent);
-    let answer: UnixAnswer;
-    try {
-      answer = await unixStream({
-        socketPath: this.target.socketPath!,
-        method,
-        path,
-        headers: this.#headers("application/x-ndjson", body === undefined ? undefined : "application/json"),
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        onLine: (line) => events.take(line),
-        ...(signal ? { signal } : {}),
-      });
-    } catch (err) {
-      if (err instanceof NexusError || signal?.aborted) throw err;
-      // unixStream's own failures say whether the answer had begun; anything else came from onEvent.
-      throw (err as Partial<UnixStreamError>).afterHead === false ? this.#unreachable(err, signal) : lost(this.where, err);
-    }
-    if (answer.status >= 400) throw errorFrom(answer.status, safeParse(answer.text ?? ""), answer.text ?? "");
     return events.final(this.where);
   }
 
@@ -162,10 +135,52 @@ export class DaemonClient {
   }
 
   #unreachable(err: unknown, signal: AbortSignal | undefined): unknown {
-    if (!signal?.aborted) return unreachable(this.where, causeOf(err));
-    // Our own timeout gave up on a daemon that is there but slow; any other abort is the caller's.
-    return (signal.reason as Error)?.name === "TimeoutError" ? unreachable(this.where, TIMED_OUT) : signal.reason;
+    return unreachableFrom(this.where, err, signal);
   }
+}
+
+/** A request that got no answer from the daemon at `where`: not answering, our own timeout, or the caller's abort. */
+function unreachableFrom(where: string, err: unknown, signal: AbortSignal | undefined): unknown {
+  if (!signal?.aborted) return unreachable(where, causeOf(err));
+  // Our own timeout gave up on a daemon that is there but slow; any other abort is the caller's.
+  return (signal.reason as Error)?.name === "TimeoutError" ? unreachable(where, TIMED_OUT) : signal.reason;
+}
+
+/**
+ * A streamed request (DaemonClient.stream) to the local daemon at `socketPath` with the runtime's own
+ * sockets (unix-stream.ts): the same request, headers and events as through fetch, for a fraction of
+ * its start cost. Failures map as fetch's do: before the answer began, as a daemon not answering
+ * (refused or cut); after, as a stream cut. Also `nexus exec`'s own path (exec-lane.ts), with the
+ * headers DaemonClient would send.
+ */
+export async function socketEvents(
+  socketPath: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: unknown,
+  onEvent: (e: StreamEvent) => unknown,
+  signal?: AbortSignal,
+): Promise<StreamEvent> {
+  const events = new EventLines(onEvent);
+  let answer: UnixAnswer;
+  try {
+    answer = await unixStream({
+      socketPath,
+      method,
+      path,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      onLine: (line) => events.take(line),
+      ...(signal ? { signal } : {}),
+    });
+  } catch (err) {
+    if (err instanceof NexusError || signal?.aborted) throw err;
+    // unixStream's own failures say whether the answer had begun; anything else came from onEvent.
+    throw (err as Partial<UnixStreamError>).afterHead === false ? unreachableFrom(socketPath, err, signal) : lost(socketPath, err);
+  }
+  if (answer.status >= 400) throw errorFrom(answer.status, safeParse(answer.text ?? ""), answer.text ?? "");
+  return events.final(socketPath);
 }
 
 /** A stream's lines as events: `result` is kept for the end, `error` is thrown, the rest go to `onEvent`. */

@@ -1,7 +1,7 @@
 // Which argv the fast exec path takes (everything else goes through the full CLI), and how it decodes output.
 import { describe, expect, test } from "bun:test";
 import { isPlainExec } from "../../src/cli/exec-form.ts";
-import { fromBase64 } from "../../src/cli/commands/exec.ts";
+import { fromBase64 } from "../../src/cli/exec-output.ts";
 
 describe("isPlainExec", () => {
   test("exec [workspace] -- cmd, also as 'workspace exec'", () => {

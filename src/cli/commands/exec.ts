@@ -4,9 +4,8 @@
 import { NexusError } from "../../core/errors.ts";
 import type { CliContext } from "../context.ts";
 import { stdinBody, stdinMode, stdinUnlessEnded } from "../exec-stdin.ts";
-import { isTerminal, writeErr, writeOut } from "../output.ts";
-import { resumedLine } from "../resumed.ts";
-import { unwrittenMarks } from "../unwritten.ts";
+import { execPrinter, fromBase64 } from "../exec-output.ts";
+import { isTerminal, writeOut } from "../output.ts";
 
 /** Runs a command in the workspace over SSH; its stdout/stderr stream through, and its exit code becomes ours. */
 export async function execCommand(
@@ -51,23 +50,17 @@ export async function execCommand(
   const stdout: Uint8Array[] = [];
   const stderr: Uint8Array[] = [];
   let resumed: { durationMs: number } | undefined;
-  // A slow reader of our stdout or stderr holds the next read, and the daemon pauses the command (unwritten.ts).
-  const written = unwrittenMarks();
+  const print = execPrinter(ws);
   try {
     const result = await client.stream(
       "POST",
       `/api/v1/workspaces/${encodeURIComponent(ws)}/exec`,
       input ? input.body : body,
       (e) => {
-        if (e.type === "resumed") {
-          resumed = { durationMs: Number(e.durationMs) };
-          void writeErr(resumedLine(ws, resumed) + "\n");
-          return;
-        }
-        const data = fromBase64(String(e.data ?? ""));
-        if (ctx.json) (e.type === "stdout" ? stdout : stderr).push(data);
-        else if (e.type === "stdout") return written(writeOut(data), data.length);
-        else if (e.type === "stderr") return written(writeErr(data), data.length);
+        if (e.type === "resumed") resumed = { durationMs: Number(e.durationMs) };
+        // --json gathers the output; the resumed line goes to stderr either way.
+        if (!ctx.json || e.type === "resumed") return print(e);
+        (e.type === "stdout" ? stdout : stderr).push(fromBase64(String(e.data ?? "")));
         return undefined;
       },
       abort.signal,
@@ -86,15 +79,6 @@ export async function execCommand(
     input?.stop();
     process.off("SIGINT", onSigint);
   }
-}
-
-/**
- * Output as the daemon sends it (base64) to bytes: Uint8Array.fromBase64 where the runtime has it
- * (its first use costs a command 0.3 ms where Buffer's costs 1.3), else Buffer.
- */
-export function fromBase64(text: string): Uint8Array {
-  const u8 = Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array };
-  return u8.fromBase64 ? u8.fromBase64(text) : Buffer.from(text, "base64");
 }
 
 export function toList<T>(v: T | T[] | undefined): T[] {
