@@ -20,7 +20,7 @@ import { basename, dirname, join, resolve } from "node:path";
 const root = join(import.meta.dir, "..");
 
 /** The hot paths' entries, as src/main.ts imports them. */
-export const HOT_ENTRIES = ["src/cli/instant.ts", "src/cli/fast-exec.ts"] as const;
+export const HOT_ENTRIES = ["src/cli/instant.ts", "src/cli/exec-lane.ts", "src/cli/fast-exec.ts"] as const;
 
 /**
  * Modules a hot path must share with the rest of the binary rather than copy: stdio.ts keeps the

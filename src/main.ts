@@ -14,8 +14,13 @@ async function main(argv: string[]): Promise<number> {
     return runDaemonCommand(argv.slice(1), process.env);
   }
   if (argv[0] === "ssh-proxy") return (await import("./cli/ssh-proxy.ts")).runSshProxy(argv.slice(1), process.env);
-  // The hot path first: the short commands' table (quick.ts) has nothing for exec.
-  if (isPlainExec(argv)) return (await import("./cli/fast-exec.ts")).runPlainExec(argv, process.env);
+  // The hot path first: the short commands' table (quick.ts) has nothing for exec. The plain form's
+  // own path (exec-lane.ts) leaves what it does not do to fast-exec.ts's, before anything ran.
+  if (isPlainExec(argv)) {
+    const code = await (await import("./cli/exec-lane.ts")).runExecLane(argv, process.env);
+    if (code !== undefined) return code;
+    return (await import("./cli/fast-exec.ts")).runPlainExec(argv, process.env);
+  }
   if (argv[0] === "version" || argv[0] === "list" || argv[0] === "ls") {
     // Their shortest path first (instant.ts); it leaves anything but the expected answer to quick.ts.
     const code = await runInstant(argv, process.env);

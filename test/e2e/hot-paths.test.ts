@@ -49,6 +49,7 @@ describe("hot path bundles", () => {
     const copied = [...hot.copied].map((p) => relative(root, p)).sort();
     expect(copied).toContain("src/cli/instant.ts");
     expect(copied).toContain("src/cli/fast-exec.ts");
+    expect(copied).toContain("src/cli/exec-lane.ts");
     expect(copied).toContain("src/cli/commands/exec.ts");
     expect(copied).toContain("src/cli/client.ts");
     expect(copied).not.toContain("src/cli/daemon-process.ts");

@@ -1,0 +1,57 @@
+// `nexus exec <workspace> -- <command...>` (the plain form, exec-form.ts) on the shortest path there
+// is, for what agents and scripts run in loops: no terminal to drive and nothing on stdin to forward.
+// A short command's time is mostly the first run of its code (each function and each of the
+// runtime's builtins costs on its first use: bench/exec.ts shows it above the floor), so this path
+// runs one request and nothing else: the body and headers the full command sends (commands/exec.ts
+// through DaemonClient.stream), over the same socket client (client.ts socketEvents), printed by the
+// same printer (exec-output.ts), its errors said as fast-exec.ts says them.
+//
+// What the full path does differently is left to it (fast-exec.ts), before anything runs: a daemon
+// given by NEXUS_URL, no workspace named (the active one is read from a file), stdin that is a pipe or
+// a file (its bytes are forwarded), a runtime without Bun's sockets. So are the two failures after
+// which the full path sends the request again because nothing ran: no daemon answering (it starts
+// one) and a daemon of another build, which turns the request away before running it (it replaces
+// that daemon). What it imports is bundled with it into one module of the binary (scripts/hot-paths.ts).
+import { NexusError, toNexusError } from "../core/errors.ts";
+import { isTerminal, stdinIsNull } from "../runtime/stdio.ts";
+import { unixStreamAvailable } from "../runtime/unix-stream.ts";
+import { nexusPaths } from "../store/paths.ts";
+import { buildId } from "../version.ts";
+import { mayResend, socketEvents } from "./client.ts";
+import { execPrinter } from "./exec-output.ts";
+import { exitCodeFor } from "./exit-codes.ts";
+import { formatError, useColor, writeErr, writeOut } from "./output.ts";
+import { requestHeaders } from "./request-headers.ts";
+
+type Env = Record<string, string | undefined>;
+
+/** The command's exit code, or undefined when the full path (fast-exec.ts) must do it. */
+export async function runExecLane(argv: readonly string[], env: Env): Promise<number | undefined> {
+  if (env.NEXUS_URL || env.NEXUS_FULL_CLI === "1" || !unixStreamAvailable()) return undefined;
+  const sep = argv.indexOf("--");
+  const from = argv[0] === "exec" ? 1 : 2;
+  if (sep === from) return undefined; // the active workspace
+  const ws = argv[from]!;
+  // The plain form has no -i: a terminal is not read (stdinMode), and /dev/null has nothing to send.
+  if (!isTerminal(0) && !stdinIsNull()) return undefined;
+  const body: Record<string, unknown> = { command: argv[sep + 1], args: argv.slice(sep + 2) };
+  if (env.SSH_AUTH_SOCK) body.agentSocket = env.SSH_AUTH_SOCK;
+  const path = `/api/v1/workspaces/${encodeURIComponent(ws)}/exec`;
+  const headers = requestHeaders({ accept: "application/x-ndjson", contentType: "application/json", expectVersion: buildId() });
+  const abort = new AbortController();
+  const onSigint = () => abort.abort(new NexusError("INTERNAL_ERROR", "interrupted"));
+  process.once("SIGINT", onSigint);
+  try {
+    const result = await socketEvents(nexusPaths(env).daemonSocket, "POST", path, headers, body, execPrinter(ws), abort.signal);
+    await writeOut("");
+    return Number(result.exitCode);
+  } catch (err) {
+    if (abort.signal.aborted) return 130;
+    const e = toNexusError(err);
+    if (mayResend(e, "POST", path)) return undefined;
+    await writeErr(formatError(e, useColor(2)));
+    return exitCodeFor(e);
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}

@@ -1,0 +1,187 @@
+// The plain `nexus exec ws -- cmd` on its own path (src/cli/exec-lane.ts), in a fresh process of the
+// runtime with stdin on /dev/null, against a raw server on the daemon's socket that records each
+// request and answers what the test gives: it sends what the full path sends, prints what it
+// prints, says errors as it says them, and leaves to the full path (undefined) exactly the cases
+// where that one does more: no daemon, another build, a daemon by URL, the active workspace, stdin
+// to forward. Bun only: elsewhere the lane always leaves it to the full path (checked too).
+import { describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
+import { tempDir } from "../helpers/fixtures.ts";
+import { evalArgv } from "../helpers/runtime-argv.ts";
+
+const LANE = join(import.meta.dirname, "..", "..", "src", "cli", "exec-lane.ts");
+const FULL = join(import.meta.dirname, "..", "..", "src", "cli", "fast-exec.ts");
+const underBun = "Bun" in globalThis && !("Deno" in globalThis);
+
+interface Recorded {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** A daemon stand-in at `<home>/daemon.sock`: records each request, answers with `answer`'s bytes. */
+async function fakeDaemon(home: string, answer: string) {
+  const requests: Recorded[] = [];
+  const open = new Set<Socket>();
+  const server: Server = createServer((sock) => {
+    open.add(sock);
+    sock.on("close", () => open.delete(sock));
+    sock.on("error", () => {});
+    let got = "";
+    sock.on("data", (chunk: Buffer) => {
+      got += chunk.toString("utf8");
+      const end = got.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const [line, ...fields] = got.slice(0, end).split("\r\n");
+      const headers: Record<string, string> = {};
+      for (const f of fields) headers[f.slice(0, f.indexOf(":")).toLowerCase()] = f.slice(f.indexOf(":") + 1).trim();
+      const length = Number(headers["content-length"] ?? 0);
+      if (Buffer.byteLength(got.slice(end + 4)) < length) return;
+      const [method, path] = line!.split(" ");
+      requests.push({ method: method!, path: path!, headers, body: length ? JSON.parse(got.slice(end + 4)) : undefined });
+      sock.removeAllListeners("data");
+      sock.end(answer);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(join(home, "daemon.sock"), resolve));
+  return {
+    requests,
+    close: async () => {
+      for (const sock of open) sock.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const ndjson = (status: string, lines: object[]) => {
+  const body = lines.map((l) => JSON.stringify(l)).join("\n") + "\n";
+  return `HTTP/1.1 ${status}\r\ncontent-type: application/x-ndjson\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+};
+const errorAnswer = (status: string, code: string, message: string) => {
+  const body = JSON.stringify({ error: { code, message, suggestion: "Try again", retryable: false } });
+  return `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`;
+};
+
+/** Runs `fn(argv, process.env)` of `module` in a fresh process with `env` added to ours; its answer, stdout and stderr. */
+async function run(module: string, fn: string, argv: string[], env: Record<string, string>, stdin: "ignore" | "pipe" = "ignore") {
+  const dir = tempDir("exec-lane-out");
+  const out = join(dir.path, "answer.json");
+  const code = `
+    const m = await import(${JSON.stringify(module)});
+    const code = await m.${fn}(${JSON.stringify(argv)}, process.env);
+    (await import("node:fs")).writeFileSync(${JSON.stringify(out)}, JSON.stringify({ code: code ?? null }));
+    process.exit(0);
+  `;
+  const [cmd, args] = evalArgv(code);
+  const { NEXUS_URL: _u, SSH_AUTH_SOCK: _s, ...inherited } = process.env;
+  const child = spawn(cmd, args, { env: { ...inherited, ...env }, stdio: [stdin, "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
+  child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+  const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  try {
+    expect({ status, stderr: status === 0 ? "" : stderr }).toEqual({ status: 0, stderr: "" });
+    return { code: (JSON.parse(readFileSync(out, "utf8")) as { code: number | null }).code, stdout, stderr };
+  } finally {
+    await dir[Symbol.asyncDispose]();
+  }
+}
+
+describe.skipIf(!underBun)("runExecLane", () => {
+  test("sends the request the full path sends: method, path, headers and body", async () => {
+    await using home = tempDir("exec-lane");
+    const daemon = await fakeDaemon(home.path, ndjson("200 OK", [{ type: "result", exitCode: 0 }]));
+    try {
+      const argv = ["exec", "my ws", "--", "sh", "-c", 'echo "é" $HOME', "--json"];
+      const env = { NEXUS_HOME: home.path, SSH_AUTH_SOCK: "/tmp/agent.sock" };
+      expect((await run(LANE, "runExecLane", argv, env)).code).toBe(0);
+      expect((await run(FULL, "runPlainExec", argv, env)).code).toBe(0);
+      expect(daemon.requests).toHaveLength(2);
+      const [lane, full] = daemon.requests;
+      expect(lane).toEqual(full!);
+      expect(lane!.method).toBe("POST");
+      expect(lane!.path).toBe("/api/v1/workspaces/my%20ws/exec");
+      expect(lane!.body).toEqual({ command: "sh", args: ["-c", 'echo "é" $HOME', "--json"], agentSocket: "/tmp/agent.sock" });
+      expect(lane!.headers["x-nexus-expect-version"]).toBeDefined();
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  test("prints the output and the resume as they come, and exits with the command's code", async () => {
+    await using home = tempDir("exec-lane");
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+    const daemon = await fakeDaemon(
+      home.path,
+      ndjson("200 OK", [
+        { type: "resumed", durationMs: 12 },
+        { type: "stdout", data: b64("out ☃\n") },
+        { type: "stderr", data: b64("err\n") },
+        { type: "stdout", data: b64("more\n") },
+        { type: "result", exitCode: 3 },
+      ]),
+    );
+    try {
+      const r = await run(LANE, "runExecLane", ["exec", "w", "--", "x"], { NEXUS_HOME: home.path });
+      expect(r).toEqual({ code: 3, stdout: "out ☃\nmore\n", stderr: "nexus: resumed the paused workspace w (12 ms)\nerr\n" });
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  test("an error answer, or an error in the stream, is said as the full path says it, with its exit code", async () => {
+    await using home = tempDir("exec-lane");
+    for (const answer of [errorAnswer("404 Not Found", "WORKSPACE_NOT_FOUND", "Workspace 'w' doesn't exist"), ndjson("200 OK", [{ type: "error", error: { code: "WORKSPACE_NOT_FOUND", message: "Workspace 'w' doesn't exist", suggestion: "Try again" } }])]) {
+      const daemon = await fakeDaemon(home.path, answer);
+      try {
+        const lane = await run(LANE, "runExecLane", ["exec", "w", "--", "x"], { NEXUS_HOME: home.path, NO_COLOR: "1" });
+        const full = await run(FULL, "runPlainExec", ["exec", "w", "--", "x"], { NEXUS_HOME: home.path, NO_COLOR: "1" });
+        expect(lane).toEqual(full);
+        expect(lane).toEqual({ code: 4, stdout: "", stderr: "Error: Workspace 'w' doesn't exist (WORKSPACE_NOT_FOUND)\n  → Try again\n" });
+        expect(daemon.requests).toHaveLength(2); // one each: the lane did not hand it on
+      } finally {
+        await daemon.close();
+      }
+    }
+  });
+
+  test("a daemon of another build, or none, is left to the full path, which starts or replaces it", async () => {
+    await using home = tempDir("exec-lane");
+    expect((await run(LANE, "runExecLane", ["exec", "w", "--", "x"], { NEXUS_HOME: home.path })).code).toBeNull();
+    const daemon = await fakeDaemon(home.path, errorAnswer("409 Conflict", "VERSION_MISMATCH", "The daemon runs another build"));
+    try {
+      expect(await run(LANE, "runExecLane", ["exec", "w", "--", "x"], { NEXUS_HOME: home.path })).toEqual({ code: null, stdout: "", stderr: "" });
+      expect(daemon.requests).toHaveLength(1);
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  test("a daemon by URL, the active workspace, and stdin to forward are left to the full path before anything is sent", async () => {
+    await using home = tempDir("exec-lane");
+    const daemon = await fakeDaemon(home.path, ndjson("200 OK", [{ type: "result", exitCode: 0 }]));
+    try {
+      expect((await run(LANE, "runExecLane", ["exec", "w", "--", "x"], { NEXUS_HOME: home.path, NEXUS_URL: "http://127.0.0.1:1" })).code).toBeNull();
+      expect((await run(LANE, "runExecLane", ["exec", "--", "x"], { NEXUS_HOME: home.path })).code).toBeNull();
+      expect((await run(LANE, "runExecLane", ["exec", "w", "--", "x"], { NEXUS_HOME: home.path }, "pipe")).code).toBeNull();
+      expect(daemon.requests).toEqual([]);
+      // The same words with nothing of that kind do go out.
+      expect((await run(LANE, "runExecLane", ["workspace", "exec", "w", "--", "x"], { NEXUS_HOME: home.path })).code).toBe(0);
+      expect(daemon.requests.map((r) => r.path)).toEqual(["/api/v1/workspaces/w/exec"]);
+    } finally {
+      await daemon.close();
+    }
+  });
+});
+
+describe.skipIf(underBun)("runExecLane elsewhere", () => {
+  test("leaves everything to the full path (it has no Bun sockets)", async () => {
+    await using home = tempDir("exec-lane");
+    expect((await run(LANE, "runExecLane", ["exec", "w", "--", "x"], { NEXUS_HOME: home.path })).code).toBeNull();
+  });
+});
