@@ -16,11 +16,10 @@
 // daemon) is temporary and removed at the end, even on failure.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus, loadavg, networkInterfaces, release, tmpdir } from "node:os";
+import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import ssh2 from "ssh2";
 import { instanceId } from "../src/docker/labels.ts";
-import { bridgedHere } from "../src/docker/engine.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const NEXUS = process.env.NEXUS_BIN || join(ROOT, "dist", "nexus");
@@ -219,7 +218,7 @@ async function main(): Promise<number> {
     const inside = agentOff ? split.channel : split.agent;
     lines.push(
       "",
-      `where nexus exec's time goes (medians; the three in-process figures interleaved; SSH from this process to ${splitRoute}, as the daemon's):`,
+      "where nexus exec's time goes (medians; the three in-process figures interleaved):",
       `  exec agent in the workspace    ${f(split.agent)} ms  (a request on a channel to its socket opened ahead and kept, as the daemon keeps one, on a pooled connection, from this process: fork, exec true)${agentOff ? "  [not the path now]" : ""}`,
       `  SSH session in the workspace   ${f(split.channel)} ms  (a session channel on a pooled connection, from this process: sshd, PAM, the shell, true)${agentOff ? "" : "  [the fallback]"}`,
       `  agent / SSH session            ${(split.agent / split.channel).toFixed(3)}   (pairwise median of the ratio ${split.agentPaired.toFixed(3)})`,
@@ -246,14 +245,11 @@ async function execSplit(o: { home: string; ws: string; sshConfig: string; runs:
   const port = Number(/^Host nexus-\S+[\s\S]*?^\s*Port\s+(\d+)/m.exec(readFileSync(o.sshConfig, "utf8"))?.[1]);
   if (!Number.isInteger(port)) throw new BenchError(`no Port in ${o.sshConfig}`);
   const socket = await agentSocket(o.container);
-  // The way the daemon goes (ssh/connect.ts): the container's own address when its bridge is here, else the published port.
-  const via = sshRoute(o.container, port);
-  splitRoute = via.port === port ? `the published port ${via.host}:${via.port}` : `the container's own address ${via.host}:${via.port}`;
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
     client.once("ready", () => resolve());
     client.once("error", reject);
-    client.connect({ host: via.host, port: via.port, username: "nexus", privateKey: readFileSync(join(o.home, "id_ed25519"), "utf8"), readyTimeout: 30_000 });
+    client.connect({ host: "127.0.0.1", port, username: "nexus", privateKey: readFileSync(join(o.home, "id_ed25519"), "utf8"), readyTimeout: 30_000 });
   });
   const channel = async () => {
     const start = performance.now();
@@ -357,23 +353,6 @@ async function execSplit(o: { home: string; ws: string; sshConfig: string; runs:
   } finally {
     client.end();
   }
-}
-
-/** What the split's SSH connection went to (printed with it). */
-let splitRoute = "";
-
-/** Where the daemon's SSH connections to the container go (ContainerEngine.directAddress): its own address, or the published port. */
-function sshRoute(container: string, publishedPort: number): { host: string; port: number } {
-  const r = spawnSync("docker", ["inspect", "-f", "{{json .NetworkSettings.Networks}}", container], { encoding: "utf8" });
-  const local = new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === "IPv4").map((a) => a.address)));
-  let networks: { IPAddress?: string; Gateway?: string }[] = [];
-  try {
-    networks = Object.values(JSON.parse(r.stdout || "{}") as Record<string, { IPAddress?: string; Gateway?: string }>);
-  } catch {
-    // the published port
-  }
-  const host = bridgedHere(networks, local);
-  return host ? { host, port: 22 } : { host: "127.0.0.1", port: publishedPort };
 }
 
 /**
