@@ -178,13 +178,6 @@ export interface ContainerEngine {
   streamStats(containerId: string, onSample: (s: ContainerStats) => void, signal: AbortSignal): Promise<void>;
   /** The container's state, or undefined when it does not exist. */
   inspect(containerId: string): Promise<ContainerState | undefined>;
-  /**
-   * The running container's own address, when this machine reaches it directly: an engine of this
-   * machine (its API on a local socket) and a network bridged here (its gateway is one of this
-   * machine's addresses). The daemon's SSH connections go there instead of through the engine's port
-   * proxy. Absent or undefined otherwise: a remote engine, Docker Desktop's VM, rootless Docker's namespace.
-   */
-  directAddress?(containerId: string): Promise<string | undefined>;
   logsTail(containerId: string, lines: number): Promise<string>;
   removeContainer(containerId: string): Promise<void>;
   createVolume(name: string, labels: Record<string, string>): Promise<void>;

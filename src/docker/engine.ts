@@ -1,5 +1,4 @@
 import { EventEmitter } from "node:events";
-import { networkInterfaces } from "node:os";
 import Docker from "dockerode";
 import { NexusError } from "../kernel/errors.ts";
 import type { ProgressSink } from "../kernel/progress.ts";
@@ -27,8 +26,6 @@ export class DockerEngine implements ContainerEngine {
   readonly #images: ImageBuilds;
 
   readonly #unavailable: ((err: unknown) => NexusError) | undefined;
-  /** Its API is a socket of this machine (not a remote engine's forwarded one): its containers may be reachable from here. */
-  readonly #onThisMachine: boolean;
 
   /**
    * `description` names the engine in messages when `host` is only the way to it (a remote engine's
@@ -38,7 +35,6 @@ export class DockerEngine implements ContainerEngine {
     const addr = engineAddress(opts.host, opts.env);
     this.#address = opts.description ?? addr.description;
     this.#unavailable = opts.unavailable;
-    this.#onThisMachine = "socketPath" in addr && opts.description === undefined;
     const { description: _d, ...options } = addr;
     this.docker = new Docker({ ...options, ...(opts.tls ? { protocol: "https", ...opts.tls } : {}) } as Docker.DockerOptions);
     this.#images = new ImageBuilds(this.docker, (what, fn) => this.call(what, fn));
@@ -275,17 +271,6 @@ export class DockerEngine implements ContainerEngine {
     }
   }
 
-  async directAddress(containerId: string): Promise<string | undefined> {
-    if (!this.#onThisMachine) return undefined;
-    let networks: Record<string, { IPAddress?: string; Gateway?: string }>;
-    try {
-      networks = ((await this.docker.getContainer(containerId).inspect()).NetworkSettings?.Networks ?? {}) as typeof networks;
-    } catch {
-      return undefined; // the published port stays the way
-    }
-    return bridgedHere(Object.values(networks), localAddresses());
-  }
-
   async logsTail(containerId: string, lines: number): Promise<string> {
     try {
       const buf = (await this.docker.getContainer(containerId).logs({ stdout: true, stderr: true, tail: lines })) as unknown as Buffer;
@@ -451,16 +436,3 @@ export function demuxToText(modem: Pick<Docker["modem"], "demuxStream">, buf: Bu
 }
 
 export type { ContainerStats } from "./container-engine.ts";
-
-/** This machine's IPv4 addresses. */
-function localAddresses(): Set<string> {
-  const out = new Set<string>();
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === "IPv4") out.add(a.address);
-  return out;
-}
-
-/** The first address of a container network whose gateway is an address of this machine (a bridge here), if any. */
-export function bridgedHere(networks: readonly { IPAddress?: string; Gateway?: string }[], local: ReadonlySet<string>): string | undefined {
-  for (const n of networks) if (n.IPAddress && n.Gateway && local.has(n.Gateway)) return n.IPAddress;
-  return undefined;
-}

@@ -27,40 +27,17 @@ export interface ConnectOptions {
   /** The user's ssh-agent socket: every channel of this connection requests agent forwarding. */
   agentSocket?: string;
   log?: ConnectLog;
-  /** Where to try first (SshTarget.direct, asked once per group by the pool); `directFailed`: not again. */
-  direct?: () => Promise<{ host: string; port: number } | undefined>;
-  directFailed?: () => void;
 }
-
-/** How long a direct address may take to accept TCP before the published port is used (a local bridge answers at once). */
-const DIRECT_CONNECT_MS = 1_000;
 
 /** A logged-in connection to `target`; rejects when the handshake fails (the host key included). */
 export async function openConnection(target: SshTarget, opts: ConnectOptions): Promise<Client> {
-  const client = await handshakeDirectFirst(target, opts);
+  const client = await handshake(target, opts);
   // A connection forwarding an agent carries SSH sessions only (the exec agent is never used with one): sshd makes it interactive itself.
   if (!opts.agentSocket) await startInteractive(client, opts.log);
   return client;
 }
 
-/** The container's own address when there is one and it answers (the same pinned key), else the published host:port. */
-async function handshakeDirectFirst(target: SshTarget, opts: ConnectOptions): Promise<Client> {
-  const direct = opts.direct ? await opts.direct().catch(() => undefined) : undefined;
-  if (direct) {
-    try {
-      return await handshake(target, opts, direct, DIRECT_CONNECT_MS);
-    } catch (err) {
-      // Refused or cut: sshd does not listen yet (a start) or dropped it (a burst), the next connection
-      // tries again. Anything else (no answer, another key, a failed login): the published port while
-      // the workspace runs.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ECONNREFUSED" && code !== "ECONNRESET") opts.directFailed?.();
-    }
-  }
-  return handshake(target, opts, { host: target.host, port: target.port });
-}
-
-function handshake(target: SshTarget, opts: ConnectOptions, at: { host: string; port: number }, connectTimeoutMs?: number): Promise<Client> {
+function handshake(target: SshTarget, opts: ConnectOptions): Promise<Client> {
   const expected = publicKeyBlob(target.hostPublicKey);
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
@@ -82,16 +59,11 @@ function handshake(target: SshTarget, opts: ConnectOptions, at: { host: string; 
     const sock = new Socket();
     coalesceWrites(sock);
     sock.setMaxListeners(0); // as ssh2 does with a socket of its own: each channel may listen to it
-    if (connectTimeoutMs !== undefined) {
-      const timer = setTimeout(() => sock.destroy(Object.assign(new Error(`no TCP answer from ${at.host}:${at.port} within ${connectTimeoutMs} ms`), { code: "ETIMEDOUT" })), connectTimeoutMs);
-      sock.once("connect", () => clearTimeout(timer));
-      sock.once("close", () => clearTimeout(timer));
-    }
-    sock.connect({ host: at.host, port: at.port });
+    sock.connect({ host: target.host, port: target.port });
     client.connect({
       sock,
-      host: at.host,
-      port: at.port,
+      host: target.host,
+      port: target.port,
       username: target.username,
       privateKey: opts.privateKey,
       hostVerifier: (key: Buffer) => Buffer.compare(key, expected) === 0,

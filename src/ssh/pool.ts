@@ -27,13 +27,6 @@ export interface SshTarget {
   username: string;
   /** The workspace's pinned host key (public key line); any other key is refused. */
   hostPublicKey: string;
-  /**
-   * The workspace's sshd at its container's own address, when this machine reaches it (an engine here,
-   * a bridge here: ContainerEngine.directAddress). New connections try it first, with no port proxy
-   * between (its copying cost CPU on every message), and take host:port when it does not answer. The
-   * host key is pinned either way.
-   */
-  direct?: () => Promise<{ host: string; port: number } | undefined>;
 }
 
 /**
@@ -169,18 +162,8 @@ export class SshPool {
 
   /** The connections for `key`, made when there are none; new connections go to the newest target. */
   #group(key: string, target: SshTarget, agentSocket?: string): ConnectionGroup {
+    const connect = () => openConnection(target, { privateKey: this.#privateKey, agentSocket, log: this.#log });
     let group = this.#groups.get(key);
-    // The container's own address is asked once per group (a group lives while the workspace runs: a
-    // stop drops it, and a start may give the container another address), and given up for the
-    // group's life once it failed other than by being refused or cut (connect.ts).
-    const direct = target.direct;
-    const route = direct
-      ? {
-          direct: () => (directs.get(group!) ?? directs.set(group!, direct().catch(() => undefined)).get(group!))!,
-          directFailed: () => void directs.set(group!, Promise.resolve(undefined)),
-        }
-      : {};
-    const connect = () => openConnection(target, { privateKey: this.#privateKey, agentSocket, log: this.#log, ...route });
     if (!group) {
       group = new ConnectionGroup(
         connect,
@@ -426,9 +409,6 @@ export class SshPool {
     for (const key of [...this.#groups.keys()]) this.drop(key.split("\u0000")[0]!);
   }
 }
-
-/** Per connection group: the container's own address as asked (undefined: the published port). */
-const directs = new WeakMap<ConnectionGroup, Promise<{ host: string; port: number } | undefined>>();
 
 /** A shell line that kills every process whose environment holds NEXUS_EXEC_ID=<tag>. */
 function killTagged(tag: string): string {

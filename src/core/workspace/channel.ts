@@ -11,7 +11,7 @@ import { callersAgentSocket } from "../caller.ts";
 import type { WorkspaceShell } from "../services.ts";
 import type { WorkspaceRecord } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
-import { SSH_CONTAINER_PORT, supervisorFiles, WORKSPACE_DIR } from "./spec.ts";
+import { supervisorFiles, WORKSPACE_DIR } from "./spec.ts";
 import { WorkspaceSecrets } from "./secrets.ts";
 import { requireRunning } from "./state.ts";
 
@@ -34,14 +34,7 @@ export class WorkspaceChannel {
         suggestion: `Destroy and re-create it ('nexus destroy ${r.name} --force')`,
       });
     }
-    const target: SshTarget = { host: this.#c.d.docker.publishedHost, port: r.ports.ssh, username: this.#c.d.config.ssh.connection.user, hostPublicKey: key };
-    // Its container's own address, when this machine reaches it (the pool asks once per start).
-    const engine = this.#c.engine(r);
-    const containerId = r.containerId;
-    if (engine.directAddress && containerId) {
-      target.direct = () => engine.directAddress!(containerId).then((host) => (host ? { host, port: SSH_CONTAINER_PORT } : undefined));
-    }
-    return target;
+    return { host: this.#c.d.docker.publishedHost, port: r.ports.ssh, username: this.#c.d.config.ssh.connection.user, hostPublicKey: key };
   }
 
   /** A user's command in /workspace (or `cwd`): counts as activity, and the workspace is not idle while it runs. */

@@ -10,9 +10,6 @@ import { secretsTmpfs } from "./secrets.ts";
 import { SUPERVISOR_PATH, SUPERVISOR_PY } from "../supervisor.ts";
 import type { WorkspaceRecord } from "../../kernel/types.ts";
 
-/** Where the workspace's sshd listens in its container (published on the workspace's ssh port). */
-export const SSH_CONTAINER_PORT = 22;
-
 /** Where the worktree (or folder) is mounted inside the container. */
 export const WORKSPACE_DIR = "/workspace";
 
@@ -41,7 +38,7 @@ export function containerSpec(record: WorkspaceRecord, labels: Record<string, st
     hostname: record.name,
     labels,
     env: [`NEXUS_UID=${uid}`, `NEXUS_GID=${gid}`, `NEXUS_WORKSPACE=${record.name}`],
-    publish: [{ containerPort: SSH_CONTAINER_PORT, hostPort: record.ports.ssh }, ...record.ports.services.map((p) => ({ containerPort: p.containerPort, hostPort: p.hostPort }))],
+    publish: [{ containerPort: 22, hostPort: record.ports.ssh }, ...record.ports.services.map((p) => ({ containerPort: p.containerPort, hostPort: p.hostPort }))],
     mounts: workspaceMounts(record, gitMounts, remote),
     // Secrets live here, in memory only (secrets.ts): never in the container's configuration or layers.
     tmpfs: secretsTmpfs(uid, gid),
