@@ -36,12 +36,14 @@ describe("hot path bundles", () => {
     }
   });
 
-  // A dynamic import of the version/list bundle cost those commands about 1 ms (the module loader's
-  // first run); in main.ts's own chunk it costs the other commands a few page faults.
-  test("src/main.ts imports the version and list path statically, the exec path when asked", () => {
+  // A dynamic import of the version/list bundle, or of the plain exec's, cost its command about 1 ms
+  // (the module loader's first run); in main.ts's own chunk each costs the other commands a few page faults.
+  test("src/main.ts imports the version and list path and the plain exec's statically, the full exec path when asked", () => {
     const main = readFileSync(join(root, "src/main.ts"), "utf8");
     expect(main).toMatch(/^import \{ runInstant \} from "\.\/cli\/instant\.ts";$/m);
     expect(main).not.toContain('import("./cli/instant.ts")');
+    expect(main).toMatch(/^import \{ runExecLane \} from "\.\/cli\/exec-lane\.ts";$/m);
+    expect(main).not.toContain('import("./cli/exec-lane.ts")');
     expect(main).toContain('import("./cli/fast-exec.ts")');
   });
 
