@@ -79,3 +79,29 @@ describe("Utf8Text", () => {
     expect(text.decode(bad) + text.end()).toBe(new TextDecoder().decode(bad));
   });
 });
+
+describe("Utf8Text.asciiOf", () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+
+  test("a piece all of ASCII is its text, decoded once, and decode takes ranges of it", () => {
+    const all = bytes('HTTP/1.1 200 OK\r\ncontent-length: 31\r\n\r\n{"type":"result","exitCode":0}');
+    const text = new Utf8Text();
+    const ascii = text.asciiOf(all);
+    expect(ascii).toBe(new TextDecoder().decode(all));
+    expect(text.decode(all, 5, 12, ascii)).toBe("1.1 200");
+    expect(text.asciiOf(new Uint8Array(0))).toBe("");
+  });
+
+  test("a piece with any other byte has none: a character of several bytes, one cut at the end, or bytes that are no UTF-8", () => {
+    for (const piece of [bytes("héllo"), bytes("a☃"), bytes("ok \uFFFD"), new Uint8Array([0x61, 0xe2, 0x98]), new Uint8Array([0x61, 0xff]), new Uint8Array([0x80])]) {
+      expect(new Utf8Text().asciiOf(piece)).toBeUndefined();
+    }
+  });
+
+  test("none once the streaming decoder took over, which may hold part of a character", () => {
+    const text = new Utf8Text();
+    expect(text.decode(new Uint8Array([0x61, 0xe2]))).toBe("a");
+    expect(text.asciiOf(bytes("bc"))).toBeUndefined();
+    expect(text.decode(new Uint8Array([0x98, 0x83]))).toBe("☃");
+  });
+});
