@@ -75,12 +75,7 @@ export function unixStream(opts: {
   onLine: (line: string) => unknown;
   signal?: AbortSignal;
 }): Promise<UnixAnswer> {
-  const request = requestOf(opts);
-  const size = typeof request === "string" ? request.length : request.byteLength;
-
   const { promise, resolve, reject } = (Promise as unknown as PromiseWithResolvers).withResolvers<UnixAnswer>();
-  let socket: BunSocket | undefined;
-  let settled = false;
   let held: Uint8Array | undefined; // bytes of a piece of framing not yet whole (a head, a chunk's size line)
   let status = 0; // 0 until the answer's head is read
   // Framing of the body: by its length, by chunks (left: bytes of the current chunk, -1 between chunks), or by the close.
@@ -94,22 +89,13 @@ export function unixStream(opts: {
   const lines: string[] = [];
   let next = 0;
   let busy = false;
-  let written = 0;
 
-  const fail = (err: unknown) => {
-    if (settled) return;
-    settled = true;
-    socket?.terminate();
-    reject(err);
-  };
+  const fail = (err: unknown) => x.fail(err);
   const finish = () => {
-    if (settled) return;
-    settled = true;
-    socket?.end();
-    resolve(status >= 400 ? { status, text: errorText + text.end() } : { status });
+    if (x.settle(true)) resolve(status >= 400 ? { status, text: errorText + text.end() } : { status });
   };
   const deliver = () => {
-    while (!busy && next < lines.length && !settled) {
+    while (!busy && next < lines.length && !x.settled) {
       const line = lines[next++]!;
       let behind: unknown;
       try {
@@ -120,10 +106,10 @@ export function unixStream(opts: {
       }
       if (behind instanceof Promise) {
         busy = true;
-        socket?.pause();
+        x.pause();
         behind.then(() => {
           busy = false;
-          socket?.resume();
+          x.resume();
           deliver();
         }, fail);
       }
@@ -228,6 +214,73 @@ export function unixStream(opts: {
     if (at < bytes.byteLength) held = bytes.slice(at);
     deliver();
   };
+
+  const x = exchange(opts, reject, {
+    data: (chunk) => {
+      try {
+        take(chunk);
+      } catch (err) {
+        fail(err);
+      }
+    },
+    close: () => {
+      if (status !== 0 && by === "close" && !bodyEnded) {
+        endBody();
+        deliver();
+        return;
+      }
+      if (bodyEnded) return; // finish() follows once the lines are taken
+      fail(streamError("ECONNRESET", status === 0 ? "the daemon closed the connection before answering" : "the daemon closed the connection before the answer ended", status !== 0));
+    },
+    error: (err) => fail(toStreamError(err, status !== 0)),
+  });
+  return promise;
+}
+
+/** One request on the daemon's socket, as unixStream and unixAnswer make it. */
+interface Exchange {
+  /** True once it has ended (answered, failed or aborted): nothing more is handed on. */
+  readonly settled: boolean;
+  /** Ends it with `err`: the socket is cut and the caller's `reject` called (once). */
+  fail(err: unknown): void;
+  /** Ends it as answered, with the socket's end sent when `end`; false when it had already ended. */
+  settle(end: boolean): boolean;
+  /** Stops and starts reading the socket (back-pressure). */
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * Connects to `opts.socketPath`, writes the request (what the socket does not take at once goes on
+ * drain), and hands each piece of the answer, the connection's end and its error to `on` until the
+ * exchange has ended. The caller's signal aborts it with its reason.
+ */
+function exchange(
+  opts: { socketPath: string; method: string; path: string; headers: Record<string, string>; body?: string; signal?: AbortSignal },
+  reject: (err: unknown) => void,
+  on: { data(chunk: Uint8Array): void; close(): void; error(err: Error): void },
+): Exchange {
+  const request = requestOf(opts);
+  const size = typeof request === "string" ? request.length : request.byteLength;
+  let socket: BunSocket | undefined;
+  let written = 0;
+  const x = {
+    settled: false,
+    fail(err: unknown) {
+      if (x.settled) return;
+      x.settled = true;
+      socket?.terminate();
+      reject(err);
+    },
+    settle(end: boolean) {
+      if (x.settled) return false;
+      x.settled = true;
+      if (end) socket?.end();
+      return true;
+    },
+    pause: () => socket?.pause(),
+    resume: () => socket?.resume(),
+  };
   const send = (s: BunSocket) => {
     while (written < size) {
       const n = s.write(typeof request === "string" ? (written === 0 ? request : request.slice(written)) : request.subarray(written));
@@ -235,51 +288,40 @@ export function unixStream(opts: {
       written += n;
     }
   };
-
-  if (opts.signal) {
-    if (opts.signal.aborted) {
-      reject(opts.signal.reason);
-      return promise;
+  const signal = opts.signal;
+  if (signal) {
+    if (signal.aborted) {
+      x.settled = true;
+      reject(signal.reason);
+      return x;
     }
-    opts.signal.addEventListener("abort", () => fail(opts.signal!.reason), { once: true });
+    signal.addEventListener("abort", () => x.fail(signal.reason), { once: true });
   }
   (globalThis as unknown as { Bun: BunConnect }).Bun.connect({
     unix: opts.socketPath,
     socket: {
       open: (s) => {
         socket = s;
-        if (settled) s.terminate();
+        if (x.settled) s.terminate();
         else send(s);
       },
       drain: (s) => send(s),
       data: (_s, chunk) => {
-        if (settled) return;
-        try {
-          take(chunk);
-        } catch (err) {
-          fail(err);
-        }
+        if (!x.settled) on.data(chunk);
       },
       close: () => {
-        if (settled) return;
-        if (status !== 0 && by === "close" && !bodyEnded) {
-          endBody();
-          deliver();
-          return;
-        }
-        if (bodyEnded) return; // finish() follows once the lines are taken
-        fail(streamError("ECONNRESET", status === 0 ? "the daemon closed the connection before answering" : "the daemon closed the connection before the answer ended", status !== 0));
+        if (!x.settled) on.close();
       },
-      error: (_s, err) => fail(toStreamError(err, status !== 0)),
+      error: (_s, err) => on.error(err),
     },
   }).then(
     (s) => {
       socket = s;
-      if (settled) s.terminate();
+      if (x.settled) s.terminate();
     },
-    (err: unknown) => fail(toStreamError(err, false)),
+    (err: unknown) => x.fail(toStreamError(err, false)),
   );
-  return promise;
+  return x;
 }
 
 /** The request's bytes: an ASCII request as a string (its characters are its bytes, so a partial write goes on from the character it stopped at), anything else as TextEncoder's bytes. */
@@ -311,70 +353,26 @@ export function unixAnswer(opts: {
   body?: string;
   signal?: AbortSignal;
 }): Promise<{ status: number; text: string }> {
-  const request = requestOf(opts);
-  const size = typeof request === "string" ? request.length : request.byteLength;
   const { promise, resolve, reject } = (Promise as unknown as PromiseWithResolvers).withResolvers<{ status: number; text: string }>();
-  let socket: BunSocket | undefined;
-  let settled = false;
-  let written = 0;
   const pieces: Uint8Array[] = [];
   let received = 0;
-
-  const fail = (err: unknown) => {
-    if (settled) return;
-    settled = true;
-    socket?.terminate();
-    reject(err);
-  };
-  const send = (s: BunSocket) => {
-    while (written < size) {
-      const n = s.write(typeof request === "string" ? (written === 0 ? request : request.slice(written)) : request.subarray(written));
-      if (n <= 0) return; // the rest on drain
-      written += n;
-    }
-  };
-
-  if (opts.signal) {
-    if (opts.signal.aborted) {
-      reject(opts.signal.reason);
-      return promise;
-    }
-    opts.signal.addEventListener("abort", () => fail(opts.signal!.reason), { once: true });
-  }
-  (globalThis as unknown as { Bun: BunConnect }).Bun.connect({
-    unix: opts.socketPath,
-    socket: {
-      open: (s) => {
-        socket = s;
-        if (settled) s.terminate();
-        else send(s);
-      },
-      drain: (s) => send(s),
-      data: (_s, chunk) => {
-        if (settled) return;
-        // Bun hands each piece over in a Buffer of its own (a fresh ArrayBuffer; Buffer's slice()
-        // would be a view, not a copy): kept as it is. The tests join pieces of 3 bytes.
-        pieces.push(chunk);
-        received += chunk.byteLength;
-      },
-      close: () => {
-        if (settled) return;
-        settled = true;
-        try {
-          resolve(wholeAnswer(joinAll(pieces, received)));
-        } catch (err) {
-          reject(err);
-        }
-      },
-      error: (_s, err) => fail(toStreamError(err, received > 0)),
+  const x = exchange(opts, reject, {
+    // Bun hands each piece over in a Buffer of its own (a fresh ArrayBuffer; Buffer's slice()
+    // would be a view, not a copy): kept as it is. The tests join pieces of 3 bytes.
+    data: (chunk) => {
+      pieces.push(chunk);
+      received += chunk.byteLength;
     },
-  }).then(
-    (s) => {
-      socket = s;
-      if (settled) s.terminate();
+    close: () => {
+      x.settle(false);
+      try {
+        resolve(wholeAnswer(joinAll(pieces, received)));
+      } catch (err) {
+        reject(err);
+      }
     },
-    (err: unknown) => fail(toStreamError(err, false)),
-  );
+    error: (err) => x.fail(toStreamError(err, received > 0)),
+  });
   return promise;
 }
 
