@@ -7,55 +7,20 @@
 import { describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { tempDir } from "../helpers/fixtures.ts";
+import { standInDaemon, type StandInRequest } from "../helpers/stand-in-daemon.ts";
 import { evalArgv } from "../helpers/runtime-argv.ts";
 
 const LANE = join(import.meta.dirname, "..", "..", "src", "cli", "exec-lane.ts");
 const FULL = join(import.meta.dirname, "..", "..", "src", "cli", "fast-exec.ts");
 const underBun = "Bun" in globalThis && !("Deno" in globalThis);
 
-interface Recorded {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: unknown;
-}
+/** The daemon stand-in at `<home>/daemon.sock`, answering every request with `answer`. */
+const fakeDaemon = (home: string, answer: string) => standInDaemon(join(home, "daemon.sock"), () => answer);
 
-/** A daemon stand-in at `<home>/daemon.sock`: records each request, answers with `answer`'s bytes. */
-async function fakeDaemon(home: string, answer: string) {
-  const requests: Recorded[] = [];
-  const open = new Set<Socket>();
-  const server: Server = createServer((sock) => {
-    open.add(sock);
-    sock.on("close", () => open.delete(sock));
-    sock.on("error", () => {});
-    let got = "";
-    sock.on("data", (chunk: Buffer) => {
-      got += chunk.toString("utf8");
-      const end = got.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const [line, ...fields] = got.slice(0, end).split("\r\n");
-      const headers: Record<string, string> = {};
-      for (const f of fields) headers[f.slice(0, f.indexOf(":")).toLowerCase()] = f.slice(f.indexOf(":") + 1).trim();
-      const length = Number(headers["content-length"] ?? 0);
-      if (Buffer.byteLength(got.slice(end + 4)) < length) return;
-      const [method, path] = line!.split(" ");
-      requests.push({ method: method!, path: path!, headers, body: length ? JSON.parse(got.slice(end + 4)) : undefined });
-      sock.removeAllListeners("data");
-      sock.end(answer);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(join(home, "daemon.sock"), resolve));
-  return {
-    requests,
-    close: async () => {
-      for (const sock of open) sock.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+/** What a request asked, its body parsed. */
+const asked = (r: StandInRequest) => ({ method: r.method, path: r.path, headers: r.headers, body: r.body ? JSON.parse(r.body) : undefined });
 
 const ndjson = (status: string, lines: object[]) => {
   const body = lines.map((l) => JSON.stringify(l)).join("\n") + "\n";
@@ -102,7 +67,7 @@ describe.skipIf(!underBun)("runExecLane", () => {
       expect((await run(LANE, "runExecLane", argv, env)).code).toBe(0);
       expect((await run(FULL, "runPlainExec", argv, env)).code).toBe(0);
       expect(daemon.requests).toHaveLength(2);
-      const [lane, full] = daemon.requests;
+      const [lane, full] = daemon.requests.map(asked);
       expect(lane).toEqual(full!);
       expect(lane!.method).toBe("POST");
       expect(lane!.path).toBe("/api/v1/workspaces/my%20ws/exec");

@@ -5,12 +5,12 @@
 // Bun's own socket (unixAnswer), under Deno over fetch: both must answer alike.
 import { describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { listText } from "../../src/cli/commands/list.ts";
 import { versionText } from "../../src/cli/commands/version-text.ts";
 import { buildId, buildInfo } from "../../src/version.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { standInDaemon } from "../helpers/stand-in-daemon.ts";
 import { evalArgv } from "../helpers/runtime-argv.ts";
 import { slowTests } from "../helpers/timeout.ts";
 
@@ -19,36 +19,8 @@ slowTests();
 const INSTANT = join(import.meta.dirname, "../../src/cli/instant.ts");
 const STDIO = join(import.meta.dirname, "../../src/runtime/stdio.ts");
 
-/** A stand-in daemon: each request's head, and the answer `answer` gives for its path. */
-async function standIn(home: string, answer: (path: string) => Buffer | string) {
-  const requests: string[] = [];
-  const open = new Set<Socket>();
-  const server: Server = createServer((sock) => {
-    open.add(sock);
-    sock.on("close", () => open.delete(sock));
-    sock.on("error", () => {});
-    let got = "";
-    sock.on("data", (chunk: Buffer) => {
-      got += chunk.toString("latin1");
-      const end = got.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      sock.removeAllListeners("data");
-      requests.push(got.slice(0, end));
-      sock.end(answer(pathOf(got)));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(join(home, "daemon.sock"), resolve));
-  return {
-    requests,
-    [Symbol.asyncDispose]: async () => {
-      for (const sock of open) sock.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** The path a request asks for (Deno's fetch through a unix "proxy" writes the absolute form: http://127.0.0.1/path). */
-const pathOf = (request: string) => request.slice(0, request.indexOf("\r\n")).split(" ")[1]!.replace(/^http:\/\/[^/]+/, "");
+/** The daemon stand-in on `<home>/daemon.sock`: the answer `answer` gives for each request's path. */
+const standIn = (home: string, answer: (path: string) => Buffer | string) => standInDaemon(join(home, "daemon.sock"), (r) => answer(r.path));
 
 const ok = (body: string, framing: "length" | "chunks" = "length") => {
   const bytes = Buffer.from(body);
@@ -102,8 +74,8 @@ describe("runInstant", () => {
     await using d = await standIn(home.path, () => ok(JSON.stringify(daemon)));
     expect(await runInstant(home.path, ["version"])).toEqual({ result: 0, stdout: versionText(buildInfo(), daemon, false) });
     expect(await runInstant(home.path, ["version", "--json"])).toEqual({ result: 0, stdout: versionText(buildInfo(), daemon, true) });
-    const fields = d.requests[0]!.split("\r\n");
-    expect([fields[0]!.split(" ")[0], pathOf(d.requests[0]!)]).toEqual(["GET", "/api/v1/version"]);
+    const fields = d.requests[0]!.head.split("\r\n");
+    expect([d.requests[0]!.method, d.requests[0]!.path]).toEqual(["GET", "/api/v1/version"]);
     expect(fields.map((f) => f.toLowerCase())).toContain("x-nexus-client: cli");
   });
 
@@ -121,8 +93,8 @@ describe("runInstant", () => {
       await using d = await standIn(home.path, () => ok(JSON.stringify(list), framing));
       expect({ framing, got: await runInstant(home.path, ["list"]) }).toEqual({ framing, got: { result: 0, stdout: listText(list as never, false, false) } });
       expect({ framing, got: await runInstant(home.path, ["ls", "--json"]) }).toEqual({ framing, got: { result: 0, stdout: listText(list as never, true, false) } });
-      const fields = d.requests[0]!.split("\r\n").map((f) => f.toLowerCase());
-      expect([fields[0]!.split(" ")[0], pathOf(d.requests[0]!)]).toEqual(["get", "/api/v1/workspaces"]);
+      const fields = d.requests[0]!.head.split("\r\n").map((f) => f.toLowerCase());
+      expect([d.requests[0]!.method, d.requests[0]!.path]).toEqual(["GET", "/api/v1/workspaces"]);
       expect(fields).toContain(`x-nexus-expect-version: ${buildId().toLowerCase()}`);
       expect(fields).toContain("accept: application/json");
     }
