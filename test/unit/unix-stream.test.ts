@@ -5,7 +5,8 @@
 import { describe, expect, test } from "bun:test";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { unixAnswer, unixStream, unixStreamAvailable, wholeAnswer, type UnixStreamError } from "../../src/runtime/unix-stream.ts";
+import { wholeAnswer } from "../../src/runtime/http1.ts";
+import { unixAnswer, unixStream, unixStreamAvailable, type UnixStreamError } from "../../src/runtime/unix-stream.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { until } from "../helpers/wait.ts";
 

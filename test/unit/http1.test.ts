@@ -1,9 +1,9 @@
-// The pieces of the CLI's own HTTP/1.1 client (src/runtime/unix-stream.ts) that read an answer
-// without the runtime's RegExp, TextDecoder or typed-array views: the status line, the body's
+// The pieces of the CLI's own HTTP/1.1 client (src/runtime/http1.ts, under unix-stream.ts) that read
+// an answer without the runtime's RegExp, TextDecoder or typed-array views: the status line, the body's
 // framing, a chunk's size line, and UTF-8 text as it comes in pieces. Against what the runtime's
 // own TextDecoder and parseInt say; runs under Bun and Deno.
 import { describe, expect, test } from "bun:test";
-import { chunkSize, framingOf, statusCode, Utf8Text } from "../../src/runtime/unix-stream.ts";
+import { chunkSize, framingOf, statusCode, Utf8Text } from "../../src/runtime/http1.ts";
 
 describe("statusCode", () => {
   test("an HTTP/1.0 or 1.1 status line gives its three digits", () => {
