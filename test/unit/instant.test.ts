@@ -62,9 +62,12 @@ function runInstant(home: string, argv: string[]): Promise<{ result: number | nu
 }
 
 const daemon = { version: "1.2.3", commit: "abcdef", pid: 4242 };
+// "3d ago" for the next 12 hours: with a creation time of "now", the table was printed with "1s ago"
+// and expected, a second later on a slow machine (Deno, CI), with "2s ago".
+const THREE_DAYS_AGO = new Date(Date.now() - 3 * 86_400_000).toISOString();
 const list = {
   workspaces: [
-    { id: "ws-1", name: "dé☃mo", displayName: "dé☃mo", status: "running", backend: "docker", branch: "nexus/demo", repository: null, worktreePath: "", ports: [{ name: "ssh", containerPort: 22, hostPort: 2222 }], resources: {}, idleTimeoutSeconds: null, forwardAgent: false, labels: { team: "a" }, createdAt: new Date().toISOString(), updatedAt: "", lastActiveAt: "" },
+    { id: "ws-1", name: "dé☃mo", displayName: "dé☃mo", status: "running", backend: "docker", branch: "nexus/demo", repository: null, worktreePath: "", ports: [{ name: "ssh", containerPort: 22, hostPort: 2222 }], resources: {}, idleTimeoutSeconds: null, forwardAgent: false, labels: { team: "a" }, createdAt: THREE_DAYS_AGO, updatedAt: "", lastActiveAt: "" },
   ],
 };
 
