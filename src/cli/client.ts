@@ -2,7 +2,7 @@ import { NexusError, type ErrorBody } from "../core/errors.ts";
 import { fetchUnix } from "../runtime/fetch-unix.ts";
 import { requestHeaders } from "./request-headers.ts";
 import { nonBlankLines } from "../kernel/lines.ts";
-import { unixStream, unixStreamAvailable, type UnixAnswer, type UnixStreamError } from "../runtime/unix-stream.ts";
+import { unixStream, unixStreamAvailable, warmAnswer, type UnixAnswer, type UnixStreamError } from "../runtime/unix-stream.ts";
 
 export interface ClientTarget {
   /** Unix socket of a local daemon. */
@@ -151,7 +151,7 @@ function unreachableFrom(where: string, err: unknown, signal: AbortSignal | unde
  * sockets (unix-stream.ts): the same request, headers and events as through fetch, for a fraction of
  * its start cost. Failures map as fetch's do: before the answer began, as a daemon not answering
  * (refused or cut); after, as a stream cut. Also `nexus exec`'s own path (exec-lane.ts), with the
- * headers DaemonClient would send.
+ * headers DaemonClient would send, and its work for the wait (`whileWaiting`, unix-stream.ts).
  */
 export async function socketEvents(
   socketPath: string,
@@ -161,6 +161,7 @@ export async function socketEvents(
   body: unknown,
   onEvent: (e: StreamEvent) => unknown,
   signal?: AbortSignal,
+  whileWaiting?: () => void,
 ): Promise<StreamEvent> {
   const events = new EventLines(onEvent);
   let answer: UnixAnswer;
@@ -173,6 +174,7 @@ export async function socketEvents(
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       onLine: (line) => events.take(line),
       ...(signal ? { signal } : {}),
+      ...(whileWaiting ? { whileWaiting } : {}),
     });
   } catch (err) {
     if (err instanceof NexusError || signal?.aborted) throw err;
@@ -181,6 +183,15 @@ export async function socketEvents(
   }
   if (answer.status >= 400) throw errorFrom(answer.status, safeParse(answer.text ?? ""), answer.text ?? "");
   return events.final(socketPath);
+}
+
+/**
+ * socketEvents' own way through an answer (unix-stream.ts's parsing, then each line as an event),
+ * run once on a canned answer whose result is dropped: for the wait on the daemon (warmAnswer).
+ */
+export function warmEvents(): void {
+  const events = new EventLines(() => undefined);
+  warmAnswer((line) => events.take(line));
 }
 
 /** A stream's lines as events: `result` is kept for the end, `error` is thrown, the rest go to `onEvent`. */

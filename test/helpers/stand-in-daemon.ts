@@ -1,6 +1,7 @@
 // A stand-in for the daemon on a unix socket, for the CLI's own request paths (src/cli/instant.ts,
 // src/cli/exec-lane.ts): it records each request whole (its head, and the body its content-length
-// declares) and writes back what `answer` gives for it, then ends the connection.
+// declares) and writes back what `answer` gives for it, then ends the connection; when `answer`
+// gives nothing, the connection is held open (a daemon still working) until the client ends it.
 import { createServer, type Server, type Socket } from "node:net";
 
 export interface StandInRequest {
@@ -14,7 +15,7 @@ export interface StandInRequest {
   body: string;
 }
 
-export async function standInDaemon(socketPath: string, answer: (request: StandInRequest) => Buffer | string) {
+export async function standInDaemon(socketPath: string, answer: (request: StandInRequest) => Buffer | string | undefined) {
   const requests: StandInRequest[] = [];
   const open = new Set<Socket>();
   const server: Server = createServer((sock) => {
@@ -36,7 +37,8 @@ export async function standInDaemon(socketPath: string, answer: (request: StandI
       const [method, target] = line!.split(" ");
       const request = { head, method: method!, path: target!.replace(/^http:\/\/[^/]+/, ""), headers, body: got.subarray(end + 4, end + 4 + length).toString("utf8") };
       requests.push(request);
-      sock.end(answer(request));
+      const reply = answer(request);
+      if (reply !== undefined) sock.end(reply);
     });
   });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
@@ -45,5 +47,7 @@ export async function standInDaemon(socketPath: string, answer: (request: StandI
     for (const sock of open) sock.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
-  return { requests, close, [Symbol.asyncDispose]: close };
+  /** Connections the client has not closed yet. */
+  const openConnections = () => open.size;
+  return { requests, openConnections, close, [Symbol.asyncDispose]: close };
 }

@@ -5,12 +5,13 @@
 // where that one does more: no daemon, another build, a daemon by URL, the active workspace, stdin
 // to forward. Bun only: elsewhere the lane always leaves it to the full path (checked too).
 import { describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../helpers/fixtures.ts";
 import { standInDaemon, type StandInRequest } from "../helpers/stand-in-daemon.ts";
 import { evalArgv } from "../helpers/runtime-argv.ts";
+import { until } from "../helpers/wait.ts";
 
 const LANE = join(import.meta.dirname, "..", "..", "src", "cli", "exec-lane.ts");
 const FULL = join(import.meta.dirname, "..", "..", "src", "cli", "fast-exec.ts");
@@ -31,8 +32,11 @@ const errorAnswer = (status: string, code: string, message: string) => {
   return `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`;
 };
 
-/** Runs `fn(argv, process.env)` of `module` in a fresh process with `env` added to ours; its answer, stdout and stderr. */
-async function run(module: string, fn: string, argv: string[], env: Record<string, string>, stdin: "ignore" | "pipe" = "ignore") {
+/**
+ * Runs `fn(argv, process.env)` of `module` in a fresh process with `env` added to ours; its answer,
+ * stdout and stderr. `during` acts on the process while it runs.
+ */
+async function run(module: string, fn: string, argv: string[], env: Record<string, string>, stdin: "ignore" | "pipe" = "ignore", during?: (child: ChildProcess) => Promise<void>) {
   const dir = tempDir("exec-lane-out");
   const out = join(dir.path, "answer.json");
   const code = `
@@ -48,7 +52,9 @@ async function run(module: string, fn: string, argv: string[], env: Record<strin
   let stderr = "";
   child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
   child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
-  const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+  await during?.(child);
+  const status = await closed;
   try {
     expect({ status, stderr: status === 0 ? "" : stderr }).toEqual({ status: 0, stderr: "" });
     return { code: (JSON.parse(readFileSync(out, "utf8")) as { code: number | null }).code, stdout, stderr };
@@ -138,6 +144,33 @@ describe.skipIf(!underBun)("runExecLane", () => {
       // The same words with nothing of that kind do go out.
       expect((await run(LANE, "runExecLane", ["workspace", "exec", "w", "--", "x"], { NEXUS_HOME: home.path })).code).toBe(0);
       expect(daemon.requests.map((r) => r.path)).toEqual(["/api/v1/workspaces/w/exec"]);
+    } finally {
+      await daemon.close();
+    }
+  });
+});
+
+describe.skipIf(!underBun || !existsSync("/proc/self/status"))("runExecLane and Ctrl-C", () => {
+  /** Whether the process has a handler of its own for SIGINT (/proc's SigCgt mask, bit 2 - 1). */
+  const catchesSigint = (pid: number) => {
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return mask !== undefined && (BigInt(`0x${mask}`) & 2n) === 2n;
+  };
+
+  test("once the request is out, Ctrl-C cuts the connection (the daemon stops the command) and exits 130", async () => {
+    await using home = tempDir("exec-lane");
+    // A daemon that has the request and is still at it: it never answers.
+    const daemon = await standInDaemon(join(home.path, "daemon.sock"), () => undefined);
+    try {
+      const r = await run(LANE, "runExecLane", ["exec", "w", "--", "sleep", "600"], { NEXUS_HOME: home.path }, "ignore", async (child) => {
+        await until("the request arrives", () => daemon.requests.length, (n) => n === 1, { timeoutMs: 20_000, intervalMs: 5 });
+        // The lane takes Ctrl-C over while it waits for the answer, no sooner (exec-lane.ts).
+        await until("the lane handles SIGINT", () => catchesSigint(child.pid!), Boolean, { timeoutMs: 20_000, intervalMs: 5 });
+        child.kill("SIGINT");
+        await until("the connection is cut", () => daemon.openConnections(), (n) => n === 0, { timeoutMs: 20_000, intervalMs: 5 });
+      });
+      expect(r).toEqual({ code: 130, stdout: "", stderr: "" });
+      expect(daemon.requests.map((q) => q.path)).toEqual(["/api/v1/workspaces/w/exec"]);
     } finally {
       await daemon.close();
     }

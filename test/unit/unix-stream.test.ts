@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { wholeAnswer } from "../../src/runtime/http1.ts";
-import { unixAnswer, unixStream, unixStreamAvailable, type UnixStreamError } from "../../src/runtime/unix-stream.ts";
+import { unixAnswer, unixStream, unixStreamAvailable, warmAnswer, type UnixStreamError } from "../../src/runtime/unix-stream.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { until } from "../helpers/wait.ts";
 
@@ -200,6 +200,51 @@ describe.skipIf(!unixStreamAvailable())("unixStream", () => {
     ac.abort(reason);
     expect(await p).toBe(reason as UnixStreamError);
     await until("the server sees the connection close", () => closed, Boolean, { timeoutMs: 10_000, intervalMs: 5 });
+  });
+
+  test("an abort before the connection opened sends nothing and ends it with the signal's reason", async () => {
+    await using s = await rawServer((sock) => sock.end(`${HEAD}content-length: 0\r\n\r\n`));
+    const ac = new AbortController();
+    let waited = 0;
+    const p = failure(unixStream({ socketPath: s.path, method: "GET", path: "/x", headers: {}, onLine: () => {}, signal: ac.signal, whileWaiting: () => void waited++ }));
+    const reason = new Error("interrupted");
+    ac.abort(reason);
+    expect(await p).toBe(reason as UnixStreamError);
+    // A request made after it is the only one the server gets.
+    expect((await lines(s.path)).status).toBe(200);
+    expect(s.requests).toHaveLength(1);
+    expect(waited).toBe(0);
+  });
+
+  test("whileWaiting runs once, when the request has gone and before the answer is read", async () => {
+    let answer: (() => void) | undefined;
+    await using s = await rawServer((sock) => {
+      answer = () => sock.end(`${HEAD}content-length: ${Buffer.byteLength(BODY)}\r\n\r\n${BODY}`);
+    });
+    const seen: string[] = [];
+    const p = unixStream({ socketPath: s.path, method: "POST", path: "/x", headers: {}, body: "{}", onLine: (l) => void seen.push(l), whileWaiting: () => void seen.push("waiting") });
+    await until("the request arrives", () => answer, Boolean, { timeoutMs: 10_000, intervalMs: 5 });
+    await until("whileWaiting runs", () => seen.length, (n) => n > 0, { timeoutMs: 10_000, intervalMs: 5 });
+    answer!();
+    expect((await p).status).toBe(200);
+    expect(seen).toEqual(["waiting", '{"type":"stdout","data":"aMOp"}', '{"type":"progress","message":"hé ☃"}', '{"type":"result","exitCode":0}']);
+  });
+
+  test("what whileWaiting throws ends the request with it", async () => {
+    await using s = await rawServer(() => {});
+    const boom = new Error("boom");
+    const err = await failure(unixStream({ socketPath: s.path, method: "GET", path: "/x", headers: {}, onLine: () => {}, whileWaiting: () => { throw boom; } }));
+    expect(err).toBe(boom as UnixStreamError);
+  });
+});
+
+describe("warmAnswer", () => {
+  test("hands the canned answer's one line to onLine, with no socket, and nothing throws out of it", () => {
+    const seen: string[] = [];
+    warmAnswer((l) => void seen.push(l));
+    expect(seen).toEqual(['{"type":"result","exitCode":0}']);
+    expect(() => warmAnswer(() => { throw new Error("boom"); })).not.toThrow();
+    expect(() => warmAnswer(() => new Promise(() => {}))).not.toThrow();
   });
 });
 
