@@ -73,7 +73,8 @@ export class DaemonClient {
   async stream(method: string, path: string, body: unknown, onEvent: (e: StreamEvent) => unknown, signal?: AbortSignal): Promise<StreamEvent> {
     return this.#recovering(method, path, async () => {
       if (this.target.socketPath && !this.target.url && !isResendable(body) && !(body instanceof ReadableStream) && unixStreamAvailable()) {
-        return socketEvents(this.target.socketPath, method, path, this.#headers("application/x-ndjson", body === undefined ? undefined : "application/json"), body, onEvent, signal);
+        const headers = this.#headers("application/x-ndjson", body === undefined ? undefined : "application/json");
+        return socketEvents(this.target.socketPath, method, path, headers, body === undefined ? undefined : JSON.stringify(body), onEvent, signal);
       }
       const r = await this.#send(method, path, body, "application/x-ndjson", signal);
       if (r.status >= 400 || !r.body) {
@@ -158,7 +159,8 @@ export async function socketEvents(
   method: string,
   path: string,
   headers: Record<string, string>,
-  body: unknown,
+  /** The body as JSON text (the caller writes it: the exec lane without JSON.stringify's first use). */
+  bodyText: string | undefined,
   onEvent: (e: StreamEvent) => unknown,
   signal?: AbortSignal,
   whileWaiting?: () => void,
@@ -171,7 +173,7 @@ export async function socketEvents(
       method,
       path,
       headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      ...(bodyText !== undefined ? { body: bodyText } : {}),
       onLine: (line) => events.take(line),
       ...(signal ? { signal } : {}),
       ...(whileWaiting ? { whileWaiting } : {}),

@@ -12,6 +12,7 @@ import { tempDir } from "../helpers/fixtures.ts";
 import { standInDaemon, type StandInRequest } from "../helpers/stand-in-daemon.ts";
 import { evalArgv } from "../helpers/runtime-argv.ts";
 import { until } from "../helpers/wait.ts";
+import { execBody } from "../../src/cli/exec-lane.ts";
 
 const LANE = join(import.meta.dirname, "..", "..", "src", "cli", "exec-lane.ts");
 const FULL = join(import.meta.dirname, "..", "..", "src", "cli", "fast-exec.ts");
@@ -68,16 +69,17 @@ describe.skipIf(!underBun)("runExecLane", () => {
     await using home = tempDir("exec-lane");
     const daemon = await fakeDaemon(home.path, ndjson("200 OK", [{ type: "result", exitCode: 0 }]));
     try {
-      const argv = ["exec", "my ws", "--", "sh", "-c", 'echo "é" $HOME', "--json"];
+      const argv = ["exec", "my ws", "--", "sh", "-c", 'echo "é" $HOME', "--json", "a\\b\tc\nd", "😀", ""];
       const env = { NEXUS_HOME: home.path, SSH_AUTH_SOCK: "/tmp/agent.sock" };
       expect((await run(LANE, "runExecLane", argv, env)).code).toBe(0);
       expect((await run(FULL, "runPlainExec", argv, env)).code).toBe(0);
       expect(daemon.requests).toHaveLength(2);
       const [lane, full] = daemon.requests.map(asked);
       expect(lane).toEqual(full!);
+      expect(daemon.requests[0]!.body).toBe(daemon.requests[1]!.body); // byte for byte
       expect(lane!.method).toBe("POST");
       expect(lane!.path).toBe("/api/v1/workspaces/my%20ws/exec");
-      expect(lane!.body).toEqual({ command: "sh", args: ["-c", 'echo "é" $HOME', "--json"], agentSocket: "/tmp/agent.sock" });
+      expect(lane!.body).toEqual({ command: "sh", args: ["-c", 'echo "é" $HOME', "--json", "a\\b\tc\nd", "😀", ""], agentSocket: "/tmp/agent.sock" });
       expect(lane!.headers["x-nexus-expect-version"]).toBeDefined();
     } finally {
       await daemon.close();
@@ -147,6 +149,21 @@ describe.skipIf(!underBun)("runExecLane", () => {
     } finally {
       await daemon.close();
     }
+  });
+});
+
+describe("execBody", () => {
+  const words = ["true", "", "with space", 'quo"te', "back\\slash", "tab\there", "nl\n", "\u0000\u001f\u007f", "é☃", "😀", "\ud800", "x\udfff", "/tmp/agent.sock", "--"];
+  test("is JSON.stringify's text of the full path's body, for words with and without escapes", () => {
+    for (const w of words) {
+      const argv = ["exec", "w", "--", w, ...words, w];
+      for (const agent of [undefined, "", w]) {
+        const body: Record<string, unknown> = { command: w, args: argv.slice(4) };
+        if (agent) body.agentSocket = agent;
+        expect(execBody(w, argv, 4, agent)).toBe(JSON.stringify(body));
+      }
+    }
+    expect(execBody("true", ["exec", "w", "--", "true"], 4, undefined)).toBe('{"command":"true","args":[]}');
   });
 });
 
