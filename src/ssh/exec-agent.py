@@ -99,6 +99,9 @@ def frame(kind, payload=b""):
     return kind + struct.pack(">I", len(payload)) + payload
 
 
+TAKEN = frame(b"a")
+
+
 def proc_start(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -162,9 +165,7 @@ class Command:
             # What the line does (export the tag; cd; exec [env K=V] argv) without a shell between:
             # the environment bash would hand over, the program found on PATH. Any failure (no such
             # folder or program, not executable) goes to the shell below, which says it in its words.
-            env = dict(base_env)
-            env["NEXUS_EXEC_ID"] = req["tag"]
-            env.update({"SHLVL": "0", "PWD": plain["cwd"], "OLDPWD": home})
+            env = {**base_env, "NEXUS_EXEC_ID": req["tag"], "SHLVL": "0", "PWD": plain["cwd"], "OLDPWD": home}
             env.update(plain.get("env") or {})
             try:
                 self.proc, self.stdin, self.stdout, self.stderr = spawn(plain["argv"], None, plain["cwd"], env)
@@ -198,8 +199,8 @@ class Command:
             poller.unregister(fd)
             del tags[fd]
 
-        os.set_blocking(self.stdout, False)
-        os.set_blocking(self.stderr, False)
+        # Our ends of stdout and stderr stay blocking: they are read only when poll says there is
+        # something (bytes or their end), and by this thread alone, so a read never waits.
         watch(self.stdout, b"o")
         watch(self.stderr, b"e")
         cfd = conn.fileno()
@@ -332,15 +333,13 @@ class Command:
                 name = signal.Signals(-rc).name[3:]
             except ValueError:
                 name = str(-rc)
-            status = {"signal": name}
+            status = json.dumps({"signal": name})[:-1]
         else:
-            status = {"code": rc}
+            status = '{"code": %d' % rc
         # Kept only when all the daemon sent for this request has been read (its end of stdin last).
         keep = self.keep and rest_of_request(conn, inbuf, stdin_end)
-        if keep:
-            status["keep"] = True
         try:
-            self.send(frame(b"x", json.dumps(status).encode()))
+            self.send(frame(b"x", (status + (', "keep": true}' if keep else "}")).encode()))
         except OSError:
             return False
         return keep
@@ -455,7 +454,7 @@ def serve_request(conn, inbuf, base_env, shell, home, queued, again):
         req.pop("keep", None)
     # Taken, before any process is made: a daemon that sees the connection end after this frame
     # and before "s" cannot know whether the command ran, so it never runs it again over SSH.
-    conn.sendall(frame(b"a"))
+    conn.sendall(TAKEN)
     try:
         cmd = Command(conn, base_env, shell, home, req)
     except OSError as e:  # no process could be made (the workspace's limits): it did not run
@@ -464,7 +463,7 @@ def serve_request(conn, inbuf, base_env, shell, home, queued, again):
     with running_lock:
         running[tag] = cmd.proc.pid
     try:
-        started = frame(b"s", json.dumps({"pid": cmd.proc.pid}).encode())
+        started = frame(b"s", b'{"pid": %d}' % cmd.proc.pid)
         if req.get("startNow"):
             cmd.send(started)
         else:
