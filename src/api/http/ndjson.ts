@@ -26,6 +26,9 @@ export type NdjsonSend = (event: object) => Promise<void> | undefined;
  * no header before the first chunk anyway, but a stream whose first chunk comes after the handler
  * returned goes out in pieces, a send() per header line and value (9 for an exec of `true`), where an
  * answer handed over with its first event goes out in one (a short exec's whole answer) or three.
+ * When the run has already ended by then (a short exec: its result is the first event), the answer
+ * is those bytes rather than the stream, so the server writes them without reading a stream: the
+ * same status, headers and body (Bun frames both with a Content-Length).
  */
 export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => Promise<object>, clientSignal: AbortSignal, opts: { highWaterBytes?: number; maxQueuedBytes?: number } = {}): Promise<Response> {
   const highWater = opts.highWaterBytes ?? QUEUE_HIGH_WATER_BYTES;
@@ -47,10 +50,15 @@ export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => P
   const started = new Promise<void>((resolve) => (firstOut = resolve));
   let open = true;
   let tooSlow = false;
+  // What was queued before the answer was handed over (then undefined), and whether the run had ended by then.
+  let early: Uint8Array<ArrayBuffer>[] | undefined = [];
+  let ended = false;
   const send: NdjsonSend = (event) => {
     if (!open) return undefined;
     try {
-      controller.enqueue(encoder.encode(JSON.stringify(event) + "\n"));
+      const bytes = encoder.encode(JSON.stringify(event) + "\n");
+      controller.enqueue(bytes);
+      early?.push(bytes);
     } catch {
       open = false; // cancelled by the client: nothing more can be queued
       return undefined;
@@ -81,6 +89,7 @@ export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => P
       abort.signal.removeEventListener("abort", wake);
       try {
         controller.close();
+        ended = true;
       } catch {
         // Already closed because the client went away.
       }
@@ -102,8 +111,13 @@ export function ndjsonResponse(run: (send: NdjsonSend, signal: AbortSignal) => P
       abort.abort(new Error("client went away"));
     },
   }, { highWaterMark: highWater, size: (chunk) => chunk?.byteLength ?? 0 });
-  const response = new Response(body, { status: 200, headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } });
-  return started.then(() => response);
+  const headers = { "content-type": "application/x-ndjson", "cache-control": "no-store" };
+  const response = new Response(body, { status: 200, headers });
+  return started.then(() => {
+    const whole = early;
+    early = undefined;
+    return ended && whole ? new Response(whole.length === 1 ? whole[0]! : Buffer.concat(whole), { status: 200, headers }) : response;
+  });
 }
 
 export function wantsStream(accept: string | undefined): boolean {
