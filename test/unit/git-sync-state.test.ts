@@ -72,6 +72,27 @@ async function fixture(dir: string): Promise<{ sync: GitSync; r: WorkspaceRecord
 }
 
 describe("git sync's state in memory", () => {
+  test("an exec's check that finds nothing moved leaves the branch, and still sees each later commit", async () => {
+    await using dir = tempDir("git-sync-after-exec");
+    const { sync, r, repo, worktree, inside } = await fixture(dir.path);
+    await sync.prepare(r);
+    const before = git(repo, "rev-parse", "nexus/w");
+    // Nothing moved: twice (the second on the layout the first kept).
+    await sync.afterExec(r);
+    await sync.afterExec(r);
+    expect(git(repo, "rev-parse", "nexus/w")).toBe(before);
+    for (const name of ["one", "two"]) {
+      writeFileSync(join(worktree, `${name}.txt`), "x\n");
+      inside("add", `${name}.txt`);
+      inside("commit", "-q", "-m", name);
+      const tip = inside("rev-parse", "HEAD");
+      await sync.afterExec(r);
+      expect(git(repo, "rev-parse", "nexus/w")).toBe(tip);
+      await sync.afterExec(r);
+      expect(git(repo, "rev-parse", "nexus/w")).toBe(tip);
+    }
+  });
+
   test("follows what it writes: made at prepare, moved by a sync, so a stopped workspace's check sees the sync", async () => {
     await using dir = tempDir("git-sync-state");
     const { sync, r, repo, worktree, inside } = await fixture(dir.path);

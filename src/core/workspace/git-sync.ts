@@ -91,6 +91,7 @@ export class GitSync {
    */
   readonly #states = new Map<string, SyncState>();
   readonly #layouts = new Map<string, OwnGitLayout>();
+  readonly #ownDirs = new Map<string, string>();
 
   constructor(deps: GitSyncDeps) {
     this.#d = deps;
@@ -123,10 +124,13 @@ export class GitSync {
   forget(id: string): void {
     this.#states.delete(id);
     this.#layouts.delete(id);
+    this.#ownDirs.delete(id);
   }
 
   ownDir(id: string): string {
-    return join(this.#d.paths.workspaceDir(id), "git");
+    let dir = this.#ownDirs.get(id);
+    if (dir === undefined) this.#ownDirs.set(id, (dir = join(this.#d.paths.workspaceDir(id), "git")));
+    return dir;
   }
 
   /** The layout of a workspace with its own git dir; undefined for a workspace without a repository. */
@@ -256,6 +260,12 @@ export class GitSync {
 
   /** After an exec: syncs when refs moved on either side; never fails the exec. */
   async afterExec(r: WorkspaceRecord): Promise<void> {
+    // The usual case, nothing moved: the lstats alone, on the layout made last time while it is the
+    // one layout() would make now (its own dir's existence aside: a dir gone reads "-" here, which no
+    // saved fingerprint holds, so that goes the long way below as before).
+    const saved = this.#state(r.id);
+    const last = this.#layouts.get(r.id);
+    if (saved && !saved.remote && last && last.dir === this.ownDir(r.id) && layoutHolds(last, r, saved) && refsFingerprint(last) === saved.fingerprint) return;
     const l = this.layout(r);
     const s = this.#state(r.id);
     if (!l || !s) return;
@@ -504,6 +514,12 @@ export class GitSync {
       rmSync(dir, { recursive: true, force: true });
     }
   }
+}
+
+/** Whether `l` is the layout layout() makes for `r` and `s` (the own dir's path and existence aside). */
+function layoutHolds(l: OwnGitLayout, r: WorkspaceRecord, s: SyncState): boolean {
+  if (!r.repository || l.kind !== s.kind || l.branch !== s.branch || l.commonDir !== r.repository.gitCommonDir) return false;
+  return l.kind === "worktree" ? !!r.worktree && !!s.adminName && l.adminName === s.adminName && l.worktree === r.worktree.path : l.repo === r.repository.path;
 }
 
 function sameLayout(a: OwnGitLayout, b: OwnGitLayout): boolean {
