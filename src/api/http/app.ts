@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { isStreamedExec } from "./exec-input.ts";
 import { NexusError } from "../../core/errors.ts";
@@ -114,29 +114,30 @@ export function createApp(deps: AppDeps): Hono {
       });
     },
   });
-  // A streamed exec's body is the command's stdin: as long as the input, read line by line (exec-input.ts).
-  api.use("*", (c, next) =>
-    (c.req.method === "POST" && /^\/api\/v1\/workspaces\/[^/]+\/exec$/.test(c.req.path) && isStreamedExec(c.req.header("content-type"))) ||
-    // nexus cp's upload is a tar stream of any size (routes/archive.ts).
-    (c.req.method === "PUT" && ARCHIVE_PATH.test(c.req.path))
-      ? next()
-      : limit(c, next),
-  );
-  // The local CLI says which daemon build it expects; another build answers before doing anything,
-  // so the CLI can replace it and retry (one round trip in the usual case instead of two).
+  // Every request under /api/v1 goes through one middleware, in this order (one layer of Hono's
+  // chain instead of three, each of which cost every request its own dispatch and promise):
+  // 1. The body limit. A streamed exec's body is the command's stdin: as long as the input, read line
+  //    by line (exec-input.ts); nexus cp's upload is a tar stream of any size (routes/archive.ts).
+  // 2. The local CLI says which daemon build it expects; another build answers before doing anything,
+  //    so the CLI can replace it and retry (one round trip in the usual case instead of two).
+  // 3. The operation history records which door each operation came in through (core/trace/).
   const build = `${deps.build.version}+${deps.build.commit}`;
-  api.use("*", async (c, next) => {
-    const expected = c.req.header(EXPECT_VERSION_HEADER);
-    if (expected && expected !== build && !c.req.path.endsWith("/version") && !c.req.path.endsWith("/daemon/shutdown")) {
-      throw new NexusError("VERSION_MISMATCH", `The daemon runs ${build}, the CLI expects ${expected}`, {
-        suggestion: "The CLI restarts the daemon by itself; run 'nexus daemon stop' if this persists",
-        details: { daemon: build, expected },
-      });
-    }
-    await next();
+  const unlimited = (c: Context) =>
+    (c.req.method === "POST" && /^\/api\/v1\/workspaces\/[^/]+\/exec$/.test(c.req.path) && isStreamedExec(c.req.header("content-type"))) ||
+    (c.req.method === "PUT" && ARCHIVE_PATH.test(c.req.path));
+  api.use("*", (c, next) => {
+    const inner = () => {
+      const expected = c.req.header(EXPECT_VERSION_HEADER);
+      if (expected && expected !== build && !c.req.path.endsWith("/version") && !c.req.path.endsWith("/daemon/shutdown")) {
+        throw new NexusError("VERSION_MISMATCH", `The daemon runs ${build}, the CLI expects ${expected}`, {
+          suggestion: "The CLI restarts the daemon by itself; run 'nexus daemon stop' if this persists",
+          details: { daemon: build, expected },
+        });
+      }
+      return withSurface(c.req.header(CLIENT_HEADER) === "cli" ? "cli" : "rest", next);
+    };
+    return unlimited(c) ? inner() : limit(c, inner);
   });
-  // The operation history records which door each operation came in through (core/trace/).
-  api.use("*", (c, next) => withSurface(c.req.header(CLIENT_HEADER) === "cli" ? "cli" : "rest", next));
   api.route("/", systemRoutes(deps.build, deps.daemon));
   api.route("/workspaces", workspaceRoutes(deps.workspaces, deps.sessions));
   if (deps.sessions) api.route("/sessions", sessionRoutes(deps.sessions));
