@@ -461,6 +461,19 @@ describe("POST /api/v1/workspaces validation", () => {
     expectNothingLeft(env);
   });
 
+  test("the limit goes by a declared length: over it is RESOURCE_EXHAUSTED before a build mismatch, within it the handler reads the body", async () => {
+    await using env = makeEnv();
+    const over = { "content-length": String(2 * 1024 * 1024), "x-nexus-expect-version": "0.0.0+other" };
+    const e = await errorOf(await env.request("POST", "/api/v1/workspaces", "{}", over), 503, "RESOURCE_EXHAUSTED");
+    expect(e).toMatchObject({ retryable: false, details: { limit: 1024 * 1024 } });
+    const body = "{name: 'x'";
+    const mismatch = await env.request("POST", "/api/v1/workspaces", body, { "content-length": String(body.length), "x-nexus-expect-version": "0.0.0+other" });
+    expect(((await mismatch.json()) as { error: { code: string } }).error.code).toBe("VERSION_MISMATCH");
+    const within = await errorOf(await env.request("POST", "/api/v1/workspaces", body, { "content-length": String(body.length) }), 400, "INVALID_ARGUMENT");
+    expect(within.message).toBe("The request body is not valid JSON");
+    expectNothingLeft(env);
+  });
+
   test("an empty body is 400 asking for a name", async () => {
     await using env = makeEnv();
     const e = await errorOf(await env.request("POST", "/api/v1/workspaces"), 400, "INVALID_ARGUMENT");

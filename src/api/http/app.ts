@@ -123,8 +123,15 @@ export function createApp(deps: AppDeps): Hono {
   // 3. The operation history records which door each operation came in through (core/trace/).
   const build = `${deps.build.version}+${deps.build.commit}`;
   const unlimited = (c: Context) =>
-    (c.req.method === "POST" && /^\/api\/v1\/workspaces\/[^/]+\/exec$/.test(c.req.path) && isStreamedExec(c.req.header("content-type"))) ||
+    (c.req.method === "POST" && isStreamedExec(c.req.header("content-type")) && /^\/api\/v1\/workspaces\/[^/]+\/exec$/.test(c.req.path)) ||
     (c.req.method === "PUT" && ARCHIVE_PATH.test(c.req.path));
+  // What the limit itself answers for a length declared within it (go on), told from the headers
+  // alone: the limit looks at the request's body first, and reading `body` makes Bun build a stream
+  // for a body it holds whole, which the handler's read then goes through.
+  const declaredWithin = (c: Context) => {
+    const length = c.req.raw.headers.get("content-length");
+    return length !== null && !c.req.raw.headers.has("transfer-encoding") && !(parseInt(length, 10) > MAX_BODY_BYTES);
+  };
   api.use("*", (c, next) => {
     const inner = () => {
       const expected = c.req.header(EXPECT_VERSION_HEADER);
@@ -136,7 +143,7 @@ export function createApp(deps: AppDeps): Hono {
       }
       return withSurface(c.req.header(CLIENT_HEADER) === "cli" ? "cli" : "rest", next);
     };
-    return unlimited(c) ? inner() : limit(c, inner);
+    return unlimited(c) || declaredWithin(c) ? inner() : limit(c, inner);
   });
   api.route("/", systemRoutes(deps.build, deps.daemon));
   api.route("/workspaces", workspaceRoutes(deps.workspaces, deps.sessions));
