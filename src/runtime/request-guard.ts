@@ -16,14 +16,18 @@ const READ_AT_ONCE_BYTES = 64 * 1024;
 
 /** The request with its body read (up to READ_AHEAD_BYTES; the app's limit refuses the rest), or undefined when it stalled. */
 export async function withWholeBody(req: Request): Promise<Request | undefined> {
-  if (!req.body || req.method === "GET" || req.method === "HEAD") return req;
+  if (req.method === "GET" || req.method === "HEAD") return req;
   // A body of unknown length is a stream the client keeps open on purpose (exec's stdin): the app reads it as it comes.
   const length = req.headers.get("content-length");
   if (length === null) return req;
-  if (Number(length) <= READ_AT_ONCE_BYTES) return await withSmallBody(req);
+  // A positive declared length has a body; only otherwise is `body` asked whether there is one
+  // (asking makes Bun build a stream for a body it would hand over whole).
+  const declared = Number(length);
+  if (!(declared > 0) && !req.body) return req;
+  if (declared <= READ_AT_ONCE_BYTES) return await withSmallBody(req);
   const chunks: Uint8Array[] = [];
   let size = 0;
-  const reader = req.body.getReader();
+  const reader = req.body!.getReader();
   for (;;) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const stalled = new Promise<"stalled">((resolve) => (timer = setTimeout(() => resolve("stalled"), REQUEST_IDLE_SECONDS * 1000)));

@@ -183,3 +183,13 @@ test("TCP too: a streamed answer silent for longer than the header timeout is no
   const res = await fetch(`http://127.0.0.1:${s.port}/x`, { method: "POST", body: "{}" });
   expect(await res.text()).toBe("first\nlast\n");
 }, 120_000);
+
+test("the app gets a declared body whole, and an empty one for a declared length of 0 or none", async () => {
+  await using s = await bothServers(async (req) => new Response(`body ${JSON.stringify(req.body === null ? "" : await req.text())}`));
+  for (const where of [s.port, s.sock]) {
+    const ask = async (head: string) => (await rawExchange(where, `POST /api/v1/x HTTP/1.1\r\nHost: nexus\r\n${head}`, 10_000)).reply;
+    expect(await ask('Content-Length: 13\r\n\r\n{"a":"bcdef"}')).toEndWith('body "{\\"a\\":\\"bcdef\\"}"');
+    expect(await ask("Content-Length: 0\r\n\r\n")).toEndWith('body ""');
+    expect(await ask("\r\n")).toEndWith('body ""');
+  }
+}, 60_000);
