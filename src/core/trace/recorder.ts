@@ -42,7 +42,7 @@ function newId(startMs: number): string {
 
 export class OperationTrace {
   readonly #d: OperationTraceDeps;
-  #pending: TraceRecord[] = [];
+  #unmade: Array<() => TraceRecord> = [];
   #flushing: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -61,36 +61,35 @@ export class OperationTrace {
     const t0 = performance.now();
     return {
       end: (outcome) => {
-        const r: TraceRecord = {
-          id: newId(startMs),
-          operation,
-          startedAt: new Date(startMs).toISOString(),
-          durationMs: Math.round((performance.now() - t0) * 10) / 10,
-          result: outcome.error === undefined ? "ok" : "error",
-          surface,
-        };
-        if (outcome.error !== undefined) {
-          const e = toNexusError(outcome.error);
-          r.errorCode = e.code;
-          r.errorMessage = e.message.slice(0, 300);
-        }
-        const workspaceId = outcome.workspaceId ?? who.workspaceId;
-        const workspace = outcome.workspace ?? who.workspace;
-        if (workspaceId) r.workspaceId = workspaceId;
-        if (workspace) r.workspace = workspace;
-        if (outcome.exitCode !== undefined) r.exitCode = outcome.exitCode;
-        this.#add(r);
+        // The duration is taken now; the record is made off the operation's path, before anything reads it (#made).
+        const durationMs = Math.round((performance.now() - t0) * 10) / 10;
+        this.#add(() => {
+          const r: TraceRecord = {
+            id: newId(startMs),
+            operation,
+            startedAt: new Date(startMs).toISOString(),
+            durationMs,
+            result: outcome.error === undefined ? "ok" : "error",
+            surface,
+          };
+          if (outcome.error !== undefined) {
+            const e = toNexusError(outcome.error);
+            r.errorCode = e.code;
+            r.errorMessage = e.message.slice(0, 300);
+          }
+          const workspaceId = outcome.workspaceId ?? who.workspaceId;
+          const workspace = outcome.workspace ?? who.workspace;
+          if (workspaceId) r.workspaceId = workspaceId;
+          if (workspace) r.workspace = workspace;
+          if (outcome.exitCode !== undefined) r.exitCode = outcome.exitCode;
+          return r;
+        });
       },
     };
   }
 
-  #add(r: TraceRecord): void {
-    this.#pending.push(r);
-    try {
-      this.#d.sink?.push(r);
-    } catch {
-      // Telemetry never fails an operation.
-    }
+  #add(make: () => TraceRecord): void {
+    this.#unmade.push(make);
     // One write per turn of the event loop, whatever the number of records.
     if (!this.#timer) {
       this.#timer = setTimeout(() => {
@@ -100,9 +99,22 @@ export class OperationTrace {
     }
   }
 
+  /** The records of the spans ended since, made in the order they ended, and handed to telemetry. */
+  #made(): TraceRecord[] {
+    const made = this.#unmade.splice(0).map((make) => make());
+    for (const r of made) {
+      try {
+        this.#d.sink?.push(r);
+      } catch {
+        // Telemetry never fails an operation.
+      }
+    }
+    return made;
+  }
+
   /** Writes what waits; resolves when it is on disk (or failed: logged, dropped). */
   flush(): Promise<void> {
-    const batch = this.#pending.splice(0);
+    const batch = this.#made();
     const previous = this.#flushing ?? Promise.resolve();
     const run = previous.then(() =>
       this.#d.log.append(batch).catch((err: Error) => this.#d.logger?.warn(`operation history: ${batch.length} record(s) not written: ${err.message}`)),
