@@ -153,8 +153,9 @@ export class ExecAgents {
     }
     // The next command's channel opens once this one's has closed (off this command's path), unless
     // this one is kept for it.
+    // (on, not once, here and in setSpare: a channel closes once, and once() wraps each listener, per command.)
     const reopen = () => this.#openSpare(key, target, known);
-    channel.once("close", reopen);
+    channel.on("close", reopen);
     const kept = (ch: Duplex) => {
       ch.off("close", reopen);
       if (this.#agents.get(key) === known && !known.spare) setSpare(known, ch);
@@ -359,14 +360,15 @@ const idle = new WeakMap<Duplex, () => void>();
 
 /** Makes `channel` the agent's spare; it is dropped when it closes while idle (the agent was replaced, the connection went). */
 function setSpare(known: Ready, channel: Duplex): void {
+  // Once it has dropped the channel, a later event finds it no longer the spare and does nothing.
   const gone = () => {
     if (known.spare !== channel) return;
     known.spare = undefined;
     channel.destroy();
   };
-  channel.once("end", gone);
-  channel.once("close", gone);
-  channel.once("error", gone);
+  channel.on("end", gone);
+  channel.on("close", gone);
+  channel.on("error", gone);
   idle.set(channel, gone);
   known.spare = channel;
 }
