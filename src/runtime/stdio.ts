@@ -16,7 +16,7 @@ interface DenoGlobal {
   stderr: DenoStdio;
 }
 interface BunGlobal {
-  stdin: { stream(): ReadableStream<Uint8Array>; size: number };
+  stdin: { stream(): ReadableStream<Uint8Array> };
   stdout: unknown;
   stderr: unknown;
   write(dest: unknown, data: Uint8Array | string): Promise<number>;
