@@ -6,7 +6,8 @@
 // session of its own, the fallback, side by side), the daemon's own work, the CLI process. Prints
 // figures; never fails on a miss.
 //
-//   npm run build && npm run bench          (BENCH_RUNS=N for N timed runs of each, default 30)
+//   npm run build && npm run bench          (BENCH_RUNS=N for N timed runs of each, default 30;
+//                                           BENCH_SETTLE_MS=N for the untimed pause before each, default 100)
 //   NEXUS_BIN=path npm run bench            the binary to measure (default dist/nexus): an older build
 //                                           beside this one, same machine, same session
 //   NEXUS_EXEC_AGENT=0 npm run bench        the same with every exec over an SSH session (the daemon
@@ -58,8 +59,26 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
   return r;
 }
 
-/** Wall time of one complete run, in ms. Yields to the event loop afterwards, so a SIGINT/SIGTERM gets noticed. */
+/**
+ * The pause before each run, untimed (BENCH_SETTLE_MS, default 100): what a command leaves running
+ * after it exits (a fresh ssh's sshd and docker-proxy tearing down, a daemon writing its history)
+ * otherwise lands on the next command's time. Without it, hello-world right after `ssh (fresh)` took
+ * 2.3-3.0 ms longer than after another hello-world (30 interleaved rounds, 2-core VM), which made the
+ * floor slower and every row measured against it look better than it was.
+ */
+function parseSettle(): number {
+  const raw = process.env.BENCH_SETTLE_MS;
+  if (raw === undefined || raw === "") return 100;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new BenchError(`BENCH_SETTLE_MS must be a non-negative integer, got '${raw}'`);
+  return n;
+}
+
+let SETTLE_MS = 100;
+
+/** Wall time of one complete run, in ms, after the settling pause. Yields to the event loop afterwards, so a SIGINT/SIGTERM gets noticed. */
 async function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (SETTLE_MS > 0) await Bun.sleep(SETTLE_MS);
   const start = performance.now();
   run(cmd, [...args], { env, timeoutMs: 60_000 });
   const ms = performance.now() - start;
@@ -124,6 +143,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const runs = parseRuns();
+  SETTLE_MS = parseSettle();
   // Stop at the next run and clean up (a terminal's Ctrl-C also reaches the running child, whose failure stops it).
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => (interrupted = true));
 
@@ -189,7 +209,7 @@ async function main(): Promise<number> {
       `nexus exec benchmark — ${version}`,
       ...machineInfo(),
       `workspace       ${ws} (container ${container.slice(0, 12)}, created in ${(createMs / 1000).toFixed(2)} s)`,
-      `runs            ${runs} timed per command, after ${WARMUPS} warm-ups; command: true`,
+      `runs            ${runs} timed per command, after ${WARMUPS} warm-ups, each after a ${SETTLE_MS} ms pause; command: true`,
       `exec path       ${agentOff ? "an SSH session per command (NEXUS_EXEC_AGENT=0)" : "the exec agent (its SSH session only until it answers)"}`,
       `load average    ${loadavg().map((l) => l.toFixed(2)).join(" ")} (at the end)`,
       "",
