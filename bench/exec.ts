@@ -1,7 +1,8 @@
 // Latency of `nexus exec <ws> -- true` (pooled SSH through the daemon) against `docker exec` on the
 // same container and a fresh `ssh` connection each time, and the CLI's start (`--help`, `version`,
 // `list`) beside the floor: a compiled hello-world made with the same Bun and flags in the same run,
-// and that hello-world with one request on the daemon's socket (the runtime's price for any request).
+// and that hello-world with one request on the daemon's socket (the runtime's price for any request)
+// or with the exec of `true` itself (the least any client pays for it: what is left is the CLI's own).
 // Then exec split into its parts: the command in the workspace (over the exec agent, and over an SSH
 // session of its own, the fallback, side by side), the daemon's own work, the CLI process. Prints
 // figures; never fails on a miss.
@@ -111,18 +112,44 @@ async function buildHelloWorld(dir: string): Promise<string> {
 }
 
 /**
- * The floor of a command that asks the daemon once: the hello-world above, but it first sends one
- * GET /api/v1/version over the daemon's socket with the runtime's fetch (as the CLI does) and
- * prints the answer's length. What it costs over hello-world is the runtime's own price for a first
- * request (its HTTP client, the event loop's first turn), which every short command pays.
+ * The floor of a command that asks the daemon once, and of `nexus exec ws -- true`: the hello-world
+ * above, but it first sends one request over the daemon's socket with the runtime's own socket (as
+ * the CLI does: src/runtime/unix-stream.ts), reads the whole answer and prints its length; nothing
+ * else (no look at stdin or the environment, no parsing; it fails unless the answer has `expect`).
+ * What it costs over hello-world is the runtime's own price for a request (the event loop's first
+ * turn, a socket) plus the daemon's answer: for GET /api/v1/version, what every short command pays;
+ * for the exec of `true` with the body and headers the CLI sends, what any client of this daemon
+ * pays for that exec.
  */
-async function buildRequestFloor(dir: string, socket: string): Promise<string> {
-  const src = join(dir, "hello-request.ts");
-  const out = join(dir, "hello-request");
-  writeFileSync(src, `const res = await fetch("http://nexus/api/v1/version", { unix: ${JSON.stringify(socket)} } as RequestInit);\nconsole.log((await res.text()).length);\nprocess.exit(0);\n`);
+async function buildRequestFloor(dir: string, name: string, socket: string, request: string, expect: string): Promise<string> {
+  const src = join(dir, `${name}.ts`);
+  const out = join(dir, name);
+  writeFileSync(
+    src,
+    `let answer = "";
+await new Promise<void>((done) => {
+  Bun.connect({ unix: ${JSON.stringify(socket)}, socket: {
+    open(s) { s.write(${JSON.stringify(request)}); },
+    data(_s, d) { answer += d.toString(); },
+    close() { done(); },
+    error() { done(); },
+  } });
+});
+console.log(answer.length);
+process.exit(answer.includes(${JSON.stringify(expect)}) ? 0 : 1);
+`,
+  );
   const r = await Bun.build({ entrypoints: [src], compile: { outfile: out, autoloadDotenv: false, autoloadBunfig: false }, minify: true, bytecode: true, format: "esm", sourcemap: "none" });
-  if (!r.success) throw new BenchError(`building the request floor failed: ${r.logs.map(String).join("; ")}`);
+  if (!r.success) throw new BenchError(`building the request floor ${name} failed: ${r.logs.map(String).join("; ")}`);
   return out;
+}
+
+/** An HTTP/1.1 request as the CLI writes it (src/runtime/http1.ts requestOf), for the floors above. */
+function requestText(method: string, path: string, headers: Record<string, string>, body?: string): string {
+  let head = `${method} ${path} HTTP/1.1\r\nhost: nexus\r\nconnection: close\r\n`;
+  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+  if (body !== undefined) head += `content-length: ${Buffer.byteLength(body)}\r\n`;
+  return `${head}\r\n${body ?? ""}`;
 }
 
 function machineInfo(): string[] {
@@ -179,7 +206,11 @@ async function main(): Promise<number> {
     if (!readFileSync(sshConfig, "utf8").includes(`Host nexus-${ws}`)) throw new BenchError(`${sshConfig} has no 'Host nexus-${ws}' entry`);
 
     const hello = await buildHelloWorld(home);
-    const requestFloor = await buildRequestFloor(home, join(home, "daemon.sock"));
+    const socket = join(home, "daemon.sock");
+    const requestFloor = await buildRequestFloor(home, "hello-request", socket, requestText("GET", "/api/v1/version", { accept: "application/json", "x-nexus-client": "cli" }), '"version"');
+    // The exec of `true` as `nexus exec ws -- true` sends it (src/cli/exec-lane.ts), less the expected build.
+    const execBody = JSON.stringify({ command: "true", args: [] });
+    const execFloor = await buildRequestFloor(home, "hello-exec", socket, requestText("POST", `/api/v1/workspaces/${encodeURIComponent(ws)}/exec`, { accept: "application/x-ndjson", "x-nexus-client": "cli", "content-type": "application/json" }, execBody), '"exitCode":0');
     const kinds = [
       { label: "nexus exec", cmd: NEXUS, args: ["exec", ws, "--", "true"] },
       { label: "docker exec", cmd: "docker", args: ["exec", container, "true"] },
@@ -192,6 +223,8 @@ async function main(): Promise<number> {
       { label: "nexus list", cmd: NEXUS, args: ["list"] },
       // The floor of a command that asks the daemon: hello-world plus one request on its socket.
       { label: "hello+request", cmd: requestFloor, args: [] },
+      // The floor of exec: hello-world plus that exec's request and answer, nothing else.
+      { label: "hello+exec", cmd: execFloor, args: [] },
     ] as const;
 
     process.stderr.write(`bench: ${WARMUPS} warm-ups, then ${runs} timed runs of each (interleaved)\n`);
@@ -231,8 +264,10 @@ async function main(): Promise<number> {
     }
     // The runtime's own price for a first request, and what each command that asks the daemon costs beyond it.
     const requestOver = st[7]!.median - floor;
-    lines.push("", `hello+request  - hello-world = ${requestOver.toFixed(1).padStart(6)} ms   (the runtime's first request on the daemon's socket: any command that asks the daemon pays it)`);
-    for (const j of [0, 5, 6] as const) lines.push(`${kinds[j]!.label.padEnd(14)} - hello+request = ${(st[j]!.median - st[7]!.median).toFixed(1).padStart(6)} ms${j === 0 ? "   (of which the daemon's and the workspace's part: below)" : ""}`);
+    lines.push("", `hello+request  - hello-world = ${requestOver.toFixed(1).padStart(6)} ms   (the runtime's first request on the daemon's socket, and the daemon's answer to GET /api/v1/version: any command that asks the daemon pays it)`);
+    for (const j of [5, 6] as const) lines.push(`${kinds[j]!.label.padEnd(14)} - hello+request = ${(st[j]!.median - st[7]!.median).toFixed(1).padStart(6)} ms`);
+    lines.push(`hello+exec     - hello-world = ${(st[8]!.median - floor).toFixed(1).padStart(6)} ms   (the least any client pays for this exec: the runtime's request, the daemon's and the workspace's part)`);
+    lines.push(`nexus exec     - hello+exec  = ${(st[0]!.median - st[8]!.median).toFixed(1).padStart(6)} ms   (the CLI's own part: its code, the look at stdin, the answer's events)`);
     // Where nexus exec's time goes: its parts measured apart, in pairs, in this same run.
     const cliPart = st[0]!.median - split.request;
     const inside = agentOff ? split.channel : split.agent;
