@@ -306,12 +306,17 @@ describe.skipIf(!hasPython)("the channel opened ahead (host python3)", () => {
     const connected: Socket[] = [];
     const agents = await readyAgents(opened, connected);
     await until("the channel opened ahead", () => connected.length, (n) => n === 1, LONG);
+    const listeners = () => ["data", "end", "close", "error"].map((e) => connected[0]!.listenerCount(e)).join(",");
+    let waitingWith: string | undefined;
     for (let i = 0; i < 3; i++) {
       // Stdin whole or none: every command on the one channel opened ahead, none opened for it.
       const r = await run(agents, ["sh", "-c", "cat; echo $0", String(i)], i === 1 ? { stdin: new TextEncoder().encode("in\n") } : {});
       expect(r.stdout).toBe(i === 1 ? "in\n1\n" : `${i}\n`);
       expect(opened.length).toBe(1);
       expect(connected[0]!.destroyed).toBe(false);
+      // Waiting again, it has the listeners it had after the first command: none gathered per command.
+      waitingWith ??= listeners();
+      expect(listeners()).toBe(waitingWith);
     }
     // Streamed stdin: the channel is not kept (its stdin's end may never be sent); the next opens after it.
     const streamed = async function* () {
