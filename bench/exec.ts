@@ -10,7 +10,9 @@
 //   npm run build && npm run bench          (BENCH_RUNS=N for N timed runs of each, default 30;
 //                                           BENCH_SETTLE_MS=N for the untimed pause before each, default 100)
 //   NEXUS_BIN=path npm run bench            the binary to measure (default dist/nexus): an older build
-//                                           beside this one, same machine, same session
+//                                           beside this one, same machine, same session; copy both
+//                                           fresh first (cp): the same code run from a file built 15
+//                                           minutes earlier measured 1.2-2 ms slower in every row
 //   NEXUS_EXEC_AGENT=0 npm run bench        the same with every exec over an SSH session (the daemon
 //                                           this bench starts inherits it): the A/B of the exec agent
 //
