@@ -180,6 +180,18 @@ describe("recording at the façade", () => {
     expect(ops.map((o) => [o.operation, o.surface])).toEqual([["pause", "grpc"], ["destroy", "daemon"]]);
   });
 
+  test("an operation whose error cannot be shown is left out with a warning; the others are written", async () => {
+    await using dir = tempDir("trace-bad-error");
+    const warned: string[] = [];
+    const trace = new OperationTrace({ log: new TraceLog(join(dir.path, "t")), logger: { ...silentLogger, warn: (m: string) => void warned.push(m) } });
+    const hostile = { toString: () => { throw new Error("no text"); } };
+    trace.begin("exec", "rest", { workspace: "a" }).end({ error: hostile });
+    trace.begin("stop", "cli", { workspace: "b" }).end({});
+    await trace.flush();
+    expect((await trace.export()).map((r) => r.operation)).toEqual(["stop"]);
+    expect(warned).toEqual(["operation history: a record could not be made: no text"]);
+  });
+
   test("NEXUS_TRACE=off: the façades are not wrapped and nothing is written", async () => {
     await using dir = tempDir("trace-off");
     const trace = new OperationTrace({ log: new TraceLog(join(dir.path, "t")), enabled: false });

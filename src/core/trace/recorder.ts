@@ -99,10 +99,22 @@ export class OperationTrace {
     }
   }
 
-  /** The records of the spans ended since, made in the order they ended, and handed to telemetry. */
+  /**
+   * The records of the spans ended since, made in the order they ended, and handed to telemetry.
+   * Made here, in the flush's timer rather than in the operation, a record that cannot be made (an
+   * error whose message or text throws) is logged and left out: it must not end the daemon.
+   */
   #made(): TraceRecord[] {
-    const made = this.#unmade.splice(0).map((make) => make());
-    for (const r of made) {
+    const made: TraceRecord[] = [];
+    for (const make of this.#unmade.splice(0)) {
+      let r: TraceRecord;
+      try {
+        r = make();
+      } catch (err) {
+        this.#d.logger?.warn(`operation history: a record could not be made: ${describe(err)}`);
+        continue;
+      }
+      made.push(r);
       try {
         this.#d.sink?.push(r);
       } catch {
@@ -154,5 +166,14 @@ export class OperationTrace {
   async #all(): Promise<TraceRecord[]> {
     await this.flush();
     return this.#d.log.read();
+  }
+}
+
+/** An error as text for the log, even one whose message or text throws. */
+function describe(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : String(err);
+  } catch {
+    return "(an error that cannot be shown)";
   }
 }
