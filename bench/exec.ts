@@ -23,7 +23,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import ssh2 from "ssh2";
+import { execBody } from "../src/cli/exec-lane.ts";
+import { requestHeaders } from "../src/cli/request-headers.ts";
 import { instanceId } from "../src/docker/labels.ts";
+import { requestOf } from "../src/runtime/http1.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const NEXUS = process.env.NEXUS_BIN || join(ROOT, "dist", "nexus");
@@ -146,12 +149,11 @@ process.exit(answer.includes(${JSON.stringify(expect)}) ? 0 : 1);
   return out;
 }
 
-/** An HTTP/1.1 request as the CLI writes it (src/runtime/http1.ts requestOf), for the floors above. */
-function requestText(method: string, path: string, headers: Record<string, string>, body?: string): string {
-  let head = `${method} ${path} HTTP/1.1\r\nhost: nexus\r\nconnection: close\r\n`;
-  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
-  if (body !== undefined) head += `content-length: ${Buffer.byteLength(body)}\r\n`;
-  return `${head}\r\n${body ?? ""}`;
+/** The request's text as the CLI writes it (src/runtime/http1.ts requestOf), for the floors above: ASCII, so text. */
+function requestText(opts: { method: string; path: string; headers: Record<string, string>; body?: string }): string {
+  const request = requestOf(opts);
+  if (typeof request !== "string") throw new BenchError(`the floor's request to ${opts.path} is not ASCII`);
+  return request;
 }
 
 function machineInfo(): string[] {
@@ -209,10 +211,15 @@ async function main(): Promise<number> {
 
     const hello = await buildHelloWorld(home);
     const socket = join(home, "daemon.sock");
-    const requestFloor = await buildRequestFloor(home, "hello-request", socket, requestText("GET", "/api/v1/version", { accept: "application/json", "x-nexus-client": "cli" }), '"version"');
-    // The exec of `true` as `nexus exec ws -- true` sends it (src/cli/exec-lane.ts), less the expected build.
-    const execBody = JSON.stringify({ command: "true", args: [] });
-    const execFloor = await buildRequestFloor(home, "hello-exec", socket, requestText("POST", `/api/v1/workspaces/${encodeURIComponent(ws)}/exec`, { accept: "application/x-ndjson", "x-nexus-client": "cli", "content-type": "application/json" }, execBody), '"exitCode":0');
+    // The requests the CLI sends (src/cli/instant.ts, src/cli/exec-lane.ts), with its own headers and body, less the expected build.
+    const requestFloor = await buildRequestFloor(home, "hello-request", socket, requestText({ method: "GET", path: "/api/v1/version", headers: requestHeaders({ accept: "application/json" }) }), '"version"');
+    const execFloor = await buildRequestFloor(
+      home,
+      "hello-exec",
+      socket,
+      requestText({ method: "POST", path: `/api/v1/workspaces/${encodeURIComponent(ws)}/exec`, headers: requestHeaders({ accept: "application/x-ndjson", contentType: "application/json" }), body: execBody("true", [], 0, undefined) }),
+      '"exitCode":0',
+    );
     const kinds = [
       { label: "nexus exec", cmd: NEXUS, args: ["exec", ws, "--", "true"] },
       { label: "docker exec", cmd: "docker", args: ["exec", container, "true"] },
