@@ -193,3 +193,23 @@ test("the app gets a declared body whole, and an empty one for a declared length
     expect(await ask("\r\n")).toEndWith('body ""');
   }
 }, 60_000);
+
+// The app's shortcut past the body limit (api/http/app.ts, a length declared within it) and the
+// guard's whole read (request-guard.ts) take the declared length as the body's: the server must
+// refuse a length that is not one number before the app sees the request.
+test("a Content-Length that is not one plain number never reaches the app", async () => {
+  let reached = 0;
+  await using s = await bothServers(async () => {
+    reached++;
+    return new Response("reached");
+  });
+  for (const where of [s.port, s.sock]) {
+    for (const length of ["abc", "-5", "5, 6", "0x10", "1e3"]) {
+      const { reply } = await rawExchange(where, `POST /api/v1/x HTTP/1.1\r\nHost: nexus\r\nContent-Length: ${length}\r\n\r\n12345`, 10_000);
+      expect({ length, status: reply.split("\r\n")[0] }).toEqual({ length, status: "HTTP/1.1 400 Bad Request" });
+    }
+    const { reply } = await rawExchange(where, `POST /api/v1/x HTTP/1.1\r\nHost: nexus\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n123456`, 10_000);
+    expect(reply.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+  }
+  expect(reached).toBe(0);
+}, 60_000);
