@@ -334,52 +334,70 @@ def cmd_status():
 
 
 def cmd_logs(name, tail, follow=False):
+    """The last TAIL lines of the log, then (follow) every byte appended after them, across rotations.
+    One open file from the tail's read on: what is appended meanwhile is in the tail or followed, never
+    between the two, and a rotation meanwhile cannot send the follower into the next file at this one's
+    offset. A reader that holds the log open at its end therefore gets every line written after."""
     path = os.path.join(sdir(name), "service.log")
     tail = int(tail)
     out = sys.stdout.buffer
-    lines = []
-    for p in (path + ".1", path):
-        try:
-            with open(p, "rb") as f:
-                lines.extend(f.read().splitlines(True))
-        except OSError:
-            pass
-    for l in lines[-tail:] if tail > 0 else []:
-        out.write(l)
+    try:
+        f = open(path, "rb")
+    except OSError:
+        f = None  # no log yet: followed from the start of the first one
+    if tail > 0:
+        lines = f.read().splitlines(True) if f else []
+        if len(lines) < tail:
+            lines = rotated_lines(path, f) + lines
+        out.writelines(lines[-tail:])
+    elif f:
+        f.seek(0, os.SEEK_END)
     out.flush()
     if not follow:
         return 0
-    f = None
-    ino = None
-    pos = os.path.getsize(path) if os.path.exists(path) else 0
     # Read and written in pieces: a slow client (back-pressure) then holds this process in a write
-    # of 64 KiB, not of the whole unread log held in memory.
+    # of 64 KiB, not of the whole unread log held in memory. A failed write ends the reader: the piece
+    # it read is not dropped for the next one to follow.
     piece = 64 * 1024
     while True:
+        if f is None:
+            try:
+                f = open(path, "rb")  # the first log, or the one after a rotation: from its start
+            except OSError:
+                time.sleep(0.2)  # between a rotation's rename and the new file
+                continue
+        data = f.read(piece)
+        if data:
+            out.write(data)
+            out.flush()
+            continue  # more may be there already
         try:
-            st = os.stat(path)
-            if st.st_ino != ino or f is None:
-                if f:
-                    # Rotated: what was appended to the old file after our last read comes first (a
-                    # reader held back by a slow client may be megabytes behind it).
-                    for rest in iter(lambda: f.read(piece), b""):
-                        out.write(rest)
-                        out.flush()
-                    f.close()
-                f = open(path, "rb")
-                if ino is not None:
-                    pos = 0  # rotated: the new file from its start
-                ino = st.st_ino
-                f.seek(pos)
-            data = f.read(piece)
-            if data:
-                out.write(data)
-                out.flush()
-                pos = f.tell()
-                continue  # more may be there already
+            # The inode alone, as before: the two files share a folder.
+            rotated = os.fstat(f.fileno()).st_ino != os.stat(path).st_ino
         except OSError:
-            pass
-        time.sleep(0.2)
+            rotated = False  # renamed, the new file not made yet: looked at again
+        if not rotated:
+            time.sleep(0.2)
+            continue
+        # Rotated: the supervisor closed this file before renaming it, so what was appended after our
+        # last read (megabytes for a reader held back by a slow client) is all there now, and comes first.
+        for rest in iter(lambda: f.read(piece), b""):
+            out.write(rest)
+            out.flush()
+        f.close()
+        f = None
+
+
+def rotated_lines(path, current):
+    """The lines of the rotated log (older than the current one's), unless that is the file the
+    reader already holds (rotated since it opened it)."""
+    try:
+        with open(path + ".1", "rb") as f:
+            if current is not None and os.path.sameopenfile(f.fileno(), current.fileno()):
+                return []
+            return f.read().splitlines(True)
+    except OSError:
+        return []
 
 
 def main(argv):
