@@ -105,13 +105,21 @@ async function behindIn(pattern: string, arg: string, under: string, current: st
     return path !== current || Number(pos) < Number(size);
   });
 }
-const logReader = (service: string): Source => {
+/** A service's log reader: also whether it holds the log open at its end, where a follower with tail 0 starts. */
+interface LogSource extends Source {
+  atEnd(): Promise<boolean>;
+}
+const logReader = (service: string): LogSource => {
   const pattern = `*nexus-super"vise logs $1 "*`;
   const log = `/home/nexus/.local/state/nexus/services/${service}/service.log`;
   return {
     what: `the log reader of ${service}`,
     written: async () => first(await sh(FIND(pattern, `awk '/^wchar/ {print $2}' $p/io`), service)),
     behind: () => behindIn(pattern, service, log, log),
+    atEnd: async () => (await sh(FIND(pattern, POSITIONS), service, log, log)).split("\n").some((row) => {
+      const [path, pos, size] = row.split(" ");
+      return path === log && pos !== "" && Number(pos) === Number(size);
+    }),
   };
 };
 const fileReader: Source = {
@@ -299,9 +307,13 @@ async function stall(surface: string, r: SlowReader, source: Source, total: numb
   expect(await source.behind()).toBe(true);
 }
 
-/** The log reader is there (a follower reads from where the log ends when it starts), then the service prints a run. */
-async function startRun(service: string, source: Source): Promise<void> {
-  await until(`${source.what} to start`, () => source.written(), (n) => n !== undefined, { timeoutMs: 60_000, intervalMs: 200 });
+/**
+ * The log reader holds the log at its end, then the service prints a run. A follower with tail 0
+ * starts where the log ends when it opens it: a run begun as soon as its process is there (before
+ * python has loaded it) lost its first lines, hundreds of them on a loaded machine.
+ */
+async function startRun(service: string, source: LogSource): Promise<void> {
+  await until(`${source.what} to hold the log at its end`, () => source.atEnd(), Boolean, { timeoutMs: 60_000, intervalMs: 200 });
   await sh(`touch /tmp/go-$1`, service);
 }
 
