@@ -65,7 +65,11 @@ describe("nexus-supervise", () => {
   test("an HTTP service becomes healthy, is restarted after kill -9, and start is a no-op while it runs", async () => {
     const port = await freePort();
     writeFileSync(join(cwd, "ok.txt"), "ok");
-    const spec = JSON.stringify({ command: `exec python3 -m http.server ${port} --bind 127.0.0.1`, cwd, port, health: { kind: "http", http: "/ok.txt", intervalSeconds: 0.2, timeoutSeconds: 1, retries: 2, startPeriodSeconds: 10 }, restart: "on-failure" });
+    // -u: the service's "Serving HTTP" line is read from its log below, after a kill -9. Python holds
+    // what it prints to a file in its buffer unless told otherwise (PYTHONUNBUFFERED, set on some
+    // machines and not in the clean environment of scripts/test-nonroot.sh), and a killed process
+    // never writes its buffer: that is the service's own doing, not the supervisor's.
+    const spec = JSON.stringify({ command: `exec python3 -u -m http.server ${port} --bind 127.0.0.1`, cwd, port, health: { kind: "http", http: "/ok.txt", intervalSeconds: 0.2, timeoutSeconds: 1, retries: 2, startPeriodSeconds: 10 }, restart: "on-failure" });
     sup("start", "web", spec);
     const healthy = await until("web healthy", () => state("web"), (s) => s.status === "healthy");
     expect(healthy.pid).toBeGreaterThan(0);
