@@ -6,11 +6,16 @@ import { slowTests } from "../helpers/timeout.ts";
 
 slowTests();
 
-/** Runs a command line with the local POSIX shell, as sshd would hand it to the user's shell. */
+/**
+ * Runs a command line with the local POSIX shell, as sshd would hand it to the user's shell. With the
+ * system's PATH, not ours: a folder on ours the user cannot enter (root's /root/... for the unprivileged
+ * user of scripts/test-nonroot.sh) makes sh answer "permission denied" (126) for a command it does
+ * not find, where the test expects "not found" (127).
+ */
 function sh(line: string, opts: { cwd?: string; env?: Record<string, string> } = {}): { status: number | null; stdout: Buffer; stderr: string } {
   const r = spawnSync("/bin/sh", ["-c", line], {
     cwd: opts.cwd ?? "/",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/nonexistent-home", SECRET: "leaked", ...opts.env },
+    env: { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: "/nonexistent-home", SECRET: "leaked", ...opts.env },
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString("utf8") };
 }
