@@ -18,7 +18,8 @@ slowTests();
 
 const root = tempDir("e2e-checkpoint-listing");
 const home = join(root.path, "nexus");
-const repo = makeRepo(join(root.path, "repo"));
+// sudo: true, so the workspace user may write /opt as a non-root host user too (no-new-privileges otherwise).
+const repo = makeRepo(join(root.path, "repo"), { "README.md": "# fixture\n", ".nexus/workspace.yaml": "sudo: true\n" });
 const listings = join(home, "checkpoints", "image-listings");
 let daemon: ChildProcess | undefined;
 

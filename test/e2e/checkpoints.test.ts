@@ -14,7 +14,8 @@ slowTests();
 
 const root = tempDir("e2e-checkpoints");
 const home = join(root.path, "nexus");
-const repo = makeRepo(join(root.path, "repo"));
+// sudo: true, so the workspace user may write /opt as a non-root host user too (no-new-privileges otherwise).
+const repo = makeRepo(join(root.path, "repo"), { "README.md": "# fixture\n", ".nexus/workspace.yaml": "sudo: true\n" });
 let daemon: ChildProcess | undefined;
 
 const nexus = nexusRunner({ home, cwd: repo });

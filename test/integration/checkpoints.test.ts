@@ -20,7 +20,8 @@ slowTests();
 
 const root = tempDir("checkpoints");
 const home = join(root.path, "nexus");
-const repo = makeRepo(join(root.path, "repo"), { "README.md": "# fixture\n", "src/app.txt": "v1\n" });
+// sudo: true, so the workspace user may write /opt as a non-root host user too (no-new-privileges otherwise).
+const repo = makeRepo(join(root.path, "repo"), { "README.md": "# fixture\n", "src/app.txt": "v1\n", ".nexus/workspace.yaml": "sudo: true\n" });
 let s: Services;
 
 const { run, inWorktree } = workspaceShell(() => s);
