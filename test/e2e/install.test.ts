@@ -177,7 +177,10 @@ describe("the compiled binary", () => {
 describe("npm run build:all", () => {
   test("compiles every target, and SHA256SUMS lists each binary's hash", async () => {
     await using out = tempDir("build-all");
-    const r = spawnSync(join(ROOT, "node_modules/.bin/bun"), [join(ROOT, "scripts/build.ts"), "--all", "--outdir", out.path], { encoding: "utf8", cwd: ROOT, timeout: 300_000 });
+    // Run from the output folder: Bun unpacks a cross target's runtime in a folder it makes in the
+    // working directory, and the unprivileged user of scripts/test-nonroot.sh reads the checkout but
+    // may not write there (EACCES: every cross target failed). The build itself works from its own folder.
+    const r = spawnSync(join(ROOT, "node_modules/.bin/bun"), [join(ROOT, "scripts/build.ts"), "--all", "--outdir", out.path], { encoding: "utf8", cwd: out.path, timeout: 300_000 });
     expect(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts["build:all"]).toBe("bun scripts/build.ts --all");
     expect(r.stderr).not.toContain("FAILED");
     expect(r.status).toBe(0);
