@@ -18,7 +18,8 @@ slowTests();
 
 const root = tempDir("restore-fast");
 const home = join(root.path, "nexus");
-const quietRepo = makeRepo(join(root.path, "quiet"), { ".gitignore": "*.log\n", "README.md": "quiet\n" });
+// sudo: true, so the workspace user may write /opt as a non-root host user too (no-new-privileges otherwise).
+const quietRepo = makeRepo(join(root.path, "quiet"), { ".gitignore": "*.log\n", "README.md": "quiet\n", ".nexus/workspace.yaml": "sudo: true\n" });
 const hookRepo = makeRepo(join(root.path, "hooked"), {
   ".gitignore": "*.log\n",
   ".nexus/workspace.yaml": "hooks:\n  pre-stop: cd /workspace && (echo pre-stop >> stopped.log || sudo sh -c 'echo pre-stop >> stopped.log')\n",

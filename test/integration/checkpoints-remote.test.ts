@@ -23,7 +23,8 @@ describe.skipIf(why !== undefined)("checkpoints of a workspace on a remote engin
   let remote: RemoteEngineDouble;
   let s: Services;
   const watching = new AbortController();
-  const repo = makeRepo(join(root.path, "repo"), { "README.md": "# remote\n", "src/app.txt": "v1\n" });
+  // sudo: true, so the workspace user may write /opt as a non-root host user too (no-new-privileges otherwise).
+  const repo = makeRepo(join(root.path, "repo"), { "README.md": "# remote\n", "src/app.txt": "v1\n", ".nexus/workspace.yaml": "sudo: true\n" });
 
   beforeAll(async () => {
     remote = startRemoteEngine();
