@@ -47,6 +47,11 @@ export interface CheckpointRecord {
    * when unknown: a stopped workspace, or no repository). Absent in records of older daemons.
    */
   ownGit?: { indexFile: string | null; bytes: number; head: string | null };
+  /**
+   * The workspace ran with sudo (its record's `sudo`) when this was taken; a workspace made from it
+   * gets the same. Absent in records of older daemons.
+   */
+  sudo?: boolean;
   /** Milliseconds per phase of the create (phases.ts); absent in records of older daemons. */
   phasesMs?: Record<string, number>;
 }

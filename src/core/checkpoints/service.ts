@@ -187,6 +187,7 @@ export class CheckpointService {
       ...(r.engine && r.engine !== LOCAL_ENGINE ? { engine: r.engine } : {}),
       createdAt: new Date().toISOString(),
       auto,
+      sudo: r.sudo === true,
       state: "creating",
       durationMs: 0,
       container: null,
@@ -447,6 +448,8 @@ export class CheckpointService {
       ...(c.engine ? { engine: c.engine } : {}),
       ...(c.worktree ? { repository: c.worktree.repository } : {}),
       ...(c.worktree?.head ? { head: c.worktree.head } : {}),
+      // An older record does not say: its workspace's, while it is there (else none, the safe side).
+      sudo: c.sudo ?? this.#d.workspaceStore.get(c.workspaceId)?.sudo === true,
       image: c.container.baseImage,
       fillContainer: async (containerId) => void (await fillContainer(this.#fillContext(), c, async () => containerId)),
       fillWorktree: async (path) => {

@@ -15,6 +15,11 @@ export interface CheckpointSeed {
   /** The repository and commit the checkpoint's worktree was taken on (none: the workspace had no git worktree). */
   repository?: string;
   head?: string;
+  /**
+   * The sudo the checkpoint's workspace ran with: the new workspace gets it, whatever the
+   * checkpoint's .nexus/workspace.yaml (written inside) says (workspace/sudo.ts).
+   */
+  sudo: boolean;
   /** The original image the checkpoint's container ran on. */
   image: string;
   /** Container filesystem and home into the new (created, not started) container. */

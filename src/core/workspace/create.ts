@@ -20,6 +20,7 @@ import { extraProjectPorts, nameServicePorts, planSource, portMappings, recordPo
 import { target } from "./state.ts";
 import type { CheckpointSeed } from "./checkpoint-hooks.ts";
 import { WorkspaceBringUp } from "./bring-up.ts";
+import { createSudo } from "./sudo.ts";
 
 export class WorkspaceCreator extends WorkspaceBringUp {
   async create(input: CreateWorkspaceInput, progress: ProgressSink = noProgress, opts: BringUpOptions = {}): Promise<StartResult> {
@@ -128,6 +129,10 @@ export class WorkspaceCreator extends WorkspaceBringUp {
       if (project.files.length > 0) step("config", `Project configuration: ${project.files.join(", ")}`);
       await this.services.beforeContainer(record, project, engineInfo, step);
       await this.#applyProject(record, project, input);
+      // sudo inside lifts no-new-privileges (docker/hardening.ts): the project's opt-in, or the checkpoint's workspace's (sudo.ts).
+      const sudo = createSudo(input.name, project, seed, d.config.workspaces[input.name]?.sudo);
+      if (sudo.sudo) record.sudo = true;
+      if (sudo.note) step("config", sudo.note);
       d.store.save(record);
 
       // Secrets are read on the host before anything starts: one that cannot be read stops the create, naming it.
@@ -267,8 +272,6 @@ export class WorkspaceCreator extends WorkspaceBringUp {
     }
     nameServicePorts(record.ports.services, project);
     if (input.resources === undefined && project.resources !== undefined) record.resources = resolveResources(project.resources);
-    // sudo inside is the project's opt-in (it lifts no-new-privileges; docker/hardening.ts).
-    if (project.sudo) record.sudo = true;
   }
 
   async #makeWorktree(record: WorkspaceRecord, plan: { repo: string; commonDir: string; base: string | undefined }, undo: UndoStep[]) {
