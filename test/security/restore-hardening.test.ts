@@ -4,6 +4,9 @@
 // workspace here gets a file in its worktree, its home and its container's own filesystem, a
 // checkpoint, other contents, and the restore; then its new container is read back from the engine
 // (by this test's instance label) and from inside, beside what its first container had.
+// `create --from-checkpoint` makes a container from a checkpoint too: a workspace from each one's
+// checkpoint is hardened as that workspace is (its sudo is the one the checkpoint's workspace ran
+// with, whatever the checkpoint's .nexus/workspace.yaml, written inside, says: core/workspace/sudo.ts).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -88,17 +91,35 @@ function engineSh(id: string, uid: string, line: string): { exitCode: number; ou
 
 const FILES = "/workspace/kept.txt ~/kept.txt /var/tmp/kept.txt";
 
+/** Writes `text` into the three files as the workspace user. */
+async function writeFiles(ws: string, text: string): Promise<void> {
+  const r = await h.sh(ws, `for f in ${FILES}; do echo ${text} > $f; done; echo written`);
+  expect(r.stdout).toBe("written\n");
+}
+
 /** Writes the three files as the workspace user, checkpoints, writes them over, and restores the checkpoint. */
 async function checkpointAndRestore(ws: string): Promise<void> {
-  const write = async (text: string) => {
-    const r = await h.sh(ws, `for f in ${FILES}; do echo ${text} > $f; done; echo written`);
-    expect(r.stdout).toBe("written\n");
-  };
-  await write("kept");
+  await writeFiles(ws, "kept");
   await h.s.checkpoints.create(ws, { name: "before" });
-  await write("later");
+  await writeFiles(ws, "later");
   const result = await h.s.checkpoints.restore("before", ws);
   expect(result.status).toBe("running");
+}
+
+/**
+ * Writes the three files and, as the workspace user, `yaml` over the worktree's
+ * .nexus/workspace.yaml; checkpoints; makes `<ws>-copy` from the checkpoint. Answers the copy's
+ * name and what its create said.
+ */
+async function copyFromCheckpoint(ws: string, yaml: string): Promise<{ copy: string; said: string }> {
+  await writeFiles(ws, "kept");
+  expect((await h.sh(ws, `mkdir -p /workspace/.nexus && echo '${yaml}' > /workspace/.nexus/workspace.yaml && echo written`)).stdout).toBe("written\n");
+  const cp = await h.s.checkpoints.create(ws, { name: "for-copy" });
+  const copy = `${ws}-copy`;
+  const said: string[] = [];
+  const made = await h.s.workspaces.create({ name: copy, fromCheckpoint: cp.id }, (e) => said.push(e.message));
+  expect(made.status).toBe("running");
+  return { copy, said: said.join("\n") };
 }
 
 /** NoNewPrivs, Seccomp mode and the bounding set of the asking process, from /proc/self/status. */
@@ -137,39 +158,8 @@ describe("a restored workspace keeps its hardening", () => {
     expect(docker("ps", "-aq", "--no-trunc", "--filter", `id=${first.id}`)).toBe("");
     expect(restored.security).toEqual(first.security);
 
-    // Inside: every process (the workspace user's, and root's through the engine) runs under the
-    // filter, without MKNOD and SETFCAP, and can gain no privileges.
-    const user = await h.sh(ws, "cat /proc/self/status; echo uid=$(id -u)");
-    const asRoot = engineSh(restored.id, "0", "cat /proc/self/status");
-    for (const text of [user.stdout, asRoot.out]) {
-      const s = procStatus(text);
-      expect(s.noNewPrivs).toBe("1");
-      expect(s.seccomp).toBe("2");
-      expect(s.capBnd & (1n << CAP_MKNOD)).toBe(0n);
-      expect(s.capBnd & (1n << CAP_SETFCAP)).toBe(0n);
-    }
-    // Nexus's profile, not the engine's default one (which allows it): even root cannot set the bit.
-    expect(engineSh(restored.id, "0", SET_UID_BIT)).toEqual({ exitCode: 1, out: expect.stringContaining("Operation not permitted") });
-    // A setuid-root program run by someone else than root stays theirs: sudo finds itself without
-    // its effective uid 0 and says so. As 'nobody' through the engine, so a root host (whose
-    // workspace user is uid 0, root already) proves it too.
-    const nobody = engineSh(restored.id, "65534:65534", "sudo -n true");
-    expect(nobody.exitCode).not.toBe(0);
-    expect(nobody.out).toMatch(SUDO_WITHOUT_ROOT);
-    // The workspace user's sudo: no root for a non-root host user.
-    if (!user.stdout.includes("uid=0\n")) {
-      const sudo = await h.sh(ws, "sudo -n true 2>&1; echo sudo=$?");
-      expect(sudo.stdout).not.toContain("sudo=0");
-      expect(sudo.stdout).toMatch(SUDO_WITHOUT_ROOT);
-    }
-
-    // The checkpoint's files, owned and writable by the workspace user, in all three places.
-    const files = await h.sh(ws, `cat ${FILES}; for f in ${FILES}; do [ "$(stat -c %u $f)" = "$(id -u)" ] && [ -w $f ] && echo more >> $f && echo "$f ok"; done`);
-    expect(files.stdout).toBe("kept\nkept\nkept\n/workspace/kept.txt ok\n/home/nexus/kept.txt ok\n/var/tmp/kept.txt ok\n");
-    const onHost = join(h.s.workspaces.resolve(ws).mountPath, "kept.txt");
-    expect(readFileSync(onHost, "utf8")).toBe("kept\nmore\n");
-    expect(lstatSync(onHost).uid).toBe(process.getuid!());
-    expect(lstatSync(onHost).mode & 0o6000).toBe(0);
+    await expectNoNewPrivileges(ws, restored.id);
+    await expectFilesBack(ws);
   });
 
   test("with sudo: true the restored container keeps the project's sudo (and only that: the same profile and dropped capabilities)", async () => {
@@ -187,16 +177,89 @@ describe("a restored workspace keeps its hardening", () => {
     const restored = inspect(ws);
     expect(restored.id).not.toBe(first.id);
     expect(restored.security).toEqual(first.security);
-    // What tells the two apart: the same checks the first test makes come out the other way here.
-    const s = procStatus((await h.sh(ws, "cat /proc/self/status")).stdout);
-    expect(s.noNewPrivs).toBe("0");
-    expect(s.seccomp).toBe("2");
-    expect(s.capBnd & (1n << CAP_MKNOD)).toBe(0n);
-    expect(engineSh(restored.id, "0", SET_UID_BIT)).toEqual({ exitCode: 1, out: expect.stringContaining("Operation not permitted") });
-    const nobody = engineSh(restored.id, "65534:65534", "sudo -n true");
-    expect(nobody.exitCode).not.toBe(0);
-    expect(nobody.out).not.toMatch(SUDO_WITHOUT_ROOT);
-    expect((await h.sh(ws, "sudo -n true && echo sudo-ok")).stdout).toBe("sudo-ok\n");
+    await expectSudo(ws, restored.id);
     expect((await h.sh(ws, `cat ${FILES}`)).stdout).toBe("kept\nkept\nkept\n");
   });
 });
+
+describe("a workspace from a checkpoint is hardened as the checkpoint's workspace was", () => {
+  test("from the default workspace's checkpoint: its hardening, no sudo though the checkpoint's .nexus/workspace.yaml (written inside) says sudo: true; the files are back and the user's", async () => {
+    const ws = "sec-restore";
+    expect(h.s.workspaces.resolve(ws).sudo).not.toBe(true);
+    const { copy, said } = await copyFromCheckpoint(ws, "sudo: true");
+    expect(h.s.workspaces.resolve(copy).sudo).not.toBe(true);
+    const made = inspect(copy);
+    expect(made.security).toEqual(inspect(ws).security);
+    expect(made.security.SecurityOpt).toContain("no-new-privileges:true");
+    await expectNoNewPrivileges(copy, made.id);
+    await expectFilesBack(copy);
+    // The checkpoint's project file came back and was read, not followed; the create said so.
+    expect((await h.sh(copy, "cat /workspace/.nexus/workspace.yaml")).stdout).toBe("sudo: true\n");
+    expect(said).toContain("sudo stays off");
+  });
+
+  test("from the sudo: true workspace's checkpoint: its sudo (and only that), though the checkpoint's .nexus/workspace.yaml says sudo: false", async () => {
+    const ws = "sec-restore-sudo";
+    expect(h.s.workspaces.resolve(ws).sudo).toBe(true);
+    const { copy, said } = await copyFromCheckpoint(ws, "sudo: false");
+    expect(h.s.workspaces.resolve(copy).sudo).toBe(true);
+    const made = inspect(copy);
+    expect(made.security).toEqual(inspect(ws).security);
+    await expectSudo(copy, made.id);
+    await expectFilesBack(copy);
+    expect(said).toContain("sudo stays on");
+  });
+});
+
+/**
+ * Inside the container `id` of `ws`: every process (the workspace user's, and root's through the
+ * engine) runs under the filter, without MKNOD and SETFCAP, and can gain no privileges.
+ */
+async function expectNoNewPrivileges(ws: string, id: string): Promise<void> {
+  const user = await h.sh(ws, "cat /proc/self/status; echo uid=$(id -u)");
+  const asRoot = engineSh(id, "0", "cat /proc/self/status");
+  for (const text of [user.stdout, asRoot.out]) {
+    const s = procStatus(text);
+    expect(s.noNewPrivs).toBe("1");
+    expect(s.seccomp).toBe("2");
+    expect(s.capBnd & (1n << CAP_MKNOD)).toBe(0n);
+    expect(s.capBnd & (1n << CAP_SETFCAP)).toBe(0n);
+  }
+  // Nexus's profile, not the engine's default one (which allows it): even root cannot set the bit.
+  expect(engineSh(id, "0", SET_UID_BIT)).toEqual({ exitCode: 1, out: expect.stringContaining("Operation not permitted") });
+  // A setuid-root program run by someone else than root stays theirs: sudo finds itself without
+  // its effective uid 0 and says so. As 'nobody' through the engine, so a root host (whose
+  // workspace user is uid 0, root already) proves it too.
+  const nobody = engineSh(id, "65534:65534", "sudo -n true");
+  expect(nobody.exitCode).not.toBe(0);
+  expect(nobody.out).toMatch(SUDO_WITHOUT_ROOT);
+  // The workspace user's sudo: no root for a non-root host user.
+  if (!user.stdout.includes("uid=0\n")) {
+    const sudo = await h.sh(ws, "sudo -n true 2>&1; echo sudo=$?");
+    expect(sudo.stdout).not.toContain("sudo=0");
+    expect(sudo.stdout).toMatch(SUDO_WITHOUT_ROOT);
+  }
+}
+
+/** Inside the container `id` of a `sudo: true` workspace: the same checks come out the other way, but for the filter and the dropped capabilities. */
+async function expectSudo(ws: string, id: string): Promise<void> {
+  const s = procStatus((await h.sh(ws, "cat /proc/self/status")).stdout);
+  expect(s.noNewPrivs).toBe("0");
+  expect(s.seccomp).toBe("2");
+  expect(s.capBnd & (1n << CAP_MKNOD)).toBe(0n);
+  expect(engineSh(id, "0", SET_UID_BIT)).toEqual({ exitCode: 1, out: expect.stringContaining("Operation not permitted") });
+  const nobody = engineSh(id, "65534:65534", "sudo -n true");
+  expect(nobody.exitCode).not.toBe(0);
+  expect(nobody.out).not.toMatch(SUDO_WITHOUT_ROOT);
+  expect((await h.sh(ws, "sudo -n true && echo sudo-ok")).stdout).toBe("sudo-ok\n");
+}
+
+/** The checkpoint's three files, owned and writable by the workspace user (one more line each). */
+async function expectFilesBack(ws: string): Promise<void> {
+  const files = await h.sh(ws, `cat ${FILES}; for f in ${FILES}; do [ "$(stat -c %u $f)" = "$(id -u)" ] && [ -w $f ] && echo more >> $f && echo "$f ok"; done`);
+  expect(files.stdout).toBe("kept\nkept\nkept\n/workspace/kept.txt ok\n/home/nexus/kept.txt ok\n/var/tmp/kept.txt ok\n");
+  const onHost = join(h.s.workspaces.resolve(ws).mountPath, "kept.txt");
+  expect(readFileSync(onHost, "utf8")).toBe("kept\nmore\n");
+  expect(lstatSync(onHost).uid).toBe(process.getuid!());
+  expect(lstatSync(onHost).mode & 0o6000).toBe(0);
+}
