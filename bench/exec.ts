@@ -27,6 +27,7 @@ import { execBody } from "../src/cli/exec-lane.ts";
 import { requestHeaders } from "../src/cli/request-headers.ts";
 import { instanceId } from "../src/docker/labels.ts";
 import { requestOf } from "../src/runtime/http1.ts";
+import { EXEC_AGENT_PY } from "../src/ssh/exec-agent.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const NEXUS = process.env.NEXUS_BIN || join(ROOT, "dist", "nexus");
@@ -451,7 +452,7 @@ async function agentSocket(container: string): Promise<string> {
   let found = find();
   if (!found && agentOff) {
     const user = spawnSync("docker", ["exec", container, "sh", "-c", "stat -c %u /run/nexus/secrets"], { encoding: "utf8" }).stdout.trim();
-    const source = readFileSync(join(ROOT, "src", "ssh", "exec-agent.py"));
+    const source = EXEC_AGENT_PY;
     // As the workspace user, from a login-like environment (the figure is the agent's, not the login's).
     spawnSync("docker", ["exec", "-i", "-u", user, "-w", "/", container, "python3", "-", "start", "/run/nexus/secrets/exec-agent/agent-bench.sock"], { input: source, encoding: "utf8" });
   }

@@ -1,4 +1,4 @@
-// The exec agent's wire (exec-agent.py says it in full): frames of a type byte, a 4-byte big-endian
+// The exec agent's wire (exec-agent-command.py says it in full): frames of a type byte, a 4-byte big-endian
 // length and the payload. Everything the agent sends is checked here: it comes from inside the
 // workspace, so a frame past MAX_FRAME, an unknown type or a malformed status is a broken connection.
 import type { ExecExit } from "./pool.ts";

@@ -1,4 +1,4 @@
-// The exec agent (exec-agent.py): one long-lived process per workspace, as its user, that runs the
+// The exec agent (exec-agent-command.py and exec-agent.py, one program): one long-lived process per workspace, as its user, that runs the
 // user's commands the way sshd runs a session's, reached over a direct-streamlocal channel of the
 // daemon's pooled SSH connection. An SSH session costs sshd a fork, a PAM session and its setup per
 // command; a channel to the agent costs a connect() inside sshd, and the agent a fork of itself.
@@ -18,17 +18,21 @@
 // prints what any of its commands could print.
 import { createHash, randomUUID } from "node:crypto";
 import type { Duplex } from "node:stream";
-import AGENT_SOURCE from "./exec-agent.py" with { type: "text" };
+import AGENT_COMMAND from "./exec-agent-command.py" with { type: "text" };
+import AGENT_PROCESS from "./exec-agent.py" with { type: "text" };
 import { AgentProtocolError, FrameDecoder, MAX_FRAME, requestFrame, stdinFrames, encodeFrame, type AgentFrame } from "./exec-agent-frames.ts";
 import type { ExecExit, ExecStreams, OutputAck, SshTarget } from "./pool.ts";
 import type { PlainCommand } from "./quote.ts";
 import { drained } from "../kernel/drained.ts";
 import { NexusError } from "../kernel/errors.ts";
 
-/** The agent's text, sent on the stdin of the login that starts it (no file in the image). */
-export const EXEC_AGENT_PY: string = AGENT_SOURCE;
+/**
+ * The agent's text, sent on the stdin of the login that starts it (no file in the image): one program
+ * in two files, its wire and commands first, then its process, which uses their names.
+ */
+export const EXEC_AGENT_PY: string = AGENT_COMMAND + AGENT_PROCESS;
 /** A build's agent has its own socket: a daemon never talks to another build's agent. */
-export const EXEC_AGENT_VERSION = createHash("sha256").update(AGENT_SOURCE).digest("hex").slice(0, 12);
+export const EXEC_AGENT_VERSION = createHash("sha256").update(EXEC_AGENT_PY).digest("hex").slice(0, 12);
 /** On the workspace user's tmpfs (gone with the container's stop), in a folder the agent makes 0700. */
 export const EXEC_AGENT_DIR = "/run/nexus/secrets/exec-agent";
 /** Each start its own socket: an agent started for a login the daemon has since forgotten is never reached. */

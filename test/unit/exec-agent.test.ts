@@ -1,5 +1,5 @@
-// The exec agent's wire and its decisions (pure), then the agent itself (exec-agent.py, the text the
-// workspaces get) run here with the host's python3 on a socket in a temp folder, spoken to by
+// The exec agent's wire and its decisions (pure), then the agent itself (exec-agent-command.py and
+// exec-agent.py, the text the workspaces get) run here with the host's python3 on a socket in a temp folder, spoken to by
 // ExecAgents the way the daemon speaks to it, only over a local socket instead of an SSH channel.
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
@@ -168,8 +168,9 @@ async function run(agents: ExecAgents, argv: string[], opts: { cwd?: string; env
 }
 
 describe.skipIf(!hasPython)("the agent (host python3)", () => {
-  test("the embedded text is exec-agent.py as it stands", () => {
-    expect(EXEC_AGENT_PY).toBe(readFileSync(join(import.meta.dirname, "../../src/ssh/exec-agent.py"), "utf8"));
+  test("the embedded text is exec-agent-command.py then exec-agent.py, as they stand", () => {
+    const part = (name: string) => readFileSync(join(import.meta.dirname, "../../src/ssh", name), "utf8");
+    expect(EXEC_AGENT_PY).toBe(part("exec-agent-command.py") + part("exec-agent.py"));
     expect(agentSocketPath("ab12cd34")).toMatch(/^\/run\/nexus\/secrets\/exec-agent\/agent-[0-9a-f]{12}-ab12cd34\.sock$/);
   });
 
