@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { NexusError } from "../core/errors.ts";
 import { EXIT_CODES } from "./exit-codes.ts";
 import type { AttachEnd } from "../core/sessions/types.ts";
+import { streamStdout } from "../runtime/stdio.ts";
 import type { CliContext } from "./context.ts";
 import { dim, writeErr } from "./output.ts";
 import { pausingWriter } from "./unwritten.ts";
@@ -53,8 +54,9 @@ export async function attachTerminal(ctx: CliContext, sessionId: string, opts: {
     ws.once("error", (err: Error) => reject(new NexusError("DAEMON_UNREACHABLE", `Could not open the daemon's WebSocket: ${err.message}`, { suggestion: "Run 'nexus doctor'" })));
   });
   if (opts.announce && process.stderr.isTTY) await writeErr(dim(`[attached to ${opts.announce}; ${detachKeyName(opts.detachKey)} detaches]\r\n`, true));
-  // A stdout that is behind (a pipe nobody reads) stops the WebSocket's reading; the daemon then pauses the terminal.
-  const out = pausingWriter(stdout, ws);
+  // A stdout that is behind (a pipe nobody reads) stops the WebSocket's reading; the daemon then
+  // pauses the terminal. Stdin is read meanwhile: the detach key works while stdout is full.
+  const out = pausingWriter(streamStdout(), ws);
   const finished = new Promise<void>((resolve) => {
     ws.on("message", (raw: Buffer) => {
       let m: { id?: string | null; type?: string; success?: boolean; payload?: { data?: string } & Partial<AttachEnd>; error?: { code: string; message: string; suggestion?: string } };

@@ -1,7 +1,7 @@
 // Back-pressure from our own stdout to a daemon stream (`nexus exec`, `nexus services logs -f`, `nexus sessions logs -f`):
 // a promise returned to client.stream's onEvent holds the next read, and the daemon then pauses the source.
 // `nexus sessions attach` pauses its WebSocket instead (pausingWriter), and the daemon then pauses the terminal.
-import type { Writable } from "node:stream";
+import type { StreamSink } from "../runtime/stdio.ts";
 
 /** Output handed to stdout/stderr but not written yet, before the CLI stops reading more. */
 export const MAX_UNWRITTEN_BYTES = 1024 * 1024;
@@ -44,7 +44,7 @@ export interface PausingWriter {
  * reader is behind and holds it (write() answers false, the callback comes once it is written), so
  * a reader that reads nothing would otherwise have the CLI hold all of the stream.
  */
-export function pausingWriter(out: Writable, source: PausableSource, max = MAX_UNWRITTEN_BYTES): PausingWriter {
+export function pausingWriter(out: StreamSink, source: PausableSource, max = MAX_UNWRITTEN_BYTES): PausingWriter {
   let unwritten = 0;
   let paused = false;
   const waiting: Array<() => void> = [];

@@ -8,6 +8,7 @@ type Fd = 0 | 1 | 2;
 interface DenoStdio {
   isTerminal(): boolean;
   writeSync(p: Uint8Array): number;
+  write(p: Uint8Array): Promise<number>;
   readable: ReadableStream<Uint8Array>;
 }
 interface DenoGlobal {
@@ -123,9 +124,14 @@ const pending: Partial<Record<1 | 2, Promise<void>>> = {};
  * so output written without waiting cannot end the process half way.
  */
 export function writeStdio(fd: 1 | 2, data: string | Uint8Array): Promise<void> {
+  return inTurn(fd, () => writeAll(fd, data));
+}
+
+/** Runs a write of `fd` after those before it; what writeStdio says of failures holds for it. */
+function inTurn(fd: 1 | 2, writeAll: () => Promise<void>): Promise<void> {
   if (failed[fd]) return Promise.resolve();
   const before = pending[fd];
-  const write = () => (failed[fd] ? Promise.resolve() : writeAll(fd, data));
+  const write = () => (failed[fd] ? Promise.resolve() : writeAll());
   const next = (before ? before.then(write) : write()).catch((err: unknown) => {
     if ((err as { code?: unknown })?.code !== "EPIPE") failed[fd] ??= err instanceof Error ? err : new Error(String(err));
   });
@@ -168,6 +174,39 @@ function writeAll(fd: 1 | 2, data: string | Uint8Array): Promise<void> {
   const b = bun();
   if (b) return b.write(fd === 1 ? b.stdout : b.stderr, data).then(() => {});
   return Promise.reject(new Error("nexus runs on Bun or Deno"));
+}
+
+/**
+ * Standard output for a stream the CLI writes while it reads stdin (the attach's terminal output;
+ * nothing else writes to stdout meanwhile), the callback once written. Its writes wait for a full
+ * pipe or a paused terminal off the CLI's one thread, so stdin (the detach key), the WebSocket and
+ * signals go on.
+ * Deno's writeSync (writeStdio's, and Deno's process.stdout's) waits on the thread: Deno's write
+ * waits on a thread of its blocking pool (ext/io's StdFileResourceInner::write). Bun's
+ * process.stdout waits on the thread for a terminal (as Bun.write does), for a pipe it does not:
+ * a terminal is written with node:fs's write, which waits on Bun's thread pool.
+ */
+export function streamStdout(): StreamSink {
+  const d = deno();
+  if (d) return { write: (text, written) => void inTurn(1, () => denoWriteAll(d.stdout, new TextEncoder().encode(text))).then(written) };
+  if (!isTerminal(1)) return process.stdout;
+  const fs = process.getBuiltinModule("node:fs") as typeof import("node:fs");
+  return { write: (text, written) => void inTurn(1, () => fsWriteAll(fs, 1, Buffer.from(text))).then(written) };
+}
+
+export interface StreamSink {
+  write(text: string, written: () => void): unknown;
+}
+
+/** Deno's write may write part. */
+async function denoWriteAll(out: DenoStdio, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.byteLength; ) off += await out.write(bytes.subarray(off));
+}
+
+async function fsWriteAll(fs: typeof import("node:fs"), fd: number, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.byteLength; ) {
+    off += await new Promise<number>((resolve, reject) => fs.write(fd, bytes, off, bytes.byteLength - off, null, (err, n) => (err ? reject(err) : resolve(n))));
+  }
 }
 
 /** Standard input as a byte stream, read as the consumer pulls (the runtime's reader, not process.stdin). */

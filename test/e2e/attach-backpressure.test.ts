@@ -6,7 +6,7 @@
 // sees how far it got while nothing reads; then the test reads, and every line must come, in order.
 // The CLI is the compiled binary (or the source under Deno with NEXUS_E2E_RUNTIME=deno).
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from "node:child_process";
 import { closeSync, constants, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
@@ -38,12 +38,24 @@ const produced = { chars: 0, done: false };
 
 const line = (n: number) => `L${String(n).padStart(8, "0")}\r\n`;
 
-/** Sends the output as the socket takes it, then the end, as the daemon answers session.attach. */
-function attach(ws: WebSocket, id: string): void {
+/** Whether the stand-in got a session.detach (the CLI read the detach key from its stdin). */
+const detaching = { seen: false };
+
+/**
+ * Sends the output as the socket takes it, then the end, as the daemon answers session.attach;
+ * stops sending at a detach, and ends the attach as detached. Answers what session.detach calls.
+ */
+function attach(ws: WebSocket, id: string): () => void {
   let next = 0;
   let unsent = 0;
+  const finish = (reason: "exited" | "detached") => {
+    produced.done = true;
+    const end = { sessionId: SESSION, reason, exitCode: reason === "exited" ? 0 : null };
+    ws.send(JSON.stringify({ id, type: "session.exit", payload: end }));
+    ws.send(JSON.stringify({ id, success: true, result: end }));
+  };
   const pump = () => {
-    while (next < MESSAGES && unsent <= QUEUE) {
+    while (!produced.done && next < MESSAGES && unsent <= QUEUE) {
       const from = next * PER_MESSAGE + 1;
       let data = "";
       for (let n = from; n < from + PER_MESSAGE; n++) data += line(n);
@@ -56,14 +68,14 @@ function attach(ws: WebSocket, id: string): void {
         if (unsent <= QUEUE / 4) pump();
       });
     }
-    if (next === MESSAGES && !produced.done) {
-      produced.done = true;
-      const end = { sessionId: SESSION, reason: "exited", exitCode: 0 };
-      ws.send(JSON.stringify({ id, type: "session.exit", payload: end }));
-      ws.send(JSON.stringify({ id, success: true, result: end }));
-    }
+    if (next === MESSAGES && !produced.done) finish("exited");
   };
   pump();
+  return () => {
+    if (produced.done) return;
+    detaching.seen = true;
+    finish("detached");
+  };
 }
 
 beforeAll(async () => {
@@ -78,10 +90,12 @@ beforeAll(async () => {
   });
   wss = new WebSocketServer({ server: http, path: "/v1/ws" });
   wss.on("connection", (ws) => {
+    let detach = () => {};
     ws.on("message", (raw) => {
       const m = JSON.parse(String(raw)) as { id?: string; type?: string };
       if (m.type === "auth") ws.send(JSON.stringify({ id: m.id, success: true, result: null }));
-      else if (m.type === "session.attach") attach(ws, m.id!);
+      else if (m.type === "session.attach") detach = attach(ws, m.id!);
+      else if (m.type === "session.detach") detach();
     });
   });
   await new Promise<void>((resolve) => http.listen(join(home, "daemon.sock"), resolve));
@@ -122,60 +136,183 @@ function rssOf(pid: number): number | undefined {
   }
 }
 
-test("nexus sessions attach into a pipe nobody reads stops reading the daemon; read later, every line comes once, in order", async () => {
-  // stdout is a FIFO whose reading end the test holds open, reading nothing until it reads it all.
-  const fifo = join(root.path, "stdout.fifo");
+/** An attach whose stdout the test reads nothing of until `readAll`: a FIFO, or a terminal. */
+interface UnreadAttach {
+  child: ChildProcess;
+  exit: Promise<number>;
+  stderr: () => string;
+  /** The CLI's peak resident memory sampled so far, where its pid is known (printed, not checked: a collection moves it either way). */
+  peak: () => number | undefined;
+  /** Sends the detach key (Ctrl-\, the default) to the CLI's stdin. */
+  detachKey(): void;
+  /** Reads stdout to its end (every writer gone) while the CLI exits: its exit code and the text. */
+  readAll(): Promise<[number, string]>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const DETACH_KEY = 0x1c;
+
+function spawnAttach(command: string, args: string[], stdio: StdioOptions) {
+  const env: Record<string, string | undefined> = { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" };
+  delete env.NEXUS_URL;
+  produced.chars = 0;
+  produced.done = false;
+  detaching.seen = false;
+  const child = spawn(command, args, { env, stdio });
+  let stderr = "";
+  child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+  // Once its output is all read too ("close", not "exit").
+  const exit = new Promise<number>((resolve) => child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : -1))));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exit;
+    }
+  };
+  return { child, exit, stderr: () => stderr, stop };
+}
+
+/** stdout is a FIFO whose reading end the test holds open, reading nothing until it reads it all. */
+function attachIntoUnreadPipe(name: string, stdin: "ignore" | "pipe"): UnreadAttach {
+  const fifo = join(root.path, `${name}.fifo`);
   expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
   const holdOpen = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   const writeEnd = openSync(fifo, constants.O_WRONLY);
-  const env: Record<string, string | undefined> = { ...process.env, NEXUS_HOME: home, NO_COLOR: "1" };
-  delete env.NEXUS_URL;
-  const child = spawn(NEXUS_BIN, ["sessions", "attach", SESSION], {
-    env,
-    stdio: ["ignore", writeEnd, "pipe"],
-  });
+  const a = spawnAttach(NEXUS_BIN, ["sessions", "attach", SESSION], [stdin, writeEnd, "pipe"]);
   closeSync(writeEnd);
-  let stderr = "";
-  child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
-  const exit = new Promise<number>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : -1))));
-  let peak = 0; // printed, not checked: a collection moves it either way
-  const sampler = setInterval(() => (peak = Math.max(peak, rssOf(child.pid!) ?? 0)), 20);
-  try {
-    await until("the attach's first output sent", () => produced.chars, (n) => n > 0 || child.exitCode !== null, { timeoutMs: 120_000, detail: () => stderr });
-    if (child.exitCode !== null) throw new Error(`the CLI exited ${child.exitCode}: ${stderr}`);
-    // Until the stand-in's sending stands still between two looks (or it sent everything).
-    let last = -1;
-    const stalled = await until(
-      "the stand-in daemon's sending to stand still",
-      () => {
-        const now = produced.chars;
-        const still = now === last;
-        last = now;
-        return { now, still };
-      },
-      (s) => s.still || produced.done,
-      { timeoutMs: 180_000, intervalMs: 500 },
-    );
-    console.log(`attach: the daemon's sending stood still at ${(stalled.now / MiB).toFixed(1)} of ${(TOTAL / MiB).toFixed(1)} MiB; the CLI's peak RSS ${(peak / MiB).toFixed(0)} MiB${child.exitCode !== null ? " (it has exited)" : ""}`);
-    // What stands between the stand-in and the pipe: its 1 MiB queue, the socket's buffers, the
-    // CLI's 1 MiB of unwritten output, the 64 KiB pipe. The old CLI read all 33.8 MB and held it.
-    expect(produced.done).toBe(false);
-    expect(stalled.now).toBeLessThan(8 * MiB);
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssOf(a.child.pid!) ?? 0)), 20);
+  return {
+    ...a,
+    peak: () => peak,
+    detachKey: () => void a.child.stdin!.write(Buffer.from([DETACH_KEY])),
+    readAll: () => Promise.all([a.exit, readToEnd(holdOpen).then((b) => b.toString("utf8"))]),
+    async [Symbol.asyncDispose]() {
+      clearInterval(sampler);
+      await a.stop();
+      closeSync(holdOpen);
+    },
+  };
+}
 
-    const [code, bytes] = await Promise.all([exit, readToEnd(holdOpen)]);
-    expect(code).toBe(0);
-    const text = bytes.toString("utf8");
-    expect(text.length).toBe(TOTAL);
-    let out = 0;
-    for (let n = 1; n <= LINES; n++) {
-      const want = line(n);
-      if (text.slice(out, out + want.length) !== want) throw new Error(`line ${n} is not where it should be (character ${out}): ${JSON.stringify(text.slice(out, out + 40))}`);
-      out += want.length;
-    }
-    expect(stderr).toContain(`[${SESSION} exited with code 0]`);
-  } finally {
-    clearInterval(sampler);
-    if (child.exitCode === null) child.kill("SIGKILL");
-    closeSync(holdOpen);
+/**
+ * A terminal nobody reads (scrolled back, a stalled link): the CLI's stdin and stdout are a
+ * pseudo-terminal whose other side a holder keeps unread; told "key" it types the detach key, told
+ * "read" it reads the terminal to its end onto its stdout and exits with the CLI's code.
+ */
+const TERMINAL_HOLDER = `
+import os, subprocess, sys, termios
+master, slave = os.openpty()
+# Output as sent: no \\n to \\r\\n (raw mode under Bun and Deno leaves that to the terminal).
+attrs = termios.tcgetattr(slave)
+attrs[1] &= ~termios.OPOST
+termios.tcsetattr(slave, termios.TCSANOW, attrs)
+cli = subprocess.Popen(sys.argv[1:], stdin=slave, stdout=slave)
+os.close(slave)
+for cmd in sys.stdin:
+    if cmd.strip() == "key":
+        os.write(master, bytes([${DETACH_KEY}]))
+    elif cmd.strip() == "read":
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every holder of the terminal's side closed it
+                break
+            if not chunk:
+                break
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+        sys.exit(cli.wait())
+cli.kill()  # the test ended early
+sys.exit(cli.wait())
+`;
+
+function attachOnUnreadTerminal(): UnreadAttach {
+  const a = spawnAttach("python3", ["-c", TERMINAL_HOLDER, NEXUS_BIN, "sessions", "attach", SESSION], ["pipe", "pipe", "pipe"]);
+  const out: Buffer[] = [];
+  a.child.stdout!.on("data", (b: Buffer) => out.push(b));
+  return {
+    ...a,
+    peak: () => undefined,
+    detachKey: () => void a.child.stdin!.write("key\n"),
+    async readAll() {
+      a.child.stdin!.write("read\n");
+      const code = await a.exit;
+      return [code, Buffer.concat(out).toString("utf8")];
+    },
+    async [Symbol.asyncDispose]() {
+      // The holder ends the CLI once its stdin ends; a SIGKILL of the holder alone would leave the CLI behind.
+      a.child.stdin!.end();
+      try {
+        await until("the terminal holder to end the CLI and exit", () => a.child.exitCode ?? a.child.signalCode, (v) => v !== null, { timeoutMs: 30_000 });
+      } finally {
+        await a.stop();
+      }
+    },
+  };
+}
+
+/** Waits for the first output, then until the stand-in's sending stands still between two looks (or it sent everything). */
+async function sendingStandsStill(a: UnreadAttach): Promise<number> {
+  await until("the attach's first output sent", () => produced.chars, (n) => n > 0 || a.child.exitCode !== null, { timeoutMs: 120_000, detail: a.stderr });
+  if (a.child.exitCode !== null) throw new Error(`the CLI exited ${a.child.exitCode}: ${a.stderr()}`);
+  let last = -1;
+  const stalled = await until(
+    "the stand-in daemon's sending to stand still",
+    () => {
+      const now = produced.chars;
+      const still = now === last;
+      last = now;
+      return { now, still };
+    },
+    (s) => s.still || produced.done,
+    { timeoutMs: 180_000, intervalMs: 500 },
+  );
+  const peak = a.peak();
+  console.log(`attach: the daemon's sending stood still at ${(stalled.now / MiB).toFixed(1)} of ${(TOTAL / MiB).toFixed(1)} MiB${peak ? `; the CLI's peak RSS ${(peak / MiB).toFixed(0)} MiB` : ""}${a.child.exitCode !== null ? " (it has exited)" : ""}`);
+  return stalled.now;
+}
+
+/** Every line from the first, once, in order, `chars` characters of them. */
+function expectLinesInOrder(text: string, chars: number): void {
+  expect(text.length).toBe(chars);
+  let out = 0;
+  for (let n = 1; out < chars; n++) {
+    const want = line(n);
+    if (text.slice(out, out + want.length) !== want) throw new Error(`line ${n} is not where it should be (character ${out}): ${JSON.stringify(text.slice(out, out + 40))}`);
+    out += want.length;
   }
+}
+
+test("nexus sessions attach into a pipe nobody reads stops reading the daemon; read later, every line comes once, in order", async () => {
+  await using a = attachIntoUnreadPipe("stdout", "ignore");
+  const stalled = await sendingStandsStill(a);
+  // What stands between the stand-in and the pipe: its 1 MiB queue, the socket's buffers, the
+  // CLI's 1 MiB of unwritten output, the 64 KiB pipe. The old CLI read all 33.8 MB and held it.
+  expect(produced.done).toBe(false);
+  expect(stalled).toBeLessThan(8 * MiB);
+
+  const [code, text] = await a.readAll();
+  expect(code).toBe(0);
+  expectLinesInOrder(text, TOTAL);
+  expect(a.stderr()).toContain(`[${SESSION} exited with code 0]`);
 }, 600_000);
+
+// Under Deno the CLI wrote to stdout on its one thread and waited there while the pipe or terminal
+// was full: nothing else ran, so the detach key on stdin was not read until somebody read stdout.
+for (const [where, open] of [
+  ["a full pipe nobody reads", () => attachIntoUnreadPipe("stdout-detach", "pipe")],
+  ["a terminal nobody reads", attachOnUnreadTerminal],
+] as const) {
+  test(`nexus sessions attach reads the detach key while its stdout is ${where}; what was sent is written after, in order`, async () => {
+    await using a = open();
+    await sendingStandsStill(a);
+    expect(produced.done).toBe(false);
+    a.detachKey();
+    await until("the stand-in daemon to get session.detach while the CLI's stdout is full", () => detaching.seen, Boolean, { timeoutMs: 30_000, detail: a.stderr });
+
+    const [code, text] = await a.readAll();
+    expect({ code, stderr: a.stderr() }).toEqual({ code: 0, stderr: expect.stringContaining(`[detached from ${SESSION};`) });
+    expectLinesInOrder(text, produced.chars);
+  }, 600_000);
+}

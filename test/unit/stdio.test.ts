@@ -3,7 +3,7 @@
 // failed write is, and is reported once every write under way has settled.
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { slowTests } from "../helpers/timeout.ts";
@@ -74,6 +74,34 @@ describe("writeStdio", () => {
     `);
     const r = spawnSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
     expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: "é ✓\n", stderr: "" });
+  });
+
+  // Deno's writeSync (process.stdout's too) waited on the CLI's one thread for the reader: no timer,
+  // no stdin, no signal ran, and the attach could not read its detach key.
+  test("streamStdout (the attach's stdout): a pipe nobody reads holds the write, not the thread: a timer runs meanwhile", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nexus-stdio-"));
+    try {
+      const fifo = join(dir, "out");
+      expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+      const unread = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+      const writeEnd = openSync(fifo, constants.O_WRONLY);
+      const [cmd, args] = evalArgv(`
+        const m = await import(${JSON.stringify(STDIO)});
+        const out = m.streamStdout();
+        const text = "x".repeat(64 * 1024);
+        for (let i = 0; i < 64; i++) out.write(text, () => {}); // 4 MiB: far more than a pipe holds
+        setTimeout(async () => {
+          await m.writeStdio(2, "the timer ran");
+          process.exit(0);
+        }, 0);
+      `);
+      const r = spawnSync(cmd, args, { stdio: ["ignore", writeEnd, "pipe"], encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
+      closeSync(writeEnd);
+      closeSync(unread);
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: "the timer ran" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("output that succeeds reports nothing", () => {
