@@ -2,7 +2,7 @@
 // `.nexus/workspace.yaml` and the user config's `workspaces.<name>` entry, each read into a layer here
 // and merged in that order (project-merge.ts). Errors name the file, the line and the key (project-locate.ts).
 import { existsSync, lstatSync, readFileSync } from "node:fs";
-import { join, posix, resolve } from "node:path";
+import { join, posix, relative, resolve, sep } from "node:path";
 import * as v from "valibot";
 import { LineCounter, parseDocument } from "yaml";
 import { NexusError } from "../kernel/errors.ts";
@@ -138,6 +138,12 @@ export interface ProjectLoadOptions {
   userWorkspaceName?: string;
   /** Which devcontainer.json (relative to the root) when there are several; false reads none. */
   devcontainer?: string | false;
+  /**
+   * The devcontainer.json to use instead of looking in the tree: a copy read earlier (its path relative
+   * to the root, and its text), or null for none. The tree is the workspace's to write; the file says
+   * what runs on this machine, so a workspace's starts use the copy its create read (core/devcontainer.ts).
+   */
+  devcontainerCopy?: DevcontainerCopy | null;
   /** `${localEnv:...}` (default: this process's environment). */
   localEnv?: Record<string, string | undefined>;
   /** The container's environment once known, for `${containerEnv:...}`. */
@@ -150,13 +156,12 @@ export function loadProjectConfig(dir: string, opts: ProjectLoadOptions = {}): P
   const layers: ProjectLayer[] = [];
   // The worktree is the workspace's: its files are read with no symlinks out, regular files only, size-capped.
   // devcontainer.json first: Nexus's own files, read after it, win where both set a key.
-  const devcontainer = opts.devcontainer === false ? undefined : chooseDevcontainer(root, opts.devcontainer);
-  const devcontainerText = devcontainer ? readUntrustedFileSync(root, devcontainer) : undefined;
-  if (devcontainer && devcontainerText !== undefined) {
+  const copy = opts.devcontainerCopy !== undefined ? opts.devcontainerCopy : opts.devcontainer === false ? null : readDevcontainer(root, opts.devcontainer);
+  if (copy) {
     layers.push(
       parseDevcontainer({
-        file: devcontainer,
-        text: devcontainerText,
+        file: join(root, copy.file),
+        text: copy.text,
         root,
         localEnv: opts.localEnv ?? process.env,
         ...(opts.containerEnv ? { containerEnv: opts.containerEnv } : {}),
@@ -174,6 +179,19 @@ export function loadProjectConfig(dir: string, opts: ProjectLoadOptions = {}): P
     layers.push(userWorkspaceLayer(opts.userWorkspace, userFile, opts.userWorkspaceName));
   }
   return mergeLayers(root, layers);
+}
+
+/** A devcontainer.json as read: its path relative to the repository root, and its text. */
+export interface DevcontainerCopy {
+  file: string;
+  text: string;
+}
+
+/** The project's devcontainer.json in `root` (the chosen one when there are several), or null when it has none. */
+export function readDevcontainer(root: string, chosen?: string): DevcontainerCopy | null {
+  const file = chooseDevcontainer(root, chosen);
+  const text = file ? readUntrustedFileSync(root, file) : undefined;
+  return file && text !== undefined ? { file: relative(root, file).split(sep).join("/"), text } : null;
 }
 
 function projectYamlFile(root: string): string | undefined {

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerSpec } from "../docker/container-engine.ts";
-import type { HookStep, ProjectConfig } from "../config/project.ts";
+import { readDevcontainer, type DevcontainerCopy, type HookStep, type ProjectConfig } from "../config/project.ts";
 import type { HostRequirements } from "../config/devcontainer/layer.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
 import { NexusError } from "./errors.ts";
@@ -20,6 +20,13 @@ export interface ProjectChoice {
   devcontainer?: string;
   /** initializeCommand may run on this machine. */
   trusted: boolean;
+  /**
+   * The devcontainer.json create read (null: none), which later starts and restores use. The worktree
+   * is the workspace's to write, and this file says what runs on this machine (initializeCommand) and
+   * what of it the container gets (mounts, ${localEnv:...}): a copy written there is never followed.
+   * Absent in a record made before this was kept: its next start keeps the worktree's.
+   */
+  devcontainerCopy?: DevcontainerCopy | null;
 }
 
 export function readProjectChoice(workspaceDir: string): ProjectChoice {
@@ -32,6 +39,28 @@ export function readProjectChoice(workspaceDir: string): ProjectChoice {
 
 export function writeProjectChoice(workspaceDir: string, choice: ProjectChoice): void {
   writeFileAtomic(join(workspaceDir, "project.json"), JSON.stringify(choice) + "\n", 0o600);
+}
+
+/**
+ * Before a start: the copy of devcontainer.json the workspace keeps (a record made before copies were
+ * kept takes the worktree's now), and a note when the worktree's is another: it is not followed.
+ */
+export function keptDevcontainer(workspaceDir: string, worktree: string): string | undefined {
+  const choice = readProjectChoice(workspaceDir);
+  let now: DevcontainerCopy | null;
+  try {
+    now = readDevcontainer(worktree, choice.devcontainer);
+  } catch {
+    now = null; // several, or the chosen one gone: the kept copy is what counts
+  }
+  if (choice.devcontainerCopy === undefined) {
+    writeProjectChoice(workspaceDir, { ...choice, devcontainerCopy: now });
+    return undefined;
+  }
+  const kept = choice.devcontainerCopy;
+  if (now?.file === kept?.file && now?.text === kept?.text) return undefined;
+  const file = now?.file ?? kept!.file;
+  return `${file} is not the one this workspace was created with: its changes are not followed (the workspace can write its worktree, and initializeCommand runs on this machine); create a new workspace to use it`;
 }
 
 /** The container's environment (image ENV plus containerEnv), for `${containerEnv:...}`; written once the image is known. */

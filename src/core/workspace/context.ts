@@ -238,18 +238,20 @@ export class WorkspaceContext {
   }
 
   /**
-   * The project's configuration: devcontainer.json (the one chosen at create), .nexus/workspace.yaml (and
+   * The project's configuration: devcontainer.json (the copy create read), .nexus/workspace.yaml (and
    * lifecycle.json) in the mounted tree, then workspaces.<name> of the user config.
    */
   project(r: WorkspaceRecord): ProjectConfig {
     const dir = this.d.paths.workspaceDir(r.id);
-    const chosen = readProjectChoice(dir).devcontainer;
+    const choice = readProjectChoice(dir);
     const containerEnv = readContainerEnv(dir);
     return loadProjectConfig(r.mountPath, {
       userWorkspace: this.d.config.workspaces[r.name],
       userConfigFile: this.d.paths.config,
       userWorkspaceName: r.name,
-      ...(chosen ? { devcontainer: chosen } : {}),
+      ...(choice.devcontainer ? { devcontainer: choice.devcontainer } : {}),
+      // The devcontainer.json create read, never one written in the worktree since (core/devcontainer.ts).
+      ...(choice.devcontainerCopy !== undefined ? { devcontainerCopy: choice.devcontainerCopy } : {}),
       ...(containerEnv ? { containerEnv } : {}),
     });
   }

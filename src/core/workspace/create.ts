@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { projectVolumes, writeContainerEnv, writeProjectChoice } from "../devcontainer.ts";
+import { readDevcontainer } from "../../config/project.ts";
 import { DEFAULT_BASE_IMAGE, DEFAULT_WORKSPACE_IMAGE } from "../../docker/engine.ts";
 import * as git from "../../git/git.ts";
 import { fingerprint } from "../../ssh/keys.ts";
@@ -122,9 +123,12 @@ export class WorkspaceCreator extends WorkspaceBringUp {
 
       // The project's .nexus/workspace.yaml (in the new worktree) adds ports, resources, image, hooks, services.
       mkdirSync(d.paths.workspaceDir(id), { recursive: true, mode: 0o700 });
-      // A repository of the user's own may run initializeCommand; a cloned one needs --trust or the config's consent.
-      const trusted = input.trust === true || d.config.defaults.trust_host_commands || !source.repository?.cloned;
-      writeProjectChoice(d.paths.workspaceDir(id), { ...(input.devcontainer ? { devcontainer: input.devcontainer } : {}), trusted });
+      // A repository of the user's own may run initializeCommand; a cloned one needs --trust or the
+      // config's consent, and so do a checkpoint's files (a workspace wrote them).
+      const trusted = input.trust === true || d.config.defaults.trust_host_commands || (!source.repository?.cloned && !seed);
+      // devcontainer.json is read once, here: later starts use this copy (core/devcontainer.ts).
+      const devcontainerCopy = readDevcontainer(record.mountPath, input.devcontainer);
+      writeProjectChoice(d.paths.workspaceDir(id), { ...(input.devcontainer ? { devcontainer: input.devcontainer } : {}), trusted, devcontainerCopy });
       project = c.project(record);
       if (project.files.length > 0) step("config", `Project configuration: ${project.files.join(", ")}`);
       await this.services.beforeContainer(record, project, engineInfo, step);

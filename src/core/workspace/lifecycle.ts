@@ -8,6 +8,7 @@ import * as git from "../../git/git.ts";
 import { fingerprint } from "../../ssh/keys.ts";
 import { NexusError } from "../../kernel/errors.ts";
 import { planLeftovers, Trash } from "../trash.ts";
+import { keptDevcontainer } from "../devcontainer.ts";
 import type { UpdateWorkspaceInput } from "../inputs.ts";
 import { toView, type BringUpOptions, type ResumeResult, type StartResult, type WorkspaceRecord, type WorkspaceView } from "../../kernel/types.ts";
 import type { ProgressSink } from "../../kernel/progress.ts";
@@ -54,6 +55,9 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
       }
       check("start", r);
       const d = c.d;
+      // devcontainer.json is the copy create read: one changed in the worktree is said, not followed.
+      const drift = keptDevcontainer(d.paths.workspaceDir(r.id), r.mountPath);
+      if (drift) step("config", drift);
       // A project configuration that does not parse stops the start before anything changes.
       const project = c.project(r);
       try {
