@@ -8,6 +8,7 @@ import type { ContainerSpec } from "../docker/container-engine.ts";
 import { readDevcontainer, type DevcontainerCopy, type HookStep, type ProjectConfig } from "../config/project.ts";
 import type { HostRequirements } from "../config/devcontainer/layer.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
+import { readUntrustedFileSync } from "../fs/untrusted-files.ts";
 import { NexusError } from "./errors.ts";
 import { runHookSteps, type HookResult } from "./hooks.ts";
 
@@ -20,6 +21,8 @@ export interface ProjectChoice {
   devcontainer?: string;
   /** initializeCommand may run on this machine. */
   trusted: boolean;
+  /** Why it may not without consent, for the refusal (ownDevcontainer). */
+  untrustedWhy?: string;
   /**
    * The devcontainer.json create read (null: none), which later starts and restores use. The worktree
    * is the workspace's to write, and this file says what runs on this machine (initializeCommand) and
@@ -39,6 +42,25 @@ export function readProjectChoice(workspaceDir: string): ProjectChoice {
 
 export function writeProjectChoice(workspaceDir: string, choice: ProjectChoice): void {
   writeFileAtomic(join(workspaceDir, "project.json"), JSON.stringify(choice) + "\n", 0o600);
+}
+
+/**
+ * Whether a new workspace's devcontainer.json (`copy`, read in its worktree) is the user's own, so its
+ * initializeCommand may run here without asking: the same file, byte for byte, is in `checkout` (the
+ * folder the workspace was made from, as it is now), and no workspace mounts that folder. A branch a
+ * workspace committed it to (a review of an agent's work), or a checkout a workspace writes in, is
+ * not: the answer then says why, for the refusal.
+ */
+export function ownDevcontainer(copy: DevcontainerCopy | null, checkout: string, mountedByWorkspace: boolean): { own: true } | { own: false; why: string } {
+  if (!copy) return { own: true };
+  if (mountedByWorkspace) return { own: false, why: `a workspace mounts ${checkout}, so it may have written it` };
+  let there: string | undefined;
+  try {
+    there = readUntrustedFileSync(checkout, join(checkout, copy.file));
+  } catch {
+    there = undefined;
+  }
+  return there === copy.text ? { own: true } : { own: false, why: `it is not the ${copy.file} of ${checkout} (the branch's may come from a workspace)` };
 }
 
 /**
@@ -135,9 +157,9 @@ export function hostRequirementWarnings(req: HostRequirements, engine: { ncpu: n
  * initializeCommand runs on this machine, so a repository someone else wrote (cloned by `--repo`)
  * needs the user's consent: `--trust`, or defaults.trust_host_commands in the config.
  */
-export function requireTrust(steps: readonly HookStep[], file: string, trusted: boolean): void {
+export function requireTrust(steps: readonly HookStep[], file: string, trusted: boolean, why?: string): void {
   if (steps.length === 0 || trusted) return;
-  throw new NexusError("PERMISSION_DENIED", `${file} runs a command on this machine (initializeCommand): ${steps.map((s) => s.command).join("; ")}`, {
+  throw new NexusError("PERMISSION_DENIED", `${file} runs a command on this machine (initializeCommand)${why ? `, and ${why}` : ""}: ${steps.map((s) => s.command).join("; ")}`, {
     suggestion: "Read it, then create again with --trust (REST/gRPC: \"trust\": true), or set defaults.trust_host_commands: true in the config",
     details: { file, initializeCommand: steps.map((s) => s.command), trustRequired: true },
   });

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { leftovers, removeCheckpointImages } from "../helpers/docker.ts";
 import { expectError } from "../helpers/graph.ts";
-import { makeRepo } from "../helpers/fixtures.ts";
+import { git, makeRepo } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
 import { harness, type Harness } from "./harness.ts";
 
@@ -90,6 +90,23 @@ describe("a devcontainer.json written inside the workspace", () => {
     expect(existsSync(mark("checkpoint"))).toBe(false);
     expect((await h.sh("plain", "cat /workspace/.devcontainer/devcontainer.json")).stdout).toContain("initializeCommand");
     expect((await h.sh("plain", "cat ~/post-start 2>/dev/null; printf %s \"$STOLEN\"")).stdout).toBe("");
+  }, 300_000);
+
+  test("a branch a workspace committed it to: a new workspace from that branch asks for --trust (a review of an agent's work)", async () => {
+    const agent = h.s.store.findByName("own")!;
+    // The worktree holds the hostile file (the test before); the workspace commits it on its branch.
+    await write("own", "/workspace/.devcontainer/devcontainer.json", hostile("branch"));
+    expect(await h.sh("own", "cd /workspace && git add -A && git -c user.name=agent -c user.email=agent@example.invalid commit -qm 'tooling'")).toMatchObject({ exitCode: 0 });
+    const repo = agent.repository!.path;
+    expect(git(repo, "show", `${agent.branch}:.devcontainer/devcontainer.json`)).toContain(mark("branch"));
+    const before = leftovers(h.home);
+    const err = await expectError(h.s.workspaces.create({ name: "review", path: repo, branch: "review", fromBranch: agent.branch }), "PERMISSION_DENIED");
+    expect(err.message).toContain("runs a command on this machine (initializeCommand), and it is not the .devcontainer/devcontainer.json of");
+    expect(err.details?.trustRequired).toBe(true);
+    expect(existsSync(mark("branch"))).toBe(false);
+    expect(h.s.store.findByName("review")).toBeUndefined();
+    expect(leftovers(h.home)).toEqual(before);
+    // The project's own file, as the checkout has it, still runs without asking (the "own" workspace's create).
   }, 300_000);
 
   test("create --from-checkpoint asks for --trust before the file's initializeCommand runs on this machine; nothing is left behind", async () => {

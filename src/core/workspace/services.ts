@@ -84,7 +84,8 @@ export class WorkspaceServices {
       d.log.warn(`${r.name}: ${warning}`);
     }
     if (dc.initialize.length === 0) return;
-    devcontainer.requireTrust(dc.initialize, dc.file, devcontainer.readProjectChoice(d.paths.workspaceDir(r.id)).trusted);
+    const choice = devcontainer.readProjectChoice(d.paths.workspaceDir(r.id));
+    devcontainer.requireTrust(dc.initialize, dc.file, choice.trusted, choice.untrustedWhy);
     step("hooks", `Running initializeCommand on this machine (${dc.file})`);
     const result = await devcontainer.runInitializeCommand(dc.initialize, this.#hookLog(r, "initialize"));
     d.log.info(`${r.name}: initializeCommand exited ${result.exitCode} in ${result.durationMs} ms`);
