@@ -2,9 +2,11 @@
 // volume's files as a tar on disk, and bringing those back into a fresh container.
 import { createReadStream, createWriteStream, renameSync, rmSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
+import * as tarStream from "tar-stream";
 import { NexusError } from "../kernel/errors.ts";
 import type { ContainerEngine, FsChange, ImageInfo, ImageReader, TarStream } from "./container-engine.ts";
 import type { DockerEngine } from "./engine.ts";
+import { NEXUS_INIT } from "./image-context.ts";
 import { runInImage } from "./image-run.ts";
 import type { RestorePart } from "./restore-archive.ts";
 
@@ -18,6 +20,13 @@ export const CHECKPOINT_LABELS = {
 
 /** Where a restored container finds the paths to delete at its next start (nexus-init applies and removes it). */
 export const DELETIONS_FILE = "/etc/nexus/restore-deletions";
+
+/**
+ * Paths of a workspace container whose changes are never carried to another container (a
+ * checkpoint, a move to new ports): the daemon writes them at every start, or Docker does, or they
+ * are run-time state of processes that do not come back (/run: pid files, sockets).
+ */
+export const NOT_HELD = ["/etc/nexus", "/etc/environment", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/usr/local/lib/nexus", "/proc", "/sys", "/dev", "/run", "/var/run"];
 
 /** A container's filesystem changes reduced to the top paths to copy and to delete. */
 export interface RootfsChanges {
@@ -171,6 +180,45 @@ export function changesParts(reader: CheckpointReader | undefined, changes: Root
     });
   }
   return parts;
+}
+
+/**
+ * The parts that bring `changes` (of a container committed as `image`) into a fresh container of the
+ * image it was made from: the changed paths in one tar made by the image's own `tar`, or, in an
+ * image without tar, path by path through a reader container (removed once the parts are read).
+ * `labels`: the throwaway containers' (checkpoint-read, so reconcile removes one a killed daemon left).
+ */
+export async function* imageChangesParts(engine: ContainerEngine, image: string, changes: RootfsChanges, labels: Record<string, string>, onPathByPath?: (paths: number) => void): AsyncGenerator<RestorePart> {
+  let reader: CheckpointReader | undefined;
+  try {
+    const tar = changes.copy.length > 0 ? await engine.readImagePaths(image, changes.copy, labels) : undefined;
+    if (tar) yield { from: "stream", ...tar };
+    else if (changes.copy.length > 0) {
+      onPathByPath?.(changes.copy.length);
+      reader = await engine.openImageReader(image, labels);
+    }
+    yield* changesParts(reader, { copy: tar ? [] : changes.copy, remove: changes.remove }, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
+  } finally {
+    await reader?.remove();
+  }
+}
+
+/** The content of the regular file `path` of a container (stopped or running), through the archive API. */
+export async function readContainerFile(engine: ContainerEngine, containerId: string, path: string): Promise<Buffer> {
+  const archive = await engine.getArchive(containerId, path);
+  return new Promise((resolve, reject) => {
+    const extract = tarStream.extract();
+    const chunks: Buffer[] = [];
+    extract.on("entry", (header, body, next) => {
+      if (header.type === "file") body.on("data", (b: Buffer) => chunks.push(b));
+      body.on("end", next);
+      body.resume();
+    });
+    extract.on("finish", () => resolve(Buffer.concat(chunks)));
+    extract.on("error", reject);
+    archive.on("error", reject);
+    archive.pipe(extract);
+  });
 }
 
 /**

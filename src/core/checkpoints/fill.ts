@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { changesParts, type CheckpointReader } from "../../docker/checkpoints.ts";
+import { changesParts, imageChangesParts } from "../../docker/checkpoints.ts";
 import type { ContainerEngine } from "../../docker/container-engine.ts";
 import { NEXUS_INIT } from "../../docker/image-context.ts";
 import { putRestoreArchive, writeRestoreArchive, type RestorePart } from "../../docker/restore-archive.ts";
@@ -51,36 +51,20 @@ export async function fillContainer(d: FillContext, c: CheckpointRecord, target:
     const [containerId] = await allSettled([
       phases.part("container", target),
       phases.part("archive", async () => {
-        let reader: CheckpointReader | undefined;
-        const log = d.log;
-        try {
-          async function* parts(): AsyncGenerator<RestorePart> {
-            const kept = d.store.changesFile(c.id);
-            if (c.container && existsSync(kept)) {
-              // Made after the checkpoint's answer (keepChangesTar): no throwaway container now.
-              const { remove } = await listChanges();
-              yield { from: "file", file: kept, dir: "/" };
-              yield* changesParts(undefined, { copy: [], remove }, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
-            } else if (c.container) {
-              const { copy, remove } = await listChanges();
-              const image = copy.length > 0 ? c.container.image : undefined;
-              // The changed paths in one tar made inside a container of the checkpoint image; an
-              // image without tar is read path by path through the engine instead.
-              const tar = image ? await engine.readImagePaths(image, copy, temp) : undefined;
-              if (tar) yield { from: "stream", ...tar };
-              else if (image) {
-                log.info(`checkpoint ${c.id}: the image has no tar to run; reading its ${copy.length} changed paths one by one`);
-                reader = await engine.openImageReader(image, temp);
-              }
-              yield* changesParts(reader, { copy: tar ? [] : copy, remove }, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
-            }
-            if (c.home) yield { from: "file", file: c.home.file, dir: "/home" };
-            if (opts.extra) yield* await opts.extra();
+        async function* parts(): AsyncGenerator<RestorePart> {
+          const kept = d.store.changesFile(c.id);
+          if (c.container && existsSync(kept)) {
+            // Made after the checkpoint's answer (keepChangesTar): no throwaway container now.
+            const { remove } = await listChanges();
+            yield { from: "file", file: kept, dir: "/" };
+            yield* changesParts(undefined, { copy: [], remove }, { path: "/usr/local/sbin/nexus-init", content: NEXUS_INIT });
+          } else if (c.container) {
+            yield* imageChangesParts(engine, c.container.image, await listChanges(), temp, (n) => d.log.info(`checkpoint ${c.id}: the image has no tar to run; reading its ${n} changed paths one by one`));
           }
-          await writeRestoreArchive(engine, parts(), file);
-        } finally {
-          await reader?.remove();
+          if (c.home) yield { from: "file", file: c.home.file, dir: "/home" };
+          if (opts.extra) yield* await opts.extra();
         }
+        await writeRestoreArchive(engine, parts(), file);
       }),
     ] as const);
     await opts.ready?.();

@@ -19,8 +19,6 @@ import type { CreateCheckpointInput } from "./inputs.ts";
 import { allSettled, Phases } from "./phases.ts";
 import type { CheckpointRecord, CheckpointView, RestoreResult } from "./types.ts";
 import type { CheckpointSync } from "./service.ts";
-import { retry } from "../../kernel/poll.ts";
-import { hasCode } from "../../kernel/errors.ts";
 
 export interface RestoreContext {
   /** The engine by a workspace's `engine` (none: the local one). */
@@ -346,16 +344,11 @@ export async function holdPorts(ports: ReadonlyArray<{ host: string; port: numbe
 
 /**
  * Starts with the workspace's own ports, released by `release` right before the container starts.
- * Another program may still take one in that instant: tried a few times before giving up (the
- * workspace keeps its ports; a later 'nexus start' tries again).
+ * Another program that takes one in that instant makes the start move the workspace to new ports,
+ * its files with it, as any start does (workspace/port-move.ts).
  */
-async function startKeepingPorts(ctx: RestoreContext, id: string, progress: ProgressSink, filesInstalled: boolean, phases: Phases, release: () => Promise<void>) {
-  return retry(() => ctx.workspaces.startLocked(id, { beforeContainerStart: release, filesInstalled, mark: (phase) => phases.mark(phase) }, progress), {
-    attempts: 5,
-    delayMs: (n) => 1000 * n,
-    retryOn: hasCode("PORT_CONFLICT"),
-    onRetry: (n) => progress({ phase: "start", message: `A port of the workspace is taken by another program; trying again (${n}/4)` }),
-  });
+function startKeepingPorts(ctx: RestoreContext, id: string, progress: ProgressSink, filesInstalled: boolean, phases: Phases, release: () => Promise<void>) {
+  return ctx.workspaces.startLocked(id, { beforeContainerStart: release, filesInstalled, mark: (phase) => phases.mark(phase) }, progress);
 }
 
 /** Before the swap: the new container and volume go, the worktree gets the files it had. */

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { CHECKPOINT_LABELS, reduceChanges, saveArchive } from "../../docker/checkpoints.ts";
+import { CHECKPOINT_LABELS, NOT_HELD, reduceChanges, saveArchive } from "../../docker/checkpoints.ts";
 import { tar } from "../../docker/tar.ts";
 import type { ContainerEngine, ImageInfo } from "../../docker/container-engine.ts";
 import { LOCAL_ENGINE } from "../../config/engines.ts";
@@ -62,12 +62,6 @@ export interface CheckpointServiceDeps {
   dir: string;
 }
 
-/**
- * Paths of the container that a checkpoint leaves out: the daemon writes them at every start, or
- * Docker does, or they are run-time state of processes a restore does not bring back (/run: pid
- * files, sockets; each path left out is also one copy less on the way back).
- */
-const NOT_HELD = ["/etc/nexus", "/etc/environment", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/usr/local/lib/nexus", "/proc", "/sys", "/dev", "/run", "/var/run"];
 const HOME = "/home/nexus";
 const noProgress: ProgressSink = () => {};
 

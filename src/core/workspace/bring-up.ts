@@ -3,15 +3,29 @@
 // and write the secrets. WorkspaceCreator and WorkspaceLifecycle both build on this one class, so the
 // two ways a container comes up cannot drift apart.
 import type { KeyPair } from "../../ssh/keys.ts";
+import type { ProjectConfig } from "../../config/project.ts";
+import { hasCode } from "../../kernel/errors.ts";
 import type { WorkspaceRecord } from "../../kernel/types.ts";
 import type { ProgressSink } from "../../kernel/progress.ts";
 import type { WorkspaceContainer } from "./container.ts";
 import type { WorkspaceContext } from "./context.ts";
 import type { SecretSet } from "./secrets.ts";
 import type { WorkspaceServices } from "./services.ts";
+import { moveToFreePorts } from "./port-move.ts";
 
 /** A progress line of one operation: its phase and what happens. */
 export type Step = (phase: string, message: string) => void;
+
+/** What boot needs beside the record. */
+export interface BootOptions {
+  hostKey: () => KeyPair;
+  agentSocket: string | undefined;
+  env: Record<string, string>;
+  step: Step;
+  filesInstalled?: boolean;
+  beforeStart?: () => Promise<void>;
+  mark?: (phase: string) => void;
+}
 
 export abstract class WorkspaceBringUp {
   protected readonly c: WorkspaceContext;
@@ -30,13 +44,29 @@ export abstract class WorkspaceBringUp {
    * the host key is read only when the files are written. `mark` closes a phase of the caller's
    * timing at each step (a restore's split: start-prep, engine-start, ssh-ready).
    */
-  protected async boot(r: WorkspaceRecord, o: { hostKey: () => KeyPair; agentSocket: string | undefined; env: Record<string, string>; step: Step; filesInstalled?: boolean; beforeStart?: () => Promise<void>; mark?: (phase: string) => void }): Promise<void> {
+  protected async boot(r: WorkspaceRecord, o: BootOptions): Promise<void> {
     if (o.filesInstalled) this.container.filesInstalled(r);
     else await this.container.installFiles(r, o.hostKey(), o.agentSocket, o.env);
     o.step("start", "Starting container");
     await o.beforeStart?.();
     o.mark?.("start-prep");
     await this.container.startAndWait(r, o.mark);
+  }
+
+  /**
+   * boot an existing container; when another program took one of its host ports while it was down,
+   * the workspace moves to fresh ports with its files (port-move.ts) and boots there. A remote
+   * engine's ports are its tunnel's on this machine: left as they were (the start fails as before).
+   */
+  protected async bootOrMove(r: WorkspaceRecord, project: ProjectConfig, o: BootOptions): Promise<void> {
+    try {
+      await this.boot(r, o);
+    } catch (err) {
+      if (!hasCode("PORT_CONFLICT")(err) || this.c.isRemote(r)) throw err;
+      // The new container gets its files written (a restore's copy went into the old one); the restore's ports are released already.
+      const fresh: BootOptions = { hostKey: o.hostKey, agentSocket: o.agentSocket, env: o.env, step: o.step, ...(o.mark ? { mark: o.mark } : {}) };
+      await moveToFreePorts(this.c, this.container, r, project, () => this.boot(r, fresh), o.step);
+    }
   }
 
   /**

@@ -31,11 +31,15 @@ export class WorkspaceContainer {
     return workspaceLabels(r, this.#c.d.instance);
   }
 
-  /** Creates the container from the record (and devcontainer.json's container options); answers its id. */
-  create(r: WorkspaceRecord, ncpu: number, project?: ProjectConfig): Promise<string> {
+  /**
+   * Creates the container from the record (and devcontainer.json's container options); answers its id.
+   * `as`: another name and image (a move to new ports makes the new container beside the old one, from its image).
+   */
+  create(r: WorkspaceRecord, ncpu: number, project?: ProjectConfig, as?: { name: string; image: string }): Promise<string> {
     const remote = this.#c.isRemote(r);
     const spec = containerSpec(r, this.labels(r), ncpu, this.#c.d.hostUser, remote ? [] : this.#c.git.mounts(r), remote);
     applyContainerOptions(spec, project, r.mountPath);
+    if (as) Object.assign(spec, as);
     return this.#c.engine(r).createContainer(spec);
   }
 

@@ -85,7 +85,7 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
         // A rotated host key takes over here: the files are written again with it.
         const filesInstalled = opts.filesInstalled && !r.hostKeyRotationPending;
         if (r.hostKeyRotationPending) this.#applyRotatedKey(r);
-        await this.boot(r, {
+        await this.bootOrMove(r, project, {
           hostKey: () => c.hostKeys.read(r.id),
           agentSocket: opts.agentSocket,
           env: project.env,

@@ -7,6 +7,8 @@ import type { WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { WorkspaceContext } from "./context.ts";
 import type { WorkspaceLifecycle } from "./lifecycle.ts";
 import { recordPorts } from "./plan.ts";
+import { PORT_MOVE_LABELS } from "./port-move.ts";
+import type { ContainerEngine, ContainerSummary } from "../../docker/container-engine.ts";
 import type { WorkspaceServices } from "./services.ts";
 
 /** A workspace's status from its container's state as the engine reports it (no container: error). */
@@ -64,7 +66,8 @@ export class WorkspaceReconciler {
     const containers = all.filter((ct) => ct.labels[LABELS.role] !== "hook");
     const byWorkspace = new Map(containers.map((ct) => [ct.labels[LABELS.workspaceId], ct]));
     for (const r of records) {
-      const ct = byWorkspace.get(r.id);
+      // The container the record names first: a move to new ports cut short leaves a second one (below).
+      const ct = containers.find((x) => x.id === r.containerId) ?? byWorkspace.get(r.id);
       try {
         if (r.status === "destroying") {
           await this.#lifecycle.finishDestroy(r);
@@ -88,6 +91,7 @@ export class WorkspaceReconciler {
         d.log.warn(`reconcile ${r.name}: ${(err as Error).message}`);
       }
     }
+    await this.#removeMoveLeftovers(engine, containers);
     // Containers and volumes of ours that no record owns are leftovers of a create cut short.
     const known = new Set(d.store.list().map((r) => r.id));
     for (const ct of containers) {
@@ -101,6 +105,27 @@ export class WorkspaceReconciler {
         d.log.info(`reconcile: removing orphan volume ${v.name}`);
         await engine.removeVolume(v.name);
       }
+    }
+  }
+
+  /**
+   * What a move to new ports (port-move.ts) the daemon was killed in leaves: a second container of a
+   * workspace whose record names another one that exists (the record names whichever holds all of
+   * its files: the old one until the new one ran, then the new one), and the interim image.
+   */
+  async #removeMoveLeftovers(engine: ContainerEngine, containers: ContainerSummary[]): Promise<void> {
+    const d = this.#c.d;
+    for (const r of d.store.list()) {
+      if (r.status === "pending" || r.status === "destroying" || !containers.some((x) => x.id === r.containerId)) continue;
+      for (const ct of containers.filter((x) => x.labels[LABELS.workspaceId] === r.id && x.id !== r.containerId)) {
+        d.log.info(`reconcile: removing container ${ct.name} of ${r.name}, which its record does not name (a move to new ports cut short)`);
+        await engine.removeContainer(ct.id);
+      }
+      const named = containers.find((x) => x.id === r.containerId)!;
+      if (named.name.replace(/^\//, "") !== r.containerName) await engine.renameContainer(named.id, r.containerName).catch((e: Error) => d.log.warn(`reconcile ${r.name}: naming its container: ${e.message}`));
+    }
+    for (const image of await engine.listImages({ [PORT_MOVE_LABELS.instance]: d.instance })) {
+      await engine.removeImage(image.id).catch((e: Error) => d.log.warn(`reconcile: removing the interim image of a move to new ports: ${e.message}`));
     }
   }
 
