@@ -1,7 +1,8 @@
-// The exec agent (exec-agent-command.py and exec-agent.py, one program): one long-lived process per workspace, as its user, that runs the
-// user's commands the way sshd runs a session's, reached over a direct-streamlocal channel of the
-// daemon's pooled SSH connection. An SSH session costs sshd a fork, a PAM session and its setup per
-// command; a channel to the agent costs a connect() inside sshd, and the agent a fork of itself.
+// The exec agent (exec-agent-command.py and exec-agent.py, one program): one long-lived process per
+// workspace, as its user, that runs the user's commands the way sshd runs a session's, reached over a
+// direct-streamlocal channel of the daemon's pooled SSH connection. An SSH session costs sshd a fork,
+// a PAM session and its setup per command; a channel to the agent costs a connect() inside sshd, and
+// the agent a fork of itself.
 //
 // When it is used: a command without a pseudo-terminal and without a forwarded agent (those keep
 // their SSH session, which gives them), once the agent of this workspace's current login answers.
