@@ -11,7 +11,7 @@ import type { Services } from "../../src/daemon/services.ts";
 import { NexusError } from "../../src/kernel/errors.ts";
 import type { ProgressEvent } from "../../src/kernel/progress.ts";
 import { PORT_MOVE_LABELS } from "../../src/core/workspace/port-move.ts";
-import { instanceId } from "../../src/docker/labels.ts";
+import { instanceId, LABELS } from "../../src/docker/labels.ts";
 import { docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
@@ -99,5 +99,28 @@ describe("start of a workspace whose host port another program took while it was
     expect(leftovers(home).containers.map((id) => after.containerId!.startsWith(id))).toEqual([true]);
     expect(docker("inspect", "-f", "{{.Name}}", after.containerId!)).toBe(`/${after.containerName}`);
     expect(moveImages()).toEqual([]);
+  }, 600_000);
+
+  test("a move the daemon was killed in: the next reconcile removes what the record does not name, names the container back, and nothing of the workspace is lost", async () => {
+    await s.workspaces.stop("moved");
+    const r = s.store.findByName("moved")!;
+    const kept = r.containerId!;
+    // As a kill after the record was saved leaves it: the record's container still under the move's
+    // name, the container it replaced still there, and the interim image.
+    docker("rename", kept, `${r.containerName}-moved-abc123`);
+    const labels = [LABELS.managed, LABELS.instance, LABELS.workspaceId].map((k) => `${k}=${docker("inspect", "-f", `{{index .Config.Labels "${k}"}}`, kept)}`);
+    const replaced = docker("create", ...labels.flatMap((l) => ["--label", l]), "--name", `${r.containerName}-replaced`, r.image, "true");
+    docker("commit", "--change", `LABEL ${PORT_MOVE_LABELS.instance}=${instanceId(home)}`, "--change", `LABEL ${PORT_MOVE_LABELS.workspaceId}=${r.id}`, replaced, `nexus-port-move:${r.id}-abc123`);
+    expect(moveImages()).toHaveLength(1);
+
+    await s.workspaces.reconcile();
+    expect(exists(replaced)).toBe(false);
+    expect(exists(kept)).toBe(true);
+    expect(docker("inspect", "-f", "{{.Name}}", kept)).toBe(`/${r.containerName}`);
+    expect(moveImages()).toEqual([]);
+    expect(s.store.findByName("moved")!.containerId).toBe(kept);
+    await s.workspaces.start("moved");
+    const look = await s.workspaces.execCollect("moved", { command: "sh", args: ["-c", "cat /opt/kept/f ~/kept"] });
+    expect(look.stdout).toBe("root-file\nhome-file\n");
   }, 600_000);
 });
