@@ -3,7 +3,7 @@
 // `.git` file points, so the same `.git` file names the host's git dir on the host and this one
 // inside. The host's object store is mounted read-only and named as an alternate, so nothing is
 // copied and history is all there; what the workspace commits lands in its own object store. The
-// daemon moves commits of the workspace's branch between the two (src/core/git-sync.ts).
+// daemon moves commits of the workspace's branch between the two (src/core/git-sync/service.ts).
 //
 // The daemon writes this directory once, before any container has it; afterwards the workspace owns
 // it and the daemon never reads or writes a file in it (it is untrusted), except for lstat (a trigger)

@@ -64,7 +64,7 @@ describe("create", () => {
   test("holds the container filesystem, home and worktree (untracked included); HEAD and the user's index untouched", async () => {
     await run("cp", "sudo sh -c 'echo opt-1 > /opt/marker && rm -rf /usr/share/doc/tmux' && echo home-1 > ~/note.txt");
     await inWorktree("cp", "echo untracked-1 > new.txt && echo changed-1 >> src/app.txt && echo staged > staged.txt");
-    // Staged on the host, and inside in the workspace's own git dir (its own index: see git-sync.ts).
+    // Staged on the host, and inside in the workspace's own git dir (its own index: see git-sync/service.ts).
     git(worktree("cp"), "add", "staged.txt");
     await inWorktree("cp", "echo inside > inside-staged.txt && git add inside-staged.txt");
     const head = git(worktree("cp"), "rev-parse", "HEAD");

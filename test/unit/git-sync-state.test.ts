@@ -1,4 +1,4 @@
-// git-sync.ts keeps each workspace's sync state in memory (afterExec reads it after every exec): what
+// git-sync/service.ts keeps each workspace's sync state in memory (afterExec reads it after every exec): what
 // it decides must follow every state it writes. The workspace side runs here on this machine: git with
 // the own git dir as its git dir, as the container sees it (/workspace is the worktree).
 import { describe, expect, test } from "bun:test";
@@ -6,7 +6,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { silentLogger } from "../../src/core/log.ts";
-import { GitSync, type GitSyncDeps } from "../../src/core/workspace/git-sync.ts";
+import { GitSync, type GitSyncDeps } from "../../src/core/git-sync/service.ts";
 import { nexusPaths } from "../../src/store/paths.ts";
 import type { WorkspaceRecord } from "../../src/kernel/types.ts";
 import { git, makeRepo, tempDir } from "../helpers/fixtures.ts";

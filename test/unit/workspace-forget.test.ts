@@ -5,7 +5,7 @@ import { ActivityTracker } from "../../src/core/workspace/activity.ts";
 import { WorkspaceContext, type WorkspaceServiceDeps } from "../../src/core/workspace/context.ts";
 import { WorkspaceLocks } from "../../src/core/workspace/lock.ts";
 import { WorkspaceSecrets } from "../../src/core/workspace/secrets.ts";
-import type { GitSync } from "../../src/core/workspace/git-sync.ts";
+import type { GitSync } from "../../src/core/git-sync/service.ts";
 
 describe("per-workspace memory goes with the workspace", () => {
   test("activity: a command's count goes when it ends; forget drops the last activity", () => {

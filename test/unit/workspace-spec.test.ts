@@ -99,7 +99,7 @@ describe("container spec", () => {
     ]);
   });
 
-  test("the workspace's own git mounts (git-sync.ts) come after them", () => {
+  test("the workspace's own git mounts (git-sync/service.ts) come after them", () => {
     const own = { type: "bind" as const, source: "/home/u/.nexus/workspaces/x/git", target: "/src/repo/.git", readOnly: true };
     expect(containerSpec(r, {}, 2, { uid: 0, gid: 0 }, [own]).mounts).toEqual([...spec.mounts, own]);
     expect(toCreateOptions(containerSpec(r, {}, 2, { uid: 0, gid: 0 }, [own]), "127.0.0.1").HostConfig!.Mounts!.at(-1)).toEqual({ Type: "bind", Source: own.source, Target: own.target, ReadOnly: true });

@@ -24,7 +24,7 @@ export interface SyncServiceDeps {
   manager: SyncManager;
   /** The config's `sync:` block (validated by the config schema); default: the spec's defaults. */
   config?: unknown;
-  /** After a flush of a remote workspace: its commits made inside reach the host's branch too (core/workspace/git-sync.ts). */
+  /** After a flush of a remote workspace: its commits made inside reach the host's branch too (core/git-sync/service.ts). */
   syncGit?: (r: WorkspaceRecord) => Promise<unknown>;
 }
 
@@ -63,7 +63,7 @@ export class SyncService {
     const t0 = Date.now();
     progress({ phase: "sync", message: `Syncing ${r.mountPath} with /workspace` });
     // `.git` is never synced, whatever the config says: the worktree's `.git` file names a git dir on
-    // this machine, and the workspace has a repository of its own there (core/workspace/remote-git.ts).
+    // this machine, and the workspace has a repository of its own there (core/git-sync/remote-git.ts).
     const config = this.config;
     if (!config.exclude.includes(".git")) config.exclude = [...config.exclude, ".git"];
     const s = await this.#d.manager.attach(r.id, { hostPath: r.mountPath, remotePath: "/workspace", endpoint, config });

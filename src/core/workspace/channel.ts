@@ -59,7 +59,7 @@ export class WorkspaceChannel {
     try {
       // Over the workspace's exec agent when it answers, else an SSH session of its own (ssh/exec-agent.ts).
       const exit = await c.d.ssh.execCommand(r.id, this.target(r), line, { ...streams, ...execStdin(input, streams.stdin), ...(signal ? { signal } : {}), ...(agentSocket ? { agentSocket } : {}) }, plain);
-      // Commits the command made reach the host's branch before its answer (git-sync.ts; free when no ref moved).
+      // Commits the command made reach the host's branch before its answer (git-sync/service.ts; free when no ref moved).
       await c.git.afterExec(r);
       return exit;
     } catch (err) {

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import type { WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
 import type { ProgressSink } from "../../kernel/progress.ts";
 import { ActivityTracker } from "./activity.ts";
-import type { GitSync } from "./git-sync.ts";
+import type { GitSync } from "../git-sync/service.ts";
 import { HostKeys } from "../../store/host-keys.ts";
 import { WorkspaceLocks } from "./lock.ts";
 import type { HostUser } from "./spec.ts";

@@ -117,7 +117,7 @@ export class WorkspaceCreator extends WorkspaceBringUp {
         step("checkpoint", `Bringing the checkpoint's files into ${record.mountPath}`);
         await seed.fillWorktree(record.mountPath);
       }
-      // The workspace's own git dir (git-sync.ts): removed with the record on rollback. A remote
+      // The workspace's own git dir (git-sync/service.ts): removed with the record on rollback. A remote
       // workspace gets one inside its volume once it runs (prepareRemote below).
       if (!remoteSync) await c.git.prepare(record);
 

@@ -303,7 +303,7 @@ export class WorkspaceLifecycle extends WorkspaceBringUp {
     const d = c.d;
     const r = c.resolve(id);
     if (transition("destroy", r.status) === "refused" || c.creating.has(r.name)) throw refusal("destroy", r);
-    // Commits made inside reach the host first, so the check below sees them (git-sync.ts).
+    // Commits made inside reach the host first, so the check below sees them (git-sync/service.ts).
     const keptInside = await c.git.beforeDestroy(r, { force: !!opts.force, running: r.status === "running" });
     let uncommitted = 0;
     if (r.worktree && existsSync(r.worktree.path)) {

@@ -14,7 +14,7 @@ import { WorkspaceChannel, type ExecStreams } from "./channel.ts";
 import { WorkspaceContainer } from "./container.ts";
 import { noProgress, WorkspaceContext, type RemoteSync, type ServicePortForwarder, type WorkspaceServiceDeps, type WorkspaceSshEndpoint } from "./context.ts";
 import { WorkspaceCreator } from "./create.ts";
-import { GitSync } from "./git-sync.ts";
+import { GitSync } from "../git-sync/service.ts";
 import { IdleWatch } from "./idle.ts";
 import { WorkspaceLifecycle, type StartLockedOptions } from "./lifecycle.ts";
 import { WorkspaceReconciler } from "./reconcile.ts";

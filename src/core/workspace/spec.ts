@@ -62,7 +62,7 @@ export function workspaceVolume(record: Pick<WorkspaceRecord, "homeVolume">): st
 
 /**
  * The worktree at /workspace, the home volume, and the workspace's own git dir (`gitMounts`, from
- * git-sync.ts) — never the host repository's git dir writable. On a remote engine no path of this
+ * git-sync/service.ts) — never the host repository's git dir writable. On a remote engine no path of this
  * machine: /workspace is a volume there.
  */
 export function workspaceMounts(record: WorkspaceRecord, gitMounts: readonly MountSpec[] = [], remote = false): MountSpec[] {

@@ -1,4 +1,4 @@
-// The host side of git-sync.ts: the hardened git (src/git/) run in the host repository, never
+// The host side of service.ts: the hardened git (src/git/) run in the host repository, never
 // with a workspace's git dir or config.
 import { existsSync } from "node:fs";
 import { runGit } from "../../git/git.ts";

@@ -1,14 +1,14 @@
-// The workspace side of git sync (git-sync.ts), reached only over the workspace's SSH connection:
+// The workspace side of git sync (service.ts), reached only over the workspace's SSH connection:
 // git commands run inside, its refs read (every line checked: the answer is untrusted), and commits
 // carried both ways as bundles. A bundle the workspace makes is fetched by the host's hardened git
-// (git-sync-host.ts), never opened by anything else on the host.
+// (host.ts), never opened by anything else on the host.
 import { closeSync, createReadStream, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { shellQuote } from "../../ssh/quote.ts";
 import { NexusError } from "../errors.ts";
 import type { WorkspaceRecord } from "../types.ts";
-import type { GitSyncDeps } from "./git-sync.ts";
-import { git } from "./git-sync-host.ts";
+import type { GitSyncDeps } from "./service.ts";
+import { git } from "./host.ts";
 import { UNBUNDLE_LINE } from "./remote-git.ts";
 
 /** A bundle bigger than this is refused (a workspace must not fill the host's disk through the daemon). */

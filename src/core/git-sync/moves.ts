@@ -14,10 +14,10 @@
 import { refsFingerprint, refTreeFingerprint, type OwnGitLayout } from "../../git/own-gitdir.ts";
 import type { Logger } from "../log.ts";
 import type { WorkspaceRecord } from "../types.ts";
-import { ownFingerprint } from "./git-sync-fingerprint.ts";
-import { git, hasCommit, isAncestor, refMap, refreshHostIndex } from "./git-sync-host.ts";
-import type { SyncState, SyncStates } from "./git-sync-state.ts";
-import type { WorkspaceGitWire } from "./git-sync-wire.ts";
+import { ownFingerprint } from "./fingerprint.ts";
+import { git, hasCommit, isAncestor, refMap, refreshHostIndex } from "./host.ts";
+import type { SyncState, SyncStates } from "./state.ts";
+import type { WorkspaceGitWire } from "./wire.ts";
 
 export interface SyncResult {
   /** Which way the workspace's branch moved, if it did. */

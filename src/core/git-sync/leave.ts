@@ -7,9 +7,9 @@ import { refsFingerprint, type OwnGitLayout } from "../../git/own-gitdir.ts";
 import { NexusError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { WorkspaceRecord } from "../types.ts";
-import type { GitSyncDeps } from "./git-sync.ts";
-import { namespaceOnlyCommits, refMap } from "./git-sync-host.ts";
-import type { SyncStates } from "./git-sync-state.ts";
+import type { GitSyncDeps } from "./service.ts";
+import { namespaceOnlyCommits, refMap } from "./host.ts";
+import type { SyncStates } from "./state.ts";
 
 /**
  * Before destroy: the workspace's commits reach the host (running: `sync`), or destroy refuses without

@@ -3,7 +3,7 @@
 // its own at /workspace/.git in its volume instead, a clone of the host's refs made from a bundle
 // the host's hardened git writes and the daemon streams in over the workspace's SSH connection.
 // File sync never carries `.git` (SyncService forces it into the excludes), so the host worktree's
-// `.git` file and this directory never meet. From then on git-sync.ts moves commits as for a local
+// `.git` file and this directory never meet. From then on service.ts moves commits as for a local
 // workspace (bundles made inside, fetched by the host's hardened git into the workspace's own refs
 // and checked); the objects a host → workspace move needs go in as a bundle too.
 import { shellQuote } from "../../ssh/quote.ts";

@@ -8,10 +8,10 @@ import type { NexusPaths } from "../../store/paths.ts";
 import { NexusError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { WorkspaceRecord } from "../types.ts";
-import { hostTip } from "./git-sync-host.ts";
-import { newLayout } from "./git-sync-layout.ts";
-import type { SyncStates } from "./git-sync-state.ts";
-import type { WorkspaceGitWire } from "./git-sync-wire.ts";
+import { hostTip } from "./host.ts";
+import { newLayout } from "./layout.ts";
+import type { SyncStates } from "./state.ts";
+import type { WorkspaceGitWire } from "./wire.ts";
 import { fingerprintLine, initLine, PRESENT_LINE, REMOTE_GIT_DIR, repoFilesLine } from "./remote-git.ts";
 
 export interface MakeGitDeps {

@@ -2,8 +2,8 @@
 // saves them, read with lstat here, or with one command inside for a remote workspace.
 import { refsFingerprint, type OwnGitLayout } from "../../git/own-gitdir.ts";
 import type { WorkspaceRecord } from "../types.ts";
-import type { SyncState } from "./git-sync-state.ts";
-import type { WorkspaceGitWire } from "./git-sync-wire.ts";
+import type { SyncState } from "./state.ts";
+import type { WorkspaceGitWire } from "./wire.ts";
 import { fingerprintLine } from "./remote-git.ts";
 
 /** The fingerprint of the workspace's refs: lstat here, or one command inside for a remote workspace. */

@@ -6,7 +6,7 @@ import { worktreeAdminName, type OwnGitLayout } from "../../git/own-gitdir.ts";
 import { NexusError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { WorkspaceRecord } from "../types.ts";
-import type { SyncState } from "./git-sync-state.ts";
+import type { SyncState } from "./state.ts";
 
 /** Where the workspace's git dir goes (`dir`) and what it tracks; undefined when git inside gets none. */
 export function newLayout(r: WorkspaceRecord, dir: string, log: Logger): OwnGitLayout | undefined {

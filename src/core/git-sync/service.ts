@@ -7,12 +7,12 @@
 // exec whose refs moved (an lstat check, free otherwise), every few seconds while the daemon watches
 // (interactive sessions, commits made on the host), before stop, and before destroy. One sync at a
 // time per workspace. The parts:
-//   - git-sync-moves.ts: one sync, what moves which way;
-//   - git-sync-state.ts: what is kept about each workspace between syncs;
-//   - git-sync-layout.ts: which own git layout a workspace has;
-//   - git-sync-fingerprint.ts: whether refs moved since the last sync;
-//   - git-sync-make.ts: making the workspace's git; git-sync-leave.ts: when the workspace goes;
-//   - git-sync-host.ts and git-sync-wire.ts: git in the host repository, and inside over SSH.
+//   - moves.ts: one sync, what moves which way;
+//   - state.ts: what is kept about each workspace between syncs;
+//   - layout.ts: which own git layout a workspace has;
+//   - fingerprint.ts: whether refs moved since the last sync;
+//   - make.ts: making the workspace's git; leave.ts: when the workspace goes;
+//   - host.ts and wire.ts: git in the host repository, and inside over SSH.
 //
 // A workspace on a remote engine has its repository inside its volume instead (remote-git.ts): the
 // same moves, with its refs' fingerprint read over SSH and the host's objects sent in as a bundle.
@@ -25,13 +25,13 @@ import type { NexusPaths } from "../../store/paths.ts";
 import type { Logger } from "../log.ts";
 import { KeyedMutex } from "../mutex.ts";
 import type { WorkspaceRecord } from "../types.ts";
-import { bothFingerprint } from "./git-sync-fingerprint.ts";
-import { layoutHolds, newLayout, sameLayout, savedLayout } from "./git-sync-layout.ts";
-import { commitsBeforeDestroy, removeOwnGit } from "./git-sync-leave.ts";
-import { makeOwnGit, makeRemoteGit, type MakeGitDeps } from "./git-sync-make.ts";
-import { syncRefs, type SyncResult } from "./git-sync-moves.ts";
-import { SyncStates } from "./git-sync-state.ts";
-import { WorkspaceGitWire } from "./git-sync-wire.ts";
+import { bothFingerprint } from "./fingerprint.ts";
+import { layoutHolds, newLayout, sameLayout, savedLayout } from "./layout.ts";
+import { commitsBeforeDestroy, removeOwnGit } from "./leave.ts";
+import { makeOwnGit, makeRemoteGit, type MakeGitDeps } from "./make.ts";
+import { syncRefs, type SyncResult } from "./moves.ts";
+import { SyncStates } from "./state.ts";
+import { WorkspaceGitWire } from "./wire.ts";
 import { REMOTE_GIT_DIR } from "./remote-git.ts";
 
 const POLL_MS = 3000;
@@ -107,7 +107,7 @@ export class GitSync {
     await makeOwnGit(this.#parts, r, layout);
   }
 
-  /** A workspace on a remote engine, running and its files synced: its repository inside, when its volume has none (git-sync-make.ts). */
+  /** A workspace on a remote engine, running and its files synced: its repository inside, when its volume has none (make.ts). */
   prepareRemote(r: WorkspaceRecord): Promise<void> {
     return makeRemoteGit(this.#parts, r);
   }
@@ -215,14 +215,14 @@ export class GitSync {
     }
   }
 
-  /** Before destroy: the workspace's commits reach the host or destroy refuses (git-sync-leave.ts); how many sit only under the namespace. */
+  /** Before destroy: the workspace's commits reach the host or destroy refuses (leave.ts); how many sit only under the namespace. */
   async beforeDestroy(r: WorkspaceRecord, opts: { force: boolean; running: boolean }): Promise<number> {
     const l = this.layout(r);
     if (!l) return 0;
     return commitsBeforeDestroy(this.#parts, r, l, opts, () => this.sync(r));
   }
 
-  /** After the container is gone: the own git dir and the namespace refs go (git-sync-leave.ts). */
+  /** After the container is gone: the own git dir and the namespace refs go (leave.ts). */
   async remove(r: WorkspaceRecord, image: string): Promise<void> {
     return removeOwnGit(this.#d, r, this.layout(r), this.ownDir(r.id), image);
   }
