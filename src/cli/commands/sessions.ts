@@ -4,6 +4,7 @@ import { EXIT_CODES } from "../exit-codes.ts";
 import type { SessionLogs, SessionView } from "../../core/sessions/types.ts";
 import type { CliContext } from "../context.ts";
 import { ago, dim, green, table, writeErr, writeOut, yellow } from "../output.ts";
+import { postAttach } from "../post-attach.ts";
 import { attachTerminal, parseDetachKey } from "../terminal.ts";
 import { unwrittenMarks } from "../unwritten.ts";
 
@@ -76,13 +77,16 @@ export async function detachedExecCommand(ctx: CliContext, ws: string, body: Rec
   return EXIT_CODES.ok;
 }
 
-/** `nexus console <workspace>`: a login shell in a new session, attached; the detach key leaves it running. */
+/** `nexus console <workspace>`: a login shell in a new session, attached (post-attach hook first); the detach key leaves it running. */
 export async function consoleCommand(ctx: CliContext, ref: string | undefined, flags: SessionFlags): Promise<number> {
   noJson(ctx, "console");
   const detachKey = parseDetachKey(flags.detachKey);
   const ws = ctx.workspace(ref);
   const size = terminalSize();
-  const view = await (await ctx.client()).json<SessionView>("POST", "/api/v1/sessions", { workspace: ws, ...size });
+  const client = await ctx.client();
+  const view = await client.json<SessionView>("POST", "/api/v1/sessions", { workspace: ws, ...size });
+  // After the session is made (which resumes a paused workspace), before the terminal is taken over.
+  await postAttach(ctx, client, view.workspace_id);
   return attachTerminal(ctx, view.id, { detachKey, announce: `${view.id} in ${view.workspace_name}` });
 }
 

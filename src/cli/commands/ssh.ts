@@ -8,6 +8,7 @@ import type { SshInfo, WorkspaceView } from "../../core/types.ts";
 import { writeFileAtomic } from "../../store/atomic.ts";
 import type { CliContext } from "../context.ts";
 import { writeOut } from "../output.ts";
+import { postAttach } from "../post-attach.ts";
 
 /**
  * `nexus workspace ssh` / `nexus console`: the system ssh client with the generated config (pinned
@@ -44,20 +45,6 @@ export async function sshCommand(ctx: CliContext, ref: string | undefined, argv:
     );
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + 1 : EXIT_CODES.error)));
   });
-}
-
-/**
- * devcontainer.json's postAttachCommand (hook post-attach) runs at every interactive attach, through
- * the daemon like any hook (log, timeout); a failure is reported and the shell opens anyway.
- */
-async function postAttach(ctx: CliContext, client: Awaited<ReturnType<CliContext["client"]>>, name: string): Promise<void> {
-  try {
-    const r = await client.json<{ exitCode: number; timedOut: boolean; logFile: string; output: string }>("POST", `/api/v1/workspaces/${encodeURIComponent(name)}/hooks/post-attach`, {});
-    if (r.exitCode !== 0) await ctx.log(`post-attach ${r.timedOut ? "ran past its timeout" : `exited with code ${r.exitCode}`} (log: ${r.logFile}):\n${r.output}`);
-  } catch (err) {
-    // No post-attach hook: nothing to run.
-    if (!(err instanceof NexusError && err.code === "NOT_FOUND")) await ctx.log(`post-attach: ${(err as Error).message}`);
-  }
 }
 
 const INCLUDE_COMMENT = "# Added by nexus (nexus ssh-config uninstall removes it)";

@@ -1,0 +1,54 @@
+// The post-attach hook (devcontainer.json's postAttachCommand) through the compiled binary: every
+// interactive attach runs it, `nexus console` as well as `nexus workspace ssh`; a command given to
+// ssh is no attach. Real Docker, a temporary NEXUS_HOME and git repository.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Writable } from "node:stream";
+import { join } from "node:path";
+import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { slowTests } from "../helpers/timeout.ts";
+import { exitWithin, nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
+import { until } from "../helpers/wait.ts";
+
+slowTests();
+
+const root = tempDir("pattach");
+const home = join(root.path, "nexus");
+const repo = makeRepo(join(root.path, "repo"), {
+  "README.md": "# fixture\n",
+  ".nexus/workspace.yaml": "hooks:\n  post-attach: echo attached >> ~/attach-marks\n",
+});
+const nexus = nexusRunner({ home, cwd: repo });
+
+/** How many times the hook ran, from the mark file it appends to in the home volume. */
+const marks = () => nexus(["exec", "pa1", "--", "sh", "-c", "cat ~/attach-marks 2>/dev/null | wc -l"]).stdout.trim();
+
+beforeAll(() => {
+  requireE2E();
+  const r = nexus(["create", "pa1"]);
+  if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
+}, 900_000);
+
+afterAll(async () => {
+  await tearDown(nexus, root, ["pa1"]);
+});
+
+describe("post-attach hook", () => {
+  test("workspace ssh runs it for a login shell, not for a command", () => {
+    expect(nexus(["workspace", "ssh", "pa1", "--", "true"]).code).toBe(0);
+    expect(marks()).toBe("0");
+    const shell = nexus(["workspace", "ssh", "pa1"], { input: "exit 0\n" });
+    expect(shell.code).toBe(0);
+    expect(marks()).toBe("1");
+  });
+
+  test("console runs it before the shell is attached", async () => {
+    let stdin: Writable | undefined;
+    const p = nexus.start(["console", "pa1"], { feed: (s) => (stdin = s as Writable) });
+    // The hook ran before the terminal was attached; the shell is told to end once its prompt shows
+    // (keys typed before the attach are not delivered).
+    await until("the console's post-attach hook", marks, (n) => n === "2", 120_000);
+    await until("the console's prompt", () => p.out.stdout, (out) => out.includes("/workspace"), 120_000);
+    stdin!.end("exit 3\n");
+    expect(await exitWithin(p, 120_000, () => p.out.stderr)).toBe(3);
+  });
+});
