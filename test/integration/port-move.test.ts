@@ -2,8 +2,9 @@
 // kernel's ephemeral one, which Docker hands out to `-p 127.0.0.1::PORT` containers). Before, start
 // failed with PORT_CONFLICT at every try while the other program held the port; now it moves the
 // workspace to new ports with everything of its container: files outside the volumes (written as
-// root), a file of the image deleted, the home. A failure part way leaves it as it was. The "other
-// program" is a server of this test on 127.0.0.1. Real engine, a NEXUS_HOME of its own.
+// root), a file of the image deleted, the home. A failure part way leaves it as it was; a restore
+// whose new container meets the taken port starts on new ports too. The "other program" is a server
+// of this test on 127.0.0.1. Real engine, a NEXUS_HOME of its own.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
@@ -12,7 +13,7 @@ import { NexusError } from "../../src/kernel/errors.ts";
 import type { ProgressEvent } from "../../src/kernel/progress.ts";
 import { PORT_MOVE_LABELS } from "../../src/core/workspace/port-move.ts";
 import { instanceId, LABELS } from "../../src/docker/labels.ts";
-import { docker, engineAnswers, leftovers, removeLeftovers } from "../helpers/docker.ts";
+import { checkpointImages, docker, engineAnswers, leftovers, removeCheckpointImages, removeLeftovers } from "../helpers/docker.ts";
 import { expectError, serviceGraph } from "../helpers/graph.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { slowTests } from "../helpers/timeout.ts";
@@ -24,6 +25,7 @@ const home = join(root.path, "nexus");
 const repo = makeRepo(join(root.path, "repo"));
 let s: Services;
 let holder: Server | undefined;
+let holder2: Server | undefined;
 
 const moveImages = () => docker("images", "-q", "--filter", `label=${PORT_MOVE_LABELS.instance}=${instanceId(home)}`).split("\n").filter(Boolean);
 const exists = (id: string) => docker("ps", "-aq", "--no-trunc", "--filter", `id=${id}`) !== "";
@@ -40,14 +42,16 @@ function hold(port: number): Promise<Server> {
 beforeAll(async () => {
   if (!engineAnswers()) throw new Error("No Docker engine answers: run scripts/docker-up.sh (npm test does)");
   s = serviceGraph(home);
+  await s.checkpoints.reconcile();
   await s.workspaces.reconcile();
   await s.workspaces.create({ name: "moved", path: repo, ports: [3000] });
 }, 600_000);
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => (holder ? holder.close(() => resolve()) : resolve()));
+  for (const h of [holder, holder2]) await new Promise<void>((resolve) => (h ? h.close(() => resolve()) : resolve()));
   s?.workspaces.shutdown();
   removeLeftovers(home);
+  removeCheckpointImages(home);
   const images = moveImages();
   if (images.length) docker("rmi", "-f", ...images);
   await root[Symbol.asyncDispose]();
@@ -122,5 +126,31 @@ describe("start of a workspace whose host port another program took while it was
     await s.workspaces.start("moved");
     const look = await s.workspaces.execCollect("moved", { command: "sh", args: ["-c", "cat /opt/kept/f ~/kept"] });
     expect(look.stdout).toBe("root-file\nhome-file\n");
+  }, 600_000);
+
+  test("a restore onto it: the restored workspace starts on new ports with the checkpoint's files, and nothing is left behind", async () => {
+    expect((await s.workspaces.execCollect("moved", { command: "sh", args: ["-c", "echo v1 > ~/restored"] })).exitCode).toBe(0);
+    const cp = await s.checkpoints.create("moved", { name: "before-move" });
+    expect((await s.workspaces.execCollect("moved", { command: "sh", args: ["-c", "echo v2 > ~/restored"] })).exitCode).toBe(0);
+    await s.workspaces.stop("moved");
+    const before = structuredClone(s.store.findByName("moved")!);
+    // Taken while it is stopped: the restore cannot hold it for the new container.
+    holder2 = await hold(before.ports.ssh);
+
+    const restored = await s.checkpoints.restore(cp.id, "moved");
+    expect(restored.status).toBe("running");
+    const after = s.store.findByName("moved")!;
+    expect(after.ports.ssh).not.toBe(before.ports.ssh);
+    expect(after.ports.services.map((p) => p.containerPort)).toEqual([3000]);
+    expect(docker("port", after.containerId!, "22/tcp")).toBe(`127.0.0.1:${after.ports.ssh}`);
+    // The checkpoint's files (not what was written after it), and the container's own ones from before.
+    const look = await s.workspaces.execCollect("moved", { command: "sh", args: ["-c", "cat ~/restored /opt/kept/f"] });
+    expect(look.stdout).toBe("v1\nroot-file\n");
+    // One container (the workspace's, under its name), no interim image; the checkpoint and the
+    // restore's automatic one are the only images.
+    expect(leftovers(home).containers.map((id) => after.containerId!.startsWith(id))).toEqual([true]);
+    expect(docker("inspect", "-f", "{{.Name}}", after.containerId!)).toBe(`/${after.containerName}`);
+    expect(moveImages()).toEqual([]);
+    expect(checkpointImages(home)).toHaveLength(2);
   }, 600_000);
 });
