@@ -158,6 +158,15 @@ describe("a detached command outlives the CLI and a killed daemon", () => {
   });
 });
 
+describe("keys sent before the attach is made", () => {
+  test("console with its keys piped in at once: the shell gets them and the CLI exits with its code", () => {
+    // The CLI writes stdin as it comes, before the daemon has made the terminal: those keys are held, not lost.
+    const r = nexus(["console", "s1"], { input: "exit 4\n", timeoutMs: 120_000 });
+    expect(r.code).toBe(4);
+    expect(sessionsOf().filter((s) => s.kind === "console")).toEqual([]);
+  });
+});
+
 describe("a live follower of more rows than tmux keeps (its history: 50,000)", () => {
   test("REST logs?follow=true and nexus sessions logs -f get every one of 200,000 numbered lines once, in order, then the code", async () => {
     const TOTAL = 200_000;

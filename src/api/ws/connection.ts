@@ -12,7 +12,7 @@ import type { Logger } from "../../core/log.ts";
 import type { WorkspaceMonitor } from "../../core/monitor.ts";
 import type { WorkspaceService } from "../../core/workspaces.ts";
 import type { SessionService } from "../../core/sessions/service.ts";
-import type { TerminalAttach } from "../../core/sessions/types.ts";
+import type { TerminalAttach, TerminalSize } from "../../core/sessions/types.ts";
 import { WsAttachPayload, WsDetachPayload, WsInputPayload, WsResizePayload } from "../../core/sessions/inputs.ts";
 
 export const WS_LIMITS = {
@@ -32,8 +32,39 @@ export const WS_LIMITS = {
   /** How often a paused exec looks at the queue again: the runtimes' sockets say nothing when it empties. */
   drainPollMs: 2,
   authTimeoutMs: 10_000,
+  /** Keystrokes held for an attach still being made (a client types before it is answered). */
+  maxEarlyInputBytes: 64 * 1024,
   statsIntervalMs: 5_000,
 };
+
+/** What the client sent for a terminal before it was made. */
+interface EarlyTerminal {
+  sessionId: string;
+  input: Array<string | Buffer>;
+  inputBytes: number;
+  size?: TerminalSize;
+  detached: boolean;
+}
+
+/** A terminal's write and resize that hold what they are given until it is made (up to maxEarlyInputBytes of keys). */
+function heldFor(e: EarlyTerminal): Pick<TerminalAttach, "write" | "resize"> {
+  return {
+    write(data) {
+      const bytes = Buffer.byteLength(data);
+      if (e.inputBytes + bytes > WS_LIMITS.maxEarlyInputBytes) {
+        throw new NexusError("RESOURCE_EXHAUSTED", `More than ${WS_LIMITS.maxEarlyInputBytes} bytes of input before the attach to session '${e.sessionId}' was made`, {
+          suggestion: "Wait for the session's first output before sending more",
+          details: { sessionId: e.sessionId, limit: WS_LIMITS.maxEarlyInputBytes },
+        });
+      }
+      e.inputBytes += bytes;
+      e.input.push(data);
+    },
+    resize(size) {
+      e.size = size;
+    },
+  };
+}
 
 /** What the connection needs from the socket; the route adapts hono's WSContext to it. */
 export interface WsSocket {
@@ -89,6 +120,12 @@ export class WsConnection {
   #dropped = 0;
   /** Terminal clients of sessions this connection attached, by the attach request's id. */
   readonly #attaches = new Map<string, TerminalAttach>();
+  /**
+   * Attaches still being made, by request id: what the client sent for them meanwhile (a client
+   * writes keys at once, as `nexus console` with the keys a pipe or a fast typist gives), handed to
+   * the terminal once it is made, rather than refused and lost.
+   */
+  readonly #early = new Map<string, EarlyTerminal>();
   /** The auth check under way: later messages wait for it rather than being taken for auth messages. */
   #authing: Promise<void> | undefined;
 
@@ -270,7 +307,9 @@ export class WsConnection {
         const p = parseInput(WsDetachPayload, payload, "session.detach payload");
         const mine = [...this.#attaches.values()].filter((t) => t.sessionId === p.sessionId);
         for (const t of mine) t.detach();
-        return { sessionId: p.sessionId, detached: mine.length };
+        const pending = [...this.#early.values()].filter((e) => e.sessionId === p.sessionId);
+        for (const e of pending) e.detached = true;
+        return { sessionId: p.sessionId, detached: mine.length + pending.length };
       }
       case "cancel": {
         const p = parseInput(Cancel, payload, "cancel payload");
@@ -310,12 +349,22 @@ export class WsConnection {
    */
   async #attach(id: string, payload: unknown, signal: AbortSignal): Promise<unknown> {
     const p = parseInput(WsAttachPayload, payload, "session.attach payload");
-    const t = await this.#sessions().attach(
-      p.sessionId,
-      { cols: p.cols, rows: p.rows, readOnly: p.readOnly, ...(p.scrollback !== undefined ? { scrollback: p.scrollback } : {}), ...(p.term ? { term: p.term } : {}) },
-      (data) => this.#output(id, p.sessionId, data, signal),
-    );
+    const early: EarlyTerminal = { sessionId: p.sessionId, input: [], inputBytes: 0, detached: false };
+    this.#early.set(id, early);
+    let t: TerminalAttach;
+    try {
+      t = await this.#sessions().attach(
+        p.sessionId,
+        { cols: p.cols, rows: p.rows, readOnly: p.readOnly, ...(p.scrollback !== undefined ? { scrollback: p.scrollback } : {}), ...(p.term ? { term: p.term } : {}) },
+        (data) => this.#output(id, p.sessionId, data, signal),
+      );
+    } finally {
+      this.#early.delete(id);
+    }
     this.#attaches.set(id, t);
+    for (const data of early.input) t.write(data);
+    if (early.size) t.resize(early.size);
+    if (early.detached) t.detach();
     const onAbort = () => t.detach();
     signal.addEventListener("abort", onAbort, { once: true });
     if (signal.aborted) t.detach();
@@ -341,8 +390,9 @@ export class WsConnection {
     return { sessionId: p.sessionId, cols: p.cols, rows: p.rows };
   }
 
-  #attachOf(sessionId: string): TerminalAttach {
+  #attachOf(sessionId: string): Pick<TerminalAttach, "write" | "resize"> {
     for (const t of this.#attaches.values()) if (t.sessionId === sessionId) return t;
+    for (const e of this.#early.values()) if (e.sessionId === sessionId) return heldFor(e);
     throw new NexusError("INVALID_STATE", `This connection is not attached to session '${sessionId}'`, {
       suggestion: "Send session.attach first",
       details: { sessionId },
