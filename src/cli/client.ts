@@ -2,6 +2,7 @@ import { NexusError, type ErrorBody } from "../core/errors.ts";
 import { fetchUnix } from "../runtime/fetch-unix.ts";
 import { requestHeaders } from "./request-headers.ts";
 import { nonBlankLines } from "../kernel/lines.ts";
+import { untilAborted } from "../kernel/until-aborted.ts";
 import { unixStream, unixStreamAvailable, warmAnswer, type UnixAnswer, type UnixStreamError } from "../runtime/unix-stream.ts";
 
 export interface ClientTarget {
@@ -85,13 +86,16 @@ export class DaemonClient {
     });
   }
 
-  /** A promise from `onEvent` (its output is behind) holds the next read: the daemon then pauses the work's output. */
+  /**
+   * A promise from `onEvent` (its output is behind) holds the next read: the daemon then pauses the
+   * work's output. The caller's abort ends the hold too (Ctrl-C while stdout is a full pipe).
+   */
   async #events(res: Response, onEvent: (e: StreamEvent) => unknown, signal?: AbortSignal): Promise<StreamEvent> {
     const events = new EventLines(onEvent);
     try {
-      for await (const line of nonBlankLines(res.body as unknown as AsyncIterable<Uint8Array>)) {
+      for await (const line of nonBlankLines(signal ? chunksUntilAborted(res.body!, signal) : (res.body as unknown as AsyncIterable<Uint8Array>))) {
         const behind = events.take(line);
-        if (behind instanceof Promise) await behind;
+        if (behind instanceof Promise) await (signal ? untilAborted(behind, signal) : behind);
       }
     } catch (err) {
       if (err instanceof NexusError || signal?.aborted) throw err;
@@ -194,6 +198,26 @@ export async function socketEvents(
 export function warmEvents(): void {
   const events = new EventLines(() => undefined);
   warmAnswer((line) => events.take(line));
+}
+
+/**
+ * The body's chunks until it ends or the signal aborts; then the read under way ends with the
+ * signal's reason and the body is cancelled (its connection closed). Deno's fetch over a unix
+ * socket's client did not end a read of the body at the abort: `nexus sessions logs -f` waited
+ * on for the session's next line after Ctrl-C.
+ */
+async function* chunksUntilAborted(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const chunk = await untilAborted(reader.read(), signal);
+      if (chunk.done) return;
+      yield chunk.value;
+    }
+  } finally {
+    // As a for-await over the body would: a loop left early (an abort, an error event) cancels it.
+    void reader.cancel(signal.aborted ? signal.reason : undefined).catch(() => {});
+  }
 }
 
 /** A stream's lines as events: `result` is kept for the end, `error` is thrown, the rest go to `onEvent`. */

@@ -18,8 +18,8 @@ interface DenoGlobal {
 }
 interface BunGlobal {
   stdin: { stream(): ReadableStream<Uint8Array> };
-  stdout: unknown;
-  stderr: unknown;
+  stdout: { writer(): BunSink };
+  stderr: { writer(): BunSink };
   write(dest: unknown, data: Uint8Array | string): Promise<number>;
 }
 
@@ -129,9 +129,9 @@ export function writeStdio(fd: 1 | 2, data: string | Uint8Array): Promise<void> 
 
 /** Runs a write of `fd` after those before it; what writeStdio says of failures holds for it. */
 function inTurn(fd: 1 | 2, writeAll: () => Promise<void>): Promise<void> {
-  if (failed[fd]) return Promise.resolve();
+  if (failed[fd] || dropped[fd]) return Promise.resolve();
   const before = pending[fd];
-  const write = () => (failed[fd] ? Promise.resolve() : writeAll());
+  const write = () => (failed[fd] || dropped[fd] ? Promise.resolve() : writeAll());
   const next = (before ? before.then(write) : write()).catch((err: unknown) => {
     if ((err as { code?: unknown })?.code !== "EPIPE") failed[fd] ??= err instanceof Error ? err : new Error(String(err));
   });
@@ -143,6 +143,19 @@ function inTurn(fd: 1 | 2, writeAll: () => Promise<void>): Promise<void> {
 }
 
 const failed: Partial<Record<1 | 2, Error>> = {};
+const dropped: Partial<Record<1 | 2, true>> = {};
+
+/**
+ * After Ctrl-C: what stdout and stderr do not hold yet is given up and nothing more is written, so
+ * the exit does not wait for a reader that may never read (a full pipe, a paused terminal), as
+ * SIGINT's own default would end the process with it unwritten. A write under way may have written part.
+ */
+export function dropUnwritten(): void {
+  for (const fd of [1, 2] as const) {
+    dropped[fd] = true;
+    delete pending[fd];
+  }
+}
 
 /**
  * Waits for every write under way, then says whether one failed other than by EPIPE: the stream and
@@ -177,6 +190,90 @@ function writeAll(fd: 1 | 2, data: string | Uint8Array): Promise<void> {
 }
 
 /**
+ * writeStdio for output the CLI streams while it reads something else and waits for Ctrl-C (exec's
+ * output while stdin is forwarded, a followed log): a write that waits for a full pipe waits off
+ * the CLI's one thread, so stdin, the daemon's stream and signals go on. writeStdio's writes wait
+ * on the thread: Deno's writeSync, and Bun.write too (measured, Bun 1.4.5: no timer ran while it
+ * wrote 2 MiB into a pipe nobody read). Deno's write waits on a thread of its blocking pool; Bun's
+ * FileSink (Bun.stdout.writer()) keeps what the pipe does not take and writes it as the pipe drains.
+ * On a paused terminal Bun's FileSink may still wait on the thread (not measured).
+ */
+export function writeStreamed(fd: 1 | 2, data: string | Uint8Array): Promise<void> {
+  // Output that comes while a write waits joins the next one, if nothing was queued after it: one
+  // write per batch, not per line (a followed log's 100,000 lines were 100,000 writes), and text is
+  // kept as text until then (100,000 lines held as arrays took 115 MB more under Deno).
+  const last = waiting[fd];
+  if (last && pending[fd] === last.written) {
+    last.parts.push(data);
+    return last.written;
+  }
+  const batch: Batch = { parts: [data], written: Promise.resolve() };
+  waiting[fd] = batch;
+  batch.written = inTurn(fd, () => {
+    if (waiting[fd] === batch) delete waiting[fd];
+    return writeParts(fd, batch.parts);
+  });
+  return batch.written;
+}
+
+async function writeParts(fd: 1 | 2, parts: Array<string | Uint8Array>): Promise<void> {
+  const d = deno();
+  if (d) return denoWriteAll(fd === 1 ? d.stdout : d.stderr, joined(parts));
+  const b = bun();
+  if (!b) throw new Error("nexus runs on Bun or Deno");
+  const sink = (sinks[fd] ??= (fd === 1 ? b.stdout : b.stderr).writer());
+  for (const part of parts) {
+    const taken = sink.write(part);
+    if (taken instanceof Promise) await taken;
+  }
+  const flushed = sink.flush();
+  if (flushed instanceof Promise) await flushed;
+}
+
+/** Bun's FileSink of a descriptor: what write and flush answer is a promise while the descriptor is behind. */
+interface BunSink {
+  write(data: string | Uint8Array): number | Promise<number>;
+  flush(): number | Promise<number>;
+}
+
+const sinks: Partial<Record<1 | 2, BunSink>> = {};
+
+/** Output for one write of writeStreamed's, not begun yet; `written` once it is. */
+interface Batch {
+  parts: Array<string | Uint8Array>;
+  written: Promise<void>;
+}
+
+const waiting: Partial<Record<1 | 2, Batch>> = {};
+
+/** The parts as one array of bytes, text as UTF-8 (runs of text encoded together). */
+function joined(parts: Array<string | Uint8Array>): Uint8Array {
+  const encoder = new TextEncoder();
+  const chunks: Uint8Array[] = [];
+  let text = "";
+  for (const p of parts) {
+    if (typeof p === "string") {
+      text += p;
+      continue;
+    }
+    if (text) chunks.push(encoder.encode(text));
+    text = "";
+    chunks.push(p);
+  }
+  if (text) chunks.push(encoder.encode(text));
+  if (chunks.length === 1) return chunks[0]!;
+  let size = 0;
+  for (const c of chunks) size += c.byteLength;
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return all;
+}
+
+/**
  * Standard output for a stream the CLI writes while it reads stdin (the attach's terminal output;
  * nothing else writes to stdout meanwhile), the callback once written. Its writes wait for a full
  * pipe or a paused terminal off the CLI's one thread, so stdin (the detach key), the WebSocket and
@@ -188,7 +285,7 @@ function writeAll(fd: 1 | 2, data: string | Uint8Array): Promise<void> {
  */
 export function streamStdout(): StreamSink {
   const d = deno();
-  if (d) return { write: (text, written) => void inTurn(1, () => denoWriteAll(d.stdout, new TextEncoder().encode(text))).then(written) };
+  if (d) return { write: (text, written) => void writeStreamed(1, text).then(written) };
   if (!isTerminal(1)) return process.stdout;
   const fs = process.getBuiltinModule("node:fs") as typeof import("node:fs");
   return { write: (text, written) => void inTurn(1, () => fsWriteAll(fs, 1, Buffer.from(text))).then(written) };

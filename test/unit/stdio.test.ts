@@ -104,6 +104,50 @@ describe("writeStdio", () => {
     }
   });
 
+  // exec's output while stdin is forwarded, a followed log: under Deno writeStdio's writeSync held the thread.
+  test("writeStreamed: a pipe nobody reads holds the write, not the thread: a timer runs meanwhile", () => {
+    const r = intoUnreadFifo(`
+      const chunk = new Uint8Array(64 * 1024).fill(65);
+      for (let i = 0; i < 32; i++) m.writeStreamed(1, chunk); // 2 MiB: far more than a pipe holds
+      for (let i = 0; i < 1000; i++) m.writeStreamed(1, "line " + i + "\\n");
+      setTimeout(async () => {
+        await m.writeStdio(2, "the timer ran");
+        process.exit(0);
+      }, 0);
+    `);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: "the timer ran" });
+  });
+
+  // Ctrl-C while stdout is full: the exit waited for the reader.
+  test("dropUnwritten: the exit no longer waits for writes a reader may never take, and nothing more is written", () => {
+    const r = intoUnreadFifo(`
+      const chunk = new Uint8Array(64 * 1024).fill(65);
+      for (let i = 0; i < 32; i++) m.writeStreamed(1, chunk);
+      m.dropUnwritten();
+      const later = await m.writeStreamed(1, "after").then(() => "resolved");
+      const f = await m.stdioFailure();
+      process.stderr.write(JSON.stringify({ later, failure: f ?? null }));
+      process.exit(0);
+    `);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: JSON.stringify({ later: "resolved", failure: null }) });
+  });
+
+  test("writeStreamed and writeStdio keep the order they were called in, text and bytes alike", () => {
+    const [cmd, args] = evalArgv(`
+      const m = await import(${JSON.stringify(STDIO)});
+      const big = "x".repeat(256 * 1024) + "\\n";
+      m.writeStreamed(1, big);
+      for (let i = 0; i < 100; i++) m.writeStreamed(1, "s" + i + " ");
+      m.writeStreamed(1, new TextEncoder().encode("bytes é "));
+      m.writeStdio(1, "stdio ");
+      m.writeStreamed(1, "✓ last\\n");
+      await m.writeStreamed(1, "");
+    `);
+    const r = spawnSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", maxBuffer: 8 << 20 });
+    const words = Array.from({ length: 100 }, (_, i) => `s${i} `).join("");
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: "x".repeat(256 * 1024) + "\n" + words + "bytes é stdio ✓ last\n", stderr: "" });
+  });
+
   test("output that succeeds reports nothing", () => {
     const [cmd, args] = evalArgv(probe(1, 1));
     const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 8 << 20 });
@@ -111,6 +155,24 @@ describe("writeStdio", () => {
     expect(JSON.parse(r.stderr || "null")).toEqual({ settled: "resolved", fd: null, code: null });
   });
 });
+
+/** Runs `body` (with `m`, the stdio module) in a fresh process whose stdout is a FIFO nobody reads; killed after 60 s. */
+function intoUnreadFifo(body: string): { status: number | null; stderr: string } {
+  const dir = mkdtempSync(join(tmpdir(), "nexus-stdio-"));
+  try {
+    const fifo = join(dir, "out");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    const unread = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writeEnd = openSync(fifo, constants.O_WRONLY);
+    const [cmd, args] = evalArgv(`const m = await import(${JSON.stringify(STDIO)});\n${body}`);
+    const r = spawnSync(cmd, args, { stdio: ["ignore", writeEnd, "pipe"], encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
+    closeSync(writeEnd);
+    closeSync(unread);
+    return { status: r.status, stderr: r.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /**
  * isTerminal for 0, 1 and 2 in a fresh process, beside node:tty's isatty for the same descriptors,

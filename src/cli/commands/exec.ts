@@ -5,7 +5,9 @@ import { NexusError } from "../../core/errors.ts";
 import type { CliContext } from "../context.ts";
 import { stdinBody, stdinMode, stdinUnlessEnded } from "../exec-stdin.ts";
 import { execPrinter, fromBase64 } from "../exec-output.ts";
-import { isTerminal, writeOut } from "../output.ts";
+import { isTerminal } from "../output.ts";
+import { dropUnwritten, writeStreamed } from "../../runtime/stdio.ts";
+import { untilAborted } from "../../kernel/until-aborted.ts";
 
 /** Runs a command in the workspace over SSH; its stdout/stderr stream through, and its exit code becomes ours. */
 export async function execCommand(
@@ -45,12 +47,17 @@ export async function execCommand(
   const input = source ? stdinBody(body, { raw: tty, resize: tty && isTerminal(1) }, source === "process" ? undefined : source) : undefined;
   const client = await ctx.client();
   const abort = new AbortController();
-  const onSigint = () => abort.abort(new NexusError("INTERNAL_ERROR", "interrupted"));
+  // Ctrl-C ends the exec whatever our stdout holds (a full pipe would hold the exit for ever).
+  const onSigint = () => {
+    dropUnwritten();
+    abort.abort(new NexusError("INTERNAL_ERROR", "interrupted"));
+  };
   process.once("SIGINT", onSigint);
   const stdout: Uint8Array[] = [];
   const stderr: Uint8Array[] = [];
   let resumed: { durationMs: number } | undefined;
-  const print = execPrinter(ws);
+  // Output is written while stdin is still forwarded and Ctrl-C must work: off the CLI's thread (stdio.ts).
+  const print = execPrinter(ws, writeStreamed);
   try {
     const result = await client.stream(
       "POST",
@@ -67,9 +74,9 @@ export async function execCommand(
     );
     const exitCode = Number(result.exitCode);
     if (ctx.json) {
-      await writeOut(JSON.stringify({ exitCode, ...(result.signal ? { signal: result.signal } : {}), stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8"), ...(resumed ? { resumed } : {}) }) + "\n");
+      await untilAborted(writeStreamed(1, JSON.stringify({ exitCode, ...(result.signal ? { signal: result.signal } : {}), stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8"), ...(resumed ? { resumed } : {}) }) + "\n"), abort.signal);
     } else {
-      await writeOut("");
+      await untilAborted(writeStreamed(1, ""), abort.signal);
     }
     return exitCode;
   } catch (err) {

@@ -7,6 +7,8 @@ import { ago, dim, green, table, writeErr, writeOut, yellow } from "../output.ts
 import { postAttach } from "../post-attach.ts";
 import { attachTerminal, parseDetachKey } from "../terminal.ts";
 import { unwrittenMarks } from "../unwritten.ts";
+import { dropUnwritten, writeStreamed } from "../../runtime/stdio.ts";
+import { untilAborted } from "../../kernel/until-aborted.ts";
 
 const path = (id: string, rest = "") => `/api/v1/sessions/${encodeURIComponent(id)}${rest}`;
 
@@ -127,18 +129,23 @@ async function logsCommand(ctx: CliContext, id: string, flags: SessionFlags): Pr
     return EXIT_CODES.ok;
   }
   const abort = new AbortController();
-  const onSigint = () => abort.abort();
+  // Ctrl-C ends the follow whatever our stdout holds (a full pipe would hold the exit for ever).
+  const onSigint = () => {
+    dropUnwritten();
+    abort.abort();
+  };
   process.once("SIGINT", onSigint);
-  // A slow reader of our stdout holds the next read, and the daemon looks at the session less (unwritten.ts).
+  // A slow reader of our stdout holds the next read, and the daemon looks at the session less
+  // (unwritten.ts); the lines are written off the CLI's thread, so Ctrl-C works meanwhile (stdio.ts).
   const wrote = unwrittenMarks();
   try {
     const end = await client.stream("GET", path(id, `/logs?tail=${tail}&follow=true`), undefined, (e) => {
-      if (e.type === "dropped") return writeErr(dim(`[${e.bytes} bytes of output were dropped: this reader was more than the session's kept log behind]\n`, ctx.color));
+      if (e.type === "dropped") return writeStreamed(2, dim(`[${e.bytes} bytes of output were dropped: this reader was more than the session's kept log behind]\n`, ctx.color));
       if (e.type !== "line") return undefined;
       const line = (ctx.json ? JSON.stringify(e) : String(e.line)) + "\n";
-      return wrote(writeOut(line), line.length);
+      return wrote(writeStreamed(1, line), line.length);
     }, abort.signal);
-    await writeOut("");
+    await untilAborted(writeStreamed(1, ""), abort.signal);
     if (end.reason === "exited") {
       if (!ctx.json) await writeErr(dim(`[${id} exited with code ${end.exitCode}]\n`, ctx.color));
       return Number(end.exitCode ?? 0);
