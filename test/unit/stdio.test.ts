@@ -79,29 +79,16 @@ describe("writeStdio", () => {
   // Deno's writeSync (process.stdout's too) waited on the CLI's one thread for the reader: no timer,
   // no stdin, no signal ran, and the attach could not read its detach key.
   test("streamStdout (the attach's stdout): a pipe nobody reads holds the write, not the thread: a timer runs meanwhile", () => {
-    const dir = mkdtempSync(join(tmpdir(), "nexus-stdio-"));
-    try {
-      const fifo = join(dir, "out");
-      expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
-      const unread = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-      const writeEnd = openSync(fifo, constants.O_WRONLY);
-      const [cmd, args] = evalArgv(`
-        const m = await import(${JSON.stringify(STDIO)});
-        const out = m.streamStdout();
-        const text = "x".repeat(64 * 1024);
-        for (let i = 0; i < 64; i++) out.write(text, () => {}); // 4 MiB: far more than a pipe holds
-        setTimeout(async () => {
-          await m.writeStdio(2, "the timer ran");
-          process.exit(0);
-        }, 0);
-      `);
-      const r = spawnSync(cmd, args, { stdio: ["ignore", writeEnd, "pipe"], encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
-      closeSync(writeEnd);
-      closeSync(unread);
-      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: "the timer ran" });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const r = intoUnreadFifo(`
+      const out = m.streamStdout();
+      const text = "x".repeat(64 * 1024);
+      for (let i = 0; i < 64; i++) out.write(text, () => {}); // 4 MiB: far more than a pipe holds
+      setTimeout(async () => {
+        await m.writeStdio(2, "the timer ran");
+        process.exit(0);
+      }, 0);
+    `);
+    expect(r).toEqual({ status: 0, stderr: "the timer ran" });
   });
 
   // exec's output while stdin is forwarded, a followed log: under Deno writeStdio's writeSync held the thread.
