@@ -5,6 +5,7 @@
 // costs 0.1-0.5 ms each, so no RegExp, no TextEncoder or TextDecoder while the bytes are ASCII (the
 // daemon's answers are JSON with base64 output), and no typed-array copies or views for small pieces.
 // test/unit/http1.test.ts checks each piece against the runtime's own decoder.
+import { joinAll } from "../kernel/bytes.ts";
 
 /** Why a request failed: its `code` as fetch's would be (ENOENT, ECONNREFUSED, ECONNRESET); `afterHead` once the answer had begun. */
 export type UnixStreamError = Error & { code: string; afterHead: boolean };
@@ -77,18 +78,6 @@ function dechunked(bytes: Uint8Array, at: number): string {
 
 function decodeRange(bytes: Uint8Array, from: number, to: number): string {
   return from === to ? "" : new TextDecoder().decode(bytes.subarray(from, to));
-}
-
-export function joinAll(parts: readonly Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 0) return new Uint8Array(0);
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 /** The status of an HTTP/1.0 or 1.1 status line ("HTTP/1.1 200 OK"), or 0. */

@@ -2,6 +2,7 @@
 // node:fs, node:tty or touching process.stdout costs a compiled `nexus` more than the rest of
 // `nexus version` does (Bun evaluates each of those builtins on first import: node:fs alone is about
 // as much as the runtime's whole start). Nothing here runs at import.
+import { joinAll } from "../kernel/bytes.ts";
 
 type Fd = 0 | 1 | 2;
 
@@ -261,16 +262,9 @@ function joined(parts: Array<string | Uint8Array>): Uint8Array {
     chunks.push(p);
   }
   if (text) chunks.push(encoder.encode(text));
-  if (chunks.length === 1) return chunks[0]!;
   let size = 0;
   for (const c of chunks) size += c.byteLength;
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
-  }
-  return all;
+  return joinAll(chunks, size);
 }
 
 /**

@@ -16,7 +16,8 @@
 // promise is made with Promise.withResolvers rather than the Promise constructor. Measured in
 // test/unit/unix-stream.test.ts for what it does; bench/exec.ts for what it costs.
 
-import { ascii1, findIn, framingOf, joinAll, joinBytes, lineAt, requestOf, statusCode, streamError, chunkSize, Utf8Text, wholeAnswer, type UnixStreamError } from "./http1.ts";
+import { ascii1, findIn, framingOf, joinBytes, lineAt, requestOf, statusCode, streamError, chunkSize, Utf8Text, wholeAnswer, type UnixStreamError } from "./http1.ts";
+import { joinAll } from "../kernel/bytes.ts";
 
 export type { UnixStreamError } from "./http1.ts";
 
