@@ -15,6 +15,8 @@
 //                                           minutes earlier measured 1.2-2 ms slower in every row
 //   NEXUS_EXEC_AGENT=0 npm run bench        the same with every exec over an SSH session (the daemon
 //                                           this bench starts inherits it): the A/B of the exec agent
+//   BENCH_SPLIT=0 npm run bench             without the split of exec into its parts: for a build older
+//                                           than the exec agent (before issue 17), whose workspace has none
 //
 // Needs dist/nexus and a Docker engine. Everything it makes (NEXUS_HOME, git repository, workspace,
 // daemon) is temporary and removed at the end, even on failure.
@@ -34,6 +36,7 @@ const NEXUS = process.env.NEXUS_BIN || join(ROOT, "dist", "nexus");
 const WARMUPS = 3;
 const TARGET_RATIO = 0.3;
 const agentOff = process.env.NEXUS_EXEC_AGENT === "0";
+const SPLIT = process.env.BENCH_SPLIT !== "0";
 
 class BenchError extends Error {}
 
@@ -243,7 +246,8 @@ async function main(): Promise<number> {
     // Round-robin, so that drift on the machine (other load, caches) hits every command alike.
     for (let i = 0; i < runs; i++) for (const [j, k] of kinds.entries()) samples[j]!.push(await timed(k.cmd, k.args, env));
 
-    const split = await execSplit({ home, ws, sshConfig, runs, container });
+    // BENCH_SPLIT=0: no split (a build older than the exec agent, whose workspace cannot start one).
+    const split = SPLIT ? await execSplit({ home, ws, sshConfig, runs, container }) : undefined;
     const listTrip = await listRoundTrip(home, runs);
     const st = samples.map(stats);
     const f = (ms: number) => ms.toFixed(1).padStart(8);
@@ -279,17 +283,19 @@ async function main(): Promise<number> {
     lines.push(`hello+exec     - hello-world = ${(st[8]!.median - floor).toFixed(1).padStart(6)} ms   (the least any client pays for this exec: the runtime's request, the daemon's and the workspace's part)`);
     lines.push(`nexus exec     - hello+exec  = ${(st[0]!.median - st[8]!.median).toFixed(1).padStart(6)} ms   (the CLI's own part: its code, the look at stdin, the answer's events)`);
     // Where nexus exec's time goes: its parts measured apart, in pairs, in this same run.
-    const cliPart = st[0]!.median - split.request;
-    const inside = agentOff ? split.channel : split.agent;
-    lines.push(
-      "",
-      "where nexus exec's time goes (medians; the three in-process figures interleaved):",
-      `  exec agent in the workspace    ${f(split.agent)} ms  (a request on a channel to its socket opened ahead and kept, as the daemon keeps one, on a pooled connection, from this process: fork, exec true)${agentOff ? "  [not the path now]" : ""}`,
-      `  SSH session in the workspace   ${f(split.channel)} ms  (a session channel on a pooled connection, from this process: sshd, PAM, the shell, true)${agentOff ? "" : "  [the fallback]"}`,
-      `  agent / SSH session            ${(split.agent / split.channel).toFixed(3)}   (pairwise median of the ratio ${split.agentPaired.toFixed(3)})`,
-      `  daemon's own work              ${f(split.request - inside)} ms  (the CLI's request from this process minus the path it takes; pairwise median ${(agentOff ? split.daemonPaired : split.daemonPairedAgent).toFixed(1)})`,
-      `  CLI process, start to exit     ${f(cliPart)} ms  (nexus exec minus that request), of which the runtime's own start ${f(floor)} ms (hello-world)`,
-    );
+    if (split) {
+      const cliPart = st[0]!.median - split.request;
+      const inside = agentOff ? split.channel : split.agent;
+      lines.push(
+        "",
+        "where nexus exec's time goes (medians; the three in-process figures interleaved):",
+        `  exec agent in the workspace    ${f(split.agent)} ms  (a request on a channel to its socket opened ahead and kept, as the daemon keeps one, on a pooled connection, from this process: fork, exec true)${agentOff ? "  [not the path now]" : ""}`,
+        `  SSH session in the workspace   ${f(split.channel)} ms  (a session channel on a pooled connection, from this process: sshd, PAM, the shell, true)${agentOff ? "" : "  [the fallback]"}`,
+        `  agent / SSH session            ${(split.agent / split.channel).toFixed(3)}   (pairwise median of the ratio ${split.agentPaired.toFixed(3)})`,
+        `  daemon's own work              ${f(split.request - inside)} ms  (the CLI's request from this process minus the path it takes; pairwise median ${(agentOff ? split.daemonPaired : split.daemonPairedAgent).toFixed(1)})`,
+        `  CLI process, start to exit     ${f(cliPart)} ms  (nexus exec minus that request), of which the runtime's own start ${f(floor)} ms (hello-world)`,
+      );
+    }
     process.stdout.write(lines.join("\n") + "\n");
   } catch (err) {
     failed = true;
