@@ -7,7 +7,8 @@ type Client = Awaited<ReturnType<CliContext["client"]>>;
 
 /**
  * Runs the workspace's post-attach hook through the daemon like any hook (log, timeout); a failure
- * is reported on stderr and the shell opens anyway. A workspace without one answers NOT_FOUND: nothing to run.
+ * is reported on stderr and the shell opens anyway. A workspace without one answers NOT_FOUND: nothing
+ * to run, and nothing in the operation history (src/core/trace/facades.ts).
  */
 export async function postAttach(ctx: CliContext, client: Client, workspace: string): Promise<void> {
   try {

@@ -101,6 +101,21 @@ export function tailLines(text: string, n: number): string {
   return lines.slice(-n).join("\n");
 }
 
+/**
+ * Asked to run a hook the workspace does not define (NOT_FOUND): nothing ran. The operation history
+ * leaves it out (isHookNotDefined): every interactive attach asks for post-attach, defined or not.
+ */
+export function hookNotDefined(workspaceName: string, hook: HookName, files: readonly string[]): NexusError {
+  return new NexusError("NOT_FOUND", `Workspace '${workspaceName}' has no ${hook} hook`, {
+    suggestion: `Define hooks.${hook} in .nexus/workspace.yaml`,
+    details: { workspaceName, hook, files },
+  });
+}
+
+export function isHookNotDefined(err: unknown): boolean {
+  return err instanceof NexusError && err.code === "NOT_FOUND" && typeof err.details?.hook === "string";
+}
+
 /** A failed pre-start/post-start: the workspace goes to `error` with this, and `nexus start` tries again. */
 export function hookFailed(workspaceName: string, r: HookResult, file = ".nexus/workspace.yaml"): NexusError {
   const why = r.timedOut ? "ran past its timeout" : `exited with code ${r.exitCode}`;

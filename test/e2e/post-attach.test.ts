@@ -44,4 +44,12 @@ describe("post-attach hook", () => {
     expect(r.code).toBe(3);
     expect(marks()).toBe("2");
   });
+
+  test("each run is in the operation history", () => {
+    const ops = JSON.parse(nexus(["trace", "list", "--workspace", "pa1", "--json"]).stdout) as { operations: Array<{ operation: string; result: string; surface: string }> };
+    expect(ops.operations.filter((o) => o.operation === "hook")).toEqual([
+      expect.objectContaining({ result: "ok", surface: "cli" }),
+      expect.objectContaining({ result: "ok", surface: "cli" }),
+    ]);
+  });
 });

@@ -2,7 +2,7 @@
 // recording at the façade through the real REST app (real service and store; an engine address that
 // does not exist, so nothing reaches Docker).
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createApp } from "../../src/api/http/app.ts";
 import { parseConfig } from "../../src/config/load.ts";
@@ -165,6 +165,34 @@ describe("recording at the façade", () => {
     expect(await (await env.request("DELETE", "/api/v1/trace?olderThan=1d")).json()).toMatchObject({ removed: 0 });
     expect(await (await env.request("DELETE", "/api/v1/trace?olderThan=0s")).json()).toMatchObject({ removed: 2 });
     expect(((await (await env.request("GET", "/api/v1/trace")).json()) as { operations: unknown[] }).operations).toHaveLength(0);
+  });
+
+  test("a hook the workspace does not define is refused (NOT_FOUND) and not recorded; a defined one is", async () => {
+    const env = makeApp();
+    await using _ = env.dir;
+    const bare = makeRecord({ name: "bare", status: "running", mountPath: join(env.dir.path, "bare") });
+    mkdirSync(bare.mountPath, { recursive: true });
+    const hooked = makeRecord({ name: "hooked", status: "stopped", mountPath: join(env.dir.path, "hooked") });
+    mkdirSync(join(hooked.mountPath, ".nexus"), { recursive: true });
+    writeFileSync(join(hooked.mountPath, ".nexus", "workspace.yaml"), "hooks:\n  post-attach: echo attached\n");
+    env.store.save(bare);
+    env.store.save(hooked);
+    // What every interactive console or ssh asks: nothing to run, and the answer stays NOT_FOUND.
+    const none = await env.request("POST", "/api/v1/workspaces/bare/hooks/post-attach", {}, { "x-nexus-client": "cli" });
+    expect(none.status).toBe(404);
+    expect(((await none.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: "NOT_FOUND", message: "Workspace 'bare' has no post-attach hook" });
+    await expect(withSurface("grpc", () => env.traced.workspaces.runHook("bare", "post-start"))).rejects.toMatchObject({ code: "NOT_FOUND" });
+    // A defined hook is an operation, whatever its outcome (here refused: the workspace is stopped).
+    expect((await env.request("POST", "/api/v1/workspaces/hooked/hooks/post-attach", {}, { "x-nexus-client": "cli" })).status).toBe(409);
+    // So are a hook name that does not exist and an unknown workspace.
+    expect((await env.request("POST", "/api/v1/workspaces/bare/hooks/post-nothing", {})).status).toBe(400);
+    expect((await env.request("POST", "/api/v1/workspaces/nope/hooks/post-attach", {})).status).toBe(404);
+    const ops = await env.trace.list();
+    expect(ops.map((o) => [o.operation, o.workspace, o.errorCode])).toEqual([
+      ["hook", "nope", "WORKSPACE_NOT_FOUND"],
+      ["hook", "bare", "INVALID_ARGUMENT"],
+      ["hook", "hooked", "INVALID_STATE"],
+    ]);
   });
 
   test("the wrapped façade is the same object to its callers: views pass through, private state works", async () => {

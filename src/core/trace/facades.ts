@@ -2,6 +2,7 @@
 // forwards) wrapped so that each operation they run — whichever transport called it, REST, gRPC,
 // WebSocket or the CLI through REST — leaves one record. Calls inside the core use the unwrapped
 // objects, so an operation that uses another (restore stops and starts) is one record, not three.
+import { isHookNotDefined } from "../hooks.ts";
 import type { CheckpointService } from "../checkpoints/service.ts";
 import type { PortForwards } from "../forwards.ts";
 import type { SessionService } from "../sessions/service.ts";
@@ -19,6 +20,8 @@ interface OpSpec {
   ref?: (args: Args) => unknown;
   /** What the result tells (a created workspace's id, an exec's exit code). */
   after?: (result: any) => Who;
+  /** A refusal that means nothing was there to run: no record. */
+  unrecorded?: (error: unknown) => boolean;
 }
 
 const first = (args: Args) => args[0];
@@ -36,7 +39,8 @@ const WORKSPACE_OPS: Record<string, OpSpec> = {
   destroy: { op: "destroy", ref: first },
   exec: { op: "exec", ref: first, after: exitCode },
   execCollect: { op: "exec", ref: first, after: exitCode },
-  runHook: { op: "hook", ref: first },
+  // A hook the workspace does not define: every interactive console or ssh asks for post-attach.
+  runHook: { op: "hook", ref: first, unrecorded: isHookNotDefined },
   restartService: { op: "service.restart", ref: first },
   switch: { op: "switch", ref: first },
   rotateKeys: { op: "ssh.rotate-keys", ref: first },
@@ -108,11 +112,14 @@ export function traced<T extends object>(target: T, ops: Record<string, OpSpec>,
             return {};
           }
         };
+        const failed = (error: unknown) => {
+          if (!spec.unrecorded?.(error)) span.end({ error });
+        };
         let out: unknown;
         try {
           out = value.apply(t, args);
         } catch (error) {
-          span.end({ error });
+          failed(error);
           throw error;
         }
         if (out instanceof Promise) {
@@ -122,7 +129,7 @@ export function traced<T extends object>(target: T, ops: Record<string, OpSpec>,
               return result;
             },
             (error: unknown) => {
-              span.end({ error });
+              failed(error);
               throw error;
             },
           );

@@ -27,7 +27,7 @@ export interface TraceQuery {
   limit?: number;
 }
 
-/** The start of one operation; `end` records it. */
+/** The start of one operation; `end` records it (a span never ended leaves no record). */
 export interface TraceSpan {
   end(outcome: { error?: unknown; workspaceId?: string; workspace?: string; exitCode?: number }): void;
 }

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { HOOK_NAMES, type HookName, type ProjectConfig, type ServiceDefinition } from "../../config/project.ts";
 import { errors, NexusError } from "../../kernel/errors.ts";
-import { hookCommandLine, hookFailed, runHookSteps, type HookResult } from "../hooks.ts";
+import { hookCommandLine, hookFailed, hookNotDefined, runHookSteps, type HookResult } from "../hooks.ts";
 import { listeningOn, parseProcNetTcp, PROC_NET_TCP } from "../listeners.ts";
 import { describeProbe, isReady, serviceLogs, serviceStates, sinceTimestamp, startService, startServices, stopService, stopServices, waitReady, type LogEntry, type SupervisorState } from "../services.ts";
 import type { BringUpOptions, ServiceHealthView, ServiceView, WorkspaceRecord, WorkspaceStatus } from "../../kernel/types.ts";
@@ -203,12 +203,7 @@ export class WorkspaceServices {
     }
     const name = hook as HookName;
     const project = this.#c.project(r);
-    if (!project.hooks[name]?.length) {
-      throw new NexusError("NOT_FOUND", `Workspace '${r.name}' has no ${name} hook`, {
-        suggestion: `Define hooks.${name} in .nexus/workspace.yaml`,
-        details: { workspaceName: r.name, hook: name, files: project.files },
-      });
-    }
+    if (!project.hooks[name]?.length) throw hookNotDefined(r.name, name, project.files);
     if (name !== "post-stop") requireRunning(r, `run its ${name} hook`);
     return { workspaceId: r.id, ...(await this.#runHook(r, project, name, opts.timeoutSeconds)) };
   }
