@@ -80,9 +80,12 @@ async function listCheckpoints(ctx: CliContext, ref: string | undefined, wait: b
 }
 
 async function deleteCheckpoint(ctx: CliContext, ws: string, cp: string): Promise<number> {
-  await (await ctx.client()).json("DELETE", `/api/v1/checkpoints/${encodeURIComponent(cp)}?workspace=${encodeURIComponent(ws)}`);
-  if (ctx.json) await writeOut(JSON.stringify({ deleted: cp, workspace: ws }) + "\n");
-  else await writeOut(`Deleted checkpoint ${cp} of ${ws}\n`);
+  const client = await ctx.client();
+  // Looked up first for its workspace's name: `ws` may be the active workspace, which is kept by id.
+  const found = await client.json<CheckpointView>("GET", `/api/v1/checkpoints/${encodeURIComponent(cp)}?workspace=${encodeURIComponent(ws)}`);
+  await client.json("DELETE", `/api/v1/checkpoints/${encodeURIComponent(found.id)}?workspace=${encodeURIComponent(found.workspaceId)}`);
+  if (ctx.json) await writeOut(JSON.stringify({ deleted: cp, workspace: found.workspaceName }) + "\n");
+  else await writeOut(`Deleted checkpoint ${cp} of ${found.workspaceName}\n`);
   return EXIT_CODES.ok;
 }
 

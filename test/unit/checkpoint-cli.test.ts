@@ -1,0 +1,69 @@
+// The checkpoint commands' messages, from source against a stand-in API (--url): they name the
+// workspace by its name even when it was left out and the active one (kept by id) was used.
+import { describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { nexusPaths } from "../../src/store/paths.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+import { serveLocal } from "../helpers/serve.ts";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const BUN = join(ROOT, "node_modules/.bin/bun");
+const WS = { id: "ws-0123456789ab", name: "demo" };
+const CP = { id: "ckpt-0123456789ab", name: "before-refactor", workspaceId: WS.id, workspaceName: WS.name };
+
+function nexus(args: string[], home: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res, rej) => {
+    const child = spawn(BUN, [join(ROOT, "src/main.ts"), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(home, "home"), NEXUS_HOME: join(home, "nexus"), NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    child.once("error", rej);
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      res({ code, stdout, stderr });
+    });
+  });
+}
+
+/** An API that knows one checkpoint of one workspace, by id or name; every request is kept. */
+function standInApi() {
+  const seen: string[] = [];
+  const server = serveLocal((req) => {
+    const url = new URL(req.url);
+    seen.push(`${req.method} ${url.pathname}${url.search}`);
+    const m = /^\/api\/v1\/checkpoints\/([^/]+)$/.exec(url.pathname);
+    const ws = url.searchParams.get("workspace");
+    if (!m || ![CP.id, CP.name].includes(decodeURIComponent(m[1]!)) || (ws !== null && ws !== WS.id && ws !== WS.name)) {
+      return Response.json({ error: { code: "NOT_FOUND", message: "no such checkpoint", retryable: false } }, { status: 404 });
+    }
+    if (req.method === "DELETE") return new Response(null, { status: 204 });
+    return Response.json({ ...CP, createdAt: new Date().toISOString() });
+  });
+  return { server, seen };
+}
+
+describe("checkpoint delete", () => {
+  test("names the workspace, also when the active one (kept by id) was used", async () => {
+    await using dir = tempDir("cp-cli");
+    const { server, seen } = standInApi();
+    await using _ = server;
+    const paths = nexusPaths({ NEXUS_HOME: join(dir.path, "nexus") });
+    mkdirSync(dirname(paths.activeWorkspace), { recursive: true });
+    writeFileSync(paths.activeWorkspace, `${WS.id}\n`);
+    const text = await nexus(["--url", server.url, "checkpoint", "delete", "before-refactor"], dir.path);
+    expect(text.stderr).toBe("");
+    expect(text.stdout).toBe("Deleted checkpoint before-refactor of demo\n");
+    expect(text.code).toBe(0);
+    const json = await nexus(["--url", server.url, "checkpoint", "delete", WS.id, CP.id, "--json"], dir.path);
+    expect(JSON.parse(json.stdout)).toEqual({ deleted: CP.id, workspace: "demo" });
+    expect(seen.filter((s) => s.startsWith("DELETE"))).toHaveLength(2);
+  });
+});
