@@ -99,8 +99,8 @@ export async function restoreCommand(ctx: CliContext, args: string[]): Promise<n
   if (ctx.json) await writeOut(JSON.stringify(r, null, 2) + "\n");
   else {
     await writeOut(
-      `${r.message}\nRestored ${ws} to ${r.checkpoint.name} in ${(r.durationMs / 1000).toFixed(1)}s (${r.status})\n` +
-        `Undo with: nexus restore ${ws} ${r.safetyCheckpoint.name}\n`,
+      `${r.message}\nRestored ${r.checkpoint.workspaceName} to ${r.checkpoint.name} in ${(r.durationMs / 1000).toFixed(1)}s (${r.status})\n` +
+        `Undo with: nexus restore ${r.checkpoint.workspaceName} ${r.safetyCheckpoint.name}\n`,
     );
   }
   return EXIT_CODES.ok;
