@@ -1,9 +1,11 @@
 // `nexus create` with no name on a terminal: asks for what the flags would say, shows a summary,
 // and creates with a spinner. Ctrl-C at any question cancels with nothing made.
 import { spawnSync } from "node:child_process";
+import type { Writable } from "node:stream";
 import { findDevcontainers } from "../config/devcontainer/find.ts";
 import { NAME_PATTERN } from "../core/names.ts";
 import type { CreateFlags } from "./commands/workspaces.ts";
+import { promptOutput } from "./prompt-output.ts";
 
 export interface WizardAnswers {
   name: string;
@@ -34,12 +36,13 @@ function portsProblem(value: string | undefined): string | undefined {
 /** Asks the questions; resolves undefined when the user cancels (Ctrl-C or no at the summary). */
 export async function runCreateWizard(given: CreateFlags, currentBranch: string | undefined, taken: ReadonlySet<string> = new Set()): Promise<WizardAnswers | undefined> {
   const p = await import("@clack/prompts");
+  const output = promptOutput();
   const cancelled = () => {
-    p.cancel("Cancelled; nothing was created");
+    p.cancel("Cancelled; nothing was created", { output });
     return undefined;
   };
-  p.intro("Create a Nexus workspace");
-  const name = await askName(taken);
+  p.intro("Create a Nexus workspace", { output });
+  const name = await askName(taken, output);
   if (name === undefined) return cancelled();
 
   const source = await p.select({
@@ -49,6 +52,7 @@ export async function runCreateWizard(given: CreateFlags, currentBranch: string 
       { value: "url", label: "Clone a repository URL" },
     ],
     initialValue: given.repo ? "url" : "here",
+    output,
   });
   if (p.isCancel(source)) return cancelled();
   const backend = await p.select({
@@ -58,44 +62,47 @@ export async function runCreateWizard(given: CreateFlags, currentBranch: string 
       { value: "sprite", label: "sprite", hint: "not available in this version", disabled: true },
     ],
     initialValue: "docker",
+    output,
   });
   if (p.isCancel(backend)) return cancelled();
   let repo: string | undefined;
   if (source === "url") {
-    const r = await p.text({ message: "Repository URL", placeholder: "https://github.com/org/repo.git", initialValue: given.repo ?? "", validate: (v) => (v ? undefined : "A URL is needed") });
+    const r = await p.text({ message: "Repository URL", placeholder: "https://github.com/org/repo.git", initialValue: given.repo ?? "", validate: (v) => (v ? undefined : "A URL is needed"), output });
     if (p.isCancel(r)) return cancelled();
     repo = r;
   }
-  const branch = await p.text({ message: "Branch of the worktree", defaultValue: `nexus/${name}`, placeholder: `nexus/${name}` });
+  const branch = await p.text({ message: "Branch of the worktree", defaultValue: `nexus/${name}`, placeholder: `nexus/${name}`, output });
   if (p.isCancel(branch)) return cancelled();
   const fromBranch = await p.text({
     message: "Base branch (for a new branch)",
     defaultValue: given.fromBranch ?? currentBranch ?? "",
     placeholder: given.fromBranch ?? currentBranch ?? "the repository's current branch",
+    output,
   });
   if (p.isCancel(fromBranch)) return cancelled();
   const resources = await p.select({
     message: "Resources",
     options: PRESETS.map((r) => ({ value: r, label: r, hint: { small: "1 CPU, 2 GB", medium: "2 CPU, 4 GB", large: "4 CPU, 8 GB", xlarge: "8 CPU, 16 GB" }[r] })),
     initialValue: (given.resources as (typeof PRESETS)[number] | undefined) ?? "medium",
+    output,
   });
   if (p.isCancel(resources)) return cancelled();
-  const ports = await p.text({ message: "Container ports to publish (comma separated, optional)", placeholder: "3000, 5173", defaultValue: "", validate: portsProblem });
+  const ports = await p.text({ message: "Container ports to publish (comma separated, optional)", placeholder: "3000, 5173", defaultValue: "", validate: portsProblem, output });
   if (p.isCancel(ports)) return cancelled();
-  const image = await p.text({ message: "Base image (optional)", placeholder: "the config's defaults.image", defaultValue: given.image ?? "" });
+  const image = await p.text({ message: "Base image (optional)", placeholder: "the config's defaults.image", defaultValue: given.image ?? "", output });
   if (p.isCancel(image)) return cancelled();
   // A repository with several devcontainer.json files: which one (create refuses to guess).
   let devcontainer = given.devcontainer;
   const found = source === "here" && !devcontainer ? findDevcontainers(repositoryRoot()) : [];
   if (found.length > 1) {
-    const pick = await p.select({ message: "devcontainer.json", options: found.map((f) => ({ value: f, label: f })) });
+    const pick = await p.select({ message: "devcontainer.json", options: found.map((f) => ({ value: f, label: f })), output });
     if (p.isCancel(pick)) return cancelled();
     devcontainer = pick;
   }
   // A cloned repository's initializeCommand would run on this machine: ask now, the spinner cannot.
   let trust = given.trust;
   if (repo && trust === undefined) {
-    const t = await p.confirm({ message: "If its devcontainer.json has an initializeCommand, run it on this machine?", initialValue: false });
+    const t = await p.confirm({ message: "If its devcontainer.json has an initializeCommand, run it on this machine?", initialValue: false, output });
     if (p.isCancel(t)) return cancelled();
     trust = t;
   }
@@ -125,8 +132,9 @@ export async function runCreateWizard(given: CreateFlags, currentBranch: string 
       ...(devcontainer ? [`devcontainer ${devcontainer}`] : []),
     ].join("\n"),
     "Summary",
+    { output },
   );
-  const ok = await p.confirm({ message: "Create it?" });
+  const ok = await p.confirm({ message: "Create it?", output });
   if (p.isCancel(ok) || !ok) return cancelled();
   return { name, flags };
 }
@@ -140,11 +148,12 @@ function repositoryRoot(): string {
  * The name, checked as it is typed: the line under the input says what is wrong with it (or that
  * it is fine) at every key, and Enter accepts only a valid name.
  */
-async function askName(taken: ReadonlySet<string>): Promise<string | undefined> {
+async function askName(taken: ReadonlySet<string>, output: Writable): Promise<string | undefined> {
   const [{ TextPrompt, isCancel }, p] = await Promise.all([import("@clack/core"), import("@clack/prompts")]);
   // A name already taken is refused here, not after seven more questions.
   const problem = (v: string | undefined) => nameProblem(v) ?? (taken.has(v!) ? `A workspace named '${v}' already exists` : undefined);
   const prompt = new TextPrompt({
+    output,
     validate: problem,
     render() {
       const typed = this.userInput;
@@ -164,7 +173,7 @@ async function askName(taken: ReadonlySet<string>): Promise<string | undefined> 
 /** Runs `create` under a spinner that shows the daemon's progress lines. */
 export async function withSpinner<T>(title: string, work: (progress: (line: string) => void) => Promise<T>): Promise<T> {
   const p = await import("@clack/prompts");
-  const s = p.spinner();
+  const s = p.spinner({ output: promptOutput() });
   s.start(title);
   try {
     const result = await work((line) => s.message(line.replace(/\u001b\[[0-9;]*m/g, "").trim()));

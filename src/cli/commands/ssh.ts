@@ -9,6 +9,7 @@ import { writeFileAtomic } from "../../store/atomic.ts";
 import type { CliContext } from "../context.ts";
 import { writeOut } from "../output.ts";
 import { postAttach } from "../post-attach.ts";
+import { promptOutput } from "../prompt-output.ts";
 
 /**
  * `nexus workspace ssh` / `nexus console`: the system ssh client with the generated config (pinned
@@ -64,7 +65,7 @@ export async function sshConfigCommand(ctx: CliContext, action: string, flags: {
         throw new NexusError("INVALID_ARGUMENT", `Adding an Include line to ${file} needs your consent`, { suggestion: "Run 'nexus ssh-config install --yes'" });
       }
       const { confirm, isCancel } = await import("@clack/prompts");
-      const ok = await confirm({ message: `Add '${include}' to the top of ${file}? Then 'ssh nexus-<name>' works everywhere.` });
+      const ok = await confirm({ message: `Add '${include}' to the top of ${file}? Then 'ssh nexus-<name>' works everywhere.`, output: promptOutput() });
       if (isCancel(ok) || !ok) return done(ctx, { installed: false, changed: false, file }, "Nothing changed");
     }
     mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });

@@ -7,6 +7,7 @@ import type { TrashEntry } from "../../core/trash.ts";
 import type { CliContext } from "../context.ts";
 import { ago, red, writeOut } from "../output.ts";
 import { progressPrinter } from "../progress.ts";
+import { promptOutput } from "../prompt-output.ts";
 import { parseLabelArgs } from "../../core/labels/syntax.ts";
 import { splitEnv, toList } from "./exec.ts";
 
@@ -72,7 +73,7 @@ export async function createCommand(ctx: CliContext, name: string | undefined, f
     // A cloned repository's initializeCommand would run on this machine: on a terminal, ask (the command is in the message).
     if (!(err instanceof NexusError && err.details?.trustRequired) || flags.trust !== undefined || ctx.json || !process.stdin.isTTY) throw err;
     const { confirm, isCancel } = await import("@clack/prompts");
-    const ok = await confirm({ message: `${err.message}\nRun it on this machine?`, initialValue: false });
+    const ok = await confirm({ message: `${err.message}\nRun it on this machine?`, initialValue: false, output: promptOutput() });
     if (isCancel(ok) || !ok) throw err;
     body.trust = true;
     result = await send();
