@@ -44,6 +44,9 @@ beforeAll(async () => {
   writeRelease(join(www, "releases", "download", `v${NEW_VERSION}`), newBin, { version: NEW_VERSION });
   writeRelease(join(www, "releases", "download", `v${oldVersion}`), DIST, { version: oldVersion });
   writeRelease(join(www, "bad"), newBin, { version: NEW_VERSION, wrongSum: true });
+  // Folders without a VERSION file: the old binary, and the new one.
+  writeRelease(join(www, "unversioned-old"), DIST);
+  writeRelease(join(www, "unversioned-new"), newBin);
   server = await serveReleases(www);
 }, 900_000);
 
@@ -106,5 +109,20 @@ describe("nexus upgrade", () => {
     expect(r.stdout).toContain(`Upgraded nexus ${NEW_VERSION} → ${oldVersion}`);
     expect(sha256(bin)).toBe(sha256(DIST));
     expect(JSON.parse(nexus(["version", "--json"]).stdout).daemon.version).toBe(oldVersion);
+  }, 300_000);
+
+  test("a release folder without VERSION: the binaries' own versions are named, not 'unknown'", () => {
+    const from = (folder: string) => ({ NEXUS_DOWNLOAD_URL: `http://127.0.0.1:${server!.port}/${folder}` });
+    // The same binary as the running one: its version is this build's.
+    expect(nexus(["upgrade", "--check"], from("unversioned-old")).stdout).toBe(`nexus ${oldVersion} is up to date (http://127.0.0.1:${server!.port}/unversioned-old)\n`);
+    expect(JSON.parse(nexus(["upgrade", "--check", "--json"], from("unversioned-old")).stdout)).toMatchObject({ current: oldVersion, available: oldVersion, upToDate: true });
+    // Another one: which version it is shows once it is downloaded.
+    const check = nexus(["upgrade", "--check"], from("unversioned-new"));
+    expect(check.stdout).toContain(`nexus ${oldVersion} is installed; another build is available from http://127.0.0.1:${server!.port}/unversioned-new (no VERSION file says which version)`);
+    const r = nexus(["upgrade"], from("unversioned-new"));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`: ${oldVersion} → ${NEW_VERSION} (sha256 `);
+    expect(r.stdout).toContain(`Upgraded nexus ${oldVersion} → ${NEW_VERSION} (${bin})`);
+    expect(JSON.parse(nexus(["version", "--json"]).stdout).version).toBe(NEW_VERSION);
   }, 300_000);
 });

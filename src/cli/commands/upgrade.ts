@@ -10,7 +10,7 @@ import { DaemonClient } from "../client.ts";
 import { daemonVersion } from "../daemon-process.ts";
 import { writeOut } from "../output.ts";
 import { pollUntil } from "../../kernel/poll.ts";
-import { assetName, downloadVerified, readRelease, releaseFolder, replaceBinary, sha256File } from "../upgrade/release.ts";
+import { assetName, binaryVersion, downloadVerified, readRelease, releaseFolder, replaceBinary, sha256File } from "../upgrade/release.ts";
 import { daemonManager, restartDaemon } from "../upgrade/restart.ts";
 
 export interface UpgradeFlags {
@@ -30,15 +30,19 @@ export async function upgradeCommand(ctx: CliContext, flags: UpgradeFlags, env: 
   }
   const binary = (await currentRuntime()).compiledBinary();
   const release = await readRelease(releaseFolder(env, wanted), assetName());
-  const available = release.version ?? wanted ?? "unknown";
   const current = binary && existsSync(binary) ? await sha256File(binary) : undefined;
   const upToDate = current === release.sha256;
+  // A folder without VERSION: the same bytes as this binary are this build's version; another build's shows once downloaded.
+  const available = release.version ?? wanted ?? (upToDate ? ours.version : "unknown");
   const report = { current: ours.version, available, upToDate, binary: binary ?? null, release: release.folder, sha256: release.sha256 };
 
   if (flags.check) {
     if (ctx.json) await writeOut(JSON.stringify(report) + "\n");
     else if (upToDate) await writeOut(`nexus ${ours.version} is up to date (${release.folder})\n`);
-    else await writeOut(`nexus ${ours.version} is installed; ${available} is available from ${release.folder}\nRun 'nexus upgrade${wanted ? ` --version ${wanted}` : ""}' to install it\n`);
+    else {
+      const offer = available === "unknown" ? `another build is available from ${release.folder} (no VERSION file says which version)` : `${available} is available from ${release.folder}`;
+      await writeOut(`nexus ${ours.version} is installed; ${offer}\nRun 'nexus upgrade${wanted ? ` --version ${wanted}` : ""}' to install it\n`);
+    }
     return EXIT_CODES.ok;
   }
   if (!binary) {
@@ -55,10 +59,11 @@ export async function upgradeCommand(ctx: CliContext, flags: UpgradeFlags, env: 
   // The daemon before the swap: its pid tells who manages it.
   const local = new DaemonClient({ socketPath: ctx.paths.daemonSocket });
   const before = await daemonVersion(local).catch(() => undefined);
-  ctx.log(`Downloading ${release.asset} ${available} from ${release.folder}`);
+  ctx.log(`Downloading ${release.asset}${available === "unknown" ? "" : ` ${available}`} from ${release.folder}`);
   const staged = await downloadVerified(release, binary);
+  const installing = available === "unknown" ? (binaryVersion(staged) ?? available) : available;
   replaceBinary(staged, binary);
-  ctx.log(`Replaced ${binary}: ${ours.version} → ${available} (sha256 ${release.sha256})`);
+  ctx.log(`Replaced ${binary}: ${ours.version} → ${installing} (sha256 ${release.sha256})`);
 
   let daemon: { before: string; after: string | null; restartedBy: string; error?: string } | null = null;
   if (before) {
@@ -67,9 +72,9 @@ export async function upgradeCommand(ctx: CliContext, flags: UpgradeFlags, env: 
     const after = await waitForDaemon(local, before.pid);
     daemon = { before: before.version, after: after?.version ?? null, restartedBy: manager.kind === "systemd" ? `systemd (${manager.scope.slice(2)})` : manager.kind, ...(error ? { error } : {}) };
   }
-  if (ctx.json) await writeOut(JSON.stringify({ ...report, upgraded: true, daemon }) + "\n");
+  if (ctx.json) await writeOut(JSON.stringify({ ...report, available: installing, upgraded: true, daemon }) + "\n");
   else {
-    let text = `Upgraded nexus ${ours.version} → ${available} (${binary})\n`;
+    let text = `Upgraded nexus ${ours.version} → ${installing} (${binary})\n`;
     if (daemon?.error) text += `The daemon (${daemon.before}) was not restarted: ${daemon.error}\nRestart it with 'nexus daemon stop' (the next command starts the new one)\n`;
     else if (daemon) text += `Restarted the daemon (${daemon.restartedBy}): ${daemon.before} → ${daemon.after ?? "not answering yet"}\n`;
     else text += "No daemon was running; the next command starts the new one\n";

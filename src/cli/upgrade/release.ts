@@ -2,6 +2,7 @@
 // (a folder holding nexus-<os>-<arch>, SHA256SUMS and, written by `build.ts --all`, VERSION), the
 // download verified against SHA256SUMS, then written beside the running binary, fsynced and renamed
 // over it, so the path holds the old or the new program and never a part of one.
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, closeSync, createReadStream, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -122,6 +123,12 @@ export async function downloadVerified(release: ReleaseInfo, target: string): Pr
   }
   chmodSync(staged, 0o755);
   return staged;
+}
+
+/** What a nexus binary says it is (`--version` prints `nexus/<version> <platform> <runtime>`); undefined when it does not say. */
+export function binaryVersion(path: string): string | undefined {
+  const r = spawnSync(path, ["--version"], { encoding: "utf8", timeout: 30_000, stdio: ["ignore", "pipe", "ignore"] });
+  return /^nexus\/(\S+)/.exec(r.stdout ?? "")?.[1];
 }
 
 /** Renames the staged file over the target (atomic on one filesystem) and syncs the folder. */
