@@ -1,4 +1,4 @@
-// `nexus exec` with its stdin forwarded and `nexus sessions logs -f` while their stdout is a pipe
+// `nexus exec` with its stdin forwarded, `nexus sessions logs -f` and `nexus services logs -f` while their stdout is a pipe
 // nobody reads (a FIFO whose reading end the test holds and reads only later): the CLI goes on
 // forwarding stdin and answers Ctrl-C, and stops reading the daemon's stream instead of holding the
 // output. Under Deno a write to a full pipe used to wait on the CLI's one thread (writeSync): stdin
@@ -18,7 +18,12 @@ slowTests();
 
 const root = tempDir("stdout-full");
 const home = join(root.path, "nexus");
-const repo = makeRepo(join(root.path, "repo"));
+/** Lines the workspace's service logs once at its start (about 6.6 MB with the supervisor's timestamps: one log file of 8 MiB). */
+const SERVICE_LINES = 200_000;
+const repo = makeRepo(join(root.path, "repo"), {
+  "README.md": "# fixture\n",
+  ".nexus/workspace.yaml": `services:\n  gen:\n    command: sh -c 'seq 1 ${SERVICE_LINES}; exec sleep 100000'\n`,
+});
 const nexus = nexusRunner({ home, cwd: repo });
 const WS = "full";
 const MiB = 1024 * 1024;
@@ -218,4 +223,19 @@ test("nexus sessions logs -f ends at Ctrl-C while its stdout is a full pipe nobo
   } finally {
     nexus(["sessions", "kill", id]);
   }
+}, 600_000);
+
+
+test("nexus services logs -f ends at Ctrl-C while its stdout is a full pipe nobody reads, with exit code 0", async () => {
+  await until("the service's last line in its log", () => nexus(["services", "logs", WS, "gen", "--tail", "1"]).stdout, (s) => s.endsWith(` ${SERVICE_LINES}\n`), { timeoutMs: 120_000, intervalMs: 500 });
+  // The last 100,000 lines (3.4 MB with their timestamps), then whatever comes: far more than the pipe holds.
+  await using a = intoUnreadPipe(["services", "logs", WS, "gen", "-f", "--tail", "100000"], "ignore");
+  await stdoutFull(a);
+  expect(await interrupt(a)).toBe(0);
+  expect(a.stderr()).toBe("");
+  // `<timestamp> <line>`: the messages are a prefix of the lines in order.
+  const text = a.readWhatIsThere();
+  expect(text.length).toBeGreaterThan(0);
+  // (a last line cut short in its timestamp says nothing yet).
+  expectSeqPrefix(text.split("\n").map((l) => (l.includes(" ") ? l.slice(l.indexOf(" ") + 1) : "")).join("\n"), SERVICE_LINES - 100_000 + 1);
 }, 600_000);

@@ -5,6 +5,9 @@ import type { CliContext } from "../context.ts";
 import { dim, green, red, table, writeOut, yellow } from "../output.ts";
 import { unwrittenMarks } from "../unwritten.ts";
 import { resumedLine } from "../resumed.ts";
+import { abortOnCtrlC } from "../ctrl-c.ts";
+import { writeStreamed } from "../../runtime/stdio.ts";
+import { untilAborted } from "../../kernel/until-aborted.ts";
 
 const path = (ws: string, rest = "") => `/api/v1/workspaces/${encodeURIComponent(ws)}${rest}`;
 
@@ -54,23 +57,22 @@ async function logsCommand(ctx: CliContext, args: string[], flags: { tail?: numb
   if (!Number.isInteger(tail) || tail < 0) throw new NexusError("INVALID_ARGUMENT", `--tail must be a whole number, not '${flags.tail}'`, { suggestion: "e.g. --tail 100" });
   const client = await ctx.client();
   const query = `?tail=${tail}${flags.follow ? "&follow=true" : ""}`;
-  const abort = new AbortController();
-  const onSigint = () => abort.abort();
-  process.once("SIGINT", onSigint);
-  // A slow reader of our stdout holds the next read, and the daemon pauses the log's reading (unwritten.ts).
+  const ctrlC = abortOnCtrlC();
+  // A slow reader of our stdout holds the next read, and the daemon pauses the log's reading
+  // (unwritten.ts); the lines are written off the CLI's thread, so Ctrl-C works meanwhile (stdio.ts).
   const wrote = unwrittenMarks();
   try {
     await client.stream("GET", path(ws, `/services/${encodeURIComponent(svc)}/logs${query}`), undefined, (e) => {
       if (e.type === "resumed") void ctx.log(resumedLine(ws, e));
       if (e.type !== "log") return undefined;
       const line = (ctx.json ? JSON.stringify(e) : `${dim(String(e.timestamp), ctx.color)} ${e.level === "error" ? red(String(e.message), ctx.color) : e.level === "warn" ? yellow(String(e.message), ctx.color) : String(e.message)}`) + "\n";
-      return wrote(writeOut(line), line.length);
-    }, abort.signal);
-    await writeOut("");
+      return wrote(writeStreamed(1, line), line.length);
+    }, ctrlC.signal);
+    await untilAborted(writeStreamed(1, ""), ctrlC.signal);
   } catch (err) {
-    if (!abort.signal.aborted) throw err;
+    if (!ctrlC.signal.aborted) throw err;
   } finally {
-    process.off("SIGINT", onSigint);
+    ctrlC.release();
   }
   return EXIT_CODES.ok;
 }

@@ -7,7 +7,8 @@ import { ago, dim, green, table, writeErr, writeOut, yellow } from "../output.ts
 import { postAttach } from "../post-attach.ts";
 import { attachTerminal, parseDetachKey } from "../terminal.ts";
 import { unwrittenMarks } from "../unwritten.ts";
-import { dropUnwritten, writeStreamed } from "../../runtime/stdio.ts";
+import { writeStreamed } from "../../runtime/stdio.ts";
+import { abortOnCtrlC } from "../ctrl-c.ts";
 import { untilAborted } from "../../kernel/until-aborted.ts";
 
 const path = (id: string, rest = "") => `/api/v1/sessions/${encodeURIComponent(id)}${rest}`;
@@ -128,13 +129,7 @@ async function logsCommand(ctx: CliContext, id: string, flags: SessionFlags): Pr
     await writeOut(ctx.json ? JSON.stringify(logs, null, 2) + "\n" : logs.lines.map((l) => l + "\n").join(""));
     return EXIT_CODES.ok;
   }
-  const abort = new AbortController();
-  // Ctrl-C ends the follow whatever our stdout holds (a full pipe would hold the exit for ever).
-  const onSigint = () => {
-    dropUnwritten();
-    abort.abort();
-  };
-  process.once("SIGINT", onSigint);
+  const ctrlC = abortOnCtrlC();
   // A slow reader of our stdout holds the next read, and the daemon looks at the session less
   // (unwritten.ts); the lines are written off the CLI's thread, so Ctrl-C works meanwhile (stdio.ts).
   const wrote = unwrittenMarks();
@@ -144,8 +139,8 @@ async function logsCommand(ctx: CliContext, id: string, flags: SessionFlags): Pr
       if (e.type !== "line") return undefined;
       const line = (ctx.json ? JSON.stringify(e) : String(e.line)) + "\n";
       return wrote(writeStreamed(1, line), line.length);
-    }, abort.signal);
-    await untilAborted(writeStreamed(1, ""), abort.signal);
+    }, ctrlC.signal);
+    await untilAborted(writeStreamed(1, ""), ctrlC.signal);
     if (end.reason === "exited") {
       if (!ctx.json) await writeErr(dim(`[${id} exited with code ${end.exitCode}]\n`, ctx.color));
       return Number(end.exitCode ?? 0);
@@ -153,10 +148,10 @@ async function logsCommand(ctx: CliContext, id: string, flags: SessionFlags): Pr
     if (end.reason === "killed" && !ctx.json) await writeErr(dim(`[${id} was killed]\n`, ctx.color));
     return EXIT_CODES.ok;
   } catch (err) {
-    if (abort.signal.aborted) return EXIT_CODES.ok;
+    if (ctrlC.signal.aborted) return EXIT_CODES.ok;
     throw err;
   } finally {
-    process.off("SIGINT", onSigint);
+    ctrlC.release();
   }
 }
 
