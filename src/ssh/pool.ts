@@ -307,8 +307,8 @@ export class SshPool {
           });
         });
         done.catch(() => {}); // the caller may never wait on it (it closed the terminal itself)
-        // A terminal client (tmux attach) blocked behind the SSH window is what tmux expects of a slow
-        // terminal: it stops drawing for it and redraws once it reads again.
+        // A terminal client (tmux attach) blocked behind the SSH window: tmux holds what it cannot
+        // write in its own memory until the terminal takes it (README, Known limitations).
         let behind = 0;
         const resume = () => {
           if (--behind <= 0) channel.resume();

@@ -4,13 +4,14 @@
 // byte. Service logs with follow (REST NDJSON, gRPC GetServiceLogs, `nexus services logs -f` into a
 // pipe): the source is the log's reader (nexus-supervise logs); gRPC StreamFile: the file's `cat`.
 // A reader that goes away while the source waits still stops it. A WebSocket terminal attach
-// (session.attach) that stops reading pauses its tmux client, which tmux takes as a slow terminal,
-// instead of the daemon queueing the screen until it closes the connection 8 MiB behind.
+// (session.attach) that stops reading during a flood has the daemon stop taking its terminal's
+// output from the workspace (its SSH connection receives nothing more), instead of queueing the
+// screen until it closes the connection 8 MiB behind.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { workspaceServiceDefinition } from "../../src/api/grpc/server.ts";
@@ -426,19 +427,46 @@ describe("a slow reader gets all of it byte for byte, while the source in the wo
   test("gRPC StreamFile (50.9 MB)", () => readsAllAfterStalling(PATHS.grpcFile), 600_000);
 });
 
-/** Whether a process of this name runs in the workspace. */
-async function runs(comm: string): Promise<boolean> {
-  return (await sh(`for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = "$1" ] && echo y; done; true`, comm)).includes("y");
+/** Whether tmux has a terminal client of the session (the daemon's attach). */
+async function attached(sessionId: string): Promise<boolean> {
+  return (await sh(`${TMUX} list-clients -t "=$1" -F x 2>/dev/null; true`, sessionId)).includes("x");
 }
 
-/** Bytes tmux threw away for a session's terminal clients because they could not keep up (client_discarded). */
-async function discarded(sessionId: string): Promise<number> {
-  const rows = (await sh(`${TMUX} list-clients -t "=$1" -F '#{client_discarded}'`, sessionId)).trim().split("\n");
-  return rows.reduce((sum, row) => sum + Number(row || 0), 0);
+/**
+ * Bytes the daemon has received so far on the TCP connections it opened (its SSH connections to the
+ * workspace; not the test's REST requests, which come to its own port), by the kernel's count
+ * (ss, tcp_info's bytes_received), whether or not the daemon has read them yet. Summed as each
+ * connection grows, so a connection that closes takes nothing away.
+ */
+function daemonReceived(): () => number {
+  const pid = readFileSync(join(home, "daemon.pid"), "utf8").trim();
+  const seen = new Map<string, number>();
+  let total = 0;
+  return () => {
+    const lines = execFileSync("ss", ["-tinpH"]).toString().split("\n");
+    for (let i = 0; i < lines.length - 1; i++) {
+      if (!lines[i]!.includes(`pid=${pid},`)) continue;
+      const [, , , local, peer] = lines[i]!.trim().split(/\s+/);
+      if (local!.endsWith(`:${daemon.port}`)) continue;
+      const got = Number(/bytes_received:(\d+)/.exec(lines[i + 1]!)?.[1] ?? 0);
+      const key = `${local} ${peer}`;
+      total += Math.max(0, got - (seen.get(key) ?? 0));
+      seen.set(key, got);
+    }
+    return total;
+  };
 }
 
-test("WebSocket session.attach: a terminal that stops reading while 50.9 MB scroll by stays attached, then sees the end", async () => {
-  const created = await rest("POST", "/api/v1/sessions", { workspace: "bps", command: "sh", args: ["-c", `while [ ! -e /tmp/go-session ]; do sleep 0.1; done; seq 1 ${SEQ_LAST}; echo END-OF-RUN; exec sleep 600`] });
+/** How long the daemon must take (almost) nothing from the workspace, the flood going on, to count as holding the terminal. */
+const HELD_MS = 3_000;
+/** What "almost nothing" allows over HELD_MS: the probes' own exec output and SSH's messages. */
+const HELD_SLACK = 64 * 1024;
+
+test("WebSocket session.attach: a terminal that stops reading during a flood has the daemon stop taking the screen from the workspace, stays attached, then sees the end", async () => {
+  // A flood until the test ends it: tmux never runs out of screen to write while the client is paused.
+  const flood = `while [ ! -e /tmp/go-session ]; do sleep 0.1; done; while [ ! -e /tmp/stop-session ]; do seq 1 100000; done; echo END-OF-RUN; exec sleep 600`;
+  await sh("rm -f /tmp/go-session /tmp/stop-session");
+  const created = await rest("POST", "/api/v1/sessions", { workspace: "bps", command: "sh", args: ["-c", flood] });
   expect(created.status).toBe(201);
   const sessionId = ((await created.json()) as { id: string }).id;
   // Over the unix socket: loopback TCP's buffers would hold ~10 MiB of the screen outside the daemon.
@@ -468,15 +496,31 @@ test("WebSocket session.attach: a terminal that stops reading while 50.9 MB scro
     await until("the attach's first screen", () => size, (n) => n > 0 || closed !== undefined || others.some((o) => o.includes('"id":"a"')), { timeoutMs: 120_000, intervalMs: 50, detail: said });
     if (size === 0) throw new Error(`no screen: ${said()}`);
     await sh("touch /tmp/go-session");
-    // The screen is not the 50.9 MB: tmux draws a fast pane in batches, and nothing for a terminal
-    // that cannot keep up until the pane is quiet. On a loaded machine the whole run came in under
-    // 1 MiB (0.3 to 0.9 MiB, END-OF-RUN on it) in 5 of 43 runs: then there is nothing left to stall in.
-    await until("the first MiB of the screen, or the run's end", () => size, (n) => n >= MiB || text.includes("END-OF-RUN"), { timeoutMs: 120_000, intervalMs: 20 });
-    const endedFirst = text.includes("END-OF-RUN");
+    await until("the flood on the screen", () => size, (n) => n >= 256 * 1024, { timeoutMs: 120_000, intervalMs: 20, detail: said });
     ws.pause();
-    await until("seq to finish", () => runs("seq"), (r) => !r, { timeoutMs: 300_000, intervalMs: 500 });
-    const dropped = `tmux dropped ${((await discarded(sessionId)) / MiB).toFixed(1)} MiB of screen for it`;
-    console.log(`session.attach: ${endedFirst ? `the whole run came in ${(size / MiB).toFixed(1)} MiB, nothing left to stall in` : `stalled after ${(size / MiB).toFixed(1)} MiB read; seq (50.9 MB) finished meanwhile`}; ${dropped}`);
+    // The daemon stops reading the terminal's SSH channel once the client is behind, so once the SSH
+    // window is spent its connection receives nothing more (tmux keeps the rest in its own memory).
+    // A daemon that read on would take the flood for as long as it lasts, queueing it for the client
+    // (and close the connection 8 MiB behind): 3 of 3 runs failed so, 5 of 5 passed with it.
+    const received = daemonReceived();
+    const atPause = received();
+    let mark = { bytes: atPause, at: Date.now() };
+    const held = await until(
+      `the daemon to take nothing more from the workspace for ${HELD_MS / 1000} s while the client reads nothing`,
+      async () => {
+        if (!(await attached(sessionId))) throw new Error(`the daemon let the terminal go while the client was paused: ${said()}`);
+        const bytes = received();
+        if (bytes - mark.bytes > HELD_SLACK) mark = { bytes, at: Date.now() };
+        return { bytes, stillMs: Date.now() - mark.at };
+      },
+      (r) => r.stillMs >= HELD_MS,
+      { timeoutMs: 45_000, intervalMs: 250, detail: () => `the daemon took ${((received() - atPause) / MiB).toFixed(1)} MiB from the workspace since the pause; ${said()}` },
+    );
+    const since = held.bytes - atPause;
+    console.log(`session.attach: paused after ${(size / MiB).toFixed(1)} MiB read; the daemon then took ${(since / MiB).toFixed(1)} MiB from the workspace, then nothing for ${HELD_MS / 1000} s of flood`);
+    // Between the daemon and the client: the client's socket and the daemon's 1 MiB queue; the SSH window (2 MiB) on the way in.
+    expect(since).toBeLessThan(8 * MiB);
+    await sh("touch /tmp/stop-session");
     ws.resume();
     await until("END-OF-RUN on the screen", () => text.includes("END-OF-RUN") || closed !== undefined, Boolean, { timeoutMs: 120_000, intervalMs: 100, detail: () => `${size} characters came; ${said()}` });
     // Without back-pressure the daemon queued the screen and closed the connection (1013, client too slow).
@@ -488,6 +532,7 @@ test("WebSocket session.attach: a terminal that stops reading while 50.9 MB scro
   } finally {
     ws.terminate();
     await rest("DELETE", `/api/v1/sessions/${sessionId}`).catch(() => {});
+    await sh("touch /tmp/stop-session").catch(() => {});
   }
 }, 600_000);
 
