@@ -1,37 +1,15 @@
 // The checkpoint commands' messages (delete, restore), from source against a stand-in API (--url): they name the
 // workspace by its name even when it was left out and the active one (kept by id) was used.
 import { describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { nexusPaths } from "../../src/store/paths.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { serveLocal } from "../helpers/serve.ts";
+import { nexusFromSource as nexus } from "../helpers/source-cli.ts";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const BUN = join(ROOT, "node_modules/.bin/bun");
 const WS = { id: "ws-0123456789ab", name: "demo" };
 const CP = { id: "ckpt-0123456789ab", name: "before-refactor", workspaceId: WS.id, workspaceName: WS.name };
-
-function nexus(args: string[], home: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(BUN, [join(ROOT, "src/main.ts"), ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(home, "home"), NEXUS_HOME: join(home, "nexus"), NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-    child.once("error", rej);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      res({ code, stdout, stderr });
-    });
-  });
-}
 
 /** An API that knows one checkpoint of one workspace, by id or name; every request is kept. */
 function standInApi() {

@@ -20,6 +20,7 @@ import { nexusPaths } from "../../src/store/paths.ts";
 import { WorkspaceStore } from "../../src/store/workspaces.ts";
 import { buildInfo } from "../../src/version.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { nexusFromSource, type SourceRun } from "../helpers/source-cli.ts";
 import { serveLocal } from "../helpers/serve.ts";
 import { idleText } from "../../src/cli/commands/workspaces.ts";
 import { makeRecord } from "../helpers/records.ts";
@@ -32,38 +33,11 @@ const ROOT = resolve(import.meta.dirname, "../..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const NO_ENGINE = "unix:///nonexistent/nexus-cli-test-docker.sock";
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = SourceRun;
 
-/** Runs `nexus <args>` from source, asynchronously (an in-process API may have to answer it). */
+/** Runs `nexus <args>` from source, asynchronously (an in-process API may have to answer it), with no engine. */
 function nexus(args: string[], home: string, opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((res, rej) => {
-    const child = spawn(BUN, [join(ROOT, "src/main.ts"), ...args], {
-      cwd: opts.cwd ?? ROOT,
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: join(home, "home"),
-        NEXUS_HOME: join(home, "nexus"),
-        DOCKER_HOST: NO_ENGINE,
-        NO_COLOR: "1",
-        ...opts.env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-    child.once("error", rej);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      res({ code, stdout, stderr });
-    });
-  });
+  return nexusFromSource(args, home, { cwd: opts.cwd, env: { DOCKER_HOST: NO_ENGINE, ...opts.env } });
 }
 
 /** No daemon was started: no socket, lock, pid file or log in NEXUS_HOME. */
