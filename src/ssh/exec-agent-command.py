@@ -44,6 +44,10 @@ import json, os, pwd, re, select, signal, socket, stat, struct, subprocess, sys,
 MAX_FRAME = 1 << 20
 # Stdin not yet taken by the command: past this, the agent stops reading the connection until it drains.
 MAX_PENDING_STDIN = 1 << 20
+# Output frames the connection did not take yet: past this, the agent stops reading the command's
+# stdout and stderr until they go out (the command then waits, as under sshd), and goes on reading
+# the connection: stdin and output each wait only for their own reader.
+MAX_QUEUED_OUTPUT = 256 << 10
 
 # How long a connection accepted after the agent was replaced may take to send its request.
 QUEUED_REQUEST_S = 2.0
@@ -139,11 +143,41 @@ class Command:
 
     # "s", while it waits to go out in front of the next frame.
     held_start = None
+    # Frames not sent yet (the connection was full), in order, before anything sent after them.
+    queued = b""
 
     def send(self, data):
+        """Sends what the connection takes now, without waiting (a short command's frames go in one
+        send, as before); the rest waits in `queued` for relay() to send once the connection takes it.
+        The connection stays blocking (other code sets timeouts on it): MSG_DONTWAIT is per send."""
         with self.send_lock:
             if self.held_start is not None:
                 data, self.held_start = self.held_start + data, None
+            if self.queued:
+                self.queued += data
+                return
+            try:
+                n = self.conn.send(data, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                n = 0
+            if n < len(data):
+                self.queued = bytearray(data[n:])
+
+    def send_queued(self):
+        """Sends what the connection takes of `queued` now, without waiting."""
+        with self.send_lock:
+            try:
+                n = self.conn.send(self.queued, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            del self.queued[:n]
+
+    def send_last(self, data):
+        """The last frame, after everything queued (waits until the connection took it all)."""
+        with self.send_lock:
+            if self.held_start is not None:
+                data, self.held_start = self.held_start + data, None
+            data, self.queued = self.queued + data, b""
             self.conn.sendall(data)
 
     def relay(self, inbuf):
@@ -167,6 +201,9 @@ class Command:
         watch(self.stdout, b"o")
         watch(self.stderr, b"e")
         cfd = conn.fileno()
+        # The connection: POLLIN while stdin may come (pending below its bound), POLLOUT while output
+        # waits to go out.
+        cevents = select.POLLIN
         watch(cfd, b"c")
         self.pidfd = None
         if hasattr(os, "pidfd_open"):
@@ -181,7 +218,7 @@ class Command:
         stdin_nonblocking = False
         outputs = 2
         writing = False
-        reading = True
+        reading_output = True
 
         def close_stdin():
             nonlocal writing
@@ -223,13 +260,24 @@ class Command:
                 else:
                     unwatch(self.stdin)
                 writing = want_write
-            want_read = len(pending) < MAX_PENDING_STDIN
-            if want_read != reading:
-                if want_read:
-                    watch(cfd, b"c")
-                else:
+            want_events = (select.POLLIN if len(pending) < MAX_PENDING_STDIN else 0) | (select.POLLOUT if self.queued else 0)
+            if want_events != cevents:
+                if not cevents:
+                    watch(cfd, b"c", want_events)
+                elif not want_events:
                     unwatch(cfd)
-                reading = want_read
+                else:
+                    poller.modify(cfd, want_events)
+                cevents = want_events
+            want_output = len(self.queued) < MAX_QUEUED_OUTPUT
+            if want_output != reading_output:
+                for fd, tag in ((self.stdout, b"o"), (self.stderr, b"e")):
+                    if fd is not None:
+                        if want_output:
+                            watch(fd, tag)
+                        else:
+                            unwatch(fd)
+                reading_output = want_output
             timeout = None if self.pidfd is not None or outputs else 0.05
             if self.held_start is not None:
                 left = hold_until - time.monotonic()
@@ -240,7 +288,7 @@ class Command:
                         return self.abandon()
                 else:
                     timeout = left if timeout is None else min(timeout, left)
-            for fd, _ in poller.poll(None if timeout is None else timeout * 1000):
+            for fd, events in poller.poll(None if timeout is None else timeout * 1000):
                 tag = tags.get(fd)  # None: closed by an earlier event of this round
                 if tag in (b"o", b"e"):
                     try:
@@ -272,6 +320,13 @@ class Command:
                     if self.stdin is not None and stdin_end and not pending:
                         close_stdin()
                 elif tag == b"c":
+                    if self.queued and events & (select.POLLOUT | select.POLLERR | select.POLLHUP):
+                        try:
+                            self.send_queued()
+                        except OSError:
+                            return self.abandon()
+                    if not (cevents & select.POLLIN and events & (select.POLLIN | select.POLLERR | select.POLLHUP)):
+                        continue  # only room to send: a recv now would wait
                     try:
                         data = conn.recv(65536)
                     except OSError:
@@ -302,7 +357,7 @@ class Command:
         # Kept only when all the daemon sent for this request has been read (its end of stdin last).
         keep = self.keep and rest_of_request(conn, inbuf, stdin_end)
         try:
-            self.send(frame(b"x", (status + (', "keep": true}' if keep else "}")).encode()))
+            self.send_last(frame(b"x", (status + (', "keep": true}' if keep else "}")).encode()))
         except OSError:
             return False
         return keep

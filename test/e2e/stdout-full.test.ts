@@ -10,6 +10,7 @@ import { spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, constants, openSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
+import { E2E_RUNTIME } from "../helpers/bin.ts";
 import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 import { slowTests } from "../helpers/timeout.ts";
 import { until } from "../helpers/wait.ts";
@@ -27,6 +28,8 @@ const repo = makeRepo(join(root.path, "repo"), {
 const nexus = nexusRunner({ home, cwd: repo });
 const WS = "full";
 const MiB = 1024 * 1024;
+/** The command line of the exec agent in the workspace (a command's parent when it runs under it). */
+const AGENT = "python3 - start /run/nexus/secrets/exec-agent/agent-";
 
 /** `seq from to`'s output. */
 const seqText = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i).join("\n") + "\n";
@@ -161,8 +164,7 @@ function expectSeqPrefix(text: string, from: number): void {
 
 test("nexus exec forwards stdin while its stdout is a full pipe nobody reads; read later, all of its output comes, in order", async () => {
   // 1.3 MB: more than the pipe holds, less than what the CLI writes out before it stops reading the
-  // daemon's stream (2 MiB). Past that the command's output waits, and so does its stdin: the exec
-  // agent sends output on the connection stdin comes over (a limitation of the daemon's side).
+  // daemon's stream (2 MiB): the command never waits. The next test fills everything behind the pipe.
   const last = 200_000;
   const line = "stdin came while stdout was full\n";
   await using a = intoUnreadPipe(["exec", WS, "--", "sh", "-c", `exec 3<&0; cat <&3 > /tmp/stdin-got & seq 1 ${last}; wait`], "pipe");
@@ -179,6 +181,48 @@ test("nexus exec forwards stdin while its stdout is a full pipe nobody reads; re
   expect({ code, stderr: a.stderr() }).toEqual({ code: 0, stderr: "" });
   expect(text.length).toBe(seqText(1, last).length);
   expect(text === seqText(1, last)).toBe(true);
+}, 600_000);
+
+// Not under Deno: Deno.serve (2.9) reads no more of a request's body while its answer waits to be
+// written, so the daemon never gets the stdin line (see README, Known limitations).
+test.skipIf(E2E_RUNTIME === "deno")("nexus exec forwards stdin while the command's output waits behind a full pipe (the CLI's 2 MiB, the daemon's queue, the SSH window and the exec agent's all full)", async () => {
+  // The command itself waits to write; its stdin still comes (the exec agent reads it while its
+  // output waits to go out, as the two directions of an SSH session do). The old agent sent output
+  // with a blocking send on the connection stdin comes over, so the line never came.
+  const last = 6_500_000; // 50.9 MB
+  const line = "stdin came while the command's output waited\n";
+  // The daemon's first command goes over SSH and starts the agent: this one must go over the agent.
+  const parent = () => nexus(["exec", WS, "--", "sh", "-c", 'tr "\\0" " " < /proc/$PPID/cmdline'], { stdin: "ignore" }).stdout;
+  await until("a command to run under the exec agent", parent, (p) => p.startsWith(AGENT), { timeoutMs: 120_000, intervalMs: 200 });
+  await using a = intoUnreadPipe(["exec", WS, "--", "sh", "-c", `tr "\\0" " " < /proc/$PPID/cmdline > /tmp/held-parent; exec 3<&0; cat <&3 > /tmp/stdin-held & seq 1 ${last}; wait`], "pipe");
+  await stdoutFull(a);
+  let before = -1;
+  const written = await until(
+    "the workspace's seq to stand still",
+    () => {
+      const now = producerWritten();
+      const still = now !== undefined && now === before;
+      before = now ?? -1;
+      return { now, still };
+    },
+    (s) => s.still,
+    { timeoutMs: 180_000, intervalMs: 500, detail: a.stderr },
+  );
+  expect(written.now!).toBeLessThan(24 * MiB);
+  expect(nexus(["exec", WS, "--", "cat", "/tmp/held-parent"], { stdin: "ignore" }).stdout).toStartWith(AGENT);
+  a.child.stdin!.write(line);
+  await until(
+    "the command to get the stdin line while its output waits",
+    () => nexus(["exec", WS, "--", "sh", "-c", "cat /tmp/stdin-held 2>/dev/null || true"], { stdin: "ignore" }).stdout,
+    (got) => got === line,
+    { timeoutMs: 60_000, intervalMs: 500, detail: a.stderr },
+  );
+  a.child.stdin!.end();
+  const [code, text] = await a.readAll();
+  expect({ code, stderr: a.stderr() }).toEqual({ code: 0, stderr: "" });
+  // All of it, in order: lines 1..last and nothing cut short.
+  expect(text.endsWith(`\n${last}\n`)).toBe(true);
+  expectSeqPrefix(text.slice(0, -1), 1);
 }, 600_000);
 
 test("nexus exec with stdin forwarded stops reading the daemon while its stdout is full, and Ctrl-C ends it (130) and the command", async () => {

@@ -430,6 +430,56 @@ describe.skipIf(!hasPython)("the start frame (host python3, its wire)", () => {
   }, LONG);
 });
 
+describe.skipIf(!hasPython)("stdin and output each wait for their own reader (host python3, its wire)", () => {
+  test("while nobody reads the output and the command waits to write more, its stdin still comes; then all the output, then the exit", async () => {
+    const opened: string[] = [];
+    await readyAgents(opened);
+    await until("the agent's socket", () => opened.length, Boolean, LONG);
+    const got = join(dir.path, "stdin-got");
+    const size = 50_000_000; // far more than the socket and the agent's queue hold
+    const s = connect(opened[0]!);
+    await new Promise<void>((resolve, reject) => s.once("connect", resolve).once("error", reject));
+    const decoder = new FrameDecoder(signalNumber);
+    let pid = 0;
+    let out = 0;
+    const frames: string[] = [];
+    s.on("data", (b: Buffer) => {
+      for (const f of decoder.push(b)) {
+        if (f.kind === "started" && !pid) {
+          pid = f.pid;
+          s.pause(); // the output is read only once the command got its stdin
+        }
+        if (f.kind === "stdout") out += f.data.length;
+        else frames.push(f.kind === "exit" ? `exit ${f.exit.exitCode}` : f.kind);
+      }
+    });
+    // head is the command itself (its pid the started one); cat, in the background, takes stdin.
+    const line = `exec 3<&0; cat <&3 > ${got} & exec head -c ${size} /dev/zero`;
+    s.write(frame("R", JSON.stringify({ line: "exit 99", tag: "t", plain: { argv: ["sh", "-c", line], cwd: dir.path, env: {} }, startNow: true })));
+    await until("the command to start", () => pid, Boolean, LONG);
+    let last = -1;
+    await until(
+      "the command's writes to stand still (nobody reads its output)",
+      () => {
+        const now = Number(/^wchar:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1]);
+        const still = now === last;
+        last = now;
+        return { now, still };
+      },
+      (w) => w.still,
+      { timeoutMs: LONG, intervalMs: 500 },
+    );
+    expect(last).toBeLessThan(size);
+    s.write(frame("I", "stdin while the output waits\n"));
+    await until("the command to get its stdin", () => (existsSync(got) ? readFileSync(got, "utf8") : ""), (t) => t === "stdin while the output waits\n", { timeoutMs: 20_000, intervalMs: 100 });
+    s.write(frame("E"));
+    const closed = new Promise<void>((resolve) => s.once("close", () => resolve()));
+    s.resume();
+    await closed;
+    expect({ out, frames }).toEqual({ out: size, frames: ["accepted", "started", "exit 0"] });
+  }, LONG);
+});
+
 describe("an agent that goes away part way (a stand-in agent on a local socket)", () => {
   /** An agent that answers its start, then, for a command, says "a" (taken) or not, and closes. */
   async function standIn(takes: boolean) {
