@@ -478,6 +478,41 @@ describe.skipIf(!hasPython)("stdin and output each wait for their own reader (ho
     await closed;
     expect({ out, frames }).toEqual({ out: size, frames: ["accepted", "started", "exit 0"] });
   }, LONG);
+
+  test("a kept connection: the exit (keep) comes after all the output the agent held, and the connection carries the next request", async () => {
+    const opened: string[] = [];
+    await readyAgents(opened);
+    await until("the agent's socket", () => opened.length, Boolean, LONG);
+    const size = 20_000_000;
+    const s = connect(opened[0]!);
+    await new Promise<void>((resolve, reject) => s.once("connect", resolve).once("error", reject));
+    const decoder = new FrameDecoder(signalNumber);
+    let out = 0;
+    let pid = 0;
+    const frames: string[] = [];
+    s.on("data", (b: Buffer) => {
+      for (const f of decoder.push(b)) {
+        if (f.kind === "started" && !pid) {
+          pid = f.pid;
+          s.pause();
+        }
+        if (f.kind === "stdout") out += f.data.length;
+        else frames.push(f.kind === "exit" ? `exit ${f.exit.exitCode}${f.kept ? " kept" : ""}` : f.kind);
+      }
+    });
+    const request = (argv: string[]) => Buffer.concat([frame("R", JSON.stringify({ line: "exit 99", tag: "t", plain: { argv, cwd: dir.path, env: {} }, keep: true, startNow: true })), frame("E")]);
+    s.write(request(["head", "-c", String(size), "/dev/zero"]));
+    await until("the command to start", () => pid, Boolean, LONG);
+    await new Promise((r) => setTimeout(r, 300));
+    s.resume();
+    await until("the exit", () => frames.length, (n) => n === 3, { timeoutMs: LONG, intervalMs: 50 });
+    expect({ out, frames }).toEqual({ out: size, frames: ["accepted", "started", "exit 0 kept"] });
+    out = 0;
+    s.write(request(["sh", "-c", "echo after"]));
+    await until("the next exit", () => frames.length, (n) => n === 6, { timeoutMs: LONG, intervalMs: 50 });
+    expect({ out, frames: frames.slice(3) }).toEqual({ out: 6, frames: ["accepted", "started", "exit 0 kept"] });
+    s.destroy();
+  }, LONG);
 });
 
 describe("an agent that goes away part way (a stand-in agent on a local socket)", () => {
