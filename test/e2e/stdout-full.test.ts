@@ -141,6 +141,23 @@ function producerWritten(): number | undefined {
   return out === "" ? undefined : Number(out.split("\n")[0]);
 }
 
+/** Waits until the workspace's `seq` writes nothing more (its output held all the way back); the bytes it wrote. */
+async function seqStandsStill(a: UnreadCli): Promise<number> {
+  let before = -1;
+  const r = await until(
+    "the workspace's seq to stand still",
+    () => {
+      const now = producerWritten();
+      const still = now !== undefined && now === before;
+      before = now ?? -1;
+      return { now, still };
+    },
+    (s) => s.still,
+    { timeoutMs: 180_000, intervalMs: 500, detail: a.stderr },
+  );
+  return r.now!;
+}
+
 /** Sends SIGINT; the CLI must be gone within 20 s (it answered within 0.1 s here). */
 async function interrupt(a: UnreadCli): Promise<number> {
   a.child.kill("SIGINT");
@@ -196,19 +213,8 @@ test.skipIf(E2E_RUNTIME === "deno")("nexus exec forwards stdin while the command
   await until("a command to run under the exec agent", parent, (p) => p.startsWith(AGENT), { timeoutMs: 120_000, intervalMs: 200 });
   await using a = intoUnreadPipe(["exec", WS, "--", "sh", "-c", `tr "\\0" " " < /proc/$PPID/cmdline > /tmp/held-parent; exec 3<&0; cat <&3 > /tmp/stdin-held & seq 1 ${last}; wait`], "pipe");
   await stdoutFull(a);
-  let before = -1;
-  const written = await until(
-    "the workspace's seq to stand still",
-    () => {
-      const now = producerWritten();
-      const still = now !== undefined && now === before;
-      before = now ?? -1;
-      return { now, still };
-    },
-    (s) => s.still,
-    { timeoutMs: 180_000, intervalMs: 500, detail: a.stderr },
-  );
-  expect(written.now!).toBeLessThan(24 * MiB);
+  const written = await seqStandsStill(a);
+  expect(written).toBeLessThan(24 * MiB);
   expect(nexus(["exec", WS, "--", "cat", "/tmp/held-parent"], { stdin: "ignore" }).stdout).toStartWith(AGENT);
   a.child.stdin!.write(line);
   await until(
@@ -229,23 +235,12 @@ test("nexus exec with stdin forwarded stops reading the daemon while its stdout 
   const last = 6_500_000; // 50.9 MB
   await using a = intoUnreadPipe(["exec", WS, "--", "seq", "1", String(last)], "pipe");
   await stdoutFull(a);
-  let before = -1;
-  const written = await until(
-    "the workspace's seq to stand still",
-    () => {
-      const now = producerWritten();
-      const still = now !== undefined && now === before;
-      before = now ?? -1;
-      return { now, still };
-    },
-    (s) => s.still,
-    { timeoutMs: 180_000, intervalMs: 500, detail: a.stderr },
-  );
+  const written = await seqStandsStill(a);
   // Between the command and the pipe: the CLI's 2 MiB of unwritten output, the daemon's queue and
   // the SSH window. A CLI that read on would let it write all 50.9 MB.
   const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${a.child.pid}/status`, "utf8"))?.[1];
-  console.log(`exec: the command stood still at ${(written.now! / MiB).toFixed(1)} MiB of 50.9 MB; the CLI's RSS ${(Number(rss) / 1024).toFixed(0)} MiB`);
-  expect(written.now!).toBeLessThan(24 * MiB);
+  console.log(`exec: the command stood still at ${(written / MiB).toFixed(1)} MiB of 50.9 MB; the CLI's RSS ${(Number(rss) / 1024).toFixed(0)} MiB`);
+  expect(written).toBeLessThan(24 * MiB);
 
   expect(await interrupt(a)).toBe(130);
   await until("the command gone after the Ctrl-C", producerWritten, (n) => n === undefined, { timeoutMs: 60_000, intervalMs: 500 });
