@@ -431,6 +431,23 @@ describe.skipIf(!hasPython)("the start frame (host python3, its wire)", () => {
 });
 
 describe.skipIf(!hasPython)("stdin and output each wait for their own reader (host python3, its wire)", () => {
+  /** Waits until the process writes nothing more (nobody reads its output); the bytes it wrote. */
+  async function writesStandStill(pid: number): Promise<number> {
+    let last = -1;
+    await until(
+      "the command's writes to stand still (nobody reads its output)",
+      () => {
+        const now = Number(/^wchar:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1]);
+        const still = now === last;
+        last = now;
+        return { now, still };
+      },
+      (w) => w.still,
+      { timeoutMs: LONG, intervalMs: 500 },
+    );
+    return last;
+  }
+
   test("while nobody reads the output and the command waits to write more, its stdin still comes; then all the output, then the exit", async () => {
     const opened: string[] = [];
     await readyAgents(opened);
@@ -457,19 +474,7 @@ describe.skipIf(!hasPython)("stdin and output each wait for their own reader (ho
     const line = `exec 3<&0; cat <&3 > ${got} & exec head -c ${size} /dev/zero`;
     s.write(frame("R", JSON.stringify({ line: "exit 99", tag: "t", plain: { argv: ["sh", "-c", line], cwd: dir.path, env: {} }, startNow: true })));
     await until("the command to start", () => pid, Boolean, LONG);
-    let last = -1;
-    await until(
-      "the command's writes to stand still (nobody reads its output)",
-      () => {
-        const now = Number(/^wchar:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1]);
-        const still = now === last;
-        last = now;
-        return { now, still };
-      },
-      (w) => w.still,
-      { timeoutMs: LONG, intervalMs: 500 },
-    );
-    expect(last).toBeLessThan(size);
+    expect(await writesStandStill(pid)).toBeLessThan(size);
     s.write(frame("I", "stdin while the output waits\n"));
     await until("the command to get its stdin", () => (existsSync(got) ? readFileSync(got, "utf8") : ""), (t) => t === "stdin while the output waits\n", { timeoutMs: 20_000, intervalMs: 100 });
     s.write(frame("E"));
@@ -503,7 +508,8 @@ describe.skipIf(!hasPython)("stdin and output each wait for their own reader (ho
     const request = (argv: string[]) => Buffer.concat([frame("R", JSON.stringify({ line: "exit 99", tag: "t", plain: { argv, cwd: dir.path, env: {} }, keep: true, startNow: true })), frame("E")]);
     s.write(request(["head", "-c", String(size), "/dev/zero"]));
     await until("the command to start", () => pid, Boolean, LONG);
-    await new Promise((r) => setTimeout(r, 300));
+    // Output held in the agent's queue and behind it: the command waits to write.
+    expect(await writesStandStill(pid)).toBeLessThan(size);
     s.resume();
     await until("the exit", () => frames.length, (n) => n === 3, { timeoutMs: LONG, intervalMs: 50 });
     expect({ out, frames }).toEqual({ out: size, frames: ["accepted", "started", "exit 0 kept"] });
