@@ -47,6 +47,15 @@ def proc_start(pid):
         return None
 
 
+def write_pid_file(d, pid):
+    """supervisor.pid, replaced whole: a start or status reading it meanwhile (they take no lock while
+    the supervisor writes its own) never sees it empty and takes the supervisor for gone."""
+    tmp = os.path.join(d, "supervisor.pid.%d" % os.getpid())
+    with open(tmp, "w") as f:
+        f.write("%d %s\n" % (pid, proc_start(pid)))
+    os.replace(tmp, os.path.join(d, "supervisor.pid"))
+
+
 def supervisor_alive(name):
     """The supervisor's pid when it still runs (pid and start time match, so a reused pid is not it)."""
     try:
@@ -173,8 +182,7 @@ class Supervisor:
             self.stopping.wait(interval)
 
     def run(self):
-        with open(os.path.join(self.dir, "supervisor.pid"), "w") as f:
-            f.write("%d %s\n" % (os.getpid(), proc_start(os.getpid())))
+        write_pid_file(self.dir, os.getpid())
         signal.signal(signal.SIGTERM, self.on_term)
         signal.signal(signal.SIGINT, self.on_term)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -272,8 +280,7 @@ def start_locked(name, spec):
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
     # The supervisor counts as alive from now on, not from when its (slow, on a loaded machine) start
     # writes its pid: a status or start meanwhile must not take it for gone and start a second one.
-    with open(os.path.join(d, "supervisor.pid"), "w") as f:
-        f.write("%d %s\n" % (child.pid, proc_start(child.pid)))
+    write_pid_file(d, child.pid)
     print(json.dumps(read_json(os.path.join(d, "state.json"), {"name": name})))
     return 0
 
