@@ -448,75 +448,64 @@ describe.skipIf(!hasPython)("stdin and output each wait for their own reader (ho
     return last;
   }
 
-  test("while nobody reads the output and the command waits to write more, its stdin still comes; then all the output, then the exit", async () => {
+  /**
+   * A connection to a ready agent that stops reading once the command started (its output then waits
+   * in the agent and behind it; s.resume() reads on): what it has seen, exits as "exit N[ kept]".
+   */
+  async function heldReader() {
     const opened: string[] = [];
     await readyAgents(opened);
     await until("the agent's socket", () => opened.length, Boolean, LONG);
-    const got = join(dir.path, "stdin-got");
-    const size = 50_000_000; // far more than the socket and the agent's queue hold
     const s = connect(opened[0]!);
     await new Promise<void>((resolve, reject) => s.once("connect", resolve).once("error", reject));
     const decoder = new FrameDecoder(signalNumber);
-    let pid = 0;
-    let out = 0;
-    const frames: string[] = [];
+    const seen = { pid: 0, out: 0, frames: [] as string[] };
     s.on("data", (b: Buffer) => {
       for (const f of decoder.push(b)) {
-        if (f.kind === "started" && !pid) {
-          pid = f.pid;
-          s.pause(); // the output is read only once the command got its stdin
+        if (f.kind === "started" && !seen.pid) {
+          seen.pid = f.pid;
+          s.pause();
         }
-        if (f.kind === "stdout") out += f.data.length;
-        else frames.push(f.kind === "exit" ? `exit ${f.exit.exitCode}` : f.kind);
+        if (f.kind === "stdout") seen.out += f.data.length;
+        else seen.frames.push(f.kind === "exit" ? `exit ${f.exit.exitCode}${f.kept ? " kept" : ""}` : f.kind);
       }
     });
+    return { s, seen };
+  }
+
+  test("while nobody reads the output and the command waits to write more, its stdin still comes; then all the output, then the exit", async () => {
+    const got = join(dir.path, "stdin-got");
+    const size = 50_000_000; // far more than the socket and the agent's queue hold
+    const { s, seen } = await heldReader(); // the output is read only once the command got its stdin
     // head is the command itself (its pid the started one); cat, in the background, takes stdin.
     const line = `exec 3<&0; cat <&3 > ${got} & exec head -c ${size} /dev/zero`;
     s.write(frame("R", JSON.stringify({ line: "exit 99", tag: "t", plain: { argv: ["sh", "-c", line], cwd: dir.path, env: {} }, startNow: true })));
-    await until("the command to start", () => pid, Boolean, LONG);
-    expect(await writesStandStill(pid)).toBeLessThan(size);
+    await until("the command to start", () => seen.pid, Boolean, LONG);
+    expect(await writesStandStill(seen.pid)).toBeLessThan(size);
     s.write(frame("I", "stdin while the output waits\n"));
     await until("the command to get its stdin", () => (existsSync(got) ? readFileSync(got, "utf8") : ""), (t) => t === "stdin while the output waits\n", { timeoutMs: 20_000, intervalMs: 100 });
     s.write(frame("E"));
     const closed = new Promise<void>((resolve) => s.once("close", () => resolve()));
     s.resume();
     await closed;
-    expect({ out, frames }).toEqual({ out: size, frames: ["accepted", "started", "exit 0"] });
+    expect({ out: seen.out, frames: seen.frames }).toEqual({ out: size, frames: ["accepted", "started", "exit 0"] });
   }, LONG);
 
   test("a kept connection: the exit (keep) comes after all the output the agent held, and the connection carries the next request", async () => {
-    const opened: string[] = [];
-    await readyAgents(opened);
-    await until("the agent's socket", () => opened.length, Boolean, LONG);
     const size = 20_000_000;
-    const s = connect(opened[0]!);
-    await new Promise<void>((resolve, reject) => s.once("connect", resolve).once("error", reject));
-    const decoder = new FrameDecoder(signalNumber);
-    let out = 0;
-    let pid = 0;
-    const frames: string[] = [];
-    s.on("data", (b: Buffer) => {
-      for (const f of decoder.push(b)) {
-        if (f.kind === "started" && !pid) {
-          pid = f.pid;
-          s.pause();
-        }
-        if (f.kind === "stdout") out += f.data.length;
-        else frames.push(f.kind === "exit" ? `exit ${f.exit.exitCode}${f.kept ? " kept" : ""}` : f.kind);
-      }
-    });
+    const { s, seen } = await heldReader();
     const request = (argv: string[]) => Buffer.concat([frame("R", JSON.stringify({ line: "exit 99", tag: "t", plain: { argv, cwd: dir.path, env: {} }, keep: true, startNow: true })), frame("E")]);
     s.write(request(["head", "-c", String(size), "/dev/zero"]));
-    await until("the command to start", () => pid, Boolean, LONG);
+    await until("the command to start", () => seen.pid, Boolean, LONG);
     // Output held in the agent's queue and behind it: the command waits to write.
-    expect(await writesStandStill(pid)).toBeLessThan(size);
+    expect(await writesStandStill(seen.pid)).toBeLessThan(size);
     s.resume();
-    await until("the exit", () => frames.length, (n) => n === 3, { timeoutMs: LONG, intervalMs: 50 });
-    expect({ out, frames }).toEqual({ out: size, frames: ["accepted", "started", "exit 0 kept"] });
-    out = 0;
+    await until("the exit", () => seen.frames.length, (n) => n === 3, { timeoutMs: LONG, intervalMs: 50 });
+    expect({ out: seen.out, frames: seen.frames }).toEqual({ out: size, frames: ["accepted", "started", "exit 0 kept"] });
+    seen.out = 0;
     s.write(request(["sh", "-c", "echo after"]));
-    await until("the next exit", () => frames.length, (n) => n === 6, { timeoutMs: LONG, intervalMs: 50 });
-    expect({ out, frames: frames.slice(3) }).toEqual({ out: 6, frames: ["accepted", "started", "exit 0 kept"] });
+    await until("the next exit", () => seen.frames.length, (n) => n === 6, { timeoutMs: LONG, intervalMs: 50 });
+    expect({ out: seen.out, frames: seen.frames.slice(3) }).toEqual({ out: 6, frames: ["accepted", "started", "exit 0 kept"] });
     s.destroy();
   }, LONG);
 });
