@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileS
 import { join, resolve } from "node:path";
 import { tempDir } from "../helpers/fixtures.ts";
 import { serveReleases, sha256, writeRelease, type ReleaseServer } from "../helpers/release.ts";
-import { until } from "../helpers/wait.ts";
+import { exitStatusIn, until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
 
 slowTests();
@@ -116,8 +116,7 @@ describe("install.sh", () => {
       await waitFor(`Add ${home}/.nexus/bin to PATH in ${home}/.bashrc? [y/N]`);
       tmux("send-keys", "-t", session, "y", "Enter");
       await waitFor("run: nexus daemon install");
-      await until("install.sh exits", () => existsSync(done));
-      expect(readFileSync(done, "utf8").trim()).toBe("0");
+      expect(await exitStatusIn(done, "install.sh exits")).toBe(0);
       expect(readFileSync(join(home, ".bashrc"), "utf8")).toContain(`export PATH="${home}/.nexus/bin:$PATH"`);
     } finally {
       tmux("kill-session", "-t", session);

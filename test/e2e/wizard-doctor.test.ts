@@ -2,11 +2,10 @@
 // workspace under its spinner, and doctor finds the engine and the daemon of this build.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { leftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
-import { until } from "../helpers/wait.ts";
+import { exitStatusIn, until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
 import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 
@@ -48,12 +47,12 @@ describe("create wizard, for real", () => {
     await waitFor("Create it?");
     tmux("send-keys", "-t", session, "Enter");
     await waitFor(/Created workspace wiz|Create failed/, 300_000);
-    await until("the command exits", () => existsSync(exitFile));
+    const status = await exitStatusIn(exitFile);
     const done = screen();
     expect(done).toContain("Created workspace wiz");
     // The summary comes after the spinner's last line, not over it.
     expect(done.indexOf("Created workspace wiz")).toBeGreaterThan(done.lastIndexOf("Created\n"));
-    expect(readFileSync(exitFile, "utf8").trim()).toBe("0");
+    expect(status).toBe(0);
     const ws = JSON.parse(nexus(["status", "wiz", "--json"]).stdout);
     expect(ws).toMatchObject({ name: "wiz", status: "running", branch: "nexus/wiz" });
     expect(leftovers(home).containers.length).toBe(1);

@@ -1,6 +1,7 @@
 // Waiting in tests: on a condition with a deadline, never a fixed sleep. A loaded machine (2 cores,
 // load 10+) makes everything slower by an unknown factor, so a test waits for what it needs to see
 // and fails only after a generous deadline, naming what it waited for and the last thing it saw.
+import { existsSync, readFileSync } from "node:fs";
 import { pollUntil } from "../../src/kernel/poll.ts";
 
 export interface WaitOptions {
@@ -45,4 +46,13 @@ export async function until<T>(what: string, probe: () => T | Promise<T>, ok: (v
   if (final) return final.value;
   const shown = lastError !== undefined ? `failing: ${lastError instanceof Error ? lastError.message : String(lastError)}` : typeof last === "string" ? last : JSON.stringify(last);
   throw new Error(`${what}: not within ${timeoutMs} ms; still ${shown}${o.detail ? `\n${o.detail()}` : ""}`);
+}
+
+/**
+ * The exit status a shell line wrote with `echo $? > file`, once it is written whole. The shell
+ * makes the file before echo writes to it, so "the file exists" can be seen while it is still empty.
+ */
+export async function exitStatusIn(file: string, what = "the command exits", opts: WaitOptions | number = {}): Promise<number> {
+  const line = await until(what, () => (existsSync(file) ? readFileSync(file, "utf8") : ""), (s) => s.endsWith("\n"), opts);
+  return Number(line.trim());
 }
