@@ -1,12 +1,12 @@
 // The compiled binary, black box, as a user runs it: temporary NEXUS_HOME and git repository.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { leftovers } from "../helpers/docker.ts";
 import { makeRepo, tempDir } from "../helpers/fixtures.ts";
 import { E2E_RUNTIME } from "../helpers/bin.ts";
-import { until } from "../helpers/wait.ts";
+import { exitStatusIn, until } from "../helpers/wait.ts";
 import { slowTests } from "../helpers/timeout.ts";
 import { nexusRunner, requireE2E, tearDown } from "../helpers/cli.ts";
 
@@ -164,7 +164,7 @@ describe("ssh and console", () => {
   test("console opens an interactive login shell in /workspace through a real terminal", async () => {
     const out = join(root.path, "console-exit");
     const session = `nexus-e2e-${process.pid}`;
-    const cmd = `${nexus.line(["console", "demo"])}; echo EXIT=$? > '${out}'`;
+    const cmd = `${nexus.line(["console", "demo"])}; echo $? > '${out}'`;
     spawnSync("tmux", ["new-session", "-d", "-s", session, "-x", "120", "-y", "30", "sh", "-c", cmd]);
     try {
       const screen = (want: string) =>
@@ -174,8 +174,7 @@ describe("ssh and console", () => {
       spawnSync("tmux", ["send-keys", "-t", session, "echo at-$(pwd) cols-$(tput cols)", "Enter"]);
       expect(await screen("at-/workspace")).toContain("cols-120");
       spawnSync("tmux", ["send-keys", "-t", session, "exit 5", "Enter"]);
-      await until("the console exits", () => existsSync(out));
-      expect(readFileSync(out, "utf8").trim()).toBe("EXIT=5");
+      expect(await exitStatusIn(out, "the console exits")).toBe(5);
     } finally {
       spawnSync("tmux", ["kill-session", "-t", session]);
     }
