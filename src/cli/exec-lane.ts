@@ -13,7 +13,8 @@
 // one) and a daemon of another build, which turns the request away before running it (it replaces
 // that daemon). What it imports is bundled with it into one module of the binary (scripts/hot-paths.ts).
 import { NexusError, toNexusError } from "../core/errors.ts";
-import { isTerminal, stdinIsNull } from "../runtime/stdio.ts";
+import { untilAborted } from "../kernel/until-aborted.ts";
+import { dropUnwritten, isTerminal, stdinIsNull, writeOutput } from "../runtime/stdio.ts";
 import { unixStreamAvailable } from "../runtime/unix-stream.ts";
 import { nexusPaths } from "../store/paths.ts";
 import { buildId } from "../version.ts";
@@ -38,7 +39,11 @@ export async function runExecLane(argv: readonly string[], env: Env): Promise<nu
   const path = `/api/v1/workspaces/${encodeURIComponent(ws)}/exec`;
   const headers = requestHeaders({ accept: "application/x-ndjson", contentType: "application/json", expectVersion: buildId() });
   const abort = new AbortController();
-  const onSigint = () => abort.abort(new NexusError("INTERNAL_ERROR", "interrupted"));
+  // Ctrl-C ends the exec whatever our stdout holds (a full pipe would hold the exit for ever).
+  const onSigint = () => {
+    dropUnwritten();
+    abort.abort(new NexusError("INTERNAL_ERROR", "interrupted"));
+  };
   let interruptible = false;
   // The time the daemon takes to answer is idle here: Ctrl-C is handled from then on (before, it
   // ends the process as it would anyway, with nothing sent or with the connection cut, which stops
@@ -50,8 +55,8 @@ export async function runExecLane(argv: readonly string[], env: Env): Promise<nu
     warmEvents();
   };
   try {
-    const result = await socketEvents(nexusPaths(env).daemonSocket, "POST", path, headers, body, execPrinter(ws), abort.signal, whileWaiting);
-    await writeOut("");
+    const result = await socketEvents(nexusPaths(env).daemonSocket, "POST", path, headers, body, execPrinter(ws, writeOutput), abort.signal, whileWaiting);
+    await untilAborted(writeOut(""), abort.signal);
     return Number(result.exitCode);
   } catch (err) {
     if (abort.signal.aborted) return 130;

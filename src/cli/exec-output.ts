@@ -1,17 +1,16 @@
 // What `nexus exec` does with the daemon's events for a terminal or a pipe (not --json): output
 // written as it comes, a resumed workspace said on stderr. Shared by the full command
 // (commands/exec.ts) and the plain form's own path (exec-lane.ts), so both print alike.
-import { writeStdio } from "../runtime/stdio.ts";
 import type { StreamEvent } from "./client.ts";
 import { resumedLine } from "./resumed.ts";
 import { unwrittenMarks } from "./unwritten.ts";
 
 /**
- * Prints exec's events with `write` (writeStdio, or the full command's writeStreamed: stdio.ts);
+ * Prints exec's events with `write` (the plain form's writeOutput, the full command's writeStreamed: stdio.ts);
  * what it returns for an output event is the caller's to hand back to the stream (a promise while
  * our stdout or stderr is behind: the next read waits, and the daemon pauses the command: unwritten.ts).
  */
-export function execPrinter(ws: string, write: (fd: 1 | 2, data: string | Uint8Array) => Promise<void> = writeStdio): (e: StreamEvent) => Promise<void> | undefined {
+export function execPrinter(ws: string, write: (fd: 1 | 2, data: string | Uint8Array) => Promise<void>): (e: StreamEvent) => Promise<void> | undefined {
   const written = unwrittenMarks();
   return (e) => {
     if (e.type === "resumed") {

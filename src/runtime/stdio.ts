@@ -191,6 +191,26 @@ function writeAll(fd: 1 | 2, data: string | Uint8Array): Promise<void> {
 }
 
 /**
+ * A command's output, which may be much and may meet a reader that never reads (`nexus exec`'s own
+ * path, exec-lane.ts): each stream's first 4 KiB by writeStdio, at once (less than any pipe holds, a
+ * pipe of one page at the least, so those writes cannot wait for a reader while the pipe was empty
+ * before them), the rest by writeStreamed, whose writes wait off the CLI's thread so Ctrl-C goes on.
+ * A short command's output stays on writeStdio's path, whose first use costs least (bench/exec.ts).
+ */
+export function writeOutput(fd: 1 | 2, data: string | Uint8Array): Promise<void> {
+  // At most 3 bytes of UTF-8 per UTF-16 unit (a pair of surrogates: 4 for 2).
+  const most = typeof data === "string" ? data.length * 3 : data.byteLength;
+  if (quickLeft[fd] >= most) {
+    quickLeft[fd] -= most;
+    return writeStdio(fd, data);
+  }
+  quickLeft[fd] = 0;
+  return writeStreamed(fd, data);
+}
+
+const quickLeft: Record<1 | 2, number> = { 1: 4096, 2: 4096 };
+
+/**
  * writeStdio for output the CLI streams while it reads something else and waits for Ctrl-C (exec's
  * output while stdin is forwarded, a followed log): a write that waits for a full pipe waits off
  * the CLI's one thread, so stdin, the daemon's stream and signals go on. writeStdio's writes wait

@@ -231,20 +231,33 @@ test.skipIf(E2E_RUNTIME === "deno")("nexus exec forwards stdin while the command
   expectSeqPrefix(text.slice(0, -1), 1);
 }, 600_000);
 
-test("nexus exec with stdin forwarded stops reading the daemon while its stdout is full, and Ctrl-C ends it (130) and the command", async () => {
-  const last = 6_500_000; // 50.9 MB
-  await using a = intoUnreadPipe(["exec", WS, "--", "seq", "1", String(last)], "pipe");
-  await stdoutFull(a);
-  const written = await seqStandsStill(a);
-  // Between the command and the pipe: the CLI's 2 MiB of unwritten output, the daemon's queue and
-  // the SSH window. A CLI that read on would let it write all 50.9 MB.
-  const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${a.child.pid}/status`, "utf8"))?.[1];
-  console.log(`exec: the command stood still at ${(written / MiB).toFixed(1)} MiB of 50.9 MB; the CLI's RSS ${(Number(rss) / 1024).toFixed(0)} MiB`);
-  expect(written).toBeLessThan(24 * MiB);
+// The plain form (nothing on stdin) runs on its own path (exec-lane.ts), which wrote with a write
+// that waits on the CLI's one thread: with the pipe full, SIGINT's handler never ran.
+for (const [stdin, form] of [["pipe", "with stdin forwarded"], ["ignore", "plain (nothing on stdin)"]] as const) {
+  test(`nexus exec ${form} stops reading the daemon while its stdout is full, and Ctrl-C ends it (130) and the command`, async () => {
+    const last = 6_500_000; // 50.9 MB
+    await using a = intoUnreadPipe(["exec", WS, "--", "seq", "1", String(last)], stdin);
+    await stdoutFull(a);
+    const written = await seqStandsStill(a);
+    // Between the command and the pipe: the CLI's 2 MiB of unwritten output, the daemon's queue and
+    // the SSH window. A CLI that read on would let it write all 50.9 MB.
+    const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${a.child.pid}/status`, "utf8"))?.[1];
+    console.log(`exec ${form}: the command stood still at ${(written / MiB).toFixed(1)} MiB of 50.9 MB; the CLI's RSS ${(Number(rss) / 1024).toFixed(0)} MiB`);
+    expect(written).toBeLessThan(24 * MiB);
 
-  expect(await interrupt(a)).toBe(130);
-  await until("the command gone after the Ctrl-C", producerWritten, (n) => n === undefined, { timeoutMs: 60_000, intervalMs: 500 });
-  expectSeqPrefix(a.readWhatIsThere(), 1);
+    expect(await interrupt(a)).toBe(130);
+    await until("the command gone after the Ctrl-C", producerWritten, (n) => n === undefined, { timeoutMs: 60_000, intervalMs: 500 });
+    expectSeqPrefix(a.readWhatIsThere(), 1);
+  }, 600_000);
+}
+
+test("plain nexus exec into a pipe read slowly: all of its output, in order", async () => {
+  const last = 400_000; // 2.7 MB: past the first writes, through the ones that wait off the thread
+  await using a = intoUnreadPipe(["exec", WS, "--", "seq", "1", String(last)], "ignore");
+  await stdoutFull(a);
+  const [code, text] = await a.readAll();
+  expect({ code, stderr: a.stderr() }).toEqual({ code: 0, stderr: "" });
+  expect(text === seqText(1, last)).toBe(true);
 }, 600_000);
 
 test("nexus sessions logs -f ends at Ctrl-C while its stdout is a full pipe nobody reads, with exit code 0", async () => {

@@ -79,30 +79,19 @@ describe("writeStdio", () => {
   // Deno's writeSync (process.stdout's too) waited on the CLI's one thread for the reader: no timer,
   // no stdin, no signal ran, and the attach could not read its detach key.
   test("streamStdout (the attach's stdout): a pipe nobody reads holds the write, not the thread: a timer runs meanwhile", () => {
-    const r = intoUnreadFifo(`
+    expect(timerWhileUnread(`
       const out = m.streamStdout();
       const text = "x".repeat(64 * 1024);
       for (let i = 0; i < 64; i++) out.write(text, () => {}); // 4 MiB: far more than a pipe holds
-      setTimeout(async () => {
-        await m.writeStdio(2, "the timer ran");
-        process.exit(0);
-      }, 0);
-    `);
-    expect(r).toEqual({ status: 0, stderr: "the timer ran" });
+    `)).toEqual({ status: 0, stderr: "the timer ran" });
   });
 
   // exec's output while stdin is forwarded, a followed log: under Deno writeStdio's writeSync held the thread.
   test("writeStreamed: a pipe nobody reads holds the write, not the thread: a timer runs meanwhile", () => {
-    const r = intoUnreadFifo(`
-      const chunk = new Uint8Array(64 * 1024).fill(65);
+    expect(timerWhileUnread(`
       for (let i = 0; i < 32; i++) m.writeStreamed(1, chunk); // 2 MiB: far more than a pipe holds
       for (let i = 0; i < 1000; i++) m.writeStreamed(1, "line " + i + "\\n");
-      setTimeout(async () => {
-        await m.writeStdio(2, "the timer ran");
-        process.exit(0);
-      }, 0);
-    `);
-    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: "the timer ran" });
+    `)).toEqual({ status: 0, stderr: "the timer ran" });
   });
 
   // Ctrl-C while stdout is full: the exit waited for the reader.
@@ -135,6 +124,31 @@ describe("writeStdio", () => {
     expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: "x".repeat(256 * 1024) + "\n" + words + "bytes é stdio ✓ last\n", stderr: "" });
   });
 
+  // `nexus exec`'s own path wrote a command's output with writeStdio: under Bun its write to a full
+  // pipe held the thread, and Ctrl-C's handler never ran.
+  test("writeOutput (a command's output): a pipe nobody reads holds the write, not the thread: a timer runs meanwhile", () => {
+    expect(timerWhileUnread(`
+      m.writeOutput(1, "a short first line\\n");
+      for (let i = 0; i < 32; i++) m.writeOutput(1, chunk); // 2 MiB: far more than a pipe holds
+    `)).toEqual({ status: 0, stderr: "the timer ran" });
+  });
+
+  test("writeOutput keeps every byte in order across its first 4 KiB and the writes after, on each stream", () => {
+    const [cmd, args] = evalArgv(`
+      const m = await import(${JSON.stringify(STDIO)});
+      for (let i = 0; i < 3000; i++) m.writeOutput(i % 2 ? 2 : 1, i % 3 ? "line é " + i + "\\n" : new TextEncoder().encode("bytes ✓ " + i + "\\n"));
+      await m.writeOutput(1, "");
+      await m.writeOutput(2, "");
+    `);
+    const r = spawnSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", maxBuffer: 8 << 20 });
+    const want = (fd: number) =>
+      Array.from({ length: 3000 }, (_, i) => i)
+        .filter((i) => (i % 2 ? 2 : 1) === fd)
+        .map((i) => (i % 3 ? `line é ${i}\n` : `bytes ✓ ${i}\n`))
+        .join("");
+    expect({ status: r.status, stdout: r.stdout === want(1), stderr: r.stderr === want(2) }).toEqual({ status: 0, stdout: true, stderr: true });
+  });
+
   test("output that succeeds reports nothing", () => {
     const [cmd, args] = evalArgv(probe(1, 1));
     const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 8 << 20 });
@@ -142,6 +156,21 @@ describe("writeStdio", () => {
     expect(JSON.parse(r.stderr || "null")).toEqual({ settled: "resolved", fd: null, code: null });
   });
 });
+
+/**
+ * Runs `writes` (with `m`, the stdio module, and `chunk`, 64 KiB) into a FIFO nobody reads, then a
+ * timer that says so on stderr and exits: it runs only if no write holds the thread.
+ */
+function timerWhileUnread(writes: string): { status: number | null; stderr: string } {
+  return intoUnreadFifo(`
+    const chunk = new Uint8Array(64 * 1024).fill(65);
+    ${writes}
+    setTimeout(async () => {
+      await m.writeStdio(2, "the timer ran");
+      process.exit(0);
+    }, 0);
+  `);
+}
 
 /** Runs `body` (with `m`, the stdio module) in a fresh process whose stdout is a FIFO nobody reads; killed after 60 s. */
 function intoUnreadFifo(body: string): { status: number | null; stderr: string } {
