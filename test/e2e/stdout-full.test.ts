@@ -169,6 +169,21 @@ async function interrupt(a: UnreadCli): Promise<number> {
   return code;
 }
 
+/**
+ * Writes `line` to the CLI's stdin and waits until the command (which copies its stdin to `file` in
+ * the workspace) has it, `when` its output is held; then ends the CLI's stdin.
+ */
+async function sendStdinLine(a: UnreadCli, line: string, file: string, when: string): Promise<void> {
+  a.child.stdin!.write(line);
+  await until(
+    `the command to get the stdin line ${when}`,
+    () => nexus(["exec", WS, "--", "sh", "-c", `cat ${file} 2>/dev/null || true`], { stdin: "ignore" }).stdout,
+    (got) => got === line,
+    { timeoutMs: 60_000, intervalMs: 500, detail: a.stderr },
+  );
+  a.child.stdin!.end();
+}
+
 /** `text` is lines `from`, from+1, … in order, the last one perhaps cut short (a write under way at the interrupt). */
 function expectSeqPrefix(text: string, from: number): void {
   const lines = text.split("\n");
@@ -186,14 +201,7 @@ test("nexus exec forwards stdin while its stdout is a full pipe nobody reads; re
   const line = "stdin came while stdout was full\n";
   await using a = intoUnreadPipe(["exec", WS, "--", "sh", "-c", `exec 3<&0; cat <&3 > /tmp/stdin-got & seq 1 ${last}; wait`], "pipe");
   await stdoutFull(a);
-  a.child.stdin!.write(line);
-  await until(
-    "the command to get the stdin line while the CLI's stdout is full",
-    () => nexus(["exec", WS, "--", "sh", "-c", "cat /tmp/stdin-got 2>/dev/null || true"], { stdin: "ignore" }).stdout,
-    (got) => got === line,
-    { timeoutMs: 60_000, intervalMs: 500, detail: a.stderr },
-  );
-  a.child.stdin!.end();
+  await sendStdinLine(a, line, "/tmp/stdin-got", "while the CLI's stdout is full");
   const [code, text] = await a.readAll();
   expect({ code, stderr: a.stderr() }).toEqual({ code: 0, stderr: "" });
   expect(text.length).toBe(seqText(1, last).length);
@@ -216,14 +224,7 @@ test.skipIf(E2E_RUNTIME === "deno")("nexus exec forwards stdin while the command
   const written = await seqStandsStill(a);
   expect(written).toBeLessThan(24 * MiB);
   expect(nexus(["exec", WS, "--", "cat", "/tmp/held-parent"], { stdin: "ignore" }).stdout).toStartWith(AGENT);
-  a.child.stdin!.write(line);
-  await until(
-    "the command to get the stdin line while its output waits",
-    () => nexus(["exec", WS, "--", "sh", "-c", "cat /tmp/stdin-held 2>/dev/null || true"], { stdin: "ignore" }).stdout,
-    (got) => got === line,
-    { timeoutMs: 60_000, intervalMs: 500, detail: a.stderr },
-  );
-  a.child.stdin!.end();
+  await sendStdinLine(a, line, "/tmp/stdin-held", "while its output waits");
   const [code, text] = await a.readAll();
   expect({ code, stderr: a.stderr() }).toEqual({ code: 0, stderr: "" });
   // All of it, in order: lines 1..last and nothing cut short.
